@@ -1,0 +1,140 @@
+package dev.kiln.core.tensor;
+
+/**
+ * Flat, contiguous host memory behind a tensor: a {@code float[]} for float32 or a {@code double[]}
+ * for float64.
+ *
+ * <p>Reference kernels read and write through {@link #get} and {@link #set}, which work in double
+ * precision for both types; a float32 store rounds to the nearest float. Fast kernels take the
+ * arrays themselves from {@link #floats()} or {@link #doubles()}.
+ */
+public abstract sealed class Storage permits Storage.F32, Storage.F64 {
+
+  /** Allocates zero-filled storage of {@code size} elements. */
+  public static Storage allocate(DType dtype, int size) {
+    return switch (dtype) {
+      case FLOAT32 -> new F32(new float[size]);
+      case FLOAT64 -> new F64(new double[size]);
+    };
+  }
+
+  /** Wraps an existing array without copying it. */
+  public static Storage wrap(float[] data) {
+    return new F32(data);
+  }
+
+  /** Wraps an existing array without copying it. */
+  public static Storage wrap(double[] data) {
+    return new F64(data);
+  }
+
+  public abstract DType dtype();
+
+  /** Number of elements. */
+  public abstract int size();
+
+  public abstract double get(int index);
+
+  public abstract void set(int index, double value);
+
+  /** Adds {@code value} to the element at {@code index}. */
+  public void add(int index, double value) {
+    set(index, get(index) + value);
+  }
+
+  /** Returns the backing array of a float32 storage. */
+  public float[] floats() {
+    throw new IllegalStateException("storage is " + dtype() + ", not float32");
+  }
+
+  /** Returns the backing array of a float64 storage. */
+  public double[] doubles() {
+    throw new IllegalStateException("storage is " + dtype() + ", not float64");
+  }
+
+  /** Returns a deep copy. */
+  public abstract Storage copy();
+
+  /** Float32 storage. */
+  public static final class F32 extends Storage {
+    private final float[] data;
+
+    F32(float[] data) {
+      this.data = data;
+    }
+
+    @Override
+    public DType dtype() {
+      return DType.FLOAT32;
+    }
+
+    @Override
+    public int size() {
+      return data.length;
+    }
+
+    @Override
+    public double get(int index) {
+      return data[index];
+    }
+
+    @Override
+    public void set(int index, double value) {
+      data[index] = (float) value;
+    }
+
+    @Override
+    public float[] floats() {
+      return data;
+    }
+
+    @Override
+    public Storage copy() {
+      return new F32(data.clone());
+    }
+  }
+
+  /** Float64 storage. */
+  public static final class F64 extends Storage {
+    private final double[] data;
+
+    F64(double[] data) {
+      this.data = data;
+    }
+
+    @Override
+    public DType dtype() {
+      return DType.FLOAT64;
+    }
+
+    @Override
+    public int size() {
+      return data.length;
+    }
+
+    @Override
+    public double get(int index) {
+      return data[index];
+    }
+
+    @Override
+    public void set(int index, double value) {
+      data[index] = value;
+    }
+
+    @Override
+    public void add(int index, double value) {
+      data[index] += value;
+    }
+
+    @Override
+    public double[] doubles() {
+      return data;
+    }
+
+    @Override
+    public Storage copy() {
+      return new F64(data.clone());
+    }
+  }
+}
