@@ -1,6 +1,12 @@
 package dev.kiln.core.tensor;
 
+import dev.kiln.core.autograd.Autograd;
 import dev.kiln.core.autograd.Node;
+import dev.kiln.core.ops.Checks;
+import dev.kiln.core.ops.Elementwise;
+import dev.kiln.core.ops.MatMul;
+import dev.kiln.core.ops.Reductions;
+import dev.kiln.core.ops.ShapeOps;
 import java.util.Arrays;
 
 /**
@@ -179,6 +185,258 @@ public final class Tensor implements AutoCloseable {
       out[i] = (float) storage.get(i);
     }
     return out;
+  }
+
+  // ---- Arithmetic (see Elementwise) ------------------------------------------------------------
+
+  public Tensor add(Tensor other) {
+    return Elementwise.add(this, other);
+  }
+
+  public Tensor add(double value) {
+    return Elementwise.addScalar(this, value);
+  }
+
+  public Tensor sub(Tensor other) {
+    return Elementwise.sub(this, other);
+  }
+
+  public Tensor sub(double value) {
+    return Elementwise.addScalar(this, -value);
+  }
+
+  public Tensor mul(Tensor other) {
+    return Elementwise.mul(this, other);
+  }
+
+  public Tensor mul(double value) {
+    return Elementwise.mulScalar(this, value);
+  }
+
+  public Tensor div(Tensor other) {
+    return Elementwise.div(this, other);
+  }
+
+  public Tensor div(double value) {
+    return Elementwise.mulScalar(this, 1.0 / value);
+  }
+
+  public Tensor neg() {
+    return Elementwise.neg(this);
+  }
+
+  public Tensor exp() {
+    return Elementwise.exp(this);
+  }
+
+  public Tensor log() {
+    return Elementwise.log(this);
+  }
+
+  public Tensor sqrt() {
+    return Elementwise.sqrt(this);
+  }
+
+  public Tensor pow(double exponent) {
+    return Elementwise.pow(this, exponent);
+  }
+
+  public Tensor abs() {
+    return Elementwise.abs(this);
+  }
+
+  public Tensor clamp(double min, double max) {
+    return Elementwise.clamp(this, min, max);
+  }
+
+  public Tensor maximum(Tensor other) {
+    return Elementwise.maximum(this, other);
+  }
+
+  public Tensor relu() {
+    return Elementwise.relu(this);
+  }
+
+  public Tensor tanh() {
+    return Elementwise.tanh(this);
+  }
+
+  public Tensor sigmoid() {
+    return Elementwise.sigmoid(this);
+  }
+
+  // ---- Reductions (see Reductions) -------------------------------------------------------------
+
+  /** Sum of all elements, as a scalar tensor. */
+  public Tensor sum() {
+    return Reductions.sum(this);
+  }
+
+  public Tensor sum(int[] dims, boolean keepDim) {
+    return Reductions.sum(this, dims, keepDim);
+  }
+
+  /** Mean of all elements, as a scalar tensor. */
+  public Tensor mean() {
+    return Reductions.mean(this);
+  }
+
+  public Tensor mean(int[] dims, boolean keepDim) {
+    return Reductions.mean(this, dims, keepDim);
+  }
+
+  /** Maximum of all elements, as a scalar tensor. */
+  public Tensor max() {
+    return Reductions.max(this);
+  }
+
+  /** Maximum along one dimension, with the positions of the maxima. */
+  public Reductions.MaxResult max(int dim, boolean keepDim) {
+    return Reductions.max(this, dim, keepDim);
+  }
+
+  /** Variance over {@code dims}, unbiased (n - 1 divisor) when asked. */
+  public Tensor variance(int[] dims, boolean unbiased, boolean keepDim) {
+    return Reductions.variance(this, dims, unbiased, keepDim);
+  }
+
+  // ---- Shapes (see ShapeOps) -------------------------------------------------------------------
+
+  /** Same elements in a new shape, sharing storage; one size may be -1. */
+  public Tensor reshape(int... newShape) {
+    return ShapeOps.reshape(this, newShape);
+  }
+
+  /** Same as {@link #reshape}: every tensor is contiguous, so every reshape is a view. */
+  public Tensor view(int... newShape) {
+    return ShapeOps.reshape(this, newShape);
+  }
+
+  /** Merges all dimensions into one. */
+  public Tensor flatten() {
+    return ShapeOps.flatten(this, 0, -1);
+  }
+
+  public Tensor flatten(int startDim, int endDim) {
+    return ShapeOps.flatten(this, startDim, endDim);
+  }
+
+  public Tensor unsqueeze(int dim) {
+    return ShapeOps.unsqueeze(this, dim);
+  }
+
+  public Tensor squeeze(int dim) {
+    return ShapeOps.squeeze(this, dim);
+  }
+
+  public Tensor permute(int... dims) {
+    return ShapeOps.permute(this, dims);
+  }
+
+  public Tensor transpose(int dim0, int dim1) {
+    return ShapeOps.transpose(this, dim0, dim1);
+  }
+
+  /** Elements {@code start <= i < end} along {@code dim}, as a copy. */
+  public Tensor slice(int dim, int start, int end) {
+    return ShapeOps.slice(this, dim, start, end);
+  }
+
+  /** Joins tensors along {@code dim}. */
+  public static Tensor cat(int dim, Tensor... tensors) {
+    return ShapeOps.cat(dim, tensors);
+  }
+
+  /** Broadcasts to {@code newShape}, as a copy. */
+  public Tensor expand(int... newShape) {
+    return ShapeOps.expand(this, newShape);
+  }
+
+  // ---- Linear algebra --------------------------------------------------------------------------
+
+  /** Matrix product with batch broadcasting (see {@link MatMul#matmul}). */
+  public Tensor matmul(Tensor other) {
+    return MatMul.matmul(this, other);
+  }
+
+  // ---- Copies and conversions ------------------------------------------------------------------
+
+  /** Returns a copy with its own storage; the copy stays in the graph. */
+  public Tensor copy() {
+    return Elementwise.copy(this);
+  }
+
+  /** Converts to another dtype; returns this tensor when the dtype already matches. */
+  public Tensor to(DType target) {
+    return Elementwise.toDType(this, target);
+  }
+
+  /** Moves to another device; returns this tensor when it is already there. */
+  public Tensor to(Device target) {
+    if (target.equals(device)) {
+      return this;
+    }
+    throw new UnsupportedOperationException(
+        "device " + target + " is not available in this build: only cpu is");
+  }
+
+  /** Returns a tensor that shares this one's storage but is cut from the graph. */
+  public Tensor detach() {
+    return new Tensor(storage, shape, device);
+  }
+
+  /** Copies the values of {@code source} into this tensor in place, bypassing autograd. */
+  public void copyFrom(Tensor source) {
+    Checks.sameDTypeAndDevice("copyFrom", this, source);
+    if (!Arrays.equals(shape, source.shape)) {
+      throw new IllegalArgumentException(
+          "copyFrom: shape "
+              + Shapes.format(source.shape)
+              + " does not match "
+              + Shapes.format(shape));
+    }
+    for (int i = 0; i < storage.size(); i++) {
+      storage.set(i, source.storage.get(i));
+    }
+  }
+
+  // ---- Backward --------------------------------------------------------------------------------
+
+  /** Backpropagates from a one-element tensor, then frees the graph. */
+  public void backward() {
+    Autograd.backward(this, null, false);
+  }
+
+  /** Backpropagates with {@code gradient} as the upstream gradient, then frees the graph. */
+  public void backward(Tensor gradient) {
+    Autograd.backward(this, gradient, false);
+  }
+
+  /** Backpropagates; with {@code retainGraph} the graph stays usable for another pass. */
+  public void backward(Tensor gradient, boolean retainGraph) {
+    Autograd.backward(this, gradient, retainGraph);
+  }
+
+  @Override
+  public String toString() {
+    StringBuilder text = new StringBuilder("Tensor(");
+    text.append(Shapes.format(shape)).append(", ").append(dtype());
+    if (!device.equals(Device.CPU)) {
+      text.append(", ").append(device);
+    }
+    if (gradFn != null) {
+      text.append(", gradFn=").append(gradFn);
+    } else if (requiresGrad) {
+      text.append(", requiresGrad");
+    }
+    text.append(")");
+    int shown = Math.min(storage.size(), 8);
+    text.append(" [");
+    for (int i = 0; i < shown; i++) {
+      text.append(i == 0 ? "" : ", ").append(storage.get(i));
+    }
+    text.append(storage.size() > shown ? ", ...]" : "]");
+    return text.toString();
   }
 
   // ---- Autograd state --------------------------------------------------------------------------
