@@ -9,6 +9,8 @@ package dev.kiln.core.random;
  * #split()}.
  */
 public final class Generator {
+  private static Generator global = new Generator(0);
+
   private long s0;
   private long s1;
   private long s2;
@@ -26,6 +28,20 @@ public final class Generator {
     s2 = mix(x);
     x += 0x9E3779B97F4A7C15L;
     s3 = mix(x);
+  }
+
+  /**
+   * Returns the process-wide generator that layers use for initialization and dropout unless they
+   * are given one. Like PyTorch's default generator, it is meant for code that builds and trains
+   * models on one thread; threads that draw at the same time need their own generators.
+   */
+  public static synchronized Generator global() {
+    return global;
+  }
+
+  /** Reseeds the process-wide generator, as {@code torch.manual_seed} does. */
+  public static synchronized void manualSeed(long seed) {
+    global = new Generator(seed);
   }
 
   /** SplitMix64's output function; it turns consecutive seeds into well-spread states. */

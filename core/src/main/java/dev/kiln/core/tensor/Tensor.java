@@ -218,7 +218,8 @@ public final class Tensor implements AutoCloseable {
   }
 
   public Tensor div(double value) {
-    return Elementwise.mulScalar(this, 1.0 / value);
+    // A true division: multiplying by 1 / value can be off by one ulp, as 5 * (1 / 3.0) is.
+    return Elementwise.div(this, scalar(value, dtype()));
   }
 
   public Tensor neg() {
@@ -488,6 +489,23 @@ public final class Tensor implements AutoCloseable {
   public void setGradFn(Node node) {
     this.gradFn = node;
     this.requiresGrad = node != null;
+  }
+
+  /**
+   * Replaces the storage in place, keeping the shape; the new storage may have another dtype.
+   * Modules use this to load weights and to change dtype without breaking the references that
+   * layers and optimizers hold. It bypasses autograd.
+   */
+  public void setStorage(Storage replacement) {
+    if (replacement.size() != Shapes.numel(shape)) {
+      throw new IllegalArgumentException(
+          "storage of "
+              + replacement.size()
+              + " elements does not fit shape "
+              + Shapes.format(shape));
+    }
+    this.storage = replacement;
+    this.grad = null;
   }
 
   /** Releases the storage. Any later use of this tensor fails. */

@@ -1,0 +1,94 @@
+package dev.kiln.core.ops;
+
+import dev.kiln.core.autograd.Autograd;
+import dev.kiln.core.backend.cpu.Conv2dGeometry;
+import dev.kiln.core.backend.cpu.Conv2dKernels;
+import dev.kiln.core.tensor.Shapes;
+import dev.kiln.core.tensor.Tensor;
+
+/** Two-dimensional convolution (cross-correlation, as in every deep-learning library). */
+public final class Convolution {
+  private Convolution() {}
+
+  /**
+   * Convolves {@code x} [N, C, H, W] with {@code weight} [O, C, kH, kW] and adds {@code bias} [O]
+   * (or nothing when null). {@code stride}, {@code padding} and {@code dilation} hold {height,
+   * width}; padding is with zeros.
+   */
+  public static Tensor conv2d(
+      Tensor x, Tensor weight, Tensor bias, int[] stride, int[] padding, int[] dilation) {
+    Checks.rank("conv2d", x, 4, "[N, C, H, W]");
+    Checks.rank("conv2d", weight, 4, "weight [outChannels, inChannels, kH, kW]");
+    Checks.sameDTypeAndDevice("conv2d", x, weight);
+    if (x.size(1) != weight.size(1)) {
+      throw new IllegalArgumentException(
+          "conv2d: input "
+              + Shapes.format(x.shape())
+              + " has "
+              + x.size(1)
+              + " channels but weight "
+              + Shapes.format(weight.shape())
+              + " expects "
+              + weight.size(1)
+              + ": build the layer with inChannels="
+              + x.size(1)
+              + " or convert the input");
+    }
+    if (bias != null) {
+      Checks.sameDTypeAndDevice("conv2d", x, bias);
+      if (bias.dim() != 1 || bias.size(0) != weight.size(0)) {
+        throw new IllegalArgumentException(
+            "conv2d: bias "
+                + Shapes.format(bias.shape())
+                + " must have shape ["
+                + weight.size(0)
+                + "] for weight "
+                + Shapes.format(weight.shape()));
+      }
+    }
+    Conv2dGeometry g =
+        new Conv2dGeometry(
+            x.size(0),
+            x.size(1),
+            x.size(2),
+            x.size(3),
+            weight.size(0),
+            weight.size(2),
+            weight.size(3),
+            stride[0],
+            stride[1],
+            padding[0],
+            padding[1],
+            dilation[0],
+            dilation[1]);
+
+    Tensor out = Tensor.zeros(x.dtype(), g.batch(), g.outChannels(), g.outHeight(), g.outWidth());
+    Conv2dKernels.forward(
+        x.storage(), weight.storage(), bias == null ? null : bias.storage(), g, out.storage());
+
+    return Autograd.record(
+        "conv2d",
+        out,
+        grad -> {
+          Tensor gradInput = null;
+          Tensor gradWeight = null;
+          Tensor gradBias = null;
+          if (x.requiresGrad()) {
+            gradInput = Tensor.zerosLike(x);
+            Conv2dKernels.backwardData(grad.storage(), weight.storage(), g, gradInput.storage());
+          }
+          if (weight.requiresGrad()) {
+            gradWeight = Tensor.zerosLike(weight);
+            Conv2dKernels.backwardWeight(grad.storage(), x.storage(), g, gradWeight.storage());
+          }
+          if (bias != null && bias.requiresGrad()) {
+            gradBias = Tensor.zerosLike(bias);
+            Conv2dKernels.backwardBias(grad.storage(), g, gradBias.storage());
+          }
+          return new Tensor[] {gradInput, gradWeight, gradBias};
+        },
+        x,
+        weight,
+        bias);
+  }
+}

@@ -1,0 +1,30 @@
+package dev.kiln.core.ops;
+
+import dev.kiln.core.autograd.Autograd;
+import dev.kiln.core.random.Generator;
+import dev.kiln.core.tensor.Tensor;
+
+/** Inverted dropout: zeroes elements with probability p and scales the rest by 1 / (1 - p). */
+public final class Dropout {
+  private Dropout() {}
+
+  /**
+   * Applies dropout in training; returns {@code x} unchanged when not training or when p is 0. The
+   * mask comes from {@code generator}, so a seeded run drops the same elements every time.
+   */
+  public static Tensor dropout(Tensor x, double p, boolean training, Generator generator) {
+    if (!(p >= 0 && p <= 1)) {
+      throw new IllegalArgumentException("dropout probability must be in [0, 1], got " + p);
+    }
+    if (!training || p == 0) {
+      return x;
+    }
+    Tensor mask = Tensor.zerosLike(x);
+    double scale = p == 1 ? 0 : 1.0 / (1.0 - p);
+    for (int i = 0; i < mask.numel(); i++) {
+      mask.storage().set(i, generator.nextDouble() < p ? 0.0 : scale);
+    }
+    Tensor out = Elementwise.zip("dropout", BinaryOp.MUL, x, mask);
+    return Autograd.record("dropout", out, g -> new Tensor[] {g.mul(mask)}, x);
+  }
+}

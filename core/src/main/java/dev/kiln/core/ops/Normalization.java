@@ -1,0 +1,136 @@
+package dev.kiln.core.ops;
+
+import dev.kiln.core.autograd.Autograd;
+import dev.kiln.core.backend.cpu.BatchNormKernels;
+import dev.kiln.core.tensor.Shapes;
+import dev.kiln.core.tensor.Storage;
+import dev.kiln.core.tensor.Tensor;
+
+/** Batch normalization over the channel dimension (dimension 1) of [N, C] or [N, C, ...]. */
+public final class Normalization {
+  private Normalization() {}
+
+  /**
+   * Normalizes each channel. In training, it uses the batch statistics and, when the running
+   * tensors are non-null, updates them in place with {@code momentum}; in evaluation, it uses the
+   * running statistics. {@code weight} and {@code bias} (gamma and beta) may be null.
+   */
+  public static Tensor batchNorm(
+      Tensor x,
+      Tensor runningMean,
+      Tensor runningVar,
+      Tensor weight,
+      Tensor bias,
+      boolean training,
+      double momentum,
+      double eps) {
+    if (x.dim() < 2) {
+      throw new IllegalArgumentException(
+          "batchNorm: expected input of shape [N, C] or [N, C, ...] but got "
+              + Shapes.format(x.shape()));
+    }
+    int n = x.size(0);
+    int c = x.size(1);
+    int s = x.numel() / Math.max(1, n * c);
+    for (Tensor t : new Tensor[] {runningMean, runningVar, weight, bias}) {
+      if (t != null) {
+        Checks.sameDTypeAndDevice("batchNorm", x, t);
+      }
+    }
+    Tensor out = Tensor.zerosLike(x);
+
+    if (training) {
+      double[] mean = new double[c];
+      double[] invStd = new double[c];
+      BatchNormKernels.forwardTraining(
+          x.storage(),
+          n,
+          c,
+          s,
+          storageOf(weight),
+          storageOf(bias),
+          eps,
+          out.storage(),
+          mean,
+          invStd,
+          storageOf(runningMean),
+          storageOf(runningVar),
+          momentum);
+      return Autograd.record(
+          "batchNorm",
+          out,
+          grad -> {
+            Tensor[] grads = gradients(x, weight, bias);
+            BatchNormKernels.backwardTraining(
+                grad.storage(),
+                x.storage(),
+                n,
+                c,
+                s,
+                storageOf(weight),
+                mean,
+                invStd,
+                grads[0].storage(),
+                storageOf(grads[1]),
+                storageOf(grads[2]));
+            return grads;
+          },
+          x,
+          weight,
+          bias);
+    }
+
+    if (runningMean == null || runningVar == null) {
+      throw new IllegalArgumentException(
+          "batchNorm: evaluation mode needs running statistics; build the layer with"
+              + " trackRunningStats=true or call train()");
+    }
+    BatchNormKernels.forwardInference(
+        x.storage(),
+        n,
+        c,
+        s,
+        storageOf(weight),
+        storageOf(bias),
+        runningMean.storage(),
+        runningVar.storage(),
+        eps,
+        out.storage());
+    return Autograd.record(
+        "batchNorm",
+        out,
+        grad -> {
+          Tensor[] grads = gradients(x, weight, bias);
+          BatchNormKernels.backwardInference(
+              grad.storage(),
+              x.storage(),
+              n,
+              c,
+              s,
+              storageOf(weight),
+              runningMean.storage(),
+              runningVar.storage(),
+              eps,
+              grads[0].storage(),
+              storageOf(grads[1]),
+              storageOf(grads[2]));
+          return grads;
+        },
+        x,
+        weight,
+        bias);
+  }
+
+  /** Allocates the gradient tensors: always one for x, and for weight and bias when present. */
+  private static Tensor[] gradients(Tensor x, Tensor weight, Tensor bias) {
+    return new Tensor[] {
+      Tensor.zerosLike(x),
+      weight == null ? null : Tensor.zerosLike(weight),
+      bias == null ? null : Tensor.zerosLike(bias)
+    };
+  }
+
+  private static Storage storageOf(Tensor t) {
+    return t == null ? null : t.storage();
+  }
+}

@@ -1,0 +1,63 @@
+package dev.kiln.core.ops;
+
+import dev.kiln.core.autograd.Autograd;
+import dev.kiln.core.backend.cpu.Pool2dGeometry;
+import dev.kiln.core.backend.cpu.Pool2dKernels;
+import dev.kiln.core.tensor.Tensor;
+
+/** Max and average pooling over [N, C, H, W] inputs, in PyTorch's floor mode. */
+public final class Pooling {
+  private Pooling() {}
+
+  /**
+   * Takes the maximum of each window. Padding counts as minus infinity. The gradient goes to the
+   * element that was the maximum (the first one on ties).
+   */
+  public static Tensor maxPool2d(Tensor x, int[] kernel, int[] stride, int[] padding) {
+    Checks.rank("maxPool2d", x, 4, "[N, C, H, W]");
+    Pool2dGeometry g = geometry(x, kernel, stride, padding);
+    Tensor out = Tensor.zeros(x.dtype(), g.batch(), g.channels(), g.outHeight(), g.outWidth());
+    int[] argmax = new int[out.numel()];
+    Pool2dKernels.maxForward(x.storage(), g, out.storage(), argmax);
+    return Autograd.record(
+        "maxPool2d",
+        out,
+        grad -> {
+          Tensor gradInput = Tensor.zerosLike(x);
+          Pool2dKernels.maxBackward(grad.storage(), argmax, g, gradInput.storage());
+          return new Tensor[] {gradInput};
+        },
+        x);
+  }
+
+  /** Averages each window; padded zeros count towards the divisor (count_include_pad=True). */
+  public static Tensor avgPool2d(Tensor x, int[] kernel, int[] stride, int[] padding) {
+    Checks.rank("avgPool2d", x, 4, "[N, C, H, W]");
+    Pool2dGeometry g = geometry(x, kernel, stride, padding);
+    Tensor out = Tensor.zeros(x.dtype(), g.batch(), g.channels(), g.outHeight(), g.outWidth());
+    Pool2dKernels.avgForward(x.storage(), g, out.storage());
+    return Autograd.record(
+        "avgPool2d",
+        out,
+        grad -> {
+          Tensor gradInput = Tensor.zerosLike(x);
+          Pool2dKernels.avgBackward(grad.storage(), g, gradInput.storage());
+          return new Tensor[] {gradInput};
+        },
+        x);
+  }
+
+  private static Pool2dGeometry geometry(Tensor x, int[] kernel, int[] stride, int[] padding) {
+    return new Pool2dGeometry(
+        x.size(0),
+        x.size(1),
+        x.size(2),
+        x.size(3),
+        kernel[0],
+        kernel[1],
+        stride[0],
+        stride[1],
+        padding[0],
+        padding[1]);
+  }
+}
