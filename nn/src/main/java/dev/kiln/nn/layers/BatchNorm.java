@@ -1,0 +1,98 @@
+package dev.kiln.nn.layers;
+
+import dev.kiln.core.ops.Normalization;
+import dev.kiln.core.tensor.DType;
+import dev.kiln.core.tensor.Shapes;
+import dev.kiln.core.tensor.Tensor;
+import dev.kiln.nn.Module;
+
+/**
+ * Batch normalization over dimension 1, shared by {@link BatchNorm1d} and {@link BatchNorm2d}.
+ * Training mode normalizes with the batch's statistics and updates the running ones; evaluation
+ * mode uses the running statistics.
+ */
+public abstract class BatchNorm extends Module {
+  private final int numFeatures;
+  private final double eps;
+  private final double momentum;
+  private final Tensor weight;
+  private final Tensor bias;
+  private final Tensor runningMean;
+  private final Tensor runningVar;
+
+  /**
+   * @param affine learn a scale (weight, starting at 1) and shift (bias, starting at 0)
+   * @param trackRunningStats keep running statistics for evaluation
+   */
+  protected BatchNorm(
+      int numFeatures,
+      double eps,
+      double momentum,
+      boolean affine,
+      boolean trackRunningStats,
+      DType dtype) {
+    if (numFeatures <= 0) {
+      throw new IllegalArgumentException("numFeatures must be positive, got " + numFeatures);
+    }
+    this.numFeatures = numFeatures;
+    this.eps = eps;
+    this.momentum = momentum;
+    this.weight = affine ? registerParameter("weight", Tensor.ones(dtype, numFeatures)) : null;
+    this.bias = affine ? registerParameter("bias", Tensor.zeros(dtype, numFeatures)) : null;
+    this.runningMean =
+        trackRunningStats ? registerBuffer("running_mean", Tensor.zeros(dtype, numFeatures)) : null;
+    this.runningVar =
+        trackRunningStats ? registerBuffer("running_var", Tensor.ones(dtype, numFeatures)) : null;
+  }
+
+  /** Throws unless the input has a shape this layer accepts; the message shows the shape. */
+  protected abstract void checkInput(Tensor input);
+
+  @Override
+  public Tensor forward(Tensor input) {
+    checkInput(input);
+    if (input.size(1) != numFeatures) {
+      throw new IllegalArgumentException(
+          getClass().getSimpleName()
+              + "("
+              + numFeatures
+              + ") got input of shape "
+              + Shapes.format(input.shape())
+              + " with "
+              + input.size(1)
+              + " channels in dimension 1");
+    }
+    boolean useBatchStats = isTraining() || runningMean == null;
+    return Normalization.batchNorm(
+        input, runningMean, runningVar, weight, bias, useBatchStats, momentum, eps);
+  }
+
+  public Tensor weight() {
+    return weight;
+  }
+
+  public Tensor bias() {
+    return bias;
+  }
+
+  public Tensor runningMean() {
+    return runningMean;
+  }
+
+  public Tensor runningVar() {
+    return runningVar;
+  }
+
+  @Override
+  protected String extraRepr() {
+    return numFeatures
+        + ", eps="
+        + eps
+        + ", momentum="
+        + momentum
+        + ", affine="
+        + (weight != null ? "True" : "False")
+        + ", track_running_stats="
+        + (runningMean != null ? "True" : "False");
+  }
+}
