@@ -1,0 +1,61 @@
+package dev.kiln.nn.io;
+
+import dev.kiln.core.tensor.Tensor;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.function.UnaryOperator;
+
+/**
+ * Reads and writes tensors in the safetensors format.
+ *
+ * <p>A file is an 8-byte little-endian unsigned header length N, then N bytes of UTF-8 JSON, then
+ * the data section. The JSON maps each tensor name to its {@code dtype}, {@code shape} and {@code
+ * data_offsets} [begin, end), in bytes from the start of the data section, and may hold a {@code
+ * __metadata__} object of string values. Data is little-endian and row-major.
+ *
+ * <p>Kiln reads F32 and F64 tensors as float32 and float64, and widens F16 and BF16 to float32
+ * exactly. It writes float32 as F32 and float64 as F64. Every header is validated when the file is
+ * opened, and problems are reported as {@link SafetensorsException}.
+ *
+ * <pre>{@code
+ * Safetensors.write(path, Map.of("weight", w), Map.of("epoch", "3"));
+ * SafetensorsFile file = Safetensors.read(path);
+ * Tensor weight = file.tensor("weight");
+ * }</pre>
+ */
+public final class Safetensors {
+  private Safetensors() {}
+
+  /**
+   * Reads and validates the header of {@code file}. Tensor data is read later, by {@link
+   * SafetensorsFile#tensor}.
+   *
+   * @throws SafetensorsException if the file is not a valid safetensors file
+   * @throws IOException if the file cannot be read
+   */
+  public static SafetensorsFile read(Path file) throws IOException {
+    return SafetensorsFile.open(file);
+  }
+
+  /**
+   * Writes {@code tensors} to {@code file}, with their data laid out in the map's iteration order,
+   * and {@code metadata} as the header's {@code __metadata__}, omitted when empty. The header is
+   * padded with spaces to a multiple of 8 bytes.
+   *
+   * <p>The write is atomic: the bytes go to a temporary file in the same folder, which is forced to
+   * disk and then renamed over {@code file}. Where the file system cannot rename atomically, the
+   * temporary file replaces {@code file} by an ordinary move. A failure at any step deletes the
+   * temporary file and leaves an existing {@code file} as it was. If {@code file} is a symbolic
+   * link, the link itself is replaced.
+   *
+   * @throws IllegalArgumentException if a name or value is null, a tensor is named {@code
+   *     __metadata__}, a string contains an unpaired surrogate, or a tensor is neither float32 nor
+   *     float64
+   * @throws IOException if writing or moving the file fails
+   */
+  public static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata)
+      throws IOException {
+    SafetensorsWriter.write(file, tensors, metadata, UnaryOperator.identity());
+  }
+}

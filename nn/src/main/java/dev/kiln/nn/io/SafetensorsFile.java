@@ -1,0 +1,237 @@
+package dev.kiln.nn.io;
+
+import dev.kiln.core.tensor.Device;
+import dev.kiln.core.tensor.Storage;
+import dev.kiln.core.tensor.Tensor;
+import java.io.EOFException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A safetensors file whose header has been read and validated. Tensors are read on request.
+ *
+ * <p>Reading is lazy: {@link Safetensors#read} reads only the header, and each {@link #tensor} call
+ * opens the file, reads that tensor's byte range in chunks of at most 1 MiB through a {@link
+ * FileChannel}, and closes the file again. No file handle is held between calls, so there is
+ * nothing to close. Before each read the file's size and header bytes are compared with those seen
+ * at open, and a file replaced since then is reported rather than read. Instances are immutable and
+ * safe to share between threads.
+ */
+public final class SafetensorsFile {
+  /** Bytes per read from the file, a multiple of every element size. */
+  private static final int CHUNK_BYTES = 1 << 20;
+
+  private final Path file;
+  private final long fileSize;
+  private final byte[] headerBytes;
+  private final SafetensorsHeader header;
+
+  private SafetensorsFile(Path file, long fileSize, byte[] headerBytes, SafetensorsHeader header) {
+    this.file = file;
+    this.fileSize = fileSize;
+    this.headerBytes = headerBytes;
+    this.header = header;
+  }
+
+  /** Reads and validates the length prefix and header of {@code file}. */
+  static SafetensorsFile open(Path file) throws IOException {
+    try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+      long size = channel.size();
+      if (size < Long.BYTES) {
+        throw new SafetensorsException(
+            file,
+            "file has "
+                + size
+                + " bytes, fewer than the 8-byte header length; it is truncated or not a"
+                + " safetensors file");
+      }
+
+      long headerLength = readFully(file, channel, 0, Long.BYTES).getLong();
+      long available = size - Long.BYTES;
+      // The length is an unsigned 64-bit number, so a negative long is above 2^63.
+      if (headerLength < 0 || headerLength > SafetensorsHeader.MAX_HEADER_BYTES) {
+        throw new SafetensorsException(
+            file,
+            "header length "
+                + Long.toUnsignedString(headerLength)
+                + " bytes exceeds the limit of "
+                + SafetensorsHeader.MAX_HEADER_BYTES
+                + " bytes; the file is corrupt or not a safetensors file");
+      }
+      if (headerLength > available) {
+        throw new SafetensorsException(
+            file,
+            "header length "
+                + headerLength
+                + " bytes is larger than the "
+                + available
+                + " bytes that follow it; the file is truncated or not a safetensors file");
+      }
+
+      byte[] headerBytes = new byte[(int) headerLength];
+      readFully(file, channel, Long.BYTES, (int) headerLength).get(headerBytes);
+      SafetensorsHeader header =
+          SafetensorsHeader.parse(file, headerBytes, available - headerLength);
+      return new SafetensorsFile(file, size, headerBytes, header);
+    }
+  }
+
+  /** Returns the path this file was read from. */
+  public Path file() {
+    return file;
+  }
+
+  /** Returns the tensor names in the order of the header. */
+  public List<String> names() {
+    return List.copyOf(header.entries().keySet());
+  }
+
+  /** Returns whether the file contains a tensor named {@code name}. */
+  public boolean contains(String name) {
+    return header.entries().containsKey(name);
+  }
+
+  /** Returns the shape of tensor {@code name} without reading its data. */
+  public int[] shape(String name) throws SafetensorsException {
+    return entry(name).shape().clone();
+  }
+
+  /** Returns the header's {@code __metadata__} strings in file order, or an empty map. */
+  public Map<String, String> metadata() {
+    return header.metadata();
+  }
+
+  /**
+   * Reads tensor {@code name} from the file into a new tensor: float64 for F64 data, float32 for
+   * F32, F16 and BF16 data. F16 and BF16 values widen to float32 exactly.
+   *
+   * @throws SafetensorsException if the file has no such tensor, stores it in a dtype kiln does not
+   *     read, or changed since it was opened
+   * @throws IOException if reading the file fails
+   */
+  public Tensor tensor(String name) throws IOException {
+    SafetensorsHeader.Entry entry = entry(name);
+    SafetensorsDType dtype = entry.dtype();
+    if (!dtype.readable()) {
+      throw new SafetensorsException(
+          file,
+          "tensor \""
+              + name
+              + "\" has dtype "
+              + dtype
+              + ", which kiln does not read; kiln reads "
+              + SafetensorsDType.READABLE
+              + ". Convert the tensor before saving it.");
+    }
+    long count = entry.byteLength() / dtype.byteSize();
+    if (count > Integer.MAX_VALUE) {
+      throw new SafetensorsException(
+          file,
+          "tensor \""
+              + name
+              + "\" has "
+              + count
+              + " elements, more than the "
+              + Integer.MAX_VALUE
+              + " a kiln tensor can hold; split it before saving");
+    }
+
+    try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+      checkUnchanged(channel);
+      long position = Long.BYTES + (long) headerBytes.length + entry.begin();
+      Storage storage = readStorage(channel, position, dtype, (int) count);
+      return new Tensor(storage, entry.shape(), Device.CPU);
+    }
+  }
+
+  private Storage readStorage(FileChannel channel, long position, SafetensorsDType dtype, int count)
+      throws IOException {
+    int elementSize = dtype.byteSize();
+    double[] doubles = dtype == SafetensorsDType.F64 ? new double[count] : null;
+    float[] floats = doubles == null ? new float[count] : null;
+
+    int done = 0;
+    while (done < count) {
+      int n = Math.min(count - done, CHUNK_BYTES / elementSize);
+      ByteBuffer chunk =
+          readFully(file, channel, position + (long) done * elementSize, n * elementSize);
+      switch (dtype) {
+        case F64 -> chunk.asDoubleBuffer().get(doubles, done, n);
+        case F32 -> chunk.asFloatBuffer().get(floats, done, n);
+        case F16 -> {
+          for (int i = 0; i < n; i++) {
+            floats[done + i] = Float.float16ToFloat(chunk.getShort());
+          }
+        }
+        case BF16 -> {
+          // BF16 is the upper half of a float32 bit pattern.
+          for (int i = 0; i < n; i++) {
+            floats[done + i] = Float.intBitsToFloat((chunk.getShort() & 0xFFFF) << 16);
+          }
+        }
+        default -> throw new IllegalStateException("dtype " + dtype + " is not readable");
+      }
+      done += n;
+    }
+
+    return doubles != null ? Storage.wrap(doubles) : Storage.wrap(floats);
+  }
+
+  /** Fails if the file's size or header bytes differ from those read at open. */
+  private void checkUnchanged(FileChannel channel) throws IOException {
+    boolean same = channel.size() == fileSize;
+    if (same) {
+      ByteBuffer current = readFully(file, channel, Long.BYTES, headerBytes.length);
+      same = current.equals(ByteBuffer.wrap(headerBytes));
+    }
+    if (!same) {
+      throw new SafetensorsException(
+          file,
+          "file changed since Safetensors.read opened it; call Safetensors.read again to read the"
+              + " new contents");
+    }
+  }
+
+  private SafetensorsHeader.Entry entry(String name) throws SafetensorsException {
+    SafetensorsHeader.Entry entry = header.entries().get(name);
+    if (entry == null) {
+      List<String> names = names();
+      String examples = String.join(", ", names.subList(0, Math.min(5, names.size())));
+      throw new SafetensorsException(
+          file,
+          "no tensor named \""
+              + name
+              + "\"; the file has "
+              + names.size()
+              + " tensors"
+              + (names.isEmpty() ? "" : ", e.g. " + examples)
+              + ". Call names() for the full list.");
+    }
+    return entry;
+  }
+
+  /** Reads exactly {@code length} bytes at {@code position}, as a little-endian buffer. */
+  private static ByteBuffer readFully(Path file, FileChannel channel, long position, int length)
+      throws IOException {
+    ByteBuffer buffer = ByteBuffer.allocate(length).order(ByteOrder.LITTLE_ENDIAN);
+    while (buffer.hasRemaining()) {
+      int read = channel.read(buffer, position + buffer.position());
+      if (read < 0) {
+        throw new EOFException(
+            file + ": file ended at byte " + (position + buffer.position()) + " during a read");
+      }
+    }
+    return buffer.flip();
+  }
+
+  @Override
+  public String toString() {
+    return "SafetensorsFile[" + file + ", " + header.entries().size() + " tensors]";
+  }
+}

@@ -1,0 +1,184 @@
+package dev.kiln.nn.io;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kiln.core.tensor.Tensor;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.WritableByteChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.UnaryOperator;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Failures part-way through a write. The channel decorator simulates a disk that fills up, because
+ * it passes a fixed number of bytes through and then throws.
+ */
+class SafetensorsAtomicWriteTest {
+  @TempDir Path folder;
+
+  private Path file;
+  private byte[] oldBytes;
+  private Map<String, Tensor> newTensors;
+
+  @BeforeEach
+  void writeOldFile() throws Exception {
+    file = folder.resolve("model.safetensors");
+    Safetensors.write(file, Map.of("old", Tensor.of(new float[] {1, 2, 3}, 3)), Map.of("v", "1"));
+    oldBytes = Files.readAllBytes(file);
+
+    newTensors = new LinkedHashMap<>();
+    newTensors.put("a", Tensor.of(new double[1000], 10, 100));
+    newTensors.put("b", Tensor.of(new float[500], 500));
+  }
+
+  /** Returns a decorator whose channel accepts {@code limit} bytes and then throws. */
+  private static UnaryOperator<WritableByteChannel> failAfter(long limit, RuntimeException error) {
+    return channel ->
+        new WritableByteChannel() {
+          private long written;
+
+          @Override
+          public int write(ByteBuffer source) throws IOException {
+            long allowed = limit - written;
+            if (allowed <= 0) {
+              if (error != null) {
+                throw error;
+              }
+              throw new IOException("simulated full disk after " + limit + " bytes");
+            }
+            ByteBuffer part = source.slice();
+            part.limit((int) Math.min(part.remaining(), allowed));
+            int count = channel.write(part);
+            source.position(source.position() + count);
+            written += count;
+            return count;
+          }
+
+          @Override
+          public boolean isOpen() {
+            return channel.isOpen();
+          }
+
+          @Override
+          public void close() throws IOException {
+            channel.close();
+          }
+        };
+  }
+
+  private List<String> folderContents() throws IOException {
+    try (Stream<Path> paths = Files.list(folder)) {
+      List<String> names = new ArrayList<>();
+      paths.forEach(path -> names.add(path.getFileName().toString()));
+      return names;
+    }
+  }
+
+  @Test
+  void failedWriteKeepsOldFile() throws Exception {
+    // 5000 bytes ends inside the data of tensor "a", after the header.
+    assertThrows(
+        IOException.class,
+        () -> SafetensorsWriter.write(file, newTensors, Map.of(), failAfter(5000, null)));
+
+    assertArrayEquals(oldBytes, Files.readAllBytes(file));
+  }
+
+  @Test
+  void failedWriteLeavesNoTempFile() throws Exception {
+    assertThrows(
+        IOException.class,
+        () -> SafetensorsWriter.write(file, newTensors, Map.of(), failAfter(5000, null)));
+
+    assertEquals(List.of("model.safetensors"), folderContents());
+  }
+
+  @Test
+  void failedWriteInHeaderKeepsOldFile() throws Exception {
+    assertThrows(
+        IOException.class,
+        () -> SafetensorsWriter.write(file, newTensors, Map.of(), failAfter(3, null)));
+
+    assertArrayEquals(oldBytes, Files.readAllBytes(file));
+    assertEquals(List.of("model.safetensors"), folderContents());
+  }
+
+  @Test
+  void runtimeFailureLeavesNoTempFile() throws Exception {
+    var error = new IllegalStateException("simulated failure in the data");
+
+    var thrown =
+        assertThrows(
+            IllegalStateException.class,
+            () -> SafetensorsWriter.write(file, newTensors, Map.of(), failAfter(9000, error)));
+
+    assertEquals(error, thrown);
+    assertArrayEquals(oldBytes, Files.readAllBytes(file));
+    assertEquals(List.of("model.safetensors"), folderContents());
+  }
+
+  @Test
+  void failedFirstWriteCreatesNoFile() throws Exception {
+    Path fresh = folder.resolve("fresh.safetensors");
+
+    assertThrows(
+        IOException.class,
+        () -> SafetensorsWriter.write(fresh, newTensors, Map.of(), failAfter(5000, null)));
+
+    assertFalse(Files.exists(fresh));
+    assertEquals(List.of("model.safetensors"), folderContents());
+  }
+
+  @Test
+  void nullTensorKeepsOldFile() throws Exception {
+    newTensors.put("missing", null);
+
+    var e =
+        assertThrows(
+            IllegalArgumentException.class, () -> Safetensors.write(file, newTensors, Map.of()));
+
+    assertTrue(e.getMessage().contains("tensor \"missing\" is null"), e.getMessage());
+    assertArrayEquals(oldBytes, Files.readAllBytes(file));
+    assertEquals(List.of("model.safetensors"), folderContents());
+  }
+
+  @Test
+  void oldFileIntactDuringWrite() throws Exception {
+    List<String> seenDuringWrite = new ArrayList<>();
+    List<byte[]> targetDuringWrite = new ArrayList<>();
+    UnaryOperator<WritableByteChannel> observe =
+        channel -> {
+          try {
+            seenDuringWrite.addAll(folderContents());
+            targetDuringWrite.add(Files.readAllBytes(file));
+          } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          }
+          return channel;
+        };
+
+    SafetensorsWriter.write(file, newTensors, Map.of(), observe);
+
+    assertEquals(2, seenDuringWrite.size(), seenDuringWrite.toString());
+    assertTrue(
+        seenDuringWrite.stream()
+            .anyMatch(name -> name.matches("\\.model\\.safetensors\\..+\\.tmp")),
+        seenDuringWrite.toString());
+    assertArrayEquals(oldBytes, targetDuringWrite.get(0));
+    assertEquals(List.of("a", "b"), Safetensors.read(file).names());
+    assertEquals(List.of("model.safetensors"), folderContents());
+  }
+}
