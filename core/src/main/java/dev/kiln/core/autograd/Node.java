@@ -1,6 +1,8 @@
 package dev.kiln.core.autograd;
 
 import dev.kiln.core.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 
 /**
@@ -23,9 +25,11 @@ public final class Node {
   private final List<Tensor> inputs;
   private BackwardFunction backward;
 
+  /** Creates a node; an input may be null, as an absent optional operand such as a bias is. */
   public Node(String opName, List<Tensor> inputs, BackwardFunction backward) {
     this.opName = opName;
-    this.inputs = List.copyOf(inputs);
+    // List.copyOf would reject the null entries.
+    this.inputs = Collections.unmodifiableList(new ArrayList<>(inputs));
     this.backward = backward;
   }
 
@@ -34,7 +38,10 @@ public final class Node {
     return opName;
   }
 
-  /** Inputs of the op, in the order its backward function returns their gradients. */
+  /**
+   * Inputs of the op, in the order its backward function returns their gradients; null where an
+   * optional operand was absent.
+   */
   public List<Tensor> inputs() {
     return inputs;
   }

@@ -151,11 +151,20 @@ public final class Elementwise {
     return Autograd.record("sqrt", out, g -> new Tensor[] {g.div(out).mul(0.5)}, x);
   }
 
-  /** x^p; the gradient is g * p * x^(p-1). */
+  /**
+   * x^p; the gradient is g * p * x^(p-1), and 0 for p = 0, where the formula would give 0 * inf =
+   * NaN at x = 0.
+   */
   public static Tensor pow(Tensor x, double p) {
     Tensor out = map(UnaryOp.POW, x, p, 0);
     return Autograd.record(
-        "pow", out, g -> new Tensor[] {g.mul(map(UnaryOp.POW, x, p - 1, 0)).mul(p)}, x);
+        "pow",
+        out,
+        g ->
+            new Tensor[] {
+              p == 0 ? Tensor.zerosLike(x) : g.mul(map(UnaryOp.POW, x, p - 1, 0)).mul(p)
+            },
+        x);
   }
 
   /** |x|; the gradient is g * sign(x), which is 0 at 0. */

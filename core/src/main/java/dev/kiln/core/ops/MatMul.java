@@ -25,32 +25,49 @@ public final class MatMul {
               + Shapes.format(b.shape())
               + ": use mul for scalars");
     }
+    // Checked before the 1-D promotion so that the message shows the shapes the caller passed.
+    int k = a.size(-1);
+    int bRows = b.dim() == 1 ? b.size(0) : b.size(-2);
+    if (bRows != k) {
+      throw new IllegalArgumentException(
+          "matmul: shapes "
+              + Shapes.format(a.shape())
+              + " and "
+              + Shapes.format(b.shape())
+              + " do not chain: the last size of the first ("
+              + k
+              + ") must equal the "
+              + (b.dim() == 1 ? "size" : "second-to-last size")
+              + " of the second ("
+              + bRows
+              + ")");
+    }
     if (a.dim() == 1) {
-      return matmul(a.unsqueeze(0), b).squeeze(-2);
+      Tensor product = matmul(a.unsqueeze(0), b);
+      // With b also 1-D the inner call already removed b's column, leaving [1] for a's row.
+      return b.dim() == 1 ? product.squeeze(0) : product.squeeze(-2);
     }
     if (b.dim() == 1) {
       return matmul(a, b.unsqueeze(1)).squeeze(-1);
     }
     int[] aShape = a.shape();
     int[] bShape = b.shape();
-    int k = aShape[aShape.length - 1];
-    if (bShape[bShape.length - 2] != k) {
+    int[] batch;
+    try {
+      batch =
+          Broadcast.shape(
+              "matmul",
+              Arrays.copyOf(aShape, aShape.length - 2),
+              Arrays.copyOf(bShape, bShape.length - 2));
+    } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(
-          "matmul: shapes "
+          "matmul: the batch dimensions of shapes "
               + Shapes.format(aShape)
               + " and "
               + Shapes.format(bShape)
-              + " do not chain: the last size of the first ("
-              + k
-              + ") must equal the second-to-last size of the second ("
-              + bShape[bShape.length - 2]
-              + ")");
+              + " cannot be broadcast",
+          e);
     }
-    int[] batch =
-        Broadcast.shape(
-            "matmul",
-            Arrays.copyOf(aShape, aShape.length - 2),
-            Arrays.copyOf(bShape, bShape.length - 2));
     Tensor left = a.expand(withMatrix(batch, aShape));
     Tensor right = b.expand(withMatrix(batch, bShape));
     Tensor out = product(left, false, right, false);
@@ -72,6 +89,7 @@ public final class MatMul {
    */
   public static Tensor linear(Tensor x, Tensor weight, Tensor bias) {
     Checks.sameDTypeAndDevice("linear", x, weight);
+    Checks.rank("linear", weight, 2, "weight [out, in]");
     int[] xShape = x.shape();
     int in = weight.size(1);
     int outFeatures = weight.size(0);
@@ -89,6 +107,18 @@ public final class MatMul {
     Tensor out = product(flat, false, weight, true);
     if (bias != null) {
       Checks.sameDTypeAndDevice("linear", x, bias);
+      // A broadcastable bias of another shape would pass the forward pass, but its gradient below
+      // has shape [out] and would fail the backward pass.
+      if (bias.dim() != 1 || bias.size(0) != outFeatures) {
+        throw new IllegalArgumentException(
+            "linear: bias of shape "
+                + Shapes.format(bias.shape())
+                + " does not match weight "
+                + Shapes.format(weight.shape())
+                + ": expected ["
+                + outFeatures
+                + "]");
+      }
       out = Elementwise.zip("linear", BinaryOp.ADD, out, bias);
     }
     int[] outShape = xShape.clone();

@@ -59,7 +59,7 @@ public final class Reductions {
     for (int d = 0; d < reduced.length; d++) {
       count *= reduced[d] ? x.size(d) : 1;
     }
-    return sum(x, dims, keepDim).mul(1.0 / count);
+    return sum(x, dims, keepDim).div(count);
   }
 
   /**
@@ -75,7 +75,7 @@ public final class Reductions {
     Tensor deviation = x.sub(mean(x, dims, true));
     Tensor squares = sum(deviation.mul(deviation), dims, keepDim);
     int divisor = unbiased ? count - 1 : count;
-    return squares.mul(1.0 / divisor);
+    return squares.div(divisor);
   }
 
   /**

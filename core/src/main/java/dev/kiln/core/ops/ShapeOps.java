@@ -138,7 +138,12 @@ public final class ShapeOps {
       order[i] = Shapes.normalizeDim(dims[i], shape.length, "permute", shape);
       if (seen[order[i]]) {
         throw new IllegalArgumentException(
-            "permute: dimension " + dims[i] + " appears twice in " + Arrays.toString(dims));
+            "permute: dimension "
+                + dims[i]
+                + " appears twice in "
+                + Arrays.toString(dims)
+                + " for shape "
+                + Shapes.format(shape));
       }
       seen[order[i]] = true;
       inverse[order[i]] = i;
@@ -262,7 +267,8 @@ public final class ShapeOps {
       return x;
     }
     Tensor out = Tensor.zeros(x.dtype(), target);
-    Tensor zero = Tensor.zeros(x.dtype());
+    // Adding -0.0 returns every value unchanged, while +0.0 would turn -0.0 into +0.0.
+    Tensor zero = Tensor.full(-0.0, x.dtype());
     int[] scalarShape = new int[target.length];
     Arrays.fill(scalarShape, 1);
     ElementwiseKernels.binary(
