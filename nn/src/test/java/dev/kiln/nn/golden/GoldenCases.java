@@ -28,7 +28,17 @@ public final class GoldenCases {
   /** Environment variable naming the folder when the property is unset. */
   public static final String ENVIRONMENT = "KILN_GOLDEN";
 
+  private static boolean skipPrinted;
+
   private GoldenCases() {}
+
+  /** Prints the reason for skipping once per test run, so it shows in the build output. */
+  private static synchronized void printSkipOnce(String message) {
+    if (!skipPrinted) {
+      skipPrinted = true;
+      System.err.println("Skipping the PyTorch parity tests: " + message);
+    }
+  }
 
   /**
    * Returns the folder of reference cases. Skips the calling test when no folder is configured, and
@@ -49,13 +59,16 @@ public final class GoldenCases {
       setting = environment;
       source = ENVIRONMENT;
     }
-    Assumptions.assumeTrue(
-        setting != null && !setting.isBlank(),
-        "golden folder is not set: pass -D"
-            + PROPERTY
-            + "=PATH to Maven or set the environment variable "
-            + ENVIRONMENT
-            + " to the folder of PyTorch reference cases");
+    if (setting == null || setting.isBlank()) {
+      String message =
+          "golden folder is not set: pass -D"
+              + PROPERTY
+              + "=PATH to Maven or set the environment variable "
+              + ENVIRONMENT
+              + " to the folder of PyTorch reference cases";
+      printSkipOnce(message);
+      Assumptions.abort(message);
+    }
 
     Path folder = Path.of(setting);
     if (!Files.isDirectory(folder)) {

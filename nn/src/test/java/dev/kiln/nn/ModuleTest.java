@@ -1,0 +1,215 @@
+package dev.kiln.nn;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kiln.core.random.Generator;
+import dev.kiln.core.tensor.DType;
+import dev.kiln.core.tensor.Tensor;
+import dev.kiln.nn.init.Init;
+import dev.kiln.nn.layers.BatchNorm1d;
+import dev.kiln.nn.layers.BatchNorm2d;
+import dev.kiln.nn.layers.Conv2d;
+import dev.kiln.nn.layers.Dropout;
+import dev.kiln.nn.layers.Flatten;
+import dev.kiln.nn.layers.Linear;
+import dev.kiln.nn.layers.ReLU;
+import dev.kiln.nn.loss.MSELoss;
+import dev.kiln.nn.optim.Adam;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class ModuleTest {
+
+  /** A module with a named child, as user models are written. */
+  static final class TwoBlocks extends Module {
+    final Sequential features;
+    final BatchNorm1d bn1;
+    final Linear head;
+
+    TwoBlocks() {
+      Generator g = new Generator(1);
+      features =
+          registerModule(
+              "features",
+              new Sequential(
+                  new Conv2d(
+                      1,
+                      2,
+                      new int[] {3, 3},
+                      new int[] {1, 1},
+                      new int[] {0, 0},
+                      new int[] {1, 1},
+                      true,
+                      DType.FLOAT32,
+                      g),
+                  new ReLU(),
+                  new Flatten()));
+      bn1 = registerModule("bn1", new BatchNorm1d(8));
+      head = registerModule("head", new Linear(8, 3, true, DType.FLOAT32, g));
+    }
+
+    @Override
+    public Tensor forward(Tensor input) {
+      return head.forward(bn1.forward(features.forward(input)));
+    }
+  }
+
+  @Test
+  void namesFollowPyTorch() {
+    assertEquals(
+        List.of(
+            "features.0.weight",
+            "features.0.bias",
+            "bn1.weight",
+            "bn1.bias",
+            "bn1.running_mean",
+            "bn1.running_var",
+            "head.weight",
+            "head.bias"),
+        List.copyOf(new TwoBlocks().stateDict().keySet()));
+  }
+
+  @Test
+  void parametersExcludeBuffers() {
+    TwoBlocks model = new TwoBlocks();
+
+    assertEquals(6, model.parameters().size());
+    assertEquals(
+        List.of("bn1.running_mean", "bn1.running_var"), List.copyOf(model.namedBuffers().keySet()));
+  }
+
+  @Test
+  void parameterCountSumsAllLayers() {
+    assertEquals(2 * 9 + 2 + 8 + 8 + 8 * 3 + 3, new TwoBlocks().parameterCount());
+  }
+
+  @Test
+  void evalAndTrainReachEveryDescendant() {
+    TwoBlocks model = new TwoBlocks();
+
+    model.eval();
+    assertFalse(model.features.get(0).isTraining());
+    assertFalse(model.bn1.isTraining());
+    model.train();
+    assertTrue(model.head.isTraining());
+  }
+
+  @Test
+  void toStringShowsTreeShapesAndCounts() {
+    String text = new TwoBlocks().toString();
+
+    assertTrue(text.contains("(features): Sequential("), text);
+    assertTrue(text.contains("(0): Conv2d(1, 2, kernel_size=(3, 3), stride=(1, 1))"), text);
+    assertTrue(text.contains("weight [2, 1, 3, 3], bias [2]  20 params"), text);
+    assertTrue(text.contains("(bn1): BatchNorm1d(8, eps=1.0E-5"), text);
+    assertTrue(text.endsWith("Total parameters: 63"), text);
+  }
+
+  @Test
+  void duplicateNameIsRejected() {
+    Module module =
+        new Module() {
+          {
+            registerParameter("w", Tensor.zeros(DType.FLOAT32, 2));
+          }
+
+          @Override
+          public Tensor forward(Tensor input) {
+            return input;
+          }
+        };
+
+    assertThrows(
+        IllegalArgumentException.class,
+        () -> module.registerBuffer("w", Tensor.zeros(DType.FLOAT32, 2)));
+  }
+
+  @Test
+  void toFloat64ConvertsInPlace() {
+    TwoBlocks model = new TwoBlocks();
+    Tensor weight = model.head.weight();
+    float[] before = weight.toFloatArray();
+
+    model.to(DType.FLOAT64);
+
+    assertEquals(DType.FLOAT64, weight.dtype());
+    assertEquals(DType.FLOAT64, model.bn1.runningVar().dtype());
+    assertArrayEquals(before, weight.toFloatArray());
+  }
+
+  @Test
+  void batchNormEvalUsesRunningStatistics() {
+    BatchNorm2d bn = new BatchNorm2d(1);
+    bn.runningMean().set(2.0, 0);
+    bn.runningVar().set(4.0, 0);
+    Tensor x = Tensor.full(6.0, DType.FLOAT32, 2, 1, 1, 1);
+
+    bn.eval();
+    Tensor y = bn.forward(x);
+
+    assertEquals((6.0 - 2.0) / Math.sqrt(4.0 + 1e-5), y.get(0, 0, 0, 0), 1e-6);
+  }
+
+  @Test
+  void batchNormChannelMismatchShowsShape() {
+    IllegalArgumentException error =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> new BatchNorm2d(3).forward(Tensor.zeros(DType.FLOAT32, 2, 4, 5, 5)));
+
+    assertTrue(error.getMessage().contains("[2, 4, 5, 5]"), error.getMessage());
+  }
+
+  @Test
+  void dropoutScalesKeptValuesInTraining() {
+    Dropout dropout = new Dropout(0.25, new Generator(3));
+    Tensor y = dropout.forward(Tensor.ones(DType.FLOAT64, 10000));
+
+    int kept = 0;
+    for (double v : y.toDoubleArray()) {
+      assertTrue(v == 0.0 || Math.abs(v - 1 / 0.75) < 1e-12, "value " + v);
+      kept += v == 0.0 ? 0 : 1;
+    }
+    assertEquals(0.75, kept / 10000.0, 0.02);
+  }
+
+  @Test
+  void dropoutIsIdentityInEval() {
+    Tensor x = Tensor.ones(DType.FLOAT32, 100);
+
+    assertArrayEquals(x.toFloatArray(), new Dropout(0.5).eval().forward(x).toFloatArray());
+  }
+
+  /** Two runs with the same seed give bit-identical losses and weights on the CPU. */
+  @Test
+  void seededTrainingIsBitReproducible() {
+    assertArrayEquals(trainAndReport(77), trainAndReport(77));
+  }
+
+  private static float[] trainAndReport(long seed) {
+    Generator g = new Generator(seed);
+    Sequential model =
+        new Sequential(
+            new Linear(6, 16, true, DType.FLOAT32, g),
+            new ReLU(),
+            new Dropout(0.3, g),
+            new Linear(16, 2, true, DType.FLOAT32, g));
+    Tensor x = Init.uniform(Tensor.zeros(DType.FLOAT32, 5, 6), -1, 1, g);
+    Tensor t = Init.uniform(Tensor.zeros(DType.FLOAT32, 5, 2), -1, 1, g);
+    Adam optimizer = new Adam(model.parameters()).learningRate(0.01);
+    float[] report = new float[20 + 16 * 6];
+    for (int step = 0; step < 20; step++) {
+      optimizer.zeroGrad();
+      Tensor loss = new MSELoss().compute(model.forward(x), t);
+      loss.backward();
+      optimizer.step();
+      report[step] = (float) loss.item();
+    }
+    System.arraycopy(model.parameters().get(0).toFloatArray(), 0, report, 20, 16 * 6);
+    return report;
+  }
+}
