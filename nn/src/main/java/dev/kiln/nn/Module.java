@@ -7,6 +7,7 @@ import dev.kiln.core.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -22,6 +23,15 @@ import java.util.TreeSet;
  * safetensors files.
  */
 public abstract class Module {
+
+  /**
+   * What a {@link #loadStateDict} call could not match.
+   *
+   * @param missing names of the model's tensors that the state did not provide
+   * @param unexpected names in the state that the model does not have
+   */
+  public record LoadResult(Set<String> missing, Set<String> unexpected) {}
+
   private final Map<String, Tensor> parameters = new LinkedHashMap<>();
   private final Map<String, Tensor> buffers = new LinkedHashMap<>();
   private final Map<String, Module> children = new LinkedHashMap<>();
@@ -70,10 +80,22 @@ public abstract class Module {
     return Collections.unmodifiableMap(children);
   }
 
-  /** All parameters of this module and its descendants by full name, depth first. */
+  /**
+   * All parameters of this module and its descendants by full name, depth first. A parameter that
+   * appears under several names (a layer used twice) is listed once, under its first name, as in
+   * PyTorch, so that optimizers and parameter counts see it once.
+   */
   public Map<String, Tensor> namedParameters() {
+    Map<String, Tensor> all = new LinkedHashMap<>();
+    collect("", all, true, false);
     Map<String, Tensor> result = new LinkedHashMap<>();
-    collect("", result, true, false);
+    Set<Tensor> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+    all.forEach(
+        (name, value) -> {
+          if (seen.add(value)) {
+            result.put(name, value);
+          }
+        });
     return result;
   }
 
@@ -121,10 +143,12 @@ public abstract class Module {
    * Copies values from {@code state} into this module's parameters and buffers, converting the
    * dtype where needed. With {@code strict}, every name must match both ways.
    *
+   * @return the names that the model has but the state lacks, and the reverse; both are empty after
+   *     a strict load
    * @throws IllegalArgumentException listing missing and unexpected names, or a shape mismatch;
    *     nothing is changed in that case
    */
-  public void loadStateDict(Map<String, Tensor> state, boolean strict) {
+  public LoadResult loadStateDict(Map<String, Tensor> state, boolean strict) {
     Map<String, Tensor> own = stateDict();
     Set<String> missing = new TreeSet<>(own.keySet());
     missing.removeAll(state.keySet());
@@ -158,6 +182,7 @@ public abstract class Module {
         target.setStorage(convert(source.storage(), target.dtype()));
       }
     }
+    return new LoadResult(missing, unexpected);
   }
 
   /** Converts every parameter and buffer to {@code dtype} in place and returns this module. */

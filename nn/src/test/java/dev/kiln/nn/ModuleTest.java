@@ -212,4 +212,44 @@ class ModuleTest {
     System.arraycopy(model.parameters().get(0).toFloatArray(), 0, report, 20, 16 * 6);
     return report;
   }
+
+  @Test
+  void sharedLayerCountsOnce() {
+    Linear shared = new Linear(2, 2);
+    Sequential model = new Sequential(shared, new ReLU(), shared);
+
+    assertEquals(2, model.parameters().size());
+    assertEquals(6, model.parameterCount());
+    assertEquals(4, model.stateDict().size());
+  }
+
+  @Test
+  void nonStrictLoadReportsUnmatchedNames() {
+    Sequential model = new Sequential(new Linear(2, 2));
+    var state = new java.util.LinkedHashMap<String, Tensor>();
+    state.put("0.weight", Tensor.zeros(DType.FLOAT32, 2, 2));
+    state.put("extra", Tensor.zeros(DType.FLOAT32, 1));
+
+    Module.LoadResult result = model.loadStateDict(state, false);
+
+    assertEquals(java.util.Set.of("0.bias"), result.missing());
+    assertEquals(java.util.Set.of("extra"), result.unexpected());
+  }
+
+  @Test
+  void optimizerStepBeforeBackwardFails() {
+    Linear layer = new Linear(2, 1);
+    Tensor loss = layer.forward(Tensor.ones(DType.FLOAT32, 1, 2)).sum();
+    loss.backward(Tensor.ones(DType.FLOAT32), true);
+    new Adam(layer.parameters()).step();
+
+    assertThrows(IllegalStateException.class, loss::backward);
+  }
+
+  @Test
+  void batchNormRejectsNegativeEps() {
+    assertThrows(
+        IllegalArgumentException.class,
+        () -> new BatchNorm2d(2, -1, 0.1, true, true, DType.FLOAT32));
+  }
 }

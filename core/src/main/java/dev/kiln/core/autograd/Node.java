@@ -1,5 +1,7 @@
 package dev.kiln.core.autograd;
 
+import dev.kiln.core.tensor.Shapes;
+import dev.kiln.core.tensor.Storage;
 import dev.kiln.core.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -23,6 +25,8 @@ public final class Node {
 
   private final String opName;
   private final List<Tensor> inputs;
+  private final Storage[] savedStorages;
+  private final int[] savedVersions;
   private BackwardFunction backward;
 
   /** Creates a node; an input may be null, as an absent optional operand such as a bias is. */
@@ -31,6 +35,15 @@ public final class Node {
     // List.copyOf would reject the null entries.
     this.inputs = Collections.unmodifiableList(new ArrayList<>(inputs));
     this.backward = backward;
+    this.savedStorages = new Storage[this.inputs.size()];
+    this.savedVersions = new int[this.inputs.size()];
+    for (int i = 0; i < savedStorages.length; i++) {
+      Tensor input = this.inputs.get(i);
+      if (input != null) {
+        savedStorages[i] = input.storage();
+        savedVersions[i] = input.storage().version();
+      }
+    }
   }
 
   /** Name of the op that recorded this node, for error messages and graph dumps. */
@@ -51,14 +64,30 @@ public final class Node {
     return backward == null;
   }
 
-  /** Runs the backward function. */
+  /** Runs the backward function, after checking that no input changed since the forward pass. */
   Tensor[] backward(Tensor gradOutput) {
     if (backward == null) {
       throw new IllegalStateException(
-          "backward through '"
+          "backward a second time through a graph that the first backward pass freed (found at"
+              + " op '"
               + opName
-              + "' a second time: the graph was freed by the first backward pass. Call"
-              + " backward(grad, true) to keep the graph, or run the forward pass again.");
+              + "'). Call backward(grad, true) to keep the graph, or run the forward pass again.");
+    }
+    for (int i = 0; i < savedStorages.length; i++) {
+      Tensor input = inputs.get(i);
+      if (input != null
+          && (input.storage() != savedStorages[i]
+              || savedStorages[i].version() != savedVersions[i])) {
+        throw new IllegalStateException(
+            "input "
+                + i
+                + " of '"
+                + opName
+                + "' (shape "
+                + Shapes.format(input.shape())
+                + ") was modified in place after the forward pass, so its gradient would be"
+                + " wrong. Run the forward pass again after changing it, or change a copy.");
+      }
     }
     return backward.apply(gradOutput);
   }

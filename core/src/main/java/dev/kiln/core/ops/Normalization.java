@@ -38,6 +38,14 @@ public final class Normalization {
       }
     }
     Tensor out = Tensor.zerosLike(x);
+    if (training && n * s == 1) {
+      throw new IllegalArgumentException(
+          "batchNorm: input of shape "
+              + Shapes.format(x.shape())
+              + " has one value per channel, so its batch variance is undefined: use a batch of"
+              + " 2 or more"
+              + (runningMean == null ? "" : ", or call eval() to use the running statistics"));
+    }
 
     if (training) {
       double[] mean = new double[c];

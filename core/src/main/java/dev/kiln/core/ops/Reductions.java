@@ -85,6 +85,14 @@ public final class Reductions {
   public static MaxResult max(Tensor x, int dim, boolean keepDim) {
     int[] shape = x.shape();
     int axis = Shapes.normalizeDim(dim, shape.length, "max", shape);
+    if (shape[axis] == 0) {
+      throw new IllegalArgumentException(
+          "max: dimension "
+              + dim
+              + " of shape "
+              + Shapes.format(shape)
+              + " is empty, so it has no maximum");
+    }
     boolean[] reduced = new boolean[shape.length];
     reduced[axis] = true;
     int[] removed = dropDims(shape, reduced);

@@ -9,6 +9,7 @@ package dev.kiln.core.tensor;
  * arrays themselves from {@link #floats()} or {@link #doubles()}.
  */
 public abstract sealed class Storage permits Storage.F32, Storage.F64 {
+  private int version;
 
   /** Allocates zero-filled storage of {@code size} elements. */
   public static Storage allocate(DType dtype, int size) {
@@ -29,6 +30,24 @@ public abstract sealed class Storage permits Storage.F32, Storage.F64 {
   }
 
   public abstract DType dtype();
+
+  /**
+   * Counter of in-place changes made through {@link #markModified()}. Autograd compares it at
+   * backward time with the value it saw in the forward pass, to catch a tensor that was changed in
+   * between, which would silently corrupt the gradients.
+   */
+  public int version() {
+    return version;
+  }
+
+  /**
+   * Records an in-place change. Code that writes into a tensor after ops may have used it
+   * (optimizers, weight loading, {@code Tensor.set}) calls this; kernels that fill fresh outputs
+   * need not.
+   */
+  public void markModified() {
+    version++;
+  }
 
   /** Number of elements. */
   public abstract int size();

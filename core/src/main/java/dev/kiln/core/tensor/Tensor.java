@@ -105,11 +105,11 @@ public final class Tensor implements AutoCloseable {
 
   /** Number of elements. */
   public int numel() {
-    return storage.size();
+    return live().size();
   }
 
   public DType dtype() {
-    return storage.dtype();
+    return live().dtype();
   }
 
   public Device device() {
@@ -121,6 +121,14 @@ public final class Tensor implements AutoCloseable {
    * code should treat it as read-only.
    */
   public Storage storage() {
+    return live();
+  }
+
+  private Storage live() {
+    if (storage == null) {
+      throw new IllegalStateException(
+          "tensor of shape " + Shapes.format(shape) + " was closed and can no longer be used");
+    }
     return storage;
   }
 
@@ -128,21 +136,22 @@ public final class Tensor implements AutoCloseable {
 
   /** Returns the value of a one-element tensor. */
   public double item() {
-    if (storage.size() != 1) {
+    if (live().size() != 1) {
       throw new IllegalStateException(
           "item() needs a tensor with one element, but the shape is " + Shapes.format(shape));
     }
-    return storage.get(0);
+    return live().get(0);
   }
 
   /** Returns the element at the given index, one number per dimension. */
   public double get(int... index) {
-    return storage.get(flatIndex(index));
+    return live().get(flatIndex(index));
   }
 
   /** Sets the element at the given index; this bypasses autograd. */
   public void set(double value, int... index) {
-    storage.set(flatIndex(index), value);
+    live().set(flatIndex(index), value);
+    live().markModified();
   }
 
   private int flatIndex(int[] index) {
@@ -171,18 +180,18 @@ public final class Tensor implements AutoCloseable {
 
   /** Returns the values as a new double array in row-major order. */
   public double[] toDoubleArray() {
-    double[] out = new double[storage.size()];
+    double[] out = new double[live().size()];
     for (int i = 0; i < out.length; i++) {
-      out[i] = storage.get(i);
+      out[i] = live().get(i);
     }
     return out;
   }
 
   /** Returns the values as a new float array in row-major order. */
   public float[] toFloatArray() {
-    float[] out = new float[storage.size()];
+    float[] out = new float[live().size()];
     for (int i = 0; i < out.length; i++) {
-      out[i] = (float) storage.get(i);
+      out[i] = (float) live().get(i);
     }
     return out;
   }
@@ -383,7 +392,7 @@ public final class Tensor implements AutoCloseable {
 
   /** Returns a tensor that shares this one's storage but is cut from the graph. */
   public Tensor detach() {
-    return new Tensor(storage, shape, device);
+    return new Tensor(live(), shape, device);
   }
 
   /** Copies the values of {@code source} into this tensor in place, bypassing autograd. */
@@ -396,9 +405,10 @@ public final class Tensor implements AutoCloseable {
               + " does not match "
               + Shapes.format(shape));
     }
-    for (int i = 0; i < storage.size(); i++) {
-      storage.set(i, source.storage.get(i));
+    for (int i = 0; i < live().size(); i++) {
+      live().set(i, source.live().get(i));
     }
+    live().markModified();
   }
 
   // ---- Backward --------------------------------------------------------------------------------
@@ -420,6 +430,9 @@ public final class Tensor implements AutoCloseable {
 
   @Override
   public String toString() {
+    if (storage == null) {
+      return "Tensor(" + Shapes.format(shape) + ", closed)";
+    }
     StringBuilder text = new StringBuilder("Tensor(");
     text.append(Shapes.format(shape)).append(", ").append(dtype());
     if (!device.equals(Device.CPU)) {
@@ -431,12 +444,12 @@ public final class Tensor implements AutoCloseable {
       text.append(", requiresGrad");
     }
     text.append(")");
-    int shown = Math.min(storage.size(), 8);
+    int shown = Math.min(live().size(), 8);
     text.append(" [");
     for (int i = 0; i < shown; i++) {
-      text.append(i == 0 ? "" : ", ").append(storage.get(i));
+      text.append(i == 0 ? "" : ", ").append(live().get(i));
     }
-    text.append(storage.size() > shown ? ", ...]" : "]");
+    text.append(live().size() > shown ? ", ...]" : "]");
     return text.toString();
   }
 
@@ -467,6 +480,13 @@ public final class Tensor implements AutoCloseable {
 
   /** Replaces the gradient; used by backward and by code that scales or clips gradients. */
   public void setGrad(Tensor value) {
+    if (value != null && !Arrays.equals(value.shape, shape)) {
+      throw new IllegalArgumentException(
+          "gradient of shape "
+              + Shapes.format(value.shape)
+              + " does not match the tensor's shape "
+              + Shapes.format(shape));
+    }
     this.grad = value;
   }
 
@@ -493,8 +513,9 @@ public final class Tensor implements AutoCloseable {
 
   /**
    * Replaces the storage in place, keeping the shape; the new storage may have another dtype.
-   * Modules use this to load weights and to change dtype without breaking the references that
-   * layers and optimizers hold. It bypasses autograd.
+   * Modules use this to load weights and to change dtype while layers keep their references to the
+   * tensor. An optimizer's state keeps the old dtype, so build the optimizer after a dtype change.
+   * It bypasses autograd; backward through an op that used the old storage fails.
    */
   public void setStorage(Storage replacement) {
     if (replacement.size() != Shapes.numel(shape)) {
@@ -511,7 +532,7 @@ public final class Tensor implements AutoCloseable {
   /** Releases the storage. Any later use of this tensor fails. */
   @Override
   public void close() {
-    storage = Storage.allocate(dtype(), 0);
+    storage = null;
     gradFn = null;
     grad = null;
   }

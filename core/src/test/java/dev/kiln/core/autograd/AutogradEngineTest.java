@@ -52,7 +52,7 @@ class AutogradEngineTest {
 
     IllegalStateException error = assertThrows(IllegalStateException.class, loss::backward);
 
-    assertTrue(error.getMessage().contains("graph was freed"), error.getMessage());
+    assertTrue(error.getMessage().contains("the first backward pass freed"), error.getMessage());
   }
 
   @Test

@@ -29,7 +29,7 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     description = {
       "Train a small CNN on one fixed batch of random 16x16 images and random targets, and report"
-          + " whether the loss falls below 1% of its first value.",
+          + " whether the loss falls below 1%% of its first value.",
       "Exit code 0 when it does, 1 when it does not."
     })
 final class FitBatchCommand implements Callable<Integer> {

@@ -6,6 +6,8 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Saves and loads the weights of a module tree as safetensors files, under PyTorch's state-dict
@@ -13,6 +15,9 @@ import java.util.Map;
  * kiln and PyTorch.
  */
 public final class ModelWeights {
+  private static final Logger LOG = LoggerFactory.getLogger(ModelWeights.class);
+  private static final String BATCH_COUNTER = "num_batches_tracked";
+
   private ModelWeights() {}
 
   /**
@@ -26,8 +31,9 @@ public final class ModelWeights {
 
   /**
    * Reads a file written by {@link #save} (or by PyTorch's safetensors) into {@code model},
-   * converting dtypes where they differ. With {@code strict}, the names must match both ways.
-   * Returns the file's metadata.
+   * converting dtypes where they differ. With {@code strict}, the names must match both ways;
+   * otherwise the names that did not match are logged as a warning. PyTorch's {@code
+   * num_batches_tracked} entries are skipped. Returns the file's metadata.
    *
    * @throws IOException if the file cannot be read, is not valid safetensors, or does not match the
    *     model; the message names the file, and the model is unchanged in that case
@@ -37,12 +43,24 @@ public final class ModelWeights {
     SafetensorsFile contents = Safetensors.read(file);
     Map<String, Tensor> state = new LinkedHashMap<>();
     for (String name : contents.names()) {
-      state.put(name, contents.tensor(name));
+      // PyTorch's batch norm counts its batches in an int64 buffer that kiln has no use for.
+      if (!name.endsWith(BATCH_COUNTER)) {
+        state.put(name, contents.tensor(name));
+      }
     }
+    Module.LoadResult result;
     try {
-      model.loadStateDict(state, strict);
+      result = model.loadStateDict(state, strict);
     } catch (IllegalArgumentException e) {
       throw new IOException("cannot load " + file + " into the model: " + e.getMessage(), e);
+    }
+    if (!result.missing().isEmpty() || !result.unexpected().isEmpty()) {
+      LOG.warn(
+          "loaded {} partially: the model's {} were not in the file, and the file's {} are not"
+              + " in the model",
+          file,
+          result.missing(),
+          result.unexpected());
     }
     return contents.metadata();
   }

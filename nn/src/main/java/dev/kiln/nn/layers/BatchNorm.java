@@ -34,6 +34,12 @@ public abstract class BatchNorm extends Module {
     if (numFeatures <= 0) {
       throw new IllegalArgumentException("numFeatures must be positive, got " + numFeatures);
     }
+    if (!(eps > 0)) {
+      throw new IllegalArgumentException("eps must be positive, got " + eps);
+    }
+    if (!(momentum >= 0 && momentum <= 1)) {
+      throw new IllegalArgumentException("momentum must be in [0, 1], got " + momentum);
+    }
     this.numFeatures = numFeatures;
     this.eps = eps;
     this.momentum = momentum;

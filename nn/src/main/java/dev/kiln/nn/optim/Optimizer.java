@@ -159,6 +159,7 @@ public abstract class Optimizer {
         Tensor parameter = parameters.get(i);
         if (parameter.grad() != null) {
           update(i, parameter, parameter.grad(), state.get(i));
+          parameter.storage().markModified();
         }
       }
     }

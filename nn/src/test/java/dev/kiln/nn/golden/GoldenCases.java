@@ -45,7 +45,17 @@ public final class GoldenCases {
    * fails it when the configured folder does not exist.
    */
   public static Path folder() {
-    return resolve(System.getProperty(PROPERTY), System.getenv(ENVIRONMENT));
+    String property = System.getProperty(PROPERTY);
+    String environment = System.getenv(ENVIRONMENT);
+    if ((property == null || property.isBlank())
+        && (environment == null || environment.isBlank())) {
+      printSkipOnce(
+          "the golden folder is not set; pass -D"
+              + PROPERTY
+              + "=PATH to Maven or set "
+              + ENVIRONMENT);
+    }
+    return resolve(property, environment);
   }
 
   /**
@@ -66,11 +76,16 @@ public final class GoldenCases {
               + "=PATH to Maven or set the environment variable "
               + ENVIRONMENT
               + " to the folder of PyTorch reference cases";
-      printSkipOnce(message);
       Assumptions.abort(message);
     }
 
     Path folder = Path.of(setting);
+    // Maven runs each module's tests in the module's folder, so a relative path such as
+    // ../shared/golden is meant from the repository root, which the build passes as kiln.root.
+    String root = System.getProperty("kiln.root");
+    if (!folder.isAbsolute() && root != null && !root.isBlank()) {
+      folder = Path.of(root).resolve(folder).normalize();
+    }
     if (!Files.isDirectory(folder)) {
       fail(
           "golden folder "
