@@ -37,40 +37,34 @@ public final class Conv2dKernels {
     int positions = g.outHeight() * g.outWidth();
     int imageSize = g.inChannels() * g.inHeight() * g.inWidth();
     int outImageSize = g.outChannels() * positions;
-    Storage col = isPointwise(g) ? null : Storage.allocate(x.dtype(), taps * positions);
-    for (int b = 0; b < g.batch(); b++) {
-      // out[b] (outChannels x positions) = weight (outChannels x taps) * col (taps x positions).
-      if (col == null) {
-        Gemm.gemm(
-            false,
-            false,
-            g.outChannels(),
-            positions,
-            taps,
-            weight,
-            0,
-            x,
-            b * imageSize,
-            out,
-            b * outImageSize,
-            false);
-      } else {
-        im2col(x, b * imageSize, g, col);
-        Gemm.gemm(
-            false,
-            false,
-            g.outChannels(),
-            positions,
-            taps,
-            weight,
-            0,
-            col,
-            0,
-            out,
-            b * outImageSize,
-            false);
-      }
-    }
+    // Each chunk of images writes only its own images of out, so any split gives the same bits.
+    CpuParallel.forEachChunk(
+        g.batch(),
+        (chunk, firstImage, endImage) -> {
+          Storage col = isPointwise(g) ? null : Storage.allocate(x.dtype(), taps * positions);
+          for (int b = firstImage; b < endImage; b++) {
+            // out[b] (outChannels x positions) = weight (outChannels x taps) * col (taps x
+            // positions).
+            Storage source = col == null ? x : col;
+            int sourceOffset = col == null ? b * imageSize : 0;
+            if (col != null) {
+              im2col(x, b * imageSize, g, col);
+            }
+            Gemm.gemm(
+                false,
+                false,
+                g.outChannels(),
+                positions,
+                taps,
+                weight,
+                0,
+                source,
+                sourceOffset,
+                out,
+                b * outImageSize,
+                false);
+          }
+        });
 
     if (bias != null) {
       for (int b = 0; b < g.batch(); b++) {
@@ -99,39 +93,33 @@ public final class Conv2dKernels {
     int positions = g.outHeight() * g.outWidth();
     int imageSize = g.inChannels() * g.inHeight() * g.inWidth();
     int outImageSize = g.outChannels() * positions;
-    Storage col = isPointwise(g) ? null : Storage.allocate(gradOut.dtype(), taps * positions);
-    for (int b = 0; b < g.batch(); b++) {
-      if (col == null) {
-        Gemm.gemm(
-            true,
-            false,
-            taps,
-            positions,
-            g.outChannels(),
-            weight,
-            0,
-            gradOut,
-            b * outImageSize,
-            gradInput,
-            b * imageSize,
-            false);
-      } else {
-        Gemm.gemm(
-            true,
-            false,
-            taps,
-            positions,
-            g.outChannels(),
-            weight,
-            0,
-            gradOut,
-            b * outImageSize,
-            col,
-            0,
-            false);
-        col2im(col, g, gradInput, b * imageSize);
-      }
-    }
+    // Each chunk of images writes only its own images of gradInput.
+    CpuParallel.forEachChunk(
+        g.batch(),
+        (chunk, firstImage, endImage) -> {
+          Storage col = isPointwise(g) ? null : Storage.allocate(gradOut.dtype(), taps * positions);
+          for (int b = firstImage; b < endImage; b++) {
+            // col (taps x positions) = weight^T (taps x outChannels) * gradOut[b].
+            Storage target = col == null ? gradInput : col;
+            int targetOffset = col == null ? b * imageSize : 0;
+            Gemm.gemm(
+                true,
+                false,
+                taps,
+                positions,
+                g.outChannels(),
+                weight,
+                0,
+                gradOut,
+                b * outImageSize,
+                target,
+                targetOffset,
+                false);
+            if (col != null) {
+              col2im(col, g, gradInput, b * imageSize);
+            }
+          }
+        });
   }
 
   /**
@@ -152,26 +140,63 @@ public final class Conv2dKernels {
     int positions = g.outHeight() * g.outWidth();
     int imageSize = g.inChannels() * g.inHeight() * g.inWidth();
     int outImageSize = g.outChannels() * positions;
-    Storage col = isPointwise(g) ? null : Storage.allocate(x.dtype(), taps * positions);
-    for (int b = 0; b < g.batch(); b++) {
-      Storage source = col == null ? x : col;
-      int sourceOffset = col == null ? b * imageSize : 0;
-      if (col != null) {
-        im2col(x, b * imageSize, g, col);
+    // Chunk 0 sums its images into gradWeight and every other chunk into a partial sum of its own.
+    // The partial sums are then added to gradWeight in chunk order, so the result depends on the
+    // thread count but not on thread timing.
+    if (g.batch() == 0) {
+      fillZero(gradWeight, 0, gradWeight.size());
+      return;
+    }
+    int chunks = CpuParallel.chunkCount(g.batch());
+    Storage[] partials = new Storage[chunks];
+    partials[0] = gradWeight;
+    for (int t = 1; t < chunks; t++) {
+      partials[t] = Storage.allocate(gradWeight.dtype(), gradWeight.size());
+    }
+    CpuParallel.forEachChunk(
+        g.batch(),
+        (chunk, firstImage, endImage) -> {
+          Storage col = isPointwise(g) ? null : Storage.allocate(x.dtype(), taps * positions);
+          for (int b = firstImage; b < endImage; b++) {
+            Storage source = col == null ? x : col;
+            int sourceOffset = col == null ? b * imageSize : 0;
+            if (col != null) {
+              im2col(x, b * imageSize, g, col);
+            }
+            Gemm.gemm(
+                false,
+                true,
+                g.outChannels(),
+                taps,
+                positions,
+                gradOut,
+                b * outImageSize,
+                source,
+                sourceOffset,
+                partials[chunk],
+                0,
+                b > firstImage);
+          }
+        });
+    for (int t = 1; t < chunks; t++) {
+      addInto(partials[t], gradWeight);
+    }
+  }
+
+  /** Adds {@code source} elementwise to {@code target} of the same size and dtype. */
+  private static void addInto(Storage source, Storage target) {
+    if (target instanceof Storage.F32) {
+      float[] from = source.floats();
+      float[] to = target.floats();
+      for (int i = 0; i < to.length; i++) {
+        to[i] += from[i];
       }
-      Gemm.gemm(
-          false,
-          true,
-          g.outChannels(),
-          taps,
-          positions,
-          gradOut,
-          b * outImageSize,
-          source,
-          sourceOffset,
-          gradWeight,
-          0,
-          b > 0);
+    } else {
+      double[] from = source.doubles();
+      double[] to = target.doubles();
+      for (int i = 0; i < to.length; i++) {
+        to[i] += from[i];
+      }
     }
   }
 

@@ -15,6 +15,9 @@ public final class ElementwiseKernels {
     if (x instanceof Storage.F32 && out instanceof Storage.F32) {
       float[] in = x.floats();
       float[] result = out.floats();
+      if (FastElementwise.unary(op, a, in, result, size)) {
+        return;
+      }
       for (int i = 0; i < size; i++) {
         result[i] = (float) op.apply(in[i], a, b);
       }
@@ -39,6 +42,14 @@ public final class ElementwiseKernels {
     }
     if (y.size() == 1 && x.size() == size) {
       double scalar = y.get(0);
+      if (x instanceof Storage.F32 && out instanceof Storage.F32) {
+        float[] xs = x.floats();
+        float[] result = out.floats();
+        for (int i = 0; i < size; i++) {
+          result[i] = (float) op.apply(xs[i], scalar);
+        }
+        return;
+      }
       for (int i = 0; i < size; i++) {
         out.set(i, op.apply(x.get(i), scalar));
       }
@@ -73,6 +84,9 @@ public final class ElementwiseKernels {
       float[] xs = x.floats();
       float[] ys = y.floats();
       float[] result = out.floats();
+      if (FastElementwise.binary(op, xs, ys, result, size)) {
+        return;
+      }
       for (int i = 0; i < size; i++) {
         result[i] = (float) op.apply(xs[i], ys[i]);
       }
