@@ -1,0 +1,215 @@
+package dev.kiln.keypoints.data;
+
+import java.awt.image.BufferedImage;
+import java.awt.image.Raster;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Locale;
+import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.event.IIOReadWarningListener;
+import javax.imageio.stream.ImageInputStream;
+import javax.imageio.stream.MemoryCacheImageInputStream;
+
+/**
+ * Decodes PNG and JPEG files into {@link GrayImage}s, choosing the format by the file's first bytes
+ * and never by its name, because the published face dataset stores PNG files named {@code .jpg}.
+ *
+ * <p>Accepted: PNG in every color type and bit depth (gray, gray + alpha, RGB, RGBA, palette, 1 to
+ * 16 bits) and JPEG with 1 (gray), 3 (YCbCr or RGB) or 4 (CMYK or YCCK) components. Color becomes
+ * gray through ITU-R BT.601 luma, {@code 0.299 R + 0.587 G + 0.114 B} computed on the stored
+ * samples without gamma or ICC conversion and without rounding to 8 bits. Alpha is ignored. Samples
+ * are divided by their maximum ({@code 255}, or {@code 65535} for 16-bit PNG) so pixels lie in [0,
+ * 1].
+ *
+ * <p>Every failure is an {@link IOException} whose message names the file, the problem and the fix.
+ * A missing file raises {@link NoSuchFileException}. Truncated data fails instead of decoding part
+ * of an image: the PNG chunk structure and CRCs are checked before decoding, and any warning from
+ * the JPEG decoder (libjpeg reports a premature end of data only as a warning) is turned into an
+ * error.
+ *
+ * <p>The class is stateless and safe to call from several threads.
+ */
+public final class ImageDecoder {
+
+  private static final byte[] PNG_SIGNATURE = {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+
+  private ImageDecoder() {}
+
+  /**
+   * Decodes {@code file} into a gray image.
+   *
+   * @throws NoSuchFileException if the file does not exist
+   * @throws IOException if the file is empty, not a PNG or JPEG, truncated, corrupt or in a color
+   *     model this decoder does not support
+   */
+  public static GrayImage decode(Path file) throws IOException {
+    byte[] bytes = readAll(file);
+
+    if (startsWith(bytes, PNG_SIGNATURE)) {
+      PngChunks.check(file, bytes);
+      return GrayConversion.fromBufferedImage(file, readImage(file, bytes, "png"));
+    }
+
+    if (bytes.length >= 3
+        && (bytes[0] & 0xff) == 0xff
+        && (bytes[1] & 0xff) == 0xd8
+        && (bytes[2] & 0xff) == 0xff) {
+      return decodeJpeg(file, bytes);
+    }
+
+    throw new IOException(
+        file
+            + ": not a PNG or JPEG file ("
+            + FileSignatures.describe(bytes)
+            + "); convert it to PNG or JPEG, or remove it from the dataset");
+  }
+
+  private static GrayImage decodeJpeg(Path file, byte[] bytes) throws IOException {
+    JpegHeader header = JpegHeader.parse(file, bytes);
+
+    switch (header.components()) {
+      case 1, 3 -> {
+        return GrayConversion.fromBufferedImage(file, readImage(file, bytes, "jpeg"));
+      }
+      case 4 -> {
+        // ImageIO rejects 4-component JPEGs in read(), but readRaster() returns the decoded
+        // samples without any color conversion, which GrayConversion then interprets.
+        Raster raster = readRaster(file, bytes);
+        return GrayConversion.fromCmykRaster(raster, header.hasAdobeMarker(), header.isYcck());
+      }
+      default ->
+          throw new IOException(
+              file
+                  + ": unsupported JPEG with "
+                  + header.components()
+                  + " color components (expected 1, 3 or 4); convert it to an RGB or gray JPEG");
+    }
+  }
+
+  private static byte[] readAll(Path file) throws IOException {
+    if (Files.isDirectory(file)) {
+      throw new IOException(file + ": is a directory, not an image file; pass an image file");
+    }
+
+    byte[] bytes;
+    try {
+      bytes = Files.readAllBytes(file);
+    } catch (NoSuchFileException e) {
+      throw new NoSuchFileException(
+          file.toString(), null, "image file not found; check the path and the image folder");
+    } catch (AccessDeniedException e) {
+      throw new IOException(file + ": permission denied; make the file readable", e);
+    }
+
+    if (bytes.length == 0) {
+      throw new IOException(
+          file + ": file is empty (0 bytes), so the copy probably failed; copy the image again");
+    }
+    return bytes;
+  }
+
+  private static BufferedImage readImage(Path file, byte[] bytes, String format)
+      throws IOException {
+    ImageReader reader = newReader(file, format);
+    WarningCollector warnings = new WarningCollector();
+    reader.addIIOReadWarningListener(warnings);
+
+    BufferedImage image;
+    try (ImageInputStream input =
+        new MemoryCacheImageInputStream(new ByteArrayInputStream(bytes))) {
+      reader.setInput(input, true, true);
+      image = reader.read(0);
+    } catch (IOException | RuntimeException e) {
+      // ImageIO signals corrupt data with IIOException but also with unchecked exceptions
+      // (for example IllegalArgumentException or ArrayIndexOutOfBoundsException).
+      throw corrupt(file, format, e);
+    } finally {
+      reader.dispose();
+    }
+
+    warnings.throwIfAny(file, format);
+    return image;
+  }
+
+  private static Raster readRaster(Path file, byte[] bytes) throws IOException {
+    ImageReader reader = newReader(file, "jpeg");
+    WarningCollector warnings = new WarningCollector();
+    reader.addIIOReadWarningListener(warnings);
+
+    Raster raster;
+    try (ImageInputStream input =
+        new MemoryCacheImageInputStream(new ByteArrayInputStream(bytes))) {
+      reader.setInput(input, true, true);
+      raster = reader.readRaster(0, null);
+    } catch (IOException | RuntimeException e) {
+      throw corrupt(file, "jpeg", e);
+    } finally {
+      reader.dispose();
+    }
+
+    warnings.throwIfAny(file, "jpeg");
+    return raster;
+  }
+
+  private static ImageReader newReader(Path file, String format) throws IOException {
+    Iterator<ImageReader> readers = ImageIO.getImageReadersByFormatName(format);
+    if (!readers.hasNext()) {
+      throw new IOException(
+          file + ": this JDK has no ImageIO reader for " + format + "; use a full JDK");
+    }
+    return readers.next();
+  }
+
+  private static IOException corrupt(Path file, String format, Exception cause) {
+    return new IOException(
+        file
+            + ": corrupt or truncated "
+            + format.toUpperCase(Locale.ROOT)
+            + " data ("
+            + cause
+            + "); replace the file with an intact copy",
+        cause);
+  }
+
+  private static boolean startsWith(byte[] bytes, byte[] prefix) {
+    if (bytes.length < prefix.length) {
+      return false;
+    }
+    for (int i = 0; i < prefix.length; i++) {
+      if (bytes[i] != prefix[i]) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Collects decoder warnings, which ImageIO uses to report truncated JPEG data. */
+  private static final class WarningCollector implements IIOReadWarningListener {
+    private final List<String> warnings = new ArrayList<>();
+
+    @Override
+    public void warningOccurred(ImageReader source, String warning) {
+      warnings.add(warning);
+    }
+
+    void throwIfAny(Path file, String format) throws IOException {
+      if (!warnings.isEmpty()) {
+        throw new IOException(
+            file
+                + ": corrupt or truncated "
+                + format.toUpperCase(Locale.ROOT)
+                + " data (decoder warning: "
+                + String.join("; ", warnings)
+                + "); replace the file with an intact copy");
+      }
+    }
+  }
+}

@@ -1,0 +1,285 @@
+package dev.kiln.keypoints.data;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+/**
+ * Parser for the keypoint CSV files of the face dataset. The first line is a header, {@code
+ * Names,0,1,...,135} (the coordinate columns may also be called {@code x0,y0,...,x67,y67}). Each
+ * following line is an image file name and 136 numbers {@code x0,y0,...,x67,y67} in pixels of the
+ * original image.
+ *
+ * <p>Problems with the whole file (missing, empty, missing or wrong header) raise an {@link
+ * IOException}. Problems with single rows become {@link BadRow}s that name the line and the column
+ * (1-based, the file name being column 1). Fields may be quoted with double quotes, blank lines are
+ * ignored, and a UTF-8 byte order mark is accepted.
+ */
+public final class KeypointsCsv {
+
+  /** Number of columns in every line: the file name and 136 coordinates. */
+  public static final int COLUMNS = 1 + 2 * Sample.POINTS;
+
+  private static final Pattern DECIMAL =
+      Pattern.compile("[+-]?(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?");
+  private static final Pattern NON_FINITE =
+      Pattern.compile("[+-]?(nan|inf|infinity)", Pattern.CASE_INSENSITIVE);
+
+  private KeypointsCsv() {}
+
+  /**
+   * One valid data row.
+   *
+   * @param lineNumber the 1-based line number in the CSV file
+   * @param fileName the image file name, relative to the image folder
+   * @param keypoints 136 finite coordinates x0, y0, ..., x67, y67 in pixels
+   */
+  public record Row(int lineNumber, String fileName, double[] keypoints) {}
+
+  /**
+   * The rows of one CSV file: the valid ones and the bad ones, each in file order.
+   *
+   * @param csv the parsed file
+   * @param rows valid rows
+   * @param badRows rows with a problem, with the reason
+   */
+  public record Contents(Path csv, List<Row> rows, List<BadRow> badRows) {
+
+    public Contents {
+      rows = List.copyOf(rows);
+      badRows = List.copyOf(badRows);
+    }
+  }
+
+  /**
+   * Reads every row of {@code csv} and fails at the first bad one.
+   *
+   * @throws BadRowException naming the line and column of the first bad row
+   * @throws IOException if the file is missing, empty or has a missing or wrong header
+   */
+  public static List<Row> read(Path csv) throws IOException {
+    Contents contents = parse(csv, Integer.MAX_VALUE);
+    if (!contents.badRows().isEmpty()) {
+      throw new BadRowException(contents.badRows().getFirst(), "");
+    }
+    return contents.rows();
+  }
+
+  /**
+   * Reads up to {@code limit} data rows of {@code csv}, good or bad, and collects the bad rows
+   * instead of failing on them.
+   *
+   * @param limit maximum number of data rows to read, positive; {@link Integer#MAX_VALUE} for all
+   * @throws IOException if the file is missing, empty or has a missing or wrong header
+   */
+  public static Contents parse(Path csv, int limit) throws IOException {
+    if (limit <= 0) {
+      throw new IllegalArgumentException("limit must be positive, got " + limit);
+    }
+    if (!Files.isRegularFile(csv)) {
+      throw new NoSuchFileException(
+          csv.toString(), null, "keypoint CSV file not found; check the dataset path");
+    }
+
+    List<Row> rows = new ArrayList<>();
+    List<BadRow> badRows = new ArrayList<>();
+    Map<String, Integer> firstLineOfName = new HashMap<>();
+
+    try (BufferedReader reader = Files.newBufferedReader(csv, StandardCharsets.UTF_8)) {
+      int lineNumber = 0;
+      String[] header = null;
+      String line;
+
+      while ((line = reader.readLine()) != null) {
+        lineNumber++;
+        if (lineNumber == 1 && line.startsWith("\uFEFF")) {
+          line = line.substring(1);
+        }
+        if (line.isBlank()) {
+          continue;
+        }
+
+        if (header == null) {
+          header = checkHeader(csv, lineNumber, splitFields(line));
+          continue;
+        }
+        if (rows.size() + badRows.size() >= limit) {
+          break;
+        }
+
+        List<String> fields = splitFields(line);
+        String fileName = fields.getFirst();
+        String problem = checkRow(fields, header);
+        if (problem == null && firstLineOfName.containsKey(fileName)) {
+          problem =
+              "column 1: the file name is also on line "
+                  + firstLineOfName.get(fileName)
+                  + "; remove one of the two rows";
+        }
+
+        if (problem != null) {
+          badRows.add(new BadRow(csv, lineNumber, fileName, problem));
+          continue;
+        }
+        firstLineOfName.put(fileName, lineNumber);
+        rows.add(new Row(lineNumber, fileName, parseCoordinates(fields)));
+      }
+
+      if (header == null) {
+        throw new IOException(
+            csv
+                + ": the CSV file is empty; expected a header line \"Names,0,1,...,135\" and then"
+                + " one row per image (file name and 136 coordinates)");
+      }
+    }
+    return new Contents(csv, rows, badRows);
+  }
+
+  private static String[] checkHeader(Path csv, int lineNumber, List<String> fields)
+      throws IOException {
+    String where = csv + " line " + lineNumber + " (header)";
+
+    if (looksLikeImage(fields) || (fields.size() == COLUMNS && isAllNumbers(fields))) {
+      throw new IOException(
+          where
+              + ": the first line is a data row, so the header is missing; add the line"
+              + " \"Names,0,1,...,135\" at the top");
+    }
+    if (fields.size() != COLUMNS) {
+      throw new IOException(
+          where
+              + ": expected "
+              + COLUMNS
+              + " columns (a name column and 136 coordinate columns), found "
+              + fields.size()
+              + "; check that this is a 68-point keypoint CSV");
+    }
+
+    for (int i = 1; i < COLUMNS; i++) {
+      int index = i - 1;
+      String name = fields.get(i).toLowerCase(Locale.ROOT);
+      String axisName = (index % 2 == 0 ? "x" : "y") + index / 2;
+      if (!name.equals(Integer.toString(index)) && !name.equals(axisName)) {
+        throw new IOException(
+            where
+                + ": column "
+                + (i + 1)
+                + " is named \""
+                + fields.get(i)
+                + "\", expected \""
+                + index
+                + "\" or \""
+                + axisName
+                + "\"; the coordinate columns must be in the order x0,y0,...,x67,y67");
+      }
+    }
+    return fields.toArray(String[]::new);
+  }
+
+  /** Returns whether the coordinate columns all hold numbers other than their own indices. */
+  private static boolean isAllNumbers(List<String> fields) {
+    boolean indices = true;
+    for (int i = 1; i < fields.size(); i++) {
+      if (!DECIMAL.matcher(fields.get(i)).matches()) {
+        return false;
+      }
+      indices &= fields.get(i).equals(Integer.toString(i - 1));
+    }
+    return !indices;
+  }
+
+  private static boolean looksLikeImage(List<String> fields) {
+    String name = fields.getFirst().toLowerCase(Locale.ROOT);
+    return name.endsWith(".jpg") || name.endsWith(".jpeg") || name.endsWith(".png");
+  }
+
+  /** Returns the first problem of a data row, or null if it is valid. */
+  private static String checkRow(List<String> fields, String[] header) {
+    if (fields.size() != COLUMNS) {
+      return "expected "
+          + COLUMNS
+          + " columns (file name and 136 coordinates), found "
+          + fields.size()
+          + "; fix or remove the row";
+    }
+    if (fields.getFirst().isEmpty()) {
+      return "column 1: the image file name is empty; fill it in or remove the row";
+    }
+
+    for (int i = 1; i < COLUMNS; i++) {
+      String value = fields.get(i);
+      String column = "column " + (i + 1) + " (\"" + header[i] + "\", " + axisName(i - 1) + ")";
+      if (value.isEmpty()) {
+        return column + ": the value is empty; fill in the coordinate or remove the row";
+      }
+      if (NON_FINITE.matcher(value).matches()) {
+        return column
+            + ": \""
+            + value
+            + "\" is not a finite coordinate; fill in the coordinate or remove the row";
+      }
+      if (!DECIMAL.matcher(value).matches()) {
+        return column + ": \"" + value + "\" is not a number; fix the value or remove the row";
+      }
+      if (!Double.isFinite(Double.parseDouble(value))) {
+        return column + ": \"" + value + "\" overflows a double; fix the value or remove the row";
+      }
+    }
+    return null;
+  }
+
+  private static String axisName(int index) {
+    return (index % 2 == 0 ? "x" : "y") + " of point " + index / 2;
+  }
+
+  private static double[] parseCoordinates(List<String> fields) {
+    double[] keypoints = new double[COLUMNS - 1];
+    for (int i = 1; i < COLUMNS; i++) {
+      keypoints[i - 1] = Double.parseDouble(fields.get(i));
+    }
+    return keypoints;
+  }
+
+  /**
+   * Splits a line at commas outside double quotes, removes the quotes, turns {@code ""} inside
+   * quotes into {@code "} and trims spaces around each field.
+   */
+  static List<String> splitFields(String line) {
+    List<String> fields = new ArrayList<>();
+    StringBuilder field = new StringBuilder();
+    boolean quoted = false;
+
+    for (int i = 0; i < line.length(); i++) {
+      char c = line.charAt(i);
+      if (quoted) {
+        if (c == '"' && i + 1 < line.length() && line.charAt(i + 1) == '"') {
+          field.append('"');
+          i++;
+        } else if (c == '"') {
+          quoted = false;
+        } else {
+          field.append(c);
+        }
+      } else if (c == '"') {
+        quoted = true;
+      } else if (c == ',') {
+        fields.add(field.toString().strip());
+        field.setLength(0);
+      } else {
+        field.append(c);
+      }
+    }
+
+    fields.add(field.toString().strip());
+    return fields;
+  }
+}

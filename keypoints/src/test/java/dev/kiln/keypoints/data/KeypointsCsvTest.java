@@ -1,0 +1,225 @@
+package dev.kiln.keypoints.data;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Parsing of keypoint CSV files, and the line and column named for each bad row. */
+class KeypointsCsvTest {
+
+  static final String HEADER =
+      "Names,"
+          + IntStream.range(0, 136).mapToObj(Integer::toString).collect(Collectors.joining(","));
+
+  @TempDir Path dir;
+
+  /** Returns a data line whose coordinate i is {@code base + i}. */
+  static String row(String name, double base) {
+    return name
+        + ","
+        + IntStream.range(0, 136)
+            .mapToObj(i -> Double.toString(base + i))
+            .collect(Collectors.joining(","));
+  }
+
+  /** Returns a data line with coordinate {@code index} replaced by {@code value}. */
+  private static String rowWith(String name, int index, String value) {
+    String[] fields = row(name, 1).split(",");
+    fields[index + 1] = value;
+    return String.join(",", fields);
+  }
+
+  private Path csv(String... lines) throws IOException {
+    Path file = dir.resolve("points.csv");
+    Files.write(file, List.of(lines));
+    return file;
+  }
+
+  private BadRow onlyBadRow(Path file) throws IOException {
+    KeypointsCsv.Contents contents = KeypointsCsv.parse(file, Integer.MAX_VALUE);
+    assertEquals(1, contents.badRows().size(), "bad rows: " + contents.badRows());
+    return contents.badRows().getFirst();
+  }
+
+  @Test
+  void csvValidRowsParse() throws IOException {
+    List<KeypointsCsv.Row> rows =
+        KeypointsCsv.read(csv(HEADER, row("a_0.jpg", 1), row("b_1.jpg", 5)));
+
+    assertEquals(2, rows.size());
+    assertEquals(2, rows.get(0).lineNumber());
+    assertEquals("a_0.jpg", rows.get(0).fileName());
+    assertEquals(3, rows.get(1).lineNumber());
+    assertArrayEquals(
+        IntStream.range(0, 136).mapToDouble(i -> 5 + i).toArray(), rows.get(1).keypoints());
+  }
+
+  @Test
+  void csvAxisHeaderNamesAccepted() throws IOException {
+    String header =
+        "image,"
+            + IntStream.range(0, 136)
+                .mapToObj(i -> (i % 2 == 0 ? "x" : "y") + i / 2)
+                .collect(Collectors.joining(","));
+
+    assertEquals(1, KeypointsCsv.read(csv(header, row("a_0.jpg", 1))).size());
+  }
+
+  @Test
+  void csvQuotesBlankLinesAndCrlf() throws IOException {
+    Path file = dir.resolve("crlf.csv");
+    String quoted = row("\"a, \"\"quoted\"\"_0.jpg\"", 1);
+    Files.writeString(file, "\uFEFF" + HEADER + "\r\n\r\n" + quoted + "\r\n");
+
+    List<KeypointsCsv.Row> rows = KeypointsCsv.read(file);
+
+    assertEquals(1, rows.size());
+    assertEquals("a, \"quoted\"_0.jpg", rows.getFirst().fileName());
+    assertEquals(3, rows.getFirst().lineNumber());
+  }
+
+  @Test
+  void csvWrongColumnCountNamesLine() throws IOException {
+    BadRow bad = onlyBadRow(csv(HEADER, row("a_0.jpg", 1), "b_0.jpg,1,2,3"));
+
+    assertEquals(3, bad.lineNumber());
+    assertTrue(bad.reason().contains("expected 137 columns"), bad.reason());
+    assertTrue(bad.reason().contains("found 4"), bad.reason());
+    assertTrue(bad.message().contains("line 3"), bad.message());
+  }
+
+  @Test
+  void csvNonNumberNamesColumn() throws IOException {
+    BadRow bad = onlyBadRow(csv(HEADER, rowWith("a_0.jpg", 7, "125px")));
+
+    assertEquals(2, bad.lineNumber());
+    assertTrue(bad.reason().contains("column 9"), bad.reason());
+    assertTrue(bad.reason().contains("y of point 3"), bad.reason());
+    assertTrue(bad.reason().contains("\"125px\" is not a number"), bad.reason());
+  }
+
+  @Test
+  void csvNanValueRejected() throws IOException {
+    BadRow bad = onlyBadRow(csv(HEADER, rowWith("a_0.jpg", 0, "nan")));
+
+    assertTrue(bad.reason().contains("column 2"), bad.reason());
+    assertTrue(bad.reason().contains("not a finite coordinate"), bad.reason());
+  }
+
+  @Test
+  void csvInfinityRejected() throws IOException {
+    BadRow bad = onlyBadRow(csv(HEADER, rowWith("a_0.jpg", 135, "-Infinity")));
+
+    assertTrue(bad.reason().contains("column 137"), bad.reason());
+    assertTrue(bad.reason().contains("not a finite coordinate"), bad.reason());
+  }
+
+  @Test
+  void csvOverflowingNumberRejected() throws IOException {
+    BadRow bad = onlyBadRow(csv(HEADER, rowWith("a_0.jpg", 4, "1e999")));
+
+    assertTrue(bad.reason().contains("overflows"), bad.reason());
+  }
+
+  @Test
+  void csvEmptyValueRejected() throws IOException {
+    BadRow bad = onlyBadRow(csv(HEADER, rowWith("a_0.jpg", 10, "")));
+
+    assertTrue(bad.reason().contains("column 12"), bad.reason());
+    assertTrue(bad.reason().contains("empty"), bad.reason());
+  }
+
+  @Test
+  void csvEmptyFileNameRejected() throws IOException {
+    BadRow bad = onlyBadRow(csv(HEADER, row("", 1)));
+
+    assertTrue(bad.reason().contains("column 1"), bad.reason());
+    assertTrue(bad.reason().contains("file name is empty"), bad.reason());
+  }
+
+  @Test
+  void csvDuplicateFileNameRejected() throws IOException {
+    BadRow bad = onlyBadRow(csv(HEADER, row("a_0.jpg", 1), row("a_0.jpg", 2)));
+
+    assertEquals(3, bad.lineNumber());
+    assertTrue(bad.reason().contains("also on line 2"), bad.reason());
+  }
+
+  @Test
+  void csvMissingHeaderRejected() throws IOException {
+    Path file = csv(row("a_0.jpg", 1));
+
+    IOException error = assertThrows(IOException.class, () -> KeypointsCsv.parse(file, 10));
+
+    assertTrue(error.getMessage().contains("line 1"), error.getMessage());
+    assertTrue(error.getMessage().contains("header is missing"), error.getMessage());
+  }
+
+  @Test
+  void csvWrongHeaderNameRejected() throws IOException {
+    Path file = csv(HEADER.replace(",5,", ",five,"), row("a_0.jpg", 1));
+
+    IOException error = assertThrows(IOException.class, () -> KeypointsCsv.read(file));
+
+    assertTrue(error.getMessage().contains("column 7"), error.getMessage());
+    assertTrue(error.getMessage().contains("\"five\""), error.getMessage());
+  }
+
+  @Test
+  void csvShortHeaderRejected() throws IOException {
+    Path file = csv("Names,0,1,2", row("a_0.jpg", 1));
+
+    IOException error = assertThrows(IOException.class, () -> KeypointsCsv.read(file));
+
+    assertTrue(error.getMessage().contains("found 4"), error.getMessage());
+  }
+
+  @Test
+  void csvEmptyFileRejected() throws IOException {
+    Path file = csv();
+
+    IOException error = assertThrows(IOException.class, () -> KeypointsCsv.read(file));
+
+    assertTrue(error.getMessage().contains(file.toString()), error.getMessage());
+    assertTrue(error.getMessage().contains("empty"), error.getMessage());
+  }
+
+  @Test
+  void csvMissingFileRejected() {
+    Path file = dir.resolve("absent.csv");
+
+    assertThrows(NoSuchFileException.class, () -> KeypointsCsv.read(file));
+  }
+
+  @Test
+  void csvStrictReadFailsAtFirstBad() throws IOException {
+    Path file = csv(HEADER, row("a_0.jpg", 1), rowWith("b_0.jpg", 3, "x"), row("", 1));
+
+    BadRowException error = assertThrows(BadRowException.class, () -> KeypointsCsv.read(file));
+
+    assertEquals(3, error.badRow().lineNumber());
+    assertTrue(error.getMessage().contains(file + " line 3 (b_0.jpg)"), error.getMessage());
+  }
+
+  @Test
+  void csvLimitStopsReading() throws IOException {
+    Path file = csv(HEADER, row("a_0.jpg", 1), "bad", row("c_0.jpg", 1), row("d_0.jpg", 1));
+
+    KeypointsCsv.Contents contents = KeypointsCsv.parse(file, 3);
+
+    assertEquals(2, contents.rows().size());
+    assertEquals(1, contents.badRows().size());
+    assertEquals("c_0.jpg", contents.rows().getLast().fileName());
+  }
+}
