@@ -1,5 +1,6 @@
 package dev.kiln.keypoints.cli;
 
+import dev.kiln.keypoints.fetch.FetchDataCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -9,7 +10,14 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     version = "kiln 0.1.0",
     description = "A convolutional-network engine for the JVM, and its face keypoint trainer.",
-    subcommands = {FitBatchCommand.class, CommandLine.HelpCommand.class})
+    subcommands = {
+      TrainCommand.class,
+      EvaluateCommand.class,
+      PredictCommand.class,
+      FetchDataCommand.class,
+      FitBatchCommand.class,
+      CommandLine.HelpCommand.class
+    })
 public final class Main implements Runnable {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;

@@ -1,0 +1,128 @@
+package dev.kiln.keypoints.cli;
+
+import dev.kiln.keypoints.data.GrayImage;
+import dev.kiln.keypoints.data.ImageDecoder;
+import dev.kiln.keypoints.plot.KeypointOverlay;
+import dev.kiln.keypoints.predict.KeypointDetector;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code kiln predict}: keypoints for face crops, as JSON and as annotated PNGs. */
+@Command(
+    name = "predict",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Predict the 68 keypoints of face crops: images, or folders of images (PNG or JPEG).",
+      "Writes predictions.json, with keypoints in pixels of each original image, and one PNG per"
+          + " image with the numbered points drawn on it."
+    })
+final class PredictCommand implements Callable<Integer> {
+
+  @Spec CommandSpec spec;
+
+  @Option(names = "--checkpoint", required = true, description = "Checkpoint from a training run.")
+  Path checkpoint;
+
+  @Option(
+      names = "--output",
+      defaultValue = "predictions",
+      description = "Folder for predictions.json and the PNGs (default: ${DEFAULT-VALUE}).")
+  Path output;
+
+  @Parameters(arity = "1..*", paramLabel = "IMAGE", description = "Images or folders of images.")
+  List<Path> inputs;
+
+  @Override
+  public Integer call() throws Exception {
+    PrintWriter out = spec.commandLine().getOut();
+    KeypointDetector detector = KeypointDetector.load(checkpoint);
+    List<Path> files = expand(inputs);
+    Files.createDirectories(output);
+
+    StringBuilder json = new StringBuilder("{\n  \"checkpoint\": ");
+    json.append(quote(checkpoint.toString())).append(",\n  \"images\": [");
+    for (int n = 0; n < files.size(); n++) {
+      Path file = files.get(n);
+      GrayImage image = ImageDecoder.decode(file);
+      double[] points = detector.predict(image);
+      String pngName = file.getFileName().toString().replaceFirst("\\.[^.]*$", "") + ".png";
+      KeypointOverlay.write(image, points, output.resolve(pngName));
+
+      json.append(n == 0 ? "\n" : ",\n").append("    {\"file\": ").append(quote(file.toString()));
+      json.append(", \"width\": ").append(image.width());
+      json.append(", \"height\": ").append(image.height());
+      json.append(", \"keypoints\": [");
+      for (int i = 0; i < points.length; i += 2) {
+        json.append(i == 0 ? "" : ", ");
+        json.append(String.format(Locale.ROOT, "[%.2f, %.2f]", points[i], points[i + 1]));
+      }
+      json.append("]}");
+      out.println(file + " -> " + output.resolve(pngName));
+    }
+    json.append("\n  ]\n}\n");
+
+    Path target = output.resolve("predictions.json");
+    Path temporary = output.resolve("predictions.json.tmp");
+    Files.writeString(temporary, json, StandardCharsets.UTF_8);
+    Files.move(
+        temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    out.println("wrote " + target);
+    return 0;
+  }
+
+  /** Replaces each folder by the image files in it, sorted by name. */
+  private static List<Path> expand(List<Path> inputs) throws IOException {
+    List<Path> files = new ArrayList<>();
+    for (Path input : inputs) {
+      if (Files.isDirectory(input)) {
+        try (Stream<Path> children = Files.list(input)) {
+          children
+              .filter(Files::isRegularFile)
+              .filter(p -> p.toString().toLowerCase(Locale.ROOT).matches(".*\\.(png|jpe?g)$"))
+              .sorted()
+              .forEach(files::add);
+        }
+      } else if (Files.isRegularFile(input)) {
+        files.add(input);
+      } else {
+        throw new IOException(input + " not found: pass image files or folders of images");
+      }
+    }
+    if (files.isEmpty()) {
+      throw new IOException("no .png, .jpg or .jpeg files in " + inputs);
+    }
+    return files;
+  }
+
+  private static String quote(String text) {
+    StringBuilder result = new StringBuilder("\"");
+    for (char c : text.toCharArray()) {
+      switch (c) {
+        case '"' -> result.append("\\\"");
+        case '\\' -> result.append("\\\\");
+        default -> {
+          if (c < 0x20) {
+            result.append(String.format(Locale.ROOT, "\\u%04x", (int) c));
+          } else {
+            result.append(c);
+          }
+        }
+      }
+    }
+    return result.append('"').toString();
+  }
+}

@@ -1,0 +1,229 @@
+package dev.kiln.keypoints.cli;
+
+import dev.kiln.keypoints.data.DataLocation;
+import dev.kiln.keypoints.train.TrainOptions;
+import dev.kiln.keypoints.train.Trainer;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code kiln train}: trains a keypoint model and writes a run folder. */
+@Command(
+    name = "train",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Train a 68-point face keypoint model on the CPU.",
+      "The run folder gets options.properties, split.txt, model.txt, history.csv, curves.png,"
+          + " best.safetensors and last.safetensors. Ctrl-C saves last.safetensors and stops;"
+          + " --resume continues from it."
+    })
+final class TrainCommand implements Callable<Integer> {
+  /** How long Ctrl-C waits for the checkpoint to be written before the JVM exits anyway. */
+  private static final long STOP_TIMEOUT_SECONDS = 120;
+
+  @Spec CommandSpec spec;
+
+  @Option(
+      names = "--data",
+      description =
+          "Dataset folder with training_frames_keypoints.csv and training/ (default: $KILN_DATA/"
+              + "facial-keypoints when KILN_DATA is set, else data/facial-keypoints).")
+  Path data;
+
+  @Option(
+      names = "--model",
+      defaultValue = "default",
+      description =
+          "Preset (default, naimishnet, lenet-20m, lenet-48m) or model file (default:"
+              + " ${DEFAULT-VALUE}).")
+  String model;
+
+  @Option(
+      names = "--epochs",
+      defaultValue = "30",
+      description = "Epochs (default: ${DEFAULT-VALUE}).")
+  int epochs;
+
+  @Option(
+      names = "--batch-size",
+      defaultValue = "32",
+      description = "Images per batch (default: ${DEFAULT-VALUE}).")
+  int batchSize;
+
+  @Option(
+      names = "--optimizer",
+      defaultValue = "adam",
+      description = "adam, adamw or sgd (default: ${DEFAULT-VALUE}).")
+  String optimizer;
+
+  @Option(
+      names = "--lr",
+      defaultValue = "0.003",
+      description = "Initial learning rate (default: ${DEFAULT-VALUE}).")
+  double learningRate;
+
+  @Option(
+      names = "--weight-decay",
+      defaultValue = "0",
+      description = "Weight decay (default: ${DEFAULT-VALUE}).")
+  double weightDecay;
+
+  @Option(
+      names = "--loss",
+      defaultValue = "l1",
+      description = "mse, l1, smoothl1 or wing (default: ${DEFAULT-VALUE}).")
+  String loss;
+
+  @Option(
+      names = "--schedule",
+      defaultValue = "cosine",
+      description = "cosine, step, plateau or none (default: ${DEFAULT-VALUE}).")
+  String schedule;
+
+  @Option(names = "--seed", defaultValue = "1", description = "Seed (default: ${DEFAULT-VALUE}).")
+  long seed;
+
+  @Option(
+      names = "--val-fraction",
+      defaultValue = "0.15",
+      description = "Share of people held out for validation (default: ${DEFAULT-VALUE}).")
+  double validationFraction;
+
+  @Option(
+      names = "--loader-threads",
+      defaultValue = "1",
+      description = "Threads that prepare batches in the background (default: ${DEFAULT-VALUE}).")
+  int loaderThreads;
+
+  @Option(
+      names = "--limit",
+      defaultValue = "0",
+      description = "Read at most this many CSV rows, 0 for all (default: ${DEFAULT-VALUE}).")
+  int limit;
+
+  @Option(
+      names = "--time-limit",
+      defaultValue = "0",
+      description =
+          "Stop after this many minutes, at the end of a batch, then validate and save; 0 for no"
+              + " limit (default: ${DEFAULT-VALUE}).")
+  double timeLimitMinutes;
+
+  @Option(
+      names = "--skip-bad-rows",
+      description = "Skip bad dataset rows and list them, instead of stopping at the first.")
+  boolean skipBadRows;
+
+  @Option(
+      names = "--device",
+      defaultValue = "cpu",
+      description =
+          "cpu, or auto (the CPU until the CUDA backend exists) (default: ${DEFAULT-VALUE}).")
+  String device;
+
+  @Option(names = "--output", description = "Run folder to create (default: runs/<date>-<time>).")
+  Path output;
+
+  @Option(
+      names = "--resume",
+      description = "Continue the run in this folder from its last.safetensors.")
+  Path resume;
+
+  @Override
+  public Integer call() throws Exception {
+    PrintWriter out = spec.commandLine().getOut();
+    if (!checkDevice(out)) {
+      return 2;
+    }
+    Trainer trainer;
+    if (resume != null) {
+      boolean epochsGiven = spec.commandLine().getParseResult().hasMatchedOption("--epochs");
+      trainer = Trainer.resume(resume, epochsGiven ? epochs : 0, out, System.console() != null);
+    } else {
+      Path run = output != null ? output : defaultRunFolder();
+      TrainOptions options =
+          new TrainOptions(
+              data != null ? data : DataLocation.defaultFolder(),
+              model,
+              epochs,
+              batchSize,
+              optimizer,
+              learningRate,
+              weightDecay,
+              loss,
+              schedule,
+              seed,
+              validationFraction,
+              loaderThreads,
+              limit,
+              timeLimitMinutes,
+              skipBadRows);
+      trainer = Trainer.start(options, run, out, System.console() != null);
+      out.println("run folder: " + run);
+    }
+    return runWithStopHook(trainer);
+  }
+
+  /** Runs the trainer; Ctrl-C asks it to save and stop, and waits until it has. */
+  private int runWithStopHook(Trainer trainer) throws Exception {
+    CountDownLatch finished = new CountDownLatch(1);
+    Thread hook =
+        new Thread(
+            () -> {
+              trainer.requestStop();
+              try {
+                finished.await(STOP_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+              } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+              }
+            },
+            "kiln-train-stop");
+    Runtime.getRuntime().addShutdownHook(hook);
+    try {
+      trainer.run();
+      return 0;
+    } finally {
+      finished.countDown();
+      try {
+        Runtime.getRuntime().removeShutdownHook(hook);
+      } catch (IllegalStateException e) {
+        // The JVM is already shutting down because of Ctrl-C; the hook is running.
+      }
+    }
+  }
+
+  private boolean checkDevice(PrintWriter out) {
+    switch (device) {
+      case "cpu" -> {
+        return true;
+      }
+      case "auto" -> {
+        out.println("device auto: using the CPU, because kiln has no CUDA backend yet");
+        return true;
+      }
+      default -> {
+        spec.commandLine()
+            .getErr()
+            .println(
+                "device '"
+                    + device
+                    + "' is not available: this version of kiln trains on the CPU only; use"
+                    + " --device cpu or --device auto");
+        return false;
+      }
+    }
+  }
+
+  private static Path defaultRunFolder() {
+    return Path.of(
+        "runs", LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+  }
+}

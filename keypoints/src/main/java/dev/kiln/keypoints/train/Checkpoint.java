@@ -1,0 +1,86 @@
+package dev.kiln.keypoints.train;
+
+import dev.kiln.core.tensor.Tensor;
+import dev.kiln.nn.Module;
+import dev.kiln.nn.io.Safetensors;
+import dev.kiln.nn.io.SafetensorsFile;
+import dev.kiln.nn.optim.Optimizer;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * A training checkpoint in one safetensors file: the model's parameters and buffers under {@code
+ * model.}, the optimizer's state under {@code optimizer.}, and everything else a run needs to
+ * continue (epoch, batch, generator state, model description, keypoint normalization) as string
+ * metadata.
+ *
+ * <p>Files are written to a temporary file and renamed into place, so a crash or Ctrl-C during a
+ * save leaves the previous checkpoint intact.
+ *
+ * @param model the model's state dict, by PyTorch-style name
+ * @param optimizer the optimizer's state dict; empty for a file saved without one
+ * @param metadata the run's string metadata
+ */
+public record Checkpoint(
+    Map<String, Tensor> model, Map<String, Tensor> optimizer, Map<String, String> metadata) {
+  private static final String MODEL_PREFIX = "model.";
+  private static final String OPTIMIZER_PREFIX = "optimizer.";
+
+  /** Writes the model, the optimizer (may be null) and the metadata to {@code file}, atomically. */
+  public static void save(
+      Path file, Module model, Optimizer optimizer, Map<String, String> metadata)
+      throws IOException {
+    Map<String, Tensor> tensors = new LinkedHashMap<>();
+    model.stateDict().forEach((name, value) -> tensors.put(MODEL_PREFIX + name, value));
+    if (optimizer != null) {
+      optimizer.stateDict().forEach((name, value) -> tensors.put(OPTIMIZER_PREFIX + name, value));
+    }
+    Safetensors.write(file, tensors, metadata);
+  }
+
+  /** Reads a checkpoint written by {@link #save}. */
+  public static Checkpoint read(Path file) throws IOException {
+    SafetensorsFile contents = Safetensors.read(file);
+    Map<String, Tensor> model = new LinkedHashMap<>();
+    Map<String, Tensor> optimizer = new LinkedHashMap<>();
+    for (String name : contents.names()) {
+      if (name.startsWith(MODEL_PREFIX)) {
+        model.put(name.substring(MODEL_PREFIX.length()), contents.tensor(name));
+      } else if (name.startsWith(OPTIMIZER_PREFIX)) {
+        optimizer.put(name.substring(OPTIMIZER_PREFIX.length()), contents.tensor(name));
+      }
+    }
+    if (model.isEmpty()) {
+      throw new IOException(
+          file
+              + " holds no tensors named 'model.*', so it is not a kiln checkpoint; pass a"
+              + " best.safetensors or last.safetensors file from a training run folder");
+    }
+    return new Checkpoint(model, optimizer, contents.metadata());
+  }
+
+  /** Returns a metadata value, or throws naming the key and the checkpoint's purpose. */
+  public String require(String key) throws IOException {
+    String value = metadata.get(key);
+    if (value == null) {
+      throw new IOException(
+          "checkpoint metadata has no '"
+              + key
+              + "'; it was written by another program or an older kiln: retrain, or pass a"
+              + " checkpoint from a kiln training run");
+    }
+    return value;
+  }
+
+  /** Loads the model part into {@code target}, which must have the same architecture. */
+  public void loadModel(Module target) {
+    target.loadStateDict(model, true);
+  }
+
+  /** Loads the optimizer part into {@code target}. */
+  public void loadOptimizer(Optimizer target) {
+    target.loadStateDict(optimizer);
+  }
+}

@@ -1,0 +1,151 @@
+package dev.kiln.keypoints.train;
+
+import java.io.IOException;
+import java.io.Reader;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Properties;
+
+/**
+ * The settings of a training run. They are written to {@code options.properties} in the run folder,
+ * so that {@code --resume} continues with exactly the same settings.
+ *
+ * @param data folder with {@code training_frames_keypoints.csv} and {@code training/}
+ * @param model preset name or model file
+ * @param epochs number of epochs
+ * @param batchSize images per batch
+ * @param optimizer adam, adamw or sgd
+ * @param learningRate the initial learning rate
+ * @param weightDecay weight decay (L2 for adam and sgd, decoupled for adamw)
+ * @param loss mse, l1, smoothl1 or wing
+ * @param schedule cosine, step, plateau or none
+ * @param seed seed of the split, the initial weights, the batch order and the augmentation
+ * @param validationFraction share of identities held out for validation
+ * @param loaderThreads background threads that prepare batches
+ * @param limit maximum number of CSV rows to read (for quick runs), or 0 for all
+ * @param timeLimitMinutes stop training after this many minutes of wall time, or 0 for none
+ * @param skipBadRows skip bad dataset rows with a report, instead of stopping at the first
+ */
+public record TrainOptions(
+    Path data,
+    String model,
+    int epochs,
+    int batchSize,
+    String optimizer,
+    double learningRate,
+    double weightDecay,
+    String loss,
+    String schedule,
+    long seed,
+    double validationFraction,
+    int loaderThreads,
+    int limit,
+    double timeLimitMinutes,
+    boolean skipBadRows) {
+
+  /** Name of the file that stores the options in a run folder. */
+  public static final String FILE_NAME = "options.properties";
+
+  public TrainOptions {
+    requirePositive("epochs", epochs);
+    requirePositive("batch size", batchSize);
+    if (!(learningRate > 0) || !Double.isFinite(learningRate)) {
+      throw new IllegalArgumentException("learning rate must be positive, got " + learningRate);
+    }
+    if (!(weightDecay >= 0)) {
+      throw new IllegalArgumentException("weight decay must be 0 or more, got " + weightDecay);
+    }
+    if (!(validationFraction > 0 && validationFraction < 1)) {
+      throw new IllegalArgumentException(
+          "validation fraction must be between 0 and 1, got " + validationFraction);
+    }
+  }
+
+  private static void requirePositive(String name, int value) {
+    if (value < 1) {
+      throw new IllegalArgumentException(name + " must be at least 1, got " + value);
+    }
+  }
+
+  /** Writes the options to {@code folder/options.properties}. */
+  public void write(Path folder) throws IOException {
+    Properties p = new Properties();
+    p.setProperty("data", data.toString());
+    p.setProperty("model", model);
+    p.setProperty("epochs", Integer.toString(epochs));
+    p.setProperty("batch_size", Integer.toString(batchSize));
+    p.setProperty("optimizer", optimizer);
+    p.setProperty("lr", Double.toString(learningRate));
+    p.setProperty("weight_decay", Double.toString(weightDecay));
+    p.setProperty("loss", loss);
+    p.setProperty("schedule", schedule);
+    p.setProperty("seed", Long.toString(seed));
+    p.setProperty("validation_fraction", Double.toString(validationFraction));
+    p.setProperty("loader_threads", Integer.toString(loaderThreads));
+    p.setProperty("limit", Integer.toString(limit));
+    p.setProperty("time_limit_minutes", Double.toString(timeLimitMinutes));
+    p.setProperty("skip_bad_rows", Boolean.toString(skipBadRows));
+    try (Writer out = Files.newBufferedWriter(folder.resolve(FILE_NAME), StandardCharsets.UTF_8)) {
+      p.store(out, "kiln training options");
+    }
+  }
+
+  /** Reads the options of a run folder. */
+  public static TrainOptions read(Path folder) throws IOException {
+    Path file = folder.resolve(FILE_NAME);
+    Properties p = new Properties();
+    try (Reader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+      p.load(in);
+    }
+    try {
+      return new TrainOptions(
+          Path.of(value(p, file, "data")),
+          value(p, file, "model"),
+          Integer.parseInt(value(p, file, "epochs")),
+          Integer.parseInt(value(p, file, "batch_size")),
+          value(p, file, "optimizer"),
+          Double.parseDouble(value(p, file, "lr")),
+          Double.parseDouble(value(p, file, "weight_decay")),
+          value(p, file, "loss"),
+          value(p, file, "schedule"),
+          Long.parseLong(value(p, file, "seed")),
+          Double.parseDouble(value(p, file, "validation_fraction")),
+          Integer.parseInt(value(p, file, "loader_threads")),
+          Integer.parseInt(value(p, file, "limit")),
+          Double.parseDouble(value(p, file, "time_limit_minutes")),
+          Boolean.parseBoolean(value(p, file, "skip_bad_rows")));
+    } catch (IllegalArgumentException e) {
+      throw new IOException(file + " is invalid: " + e.getMessage(), e);
+    }
+  }
+
+  private static String value(Properties p, Path file, String key) throws IOException {
+    String value = p.getProperty(key);
+    if (value == null) {
+      throw new IOException(file + " has no '" + key + "'; the run folder may be damaged");
+    }
+    return value;
+  }
+
+  /** Returns a copy with another epoch count, for extending a resumed run. */
+  public TrainOptions withEpochs(int newEpochs) {
+    return new TrainOptions(
+        data,
+        model,
+        newEpochs,
+        batchSize,
+        optimizer,
+        learningRate,
+        weightDecay,
+        loss,
+        schedule,
+        seed,
+        validationFraction,
+        loaderThreads,
+        limit,
+        timeLimitMinutes,
+        skipBadRows);
+  }
+}

@@ -1,0 +1,368 @@
+package dev.kiln.keypoints.train;
+
+import dev.kiln.core.random.Generator;
+import dev.kiln.core.tensor.DType;
+import dev.kiln.core.tensor.Tensor;
+import dev.kiln.keypoints.data.FaceDataset;
+import dev.kiln.keypoints.data.IdentitySplit;
+import dev.kiln.keypoints.data.LoadOptions;
+import dev.kiln.keypoints.data.Sample;
+import dev.kiln.keypoints.model.ModelPresets;
+import dev.kiln.keypoints.model.ModelSpec;
+import dev.kiln.keypoints.plot.TrainingCurves;
+import dev.kiln.keypoints.transform.KeypointNormalization;
+import dev.kiln.keypoints.transform.Pipelines;
+import dev.kiln.keypoints.transform.ToTensor;
+import dev.kiln.keypoints.transform.Transform;
+import dev.kiln.nn.Sequential;
+import dev.kiln.nn.loss.Loss;
+import dev.kiln.nn.loss.Losses;
+import dev.kiln.nn.optim.Optimizer;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.function.Function;
+
+/**
+ * Trains a keypoint model and keeps its run folder: the options, the identity split, the model
+ * description, {@code history.csv}, {@code curves.png}, and the {@code best} and {@code last}
+ * checkpoints.
+ *
+ * <p>A run stops at the end of its epochs, at its time limit, or when {@link #requestStop()} is
+ * called (the command line calls it on Ctrl-C). In each case {@code last.safetensors} records the
+ * exact position, so that {@link #resume} continues the same run, batch for batch.
+ */
+public final class Trainer {
+  /** Checkpoint of the most recent position. */
+  public static final String LAST = "last.safetensors";
+
+  /** Checkpoint of the epoch with the lowest validation NME. */
+  public static final String BEST = "best.safetensors";
+
+  private final TrainOptions options;
+  private final Path run;
+  private final boolean resuming;
+  private final PrintWriter out;
+  private final ProgressBar progress;
+  private volatile boolean stopRequested;
+
+  private Trainer(
+      TrainOptions options, Path run, boolean resuming, PrintWriter out, boolean interactive) {
+    this.options = options;
+    this.run = run;
+    this.resuming = resuming;
+    this.out = out;
+    this.progress = new ProgressBar(out, interactive);
+  }
+
+  /** Prepares a new run in {@code run}, which must not exist or be empty. */
+  public static Trainer start(TrainOptions options, Path run, PrintWriter out, boolean interactive)
+      throws IOException {
+    if (Files.isDirectory(run)) {
+      try (var entries = Files.list(run)) {
+        if (entries.findAny().isPresent()) {
+          throw new IOException(
+              "output folder "
+                  + run
+                  + " is not empty: pass another --output, or --resume "
+                  + run
+                  + " to continue that run");
+        }
+      }
+    }
+    Files.createDirectories(run);
+    options.write(run);
+    return new Trainer(options, run, false, out, interactive);
+  }
+
+  /**
+   * Continues the run in {@code run} from its last checkpoint; {@code epochs}, when positive,
+   * replaces the run's epoch count.
+   */
+  public static Trainer resume(Path run, int epochs, PrintWriter out, boolean interactive)
+      throws IOException {
+    if (!Files.exists(run.resolve(LAST))) {
+      throw new IOException(
+          run + " has no " + LAST + " to resume from: it is not a run folder, or no epoch ended");
+    }
+    TrainOptions options = TrainOptions.read(run);
+    if (epochs > 0) {
+      options = options.withEpochs(epochs);
+      options.write(run);
+    }
+    return new Trainer(options, run, true, out, interactive);
+  }
+
+  /** Asks the run to save its position and stop after the current batch; safe from any thread. */
+  public void requestStop() {
+    stopRequested = true;
+  }
+
+  /** Runs training and returns the history of all epochs of the run. */
+  public List<EpochRecord> run() throws IOException {
+    ModelSpec spec = ModelPresets.resolve(options.model());
+    int inputSize = spec.inputShape()[1];
+    Files.writeString(run.resolve("model.txt"), spec.toText(), StandardCharsets.UTF_8);
+    out.println("model: " + options.model() + ", " + spec.summary());
+
+    List<Sample> samples = loadSamples(inputSize);
+    IdentitySplit split = split(samples);
+    List<Sample> train = new ArrayList<>();
+    List<Sample> validation = new ArrayList<>();
+    for (Sample s : samples) {
+      (split.isValidation(s.name()) ? validation : train).add(s);
+    }
+    out.printf(
+        Locale.ROOT,
+        "split by identity: %d training faces of %d people, %d validation faces of %d people%n",
+        train.size(),
+        split.trainIdentities().size(),
+        validation.size(),
+        split.validationIdentities().size());
+    if (train.isEmpty() || validation.isEmpty()) {
+      throw new IOException(
+          "the split left no training or no validation faces: use more data (--limit) or"
+              + " another --val-fraction");
+    }
+
+    Generator generator = new Generator(options.seed());
+    Sequential model = spec.build(DType.FLOAT32, generator);
+    Optimizer optimizer = TrainingSetup.optimizer(options, model.parameters());
+    Schedule schedule = TrainingSetup.schedule(options, optimizer);
+    Loss loss = Losses.parse(options.loss());
+    KeypointNormalization normalization = new KeypointNormalization(inputSize);
+    Position position = Position.START;
+    if (resuming) {
+      position = restore(model, optimizer, schedule, generator);
+    }
+
+    Transform trainPipeline = Pipelines.training(inputSize);
+    Transform evaluationPipeline = Pipelines.evaluation(inputSize);
+    Function<List<Sample>, Batch> collate =
+        batch ->
+            new Batch(
+                ToTensor.images(batch),
+                ToTensor.keypoints(batch, normalization),
+                batch.stream().map(Sample::name).toList());
+    History history = History.open(run.resolve("history.csv"));
+    long started = System.nanoTime() - (long) (position.elapsedSeconds() * 1e9);
+
+    for (int epoch = position.epoch(); epoch <= options.epochs(); epoch++) {
+      long epochStart = System.nanoTime();
+      double lossSum = position.lossSum();
+      int batches = position.batches();
+      int images = 0;
+      long waitNanos;
+      boolean timeUp = false;
+      try (BatchLoader loader =
+          new BatchLoader(
+              train,
+              trainPipeline,
+              collate,
+              options.batchSize(),
+              true,
+              options.seed(),
+              epoch,
+              options.loaderThreads(),
+              position.batch())) {
+        while (loader.hasNext() && !stopRequested && !timeUp) {
+          Batch batch = loader.next();
+          optimizer.zeroGrad();
+          Tensor value = loss.compute(model.forward(batch.images()), batch.targets());
+          value.backward();
+          optimizer.step();
+          double item = value.item();
+          if (!Double.isFinite(item)) {
+            throw new IllegalStateException(
+                "the training loss became " + item + " at epoch " + epoch + ": lower --lr");
+          }
+          lossSum += item;
+          batches++;
+          images += batch.size();
+          double seconds = (System.nanoTime() - epochStart) / 1e9;
+          double rate = images / seconds;
+          int left = loader.batchCount() - loader.nextIndex();
+          progress.update(
+              String.format(Locale.ROOT, "epoch %d/%d", epoch, options.epochs()),
+              loader.nextIndex(),
+              loader.batchCount(),
+              rate,
+              lossSum / batches,
+              left * options.batchSize() / rate);
+          timeUp = pastTimeLimit(started);
+        }
+        progress.finish();
+        waitNanos = loader.waitNanos();
+
+        if (stopRequested) {
+          Position stop =
+              new Position(
+                  epoch,
+                  loader.nextIndex(),
+                  lossSum,
+                  batches,
+                  position.bestNme(),
+                  elapsedSeconds(started));
+          saveLast(model, optimizer, schedule, generator, stop, normalization);
+          out.println(
+              "stopped at epoch "
+                  + epoch
+                  + ", batch "
+                  + loader.nextIndex()
+                  + "; saved "
+                  + run.resolve(LAST)
+                  + ". Continue with --resume "
+                  + run);
+          return history.records();
+        }
+      }
+
+      Validation result =
+          Validation.run(
+              model,
+              validation,
+              evaluationPipeline,
+              collate,
+              loss,
+              normalization,
+              options.batchSize(),
+              options.loaderThreads());
+      double seconds = (System.nanoTime() - epochStart) / 1e9;
+      EpochRecord record =
+          new EpochRecord(
+              epoch,
+              lossSum / Math.max(1, batches),
+              result.loss(),
+              result.nme(),
+              optimizer.learningRate(),
+              seconds,
+              images / Math.max(1e-9, seconds),
+              waitNanos / 1e9);
+      history.add(record);
+      TrainingCurves.write(run.resolve("history.csv"), run.resolve("curves.png"));
+      out.printf(
+          Locale.ROOT,
+          "epoch %d/%d: train loss %.5f, val loss %.5f, val NME %.2f%%, lr %.2g, %.0f s,"
+              + " %.1f img/s, loader wait %.1f s%n",
+          epoch,
+          options.epochs(),
+          record.trainLoss(),
+          record.validationLoss(),
+          100 * record.validationNme(),
+          record.learningRate(),
+          record.seconds(),
+          record.imagesPerSecond(),
+          record.loaderWaitSeconds());
+
+      schedule.afterEpoch(result.nme());
+      double best = Math.min(position.bestNme(), result.nme());
+      position = new Position(epoch + 1, 0, 0, 0, best, elapsedSeconds(started));
+      saveLast(model, optimizer, schedule, generator, position, normalization);
+      if (result.nme() <= best) {
+        Files.copy(
+            run.resolve(LAST),
+            run.resolve(BEST + ".tmp"),
+            java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Files.move(
+            run.resolve(BEST + ".tmp"),
+            run.resolve(BEST),
+            java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+            java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      }
+      if (timeUp) {
+        out.printf(Locale.ROOT, "time limit of %.1f minutes reached%n", options.timeLimitMinutes());
+        break;
+      }
+    }
+    return history.records();
+  }
+
+  private List<Sample> loadSamples(int inputSize) throws IOException {
+    LoadOptions load =
+        LoadOptions.defaults()
+            .withOnBadRow(
+                options.skipBadRows() ? FaceDataset.OnBadRow.SKIP : FaceDataset.OnBadRow.FAIL)
+            .withShorterSide(Pipelines.rescaledSide(inputSize))
+            .withLimit(options.limit() > 0 ? options.limit() : Integer.MAX_VALUE);
+    Path csv = options.data().resolve("training_frames_keypoints.csv");
+    Path images = options.data().resolve("training");
+    if (!Files.isRegularFile(csv)) {
+      throw new IOException(
+          csv
+              + " not found: run `./kiln fetch-data` to download the dataset, or point --data at a"
+              + " folder with training_frames_keypoints.csv and training/");
+    }
+    long start = System.nanoTime();
+    FaceDataset.Loaded loaded = FaceDataset.load(csv, images, load);
+    out.printf(
+        Locale.ROOT,
+        "loaded %d faces from %s in %.1f s%n",
+        loaded.samples().size(),
+        csv,
+        (System.nanoTime() - start) / 1e9);
+    if (loaded.report().skippedCount() > 0) {
+      out.println(loaded.report().summary());
+    }
+    return loaded.samples();
+  }
+
+  private IdentitySplit split(List<Sample> samples) throws IOException {
+    Path file = run.resolve("split.txt");
+    if (resuming && Files.exists(file)) {
+      return IdentitySplit.read(file);
+    }
+    IdentitySplit split = IdentitySplit.of(samples, options.validationFraction(), options.seed());
+    split.write(file);
+    return split;
+  }
+
+  private boolean pastTimeLimit(long started) {
+    return options.timeLimitMinutes() > 0
+        && elapsedSeconds(started) >= options.timeLimitMinutes() * 60;
+  }
+
+  private static double elapsedSeconds(long started) {
+    return (System.nanoTime() - started) / 1e9;
+  }
+
+  private Position restore(
+      Sequential model, Optimizer optimizer, Schedule schedule, Generator generator)
+      throws IOException {
+    Checkpoint checkpoint = Checkpoint.read(run.resolve(LAST));
+    checkpoint.loadModel(model);
+    checkpoint.loadOptimizer(optimizer);
+    Position position = Position.fromMetadata(checkpoint.metadata());
+    schedule.loadState(checkpoint.metadata());
+    generator.setState(RunMetadata.generatorState(checkpoint.metadata()));
+    out.println(
+        "resuming at epoch "
+            + position.epoch()
+            + ", batch "
+            + position.batch()
+            + " from "
+            + run.resolve(LAST));
+    return position;
+  }
+
+  private void saveLast(
+      Sequential model,
+      Optimizer optimizer,
+      Schedule schedule,
+      Generator generator,
+      Position position,
+      KeypointNormalization normalization)
+      throws IOException {
+    var metadata = new java.util.LinkedHashMap<String, String>();
+    metadata.putAll(position.toMetadata());
+    metadata.putAll(schedule.state());
+    metadata.putAll(normalization.toMetadata());
+    metadata.put(RunMetadata.GENERATOR, RunMetadata.formatGeneratorState(generator.state()));
+    metadata.put(RunMetadata.MODEL_SPEC, Files.readString(run.resolve("model.txt")));
+    Checkpoint.save(run.resolve(LAST), model, optimizer, metadata);
+  }
+}

@@ -1,0 +1,61 @@
+package dev.kiln.keypoints.train;
+
+import dev.kiln.core.tensor.Tensor;
+import dev.kiln.nn.optim.Adam;
+import dev.kiln.nn.optim.AdamW;
+import dev.kiln.nn.optim.Optimizer;
+import dev.kiln.nn.optim.SGD;
+import dev.kiln.nn.optim.schedule.CosineAnnealingLR;
+import dev.kiln.nn.optim.schedule.ReduceLROnPlateau;
+import dev.kiln.nn.optim.schedule.StepLR;
+import java.util.List;
+import java.util.Locale;
+
+/** Builds the optimizer and the schedule that a run's options name. */
+final class TrainingSetup {
+  /** SGD's momentum; the common choice for CNNs. */
+  private static final double SGD_MOMENTUM = 0.9;
+
+  private TrainingSetup() {}
+
+  static Optimizer optimizer(TrainOptions options, List<Tensor> parameters) {
+    return switch (options.optimizer().toLowerCase(Locale.ROOT)) {
+      case "adam" ->
+          new Adam(parameters)
+              .learningRate(options.learningRate())
+              .weightDecay(options.weightDecay());
+      case "adamw" ->
+          new AdamW(parameters)
+              .learningRate(options.learningRate())
+              .weightDecay(options.weightDecay());
+      case "sgd" ->
+          new SGD(parameters, options.learningRate())
+              .momentum(SGD_MOMENTUM)
+              .weightDecay(options.weightDecay());
+      default ->
+          throw new IllegalArgumentException(
+              "unknown optimizer '" + options.optimizer() + "': use adam, adamw or sgd");
+    };
+  }
+
+  /**
+   * cosine anneals to 1% of the initial rate over the run's epochs; step divides the rate by 10 at
+   * each third of the run; plateau divides it by 10 when the validation NME has not improved for 3
+   * epochs.
+   */
+  static Schedule schedule(TrainOptions options, Optimizer optimizer) {
+    int epochs = options.epochs();
+    return switch (options.schedule().toLowerCase(Locale.ROOT)) {
+      case "cosine" ->
+          Schedule.of(new CosineAnnealingLR(optimizer, epochs, 0.01 * options.learningRate()));
+      case "step" -> Schedule.of(new StepLR(optimizer, Math.max(1, epochs / 3), 0.1));
+      case "plateau" ->
+          Schedule.of(
+              new ReduceLROnPlateau(optimizer, ReduceLROnPlateau.Mode.MIN).factor(0.1).patience(3));
+      case "none" -> Schedule.none();
+      default ->
+          throw new IllegalArgumentException(
+              "unknown schedule '" + options.schedule() + "': use cosine, step, plateau or none");
+    };
+  }
+}

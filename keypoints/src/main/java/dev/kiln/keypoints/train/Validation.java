@@ -1,0 +1,70 @@
+package dev.kiln.keypoints.train;
+
+import dev.kiln.core.autograd.GradMode;
+import dev.kiln.core.tensor.Tensor;
+import dev.kiln.keypoints.data.Sample;
+import dev.kiln.keypoints.eval.Nme;
+import dev.kiln.keypoints.transform.KeypointNormalization;
+import dev.kiln.keypoints.transform.Transform;
+import dev.kiln.nn.Module;
+import dev.kiln.nn.loss.Loss;
+import java.util.List;
+import java.util.function.Function;
+
+/**
+ * The loss and the normalized mean error of a model on held-out faces, in evaluation mode.
+ *
+ * @param loss mean loss per face
+ * @param nme mean NME over the faces, normalized by the distance of points 36 and 45; NME does not
+ *     change under the rescale and crop of the evaluation pipeline, so it is computed on the crop's
+ *     pixels
+ */
+public record Validation(double loss, double nme) {
+
+  /** Runs the model over {@code samples} through the evaluation pipeline. */
+  public static Validation run(
+      Module model,
+      List<Sample> samples,
+      Transform pipeline,
+      Function<List<Sample>, Batch> collate,
+      Loss loss,
+      KeypointNormalization normalization,
+      int batchSize,
+      int threads) {
+    boolean wasTraining = model.isTraining();
+    model.eval();
+    double lossSum = 0;
+    double nmeSum = 0;
+    int faces = 0;
+    try (var _ = GradMode.noGrad();
+        BatchLoader loader =
+            new BatchLoader(samples, pipeline, collate, batchSize, false, 0, 0, threads, 0)) {
+      while (loader.hasNext()) {
+        Batch batch = loader.next();
+        Tensor prediction = model.forward(batch.images());
+        lossSum += loss.compute(prediction, batch.targets()).item() * batch.size();
+
+        float[] predicted = prediction.toFloatArray();
+        float[] truth = batch.targets().toFloatArray();
+        int width = predicted.length / batch.size();
+        for (int i = 0; i < batch.size(); i++) {
+          double[] p = normalization.denormalize(row(predicted, i, width));
+          double[] t = normalization.denormalize(row(truth, i, width));
+          nmeSum += Nme.of(batch.names().get(i), p, t).value();
+        }
+        faces += batch.size();
+      }
+    } finally {
+      model.train(wasTraining);
+    }
+    return new Validation(lossSum / faces, nmeSum / faces);
+  }
+
+  private static double[] row(float[] values, int index, int width) {
+    double[] result = new double[width];
+    for (int j = 0; j < width; j++) {
+      result[j] = values[index * width + j];
+    }
+    return result;
+  }
+}
