@@ -184,8 +184,22 @@ public final class Elementwise {
 
   // ---- Activations -----------------------------------------------------------------------------
 
+  /**
+   * max(x, 0); the gradient is g * (x > 0 ? 1 : 0), computed in one fused kernel instead of a
+   * {@code RELU_GRAD} mask and a product.
+   */
   public static Tensor relu(Tensor x) {
-    return unaryWithInputGrad("relu", UnaryOp.RELU, UnaryOp.RELU_GRAD, x, 0, 0);
+    Tensor out = map(UnaryOp.RELU, x, 0, 0);
+    return Autograd.record(
+        "relu",
+        out,
+        g -> {
+          Checks.sameDTypeAndDevice("relu", g, x);
+          Tensor gradInput = Tensor.zerosLike(x);
+          ElementwiseKernels.reluBackward(g.storage(), x.storage(), gradInput.storage());
+          return new Tensor[] {gradInput};
+        },
+        x);
   }
 
   public static Tensor leakyRelu(Tensor x, double negativeSlope) {

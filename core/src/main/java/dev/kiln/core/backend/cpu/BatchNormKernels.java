@@ -61,7 +61,48 @@ public final class BatchNormKernels {
               + "]: use a batch larger than 1 or evaluation mode");
     }
 
-    for (int ch = 0; ch < c; ch++) {
+    // Channels are independent and each one is summed serially, so splitting the channels over
+    // threads gives the same bits as the serial loop.
+    CpuParallel.forEachChunk(
+        c,
+        (chunk, firstChannel, endChannel) ->
+            trainChannels(
+                x,
+                n,
+                c,
+                s,
+                gamma,
+                beta,
+                eps,
+                out,
+                saveMean,
+                saveInvStd,
+                runningMean,
+                runningVar,
+                momentum,
+                firstChannel,
+                endChannel));
+  }
+
+  /** Runs the training forward pass of channels [firstChannel, endChannel), serially. */
+  static void trainChannels(
+      Storage x,
+      int n,
+      int c,
+      int s,
+      Storage gamma,
+      Storage beta,
+      double eps,
+      Storage out,
+      double[] saveMean,
+      double[] saveInvStd,
+      Storage runningMean,
+      Storage runningVar,
+      double momentum,
+      int firstChannel,
+      int endChannel) {
+    long m = (long) n * s;
+    for (int ch = firstChannel; ch < endChannel; ch++) {
       // Two passes: the mean first, then the squared deviations from it, which loses less
       // precision than E[x^2] - E[x]^2 when the mean is large compared with the spread.
       double mean = channelSum(x, n, c, s, ch) / m;
@@ -143,6 +184,38 @@ public final class BatchNormKernels {
     requireLength("saveMean", saveMean, c);
     requireLength("saveInvStd", saveInvStd, c);
 
+    if (x instanceof Storage.F32) {
+      float[] dy = gradOut.floats();
+      float[] xs = x.floats();
+      float[] dx = gradInput.floats();
+      // Each chunk of channels writes only its own channels of every output.
+      CpuParallel.forEachChunk(
+          c,
+          (chunk, firstChannel, endChannel) -> {
+            for (int ch = firstChannel; ch < endChannel; ch++) {
+              FastBatchNorm.backwardChannel(
+                  dy, xs, n, c, s, ch, gamma, saveMean, saveInvStd, dx, gradGamma, gradBeta);
+            }
+          });
+      return;
+    }
+    backwardTrainingPlain(
+        gradOut, x, n, c, s, gamma, saveMean, saveInvStd, gradInput, gradGamma, gradBeta);
+  }
+
+  /** The reference loop of {@link #backwardTraining}, serial, for both dtypes. */
+  static void backwardTrainingPlain(
+      Storage gradOut,
+      Storage x,
+      int n,
+      int c,
+      int s,
+      Storage gamma,
+      double[] saveMean,
+      double[] saveInvStd,
+      Storage gradInput,
+      Storage gradGamma,
+      Storage gradBeta) {
     long m = (long) n * s;
     for (int ch = 0; ch < c; ch++) {
       double mean = saveMean[ch];
@@ -307,7 +380,7 @@ public final class BatchNormKernels {
     }
   }
 
-  private static double valueOr(Storage storage, int index, double fallback) {
+  static double valueOr(Storage storage, int index, double fallback) {
     return storage == null ? fallback : storage.get(index);
   }
 

@@ -330,8 +330,13 @@ public final class Conv2dKernels {
       float[] src = image.floats();
       float[] dst = col.floats();
       Arrays.fill(dst, colStart, colStart + first, 0f);
-      for (int ox = first; ox < end; ox++) {
-        dst[colStart + ox] = src[imageRow + ox * stride];
+      if (stride == 1 && end > first) {
+        // A stride-1 row is one contiguous run, which arraycopy moves with vector loads.
+        System.arraycopy(src, imageRow + first, dst, colStart + first, end - first);
+      } else {
+        for (int ox = first; ox < end; ox++) {
+          dst[colStart + ox] = src[imageRow + ox * stride];
+        }
       }
       Arrays.fill(dst, colStart + Math.max(first, end), colStart + outWidth, 0f);
     } else {

@@ -29,6 +29,31 @@ public final class ElementwiseKernels {
   }
 
   /**
+   * Writes the ReLU gradient {@code grad[i] * (x[i] > 0 ? 1 : 0)} to {@code out[i]}, the same
+   * values as multiplying {@code grad} by the {@code RELU_GRAD} mask of x, without building the
+   * mask. All three storages must have the same size.
+   */
+  public static void reluBackward(Storage grad, Storage x, Storage out) {
+    int size = out.size();
+    if (grad.size() != size || x.size() != size) {
+      throw new IllegalArgumentException(
+          "relu backward: gradient, input and output must have the same size, got "
+              + grad.size()
+              + ", "
+              + x.size()
+              + " and "
+              + size);
+    }
+    if (grad instanceof Storage.F32 && x instanceof Storage.F32 && out instanceof Storage.F32) {
+      FastElementwise.reluBackward(grad.floats(), x.floats(), out.floats(), size);
+      return;
+    }
+    for (int i = 0; i < size; i++) {
+      out.set(i, grad.get(i) * UnaryOp.RELU_GRAD.apply(x.get(i), 0, 0));
+    }
+  }
+
+  /**
    * Writes {@code op(x, y)} to {@code out}, broadcasting both inputs to {@code outShape}. The input
    * shapes must already be right-aligned to the output's rank and each of their sizes be either the
    * output's size or 1 ({@link dev.kiln.core.ops.Broadcast} prepares them).

@@ -2,6 +2,10 @@ package dev.kiln.core.backend.cpu;
 
 import dev.kiln.core.ops.BinaryOp;
 import dev.kiln.core.ops.UnaryOp;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Float32 loops for the elementwise ops that training runs most, written out so that the JIT can
@@ -14,7 +18,30 @@ import dev.kiln.core.ops.UnaryOp;
  */
 final class FastElementwise {
 
+  private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+
   private FastElementwise() {}
+
+  /**
+   * Writes the ReLU gradient {@code grad[i] * (x[i] > 0 ? 1 : 0)} to {@code out[i]} for i in [0,
+   * size), bit-identical to multiplying by the {@code RELU_GRAD} mask: where x is not positive the
+   * product grad * 0 is kept, so a negative gradient gives -0 and an infinite or NaN one gives NaN.
+   *
+   * <p>One pass instead of building the mask and then multiplying, and a vector compare and blend
+   * instead of a branch that random signs mispredict half the time. Runs on the calling thread.
+   */
+  static void reluBackward(float[] grad, float[] x, float[] out, int size) {
+    int i = 0;
+    for (int end = SPECIES.loopBound(size); i < end; i += SPECIES.length()) {
+      FloatVector g = FloatVector.fromArray(SPECIES, grad, i);
+      VectorMask<Float> positive =
+          FloatVector.fromArray(SPECIES, x, i).compare(VectorOperators.GT, 0f);
+      g.mul(0f).blend(g, positive).intoArray(out, i);
+    }
+    for (; i < size; i++) {
+      out[i] = x[i] > 0 ? grad[i] : grad[i] * 0f;
+    }
+  }
 
   /**
    * Writes {@code op(in[i], a)} to {@code out[i]} for i in [0, size) and returns true, or returns
@@ -23,10 +50,10 @@ final class FastElementwise {
   static boolean unary(UnaryOp op, double a, float[] in, float[] out, int size) {
     switch (op) {
       case RELU -> {
+        // Math.max returns NaN for NaN and +0 for -0, as the reference does. It compiles to a
+        // vector max instruction, where the reference's branch is mispredicted on random signs.
         for (int i = 0; i < size; i++) {
-          float x = in[i];
-          // x > 0 is false for NaN, and (x != x) keeps the NaN, as the reference does.
-          out[i] = x > 0 || x != x ? x : 0f;
+          out[i] = Math.max(in[i], 0f);
         }
       }
       case RELU_GRAD -> {

@@ -24,6 +24,9 @@ public final class Pool2dKernels {
    * element (see {@link Pool2dGeometry}). Among equal maxima the first in row-major window order
    * wins. A NaN is larger than everything, so NaN propagates; with several NaNs the last one in
    * window order is chosen, as in PyTorch's CPU kernel.
+   *
+   * <p>Float32 input with 2x2 windows, stride 2 and no padding runs in {@link FastPool2d} on
+   * threads, with the same results; everything else runs in {@link #maxForwardPlain}.
    */
   public static void maxForward(Storage x, Pool2dGeometry g, Storage out, int[] argmax) {
     requireSize("input", x, g.inputSize());
@@ -38,6 +41,15 @@ public final class Pool2dKernels {
               + " elements");
     }
 
+    if (x instanceof Storage.F32 && FastPool2d.isTwoByTwo(g)) {
+      FastPool2d.maxForwardTwoByTwo(x.floats(), g, out.floats(), argmax);
+      return;
+    }
+    maxForwardPlain(x, g, out, argmax);
+  }
+
+  /** The reference loop of {@link #maxForward}, serial, for every geometry and dtype. */
+  static void maxForwardPlain(Storage x, Pool2dGeometry g, Storage out, int[] argmax) {
     int planeSize = g.inHeight() * g.inWidth();
     int outWidth = g.outWidth();
     int o = 0;
@@ -65,7 +77,7 @@ public final class Pool2dKernels {
   /**
    * Overwrites {@code gradInput} with the gradient of max pooling: zeros, then gradInput[argmax[o]]
    * += gradOut[o] for every output element o. Overlapping windows that chose the same element add
-   * up.
+   * up. Float32 runs in {@link FastPool2d} on threads over the planes, with the same results.
    */
   public static void maxBackward(
       Storage gradOut, int[] argmax, Pool2dGeometry g, Storage gradInput) {
@@ -81,6 +93,15 @@ public final class Pool2dKernels {
               + " elements: pass the argmax that maxForward filled");
     }
 
+    if (gradInput instanceof Storage.F32) {
+      FastPool2d.maxBackward(gradOut.floats(), argmax, g, gradInput.floats());
+      return;
+    }
+    maxBackwardPlain(gradOut, argmax, gradInput);
+  }
+
+  /** The reference loop of {@link #maxBackward}, serial, for every dtype. */
+  static void maxBackwardPlain(Storage gradOut, int[] argmax, Storage gradInput) {
     fillZero(gradInput);
     for (int o = 0; o < argmax.length; o++) {
       int index = argmax[o];
