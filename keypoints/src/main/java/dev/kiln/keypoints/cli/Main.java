@@ -1,6 +1,8 @@
 package dev.kiln.keypoints.cli;
 
 import dev.kiln.keypoints.fetch.FetchDataCommand;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -14,11 +16,15 @@ import picocli.CommandLine.Command;
       TrainCommand.class,
       EvaluateCommand.class,
       PredictCommand.class,
+      DoctorCommand.class,
       FetchDataCommand.class,
       FitBatchCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {
+
+  /** Exit code of a command that failed on its input or its files. */
+  private static final int FAILED = 1;
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -28,7 +34,31 @@ public final class Main implements Runnable {
 
   /** Runs the command line and returns the exit code, for tests. */
   public static int run(String... args) {
-    return new CommandLine(new Main()).execute(args);
+    CommandLine commandLine = new CommandLine(new Main());
+    commandLine.setExecutionExceptionHandler(Main::reportFailure);
+    return commandLine.execute(args);
+  }
+
+  /**
+   * Prints the message of an expected failure (bad input, a missing or invalid file) without a
+   * stack trace, since the message names the value and the fix; anything else is a bug in kiln and
+   * keeps its stack trace.
+   */
+  private static int reportFailure(
+      Exception error, CommandLine commandLine, CommandLine.ParseResult parseResult)
+      throws Exception {
+    boolean expected =
+        error instanceof IOException
+            || error instanceof UncheckedIOException
+            || error instanceof IllegalArgumentException
+            || error instanceof IllegalStateException;
+    if (!expected) {
+      throw error;
+    }
+    commandLine
+        .getErr()
+        .println("kiln " + commandLine.getCommandName() + ": " + error.getMessage());
+    return FAILED;
   }
 
   @Override

@@ -61,19 +61,6 @@ public record Checkpoint(
     return new Checkpoint(model, optimizer, contents.metadata());
   }
 
-  /** Returns a metadata value, or throws naming the key and the checkpoint's purpose. */
-  public String require(String key) throws IOException {
-    String value = metadata.get(key);
-    if (value == null) {
-      throw new IOException(
-          "checkpoint metadata has no '"
-              + key
-              + "'; it was written by another program or an older kiln: retrain, or pass a"
-              + " checkpoint from a kiln training run");
-    }
-    return value;
-  }
-
   /** Loads the model part into {@code target}, which must have the same architecture. */
   public void loadModel(Module target) {
     target.loadStateDict(model, true);

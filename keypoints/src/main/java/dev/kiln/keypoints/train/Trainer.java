@@ -7,6 +7,10 @@ import dev.kiln.keypoints.data.FaceDataset;
 import dev.kiln.keypoints.data.IdentitySplit;
 import dev.kiln.keypoints.data.LoadOptions;
 import dev.kiln.keypoints.data.Sample;
+import dev.kiln.keypoints.doctor.Doctor;
+import dev.kiln.keypoints.doctor.DoctorInput;
+import dev.kiln.keypoints.doctor.DoctorOptions;
+import dev.kiln.keypoints.doctor.Report;
 import dev.kiln.keypoints.model.ModelPresets;
 import dev.kiln.keypoints.model.ModelSpec;
 import dev.kiln.keypoints.plot.TrainingCurves;
@@ -152,6 +156,7 @@ public final class Trainer {
     History history = History.open(run.resolve("history.csv"));
     long started = System.nanoTime() - (long) (position.elapsedSeconds() * 1e9);
 
+    boolean doctorRan = false;
     for (int epoch = position.epoch(); epoch <= options.epochs(); epoch++) {
       long epochStart = System.nanoTime();
       double lossSum = position.lossSum();
@@ -170,7 +175,8 @@ public final class Trainer {
               epoch,
               options.loaderThreads(),
               position.batch())) {
-        while (loader.hasNext() && !stopRequested && !timeUp) {
+        boolean stopping = false;
+        while (loader.hasNext() && !stopping && !timeUp) {
           Batch batch = loader.next();
           optimizer.zeroGrad();
           Tensor value = loss.compute(model.forward(batch.images()), batch.targets());
@@ -195,11 +201,12 @@ public final class Trainer {
               lossSum / batches,
               left * options.batchSize() / rate);
           timeUp = pastTimeLimit(started);
+          stopping = stopRequested;
         }
         progress.finish();
         waitNanos = loader.waitNanos();
 
-        if (stopRequested) {
+        if (stopping) {
           Position stop =
               new Position(
                   epoch,
@@ -259,6 +266,23 @@ public final class Trainer {
           record.imagesPerSecond(),
           record.loaderWaitSeconds());
 
+      if (!doctorRan && Doctor.stalled(history.records())) {
+        doctorRan = true;
+        runDoctor(
+            model,
+            optimizer,
+            loss,
+            train,
+            validation,
+            trainPipeline,
+            evaluationPipeline,
+            normalization,
+            collate,
+            history,
+            generator,
+            epoch);
+      }
+
       schedule.afterEpoch(result.nme());
       double best = Math.min(position.bestNme(), result.nme());
       position = new Position(epoch + 1, 0, 0, 0, best, elapsedSeconds(started));
@@ -280,6 +304,47 @@ public final class Trainer {
       }
     }
     return history.records();
+  }
+
+  /**
+   * Examines a run whose loss has stalled and prints the doctor's findings. The doctor's forward
+   * passes draw dropout masks from the run's generator, so its state is restored afterwards and a
+   * resumed run stays identical.
+   */
+  private void runDoctor(
+      Sequential model,
+      Optimizer optimizer,
+      Loss loss,
+      List<Sample> train,
+      List<Sample> validation,
+      Transform trainPipeline,
+      Transform evaluationPipeline,
+      KeypointNormalization normalization,
+      Function<List<Sample>, Batch> collate,
+      History history,
+      Generator generator,
+      int epoch)
+      throws IOException {
+    out.println("the training loss has not fallen by 5% over 3 epochs; running the doctor");
+    long[] generatorState = generator.state();
+    Report report =
+        Doctor.examine(
+            new DoctorInput(
+                model,
+                optimizer,
+                loss,
+                train,
+                trainPipeline,
+                validation,
+                evaluationPipeline,
+                normalization,
+                collate,
+                new Generator(options.seed() + epoch),
+                history.records(),
+                DoctorOptions.defaults().withBatchSize(options.batchSize()).withOutput(run)));
+    generator.setState(generatorState);
+    out.print(report.toText());
+    out.println("wrote " + report.write(run));
   }
 
   private List<Sample> loadSamples(int inputSize) throws IOException {

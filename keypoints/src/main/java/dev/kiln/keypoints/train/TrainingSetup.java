@@ -12,29 +12,28 @@ import java.util.List;
 import java.util.Locale;
 
 /** Builds the optimizer and the schedule that a run's options name. */
-final class TrainingSetup {
+public final class TrainingSetup {
   /** SGD's momentum; the common choice for CNNs. */
   private static final double SGD_MOMENTUM = 0.9;
 
   private TrainingSetup() {}
 
   static Optimizer optimizer(TrainOptions options, List<Tensor> parameters) {
-    return switch (options.optimizer().toLowerCase(Locale.ROOT)) {
-      case "adam" ->
-          new Adam(parameters)
-              .learningRate(options.learningRate())
-              .weightDecay(options.weightDecay());
-      case "adamw" ->
-          new AdamW(parameters)
-              .learningRate(options.learningRate())
-              .weightDecay(options.weightDecay());
+    return optimizer(
+        options.optimizer(), options.learningRate(), options.weightDecay(), parameters);
+  }
+
+  /** Builds adam, adamw or sgd (with momentum 0.9) over {@code parameters}. */
+  public static Optimizer optimizer(
+      String name, double learningRate, double weightDecay, List<Tensor> parameters) {
+    return switch (name.toLowerCase(Locale.ROOT)) {
+      case "adam" -> new Adam(parameters).learningRate(learningRate).weightDecay(weightDecay);
+      case "adamw" -> new AdamW(parameters).learningRate(learningRate).weightDecay(weightDecay);
       case "sgd" ->
-          new SGD(parameters, options.learningRate())
-              .momentum(SGD_MOMENTUM)
-              .weightDecay(options.weightDecay());
+          new SGD(parameters, learningRate).momentum(SGD_MOMENTUM).weightDecay(weightDecay);
       default ->
           throw new IllegalArgumentException(
-              "unknown optimizer '" + options.optimizer() + "': use adam, adamw or sgd");
+              "unknown optimizer '" + name + "': use adam, adamw or sgd");
     };
   }
 

@@ -10,12 +10,12 @@ import java.nio.file.Path;
  * variable {@code KILN_DATA}, else {@code ../shared/data} next to the repository root. Tests that
  * need it are skipped when it is missing.
  */
-final class TestData {
+public final class TestData {
 
   private TestData() {}
 
   /** Returns {@code <data>/facial-keypoints}, or skips the test if it does not exist. */
-  static Path facialKeypoints() {
+  public static Path facialKeypoints() {
     Path folder = dataRoot().resolve("facial-keypoints");
     assumeTrue(
         Files.isDirectory(folder),

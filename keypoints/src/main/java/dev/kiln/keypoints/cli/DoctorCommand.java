@@ -1,0 +1,259 @@
+package dev.kiln.keypoints.cli;
+
+import dev.kiln.core.random.Generator;
+import dev.kiln.core.tensor.DType;
+import dev.kiln.keypoints.data.FaceDataset;
+import dev.kiln.keypoints.data.IdentitySplit;
+import dev.kiln.keypoints.data.LoadOptions;
+import dev.kiln.keypoints.data.Sample;
+import dev.kiln.keypoints.doctor.Doctor;
+import dev.kiln.keypoints.doctor.DoctorInput;
+import dev.kiln.keypoints.doctor.DoctorOptions;
+import dev.kiln.keypoints.doctor.Report;
+import dev.kiln.keypoints.model.ModelPresets;
+import dev.kiln.keypoints.model.ModelSpec;
+import dev.kiln.keypoints.train.Checkpoint;
+import dev.kiln.keypoints.train.EpochRecord;
+import dev.kiln.keypoints.train.RunMetadata;
+import dev.kiln.keypoints.train.TrainOptions;
+import dev.kiln.keypoints.train.Trainer;
+import dev.kiln.keypoints.train.TrainingSetup;
+import dev.kiln.keypoints.transform.KeypointNormalization;
+import dev.kiln.keypoints.transform.Pipelines;
+import dev.kiln.nn.Sequential;
+import dev.kiln.nn.loss.Losses;
+import dev.kiln.nn.optim.Optimizer;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/** {@code kiln doctor}: examines a training setup or a run folder and ranks what is wrong. */
+@Command(
+    name = "doctor",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Examine a training setup and list its problems, the most likely cause first: the data as"
+          + " the model sees it, loss baselines, gradient wiring, the output layer, activations,"
+          + " layer modes, initialization, a one-batch test and a learning-rate range test.",
+      "Writes doctor.md and its PNG files to --output, or into the folder given with --run.",
+      "Exit code 0 when no problem is found, 1 otherwise."
+    })
+final class DoctorCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
+  @Option(
+      names = "--run",
+      description = "Run folder to examine, with options.properties and last.safetensors.")
+  Path run;
+
+  @Option(
+      names = "--data",
+      description = "Dataset folder with training_frames_keypoints.csv and training/.")
+  Path data;
+
+  @Option(
+      names = "--model",
+      defaultValue = "default",
+      description = "Preset or model file (default: ${DEFAULT-VALUE}).")
+  String model;
+
+  @Option(
+      names = "--optimizer",
+      defaultValue = "adam",
+      description = "adam, adamw or sgd (default: ${DEFAULT-VALUE}).")
+  String optimizer;
+
+  @Option(
+      names = "--lr",
+      defaultValue = "0.0005",
+      description = "Learning rate (default: ${DEFAULT-VALUE}).")
+  double learningRate;
+
+  @Option(
+      names = "--loss",
+      defaultValue = "l1",
+      description = "mse, l1, smoothl1 or wing (default: ${DEFAULT-VALUE}).")
+  String loss;
+
+  @Option(
+      names = "--limit",
+      defaultValue = "400",
+      description = "Maximum number of CSV rows to load (default: ${DEFAULT-VALUE}).")
+  int limit;
+
+  @Option(
+      names = "--batch-size",
+      defaultValue = "16",
+      description = "Images per batch in the checks (default: ${DEFAULT-VALUE}).")
+  int batchSize;
+
+  @Option(
+      names = "--overfit-steps",
+      defaultValue = "150",
+      description = "Steps of the one-batch test (default: ${DEFAULT-VALUE}).")
+  int overfitSteps;
+
+  @Option(
+      names = "--range-steps",
+      defaultValue = "100",
+      description = "Steps of the learning-rate range test (default: ${DEFAULT-VALUE}).")
+  int rangeSteps;
+
+  @Option(names = "--seed", defaultValue = "1", description = "Seed (default: ${DEFAULT-VALUE}).")
+  long seed;
+
+  @Option(
+      names = "--output",
+      description = "Folder for doctor.md and its PNG files (default: doctor-<model>).")
+  Path output;
+
+  @Override
+  public Integer call() throws IOException {
+    PrintWriter out = spec.commandLine().getOut();
+    DoctorInput input = run != null ? fromRun(out) : fromOptions(out);
+    Path folder = input.options().output();
+    out.println("examining...");
+    out.flush();
+    Report report = Doctor.examine(input);
+    out.print(report.toText());
+    out.println("wrote " + report.write(folder));
+    out.flush();
+    return report.healthy() ? 0 : 1;
+  }
+
+  private DoctorInput fromOptions(PrintWriter out) throws IOException {
+    if (data == null) {
+      throw new ParameterException(spec.commandLine(), "pass --data DIR or --run RUN_FOLDER");
+    }
+    ModelSpec modelSpec = ModelPresets.resolve(model);
+    Path folder = output != null ? output : Path.of("doctor-" + Path.of(model).getFileName());
+    return build(modelSpec, data, optimizer, learningRate, loss, limit, 0.15, folder, out);
+  }
+
+  private DoctorInput fromRun(PrintWriter out) throws IOException {
+    TrainOptions options = TrainOptions.read(run);
+    Path last = run.resolve(Trainer.LAST);
+    if (!Files.exists(last)) {
+      throw new IOException(run + " has no " + Trainer.LAST + ": no epoch of that run ended");
+    }
+    Checkpoint checkpoint = Checkpoint.read(last);
+    ModelSpec modelSpec =
+        ModelSpec.parse(
+            RunMetadata.require(checkpoint.metadata(), RunMetadata.MODEL_SPEC), last.toString());
+    int rows = options.limit() > 0 ? Math.min(options.limit(), limit) : limit;
+    DoctorInput input =
+        build(
+            modelSpec,
+            options.data(),
+            options.optimizer(),
+            options.learningRate(),
+            options.loss(),
+            rows,
+            options.validationFraction(),
+            output != null ? output : run,
+            out);
+    checkpoint.loadModel(input.model());
+    checkpoint.loadOptimizer(input.optimizer());
+    List<EpochRecord> history = readHistory(run.resolve("history.csv"));
+    return new DoctorInput(
+        input.model(),
+        input.optimizer(),
+        input.loss(),
+        input.train(),
+        input.trainPipeline(),
+        input.validation(),
+        input.validationPipeline(),
+        input.normalization(),
+        input.collate(),
+        input.generator(),
+        history,
+        input.options());
+  }
+
+  private DoctorInput build(
+      ModelSpec modelSpec,
+      Path dataFolder,
+      String optimizerName,
+      double rate,
+      String lossName,
+      int rows,
+      double validationFraction,
+      Path folder,
+      PrintWriter out)
+      throws IOException {
+    int inputSize = modelSpec.inputShape()[1];
+    Path csv = dataFolder.resolve("training_frames_keypoints.csv");
+    if (!Files.isRegularFile(csv)) {
+      throw new IOException(
+          csv + " not found: point --data at a folder with training_frames_keypoints.csv");
+    }
+    List<Sample> samples =
+        FaceDataset.load(
+                csv,
+                dataFolder.resolve("training"),
+                LoadOptions.defaults()
+                    .withOnBadRow(FaceDataset.OnBadRow.SKIP)
+                    .withShorterSide(Pipelines.rescaledSide(inputSize))
+                    .withLimit(rows))
+            .samples();
+    IdentitySplit split = IdentitySplit.of(samples, validationFraction, seed);
+    out.printf(
+        Locale.ROOT,
+        "model %s; %d faces loaded, %d for training and %d for validation%n",
+        modelSpec.summary(),
+        samples.size(),
+        split.train(samples).size(),
+        split.validation(samples).size());
+    Generator generator = new Generator(seed);
+    Sequential network = modelSpec.build(DType.FLOAT32, generator);
+    KeypointNormalization normalization = new KeypointNormalization(inputSize);
+    Files.createDirectories(folder);
+    DoctorOptions options =
+        DoctorOptions.defaults()
+            .withBatchSize(batchSize)
+            .withSteps(overfitSteps, rangeSteps)
+            .withOutput(folder);
+    return new DoctorInput(
+        network,
+        optimizer(optimizerName, network, rate),
+        Losses.parse(lossName),
+        split.train(samples),
+        Pipelines.training(inputSize),
+        split.validation(samples),
+        Pipelines.evaluation(inputSize),
+        normalization,
+        DoctorInput.standardCollate(normalization),
+        generator,
+        List.of(),
+        options);
+  }
+
+  /** Builds the optimizer as {@code kiln train} does, without weight decay. */
+  private static Optimizer optimizer(String name, Sequential network, double rate) {
+    return TrainingSetup.optimizer(name, rate, 0, network.parameters());
+  }
+
+  private static List<EpochRecord> readHistory(Path file) throws IOException {
+    List<EpochRecord> records = new ArrayList<>();
+    if (!Files.exists(file)) {
+      return records;
+    }
+    for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+      if (!line.isBlank() && !line.startsWith("epoch")) {
+        records.add(EpochRecord.parse(line));
+      }
+    }
+    return records;
+  }
+}

@@ -1,0 +1,122 @@
+package dev.kiln.keypoints.doctor;
+
+import dev.kiln.core.autograd.GradMode;
+import dev.kiln.core.tensor.Tensor;
+import dev.kiln.keypoints.train.Batch;
+import dev.kiln.keypoints.train.EpochRecord;
+import dev.kiln.nn.loss.Loss;
+import java.util.List;
+
+/**
+ * Places the model's validation loss against two baselines: a model that always outputs zero and
+ * one that always outputs the mean training shape.
+ *
+ * @param zeroLoss validation loss of the all-zero output
+ * @param meanShapeLoss validation loss of the mean training shape
+ * @param modelLoss validation loss of the model: the last epoch's for a trained run, else the loss
+ *     of the model as it is, in evaluation mode
+ */
+public record BaselineCheck(double zeroLoss, double meanShapeLoss, double modelLoss) {
+
+  /** Relative distance below which a loss counts as equal to a baseline. */
+  static final double SAME_LOSS = 0.03;
+
+  /** Measures the baselines and the model's loss on the workbench's validation faces. */
+  static BaselineCheck measure(Workbench bench) {
+    Loss loss = bench.input().loss();
+    Tensor meanShape = meanTarget(bench.trainEvaluationBatches());
+    double zero = 0;
+    double mean = 0;
+    int faces = 0;
+    try (var _ = GradMode.noGrad()) {
+      for (Batch batch : bench.validationBatches()) {
+        Tensor targets = batch.targets();
+        int[] shape = targets.shape();
+        zero += loss.compute(Tensor.zeros(targets.dtype(), shape), targets).item() * batch.size();
+        mean += loss.compute(meanShape.expand(shape), targets).item() * batch.size();
+        faces += batch.size();
+      }
+    }
+    List<EpochRecord> history = bench.input().history();
+    double model;
+    if (history.isEmpty()) {
+      boolean training = bench.input().model().isTraining();
+      bench.input().model().eval();
+      try {
+        model = bench.meanLoss(bench.validationBatches());
+      } finally {
+        bench.input().model().train(training);
+      }
+    } else {
+      model = history.getLast().validationLoss();
+    }
+    return new BaselineCheck(zero / faces, mean / faces, model);
+  }
+
+  /** Returns the findings of {@link #measure}. */
+  static List<Finding> run(Workbench bench) {
+    return measure(bench).findings(!bench.input().history().isEmpty());
+  }
+
+  /** Returns the findings for these losses; {@code trained} is true for a run's last epoch. */
+  public List<Finding> findings(boolean trained) {
+    String evidence =
+        "validation loss: model "
+            + Stats.format(modelLoss)
+            + (trained ? " (last epoch)" : " (before training)")
+            + ", zero output "
+            + Stats.format(zeroLoss)
+            + ", mean training shape "
+            + Stats.format(meanShapeLoss);
+    Finding info = Finding.info("baselines", "Loss against the baselines.", evidence);
+    if (!trained) {
+      return List.of(info);
+    }
+    if (Math.abs(modelLoss - zeroLoss) <= SAME_LOSS * zeroLoss) {
+      return List.of(
+          new Finding(
+              Severity.CRITICAL,
+              "loss-equals-zero-baseline",
+              Finding.SYMPTOM,
+              "The loss equals the zero-output baseline, so the model's output is not changing.",
+              evidence,
+              "Look at the findings above for the cause; an output activation or an optimizer"
+                  + " that does not hold the model's parameters are the common ones.",
+              null),
+          info);
+    }
+    if (modelLoss >= (1 - SAME_LOSS) * meanShapeLoss) {
+      return List.of(
+          new Finding(
+              Severity.WARNING,
+              "loss-at-mean-baseline",
+              Finding.SYMPTOM,
+              "The model is no better than always predicting the average face.",
+              evidence,
+              "The model does not use the image yet: check the findings above, and train until"
+                  + " the loss falls clearly below the mean-shape baseline.",
+              null),
+          info);
+    }
+    return List.of(info);
+  }
+
+  /** Returns the mean target of the batches, shaped [1, width]. */
+  static Tensor meanTarget(List<Batch> batches) {
+    int width = batches.getFirst().targets().size(1);
+    double[] sum = new double[width];
+    int faces = 0;
+    for (Batch batch : batches) {
+      float[] values = batch.targets().toFloatArray();
+      for (int i = 0; i < values.length; i++) {
+        sum[i % width] += values[i];
+      }
+      faces += batch.size();
+    }
+    float[] mean = new float[width];
+    for (int j = 0; j < width; j++) {
+      mean[j] = (float) (sum[j] / faces);
+    }
+    return Tensor.of(mean, 1, width);
+  }
+}

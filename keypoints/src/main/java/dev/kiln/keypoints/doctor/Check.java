@@ -1,0 +1,23 @@
+package dev.kiln.keypoints.doctor;
+
+/** The doctor's checks, in the order that {@link Doctor#examine} runs them. */
+public enum Check {
+  /** Input range and spread, target statistics, the contact sheet and the left/right order. */
+  DATA,
+  /** Losses of the zero output and the mean training shape, against the model's loss. */
+  BASELINES,
+  /** Parameters with and without gradients, unchanged parameters and update ratios. */
+  WIRING,
+  /** An activation after the last linear layer against the range of the targets. */
+  OUTPUT_LAYER,
+  /** Dead ReLUs, saturated Tanh and Sigmoid units and the activation spread per layer. */
+  ACTIVATIONS,
+  /** Dropout and batch norm modes, and randomness left on in evaluation mode. */
+  MODES,
+  /** Per-layer weight statistics against the fan-in rule. */
+  INITIALIZATION,
+  /** Training on one batch, and the spread of the predictions afterwards. */
+  OVERFIT,
+  /** A learning-rate range test against the configured rate. */
+  LEARNING_RATE
+}

@@ -1,0 +1,90 @@
+package dev.kiln.keypoints.doctor;
+
+import dev.kiln.keypoints.train.EpochRecord;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The training doctor: runs the checks of {@link Check} on a training setup and ranks what it
+ * finds, the most likely cause of a failing run first.
+ *
+ * <p>Each check can also be called on its own through {@link DataCheck}, {@link WiringCheck},
+ * {@link ModelCheck}, {@link ActivationCheck}, {@link OverfitCheck}, {@link LearningRateCheck} and
+ * {@link BaselineCheck}. The checks that train put the weights, the batch norm statistics, the
+ * module modes and the optimizer state back afterwards.
+ */
+public final class Doctor {
+  private static final Logger LOG = LoggerFactory.getLogger(Doctor.class);
+
+  /** Epochs over which {@link #stalled} looks for progress. */
+  public static final int STALL_EPOCHS = 3;
+
+  /** Smallest relative fall of the training loss over {@link #STALL_EPOCHS} epochs that counts. */
+  public static final double STALL_FALL = 0.05;
+
+  private Doctor() {}
+
+  /** Runs the checks that {@code input.options()} selects and returns the ranked report. */
+  public static Report examine(DoctorInput input) {
+    long start = System.nanoTime();
+    Workbench bench = Workbench.of(input);
+    List<Finding> findings = new ArrayList<>();
+    var model = input.model();
+    var batch = bench.trainBatches().getFirst();
+    for (Check check : Check.values()) {
+      if (!input.options().checks().contains(check)) {
+        continue;
+      }
+      Function<Workbench, List<Finding>> run =
+          switch (check) {
+            case DATA -> DataCheck::run;
+            case BASELINES -> BaselineCheck::run;
+            case WIRING -> WiringCheck::run;
+            case OUTPUT_LAYER -> b -> ModelCheck.outputLayer(model, b.trainBatches());
+            case ACTIVATIONS -> b -> ActivationCheck.run(model, batch);
+            case MODES -> b -> ModelCheck.modes(model, batch);
+            case INITIALIZATION -> b -> ModelCheck.initialization(model);
+            case OVERFIT -> OverfitCheck::run;
+            case LEARNING_RATE -> LearningRateCheck::run;
+          };
+      long checkStart = System.nanoTime();
+      try {
+        findings.addAll(run.apply(bench));
+      } catch (RuntimeException e) {
+        LOG.warn("doctor check {} failed", check, e);
+        findings.add(
+            new Finding(
+                Severity.WARNING,
+                "check-failed",
+                Finding.SYMPTOM,
+                "The "
+                    + check.name().toLowerCase(java.util.Locale.ROOT)
+                    + " check failed: "
+                    + e.getMessage(),
+                e.toString(),
+                "Fix the error above; the other checks still ran.",
+                null));
+      }
+      LOG.debug("doctor check {} took {} ms", check, (System.nanoTime() - checkStart) / 1_000_000);
+    }
+    Report report = new Report(findings, (System.nanoTime() - start) / 1e9);
+    LOG.info("doctor found {} problems in {} s", report.problems().size(), report.seconds());
+    return report;
+  }
+
+  /**
+   * Returns true when the training loss has not fallen by {@link #STALL_FALL} (5%) over the last
+   * {@link #STALL_EPOCHS} epochs; false while there are fewer than 4 epochs.
+   */
+  public static boolean stalled(List<EpochRecord> history) {
+    if (history.size() <= STALL_EPOCHS) {
+      return false;
+    }
+    double before = history.get(history.size() - 1 - STALL_EPOCHS).trainLoss();
+    double now = history.getLast().trainLoss();
+    return !(now <= (1 - STALL_FALL) * before);
+  }
+}

@@ -1,0 +1,273 @@
+package dev.kiln.keypoints.doctor;
+
+import dev.kiln.core.autograd.GradMode;
+import dev.kiln.core.tensor.Tensor;
+import dev.kiln.keypoints.train.Batch;
+import dev.kiln.nn.Module;
+import dev.kiln.nn.Sequential;
+import dev.kiln.nn.init.Init;
+import dev.kiln.nn.layers.BatchNorm;
+import dev.kiln.nn.layers.Conv2d;
+import dev.kiln.nn.layers.Dropout;
+import dev.kiln.nn.layers.ELU;
+import dev.kiln.nn.layers.Linear;
+import dev.kiln.nn.layers.ReLU;
+import dev.kiln.nn.layers.Sigmoid;
+import dev.kiln.nn.layers.Tanh;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Checks of the model's structure and state: the activation after the output layer, the modes of
+ * dropout and batch norm, and the initial weights against the fan-in rule.
+ */
+public final class ModelCheck {
+  /** Share of targets that an output activation cannot produce above which it is flagged. */
+  static final double UNREACHABLE_SHARE = 0.05;
+
+  /** Smallest weight count for which the sign balance of a layer is judged. */
+  static final int SIGN_CHECK_MIN_WEIGHTS = 64;
+
+  private ModelCheck() {}
+
+  /** Returns the index of the last Linear or Conv2d layer, or -1 when there is none. */
+  static int lastWeightLayer(Sequential model) {
+    for (int i = model.size() - 1; i >= 0; i--) {
+      if (model.get(i) instanceof Linear || model.get(i) instanceof Conv2d) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  /** Checks each activation after the last linear layer against the range of the targets. */
+  public static List<Finding> outputLayer(Sequential model, List<Batch> batches) {
+    List<float[]> parts = new ArrayList<>();
+    for (Batch batch : batches) {
+      parts.add(batch.targets().toFloatArray());
+    }
+    float[] targets = DataCheck.concat(parts);
+    Stats stats = Stats.of(targets);
+    List<Finding> findings = new ArrayList<>();
+    for (int i = lastWeightLayer(model) + 1; i < model.size(); i++) {
+      Module layer = model.get(i);
+      String name = layer.getClass().getSimpleName();
+      double low;
+      double high;
+      if (layer instanceof ReLU) {
+        low = 0;
+        high = Double.POSITIVE_INFINITY;
+      } else if (layer instanceof Sigmoid) {
+        low = 0;
+        high = 1;
+      } else if (layer instanceof Tanh) {
+        low = -1;
+        high = 1;
+      } else if (layer instanceof ELU) {
+        low = -1;
+        high = Double.POSITIVE_INFINITY;
+      } else {
+        continue;
+      }
+      long unreachable = 0;
+      for (float t : targets) {
+        if (t < low || t > high) {
+          unreachable++;
+        }
+      }
+      double share = (double) unreachable / targets.length;
+      String evidence =
+          "layer "
+              + i
+              + " ("
+              + name
+              + ") outputs values in ["
+              + Stats.format(low)
+              + ", "
+              + Stats.format(high)
+              + "]; targets: "
+              + stats
+              + "; "
+              + Stats.percent(share)
+              + " of the targets are outside that range";
+      if (share > UNREACHABLE_SHARE) {
+        findings.add(
+            new Finding(
+                Severity.CRITICAL,
+                "output-activation",
+                Finding.CAUSE,
+                "The output layer ends in "
+                    + name
+                    + ", which cannot produce "
+                    + Stats.percent(share)
+                    + " of the targets.",
+                evidence,
+                "Remove the "
+                    + name
+                    + " after the last linear layer: a regression output must be able to take any"
+                    + " value the targets take.",
+                null));
+      } else {
+        findings.add(Finding.info("output-activation", "Output activation.", evidence));
+      }
+    }
+    return findings;
+  }
+
+  /**
+   * Checks the modes of dropout and batch norm: all of them should follow the model's mode, the
+   * model should be in training mode for training, and evaluation mode should be deterministic.
+   */
+  public static List<Finding> modes(Sequential model, Batch batch) {
+    List<Module> modules = ModelState.modules(model);
+    List<String> differing = new ArrayList<>();
+    boolean hasRandomOrStats = false;
+    for (Module module : modules) {
+      if (module instanceof Dropout || module instanceof BatchNorm) {
+        hasRandomOrStats = true;
+        if (module.isTraining() != model.isTraining()) {
+          differing.add(module.getClass().getSimpleName());
+        }
+      }
+    }
+    List<Finding> findings = new ArrayList<>();
+    String mode = model.isTraining() ? "training" : "evaluation";
+    if (!model.isTraining() && hasRandomOrStats) {
+      findings.add(
+          new Finding(
+              Severity.WARNING,
+              "model-in-eval-mode",
+              Finding.CAUSE,
+              "The model is in evaluation mode while it trains, so dropout is off and batch norm"
+                  + " uses its running statistics.",
+              "model.isTraining() is false",
+              "Call model.train() before each training epoch and model.eval() only around"
+                  + " validation.",
+              null));
+    }
+    if (!differing.isEmpty()) {
+      findings.add(
+          new Finding(
+              Severity.WARNING,
+              "mixed-modes",
+              Finding.CAUSE,
+              differing.size()
+                  + " dropout or batch norm layers are not in the model's "
+                  + mode
+                  + " mode.",
+              "layers in the other mode: " + String.join(", ", differing),
+              "Switch modes on the whole model with model.train() and model.eval(), not on single"
+                  + " layers.",
+              null));
+    }
+    ModelState state = ModelState.capture(model, null);
+    try (var _ = GradMode.noGrad()) {
+      model.eval();
+      float[] first = model.forward(batch.images()).toFloatArray();
+      float[] second = model.forward(batch.images()).toFloatArray();
+      double difference = 0;
+      for (int i = 0; i < first.length; i++) {
+        difference = Math.max(difference, Math.abs(first[i] - second[i]));
+      }
+      if (difference > 0) {
+        findings.add(
+            new Finding(
+                Severity.CRITICAL,
+                "random-in-eval-mode",
+                Finding.CAUSE,
+                "In evaluation mode the model gives different outputs for the same batch, so"
+                    + " something random, such as dropout, stays on while validating.",
+                "largest difference between two evaluation passes: " + Stats.format(difference),
+                "Make every layer check its training flag, and call model.eval() before"
+                    + " validation.",
+                null));
+      }
+    } finally {
+      state.restore();
+    }
+    return findings;
+  }
+
+  /** Compares the weights of each Linear and Conv2d layer with the fan-in rule. */
+  public static List<Finding> initialization(Sequential model) {
+    List<String> oneSigned = new ArrayList<>();
+    List<String> tooWide = new ArrayList<>();
+    List<String> tooNarrow = new ArrayList<>();
+    StringBuilder table = new StringBuilder();
+    for (var entry : model.namedParameters().entrySet()) {
+      Tensor weight = entry.getValue();
+      if (weight.dim() < 2) {
+        continue;
+      }
+      float[] values = weight.toFloatArray();
+      Stats stats = Stats.of(values);
+      double rule = 1 / Math.sqrt(Init.fanIn(weight));
+      long positive = 0;
+      for (float v : values) {
+        if (v > 0) {
+          positive++;
+        }
+      }
+      double positiveShare = (double) positive / values.length;
+      String line =
+          entry.getKey()
+              + ": mean "
+              + Stats.format(stats.mean())
+              + ", std "
+              + Stats.format(stats.std())
+              + " (1/sqrt(fan-in) = "
+              + Stats.format(rule)
+              + "), "
+              + Stats.percent(positiveShare)
+              + " positive";
+      table.append(line).append("; ");
+      if (values.length >= SIGN_CHECK_MIN_WEIGHTS && (positiveShare > 0.9 || positiveShare < 0.1)) {
+        oneSigned.add(line);
+      } else if (stats.std() > 5 * rule) {
+        tooWide.add(line);
+      } else if (stats.std() < 0.01 * rule) {
+        tooNarrow.add(line);
+      }
+    }
+    List<Finding> findings = new ArrayList<>();
+    if (!oneSigned.isEmpty()) {
+      findings.add(
+          new Finding(
+              Severity.CRITICAL,
+              "init-one-signed",
+              Finding.CAUSE,
+              "The weights of "
+                  + oneSigned.size()
+                  + " layers are almost all of one sign, as from uniform(0, 1), so every unit"
+                  + " adds up its inputs and the activations grow layer by layer.",
+              String.join("; ", oneSigned),
+              "Initialize weights centred on 0 with a spread of about 1/sqrt(fan-in): keep the"
+                  + " layers' default init, or use xavier_uniform or kaiming_uniform.",
+              null));
+    }
+    if (!tooWide.isEmpty()) {
+      findings.add(
+          new Finding(
+              Severity.WARNING,
+              "init-too-wide",
+              Finding.CAUSE,
+              "The weights of " + tooWide.size() + " layers spread over 5 times 1/sqrt(fan-in).",
+              String.join("; ", tooWide),
+              "Use the default init, xavier_uniform or kaiming_uniform.",
+              null));
+    }
+    if (!tooNarrow.isEmpty()) {
+      findings.add(
+          new Finding(
+              Severity.WARNING,
+              "init-too-narrow",
+              Finding.CAUSE,
+              "The weights of " + tooNarrow.size() + " layers spread under 1% of 1/sqrt(fan-in).",
+              String.join("; ", tooNarrow),
+              "Use the default init, xavier_uniform or kaiming_uniform.",
+              null));
+    }
+    findings.add(Finding.info("init", "Weights per layer.", table.toString().strip()));
+    return findings;
+  }
+}

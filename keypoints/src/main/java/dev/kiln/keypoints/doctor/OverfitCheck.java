@@ -1,0 +1,160 @@
+package dev.kiln.keypoints.doctor;
+
+import dev.kiln.core.autograd.GradMode;
+import dev.kiln.core.tensor.Tensor;
+import dev.kiln.keypoints.train.Batch;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Trains on one batch with the run's optimizer and loss, and reports how far the loss falls. A
+ * working setup memorizes one batch quickly, so a loss that stays up means that something between
+ * the data, the model and the optimizer is broken. Afterwards it compares the spread of the
+ * predictions across the faces with the spread of the targets, to catch a collapse to the mean.
+ */
+public final class OverfitCheck {
+  /** Final-to-initial loss ratio below which the batch counts as memorized. */
+  static final double FITTED_RATIO = 0.2;
+
+  /** Final-to-initial loss ratio above which the model counts as not learning at all. */
+  static final double STUCK_RATIO = 0.6;
+
+  /** Prediction-to-target spread ratio below which the predictions count as collapsed. */
+  static final double COLLAPSED_SPREAD = 0.25;
+
+  private OverfitCheck() {}
+
+  /** Runs the one-batch test, then restores the model and the optimizer. */
+  static List<Finding> run(Workbench bench) {
+    DoctorInput input = bench.input();
+    ModelState state = ModelState.capture(input.model(), input.optimizer());
+    try {
+      return examine(input, bench.trainBatches().getFirst(), input.options().overfitSteps());
+    } finally {
+      state.restore();
+    }
+  }
+
+  private static List<Finding> examine(DoctorInput input, Batch batch, int steps) {
+    Tensor mean = BaselineCheck.meanTarget(List.of(batch));
+    double meanShapeLoss;
+    try (var _ = GradMode.noGrad()) {
+      meanShapeLoss =
+          input.loss().compute(mean.expand(batch.targets().shape()), batch.targets()).item();
+    }
+    double first = Double.NaN;
+    double best = Double.POSITIVE_INFINITY;
+    for (int step = 1; step <= steps; step++) {
+      input.optimizer().zeroGrad();
+      Tensor loss = input.loss().compute(input.model().forward(batch.images()), batch.targets());
+      double value = loss.item();
+      if (!Double.isFinite(value)) {
+        return List.of(
+            new Finding(
+                Severity.CRITICAL,
+                "overfit-diverged",
+                Finding.SYMPTOM,
+                "Training on one batch made the loss " + value + " at step " + step + ".",
+                "loss at step 1: " + Stats.format(first),
+                "Lower the learning rate, and check the findings above for the cause.",
+                null));
+      }
+      if (step == 1) {
+        first = value;
+      }
+      best = Math.min(best, value);
+      loss.backward();
+      try {
+        input.optimizer().step();
+      } catch (IllegalStateException e) {
+        return List.of(
+            new Finding(
+                Severity.CRITICAL,
+                "overfit-failed",
+                Finding.SYMPTOM,
+                "The optimizer could not take a step on one batch.",
+                e.getMessage(),
+                "Fix the wiring findings above.",
+                null));
+      }
+    }
+    double ratio = best / first;
+    double spread = spreadRatio(input, batch);
+    String evidence =
+        "loss on one batch of "
+            + batch.size()
+            + " faces: "
+            + Stats.format(first)
+            + " at step 1, lowest "
+            + Stats.format(best)
+            + " in "
+            + steps
+            + " steps (ratio "
+            + Stats.format(ratio)
+            + "); always predicting the batch's mean shape gives "
+            + Stats.format(meanShapeLoss)
+            + "; spread of the predictions across faces / spread of the targets: "
+            + Stats.format(spread);
+    List<Finding> findings = new ArrayList<>();
+    if (ratio > FITTED_RATIO) {
+      boolean stuck = ratio > STUCK_RATIO || best >= meanShapeLoss;
+      findings.add(
+          new Finding(
+              stuck ? Severity.CRITICAL : Severity.WARNING,
+              "overfit-one-batch",
+              Finding.SYMPTOM,
+              "The model cannot memorize one batch: after "
+                  + steps
+                  + " steps the loss is still "
+                  + Stats.percent(ratio)
+                  + " of its first value.",
+              evidence,
+              "A working setup memorizes one batch quickly; look at the findings above for the"
+                  + " cause.",
+              null));
+      if (spread < COLLAPSED_SPREAD) {
+        findings.add(
+            new Finding(
+                Severity.WARNING,
+                "collapse-to-mean",
+                Finding.SYMPTOM,
+                "The predictions collapse to one shape: they vary across faces only "
+                    + Stats.percent(spread)
+                    + " as much as the targets do.",
+                evidence,
+                "The model ignores the image; look at the findings above for the cause.",
+                null));
+      }
+    }
+    findings.add(Finding.info("overfit", "One-batch test.", evidence));
+    return findings;
+  }
+
+  /** Returns the mean over coordinates of the prediction spread across faces, over the targets'. */
+  private static double spreadRatio(DoctorInput input, Batch batch) {
+    float[] predictions;
+    try (var _ = GradMode.noGrad()) {
+      predictions = input.model().forward(batch.images()).toFloatArray();
+    }
+    float[] targets = batch.targets().toFloatArray();
+    return columnSpread(predictions, batch.size()) / columnSpread(targets, batch.size());
+  }
+
+  private static double columnSpread(float[] values, int rows) {
+    int width = values.length / rows;
+    double total = 0;
+    for (int j = 0; j < width; j++) {
+      double sum = 0;
+      for (int i = 0; i < rows; i++) {
+        sum += values[i * width + j];
+      }
+      double mean = sum / rows;
+      double squares = 0;
+      for (int i = 0; i < rows; i++) {
+        squares += (values[i * width + j] - mean) * (values[i * width + j] - mean);
+      }
+      total += Math.sqrt(squares / rows);
+    }
+    return total / width;
+  }
+}

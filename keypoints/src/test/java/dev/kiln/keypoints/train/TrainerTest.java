@@ -1,0 +1,123 @@
+package dev.kiln.keypoints.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kiln.core.tensor.Tensor;
+import dev.kiln.keypoints.data.TestData;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Training runs on a few dozen real faces: the run folder's contents, an exact resume after a stop
+ * in the middle of an epoch, and the refusal to overwrite a run.
+ */
+class TrainerTest {
+  /** Faces read from the CSV; small, so each run takes seconds. */
+  private static final int ROWS = 60;
+
+  @TempDir Path folder;
+
+  private static TrainOptions options(Path data, int epochs) {
+    return new TrainOptions(
+        data, "default", epochs, 16, "adam", 5e-4, 0, "l1", "cosine", 7, 0.2, 1, ROWS, 0, false);
+  }
+
+  private static PrintWriter quiet() {
+    return new PrintWriter(new StringWriter());
+  }
+
+  @Test
+  void runFolderHasEveryArtifact() throws IOException {
+    Path data = TestData.facialKeypoints();
+    Path run = folder.resolve("run");
+
+    List<EpochRecord> history = Trainer.start(options(data, 1), run, quiet(), false).run();
+
+    assertEquals(1, history.size());
+    for (String name :
+        List.of(
+            "options.properties",
+            "split.txt",
+            "model.txt",
+            "history.csv",
+            "curves.png",
+            Trainer.BEST,
+            Trainer.LAST)) {
+      assertTrue(Files.isRegularFile(run.resolve(name)), "missing " + name);
+    }
+  }
+
+  @Test
+  void stopAndResumeMatchesStraightRun() throws IOException {
+    Path data = TestData.facialKeypoints();
+    Path straight = folder.resolve("straight");
+    Path interrupted = folder.resolve("interrupted");
+    Trainer.start(options(data, 2), straight, quiet(), false).run();
+
+    // Stop after the first batch of epoch 1 through the same path that Ctrl-C takes.
+    Trainer first = Trainer.start(options(data, 2), interrupted, quiet(), false);
+    first.requestStop();
+    first.run();
+    Position stopped =
+        Position.fromMetadata(Checkpoint.read(interrupted.resolve(Trainer.LAST)).metadata());
+    Trainer.resume(interrupted, 0, quiet(), false).run();
+
+    assertEquals(1, stopped.epoch());
+    assertEquals(1, stopped.batch());
+    Map<String, Tensor> a = Checkpoint.read(straight.resolve(Trainer.LAST)).model();
+    Map<String, Tensor> b = Checkpoint.read(interrupted.resolve(Trainer.LAST)).model();
+    for (String name : a.keySet()) {
+      assertArrayEquals(a.get(name).toFloatArray(), b.get(name).toFloatArray(), name);
+    }
+    assertEquals(
+        Files.readString(straight.resolve("history.csv"))
+            .lines()
+            .map(TrainerTest::lossColumns)
+            .toList(),
+        Files.readString(interrupted.resolve("history.csv"))
+            .lines()
+            .map(TrainerTest::lossColumns)
+            .toList());
+  }
+
+  /** The epoch, loss and NME columns of a history row; timings differ between runs. */
+  private static String lossColumns(String row) {
+    String[] columns = row.split(",");
+    return String.join(",", columns[0], columns[1], columns[2], columns[3], columns[4]);
+  }
+
+  @Test
+  void nonEmptyOutputFolderIsRejected() throws IOException {
+    Path run = Files.createDirectories(folder.resolve("run"));
+    Files.writeString(run.resolve("keep.txt"), "precious");
+
+    IOException error =
+        assertThrows(
+            IOException.class, () -> Trainer.start(options(folder, 1), run, quiet(), false));
+
+    assertTrue(error.getMessage().contains("not empty"), error.getMessage());
+    assertEquals("precious", Files.readString(run.resolve("keep.txt")));
+  }
+
+  @Test
+  void missingDatasetSaysHowToGetIt() throws IOException {
+    Path run = folder.resolve("run");
+
+    IOException error =
+        assertThrows(
+            IOException.class,
+            () -> Trainer.start(options(folder.resolve("nowhere"), 1), run, quiet(), false).run());
+
+    assertTrue(error.getMessage().contains("fetch-data"), error.getMessage());
+  }
+}
