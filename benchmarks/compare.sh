@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Runs the same work in kiln and in PyTorch, one after the other, and prints the comparison table.
+# It covers images/s of a training step and an inference batch for each keypoint preset at batch
+# 10 and 32, and peak RSS of lenet-20m training at batch 10. It also compares the float32 matrix
+# product at 1024^3 with OpenBLAS through NumPy, next to the machine's theoretical peak.
+#
+# Usage: benchmarks/compare.sh [--threads N] [--warmup N] [--repeats N] [--steps N]
+#                              [--models a,b] [--batches 10,32]
+# Defaults: all cores, 2 warm-up units, 5 timed repeats of 1 unit, all presets, batch 10 and 32.
+# Build first, from the repository root: mvn -B install -DskipTests -pl benchmarks -am
+# Records and the table are kept in benchmarks/target/compare-DATE/.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+
+threads="$(nproc)"
+work_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --threads) threads="$2"; shift 2 ;;
+    --warmup | --repeats | --steps | --models | --batches) work_args+=("$1" "$2"); shift 2 ;;
+    -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "compare.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+JAVA_HOME="$("$here/../bin/java-home")"
+python="${PYTHON:-/usr/bin/python3}"
+classes="$here/target/classes"
+if [ ! -f "$classes/dev/kiln/benchmarks/Compare.class" ] || [ ! -f "$here/target/classpath.txt" ]; then
+  echo "compare.sh: kiln's benchmarks are not built; run from $(dirname "$here"):" >&2
+  echo "  mvn -B install -DskipTests -pl benchmarks -am" >&2
+  exit 1
+fi
+kiln=("$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector "-Dkiln.threads=$threads"
+  -cp "$classes:$(cat "$here/target/classpath.txt")" dev.kiln.benchmarks.Compare)
+
+out="$here/target/compare-$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$out"
+machine="$out/machine.txt"
+
+# Theoretical float32 peak = cores x clock x FMA lanes per cycle x 2 (an FMA is 2 FLOP).
+# The clock is the nominal "cpu MHz" of /proc/cpuinfo, so boost clocks can exceed it.
+# KILN_FMA_LANES overrides the float32 FMA lanes per cycle. Otherwise AMD cores with AVX-512
+# (Zen 4) count 16, because they run a 512-bit FMA on two 256-bit units. Other AVX-512 cores count
+# 32, for two 512-bit FMA units, which Xeon Gold and Platinum have but not every model does.
+# AVX2 cores count 16, for two 256-bit units.
+model_name="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+mhz="$(sed -n 's/^cpu MHz[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+cores="$(lscpu -p=CORE 2>/dev/null | grep -v '^#' | sort -u | wc -l)"
+vendor="$(sed -n 's/^vendor_id[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+flags="$(sed -n 's/^flags[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+if [[ " $flags " == *" avx512f "* ]]; then
+  isa="AVX-512"
+  if [ "$vendor" = "AuthenticAMD" ]; then lanes=16; else lanes=32; fi
+elif [[ " $flags " == *" avx2 "* ]]; then
+  isa="AVX2"; lanes=16
+else
+  isa="SSE"; lanes=8
+fi
+lanes="${KILN_FMA_LANES:-$lanes}"
+peak="$(awk -v c="$cores" -v m="$mhz" -v l="$lanes" 'BEGIN { printf "%.1f", c * m / 1000 * l * 2 }')"
+{
+  echo "cpu: $model_name ($vendor), $cores cores, $(nproc) CPUs usable, nominal ${mhz} MHz, $isa"
+  echo "float32 peak (computed, not measured): $cores cores x $(awk -v m="$mhz" 'BEGIN{printf "%.3f", m/1000}') GHz x $lanes FMA lanes/cycle x 2 FLOP = $peak GFLOP/s"
+  echo "threads on each side: $threads"
+  echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "java: $("$JAVA_HOME/bin/java" -version 2>&1 | head -1)"
+} | tee "$machine"
+
+have_torch=1
+if ! "$python" -c 'import torch' 2>/dev/null; then
+  have_torch=0
+  echo "compare.sh: PyTorch is not installed for $python, so only kiln's side runs."
+  echo "  Install it with: apt-get install python3-torch python3-torchvision libopenblas0-pthread"
+fi
+python_side() {
+  "$python" "$here/pytorch_bench.py" "$@" --threads "$threads"
+}
+
+echo "== models"
+"${kiln[@]}" describe > "$out/kiln.tsv"
+[ "$have_torch" = 1 ] && python_side describe > "$out/pytorch.tsv"
+
+echo "== training and inference: kiln"
+"${kiln[@]}" run "${work_args[@]}" | tee -a "$out/kiln.tsv"
+if [ "$have_torch" = 1 ]; then
+  echo "== training and inference: PyTorch"
+  python_side run "${work_args[@]}" | tee -a "$out/pytorch.tsv"
+fi
+
+# Peak RSS: a process of its own per side, so that no other model's memory counts.
+rss_args=(--models lenet-20m --batches 10 --warmup 2 --repeats 3)
+echo "== peak RSS, lenet-20m training at batch 10"
+"${kiln[@]}" rss "${rss_args[@]}" | grep '^rss' | tee -a "$out/kiln.tsv"
+[ "$have_torch" = 1 ] && python_side rss "${rss_args[@]}" | grep '^rss' | tee -a "$out/pytorch.tsv"
+
+echo "== matrix product 1024^3"
+"${kiln[@]}" gemm --size 1024 --warmup 3 --repeats 7 | grep '^gemm' | tee -a "$out/kiln.tsv"
+if "$python" -c 'import numpy' 2>/dev/null; then
+  # OpenBLAS picks its kernel from the CPU unless these are set. Some machines set them for old
+  # OpenBLAS builds, so this one command runs without them, and its records name the kernel.
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+    "$python" "$here/pytorch_bench.py" gemm --size 1024 --warmup 3 --repeats 7 \
+    --threads "$threads" | tee -a "$out/pytorch.tsv"
+else
+  echo "compare.sh: NumPy is not installed for $python; install python3-numpy for the OpenBLAS side"
+fi
+echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$machine"
+
+echo
+files=("$out/kiln.tsv")
+[ -f "$out/pytorch.tsv" ] && files+=("$out/pytorch.tsv")
+{
+  cat "$machine"
+  echo
+  "${kiln[@]}" table "${files[@]}"
+} | tee "$out/table.txt"
+echo "records and table: $out"

@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""PyTorch's side of compare.sh: the work of dev.kiln.benchmarks.Compare, done in PyTorch.
+
+The four keypoint presets are written out below layer by layer, with the same shapes as
+ModelPresets.java in kiln's keypoints module. The training step and the inference batch, the
+warm-up and the timed repeats match KeypointWorkload.java and Compare.java, and the output uses
+the same tab-separated records (see Compare.java). Written for Debian 12's python3-torch 1.13 and
+python3-numpy 1.24 with OpenBLAS; it uses no API newer than those.
+
+Usage: pytorch_bench.py {describe,run,gemm,rss} [options]; run with -h for the options.
+"""
+
+import argparse
+import ctypes
+import os
+import platform
+import sys
+import time
+
+SIDE = "pytorch"
+INSTALL_HINT = "apt-get install python3-torch python3-torchvision libopenblas0-pthread"
+MODELS = ["default", "naimishnet", "lenet-20m", "lenet-48m"]
+# Input shape of one image, [channels, height, width], per preset.
+INPUT_SHAPES = {
+    "default": (1, 96, 96),
+    "naimishnet": (1, 96, 96),
+    "lenet-20m": (1, 224, 224),
+    "lenet-48m": (1, 224, 224),
+}
+OUTPUTS = 136
+
+
+def build_model(nn, name):
+    """Build a preset as an nn.Sequential with one child per layer line of kiln's preset."""
+    if name == "default":
+        layers = []
+        channels = 1
+        for out in (16, 32, 64, 128):
+            layers += [
+                nn.Conv2d(channels, out, 3, padding=1, bias=False),
+                nn.BatchNorm2d(out),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ]
+            channels = out
+        layers += [
+            nn.Flatten(),
+            nn.Dropout(0.2),
+            nn.Linear(128 * 6 * 6, 256),
+            nn.ReLU(),
+            nn.Linear(256, OUTPUTS),
+        ]
+    elif name == "naimishnet":
+        layers = []
+        channels = 1
+        for out, kernel, p in ((32, 4, 0.1), (64, 3, 0.2), (128, 2, 0.3), (256, 1, 0.4)):
+            layers += [nn.Conv2d(channels, out, kernel), nn.ELU(), nn.MaxPool2d(2), nn.Dropout(p)]
+            channels = out
+        layers += [
+            nn.Flatten(),
+            nn.Linear(256 * 5 * 5, 1000),
+            nn.ELU(),
+            nn.Dropout(0.5),
+            nn.Linear(1000, 1000),
+            nn.ELU(),
+            nn.Dropout(0.6),
+            nn.Linear(1000, OUTPUTS),
+        ]
+        # kiln's preset starts the three linear layers Glorot uniform.
+        for layer in layers:
+            if isinstance(layer, nn.Linear):
+                nn.init.xavier_uniform_(layer.weight)
+    elif name == "lenet-20m":
+        layers = lenet(nn, [(32, 5, 1), (64, 5, 1), (128, 3, 1), (256, 3, 2)], 256 * 6 * 6, 2000, 500)
+    elif name == "lenet-48m":
+        layers = lenet(nn, [(32, 5, 1), (32, 3, 1), (64, 3, 1), (64, 1, 1)], 64 * 13 * 13, 4096, 1024)
+    else:
+        raise SystemExit(f"pytorch_bench.py: unknown model '{name}'; use one of {', '.join(MODELS)}")
+    return nn.Sequential(*layers)
+
+
+def lenet(nn, convs, features, hidden1, hidden2):
+    """Return the layers of a LeNet-style preset: (out, kernel, stride) conv blocks, then dense."""
+    layers = []
+    channels = 1
+    for out, kernel, stride in convs:
+        layers += [nn.Conv2d(channels, out, kernel, stride=stride), nn.ReLU(), nn.MaxPool2d(2)]
+        channels = out
+    layers += [
+        nn.Flatten(),
+        nn.Linear(features, hidden1),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(hidden1, hidden2),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(hidden2, OUTPUTS),
+    ]
+    return layers
+
+
+def record(*fields):
+    print("\t".join(str(field) for field in fields), flush=True)
+
+
+def join_rates(rates):
+    return ",".join(f"{rate:.3f}" for rate in rates)
+
+
+def peak_resident_kib():
+    """Return VmHWM, the peak resident set size of this process, from /proc/self/status."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("/proc/self/status has no VmHWM line")
+
+
+def openblas_info():
+    """Return (library path, core name, config) of the OpenBLAS mapped into this process."""
+    with open("/proc/self/maps") as maps:
+        paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
+    for path in sorted(paths):
+        try:
+            library = ctypes.CDLL(path)
+            library.openblas_get_corename.restype = ctypes.c_char_p
+            library.openblas_get_config.restype = ctypes.c_char_p
+            return (
+                path,
+                library.openblas_get_corename().decode(),
+                library.openblas_get_config().decode(),
+            )
+        except (OSError, AttributeError):
+            continue
+    return ("none loaded", "-", "-")
+
+
+def import_torch():
+    try:
+        import torch
+    except ImportError:
+        print(f"pytorch_bench.py: PyTorch is not installed for {sys.executable}; install it with: "
+              f"{INSTALL_HINT}", file=sys.stderr)
+        sys.exit(3)
+    return torch
+
+
+def print_info(torch, threads):
+    record("info", SIDE, "python", platform.python_version())
+    record("info", SIDE, "torch", torch.__version__)
+    record("info", SIDE, "threads", threads)
+    record("info", SIDE, "mkldnn", torch.backends.mkldnn.is_available())
+    path, core, _ = openblas_info()
+    record("info", SIDE, "openblas", f"{path} kernel {core}")
+
+
+class Workload:
+    """One preset with a fixed random batch; the same work as kiln's KeypointWorkload."""
+
+    def __init__(self, torch, name, batch):
+        self.torch = torch
+        self.batch = batch
+        torch.manual_seed(42)
+        self.model = build_model(torch.nn, name)
+        self.optimizer = torch.optim.Adam(self.model.parameters())
+        self.images = torch.randn(batch, *INPUT_SHAPES[name])
+        self.targets = torch.randn(batch, OUTPUTS)
+
+    def train_step(self):
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.torch.nn.functional.mse_loss(self.model(self.images), self.targets)
+        loss.backward()
+        self.optimizer.step()
+        return loss.item()
+
+    def infer_batch(self):
+        self.model.eval()
+        with self.torch.no_grad():
+            return self.model(self.images)
+
+
+def time_rates(unit, work_per_unit, args):
+    """Run the warm-up, then return work_per_unit * steps / seconds of each timed repeat."""
+    for _ in range(args.warmup):
+        unit()
+    rates = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            unit()
+        rates.append(work_per_unit * args.steps / (time.perf_counter() - start))
+    return rates
+
+
+def describe(torch, args):
+    for name in args.models:
+        model = build_model(torch.nn, name)
+        model.eval()
+        shapes = []
+        value = torch.zeros(1, *INPUT_SHAPES[name])
+        with torch.no_grad():
+            for layer in model:
+                value = layer(value)
+                shapes.append("x".join(str(size) for size in value.shape[1:]))
+        parameters = sum(parameter.numel() for parameter in model.parameters())
+        record("describe", SIDE, name, parameters, " ".join(shapes))
+
+
+def run(torch, args):
+    print_info(torch, args.threads)
+    for name in args.models:
+        for batch in args.batches:
+            workload = Workload(torch, name, batch)
+            for mode in args.modes:
+                unit = workload.train_step if mode == "train" else workload.infer_batch
+                rates = time_rates(unit, batch, args)
+                record("throughput", SIDE, name, batch, mode, join_rates(rates))
+
+
+def rss(torch, args):
+    print_info(torch, args.threads)
+    name, batch = args.models[0], args.batches[0]
+    workload = Workload(torch, name, batch)
+    rates = time_rates(workload.train_step, batch, args)
+    record("throughput", SIDE, name, batch, "train", join_rates(rates))
+    record("rss", SIDE, name, batch, "train", peak_resident_kib())
+
+
+def gemm(args):
+    import numpy
+
+    n = args.size
+    generator = numpy.random.default_rng(42)
+    a = generator.standard_normal((n, n), dtype=numpy.float32)
+    b = generator.standard_normal((n, n), dtype=numpy.float32)
+    c = numpy.empty((n, n), dtype=numpy.float32)
+    record("info", "openblas", "numpy", numpy.__version__)
+    path, core, config = openblas_info()
+    record("info", "openblas", "library", path)
+    record("info", "openblas", "kernel", core)
+    record("info", "openblas", "config", config)
+    record("info", "openblas", "threads", os.environ.get("OPENBLAS_NUM_THREADS", "default"))
+    rates = time_rates(lambda: numpy.matmul(a, b, out=c), 2.0 * n * n * n / 1e9, args)
+    record("gemm", "openblas", n, join_rates(rates))
+
+
+def comma_list(text):
+    return [part for part in text.split(",") if part]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["describe", "run", "gemm", "rss"])
+    parser.add_argument("--models", type=comma_list, default=MODELS, help="presets, comma-separated")
+    parser.add_argument("--batches", type=lambda text: [int(x) for x in comma_list(text)],
+                        default=[10, 32], help="batch sizes, comma-separated")
+    parser.add_argument("--modes", type=comma_list, default=["train", "infer"],
+                        help="train, infer or both, comma-separated")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed units of work before timing")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats")
+    parser.add_argument("--steps", type=int, default=1, help="units of work per timed repeat")
+    parser.add_argument("--size", type=int, default=1024, help="GEMM size N for N x N x N")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="threads for PyTorch and OpenBLAS (default: all cores)")
+    args = parser.parse_args()
+    for mode in args.modes:
+        if mode not in ("train", "infer"):
+            parser.error(f"invalid mode '{mode}' in --modes: use train, infer or both")
+    for name in args.models:
+        if name not in MODELS:
+            parser.error(f"unknown model '{name}': use one of {', '.join(MODELS)}")
+
+    # OpenBLAS reads its thread count once, when the library loads, so set it before any import.
+    os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    if args.command == "gemm":
+        gemm(args)
+        return
+    torch = import_torch()
+    torch.set_num_threads(args.threads)
+    {"describe": describe, "run": run, "rss": rss}[args.command](torch, args)
+
+
+if __name__ == "__main__":
+    main()

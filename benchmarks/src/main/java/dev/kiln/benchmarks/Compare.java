@@ -1,0 +1,315 @@
+package dev.kiln.benchmarks;
+
+import dev.kiln.core.backend.cpu.CpuParallel;
+import dev.kiln.core.backend.cpu.Gemm;
+import dev.kiln.core.random.Generator;
+import dev.kiln.core.tensor.Storage;
+import dev.kiln.keypoints.model.ModelPresets;
+import dev.kiln.keypoints.model.ModelSpec;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * kiln's side of {@code compare.sh}: the same work as {@code pytorch_bench.py}, printed as the same
+ * tab-separated records, and the table that joins the two sides.
+ *
+ * <p>Records, one a line, fields separated by tabs:
+ *
+ * <pre>
+ * info        SIDE  KEY  VALUE
+ * describe    SIDE  MODEL  PARAMETERS  SHAPES        (output shape after each layer)
+ * throughput  SIDE  MODEL  BATCH  MODE  V1,V2,...    (images/s of each timed repeat)
+ * gemm        SIDE  SIZE  G1,G2,...                  (GFLOP/s of each timed repeat)
+ * rss         SIDE  MODEL  BATCH  MODE  KIB          (peak resident set, VmHWM)
+ * </pre>
+ *
+ * <p>MODE is {@code train} or {@code infer}. A timed repeat runs {@code --steps} units of work
+ * after {@code --warmup} untimed ones, which run once per model, batch and mode.
+ */
+public final class Compare {
+  private static final String SIDE = "kiln";
+
+  private Compare() {}
+
+  public static void main(String[] args) throws IOException {
+    if (args.length == 0 || args[0].equals("-h") || args[0].equals("--help")) {
+      System.out.print(usage());
+      return;
+    }
+    try {
+      Options options = Options.parse(Arrays.copyOfRange(args, 1, args.length));
+      switch (args[0]) {
+        case "describe" -> describe(options);
+        case "run" -> run(options);
+        case "gemm" -> gemm(options);
+        case "rss" -> rss(options);
+        case "table" -> System.out.print(ComparisonTable.render(readRecords(options.files)));
+        default -> throw new IllegalArgumentException("unknown command '" + args[0] + "'");
+      }
+    } catch (IllegalArgumentException e) {
+      System.err.println("Compare: " + e.getMessage());
+      System.err.print(usage());
+      System.exit(2);
+    }
+  }
+
+  private static String usage() {
+    return """
+        Usage: Compare COMMAND [OPTIONS]
+          describe   print each model's parameter count and output shapes
+          run        time training steps and inference batches (images/s)
+          gemm       time the float32 matrix product at --size (GFLOP/s)
+          rss        run --repeats training steps of one model and batch, then print the peak RSS
+          table FILE...  join the records of both sides into the comparison table
+        Options:
+          --models a,b      presets (default: default,naimishnet,lenet-20m,lenet-48m)
+          --batches 10,32   batch sizes (default: 10,32)
+          --modes train,infer  (default: both)
+          --warmup N        untimed units of work before timing (default: 2)
+          --repeats N       timed repeats (default: 5)
+          --steps N         units of work per timed repeat (default: 1)
+          --size N          GEMM size N x N x N (default: 1024)
+        The thread count is the system property kiln.threads (default: all cores).
+        """;
+  }
+
+  private static void printInfo() {
+    info("java", System.getProperty("java.vm.name") + " " + Runtime.version());
+    info("threads", Integer.toString(CpuParallel.threads()));
+    info("max_heap_mib", Long.toString(Runtime.getRuntime().maxMemory() >> 20));
+  }
+
+  private static void info(String key, String value) {
+    System.out.println(String.join("\t", "info", SIDE, key, value));
+  }
+
+  private static void describe(Options options) {
+    for (String model : options.models) {
+      ModelSpec spec = ModelPresets.byName(model);
+      System.out.println(
+          String.join(
+              "\t", "describe", SIDE, model, Long.toString(spec.parameterCount()), shapes(spec)));
+    }
+  }
+
+  /** Returns the output shape after each layer as {@code 16x96x96 16x96x96 ... 136}. */
+  static String shapes(ModelSpec spec) {
+    List<String> shapes = new ArrayList<>();
+    for (int i = 1; i < spec.layers().size(); i++) {
+      shapes.add(formatShape(spec.inputShapeOf(i)));
+    }
+    shapes.add(formatShape(spec.outputShape()));
+    return String.join(" ", shapes);
+  }
+
+  private static String formatShape(int[] shape) {
+    List<String> sizes = new ArrayList<>();
+    for (int size : shape) {
+      sizes.add(Integer.toString(size));
+    }
+    return String.join("x", sizes);
+  }
+
+  private static void run(Options options) {
+    printInfo();
+    for (String model : options.models) {
+      for (int batch : options.batches) {
+        KeypointWorkload workload = new KeypointWorkload(model, batch, "cpu", 42);
+        for (String mode : options.modes) {
+          List<Double> rates = time(workload, mode, options);
+          System.out.println(
+              String.join(
+                  "\t",
+                  "throughput",
+                  SIDE,
+                  model,
+                  Integer.toString(batch),
+                  mode,
+                  joinRates(rates)));
+          System.out.flush();
+        }
+      }
+    }
+  }
+
+  /** Runs the warm-up, then returns the images/s of each timed repeat. */
+  private static List<Double> time(KeypointWorkload workload, String mode, Options options) {
+    Runnable unit = mode.equals("train") ? () -> workload.trainStep() : () -> workload.inferBatch();
+    for (int i = 0; i < options.warmup; i++) {
+      unit.run();
+    }
+    List<Double> rates = new ArrayList<>();
+    for (int r = 0; r < options.repeats; r++) {
+      long start = System.nanoTime();
+      for (int s = 0; s < options.steps; s++) {
+        unit.run();
+      }
+      double seconds = (System.nanoTime() - start) / 1e9;
+      rates.add((double) workload.batch() * options.steps / seconds);
+    }
+    return rates;
+  }
+
+  private static void rss(Options options) throws IOException {
+    printInfo();
+    String model = options.models.get(0);
+    int batch = options.batches.get(0);
+    KeypointWorkload workload = new KeypointWorkload(model, batch, "cpu", 42);
+    List<Double> rates = time(workload, "train", options);
+    System.out.println(
+        String.join(
+            "\t", "throughput", SIDE, model, Integer.toString(batch), "train", joinRates(rates)));
+    System.out.println(
+        String.join(
+            "\t",
+            "rss",
+            SIDE,
+            model,
+            Integer.toString(batch),
+            "train",
+            Long.toString(peakResidentKib())));
+  }
+
+  /** Reads VmHWM, the peak resident set size of this process, from /proc/self/status. */
+  static long peakResidentKib() throws IOException {
+    for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+      if (line.startsWith("VmHWM:")) {
+        return Long.parseLong(line.substring(6).trim().split("\\s+")[0]);
+      }
+    }
+    throw new IOException("/proc/self/status has no VmHWM line");
+  }
+
+  private static void gemm(Options options) {
+    printInfo();
+    int n = options.size;
+    Generator generator = new Generator(42);
+    Storage a = KeypointWorkload.gaussian(generator, n * n).storage();
+    Storage b = KeypointWorkload.gaussian(generator, n * n).storage();
+    Storage c = KeypointWorkload.gaussian(generator, n * n).storage();
+    Runnable product = () -> Gemm.gemm(false, false, n, n, n, a, 0, b, 0, c, 0, false);
+    for (int i = 0; i < options.warmup; i++) {
+      product.run();
+    }
+    List<Double> rates = new ArrayList<>();
+    for (int r = 0; r < options.repeats; r++) {
+      long start = System.nanoTime();
+      for (int s = 0; s < options.steps; s++) {
+        product.run();
+      }
+      double seconds = (System.nanoTime() - start) / 1e9;
+      rates.add(2.0 * n * n * n * options.steps / seconds / 1e9);
+    }
+    System.out.println(String.join("\t", "gemm", SIDE, Integer.toString(n), joinRates(rates)));
+  }
+
+  private static String joinRates(List<Double> rates) {
+    List<String> text = new ArrayList<>();
+    for (double rate : rates) {
+      text.add(String.format(Locale.ROOT, "%.3f", rate));
+    }
+    return String.join(",", text);
+  }
+
+  /** Reads the records of each file, skipping lines that are not records. */
+  static List<String[]> readRecords(List<String> files) throws IOException {
+    if (files.isEmpty()) {
+      throw new IllegalArgumentException("table needs at least one file of records");
+    }
+    List<String[]> records = new ArrayList<>();
+    for (String file : files) {
+      for (String line : Files.readAllLines(Path.of(file))) {
+        String[] fields = line.split("\t", -1);
+        if (fields.length >= 4 && ComparisonTable.KINDS.contains(fields[0])) {
+          records.add(fields);
+        }
+      }
+    }
+    return records;
+  }
+
+  /** Parsed command-line options; see {@link #usage()}. */
+  static final class Options {
+    List<String> models = ModelPresets.names();
+    List<Integer> batches = List.of(10, 32);
+    List<String> modes = List.of("train", "infer");
+    int warmup = 2;
+    int repeats = 5;
+    int steps = 1;
+    int size = 1024;
+    final List<String> files = new ArrayList<>();
+
+    static Options parse(String[] args) {
+      Options options = new Options();
+      Map<String, String> values = new LinkedHashMap<>();
+      for (int i = 0; i < args.length; i++) {
+        if (!args[i].startsWith("--")) {
+          options.files.add(args[i]);
+          continue;
+        }
+        if (i + 1 >= args.length) {
+          throw new IllegalArgumentException("option " + args[i] + " needs a value");
+        }
+        values.put(args[i], args[++i]);
+      }
+      for (Map.Entry<String, String> entry : values.entrySet()) {
+        String value = entry.getValue();
+        switch (entry.getKey()) {
+          case "--models" -> {
+            options.models = List.of(value.split(","));
+            options.models.forEach(ModelPresets::byName);
+          }
+          case "--batches" -> options.batches = positiveList(entry.getKey(), value);
+          case "--modes" -> {
+            options.modes = List.of(value.split(","));
+            for (String mode : options.modes) {
+              if (!mode.equals("train") && !mode.equals("infer")) {
+                throw new IllegalArgumentException(
+                    "invalid mode '" + mode + "' in --modes: use train, infer or both");
+              }
+            }
+          }
+          case "--warmup" -> options.warmup = count(entry.getKey(), value, 0);
+          case "--repeats" -> options.repeats = count(entry.getKey(), value, 1);
+          case "--steps" -> options.steps = count(entry.getKey(), value, 1);
+          case "--size" -> options.size = count(entry.getKey(), value, 1);
+          default -> throw new IllegalArgumentException("unknown option " + entry.getKey());
+        }
+      }
+      return options;
+    }
+
+    private static List<Integer> positiveList(String option, String value) {
+      List<Integer> numbers = new ArrayList<>();
+      for (String part : value.split(",")) {
+        numbers.add(count(option, part, 1));
+      }
+      return numbers;
+    }
+
+    private static int count(String option, String value, int minimum) {
+      try {
+        int number = Integer.parseInt(value.trim());
+        if (number >= minimum) {
+          return number;
+        }
+      } catch (NumberFormatException e) {
+        // Falls through to the error below, which names the option and the accepted range.
+      }
+      throw new IllegalArgumentException(
+          "invalid value '"
+              + value
+              + "' for "
+              + option
+              + ": expected a whole number >= "
+              + minimum);
+    }
+  }
+}

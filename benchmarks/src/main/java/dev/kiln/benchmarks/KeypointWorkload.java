@@ -1,0 +1,106 @@
+package dev.kiln.benchmarks;
+
+import dev.kiln.core.autograd.GradMode;
+import dev.kiln.core.random.Generator;
+import dev.kiln.core.tensor.DType;
+import dev.kiln.core.tensor.Device;
+import dev.kiln.core.tensor.Tensor;
+import dev.kiln.keypoints.model.ModelPresets;
+import dev.kiln.keypoints.model.ModelSpec;
+import dev.kiln.nn.Sequential;
+import dev.kiln.nn.loss.MSELoss;
+import dev.kiln.nn.optim.Adam;
+
+/**
+ * One keypoint preset with a fixed batch of random images and targets, and the two units of work
+ * that the end-to-end benchmarks and the PyTorch comparison time. {@code pytorch_bench.py} does the
+ * same work in the same order, so change both together.
+ *
+ * <ul>
+ *   <li>A training step: drop the gradients, forward in training mode, mean squared error against
+ *       the targets, backward, and one Adam step with PyTorch's defaults.
+ *   <li>An inference batch: forward in evaluation mode with gradient recording off.
+ * </ul>
+ */
+public final class KeypointWorkload {
+  private final String preset;
+  private final int batch;
+  private final ModelSpec spec;
+  private final Sequential model;
+  private final Adam optimizer;
+  private final MSELoss loss = new MSELoss();
+  private final Tensor images;
+  private final Tensor targets;
+
+  /**
+   * Builds the preset in float32 with weights drawn from {@code seed}, and draws standard normal
+   * images and targets from the same seed.
+   *
+   * @throws IllegalArgumentException for an unknown preset, a batch below 1, or a device that the
+   *     benchmarks cannot run on (see {@link BenchDevice})
+   */
+  public KeypointWorkload(String preset, int batch, String device, long seed) {
+    if (batch < 1) {
+      throw new IllegalArgumentException("batch must be 1 or more, got " + batch);
+    }
+    Device target = BenchDevice.resolve(device);
+    this.preset = preset;
+    this.batch = batch;
+    this.spec = ModelPresets.byName(preset);
+    Generator generator = new Generator(seed);
+    this.model = spec.build(DType.FLOAT32, generator);
+    this.optimizer = new Adam(model.parameters());
+
+    int[] image = spec.inputShape();
+    this.images =
+        gaussian(generator, batch, image[0], image[1], image[2]).to(target).requiresGrad(false);
+    this.targets = gaussian(generator, batch, ModelSpec.OUTPUTS).to(target);
+  }
+
+  /** Returns a float32 tensor of the given shape filled with standard normal values. */
+  public static Tensor gaussian(Generator generator, int... shape) {
+    int count = 1;
+    for (int size : shape) {
+      count = Math.multiplyExact(count, size);
+    }
+    float[] values = new float[count];
+    for (int i = 0; i < count; i++) {
+      values[i] = (float) generator.nextGaussian();
+    }
+    return Tensor.of(values, shape);
+  }
+
+  /** Runs one training step and returns the loss before the step. */
+  public double trainStep() {
+    model.train();
+    optimizer.zeroGrad();
+    Tensor value = loss.compute(model.forward(images), targets);
+    value.backward();
+    optimizer.step();
+    return value.item();
+  }
+
+  /** Runs the forward pass of one batch in evaluation mode and returns the predictions. */
+  public Tensor inferBatch() {
+    model.eval();
+    try (var _ = GradMode.noGrad()) {
+      return model.forward(images);
+    }
+  }
+
+  public String preset() {
+    return preset;
+  }
+
+  public int batch() {
+    return batch;
+  }
+
+  public ModelSpec spec() {
+    return spec;
+  }
+
+  public Sequential model() {
+    return model;
+  }
+}

@@ -1,0 +1,89 @@
+package dev.kiln.benchmarks;
+
+import dev.kiln.core.random.Generator;
+import dev.kiln.core.tensor.DType;
+import dev.kiln.core.tensor.Tensor;
+import dev.kiln.keypoints.model.ModelPresets;
+import dev.kiln.nn.Sequential;
+import dev.kiln.nn.loss.L1Loss;
+import dev.kiln.nn.loss.Loss;
+import dev.kiln.nn.optim.Adam;
+import java.util.Arrays;
+import java.util.Locale;
+
+/**
+ * Times whole training steps (zero the gradients, forward, L1 loss, backward, Adam step) of a
+ * keypoint preset on random float32 images, and prints the median step time and images per second.
+ *
+ * <p>Usage: {@code TrainingStepTimer [preset] [batch] [warmupSteps] [timedSteps]}, with defaults
+ * {@code default 32 10 30}. The thread count comes from {@code -Dkiln.threads}. Run with {@code
+ * --add-modules jdk.incubator.vector}. The images are Gaussian noise and the targets uniform in
+ * [-1, 1], so the timings do not depend on a data set, and the seed is fixed.
+ */
+public final class TrainingStepTimer {
+
+  private TrainingStepTimer() {}
+
+  /** Runs the timing loop and prints one summary line. */
+  public static void main(String[] args) {
+    String preset = args.length > 0 ? args[0] : "default";
+    int batch = args.length > 1 ? Integer.parseInt(args[1]) : 32;
+    int warmupSteps = args.length > 2 ? Integer.parseInt(args[2]) : 10;
+    int timedSteps = args.length > 3 ? Integer.parseInt(args[3]) : 30;
+
+    Generator generator = new Generator(1);
+    Sequential model = ModelPresets.byName(preset).build(DType.FLOAT32, generator);
+    model.train();
+    Adam optimizer = new Adam(model.parameters()).learningRate(1e-3);
+    Loss loss = new L1Loss();
+
+    int[] inputShape = ModelPresets.byName(preset).inputShape();
+    int imageSize = Arrays.stream(inputShape).reduce(1, (a, b) -> a * b);
+    float[] images = new float[batch * imageSize];
+    for (int i = 0; i < images.length; i++) {
+      images[i] = (float) generator.nextGaussian();
+    }
+    float[] targets = new float[batch * 136];
+    for (int i = 0; i < targets.length; i++) {
+      targets[i] = (float) (2 * generator.nextDouble() - 1);
+    }
+    int[] batchShape = new int[inputShape.length + 1];
+    batchShape[0] = batch;
+    System.arraycopy(inputShape, 0, batchShape, 1, inputShape.length);
+    Tensor input = Tensor.of(images, batchShape);
+    Tensor target = Tensor.of(targets, batch, 136);
+
+    double lastLoss = 0;
+    for (int i = 0; i < warmupSteps; i++) {
+      lastLoss = step(model, optimizer, loss, input, target);
+    }
+    double[] millis = new double[timedSteps];
+    for (int i = 0; i < timedSteps; i++) {
+      long start = System.nanoTime();
+      lastLoss = step(model, optimizer, loss, input, target);
+      millis[i] = (System.nanoTime() - start) / 1e6;
+    }
+    Arrays.sort(millis);
+    double median = millis[timedSteps / 2];
+    System.out.printf(
+        Locale.ROOT,
+        "preset=%s batch=%d threads=%s median=%.1f ms min=%.1f ms images/s=%.1f loss=%.6f%n",
+        preset,
+        batch,
+        System.getProperty("kiln.threads", "default"),
+        median,
+        millis[0],
+        batch * 1000.0 / median,
+        lastLoss);
+  }
+
+  /** Runs one training step and returns the loss value before the update. */
+  private static double step(
+      Sequential model, Adam optimizer, Loss loss, Tensor input, Tensor target) {
+    optimizer.zeroGrad();
+    Tensor value = loss.compute(model.forward(input), target);
+    value.backward();
+    optimizer.step();
+    return value.item();
+  }
+}
