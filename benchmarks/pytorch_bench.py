@@ -35,7 +35,7 @@ def build_model(nn, name):
     if name == "default":
         layers = []
         channels = 1
-        for out in (16, 32, 64, 128):
+        for out in (16, 32, 64, 128, 256):
             layers += [
                 nn.Conv2d(channels, out, 3, padding=1, bias=False),
                 nn.BatchNorm2d(out),
@@ -46,7 +46,7 @@ def build_model(nn, name):
         layers += [
             nn.Flatten(),
             nn.Dropout(0.2),
-            nn.Linear(128 * 6 * 6, 256),
+            nn.Linear(256 * 3 * 3, 256),
             nn.ReLU(),
             nn.Linear(256, OUTPUTS),
         ]

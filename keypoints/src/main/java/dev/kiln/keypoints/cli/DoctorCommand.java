@@ -2,6 +2,7 @@ package dev.kiln.keypoints.cli;
 
 import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.DType;
+import dev.kiln.keypoints.data.DataLocation;
 import dev.kiln.keypoints.data.FaceDataset;
 import dev.kiln.keypoints.data.IdentitySplit;
 import dev.kiln.keypoints.data.LoadOptions;
@@ -35,7 +36,6 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /** {@code kiln doctor}: examines a training setup or a run folder and ranks what is wrong. */
@@ -59,7 +59,9 @@ final class DoctorCommand implements Callable<Integer> {
 
   @Option(
       names = "--data",
-      description = "Dataset folder with training_frames_keypoints.csv and training/.")
+      description =
+          "Dataset folder with training_frames_keypoints.csv and training/ (default: as for"
+              + " train).")
   Path data;
 
   @Option(
@@ -76,7 +78,7 @@ final class DoctorCommand implements Callable<Integer> {
 
   @Option(
       names = "--lr",
-      defaultValue = "0.0005",
+      defaultValue = "0.001",
       description = "Learning rate (default: ${DEFAULT-VALUE}).")
   double learningRate;
 
@@ -134,7 +136,7 @@ final class DoctorCommand implements Callable<Integer> {
 
   private DoctorInput fromOptions(PrintWriter out) throws IOException {
     if (data == null) {
-      throw new ParameterException(spec.commandLine(), "pass --data DIR or --run RUN_FOLDER");
+      data = DataLocation.defaultFolder();
     }
     ModelSpec modelSpec = ModelPresets.resolve(model);
     Path folder = output != null ? output : Path.of("doctor-" + Path.of(model).getFileName());

@@ -48,7 +48,7 @@ final class TrainCommand implements Callable<Integer> {
 
   @Option(
       names = "--epochs",
-      defaultValue = "48",
+      defaultValue = "62",
       description = "Epochs (default: ${DEFAULT-VALUE}).")
   int epochs;
 
@@ -66,7 +66,7 @@ final class TrainCommand implements Callable<Integer> {
 
   @Option(
       names = "--lr",
-      defaultValue = "0.0005",
+      defaultValue = "0.001",
       description = "Initial learning rate (default: ${DEFAULT-VALUE}).")
   double learningRate;
 

@@ -19,11 +19,11 @@ import org.slf4j.LoggerFactory;
 public final class Doctor {
   private static final Logger LOG = LoggerFactory.getLogger(Doctor.class);
 
-  /** Epochs over which {@link #stalled} looks for progress. */
+  /** Epochs after which {@link #stalled} judges a run, and over which it takes the best loss. */
   public static final int STALL_EPOCHS = 3;
 
-  /** Smallest relative fall of the training loss over {@link #STALL_EPOCHS} epochs that counts. */
-  public static final double STALL_FALL = 0.05;
+  /** Smallest fall of the training loss below the first epoch's that counts as learning. */
+  public static final double STALL_FALL = 0.10;
 
   private Doctor() {}
 
@@ -70,21 +70,43 @@ public final class Doctor {
       }
       LOG.debug("doctor check {} took {} ms", check, (System.nanoTime() - checkStart) / 1_000_000);
     }
+    if (!input.history().isEmpty()) {
+      findings.replaceAll(Doctor::demoteForTrainedModel);
+    }
     Report report = new Report(findings, (System.nanoTime() - start) / 1e9);
     LOG.info("doctor found {} problems in {} s", report.problems().size(), report.seconds());
     return report;
   }
 
   /**
-   * Returns true when the training loss has not fallen by {@link #STALL_FALL} (5%) over the last
-   * {@link #STALL_EPOCHS} epochs; false while there are fewer than 4 epochs.
+   * Returns dead ReLUs as information for a model that has trained: training often silences many
+   * units of a wide hidden layer while the model works well, but at initialization they mean a bad
+   * start.
+   */
+  private static Finding demoteForTrainedModel(Finding finding) {
+    return finding.code().equals("dead-relu")
+        ? Finding.info(finding.code(), finding.title(), finding.evidence())
+        : finding;
+  }
+
+  /**
+   * Returns true when a run's training loss stays around its starting value: after {@link
+   * #STALL_EPOCHS} epochs, the best loss of the last {@link #STALL_EPOCHS} is not {@link
+   * #STALL_FALL} (10%) below the first epoch's, or it is not a number. A run that learned and then
+   * levels off, as every converging run does, does not count.
    */
   public static boolean stalled(List<EpochRecord> history) {
-    if (history.size() <= STALL_EPOCHS) {
+    if (history.size() < STALL_EPOCHS) {
       return false;
     }
-    double before = history.get(history.size() - 1 - STALL_EPOCHS).trainLoss();
-    double now = history.getLast().trainLoss();
-    return !(now <= (1 - STALL_FALL) * before);
+    double first = history.getFirst().trainLoss();
+    double recentBest = Double.POSITIVE_INFINITY;
+    for (EpochRecord record : history.subList(history.size() - STALL_EPOCHS, history.size())) {
+      if (Double.isNaN(record.trainLoss())) {
+        return true;
+      }
+      recentBest = Math.min(recentBest, record.trainLoss());
+    }
+    return !(recentBest <= (1 - STALL_FALL) * first);
   }
 }

@@ -16,6 +16,9 @@ public final class OverfitCheck {
   /** Final-to-initial loss ratio below which the batch counts as memorized. */
   static final double FITTED_RATIO = 0.2;
 
+  /** Share of the mean-shape baseline's loss below which the batch counts as memorized. */
+  static final double FITTED_BASELINE_SHARE = 0.25;
+
   /** Final-to-initial loss ratio above which the model counts as not learning at all. */
   static final double STUCK_RATIO = 0.6;
 
@@ -96,7 +99,9 @@ public final class OverfitCheck {
             + "; spread of the predictions across faces / spread of the targets: "
             + Stats.format(spread);
     List<Finding> findings = new ArrayList<>();
-    if (ratio > FITTED_RATIO) {
+    // A trained model starts the test near its best loss, so the ratio says little; reaching a
+    // small fraction of the mean-shape baseline shows that it fits faces all the same.
+    if (ratio > FITTED_RATIO && best > FITTED_BASELINE_SHARE * meanShapeLoss) {
       boolean stuck = ratio > STUCK_RATIO || best >= meanShapeLoss;
       findings.add(
           new Finding(

@@ -19,22 +19,27 @@ class DoctorStalledTest {
   }
 
   @Test
-  void stalledNeedsFourEpochs() {
-    assertFalse(Doctor.stalled(history(0.3, 0.3, 0.3)));
+  void stalledNeedsThreeEpochs() {
+    assertFalse(Doctor.stalled(history(0.3, 0.3)));
   }
 
   @Test
-  void stalledWhenLossFlat() {
-    assertTrue(Doctor.stalled(history(0.5, 0.30, 0.30, 0.29, 0.29)));
+  void stalledWhenLossStaysNearStart() {
+    assertTrue(Doctor.stalled(history(0.30, 0.31, 0.29, 0.30)));
   }
 
   @Test
   void notStalledWhenLossFalls() {
-    assertFalse(Doctor.stalled(history(0.30, 0.29, 0.28, 0.27)));
+    assertFalse(Doctor.stalled(history(0.30, 0.25, 0.20)));
+  }
+
+  @Test
+  void notStalledWhenConvergedRunLevelsOff() {
+    assertFalse(Doctor.stalled(history(0.18, 0.12, 0.10, 0.0290, 0.0289, 0.0290)));
   }
 
   @Test
   void stalledWhenLossIsNaN() {
-    assertTrue(Doctor.stalled(history(0.30, 0.29, 0.28, Double.NaN)));
+    assertTrue(Doctor.stalled(history(0.30, 0.29, Double.NaN)));
   }
 }

@@ -30,7 +30,7 @@ class ModelPresetsTest {
 
   @ParameterizedTest
   @CsvSource({
-    "default, 1312248",
+    "default, 1017848",
     "naimishnet, 7623096",
     "lenet-20m, 19923756",
     "lenet-48m, 48673896",
@@ -41,7 +41,7 @@ class ModelPresetsTest {
 
   @ParameterizedTest
   @CsvSource({
-    "default, 34392064",
+    "default, 44419072",
     "naimishnet, 65376128",
     "lenet-20m, 867737056",
     "lenet-48m, 247460352",
@@ -86,12 +86,17 @@ class ModelPresetsTest {
         inits);
   }
 
+  /**
+   * The default model must train to its accuracy within 20 minutes on 2 cores: at 44 M
+   * multiply-accumulates per image it ran 62 epochs in about 16 minutes on a 2-core AMD EPYC, so 50
+   * M leaves little room to grow.
+   */
   @Test
   void defaultPresetFitsCpuBudget() {
     ModelSpec spec = ModelPresets.byName("default");
 
     assertTrue(spec.parameterCount() <= 1_500_000, spec.summary());
-    assertTrue(spec.multiplyAccumulates() <= 40_000_000, spec.summary());
+    assertTrue(spec.multiplyAccumulates() <= 50_000_000, spec.summary());
   }
 
   @ParameterizedTest
