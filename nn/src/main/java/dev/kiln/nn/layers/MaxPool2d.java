@@ -2,44 +2,25 @@ package dev.kiln.nn.layers;
 
 import dev.kiln.core.ops.Pooling;
 import dev.kiln.core.tensor.Tensor;
-import dev.kiln.nn.Module;
 
 /** Max pooling; the stride defaults to the kernel size, as in PyTorch. */
-public class MaxPool2d extends Module {
-  private final int[] kernel;
-  private final int[] stride;
-  private final int[] padding;
+public class MaxPool2d extends Pool2d {
 
   public MaxPool2d(int kernelSize) {
     this(kernelSize, kernelSize, 0);
   }
 
   public MaxPool2d(int kernelSize, int stride, int padding) {
-    this(
-        new int[] {kernelSize, kernelSize},
-        new int[] {stride, stride},
-        new int[] {padding, padding});
+    this(square(kernelSize), square(stride), square(padding));
   }
 
   /** Each argument is {height, width}. */
   public MaxPool2d(int[] kernel, int[] stride, int[] padding) {
-    this.kernel = LayerArgs.pair("kernel", kernel, 1);
-    this.stride = LayerArgs.pair("stride", stride, 1);
-    this.padding = LayerArgs.pair("padding", padding, 0);
+    super(kernel, stride, padding);
   }
 
   @Override
-  public Tensor forward(Tensor input) {
+  protected Tensor pool(Tensor input, int[] kernel, int[] stride, int[] padding) {
     return Pooling.maxPool2d(input, kernel, stride, padding);
-  }
-
-  @Override
-  protected String extraRepr() {
-    return "kernel_size="
-        + LayerArgs.format(kernel)
-        + ", stride="
-        + LayerArgs.format(stride)
-        + ", padding="
-        + LayerArgs.format(padding);
   }
 }
