@@ -1,15 +1,16 @@
 package dev.kiln.keypoints.cli;
 
+import static dev.kiln.keypoints.io.JsonText.quote;
+
 import dev.kiln.keypoints.data.GrayImage;
 import dev.kiln.keypoints.data.ImageDecoder;
+import dev.kiln.keypoints.io.AtomicFiles;
 import dev.kiln.keypoints.plot.KeypointOverlay;
 import dev.kiln.keypoints.predict.KeypointDetector;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -76,10 +77,7 @@ final class PredictCommand implements Callable<Integer> {
     json.append("\n  ]\n}\n");
 
     Path target = output.resolve("predictions.json");
-    Path temporary = output.resolve("predictions.json.tmp");
-    Files.writeString(temporary, json, StandardCharsets.UTF_8);
-    Files.move(
-        temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    AtomicFiles.writeString(target, json);
     out.println("wrote " + target);
     return 0;
   }
@@ -106,23 +104,5 @@ final class PredictCommand implements Callable<Integer> {
       throw new IOException("no .png, .jpg or .jpeg files in " + inputs);
     }
     return files;
-  }
-
-  private static String quote(String text) {
-    StringBuilder result = new StringBuilder("\"");
-    for (char c : text.toCharArray()) {
-      switch (c) {
-        case '"' -> result.append("\\\"");
-        case '\\' -> result.append("\\\\");
-        default -> {
-          if (c < 0x20) {
-            result.append(String.format(Locale.ROOT, "\\u%04x", (int) c));
-          } else {
-            result.append(c);
-          }
-        }
-      }
-    }
-    return result.append('"').toString();
   }
 }

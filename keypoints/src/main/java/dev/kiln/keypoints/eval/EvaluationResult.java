@@ -1,10 +1,10 @@
 package dev.kiln.keypoints.eval;
 
+import static dev.kiln.keypoints.io.JsonText.quote;
+
+import dev.kiln.keypoints.io.AtomicFiles;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.Locale;
 
@@ -187,45 +187,11 @@ public final class EvaluationResult {
    * then renamed over {@code file}, so readers see either the old file or the whole new one.
    */
   public void writeJson(Path file) throws IOException {
-    Path folder = file.toAbsolutePath().getParent();
-    Files.createDirectories(folder);
-    Path temporary = Files.createTempFile(folder, "." + file.getFileName() + ".", ".tmp");
-    try {
-      Files.writeString(temporary, toJson(), StandardCharsets.UTF_8);
-      Files.move(
-          temporary, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-    } finally {
-      Files.deleteIfExists(temporary);
-    }
+    AtomicFiles.writeString(file, toJson());
   }
 
   private static String number(double value) {
     // Every NME is finite (Nme rejects non-finite coordinates), so JSON never needs NaN here.
     return Double.toString(value);
-  }
-
-  private static String quote(String text) {
-    if (text == null) {
-      return "null";
-    }
-    StringBuilder quoted = new StringBuilder("\"");
-    for (int i = 0; i < text.length(); i++) {
-      char c = text.charAt(i);
-      switch (c) {
-        case '"' -> quoted.append("\\\"");
-        case '\\' -> quoted.append("\\\\");
-        case '\n' -> quoted.append("\\n");
-        case '\r' -> quoted.append("\\r");
-        case '\t' -> quoted.append("\\t");
-        default -> {
-          if (c < 0x20) {
-            quoted.append(String.format(Locale.ROOT, "\\u%04x", (int) c));
-          } else {
-            quoted.append(c);
-          }
-        }
-      }
-    }
-    return quoted.append('"').toString();
   }
 }

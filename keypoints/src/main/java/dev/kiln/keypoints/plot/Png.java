@@ -1,13 +1,12 @@
 package dev.kiln.keypoints.plot;
 
+import dev.kiln.keypoints.io.AtomicFiles;
 import java.awt.Color;
 import java.awt.Graphics2D;
 import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import javax.imageio.ImageIO;
 
 /** PNG output shared by the plot classes: headless setup, canvas creation and atomic writes. */
@@ -57,17 +56,12 @@ final class Png {
    * folder, then renamed over {@code file}. Creates missing parent folders.
    */
   static void write(BufferedImage image, Path file) throws IOException {
-    Path folder = file.toAbsolutePath().getParent();
-    Files.createDirectories(folder);
-    Path temporary = Files.createTempFile(folder, "." + file.getFileName() + ".", ".tmp");
-    try {
-      if (!ImageIO.write(image, "png", temporary.toFile())) {
-        throw new IOException("no PNG writer is available in this JVM for " + file);
-      }
-      Files.move(
-          temporary, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-    } finally {
-      Files.deleteIfExists(temporary);
-    }
+    AtomicFiles.write(
+        file,
+        temporary -> {
+          if (!ImageIO.write(image, "png", temporary.toFile())) {
+            throw new IOException("no PNG writer is available in this JVM for " + file);
+          }
+        });
   }
 }

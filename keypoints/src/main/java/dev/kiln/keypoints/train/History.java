@@ -1,10 +1,10 @@
 package dev.kiln.keypoints.train;
 
+import dev.kiln.keypoints.io.AtomicFiles;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -50,9 +50,6 @@ public final class History {
     for (EpochRecord r : records) {
       text.append(r.toCsv()).append('\n');
     }
-    Path temporary = file.resolveSibling(file.getFileName() + ".tmp");
-    Files.writeString(temporary, text, StandardCharsets.UTF_8);
-    Files.move(
-        temporary, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    AtomicFiles.writeString(file, text);
   }
 }

@@ -45,8 +45,12 @@ public final class Schedule {
 
   /** Returns the state as metadata entries. */
   public Map<String, String> state() {
-    Map<String, Double> values =
-        epochBased != null ? epochBased.state() : plateau != null ? plateau.state() : Map.of();
+    Map<String, Double> values = Map.of();
+    if (epochBased != null) {
+      values = epochBased.state();
+    } else if (plateau != null) {
+      values = plateau.state();
+    }
     Map<String, String> result = new HashMap<>();
     values.forEach((key, value) -> result.put(PREFIX + key, Double.toString(value)));
     return result;

@@ -11,6 +11,7 @@ import dev.kiln.keypoints.doctor.Doctor;
 import dev.kiln.keypoints.doctor.DoctorInput;
 import dev.kiln.keypoints.doctor.DoctorOptions;
 import dev.kiln.keypoints.doctor.Report;
+import dev.kiln.keypoints.io.AtomicFiles;
 import dev.kiln.keypoints.model.ModelPresets;
 import dev.kiln.keypoints.model.ModelSpec;
 import dev.kiln.keypoints.plot.TrainingCurves;
@@ -28,8 +29,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.function.Function;
 
 /**
@@ -288,15 +291,7 @@ public final class Trainer {
       position = new Position(epoch + 1, 0, 0, 0, best, elapsedSeconds(started));
       saveLast(model, optimizer, schedule, generator, position, normalization);
       if (result.nme() <= best) {
-        Files.copy(
-            run.resolve(LAST),
-            run.resolve(BEST + ".tmp"),
-            java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-        Files.move(
-            run.resolve(BEST + ".tmp"),
-            run.resolve(BEST),
-            java.nio.file.StandardCopyOption.ATOMIC_MOVE,
-            java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        AtomicFiles.copy(run.resolve(LAST), run.resolve(BEST));
       }
       if (timeUp) {
         out.printf(Locale.ROOT, "time limit of %.1f minutes reached%n", options.timeLimitMinutes());
@@ -422,7 +417,7 @@ public final class Trainer {
       Position position,
       KeypointNormalization normalization)
       throws IOException {
-    var metadata = new java.util.LinkedHashMap<String, String>();
+    Map<String, String> metadata = new LinkedHashMap<>();
     metadata.putAll(position.toMetadata());
     metadata.putAll(schedule.state());
     metadata.putAll(normalization.toMetadata());
