@@ -12,8 +12,8 @@ import java.util.List;
  * gradient of its output to the gradients of those inputs.
  *
  * <p>The backward function captures whatever the op saved from its forward pass. {@link #release()}
- * drops it, which frees those tensors; a second backward pass through a released node then fails
- * with a message that says so.
+ * drops it, which frees those tensors. A second backward pass through a released node then fails
+ * with an error that explains why.
  */
 public final class Node {
 

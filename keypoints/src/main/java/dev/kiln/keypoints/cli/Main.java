@@ -41,8 +41,8 @@ public final class Main implements Runnable {
 
   /**
    * Prints the message of an expected failure (bad input, a missing or invalid file) without a
-   * stack trace, since the message names the value and the fix; anything else is a bug in kiln and
-   * keeps its stack trace.
+   * stack trace, because that message names the value and the fix. Any other exception is a bug in
+   * kiln, so it keeps its stack trace.
    */
   private static int reportFailure(
       Exception error, CommandLine commandLine, CommandLine.ParseResult parseResult)

@@ -172,7 +172,9 @@ final class TrainCommand implements Callable<Integer> {
     return runWithStopHook(trainer);
   }
 
-  /** Runs the trainer; Ctrl-C asks it to save and stop, and waits until it has. */
+  /**
+   * Runs the trainer. On Ctrl-C, the hook requests a save and stop, then waits until both are done.
+   */
   private int runWithStopHook(Trainer trainer) throws Exception {
     CountDownLatch finished = new CountDownLatch(1);
     Thread hook =

@@ -2,7 +2,7 @@ package dev.kiln.keypoints.data;
 
 import java.nio.file.Path;
 
-/** Where the commands look for the dataset when no {@code --data} is given. */
+/** Default location of the dataset, used by the commands when no {@code --data} is given. */
 public final class DataLocation {
   /** Environment variable naming a folder that contains {@code facial-keypoints/}. */
   public static final String ENVIRONMENT = "KILN_DATA";

@@ -99,7 +99,7 @@ public final class OverfitCheck {
             + "; spread of the predictions across faces / spread of the targets: "
             + Stats.format(spread);
     List<Finding> findings = new ArrayList<>();
-    // A trained model starts the test near its best loss, so the ratio says little; reaching a
+    // A trained model starts the test near its best loss, so the ratio means little; reaching a
     // small fraction of the mean-shape baseline shows that it fits faces all the same.
     if (ratio > FITTED_RATIO && best > FITTED_BASELINE_SHARE * meanShapeLoss) {
       boolean stuck = ratio > STUCK_RATIO || best >= meanShapeLoss;

@@ -5,7 +5,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Where a run stands: the next batch to train, the running loss of the epoch so far, the best
+ * Position of a run: the next batch to train, the running loss of the epoch so far, the best
  * validation NME, and the wall time spent. A checkpoint stores it so a resumed run continues at the
  * same batch.
  *

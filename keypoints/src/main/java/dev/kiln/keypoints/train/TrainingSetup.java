@@ -38,9 +38,9 @@ public final class TrainingSetup {
   }
 
   /**
-   * cosine anneals to 1% of the initial rate over the run's epochs; step divides the rate by 10 at
-   * each third of the run; plateau divides it by 10 when the validation NME has not improved for 3
-   * epochs.
+   * Builds the learning-rate schedule. cosine anneals to 1% of the initial rate over the run's
+   * epochs. step divides the rate by 10 at each third of the run. plateau divides it by 10 when the
+   * validation NME has not improved for 3 epochs.
    */
   static Schedule schedule(TrainOptions options, Optimizer optimizer) {
     int epochs = options.epochs();
