@@ -279,6 +279,16 @@ class DataFetcherTest {
   }
 
   @Test
+  void failedFetchRemovesCreatedFolders() throws IOException {
+    Path nested = folder.resolve("new").resolve("deeper").resolve("data");
+
+    assertThrows(FetchException.class, () -> fetcher(url("/missing.zip")).fetch(nested));
+
+    assertFalse(Files.exists(folder.resolve("new")), "the parent folders it created are gone");
+    assertTrue(Files.isDirectory(folder), "the folder that existed before is kept");
+  }
+
+  @Test
   void fetchExistingDatasetNeedsForce() throws IOException {
     URI url = serve("/data.zip", 200, TestArchives.zip(TestArchives.dataset("data/")));
     Path data = folder.resolve("data");
