@@ -1,0 +1,325 @@
+package dev.kiln.core.backend.cuda;
+
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.locks.ReentrantLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A caching allocator for device memory: freed blocks are kept and handed out again, so that after
+ * the first training step no request reaches the driver.
+ *
+ * <h2>Why cache</h2>
+ *
+ * <p>{@code cuMemAlloc} and {@code cuMemFree} are slow compared with a kernel launch: they update
+ * the GPU's page tables, and {@code cuMemFree} also waits until every kernel on the device has
+ * finished, because one of them might still use the block. A training step allocates and frees
+ * hundreds of activation and gradient buffers, so calling the driver for each would serialize the
+ * CPU with the GPU and spend more time in the driver than in the kernels. A training loop requests
+ * the same sizes in every step, so a block freed in step {@code n} serves the same request in step
+ * {@code n + 1}.
+ *
+ * <h2>Size classes</h2>
+ *
+ * <p>Each request is rounded up to a size class, and a cached block serves only requests of its own
+ * class:
+ *
+ * <ul>
+ *   <li>requests up to {@value #SMALL_LIMIT} bytes (1 MiB) round up to a multiple of {@value
+ *       #SMALL_GRANULE} bytes, which is also the alignment that vectorized kernels need;
+ *   <li>larger requests round up to a multiple of {@value #LARGE_GRANULE} bytes (2 MiB).
+ * </ul>
+ *
+ * <p>Rounding lets requests of almost the same size share blocks: a batch whose last sample makes a
+ * tensor a few bytes shorter still reuses the blocks of the full batch. The coarse granule for
+ * large blocks bounds how many classes exist, at the cost of waste inside a block. A small block
+ * wastes at most 511 bytes. A large one wastes at most 2 MiB minus one byte, which is under 2% of a
+ * 100 MiB block but nearly half of a block just over 1 MiB.
+ *
+ * <h2>Fragmentation</h2>
+ *
+ * <p>A cached block is never split or merged, so memory cached in one class cannot serve another.
+ * When the sizes change, for example at a new input resolution or during evaluation with another
+ * batch size, the old classes stay cached while new blocks are allocated, and the device can run
+ * out of memory although most of it is free inside kiln's cache. The allocator handles this case:
+ * when the device reports no room, it returns every cached block with {@link #emptyCache()} and
+ * tries once more before it throws {@link DeviceOutOfMemoryException}.
+ *
+ * <h2>Threads</h2>
+ *
+ * <p>One {@link ReentrantLock} guards all state, and it is held across the driver calls too. A
+ * finer scheme, such as a lock per size class, would let threads allocate at the same time, but
+ * after warm-up each call is a map lookup of well under a microsecond, so the lock is never the
+ * bottleneck. Holding it across the driver calls keeps the out-of-memory retry simple, because no
+ * other thread can refill the cache between {@code emptyCache()} and the retry.
+ *
+ * <p>The allocator does not order frees against kernels: the caller frees a block only after the
+ * work that uses it was issued on the one stream that all work of the device shares, so a later
+ * kernel that receives the same block runs after the earlier one.
+ */
+public final class CachingAllocator implements AutoCloseable {
+
+  /** Largest request, in bytes, that is rounded to the small granule. */
+  public static final long SMALL_LIMIT = 1L << 20;
+
+  /** Granule of small size classes, in bytes. */
+  public static final long SMALL_GRANULE = 512;
+
+  /** Granule of large size classes, in bytes. */
+  public static final long LARGE_GRANULE = 2L << 20;
+
+  private static final Logger LOG = LoggerFactory.getLogger(CachingAllocator.class);
+
+  private final DeviceMemory memory;
+  private final ReentrantLock lock = new ReentrantLock();
+
+  /** Cached free blocks: size class to the addresses of that class, the newest first. */
+  private final Map<Long, ArrayDeque<Long>> cachedBySize = new HashMap<>();
+
+  /** Blocks handed out: address to size class. */
+  private final Map<Long, Long> inUse = new HashMap<>();
+
+  private long bytesInUse;
+  private long bytesCached;
+  private long peakBytesInUse;
+  private long allocations;
+  private long cacheHits;
+  private long deviceAllocations;
+  private long deviceFrees;
+
+  /**
+   * Creates an allocator over the raw memory of one device.
+   *
+   * @param memory the device memory that blocks come from and return to
+   */
+  public CachingAllocator(DeviceMemory memory) {
+    this.memory = memory;
+  }
+
+  /** Returns the raw device memory under this allocator. */
+  public DeviceMemory memory() {
+    return memory;
+  }
+
+  /**
+   * Rounds a request up to its size class.
+   *
+   * @param bytes the requested size, 0 or more
+   * @return the size class in bytes. A request of 0 bytes gets the smallest class, so that every
+   *     block has a distinct address
+   */
+  public static long sizeClass(long bytes) {
+    if (bytes < 0) {
+      throw new IllegalArgumentException("allocation size must be 0 or more, got " + bytes);
+    }
+    if (bytes <= SMALL_LIMIT) {
+      return Math.max(SMALL_GRANULE, roundUp(bytes, SMALL_GRANULE));
+    }
+    return roundUp(bytes, LARGE_GRANULE);
+  }
+
+  private static long roundUp(long bytes, long granule) {
+    long rounded = (bytes + granule - 1) / granule * granule;
+    if (rounded < bytes) {
+      throw new IllegalArgumentException("allocation size " + bytes + " bytes is too large");
+    }
+    return rounded;
+  }
+
+  /**
+   * Allocates a block of at least {@code bytes} bytes, from the cache where one of the same size
+   * class is free, else from the device.
+   *
+   * @param bytes the requested size, 0 or more
+   * @return the block, whose {@link DeviceBuffer#bytes()} is the rounded size class
+   * @throws DeviceOutOfMemoryException if the device has no room even after the cache was emptied
+   */
+  public DeviceBuffer allocate(long bytes) {
+    long size = sizeClass(bytes);
+    lock.lock();
+    try {
+      long address;
+      ArrayDeque<Long> cached = cachedBySize.get(size);
+      if (cached != null && !cached.isEmpty()) {
+        address = cached.pop();
+        bytesCached -= size;
+        cacheHits++;
+      } else {
+        address = allocateFromDevice(bytes, size);
+      }
+
+      inUse.put(address, size);
+      bytesInUse += size;
+      peakBytesInUse = Math.max(peakBytesInUse, bytesInUse);
+      allocations++;
+      return new DeviceBuffer(address, size);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Asks the device for a block, emptying the cache and retrying once when it has no room. */
+  private long allocateFromDevice(long requested, long size) {
+    long address = memory.allocate(size);
+    if (address == 0 && bytesCached > 0) {
+      long cachedBefore = bytesCached;
+      LOG.debug(
+          "{} has no room for {}: returning {} of cached blocks and retrying",
+          memory.deviceName(),
+          ByteSizes.format(size),
+          ByteSizes.format(cachedBefore));
+      emptyCache();
+      address = memory.allocate(size);
+      if (address == 0) {
+        throw outOfMemory(requested, size, cachedBefore);
+      }
+    } else if (address == 0) {
+      throw outOfMemory(requested, size, 0);
+    }
+    deviceAllocations++;
+    return address;
+  }
+
+  private DeviceOutOfMemoryException outOfMemory(long requested, long size, long cachedReleased) {
+    String deviceState;
+    try {
+      DeviceMemory.MemoryInfo info = memory.memoryInfo();
+      deviceState =
+          "the device has "
+              + ByteSizes.format(info.freeBytes())
+              + " free of "
+              + ByteSizes.format(info.totalBytes())
+              + " total";
+    } catch (RuntimeException e) {
+      deviceState = "the device's free memory is unknown (" + e.getMessage() + ")";
+    }
+    String message =
+        String.format(
+            "out of memory on %s: could not allocate %s (%d bytes requested, rounded to %d)."
+                + " %s; kiln holds %s in use and had %s cached, which it released before"
+                + " retrying. Use a smaller batch size, close tensors that are no longer needed,"
+                + " or call emptyCache() so that other processes on the device get the cached"
+                + " memory back.",
+            memory.deviceName(),
+            ByteSizes.format(size),
+            requested,
+            size,
+            deviceState,
+            ByteSizes.format(bytesInUse),
+            ByteSizes.format(cachedReleased));
+    return new DeviceOutOfMemoryException(message, requested);
+  }
+
+  /**
+   * Returns a block to the cache, where the next request of its size class finds it.
+   *
+   * @param buffer a block that this allocator handed out and that was not freed since
+   * @throws IllegalStateException if the block is unknown here, for example freed twice
+   */
+  public void free(DeviceBuffer buffer) {
+    lock.lock();
+    try {
+      Long size = inUse.get(buffer.address());
+      if (size == null) {
+        throw new IllegalStateException(
+            "cannot free block "
+                + buffer.hexAddress()
+                + " on "
+                + memory.deviceName()
+                + ": this allocator did not hand it out or it was already freed");
+      }
+      if (size != buffer.bytes()) {
+        throw new IllegalStateException(
+            String.format(
+                "cannot free block %s on %s: it has %d bytes but the buffer says %d;"
+                    + " pass the DeviceBuffer that allocate() returned",
+                buffer.hexAddress(), memory.deviceName(), size, buffer.bytes()));
+      }
+
+      inUse.remove(buffer.address());
+      bytesInUse -= size;
+      cachedBySize.computeIfAbsent(size, unused -> new ArrayDeque<>()).push(buffer.address());
+      bytesCached += size;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Returns every cached block to the device. Blocks in use are not touched.
+   *
+   * <p>Call it to give memory back to other processes, or before measuring the device's free
+   * memory. The next requests are slower, because they reach the driver again.
+   */
+  public void emptyCache() {
+    lock.lock();
+    try {
+      for (Map.Entry<Long, ArrayDeque<Long>> entry : cachedBySize.entrySet()) {
+        long size = entry.getKey();
+        ArrayDeque<Long> addresses = entry.getValue();
+        // Each address leaves the cache before the driver call, so a failing free leaves the
+        // counters matching the blocks that are still cached.
+        while (!addresses.isEmpty()) {
+          long address = addresses.pop();
+          bytesCached -= size;
+          memory.free(address, size);
+          deviceFrees++;
+        }
+      }
+      cachedBySize.clear();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Returns a snapshot of the counters. */
+  public AllocatorStats stats() {
+    lock.lock();
+    try {
+      return new AllocatorStats(
+          bytesInUse,
+          bytesCached,
+          peakBytesInUse,
+          allocations,
+          cacheHits,
+          deviceAllocations,
+          deviceFrees);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Sets the peak to the bytes in use now, so that the next phase measures its own peak. */
+  public void resetPeak() {
+    lock.lock();
+    try {
+      peakBytesInUse = bytesInUse;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Returns the cached blocks to the device. Blocks still in use are left allocated, because a
+   * kernel may still read them, and a warning names how many leaked.
+   */
+  @Override
+  public void close() {
+    lock.lock();
+    try {
+      emptyCache();
+      if (!inUse.isEmpty()) {
+        LOG.warn(
+            "closing the allocator of {} with {} blocks ({}) still in use: they stay allocated"
+                + " until the process ends; close every tensor before its device",
+            memory.deviceName(),
+            inUse.size(),
+            ByteSizes.format(bytesInUse));
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+}

@@ -1,0 +1,190 @@
+package dev.kiln.core.backend.cuda;
+
+import dev.kiln.core.tensor.Device;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Supplier;
+import jcuda.driver.CUresult;
+
+/**
+ * Whether a CUDA device is usable, and if not, why, in words that tell the user what to do.
+ *
+ * <p>{@link #check(int)} walks the chain that a GPU run needs, in order, and stops at the first
+ * missing link: the NVIDIA driver library {@code libcuda.so.1}, JCuda's JNI library, {@code
+ * cuInit}, a device of the requested index, and the kernels' fatbin in the jar. It reports every
+ * failure as a reason rather than an exception, and it gives up on a driver that does not respond
+ * within {@value #TIMEOUT_SECONDS} seconds.
+ *
+ * @param device the device that was checked, {@code cuda:N}
+ * @param usable whether kiln can run on it
+ * @param message the device's name and driver version when usable, else the reason and what to do
+ */
+public record CudaAvailability(Device device, boolean usable, String message) {
+
+  /** Class-path resource of the kernels' fatbin, which the kernels module builds with nvcc. */
+  public static final String FATBIN_RESOURCE = "dev/kiln/kernels/kiln.fatbin";
+
+  /**
+   * Seconds that the check waits for the driver. {@code cuInit} takes seconds on machines with many
+   * GPUs and no persistence daemon, so the limit is generous. A hung driver still does not hang
+   * kiln.
+   */
+  public static final long TIMEOUT_SECONDS = 30;
+
+  private static final String ALTERNATIVES = "or run on --device cpu or --device emulated";
+
+  /**
+   * Checks whether {@code cuda:deviceIndex} is usable, reading the fatbin from the class path.
+   *
+   * @param deviceIndex the N of {@code cuda:N}, 0 or more
+   * @throws IllegalArgumentException if {@code deviceIndex} is negative, which no device name
+   *     parses to
+   */
+  public static CudaAvailability check(int deviceIndex) {
+    return check(
+        deviceIndex,
+        new DriverProbe.Real(),
+        CudaAvailability::readFatbin,
+        TimeUnit.SECONDS.toMillis(TIMEOUT_SECONDS));
+  }
+
+  /**
+   * Checks {@code cuda:deviceIndex} with the given driver calls and fatbin source. The tests use
+   * this method to play each failure.
+   *
+   * @param fatbin returns the fatbin's bytes, or null where the jar has none
+   * @param timeoutMillis how long to wait for the probe before reporting a hung driver
+   */
+  static CudaAvailability check(
+      int deviceIndex, DriverProbe probe, Supplier<byte[]> fatbin, long timeoutMillis) {
+    Device device = new Device(Device.Kind.CUDA, deviceIndex);
+    FutureTask<CudaAvailability> task = new FutureTask<>(() -> walkChain(device, probe, fatbin));
+    Thread thread = Thread.ofPlatform().daemon().name("kiln-cuda-check").start(task);
+    try {
+      return task.get(timeoutMillis, TimeUnit.MILLISECONDS);
+    } catch (TimeoutException e) {
+      thread.interrupt();
+      return unusable(
+          device,
+          "the CUDA driver did not respond within "
+              + timeoutMillis
+              + " ms: check the GPU with nvidia-smi, and that no other process holds it, "
+              + ALTERNATIVES);
+    } catch (ExecutionException e) {
+      return unusable(
+          device,
+          "the CUDA check failed unexpectedly ("
+              + e.getCause()
+              + "): report this with the output of nvidia-smi, "
+              + ALTERNATIVES);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return unusable(device, "the CUDA check was interrupted, " + ALTERNATIVES);
+    }
+  }
+
+  private static CudaAvailability walkChain(
+      Device device, DriverProbe probe, Supplier<byte[]> fatbin) {
+    String driverError = probe.loadDriverLibrary();
+    if (driverError != null) {
+      return unusable(
+          device,
+          "libcuda.so.1 was not found, so the NVIDIA driver is not installed or not on the"
+              + " library path ("
+              + driverError
+              + "): install the NVIDIA driver and check it with nvidia-smi, "
+              + ALTERNATIVES);
+    }
+
+    String bindingError = probe.loadBindings();
+    if (bindingError != null) {
+      return unusable(
+          device,
+          "JCuda's native library failed to load ("
+              + bindingError
+              + "): check that jcuda-natives for linux-x86_64 is on the class path and that the"
+              + " temporary directory is writable, "
+              + ALTERNATIVES);
+    }
+
+    int init = probe.initialize();
+    if (init == CUresult.CUDA_ERROR_NO_DEVICE) {
+      return noDevices(device, probe.errorName(init));
+    }
+    if (init != CUresult.CUDA_SUCCESS) {
+      return unusable(
+          device,
+          "cuInit failed with "
+              + probe.errorName(init)
+              + ": the driver is installed but cannot start. After a driver update, reboot so"
+              + " so that the kernel module matches the library. Check that this user can open"
+              + " /dev/nvidia*, and see nvidia-smi, "
+              + ALTERNATIVES);
+    }
+
+    int count = probe.deviceCount();
+    if (count == 0) {
+      return noDevices(device, "cuDeviceGetCount returned 0");
+    }
+    if (device.index() >= count) {
+      return unusable(
+          device,
+          String.format(
+              "device %s does not exist: this machine has %d CUDA device(s), cuda:0 to cuda:%d;"
+                  + " pick one of those, %s",
+              device, count, count - 1, ALTERNATIVES));
+    }
+
+    byte[] image = fatbin.get();
+    if (image == null || image.length == 0) {
+      return unusable(
+          device,
+          "no fatbin is built into the jar (class-path resource "
+              + FATBIN_RESOURCE
+              + " is missing or empty) because nvcc was absent when kiln was built: rebuild kiln"
+              + " where the CUDA toolkit's nvcc is on the PATH, "
+              + ALTERNATIVES);
+    }
+
+    int version = probe.driverVersion();
+    String description =
+        String.format(
+            "%s: %s, driver supports CUDA %d.%d",
+            device, probe.deviceName(device.index()), version / 1000, version % 1000 / 10);
+    return new CudaAvailability(device, true, description);
+  }
+
+  private static CudaAvailability noDevices(Device device, String detail) {
+    return unusable(
+        device,
+        "the NVIDIA driver is installed but sees no CUDA device ("
+            + detail
+            + "): check CUDA_VISIBLE_DEVICES and nvidia-smi, "
+            + ALTERNATIVES);
+  }
+
+  private static CudaAvailability unusable(Device device, String reason) {
+    return new CudaAvailability(
+        device, false, "CUDA device " + device + " is not usable: " + reason);
+  }
+
+  /**
+   * Reads the kernels' fatbin from the class path.
+   *
+   * @return the bytes, or null where the resource is missing
+   * @throws UncheckedIOException if the resource exists but cannot be read
+   */
+  public static byte[] readFatbin() {
+    ClassLoader loader = CudaAvailability.class.getClassLoader();
+    try (InputStream in = loader.getResourceAsStream(FATBIN_RESOURCE)) {
+      return in == null ? null : in.readAllBytes();
+    } catch (IOException e) {
+      throw new UncheckedIOException("failed to read class-path resource " + FATBIN_RESOURCE, e);
+    }
+  }
+}

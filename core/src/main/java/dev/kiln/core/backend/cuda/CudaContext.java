@@ -1,0 +1,219 @@
+package dev.kiln.core.backend.cuda;
+
+import java.util.HashMap;
+import java.util.Map;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUstream;
+import jcuda.driver.CUstream_flags;
+import jcuda.driver.JCudaDriver;
+
+/**
+ * Everything kiln keeps for one CUDA device: its primary context, one stream, the caching
+ * allocator, the loaded kernels and the host copies.
+ *
+ * <h2>Primary context</h2>
+ *
+ * <p>kiln uses the device's primary context ({@code cuDevicePrimaryCtxRetain}), the one that the
+ * CUDA runtime, cuBLAS and cuDNN also use, so that memory and streams are shared with those
+ * libraries. A context is current per thread, so every method that calls the driver first calls
+ * {@link #makeCurrent()}, which costs a thread-local read when the context is already current.
+ *
+ * <h2>One stream</h2>
+ *
+ * <p>All work of the device goes to one stream, so kernels and copies run in the order they were
+ * issued, and a block that the allocator hands out again is never used by two kernels at once. The
+ * stream is non-blocking ({@code CU_STREAM_NON_BLOCKING}): it does not wait for work that other
+ * libraries put on the legacy default stream, and {@link CudaCopies} orders its copies with it
+ * explicitly.
+ *
+ * <p>Get the shared instance of a device with {@link #of(int)}. Call {@link
+ * CudaAvailability#check(int)} first to get a readable reason where the device is not usable.
+ */
+public final class CudaContext implements AutoCloseable {
+
+  /** The context this thread last made current, to skip {@code cuCtxSetCurrent} calls. */
+  private static final ThreadLocal<CUcontext> CURRENT = new ThreadLocal<>();
+
+  private static final Map<Integer, CudaContext> OPEN = new HashMap<>();
+
+  private final int deviceIndex;
+  private final CUdevice device;
+  private final CUcontext context = new CUcontext();
+  private final CUstream stream = new CUstream();
+  private final CachingAllocator allocator;
+  private final CudaCopies copies;
+  private CudaModule kernels;
+  private boolean closed;
+
+  private CudaContext(int deviceIndex) {
+    int count = CudaDriver.deviceCount();
+    if (deviceIndex >= count) {
+      throw new IllegalArgumentException(
+          String.format(
+              "device cuda:%d does not exist: this machine has %d CUDA device(s), cuda:0 to"
+                  + " cuda:%d",
+              deviceIndex, count, count - 1));
+    }
+    this.deviceIndex = deviceIndex;
+    this.device = CudaDriver.device(deviceIndex);
+    CudaException.check(
+        JCudaDriver.cuDevicePrimaryCtxRetain(context, device),
+        "cuDevicePrimaryCtxRetain",
+        "device=cuda:" + deviceIndex);
+    try {
+      makeCurrent();
+      CudaException.check(
+          JCudaDriver.cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING),
+          "cuStreamCreate",
+          "flags=CU_STREAM_NON_BLOCKING, device=cuda:" + deviceIndex);
+    } catch (CudaException e) {
+      // Without a stream the context is useless, so the reference to it is given back.
+      JCudaDriver.cuDevicePrimaryCtxRelease(device);
+      CURRENT.remove();
+      throw e;
+    }
+    this.allocator = new CachingAllocator(new CudaMemory(this));
+    this.copies = new CudaCopies(this);
+  }
+
+  /**
+   * Returns the shared context of device {@code deviceIndex}, creating it on first use.
+   *
+   * @throws IllegalArgumentException if the machine has no device of that index
+   * @throws CudaException if a driver call fails
+   * @throws UnsatisfiedLinkError if JCuda's native library or {@code libcuda.so.1} cannot be loaded
+   */
+  public static synchronized CudaContext of(int deviceIndex) {
+    if (deviceIndex < 0) {
+      throw new IllegalArgumentException("device index must be 0 or more, got " + deviceIndex);
+    }
+    CudaContext context = OPEN.get(deviceIndex);
+    if (context == null) {
+      context = new CudaContext(deviceIndex);
+      OPEN.put(deviceIndex, context);
+    }
+    return context;
+  }
+
+  /** Makes this context current on the calling thread, unless it already is. */
+  public void makeCurrent() {
+    if (CURRENT.get() != context) {
+      CudaException.check(
+          JCudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent", "device=cuda:" + deviceIndex);
+      CURRENT.set(context);
+    }
+  }
+
+  /** Returns the device number N of {@code cuda:N}. */
+  public int deviceIndex() {
+    return deviceIndex;
+  }
+
+  /** Returns the stream that all of this device's work goes to. */
+  public CUstream stream() {
+    return stream;
+  }
+
+  /** Returns the caching allocator of this device. */
+  public CachingAllocator allocator() {
+    return allocator;
+  }
+
+  /** Returns the host-to-device and device-to-host copies of this device. */
+  public CudaCopies copies() {
+    return copies;
+  }
+
+  /**
+   * Loads the kernels' module image, replacing any loaded before.
+   *
+   * @param image the fatbin bytes (the caller reads them, for example from the kernels jar's
+   *     resource {@code dev/kiln/kernels/kiln.fatbin}), or PTX text ending in a 0 byte
+   */
+  public synchronized void loadKernels(byte[] image) {
+    CudaModule loaded = new CudaModule(this, image);
+    if (kernels != null) {
+      kernels.close();
+    }
+    kernels = loaded;
+  }
+
+  /**
+   * Returns the loaded kernels' module.
+   *
+   * @throws IllegalStateException if {@link #loadKernels} was not called
+   */
+  public synchronized CudaModule kernels() {
+    if (kernels == null) {
+      throw new IllegalStateException(
+          "no kernels are loaded on cuda:" + deviceIndex + ": call loadKernels(fatbin) first");
+    }
+    return kernels;
+  }
+
+  /**
+   * Launches a kernel of the loaded module on this device's stream, with the same arguments as the
+   * emulated device's launch: grid and block extents, dynamic shared memory, then the kernel's
+   * arguments ({@link DeviceBuffer} for pointers, boxed numbers for scalars).
+   *
+   * <p>The call returns when the launch is enqueued. Errors inside the kernel appear at the next
+   * {@link #synchronize()} or synchronous copy.
+   */
+  public void launch(String kernel, Dim3 grid, Dim3 block, int dynamicSharedBytes, Object... args) {
+    kernels().launch(stream, kernel, grid, block, dynamicSharedBytes, args);
+  }
+
+  /** Returns a new event recorded on this device's stream now. Close it when done. */
+  public CudaEvent recordEvent() {
+    CudaEvent event = new CudaEvent(this);
+    event.record();
+    return event;
+  }
+
+  /**
+   * Blocks until all work on this device's stream has finished ({@code cuStreamSynchronize}).
+   *
+   * @throws CudaException if that work failed, such as a kernel with an illegal address
+   */
+  public void synchronize() {
+    makeCurrent();
+    CudaException.check(
+        JCudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize", "device=" + this);
+  }
+
+  @Override
+  public String toString() {
+    return "cuda:" + deviceIndex;
+  }
+
+  /**
+   * Waits for the stream, then releases the kernels, the staging buffer, the allocator's cache, the
+   * stream and this process's reference to the primary context. A second call does nothing.
+   */
+  @Override
+  public void close() {
+    synchronized (CudaContext.class) {
+      if (closed) {
+        return;
+      }
+      closed = true;
+      OPEN.remove(deviceIndex);
+    }
+    synchronize();
+    synchronized (this) {
+      if (kernels != null) {
+        kernels.close();
+        kernels = null;
+      }
+    }
+    copies.close();
+    allocator.close();
+    CudaException.check(JCudaDriver.cuStreamDestroy(stream), "cuStreamDestroy", "device=" + this);
+    CudaException.check(
+        JCudaDriver.cuDevicePrimaryCtxRelease(device),
+        "cuDevicePrimaryCtxRelease",
+        "device=" + this);
+    CURRENT.remove();
+  }
+}

@@ -1,0 +1,84 @@
+package dev.kiln.core.backend.cuda;
+
+import jcuda.driver.CUresult;
+import jcuda.driver.JCudaDriver;
+
+/**
+ * A CUDA driver call that returned something other than {@code CUDA_SUCCESS}.
+ *
+ * <p>The message names the call, the arguments that matter, the error name and the driver's
+ * description, for example {@code cuMemAlloc(bytes=1073741824) failed with
+ * CUDA_ERROR_OUT_OF_MEMORY: out of memory}.
+ */
+public final class CudaException extends RuntimeException {
+
+  private static final long serialVersionUID = 1L;
+
+  /** The {@code CUresult} code that the driver returned. */
+  private final int result;
+
+  /** The name of the driver function, such as {@code cuMemAlloc}. */
+  private final String call;
+
+  private CudaException(String message, String call, int result) {
+    super(message);
+    this.call = call;
+    this.result = result;
+  }
+
+  /**
+   * Throws unless {@code result} is {@code CUDA_SUCCESS}.
+   *
+   * @param result the value that the driver call returned
+   * @param call the driver function's name
+   * @param arguments the arguments that matter, already formatted, such as {@code "bytes=4096"};
+   *     may be empty
+   * @throws CudaException naming the call, the arguments and the error
+   */
+  public static void check(int result, String call, String arguments) {
+    if (result != CUresult.CUDA_SUCCESS) {
+      throw failure(result, call, arguments);
+    }
+  }
+
+  /** Creates the exception for a failed call, without throwing it. */
+  public static CudaException failure(int result, String call, String arguments) {
+    String message =
+        String.format(
+            "%s(%s) failed with %s: %s",
+            call, arguments, errorName(result), errorDescription(result));
+    return new CudaException(message, call, result);
+  }
+
+  /**
+   * Returns the driver's name for a result code, such as {@code CUDA_ERROR_NO_DEVICE}. It calls the
+   * driver's {@code cuGetErrorName} first, because a newer driver has codes that JCuda's table
+   * lacks.
+   */
+  static String errorName(int result) {
+    String[] name = new String[1];
+    if (JCudaDriver.cuGetErrorName(result, name) == CUresult.CUDA_SUCCESS && name[0] != null) {
+      return name[0];
+    }
+    return CUresult.stringFor(result);
+  }
+
+  /** Returns the driver's description of a result code ({@code cuGetErrorString}). */
+  static String errorDescription(int result) {
+    String[] text = new String[1];
+    if (JCudaDriver.cuGetErrorString(result, text) == CUresult.CUDA_SUCCESS && text[0] != null) {
+      return text[0];
+    }
+    return "no description from the driver (code " + result + ")";
+  }
+
+  /** Returns the {@code CUresult} code. */
+  public int result() {
+    return result;
+  }
+
+  /** Returns the name of the driver function that failed. */
+  public String call() {
+    return call;
+  }
+}

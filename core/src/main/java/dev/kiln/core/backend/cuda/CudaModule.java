@@ -1,0 +1,176 @@
+package dev.kiln.core.backend.cuda;
+
+import java.util.concurrent.ConcurrentHashMap;
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUmodule;
+import jcuda.driver.CUresult;
+import jcuda.driver.CUstream;
+import jcuda.driver.JCudaDriver;
+
+/**
+ * A loaded module of GPU code (a fatbin, cubin or PTX image) and its kernels, looked up by name.
+ *
+ * <p>{@code cuModuleGetFunction} searches the module's symbol table, so each kernel is looked up
+ * once and its handle cached. Later launches cost one map lookup.
+ */
+public final class CudaModule implements AutoCloseable {
+
+  private final CudaContext context;
+  private final CUmodule module = new CUmodule();
+  private final ConcurrentHashMap<String, CUfunction> functions = new ConcurrentHashMap<>();
+  private boolean closed;
+
+  /**
+   * Loads a module image into the context ({@code cuModuleLoadData}).
+   *
+   * <p>For a fatbin the driver picks the machine code for the device's architecture, or else
+   * compiles the embedded PTX. PTX from nvcc 13 needs a driver of release 580 or newer.
+   *
+   * @param context the context to load into
+   * @param image the fatbin or cubin bytes, or PTX text ending in a 0 byte
+   * @throws CudaException if the driver rejects the image, for example with {@code
+   *     CUDA_ERROR_NO_BINARY_FOR_GPU} when it contains no code for this GPU
+   */
+  CudaModule(CudaContext context, byte[] image) {
+    if (image.length == 0) {
+      throw new IllegalArgumentException("the module image is empty: pass a fatbin, cubin or PTX");
+    }
+    this.context = context;
+    context.makeCurrent();
+    CudaException.check(
+        JCudaDriver.cuModuleLoadData(module, image),
+        "cuModuleLoadData",
+        "image=" + image.length + " bytes, device=cuda:" + context.deviceIndex());
+  }
+
+  /**
+   * Returns the kernel named {@code name}, looking it up on first use.
+   *
+   * @throws IllegalArgumentException if the module has no kernel of that name
+   */
+  public CUfunction function(String name) {
+    return functions.computeIfAbsent(name, this::lookUp);
+  }
+
+  private CUfunction lookUp(String name) {
+    context.makeCurrent();
+    CUfunction function = new CUfunction();
+    int result = JCudaDriver.cuModuleGetFunction(function, module, name);
+    if (result == CUresult.CUDA_ERROR_NOT_FOUND) {
+      throw new IllegalArgumentException(
+          "kernel '"
+              + name
+              + "' is not in the loaded module: check the name against the extern \"C\""
+              + " kernels, or rebuild the kernels module so that its fatbin matches this core");
+    }
+    CudaException.check(result, "cuModuleGetFunction", "name=" + name);
+    return function;
+  }
+
+  /**
+   * Launches a kernel on a stream ({@code cuLaunchKernel}). The launch is asynchronous: an error
+   * inside the kernel, such as an illegal address, shows up at the next synchronizing call.
+   *
+   * @param stream the stream to enqueue on
+   * @param kernel the kernel's name
+   * @param grid the number of blocks along x, y and z
+   * @param block the number of threads per block along x, y and z
+   * @param dynamicSharedBytes bytes of dynamic shared memory per block, 0 or more
+   * @param args the kernel's arguments in order, as {@link #kernelParameters} describes
+   */
+  void launch(
+      CUstream stream,
+      String kernel,
+      Dim3 grid,
+      Dim3 block,
+      int dynamicSharedBytes,
+      Object... args) {
+    if (dynamicSharedBytes < 0) {
+      throw new IllegalArgumentException(
+          "dynamic shared memory must be 0 bytes or more, got " + dynamicSharedBytes);
+    }
+    CUfunction function = function(kernel);
+    Pointer parameters = kernelParameters(kernel, args);
+    context.makeCurrent();
+    int result =
+        JCudaDriver.cuLaunchKernel(
+            function,
+            grid.x(),
+            grid.y(),
+            grid.z(),
+            block.x(),
+            block.y(),
+            block.z(),
+            dynamicSharedBytes,
+            stream,
+            parameters,
+            null);
+    CudaException.check(
+        result,
+        "cuLaunchKernel",
+        String.format(
+            "kernel=%s, grid=(%d, %d, %d), block=(%d, %d, %d), dynamicSharedBytes=%d",
+            kernel,
+            grid.x(),
+            grid.y(),
+            grid.z(),
+            block.x(),
+            block.y(),
+            block.z(),
+            dynamicSharedBytes));
+  }
+
+  /**
+   * Packs kernel arguments the way {@code cuLaunchKernel} expects them: an array of pointers, one
+   * to each argument's value.
+   *
+   * <p>A {@link DeviceBuffer} or a JCuda {@link CUdeviceptr} becomes a 64-bit device pointer;
+   * {@code Integer}, {@code Long}, {@code Float}, {@code Double}, {@code Short} and {@code Byte}
+   * become the C types {@code int}, {@code long long}, {@code float}, {@code double}, {@code short}
+   * and {@code char}. The Java type must match the kernel's parameter type, because the driver
+   * copies as many bytes as the kernel's signature declares.
+   *
+   * @throws IllegalArgumentException naming the argument's position and type if it is null or of
+   *     another type
+   */
+  static Pointer kernelParameters(String kernel, Object... args) {
+    Pointer[] values = new Pointer[args.length];
+    for (int i = 0; i < args.length; i++) {
+      values[i] =
+          switch (args[i]) {
+            case DeviceBuffer buffer -> Pointer.to(new long[] {buffer.address()});
+            case CUdeviceptr pointer -> Pointer.to(pointer);
+            case Integer value -> Pointer.to(new int[] {value});
+            case Long value -> Pointer.to(new long[] {value});
+            case Float value -> Pointer.to(new float[] {value});
+            case Double value -> Pointer.to(new double[] {value});
+            case Short value -> Pointer.to(new short[] {value});
+            case Byte value -> Pointer.to(new byte[] {value});
+            case null ->
+                throw new IllegalArgumentException(
+                    "argument " + i + " of kernel " + kernel + " is null");
+            default ->
+                throw new IllegalArgumentException(
+                    String.format(
+                        "argument %d of kernel %s has type %s: pass a DeviceBuffer or CUdeviceptr"
+                            + " for a pointer, or an Integer, Long, Float, Double, Short or Byte",
+                        i, kernel, args[i].getClass().getName()));
+          };
+    }
+    return Pointer.to(values);
+  }
+
+  /** Unloads the module ({@code cuModuleUnload}); a second call does nothing. */
+  @Override
+  public void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    functions.clear();
+    context.makeCurrent();
+    CudaException.check(JCudaDriver.cuModuleUnload(module), "cuModuleUnload", "");
+  }
+}
