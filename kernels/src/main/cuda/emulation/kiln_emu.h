@@ -1,0 +1,229 @@
+// CPU emulation of the CUDA subset that kiln's kernels use, for g++ 12 with -std=c++20.
+//
+// How CUDA's execution model maps onto the CPU:
+//   - A launch runs the grid's blocks one after another, in blockIdx order with x fastest.
+//   - A block runs as a team of real OS threads, one per CUDA thread, so a block of 256 threads
+//     is 256 std::threads. The threads live in a pool and are reused across blocks and launches.
+//     threadIdx, blockIdx, blockDim and gridDim are thread_local values set before each thread
+//     enters the kernel.
+//   - Threads 32k to 32k+31 of a block (in linear order x + y*X + z*X*Y, as on the GPU) form
+//     warp k. Shuffles and votes are rendezvous points: every lane named in the mask writes its
+//     value, waits until all of them have, then reads. A block whose size is not a multiple of
+//     32 has a partial last warp whose missing lanes are inactive.
+//   - __syncthreads() is a barrier over the block's threads with a timeout (5 s by default; the
+//     environment variable KILN_EMU_BARRIER_TIMEOUT_MS or kiln_emu_set_barrier_timeout_ms
+//     change it).
+//   - __shared__ variables become function-level statics. That is one copy per kernel, which is
+//     per block only because blocks run one at a time and launches are serialized by a process-
+//     wide lock. Dynamic shared memory is a per-launch buffer filled with 0xFF bytes (a float
+//     NaN), so a read before any write shows up in results.
+//   - Atomics use std::atomic_ref with relaxed ordering, as CUDA's atomics are relaxed.
+//
+// Misuse fails the launch with a message naming the kernel, block and thread, instead of hanging:
+//   - a __syncthreads that only some threads reach (the others returned from the kernel), or
+//     that threads reach at different source lines;
+//   - a shuffle or vote whose mask leaves out an active lane of the warp, or names a lane that
+//     has returned, or whose lanes disagree on the mask or the intrinsic;
+//   - a shuffle that reads from an inactive lane of a partial warp;
+//   - a barrier or warp rendezvous that waits longer than the timeout;
+//   - a block of more than 1024 threads, or more dynamic shared memory than the 48 KiB a GPU
+//     grants without an opt-in attribute.
+// The first failure aborts the launch: threads waiting in a barrier, a rendezvous or an atomic
+// are released and unwind, and the launch returns the message.
+//
+// What is not faithful:
+//   - Out-of-bounds memory accesses are not checked; they read other memory or crash the process.
+//   - Races between threads are not detected. Blocks never run concurrently, so code that races
+//     between blocks on a GPU can give the right result here.
+//   - A thread in a loop that calls no emulated builtin cannot be interrupted, so a launch whose
+//     thread spins on plain memory forever hangs.
+//   - Float arithmetic is the host's: g++ may contract a*b+c into an FMA differently from nvcc,
+//     and expf, tanhf and the like follow glibc, not CUDA's ULP bounds. Tests compare with
+//     tolerances for this reason.
+//   - Warps do not run in lockstep, so code that relies on implicit warp-synchronous execution
+//     (without __syncwarp or a *_sync intrinsic) is as wrong here as on Volta and later GPUs.
+#pragma once
+
+#include <atomic>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+// CUDA's vector of three unsigned values; kernels only read it.
+struct uint3 {
+  unsigned x, y, z;
+};
+using dim3 = uint3;
+
+namespace kiln_emu {
+
+// Raised by a builtin that a kernel misused; the launch fails with its message.
+class KernelError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Thrown in a thread to unwind it when another thread of the launch has already failed.
+struct LaunchAborted {};
+
+// The launch coordinates of one emulated CUDA thread.
+struct ThreadContext {
+  uint3 thread_idx;
+  uint3 block_idx;
+  uint3 block_dim;
+  uint3 grid_dim;
+  int lane;  // threadIdx's linear index modulo 32
+  int warp;  // threadIdx's linear index divided by 32
+};
+
+extern thread_local ThreadContext this_thread;
+
+// Throws LaunchAborted when the current launch has failed in another thread.
+void check_abort();
+
+// Waits until every thread of the block arrives at a barrier (see the header comment).
+void syncthreads(const char* file, int line);
+
+// Exchanges one 64-bit word per lane among the lanes in mask; returns all 32 words, indexed by
+// lane. intrinsic names the CUDA function, for error messages.
+const std::uint64_t* warp_exchange(unsigned mask, std::uint64_t word, const char* intrinsic);
+
+// The lanes of the caller's warp that exist: all 32 except in a partial last warp.
+unsigned existing_lanes();
+
+// The block's dynamic shared memory, 16-byte aligned.
+unsigned char* dynamic_shared();
+
+[[noreturn]] void fail(const std::string& message);
+
+// Moves a 32- or 64-bit value through a 64-bit word, as the warp exchange carries them.
+template <typename T>
+std::uint64_t to_word(T value) {
+  static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= 8, "shuffles carry <= 8 bytes");
+  std::uint64_t word = 0;
+  std::memcpy(&word, &value, sizeof(T));
+  return word;
+}
+
+template <typename T>
+T from_word(std::uint64_t word) {
+  T value;
+  std::memcpy(&value, &word, sizeof(T));
+  return value;
+}
+
+// Runs a shuffle in which each lane reads lane source (computed by the caller as CUDA defines it
+// for the intrinsic). Reading from a lane that does not exist fails, as CUDA leaves it undefined.
+template <typename T>
+T shuffle(unsigned mask, T value, int source, int width, const char* intrinsic) {
+  if (width <= 0 || width > 32 || (width & (width - 1)) != 0) {
+    fail(std::string(intrinsic) + ": width " + std::to_string(width) +
+         " is invalid; it must be a power of two from 1 to 32");
+  }
+  const std::uint64_t* words = warp_exchange(mask, to_word(value), intrinsic);
+  if ((existing_lanes() >> source & 1u) == 0) {
+    fail(std::string(intrinsic) + ": lane " + std::to_string(this_thread.lane) +
+         " reads from lane " + std::to_string(source) +
+         ", which is not active in this partial warp; guard the read or size the block as a "
+         "multiple of 32");
+  }
+  return from_word<T>(words[source]);
+}
+
+// Collects predicate from every lane in mask; returns the bitmask of lanes where it was true.
+inline unsigned ballot(unsigned mask, bool predicate, const char* intrinsic) {
+  const std::uint64_t* words = warp_exchange(mask, predicate ? 1 : 0, intrinsic);
+  unsigned bits = 0;
+  for (int lane = 0; lane < 32; lane++) {
+    if ((mask >> lane & 1u) != 0 && (existing_lanes() >> lane & 1u) != 0 && words[lane] != 0) {
+      bits |= 1u << lane;
+    }
+  }
+  return bits;
+}
+
+// A registered kernel: its entry point, a trampoline that calls it with unpacked arguments, and
+// its parameter types, one letter each (p pointer, i int, u unsigned, f float, d double, l 64-bit
+// integer).
+using AnyFunction = void (*)();
+using Trampoline = void (*)(AnyFunction kernel, void** args);
+
+struct KernelEntry {
+  AnyFunction function;
+  Trampoline trampoline;
+  std::string signature;
+};
+
+bool register_kernel(const char* name, KernelEntry entry);
+
+// Returns the registered kernel and its stored name, or null for an unknown name.
+const std::pair<const std::string, KernelEntry>* find_kernel(const char* name);
+
+template <typename T>
+constexpr char type_code() {
+  using U = std::remove_cv_t<T>;
+  if constexpr (std::is_pointer_v<U>) {
+    return 'p';
+  } else if constexpr (std::is_same_v<U, int>) {
+    return 'i';
+  } else if constexpr (std::is_same_v<U, unsigned>) {
+    return 'u';
+  } else if constexpr (std::is_same_v<U, float>) {
+    return 'f';
+  } else if constexpr (std::is_same_v<U, double>) {
+    return 'd';
+  } else {
+    static_assert(std::is_integral_v<U> && sizeof(U) == 8,
+                  "kernel parameters are pointers, int, unsigned, float, double or 64-bit ints");
+    return 'l';
+  }
+}
+
+// Calls kernel with args[i] pointing at parameter i, as cuLaunchKernel's kernelParams do.
+template <typename... Params, std::size_t... I>
+void call_unpacked(void (*kernel)(Params...), void** args, std::index_sequence<I...>) {
+  kernel(*static_cast<std::remove_cv_t<Params>*>(args[I])...);
+}
+
+template <typename... Params>
+void trampoline(AnyFunction kernel, void** args) {
+  call_unpacked(reinterpret_cast<void (*)(Params...)>(kernel), args,
+                std::index_sequence_for<Params...>{});
+}
+
+template <typename... Params>
+KernelEntry describe(void (*kernel)(Params...)) {
+  return KernelEntry{reinterpret_cast<AnyFunction>(kernel), &trampoline<Params...>,
+                     std::string{type_code<Params>()...}};
+}
+
+}  // namespace kiln_emu
+
+// Qualifiers: the CPU build needs none of them.
+#define __global__
+#define __device__
+#define __forceinline__ inline __attribute__((always_inline))
+#define __shared__ static
+
+// The launch coordinates, read-only in kernels as on the GPU.
+#define threadIdx (static_cast<const uint3&>(::kiln_emu::this_thread.thread_idx))
+#define blockIdx (static_cast<const uint3&>(::kiln_emu::this_thread.block_idx))
+#define blockDim (static_cast<const uint3&>(::kiln_emu::this_thread.block_dim))
+#define gridDim (static_cast<const uint3&>(::kiln_emu::this_thread.grid_dim))
+constexpr int warpSize = 32;
+
+#define KILN_DYNAMIC_SHARED(type, name) \
+  type* name = reinterpret_cast<type*>(::kiln_emu::dynamic_shared())
+
+#define KILN_REGISTER(kernel) \
+  static const bool kiln_registered_##kernel = \
+      ::kiln_emu::register_kernel(#kernel, ::kiln_emu::describe(kernel));
+
+#define __syncthreads() ::kiln_emu::syncthreads(__FILE__, __LINE__)
+
+#include "kiln_emu_builtins.h"

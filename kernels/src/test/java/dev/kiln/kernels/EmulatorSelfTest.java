@@ -1,0 +1,271 @@
+package dev.kiln.kernels;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Tests of the CUDA emulation itself, through the kernels in {@code selftest.cu}: warp shuffles and
+ * votes, per-block shared memory, atomics, and the checks that turn misuse into a failed launch
+ * instead of a hang.
+ */
+class EmulatorSelfTest {
+  private final EmulatedKernels kernels = KernelTestSupport.kernels();
+  private KernelTestSupport support;
+
+  @BeforeEach
+  void open() {
+    support = new KernelTestSupport();
+  }
+
+  @AfterEach
+  void close() {
+    support.close();
+    kernels.setBarrierTimeoutMillis(0);
+  }
+
+  @Test
+  void libraryListsSelfTestKernels() {
+    List<String> names = kernels.kernelNames();
+    assertTrue(names.contains("kiln_selftest_warp_sum"), "kernel names: " + names);
+    assertTrue(names.contains("kiln_selftest_atomics"), "kernel names: " + names);
+  }
+
+  @Test
+  void shuffleDownSumsFullWarps() {
+    int blocks = 3;
+    int threads = 96;
+    float[] input = support.randomFloats(blocks * threads);
+    MemorySegment sums = support.floats(blocks * threads / 32);
+    kernels.launch(
+        "kiln_selftest_warp_sum",
+        Dim3.of(blocks),
+        Dim3.of(threads),
+        0,
+        support.segmentOf(input),
+        sums);
+
+    double[] expected = new double[blocks * threads / 32];
+    for (int i = 0; i < input.length; i++) {
+      expected[i / 32] += input[i];
+    }
+    // 32 float additions in a tree: each rounding is at most 2^-24 of a partial sum below 32.
+    KernelTestSupport.assertClose(
+        "warp sums", expected, KernelTestSupport.toFloats(sums, expected.length), 1e-5, 0);
+  }
+
+  @Test
+  void votesCoverPartialWarp() {
+    int threads = 40; // a full warp and a partial warp of 8 lanes
+    float[] input = new float[threads];
+    for (int i = 0; i < threads; i++) {
+      input[i] = i % 3 == 0 ? 1f : -1f;
+    }
+    input[32] = 1f; // the partial warp: lanes 0 and 3 and 6 are positive, and lane 0 anyway
+    MemorySegment ballots = support.ints(threads);
+    MemorySegment any = support.ints(threads);
+    MemorySegment all = support.ints(threads);
+    kernels.launch(
+        "kiln_selftest_votes",
+        Dim3.of(1),
+        Dim3.of(threads),
+        0,
+        support.segmentOf(input),
+        ballots,
+        any,
+        all);
+
+    int fullWarp = 0;
+    for (int lane = 0; lane < 32; lane++) {
+      fullWarp |= lane % 3 == 0 ? 1 << lane : 0;
+    }
+    int partialWarp = 0;
+    for (int lane = 0; lane < 8; lane++) {
+      partialWarp |= (32 + lane) % 3 == 0 || lane == 0 ? 1 << lane : 0;
+    }
+    int[] ballotOut = KernelTestSupport.toInts(ballots, threads);
+    assertEquals(fullWarp, ballotOut[5], "ballot of the full warp");
+    assertEquals(partialWarp, ballotOut[35], "ballot of the partial warp");
+    assertEquals(1, KernelTestSupport.toInts(any, threads)[0], "any of the full warp");
+    assertEquals(0, KernelTestSupport.toInts(all, threads)[0], "all of the full warp");
+  }
+
+  @Test
+  void sharedMemoryIsPerBlock() {
+    int blocks = 3;
+    int threads = 50;
+    MemorySegment out = support.ints(2 * blocks * threads);
+    kernels.launch(
+        "kiln_selftest_shared_per_block", Dim3.of(blocks), Dim3.of(threads), 4 * threads, out);
+
+    int[] expected = new int[2 * blocks * threads];
+    for (int b = 0; b < blocks; b++) {
+      for (int t = 0; t < threads; t++) {
+        int i = b * threads + t;
+        expected[2 * i] = 1000 * b;
+        expected[2 * i + 1] = 1000 * b + (t + 1) % threads;
+      }
+    }
+    assertArrayEquals(expected, KernelTestSupport.toInts(out, expected.length));
+  }
+
+  @Test
+  void atomicsFromManyThreadsAreExact() {
+    int blocks = 7;
+    int threads = 100;
+    MemorySegment intTotal = support.ints(1);
+    MemorySegment floatCount = support.floats(1);
+    MemorySegment maxIndex = support.ints(1);
+    kernels.launch(
+        "kiln_selftest_atomics",
+        Dim3.of(blocks),
+        Dim3.of(threads),
+        0,
+        intTotal,
+        floatCount,
+        maxIndex);
+
+    int n = blocks * threads;
+    assertEquals(n * (n - 1) / 2, intTotal.get(ValueLayout.JAVA_INT, 0), "sum of indices");
+    assertEquals((float) n, floatCount.get(ValueLayout.JAVA_FLOAT, 0), "count in float");
+    assertEquals(n - 1, maxIndex.get(ValueLayout.JAVA_INT, 0), "maximum index");
+  }
+
+  @Test
+  void fullSizeTwoDimensionalBlocksRun() {
+    // Two blocks of 32 x 32 = 1024 threads, the most CUDA allows, indexed in two dimensions.
+    MemorySegment intTotal = support.ints(1);
+    MemorySegment floatCount = support.floats(1);
+    MemorySegment maxIndex = support.ints(1);
+    kernels.launch(
+        "kiln_selftest_atomics", Dim3.of(2), Dim3.of(32, 32), 0, intTotal, floatCount, maxIndex);
+
+    // The kernel's index uses threadIdx.x only, so each x value occurs 32 times per block.
+    int expectedTotal = 0;
+    for (int block = 0; block < 2; block++) {
+      for (int x = 0; x < 32; x++) {
+        expectedTotal += 32 * (block * 32 + x);
+      }
+    }
+    assertEquals(expectedTotal, intTotal.get(ValueLayout.JAVA_INT, 0), "sum of indices");
+    assertEquals(2048f, floatCount.get(ValueLayout.JAVA_FLOAT, 0), "count in float");
+    assertEquals(63, maxIndex.get(ValueLayout.JAVA_INT, 0), "maximum index");
+  }
+
+  @Test
+  void barrierMissedByEarlyReturnFails() {
+    KernelLaunchException error =
+        assertThrows(
+            KernelLaunchException.class,
+            () ->
+                kernels.launch(
+                    "kiln_selftest_partial_barrier",
+                    Dim3.of(1),
+                    Dim3.of(64),
+                    0,
+                    support.floats(64)));
+    assertTrue(error.getMessage().contains("reached by only 16 of 64"), error.getMessage());
+    assertTrue(error.getMessage().contains("kiln_selftest_partial_barrier"), error.getMessage());
+  }
+
+  @Test
+  void barrierTimesOutWhenThreadsSpin() {
+    kernels.setBarrierTimeoutMillis(200);
+    long start = System.nanoTime();
+    KernelLaunchException error =
+        assertThrows(
+            KernelLaunchException.class,
+            () ->
+                kernels.launch(
+                    "kiln_selftest_barrier_timeout", Dim3.of(1), Dim3.of(64), 0, support.ints(1)));
+    long millis = (System.nanoTime() - start) / 1_000_000;
+    assertTrue(error.getMessage().contains("timed out after 200 ms"), error.getMessage());
+    // Generous against a loaded machine, and far below the 5 s default that would mean the
+    // setter did not reach the library.
+    assertTrue(millis < 3000, "the timed-out launch took " + millis + " ms");
+  }
+
+  @Test
+  void partialMaskShuffleFails() {
+    KernelLaunchException error =
+        assertThrows(
+            KernelLaunchException.class,
+            () ->
+                kernels.launch(
+                    "kiln_selftest_partial_mask", Dim3.of(1), Dim3.of(32), 0, support.floats(32)));
+    assertTrue(error.getMessage().contains("mask 0x0000ffff"), error.getMessage());
+  }
+
+  @Test
+  void shuffleFromInactiveLaneFails() {
+    KernelLaunchException error =
+        assertThrows(
+            KernelLaunchException.class,
+            () ->
+                kernels.launch(
+                    "kiln_selftest_inactive_source",
+                    Dim3.of(1),
+                    Dim3.of(40),
+                    0,
+                    support.floats(40)));
+    assertTrue(error.getMessage().contains("reads from lane 8"), error.getMessage());
+  }
+
+  @Test
+  void launchAfterFailureSucceeds() {
+    assertThrows(
+        KernelLaunchException.class,
+        () ->
+            kernels.launch(
+                "kiln_selftest_partial_barrier", Dim3.of(1), Dim3.of(64), 0, support.floats(64)));
+    shuffleDownSumsFullWarps();
+  }
+
+  @Test
+  void wrongArgumentsAreRejected() {
+    KernelLaunchException count =
+        assertThrows(
+            KernelLaunchException.class,
+            () -> kernels.launch("kiln_selftest_warp_sum", Dim3.of(1), Dim3.of(32), 0));
+    assertTrue(count.getMessage().contains("takes 2 parameters"), count.getMessage());
+
+    KernelLaunchException type =
+        assertThrows(
+            KernelLaunchException.class,
+            () ->
+                kernels.launch(
+                    "kiln_selftest_warp_sum", Dim3.of(1), Dim3.of(32), 0, 1, support.floats(1)));
+    assertTrue(type.getMessage().contains("argument 0"), type.getMessage());
+
+    KernelLaunchException unknown =
+        assertThrows(
+            KernelLaunchException.class,
+            () -> kernels.launch("kiln_no_such_kernel", Dim3.of(1), Dim3.of(32), 0));
+    assertTrue(unknown.getMessage().contains("kiln_no_such_kernel"), unknown.getMessage());
+  }
+
+  @Test
+  void oversizedBlockIsRejected() {
+    KernelLaunchException error =
+        assertThrows(
+            KernelLaunchException.class,
+            () ->
+                kernels.launch(
+                    "kiln_selftest_atomics",
+                    Dim3.of(1),
+                    Dim3.of(2048),
+                    0,
+                    support.ints(1),
+                    support.floats(1),
+                    support.ints(1)));
+    assertTrue(error.getMessage().contains("at most 1024"), error.getMessage());
+  }
+}

@@ -1,0 +1,174 @@
+package dev.kiln.kernels;
+
+import static dev.kiln.kernels.KernelTestSupport.toFloats;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Runs both GEMM kernels of matmul.cu under CPU emulation, with every combination of transposes and
+ * accumulation, and compares them with a double-precision product computed as kiln's CPU Gemm
+ * defines it.
+ */
+class MatmulKernelsTest {
+
+  /**
+   * Unit roundoff of float32, 2^-24. By the standard rounding-error bound for summation, a float
+   * dot product of k terms, in any order, is within k * u / (1 - k * u) of the exact one. The bound
+   * is relative to the sum of the magnitudes of the terms, and an accumulated C adds one term.
+   */
+  private static final double UNIT_ROUNDOFF = 0x1p-24;
+
+  private final EmulatedKernels kernels = KernelTestSupport.kernels();
+  private KernelTestSupport support;
+
+  @BeforeEach
+  void open() {
+    support = new KernelTestSupport();
+  }
+
+  @AfterEach
+  void close() {
+    support.close();
+  }
+
+  /** One product: kernel, sizes, transposes and accumulation. */
+  record GemmCase(
+      String kernel, int m, int n, int k, boolean transA, boolean transB, boolean accumulate) {
+    @Override
+    public String toString() {
+      return String.format(
+          "%s %dx%dx%d%s%s%s",
+          kernel.substring("kiln_matmul_".length()),
+          m,
+          n,
+          k,
+          transA ? " transA" : "",
+          transB ? " transB" : "",
+          accumulate ? " accumulate" : "");
+    }
+  }
+
+  static Stream<GemmCase> cases() {
+    List<GemmCase> cases = new ArrayList<>();
+    for (String kernel : new String[] {"kiln_matmul_naive", "kiln_matmul_tiled"}) {
+      for (int flags = 0; flags < 8; flags++) {
+        // 67 x 45 x 131: no size is a multiple of the tile (64) or the depth step (16).
+        cases.add(
+            new GemmCase(
+                kernel, 67, 45, 131, (flags & 1) != 0, (flags & 2) != 0, (flags & 4) != 0));
+      }
+      // Several tiles in both directions, and degenerate sizes.
+      cases.add(new GemmCase(kernel, 130, 70, 33, false, false, false));
+      cases.add(new GemmCase(kernel, 1, 1, 1, true, true, false));
+      cases.add(new GemmCase(kernel, 5, 200, 3, false, true, true));
+      cases.add(new GemmCase(kernel, 9, 7, 0, false, false, true));
+    }
+    return cases.stream();
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("cases")
+  void productMatchesReference(GemmCase gemm) {
+    int m = gemm.m();
+    int n = gemm.n();
+    int k = gemm.k();
+    float[] a = support.randomFloats(m * k);
+    float[] b = support.randomFloats(k * n);
+    float[] c = support.randomFloats(m * n);
+    if (!gemm.accumulate()) {
+      c[0] = Float.NaN; // must not leak into the result when C is only written
+    }
+    MemorySegment cSegment = support.segmentOf(c);
+    launch(gemm, support.segmentOf(a), support.segmentOf(b), cSegment);
+
+    float[] actual = toFloats(cSegment, m * n);
+    double gamma = (k + 1) * UNIT_ROUNDOFF / (1 - (k + 1) * UNIT_ROUNDOFF);
+    for (int row = 0; row < m; row++) {
+      for (int col = 0; col < n; col++) {
+        double sum = gemm.accumulate() ? c[row * n + col] : 0;
+        double magnitude = Math.abs(sum);
+        for (int p = 0; p < k; p++) {
+          double term = elementA(a, gemm, row, p) * elementB(b, gemm, p, col);
+          sum += term;
+          magnitude += Math.abs(term);
+        }
+        double bound = gamma * magnitude;
+        double value = actual[row * n + col];
+        if (!(Math.abs(value - sum) <= bound)) {
+          fail(
+              String.format(
+                  "%s: C[%d, %d] is %.9g but expected %.9g (bound %.3g)",
+                  gemm, row, col, value, sum, bound));
+        }
+      }
+    }
+  }
+
+  @Test
+  void tiledAndNaiveAgreeOnLargerProduct() {
+    GemmCase naive = new GemmCase("kiln_matmul_naive", 150, 129, 77, true, false, false);
+    GemmCase tiled = new GemmCase("kiln_matmul_tiled", 150, 129, 77, true, false, false);
+    MemorySegment a = support.segmentOf(support.randomFloats(150 * 77));
+    MemorySegment b = support.segmentOf(support.randomFloats(77 * 129));
+    MemorySegment fromNaive = support.floats(150 * 129);
+    MemorySegment fromTiled = support.floats(150 * 129);
+    launch(naive, a, b, fromNaive);
+    launch(tiled, a, b, fromTiled);
+
+    float[] expected = toFloats(fromNaive, 150 * 129);
+    double[] reference = new double[expected.length];
+    for (int i = 0; i < expected.length; i++) {
+      reference[i] = expected[i];
+    }
+    // Both sum 77 products of numbers below 1 in a different order: 78 roundings of 2^-24 of
+    // a sum of magnitudes below 77 bound the difference by 78 * 77 * 2^-24, about 4e-4, in the
+    // worst case; 1e-4 is still met in practice, because rounding errors largely cancel.
+    KernelTestSupport.assertClose(
+        "tiled versus naive", reference, toFloats(fromTiled, expected.length), 1e-4, 0);
+  }
+
+  private void launch(GemmCase gemm, MemorySegment a, MemorySegment b, MemorySegment c) {
+    Dim3 block;
+    Dim3 grid;
+    if (gemm.kernel().equals("kiln_matmul_tiled")) {
+      block = Dim3.of(16, 16);
+      grid = Dim3.of(Dim3.blocksFor(gemm.n(), 64), Dim3.blocksFor(gemm.m(), 64));
+    } else {
+      block = Dim3.of(16, 16);
+      grid = Dim3.of(Dim3.blocksFor(gemm.n(), 16), Dim3.blocksFor(gemm.m(), 16));
+    }
+    kernels.launch(
+        gemm.kernel(),
+        grid,
+        block,
+        0,
+        a,
+        b,
+        c,
+        gemm.m(),
+        gemm.n(),
+        gemm.k(),
+        gemm.transA() ? 1 : 0,
+        gemm.transB() ? 1 : 0,
+        gemm.accumulate() ? 1 : 0);
+  }
+
+  /** op(A)[row, p]: A is m x k, or k x m when transposed. */
+  private static double elementA(float[] a, GemmCase gemm, int row, int p) {
+    return gemm.transA() ? a[p * gemm.m() + row] : a[row * gemm.k() + p];
+  }
+
+  /** op(B)[p, col]: B is k x n, or n x k when transposed. */
+  private static double elementB(float[] b, GemmCase gemm, int p, int col) {
+    return gemm.transB() ? b[col * gemm.k() + p] : b[p * gemm.n() + col];
+  }
+}
