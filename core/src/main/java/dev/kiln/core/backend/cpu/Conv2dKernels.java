@@ -1,20 +1,73 @@
 package dev.kiln.core.backend.cpu;
 
 import dev.kiln.core.tensor.Storage;
-import java.util.Arrays;
 
 /**
- * 2d convolution (cross-correlation, as in PyTorch) on NCHW storage, by im2col and {@link Gemm} per
- * image.
+ * 2d convolution (cross-correlation, as in PyTorch) on NCHW storage, one {@link Gemm}-style product
+ * per image.
  *
  * <p>Shapes: input x is [batch, inChannels, inHeight, inWidth], weight is [outChannels, inChannels,
  * kernelHeight, kernelWidth], bias is [outChannels] and the output is [batch, outChannels,
  * outHeight, outWidth], all row-major and of one dtype. Every kernel overwrites its output storage.
- * The column matrix of one image is [inChannels * kernelHeight * kernelWidth, outHeight *
- * outWidth]: row (ic, ky, kx) contains the input pixels that kernel tap meets at each output
- * position, with zeros where the tap falls in the padding.
+ * With taps = inChannels * kernelHeight * kernelWidth and positions = outHeight * outWidth, the
+ * column matrix of one image is [taps, positions]; see {@link Conv2dIm2col}.
+ *
+ * <p>Two methods compute the per-image products: {@link Conv2dIm2col} stores the column matrix and
+ * calls {@link Gemm}, and {@link Conv2dImplicit} (float32 only) packs the product's panels straight
+ * from the image. {@link #IMPLICIT_MIN_COLUMN_SIZE} records the measurements behind the choice.
+ *
+ * <p>Images are split across {@link CpuParallel} chunks, and each chunk writes only its own images,
+ * so the outputs do not depend on thread timing. The weight gradient sums per-chunk partials in
+ * chunk order, so it depends on the thread count only.
  */
 public final class Conv2dKernels {
+
+  /**
+   * Size of the column matrix of one image, taps * positions elements, from which float32
+   * convolutions use {@link Conv2dImplicit} instead of {@link Conv2dIm2col}. Below it the column
+   * matrix takes at most 4 MiB, im2col costs little, and the two methods are within the spread of
+   * repeated runs.
+   *
+   * <p>Measured with a throwaway timing loop on the conv layers of the presets (lenet-20m and
+   * lenet-48m at batch 4, default and naimishnet at batch 32, random operands): thread CPU time of
+   * one call with {@code kiln.threads=1}, median of 9 after 6 warm-up calls, the two methods
+   * interleaved, on a 2-core AMD EPYC with AVX-512 and JDK 25 that other builds shared. Both
+   * methods use the {@link Workspace} buffers. Milliseconds per call, im2col / implicit:
+   *
+   * <pre>
+   *   layer          in -> out, kernel, output  column   forward      backwardData  backwardWeight
+   *   lenet-20m/0     1 ->  32, 5x5, 220x220    1.2M      8.2 /  7.4    9.9 /  9.0   14.2 / 13.8
+   *   lenet-20m/3    32 ->  64, 5x5, 106x106    9.0M     76.6 / 59.1   85.3 / 70.4   99.6 / 76.9
+   *   lenet-20m/6    64 -> 128, 3x3, 51x51      1.5M     20.1 / 19.2   21.9 / 20.3   26.3 / 22.6
+   *   lenet-20m/9   128 -> 256, 3x3 s2, 12x12   166K      5.8 /  5.8    5.1 /  5.3    5.0 /  4.9
+   *   lenet-48m/3    32 ->  32, 3x3, 108x108    3.4M     19.9 / 15.0   22.9 / 16.1   24.9 / 20.6
+   *   lenet-48m/6    32 ->  64, 3x3, 52x52      779K      5.9 /  5.8    6.6 /  6.1    8.7 /  7.3
+   *   default/0       1 ->  16, 3x3 p1, 96x96    83K      3.4 /  3.3    4.8 /  4.4   11.4 / 11.5
+   *   default/4      16 ->  32, 3x3 p1, 48x48   332K     13.0 / 12.6   15.0 / 14.3   18.7 / 19.8
+   *   default/8      32 ->  64, 3x3 p1, 24x24   166K     10.8 / 11.1   11.1 / 11.5   13.1 / 13.8
+   *   default/12     64 -> 128, 3x3 p1, 12x12    83K     11.4 / 11.4   10.9 / 11.6   10.9 / 11.0
+   *   default/16    128 -> 256, 3x3 p1, 6x6      41K     19.1 / 19.1   18.6 / 19.6   10.3 / 10.7
+   *   naimishnet/0    1 ->  32, 4x4, 93x93      138K      9.0 /  9.0   10.2 /  9.6   18.7 / 18.8
+   *   naimishnet/4   32 ->  64, 3x3, 44x44      558K     32.1 / 32.6   36.3 / 35.3   43.7 / 41.6
+   *   naimishnet/8   64 -> 128, 2x2, 21x21      113K     12.3 / 12.5   13.0 / 13.4   14.5 / 14.6
+   * </pre>
+   *
+   * <p>So the implicit method saves 10-25% from about a million column elements on, and below that
+   * the two differ by less than the spread of repeated runs (up to 10% in an earlier run). The 1x1
+   * layers (lenet-48m/9, naimishnet/12) are not listed because their column matrix is the image,
+   * which both methods pass to the product without a copy.
+   */
+  static final long IMPLICIT_MIN_COLUMN_SIZE = 1L << 20;
+
+  /** Method for the per-image products. Tests and benchmarks force each one. */
+  enum Method {
+    /** {@link #IMPLICIT} for float32 when the rule of {@link #IMPLICIT_MIN_COLUMN_SIZE} holds. */
+    AUTO,
+    /** {@link Conv2dIm2col}: column matrix, then {@link Gemm}. */
+    IM2COL,
+    /** {@link Conv2dImplicit}; float32 only. */
+    IMPLICIT
+  }
 
   private Conv2dKernels() {}
 
@@ -25,6 +78,14 @@ public final class Conv2dKernels {
    */
   public static void forward(
       Storage x, Storage weight, Storage bias, Conv2dGeometry g, Storage out) {
+    forward(Method.AUTO, x, weight, bias, g, out);
+  }
+
+  /**
+   * Runs {@link #forward(Storage, Storage, Storage, Conv2dGeometry, Storage)} by {@code method}.
+   */
+  static void forward(
+      Method method, Storage x, Storage weight, Storage bias, Conv2dGeometry g, Storage out) {
     requireSize("input", x, g.inputSize());
     requireSize("weight", weight, g.weightSize());
     requireSize("output", out, g.outputSize());
@@ -33,40 +94,22 @@ public final class Conv2dKernels {
       requireSize("bias", bias, g.outChannels());
     }
 
-    int taps = columnRows(g);
-    int positions = g.outHeight() * g.outWidth();
-    int imageSize = g.inChannels() * g.inHeight() * g.inWidth();
-    int outImageSize = g.outChannels() * positions;
+    boolean implicit = usesImplicit(method, x, g);
     // Each chunk of images writes only its own images of out, so any split gives the same bits.
     CpuParallel.forEachChunk(
         g.batch(),
         (chunk, firstImage, endImage) -> {
-          Storage col = isPointwise(g) ? null : Storage.allocate(x.dtype(), taps * positions);
           for (int b = firstImage; b < endImage; b++) {
-            // out[b] (outChannels x positions) = weight (outChannels x taps) * col (taps x
-            // positions).
-            Storage source = col == null ? x : col;
-            int sourceOffset = col == null ? b * imageSize : 0;
-            if (col != null) {
-              im2col(x, b * imageSize, g, col);
+            if (implicit) {
+              Conv2dImplicit.forwardImage(x.floats(), b, weight.floats(), g, out.floats());
+            } else {
+              Conv2dIm2col.forwardImage(x, b, weight, g, out);
             }
-            Gemm.gemm(
-                false,
-                false,
-                g.outChannels(),
-                positions,
-                taps,
-                weight,
-                0,
-                source,
-                sourceOffset,
-                out,
-                b * outImageSize,
-                false);
           }
         });
 
     if (bias != null) {
+      int positions = g.outHeight() * g.outWidth();
       for (int b = 0; b < g.batch(); b++) {
         for (int oc = 0; oc < g.outChannels(); oc++) {
           addConstant(out, (b * g.outChannels() + oc) * positions, positions, bias.get(oc));
@@ -84,39 +127,28 @@ public final class Conv2dKernels {
    */
   public static void backwardData(
       Storage gradOut, Storage weight, Conv2dGeometry g, Storage gradInput) {
+    backwardData(Method.AUTO, gradOut, weight, g, gradInput);
+  }
+
+  /** Runs {@link #backwardData(Storage, Storage, Conv2dGeometry, Storage)} by {@code method}. */
+  static void backwardData(
+      Method method, Storage gradOut, Storage weight, Conv2dGeometry g, Storage gradInput) {
     requireSize("output gradient", gradOut, g.outputSize());
     requireSize("weight", weight, g.weightSize());
     requireSize("input gradient", gradInput, g.inputSize());
     requireSameDtype(gradOut, weight, gradInput);
 
-    int taps = columnRows(g);
-    int positions = g.outHeight() * g.outWidth();
-    int imageSize = g.inChannels() * g.inHeight() * g.inWidth();
-    int outImageSize = g.outChannels() * positions;
+    boolean implicit = usesImplicit(method, gradOut, g);
     // Each chunk of images writes only its own images of gradInput.
     CpuParallel.forEachChunk(
         g.batch(),
         (chunk, firstImage, endImage) -> {
-          Storage col = isPointwise(g) ? null : Storage.allocate(gradOut.dtype(), taps * positions);
           for (int b = firstImage; b < endImage; b++) {
-            // col (taps x positions) = weight^T (taps x outChannels) * gradOut[b].
-            Storage target = col == null ? gradInput : col;
-            int targetOffset = col == null ? b * imageSize : 0;
-            Gemm.gemm(
-                true,
-                false,
-                taps,
-                positions,
-                g.outChannels(),
-                weight,
-                0,
-                gradOut,
-                b * outImageSize,
-                target,
-                targetOffset,
-                false);
-            if (col != null) {
-              col2im(col, g, gradInput, b * imageSize);
+            if (implicit) {
+              Conv2dImplicit.backwardDataImage(
+                  gradOut.floats(), b, weight.floats(), g, gradInput.floats());
+            } else {
+              Conv2dIm2col.backwardDataImage(gradOut, b, weight, g, gradInput);
             }
           }
         });
@@ -131,72 +163,42 @@ public final class Conv2dKernels {
    */
   public static void backwardWeight(
       Storage gradOut, Storage x, Conv2dGeometry g, Storage gradWeight) {
+    backwardWeight(Method.AUTO, gradOut, x, g, gradWeight);
+  }
+
+  /** Runs {@link #backwardWeight(Storage, Storage, Conv2dGeometry, Storage)} by {@code method}. */
+  static void backwardWeight(
+      Method method, Storage gradOut, Storage x, Conv2dGeometry g, Storage gradWeight) {
     requireSize("output gradient", gradOut, g.outputSize());
     requireSize("input", x, g.inputSize());
     requireSize("weight gradient", gradWeight, g.weightSize());
     requireSameDtype(gradOut, x, gradWeight);
 
-    int taps = columnRows(g);
-    int positions = g.outHeight() * g.outWidth();
-    int imageSize = g.inChannels() * g.inHeight() * g.inWidth();
-    int outImageSize = g.outChannels() * positions;
+    boolean implicit = usesImplicit(method, x, g);
     // Chunk 0 sums its images into gradWeight and every other chunk into a partial sum of its own.
     // The partial sums are then added to gradWeight in chunk order, so the result depends on the
-    // thread count but not on thread timing.
-    if (g.batch() == 0) {
-      fillZero(gradWeight, 0, gradWeight.size());
-      return;
-    }
+    // thread count but not on thread timing. The partials live in the calling thread's workspace,
+    // which no chunk uses for anything else.
     int chunks = CpuParallel.chunkCount(g.batch());
-    Storage[] partials = new Storage[chunks];
-    partials[0] = gradWeight;
-    for (int t = 1; t < chunks; t++) {
-      partials[t] = Storage.allocate(gradWeight.dtype(), gradWeight.size());
-    }
+    int size = gradWeight.size();
+    Storage partials = chunks > 1 ? partialSums(gradWeight, (chunks - 1) * size) : gradWeight;
     CpuParallel.forEachChunk(
         g.batch(),
         (chunk, firstImage, endImage) -> {
-          Storage col = isPointwise(g) ? null : Storage.allocate(x.dtype(), taps * positions);
+          Storage target = chunk == 0 ? gradWeight : partials;
+          int offset = chunk == 0 ? 0 : (chunk - 1) * size;
           for (int b = firstImage; b < endImage; b++) {
-            Storage source = col == null ? x : col;
-            int sourceOffset = col == null ? b * imageSize : 0;
-            if (col != null) {
-              im2col(x, b * imageSize, g, col);
+            boolean accumulate = b > firstImage;
+            if (implicit) {
+              Conv2dImplicit.backwardWeightImage(
+                  gradOut.floats(), x.floats(), b, g, target.floats(), offset, accumulate);
+            } else {
+              Conv2dIm2col.backwardWeightImage(gradOut, x, b, g, target, offset, accumulate);
             }
-            Gemm.gemm(
-                false,
-                true,
-                g.outChannels(),
-                taps,
-                positions,
-                gradOut,
-                b * outImageSize,
-                source,
-                sourceOffset,
-                partials[chunk],
-                0,
-                b > firstImage);
           }
         });
     for (int t = 1; t < chunks; t++) {
-      addInto(partials[t], gradWeight);
-    }
-  }
-
-  /** Adds {@code source} elementwise to {@code target} of the same size and dtype. */
-  private static void addInto(Storage source, Storage target) {
-    if (target instanceof Storage.F32) {
-      float[] from = source.floats();
-      float[] to = target.floats();
-      for (int i = 0; i < to.length; i++) {
-        to[i] += from[i];
-      }
-    } else {
-      double[] from = source.doubles();
-      double[] to = target.doubles();
-      for (int i = 0; i < to.length; i++) {
-        to[i] += from[i];
-      }
+      addInto(partials, (t - 1) * size, gradWeight);
     }
   }
 
@@ -229,30 +231,7 @@ public final class Conv2dKernels {
     requireImage(image, imageOffset, g);
     requireColumnMatrix(col, g);
     requireSameDtype(image, col, col);
-
-    int outHeight = g.outHeight();
-    int outWidth = g.outWidth();
-    for (int ic = 0; ic < g.inChannels(); ic++) {
-      for (int ky = 0; ky < g.kernelHeight(); ky++) {
-        for (int kx = 0; kx < g.kernelWidth(); kx++) {
-          int row = (ic * g.kernelHeight() + ky) * g.kernelWidth() + kx;
-          // Input column of output column ox is ox * strideWidth + columnShift.
-          int columnShift = kx * g.dilationWidth() - g.padWidth();
-          int first = firstInside(columnShift, g.strideWidth(), outWidth);
-          int end = endInside(columnShift, g.strideWidth(), g.inWidth(), outWidth);
-          for (int oy = 0; oy < outHeight; oy++) {
-            int iy = oy * g.strideHeight() - g.padHeight() + ky * g.dilationHeight();
-            int colStart = (row * outHeight + oy) * outWidth;
-            if (iy < 0 || iy >= g.inHeight()) {
-              fillZero(col, colStart, outWidth);
-              continue;
-            }
-            int imageRow = imageOffset + (ic * g.inHeight() + iy) * g.inWidth() + columnShift;
-            copyRow(image, imageRow, col, colStart, g.strideWidth(), outWidth, first, end);
-          }
-        }
-      }
-    }
+    Conv2dIm2col.im2col(image, imageOffset, g, col);
   }
 
   /**
@@ -264,115 +243,50 @@ public final class Conv2dKernels {
     requireImage(image, imageOffset, g);
     requireColumnMatrix(col, g);
     requireSameDtype(image, col, col);
+    Conv2dIm2col.col2im(col, g, image, imageOffset);
+  }
 
-    fillZero(image, imageOffset, g.inChannels() * g.inHeight() * g.inWidth());
-
-    int outHeight = g.outHeight();
-    int outWidth = g.outWidth();
-    for (int ic = 0; ic < g.inChannels(); ic++) {
-      for (int ky = 0; ky < g.kernelHeight(); ky++) {
-        for (int kx = 0; kx < g.kernelWidth(); kx++) {
-          int row = (ic * g.kernelHeight() + ky) * g.kernelWidth() + kx;
-          int columnShift = kx * g.dilationWidth() - g.padWidth();
-          int first = firstInside(columnShift, g.strideWidth(), outWidth);
-          int end = endInside(columnShift, g.strideWidth(), g.inWidth(), outWidth);
-          for (int oy = 0; oy < outHeight; oy++) {
-            int iy = oy * g.strideHeight() - g.padHeight() + ky * g.dilationHeight();
-            if (iy < 0 || iy >= g.inHeight()) {
-              continue;
-            }
-            int colStart = (row * outHeight + oy) * outWidth;
-            int imageRow = imageOffset + (ic * g.inHeight() + iy) * g.inWidth() + columnShift;
-            addRow(col, colStart, image, imageRow, g.strideWidth(), first, end);
-          }
-        }
-      }
+  /**
+   * Returns whether the products run in {@link Conv2dImplicit}: as forced, or for AUTO by the rule
+   * of {@link #IMPLICIT_MIN_COLUMN_SIZE}.
+   *
+   * @throws IllegalArgumentException if IMPLICIT is forced on float64 storage
+   */
+  private static boolean usesImplicit(Method method, Storage data, Conv2dGeometry g) {
+    boolean float32 = data instanceof Storage.F32;
+    if (method == Method.IMPLICIT && !float32) {
+      throw new IllegalArgumentException(
+          "the implicit-GEMM conv2d method is float32 only, got " + data.dtype());
     }
-  }
-
-  /** Tests for a 1x1 kernel with stride 1 and no padding, whose column matrix is the image. */
-  private static boolean isPointwise(Conv2dGeometry g) {
-    return g.kernelHeight() == 1
-        && g.kernelWidth() == 1
-        && g.strideHeight() == 1
-        && g.strideWidth() == 1
-        && g.padHeight() == 0
-        && g.padWidth() == 0;
-  }
-
-  private static int columnRows(Conv2dGeometry g) {
-    return g.inChannels() * g.kernelHeight() * g.kernelWidth();
-  }
-
-  /** Returns the first output column whose input column ox * stride + shift is >= 0. */
-  private static int firstInside(int shift, int stride, int outWidth) {
-    int first = shift >= 0 ? 0 : Math.floorDiv(-shift + stride - 1, stride);
-    return Math.min(first, outWidth);
-  }
-
-  /** Returns one past the last output column whose input column is < inWidth. */
-  private static int endInside(int shift, int stride, int inWidth, int outWidth) {
-    int last = Math.floorDiv(inWidth - 1 - shift, stride);
-    return Math.max(0, Math.min(outWidth, last + 1));
-  }
-
-  /** col[colStart + ox] = image[imageRow + ox * stride] for ox in [first, end), else 0. */
-  private static void copyRow(
-      Storage image,
-      int imageRow,
-      Storage col,
-      int colStart,
-      int stride,
-      int outWidth,
-      int first,
-      int end) {
-    if (image instanceof Storage.F32) {
-      float[] src = image.floats();
-      float[] dst = col.floats();
-      Arrays.fill(dst, colStart, colStart + first, 0f);
-      if (stride == 1 && end > first) {
-        // A stride-1 row is one contiguous run, which arraycopy moves with vector loads.
-        System.arraycopy(src, imageRow + first, dst, colStart + first, end - first);
-      } else {
-        for (int ox = first; ox < end; ox++) {
-          dst[colStart + ox] = src[imageRow + ox * stride];
-        }
-      }
-      Arrays.fill(dst, colStart + Math.max(first, end), colStart + outWidth, 0f);
-    } else {
-      double[] src = image.doubles();
-      double[] dst = col.doubles();
-      Arrays.fill(dst, colStart, colStart + first, 0.0);
-      for (int ox = first; ox < end; ox++) {
-        dst[colStart + ox] = src[imageRow + ox * stride];
-      }
-      Arrays.fill(dst, colStart + Math.max(first, end), colStart + outWidth, 0.0);
+    if (method != Method.AUTO) {
+      return method == Method.IMPLICIT;
     }
+    long columnSize = (long) Conv2dIm2col.columnRows(g) * g.outHeight() * g.outWidth();
+    return float32 && !Conv2dIm2col.isPointwise(g) && columnSize >= IMPLICIT_MIN_COLUMN_SIZE;
   }
 
-  /** image[imageRow + ox * stride] += col[colStart + ox] for ox in [first, end). */
-  private static void addRow(
-      Storage col, int colStart, Storage image, int imageRow, int stride, int first, int end) {
-    if (image instanceof Storage.F32) {
-      float[] src = col.floats();
-      float[] dst = image.floats();
-      for (int ox = first; ox < end; ox++) {
-        dst[imageRow + ox * stride] += src[colStart + ox];
+  /** Returns the calling thread's partial-sum buffer, of the dtype of {@code like}. */
+  private static Storage partialSums(Storage like, int size) {
+    if (like instanceof Storage.F32) {
+      return Storage.wrap(Workspace.floats(Workspace.Slot.CONV_PARTIAL, size));
+    }
+    return Storage.wrap(Workspace.doubles(Workspace.Slot.CONV_PARTIAL, size));
+  }
+
+  /** Adds the {@code target.size()} elements of {@code source} from {@code offset} to target. */
+  private static void addInto(Storage source, int offset, Storage target) {
+    if (target instanceof Storage.F32) {
+      float[] from = source.floats();
+      float[] to = target.floats();
+      for (int i = 0; i < to.length; i++) {
+        to[i] += from[offset + i];
       }
     } else {
-      double[] src = col.doubles();
-      double[] dst = image.doubles();
-      for (int ox = first; ox < end; ox++) {
-        dst[imageRow + ox * stride] += src[colStart + ox];
+      double[] from = source.doubles();
+      double[] to = target.doubles();
+      for (int i = 0; i < to.length; i++) {
+        to[i] += from[offset + i];
       }
-    }
-  }
-
-  private static void fillZero(Storage storage, int offset, int length) {
-    if (storage instanceof Storage.F32) {
-      Arrays.fill(storage.floats(), offset, offset + length, 0f);
-    } else {
-      Arrays.fill(storage.doubles(), offset, offset + length, 0.0);
     }
   }
 
@@ -427,7 +341,7 @@ public final class Conv2dKernels {
   }
 
   private static void requireColumnMatrix(Storage col, Conv2dGeometry g) {
-    long needed = (long) columnRows(g) * g.outHeight() * g.outWidth();
+    long needed = (long) Conv2dIm2col.columnRows(g) * g.outHeight() * g.outWidth();
     if (col.size() < needed) {
       throw new IllegalArgumentException(
           "column matrix needs " + needed + " elements, got a storage of " + col.size());

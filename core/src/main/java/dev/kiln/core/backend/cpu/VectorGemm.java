@@ -10,8 +10,10 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Blocking, outermost first: columns of C in blocks of {@link #COLUMN_BLOCK}, the depth k in
  * blocks of {@link #DEPTH_BLOCK}, rows of C in blocks of {@link #ROW_BLOCK}. For each (column,
  * depth) block, B is packed into panels of {@link #NR} columns, each panel stored depth-major so
- * that the micro-kernel reads it front to back. For each row block A is packed the same way into
- * panels of {@link #MR} rows. The micro-kernel then keeps an MR x NR tile of C in 12 vector
+ * that the micro-kernel reads it front to back. A {@link PanelSource} does that packing, so B can
+ * be a strided array ({@link StridedPanels}) or a matrix that exists only implicitly, such as the
+ * column matrix of a convolution ({@link ConvPanels}). For each row block A is packed the same way
+ * into panels of {@link #MR} rows. The micro-kernel then keeps an MR x NR tile of C in 12 vector
  * registers and, for each depth step, loads two vectors of B, broadcasts MR values of A and does 12
  * fused multiply-adds. Panels past the edge of the matrix are padded with zeros, and the tile is
  * cut to size only when it is stored.
@@ -22,15 +24,16 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Threading: the columns of C (or its rows, when C has fewer columns than rows) are split into
  * {@link CpuParallel} chunks, aligned to whole panels, and each chunk runs the serial algorithm on
- * its own part of C with its own packing buffers. Every element of C is summed by one thread in the
- * same depth order whatever the chunking, so the result does not depend on the thread count.
+ * its own part of C with the packing buffers of its thread's {@link Workspace}. Every element of C
+ * is summed by one thread in the same depth order whatever the chunking, so the result does not
+ * depend on the thread count.
  */
 final class VectorGemm {
 
-  private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+  static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
 
   /** Lanes per vector: 16 with AVX-512, 8 with AVX2. */
-  private static final int LANES = SPECIES.length();
+  static final int LANES = SPECIES.length();
 
   /** Rows of the register tile. */
   static final int MR = 6;
@@ -54,9 +57,8 @@ final class VectorGemm {
 
   /**
    * Computes the product with the same contract as {@link Gemm#gemm}. A(i, p) is read at {@code
-   * a[aOffset + i * aRowStride + p * aDepthStride]}, which covers both transposes, likewise B(p, j)
-   * at {@code b[bOffset + p * bDepthStride + j * bColumnStride]}, and C(i, j) at {@code c[cOffset +
-   * i * n + j]}. Sizes are positive.
+   * a[aOffset + i * k + p]}, or at {@code a[aOffset + p * m + i]} when {@code transA} is set,
+   * likewise for B, and C(i, j) at {@code c[cOffset + i * n + j]}. Sizes are positive.
    */
   static void multiply(
       boolean transA,
@@ -71,21 +73,32 @@ final class VectorGemm {
       float[] c,
       int cOffset,
       boolean accumulate) {
+    PanelSource panels = new StridedPanels(b, bOffset, transB ? 1 : n, transB ? k : 1);
+    multiply(
+        m, n, k, a, aOffset, transA ? 1 : k, transA ? m : 1, panels, c, cOffset, n, accumulate);
+  }
+
+  /**
+   * Computes C = A B, or C += A B when {@code accumulate} is true, for an m x k matrix A read at
+   * {@code a[aOffset + i * aRowStride + p * aDepthStride]}, a k x n matrix B that {@code b} packs,
+   * and an m x n matrix C stored at {@code c[cOffset + i * ldc + j]}. Sizes are positive, and C
+   * must not overlap A or the storage behind B.
+   */
+  static void multiply(
+      int m,
+      int n,
+      int k,
+      float[] a,
+      int aOffset,
+      int aRowStride,
+      int aDepthStride,
+      PanelSource b,
+      float[] c,
+      int cOffset,
+      int ldc,
+      boolean accumulate) {
     Operands ops =
-        new Operands(
-            a,
-            aOffset,
-            transA ? 1 : k,
-            transA ? m : 1,
-            b,
-            bOffset,
-            transB ? 1 : n,
-            transB ? k : 1,
-            c,
-            cOffset,
-            n,
-            k,
-            accumulate);
+        new Operands(a, aOffset, aRowStride, aDepthStride, b, c, cOffset, ldc, k, accumulate);
     boolean splitColumns = n >= m;
     int tile = splitColumns ? NR : MR;
     int tiles = ceilDiv(splitColumns ? n : m, tile);
@@ -106,35 +119,37 @@ final class VectorGemm {
         });
   }
 
-  /** Operand arrays with their offsets and strides; see {@link #multiply}. */
+  /** Operands of one product, as the general {@code multiply} takes them. */
   private record Operands(
       float[] a,
       int aOffset,
       int aRowStride,
       int aDepthStride,
-      float[] b,
-      int bOffset,
-      int bDepthStride,
-      int bColumnStride,
+      PanelSource b,
       float[] c,
       int cOffset,
       int ldc,
       int k,
       boolean accumulate) {}
 
-  /** Computes the rows [i0, i1) and columns [j0, j1) of C serially. */
+  /**
+   * Computes the rows [i0, i1) and columns [j0, j1) of C serially, with packing buffers from this
+   * thread's {@link Workspace}.
+   */
   private static void multiplyPart(Operands ops, int i0, int i1, int j0, int j1) {
     int k = ops.k();
     int depth = Math.min(k, DEPTH_BLOCK);
-    float[] packedA = new float[ROW_BLOCK * depth];
-    float[] packedB = new float[depth * Math.min(COLUMN_BLOCK, ceilDiv(j1 - j0, NR) * NR)];
-    float[] tile = new float[MR * NR];
+    float[] packedA = Workspace.floats(Workspace.Slot.GEMM_A, ROW_BLOCK * depth);
+    float[] packedB =
+        Workspace.floats(
+            Workspace.Slot.GEMM_B, depth * Math.min(COLUMN_BLOCK, ceilDiv(j1 - j0, NR) * NR));
+    float[] tile = Workspace.floats(Workspace.Slot.GEMM_TILE, MR * NR);
     for (int jc = j0; jc < j1; jc += COLUMN_BLOCK) {
       int nc = Math.min(COLUMN_BLOCK, j1 - jc);
       for (int pc = 0; pc < k; pc += DEPTH_BLOCK) {
         int kc = Math.min(DEPTH_BLOCK, k - pc);
         boolean add = ops.accumulate() || pc > 0;
-        packB(ops, pc, kc, jc, nc, packedB);
+        ops.b().pack(pc, kc, jc, nc, packedB);
         for (int ic = i0; ic < i1; ic += ROW_BLOCK) {
           int mc = Math.min(ROW_BLOCK, i1 - ic);
           packA(ops, ic, mc, pc, kc, packedA);
@@ -174,45 +189,6 @@ final class VectorGemm {
         int source = ops.aOffset() + (i0 + r + row) * rowStride + p0 * depthStride;
         for (int p = 0; p < kc; p++) {
           packed[panel + p * MR + row] = a[source + p * depthStride];
-        }
-      }
-    }
-  }
-
-  /**
-   * Packs depths [p0, p0 + kc) and columns [j0, j0 + nc) of B into panels of NR columns: panel s
-   * holds, for each depth p, the NR values B(p, j0 + s * NR + 0..NR-1), zero past the last column.
-   */
-  private static void packB(Operands ops, int p0, int kc, int j0, int nc, float[] packed) {
-    float[] b = ops.b();
-    int depthStride = ops.bDepthStride();
-    int columnStride = ops.bColumnStride();
-    for (int s = 0; s < nc; s += NR) {
-      int panel = s * kc;
-      int cols = Math.min(NR, nc - s);
-      if (columnStride == 1) {
-        // Row-major B: each depth step copies a contiguous run of a row.
-        for (int p = 0; p < kc; p++) {
-          int source = ops.bOffset() + (p0 + p) * depthStride + j0 + s;
-          int target = panel + p * NR;
-          System.arraycopy(b, source, packed, target, cols);
-          for (int col = cols; col < NR; col++) {
-            packed[target + col] = 0f;
-          }
-        }
-        continue;
-      }
-      // Transposed B: walk each column of op(B), which is a contiguous row of the stored matrix.
-      for (int col = 0; col < NR; col++) {
-        if (col >= cols) {
-          for (int p = 0; p < kc; p++) {
-            packed[panel + p * NR + col] = 0f;
-          }
-          continue;
-        }
-        int source = ops.bOffset() + p0 * depthStride + (j0 + s + col) * columnStride;
-        for (int p = 0; p < kc; p++) {
-          packed[panel + p * NR + col] = b[source + p * depthStride];
         }
       }
     }
@@ -316,7 +292,7 @@ final class VectorGemm {
     high.intoArray(c, start + LANES);
   }
 
-  private static int ceilDiv(int x, int y) {
+  static int ceilDiv(int x, int y) {
     return (x + y - 1) / y;
   }
 }
