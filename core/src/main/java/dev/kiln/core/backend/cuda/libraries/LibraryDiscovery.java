@@ -1,0 +1,265 @@
+package dev.kiln.core.backend.cuda.libraries;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Finds the shared libraries of cuBLAS and cuDNN on disk, without loading them.
+ *
+ * <h2>Where it looks</h2>
+ *
+ * <p>NVIDIA's libraries reach a machine in several ways: a CUDA toolkit under {@code
+ * /usr/local/cuda}, a distribution package under {@code /usr/lib/x86_64-linux-gnu}, or the Python
+ * wheels that PyTorch installs ({@code nvidia-cublas}, {@code nvidia-cudnn}), which put them under
+ * {@code site-packages/nvidia/<name>/lib}. The folders are searched in this order:
+ *
+ * <ol>
+ *   <li>the folders of {@code KILN_CUDA_LIB_PATH}, a colon-separated list that overrides everything
+ *       else;
+ *   <li>the folders of {@code LD_LIBRARY_PATH};
+ *   <li>{@code nvidia/*}{@code /lib} inside the active {@code VIRTUAL_ENV} and {@code
+ *       CONDA_PREFIX};
+ *   <li>the toolkit and system folders ({@link #SYSTEM_FOLDERS});
+ *   <li>{@code nvidia/*}{@code /lib} inside the user's and the system's Python package folders
+ *       ({@link #PYTHON_PACKAGE_FOLDERS}), found without running Python.
+ * </ol>
+ *
+ * <h2>Which version</h2>
+ *
+ * <p>Each library is looked for under its versioned names, newest first: {@code libcublas.so.13}
+ * then {@code .12}, {@code libcudnn.so.9} then {@code .8}. The folders of {@code
+ * KILN_CUDA_LIB_PATH} are searched for every version before any other folder, so that the user's
+ * choice wins. Elsewhere the newer version wins over the folder order.
+ *
+ * <h2>What it reports</h2>
+ *
+ * <p>A file that exists but cannot be a loadable library (empty, a folder, unreadable, not an ELF
+ * file, or a 32-bit one) is rejected with the reason, and the search goes on. The result lists the
+ * usable candidates in order and every rejection, so that a failed load can be explained.
+ *
+ * <p>The environment, the file-system root and the home folder are constructor arguments, so that
+ * tests can build fake folder trees.
+ */
+public final class LibraryDiscovery {
+
+  /** The variable whose folders are searched first. */
+  public static final String PATH_VARIABLE = "KILN_CUDA_LIB_PATH";
+
+  /** Toolkit and system folders, relative to the file-system root; {@code *} matches any name. */
+  public static final List<String> SYSTEM_FOLDERS =
+      List.of(
+          "usr/local/cuda/lib64",
+          "usr/local/cuda/targets/x86_64-linux/lib",
+          "usr/local/cuda-*/lib64",
+          "usr/local/cuda-*/targets/x86_64-linux/lib",
+          "usr/lib/x86_64-linux-gnu",
+          "usr/lib64",
+          "usr/lib");
+
+  /** Python package folders, relative to the root, except those starting with {@code ~/}. */
+  public static final List<String> PYTHON_PACKAGE_FOLDERS =
+      List.of(
+          "~/.local/lib/python3.*/site-packages",
+          "usr/local/lib/python3.*/dist-packages",
+          "usr/local/lib/python3.*/site-packages",
+          "usr/lib/python3/dist-packages",
+          "usr/lib/python3.*/site-packages");
+
+  /** The four bytes that start every ELF file: 0x7f, 'E', 'L', 'F'. */
+  private static final byte[] ELF_MAGIC = {0x7f, 'E', 'L', 'F'};
+
+  /** ELF header byte 4, the file class: 2 means 64-bit. */
+  private static final int ELF_CLASS_64 = 2;
+
+  private final Map<String, String> environment;
+  private final Path root;
+  private final Path home;
+
+  /**
+   * Creates a discovery over the given environment and file system.
+   *
+   * @param environment the environment variables, such as {@code System.getenv()}
+   * @param root the file-system root that system folders are resolved against, {@code /} in
+   *     production and a temporary folder in tests
+   * @param home the user's home folder, for {@code ~/.local}
+   */
+  public LibraryDiscovery(Map<String, String> environment, Path root, Path home) {
+    this.environment = Map.copyOf(environment);
+    this.root = root;
+    this.home = home;
+  }
+
+  /** Returns a discovery over this process's environment, {@code /} and {@code user.home}. */
+  public static LibraryDiscovery system() {
+    return new LibraryDiscovery(
+        System.getenv(), Path.of("/"), Path.of(System.getProperty("user.home")));
+  }
+
+  /**
+   * Searches every folder for the library's versioned names.
+   *
+   * @return the usable candidates in order of preference, and every rejected file with its reason
+   */
+  public DiscoveryResult find(VendorLibrary library) {
+    List<Path> preferred = existingFolders(splitPathList(environment.get(PATH_VARIABLE)));
+    List<Path> others = new ArrayList<>(searchFolders());
+    others.removeAll(preferred);
+
+    List<DiscoveryResult.Candidate> candidates = new ArrayList<>();
+    List<DiscoveryResult.Rejection> rejections = new ArrayList<>();
+    for (List<Path> tier : List.of(preferred, others)) {
+      for (int version : library.versions()) {
+        String fileName = library.fileName(version);
+        for (Path folder : tier) {
+          Path file = folder.resolve(fileName);
+          if (!Files.exists(file) && !Files.isSymbolicLink(file)) {
+            continue;
+          }
+          String problem = problemWith(file);
+          if (problem == null) {
+            candidates.add(new DiscoveryResult.Candidate(file, version));
+          } else {
+            rejections.add(new DiscoveryResult.Rejection(file, problem));
+          }
+        }
+      }
+    }
+    List<Path> searched = new ArrayList<>(preferred);
+    searched.addAll(others);
+    return new DiscoveryResult(library, candidates, rejections, searched);
+  }
+
+  /**
+   * Returns every existing folder that is searched, in order and without duplicates, including the
+   * folders of {@code KILN_CUDA_LIB_PATH}.
+   */
+  public List<Path> searchFolders() {
+    Set<Path> folders = new LinkedHashSet<>();
+    folders.addAll(existingFolders(splitPathList(environment.get(PATH_VARIABLE))));
+    folders.addAll(existingFolders(splitPathList(environment.get("LD_LIBRARY_PATH"))));
+    for (String variable : List.of("VIRTUAL_ENV", "CONDA_PREFIX")) {
+      String prefix = environment.get(variable);
+      if (prefix != null && !prefix.isBlank()) {
+        folders.addAll(expand(Path.of(prefix), "lib/python3.*/site-packages/nvidia/*/lib"));
+      }
+    }
+    for (String pattern : SYSTEM_FOLDERS) {
+      folders.addAll(expand(root, pattern));
+    }
+    for (String pattern : PYTHON_PACKAGE_FOLDERS) {
+      String packages = pattern + "/nvidia/*/lib";
+      if (packages.startsWith("~/")) {
+        folders.addAll(expand(home, packages.substring(2)));
+      } else {
+        folders.addAll(expand(root, packages));
+      }
+    }
+    return List.copyOf(folders);
+  }
+
+  /** Splits a colon-separated path list, skipping empty entries, which would mean "here". */
+  static List<Path> splitPathList(String value) {
+    List<Path> paths = new ArrayList<>();
+    if (value == null) {
+      return paths;
+    }
+    for (String entry : value.split(":")) {
+      if (!entry.isBlank()) {
+        paths.add(Path.of(entry.strip()));
+      }
+    }
+    return paths;
+  }
+
+  private static List<Path> existingFolders(List<Path> paths) {
+    List<Path> folders = new ArrayList<>();
+    for (Path path : paths) {
+      Path normalized = path.toAbsolutePath().normalize();
+      if (Files.isDirectory(normalized) && !folders.contains(normalized)) {
+        folders.add(normalized);
+      }
+    }
+    return folders;
+  }
+
+  /**
+   * Expands a relative pattern whose segments may contain {@code *} into the existing folders that
+   * match it. Matches of one segment are sorted by name in reverse, so that {@code cuda-13.0} comes
+   * before {@code cuda-12.6} and {@code python3.12} before {@code python3.10}.
+   */
+  static List<Path> expand(Path base, String pattern) {
+    List<Path> current = List.of(base.toAbsolutePath().normalize());
+    for (String segment : pattern.split("/")) {
+      List<Path> next = new ArrayList<>();
+      for (Path folder : current) {
+        if (!segment.contains("*")) {
+          Path child = folder.resolve(segment);
+          if (Files.isDirectory(child)) {
+            next.add(child);
+          }
+          continue;
+        }
+        List<Path> matches = new ArrayList<>();
+        try (DirectoryStream<Path> stream = Files.newDirectoryStream(folder, segment)) {
+          for (Path child : stream) {
+            if (Files.isDirectory(child)) {
+              matches.add(child);
+            }
+          }
+        } catch (IOException | SecurityException e) {
+          // An unreadable folder contains no usable library, so the search skips it.
+          continue;
+        }
+        matches.sort(Comparator.comparing((Path p) -> p.getFileName().toString()).reversed());
+        next.addAll(matches);
+      }
+      current = next;
+    }
+    return current;
+  }
+
+  /**
+   * Returns why {@code file} cannot be a 64-bit shared library, or null where it may be one. Only
+   * the header is read, so a file that passes may still fail to load, for example when a library
+   * that it depends on is missing.
+   */
+  static String problemWith(Path file) {
+    if (!Files.exists(file)) {
+      return "is a broken symbolic link";
+    }
+    if (!Files.isRegularFile(file)) {
+      return "is not a regular file";
+    }
+    if (!Files.isReadable(file)) {
+      return "is not readable by this user";
+    }
+    byte[] header = new byte[5];
+    int read;
+    try (InputStream in = Files.newInputStream(file)) {
+      read = in.readNBytes(header, 0, header.length);
+    } catch (IOException e) {
+      return "could not be read (" + e.getMessage() + ")";
+    }
+    if (read == 0) {
+      return "is empty (0 bytes), so the installation is incomplete";
+    }
+    for (int i = 0; i < ELF_MAGIC.length; i++) {
+      if (i >= read || header[i] != ELF_MAGIC[i]) {
+        return "is not an ELF shared library (it does not start with 0x7f 'ELF')";
+      }
+    }
+    if (read < header.length || header[4] != ELF_CLASS_64) {
+      return "is not a 64-bit ELF library, so a 64-bit JVM cannot load it";
+    }
+    return null;
+  }
+}

@@ -1,0 +1,138 @@
+package dev.kiln.core.backend.cuda.libraries;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Tests the choice of a convolution algorithm from cuDNN's (algo, status, time, workspace) list.
+ */
+class AlgorithmChoiceTest {
+
+  private static final long MIB = 1L << 20;
+
+  @AfterEach
+  void clearProperty() {
+    System.clearProperty(AlgorithmChoice.LIMIT_PROPERTY);
+  }
+
+  @Test
+  void fastestFittingMeasuredAlgorithmWins() {
+    List<AlgorithmPerf> results =
+        List.of(
+            new AlgorithmPerf(0, 0, 2.0f, 0),
+            new AlgorithmPerf(1, 0, 0.5f, 600 * MIB),
+            new AlgorithmPerf(2, 0, 0.9f, 100 * MIB),
+            new AlgorithmPerf(5, 0, 1.2f, 10 * MIB));
+
+    assertEquals(2, AlgorithmChoice.choose("forward", results, 512 * MIB).algorithm());
+    assertEquals(1, AlgorithmChoice.choose("forward", results, 1024 * MIB).algorithm());
+    assertEquals(0, AlgorithmChoice.choose("forward", results, 0).algorithm());
+  }
+
+  @Test
+  void failedStatusIsSkippedEvenWhenFastest() {
+    List<AlgorithmPerf> results =
+        List.of(new AlgorithmPerf(6, 3000, 0.1f, 0), new AlgorithmPerf(1, 0, 0.7f, 0));
+
+    assertEquals(1, AlgorithmChoice.choose("forward", results, MIB).algorithm());
+  }
+
+  @Test
+  void tiesGoToSmallerWorkspaceThenLowerAlgorithm() {
+    List<AlgorithmPerf> results =
+        List.of(
+            new AlgorithmPerf(4, 0, 1.0f, 8 * MIB),
+            new AlgorithmPerf(3, 0, 1.0f, 2 * MIB),
+            new AlgorithmPerf(2, 0, 1.0f, 2 * MIB));
+
+    assertEquals(2, AlgorithmChoice.choose("forward", results, 16 * MIB).algorithm());
+  }
+
+  @Test
+  void heuristicListKeepsCudnnRanking() {
+    // _v7 results carry time -1 and come ranked; the first fitting entry is chosen.
+    List<AlgorithmPerf> results =
+        List.of(
+            new AlgorithmPerf(7, 0, -1f, 900 * MIB),
+            new AlgorithmPerf(1, 0, -1f, 4 * MIB),
+            new AlgorithmPerf(0, 0, -1f, 0));
+
+    assertEquals(1, AlgorithmChoice.choose("backward data", results, 64 * MIB).algorithm());
+    assertEquals(7, AlgorithmChoice.choose("backward data", results, 1024 * MIB).algorithm());
+  }
+
+  @Test
+  void nothingFitsNamesEveryReason() {
+    List<AlgorithmPerf> results =
+        List.of(new AlgorithmPerf(1, 0, 0.5f, 64 * MIB), new AlgorithmPerf(2, 3002, 0.2f, 0));
+
+    IllegalStateException e =
+        assertThrows(
+            IllegalStateException.class,
+            () -> AlgorithmChoice.choose("convolution forward", results, MIB));
+
+    assertTrue(e.getMessage().contains("convolution forward"), e.getMessage());
+    assertTrue(e.getMessage().contains("algorithm 1 needs 67108864 bytes"), e.getMessage());
+    assertTrue(e.getMessage().contains("algorithm 2 has status 3002"), e.getMessage());
+    assertTrue(e.getMessage().contains(AlgorithmChoice.LIMIT_PROPERTY), e.getMessage());
+  }
+
+  @Test
+  void emptyListIsReported() {
+    IllegalStateException e =
+        assertThrows(
+            IllegalStateException.class, () -> AlgorithmChoice.choose("forward", List.of(), MIB));
+
+    assertTrue(e.getMessage().contains("cuDNN returned no algorithms"), e.getMessage());
+  }
+
+  @Test
+  void workspaceLimitFromProperty() {
+    assertEquals(AlgorithmChoice.DEFAULT_LIMIT_MIB * MIB, AlgorithmChoice.workspaceLimitBytes());
+
+    System.setProperty(AlgorithmChoice.LIMIT_PROPERTY, " 256 ");
+    assertEquals(256 * MIB, AlgorithmChoice.workspaceLimitBytes());
+
+    System.setProperty(AlgorithmChoice.LIMIT_PROPERTY, "-1");
+    IllegalArgumentException e =
+        assertThrows(IllegalArgumentException.class, AlgorithmChoice::workspaceLimitBytes);
+    assertTrue(e.getMessage().contains("=-1 is invalid"), e.getMessage());
+  }
+
+  @Test
+  void readsPerfStructArray() {
+    // Two cudnnConvolutionFwdAlgoPerf_t entries written at the offsets of the C struct.
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment results = arena.allocate(2L * CudnnDirectConvolution.PERF_BYTES, 8);
+      writePerf(results, 0, 1, 0, 0.25f, 4096);
+      writePerf(results, 1, 6, 3000, -1f, 1L << 33);
+
+      List<AlgorithmPerf> list = CudnnDirectConvolution.readPerfResults(results, 2);
+
+      assertEquals(new AlgorithmPerf(1, 0, 0.25f, 4096), list.get(0));
+      assertEquals(new AlgorithmPerf(6, 3000, -1f, 1L << 33), list.get(1));
+    }
+  }
+
+  private static void writePerf(
+      MemorySegment results, int index, int algo, int status, float time, long memory) {
+    long base = (long) index * CudnnDirectConvolution.PERF_BYTES;
+    results.set(JAVA_INT, base, algo);
+    results.set(JAVA_INT, base + 4, status);
+    results.set(JAVA_FLOAT, base + 8, time);
+    results.set(JAVA_LONG, base + 16, memory);
+    // determinism and mathType follow; the choice ignores them.
+    results.set(JAVA_INT, base + 24, 1);
+    results.set(JAVA_INT, base + 28, 3);
+  }
+}

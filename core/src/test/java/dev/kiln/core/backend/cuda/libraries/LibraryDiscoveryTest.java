@@ -1,0 +1,183 @@
+package dev.kiln.core.backend.cuda.libraries;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Tests the library search over fake folder trees under a temporary root. */
+class LibraryDiscoveryTest {
+
+  @TempDir Path root;
+
+  private Path home() {
+    return root.resolve("home/user");
+  }
+
+  private LibraryDiscovery discovery(Map<String, String> environment) {
+    return new LibraryDiscovery(environment, root, home());
+  }
+
+  private static List<Path> paths(DiscoveryResult result) {
+    return result.candidates().stream().map(DiscoveryResult.Candidate::path).toList();
+  }
+
+  @Test
+  void findsCudnnInUserSitePackages() throws IOException {
+    Path lib = home().resolve(".local/lib/python3.12/site-packages/nvidia/cudnn/lib");
+    Path file = FakeLibraries.elf(lib, "libcudnn.so.9");
+
+    DiscoveryResult result = discovery(Map.of()).find(VendorLibrary.CUDNN);
+
+    assertEquals(List.of(file), paths(result));
+    assertEquals(9, result.best().orElseThrow().version());
+    assertTrue(result.rejections().isEmpty(), result.rejections().toString());
+  }
+
+  @Test
+  void newerVersionWinsOverFolderOrder() throws IOException {
+    // cuBLAS 12 in the toolkit folder, which is searched before the Python packages, and
+    // cuBLAS 13 in the system's Python packages.
+    Path toolkit = FakeLibraries.elf(root.resolve("usr/local/cuda/lib64"), "libcublas.so.12");
+    Path wheel =
+        FakeLibraries.elf(
+            root.resolve("usr/local/lib/python3.11/dist-packages/nvidia/cu13/lib"),
+            "libcublas.so.13");
+
+    DiscoveryResult result = discovery(Map.of()).find(VendorLibrary.CUBLAS);
+
+    assertEquals(List.of(wheel, toolkit), paths(result));
+  }
+
+  @Test
+  void kilnPathWinsOverNewerVersion() throws IOException {
+    Path chosen = FakeLibraries.elf(root.resolve("opt/cudnn8"), "libcudnn.so.8");
+    FakeLibraries.elf(root.resolve("usr/lib/x86_64-linux-gnu"), "libcudnn.so.9");
+
+    DiscoveryResult result =
+        discovery(Map.of(LibraryDiscovery.PATH_VARIABLE, root.resolve("opt/cudnn8").toString()))
+            .find(VendorLibrary.CUDNN);
+
+    assertEquals(chosen, result.best().orElseThrow().path());
+    assertEquals(2, result.candidates().size());
+  }
+
+  @Test
+  void searchesLdLibraryPathAndSkipsEmptyEntries() throws IOException {
+    Path folder = root.resolve("custom/lib");
+    Path file = FakeLibraries.elf(folder, "libcublas.so.12");
+
+    DiscoveryResult result =
+        discovery(Map.of("LD_LIBRARY_PATH", "::" + folder + ":" + root.resolve("missing")))
+            .find(VendorLibrary.CUBLAS);
+
+    assertEquals(List.of(file), paths(result));
+    assertEquals(folder, result.searchedFolders().getFirst());
+  }
+
+  @Test
+  void searchesVirtualEnvAndConda() throws IOException {
+    Path venv = root.resolve("venv");
+    Path conda = root.resolve("conda");
+    Path inVenv =
+        FakeLibraries.elf(
+            venv.resolve("lib/python3.12/site-packages/nvidia/cublas/lib"), "libcublas.so.13");
+    Path inConda =
+        FakeLibraries.elf(
+            conda.resolve("lib/python3.10/site-packages/nvidia/cudnn/lib"), "libcudnn.so.9");
+    Map<String, String> environment =
+        Map.of("VIRTUAL_ENV", venv.toString(), "CONDA_PREFIX", conda.toString());
+
+    assertEquals(List.of(inVenv), paths(discovery(environment).find(VendorLibrary.CUBLAS)));
+    assertEquals(List.of(inConda), paths(discovery(environment).find(VendorLibrary.CUDNN)));
+  }
+
+  @Test
+  void versionedToolkitFoldersNewestFirst() throws IOException {
+    Path older = FakeLibraries.elf(root.resolve("usr/local/cuda-12.4/lib64"), "libcublas.so.12");
+    Path newer = FakeLibraries.elf(root.resolve("usr/local/cuda-12.8/lib64"), "libcublas.so.12");
+
+    DiscoveryResult result = discovery(Map.of()).find(VendorLibrary.CUBLAS);
+
+    assertEquals(List.of(newer, older), paths(result));
+  }
+
+  @Test
+  void emptyFileIsRejectedWithReason() throws IOException {
+    Path lib = root.resolve("usr/local/cuda/lib64");
+    FakeLibraries.file(lib, "libcudnn.so.9", new byte[0]);
+    Path good = FakeLibraries.elf(lib, "libcudnn.so.8");
+
+    DiscoveryResult result = discovery(Map.of()).find(VendorLibrary.CUDNN);
+
+    assertEquals(List.of(good), paths(result));
+    assertEquals(1, result.rejections().size());
+    assertEquals(lib.resolve("libcudnn.so.9"), result.rejections().getFirst().path());
+    assertTrue(
+        result.rejections().getFirst().reason().contains("is empty"),
+        result.rejections().toString());
+  }
+
+  @Test
+  void invalidFilesAreRejectedWithReasons() throws IOException {
+    Path lib = root.resolve("usr/lib/x86_64-linux-gnu");
+    FakeLibraries.file(lib, "libcublas.so.13", "not a library".getBytes());
+    FakeLibraries.file(lib, "libcublas.so.12", new byte[] {0x7f, 'E', 'L', 'F', 1, 1, 1, 0});
+    Files.createDirectories(root.resolve("usr/lib64/libcublas.so.13"));
+
+    DiscoveryResult result = discovery(Map.of()).find(VendorLibrary.CUBLAS);
+
+    assertTrue(result.candidates().isEmpty(), result.candidates().toString());
+    List<String> reasons =
+        result.rejections().stream().map(DiscoveryResult.Rejection::reason).toList();
+    assertEquals(3, reasons.size(), reasons.toString());
+    assertTrue(
+        reasons.contains("is not an ELF shared library (it does not start with 0x7f 'ELF')"));
+    assertTrue(reasons.contains("is not a 64-bit ELF library, so a 64-bit JVM cannot load it"));
+    assertTrue(reasons.contains("is not a regular file"));
+  }
+
+  @Test
+  void brokenSymbolicLinkIsRejected() throws IOException {
+    Path lib = Files.createDirectories(root.resolve("usr/local/cuda/lib64"));
+    Files.createSymbolicLink(lib.resolve("libcudnn.so.9"), lib.resolve("libcudnn.so.9.1.0"));
+
+    DiscoveryResult result = discovery(Map.of()).find(VendorLibrary.CUDNN);
+
+    assertEquals(1, result.rejections().size());
+    assertEquals("is a broken symbolic link", result.rejections().getFirst().reason());
+  }
+
+  @Test
+  void nothingFoundDescribesNamesAndFix() {
+    DiscoveryResult result = discovery(Map.of()).find(VendorLibrary.CUBLAS);
+
+    assertTrue(result.best().isEmpty());
+    String text = result.describe();
+    assertTrue(text.contains("no libcublas.so.13 or libcublas.so.12 was found"), text);
+    assertTrue(text.contains(LibraryDiscovery.PATH_VARIABLE), text);
+  }
+
+  @Test
+  void describeListsRejections() throws IOException {
+    FakeLibraries.file(root.resolve("usr/lib64"), "libcudnn.so.9", new byte[0]);
+
+    String text = discovery(Map.of()).find(VendorLibrary.CUDNN).describe();
+
+    assertTrue(text.contains("rejected: " + root.resolve("usr/lib64/libcudnn.so.9")), text);
+    assertTrue(text.contains("is empty"), text);
+  }
+
+  @Test
+  void splitPathListDropsBlankEntries() {
+    assertEquals(
+        List.of(Path.of("/a"), Path.of("/b")), LibraryDiscovery.splitPathList(":/a:: /b :"));
+    assertTrue(LibraryDiscovery.splitPathList(null).isEmpty());
+  }
+}
