@@ -1,0 +1,215 @@
+# Stage runner and report writer for gpu-check.sh, which sources this file. Shell functions only.
+# They use these variables of gpu-check.sh: start, budget, reserve_s, min_stage_s, work, out,
+# report, sections, summary_rows, overall_ok, device, classpath (shown as CLASSPATH in the logs)
+# and headline.
+
+# Prints TEXT as one Markdown table cell: one line, pipes escaped, at most 300 characters.
+cell() {
+  local text
+  text="$(printf '%s' "$1" | tr '\n' ' ' | sed 's/|/\\|/g')"
+  if [ "${#text}" -gt 300 ]; then
+    text="${text:0:297}..."
+  fi
+  printf '%s' "$text"
+}
+
+# add_section KEY TITLE LINE...: stores a report section. The report orders sections by KEY.
+add_section() {
+  local key="$1" title="$2"
+  shift 2
+  {
+    echo "## $title"
+    echo
+    printf '%s\n' "$@"
+    echo
+  } >"$sections/$key.md"
+}
+
+# Prints the seconds left for stages, after the reserve for the final report.
+seconds_left() {
+  echo $((budget - ($(date +%s) - start) - reserve_s))
+}
+
+# run_stage NAME CAP LOG COMMAND...: runs COMMAND under `timeout` for CAP seconds or what is left
+# of the budget, whichever is less, appending its output to LOG. Sets stage_rc (125 when the stage
+# did not start, 124 or 137 when it timed out), stage_seconds and stage_result, a phrase for the
+# report.
+run_stage() {
+  local name="$1" cap="$2" log="$3"
+  shift 3
+  local left limit began
+  left="$(seconds_left)"
+  if [ "$left" -lt "$min_stage_s" ]; then
+    stage_rc=125
+    stage_seconds=0
+    stage_result="not run: $((left > 0 ? left : 0)) s of the ${budget} s budget were left, fewer"
+    stage_result="$stage_result than the ${min_stage_s} s a stage needs"
+    echo "== $name: $stage_result" >>"$log"
+    overall_ok=false
+    return
+  fi
+
+  limit=$((cap < left ? cap : left))
+  local shown="$*"
+  echo "== $name (limit ${limit} s): ${shown//"$classpath"/CLASSPATH}" >>"$log"
+  echo "gpu-check: $name (limit ${limit} s)"
+  began="$(date +%s)"
+  # SIGQUIT first, because a JVM prints a thread dump on it, which shows in the log where a hung
+  # run stood. SIGKILL follows 10 s later.
+  timeout --signal=QUIT --kill-after=10 "$limit" "$@" >>"$log" 2>&1
+  stage_rc=$?
+  stage_seconds=$(($(date +%s) - began))
+
+  case "$stage_rc" in
+    0) stage_result="finished in ${stage_seconds} s" ;;
+    124 | 137)
+      stage_result="timed out after ${limit} s"
+      overall_ok=false
+      ;;
+    *) stage_result="exit status ${stage_rc} after ${stage_seconds} s" ;;
+  esac
+  echo "== $name: $stage_result" >>"$log"
+}
+
+# Appends any JVM crash log (hs_err) to LOG, because a crash in native code, such as the CUDA
+# driver, leaves its only trace there.
+append_crash_logs() {
+  local log="$1" crash
+  for crash in "$work"/hs_err_pid*.log; do
+    [ -e "$crash" ] || continue
+    {
+      echo "== the JVM crashed; first 120 lines of $(basename "$crash"):"
+      head -120 "$crash"
+    } >>"$log"
+    mv "$crash" "$work/xml/"
+    overall_ok=false
+  done
+}
+
+# suite_attribute FILE NAME: prints attribute NAME of the first <testsuite> element in FILE.
+suite_attribute() {
+  sed -n "s/.*<testsuite [^>]*\b$2=\"\([0-9]*\)\".*/\1/p" "$1" | head -1
+}
+
+# summarize_suite NAME KEY LOG: reads the JUnit XML of suite NAME and adds its report section
+# (under KEY) and summary row.
+summarize_suite() {
+  local name="$1" key="$2" log="$3"
+  local xml="$work/xml/$name/TEST-junit-jupiter.xml"
+  local title="$name tests"
+  local about="${suite_about[$name]:-}"
+  if [ "$stage_rc" -eq 125 ]; then
+    add_section "$key" "$title" "$about" "" "$(cell "$stage_result")."
+    summary_rows+=("| $title | $(cell "$stage_result") | 0 |")
+    return
+  fi
+  if [ ! -f "$xml" ]; then
+    # The launcher writes its XML only at the end, so count the test feed's lines instead, and name
+    # the test that was running when the launcher stopped.
+    local passed failed_feed last
+    passed="$(grep -c ':: SUCCESSFUL$' "$log")"
+    failed_feed="$(grep -c ':: FAILED$' "$log")"
+    last="$(grep ':: STARTED$' "$log" | tail -1 | sed 's/ :: STARTED$//')"
+    local counts="no report, because the launcher stopped ($stage_result): $passed passed and"
+    counts="$counts $failed_feed failed before that"
+    add_section "$key" "$title" "$about" "" "$(cell "$counts"). Last test started:" \
+      "\`${last:-none}\`. See $name-tests.log; a run that timed out ends with a thread dump there."
+    summary_rows+=("| $title | $(cell "$counts") | $stage_seconds |")
+    overall_ok=false
+    return
+  fi
+  local total skipped failures errors run failed
+  total="$(suite_attribute "$xml" tests)"
+  skipped="$(suite_attribute "$xml" skipped)"
+  failures="$(suite_attribute "$xml" failures)"
+  errors="$(suite_attribute "$xml" errors)"
+  run=$((total - skipped))
+  suite_skipped[$name]="$skipped"
+  failed=$((failures + errors))
+  local counts="$run run, $failed failed, $skipped skipped"
+  local containers_failed
+  containers_failed="$(sed -n 's/^\[ *\([0-9]*\) containers failed.*/\1/p' "$log" | tail -1)"
+  if [ "${containers_failed:-0}" -gt 0 ]; then
+    counts="$counts, $containers_failed test classes failed to set up"
+  fi
+
+  # Each failed test as Class#method: message. The XML keeps one element per line, and the
+  # <failure> or <error> element follows its <testcase>.
+  local failure_lines
+  failure_lines="$(awk '
+    /<testcase / {
+      name = $0; sub(/.*<testcase name="/, "", name); sub(/".*/, "", name)
+      cls = $0; sub(/.*classname="/, "", cls); sub(/".*/, "", cls)
+    }
+    /<(failure|error)[ >]/ {
+      msg = $0
+      if (msg ~ /message="/) { sub(/.*message="/, "", msg); sub(/".*/, "", msg) } else { msg = "" }
+      print "- `" cls "#" name "`: " substr(msg, 1, 300)
+    }' "$xml" | sed 's/&lt;/</g; s/&gt;/>/g; s/&quot;/"/g; s/&#10;/ /g; s/&amp;/\&/g')"
+  # The distinct reasons of skipped tests, at most 5: the first line of each <skipped> element,
+  # which contains the failed assumption's message or @Disabled's reason.
+  local skip_reasons
+  skip_reasons="$(grep -o '<skipped.*' "$xml" |
+    sed 's/^<skipped><!\[CDATA\[//; s/^<skipped\/*>.*/(no reason given)/; s/\]\]><\/skipped>$//' |
+    sed 's/^org\.opentest4j\.TestAbortedException: //; s/^Assumption failed: //' |
+    sort | uniq -c | sort -rn | head -5 | sed 's/^ *\([0-9]*\) \(.*\)/- \1 skipped: \2/')"
+
+  local lines=("$about" "" "$counts ($stage_result). Full output in $name-tests.log, XML in"
+    "junit-xml.tar.gz.")
+  if [ -n "$failure_lines" ]; then
+    lines+=("" "Failures:" "$failure_lines")
+    overall_ok=false
+  fi
+  if [ -n "$skip_reasons" ]; then
+    lines+=("" "Skip reasons:" "$skip_reasons")
+  fi
+  if [ "$stage_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+    overall_ok=false
+  fi
+  add_section "$key" "$title" "${lines[@]}"
+  summary_rows+=("| $title | $(cell "$counts") | $stage_seconds |")
+}
+
+# summarize_training PRESET LOG: sets training_row, the report table row of one training timing,
+# from the output of its run in LOG, and counts the timings that ran on the device.
+summarize_training() {
+  local preset="$1" log="$2" result error text
+  result="$(grep '^preset=' "$log" | tail -1)"
+  if [ "$stage_rc" -eq 0 ] && [[ "$result" == *"device=$device"* ]]; then
+    text="$result"
+    training_timed=$((training_timed + 1))
+  elif [ "$stage_rc" -eq 0 ] && [ -n "$result" ]; then
+    text="the timer printed no device=$device, so it may have run on the CPU, and this timing is"
+    text="$text not counted: $result"
+  elif [ "$stage_rc" -eq 125 ] || [ "$stage_rc" -eq 124 ] || [ "$stage_rc" -eq 137 ]; then
+    text="$stage_result"
+  else
+    training_rejected=$((training_rejected + 1))
+    # The first line of the exception, without the thread prefix.
+    error="$(grep -v '^== ' "$log" | grep -m1 -E '^(Exception in thread|[A-Za-z_.$]+(Exception|Error)\b)' |
+      sed 's/^Exception in thread "[^"]*" //')"
+    text="training on $device is not available yet: ${error:-$stage_result}"
+  fi
+  training_row="| $preset | $(cell "$text") |"
+}
+
+# Writes the whole report from the summary rows and the stored sections.
+render_report() {
+  {
+    echo "# kiln GPU check"
+    echo
+    echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n): $(($(date +%s) - start)) s of the" \
+      "${budget} s budget used."
+    echo
+    if [ -n "${headline:-}" ]; then
+      echo "**$headline**"
+      echo
+    fi
+    echo "| stage | result | seconds |"
+    echo "|---|---|---|"
+    printf '%s\n' "${summary_rows[@]}"
+    echo
+    cat "$sections"/*.md 2>/dev/null
+  } >"$report.tmp"
+  mv "$report.tmp" "$report"
+}
