@@ -192,9 +192,8 @@ training_timed=0
 training_rejected=0
 training_seconds=0
 for preset in ${presets:-default naimishnet lenet-20m lenet-48m}; do
-  # TODO: TrainingStepTimer has no --device option yet and rejects these arguments. Once it takes
-  # `--device NAME` before its positional arguments and prints device=NAME in its result line,
-  # these rows become cuda timings with no change here.
+  # TrainingStepTimer rejects devices other than cpu until tensors run on the GPU; once it accepts
+  # cuda, its result line contains device=cuda:N and these rows become cuda timings.
   run_log="$work/training-$preset.log"
   run_stage "training $preset" 90 "$run_log" \
     "$java" "${jvm_options[@]}" -cp "$classpath" dev.kiln.benchmarks.TrainingStepTimer \

@@ -174,7 +174,7 @@ summarize_suite() {
 # from the output of its run in LOG, and counts the timings that ran on the device.
 summarize_training() {
   local preset="$1" log="$2" result error text
-  result="$(grep '^preset=' "$log" | tail -1)"
+  result="$(grep -E '^(device=[^ ]+ )?preset=' "$log" | tail -1)"
   if [ "$stage_rc" -eq 0 ] && [[ "$result" == *"device=$device"* ]]; then
     text="$result"
     training_timed=$((training_timed + 1))
@@ -185,10 +185,14 @@ summarize_training() {
     text="$stage_result"
   else
     training_rejected=$((training_rejected + 1))
-    # The first line of the exception, without the thread prefix.
-    error="$(grep -v '^== ' "$log" | grep -m1 -E '^(Exception in thread|[A-Za-z_.$]+(Exception|Error)\b)' |
-      sed 's/^Exception in thread "[^"]*" //')"
-    text="training on $device is not available yet: ${error:-$stage_result}"
+    # The timer's own rejection, or else the first line of the exception without the thread
+    # prefix.
+    text="$(grep -m1 '^TrainingStepTimer: ' "$log" | sed 's/^TrainingStepTimer: //')"
+    if [ -z "$text" ]; then
+      error="$(grep -v '^== ' "$log" | grep -m1 -E '^(Exception in thread|[A-Za-z_.$]+(Exception|Error)\b)' |
+        sed 's/^Exception in thread "[^"]*" //')"
+      text="training on $device is not available yet: ${error:-$stage_result}"
+    fi
   fi
   training_row="| $preset | $(cell "$text") |"
 }

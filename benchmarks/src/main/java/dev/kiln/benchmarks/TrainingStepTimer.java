@@ -2,6 +2,7 @@ package dev.kiln.benchmarks;
 
 import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.DType;
+import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.model.ModelPresets;
 import dev.kiln.nn.Sequential;
@@ -15,17 +16,34 @@ import java.util.Locale;
  * Times whole training steps (zero the gradients, forward, L1 loss, backward, Adam step) of a
  * keypoint preset on random float32 images, and prints the median step time and images per second.
  *
- * <p>Usage: {@code TrainingStepTimer [preset] [batch] [warmupSteps] [timedSteps]}, with defaults
- * {@code default 32 10 30}. The thread count comes from {@code -Dkiln.threads}. Run with {@code
- * --add-modules jdk.incubator.vector}. The images are Gaussian noise and the targets uniform in
- * [-1, 1], so the timings do not depend on a data set, and the seed is fixed.
+ * <p>Usage: {@code TrainingStepTimer [--device NAME] [preset] [batch] [warmupSteps] [timedSteps]},
+ * with defaults {@code cpu default 32 10 30}. Tensors and layers run only on the CPU so far, so any
+ * other device is rejected with a message; the result line names the device. The thread count comes
+ * from {@code -Dkiln.threads}. Run with {@code --add-modules jdk.incubator.vector}. The images are
+ * Gaussian noise and the targets uniform in [-1, 1], so the timings do not depend on a data set,
+ * and the seed is fixed.
  */
 public final class TrainingStepTimer {
 
   private TrainingStepTimer() {}
 
   /** Runs the timing loop and prints one summary line. */
-  public static void main(String[] args) {
+  public static void main(String[] arguments) {
+    String deviceName = "cpu";
+    String[] args = arguments;
+    if (args.length >= 2 && args[0].equals("--device")) {
+      deviceName = args[1];
+      args = Arrays.copyOfRange(args, 2, args.length);
+    }
+    Device device = Device.parse(deviceName);
+    if (!device.equals(Device.CPU)) {
+      System.err.println(
+          "TrainingStepTimer: training on "
+              + device
+              + " is not available yet, because kiln's tensors and layers run only on the CPU so"
+              + " far; use --device cpu");
+      System.exit(2);
+    }
     String preset = args.length > 0 ? args[0] : "default";
     int batch = args.length > 1 ? Integer.parseInt(args[1]) : 32;
     int warmupSteps = args.length > 2 ? Integer.parseInt(args[2]) : 10;
@@ -67,7 +85,9 @@ public final class TrainingStepTimer {
     double median = millis[timedSteps / 2];
     System.out.printf(
         Locale.ROOT,
-        "preset=%s batch=%d threads=%s median=%.1f ms min=%.1f ms images/s=%.1f loss=%.6f%n",
+        "device=%s preset=%s batch=%d threads=%s median=%.1f ms min=%.1f ms images/s=%.1f"
+            + " loss=%.6f%n",
+        device,
         preset,
         batch,
         System.getProperty("kiln.threads", "default"),
