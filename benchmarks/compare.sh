@@ -31,7 +31,14 @@ if [ ! -f "$classes/dev/kiln/benchmarks/Compare.class" ] || [ ! -f "$here/target
   echo "  mvn -B install -DskipTests -pl benchmarks -am" >&2
   exit 1
 fi
-kiln=("$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector "-Dkiln.threads=$threads"
+# The kiln side runs with the heap settings of the kiln launcher, read from its memory_options line.
+if ! grep -q '^memory_options=(.*)$' "$here/../kiln"; then
+  echo "compare.sh: no memory_options=(...) line found in $here/../kiln" >&2
+  exit 1
+fi
+read -r -a memory_options <<< "$(sed -n 's/^memory_options=(\(.*\))$/\1/p' "$here/../kiln")"
+kiln=("$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector "${memory_options[@]}"
+  "-Dkiln.threads=$threads"
   -cp "$classes:$(cat "$here/target/classpath.txt")" dev.kiln.benchmarks.Compare)
 
 out="$here/target/compare-$(date +%Y%m%d-%H%M%S)"

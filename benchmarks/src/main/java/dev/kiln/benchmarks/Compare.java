@@ -7,6 +7,7 @@ import dev.kiln.core.tensor.Storage;
 import dev.kiln.keypoints.model.ModelPresets;
 import dev.kiln.keypoints.model.ModelSpec;
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -84,6 +85,8 @@ public final class Compare {
     info("java", System.getProperty("java.vm.name") + " " + Runtime.version());
     info("threads", Integer.toString(CpuParallel.threads()));
     info("max_heap_mib", Long.toString(Runtime.getRuntime().maxMemory() >> 20));
+    // The garbage collector and heap options change the peak RSS, so the records name them.
+    info("jvm_options", String.join(" ", ManagementFactory.getRuntimeMXBean().getInputArguments()));
   }
 
   private static void info(String key, String value) {

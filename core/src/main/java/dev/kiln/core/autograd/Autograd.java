@@ -1,5 +1,6 @@
 package dev.kiln.core.autograd;
 
+import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Shapes;
 import dev.kiln.core.tensor.Tensor;
 import java.util.ArrayDeque;
@@ -61,18 +62,25 @@ public final class Autograd {
     checkGradShape(root, seed, "backward");
 
     try (var _ = GradMode.noGrad()) {
-      Map<Tensor, Tensor> pending = new IdentityHashMap<>();
-      pending.put(root, seed);
-      for (Tensor tensor : topologicalOrder(root)) {
-        Tensor grad = pending.remove(tensor);
+      Node rootNode = root.gradFn();
+      if (rootNode == null) {
+        accumulateIntoLeaf(root, seed);
+        return;
+      }
+      // The walk visits nodes and the leaves that require a gradient, never intermediate tensors.
+      // Edges do not refer to those, so they are freed once no backward function needs them.
+      Map<Object, Tensor> pending = new IdentityHashMap<>();
+      pending.put(rootNode, seed);
+      for (Object vertex : topologicalOrder(rootNode)) {
+        Tensor grad = pending.remove(vertex);
         if (grad == null) {
           continue;
         }
-        Node node = tensor.gradFn();
-        if (node == null) {
-          accumulateIntoLeaf(tensor, grad);
+        if (vertex instanceof Tensor leaf) {
+          accumulateIntoLeaf(leaf, grad);
           continue;
         }
+        Node node = (Node) vertex;
         Tensor[] inputGrads = node.backward(grad);
         if (!retainGraph) {
           node.release();
@@ -92,16 +100,17 @@ public final class Autograd {
     return Tensor.ones(root.dtype(), root.shape());
   }
 
-  private static void passToInputs(Node node, Tensor[] inputGrads, Map<Tensor, Tensor> pending) {
-    List<Tensor> inputs = node.inputs();
-    for (int i = 0; i < inputs.size(); i++) {
-      Tensor input = inputs.get(i);
-      if (input == null || !input.requiresGrad() || inputGrads[i] == null) {
+  private static void passToInputs(Node node, Tensor[] inputGrads, Map<Object, Tensor> pending) {
+    List<Node.Edge> edges = node.edges();
+    for (int i = 0; i < edges.size(); i++) {
+      Node.Edge edge = edges.get(i);
+      if (edge == null || !edge.takesGradient() || inputGrads[i] == null) {
         continue;
       }
-      checkGradShape(input, inputGrads[i], node.opName());
-      Tensor previous = pending.get(input);
-      pending.put(input, previous == null ? inputGrads[i] : previous.add(inputGrads[i]));
+      checkGradShape(edge.shape(), edge.dtype(), inputGrads[i], node.opName());
+      Object target = edge.target();
+      Tensor previous = pending.get(target);
+      pending.put(target, previous == null ? inputGrads[i] : previous.add(inputGrads[i]));
     }
   }
 
@@ -114,44 +123,50 @@ public final class Autograd {
   }
 
   private static void checkGradShape(Tensor tensor, Tensor grad, String opName) {
-    if (!Arrays.equals(tensor.shape(), grad.shape())) {
+    checkGradShape(tensor.shape(), tensor.dtype(), grad, opName);
+  }
+
+  private static void checkGradShape(int[] shape, DType dtype, Tensor grad, String opName) {
+    if (!Arrays.equals(shape, grad.shape())) {
       throw new IllegalStateException(
           "gradient from '"
               + opName
               + "' has shape "
               + Shapes.format(grad.shape())
               + " but the tensor has shape "
-              + Shapes.format(tensor.shape()));
+              + Shapes.format(shape));
     }
-    if (tensor.dtype() != grad.dtype()) {
+    if (dtype != grad.dtype()) {
       throw new IllegalStateException(
-          "gradient from '"
-              + opName
-              + "' is "
-              + grad.dtype()
-              + " but the tensor is "
-              + tensor.dtype());
+          "gradient from '" + opName + "' is " + grad.dtype() + " but the tensor is " + dtype);
     }
   }
 
-  /** Returns the tensors below {@code root}, each after every tensor that consumes it. */
-  private static List<Tensor> topologicalOrder(Tensor root) {
-    List<Tensor> postOrder = new ArrayList<>();
-    Set<Tensor> visited = Collections.newSetFromMap(new IdentityHashMap<>());
+  /**
+   * Returns the nodes below {@code root}, and the leaves that require a gradient, each after every
+   * node that consumes it.
+   */
+  private static List<Object> topologicalOrder(Node root) {
+    List<Object> postOrder = new ArrayList<>();
+    Set<Object> visited = Collections.newSetFromMap(new IdentityHashMap<>());
     // Iterative depth-first search: deep networks would overflow the call stack.
-    Deque<Iterator<Tensor>> stack = new ArrayDeque<>();
-    Deque<Tensor> path = new ArrayDeque<>();
+    Deque<Iterator<Node.Edge>> stack = new ArrayDeque<>();
+    Deque<Object> path = new ArrayDeque<>();
     visited.add(root);
     path.push(root);
-    stack.push(childrenOf(root));
+    stack.push(root.edges().iterator());
     while (!stack.isEmpty()) {
-      Iterator<Tensor> children = stack.peek();
-      if (children.hasNext()) {
-        Tensor child = children.next();
-        if (child != null && child.requiresGrad() && visited.add(child)) {
-          path.push(child);
-          stack.push(childrenOf(child));
+      Iterator<Node.Edge> edges = stack.peek();
+      if (edges.hasNext()) {
+        Node.Edge edge = edges.next();
+        if (edge == null || !edge.takesGradient() || !visited.add(edge.target())) {
+          continue;
         }
+        path.push(edge.target());
+        stack.push(
+            edge.producer() != null
+                ? edge.producer().edges().iterator()
+                : Collections.emptyIterator());
       } else {
         stack.pop();
         postOrder.add(path.pop());
@@ -159,10 +174,5 @@ public final class Autograd {
     }
     Collections.reverse(postOrder);
     return postOrder;
-  }
-
-  private static Iterator<Tensor> childrenOf(Tensor tensor) {
-    Node node = tensor.gradFn();
-    return node == null ? Collections.emptyIterator() : node.inputs().iterator();
   }
 }

@@ -1,19 +1,25 @@
 package dev.kiln.core.autograd;
 
+import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Shapes;
 import dev.kiln.core.tensor.Storage;
 import dev.kiln.core.tensor.Tensor;
+import java.lang.ref.WeakReference;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 
 /**
- * One recorded operation in the autograd graph: the op's inputs and the function that maps the
- * gradient of its output to the gradients of those inputs.
+ * One recorded operation in the autograd graph: an edge to each of the op's inputs and the function
+ * that maps the gradient of its output to the gradients of those inputs.
  *
- * <p>The backward function captures whatever the op saved from its forward pass. {@link #release()}
- * drops it, which frees those tensors. A second backward pass through a released node then fails
- * with an error that explains why.
+ * <p>The backward function captures whatever the op saved from its forward pass, and it is the only
+ * strong reference that the graph keeps to those tensors. An edge refers to the input's own node,
+ * or to the input itself when it is a leaf that requires a gradient, but never to an intermediate
+ * tensor. So an intermediate that no backward function saved is freed as soon as the forward pass
+ * drops it, as in PyTorch. {@link #release()} drops the backward function, which frees the saved
+ * tensors. A second backward pass through a released node then fails with an error that explains
+ * why.
  */
 public final class Node {
 
@@ -23,27 +29,69 @@ public final class Node {
     Tensor[] apply(Tensor gradOutput);
   }
 
+  /**
+   * The link from a node to one of its op's inputs. Exactly one of {@code producer} and {@code
+   * leaf} is set when the input takes part in backward, and neither when it does not (an input that
+   * requires no gradient). The input tensor itself is only weakly reachable, so that the edge does
+   * not keep an intermediate alive. The storage and its version at record time detect an in-place
+   * change of an input that is still alive.
+   *
+   * @param producer the node that computed the input, or null for a leaf
+   * @param leaf the input when it is a leaf that required a gradient at record time, else null
+   * @param shape the input's shape, which its gradient must match
+   * @param dtype the input's dtype, which its gradient must match
+   * @param input the input, for the in-place check while something else keeps it alive
+   * @param storage the input's storage at record time
+   * @param version the storage's version at record time
+   */
+  record Edge(
+      Node producer,
+      Tensor leaf,
+      int[] shape,
+      DType dtype,
+      WeakReference<Tensor> input,
+      WeakReference<Storage> storage,
+      int version) {
+
+    /** Whether a gradient flows along this edge. */
+    boolean takesGradient() {
+      return producer != null || (leaf != null && leaf.requiresGrad());
+    }
+
+    /** Returns the vertex of the backward walk that receives this gradient: a node or a leaf. */
+    Object target() {
+      return producer != null ? producer : leaf;
+    }
+  }
+
   private final String opName;
-  private final List<Tensor> inputs;
-  private final Storage[] savedStorages;
-  private final int[] savedVersions;
+  private final List<Edge> edges;
   private BackwardFunction backward;
 
   /** Creates a node; an input may be null, as an absent optional operand such as a bias is. */
   public Node(String opName, List<Tensor> inputs, BackwardFunction backward) {
     this.opName = opName;
-    // List.copyOf would reject the null entries.
-    this.inputs = Collections.unmodifiableList(new ArrayList<>(inputs));
     this.backward = backward;
-    this.savedStorages = new Storage[this.inputs.size()];
-    this.savedVersions = new int[this.inputs.size()];
-    for (int i = 0; i < savedStorages.length; i++) {
-      Tensor input = this.inputs.get(i);
-      if (input != null) {
-        savedStorages[i] = input.storage();
-        savedVersions[i] = input.storage().version();
-      }
+    // List.copyOf would reject the null entries.
+    List<Edge> list = new ArrayList<>(inputs.size());
+    for (Tensor input : inputs) {
+      list.add(input == null ? null : edgeTo(input));
     }
+    this.edges = Collections.unmodifiableList(list);
+  }
+
+  private static Edge edgeTo(Tensor input) {
+    Node producer = input.gradFn();
+    Tensor leaf = producer == null && input.requiresGrad() ? input : null;
+    Storage storage = input.storage();
+    return new Edge(
+        producer,
+        leaf,
+        input.shape(),
+        input.dtype(),
+        new WeakReference<>(input),
+        new WeakReference<>(storage),
+        storage.version());
   }
 
   /** Name of the op that recorded this node, for error messages and graph dumps. */
@@ -52,11 +100,11 @@ public final class Node {
   }
 
   /**
-   * Inputs of the op, in the order its backward function returns their gradients; null where an
-   * optional operand was absent.
+   * Edges to the op's inputs, in the order its backward function returns their gradients; null
+   * where an optional operand was absent.
    */
-  public List<Tensor> inputs() {
-    return inputs;
+  List<Edge> edges() {
+    return edges;
   }
 
   /** Whether {@link #release()} has dropped the saved tensors. */
@@ -64,7 +112,7 @@ public final class Node {
     return backward == null;
   }
 
-  /** Runs the backward function, after checking that no input changed since the forward pass. */
+  /** Runs the backward function, after checking that no live input changed since the forward. */
   Tensor[] backward(Tensor gradOutput) {
     if (backward == null) {
       throw new IllegalStateException(
@@ -73,18 +121,16 @@ public final class Node {
               + opName
               + "'). Call backward(grad, true) to keep the graph, or run the forward pass again.");
     }
-    for (int i = 0; i < savedStorages.length; i++) {
-      Tensor input = inputs.get(i);
-      if (input != null
-          && (input.storage() != savedStorages[i]
-              || savedStorages[i].version() != savedVersions[i])) {
+    for (int i = 0; i < edges.size(); i++) {
+      Edge edge = edges.get(i);
+      if (edge != null && modifiedInPlace(edge)) {
         throw new IllegalStateException(
             "input "
                 + i
                 + " of '"
                 + opName
                 + "' (shape "
-                + Shapes.format(input.shape())
+                + Shapes.format(edge.shape())
                 + ") was modified in place after the forward pass, so its gradient would be"
                 + " wrong. Run the forward pass again after changing it, or change a copy.");
       }
@@ -92,7 +138,21 @@ public final class Node {
     return backward.apply(gradOutput);
   }
 
-  /** Drops the saved tensors so they can be collected. */
+  /**
+   * Whether the input's storage was replaced or written since the forward pass. An input or storage
+   * that was collected cannot have been saved by the backward function, so it cannot make the
+   * gradient wrong.
+   */
+  private static boolean modifiedInPlace(Edge edge) {
+    Tensor input = edge.input().get();
+    Storage storage = edge.storage().get();
+    if (input != null && input.storage() != storage) {
+      return true;
+    }
+    return storage != null && storage.version() != edge.version();
+  }
+
+  /** Drops the backward function and with it the saved tensors, so they can be collected. */
   void release() {
     backward = null;
   }

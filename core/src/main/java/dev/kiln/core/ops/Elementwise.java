@@ -37,21 +37,25 @@ public final class Elementwise {
 
   public static Tensor add(Tensor x, Tensor y) {
     Tensor out = zip("add", BinaryOp.ADD, x, y);
+    // Backward needs only the shapes, so it saves those and lets the inputs be freed.
+    int[] xShape = x.shape();
+    int[] yShape = y.shape();
     return Autograd.record(
         "add",
         out,
-        g -> new Tensor[] {Broadcast.reduceTo(g, x.shape()), Broadcast.reduceTo(g, y.shape())},
+        g -> new Tensor[] {Broadcast.reduceTo(g, xShape), Broadcast.reduceTo(g, yShape)},
         x,
         y);
   }
 
   public static Tensor sub(Tensor x, Tensor y) {
     Tensor out = zip("sub", BinaryOp.SUB, x, y);
+    int[] xShape = x.shape();
+    int[] yShape = y.shape();
     return Autograd.record(
         "sub",
         out,
-        g ->
-            new Tensor[] {Broadcast.reduceTo(g, x.shape()), Broadcast.reduceTo(g.neg(), y.shape())},
+        g -> new Tensor[] {Broadcast.reduceTo(g, xShape), Broadcast.reduceTo(g.neg(), yShape)},
         x,
         y);
   }

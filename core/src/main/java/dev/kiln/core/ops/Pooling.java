@@ -3,6 +3,7 @@ package dev.kiln.core.ops;
 import dev.kiln.core.autograd.Autograd;
 import dev.kiln.core.backend.cpu.Pool2dGeometry;
 import dev.kiln.core.backend.cpu.Pool2dKernels;
+import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Tensor;
 
 /** Max and average pooling over [N, C, H, W] inputs, in PyTorch's floor mode. */
@@ -19,11 +20,15 @@ public final class Pooling {
     Tensor out = Tensor.zeros(x.dtype(), g.batch(), g.channels(), g.outHeight(), g.outWidth());
     int[] argmax = new int[out.numel()];
     Pool2dKernels.maxForward(x.storage(), g, out.storage(), argmax);
+    // Backward needs only the input's dtype and shape besides argmax, so it saves those and not
+    // the input, which is then freed as soon as nothing else uses it.
+    DType dtype = x.dtype();
+    int[] shape = x.shape();
     return Autograd.record(
         "maxPool2d",
         out,
         grad -> {
-          Tensor gradInput = Tensor.zerosLike(x);
+          Tensor gradInput = Tensor.zeros(dtype, shape);
           Pool2dKernels.maxBackward(grad.storage(), argmax, g, gradInput.storage());
           return new Tensor[] {gradInput};
         },
@@ -36,11 +41,13 @@ public final class Pooling {
     Pool2dGeometry g = geometry(x, kernel, stride, padding);
     Tensor out = Tensor.zeros(x.dtype(), g.batch(), g.channels(), g.outHeight(), g.outWidth());
     Pool2dKernels.avgForward(x.storage(), g, out.storage());
+    DType dtype = x.dtype();
+    int[] shape = x.shape();
     return Autograd.record(
         "avgPool2d",
         out,
         grad -> {
-          Tensor gradInput = Tensor.zerosLike(x);
+          Tensor gradInput = Tensor.zeros(dtype, shape);
           Pool2dKernels.avgBackward(grad.storage(), g, gradInput.storage());
           return new Tensor[] {gradInput};
         },

@@ -3,6 +3,7 @@ package dev.kiln.core.ops;
 import dev.kiln.core.autograd.Autograd;
 import dev.kiln.core.backend.cpu.ElementwiseKernels;
 import dev.kiln.core.backend.cpu.LayoutKernels;
+import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Shapes;
 import dev.kiln.core.tensor.Tensor;
 import java.util.Arrays;
@@ -186,11 +187,13 @@ public final class ShapeOps {
     int inner = innerSize(shape, axis);
     LayoutKernels.copyAlongDim(
         x.storage(), length, from, out.storage(), count, 0, outer, count, inner);
+    // Backward saves the input's dtype and shape, not the input itself.
+    DType dtype = x.dtype();
     return Autograd.record(
         "slice",
         out,
         g -> {
-          Tensor grad = Tensor.zerosLike(x);
+          Tensor grad = Tensor.zeros(dtype, shape);
           LayoutKernels.copyAlongDim(
               g.storage(), count, 0, grad.storage(), length, from, outer, count, inner);
           return new Tensor[] {grad};

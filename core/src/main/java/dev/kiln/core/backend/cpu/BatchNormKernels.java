@@ -1,5 +1,14 @@
 package dev.kiln.core.backend.cpu;
 
+import static dev.kiln.core.backend.cpu.BatchNormChannels.affine;
+import static dev.kiln.core.backend.cpu.BatchNormChannels.channelSquaredDeviation;
+import static dev.kiln.core.backend.cpu.BatchNormChannels.channelSum;
+import static dev.kiln.core.backend.cpu.BatchNormChecks.requireActivation;
+import static dev.kiln.core.backend.cpu.BatchNormChecks.requireChannels;
+import static dev.kiln.core.backend.cpu.BatchNormChecks.requireLength;
+import static dev.kiln.core.backend.cpu.BatchNormChecks.requireNonNullChannels;
+import static dev.kiln.core.backend.cpu.BatchNormChecks.requireSameDtype;
+
 import dev.kiln.core.tensor.Storage;
 
 /**
@@ -307,146 +316,7 @@ public final class BatchNormKernels {
     }
   }
 
-  /** Returns the sum over channel ch of x, in double. */
-  private static double channelSum(Storage x, int n, int c, int s, int ch) {
-    double sum = 0;
-    if (x instanceof Storage.F32) {
-      float[] data = x.floats();
-      for (int i = 0; i < n; i++) {
-        int start = (i * c + ch) * s;
-        for (int j = start; j < start + s; j++) {
-          sum += data[j];
-        }
-      }
-    } else {
-      double[] data = x.doubles();
-      for (int i = 0; i < n; i++) {
-        int start = (i * c + ch) * s;
-        for (int j = start; j < start + s; j++) {
-          sum += data[j];
-        }
-      }
-    }
-    return sum;
-  }
-
-  /** Returns the sum over channel ch of (x - mean)^2, in double. */
-  private static double channelSquaredDeviation(
-      Storage x, int n, int c, int s, int ch, double mean) {
-    double sum = 0;
-    if (x instanceof Storage.F32) {
-      float[] data = x.floats();
-      for (int i = 0; i < n; i++) {
-        int start = (i * c + ch) * s;
-        for (int j = start; j < start + s; j++) {
-          double d = data[j] - mean;
-          sum += d * d;
-        }
-      }
-    } else {
-      double[] data = x.doubles();
-      for (int i = 0; i < n; i++) {
-        int start = (i * c + ch) * s;
-        for (int j = start; j < start + s; j++) {
-          double d = data[j] - mean;
-          sum += d * d;
-        }
-      }
-    }
-    return sum;
-  }
-
-  /** Overwrites channel ch of {@code out} with input * scale + shift. */
-  private static void affine(
-      Storage input, Storage out, int n, int c, int s, int ch, double scale, double shift) {
-    if (input instanceof Storage.F32) {
-      float[] src = input.floats();
-      float[] dst = out.floats();
-      for (int i = 0; i < n; i++) {
-        int start = (i * c + ch) * s;
-        for (int j = start; j < start + s; j++) {
-          dst[j] = (float) (src[j] * scale + shift);
-        }
-      }
-    } else {
-      double[] src = input.doubles();
-      double[] dst = out.doubles();
-      for (int i = 0; i < n; i++) {
-        int start = (i * c + ch) * s;
-        for (int j = start; j < start + s; j++) {
-          dst[j] = src[j] * scale + shift;
-        }
-      }
-    }
-  }
-
   static double valueOr(Storage storage, int index, double fallback) {
     return storage == null ? fallback : storage.get(index);
-  }
-
-  private static void requireActivation(String name, Storage storage, int n, int c, int s) {
-    if (n < 1 || c < 1 || s < 1) {
-      throw new IllegalArgumentException(
-          "batch norm sizes must be positive, got n=" + n + ", c=" + c + ", s=" + s);
-    }
-    if (storage.size() != (long) n * c * s) {
-      throw new IllegalArgumentException(
-          "batch norm "
-              + name
-              + " has "
-              + storage.size()
-              + " elements, expected ["
-              + n
-              + ", "
-              + c
-              + ", "
-              + s
-              + "] = "
-              + (long) n * c * s);
-    }
-  }
-
-  private static void requireChannels(String name, Storage storage, int c) {
-    if (storage != null && storage.size() != c) {
-      throw new IllegalArgumentException(
-          "batch norm "
-              + name
-              + " has "
-              + storage.size()
-              + " elements, expected one per channel ("
-              + c
-              + ")");
-    }
-  }
-
-  private static void requireNonNullChannels(String name, Storage storage, int c) {
-    if (storage == null) {
-      throw new IllegalArgumentException(
-          "batch norm " + name + " is missing: inference mode needs the running statistics");
-    }
-    requireChannels(name, storage, c);
-  }
-
-  private static void requireLength(String name, double[] array, int c) {
-    if (array.length != c) {
-      throw new IllegalArgumentException(
-          "batch norm "
-              + name
-              + " has length "
-              + array.length
-              + ", expected one per channel ("
-              + c
-              + ")");
-    }
-  }
-
-  private static void requireSameDtype(Storage first, Storage second) {
-    if (first.dtype() != second.dtype()) {
-      throw new IllegalArgumentException(
-          "batch norm activations must share one dtype, got "
-              + first.dtype()
-              + " and "
-              + second.dtype());
-    }
   }
 }
