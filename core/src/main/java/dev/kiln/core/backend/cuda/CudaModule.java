@@ -1,5 +1,6 @@
 package dev.kiln.core.backend.cuda;
 
+import dev.kiln.kernels.Dim3;
 import java.util.concurrent.ConcurrentHashMap;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;

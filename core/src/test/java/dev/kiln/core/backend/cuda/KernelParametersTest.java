@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kiln.kernels.Dim3;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -54,7 +55,7 @@ class KernelParametersTest {
   void dim3RejectsZeroExtent() {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Dim3.of(0, 4));
     assertTrue(e.getMessage().contains("(0, 4, 1)"), e.getMessage());
-    assertEquals(24, new Dim3(2, 3, 4).count());
+    assertEquals(24, new Dim3(2, 3, 4).volume());
   }
 
   @Test

@@ -1,0 +1,119 @@
+package dev.kiln.core.backend.device;
+
+import dev.kiln.core.backend.cuda.CachingAllocator;
+import dev.kiln.core.backend.cuda.CudaContext;
+import dev.kiln.core.backend.cuda.CudaModule;
+import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.kernels.Dim3;
+import dev.kiln.kernels.KernelImage;
+import jcuda.driver.CUdeviceptr;
+
+/**
+ * The {@link DeviceRuntime} of a CUDA device {@code cuda:N}: kiln's kernels from the fatbin that
+ * the kernels module built with nvcc, launched through the device's shared {@link CudaContext}.
+ *
+ * <p>The context is shared by everything in the process that uses the device, and so is its kernel
+ * module: {@link CudaContext#loadKernels} replaces whatever module was loaded before. This runtime
+ * remembers the module it loaded and loads the fatbin again before a launch if some other code has
+ * replaced it in the meantime, so several users of one device cannot break each other's launches.
+ *
+ * <p>NOTE: this class has so far run only where no GPU is present, where its tests skip. Its
+ * launches and copies are untested on real hardware until the device tests run on a CUDA machine.
+ */
+public final class CudaRuntime implements DeviceRuntime {
+
+  private final CudaContext context;
+  private final byte[] fatbin;
+  private CudaModule loaded;
+
+  private CudaRuntime(CudaContext context, byte[] fatbin) {
+    this.context = context;
+    this.fatbin = fatbin;
+  }
+
+  /**
+   * Opens device {@code cuda:deviceIndex} and loads kiln's kernels onto it.
+   *
+   * <p>Call {@link dev.kiln.core.backend.cuda.CudaAvailability#check(int)} first where a readable
+   * reason for an unusable device is wanted; this method throws instead.
+   *
+   * @throws IllegalStateException if the kernels jar has no fatbin, with the reason the build
+   *     recorded and what to do about it
+   * @throws dev.kiln.core.backend.cuda.CudaException if the driver rejects the device or the fatbin
+   */
+  public static CudaRuntime open(int deviceIndex) {
+    byte[] fatbin =
+        KernelImage.fatbin()
+            .orElseThrow(
+                () ->
+                    new IllegalStateException(
+                        "cannot run kiln's kernels on cuda:"
+                            + deviceIndex
+                            + ": "
+                            + KernelImage.missingReason()));
+    CudaRuntime runtime = new CudaRuntime(CudaContext.of(deviceIndex), fatbin);
+    runtime.ensureLoaded();
+    return runtime;
+  }
+
+  @Override
+  public String name() {
+    return context.toString();
+  }
+
+  @Override
+  public CachingAllocator allocator() {
+    return context.allocator();
+  }
+
+  @Override
+  public void copyToDevice(float[] src, int srcIndex, DeviceBuffer dst, long dstIndex, int count) {
+    context.copies().toDevice(src, srcIndex, dst, dstIndex * Float.BYTES, count);
+  }
+
+  @Override
+  public void copyToHost(DeviceBuffer src, long srcIndex, float[] dst, int dstIndex, int count) {
+    context.copies().toHost(src, srcIndex * Float.BYTES, dst, dstIndex, count);
+  }
+
+  @Override
+  public void launch(String kernel, Dim3 grid, Dim3 block, int dynamicSharedBytes, Object... args) {
+    ensureLoaded();
+    Object[] driverArgs = args.clone();
+    for (int i = 0; i < driverArgs.length; i++) {
+      if (driverArgs[i] == null) {
+        // A fresh CUdeviceptr has address 0, the null pointer the kernels test for.
+        driverArgs[i] = new CUdeviceptr();
+      }
+    }
+    context.launch(kernel, grid, block, dynamicSharedBytes, driverArgs);
+  }
+
+  @Override
+  public void synchronize() {
+    context.synchronize();
+  }
+
+  /** Does nothing: the context is shared and stays open until {@link CudaContext#close()}. */
+  @Override
+  public void close() {}
+
+  @Override
+  public String toString() {
+    return name();
+  }
+
+  /** Loads the fatbin unless the context's current module is the one this runtime loaded. */
+  private synchronized void ensureLoaded() {
+    CudaModule current;
+    try {
+      current = context.kernels();
+    } catch (IllegalStateException noneLoaded) {
+      current = null;
+    }
+    if (current == null || current != loaded) {
+      context.loadKernels(fatbin);
+      loaded = context.kernels();
+    }
+  }
+}

@@ -1,0 +1,246 @@
+package dev.kiln.core.backend.device;
+
+import static dev.kiln.core.backend.device.LaunchShapes.blockFor;
+import static dev.kiln.core.backend.device.LaunchShapes.gridFor;
+import static dev.kiln.core.backend.device.LaunchShapes.requireFloats;
+import static dev.kiln.core.backend.device.LaunchShapes.requireOptional;
+
+import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.kernels.Dim3;
+
+/**
+ * Launches batch normalization with the kernels of {@code batchnorm.cu}, on data viewed as [n, c,
+ * s] as the CPU's {@code BatchNormKernels} view it: statistics are per channel, over the m = n * s
+ * values of that channel (s = H * W for a 2d batch norm on NCHW, s = 1 for 1d on [N, C]).
+ *
+ * <p>gamma and beta may be null (meaning 1 and 0), and so may the running statistics of a training
+ * step and the parameter gradients of a backward pass, which are then neither read nor written.
+ *
+ * <p>The training kernels and both backward kernels run one block per channel: the block's threads
+ * stride over the channel's m values, and the sums the formulas need are block reductions with warp
+ * shuffles. So the grid is c blocks and the block size follows m. The inference forward pass needs
+ * no sums and runs one thread per element.
+ */
+public final class DeviceBatchNorm {
+
+  private final DeviceRuntime runtime;
+
+  /** Creates the launcher for one device. */
+  public DeviceBatchNorm(DeviceRuntime runtime) {
+    this.runtime = runtime;
+  }
+
+  /**
+   * Normalizes with the batch statistics: out = (x - mean) * invStd * gamma + beta, with invStd = 1
+   * / sqrt(biasedVar + eps). Writes saveMean and saveInvStd (c floats each) for the backward pass,
+   * and updates non-null running statistics as PyTorch does: running = (1 - momentum) * running +
+   * momentum * batchStatistic, with the unbiased variance. As {@code
+   * BatchNormKernels.forwardTraining}.
+   *
+   * <p>Launches {@code kiln_batchnorm_forward_training} once, one block per channel, which makes
+   * two passes for the statistics (the mean, then the squared deviations) and a third to write.
+   *
+   * @throws IllegalArgumentException if m = n * s is 1, where the unbiased variance is undefined
+   */
+  public void forwardTraining(
+      DeviceBuffer x,
+      int n,
+      int c,
+      int s,
+      DeviceBuffer gamma,
+      DeviceBuffer beta,
+      double eps,
+      double momentum,
+      DeviceBuffer out,
+      DeviceBuffer saveMean,
+      DeviceBuffer saveInvStd,
+      DeviceBuffer runningMean,
+      DeviceBuffer runningVar) {
+    long m = (long) n * s;
+    if (m < 2) {
+      throw new IllegalArgumentException(
+          "batch norm in training needs at least 2 values per channel to estimate a variance, got"
+              + " n * s = "
+              + m
+              + ": use a larger batch, or evaluation mode");
+    }
+    requireActivation("batch norm input", x, n, c, s);
+    requireActivation("batch norm output", out, n, c, s);
+    requireChannels(c, gamma, beta, runningMean, runningVar);
+    requireFloats("saveMean", saveMean, c);
+    requireFloats("saveInvStd", saveInvStd, c);
+    runtime.launch(
+        "kiln_batchnorm_forward_training",
+        Dim3.of(c),
+        blockFor(m),
+        0,
+        x,
+        gamma,
+        beta,
+        out,
+        saveMean,
+        saveInvStd,
+        runningMean,
+        runningVar,
+        n,
+        c,
+        s,
+        (float) eps,
+        (float) momentum);
+  }
+
+  /**
+   * Normalizes with the running statistics: out = (x - runningMean) / sqrt(runningVar + eps) *
+   * gamma + beta, as {@code BatchNormKernels.forwardInference}. The running statistics must not be
+   * null.
+   *
+   * <p>Launches {@code kiln_batchnorm_forward_inference} once, one thread per element: with the
+   * statistics fixed, every element is independent and no reduction is needed.
+   */
+  public void forwardInference(
+      DeviceBuffer x,
+      int n,
+      int c,
+      int s,
+      DeviceBuffer gamma,
+      DeviceBuffer beta,
+      DeviceBuffer runningMean,
+      DeviceBuffer runningVar,
+      double eps,
+      DeviceBuffer out) {
+    long elements = requireActivation("batch norm input", x, n, c, s);
+    requireActivation("batch norm output", out, n, c, s);
+    requireChannels(c, gamma, beta);
+    requireFloats("runningMean", runningMean, c);
+    requireFloats("runningVar", runningVar, c);
+    if (elements == 0) {
+      return;
+    }
+    Dim3 block = blockFor(elements);
+    runtime.launch(
+        "kiln_batchnorm_forward_inference",
+        gridFor(elements, block),
+        block,
+        0,
+        x,
+        gamma,
+        beta,
+        runningMean,
+        runningVar,
+        out,
+        n,
+        c,
+        s,
+        (float) eps);
+  }
+
+  /**
+   * Computes the gradients of a training-mode batch norm from the saved mean and inverse standard
+   * deviation, as {@code BatchNormKernels.backwardTraining}: overwrites gradInput, and gradGamma =
+   * sum(dy * xhat) and gradBeta = sum(dy) where they are non-null.
+   *
+   * <p>Launches {@code kiln_batchnorm_backward_training} once, one block per channel: one pass sums
+   * both terms in a single block reduction, a second writes dx, which depends on both sums because
+   * the batch statistics depend on every x of the channel.
+   */
+  public void backwardTraining(
+      DeviceBuffer gradOut,
+      DeviceBuffer x,
+      int n,
+      int c,
+      int s,
+      DeviceBuffer gamma,
+      DeviceBuffer saveMean,
+      DeviceBuffer saveInvStd,
+      DeviceBuffer gradInput,
+      DeviceBuffer gradGamma,
+      DeviceBuffer gradBeta) {
+    requireActivation("batch norm output gradient", gradOut, n, c, s);
+    requireActivation("batch norm input", x, n, c, s);
+    requireActivation("batch norm input gradient", gradInput, n, c, s);
+    requireChannels(c, gamma, gradGamma, gradBeta);
+    requireFloats("saveMean", saveMean, c);
+    requireFloats("saveInvStd", saveInvStd, c);
+    runtime.launch(
+        "kiln_batchnorm_backward_training",
+        Dim3.of(c),
+        blockFor((long) n * s),
+        0,
+        gradOut,
+        x,
+        gamma,
+        saveMean,
+        saveInvStd,
+        gradInput,
+        gradGamma,
+        gradBeta,
+        n,
+        c,
+        s);
+  }
+
+  /**
+   * Computes the gradients of an inference-mode batch norm, where the running statistics are
+   * constants, as {@code BatchNormKernels.backwardInference}: dx = dy * gamma * invStd, and
+   * gradGamma and gradBeta as in training where they are non-null.
+   *
+   * <p>Launches {@code kiln_batchnorm_backward_inference} once, one block per channel: dx needs no
+   * sums, but the parameter gradients do, and one pass serves both.
+   */
+  public void backwardInference(
+      DeviceBuffer gradOut,
+      DeviceBuffer x,
+      int n,
+      int c,
+      int s,
+      DeviceBuffer gamma,
+      DeviceBuffer runningMean,
+      DeviceBuffer runningVar,
+      double eps,
+      DeviceBuffer gradInput,
+      DeviceBuffer gradGamma,
+      DeviceBuffer gradBeta) {
+    requireActivation("batch norm output gradient", gradOut, n, c, s);
+    requireActivation("batch norm input", x, n, c, s);
+    requireActivation("batch norm input gradient", gradInput, n, c, s);
+    requireChannels(c, gamma, gradGamma, gradBeta);
+    requireFloats("runningMean", runningMean, c);
+    requireFloats("runningVar", runningVar, c);
+    runtime.launch(
+        "kiln_batchnorm_backward_inference",
+        Dim3.of(c),
+        blockFor((long) n * s),
+        0,
+        gradOut,
+        x,
+        gamma,
+        runningMean,
+        runningVar,
+        gradInput,
+        gradGamma,
+        gradBeta,
+        n,
+        c,
+        s,
+        (float) eps);
+  }
+
+  /** Checks an [n, c, s] buffer and returns its element count. */
+  private static long requireActivation(String name, DeviceBuffer buffer, int n, int c, int s) {
+    if (n < 1 || c < 1 || s < 1) {
+      throw new IllegalArgumentException(
+          "batch norm sizes must be positive, got n=" + n + ", c=" + c + ", s=" + s);
+    }
+    long elements = (long) n * c * s;
+    LaunchShapes.intSize(name + " element count", elements);
+    requireFloats(name, buffer, elements);
+    return elements;
+  }
+
+  /** Checks that each non-null per-channel buffer has room for c floats. */
+  private static void requireChannels(int c, DeviceBuffer... perChannel) {
+    for (DeviceBuffer buffer : perChannel) {
+      requireOptional("a per-channel buffer of " + c + " channels", buffer, c);
+    }
+  }
+}

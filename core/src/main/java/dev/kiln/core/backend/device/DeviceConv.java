@@ -1,0 +1,337 @@
+package dev.kiln.core.backend.device;
+
+import static dev.kiln.core.backend.device.DeviceRuntime.slice;
+import static dev.kiln.core.backend.device.LaunchShapes.blockFor;
+import static dev.kiln.core.backend.device.LaunchShapes.gridFor;
+import static dev.kiln.core.backend.device.LaunchShapes.requireFloats;
+import static dev.kiln.core.backend.device.LaunchShapes.requireOptional;
+
+import dev.kiln.core.backend.cpu.Conv2dGeometry;
+import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.core.ops.BinaryOp;
+import dev.kiln.kernels.Dim3;
+
+/**
+ * Launches 2d convolution (cross-correlation, as in PyTorch, without groups) on NCHW data, with the
+ * kernels of {@code conv.cu} and the tiled product of {@code matmul.cu}. Shapes follow {@link
+ * Conv2dGeometry}, exactly as the CPU's {@code Conv2dKernels} take them.
+ *
+ * <h2>Two routes</h2>
+ *
+ * <p>{@link Route#IM2COL} copies each image's receptive fields into a column matrix [taps,
+ * positions] (taps = inChannels * kernelHeight * kernelWidth, positions = outHeight * outWidth),
+ * which turns the convolution into one matrix product per image. The product runs in the tiled
+ * GEMM, whose shared-memory reuse makes this the fast route for every layer of a real network, at
+ * the price of a scratch buffer. {@link Route#DIRECT} runs one thread per output value and rereads
+ * the input from global memory: no scratch memory and fewer launches, but far more memory traffic.
+ * It is the simple version to check the other against.
+ *
+ * <h2>Scratch memory</h2>
+ *
+ * <p>The column matrices of several images are built by one im2col launch, which saves launches. To
+ * bound the scratch buffer, the batch is processed in chunks of at most {@link
+ * #COLUMN_LIMIT_FLOATS} column entries (at least one image per chunk). Scratch buffers come from
+ * the device's caching allocator and go back to it at the end of the call.
+ */
+public final class DeviceConv {
+
+  /** The two ways to compute a convolution; see the class comment. */
+  public enum Route {
+    /** im2col (or col2im) plus one tiled matrix product per image. */
+    IM2COL,
+    /** The direct kernels, one thread or block per output value. */
+    DIRECT
+  }
+
+  /** Most column-matrix entries (floats) held at once: 64 Mi, which is 256 MiB. */
+  static final long COLUMN_LIMIT_FLOATS = 64L << 20;
+
+  private final DeviceRuntime runtime;
+  private final DeviceMatmul matmul;
+  private final DeviceElementwise elementwise;
+
+  /** Creates the launcher for one device. */
+  public DeviceConv(DeviceRuntime runtime) {
+    this.runtime = runtime;
+    this.matmul = new DeviceMatmul(runtime);
+    this.elementwise = new DeviceElementwise(runtime);
+  }
+
+  /**
+   * Computes y = conv(x, weight) + bias, overwriting y, as {@code Conv2dKernels.forward}. {@code
+   * bias} may be null.
+   *
+   * <p>{@link Route#IM2COL}: per chunk of images, one {@code kiln_conv_im2col}, then per image one
+   * {@code kiln_matmul_tiled} with y[b] = weight [outChannels, taps] * column[b] [taps, positions];
+   * finally the bias is added by one {@code kiln_elementwise_binary_broadcast}, y [batch,
+   * outChannels, positions] + bias [1, outChannels, 1], because the GEMM has no bias term. {@link
+   * Route#DIRECT}: one {@code kiln_conv_forward_direct}, which adds the bias itself.
+   */
+  public void forward(
+      Route route,
+      DeviceBuffer x,
+      DeviceBuffer weight,
+      DeviceBuffer bias,
+      Conv2dGeometry g,
+      DeviceBuffer y) {
+    requireFloats("conv input", x, g.inputSize());
+    requireFloats("conv weight", weight, g.weightSize());
+    requireOptional("conv bias", bias, g.outChannels());
+    requireFloats("conv output", y, g.outputSize());
+    if (route == Route.DIRECT) {
+      Dim3 block = blockFor(g.outputSize());
+      runtime.launch(
+          "kiln_conv_forward_direct",
+          gridFor(g.outputSize(), block),
+          block,
+          0,
+          directArgs(g, x, weight, bias, y));
+      return;
+    }
+
+    int taps = taps(g);
+    int positions = positions(g);
+    int chunk = imagesPerChunk(g);
+    DeviceBuffer column = runtime.allocateFloats((long) chunk * taps * positions);
+    try {
+      for (int first = 0; first < g.batch(); first += chunk) {
+        int images = Math.min(chunk, g.batch() - first);
+        im2col(x, first, images, column, g);
+        for (int i = 0; i < images; i++) {
+          matmul.gemm(
+              false,
+              false,
+              g.outChannels(),
+              positions,
+              taps,
+              weight,
+              slice(column, (long) i * taps * positions, (long) taps * positions),
+              outputImage(y, first + i, g),
+              false);
+        }
+      }
+    } finally {
+      runtime.free(column);
+    }
+    if (bias != null) {
+      int[] shape = {g.batch(), g.outChannels(), positions};
+      elementwise.binaryBroadcast(
+          BinaryOp.ADD, y, shape, bias, new int[] {1, g.outChannels(), 1}, y, shape);
+    }
+  }
+
+  /**
+   * Computes the input gradient gradX from gradY, overwriting gradX, as {@code
+   * Conv2dKernels.backwardData}.
+   *
+   * <p>{@link Route#IM2COL}: per image one {@code kiln_matmul_tiled} with gradColumn[b] = weight^T
+   * * gradY[b] (m = taps, n = positions, k = outChannels), then per chunk one {@code
+   * kiln_conv_col2im}, which gathers every column entry back onto the pixel it came from without
+   * atomics. {@link Route#DIRECT}: one {@code kiln_conv_backward_data_direct}, one thread per input
+   * pixel.
+   */
+  public void backwardData(
+      Route route, DeviceBuffer gradY, DeviceBuffer weight, Conv2dGeometry g, DeviceBuffer gradX) {
+    requireFloats("conv output gradient", gradY, g.outputSize());
+    requireFloats("conv weight", weight, g.weightSize());
+    requireFloats("conv input gradient", gradX, g.inputSize());
+    if (route == Route.DIRECT) {
+      Dim3 block = blockFor(g.inputSize());
+      runtime.launch(
+          "kiln_conv_backward_data_direct",
+          gridFor(g.inputSize(), block),
+          block,
+          0,
+          directArgs(g, gradY, weight, gradX));
+      return;
+    }
+
+    int taps = taps(g);
+    int positions = positions(g);
+    int chunk = imagesPerChunk(g);
+    DeviceBuffer gradColumn = runtime.allocateFloats((long) chunk * taps * positions);
+    try {
+      for (int first = 0; first < g.batch(); first += chunk) {
+        int images = Math.min(chunk, g.batch() - first);
+        for (int i = 0; i < images; i++) {
+          matmul.gemm(
+              true,
+              false,
+              taps,
+              positions,
+              g.outChannels(),
+              weight,
+              outputImage(gradY, first + i, g),
+              slice(gradColumn, (long) i * taps * positions, (long) taps * positions),
+              false);
+        }
+        long imageSize = (long) g.inChannels() * g.inHeight() * g.inWidth();
+        DeviceBuffer imageSlice = slice(gradX, first * imageSize, images * imageSize);
+        Dim3 block = blockFor(images * imageSize);
+        runtime.launch(
+            "kiln_conv_col2im",
+            gridFor(images * imageSize, block),
+            block,
+            0,
+            columnArgs(gradColumn, imageSlice, images, g));
+      }
+    } finally {
+      runtime.free(gradColumn);
+    }
+  }
+
+  /**
+   * Computes the weight gradient gradW from gradY and the input x, overwriting gradW, as {@code
+   * Conv2dKernels.backwardWeight}.
+   *
+   * <p>{@link Route#IM2COL}: per chunk one {@code kiln_conv_im2col} of x, then per image one {@code
+   * kiln_matmul_tiled} with gradW += gradY[b] * column[b]^T (m = outChannels, n = taps, k =
+   * positions), which overwrites gradW for the first image and accumulates after it. {@link
+   * Route#DIRECT}: one {@code kiln_conv_backward_weight_direct}, one block per weight element whose
+   * threads split the batch * positions terms and add them in a fixed tree.
+   */
+  public void backwardWeight(
+      Route route, DeviceBuffer gradY, DeviceBuffer x, Conv2dGeometry g, DeviceBuffer gradW) {
+    requireFloats("conv output gradient", gradY, g.outputSize());
+    requireFloats("conv input", x, g.inputSize());
+    requireFloats("conv weight gradient", gradW, g.weightSize());
+    int positions = positions(g);
+    if (route == Route.DIRECT) {
+      runtime.launch(
+          "kiln_conv_backward_weight_direct",
+          Dim3.of(g.weightSize()),
+          blockFor((long) g.batch() * positions),
+          0,
+          directArgs(g, gradY, x, gradW));
+      return;
+    }
+
+    int taps = taps(g);
+    int chunk = imagesPerChunk(g);
+    DeviceBuffer column = runtime.allocateFloats((long) chunk * taps * positions);
+    try {
+      for (int first = 0; first < g.batch(); first += chunk) {
+        int images = Math.min(chunk, g.batch() - first);
+        im2col(x, first, images, column, g);
+        for (int i = 0; i < images; i++) {
+          matmul.gemm(
+              false,
+              true,
+              g.outChannels(),
+              taps,
+              positions,
+              outputImage(gradY, first + i, g),
+              slice(column, (long) i * taps * positions, (long) taps * positions),
+              gradW,
+              first + i > 0);
+        }
+      }
+    } finally {
+      runtime.free(column);
+    }
+  }
+
+  /**
+   * Computes the bias gradient gradBias[oc] = the sum of gradY over batch and positions,
+   * overwriting gradBias, as {@code Conv2dKernels.backwardBias}. Both routes use it.
+   *
+   * <p>Launches {@code kiln_conv_backward_bias} once, one block per output channel, whose threads
+   * reduce the batch * positions terms with warp shuffles in a fixed order.
+   */
+  public void backwardBias(DeviceBuffer gradY, Conv2dGeometry g, DeviceBuffer gradBias) {
+    requireFloats("conv output gradient", gradY, g.outputSize());
+    requireFloats("conv bias gradient", gradBias, g.outChannels());
+    int positions = positions(g);
+    runtime.launch(
+        "kiln_conv_backward_bias",
+        Dim3.of(g.outChannels()),
+        blockFor((long) g.batch() * positions),
+        0,
+        gradY,
+        gradBias,
+        g.batch(),
+        g.outChannels(),
+        positions);
+  }
+
+  /** Launches one im2col over {@code images} images of x from image {@code first}. */
+  private void im2col(
+      DeviceBuffer x, int first, int images, DeviceBuffer column, Conv2dGeometry g) {
+    long imageSize = (long) g.inChannels() * g.inHeight() * g.inWidth();
+    long entries = (long) images * taps(g) * positions(g);
+    Dim3 block = blockFor(entries);
+    runtime.launch(
+        "kiln_conv_im2col",
+        gridFor(entries, block),
+        block,
+        0,
+        columnArgs(slice(x, first * imageSize, images * imageSize), column, images, g));
+  }
+
+  /** Returns the arguments of im2col and col2im, which share one parameter list. */
+  private static Object[] columnArgs(
+      DeviceBuffer first, DeviceBuffer second, int images, Conv2dGeometry g) {
+    return new Object[] {
+      first,
+      second,
+      images,
+      g.inChannels(),
+      g.inHeight(),
+      g.inWidth(),
+      g.kernelHeight(),
+      g.kernelWidth(),
+      g.strideHeight(),
+      g.strideWidth(),
+      g.padHeight(),
+      g.padWidth(),
+      g.dilationHeight(),
+      g.dilationWidth()
+    };
+  }
+
+  /**
+   * Returns the arguments of the direct kernels: their buffers (the forward kernel's third one, the
+   * bias, may be null), then the geometry in the order the kernels declare it.
+   */
+  private static Object[] directArgs(Conv2dGeometry g, DeviceBuffer... buffers) {
+    Object[] geometry = {
+      g.batch(),
+      g.inChannels(),
+      g.inHeight(),
+      g.inWidth(),
+      g.outChannels(),
+      g.kernelHeight(),
+      g.kernelWidth(),
+      g.strideHeight(),
+      g.strideWidth(),
+      g.padHeight(),
+      g.padWidth(),
+      g.dilationHeight(),
+      g.dilationWidth()
+    };
+    Object[] args = new Object[buffers.length + geometry.length];
+    System.arraycopy(buffers, 0, args, 0, buffers.length);
+    System.arraycopy(geometry, 0, args, buffers.length, geometry.length);
+    return args;
+  }
+
+  /** Returns image b of an output-shaped buffer [batch, outChannels, outHeight, outWidth]. */
+  private static DeviceBuffer outputImage(DeviceBuffer buffer, int b, Conv2dGeometry g) {
+    long imageSize = (long) g.outChannels() * positions(g);
+    return slice(buffer, b * imageSize, imageSize);
+  }
+
+  /** Returns how many images' column matrices fit in {@link #COLUMN_LIMIT_FLOATS}, at least 1. */
+  private static int imagesPerChunk(Conv2dGeometry g) {
+    long perImage = (long) taps(g) * positions(g);
+    return (int) Math.max(1, Math.min(g.batch(), COLUMN_LIMIT_FLOATS / perImage));
+  }
+
+  private static int taps(Conv2dGeometry g) {
+    return g.inChannels() * g.kernelHeight() * g.kernelWidth();
+  }
+
+  private static int positions(Conv2dGeometry g) {
+    return g.outHeight() * g.outWidth();
+  }
+}

@@ -1,0 +1,117 @@
+package dev.kiln.core.backend.device;
+
+import static dev.kiln.core.backend.device.LaunchShapes.flag;
+import static dev.kiln.core.backend.device.LaunchShapes.requireFloats;
+
+import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.kernels.Dim3;
+
+/**
+ * Launches the matrix products of {@code matmul.cu}: C = op(A) op(B), or C += op(A) op(B), on
+ * row-major float32 matrices, with the arguments of the CPU's {@code Gemm.gemm}.
+ *
+ * <p>op(A) is m x k, stored as m x k or, with {@code transA}, as k x m. op(B) is k x n, stored as k
+ * x n or, with {@code transB}, as n x k. C is m x n and must not overlap A or B. Without {@code
+ * accumulate} the old C is never read, so a NaN left in it cannot leak into the result.
+ *
+ * <p>Two kernels compute the same product. {@link Kernel#TILED} stages 64 x 16 and 16 x 64 panels
+ * in shared memory and keeps a 4 x 4 block of C per thread in registers; it is the one to use.
+ * {@link Kernel#NAIVE} reads straight from global memory, one thread per element of C: slow, but
+ * simple enough to check by eye, so it serves as a second opinion in tests.
+ */
+public final class DeviceMatmul {
+
+  /** The kernel that computes a product. */
+  public enum Kernel {
+    /** {@code kiln_matmul_naive}: one thread per element of C, no shared memory. */
+    NAIVE,
+    /** {@code kiln_matmul_tiled}: 64 x 64 tiles of C through shared memory. */
+    TILED
+  }
+
+  /** Edge of the square tile of C that one block of {@code kiln_matmul_tiled} computes. */
+  static final int TILE = 64;
+
+  /** Threads along each side of a {@code kiln_matmul_tiled} block (16 x 16 = 256). */
+  static final int TILE_THREADS = 16;
+
+  /** Side of the square block of {@code kiln_matmul_naive}: 16 x 16 = 256 threads. */
+  static final int NAIVE_BLOCK = 16;
+
+  private final DeviceRuntime runtime;
+
+  /** Creates the launcher for one device. */
+  public DeviceMatmul(DeviceRuntime runtime) {
+    this.runtime = runtime;
+  }
+
+  /**
+   * Computes C = op(A) op(B), or adds it to C with {@code accumulate}, with the tiled kernel.
+   *
+   * <p>Launches {@code kiln_matmul_tiled} once, with a (16, 16) block per 64 x 64 tile of C. Every
+   * value a block stages in shared memory is reused 64 times, which is what makes the product
+   * compute bound instead of memory bound. Does nothing for an empty C.
+   */
+  public void gemm(
+      boolean transA,
+      boolean transB,
+      int m,
+      int n,
+      int k,
+      DeviceBuffer a,
+      DeviceBuffer b,
+      DeviceBuffer c,
+      boolean accumulate) {
+    gemm(Kernel.TILED, transA, transB, m, n, k, a, b, c, accumulate);
+  }
+
+  /**
+   * Computes the same product with the chosen kernel.
+   *
+   * <p>{@link Kernel#TILED} launches {@code kiln_matmul_tiled} on a grid of (ceil(n / 64), ceil(m /
+   * 64)) blocks of (16, 16) threads. {@link Kernel#NAIVE} launches {@code kiln_matmul_naive} on
+   * (ceil(n / 16), ceil(m / 16)) blocks of (16, 16), one thread per element of C. With k = 0 both
+   * write zeros (or leave C unchanged when accumulating), as the CPU does.
+   *
+   * @throws IllegalArgumentException if a size is negative or a buffer is too small
+   */
+  public void gemm(
+      Kernel kernel,
+      boolean transA,
+      boolean transB,
+      int m,
+      int n,
+      int k,
+      DeviceBuffer a,
+      DeviceBuffer b,
+      DeviceBuffer c,
+      boolean accumulate) {
+    if (m < 0 || n < 0 || k < 0) {
+      throw new IllegalArgumentException(
+          "matrix sizes must be non-negative, got m=" + m + ", n=" + n + ", k=" + k);
+    }
+    requireFloats("matrix A", a, (long) m * k);
+    requireFloats("matrix B", b, (long) k * n);
+    requireFloats("matrix C", c, (long) m * n);
+    if (m == 0 || n == 0) {
+      return;
+    }
+    Object[] args = {a, b, c, m, n, k, flag(transA), flag(transB), flag(accumulate)};
+    switch (kernel) {
+      case TILED ->
+          runtime.launch(
+              "kiln_matmul_tiled",
+              Dim3.of(Dim3.blocksFor(n, TILE), Dim3.blocksFor(m, TILE)),
+              Dim3.of(TILE_THREADS, TILE_THREADS),
+              0,
+              args);
+      case NAIVE ->
+          runtime.launch(
+              "kiln_matmul_naive",
+              Dim3.of(Dim3.blocksFor(n, NAIVE_BLOCK), Dim3.blocksFor(m, NAIVE_BLOCK)),
+              Dim3.of(NAIVE_BLOCK, NAIVE_BLOCK),
+              0,
+              args);
+    }
+  }
+}

@@ -1,0 +1,165 @@
+package dev.kiln.core.backend.device;
+
+import dev.kiln.core.backend.cuda.CachingAllocator;
+import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.kernels.Dim3;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * The services that the device launchers ({@link DeviceElementwise}, {@link DeviceConv} and the
+ * others) need from a device: memory, copies between Java arrays and that memory, kernel launches
+ * by name, and a way to wait for the work to finish.
+ *
+ * <p>Two implementations exist. {@link CudaRuntime} runs kiln's kernels on an NVIDIA GPU through
+ * the CUDA driver. {@link EmulatedRuntime} runs the same kernel sources, compiled for the CPU, on
+ * native host memory, so every launcher can be tested on a machine without a GPU. A launcher runs
+ * unchanged on either.
+ *
+ * <h2>Ordering</h2>
+ *
+ * <p>Work is issued in program order and runs in that order: on a GPU all launches and copies go to
+ * one stream, and the emulator runs each launch to completion before it returns. A launcher may
+ * therefore free a temporary buffer right after the launch that reads it: the allocator hands the
+ * block out again only to work issued later, which runs after that launch.
+ *
+ * <h2>Pointer arguments</h2>
+ *
+ * <p>{@link #launch} takes a {@link DeviceBuffer} for each pointer parameter of the kernel, and
+ * {@code null} for a null pointer (the kernels read a null bias, gamma or mask as "absent"). A
+ * buffer made by {@link #slice} points into the middle of another buffer, which is how a launcher
+ * hands one image of a batch to a kernel.
+ */
+public interface DeviceRuntime extends AutoCloseable {
+
+  /** Returns the device's name, {@code cuda:N} or {@code emulated}. */
+  String name();
+
+  /** Returns the caching allocator that manages this device's memory. */
+  CachingAllocator allocator();
+
+  /**
+   * Allocates room for {@code count} floats (or ints, which have the same size).
+   *
+   * @throws dev.kiln.core.backend.cuda.DeviceOutOfMemoryException if the device is full
+   */
+  default DeviceBuffer allocateFloats(long count) {
+    return allocator().allocate(count * Float.BYTES);
+  }
+
+  /** Returns a buffer to the allocator's cache. Never pass a {@link #slice} here. */
+  default void free(DeviceBuffer buffer) {
+    allocator().free(buffer);
+  }
+
+  /**
+   * Copies {@code count} floats from {@code src[srcIndex]} to the device, at float index {@code
+   * dstIndex} of {@code dst}.
+   */
+  void copyToDevice(float[] src, int srcIndex, DeviceBuffer dst, long dstIndex, int count);
+
+  /**
+   * Copies {@code count} floats from float index {@code srcIndex} of {@code src} into {@code
+   * dst[dstIndex]}. Waits for all work issued before, so the floats are final.
+   */
+  void copyToHost(DeviceBuffer src, long srcIndex, float[] dst, int dstIndex, int count);
+
+  /**
+   * Launches a kernel. On a GPU the call returns once the launch is queued; in emulation it returns
+   * when the kernel has finished.
+   *
+   * @param kernel the kernel's name, such as {@code kiln_elementwise_unary}
+   * @param grid the number of blocks along x, y and z
+   * @param block the number of threads per block along x, y and z
+   * @param dynamicSharedBytes bytes of dynamic shared memory per block
+   * @param args the kernel's arguments in order: a {@link DeviceBuffer} or {@code null} for a
+   *     pointer, an {@link Integer}, {@link Float} or {@link Long} (for {@code unsigned long long})
+   *     for a scalar
+   */
+  void launch(String kernel, Dim3 grid, Dim3 block, int dynamicSharedBytes, Object... args);
+
+  /** Blocks until every launch and copy issued so far has finished, and reports their errors. */
+  void synchronize();
+
+  /** Releases what this runtime owns. A shared GPU context stays open for other users. */
+  @Override
+  void close();
+
+  /** Copies all of {@code src} to the start of {@code dst}. */
+  default void copyToDevice(float[] src, DeviceBuffer dst) {
+    copyToDevice(src, 0, dst, 0, src.length);
+  }
+
+  /** Fills all of {@code dst} from the start of {@code src}. */
+  default void copyToHost(DeviceBuffer src, float[] dst) {
+    copyToHost(src, 0, dst, 0, dst.length);
+  }
+
+  /**
+   * Copies ints to the start of {@code dst}, for the kernels' int parameters in device memory
+   * (shapes, strides, argmax indices). The ints travel as floats of the same four bytes: the bytes
+   * are copied through memory segments, never converted, so every int arrives intact.
+   */
+  default void copyToDevice(int[] src, DeviceBuffer dst) {
+    float[] bits = new float[src.length];
+    MemorySegment.copy(
+        MemorySegment.ofArray(src), 0, MemorySegment.ofArray(bits), 0, (long) src.length * 4);
+    copyToDevice(bits, 0, dst, 0, bits.length);
+  }
+
+  /**
+   * Fills all of {@code dst} with ints from the start of {@code src}; see {@link #copyToDevice}.
+   */
+  default void copyToHost(DeviceBuffer src, int[] dst) {
+    float[] bits = new float[dst.length];
+    copyToHost(src, 0, bits, 0, bits.length);
+    MemorySegment.copy(
+        MemorySegment.ofArray(bits),
+        ValueLayout.JAVA_INT,
+        0,
+        MemorySegment.ofArray(dst),
+        ValueLayout.JAVA_INT,
+        0,
+        dst.length);
+  }
+
+  /** Allocates a buffer and copies {@code values} into it. */
+  default DeviceBuffer upload(float[] values) {
+    DeviceBuffer buffer = allocateFloats(values.length);
+    copyToDevice(values, buffer);
+    return buffer;
+  }
+
+  /**
+   * Allocates a buffer and copies {@code values} into it.
+   *
+   * <p>NOTE: on a CUDA device a small copy from a Java array first waits for the stream to drain
+   * (see {@link dev.kiln.core.backend.cuda.CudaCopies}), so a launcher that uploads its shape ints
+   * on every call, as the reductions and broadcasting do, stalls the GPU once per call. Caching
+   * those buffers by shape, or passing short shapes as kernel arguments, would remove the stall.
+   */
+  default DeviceBuffer upload(int[] values) {
+    DeviceBuffer buffer = allocateFloats(values.length);
+    copyToDevice(values, buffer);
+    return buffer;
+  }
+
+  /**
+   * Returns a view of {@code count} floats of {@code buffer} from float index {@code first}: a
+   * pointer into the middle of the buffer, for a kernel that should see only part of it. The view
+   * shares the memory and must not be freed.
+   *
+   * @throws IllegalArgumentException if the range runs past the buffer's end
+   */
+  static DeviceBuffer slice(DeviceBuffer buffer, long first, long count) {
+    long offset = first * Float.BYTES;
+    long bytes = count * Float.BYTES;
+    if (first < 0 || count < 0 || offset + bytes > buffer.bytes()) {
+      throw new IllegalArgumentException(
+          String.format(
+              "floats [%d, %d) do not lie inside buffer %s of %d bytes",
+              first, first + count, buffer.hexAddress(), buffer.bytes()));
+    }
+    return new DeviceBuffer(buffer.address() + offset, bytes);
+  }
+}

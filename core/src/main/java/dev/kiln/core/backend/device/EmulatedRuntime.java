@@ -1,0 +1,113 @@
+package dev.kiln.core.backend.device;
+
+import dev.kiln.core.backend.cuda.CachingAllocator;
+import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.core.backend.cuda.HostMemory;
+import dev.kiln.kernels.Dim3;
+import dev.kiln.kernels.EmulatedKernels;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * The {@link DeviceRuntime} of the {@code emulated} device: kiln's kernels compiled for the CPU
+ * ({@code libkiln_emu.so}, see {@link EmulatedKernels}), working on native host memory that a
+ * {@link HostMemory} hands out.
+ *
+ * <p>"Device" addresses here are ordinary host addresses, so a copy is a {@code memcpy} between a
+ * Java array and a {@link MemorySegment}, and a launch passes each buffer to the kernel as the
+ * segment that {@link HostMemory#segment(DeviceBuffer)} returns for it. Every launch runs to
+ * completion before it returns, so {@link #synchronize()} has nothing to wait for.
+ *
+ * <p>The emulator runs each CUDA thread as a real thread and the blocks one after another. That
+ * makes it far slower than the CPU backend, but faithful to the kernels' use of barriers and warp
+ * shuffles, which is what it is for: testing the kernels and their launchers without a GPU.
+ */
+public final class EmulatedRuntime implements DeviceRuntime {
+
+  /** Capacity of {@link #create()}: the most bytes that may be allocated at once. */
+  public static final long DEFAULT_CAPACITY_BYTES = 2L << 30;
+
+  private final HostMemory memory;
+  private final CachingAllocator allocator;
+  private final EmulatedKernels kernels;
+
+  private EmulatedRuntime(long capacityBytes) {
+    this.kernels = EmulatedKernels.load();
+    this.memory = new HostMemory(capacityBytes);
+    this.allocator = new CachingAllocator(memory);
+  }
+
+  /**
+   * Creates an emulated device with {@link #DEFAULT_CAPACITY_BYTES} of memory.
+   *
+   * @throws IllegalStateException if the emulation library cannot be loaded; the message explains
+   *     how to build it
+   */
+  public static EmulatedRuntime create() {
+    return new EmulatedRuntime(DEFAULT_CAPACITY_BYTES);
+  }
+
+  /**
+   * Creates an emulated device that runs out of memory, as a GPU would, once {@code capacityBytes}
+   * are allocated.
+   */
+  public static EmulatedRuntime create(long capacityBytes) {
+    return new EmulatedRuntime(capacityBytes);
+  }
+
+  @Override
+  public String name() {
+    return memory.deviceName();
+  }
+
+  @Override
+  public CachingAllocator allocator() {
+    return allocator;
+  }
+
+  @Override
+  public void copyToDevice(float[] src, int srcIndex, DeviceBuffer dst, long dstIndex, int count) {
+    MemorySegment target = memory.segment(dst);
+    MemorySegment.copy(
+        src, srcIndex, target, ValueLayout.JAVA_FLOAT, dstIndex * Float.BYTES, count);
+  }
+
+  @Override
+  public void copyToHost(DeviceBuffer src, long srcIndex, float[] dst, int dstIndex, int count) {
+    MemorySegment source = memory.segment(src);
+    MemorySegment.copy(
+        source, ValueLayout.JAVA_FLOAT, srcIndex * Float.BYTES, dst, dstIndex, count);
+  }
+
+  @Override
+  public void launch(String kernel, Dim3 grid, Dim3 block, int dynamicSharedBytes, Object... args) {
+    Object[] segments = new Object[args.length];
+    for (int i = 0; i < args.length; i++) {
+      segments[i] =
+          switch (args[i]) {
+            case null -> MemorySegment.NULL;
+            case DeviceBuffer buffer -> memory.segment(buffer);
+            default -> args[i];
+          };
+    }
+    kernels.launch(kernel, grid, block, dynamicSharedBytes, segments);
+  }
+
+  /** Returns at once: every emulated launch and copy has finished when its call returns. */
+  @Override
+  public void synchronize() {}
+
+  /**
+   * Gives the cached blocks back to the host. Blocks still in use stay allocated, and the allocator
+   * logs a warning that counts them, which points at a launcher that forgot to free a temporary.
+   */
+  @Override
+  public void close() {
+    allocator.close();
+  }
+
+  @Override
+  public String toString() {
+    return name();
+  }
+}

@@ -1,0 +1,88 @@
+package dev.kiln.core.backend.device;
+
+import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.kernels.Dim3;
+
+/**
+ * The launch-shape rules that every device launcher shares, so that each kernel contract's "256
+ * threads is a good default" is applied in one place.
+ *
+ * <p>A block of 256 threads (8 warps) keeps a streaming multiprocessor busy with a few resident
+ * blocks and is a multiple of 32, which the kernels that reduce with warp shuffles require. For
+ * small work the block shrinks to the next multiple of 32 above the item count. A GPU then wastes
+ * fewer idle threads, and the emulator runs much faster, because it starts a real thread per CUDA
+ * thread. Results stay the same up to rounding: a reduction adds its partial sums in a tree whose
+ * shape follows the block size, so a different block size may change the last bits.
+ */
+final class LaunchShapes {
+
+  /** Threads per block for large work. */
+  static final int BLOCK_THREADS = 256;
+
+  /** Threads per warp; reduction blocks are a multiple of this. */
+  static final int WARP = 32;
+
+  private LaunchShapes() {}
+
+  /** Returns a block size for {@code items} items: 256, or fewer warps for fewer items. */
+  static int threadsFor(long items) {
+    long warps = Math.max(1, (items + WARP - 1) / WARP);
+    return (int) Math.min(BLOCK_THREADS, warps * WARP);
+  }
+
+  /** Returns a 1d block of {@link #threadsFor} threads. */
+  static Dim3 blockFor(long items) {
+    return Dim3.of(threadsFor(items));
+  }
+
+  /**
+   * Returns a 1d grid that gives each of {@code items} items its own thread in blocks of {@code
+   * block}, as the grid-stride kernels suggest.
+   */
+  static Dim3 gridFor(long items, Dim3 block) {
+    return Dim3.of(Dim3.blocksFor(items, block.x()));
+  }
+
+  /** Returns 1 for true and 0 for false, the kernels' int flags. */
+  static int flag(boolean value) {
+    return value ? 1 : 0;
+  }
+
+  /**
+   * Checks that {@code buffer} has room for at least {@code floats} floats (or ints).
+   *
+   * @throws IllegalArgumentException naming the buffer and both sizes
+   */
+  static void requireFloats(String name, DeviceBuffer buffer, long floats) {
+    if (buffer == null) {
+      throw new IllegalArgumentException(name + " must not be null");
+    }
+    if (buffer.bytes() < floats * Float.BYTES) {
+      throw new IllegalArgumentException(
+          String.format(
+              "%s holds %d bytes, but %d floats (%d bytes) are needed: allocate it with the"
+                  + " shape's element count",
+              name, buffer.bytes(), floats, floats * Float.BYTES));
+    }
+  }
+
+  /** As {@link #requireFloats}, but a null buffer (an absent optional input) passes. */
+  static void requireOptional(String name, DeviceBuffer buffer, long floats) {
+    if (buffer != null) {
+      requireFloats(name, buffer, floats);
+    }
+  }
+
+  /**
+   * Checks that a size fits the kernels' int parameters.
+   *
+   * @throws IllegalArgumentException if it is negative or 2^31 or more
+   */
+  static int intSize(String name, long size) {
+    if (size < 0 || size > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException(
+          name + " is " + size + ", but the kernels take sizes from 0 to 2^31 - 1");
+    }
+    return (int) size;
+  }
+}
