@@ -9,13 +9,34 @@ import dev.kiln.core.tensor.Storage;
 public final class ElementwiseKernels {
   private ElementwiseKernels() {}
 
+  /**
+   * Size from which a float32 unary op runs on the pool. Below it a chunk takes a few microseconds,
+   * about what handing it to another thread costs.
+   */
+  static final int PARALLEL_MIN_SIZE = 1 << 16;
+
+  /** Runs the chunks [first, end) of {@code chunks} near-equal ranges of [0, size). */
+  private static void unaryChunks(
+      UnaryOp op, double a, float[] in, float[] out, int size, int chunks, int first, int end) {
+    for (int chunk = first; chunk < end; chunk++) {
+      int start = CpuParallel.chunkStart(size, chunks, chunk);
+      int stop = CpuParallel.chunkStart(size, chunks, chunk + 1);
+      FastElementwise.unary(op, a, in, out, start, stop);
+    }
+  }
+
   /** Writes {@code op(x[i], a, b)} to {@code out[i]}; {@code out} may be {@code x}. */
   public static void unary(UnaryOp op, double a, double b, Storage x, Storage out) {
     int size = x.size();
     if (x instanceof Storage.F32 && out instanceof Storage.F32) {
       float[] in = x.floats();
       float[] result = out.floats();
-      if (FastElementwise.unary(op, a, in, result, size)) {
+      if (FastElementwise.hasUnary(op)) {
+        // Large tensors are split across the pool; each chunk writes only its own range.
+        int chunks = size < PARALLEL_MIN_SIZE ? 1 : CpuParallel.chunkCount(size);
+        CpuParallel.forEachChunk(
+            chunks,
+            (chunk, first, end) -> unaryChunks(op, a, in, result, size, chunks, first, end));
         return;
       }
       for (int i = 0; i < size; i++) {
