@@ -1,5 +1,7 @@
 package dev.kiln.keypoints.cli;
 
+import dev.kiln.core.backend.cuda.CudaAvailability;
+import dev.kiln.core.tensor.Device;
 import dev.kiln.keypoints.data.DataLocation;
 import dev.kiln.keypoints.train.TrainOptions;
 import dev.kiln.keypoints.train.Trainer;
@@ -126,7 +128,8 @@ final class TrainCommand implements Callable<Integer> {
       names = "--device",
       defaultValue = "cpu",
       description =
-          "cpu, or auto (the CPU until the CUDA backend exists) (default: ${DEFAULT-VALUE}).")
+          "cpu, or auto, which uses the CPU until training on the GPU is implemented and prints"
+              + " why (default: ${DEFAULT-VALUE}).")
   String device;
 
   @Option(names = "--output", description = "Run folder to create (default: runs/<date>-<time>).")
@@ -202,26 +205,45 @@ final class TrainCommand implements Callable<Integer> {
     }
   }
 
+  /**
+   * Checks {@code --device}. Training runs on the CPU only so far: {@code auto} prints why it chose
+   * the CPU, and a CUDA device is rejected with the reason the GPU is not usable, or with the note
+   * that GPU training is not implemented yet where the GPU itself is usable.
+   */
   private boolean checkDevice(PrintWriter out) {
-    switch (device) {
-      case "cpu" -> {
-        return true;
-      }
-      case "auto" -> {
-        out.println("device auto: using the CPU, because kiln has no CUDA backend yet");
-        return true;
-      }
-      default -> {
-        spec.commandLine()
-            .getErr()
-            .println(
-                "device '"
-                    + device
-                    + "' is not available: this version of kiln trains on the CPU only; use"
-                    + " --device cpu or --device auto");
-        return false;
-      }
+    if (device.equals("auto")) {
+      CudaAvailability gpu = CudaAvailability.check(0);
+      String reason =
+          gpu.usable()
+              ? gpu.message() + " is usable, but training on the GPU is not implemented yet"
+              : gpu.message();
+      out.println("device auto: using the CPU, because " + reason);
+      return true;
     }
+    Device parsed;
+    try {
+      parsed = Device.parse(device);
+    } catch (IllegalArgumentException e) {
+      spec.commandLine().getErr().println(e.getMessage() + ", or auto");
+      return false;
+    }
+    if (parsed.kind() == Device.Kind.CPU) {
+      return true;
+    }
+    String reason = "tensors and layers run only on the CPU so far";
+    if (parsed.kind() == Device.Kind.CUDA) {
+      CudaAvailability gpu = CudaAvailability.check(parsed.index());
+      reason = gpu.usable() ? reason : gpu.message();
+    }
+    spec.commandLine()
+        .getErr()
+        .println(
+            "device "
+                + parsed
+                + " cannot train this model: "
+                + reason
+                + "; use --device cpu or --device auto");
+    return false;
   }
 
   private static Path defaultRunFolder() {
