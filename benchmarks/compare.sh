@@ -4,9 +4,10 @@
 # 10 and 32, and peak RSS of lenet-20m training at batch 10. It also compares the float32 matrix
 # product at 1024^3 with OpenBLAS through NumPy, next to the machine's theoretical peak.
 #
-# Usage: benchmarks/compare.sh [--threads N] [--warmup N] [--repeats N] [--steps N]
-#                              [--models a,b] [--batches 10,32]
-# Defaults: all cores, 2 warm-up units, 5 timed repeats of 1 unit, all presets, batch 10 and 32.
+# Usage: benchmarks/compare.sh [--threads N] [--warmup N] [--warmup-seconds S] [--repeats N]
+#                              [--steps N] [--models a,b] [--batches 10,32]
+# Defaults: all cores; a warm-up of at least 2 units and 2 seconds; 5 timed repeats of 1 unit; all
+# presets; batch 10 and 32. The matrix product times 7 repeats of 10 products.
 # Build first, from the repository root: mvn -B install -DskipTests -pl benchmarks -am
 # Records and the table are kept in benchmarks/target/compare-DATE/.
 set -euo pipefail
@@ -17,7 +18,8 @@ work_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) threads="$2"; shift 2 ;;
-    --warmup | --repeats | --steps | --models | --batches) work_args+=("$1" "$2"); shift 2 ;;
+    --warmup | --warmup-seconds | --repeats | --steps | --models | --batches)
+      work_args+=("$1" "$2"); shift 2 ;;
     -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -102,12 +104,13 @@ echo "== peak RSS, lenet-20m training at batch 10"
 [ "$have_torch" = 1 ] && python_side rss "${rss_args[@]}" | grep '^rss' | tee -a "$out/pytorch.tsv"
 
 echo "== matrix product 1024^3"
-"${kiln[@]}" gemm --size 1024 --warmup 3 --repeats 7 | grep '^gemm' | tee -a "$out/kiln.tsv"
+gemm_args=(--size 1024 --warmup 3 --repeats 7 --steps 10)
+"${kiln[@]}" gemm "${gemm_args[@]}" | grep '^gemm' | tee -a "$out/kiln.tsv"
 if "$python" -c 'import numpy' 2>/dev/null; then
   # OpenBLAS picks its kernel from the CPU unless these are set. Some machines set them for old
   # OpenBLAS builds, so this one command runs without them, and its records name the kernel.
   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
-    "$python" "$here/pytorch_bench.py" gemm --size 1024 --warmup 3 --repeats 7 \
+    "$python" "$here/pytorch_bench.py" gemm "${gemm_args[@]}" \
     --threads "$threads" | tee -a "$out/pytorch.tsv"
 else
   echo "compare.sh: NumPy is not installed for $python; install python3-numpy for the OpenBLAS side"

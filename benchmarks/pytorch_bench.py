@@ -181,9 +181,16 @@ class Workload:
 
 
 def time_rates(unit, work_per_unit, args):
-    """Run the warm-up, then return work_per_unit * steps / seconds of each timed repeat."""
-    for _ in range(args.warmup):
+    """Run the warm-up, then return work_per_unit * steps / seconds of each timed repeat.
+
+    The warm-up runs at least args.warmup units, and more until args.warmup_seconds have passed,
+    the same rule as kiln's side, which needs the time for its JIT compiler.
+    """
+    start = time.perf_counter()
+    done = 0
+    while done < args.warmup or time.perf_counter() - start < args.warmup_seconds:
         unit()
+        done += 1
     rates = []
     for _ in range(args.repeats):
         start = time.perf_counter()
@@ -257,7 +264,15 @@ def main():
                         default=[10, 32], help="batch sizes, comma-separated")
     parser.add_argument("--modes", type=comma_list, default=["train", "infer"],
                         help="train, infer or both, comma-separated")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed units of work before timing")
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="untimed units of work before timing, at least"
+    )
+    parser.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=2.0,
+        help="keep warming up until this many seconds have passed",
+    )
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats")
     parser.add_argument("--steps", type=int, default=1, help="units of work per timed repeat")
     parser.add_argument("--size", type=int, default=1024, help="GEMM size N for N x N x N")

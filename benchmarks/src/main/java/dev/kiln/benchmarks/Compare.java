@@ -31,8 +31,11 @@ import java.util.Map;
  * rss         SIDE  MODEL  BATCH  MODE  KIB          (peak resident set, VmHWM)
  * </pre>
  *
- * <p>MODE is {@code train} or {@code infer}. A timed repeat runs {@code --steps} units of work
- * after {@code --warmup} untimed ones, which run once per model, batch and mode.
+ * <p>MODE is {@code train} or {@code infer}. A timed repeat runs {@code --steps} units of work.
+ * Before the repeats, at least {@code --warmup} untimed units run, and more until {@code
+ * --warmup-seconds} have passed, once per model, batch and mode. The time bound lets the JIT
+ * compile the hot loops before timing starts, whatever a unit costs; the Python side applies the
+ * same rule.
  */
 public final class Compare {
   private static final String SIDE = "kiln";
@@ -73,7 +76,8 @@ public final class Compare {
           --models a,b      presets (default: default,naimishnet,lenet-20m,lenet-48m)
           --batches 10,32   batch sizes (default: 10,32)
           --modes train,infer  (default: both)
-          --warmup N        untimed units of work before timing (default: 2)
+          --warmup N        untimed units of work before timing, at least (default: 2)
+          --warmup-seconds S  keep warming up until S seconds have passed (default: 2)
           --repeats N       timed repeats (default: 5)
           --steps N         units of work per timed repeat (default: 1)
           --size N          GEMM size N x N x N (default: 1024)
@@ -142,12 +146,21 @@ public final class Compare {
     }
   }
 
+  /** Runs {@code --warmup} units, then more until {@code --warmup-seconds} have passed. */
+  private static void warmUp(Runnable unit, Options options) {
+    long start = System.nanoTime();
+    long minimumNanos = (long) (options.warmupSeconds * 1e9);
+    int done = 0;
+    while (done < options.warmup || System.nanoTime() - start < minimumNanos) {
+      unit.run();
+      done++;
+    }
+  }
+
   /** Runs the warm-up, then returns the images/s of each timed repeat. */
   private static List<Double> time(KeypointWorkload workload, String mode, Options options) {
     Runnable unit = mode.equals("train") ? () -> workload.trainStep() : () -> workload.inferBatch();
-    for (int i = 0; i < options.warmup; i++) {
-      unit.run();
-    }
+    warmUp(unit, options);
     List<Double> rates = new ArrayList<>();
     for (int r = 0; r < options.repeats; r++) {
       long start = System.nanoTime();
@@ -198,9 +211,7 @@ public final class Compare {
     Storage b = KeypointWorkload.gaussian(generator, n * n).storage();
     Storage c = KeypointWorkload.gaussian(generator, n * n).storage();
     Runnable product = () -> Gemm.gemm(false, false, n, n, n, a, 0, b, 0, c, 0, false);
-    for (int i = 0; i < options.warmup; i++) {
-      product.run();
-    }
+    warmUp(product, options);
     List<Double> rates = new ArrayList<>();
     for (int r = 0; r < options.repeats; r++) {
       long start = System.nanoTime();
@@ -244,6 +255,7 @@ public final class Compare {
     List<Integer> batches = List.of(10, 32);
     List<String> modes = List.of("train", "infer");
     int warmup = 2;
+    double warmupSeconds = 2;
     int repeats = 5;
     int steps = 1;
     int size = 1024;
@@ -280,6 +292,7 @@ public final class Compare {
             }
           }
           case "--warmup" -> options.warmup = count(entry.getKey(), value, 0);
+          case "--warmup-seconds" -> options.warmupSeconds = seconds(entry.getKey(), value);
           case "--repeats" -> options.repeats = count(entry.getKey(), value, 1);
           case "--steps" -> options.steps = count(entry.getKey(), value, 1);
           case "--size" -> options.size = count(entry.getKey(), value, 1);
@@ -295,6 +308,19 @@ public final class Compare {
         numbers.add(count(option, part, 1));
       }
       return numbers;
+    }
+
+    private static double seconds(String option, String value) {
+      try {
+        double seconds = Double.parseDouble(value);
+        if (seconds >= 0 && Double.isFinite(seconds)) {
+          return seconds;
+        }
+      } catch (NumberFormatException e) {
+        // Falls through to the error below, which names the option and the value.
+      }
+      throw new IllegalArgumentException(
+          "invalid value '" + value + "' for " + option + ": give seconds, 0 or more");
     }
 
     private static int count(String option, String value, int minimum) {
