@@ -28,7 +28,7 @@ final class Conv2dIm2col {
     if (!isPointwise(g)) {
       source = columns(x, taps * positions);
       sourceOffset = 0;
-      im2col(x, imageOffset, g, source);
+      im2col(x, imageOffset, g, source, 0, positions);
     }
     Gemm.gemm(
         false,
@@ -71,7 +71,7 @@ final class Conv2dIm2col {
         targetOffset,
         false);
     if (target != gradInput) {
-      col2im(target, g, gradInput, imageOffset);
+      col2im(target, 0, positions, g, gradInput, imageOffset);
     }
   }
 
@@ -95,7 +95,7 @@ final class Conv2dIm2col {
     if (!isPointwise(g)) {
       source = columns(x, taps * positions);
       sourceOffset = 0;
-      im2col(x, imageOffset, g, source);
+      im2col(x, imageOffset, g, source, 0, positions);
     }
     Gemm.gemm(
         false,
@@ -122,10 +122,13 @@ final class Conv2dIm2col {
 
   /**
    * Writes the column matrix of the image [inChannels, inHeight, inWidth] that starts at {@code
-   * imageOffset} in {@code image} into {@code col}, from index 0. Ignores {@code g.batch()} and
-   * {@code g.outChannels()}. The caller checks the sizes.
+   * imageOffset} in {@code image} into {@code col}: entry (row, position) goes to {@code
+   * col[colOffset + row * rowStride + position]}. A row stride of outHeight * outWidth stores one
+   * image's matrix densely, and a wider one places it as a column block of a batched matrix.
+   * Ignores {@code g.batch()} and {@code g.outChannels()}. The caller checks the sizes.
    */
-  static void im2col(Storage image, int imageOffset, Conv2dGeometry g, Storage col) {
+  static void im2col(
+      Storage image, int imageOffset, Conv2dGeometry g, Storage col, int colOffset, int rowStride) {
     int outHeight = g.outHeight();
     int outWidth = g.outWidth();
     for (int ic = 0; ic < g.inChannels(); ic++) {
@@ -138,7 +141,7 @@ final class Conv2dIm2col {
           int end = endInside(columnShift, g.strideWidth(), g.inWidth(), outWidth);
           for (int oy = 0; oy < outHeight; oy++) {
             int iy = oy * g.strideHeight() - g.padHeight() + ky * g.dilationHeight();
-            int colStart = (row * outHeight + oy) * outWidth;
+            int colStart = colOffset + row * rowStride + oy * outWidth;
             if (iy < 0 || iy >= g.inHeight()) {
               fillZero(col, colStart, outWidth);
               continue;
@@ -154,9 +157,12 @@ final class Conv2dIm2col {
   /**
    * Overwrites the image at {@code imageOffset} in {@code image} with the adjoint of {@link
    * #im2col}: each pixel becomes the sum of the column entries that im2col would copy from it.
-   * Entries that fall in the padding are dropped. The caller checks the sizes.
+   * Entries that fall in the padding are dropped. The column matrix is read with the layout that
+   * {@link #im2col} writes for the same {@code colOffset} and {@code rowStride}. The caller checks
+   * the sizes.
    */
-  static void col2im(Storage col, Conv2dGeometry g, Storage image, int imageOffset) {
+  static void col2im(
+      Storage col, int colOffset, int rowStride, Conv2dGeometry g, Storage image, int imageOffset) {
     fillZero(image, imageOffset, g.inChannels() * g.inHeight() * g.inWidth());
 
     int outHeight = g.outHeight();
@@ -173,7 +179,7 @@ final class Conv2dIm2col {
             if (iy < 0 || iy >= g.inHeight()) {
               continue;
             }
-            int colStart = (row * outHeight + oy) * outWidth;
+            int colStart = colOffset + row * rowStride + oy * outWidth;
             int imageRow = imageOffset + (ic * g.inHeight() + iy) * g.inWidth() + columnShift;
             addRow(col, colStart, image, imageRow, g.strideWidth(), first, end);
           }

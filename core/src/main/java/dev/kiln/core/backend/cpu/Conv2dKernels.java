@@ -4,7 +4,7 @@ import dev.kiln.core.tensor.Storage;
 
 /**
  * 2d convolution (cross-correlation, as in PyTorch) on NCHW storage, one {@link Gemm}-style product
- * per image.
+ * per image or per group of images.
  *
  * <p>Shapes: input x is [batch, inChannels, inHeight, inWidth], weight is [outChannels, inChannels,
  * kernelHeight, kernelWidth], bias is [outChannels] and the output is [batch, outChannels,
@@ -12,13 +12,16 @@ import dev.kiln.core.tensor.Storage;
  * With taps = inChannels * kernelHeight * kernelWidth and positions = outHeight * outWidth, the
  * column matrix of one image is [taps, positions]; see {@link Conv2dIm2col}.
  *
- * <p>Two methods compute the per-image products: {@link Conv2dIm2col} stores the column matrix and
- * calls {@link Gemm}, and {@link Conv2dImplicit} (float32 only) packs the product's panels straight
- * from the image. {@link #IMPLICIT_MIN_COLUMN_SIZE} records the measurements behind the choice.
+ * <p>Three methods compute the products: {@link Conv2dIm2col} stores the column matrix of each
+ * image and calls {@link Gemm}, {@link Conv2dImplicit} (float32 only) packs the product's panels
+ * straight from the image, and {@link Conv2dBatched} runs one product for a group of images. {@link
+ * #IMPLICIT_MIN_COLUMN_SIZE} and {@link Conv2dBatched#MAX_POSITIONS} record the measurements behind
+ * the choice.
  *
- * <p>Images are split across {@link CpuParallel} chunks, and each chunk writes only its own images,
- * so the outputs do not depend on thread timing. The weight gradient sums per-chunk partials in
- * chunk order, so it depends on the thread count only.
+ * <p>The per-image methods split the images across {@link CpuParallel} chunks, and each chunk
+ * writes only its own images, so the outputs do not depend on thread timing. Their weight gradient
+ * sums per-chunk partials in chunk order, so it depends on the thread count only. The batched
+ * method gives the same bits for any thread count; see {@link Conv2dBatched}.
  */
 public final class Conv2dKernels {
 
@@ -59,14 +62,19 @@ public final class Conv2dKernels {
    */
   static final long IMPLICIT_MIN_COLUMN_SIZE = 1L << 20;
 
-  /** Method for the per-image products. Tests and benchmarks force each one. */
+  /** Method for the products. Tests and benchmarks force each one. */
   enum Method {
-    /** {@link #IMPLICIT} for float32 when the rule of {@link #IMPLICIT_MIN_COLUMN_SIZE} holds. */
+    /**
+     * For float32, {@link #BATCHED} by the rule of {@link Conv2dBatched#MAX_POSITIONS}, else {@link
+     * #IMPLICIT} by the rule of {@link #IMPLICIT_MIN_COLUMN_SIZE}, else {@link #IM2COL}.
+     */
     AUTO,
     /** {@link Conv2dIm2col}: column matrix, then {@link Gemm}. */
     IM2COL,
     /** {@link Conv2dImplicit}; float32 only. */
-    IMPLICIT
+    IMPLICIT,
+    /** {@link Conv2dBatched}: one product per group of images. */
+    BATCHED
   }
 
   private Conv2dKernels() {}
@@ -94,19 +102,24 @@ public final class Conv2dKernels {
       requireSize("bias", bias, g.outChannels());
     }
 
-    boolean implicit = usesImplicit(method, x, g);
-    // Each chunk of images writes only its own images of out, so any split gives the same bits.
-    CpuParallel.forEachChunk(
-        g.batch(),
-        (chunk, firstImage, endImage) -> {
-          for (int b = firstImage; b < endImage; b++) {
-            if (implicit) {
-              Conv2dImplicit.forwardImage(x.floats(), b, weight.floats(), g, out.floats());
-            } else {
-              Conv2dIm2col.forwardImage(x, b, weight, g, out);
+    Method chosen = choose(method, x, g);
+    if (chosen == Method.BATCHED) {
+      Conv2dBatched.forward(x, weight, g, out, Conv2dBatched.maxImagesPerGroup(g));
+    } else {
+      boolean implicit = chosen == Method.IMPLICIT;
+      // Each chunk of images writes only its own images of out, so any split gives the same bits.
+      CpuParallel.forEachChunk(
+          g.batch(),
+          (chunk, firstImage, endImage) -> {
+            for (int b = firstImage; b < endImage; b++) {
+              if (implicit) {
+                Conv2dImplicit.forwardImage(x.floats(), b, weight.floats(), g, out.floats());
+              } else {
+                Conv2dIm2col.forwardImage(x, b, weight, g, out);
+              }
             }
-          }
-        });
+          });
+    }
 
     if (bias != null) {
       int positions = g.outHeight() * g.outWidth();
@@ -138,7 +151,12 @@ public final class Conv2dKernels {
     requireSize("input gradient", gradInput, g.inputSize());
     requireSameDtype(gradOut, weight, gradInput);
 
-    boolean implicit = usesImplicit(method, gradOut, g);
+    Method chosen = choose(method, gradOut, g);
+    if (chosen == Method.BATCHED) {
+      Conv2dBatched.backwardData(gradOut, weight, g, gradInput, Conv2dBatched.maxImagesPerGroup(g));
+      return;
+    }
+    boolean implicit = chosen == Method.IMPLICIT;
     // Each chunk of images writes only its own images of gradInput.
     CpuParallel.forEachChunk(
         g.batch(),
@@ -174,7 +192,12 @@ public final class Conv2dKernels {
     requireSize("weight gradient", gradWeight, g.weightSize());
     requireSameDtype(gradOut, x, gradWeight);
 
-    boolean implicit = usesImplicit(method, x, g);
+    Method chosen = choose(method, x, g);
+    if (chosen == Method.BATCHED) {
+      Conv2dBatched.backwardWeight(gradOut, x, g, gradWeight, Conv2dBatched.maxImagesPerGroup(g));
+      return;
+    }
+    boolean implicit = chosen == Method.IMPLICIT;
     // Chunk 0 sums its images into gradWeight and every other chunk into a partial sum of its own.
     // The partial sums are then added to gradWeight in chunk order, so the result depends on the
     // thread count but not on thread timing. The partials live in the calling thread's workspace,
@@ -231,7 +254,7 @@ public final class Conv2dKernels {
     requireImage(image, imageOffset, g);
     requireColumnMatrix(col, g);
     requireSameDtype(image, col, col);
-    Conv2dIm2col.im2col(image, imageOffset, g, col);
+    Conv2dIm2col.im2col(image, imageOffset, g, col, 0, g.outHeight() * g.outWidth());
   }
 
   /**
@@ -243,26 +266,31 @@ public final class Conv2dKernels {
     requireImage(image, imageOffset, g);
     requireColumnMatrix(col, g);
     requireSameDtype(image, col, col);
-    Conv2dIm2col.col2im(col, g, image, imageOffset);
+    Conv2dIm2col.col2im(col, 0, g.outHeight() * g.outWidth(), g, image, imageOffset);
   }
 
   /**
-   * Returns whether the products run in {@link Conv2dImplicit}: as forced, or for AUTO by the rule
-   * of {@link #IMPLICIT_MIN_COLUMN_SIZE}.
+   * Returns the method that runs the products: as forced, or for AUTO by the rules of {@link
+   * Conv2dBatched#MAX_POSITIONS} and {@link #IMPLICIT_MIN_COLUMN_SIZE}, both measured on float32.
    *
    * @throws IllegalArgumentException if IMPLICIT is forced on float64 storage
    */
-  private static boolean usesImplicit(Method method, Storage data, Conv2dGeometry g) {
+  private static Method choose(Method method, Storage data, Conv2dGeometry g) {
     boolean float32 = data instanceof Storage.F32;
     if (method == Method.IMPLICIT && !float32) {
       throw new IllegalArgumentException(
           "the implicit-GEMM conv2d method is float32 only, got " + data.dtype());
     }
     if (method != Method.AUTO) {
-      return method == Method.IMPLICIT;
+      return method;
+    }
+    if (float32 && Conv2dBatched.prefers(g)) {
+      return Method.BATCHED;
     }
     long columnSize = (long) Conv2dIm2col.columnRows(g) * g.outHeight() * g.outWidth();
-    return float32 && !Conv2dIm2col.isPointwise(g) && columnSize >= IMPLICIT_MIN_COLUMN_SIZE;
+    boolean implicit =
+        float32 && !Conv2dIm2col.isPointwise(g) && columnSize >= IMPLICIT_MIN_COLUMN_SIZE;
+    return implicit ? Method.IMPLICIT : Method.IM2COL;
   }
 
   /** Returns the calling thread's partial-sum buffer, of the dtype of {@code like}. */

@@ -27,6 +27,8 @@ final class Workspace {
     PANEL_ROW,
     /** Column matrix of the im2col convolution, or one column block of it. */
     CONV_COLUMNS,
+    /** Output-channel-major output or output gradient of the batched convolution. */
+    CONV_PRODUCT,
     /** Partial weight-gradient sum of one chunk of images. */
     CONV_PARTIAL
   }

@@ -5,6 +5,7 @@ import static dev.kiln.core.backend.cpu.KernelAsserts.nanStorage;
 import static dev.kiln.core.backend.cpu.KernelAsserts.randomStorage;
 import static dev.kiln.core.backend.cpu.KernelAsserts.values;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -21,8 +22,9 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Checks each forced float32 convolution method against the float64 im2col method. The shapes reach
- * the edges of the implicit-GEMM packing: panels that end mid-row or past the last output position,
- * taps in the padding, strides, dilations, several depth blocks and several backward-data blocks.
+ * the edges of the implicit-GEMM packing and of the batched method's column blocks: panels that end
+ * mid-row or past the last output position, taps in the padding, strides, dilations, several depth
+ * blocks and several backward-data blocks.
  */
 class Conv2dMethodsTest {
 
@@ -109,7 +111,7 @@ class Conv2dMethodsTest {
   void workspaceReuseKeepsBits() {
     Conv2dGeometry small = new Conv2dGeometry(2, 3, 9, 10, 5, 3, 3, 1, 1, 1, 1, 1, 1);
     Conv2dGeometry large = new Conv2dGeometry(2, 4, 30, 31, 9, 5, 5, 1, 1, 2, 2, 1, 1);
-    for (Method method : List.of(Method.IM2COL, Method.IMPLICIT)) {
+    for (Method method : List.of(Method.IM2COL, Method.IMPLICIT, Method.BATCHED)) {
       float[][] first = runAll(method, small, 10);
       runAll(method, large, 20);
       float[][] second = runAll(method, small, 10);
@@ -118,6 +120,86 @@ class Conv2dMethodsTest {
       assertArrayEquals(first[1], second[1], method + " backwardData");
       assertArrayEquals(first[2], second[2], method + " backwardWeight");
     }
+  }
+
+  /**
+   * Splits a batch of 5 into groups of at most 2 images (sizes 1, 2, 2), so the batched method
+   * fills column blocks of different widths and the weight gradient adds up three products.
+   */
+  @Test
+  void batchedMatchesReferenceInGroups() {
+    Conv2dGeometry g = new Conv2dGeometry(5, 3, 7, 9, 6, 3, 3, 2, 1, 1, 1, 1, 1);
+    Storage x = randomStorage(DType.FLOAT32, g.inputSize(), 1);
+    Storage weight = randomStorage(DType.FLOAT32, g.weightSize(), 2);
+    Storage gradOut = randomStorage(DType.FLOAT32, g.outputSize(), 4);
+    Storage out = nanStorage(DType.FLOAT32, g.outputSize());
+    Storage gradInput = nanStorage(DType.FLOAT32, g.inputSize());
+    Storage gradWeight = nanStorage(DType.FLOAT32, g.weightSize());
+    Storage expectedOut = Storage.allocate(DType.FLOAT64, g.outputSize());
+    Storage expectedGradInput = Storage.allocate(DType.FLOAT64, g.inputSize());
+    Storage expectedGradWeight = Storage.allocate(DType.FLOAT64, g.weightSize());
+
+    Conv2dBatched.forward(x, weight, g, out, 2);
+    Conv2dBatched.backwardData(gradOut, weight, g, gradInput, 2);
+    Conv2dBatched.backwardWeight(gradOut, x, g, gradWeight, 2);
+    Conv2dKernels.forward(Method.IM2COL, wide(x), wide(weight), null, g, expectedOut);
+    Conv2dKernels.backwardData(Method.IM2COL, wide(gradOut), wide(weight), g, expectedGradInput);
+    Conv2dKernels.backwardWeight(Method.IM2COL, wide(gradOut), wide(x), g, expectedGradWeight);
+
+    assertAllClose(values(expectedOut), out, TOLERANCE, "grouped forward");
+    assertAllClose(values(expectedGradInput), gradInput, TOLERANCE, "grouped backwardData");
+    assertAllClose(values(expectedGradWeight), gradWeight, TOLERANCE, "grouped backwardWeight");
+  }
+
+  /** Runs the batched method on float64 in groups of 2 and compares it with float64 im2col. */
+  @Test
+  void batchedFloat64MatchesIm2col() {
+    Conv2dGeometry g = new Conv2dGeometry(3, 2, 6, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1);
+    Storage x = wide(randomStorage(DType.FLOAT32, g.inputSize(), 1));
+    Storage weight = wide(randomStorage(DType.FLOAT32, g.weightSize(), 2));
+    Storage gradOut = wide(randomStorage(DType.FLOAT32, g.outputSize(), 4));
+    Storage out = nanStorage(DType.FLOAT64, g.outputSize());
+    Storage gradInput = nanStorage(DType.FLOAT64, g.inputSize());
+    Storage gradWeight = nanStorage(DType.FLOAT64, g.weightSize());
+    Storage expectedOut = Storage.allocate(DType.FLOAT64, g.outputSize());
+    Storage expectedGradInput = Storage.allocate(DType.FLOAT64, g.inputSize());
+    Storage expectedGradWeight = Storage.allocate(DType.FLOAT64, g.weightSize());
+
+    Conv2dBatched.forward(x, weight, g, out, 2);
+    Conv2dBatched.backwardData(gradOut, weight, g, gradInput, 2);
+    Conv2dBatched.backwardWeight(gradOut, x, g, gradWeight, 2);
+    Conv2dKernels.forward(Method.IM2COL, x, weight, null, g, expectedOut);
+    Conv2dKernels.backwardData(Method.IM2COL, gradOut, weight, g, expectedGradInput);
+    Conv2dKernels.backwardWeight(Method.IM2COL, gradOut, x, g, expectedGradWeight);
+
+    assertAllClose(values(expectedOut), out, 1e-12, "float64 batched forward");
+    assertAllClose(values(expectedGradInput), gradInput, 1e-12, "float64 batched backwardData");
+    assertAllClose(values(expectedGradWeight), gradWeight, 1e-12, "float64 batched backwardWeight");
+  }
+
+  /**
+   * Runs the batched method from the test thread, where {@link VectorGemm} splits each product
+   * between the two threads, and from a pool worker, where nested kernels run serially: the weight
+   * gradient and the other outputs must have the same bits, because the result must not depend on
+   * the thread count.
+   */
+  @Test
+  void batchedBitsIgnoreThreadCount() {
+    assertEquals(2, CpuParallel.chunkCount(100), "set -Dkiln.threads=2 for the core tests");
+    Conv2dGeometry g = new Conv2dGeometry(4, 64, 6, 6, 128, 3, 3, 1, 1, 1, 1, 1, 1);
+    float[][] split = runAll(Method.BATCHED, g, 30);
+    float[][][] serial = new float[1][][];
+    CpuParallel.forEachChunk(
+        2,
+        (chunk, start, end) -> {
+          if (chunk == 0) {
+            serial[0] = runAll(Method.BATCHED, g, 30);
+          }
+        });
+
+    assertArrayEquals(split[0], serial[0][0], "batched forward");
+    assertArrayEquals(split[1], serial[0][1], "batched backwardData");
+    assertArrayEquals(split[2], serial[0][2], "batched backwardWeight");
   }
 
   @Test
