@@ -5,9 +5,10 @@
 # product at 1024^3 with OpenBLAS through NumPy, next to the machine's theoretical peak.
 #
 # Usage: benchmarks/compare.sh [--threads N] [--warmup N] [--warmup-seconds S] [--repeats N]
-#                              [--steps N] [--models a,b] [--batches 10,32]
-# Defaults: all cores; a warm-up of at least 2 units and 2 seconds; 5 timed repeats of 1 unit; all
-# presets; batch 10 and 32. The matrix product times 7 repeats of 10 products.
+#                              [--steps N] [--repeat-seconds S] [--models a,b] [--batches 10,32]
+# Defaults: all cores; a warm-up of at least 2 units and 2 seconds; 5 timed repeats of at least 1
+# unit and 0.5 seconds each; all presets; batch 10 and 32. The matrix product times 7 repeats of
+# 10 products.
 # Build first, from the repository root: mvn -B install -DskipTests -pl benchmarks -am
 # Records and the table are kept in benchmarks/target/compare-DATE/.
 set -euo pipefail
@@ -18,9 +19,9 @@ work_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) threads="$2"; shift 2 ;;
-    --warmup | --warmup-seconds | --repeats | --steps | --models | --batches)
+    --warmup | --warmup-seconds | --repeats | --steps | --repeat-seconds | --models | --batches)
       work_args+=("$1" "$2"); shift 2 ;;
-    -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done

@@ -180,11 +180,12 @@ class Workload:
             return self.model(self.images)
 
 
-def time_rates(unit, work_per_unit, args):
-    """Run the warm-up, then return work_per_unit * steps / seconds of each timed repeat.
+def time_rates(unit, work_per_unit, args, repeat_seconds=0.0):
+    """Run the warm-up, then return work_per_unit * units / seconds of each timed repeat.
 
     The warm-up runs at least args.warmup units, and more until args.warmup_seconds have passed,
-    the same rule as kiln's side, which needs the time for its JIT compiler.
+    the same rule as kiln's side, which needs the time for its JIT compiler. A timed repeat runs
+    at least args.steps units, and more until it has lasted repeat_seconds.
     """
     start = time.perf_counter()
     done = 0
@@ -194,9 +195,11 @@ def time_rates(unit, work_per_unit, args):
     rates = []
     for _ in range(args.repeats):
         start = time.perf_counter()
-        for _ in range(args.steps):
+        units = 0
+        while units < args.steps or time.perf_counter() - start < repeat_seconds:
             unit()
-        rates.append(work_per_unit * args.steps / (time.perf_counter() - start))
+            units += 1
+        rates.append(work_per_unit * units / (time.perf_counter() - start))
     return rates
 
 
@@ -221,7 +224,7 @@ def run(torch, args):
             workload = Workload(torch, name, batch)
             for mode in args.modes:
                 unit = workload.train_step if mode == "train" else workload.infer_batch
-                rates = time_rates(unit, batch, args)
+                rates = time_rates(unit, batch, args, args.repeat_seconds)
                 record("throughput", SIDE, name, batch, mode, join_rates(rates))
 
 
@@ -229,7 +232,7 @@ def rss(torch, args):
     print_info(torch, args.threads)
     name, batch = args.models[0], args.batches[0]
     workload = Workload(torch, name, batch)
-    rates = time_rates(workload.train_step, batch, args)
+    rates = time_rates(workload.train_step, batch, args, args.repeat_seconds)
     record("throughput", SIDE, name, batch, "train", join_rates(rates))
     record("rss", SIDE, name, batch, "train", peak_resident_kib())
 
@@ -272,6 +275,12 @@ def main():
         type=float,
         default=2.0,
         help="keep warming up until this many seconds have passed",
+    )
+    parser.add_argument(
+        "--repeat-seconds",
+        type=float,
+        default=0.5,
+        help="for the models, extend each timed repeat by whole units until it lasts this long",
     )
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats")
     parser.add_argument("--steps", type=int, default=1, help="units of work per timed repeat")

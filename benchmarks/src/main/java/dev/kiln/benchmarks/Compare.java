@@ -31,11 +31,12 @@ import java.util.Map;
  * rss         SIDE  MODEL  BATCH  MODE  KIB          (peak resident set, VmHWM)
  * </pre>
  *
- * <p>MODE is {@code train} or {@code infer}. A timed repeat runs {@code --steps} units of work.
- * Before the repeats, at least {@code --warmup} untimed units run, and more until {@code
- * --warmup-seconds} have passed, once per model, batch and mode. The time bound lets the JIT
- * compile the hot loops before timing starts, whatever a unit costs; the Python side applies the
- * same rule.
+ * <p>MODE is {@code train} or {@code infer}. A timed repeat of a model runs at least {@code
+ * --steps} units of work, and more until it has lasted {@code --repeat-seconds}, so that one
+ * garbage collection or scheduler hiccup does not decide the figure of a fast model. Before the
+ * repeats, at least {@code --warmup} untimed units run, and more until {@code --warmup-seconds}
+ * have passed, once per model, batch and mode. The time bound lets the JIT compile the hot loops
+ * before timing starts, whatever a unit costs; the Python side applies the same rule.
  */
 public final class Compare {
   private static final String SIDE = "kiln";
@@ -78,6 +79,8 @@ public final class Compare {
           --modes train,infer  (default: both)
           --warmup N        untimed units of work before timing, at least (default: 2)
           --warmup-seconds S  keep warming up until S seconds have passed (default: 2)
+          --repeat-seconds S  for the models, extend each timed repeat by whole units until it
+                              has lasted S seconds (default: 0.5)
           --repeats N       timed repeats (default: 5)
           --steps N         units of work per timed repeat (default: 1)
           --size N          GEMM size N x N x N (default: 1024)
@@ -164,11 +167,14 @@ public final class Compare {
     List<Double> rates = new ArrayList<>();
     for (int r = 0; r < options.repeats; r++) {
       long start = System.nanoTime();
-      for (int s = 0; s < options.steps; s++) {
+      long minimumNanos = (long) (options.repeatSeconds * 1e9);
+      int units = 0;
+      while (units < options.steps || System.nanoTime() - start < minimumNanos) {
         unit.run();
+        units++;
       }
       double seconds = (System.nanoTime() - start) / 1e9;
-      rates.add((double) workload.batch() * options.steps / seconds);
+      rates.add((double) workload.batch() * units / seconds);
     }
     return rates;
   }
@@ -256,6 +262,7 @@ public final class Compare {
     List<String> modes = List.of("train", "infer");
     int warmup = 2;
     double warmupSeconds = 2;
+    double repeatSeconds = 0.5;
     int repeats = 5;
     int steps = 1;
     int size = 1024;
@@ -293,6 +300,7 @@ public final class Compare {
           }
           case "--warmup" -> options.warmup = count(entry.getKey(), value, 0);
           case "--warmup-seconds" -> options.warmupSeconds = seconds(entry.getKey(), value);
+          case "--repeat-seconds" -> options.repeatSeconds = seconds(entry.getKey(), value);
           case "--repeats" -> options.repeats = count(entry.getKey(), value, 1);
           case "--steps" -> options.steps = count(entry.getKey(), value, 1);
           case "--size" -> options.size = count(entry.getKey(), value, 1);
