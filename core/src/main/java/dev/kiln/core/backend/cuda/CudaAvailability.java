@@ -36,7 +36,7 @@ public record CudaAvailability(Device device, boolean usable, String message) {
    */
   public static final long TIMEOUT_SECONDS = 30;
 
-  private static final String ALTERNATIVES = "or run on --device cpu or --device emulated";
+  private static final String ALTERNATIVES = "or run on the CPU instead";
 
   /**
    * Checks whether {@code cuda:deviceIndex} is usable, reading the fatbin from the class path.

@@ -97,7 +97,7 @@ class CudaAvailabilityTest {
     assertTrue(message.startsWith("CUDA device cuda:0 is not usable"), message);
     assertTrue(message.contains("libcuda.so.1 was not found"), message);
     assertTrue(message.contains("install the NVIDIA driver"), message);
-    assertTrue(message.contains("--device cpu"), message);
+    assertTrue(message.contains("run on the CPU instead"), message);
   }
 
   @Test
