@@ -19,8 +19,9 @@ import java.util.List;
  * <pre>{@code
  * try (EmulatedKernels kernels = EmulatedKernels.load(); Arena arena = Arena.ofConfined()) {
  *   MemorySegment x = arena.allocate(ValueLayout.JAVA_FLOAT, n);
- *   kernels.launch("kiln_elementwise_relu", Dim3.of(Dim3.blocksFor(n, 256)), Dim3.of(256), 0,
- *       x, x, n);
+ *   // Op code 11 is ReLU; a and b (here 0) are unused by it.
+ *   kernels.launch("kiln_elementwise_unary", Dim3.of(Dim3.blocksFor(n, 256)), Dim3.of(256), 0,
+ *       x, x, n, 11, 0f, 0f);
  * }
  * }</pre>
  */
@@ -80,13 +81,16 @@ public final class EmulatedKernels implements AutoCloseable {
   /**
    * Launches a kernel and waits for it to finish.
    *
-   * @param kernel the kernel's name, such as {@code kiln_elementwise_relu}
+   * @param kernel the kernel's name, such as {@code kiln_elementwise_unary}
    * @param grid the number of blocks along x, y and z
    * @param block the number of threads per block along x, y and z (at most 1024 in all)
    * @param dynamicSharedBytes bytes of dynamic shared memory per block (at most 49152)
    * @param args one per kernel parameter: a native {@link MemorySegment} for a pointer, an {@link
    *     Integer} for {@code int} or {@code unsigned}, a {@link Float}, a {@link Double}, or a
-   *     {@link Long} for a 64-bit integer
+   *     {@link Long} for a 64-bit integer. {@link MemorySegment#NULL} passes a null pointer, which
+   *     only the parameters that a kernel documents as optional accept. The kernels run in this
+   *     process, so a null pointer where one is required, or a segment too small for the launch,
+   *     crashes the JVM as an invalid access would crash a GPU program.
    * @throws KernelLaunchException when the kernel is unknown, an argument does not match its
    *     parameter, the launch shape is invalid, or the kernel misused a CUDA builtin
    */
@@ -175,6 +179,14 @@ public final class EmulatedKernels implements AutoCloseable {
       case 'p' -> {
         if (!(argument instanceof MemorySegment segment) || !segment.isNative()) {
           throw mismatch(kernel, index, signature, argument, "a native MemorySegment");
+        }
+        if (!segment.scope().isAlive()) {
+          throw new KernelLaunchException(
+              kernel
+                  + ": argument "
+                  + index
+                  + " is a MemorySegment whose arena is already closed, so its memory is freed;"
+                  + " allocate it from an arena that stays open until the launch returns");
         }
         slot.set(ValueLayout.ADDRESS, 0, segment);
       }

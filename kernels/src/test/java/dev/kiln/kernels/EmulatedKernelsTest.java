@@ -5,6 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.List;
@@ -53,6 +56,35 @@ class EmulatedKernelsTest {
     assertThrows(IllegalStateException.class, kernels::kernelNames);
     // The library stays loaded, so other handles keep working.
     assertFalse(KernelTestSupport.kernels().kernelNames().isEmpty());
+  }
+
+  @Test
+  void closedArenaSegmentRejected() {
+    MemorySegment freed;
+    try (Arena arena = Arena.ofConfined()) {
+      freed = arena.allocate(ValueLayout.JAVA_FLOAT, 64);
+    }
+    MemorySegment segment = freed;
+
+    KernelLaunchException error =
+        assertThrows(
+            KernelLaunchException.class,
+            () ->
+                KernelTestSupport.kernels()
+                    .launch(
+                        "kiln_elementwise_unary",
+                        Dim3.of(1),
+                        Dim3.of(64),
+                        0,
+                        segment,
+                        segment,
+                        64,
+                        11,
+                        0f,
+                        0f));
+
+    assertTrue(error.getMessage().contains("argument 0"), error.getMessage());
+    assertTrue(error.getMessage().contains("arena is already closed"), error.getMessage());
   }
 
   @Test
