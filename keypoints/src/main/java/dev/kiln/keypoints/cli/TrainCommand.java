@@ -128,8 +128,9 @@ final class TrainCommand implements Callable<Integer> {
       names = "--device",
       defaultValue = "cpu",
       description =
-          "cpu, or auto, which uses the CPU until training on the GPU is implemented and prints"
-              + " why (default: ${DEFAULT-VALUE}).")
+          "cpu, or auto, which uses the CPU and prints why. cuda, cuda:N and emulated are"
+              + " recognized but rejected until training on them is implemented (default:"
+              + " ${DEFAULT-VALUE}).")
   String device;
 
   @Option(names = "--output", description = "Run folder to create (default: runs/<date>-<time>).")
@@ -206,9 +207,9 @@ final class TrainCommand implements Callable<Integer> {
   }
 
   /**
-   * Checks {@code --device}. Training runs on the CPU only so far: {@code auto} prints why it chose
-   * the CPU, and a CUDA device is rejected with the reason the GPU is not usable, or with the note
-   * that GPU training is not implemented yet where the GPU itself is usable.
+   * Checks {@code --device}. Training runs on the CPU only so far, so {@code auto} prints why it
+   * chose the CPU, and any other device is rejected with that fact, plus the reason the GPU is not
+   * usable where that applies.
    */
   private boolean checkDevice(PrintWriter out) {
     if (device.equals("auto")) {
@@ -224,25 +225,26 @@ final class TrainCommand implements Callable<Integer> {
     try {
       parsed = Device.parse(device);
     } catch (IllegalArgumentException e) {
-      spec.commandLine().getErr().println(e.getMessage() + ", or auto");
+      spec.commandLine()
+          .getErr()
+          .println("kiln train: " + e.getMessage() + ". --device also accepts auto.");
       return false;
     }
     if (parsed.kind() == Device.Kind.CPU) {
       return true;
     }
-    String reason = "tensors and layers run only on the CPU so far";
+    StringBuilder message =
+        new StringBuilder("kiln train: training on ")
+            .append(parsed)
+            .append(" is not implemented yet, because tensors and layers run only on the CPU.");
     if (parsed.kind() == Device.Kind.CUDA) {
       CudaAvailability gpu = CudaAvailability.check(parsed.index());
-      reason = gpu.usable() ? reason : gpu.message();
+      if (!gpu.usable()) {
+        message.append(' ').append(gpu.message()).append('.');
+      }
     }
-    spec.commandLine()
-        .getErr()
-        .println(
-            "device "
-                + parsed
-                + " cannot train this model: "
-                + reason
-                + "; use --device cpu or --device auto");
+    message.append(" Use --device cpu or --device auto.");
+    spec.commandLine().getErr().println(message);
     return false;
   }
 

@@ -29,6 +29,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -82,9 +83,31 @@ public final class Trainer {
         }
       }
     }
+    requireDataset(options.data());
+    boolean existed = Files.isDirectory(run);
     Files.createDirectories(run);
-    options.write(run);
-    return new Trainer(options, run, false, out, interactive);
+    try {
+      options.write(run);
+      return new Trainer(options, run, false, out, interactive);
+    } catch (IOException | RuntimeException e) {
+      // The folder was empty or missing before, so everything in it is this failed start's.
+      removeFailedStart(run, existed, out);
+      throw e;
+    }
+  }
+
+  /** Deletes what a failed {@link #start} wrote into {@code run}, and the folder if it made it. */
+  private static void removeFailedStart(Path run, boolean keepFolder, PrintWriter out) {
+    try (var paths = Files.walk(run)) {
+      List<Path> deepestFirst = paths.sorted(Comparator.reverseOrder()).toList();
+      for (Path path : deepestFirst) {
+        if (!keepFolder || !path.equals(run)) {
+          Files.deleteIfExists(path);
+        }
+      }
+    } catch (IOException e) {
+      out.println("could not remove the run folder of a failed start, " + run + ": " + e);
+    }
   }
 
   /**
@@ -342,6 +365,22 @@ public final class Trainer {
     out.println("wrote " + report.write(run));
   }
 
+  /**
+   * Returns the training CSV of the dataset folder {@code data}.
+   *
+   * @throws IOException if it is missing, with how to get the dataset
+   */
+  private static Path requireDataset(Path data) throws IOException {
+    Path csv = data.resolve("training_frames_keypoints.csv");
+    if (!Files.isRegularFile(csv)) {
+      throw new IOException(
+          csv
+              + " not found: run `./kiln fetch-data` to download the dataset, or point --data at a"
+              + " folder with training_frames_keypoints.csv and training/");
+    }
+    return csv;
+  }
+
   private List<Sample> loadSamples(int inputSize) throws IOException {
     LoadOptions load =
         LoadOptions.defaults()
@@ -349,14 +388,8 @@ public final class Trainer {
                 options.skipBadRows() ? FaceDataset.OnBadRow.SKIP : FaceDataset.OnBadRow.FAIL)
             .withShorterSide(Pipelines.rescaledSide(inputSize))
             .withLimit(options.limit() > 0 ? options.limit() : Integer.MAX_VALUE);
-    Path csv = options.data().resolve("training_frames_keypoints.csv");
+    Path csv = requireDataset(options.data());
     Path images = options.data().resolve("training");
-    if (!Files.isRegularFile(csv)) {
-      throw new IOException(
-          csv
-              + " not found: run `./kiln fetch-data` to download the dataset, or point --data at a"
-              + " folder with training_frames_keypoints.csv and training/");
-    }
     long start = System.nanoTime();
     FaceDataset.Loaded loaded = FaceDataset.load(csv, images, load);
     out.printf(

@@ -2,6 +2,7 @@ package dev.kiln.keypoints.train;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -119,5 +120,20 @@ class TrainerTest {
             () -> Trainer.start(options(folder.resolve("nowhere"), 1), run, quiet(), false).run());
 
     assertTrue(error.getMessage().contains("fetch-data"), error.getMessage());
+    assertFalse(Files.exists(run), "a failed start leaves no run folder behind");
+  }
+
+  @Test
+  void failedStartKeepsEmptyGivenFolder() throws IOException {
+    Path run = Files.createDirectory(folder.resolve("given"));
+
+    assertThrows(
+        IOException.class,
+        () -> Trainer.start(options(folder.resolve("nowhere"), 1), run, quiet(), false));
+
+    assertTrue(Files.isDirectory(run), "the folder the user made is kept");
+    try (var entries = Files.list(run)) {
+      assertEquals(0, entries.count(), "and left empty");
+    }
   }
 }
