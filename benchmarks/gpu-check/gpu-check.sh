@@ -37,6 +37,20 @@ here="$(cd "$(dirname "$0")" && pwd)"
 budget="${GPU_CHECK_BUDGET_S:-420}"
 device="${GPU_CHECK_DEVICE:-cuda:0}"
 read -r train_batch train_warmup train_steps <<<"${GPU_CHECK_TRAINING:-32 5 20}"
+# Reject malformed settings before any stage runs: a non-numeric budget would otherwise give every
+# stage `timeout 0`, which means no limit at all.
+for setting in "GPU_CHECK_BUDGET_S=$budget" "GPU_CHECK_TRAINING batch=${train_batch:-}" \
+  "GPU_CHECK_TRAINING warm-up steps=${train_warmup:-}" \
+  "GPU_CHECK_TRAINING timed steps=${train_steps:-}"; do
+  if ! [[ "${setting#*=}" =~ ^[1-9][0-9]*$ ]]; then
+    echo "gpu-check: invalid ${setting%%=*} '${setting#*=}': give a whole number above 0" >&2
+    exit 2
+  fi
+done
+if ! [[ "$device" =~ ^cuda(:[0-9]+)?$ ]]; then
+  echo "gpu-check: invalid GPU_CHECK_DEVICE '$device': use cuda or cuda:N" >&2
+  exit 2
+fi
 start="$(date +%s)"
 # Seconds kept back for the final report (a timed-out stage may run 10 s past its limit before it
 # is killed), and the least time worth starting a stage with.
