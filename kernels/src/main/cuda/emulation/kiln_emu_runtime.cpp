@@ -2,12 +2,14 @@
 // function; kiln_emu_registry.cpp keeps the kernels. kiln_emu.h explains the execution model that
 // this file implements.
 #include <chrono>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <semaphore>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -28,11 +30,33 @@ constexpr unsigned kMaxDynamicShared = 48 * 1024;
 
 std::atomic<int> barrier_timeout_ms{-1};  // -1: read KILN_EMU_BARRIER_TIMEOUT_MS on first use
 
+constexpr long kMaxTimeoutMs = 3600 * 1000;
+
+// Returns the error for an invalid KILN_EMU_BARRIER_TIMEOUT_MS, or an empty string when it is
+// unset or a whole number of milliseconds from 1 to one hour. Every launch fails with this error,
+// so a typo is reported instead of silently falling back to the default.
+std::string timeout_setting_error() {
+  const char* text = std::getenv("KILN_EMU_BARRIER_TIMEOUT_MS");
+  if (text == nullptr) {
+    return "";
+  }
+  char* end = nullptr;
+  errno = 0;
+  long value = std::strtol(text, &end, 10);
+  if (end == text || *end != '\0' || errno != 0 || value < 1 || value > kMaxTimeoutMs) {
+    return "KILN_EMU_BARRIER_TIMEOUT_MS is '" + std::string(text) +
+           "', but must be a whole number of milliseconds from 1 to 3600000; fix or unset it";
+  }
+  return "";
+}
+
 int timeout_ms() {
   int value = barrier_timeout_ms.load();
   if (value < 0) {
     const char* text = std::getenv("KILN_EMU_BARRIER_TIMEOUT_MS");
-    value = text != nullptr && std::atoi(text) > 0 ? std::atoi(text) : 5000;
+    value = text != nullptr && timeout_setting_error().empty()
+                ? static_cast<int>(std::strtol(text, nullptr, 10))
+                : 5000;
     barrier_timeout_ms.store(value);
   }
   return value;
@@ -371,6 +395,8 @@ KILN_EXPORT int kiln_emu_launch(const char* kernel, unsigned gridX, unsigned gri
   if (found == nullptr) {
     message = "kernel " + std::string(kernel) + " is not in libkiln_emu.so; check the name "
               "against kiln_emu_kernel_name, or rebuild the kernels module";
+  } else if (std::string setting = timeout_setting_error(); !setting.empty()) {
+    message = "kernel " + std::string(kernel) + ": " + setting;
   } else {
     message = check_launch_shape(grid, dim, dynamicSharedBytes);
     if (!message.empty()) {
