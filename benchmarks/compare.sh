@@ -14,12 +14,32 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
+# require_value OPTION VALUE PATTERN WORDS: exits with status 2 unless VALUE matches PATTERN.
+require_value() {
+  if ! [[ "$2" =~ $3 ]]; then
+    echo "compare.sh: invalid value '$2' for $1: give $4 (see --help)" >&2
+    exit 2
+  fi
+}
+
 threads="$(nproc)"
 work_args=()
 while [ $# -gt 0 ]; do
+  if [[ "$1" == --* && "$1" != --help && $# -lt 2 ]]; then
+    echo "compare.sh: option $1 needs a value (see --help)" >&2
+    exit 2
+  fi
   case "$1" in
-    --threads) threads="$2"; shift 2 ;;
-    --warmup | --warmup-seconds | --repeats | --steps | --repeat-seconds | --models | --batches)
+    --threads)
+      require_value "$1" "$2" '^[1-9][0-9]*$' "a whole number above 0"
+      threads="$2"; shift 2 ;;
+    --warmup | --repeats | --steps)
+      require_value "$1" "$2" '^[0-9]+$' "a whole number"
+      work_args+=("$1" "$2"); shift 2 ;;
+    --warmup-seconds | --repeat-seconds)
+      require_value "$1" "$2" '^[0-9]+([.][0-9]+)?$' "seconds, such as 2 or 0.5"
+      work_args+=("$1" "$2"); shift 2 ;;
+    --models | --batches)
       work_args+=("$1" "$2"); shift 2 ;;
     -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
