@@ -3,6 +3,7 @@ package dev.kiln.core.backend.cuda;
 import java.util.ArrayDeque;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -79,7 +80,10 @@ public final class CachingAllocator implements AutoCloseable {
   private final Map<Long, ArrayDeque<Long>> cachedBySize = new HashMap<>();
 
   /** Blocks handed out: address to size class. */
-  private final Map<Long, Long> inUse = new HashMap<>();
+  private final TreeMap<Long, Long> inUse = new TreeMap<>();
+
+  /** Set by {@link #close()}; later allocations are rejected. */
+  private boolean closed;
 
   private long bytesInUse;
   private long bytesCached;
@@ -140,6 +144,10 @@ public final class CachingAllocator implements AutoCloseable {
     long size = sizeClass(bytes);
     lock.lock();
     try {
+      if (closed) {
+        throw new IllegalStateException(
+            "the allocator of " + memory.deviceName() + " is closed: open a new device runtime");
+      }
       long address;
       ArrayDeque<Long> cached = cachedBySize.get(size);
       if (cached != null && !cached.isEmpty()) {
@@ -242,6 +250,42 @@ public final class CachingAllocator implements AutoCloseable {
       bytesInUse -= size;
       cachedBySize.computeIfAbsent(size, unused -> new ArrayDeque<>()).push(buffer.address());
       bytesCached += size;
+      if (closed) {
+        // A closed allocator keeps no cache, so a block freed late goes straight back.
+        emptyCache();
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Checks that {@code buffer}, a block from {@link #allocate} or a slice of one, lies inside a
+   * block that is in use, and so has not been freed. The emulated device calls it for every kernel
+   * argument and copy, because a freed block may already serve another tensor and a kernel that
+   * writes it would corrupt that tensor without any error.
+   *
+   * @param role the role of the buffer, for the message, such as "argument 2 of kiln_conv_im2col"
+   * @throws IllegalStateException if no block in use contains the whole buffer
+   */
+  public void requireInUse(DeviceBuffer buffer, String role) {
+    lock.lock();
+    try {
+      Map.Entry<Long, Long> block = inUse.floorEntry(buffer.address());
+      boolean inside =
+          block != null && buffer.address() - block.getKey() + buffer.bytes() <= block.getValue();
+      if (!inside) {
+        throw new IllegalStateException(
+            role
+                + " is the buffer at "
+                + buffer.hexAddress()
+                + " of "
+                + buffer.bytes()
+                + " bytes on "
+                + memory.deviceName()
+                + ", which is not inside a block in use: it was freed, or it reaches past its"
+                + " block. Keep a buffer allocated until the last kernel that uses it");
+      }
     } finally {
       lock.unlock();
     }
@@ -309,6 +353,7 @@ public final class CachingAllocator implements AutoCloseable {
   public void close() {
     lock.lock();
     try {
+      closed = true;
       emptyCache();
       if (!inUse.isEmpty()) {
         LOG.warn(

@@ -31,6 +31,9 @@ public final class EmulatedRuntime implements DeviceRuntime {
   private final CachingAllocator allocator;
   private final EmulatedKernels kernels;
 
+  /** Set by {@link #close()}; later launches and copies are rejected. */
+  private volatile boolean closed;
+
   private EmulatedRuntime(long capacityBytes) {
     this.kernels = EmulatedKernels.load();
     this.memory = new HostMemory(capacityBytes);
@@ -67,6 +70,8 @@ public final class EmulatedRuntime implements DeviceRuntime {
 
   @Override
   public void copyToDevice(float[] src, int srcIndex, DeviceBuffer dst, long dstIndex, int count) {
+    requireOpen();
+    allocator.requireInUse(dst, "the target of a copy to the device");
     MemorySegment target = memory.segment(dst);
     MemorySegment.copy(
         src, srcIndex, target, ValueLayout.JAVA_FLOAT, dstIndex * Float.BYTES, count);
@@ -74,6 +79,8 @@ public final class EmulatedRuntime implements DeviceRuntime {
 
   @Override
   public void copyToHost(DeviceBuffer src, long srcIndex, float[] dst, int dstIndex, int count) {
+    requireOpen();
+    allocator.requireInUse(src, "the source of a copy to the host");
     MemorySegment source = memory.segment(src);
     MemorySegment.copy(
         source, ValueLayout.JAVA_FLOAT, srcIndex * Float.BYTES, dst, dstIndex, count);
@@ -81,8 +88,12 @@ public final class EmulatedRuntime implements DeviceRuntime {
 
   @Override
   public void launch(String kernel, Dim3 grid, Dim3 block, int dynamicSharedBytes, Object... args) {
+    requireOpen();
     Object[] segments = new Object[args.length];
     for (int i = 0; i < args.length; i++) {
+      if (args[i] instanceof DeviceBuffer buffer) {
+        allocator.requireInUse(buffer, "argument " + i + " of " + kernel);
+      }
       segments[i] =
           switch (args[i]) {
             case null -> MemorySegment.NULL;
@@ -103,7 +114,14 @@ public final class EmulatedRuntime implements DeviceRuntime {
    */
   @Override
   public void close() {
+    closed = true;
     allocator.close();
+  }
+
+  private void requireOpen() {
+    if (closed) {
+      throw new IllegalStateException("the emulated runtime is closed: create a new one");
+    }
   }
 
   @Override

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.kiln.core.backend.cuda.DeviceBuffer;
 import dev.kiln.core.ops.UnaryOp;
+import dev.kiln.kernels.Dim3;
 import dev.kiln.kernels.KernelImage;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -83,6 +84,46 @@ class DeviceRuntimeTest {
     assertTrue(
         error.getMessage().startsWith("cannot run kiln's kernels on cuda:0"), error.getMessage());
     assertTrue(error.getMessage().contains("Rebuild the kernels module"), error.getMessage());
+  }
+
+  @Test
+  void emulatedRejectsFreedBuffer() {
+    try (EmulatedRuntime runtime = EmulatedRuntime.create(1 << 20)) {
+      DeviceBuffer buffer = runtime.allocator().allocate(64 * Float.BYTES);
+      runtime.free(buffer);
+
+      IllegalStateException launch =
+          assertThrows(
+              IllegalStateException.class,
+              () -> new DeviceElementwise(runtime).unary(UnaryOp.NEG, 0, 0, buffer, buffer, 64));
+      IllegalStateException copy =
+          assertThrows(
+              IllegalStateException.class,
+              () -> runtime.copyToHost(buffer, 0, new float[64], 0, 64));
+
+      assertTrue(
+          launch.getMessage().contains("argument 0 of kiln_elementwise_unary"),
+          launch.getMessage());
+      assertTrue(launch.getMessage().contains("it was freed"), launch.getMessage());
+      assertTrue(
+          copy.getMessage().startsWith("the source of a copy to the host"), copy.getMessage());
+    }
+  }
+
+  @Test
+  void emulatedRejectsUseAfterClose() {
+    EmulatedRuntime runtime = EmulatedRuntime.create(1 << 20);
+    runtime.close();
+
+    IllegalStateException allocate =
+        assertThrows(IllegalStateException.class, () -> runtime.allocator().allocate(16));
+    IllegalStateException launch =
+        assertThrows(
+            IllegalStateException.class,
+            () -> runtime.launch("kiln_elementwise_unary", Dim3.of(1), Dim3.of(32), 0));
+
+    assertTrue(allocate.getMessage().contains("is closed"), allocate.getMessage());
+    assertTrue(launch.getMessage().contains("is closed"), launch.getMessage());
   }
 
   @Test
