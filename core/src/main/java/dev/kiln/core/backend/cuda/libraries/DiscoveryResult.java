@@ -9,7 +9,8 @@ import java.util.Optional;
  *
  * @param library the library that was searched for
  * @param candidates the files that look loadable, best first
- * @param rejections the files that exist under a searched name but cannot be loaded, with reasons
+ * @param rejections the files that exist under a searched name but cannot be loaded, and the
+ *     entries of {@code KILN_CUDA_LIB_PATH} that are not folders, with reasons
  * @param searchedFolders every existing folder that was searched, in order
  */
 public record DiscoveryResult(

@@ -115,7 +115,7 @@ public final class LibraryDiscovery {
     others.removeAll(preferred);
 
     List<DiscoveryResult.Candidate> candidates = new ArrayList<>();
-    List<DiscoveryResult.Rejection> rejections = new ArrayList<>();
+    List<DiscoveryResult.Rejection> rejections = new ArrayList<>(unusableSettingEntries());
     for (List<Path> tier : List.of(preferred, others)) {
       for (int version : library.versions()) {
         String fileName = library.fileName(version);
@@ -164,6 +164,29 @@ public final class LibraryDiscovery {
       }
     }
     return List.copyOf(folders);
+  }
+
+  /**
+   * Returns the entries of {@code KILN_CUDA_LIB_PATH} that are not folders, each with the reason,
+   * so that a mistyped setting is reported instead of skipped.
+   */
+  private List<DiscoveryResult.Rejection> unusableSettingEntries() {
+    List<DiscoveryResult.Rejection> unusable = new ArrayList<>();
+    for (Path entry : splitPathList(environment.get(PATH_VARIABLE))) {
+      Path absolute = entry.toAbsolutePath().normalize();
+      if (Files.isDirectory(absolute)) {
+        continue;
+      }
+      String reason =
+          Files.exists(absolute)
+              ? "is named in " + PATH_VARIABLE + " but is a file; give the folder that contains it"
+              : "is named in "
+                  + PATH_VARIABLE
+                  + " but does not exist (relative entries are taken from the working directory,"
+                  + " and ~ is not expanded)";
+      unusable.add(new DiscoveryResult.Rejection(absolute, reason));
+    }
+    return unusable;
   }
 
   /** Splits a colon-separated path list, skipping empty entries, which would mean "here". */

@@ -41,6 +41,20 @@ class LibraryDiscoveryTest {
   }
 
   @Test
+  void badKilnPathEntriesAreReported() throws IOException {
+    Path missing = root.resolve("no/such/folder");
+    Path file = FakeLibraries.elf(root.resolve("opt/lib"), "libcudnn.so.9");
+
+    DiscoveryResult result =
+        discovery(Map.of(LibraryDiscovery.PATH_VARIABLE, missing + ":" + file))
+            .find(VendorLibrary.CUDNN);
+
+    String text = result.describe();
+    assertTrue(text.contains(missing + " is named in KILN_CUDA_LIB_PATH but does not exist"), text);
+    assertTrue(text.contains(file + " is named in KILN_CUDA_LIB_PATH but is a file"), text);
+  }
+
+  @Test
   void newerVersionWinsOverFolderOrder() throws IOException {
     // cuBLAS 12 in the toolkit folder, which is searched before the Python packages, and
     // cuBLAS 13 in the system's Python packages.
