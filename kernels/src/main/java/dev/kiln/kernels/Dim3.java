@@ -37,6 +37,13 @@ public record Dim3(int x, int y, int z) {
    * 1, as in {@code ceil(count / blockSize)}.
    */
   public static int blocksFor(long count, int blockSize) {
+    if (count < 0 || blockSize < 1) {
+      throw new IllegalArgumentException(
+          "blocksFor needs a count of 0 or more and a block size of 1 or more, got count "
+              + count
+              + " and block size "
+              + blockSize);
+    }
     long blocks = Math.max(1, (count + blockSize - 1) / blockSize);
     if (blocks > Integer.MAX_VALUE) {
       throw new IllegalArgumentException(

@@ -92,6 +92,8 @@ class EmulatedKernelsTest {
     assertThrows(IllegalArgumentException.class, () -> Dim3.of(0));
     assertEquals(new Dim3(5, 1, 1), Dim3.of(5));
     assertEquals(4, Dim3.blocksFor(1000, 256));
+    assertThrows(IllegalArgumentException.class, () -> Dim3.blocksFor(10, 0));
+    assertThrows(IllegalArgumentException.class, () -> Dim3.blocksFor(-5, 256));
     assertEquals(1, Dim3.blocksFor(0, 256));
   }
 
