@@ -15,16 +15,6 @@ public final class ElementwiseKernels {
    */
   static final int PARALLEL_MIN_SIZE = 1 << 16;
 
-  /** Runs the chunks [first, end) of {@code chunks} near-equal ranges of [0, size). */
-  private static void unaryChunks(
-      UnaryOp op, double a, float[] in, float[] out, int size, int chunks, int first, int end) {
-    for (int chunk = first; chunk < end; chunk++) {
-      int start = CpuParallel.chunkStart(size, chunks, chunk);
-      int stop = CpuParallel.chunkStart(size, chunks, chunk + 1);
-      FastElementwise.unary(op, a, in, out, start, stop);
-    }
-  }
-
   /** Writes {@code op(x[i], a, b)} to {@code out[i]}; {@code out} may be {@code x}. */
   public static void unary(UnaryOp op, double a, double b, Storage x, Storage out) {
     int size = x.size();
@@ -32,11 +22,13 @@ public final class ElementwiseKernels {
       float[] in = x.floats();
       float[] result = out.floats();
       if (FastElementwise.hasUnary(op)) {
-        // Large tensors are split across the pool; each chunk writes only its own range.
-        int chunks = size < PARALLEL_MIN_SIZE ? 1 : CpuParallel.chunkCount(size);
-        CpuParallel.forEachChunk(
-            chunks,
-            (chunk, first, end) -> unaryChunks(op, a, in, result, size, chunks, first, end));
+        if (size < PARALLEL_MIN_SIZE) {
+          FastElementwise.unary(op, a, in, result, 0, size);
+        } else {
+          // Each chunk writes only its own range of the output.
+          CpuParallel.forEachChunk(
+              size, (chunk, start, end) -> FastElementwise.unary(op, a, in, result, start, end));
+        }
         return;
       }
       for (int i = 0; i < size; i++) {
