@@ -180,6 +180,16 @@ class Workload:
             return self.model(self.images)
 
 
+def run_at_least(unit, count, seconds):
+    """Run unit at least count times, and more until seconds have passed; return how many ran."""
+    start = time.perf_counter()
+    done = 0
+    while done < count or time.perf_counter() - start < seconds:
+        unit()
+        done += 1
+    return done
+
+
 def time_rates(unit, work_per_unit, args, repeat_seconds=0.0):
     """Run the warm-up, then return work_per_unit * units / seconds of each timed repeat.
 
@@ -187,18 +197,11 @@ def time_rates(unit, work_per_unit, args, repeat_seconds=0.0):
     the same rule as kiln's side, which needs the time for its JIT compiler. A timed repeat runs
     at least args.steps units, and more until it has lasted repeat_seconds.
     """
-    start = time.perf_counter()
-    done = 0
-    while done < args.warmup or time.perf_counter() - start < args.warmup_seconds:
-        unit()
-        done += 1
+    run_at_least(unit, args.warmup, args.warmup_seconds)
     rates = []
     for _ in range(args.repeats):
         start = time.perf_counter()
-        units = 0
-        while units < args.steps or time.perf_counter() - start < repeat_seconds:
-            unit()
-            units += 1
+        units = run_at_least(unit, args.steps, repeat_seconds)
         rates.append(work_per_unit * units / (time.perf_counter() - start))
     return rates
 

@@ -151,13 +151,23 @@ public final class Compare {
 
   /** Runs {@code --warmup} units, then more until {@code --warmup-seconds} have passed. */
   private static void warmUp(Runnable unit, Options options) {
+    runAtLeast(unit, options.warmup, options.warmupSeconds);
+  }
+
+  /**
+   * Runs {@code unit} at least {@code count} times, and more until {@code seconds} have passed.
+   *
+   * @return how many times it ran
+   */
+  private static int runAtLeast(Runnable unit, int count, double seconds) {
     long start = System.nanoTime();
-    long minimumNanos = (long) (options.warmupSeconds * 1e9);
+    long minimumNanos = (long) (seconds * 1e9);
     int done = 0;
-    while (done < options.warmup || System.nanoTime() - start < minimumNanos) {
+    while (done < count || System.nanoTime() - start < minimumNanos) {
       unit.run();
       done++;
     }
+    return done;
   }
 
   /** Runs the warm-up, then returns the images/s of each timed repeat. */
@@ -167,12 +177,7 @@ public final class Compare {
     List<Double> rates = new ArrayList<>();
     for (int r = 0; r < options.repeats; r++) {
       long start = System.nanoTime();
-      long minimumNanos = (long) (options.repeatSeconds * 1e9);
-      int units = 0;
-      while (units < options.steps || System.nanoTime() - start < minimumNanos) {
-        unit.run();
-        units++;
-      }
+      int units = runAtLeast(unit, options.steps, options.repeatSeconds);
       double seconds = (System.nanoTime() - start) / 1e9;
       rates.add((double) workload.batch() * units / seconds);
     }
