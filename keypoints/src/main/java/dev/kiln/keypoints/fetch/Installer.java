@@ -1,5 +1,6 @@
 package dev.kiln.keypoints.fetch;
 
+import dev.kiln.keypoints.io.Folders;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -99,7 +100,7 @@ final class Installer {
         swapInto(unpacked);
         LOG.info("Unpacked {} files from {} into {}", files, archive, dataFolder);
       } finally {
-        DataFetcher.deleteRecursively(unpacked);
+        Folders.deleteRecursively(unpacked);
       }
     }
   }
@@ -254,7 +255,7 @@ final class Installer {
       DataFetcher.rename(old, dataFolder);
       throw e;
     }
-    DataFetcher.deleteRecursively(old);
+    Folders.deleteRecursively(old);
   }
 
   private static boolean isEmpty(Path folder) throws IOException {

@@ -12,6 +12,7 @@ import dev.kiln.keypoints.doctor.DoctorInput;
 import dev.kiln.keypoints.doctor.DoctorOptions;
 import dev.kiln.keypoints.doctor.Report;
 import dev.kiln.keypoints.io.AtomicFiles;
+import dev.kiln.keypoints.io.Folders;
 import dev.kiln.keypoints.model.ModelPresets;
 import dev.kiln.keypoints.model.ModelSpec;
 import dev.kiln.keypoints.plot.TrainingCurves;
@@ -29,7 +30,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -98,11 +98,14 @@ public final class Trainer {
 
   /** Deletes what a failed {@link #start} wrote into {@code run}, and the folder if it made it. */
   private static void removeFailedStart(Path run, boolean keepFolder, PrintWriter out) {
-    try (var paths = Files.walk(run)) {
-      List<Path> deepestFirst = paths.sorted(Comparator.reverseOrder()).toList();
-      for (Path path : deepestFirst) {
-        if (!keepFolder || !path.equals(run)) {
-          Files.deleteIfExists(path);
+    try {
+      if (!keepFolder) {
+        Folders.deleteRecursively(run);
+        return;
+      }
+      try (var children = Files.list(run)) {
+        for (Path child : children.toList()) {
+          Folders.deleteRecursively(child);
         }
       }
     } catch (IOException e) {
