@@ -6,9 +6,9 @@
 #
 # Usage: benchmarks/compare.sh [--threads N] [--warmup N] [--warmup-seconds S] [--repeats N]
 #                              [--steps N] [--repeat-seconds S] [--models a,b] [--batches 10,32]
-# Defaults: all cores; a warm-up of at least 2 units and 2 seconds; 5 timed repeats of at least 1
-# unit and 0.5 seconds each; all presets; batch 10 and 32. The matrix product times 7 repeats of
-# 10 products.
+# Defaults: all cores, all presets, batch 10 and 32. Each model warms up for at least 2 units and
+# 2 seconds, then runs 5 timed repeats of at least 1 unit and 0.5 seconds each. The matrix product
+# times 7 repeats of 10 products.
 # Build first, from the repository root: mvn -B install -DskipTests -pl benchmarks -am
 # Records and the table are kept in benchmarks/target/compare-DATE/.
 set -euo pipefail

@@ -128,12 +128,12 @@ final class FastElementwise {
   /** Writes the ELU derivative, {@code x > 0 ? 1 : a * exp(x)}, for i in [start, end), as above. */
   private static void eluGradient(double a, float[] in, float[] out, int start, int end) {
     float alpha = (float) a;
-    FloatVector one = FloatVector.broadcast(SPECIES, 1f);
+    FloatVector ones = FloatVector.broadcast(SPECIES, 1f);
     for (int i = start; i < end; i += SPECIES.length()) {
       VectorMask<Float> inside = SPECIES.indexInRange(i, end);
       FloatVector x = FloatVector.fromArray(SPECIES, in, i, inside);
       FloatVector negative = VectorMath.exp(x).mul(alpha);
-      negative.blend(one, x.compare(VectorOperators.GT, 0f)).intoArray(out, i, inside);
+      negative.blend(ones, x.compare(VectorOperators.GT, 0f)).intoArray(out, i, inside);
     }
   }
 
