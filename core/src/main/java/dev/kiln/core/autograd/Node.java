@@ -53,7 +53,7 @@ public final class Node {
       WeakReference<Storage> storage,
       int version) {
 
-    /** Whether a gradient flows along this edge. */
+    /** Tests whether a gradient flows along this edge. */
     boolean takesGradient() {
       return producer != null || (leaf != null && leaf.requiresGrad());
     }
@@ -100,8 +100,8 @@ public final class Node {
   }
 
   /**
-   * Edges to the op's inputs, in the order its backward function returns their gradients; null
-   * where an optional operand was absent.
+   * Returns the edges to the op's inputs, in the order that its backward function returns their
+   * gradients. An entry is null where an optional operand was absent.
    */
   List<Edge> edges() {
     return edges;
@@ -139,9 +139,9 @@ public final class Node {
   }
 
   /**
-   * Whether the input's storage was replaced or written since the forward pass. An input or storage
-   * that was collected cannot have been saved by the backward function, so it cannot make the
-   * gradient wrong.
+   * Tests whether the input's storage was replaced or written since the forward pass. An input or
+   * storage that was collected cannot have been saved by the backward function, so it cannot make
+   * the gradient wrong.
    */
   private static boolean modifiedInPlace(Edge edge) {
     Tensor input = edge.input().get();

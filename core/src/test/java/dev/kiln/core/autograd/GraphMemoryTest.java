@@ -10,9 +10,9 @@ import java.lang.ref.WeakReference;
 import org.junit.jupiter.api.Test;
 
 /**
- * Which tensors the graph keeps alive: only what a backward function saved, and that only until
- * backward has run through it. Each test drops its own reference to a tensor and asks the garbage
- * collector to check whether anything else still refers to it.
+ * Tests which tensors the graph keeps alive: only what a backward function saved, and that only
+ * until backward has run through it. Each test drops its own reference to a tensor, runs the
+ * garbage collector and checks through a weak reference whether the tensor was collected.
  */
 class GraphMemoryTest {
 

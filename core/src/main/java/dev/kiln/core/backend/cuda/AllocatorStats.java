@@ -22,7 +22,7 @@ public record AllocatorStats(
     long deviceAllocations,
     long deviceFrees) {
 
-  /** Returns the bytes that this allocator holds on the device: in use plus cached. */
+  /** Returns the bytes that this allocator has allocated on the device: in use plus cached. */
   public long bytesReserved() {
     return bytesInUse + bytesCached;
   }

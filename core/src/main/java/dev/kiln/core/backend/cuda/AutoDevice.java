@@ -13,7 +13,7 @@ public final class AutoDevice {
   private static final Logger LOG = LoggerFactory.getLogger(AutoDevice.class);
 
   /**
-   * The device that {@code auto} stands for, and why.
+   * The device that {@code auto} resolves to, and the reason for the choice.
    *
    * @param device {@code cuda:0} or {@code cpu}
    * @param reason the GPU's description, or why it is not usable

@@ -28,9 +28,9 @@ import org.slf4j.LoggerFactory;
  * class:
  *
  * <ul>
- *   <li>requests up to {@value #SMALL_LIMIT} bytes (1 MiB) round up to a multiple of {@value
- *       #SMALL_GRANULE} bytes, which is also the alignment that vectorized kernels need;
- *   <li>larger requests round up to a multiple of {@value #LARGE_GRANULE} bytes (2 MiB).
+ *   <li>Requests up to {@value #SMALL_LIMIT} bytes (1 MiB) round up to a multiple of {@value
+ *       #SMALL_GRANULE} bytes, which is also the alignment that vectorized kernels need.
+ *   <li>Larger requests round up to a multiple of {@value #LARGE_GRANULE} bytes (2 MiB).
  * </ul>
  *
  * <p>Rounding lets requests of almost the same size share blocks: a batch whose last sample makes a
@@ -43,7 +43,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A cached block is never split or merged, so memory cached in one class cannot serve another.
  * When the sizes change, for example at a new input resolution or during evaluation with another
- * batch size, the old classes stay cached while new blocks are allocated, and the device can run
+ * batch size, the old classes stay cached while new blocks are allocated. The device can then run
  * out of memory although most of it is free inside kiln's cache. The allocator handles this case:
  * when the device reports no room, it returns every cached block with {@link #emptyCache()} and
  * tries once more before it throws {@link DeviceOutOfMemoryException}.
@@ -82,7 +82,7 @@ public final class CachingAllocator implements AutoCloseable {
   /** Blocks handed out: address to size class. */
   private final TreeMap<Long, Long> inUse = new TreeMap<>();
 
-  /** Set by {@link #close()}; later allocations are rejected. */
+  /** Flag set by {@link #close()}, after which allocations are rejected. */
   private boolean closed;
 
   private long bytesInUse;
@@ -168,7 +168,9 @@ public final class CachingAllocator implements AutoCloseable {
     }
   }
 
-  /** Asks the device for a block, emptying the cache and retrying once when it has no room. */
+  /**
+   * Allocates a block from the device, emptying the cache and retrying once when it has no room.
+   */
   private long allocateFromDevice(long requested, long size) {
     long address = memory.allocate(size);
     if (address == 0 && bytesCached > 0) {
@@ -206,7 +208,7 @@ public final class CachingAllocator implements AutoCloseable {
     String message =
         String.format(
             "out of memory on %s: could not allocate %s (%d bytes requested, rounded to %d)."
-                + " %s; kiln holds %s in use and had %s cached, which it released before"
+                + " %s. kiln has %s in use and had %s cached, which it released before"
                 + " retrying. Use a smaller batch size, close tensors that are no longer needed,"
                 + " or call emptyCache() so that other processes on the device get the cached"
                 + " memory back.",
@@ -241,8 +243,8 @@ public final class CachingAllocator implements AutoCloseable {
       if (size != buffer.bytes()) {
         throw new IllegalStateException(
             String.format(
-                "cannot free block %s on %s: it has %d bytes but the buffer says %d;"
-                    + " pass the DeviceBuffer that allocate() returned",
+                "cannot free block %s on %s: it has %d bytes but the buffer records %d."
+                    + " Pass the DeviceBuffer that allocate() returned",
                 buffer.hexAddress(), memory.deviceName(), size, buffer.bytes()));
       }
 

@@ -12,7 +12,8 @@ import java.util.function.Supplier;
 import jcuda.driver.CUresult;
 
 /**
- * Whether a CUDA device is usable, and if not, why, in words that tell the user what to do.
+ * Result of checking whether a CUDA device is usable, and if not, the reason, in words that tell
+ * the user what to do.
  *
  * <p>{@link #check(int)} walks the chain that a GPU run needs, in order, and stops at the first
  * missing link: the NVIDIA driver library {@code libcuda.so.1}, JCuda's JNI library, {@code

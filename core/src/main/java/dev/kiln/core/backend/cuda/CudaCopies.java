@@ -44,7 +44,7 @@ public final class CudaCopies implements AutoCloseable {
   /** Largest synchronous copy, in bytes, that does not use the pinned staging buffer. */
   public static final long STAGING_THRESHOLD_BYTES = 256L << 10;
 
-  /** Size of the pinned staging buffer, in bytes; larger copies pass through it in chunks. */
+  /** Size of the pinned staging buffer, in bytes. Larger copies pass through it in chunks. */
   public static final int STAGING_BYTES = 8 << 20;
 
   /** The legacy default stream, which the synchronous driver copies use. */
@@ -54,7 +54,7 @@ public final class CudaCopies implements AutoCloseable {
   private final ReentrantLock stagingLock = new ReentrantLock();
   private PinnedBuffer staging;
 
-  /** Creates the copies of one device; the staging buffer is allocated on first use. */
+  /** Creates the copies of one device. The staging buffer is allocated on first use. */
   CudaCopies(CudaContext context) {
     this.context = context;
   }

@@ -65,7 +65,7 @@ public final class CudaEvent implements AutoCloseable {
     return millis[0];
   }
 
-  /** Destroys the event ({@code cuEventDestroy}); a second call does nothing. */
+  /** Destroys the event ({@code cuEventDestroy}). A second call does nothing. */
   @Override
   public void close() {
     if (closed) {

@@ -31,8 +31,8 @@ public final class CudaException extends RuntimeException {
    *
    * @param result the value that the driver call returned
    * @param call the driver function's name
-   * @param arguments the arguments that matter, already formatted, such as {@code "bytes=4096"};
-   *     may be empty
+   * @param arguments the arguments that matter, already formatted, such as {@code "bytes=4096"}, or
+   *     an empty string
    * @throws CudaException naming the call, the arguments and the error
    */
   public static void check(int result, String call, String arguments) {

@@ -127,7 +127,7 @@ public final class CudaModule implements AutoCloseable {
    * Packs kernel arguments the way {@code cuLaunchKernel} expects them: an array of pointers, one
    * to each argument's value.
    *
-   * <p>A {@link DeviceBuffer} or a JCuda {@link CUdeviceptr} becomes a 64-bit device pointer;
+   * <p>A {@link DeviceBuffer} or a JCuda {@link CUdeviceptr} becomes a 64-bit device pointer.
    * {@code Integer}, {@code Long}, {@code Float}, {@code Double}, {@code Short} and {@code Byte}
    * become the C types {@code int}, {@code long long}, {@code float}, {@code double}, {@code short}
    * and {@code char}. The Java type must match the kernel's parameter type, because the driver
@@ -163,7 +163,7 @@ public final class CudaModule implements AutoCloseable {
     return Pointer.to(values);
   }
 
-  /** Unloads the module ({@code cuModuleUnload}); a second call does nothing. */
+  /** Unloads the module ({@code cuModuleUnload}). A second call does nothing. */
   @Override
   public void close() {
     if (closed) {

@@ -35,7 +35,7 @@ interface DriverProbe {
   /** The probe of this process's real driver, through JCuda. */
   final class Real implements DriverProbe {
 
-    /** The driver library's name; the NVIDIA driver installs it, not the CUDA toolkit. */
+    /** Name of the driver library, which the NVIDIA driver installs, not the CUDA toolkit. */
     static final String DRIVER_LIBRARY = "libcuda.so.1";
 
     // Loading a native library is a restricted operation. kiln's tests and launcher enable

@@ -55,7 +55,7 @@ public final class PinnedBuffer implements AutoCloseable {
     return pointer.withByteOffset(offset);
   }
 
-  /** Frees the memory ({@code cuMemFreeHost}); a second call does nothing. */
+  /** Frees the memory ({@code cuMemFreeHost}). A second call does nothing. */
   @Override
   public void close() {
     if (closed) {

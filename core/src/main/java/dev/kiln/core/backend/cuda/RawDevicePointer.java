@@ -7,7 +7,7 @@ import jcuda.driver.CUdeviceptr;
  *
  * <p>JCuda keeps a pointer's value in a protected field, so only a subclass can read it. JCuda's
  * native code passes {@code nativePointer + byteOffset} to the driver, so a pointer with a null
- * base and the address as its byte offset stands for that address.
+ * base and the address as its byte offset points to that address.
  */
 final class RawDevicePointer extends CUdeviceptr {
 
@@ -21,7 +21,7 @@ final class RawDevicePointer extends CUdeviceptr {
     super(new CUdeviceptr(), address);
   }
 
-  /** Returns the address that this pointer stands for. */
+  /** Returns the raw device address of this pointer. */
   long address() {
     return getNativePointer() + getByteOffset();
   }

@@ -35,7 +35,7 @@ public final class CudaRuntime implements DeviceRuntime {
    * Opens device {@code cuda:deviceIndex} and loads kiln's kernels onto it.
    *
    * <p>Call {@link dev.kiln.core.backend.cuda.CudaAvailability#check(int)} first where a readable
-   * reason for an unusable device is wanted; this method throws instead.
+   * reason for an unusable device is wanted, because this method throws instead.
    *
    * @throws IllegalStateException if the kernels jar has no fatbin, with the reason the build
    *     recorded and what to do about it

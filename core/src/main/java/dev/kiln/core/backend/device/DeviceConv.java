@@ -35,7 +35,7 @@ import dev.kiln.kernels.Dim3;
  */
 public final class DeviceConv {
 
-  /** The two ways to compute a convolution; see the class comment. */
+  /** The two ways to compute a convolution, described in the class comment. */
   public enum Route {
     /** im2col (or col2im) plus one tiled matrix product per image. */
     IM2COL,
@@ -62,8 +62,8 @@ public final class DeviceConv {
    * bias} may be null.
    *
    * <p>{@link Route#IM2COL}: per chunk of images, one {@code kiln_conv_im2col}, then per image one
-   * {@code kiln_matmul_tiled} with y[b] = weight [outChannels, taps] * column[b] [taps, positions];
-   * finally the bias is added by one {@code kiln_elementwise_binary_broadcast}, y [batch,
+   * {@code kiln_matmul_tiled} with y[b] = weight [outChannels, taps] * column[b] [taps, positions].
+   * Finally the bias is added by one {@code kiln_elementwise_binary_broadcast}, y [batch,
    * outChannels, positions] + bias [1, outChannels, 1], because the GEMM has no bias term. {@link
    * Route#DIRECT}: one {@code kiln_conv_forward_direct}, which adds the bias itself.
    */

@@ -33,7 +33,7 @@ public final class DeviceDropout {
    * Writes y = x * mask, and the mask itself where {@code mask} is non-null.
    *
    * <p>Launches {@code kiln_dropout_forward} once, one thread per element. Pass a null mask to save
-   * its memory; {@link #backward} regenerates it.
+   * its memory, because {@link #backward} regenerates it.
    *
    * @throws IllegalArgumentException if p is not in [0, 1]
    */

@@ -16,7 +16,7 @@ import java.util.Arrays;
  *
  * <p>The kernels select the op by an int code, which is the op's position in core's {@link UnaryOp}
  * or {@link BinaryOp} enum ({@link #code(UnaryOp)}, {@link #code(BinaryOp)}). The enum constants
- * and the kernel's {@code switch} must therefore list the ops in the same order; a test compares
+ * and the kernel's {@code switch} must therefore list the ops in the same order. A test compares
  * the two lists, so that reordering either one fails the build instead of silently computing
  * another op.
  *
@@ -132,7 +132,7 @@ public final class DeviceElementwise {
    * {@code out} must not be an input that broadcasting stretches.
    *
    * <p>Uploads the output shape and both inputs' strides (0 along every stretched dimension) as one
-   * small int buffer, then launches {@code kiln_elementwise_binary_broadcast} once; each thread
+   * small int buffer, then launches {@code kiln_elementwise_binary_broadcast} once, and each thread
    * turns its flat output index into the two input offsets. Where no dimension is stretched the
    * plain {@link #binary} launch runs instead, because it needs neither the upload nor the index
    * arithmetic.

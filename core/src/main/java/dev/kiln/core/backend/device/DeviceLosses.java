@@ -12,7 +12,7 @@ import dev.kiln.kernels.Dim3;
  *
  * <p>Each loss is a sum of f(d) over the elements, d = x - t, as in the CPU's {@code LossKernels}.
  * A loss takes two launches. The loss kernel has each block add up its threads' terms and write one
- * partial sum per block; then {@code kiln_reductions_sum} adds the partial sums and multiplies by 1
+ * partial sum per block. Then {@code kiln_reductions_sum} adds the partial sums and multiplies by 1
  * / n for a mean. Per-block partial sums instead of one atomic total keep the result the same on
  * every run, because atomics add in whatever order the blocks finish.
  *

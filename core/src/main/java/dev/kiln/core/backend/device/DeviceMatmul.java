@@ -15,7 +15,7 @@ import dev.kiln.kernels.Dim3;
  * accumulate} the old C is never read, so a NaN left in it cannot leak into the result.
  *
  * <p>Two kernels compute the same product. {@link Kernel#TILED} stages 64 x 16 and 16 x 64 panels
- * in shared memory and keeps a 4 x 4 block of C per thread in registers; it is the one to use.
+ * in shared memory and keeps a 4 x 4 block of C per thread in registers. It is the kernel to use.
  * {@link Kernel#NAIVE} reads straight from global memory, one thread per element of C: slow, but
  * simple enough to check by eye, so it serves as a second opinion in tests.
  */

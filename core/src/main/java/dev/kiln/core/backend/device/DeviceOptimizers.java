@@ -31,7 +31,7 @@ public final class DeviceOptimizers {
 
   /**
    * Applies one SGD step to {@code param} in place, as {@code OptimizerKernels.sgdStep}. With
-   * momentum 0 pass a null {@code momentumBuffer}; otherwise the buffer is overwritten on the first
+   * momentum 0 pass a null {@code momentumBuffer}. Otherwise the buffer is overwritten on the first
    * step and updated after it.
    *
    * <p>Launches {@code kiln_optimizers_sgd} once, one thread per element.
@@ -70,7 +70,7 @@ public final class DeviceOptimizers {
   /**
    * Applies one Adam step, or AdamW where {@code settings.decoupledDecay()} is set, to {@code
    * param} in place, as {@code OptimizerKernels.adamStep}. {@code step} is this parameter's step
-   * count t, from 1; expAvg and expAvgSq are the moment estimates, zero before step 1.
+   * count t, from 1. expAvg and expAvgSq are the moment estimates, zero before step 1.
    *
    * <p>Computes the bias corrections of step t here, in double, because they are the same for every
    * element: stepSize = lr / (1 - beta1^t) and sqrt(1 - beta2^t). Then launches {@code

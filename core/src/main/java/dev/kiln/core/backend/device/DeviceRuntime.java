@@ -65,8 +65,8 @@ public interface DeviceRuntime extends AutoCloseable {
   void copyToHost(DeviceBuffer src, long srcIndex, float[] dst, int dstIndex, int count);
 
   /**
-   * Launches a kernel. On a GPU the call returns once the launch is queued; in emulation it returns
-   * when the kernel has finished.
+   * Launches a kernel. On a GPU the call returns once the launch is queued, but in emulation it
+   * returns when the kernel has finished.
    *
    * @param kernel the kernel's name, such as {@code kiln_elementwise_unary}
    * @param grid the number of blocks along x, y and z
@@ -108,7 +108,8 @@ public interface DeviceRuntime extends AutoCloseable {
   }
 
   /**
-   * Fills all of {@code dst} with ints from the start of {@code src}; see {@link #copyToDevice}.
+   * Fills all of {@code dst} with ints from the start of {@code src}, as {@link #copyToDevice}
+   * describes.
    */
   default void copyToHost(DeviceBuffer src, int[] dst) {
     float[] bits = new float[dst.length];

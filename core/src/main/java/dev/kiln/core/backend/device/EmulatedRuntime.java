@@ -31,7 +31,7 @@ public final class EmulatedRuntime implements DeviceRuntime {
   private final CachingAllocator allocator;
   private final EmulatedKernels kernels;
 
-  /** Set by {@link #close()}; later launches and copies are rejected. */
+  /** Flag set by {@link #close()}, after which launches and copies are rejected. */
   private volatile boolean closed;
 
   private EmulatedRuntime(long capacityBytes) {
@@ -43,8 +43,8 @@ public final class EmulatedRuntime implements DeviceRuntime {
   /**
    * Creates an emulated device with {@link #DEFAULT_CAPACITY_BYTES} of memory.
    *
-   * @throws IllegalStateException if the emulation library cannot be loaded; the message explains
-   *     how to build it
+   * @throws IllegalStateException if the emulation library cannot be loaded, with a message that
+   *     explains how to build it
    */
   public static EmulatedRuntime create() {
     return new EmulatedRuntime(DEFAULT_CAPACITY_BYTES);

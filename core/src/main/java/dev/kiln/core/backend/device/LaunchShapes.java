@@ -19,7 +19,7 @@ final class LaunchShapes {
   /** Threads per block for large work. */
   static final int BLOCK_THREADS = 256;
 
-  /** Threads per warp; reduction blocks are a multiple of this. */
+  /** Threads per warp. Reduction blocks are a multiple of this. */
   static final int WARP = 32;
 
   private LaunchShapes() {}

@@ -86,7 +86,8 @@ class CachingAllocatorTest {
     assertEquals(2, stats.deviceAllocations());
     assertEquals(0, stats.deviceFrees());
     assertEquals(4 * MIB + 512, stats.bytesReserved());
-    assertEquals(4 * MIB + 512, memory.usedBytes(), "the device holds what is in use or cached");
+    assertEquals(
+        4 * MIB + 512, memory.usedBytes(), "the device has allocated what is in use or cached");
     allocator.free(c);
   }
 

@@ -13,7 +13,7 @@ final class GpuTestSupport {
 
   /**
    * PTX of {@code y[i] = a * x[i] + y[i]} for {@code i < n}, one thread per element, written for
-   * PTX ISA 7.0 so that any driver from CUDA 11 on compiles it. The CUDA C it stands for:
+   * PTX ISA 7.0 so that any driver from CUDA 11 on compiles it. The equivalent CUDA C:
    *
    * <pre>{@code
    * extern "C" __global__ void scale_add(float* y, const float* x, float a, int n) {
@@ -77,7 +77,7 @@ final class GpuTestSupport {
   /** The check of {@code cuda:0}, made once for all GPU tests. */
   private static CudaAvailability availability;
 
-  /** The context of {@code cuda:0} once opened; it stays open for the whole test run. */
+  /** Context of {@code cuda:0} once opened, which stays open for the whole test run. */
   private static CudaContext context;
 
   /**

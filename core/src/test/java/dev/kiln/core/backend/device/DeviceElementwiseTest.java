@@ -178,7 +178,7 @@ class DeviceElementwiseTest {
     DeviceRuntime runtime = runtime(device);
     DeviceElementwise elementwise = new DeviceElementwise(runtime);
     Random random = new Random(3);
-    // x [3, 1, 5] and y [1, 4, 5] broadcast to [3, 4, 5]; then a bias-like [1, 4, 1] in place.
+    // x [3, 1, 5] and y [1, 4, 5] broadcast to [3, 4, 5], then a bias-like [1, 4, 1] in place.
     int[] xShape = {3, 1, 5};
     int[] yShape = {1, 4, 5};
     int[] outShape = {3, 4, 5};

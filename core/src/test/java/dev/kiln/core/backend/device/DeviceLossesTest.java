@@ -75,15 +75,15 @@ class DeviceLossesTest {
           DeviceBuffer value = buffers.filled(1);
           DeviceBuffer grad = buffers.filled(N);
           loss.device(losses, deviceX, deviceT, reduction, value, grad);
-          String what = loss + " " + reduction;
-          assertClose(device, what, new double[] {expected}, buffers.read(value, 1), SUMMED);
-          assertClose(device, what + " gradient", expectedGrad, buffers.read(grad, N), ROUNDED);
+          String quantity = loss + " " + reduction;
+          assertClose(device, quantity, new double[] {expected}, buffers.read(value, 1), SUMMED);
+          assertClose(device, quantity + " gradient", expectedGrad, buffers.read(grad, N), ROUNDED);
 
           // Without a gradient buffer the loss is the same.
           loss.device(losses, deviceX, deviceT, reduction, value, null);
           assertClose(
               device,
-              what + " without gradient",
+              quantity + " without gradient",
               new double[] {expected},
               buffers.read(value, 1),
               SUMMED);

@@ -19,7 +19,7 @@ class DeviceMatmulTest {
 
   private static final String DEVICES = "dev.kiln.core.backend.device.DeviceTestSupport#devices";
 
-  /** m and n cross the 64-wide tile edge; k is not a multiple of the 16-deep panel. */
+  /** m and n cross the 64-wide tile edge, and k is not a multiple of the 16-deep panel. */
   private static final int M = 67;
 
   private static final int N = 70;
@@ -48,10 +48,10 @@ class DeviceMatmulTest {
 
           Storage expected = accumulate ? f64(c) : f64(M * N);
           Gemm.gemm(transA, transB, M, N, K, f64(a), 0, f64(b), 0, expected, 0, accumulate);
-          String what =
+          String quantity =
               String.format(
                   "%s gemm transA=%b transB=%b accumulate=%b", kernel, transA, transB, accumulate);
-          assertClose(device, what, expected, buffers.read(deviceC, M * N), SUMMED);
+          assertClose(device, quantity, expected, buffers.read(deviceC, M * N), SUMMED);
         }
       }
     }

@@ -89,11 +89,15 @@ class DeviceOptimizersTest {
           OptimizerKernels.adamStep(settings, step, expectedParam, f64(grad), expectedM, expectedV);
           optimizers.adam(settings, step, deviceParam, buffers.of(grad), m, v, N);
         }
-        String what = decoupled ? "AdamW" : "Adam";
+        String optimizer = decoupled ? "AdamW" : "Adam";
         assertClose(
-            device, what + " parameter", expectedParam, buffers.read(deviceParam, N), CANCELLED);
-        assertClose(device, what + " first moment", expectedM, buffers.read(m, N), CANCELLED);
-        assertClose(device, what + " second moment", expectedV, buffers.read(v, N), CANCELLED);
+            device,
+            optimizer + " parameter",
+            expectedParam,
+            buffers.read(deviceParam, N),
+            CANCELLED);
+        assertClose(device, optimizer + " first moment", expectedM, buffers.read(m, N), CANCELLED);
+        assertClose(device, optimizer + " second moment", expectedV, buffers.read(v, N), CANCELLED);
       }
     }
   }

@@ -44,15 +44,15 @@ class DeviceReductionsTest {
         ReduceKernels.sum(f64(x), SHAPE, reduced, expected);
         DeviceBuffer out = buffers.filled(outputs);
         reductions.sum(input, SHAPE, reduced, out);
-        String what = "sum over " + Arrays.toString(reduced);
-        assertClose(device, what, expected, buffers.read(out, outputs), SUMMED);
+        String quantity = "sum over " + Arrays.toString(reduced);
+        assertClose(device, quantity, expected, buffers.read(out, outputs), SUMMED);
 
         reductions.mean(input, SHAPE, reduced, out);
         double[] mean = new double[outputs];
         for (int o = 0; o < outputs; o++) {
           mean[o] = expected.get(o) / count;
         }
-        assertClose(device, "mean of " + what, mean, buffers.read(out, outputs), SUMMED);
+        assertClose(device, "mean of " + quantity, mean, buffers.read(out, outputs), SUMMED);
       }
     }
   }

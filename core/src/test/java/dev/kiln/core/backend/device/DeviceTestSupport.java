@@ -34,7 +34,7 @@ import org.junit.jupiter.api.Named;
  *       mathematical-functions appendix), and the emulator calls glibc's, which are closer still. A
  *       few chained operations stay well under 2e-6 relative.
  *   <li>{@link #SUMMED}: a float32 sum of k terms can drift by about k * 6e-8 times the terms'
- *       magnitude; the tests sum at most a few hundred terms of magnitude up to about 1, so 2e-5
+ *       magnitude. The tests sum at most a few hundred terms of magnitude up to about 1, so 2e-5
  *       covers it with room, while a wrong index or a dropped term is off by far more.
  *   <li>{@link #CANCELLED}: where a result is the difference of operands of magnitude up to about
  *       1, as an optimizer step subtracts an update from a parameter, the operands' rounding (6e-8
@@ -42,7 +42,7 @@ import org.junit.jupiter.api.Named;
  *       few such units.
  *   <li>On a GPU, nvcc contracts a * b + c into fused multiply-adds, which round once where the
  *       emulator rounds twice. That changes results by about one unit in the last place per
- *       operation, which both tolerances already allow for; it is why the device results are
+ *       operation, which all three tolerances already allow for. This is why the device results are
  *       compared with float64 and never with each other bit for bit.
  * </ul>
  *
@@ -53,13 +53,13 @@ final class DeviceTestSupport {
   /** Seed of the random inputs, so that a failure can be reproduced. */
   static final long SEED = 20_261_205L;
 
-  /** Results of one or a few rounded float32 operations; see the class comment. */
+  /** Tolerance of one or a few rounded float32 operations (see the class comment). */
   static final Tolerance ROUNDED = new Tolerance(2e-6, 1e-7);
 
-  /** Results that cancel operands of magnitude about 1; see the class comment. */
+  /** Tolerance of results that cancel operands of magnitude about 1 (see the class comment). */
   static final Tolerance CANCELLED = new Tolerance(2e-6, 5e-7);
 
-  /** Results that sum up to a few hundred float32 terms; see the class comment. */
+  /** Tolerance of sums of up to a few hundred float32 terms (see the class comment). */
   static final Tolerance SUMMED = new Tolerance(2e-5, 2e-5);
 
   /** Relative and absolute parts of a tolerance. */
@@ -121,12 +121,12 @@ final class DeviceTestSupport {
    * element of {@code actual} is within tolerance of {@code expected}. NaN matches only NaN.
    */
   static void assertClose(
-      String device, String what, double[] expected, float[] actual, Tolerance tolerance) {
+      String device, String quantity, double[] expected, float[] actual, Tolerance tolerance) {
     if (expected.length != actual.length) {
       fail(
           String.format(
               "%s on %s: expected %d values, got %d",
-              what, device, expected.length, actual.length));
+              quantity, device, expected.length, actual.length));
     }
     for (int i = 0; i < expected.length; i++) {
       double e = expected[i];
@@ -138,19 +138,19 @@ final class DeviceTestSupport {
             String.format(
                 "%s on %s: element %d of %d is %s, but the float64 CPU kernel gives %s (allowed"
                     + " difference %.3g, actual %.3g)",
-                what, device, i, expected.length, a, e, allowed, Math.abs(a - e)));
+                quantity, device, i, expected.length, a, e, allowed, Math.abs(a - e)));
       }
     }
   }
 
   /** As {@link #assertClose(String, String, double[], float[], Tolerance)} for a storage. */
   static void assertClose(
-      String device, String what, Storage expected, float[] actual, Tolerance tolerance) {
+      String device, String quantity, Storage expected, float[] actual, Tolerance tolerance) {
     double[] values = new double[expected.size()];
     for (int i = 0; i < values.length; i++) {
       values[i] = expected.get(i);
     }
-    assertClose(device, what, values, actual, tolerance);
+    assertClose(device, quantity, values, actual, tolerance);
   }
 
   /**
