@@ -38,7 +38,8 @@ final class CudnnDirectConvolution {
   /** Entries requested from the {@code _v7} functions; more than any direction has algorithms. */
   static final int MAX_ALGORITHMS = 16;
 
-  private enum Direction {
+  /** A convolution direction that chooses an algorithm, with its name for messages. */
+  enum Direction {
     FORWARD("convolution forward"),
     BACKWARD_DATA("convolution backward data"),
     BACKWARD_FILTER("convolution backward filter");
@@ -289,7 +290,8 @@ final class CudnnDirectConvolution {
     return exact;
   }
 
-  private static String functionName(Direction direction, String suffix) {
+  /** Returns the name of the {@code cudnnGetConvolution*} function for a direction and suffix. */
+  static String functionName(Direction direction, String suffix) {
     return switch (direction) {
       case FORWARD -> "cudnnGetConvolutionForward" + suffix;
       case BACKWARD_DATA -> "cudnnGetConvolutionBackwardData" + suffix;
@@ -324,18 +326,20 @@ final class CudnnDirectConvolution {
     DeviceBuffer workspace = cudnn.device().workspace(algorithm.workspaceBytes());
     try {
       MemorySegment pointer = workspace == null ? MemorySegment.NULL : pointer(workspace.address());
-      cudnn.check(
-          body.run(pointer),
-          call,
-          "algo="
-              + algorithm.algorithm()
-              + ", workspace="
-              + algorithm.workspaceBytes()
-              + " bytes, "
-              + g);
+      cudnn.check(body.run(pointer), call, workspaceArguments(algorithm, g));
     } finally {
       cudnn.device().release(workspace);
     }
+  }
+
+  /** Describes a convolution call's algorithm, workspace and geometry for its error message. */
+  static String workspaceArguments(AlgorithmPerf algorithm, Conv2dGeometry g) {
+    return "algo="
+        + algorithm.algorithm()
+        + ", workspace="
+        + algorithm.workspaceBytes()
+        + " bytes, "
+        + g;
   }
 
   static MemorySegment pointer(long address) {

@@ -6,10 +6,15 @@ import static dev.kiln.core.backend.cuda.libraries.JcudnnScope.scalar;
 
 import dev.kiln.core.backend.cpu.Conv2dGeometry;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.core.backend.cuda.libraries.CudnnDirectConvolution.Direction;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
+import java.util.function.IntFunction;
+import java.util.function.Supplier;
 import jcuda.Pointer;
 import jcuda.jcudnn.JCudnn;
 import jcuda.jcudnn.cudnnConvolutionBwdDataAlgoPerf;
@@ -26,7 +31,7 @@ import jcuda.jcudnn.cudnnTensorDescriptor;
  */
 final class JcudnnConvolution {
 
-  private record Key(String direction, Conv2dGeometry geometry) {}
+  private record Key(Direction direction, Conv2dGeometry geometry) {}
 
   private final cudnnHandle handle;
   private final VendorDevice device;
@@ -57,45 +62,25 @@ final class JcudnnConvolution {
     try (JcudnnScope scope = new JcudnnScope()) {
       Operands o = operands(scope, g);
       AlgorithmPerf algorithm =
-          chosen.computeIfAbsent(
-              new Key("forward", g),
-              key -> {
-                cudnnConvolutionFwdAlgoPerf[] results = new cudnnConvolutionFwdAlgoPerf[16];
-                for (int i = 0; i < results.length; i++) {
-                  results[i] = new cudnnConvolutionFwdAlgoPerf();
-                }
-                int[] count = new int[1];
-                check(
-                    JCudnn.cudnnGetConvolutionForwardAlgorithm_v7(
-                        handle,
-                        o.input,
-                        o.filter,
-                        o.convolution,
-                        o.output,
-                        results.length,
-                        count,
-                        results),
-                    "cudnnGetConvolutionForwardAlgorithm_v7",
-                    g.toString());
-                List<AlgorithmPerf> list = new ArrayList<>();
-                for (int i = 0; i < count[0]; i++) {
-                  list.add(
-                      new AlgorithmPerf(
-                          results[i].algo, results[i].status, results[i].time, results[i].memory));
-                }
-                return exact(
-                    "convolution forward",
-                    list,
-                    algo -> {
-                      long[] bytes = new long[1];
-                      check(
-                          JCudnn.cudnnGetConvolutionForwardWorkspaceSize(
-                              handle, o.input, o.filter, o.convolution, o.output, algo, bytes),
-                          "cudnnGetConvolutionForwardWorkspaceSize",
-                          g.toString());
-                      return bytes[0];
-                    });
-              });
+          choose(
+              Direction.FORWARD,
+              g,
+              cudnnConvolutionFwdAlgoPerf[]::new,
+              cudnnConvolutionFwdAlgoPerf::new,
+              r -> new AlgorithmPerf(r.algo, r.status, r.time, r.memory),
+              (requested, count, results) ->
+                  JCudnn.cudnnGetConvolutionForwardAlgorithm_v7(
+                      handle,
+                      o.input,
+                      o.filter,
+                      o.convolution,
+                      o.output,
+                      requested,
+                      count,
+                      results),
+              (algo, bytes) ->
+                  JCudnn.cudnnGetConvolutionForwardWorkspaceSize(
+                      handle, o.input, o.filter, o.convolution, o.output, algo, bytes));
       run(
           algorithm,
           "cudnnConvolutionForward",
@@ -123,45 +108,25 @@ final class JcudnnConvolution {
     try (JcudnnScope scope = new JcudnnScope()) {
       Operands o = operands(scope, g);
       AlgorithmPerf algorithm =
-          chosen.computeIfAbsent(
-              new Key("backward data", g),
-              key -> {
-                cudnnConvolutionBwdDataAlgoPerf[] results = new cudnnConvolutionBwdDataAlgoPerf[16];
-                for (int i = 0; i < results.length; i++) {
-                  results[i] = new cudnnConvolutionBwdDataAlgoPerf();
-                }
-                int[] count = new int[1];
-                check(
-                    JCudnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(
-                        handle,
-                        o.filter,
-                        o.output,
-                        o.convolution,
-                        o.input,
-                        results.length,
-                        count,
-                        results),
-                    "cudnnGetConvolutionBackwardDataAlgorithm_v7",
-                    g.toString());
-                List<AlgorithmPerf> list = new ArrayList<>();
-                for (int i = 0; i < count[0]; i++) {
-                  list.add(
-                      new AlgorithmPerf(
-                          results[i].algo, results[i].status, results[i].time, results[i].memory));
-                }
-                return exact(
-                    "convolution backward data",
-                    list,
-                    algo -> {
-                      long[] bytes = new long[1];
-                      check(
-                          JCudnn.cudnnGetConvolutionBackwardDataWorkspaceSize(
-                              handle, o.filter, o.output, o.convolution, o.input, algo, bytes),
-                          "cudnnGetConvolutionBackwardDataWorkspaceSize",
-                          g.toString());
-                      return bytes[0];
-                    });
-              });
+          choose(
+              Direction.BACKWARD_DATA,
+              g,
+              cudnnConvolutionBwdDataAlgoPerf[]::new,
+              cudnnConvolutionBwdDataAlgoPerf::new,
+              r -> new AlgorithmPerf(r.algo, r.status, r.time, r.memory),
+              (requested, count, results) ->
+                  JCudnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(
+                      handle,
+                      o.filter,
+                      o.output,
+                      o.convolution,
+                      o.input,
+                      requested,
+                      count,
+                      results),
+              (algo, bytes) ->
+                  JCudnn.cudnnGetConvolutionBackwardDataWorkspaceSize(
+                      handle, o.filter, o.output, o.convolution, o.input, algo, bytes));
       run(
           algorithm,
           "cudnnConvolutionBackwardData",
@@ -189,46 +154,25 @@ final class JcudnnConvolution {
     try (JcudnnScope scope = new JcudnnScope()) {
       Operands o = operands(scope, g);
       AlgorithmPerf algorithm =
-          chosen.computeIfAbsent(
-              new Key("backward filter", g),
-              key -> {
-                cudnnConvolutionBwdFilterAlgoPerf[] results =
-                    new cudnnConvolutionBwdFilterAlgoPerf[16];
-                for (int i = 0; i < results.length; i++) {
-                  results[i] = new cudnnConvolutionBwdFilterAlgoPerf();
-                }
-                int[] count = new int[1];
-                check(
-                    JCudnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-                        handle,
-                        o.input,
-                        o.output,
-                        o.convolution,
-                        o.filter,
-                        results.length,
-                        count,
-                        results),
-                    "cudnnGetConvolutionBackwardFilterAlgorithm_v7",
-                    g.toString());
-                List<AlgorithmPerf> list = new ArrayList<>();
-                for (int i = 0; i < count[0]; i++) {
-                  list.add(
-                      new AlgorithmPerf(
-                          results[i].algo, results[i].status, results[i].time, results[i].memory));
-                }
-                return exact(
-                    "convolution backward filter",
-                    list,
-                    algo -> {
-                      long[] bytes = new long[1];
-                      check(
-                          JCudnn.cudnnGetConvolutionBackwardFilterWorkspaceSize(
-                              handle, o.input, o.output, o.convolution, o.filter, algo, bytes),
-                          "cudnnGetConvolutionBackwardFilterWorkspaceSize",
-                          g.toString());
-                      return bytes[0];
-                    });
-              });
+          choose(
+              Direction.BACKWARD_FILTER,
+              g,
+              cudnnConvolutionBwdFilterAlgoPerf[]::new,
+              cudnnConvolutionBwdFilterAlgoPerf::new,
+              r -> new AlgorithmPerf(r.algo, r.status, r.time, r.memory),
+              (requested, count, results) ->
+                  JCudnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+                      handle,
+                      o.input,
+                      o.output,
+                      o.convolution,
+                      o.filter,
+                      requested,
+                      count,
+                      results),
+              (algo, bytes) ->
+                  JCudnn.cudnnGetConvolutionBackwardFilterWorkspaceSize(
+                      handle, o.input, o.output, o.convolution, o.filter, algo, bytes));
       run(
           algorithm,
           "cudnnConvolutionBackwardFilter",
@@ -268,41 +212,63 @@ final class JcudnnConvolution {
     }
   }
 
-  /** A workspace-size query for one algorithm. */
-  private interface WorkspaceSize {
-    long of(int algorithm);
+  /** A {@code cudnnGetConvolution*Algorithm_v7} call that fills {@code results}. */
+  private interface RankCall<P> {
+    int rank(int requested, int[] count, P[] results);
   }
 
-  /** Chooses from the list and replaces the heuristic's workspace estimate by the exact size. */
-  private static AlgorithmPerf exact(
-      String operation, List<AlgorithmPerf> list, WorkspaceSize workspaceSize) {
-    AlgorithmPerf choice =
-        AlgorithmChoice.choose(operation, list, AlgorithmChoice.workspaceLimitBytes());
-    return new AlgorithmPerf(
-        choice.algorithm(),
-        choice.status(),
-        choice.timeMillis(),
-        workspaceSize.of(choice.algorithm()));
+  /** A {@code cudnnGetConvolution*WorkspaceSize} call for one algorithm. */
+  private interface WorkspaceSizeCall {
+    int size(int algorithm, long[] bytes);
+  }
+
+  /**
+   * Returns the cached choice for this shape and direction, choosing on the first call. That call
+   * ranks with {@code rank}, chooses with {@link AlgorithmChoice} and replaces the heuristic's
+   * workspace estimate with the exact size. JCudnn has one perf class per direction, so the caller
+   * passes how to create and read its entries.
+   */
+  private <P> AlgorithmPerf choose(
+      Direction direction,
+      Conv2dGeometry g,
+      IntFunction<P[]> newArray,
+      Supplier<P> newEntry,
+      Function<P, AlgorithmPerf> read,
+      RankCall<P> rank,
+      WorkspaceSizeCall workspaceSize) {
+    return chosen.computeIfAbsent(
+        new Key(direction, g),
+        key -> {
+          P[] results = newArray.apply(CudnnDirectConvolution.MAX_ALGORITHMS);
+          Arrays.setAll(results, i -> newEntry.get());
+          int[] count = new int[1];
+          check(
+              rank.rank(results.length, count, results),
+              CudnnDirectConvolution.functionName(direction, "Algorithm_v7"),
+              g.toString());
+          List<AlgorithmPerf> list = new ArrayList<>();
+          for (int i = 0; i < count[0]; i++) {
+            list.add(read.apply(results[i]));
+          }
+          AlgorithmPerf choice =
+              AlgorithmChoice.choose(direction.text, list, AlgorithmChoice.workspaceLimitBytes());
+          long[] bytes = new long[1];
+          check(
+              workspaceSize.size(choice.algorithm(), bytes),
+              CudnnDirectConvolution.functionName(direction, "WorkspaceSize"),
+              g.toString());
+          return new AlgorithmPerf(
+              choice.algorithm(), choice.status(), choice.timeMillis(), bytes[0]);
+        });
   }
 
   /** Runs a call with a workspace from kiln's allocator, returned once the call is enqueued. */
   private void run(
-      AlgorithmPerf algorithm,
-      String call,
-      Conv2dGeometry g,
-      java.util.function.Function<Pointer, Integer> body) {
+      AlgorithmPerf algorithm, String call, Conv2dGeometry g, Function<Pointer, Integer> body) {
     DeviceBuffer workspace = device.workspace(algorithm.workspaceBytes());
     try {
       Pointer pointer = workspace == null ? new Pointer() : pointer(workspace.address());
-      check(
-          body.apply(pointer),
-          call,
-          "algo="
-              + algorithm.algorithm()
-              + ", workspace="
-              + algorithm.workspaceBytes()
-              + " bytes, "
-              + g);
+      check(body.apply(pointer), call, CudnnDirectConvolution.workspaceArguments(algorithm, g));
     } finally {
       device.release(workspace);
     }

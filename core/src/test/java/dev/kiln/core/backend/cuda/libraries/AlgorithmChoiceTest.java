@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kiln.core.backend.cpu.Conv2dGeometry;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
@@ -122,6 +123,31 @@ class AlgorithmChoiceTest {
       assertEquals(new AlgorithmPerf(1, 0, 0.25f, 4096), list.get(0));
       assertEquals(new AlgorithmPerf(6, 3000, -1f, 1L << 33), list.get(1));
     }
+  }
+
+  @Test
+  void sharedConvolutionNamesAndMessage() {
+    // JcudnnConvolution reuses these for its messages, so they must keep cuDNN's function names.
+    CudnnDirectConvolution.Direction forward = CudnnDirectConvolution.Direction.FORWARD;
+    CudnnDirectConvolution.Direction data = CudnnDirectConvolution.Direction.BACKWARD_DATA;
+    CudnnDirectConvolution.Direction filter = CudnnDirectConvolution.Direction.BACKWARD_FILTER;
+    assertEquals(
+        "cudnnGetConvolutionForwardAlgorithm_v7",
+        CudnnDirectConvolution.functionName(forward, "Algorithm_v7"));
+    assertEquals(
+        "cudnnGetConvolutionBackwardDataWorkspaceSize",
+        CudnnDirectConvolution.functionName(data, "WorkspaceSize"));
+    assertEquals(
+        "cudnnGetConvolutionBackwardFilterAlgorithm_v7",
+        CudnnDirectConvolution.functionName(filter, "Algorithm_v7"));
+    assertEquals("convolution forward", forward.text);
+    assertEquals("convolution backward data", data.text);
+    assertEquals("convolution backward filter", filter.text);
+
+    Conv2dGeometry g = new Conv2dGeometry(2, 3, 9, 8, 4, 3, 3, 2, 2, 1, 1, 1, 1);
+    assertEquals(
+        "algo=6, workspace=4096 bytes, " + g,
+        CudnnDirectConvolution.workspaceArguments(new AlgorithmPerf(6, 0, -1f, 4096), g));
   }
 
   private static void writePerf(
