@@ -1,9 +1,9 @@
 // Batch normalization on float32 data viewed as [n, c, s], with the semantics of kiln's CPU
 // BatchNormKernels (which are PyTorch's): statistics are per channel, over the m = n * s values of
-// that channel. For a 2d batch norm on NCHW data s = H * W; for 1d on [N, C], s = 1. Element (i,
-// ch, j) sits at index (i * c + ch) * s + j.
+// that channel. For a 2d batch norm on NCHW data s = H * W, and for 1d on [N, C], s = 1. Element
+// (i, ch, j) sits at index (i * c + ch) * s + j.
 //
-// gamma and beta (the affine weight and bias) may be null, meaning 1 and 0; so may runningMean,
+// gamma and beta (the affine weight and bias) may be null, meaning 1 and 0. So may runningMean,
 // runningVar, gradGamma and gradBeta, which are then neither read nor written. The saved mean and
 // inverse standard deviation that the training forward pass writes are what its backward pass
 // reads. Every tensor must have fewer than 2^31 elements.
@@ -18,7 +18,7 @@
 // totals to every thread. warpSums is a __shared__ float[2][32] of the calling kernel.
 //
 // Step 1: each warp adds its 32 lanes with __shfl_down_sync, leaving the warp's sum in lane 0.
-// Step 2: lane 0 of each warp stores its sums; a barrier makes them visible to the whole block.
+// Step 2: lane 0 of each warp stores its sums, and a barrier makes them visible to the block.
 // Step 3: every warp loads the per-warp sums (zero past the number of warps) and adds them with
 // butterfly __shfl_xor_sync steps, after which every lane holds the block total. Every warp does
 // the same additions in the same order, so all threads get identical bits.
@@ -59,8 +59,8 @@ static __device__ __forceinline__ long long batchnorm_index(long long t, int ch,
 
 // Training forward: out = (x - mean) * invStd * gamma + beta, with the batch mean and biased
 // variance of each channel and invStd = 1 / sqrt(biasedVar + eps). Writes saveMean[ch] and
-// saveInvStd[ch] for the backward pass, and, where non-null, updates the running statistics as
-// PyTorch does: running = (1 - momentum) * running + momentum * batchStatistic, where the variance
+// saveInvStd[ch] for the backward pass. Where they are non-null, it also updates the running
+// statistics as PyTorch does: running = (1 - momentum) * running + momentum * batchStatistic, where the variance
 // statistic is the unbiased biasedVar * m / (m - 1).
 //
 // Launch: one block per channel, in a 1d grid of any size (blocks stride over the channels when
@@ -69,8 +69,8 @@ static __device__ __forceinline__ long long batchnorm_index(long long t, int ch,
 // divides by m - 1 (the CPU side rejects m = 1 before it launches anything).
 //
 // The threads of a block stride over the m values of their channel three times: to sum x, to sum
-// the squared deviations from the mean (two passes lose less precision than E[x^2] - E[x]^2 when
-// the mean is large compared with the spread), and to write out. Only thread 0 writes the
+// the squared deviations from the mean, and to write out. Two passes lose less precision than
+// E[x^2] - E[x]^2 when the mean is large compared with the spread. Only thread 0 writes the
 // per-channel outputs, so nothing races.
 extern "C" __global__ void kiln_batchnorm_forward_training(
     const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta,
@@ -198,7 +198,7 @@ KILN_REGISTER(kiln_batchnorm_backward_training)
 //   dx = dy * gamma * invStd,  gradGamma[ch] = sum(dy * xhat),  gradBeta[ch] = sum(dy).
 //
 // Launch: as kiln_batchnorm_forward_training (one block per channel, blockDim.x a multiple of 32,
-// at most 1024, no dynamic shared memory). One pass writes dx and accumulates both sums; thread 0
+// at most 1024, no dynamic shared memory). One pass writes dx and accumulates both sums, and thread 0
 // writes gradGamma and gradBeta where non-null.
 extern "C" __global__ void kiln_batchnorm_backward_inference(
     const float* __restrict__ gradOut, const float* __restrict__ x,

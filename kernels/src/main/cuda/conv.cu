@@ -30,7 +30,7 @@
 
 #include "kiln_cuda.h"
 
-// Output size along one axis; the caller guarantees a non-negative numerator.
+// Output size along one axis. The caller guarantees a non-negative numerator.
 static __device__ __forceinline__ int conv_output_size(int in, int kernel, int stride, int pad,
                                                        int dilation) {
   return (in + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;

@@ -10,7 +10,7 @@
 //   z(i) = mix64(seed + (offset + i + 1) * GAMMA),   GAMMA = 0x9e3779b97f4a7c15,
 // where mix64 is the SplitMix64 finalizer (two xor-shift-multiply rounds, then an xor-shift). This
 // is exactly the (offset + i)-th value of nextLong() from java.util.SplittableRandom seeded with
-// seed: that class adds GAMMA to its state before each output and returns mix64 of the state
+// seed. That class adds GAMMA to its state before each output and returns mix64 of the state
 // (JDK 25 source), so Java code can reproduce every mask. The uniform number u(i) is the top 24
 // bits of z(i) scaled to [0, 1), which a float represents exactly, and element i is dropped when
 // u(i) < p.
@@ -20,8 +20,8 @@
 // backward pass can regenerate the mask from the seed instead of storing it. A caller that runs
 // several dropouts from one seed advances the offset by the element count of each, so no two
 // draw the same numbers. Two different seeds give the same sequence shifted by (seed2 - seed1) /
-// GAMMA positions (mod 2^64; GAMMA is odd, so it is invertible), which for seeds in everyday use
-// is a shift far beyond any tensor size.
+// GAMMA positions, modulo 2^64, where GAMMA is invertible because it is odd. For seeds that differ
+// by at most 10^6, that shift is at least 8.7e12 positions, far beyond any tensor size.
 //
 // Launch, for both kernels: 1d grid and block of any size, no shared memory. Threads walk the n
 // elements with a grid-stride loop, and ceil(n / blockDim.x) blocks give each thread one element.
@@ -39,7 +39,7 @@ static __device__ __forceinline__ unsigned long long dropout_mix64(unsigned long
   return z ^ (z >> 31);
 }
 
-// Returns u in [0, 1) for the counter-th draw of the sequence of seed; see the file comment.
+// Returns u in [0, 1) for the counter-th draw of the sequence of seed, as the file comment explains.
 // Unsigned arithmetic wraps modulo 2^64, as the Java longs it mirrors do.
 static __device__ __forceinline__ float dropout_uniform(unsigned long long seed,
                                                         unsigned long long counter) {

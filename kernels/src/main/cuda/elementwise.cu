@@ -119,7 +119,7 @@ static __device__ __forceinline__ float elementwise_binary(int op, float x, floa
     case ELEMENTWISE_DIV:
       return x / y;
     case ELEMENTWISE_MAXIMUM:
-      // fmaxf would return the number when the other input is NaN; Math.max returns NaN.
+      // fmaxf would return the number when the other input is NaN, but Math.max returns NaN.
       return x != x || y != y ? x + y : fmaxf(x, y);
     case ELEMENTWISE_GREATER:
       return x > y ? 1.0f : 0.0f;
@@ -143,7 +143,7 @@ extern "C" __global__ void kiln_elementwise_unary(const float* x, float* y, int 
 KILN_REGISTER(kiln_elementwise_unary)
 
 // The backward pass of an activation: gradIn[i] = gradOut[i] * op(saved[i], a, b), where op is a
-// *_GRAD code and saved is what that code takes: the forward input x for RELU_GRAD,
+// *_GRAD code. saved is what that code takes: the forward input x for RELU_GRAD,
 // LEAKY_RELU_GRAD, ELU_GRAD and CLAMP_GRAD, and the forward output y for TANH_GRAD and
 // SIGMOID_GRAD. Fusing the product saves one pass over memory and one temporary buffer.
 //
@@ -173,7 +173,7 @@ KILN_REGISTER(kiln_elementwise_binary)
 // out = op(x, y) with NumPy broadcasting. The output has `rank` dimensions, and geometry contains
 // 3 * rank ints in device memory: the output shape, then x's strides, then y's strides, each in
 // elements. The caller aligns x and y to the output's rank and sets the stride of every
-// dimension that broadcasting stretches from size 1 to 0, so one formula serves every case:
+// dimension that broadcasting stretches from size 1 to 0. One formula then serves every case:
 // offset = sum over d of index[d] * stride[d]. n is the output's element count.
 //
 // Launch: any 1d grid and block (see the file comment). rank >= 1. out must not alias a

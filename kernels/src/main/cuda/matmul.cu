@@ -4,7 +4,8 @@
 // op(A) is m x k: A is stored as m x k, or as k x m when transA is nonzero. op(B) is k x n: B is
 // stored as k x n, or as n x k when transB is nonzero. C is m x n and must not overlap A or B.
 // When accumulate is zero, C's previous contents are never read, so a NaN there cannot leak into
-// the result.
+// the result: both kernels store with `accumulate ? c[index] + ... : ...`, which loads c[index]
+// only when accumulate is nonzero.
 //
 // Two kernels compute the same product:
 //   - kiln_matmul_naive: one thread per element of C, reading a row of op(A) and a column of
@@ -17,13 +18,13 @@
 
 #include "kiln_cuda.h"
 
-// Element (row, col) of op(A) for A stored as described above; rows index m, cols index k.
+// Element (row, col) of op(A) for A stored as described above. Rows index m and cols index k.
 static __device__ __forceinline__ float matmul_load_a(const float* a, int transA, int m, int k,
                                                      int row, int col) {
   return transA ? a[(long long)col * m + row] : a[(long long)row * k + col];
 }
 
-// Element (row, col) of op(B); rows index k, cols index n.
+// Element (row, col) of op(B). Rows index k and cols index n.
 static __device__ __forceinline__ float matmul_load_b(const float* b, int transB, int k, int n,
                                                      int row, int col) {
   return transB ? b[(long long)col * k + row] : b[(long long)row * n + col];
@@ -32,9 +33,9 @@ static __device__ __forceinline__ float matmul_load_b(const float* b, int transB
 // C[row, col] = sum over p of op(A)[row, p] * op(B)[p, col], plus the old C[row, col] when
 // accumulate is nonzero.
 //
-// Launch: 2d grid and block; thread (x, y) of the whole grid computes C[y, x], so the grid must
-// cover n along x and m along y, for instance a block of (16, 16) and a grid of (ceil(n / 16),
-// ceil(m / 16)). Threads outside C do nothing. No shared memory.
+// Launch: 2d grid and block. Thread (x, y) of the whole grid computes C[y, x], so the grid must
+// cover n along x and m along y. For instance, use a block of (16, 16) and a grid of
+// (ceil(n / 16), ceil(m / 16)). Threads outside C do nothing. No shared memory.
 extern "C" __global__ void kiln_matmul_naive(const float* __restrict__ a,
                                              const float* __restrict__ b, float* __restrict__ c,
                                              int m, int n, int k, int transA, int transB,
@@ -54,7 +55,7 @@ extern "C" __global__ void kiln_matmul_naive(const float* __restrict__ a,
 KILN_REGISTER(kiln_matmul_naive)
 
 // Tile sizes of kiln_matmul_tiled: a block computes MATMUL_TILE x MATMUL_TILE elements of C and
-// steps through k by MATMUL_DEPTH; each of its 16 x 16 threads computes 4 x 4 of them.
+// steps through k by MATMUL_DEPTH. Each of its 16 x 16 threads computes 4 x 4 of them.
 #define MATMUL_TILE 64
 #define MATMUL_DEPTH 16
 #define MATMUL_THREADS 16
@@ -62,13 +63,14 @@ KILN_REGISTER(kiln_matmul_naive)
 
 // The same product as kiln_matmul_naive, tiled through shared memory.
 //
-// Launch: block (16, 16); grid (ceil(n / 64), ceil(m / 64)), so block (bx, by) computes rows
-// 64*by to 64*by + 63 and columns 64*bx to 64*bx + 63 of C. No dynamic shared memory (8.1 KiB of
-// static shared memory). Any m, n, k >= 0; panels that reach past an edge are padded with zeros.
+// Launch: block (16, 16) and grid (ceil(n / 64), ceil(m / 64)). Block (bx, by) computes rows
+// 64*by to 64*by + 63 and columns 64*bx to 64*bx + 63 of C. No dynamic shared memory: the two
+// panels take 8.1 KiB of static shared memory. Any m, n, k >= 0 works, because panels that reach
+// past an edge are padded with zeros.
 //
 // Thread (tx, ty) computes C at rows 64*by + ty + 16*i and columns 64*bx + tx + 16*j for i, j in
-// 0..3. Spreading a thread's elements 16 apart, rather than taking a 4 x 4 square, means that the
-// 16 threads of a half-warp with consecutive tx read consecutive columns of a shared-memory row
+// 0..3. A thread's elements are spread 16 apart rather than taking a 4 x 4 square. Then the 16
+// threads of a half-warp with consecutive tx read consecutive columns of a shared-memory row
 // (no bank conflicts) and write consecutive columns of C (coalesced stores).
 extern "C" __global__ void kiln_matmul_tiled(const float* __restrict__ a,
                                              const float* __restrict__ b, float* __restrict__ c,

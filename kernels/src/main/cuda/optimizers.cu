@@ -2,11 +2,11 @@
 // decay, and the Adam and AdamW steps. Each kernel updates a parameter and its state in place in
 // one pass, with the formulas of kiln's CPU OptimizerKernels (dev.kiln.core.backend.cpu), which
 // follow PyTorch 1.13's single-tensor torch.optim implementations. The CPU computes each element
-// in double and rounds when it stores; these kernels compute in float.
+// in double and rounds when it stores, but these kernels compute in float.
 //
 // Launch contract shared by every kernel here: any 1d grid and block, with a grid-stride loop
-// over the n elements (a grid of ceil(n / blockDim.x) blocks gives each thread one element; 256
-// threads per block is a good default). No shared memory. Each thread reads and writes only its
+// over the n elements. A grid of ceil(n / blockDim.x) blocks gives each thread one element, and
+// 256 threads per block is a good default. No shared memory. Each thread reads and writes only its
 // own elements, so the launch has no races.
 
 #include "kiln_cuda.h"
@@ -46,7 +46,7 @@ KILN_REGISTER(kiln_optimizers_sgd)
 //   m = beta1 * m + (1 - beta1) * g
 //   v = beta2 * v + (1 - beta2) * g^2
 //   param = param * keep - stepSize * m / (sqrt(v) / biasCorrection2Sqrt + eps)
-// Adam passes l2 = weightDecay and keep = 1; AdamW passes l2 = 0 and keep = 1 - lr * weightDecay.
+// Adam passes l2 = weightDecay and keep = 1. AdamW passes l2 = 0 and keep = 1 - lr * weightDecay.
 static __device__ __forceinline__ void optimizers_adam_element(
     float* param, const float* grad, float* expAvg, float* expAvgSq, long long i, float beta1,
     float beta2, float eps, float l2, float keep, float stepSize, float biasCorrection2Sqrt) {

@@ -2,7 +2,7 @@
 // (Pool2dKernels), which are PyTorch's MaxPool2d and AvgPool2d defaults: floor-mode output sizes
 // and no dilation.
 //
-// Shapes: x and gradX are [batch, channels, inHeight, inWidth]; y, gradY and argmax are [batch,
+// Shapes: x and gradX are [batch, channels, inHeight, inWidth], and y, gradY and argmax are [batch,
 // channels, outHeight, outWidth], contiguous row-major, with
 //   outHeight = (inHeight + 2 padHeight - kernelHeight) / strideHeight + 1
 // and outWidth likewise. Window (oy, ox) covers input rows oy * strideHeight - padHeight + [0,
@@ -30,7 +30,7 @@ static __device__ __forceinline__ void pool_windows_containing(int i, int kernel
                                                                int pad, int outSize, int* first,
                                                                int* end) {
   int low = i + pad - kernel + 1;
-  // Ceiling division for a possibly negative numerator; low <= 0 means window 0 is the first.
+  // Ceiling division for a possibly negative numerator. low <= 0 means window 0 is the first.
   *first = low <= 0 ? 0 : (low + stride - 1) / stride;
   *end = min((i + pad) / stride + 1, outSize);
 }
@@ -40,7 +40,7 @@ static __device__ __forceinline__ void pool_windows_containing(int i, int kernel
 //
 // Padding counts as minus infinity and is never chosen. Ties go to the first maximum in row-major
 // window order, because the comparison is a strict >. A NaN beats every value, so NaN propagates,
-// and among several NaNs the last one in window order wins; this matches the CPU kernel exactly.
+// and among several NaNs the last one in window order wins. This matches the CPU kernel exactly.
 extern "C" __global__ void kiln_pool_max_forward(const float* __restrict__ x,
                                                  float* __restrict__ y, int* __restrict__ argmax,
                                                  int batch, int channels, int inHeight,
@@ -58,7 +58,7 @@ extern "C" __global__ void kiln_pool_max_forward(const float* __restrict__ x,
     long long plane = o / ((long long)outWidth * outHeight);
     long long planeStart = plane * inHeight * inWidth;
 
-    // Clip the window to the input; the clipped window is never empty (see the file comment).
+    // Clip the window to the input. The clipped window is never empty (see the file comment).
     int y0 = max(0, oy * strideHeight - padHeight);
     int y1 = min(inHeight, oy * strideHeight - padHeight + kernelHeight);
     int x0 = max(0, ox * strideWidth - padWidth);

@@ -15,7 +15,7 @@
 #include "kiln_cuda.h"
 
 // Sums value over the block and returns the total to every thread. The block size must be a
-// multiple of 32 (at most 1024); warpTotals is the caller's __shared__ float[32]. The final
+// multiple of 32 (at most 1024). warpTotals is the caller's __shared__ float[32]. The final
 // barrier lets the caller call this again at once.
 static __device__ __forceinline__ float reductions_block_sum(float value, float* warpTotals) {
   for (int offset = 16; offset > 0; offset >>= 1) {
@@ -82,7 +82,7 @@ static __device__ __forceinline__ long long reductions_reduced_offset(const int*
 // over no elements writes 0 * scale.
 //
 // Launch: grid.x = number of output elements, 1d block of a multiple of 32 threads (256 is a good
-// default; fewer when each output has few elements). No dynamic shared memory. rank >= 1.
+// default, or fewer when each output has few elements). No dynamic shared memory. rank >= 1.
 extern "C" __global__ void kiln_reductions_sum(const float* __restrict__ x,
                                                float* __restrict__ out, const int* shape,
                                                const int* reduced, int rank, float scale) {

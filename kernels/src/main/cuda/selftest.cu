@@ -1,12 +1,12 @@
 // Small kernels that test the emulation itself (EmulatorSelfTest runs them) and show, by
-// example, the CUDA rules that the emulator checks. Some of them break those rules on purpose;
-// their comments mark them. They build into the fatbin too, so the same checks can run on a GPU.
+// example, the CUDA rules that the emulator checks. Some of them break those rules on purpose,
+// and their comments mark them. They build into the fatbin too, so the same checks can run on a GPU.
 
 #include "kiln_cuda.h"
 
 // Sums each warp's 32 inputs with __shfl_down_sync and writes the total to sums[warp].
 //
-// Launch: 1d grid, 1d block whose size is a multiple of 32; input has gridDim.x * blockDim.x
+// Launch: 1d grid, 1d block whose size is a multiple of 32. input has gridDim.x * blockDim.x
 // floats and sums one float per warp. No shared memory. After the shuffles with offsets 16, 8,
 // 4, 2 and 1, lane 0 has the sum of all 32 lanes.
 extern "C" __global__ void kiln_selftest_warp_sum(const float* __restrict__ input,
@@ -42,7 +42,7 @@ KILN_REGISTER(kiln_selftest_votes)
 // and a neighbor's entry of dynamic shared memory: out[2i] = 1000 * blockIdx.x and
 // out[2i + 1] = 1000 * blockIdx.x + (threadIdx.x + 1) % blockDim.x.
 //
-// Launch: 1d grid, 1d block of any size, dynamic shared bytes = 4 * blockDim.x; out has two
+// Launch: 1d grid, 1d block of any size, dynamic shared bytes = 4 * blockDim.x. out has two
 // ints per thread.
 extern "C" __global__ void kiln_selftest_shared_per_block(int* __restrict__ out) {
   __shared__ int blockValue;
@@ -59,7 +59,7 @@ extern "C" __global__ void kiln_selftest_shared_per_block(int* __restrict__ out)
 }
 KILN_REGISTER(kiln_selftest_shared_per_block)
 
-// Adds the index of every thread to *intTotal, and 1 to *floatCount, with atomicAdd; also takes
+// Adds the index of every thread to *intTotal, and 1 to *floatCount, with atomicAdd. It also takes
 // the maximum index with atomicMax. The int sum and the count (below 2^24) are exact.
 //
 // Launch: 1d grid and block of any size. No shared memory.
@@ -74,9 +74,9 @@ extern "C" __global__ void kiln_selftest_atomics(int* __restrict__ intTotal,
 KILN_REGISTER(kiln_selftest_atomics)
 
 // BREAKS A RULE: threads with threadIdx.x >= 16 return before the __syncthreads that the
-// others wait at. The emulator fails the launch; a GPU may hang or give wrong results.
+// others wait at. The emulator fails the launch, and a GPU may hang or give wrong results.
 //
-// Launch: one block of more than 16 threads; out has blockDim.x floats.
+// Launch: one block of more than 16 threads. out has blockDim.x floats.
 extern "C" __global__ void kiln_selftest_partial_barrier(float* out) {
   if (threadIdx.x >= 16) {
     return;
@@ -90,7 +90,7 @@ KILN_REGISTER(kiln_selftest_partial_barrier)
 // thread sets turns nonzero. The emulator's barrier times out, and the spinning threads are
 // released by their atomic. On a GPU this kernel hangs.
 //
-// Launch: one block of at least 2 threads; *flag is 0.
+// Launch: one block of at least 2 threads, with *flag set to 0.
 extern "C" __global__ void kiln_selftest_barrier_timeout(int* flag) {
   if (threadIdx.x == 0) {
     __syncthreads();
@@ -102,9 +102,9 @@ extern "C" __global__ void kiln_selftest_barrier_timeout(int* flag) {
 KILN_REGISTER(kiln_selftest_barrier_timeout)
 
 // BREAKS A RULE: shuffles with mask 0x0000ffff, leaving out lanes 16 to 31 that run the same
-// call. kiln's kernels always pass every active lane; the emulator fails the launch.
+// call. kiln's kernels always pass every active lane. The emulator fails the launch.
 //
-// Launch: one block of 32 threads; out has 32 floats.
+// Launch: one block of 32 threads. out has 32 floats.
 extern "C" __global__ void kiln_selftest_partial_mask(float* out) {
   out[threadIdx.x] = __shfl_down_sync(0x0000ffffu, (float)threadIdx.x, 1);
 }
@@ -113,7 +113,7 @@ KILN_REGISTER(kiln_selftest_partial_mask)
 // BREAKS A RULE in a partial warp: with a block of 40 threads, the second warp has lanes 0 to 7,
 // and lane 7 reads lane 8, which does not exist. The emulator fails the launch.
 //
-// Launch: one block of 40 threads; out has 40 floats.
+// Launch: one block of 40 threads. out has 40 floats.
 extern "C" __global__ void kiln_selftest_inactive_source(float* out) {
   out[threadIdx.x] = __shfl_down_sync(0xffffffffu, (float)threadIdx.x, 1);
 }

@@ -10,9 +10,9 @@
 //     warp k. Shuffles and votes are rendezvous points: every lane named in the mask writes its
 //     value, waits until all of them have, then reads. A block whose size is not a multiple of
 //     32 has a partial last warp whose missing lanes are inactive.
-//   - __syncthreads() is a barrier over the block's threads with a timeout (5 s by default; the
-//     environment variable KILN_EMU_BARRIER_TIMEOUT_MS or kiln_emu_set_barrier_timeout_ms
-//     change it).
+//   - __syncthreads() is a barrier over the block's threads with a timeout. The default is 5 s,
+//     and the environment variable KILN_EMU_BARRIER_TIMEOUT_MS or
+//     kiln_emu_set_barrier_timeout_ms changes it.
 //   - __shared__ variables become function-level statics. That is one copy per kernel, which is
 //     per block only because blocks run one at a time and launches are serialized by a process-
 //     wide lock. Dynamic shared memory is a per-launch buffer filled with 0xFF bytes (a float
@@ -32,7 +32,7 @@
 // are released and unwind, and the launch returns the message.
 //
 // What is not faithful:
-//   - Out-of-bounds memory accesses are not checked; they read other memory or crash the process.
+//   - Out-of-bounds memory accesses are not checked, so they read other memory or crash the process.
 //   - Races between threads are not detected. Blocks never run concurrently, so code that races
 //     between blocks on a GPU can give the right result here.
 //   - A thread in a loop that calls no emulated builtin cannot be interrupted, so a launch whose
@@ -54,7 +54,7 @@
 #include <type_traits>
 #include <utility>
 
-// CUDA's vector of three unsigned values; kernels only read it.
+// CUDA's vector of three unsigned values. Kernels only read it.
 struct uint3 {
   unsigned x, y, z;
 };
@@ -62,7 +62,7 @@ using dim3 = uint3;
 
 namespace kiln_emu {
 
-// Raised by a builtin that a kernel misused; the launch fails with its message.
+// Exception that a builtin throws when a kernel misuses it. The launch fails with its message.
 class KernelError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -89,8 +89,8 @@ void check_abort();
 // Waits until every thread of the block arrives at a barrier (see the header comment).
 void syncthreads(const char* file, int line);
 
-// Exchanges one 64-bit word per lane among the lanes in mask; returns all 32 words, indexed by
-// lane. intrinsic names the CUDA function, for error messages.
+// Exchanges one 64-bit word per lane among the lanes in mask and returns all 32 words, indexed
+// by lane. intrinsic names the CUDA function, for error messages.
 const std::uint64_t* warp_exchange(unsigned mask, std::uint64_t word, const char* intrinsic);
 
 // The lanes of the caller's warp that exist: all 32 except in a partial last warp.
@@ -135,7 +135,7 @@ T shuffle(unsigned mask, T value, int source, int width, const char* intrinsic) 
   return from_word<T>(words[source]);
 }
 
-// Collects predicate from every lane in mask; returns the bitmask of lanes where it was true.
+// Collects predicate from every lane in mask and returns the bitmask of lanes where it was true.
 inline unsigned ballot(unsigned mask, bool predicate, const char* intrinsic) {
   const std::uint64_t* words = warp_exchange(mask, predicate ? 1 : 0, intrinsic);
   unsigned bits = 0;

@@ -1,5 +1,5 @@
 // The CUDA device functions that kiln's kernels may call, written for the CPU emulation.
-// Included from kiln_emu.h; see its header comment for what is and is not faithful.
+// Included from kiln_emu.h, whose header comment lists what is and is not faithful.
 //
 // To add a builtin a kernel needs, append it to the matching section below and name it in the
 // change's description. Keep CUDA's name, parameter order and result.

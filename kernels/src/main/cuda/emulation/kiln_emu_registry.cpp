@@ -34,7 +34,7 @@ const std::pair<const std::string, KernelEntry>* find_kernel(const char* name) {
 
 using kiln_emu::registry;
 
-// The number of registered kernels; names are numbered 0 to count - 1 in name order.
+// Returns the number of registered kernels. Names are numbered 0 to count - 1 in name order.
 KILN_EXPORT int kiln_emu_kernel_count(void) { return static_cast<int>(registry().size()); }
 
 KILN_EXPORT const char* kiln_emu_kernel_name(int index) {

@@ -1,5 +1,5 @@
 // The emulation runtime: the thread pool, block barrier, warp rendezvous and the exported C launch
-// function; kiln_emu_registry.cpp keeps the kernels. kiln_emu.h explains the execution model that
+// function. kiln_emu_registry.cpp stores the kernel registry. kiln_emu.h explains the execution model that
 // this file implements.
 #include <chrono>
 #include <cerrno>
@@ -127,7 +127,7 @@ void record_failure(const std::string& message) {
   }
 }
 
-// Waits on changed until done() holds; throws when the launch fails or the wait passes the
+// Waits on changed until done() returns true. Throws when the launch fails or the wait passes the
 // timeout.
 template <typename Done>
 void wait_until(std::unique_lock<std::mutex>& lock, std::condition_variable& changed, Done done,
@@ -252,7 +252,7 @@ class Pool {
     }
   }
 
-  // Only the launching thread touches the vector; each worker keeps a pointer to its own entry.
+  // Only the launching thread touches the vector, and each worker keeps a pointer to its own entry.
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<int> remaining_{0};
   std::binary_semaphore finished_{0};
@@ -381,7 +381,7 @@ const std::uint64_t* warp_exchange(unsigned mask, std::uint64_t word, const char
 
 using namespace kiln_emu;
 
-// Launches kernel over grid x block threads; returns 0, or 1 with a message in error.
+// Launches kernel over grid x block threads. Returns 0, or 1 with a message in error.
 KILN_EXPORT int kiln_emu_launch(const char* kernel, unsigned gridX, unsigned gridY,
                                 unsigned gridZ, unsigned blockX, unsigned blockY,
                                 unsigned blockZ, unsigned dynamicSharedBytes, void** args,
@@ -427,7 +427,7 @@ KILN_EXPORT int kiln_emu_launch(const char* kernel, unsigned gridX, unsigned gri
       }
       message = block.error;
     } catch (const std::exception& error) {
-      // Only creating a worker thread can throw here; an exception must not cross into the JVM.
+      // Only creating a worker thread can throw here, and an exception must not cross into the JVM.
       message = "kernel " + std::string(kernel) + ": cannot start " + std::to_string(size) +
                 " threads for a block (" + error.what() + "); raise the process's thread limit";
     }

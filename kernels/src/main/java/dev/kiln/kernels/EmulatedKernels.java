@@ -19,7 +19,7 @@ import java.util.List;
  * <pre>{@code
  * try (EmulatedKernels kernels = EmulatedKernels.load(); Arena arena = Arena.ofConfined()) {
  *   MemorySegment x = arena.allocate(ValueLayout.JAVA_FLOAT, n);
- *   // Op code 11 is ReLU; a and b (here 0) are unused by it.
+ *   // Op code 11 is ReLU, which ignores a and b (here 0).
  *   kernels.launch("kiln_elementwise_unary", Dim3.of(Dim3.blocksFor(n, 256)), Dim3.of(256), 0,
  *       x, x, n, 11, 0f, 0f);
  * }
@@ -67,7 +67,7 @@ public final class EmulatedKernels implements AutoCloseable {
    * launch fails, for every launch in this process. The default is 5000 ms, or the environment
    * variable {@code KILN_EMU_BARRIER_TIMEOUT_MS}.
    *
-   * @param milliseconds the timeout; 0 or less restores 5000
+   * @param milliseconds the timeout, where 0 or less restores 5000
    */
   public void setBarrierTimeoutMillis(int milliseconds) {
     ensureOpen();

@@ -26,7 +26,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * shared by every {@link EmulatedKernels}.
  */
 final class EmulatorLibrary {
-  /** The system property that names the library file; tests set it to the freshly built one. */
+  /** The system property that names the library file. Tests set it to the freshly built one. */
   static final String PATH_PROPERTY = "kiln.emu.lib";
 
   /** Path of the library inside the jar. */

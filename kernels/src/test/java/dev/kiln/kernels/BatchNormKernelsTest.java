@@ -392,11 +392,11 @@ class BatchNormKernelsTest {
    * because a sum's rounding error scales with its terms, not with a result that may be near 0.
    */
   private static void assertClose(
-      double[] expected, float[] actual, double tolerance, String what) {
+      double[] expected, float[] actual, double tolerance, String description) {
     double scale = 1;
     for (double value : expected) {
       scale = Math.max(scale, Math.abs(value));
     }
-    KernelTestSupport.assertClose(what, expected, actual, tolerance * scale, 0);
+    KernelTestSupport.assertClose(description, expected, actual, tolerance * scale, 0);
   }
 }

@@ -470,11 +470,11 @@ class ConvKernelsTest {
    * Asserts each element within SUM_TOLERANCE times the largest expected magnitude (at least 1),
    * because a sum's rounding error scales with its terms, not with a result that may be near 0.
    */
-  private static void assertClose(double[] expected, float[] actual, String what) {
+  private static void assertClose(double[] expected, float[] actual, String description) {
     double scale = 1;
     for (double value : expected) {
       scale = Math.max(scale, Math.abs(value));
     }
-    KernelTestSupport.assertClose(what, expected, actual, SUM_TOLERANCE * scale, 0);
+    KernelTestSupport.assertClose(description, expected, actual, SUM_TOLERANCE * scale, 0);
   }
 }

@@ -102,14 +102,14 @@ class DropoutKernelsTest {
   void forwardKeepsFractionOneMinusP() {
     for (float p : new float[] {0.1f, 0.5f, 0.9f}) {
       float[] mask = launchMask(p, SEED, 0);
-      int kept = 0;
+      int keptCount = 0;
       for (float value : mask) {
         if (value != 0) {
-          kept++;
+          keptCount++;
           assertEquals(1 / (1 - p), value, 0, "scale of a kept element for p = " + p);
         }
       }
-      assertFractionNear(1 - p, (double) kept / N, "kept fraction for p = " + p);
+      assertFractionNear(1 - p, (double) keptCount / N, "kept fraction for p = " + p);
     }
   }
 
@@ -237,13 +237,13 @@ class DropoutKernelsTest {
   }
 
   /** Asserts a fraction of N Bernoulli trials within STANDARD_ERRORS of its expectation. */
-  private static void assertFractionNear(double expected, double actual, String what) {
+  private static void assertFractionNear(double expected, double actual, String description) {
     double standardError = Math.sqrt(expected * (1 - expected) / N);
     assertEquals(
         expected,
         actual,
         STANDARD_ERRORS * standardError,
-        what + ": expected a fraction near " + expected + " over " + N + " elements");
+        description + ": expected a fraction near " + expected + " over " + N + " elements");
   }
 
   /** Reads every float of a segment that a test allocated. */

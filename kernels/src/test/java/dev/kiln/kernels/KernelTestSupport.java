@@ -129,18 +129,18 @@ public final class KernelTestSupport implements AutoCloseable {
 
   /**
    * Asserts that every {@code actual[i]} is within {@code absolute + relative * |expected[i]|} of
-   * {@code expected[i]}, or equals it (infinities, NaN); the failure names the first index that is
-   * not, its two values, and how many indices failed.
+   * {@code expected[i]}, or equals it (infinities, NaN). The failure names the first index that
+   * is not, its two values, and how many indices failed.
    */
   public static void assertClose(
-      String what, double[] expected, float[] actual, double absolute, double relative) {
+      String description, double[] expected, float[] actual, double absolute, double relative) {
     if (expected.length != actual.length) {
-      fail(what + ": expected " + expected.length + " values but got " + actual.length);
+      fail(description + ": expected " + expected.length + " values but got " + actual.length);
     }
     int failures = 0;
     int first = -1;
     for (int i = 0; i < expected.length; i++) {
-      // Equal infinities and two NaNs match; the difference below would be NaN for them.
+      // Equal infinities and two NaNs match, because the difference below would be NaN for them.
       boolean same =
           actual[i] == expected[i] || (Double.isNaN(actual[i]) && Double.isNaN(expected[i]));
       double error = Math.abs(actual[i] - expected[i]);
@@ -154,7 +154,7 @@ public final class KernelTestSupport implements AutoCloseable {
           String.format(
               "%s: %d of %d values differ by more than %.3g + %.3g * |expected|; the first is at"
                   + " index %d: expected %.9g but got %.9g",
-              what,
+              description,
               failures,
               expected.length,
               absolute,

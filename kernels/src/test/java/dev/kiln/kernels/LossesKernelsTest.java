@@ -22,14 +22,14 @@ class LossesKernelsTest {
   /**
    * Relative error of the loss sum, against the sum of the terms (all terms are at least 0). Each
    * term carries a few roundings (the difference, a square or log1pf of at most 2 ulp), and the
-   * float sum over threads, warps and blocks adds about 20 more for these sizes; 4e-6 is about 60
+   * float sum over threads, warps and blocks adds about 20 more for these sizes. 4e-6 is about 67
    * units of 2^-24.
    */
   private static final double SUM_TOLERANCE = 4e-6;
 
   /**
    * Relative tolerance of one gradient element: the float difference, then a division or a product,
-   * then the scale; Wing's division by (epsilon + |d|) adds one more rounding. 1e-6 is about 8 ulp.
+   * then the scale. Wing's division by (epsilon + |d|) adds one more rounding. 1e-6 is about 8 ulp.
    */
   private static final double GRAD_TOLERANCE = 1e-6;
 

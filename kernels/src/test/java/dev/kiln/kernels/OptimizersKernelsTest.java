@@ -21,7 +21,7 @@ class OptimizersKernelsTest {
   /**
    * Relative tolerance of parameters and state after a few steps. The kernels round each
    * intermediate to float where the reference keeps double, a handful of roundings of 2^-24 per
-   * step, and the steps compound them; 2e-6 allows about 30.
+   * step, and the steps compound them. 2e-6 allows about 30 such roundings.
    */
   private static final double STEP_TOLERANCE = 2e-6;
 

@@ -14,8 +14,10 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Runs the kernels of pooling.cu under CPU emulation and compares them with a double-precision
- * reference written as kiln's CPU Pool2dKernels defines pooling: floor-mode output sizes, padding
- * that max pooling never chooses, and averages that divide by the whole window area.
+ * reference that follows kiln's CPU Pool2dKernels. That reference uses floor-mode output sizes,
+ * padding that max pooling never chooses, and averages that divide by the whole window area with
+ * countIncludePad (the CPU kernel's only mode), or else by the number of window elements inside
+ * the input.
  */
 class PoolingKernelsTest {
 
@@ -310,11 +312,11 @@ class PoolingKernelsTest {
    * Asserts each element within SUM_TOLERANCE times the largest expected magnitude (at least 1),
    * because a sum's rounding error scales with its terms, not with a result that may be near 0.
    */
-  private static void assertClose(double[] expected, float[] actual, String what) {
+  private static void assertClose(double[] expected, float[] actual, String description) {
     double scale = 1;
     for (double value : expected) {
       scale = Math.max(scale, Math.abs(value));
     }
-    KernelTestSupport.assertClose(what, expected, actual, SUM_TOLERANCE * scale, 0);
+    KernelTestSupport.assertClose(description, expected, actual, SUM_TOLERANCE * scale, 0);
   }
 }

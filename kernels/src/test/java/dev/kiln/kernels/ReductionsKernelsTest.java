@@ -15,9 +15,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Runs the kernels of reductions.cu under CPU emulation and compares them with a double-precision
- * reference written as kiln's CPU ReduceKernels and Reductions compute: sums over marked dimensions
- * with the output in row-major order, two-pass variance, and the maximum along one dimension with
- * the first position on ties and NaN as the maximum.
+ * reference that follows kiln's CPU ReduceKernels and Reductions. The reference sums over marked
+ * dimensions with the output in row-major order, computes a two-pass variance, and takes the
+ * maximum along one dimension with the first position on ties and NaN as the maximum.
  */
 class ReductionsKernelsTest {
 
