@@ -129,8 +129,8 @@ public final class KernelTestSupport implements AutoCloseable {
 
   /**
    * Asserts that every {@code actual[i]} is within {@code absolute + relative * |expected[i]|} of
-   * {@code expected[i]}, or equals it (infinities, NaN). The failure names the first index that
-   * is not, its two values, and how many indices failed.
+   * {@code expected[i]}, or equals it (infinities, NaN). The failure names the first index that is
+   * not, its two values, and how many indices failed.
    */
   public static void assertClose(
       String description, double[] expected, float[] actual, double absolute, double relative) {

@@ -16,8 +16,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * Runs the kernels of pooling.cu under CPU emulation and compares them with a double-precision
  * reference that follows kiln's CPU Pool2dKernels. That reference uses floor-mode output sizes,
  * padding that max pooling never chooses, and averages that divide by the whole window area with
- * countIncludePad (the CPU kernel's only mode), or else by the number of window elements inside
- * the input.
+ * countIncludePad (the CPU kernel's only mode), or else by the number of window elements inside the
+ * input.
  */
 class PoolingKernelsTest {
 
