@@ -48,22 +48,22 @@ import org.junit.jupiter.api.Named;
  *
  * Each tolerance is applied as |actual - expected| &lt;= relative * |expected| + absolute.
  */
-final class DeviceTestSupport {
+public final class DeviceTestSupport {
 
   /** Seed of the random inputs, so that a failure can be reproduced. */
-  static final long SEED = 20_261_205L;
+  public static final long SEED = 20_261_205L;
 
   /** Tolerance of one or a few rounded float32 operations (see the class comment). */
-  static final Tolerance ROUNDED = new Tolerance(2e-6, 1e-7);
+  public static final Tolerance ROUNDED = new Tolerance(2e-6, 1e-7);
 
   /** Tolerance of results that cancel operands of magnitude about 1 (see the class comment). */
-  static final Tolerance CANCELLED = new Tolerance(2e-6, 5e-7);
+  public static final Tolerance CANCELLED = new Tolerance(2e-6, 5e-7);
 
   /** Tolerance of sums of up to a few hundred float32 terms (see the class comment). */
-  static final Tolerance SUMMED = new Tolerance(2e-5, 2e-5);
+  public static final Tolerance SUMMED = new Tolerance(2e-5, 2e-5);
 
   /** Relative and absolute parts of a tolerance. */
-  record Tolerance(double relative, double absolute) {}
+  public record Tolerance(double relative, double absolute) {}
 
   private static final Map<String, DeviceRuntime> OPEN = new LinkedHashMap<>();
   private static String cudaSkipReason;
@@ -71,7 +71,7 @@ final class DeviceTestSupport {
   private DeviceTestSupport() {}
 
   /** Returns the devices to test on, named for the test report. */
-  static synchronized Stream<Named<String>> devices() {
+  public static synchronized Stream<Named<String>> devices() {
     List<Named<String>> names = new ArrayList<>();
     names.add(Named.of("emulated", "emulated"));
     if (cudaSkipReason == null) {
@@ -94,7 +94,7 @@ final class DeviceTestSupport {
   }
 
   /** Returns {@code count} floats drawn uniformly from [-1, 1). */
-  static float[] randomFloats(Random random, int count) {
+  public static float[] randomFloats(Random random, int count) {
     float[] values = new float[count];
     for (int i = 0; i < count; i++) {
       values[i] = random.nextFloat() * 2 - 1;
@@ -120,7 +120,7 @@ final class DeviceTestSupport {
    * Fails, naming the device, the quantity and the first index out of tolerance, unless every
    * element of {@code actual} is within tolerance of {@code expected}. NaN matches only NaN.
    */
-  static void assertClose(
+  public static void assertClose(
       String device, String quantity, double[] expected, float[] actual, Tolerance tolerance) {
     if (expected.length != actual.length) {
       fail(
