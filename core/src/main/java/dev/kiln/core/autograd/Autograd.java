@@ -97,7 +97,7 @@ public final class Autograd {
               + Shapes.format(root.shape())
               + ": pass the gradient of the output, or reduce it first (for example with sum())");
     }
-    return Tensor.ones(root.dtype(), root.shape());
+    return Tensor.full(1.0, root.dtype(), root.device(), root.shape());
   }
 
   private static void passToInputs(Node node, Tensor[] inputGrads, Map<Object, Tensor> pending) {

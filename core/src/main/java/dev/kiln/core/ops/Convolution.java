@@ -1,12 +1,22 @@
 package dev.kiln.core.ops;
 
+import static dev.kiln.core.tensor.DeviceStorage.bufferOf;
+import static dev.kiln.core.tensor.DeviceStorage.kernelsOf;
+
 import dev.kiln.core.autograd.Autograd;
 import dev.kiln.core.backend.cpu.Conv2dGeometry;
 import dev.kiln.core.backend.cpu.Conv2dKernels;
+import dev.kiln.core.backend.device.DeviceConv;
 import dev.kiln.core.tensor.Shapes;
 import dev.kiln.core.tensor.Tensor;
 
-/** Two-dimensional convolution (cross-correlation, as in every deep-learning library). */
+/**
+ * Two-dimensional convolution (cross-correlation, as in every deep-learning library).
+ *
+ * <p>On the CPU the work goes to {@link Conv2dKernels}, which picks a method per layer shape. On a
+ * device it goes to {@link DeviceConv} by its preferred route: cuDNN where that library loaded,
+ * else a column matrix and a matrix product, the CPU's default method.
+ */
 public final class Convolution {
   private Convolution() {}
 
@@ -62,9 +72,23 @@ public final class Convolution {
             dilation[0],
             dilation[1]);
 
-    Tensor out = Tensor.zeros(x.dtype(), g.batch(), g.outChannels(), g.outHeight(), g.outWidth());
-    Conv2dKernels.forward(
-        x.storage(), weight.storage(), bias == null ? null : bias.storage(), g, out.storage());
+    Tensor out =
+        Tensor.zeros(
+            x.dtype(), x.device(), g.batch(), g.outChannels(), g.outHeight(), g.outWidth());
+    if (x.device().isCpu()) {
+      Conv2dKernels.forward(
+          x.storage(), weight.storage(), bias == null ? null : bias.storage(), g, out.storage());
+    } else {
+      kernelsOf(x)
+          .conv()
+          .forward(
+              kernelsOf(x).conv().preferredRoute(),
+              bufferOf(x),
+              bufferOf(weight),
+              bufferOf(bias),
+              g,
+              bufferOf(out));
+    }
 
     return Autograd.record(
         "conv2d",
@@ -73,6 +97,9 @@ public final class Convolution {
           Tensor gradInput = null;
           Tensor gradWeight = null;
           Tensor gradBias = null;
+          if (!x.device().isCpu()) {
+            return deviceBackward(grad, x, weight, bias, g);
+          }
           if (x.requiresGrad()) {
             gradInput = Tensor.zerosLike(x);
             Conv2dKernels.backwardData(grad.storage(), weight.storage(), g, gradInput.storage());
@@ -90,5 +117,28 @@ public final class Convolution {
         x,
         weight,
         bias);
+  }
+
+  /** The backward pass on a device: the same three gradients as on the CPU, by device kernels. */
+  private static Tensor[] deviceBackward(
+      Tensor grad, Tensor x, Tensor weight, Tensor bias, Conv2dGeometry g) {
+    DeviceConv conv = kernelsOf(x).conv();
+    DeviceConv.Route route = conv.preferredRoute();
+    Tensor gradInput = null;
+    Tensor gradWeight = null;
+    Tensor gradBias = null;
+    if (x.requiresGrad()) {
+      gradInput = Tensor.zerosLike(x);
+      conv.backwardData(route, bufferOf(grad), bufferOf(weight), g, bufferOf(gradInput));
+    }
+    if (weight.requiresGrad()) {
+      gradWeight = Tensor.zerosLike(weight);
+      conv.backwardWeight(route, bufferOf(grad), bufferOf(x), g, bufferOf(gradWeight));
+    }
+    if (bias != null && bias.requiresGrad()) {
+      gradBias = Tensor.zerosLike(bias);
+      conv.backwardBias(bufferOf(grad), g, bufferOf(gradBias));
+    }
+    return new Tensor[] {gradInput, gradWeight, gradBias};
   }
 }

@@ -1,6 +1,10 @@
 package dev.kiln.core.ops;
 
+import static dev.kiln.core.tensor.DeviceStorage.bufferOf;
+import static dev.kiln.core.tensor.DeviceStorage.kernelsOf;
+
 import dev.kiln.core.autograd.Autograd;
+import dev.kiln.core.backend.device.DeviceDropout;
 import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.Tensor;
 
@@ -19,6 +23,9 @@ public final class Dropout {
     if (!training || p == 0) {
       return x;
     }
+    if (!x.device().isCpu()) {
+      return onDevice(x, p, generator.nextLong());
+    }
     Tensor mask = Tensor.zerosLike(x);
     double scale = p == 1 ? 0 : 1.0 / (1.0 - p);
     for (int i = 0; i < mask.numel(); i++) {
@@ -26,5 +33,25 @@ public final class Dropout {
     }
     Tensor out = Elementwise.zip("dropout", BinaryOp.MUL, x, mask);
     return Autograd.record("dropout", out, g -> new Tensor[] {g.mul(mask)}, x);
+  }
+
+  /**
+   * Dropout by the device kernel, whose mask is a function of {@code seed} and the element's index.
+   * Backward recomputes the mask from the seed instead of keeping it, so the layer holds no mask
+   * memory between the passes. The masks differ from the CPU's for the same generator.
+   */
+  private static Tensor onDevice(Tensor x, double p, long seed) {
+    DeviceDropout kernels = kernelsOf(x).dropout();
+    Tensor out = Tensor.zerosLike(x);
+    kernels.forward(bufferOf(x), bufferOf(out), null, x.numel(), p, seed, 0);
+    return Autograd.record(
+        "dropout",
+        out,
+        g -> {
+          Tensor gradInput = Tensor.zerosLike(g);
+          kernels.backward(bufferOf(g), bufferOf(gradInput), g.numel(), p, seed, 0);
+          return new Tensor[] {gradInput};
+        },
+        x);
   }
 }

@@ -1,19 +1,32 @@
 package dev.kiln.core.ops;
 
+import static dev.kiln.core.tensor.DeviceStorage.bufferOf;
+import static dev.kiln.core.tensor.DeviceStorage.kernelsOf;
+
 import dev.kiln.core.autograd.Autograd;
 import dev.kiln.core.backend.cpu.ElementwiseKernels;
 import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Storage;
 import dev.kiln.core.tensor.Tensor;
 
-/** Elementwise arithmetic and math functions, with their backward passes beside them. */
+/**
+ * Elementwise arithmetic and math functions, with their backward passes beside them.
+ *
+ * <p>Each op computes through {@link #map} or {@link #zip}, which run the CPU kernels for tensors
+ * in Java arrays and the device kernels for tensors on a GPU or the emulated device. That branch is
+ * the whole of the device dispatch here; the autograd recipes are the same on every device.
+ */
 public final class Elementwise {
   private Elementwise() {}
 
   /** Applies a unary op without recording it; backward passes build on this. */
   public static Tensor map(UnaryOp op, Tensor x, double a, double b) {
     Tensor out = Tensor.zerosLike(x);
-    ElementwiseKernels.unary(op, a, b, x.storage(), out.storage());
+    if (x.device().isCpu()) {
+      ElementwiseKernels.unary(op, a, b, x.storage(), out.storage());
+    } else {
+      kernelsOf(x).elementwise().unary(op, a, b, bufferOf(x), bufferOf(out), x.numel());
+    }
     return out;
   }
 
@@ -21,15 +34,17 @@ public final class Elementwise {
   public static Tensor zip(String name, BinaryOp op, Tensor x, Tensor y) {
     Checks.sameDTypeAndDevice(name, x, y);
     int[] outShape = Broadcast.shape(name, x.shape(), y.shape());
-    Tensor out = Tensor.zeros(x.dtype(), outShape);
-    ElementwiseKernels.binary(
-        op,
-        x.storage(),
-        Broadcast.alignRank(x.shape(), outShape.length),
-        y.storage(),
-        Broadcast.alignRank(y.shape(), outShape.length),
-        out.storage(),
-        outShape);
+    Tensor out = Tensor.zeros(x.dtype(), x.device(), outShape);
+    int[] xShape = Broadcast.alignRank(x.shape(), outShape.length);
+    int[] yShape = Broadcast.alignRank(y.shape(), outShape.length);
+    if (x.device().isCpu()) {
+      ElementwiseKernels.binary(
+          op, x.storage(), xShape, y.storage(), yShape, out.storage(), outShape);
+    } else {
+      kernelsOf(x)
+          .elementwise()
+          .binaryBroadcast(op, bufferOf(x), xShape, bufferOf(y), yShape, bufferOf(out), outShape);
+    }
     return out;
   }
 
@@ -200,7 +215,20 @@ public final class Elementwise {
         g -> {
           Checks.sameDTypeAndDevice("relu", g, x);
           Tensor gradInput = Tensor.zerosLike(x);
-          ElementwiseKernels.reluBackward(g.storage(), x.storage(), gradInput.storage());
+          if (x.device().isCpu()) {
+            ElementwiseKernels.reluBackward(g.storage(), x.storage(), gradInput.storage());
+          } else {
+            kernelsOf(x)
+                .elementwise()
+                .unaryBackward(
+                    UnaryOp.RELU_GRAD,
+                    0,
+                    0,
+                    bufferOf(g),
+                    bufferOf(x),
+                    bufferOf(gradInput),
+                    x.numel());
+          }
           return new Tensor[] {gradInput};
         },
         x);
@@ -233,6 +261,10 @@ public final class Elementwise {
   public static Tensor toDType(Tensor x, DType dtype) {
     if (x.dtype() == dtype) {
       return x;
+    }
+    if (!x.device().isCpu()) {
+      // Allocating the target fails and says that devices hold float32 only.
+      Storage.allocate(dtype, x.numel(), x.device());
     }
     Storage storage = Storage.allocate(dtype, x.numel());
     for (int i = 0; i < x.numel(); i++) {

@@ -1,7 +1,12 @@
 package dev.kiln.core.ops;
 
+import static dev.kiln.core.tensor.DeviceStorage.bufferOf;
+import static dev.kiln.core.tensor.DeviceStorage.kernelsOf;
+
 import dev.kiln.core.autograd.Autograd;
 import dev.kiln.core.backend.cpu.LossKernels;
+import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.core.backend.device.DeviceLosses;
 import dev.kiln.core.tensor.Shapes;
 import dev.kiln.core.tensor.Storage;
 import dev.kiln.core.tensor.Tensor;
@@ -27,14 +32,30 @@ public final class LossOps {
     double run(Storage x, Storage t, Storage grad, double scale);
   }
 
+  /**
+   * The same loss on a device: writes the reduced loss to {@code loss[0]} and, where {@code grad}
+   * is non-null, the gradient of that reduced loss.
+   */
+  @FunctionalInterface
+  private interface DeviceKernel {
+    void run(
+        DeviceLosses losses,
+        DeviceBuffer x,
+        DeviceBuffer t,
+        int n,
+        Reduction reduction,
+        DeviceBuffer loss,
+        DeviceBuffer grad);
+  }
+
   /** Mean squared error, the reduction of (x − t)². Its derivative in x is 2(x − t). */
   public static Tensor mseLoss(Tensor x, Tensor t, Reduction reduction) {
-    return apply("mseLoss", x, t, reduction, LossKernels::mse);
+    return apply("mseLoss", x, t, reduction, LossKernels::mse, DeviceLosses::mse);
   }
 
   /** L1 loss, the reduction of |x − t|. Its derivative in x is sign(x − t), 0 where x == t. */
   public static Tensor l1Loss(Tensor x, Tensor t, Reduction reduction) {
-    return apply("l1Loss", x, t, reduction, LossKernels::l1);
+    return apply("l1Loss", x, t, reduction, LossKernels::l1, DeviceLosses::l1);
   }
 
   /**
@@ -50,7 +71,8 @@ public final class LossOps {
         x,
         t,
         reduction,
-        (xs, ts, grad, scale) -> LossKernels.smoothL1(xs, ts, beta, grad, scale));
+        (xs, ts, grad, scale) -> LossKernels.smoothL1(xs, ts, beta, grad, scale),
+        (losses, xs, ts, n, r, loss, grad) -> losses.smoothL1(xs, ts, n, beta, r, loss, grad));
   }
 
   /**
@@ -67,7 +89,8 @@ public final class LossOps {
         x,
         t,
         reduction,
-        (xs, ts, grad, scale) -> LossKernels.wing(xs, ts, w, epsilon, grad, scale));
+        (xs, ts, grad, scale) -> LossKernels.wing(xs, ts, w, epsilon, grad, scale),
+        (losses, xs, ts, n, r, loss, grad) -> losses.wing(xs, ts, n, w, epsilon, r, loss, grad));
   }
 
   /** Throws {@link IllegalArgumentException} unless {@code beta} is finite and at least 0. */
@@ -98,11 +121,20 @@ public final class LossOps {
   }
 
   /** Checks the operands, runs the kernel for the value and records the backward. */
-  private static Tensor apply(String name, Tensor x, Tensor t, Reduction reduction, Kernel kernel) {
+  private static Tensor apply(
+      String name,
+      Tensor x,
+      Tensor t,
+      Reduction reduction,
+      Kernel kernel,
+      DeviceKernel deviceKernel) {
     Objects.requireNonNull(
         reduction, () -> name + ": reduction is null: pass Reduction.MEAN or Reduction.SUM");
     Checks.sameDTypeAndDevice(name, x, t);
     requireSameShape(name, x, t);
+    if (!x.device().isCpu()) {
+      return onDevice(name, x, t, reduction, deviceKernel);
+    }
 
     // A mean divides by the element count: 0/0 gives NaN for an empty input, as PyTorch does.
     double divisor = reduction == Reduction.MEAN ? x.numel() : 1.0;
@@ -119,6 +151,42 @@ public final class LossOps {
         g -> {
           Tensor gradX = Tensor.zerosLike(x);
           kernel.run(x.storage(), t.storage(), gradX.storage(), g.item() / divisor);
+          Tensor gradT = t.requiresGrad() ? Elementwise.map(UnaryOp.NEG, gradX, 0, 0) : null;
+          return new Tensor[] {x.requiresGrad() ? gradX : null, gradT};
+        },
+        x,
+        t);
+  }
+
+  /**
+   * Runs a loss on a device. The loss stays there as a scalar tensor, so the forward pass never
+   * waits for the device. As on the CPU, the backward pass reruns the kernel, this time with a
+   * gradient buffer, and scales that gradient by the upstream gradient, itself a device scalar.
+   */
+  private static Tensor onDevice(
+      String name, Tensor x, Tensor t, Reduction reduction, DeviceKernel kernel) {
+    if (x.numel() == 0) {
+      throw new IllegalArgumentException(
+          name + ": the prediction is empty, and a device loss needs at least one element");
+    }
+    DeviceLosses losses = kernelsOf(x).losses();
+    Tensor out = Tensor.zeros(x.dtype(), x.device());
+    kernel.run(losses, bufferOf(x), bufferOf(t), x.numel(), reduction, bufferOf(out), null);
+    return Autograd.record(
+        name,
+        out,
+        g -> {
+          Tensor unscaled = Tensor.zerosLike(x);
+          Tensor scratch = Tensor.zeros(x.dtype(), x.device());
+          kernel.run(
+              losses,
+              bufferOf(x),
+              bufferOf(t),
+              x.numel(),
+              reduction,
+              bufferOf(scratch),
+              bufferOf(unscaled));
+          Tensor gradX = Elementwise.zip(name, BinaryOp.MUL, unscaled, g);
           Tensor gradT = t.requiresGrad() ? Elementwise.map(UnaryOp.NEG, gradX, 0, 0) : null;
           return new Tensor[] {x.requiresGrad() ? gradX : null, gradT};
         },

@@ -1,7 +1,13 @@
 package dev.kiln.core.ops;
 
+import static dev.kiln.core.tensor.DeviceStorage.bufferOf;
+import static dev.kiln.core.tensor.DeviceStorage.kernelsOf;
+
 import dev.kiln.core.autograd.Autograd;
 import dev.kiln.core.backend.cpu.Gemm;
+import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.core.backend.device.DeviceMatmul;
+import dev.kiln.core.backend.device.DeviceRuntime;
 import dev.kiln.core.tensor.Shapes;
 import dev.kiln.core.tensor.Tensor;
 import java.util.Arrays;
@@ -154,9 +160,20 @@ public final class MatMul {
     int[] outShape = aShape.clone();
     outShape[rank - 2] = m;
     outShape[rank - 1] = n;
-    Tensor out = Tensor.zeros(a.dtype(), outShape);
+    Tensor out = Tensor.zeros(a.dtype(), a.device(), outShape);
     int batches = out.numel() / Math.max(1, m * n);
     if (m * n == 0) {
+      return out;
+    }
+    if (!a.device().isCpu()) {
+      DeviceMatmul matmul = kernelsOf(a).matmul();
+      for (int i = 0; i < batches; i++) {
+        // Each matrix of the batch is a slice of the tensor's block.
+        DeviceBuffer left = DeviceRuntime.slice(bufferOf(a), (long) i * m * k, (long) m * k);
+        DeviceBuffer right = DeviceRuntime.slice(bufferOf(b), (long) i * k * n, (long) k * n);
+        DeviceBuffer result = DeviceRuntime.slice(bufferOf(out), (long) i * m * n, (long) m * n);
+        matmul.gemm(transA, transB, m, n, k, left, right, result, false);
+      }
       return out;
     }
     for (int i = 0; i < batches; i++) {

@@ -1,7 +1,11 @@
 package dev.kiln.core.ops;
 
+import static dev.kiln.core.tensor.DeviceStorage.bufferOf;
+import static dev.kiln.core.tensor.DeviceStorage.kernelsOf;
+
 import dev.kiln.core.autograd.Autograd;
 import dev.kiln.core.backend.cpu.BatchNormKernels;
+import dev.kiln.core.backend.device.DeviceBatchNorm;
 import dev.kiln.core.tensor.Shapes;
 import dev.kiln.core.tensor.Storage;
 import dev.kiln.core.tensor.Tensor;
@@ -47,6 +51,16 @@ public final class Normalization {
               + (runningMean == null ? "" : ", or call eval() to use the running statistics"));
     }
 
+    if (!training && (runningMean == null || runningVar == null)) {
+      throw new IllegalArgumentException(
+          "batchNorm: evaluation mode needs running statistics; build the layer with"
+              + " trackRunningStats=true or call train()");
+    }
+    if (!x.device().isCpu()) {
+      return onDevice(
+          x, runningMean, runningVar, weight, bias, training, momentum, eps, out, n, c, s);
+    }
+
     if (training) {
       double[] mean = new double[c];
       double[] invStd = new double[c];
@@ -88,11 +102,6 @@ public final class Normalization {
           bias);
     }
 
-    if (runningMean == null || runningVar == null) {
-      throw new IllegalArgumentException(
-          "batchNorm: evaluation mode needs running statistics; build the layer with"
-              + " trackRunningStats=true or call train()");
-    }
     BatchNormKernels.forwardInference(
         x.storage(),
         n,
@@ -122,6 +131,101 @@ public final class Normalization {
               grads[0].storage(),
               storageOf(grads[1]),
               storageOf(grads[2]));
+          return grads;
+        },
+        x,
+        weight,
+        bias);
+  }
+
+  /**
+   * The same op on a device. In training the batch mean and inverse standard deviation stay on the
+   * device, in two tensors of c floats that the backward pass reads.
+   */
+  private static Tensor onDevice(
+      Tensor x,
+      Tensor runningMean,
+      Tensor runningVar,
+      Tensor weight,
+      Tensor bias,
+      boolean training,
+      double momentum,
+      double eps,
+      Tensor out,
+      int n,
+      int c,
+      int s) {
+    DeviceBatchNorm kernels = kernelsOf(x).batchNorm();
+    if (training) {
+      Tensor mean = Tensor.zeros(x.dtype(), x.device(), c);
+      Tensor invStd = Tensor.zeros(x.dtype(), x.device(), c);
+      kernels.forwardTraining(
+          bufferOf(x),
+          n,
+          c,
+          s,
+          bufferOf(weight),
+          bufferOf(bias),
+          eps,
+          momentum,
+          bufferOf(out),
+          bufferOf(mean),
+          bufferOf(invStd),
+          bufferOf(runningMean),
+          bufferOf(runningVar));
+      return Autograd.record(
+          "batchNorm",
+          out,
+          grad -> {
+            Tensor[] grads = gradients(x, weight, bias);
+            kernels.backwardTraining(
+                bufferOf(grad),
+                bufferOf(x),
+                n,
+                c,
+                s,
+                bufferOf(weight),
+                bufferOf(mean),
+                bufferOf(invStd),
+                eps,
+                bufferOf(grads[0]),
+                bufferOf(grads[1]),
+                bufferOf(grads[2]));
+            return grads;
+          },
+          x,
+          weight,
+          bias);
+    }
+    kernels.forwardInference(
+        bufferOf(x),
+        n,
+        c,
+        s,
+        bufferOf(weight),
+        bufferOf(bias),
+        bufferOf(runningMean),
+        bufferOf(runningVar),
+        eps,
+        bufferOf(out));
+    return Autograd.record(
+        "batchNorm",
+        out,
+        grad -> {
+          Tensor[] grads = gradients(x, weight, bias);
+          kernels.backwardInference(
+              bufferOf(grad),
+              bufferOf(x),
+              n,
+              c,
+              s,
+              bufferOf(weight),
+              bufferOf(runningMean),
+              bufferOf(runningVar),
+              eps,
+              bufferOf(grads[0]),
+              bufferOf(grads[1]),
+              bufferOf(grads[2]));
           return grads;
         },
         x,

@@ -1,9 +1,13 @@
 package dev.kiln.core.ops;
 
+import static dev.kiln.core.tensor.DeviceStorage.bufferOf;
+import static dev.kiln.core.tensor.DeviceStorage.kernelsOf;
+
 import dev.kiln.core.autograd.Autograd;
 import dev.kiln.core.backend.cpu.Pool2dGeometry;
 import dev.kiln.core.backend.cpu.Pool2dKernels;
 import dev.kiln.core.tensor.DType;
+import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.Tensor;
 
 /** Max and average pooling over [N, C, H, W] inputs, in PyTorch's floor mode. */
@@ -17,13 +21,30 @@ public final class Pooling {
   public static Tensor maxPool2d(Tensor x, int[] kernel, int[] stride, int[] padding) {
     Checks.rank("maxPool2d", x, 4, "[N, C, H, W]");
     Pool2dGeometry g = geometry(x, kernel, stride, padding);
-    Tensor out = Tensor.zeros(x.dtype(), g.batch(), g.channels(), g.outHeight(), g.outWidth());
+    Tensor out = outputFor(x, g);
+    // Backward needs only the input's dtype, device and shape besides argmax, so it saves those
+    // and not the input, which is then freed as soon as nothing else uses it.
+    DType dtype = x.dtype();
+    Device device = x.device();
+    int[] shape = x.shape();
+    if (!device.isCpu()) {
+      // The positions stay on the device, in a tensor whose float slots hold int bits.
+      Tensor argmax = Tensor.zerosLike(out);
+      kernelsOf(x).pooling().maxForward(bufferOf(x), g, bufferOf(out), bufferOf(argmax));
+      return Autograd.record(
+          "maxPool2d",
+          out,
+          grad -> {
+            Tensor gradInput = Tensor.zeros(dtype, device, shape);
+            kernelsOf(grad)
+                .pooling()
+                .maxBackward(bufferOf(grad), bufferOf(argmax), g, bufferOf(gradInput));
+            return new Tensor[] {gradInput};
+          },
+          x);
+    }
     int[] argmax = new int[out.numel()];
     Pool2dKernels.maxForward(x.storage(), g, out.storage(), argmax);
-    // Backward needs only the input's dtype and shape besides argmax, so it saves those and not
-    // the input, which is then freed as soon as nothing else uses it.
-    DType dtype = x.dtype();
-    int[] shape = x.shape();
     return Autograd.record(
         "maxPool2d",
         out,
@@ -39,19 +60,33 @@ public final class Pooling {
   public static Tensor avgPool2d(Tensor x, int[] kernel, int[] stride, int[] padding) {
     Checks.rank("avgPool2d", x, 4, "[N, C, H, W]");
     Pool2dGeometry g = geometry(x, kernel, stride, padding);
-    Tensor out = Tensor.zeros(x.dtype(), g.batch(), g.channels(), g.outHeight(), g.outWidth());
-    Pool2dKernels.avgForward(x.storage(), g, out.storage());
+    Tensor out = outputFor(x, g);
+    if (x.device().isCpu()) {
+      Pool2dKernels.avgForward(x.storage(), g, out.storage());
+    } else {
+      kernelsOf(x).pooling().avgForward(bufferOf(x), g, bufferOf(out));
+    }
     DType dtype = x.dtype();
+    Device device = x.device();
     int[] shape = x.shape();
     return Autograd.record(
         "avgPool2d",
         out,
         grad -> {
-          Tensor gradInput = Tensor.zeros(dtype, shape);
-          Pool2dKernels.avgBackward(grad.storage(), g, gradInput.storage());
+          Tensor gradInput = Tensor.zeros(dtype, device, shape);
+          if (device.isCpu()) {
+            Pool2dKernels.avgBackward(grad.storage(), g, gradInput.storage());
+          } else {
+            kernelsOf(grad).pooling().avgBackward(bufferOf(grad), g, bufferOf(gradInput));
+          }
           return new Tensor[] {gradInput};
         },
         x);
+  }
+
+  private static Tensor outputFor(Tensor x, Pool2dGeometry g) {
+    return Tensor.zeros(
+        x.dtype(), x.device(), g.batch(), g.channels(), g.outHeight(), g.outWidth());
   }
 
   private static Pool2dGeometry geometry(Tensor x, int[] kernel, int[] stride, int[] padding) {

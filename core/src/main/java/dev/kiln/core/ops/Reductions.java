@@ -1,7 +1,13 @@
 package dev.kiln.core.ops;
 
+import static dev.kiln.core.tensor.DeviceStorage.bufferOf;
+import static dev.kiln.core.tensor.DeviceStorage.kernelsOf;
+
 import dev.kiln.core.autograd.Autograd;
 import dev.kiln.core.backend.cpu.ReduceKernels;
+import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.core.backend.device.DeviceRuntime;
+import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.Shapes;
 import dev.kiln.core.tensor.Tensor;
 
@@ -26,8 +32,12 @@ public final class Reductions {
         outShape[d] = 1;
       }
     }
-    Tensor out = Tensor.zeros(x.dtype(), outShape);
-    ReduceKernels.sum(x.storage(), x.shape(), reduced, out.storage());
+    Tensor out = Tensor.zeros(x.dtype(), x.device(), outShape);
+    if (x.device().isCpu()) {
+      ReduceKernels.sum(x.storage(), x.shape(), reduced, out.storage());
+    } else {
+      kernelsOf(x).reductions().sum(bufferOf(x), x.shape(), reduced, bufferOf(out));
+    }
     int[] inputShape = x.shape();
     return Autograd.record("sum", out, g -> new Tensor[] {g.expand(inputShape)}, x);
   }
@@ -96,15 +106,23 @@ public final class Reductions {
     boolean[] reduced = new boolean[shape.length];
     reduced[axis] = true;
     int[] removed = dropDims(shape, reduced);
-    Tensor values = Tensor.zeros(x.dtype(), removed);
+    Tensor values = Tensor.zeros(x.dtype(), x.device(), removed);
     int[] indices = new int[values.numel()];
-    ReduceKernels.max(x.storage(), shape, axis, values.storage(), indices);
+    if (x.device().isCpu()) {
+      ReduceKernels.max(x.storage(), shape, axis, values.storage(), indices);
+    } else {
+      deviceMax(x, axis, values, indices);
+    }
 
+    Device device = x.device();
     Autograd.record(
         "max",
         values,
-        g -> {
-          Tensor grad = Tensor.zerosLike(x);
+        upstream -> {
+          // The scatter runs on the CPU: max is not on a training path, so one round trip is
+          // cheaper to read than another kernel.
+          Tensor g = upstream.to(Device.CPU);
+          Tensor grad = Tensor.zeros(x.dtype(), shape);
           int inner = 1;
           for (int d = axis + 1; d < shape.length; d++) {
             inner *= shape[d];
@@ -116,13 +134,27 @@ public final class Reductions {
             int source = (outerIndex * length + indices[flat]) * inner + innerIndex;
             grad.storage().add(source, g.storage().get(flat));
           }
-          return new Tensor[] {grad};
+          return new Tensor[] {grad.to(device)};
         },
         x);
     int[] keptShape = shape.clone();
     keptShape[axis] = 1;
     Tensor result = keepDim ? values.reshape(keptShape) : values;
     return new MaxResult(result, indices, keepDim ? keptShape : removed);
+  }
+
+  /** Runs the max kernel on x's device and copies the positions back to {@code indices}. */
+  private static void deviceMax(Tensor x, int axis, Tensor values, int[] indices) {
+    DeviceRuntime runtime = kernelsOf(x).runtime();
+    DeviceBuffer positions = runtime.allocateFloats(Math.max(1, indices.length));
+    try {
+      kernelsOf(x).reductions().max(bufferOf(x), x.shape(), axis, bufferOf(values), positions);
+      if (indices.length > 0) {
+        runtime.copyToHost(positions, indices);
+      }
+    } finally {
+      runtime.free(positions);
+    }
   }
 
   /** Maximum of all elements. */

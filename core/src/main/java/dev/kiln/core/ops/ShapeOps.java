@@ -1,16 +1,21 @@
 package dev.kiln.core.ops;
 
+import static dev.kiln.core.tensor.DeviceStorage.bufferOf;
+import static dev.kiln.core.tensor.DeviceStorage.kernelsOf;
+
 import dev.kiln.core.autograd.Autograd;
 import dev.kiln.core.backend.cpu.ElementwiseKernels;
 import dev.kiln.core.backend.cpu.LayoutKernels;
 import dev.kiln.core.tensor.DType;
+import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.Shapes;
 import dev.kiln.core.tensor.Tensor;
 import java.util.Arrays;
 
 /**
  * Shape operations. Tensors are always contiguous, so {@code reshape} shares storage with its
- * input, while {@code permute}, {@code slice}, {@code cat} and {@code expand} copy.
+ * input, while {@code permute}, {@code slice}, {@code cat} and {@code expand} copy. The copies run
+ * on the tensor's device: {@link LayoutKernels} on the CPU, {@code DeviceLayout} elsewhere.
  */
 public final class ShapeOps {
   private ShapeOps() {}
@@ -150,8 +155,12 @@ public final class ShapeOps {
       inverse[order[i]] = i;
       outShape[i] = shape[order[i]];
     }
-    Tensor out = Tensor.zeros(x.dtype(), outShape);
-    LayoutKernels.permute(x.storage(), shape, order, out.storage());
+    Tensor out = Tensor.zeros(x.dtype(), x.device(), outShape);
+    if (x.device().isCpu()) {
+      LayoutKernels.permute(x.storage(), shape, order, out.storage());
+    } else {
+      kernelsOf(x).layout().permute(bufferOf(x), shape, order, bufferOf(out));
+    }
     return Autograd.record("permute", out, g -> new Tensor[] {permute(g, inverse)}, x);
   }
 
@@ -182,20 +191,19 @@ public final class ShapeOps {
     int count = Math.max(0, to - from);
     int[] outShape = shape.clone();
     outShape[axis] = count;
-    Tensor out = Tensor.zeros(x.dtype(), outShape);
+    Tensor out = Tensor.zeros(x.dtype(), x.device(), outShape);
     int outer = outerSize(shape, axis);
     int inner = innerSize(shape, axis);
-    LayoutKernels.copyAlongDim(
-        x.storage(), length, from, out.storage(), count, 0, outer, count, inner);
-    // Backward saves the input's dtype and shape, not the input itself.
+    copyAlongDim(x, length, from, out, count, 0, outer, count, inner);
+    // Backward saves the input's dtype, device and shape, not the input itself.
     DType dtype = x.dtype();
+    Device device = x.device();
     return Autograd.record(
         "slice",
         out,
         g -> {
-          Tensor grad = Tensor.zeros(dtype, shape);
-          LayoutKernels.copyAlongDim(
-              g.storage(), count, 0, grad.storage(), length, from, outer, count, inner);
+          Tensor grad = Tensor.zeros(dtype, device, shape);
+          copyAlongDim(g, count, 0, grad, length, from, outer, count, inner);
           return new Tensor[] {grad};
         },
         x);
@@ -229,7 +237,7 @@ public final class ShapeOps {
     }
     int[] outShape = first.clone();
     outShape[axis] = total;
-    Tensor out = Tensor.zeros(tensors[0].dtype(), outShape);
+    Tensor out = Tensor.zeros(tensors[0].dtype(), tensors[0].device(), outShape);
     int outer = outerSize(first, axis);
     int inner = innerSize(first, axis);
     int[] starts = new int[tensors.length];
@@ -237,8 +245,7 @@ public final class ShapeOps {
     for (int i = 0; i < tensors.length; i++) {
       int count = tensors[i].size(axis);
       starts[i] = position;
-      LayoutKernels.copyAlongDim(
-          tensors[i].storage(), count, 0, out.storage(), total, position, outer, count, inner);
+      copyAlongDim(tensors[i], count, 0, out, total, position, outer, count, inner);
       position += count;
     }
     int totalLength = total;
@@ -269,20 +276,61 @@ public final class ShapeOps {
     if (Arrays.equals(inputShape, target)) {
       return x;
     }
-    Tensor out = Tensor.zeros(x.dtype(), target);
+    Tensor out = Tensor.zeros(x.dtype(), x.device(), target);
+    int[] aligned = Broadcast.alignRank(inputShape, target.length);
+    if (!x.device().isCpu()) {
+      kernelsOf(x).layout().expand(bufferOf(x), aligned, bufferOf(out), target);
+      return Autograd.record(
+          "expand", out, g -> new Tensor[] {Broadcast.reduceTo(g, inputShape)}, x);
+    }
     // Adding -0.0 returns every value unchanged, while +0.0 would turn -0.0 into +0.0.
     Tensor zero = Tensor.full(-0.0, x.dtype());
     int[] scalarShape = new int[target.length];
     Arrays.fill(scalarShape, 1);
     ElementwiseKernels.binary(
-        BinaryOp.ADD,
-        x.storage(),
-        Broadcast.alignRank(inputShape, target.length),
-        zero.storage(),
-        scalarShape,
-        out.storage(),
-        target);
+        BinaryOp.ADD, x.storage(), aligned, zero.storage(), scalarShape, out.storage(), target);
     return Autograd.record("expand", out, g -> new Tensor[] {Broadcast.reduceTo(g, inputShape)}, x);
+  }
+
+  /**
+   * Copies blocks along one dimension, viewing both tensors as [outer, length, inner], as {@link
+   * LayoutKernels#copyAlongDim}, on the tensors' device.
+   */
+  private static void copyAlongDim(
+      Tensor src,
+      int srcLength,
+      int srcStart,
+      Tensor dst,
+      int dstLength,
+      int dstStart,
+      int outer,
+      int count,
+      int inner) {
+    if (src.device().isCpu()) {
+      LayoutKernels.copyAlongDim(
+          src.storage(),
+          srcLength,
+          srcStart,
+          dst.storage(),
+          dstLength,
+          dstStart,
+          outer,
+          count,
+          inner);
+    } else {
+      kernelsOf(src)
+          .layout()
+          .copyAlongDim(
+              bufferOf(src),
+              srcLength,
+              srcStart,
+              bufferOf(dst),
+              dstLength,
+              dstStart,
+              outer,
+              count,
+              inner);
+    }
   }
 
   private static int clip(int index, int length) {

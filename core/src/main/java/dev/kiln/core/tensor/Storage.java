@@ -1,14 +1,14 @@
 package dev.kiln.core.tensor;
 
 /**
- * Flat, contiguous host memory behind a tensor: a {@code float[]} for float32 or a {@code double[]}
- * for float64.
+ * Flat, contiguous memory behind a tensor: on the CPU a {@code float[]} for float32 or a {@code
+ * double[]} for float64, and on a GPU or the emulated device a {@link DeviceStorage} of float32.
  *
  * <p>Reference kernels read and write through {@link #get} and {@link #set}, which work in double
  * precision for both types; a float32 store rounds to the nearest float. Fast kernels take the
  * arrays themselves from {@link #floats()} or {@link #doubles()}.
  */
-public abstract sealed class Storage permits Storage.F32, Storage.F64 {
+public abstract sealed class Storage permits Storage.F32, Storage.F64, DeviceStorage {
   private int version;
 
   /** Allocates zero-filled storage of {@code size} elements. */
@@ -17,6 +17,16 @@ public abstract sealed class Storage permits Storage.F32, Storage.F64 {
       case FLOAT32 -> new F32(new float[size]);
       case FLOAT64 -> new F64(new double[size]);
     };
+  }
+
+  /**
+   * Allocates zero-filled storage of {@code size} elements on {@code device}.
+   *
+   * @throws IllegalArgumentException if the device cannot hold {@code dtype}: kiln's GPU kernels
+   *     compute in float32 only
+   */
+  public static Storage allocate(DType dtype, int size, Device device) {
+    return device.isCpu() ? allocate(dtype, size) : DeviceStorage.zeros(device, dtype, size);
   }
 
   /** Wraps an existing array without copying it. */
@@ -30,6 +40,11 @@ public abstract sealed class Storage permits Storage.F32, Storage.F64 {
   }
 
   public abstract DType dtype();
+
+  /** The device that holds the elements; {@link Device#CPU} for the Java arrays. */
+  public Device device() {
+    return Device.CPU;
+  }
 
   /**
    * Counter of in-place changes made through {@link #markModified()}. Autograd compares it at

@@ -16,12 +16,18 @@ import java.util.Arrays;
  * <p>Operations live in {@link dev.kiln.core.ops}; the instance methods here forward to them so
  * that expressions read left to right: {@code x.matmul(w).add(b).relu()}.
  *
- * <p>A tensor's values may change in place (optimizers do that), but its shape, dtype and device
- * never do. Tensors are not thread-safe: share one between threads only to read it.
+ * <p>A tensor lives on a {@link Device}: the CPU, where its storage is a Java array, or a GPU or
+ * the emulated device, where its storage is a {@link DeviceStorage} block and every op runs as a
+ * kernel on that device. {@link #to(Device)} copies a tensor from one device to another, and an op
+ * whose operands live on different devices fails with a message that names both.
+ *
+ * <p>A tensor's values may change in place (optimizers do that), but its shape never does. Its
+ * dtype and device change only when a module replaces its storage ({@link #setStorage}). Tensors
+ * are not thread-safe: share one between threads only to read it.
  */
 public final class Tensor implements AutoCloseable {
   private final int[] shape;
-  private final Device device;
+  private Device device;
   private Storage storage;
 
   private boolean requiresGrad;
@@ -40,6 +46,10 @@ public final class Tensor implements AutoCloseable {
               + " ("
               + count
               + " elements)");
+    }
+    if (!storage.device().equals(device)) {
+      throw new IllegalArgumentException(
+          "storage on " + storage.device() + " cannot back a tensor on " + device);
     }
     this.storage = storage;
     this.shape = shape.clone();
@@ -69,12 +79,26 @@ public final class Tensor implements AutoCloseable {
     return new Tensor(Storage.allocate(dtype, Shapes.numel(shape)), shape, Device.CPU);
   }
 
+  /** Returns a zero tensor on {@code device}. */
+  public static Tensor zeros(DType dtype, Device device, int... shape) {
+    return new Tensor(Storage.allocate(dtype, Shapes.numel(shape), device), shape, device);
+  }
+
   public static Tensor ones(DType dtype, int... shape) {
     return full(1.0, dtype, shape);
   }
 
   public static Tensor full(double value, DType dtype, int... shape) {
-    Tensor t = zeros(dtype, shape);
+    return full(value, dtype, Device.CPU, shape);
+  }
+
+  /** Returns a tensor on {@code device} with every element set to {@code value}. */
+  public static Tensor full(double value, DType dtype, Device device, int... shape) {
+    Tensor t = zeros(dtype, device, shape);
+    if (t.storage instanceof DeviceStorage onDevice) {
+      onDevice.fill(value);
+      return t;
+    }
     for (int i = 0; i < t.storage.size(); i++) {
       t.storage.set(i, value);
     }
@@ -83,7 +107,8 @@ public final class Tensor implements AutoCloseable {
 
   /** Returns a zero tensor with the shape, dtype and device of {@code like}. */
   public static Tensor zerosLike(Tensor like) {
-    return new Tensor(Storage.allocate(like.dtype(), like.numel()), like.shape, like.device);
+    return new Tensor(
+        Storage.allocate(like.dtype(), like.numel(), like.device), like.shape, like.device);
   }
 
   // ---- Metadata --------------------------------------------------------------------------------
@@ -178,8 +203,19 @@ public final class Tensor implements AutoCloseable {
     return flat;
   }
 
-  /** Returns the values as a new double array in row-major order. */
+  /**
+   * Returns the values as a new double array in row-major order. A device tensor is copied to the
+   * host first, once the work issued so far has finished.
+   */
   public double[] toDoubleArray() {
+    if (live() instanceof DeviceStorage onDevice) {
+      float[] values = onDevice.download();
+      double[] out = new double[values.length];
+      for (int i = 0; i < out.length; i++) {
+        out[i] = values[i];
+      }
+      return out;
+    }
     double[] out = new double[live().size()];
     for (int i = 0; i < out.length; i++) {
       out[i] = live().get(i);
@@ -187,8 +223,11 @@ public final class Tensor implements AutoCloseable {
     return out;
   }
 
-  /** Returns the values as a new float array in row-major order. */
+  /** Returns the values as a new float array in row-major order, as {@link #toDoubleArray}. */
   public float[] toFloatArray() {
+    if (live() instanceof DeviceStorage onDevice) {
+      return onDevice.download();
+    }
     float[] out = new float[live().size()];
     for (int i = 0; i < out.length; i++) {
       out[i] = (float) live().get(i);
@@ -228,7 +267,7 @@ public final class Tensor implements AutoCloseable {
 
   public Tensor div(double value) {
     // A true division: multiplying by 1 / value can be off by one ulp, as 5 * (1 / 3.0) is.
-    return Elementwise.div(this, scalar(value, dtype()));
+    return Elementwise.div(this, scalar(value, dtype()).to(device));
   }
 
   public Tensor neg() {
@@ -381,13 +420,23 @@ public final class Tensor implements AutoCloseable {
     return Elementwise.toDType(this, target);
   }
 
-  /** Moves to another device; returns this tensor when it is already there. */
+  /**
+   * Copies this tensor to another device; returns this tensor when it is already there. The copy
+   * stays in the graph: its gradient is copied back to this tensor's device.
+   *
+   * <p>Devices other than the CPU hold float32 only, so convert a float64 tensor with {@code
+   * to(DType.FLOAT32)} before moving it there.
+   *
+   * @throws IllegalArgumentException if a float64 tensor should move to a device
+   * @throws IllegalStateException if the target device cannot be used, with the reason
+   */
   public Tensor to(Device target) {
     if (target.equals(device)) {
       return this;
     }
-    throw new UnsupportedOperationException(
-        "device " + target + " is not available in this build: only cpu is");
+    Tensor out = new Tensor(DeviceStorage.transfer(live(), target), shape, target);
+    Device source = device;
+    return Autograd.record("to", out, g -> new Tensor[] {g.to(source)}, this);
   }
 
   /** Returns a tensor that shares this one's storage but is cut from the graph. */
@@ -405,8 +454,12 @@ public final class Tensor implements AutoCloseable {
               + " does not match "
               + Shapes.format(shape));
     }
-    for (int i = 0; i < live().size(); i++) {
-      live().set(i, source.live().get(i));
+    if (live() instanceof DeviceStorage onDevice) {
+      onDevice.copyFrom((DeviceStorage) source.live());
+    } else {
+      for (int i = 0; i < live().size(); i++) {
+        live().set(i, source.live().get(i));
+      }
     }
     live().markModified();
   }
@@ -512,10 +565,11 @@ public final class Tensor implements AutoCloseable {
   }
 
   /**
-   * Replaces the storage in place, keeping the shape; the new storage may have another dtype.
-   * Modules use this to load weights and to change dtype while layers keep their references to the
-   * tensor. An optimizer's state keeps the old dtype, so build the optimizer after a dtype change.
-   * It bypasses autograd; backward through an op that used the old storage fails.
+   * Replaces the storage in place, keeping the shape; the new storage may have another dtype or
+   * live on another device. Modules use this to load weights and to change dtype or device while
+   * layers keep their references to the tensor. An optimizer's state keeps the old dtype, so build
+   * the optimizer after a dtype change. It bypasses autograd; backward through an op that used the
+   * old storage fails.
    */
   public void setStorage(Storage replacement) {
     if (replacement.size() != Shapes.numel(shape)) {
@@ -526,6 +580,7 @@ public final class Tensor implements AutoCloseable {
               + Shapes.format(shape));
     }
     this.storage = replacement;
+    this.device = replacement.device();
     this.grad = null;
   }
 

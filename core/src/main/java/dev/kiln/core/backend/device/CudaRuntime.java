@@ -56,6 +56,11 @@ public final class CudaRuntime implements DeviceRuntime {
     return runtime;
   }
 
+  /** Returns the device's shared context, which the cuBLAS and cuDNN bindings also use. */
+  public CudaContext context() {
+    return context;
+  }
+
   @Override
   public String name() {
     return context.toString();
@@ -74,6 +79,15 @@ public final class CudaRuntime implements DeviceRuntime {
   @Override
   public void copyToHost(DeviceBuffer src, long srcIndex, float[] dst, int dstIndex, int count) {
     context.copies().toHost(src, srcIndex * Float.BYTES, dst, dstIndex, count);
+  }
+
+  @Override
+  public void copyWithinDevice(
+      DeviceBuffer src, long srcIndex, DeviceBuffer dst, long dstIndex, long count) {
+    context
+        .copies()
+        .deviceToDevice(
+            src, srcIndex * Float.BYTES, dst, dstIndex * Float.BYTES, count * Float.BYTES);
   }
 
   @Override

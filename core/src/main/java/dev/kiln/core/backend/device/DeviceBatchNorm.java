@@ -6,6 +6,8 @@ import static dev.kiln.core.backend.device.LaunchShapes.requireFloats;
 import static dev.kiln.core.backend.device.LaunchShapes.requireOptional;
 
 import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.core.backend.cuda.libraries.Nchw;
+import dev.kiln.core.backend.cuda.libraries.VendorDnn;
 import dev.kiln.kernels.Dim3;
 
 /**
@@ -20,14 +22,33 @@ import dev.kiln.kernels.Dim3;
  * stride over the channel's m values, and the sums the formulas need are block reductions with warp
  * shuffles. So the grid is c blocks and the block size follows m. The inference forward pass needs
  * no sums and runs one thread per element.
+ *
+ * <h2>cuDNN</h2>
+ *
+ * <p>A launcher built with a {@link VendorDnn} hands a call to cuDNN's batch normalization where
+ * cuDNN can take it: the data becomes the NCHW shape [n, c, s, 1], and cuDNN needs gamma and beta
+ * (and, in a backward pass, both parameter gradients), the running statistics of a training step,
+ * and an epsilon of at least {@link #CUDNN_MIN_EPSILON}. A call that lacks one of them runs kiln's
+ * kernel instead. cuDNN saves the same two statistics per channel as kiln's kernel, the mean and 1
+ * / sqrt(variance + eps), so either backward pass can follow either forward pass.
  */
 public final class DeviceBatchNorm {
 
-  private final DeviceRuntime runtime;
+  /** cuDNN's smallest accepted epsilon, {@code CUDNN_BN_MIN_EPSILON}. */
+  public static final double CUDNN_MIN_EPSILON = 1e-5;
 
-  /** Creates the launcher for one device. */
+  private final DeviceRuntime runtime;
+  private final VendorDnn dnn;
+
+  /** Creates the launcher for one device, which runs kiln's own kernels. */
   public DeviceBatchNorm(DeviceRuntime runtime) {
+    this(runtime, null);
+  }
+
+  /** Creates the launcher for one device that uses {@code dnn} where it can, or never if null. */
+  public DeviceBatchNorm(DeviceRuntime runtime, VendorDnn dnn) {
     this.runtime = runtime;
+    this.dnn = dnn;
   }
 
   /**
@@ -69,6 +90,21 @@ public final class DeviceBatchNorm {
     requireChannels(c, gamma, beta, runningMean, runningVar);
     requireFloats("saveMean", saveMean, c);
     requireFloats("saveInvStd", saveInvStd, c);
+    if (cudnnTakes(eps, gamma, beta, runningMean, runningVar)) {
+      dnn.batchNormForwardTraining(
+          new Nchw(n, c, s, 1),
+          x.address(),
+          out.address(),
+          gamma.address(),
+          beta.address(),
+          momentum,
+          eps,
+          runningMean.address(),
+          runningVar.address(),
+          saveMean.address(),
+          saveInvStd.address());
+      return;
+    }
     runtime.launch(
         "kiln_batchnorm_forward_training",
         Dim3.of(c),
@@ -116,6 +152,18 @@ public final class DeviceBatchNorm {
     if (elements == 0) {
       return;
     }
+    if (cudnnTakes(eps, gamma, beta)) {
+      dnn.batchNormForwardInference(
+          new Nchw(n, c, s, 1),
+          x.address(),
+          out.address(),
+          gamma.address(),
+          beta.address(),
+          runningMean.address(),
+          runningVar.address(),
+          eps);
+      return;
+    }
     Dim3 block = blockFor(elements);
     runtime.launch(
         "kiln_batchnorm_forward_inference",
@@ -152,6 +200,7 @@ public final class DeviceBatchNorm {
       DeviceBuffer gamma,
       DeviceBuffer saveMean,
       DeviceBuffer saveInvStd,
+      double eps,
       DeviceBuffer gradInput,
       DeviceBuffer gradGamma,
       DeviceBuffer gradBeta) {
@@ -161,6 +210,20 @@ public final class DeviceBatchNorm {
     requireChannels(c, gamma, gradGamma, gradBeta);
     requireFloats("saveMean", saveMean, c);
     requireFloats("saveInvStd", saveInvStd, c);
+    if (cudnnTakes(eps, gamma, gradGamma, gradBeta)) {
+      dnn.batchNormBackward(
+          new Nchw(n, c, s, 1),
+          x.address(),
+          gradOut.address(),
+          gradInput.address(),
+          gamma.address(),
+          gradGamma.address(),
+          gradBeta.address(),
+          eps,
+          saveMean.address(),
+          saveInvStd.address());
+      return;
+    }
     runtime.launch(
         "kiln_batchnorm_backward_training",
         Dim3.of(c),
@@ -242,5 +305,21 @@ public final class DeviceBatchNorm {
     for (DeviceBuffer buffer : perChannel) {
       requireOptional("a per-channel buffer of " + c + " channels", buffer, c);
     }
+  }
+
+  /**
+   * Whether cuDNN serves a call: this launcher has it, every buffer that cuDNN requires is present,
+   * and {@code eps} is one that cuDNN accepts.
+   */
+  private boolean cudnnTakes(double eps, DeviceBuffer... required) {
+    if (dnn == null || eps < CUDNN_MIN_EPSILON) {
+      return false;
+    }
+    for (DeviceBuffer buffer : required) {
+      if (buffer == null) {
+        return false;
+      }
+    }
+    return true;
   }
 }

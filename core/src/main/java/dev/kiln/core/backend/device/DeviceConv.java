@@ -8,6 +8,7 @@ import static dev.kiln.core.backend.device.LaunchShapes.requireOptional;
 
 import dev.kiln.core.backend.cpu.Conv2dGeometry;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.core.backend.cuda.libraries.VendorDnn;
 import dev.kiln.core.ops.BinaryOp;
 import dev.kiln.kernels.Dim3;
 
@@ -24,7 +25,10 @@ import dev.kiln.kernels.Dim3;
  * GEMM, whose shared-memory reuse makes this the fast route for every layer of a real network, at
  * the price of a scratch buffer. {@link Route#DIRECT} runs one thread per output value and rereads
  * the input from global memory: no scratch memory and fewer launches, but far more memory traffic.
- * It is the simple version to check the other against.
+ * It is the simple version to check the other against. {@link Route#CUDNN} hands the convolution to
+ * cuDNN, where the launcher was built with a {@link VendorDnn}; cuDNN searches its own algorithms
+ * per shape and takes its workspace from kiln's allocator. {@link #preferredRoute()} names the
+ * route to use: cuDNN where it loaded, else im2col.
  *
  * <h2>Scratch memory</h2>
  *
@@ -35,12 +39,14 @@ import dev.kiln.kernels.Dim3;
  */
 public final class DeviceConv {
 
-  /** The two ways to compute a convolution, described in the class comment. */
+  /** The ways to compute a convolution, described in the class comment. */
   public enum Route {
     /** im2col (or col2im) plus one tiled matrix product per image. */
     IM2COL,
     /** The direct kernels, one thread or block per output value. */
-    DIRECT
+    DIRECT,
+    /** cuDNN's convolution calls; only on a launcher built with a {@link VendorDnn}. */
+    CUDNN
   }
 
   /** Most column-matrix entries (floats) held at once: 64 Mi, which is 256 MiB. */
@@ -49,12 +55,27 @@ public final class DeviceConv {
   private final DeviceRuntime runtime;
   private final DeviceMatmul matmul;
   private final DeviceElementwise elementwise;
+  private final VendorDnn dnn;
 
-  /** Creates the launcher for one device. */
+  /** Creates the launcher for one device, which runs kiln's own kernels. */
   public DeviceConv(DeviceRuntime runtime) {
+    this(runtime, new DeviceMatmul(runtime), null);
+  }
+
+  /**
+   * Creates the launcher for one device whose im2col route multiplies with {@code matmul} and whose
+   * {@link Route#CUDNN} route calls {@code dnn}, which may be null where cuDNN is absent.
+   */
+  public DeviceConv(DeviceRuntime runtime, DeviceMatmul matmul, VendorDnn dnn) {
     this.runtime = runtime;
-    this.matmul = new DeviceMatmul(runtime);
+    this.matmul = matmul;
     this.elementwise = new DeviceElementwise(runtime);
+    this.dnn = dnn;
+  }
+
+  /** Returns {@link Route#CUDNN} where this launcher has cuDNN, else {@link Route#IM2COL}. */
+  public Route preferredRoute() {
+    return dnn != null ? Route.CUDNN : Route.IM2COL;
   }
 
   /**
@@ -78,6 +99,11 @@ public final class DeviceConv {
     requireFloats("conv weight", weight, g.weightSize());
     requireOptional("conv bias", bias, g.outChannels());
     requireFloats("conv output", y, g.outputSize());
+    if (route == Route.CUDNN) {
+      cudnn().convolutionForward(g, x.address(), weight.address(), y.address());
+      addBias(y, bias, g);
+      return;
+    }
     if (route == Route.DIRECT) {
       Dim3 block = blockFor(g.outputSize());
       runtime.launch(
@@ -113,11 +139,25 @@ public final class DeviceConv {
     } finally {
       runtime.free(column);
     }
+    addBias(y, bias, g);
+  }
+
+  /** Adds bias [outChannels] to every position of y, unless the bias is null. */
+  private void addBias(DeviceBuffer y, DeviceBuffer bias, Conv2dGeometry g) {
     if (bias != null) {
-      int[] shape = {g.batch(), g.outChannels(), positions};
+      int[] shape = {g.batch(), g.outChannels(), positions(g)};
       elementwise.binaryBroadcast(
           BinaryOp.ADD, y, shape, bias, new int[] {1, g.outChannels(), 1}, y, shape);
     }
+  }
+
+  private VendorDnn cudnn() {
+    if (dnn == null) {
+      throw new IllegalStateException(
+          "the CUDNN route needs cuDNN, which this device's launcher does not have: use"
+              + " preferredRoute()");
+    }
+    return dnn;
   }
 
   /**
@@ -135,6 +175,10 @@ public final class DeviceConv {
     requireFloats("conv output gradient", gradY, g.outputSize());
     requireFloats("conv weight", weight, g.weightSize());
     requireFloats("conv input gradient", gradX, g.inputSize());
+    if (route == Route.CUDNN) {
+      cudnn().convolutionBackwardData(g, weight.address(), gradY.address(), gradX.address(), false);
+      return;
+    }
     if (route == Route.DIRECT) {
       Dim3 block = blockFor(g.inputSize());
       runtime.launch(
@@ -196,6 +240,10 @@ public final class DeviceConv {
     requireFloats("conv input", x, g.inputSize());
     requireFloats("conv weight gradient", gradW, g.weightSize());
     int positions = positions(g);
+    if (route == Route.CUDNN) {
+      cudnn().convolutionBackwardFilter(g, x.address(), gradY.address(), gradW.address(), false);
+      return;
+    }
     if (route == Route.DIRECT) {
       runtime.launch(
           "kiln_conv_backward_weight_direct",
@@ -233,7 +281,8 @@ public final class DeviceConv {
 
   /**
    * Computes the bias gradient gradBias[oc] = the sum of gradY over batch and positions,
-   * overwriting gradBias, as {@code Conv2dKernels.backwardBias}. Both routes use it.
+   * overwriting gradBias, as {@code Conv2dKernels.backwardBias}. Every route uses it: a sum per
+   * channel is one kernel either way.
    *
    * <p>Launches {@code kiln_conv_backward_bias} once, one block per output channel, whose threads
    * reduce the batch * positions terms with warp shuffles in a fixed order.

@@ -4,6 +4,7 @@ import static dev.kiln.core.backend.device.LaunchShapes.requireFloats;
 import static dev.kiln.core.backend.device.LaunchShapes.requireOptional;
 
 import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.core.ops.Reduction;
 import dev.kiln.kernels.Dim3;
 
 /**
@@ -21,14 +22,6 @@ import dev.kiln.kernels.Dim3;
  * gradient with respect to t is its negation.
  */
 public final class DeviceLosses {
-
-  /** The reduction of the per-element terms to the loss. */
-  public enum Reduction {
-    /** The mean of the terms: sum / n. */
-    MEAN,
-    /** The sum of the terms. */
-    SUM
-  }
 
   /**
    * Most blocks of a loss launch, and so most partial sums. The kernels' grid-stride loop lets a

@@ -4,6 +4,7 @@ import static dev.kiln.core.backend.device.LaunchShapes.flag;
 import static dev.kiln.core.backend.device.LaunchShapes.requireFloats;
 
 import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.core.backend.cuda.libraries.VendorBlas;
 import dev.kiln.kernels.Dim3;
 
 /**
@@ -18,6 +19,11 @@ import dev.kiln.kernels.Dim3;
  * in shared memory and keeps a 4 x 4 block of C per thread in registers. It is the kernel to use.
  * {@link Kernel#NAIVE} reads straight from global memory, one thread per element of C: slow, but
  * simple enough to check by eye, so it serves as a second opinion in tests.
+ *
+ * <p>On a GPU where cuBLAS loads, a launcher built with a {@link VendorBlas} sends the products of
+ * {@link #gemm(boolean, boolean, int, int, int, DeviceBuffer, DeviceBuffer, DeviceBuffer, boolean)}
+ * to {@code cublasSgemm} instead, on the same stream. The overload that names a {@link Kernel}
+ * always runs kiln's own kernel, so benchmarks and tests can compare the two.
  */
 public final class DeviceMatmul {
 
@@ -39,14 +45,31 @@ public final class DeviceMatmul {
   static final int NAIVE_BLOCK = 16;
 
   private final DeviceRuntime runtime;
+  private final VendorBlas blas;
 
-  /** Creates the launcher for one device. */
+  /** Creates the launcher for one device, which runs kiln's own kernels. */
   public DeviceMatmul(DeviceRuntime runtime) {
-    this.runtime = runtime;
+    this(runtime, null);
   }
 
   /**
-   * Computes C = op(A) op(B), or adds it to C with {@code accumulate}, with the tiled kernel.
+   * Creates the launcher for one device that sends its default products to {@code blas}, or runs
+   * kiln's tiled kernel where {@code blas} is null.
+   */
+  public DeviceMatmul(DeviceRuntime runtime, VendorBlas blas) {
+    this.runtime = runtime;
+    this.blas = blas;
+  }
+
+  /** Returns the cuBLAS binding that serves the default products, or null for kiln's kernel. */
+  public VendorBlas vendor() {
+    return blas;
+  }
+
+  /**
+   * Computes C = op(A) op(B), or adds it to C with {@code accumulate}: with cuBLAS where this
+   * launcher has it, else with the tiled kernel. cuBLAS gets beta = 1 to accumulate and beta = 0 to
+   * overwrite; with beta = 0 it does not read C, as the tiled kernel does not.
    *
    * <p>Launches {@code kiln_matmul_tiled} once, with a (16, 16) block per 64 x 64 tile of C. Every
    * value a block stages in shared memory is reused 64 times, which is what makes the product
@@ -62,7 +85,19 @@ public final class DeviceMatmul {
       DeviceBuffer b,
       DeviceBuffer c,
       boolean accumulate) {
-    gemm(Kernel.TILED, transA, transB, m, n, k, a, b, c, accumulate);
+    if (blas == null) {
+      gemm(Kernel.TILED, transA, transB, m, n, k, a, b, c, accumulate);
+      return;
+    }
+    requireSizes(m, n, k);
+    requireFloats("matrix A", a, (long) m * k);
+    requireFloats("matrix B", b, (long) k * n);
+    requireFloats("matrix C", c, (long) m * n);
+    if (m == 0 || n == 0) {
+      return;
+    }
+    blas.sgemmRowMajor(
+        transA, transB, m, n, k, 1f, a.address(), b.address(), accumulate ? 1f : 0f, c.address());
   }
 
   /**
@@ -86,10 +121,7 @@ public final class DeviceMatmul {
       DeviceBuffer b,
       DeviceBuffer c,
       boolean accumulate) {
-    if (m < 0 || n < 0 || k < 0) {
-      throw new IllegalArgumentException(
-          "matrix sizes must be non-negative, got m=" + m + ", n=" + n + ", k=" + k);
-    }
+    requireSizes(m, n, k);
     requireFloats("matrix A", a, (long) m * k);
     requireFloats("matrix B", b, (long) k * n);
     requireFloats("matrix C", c, (long) m * n);
@@ -112,6 +144,13 @@ public final class DeviceMatmul {
               Dim3.of(NAIVE_BLOCK, NAIVE_BLOCK),
               0,
               args);
+    }
+  }
+
+  private static void requireSizes(int m, int n, int k) {
+    if (m < 0 || n < 0 || k < 0) {
+      throw new IllegalArgumentException(
+          "matrix sizes must be non-negative, got m=" + m + ", n=" + n + ", k=" + k);
     }
   }
 }

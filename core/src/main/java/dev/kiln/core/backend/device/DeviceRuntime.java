@@ -65,6 +65,14 @@ public interface DeviceRuntime extends AutoCloseable {
   void copyToHost(DeviceBuffer src, long srcIndex, float[] dst, int dstIndex, int count);
 
   /**
+   * Copies {@code count} floats from float index {@code srcIndex} of {@code src} to float index
+   * {@code dstIndex} of {@code dst}, both on this device. The copy is ordered with the launches, so
+   * it sees what earlier work wrote. The two ranges must not overlap.
+   */
+  void copyWithinDevice(
+      DeviceBuffer src, long srcIndex, DeviceBuffer dst, long dstIndex, long count);
+
+  /**
    * Launches a kernel. On a GPU the call returns once the launch is queued, but in emulation it
    * returns when the kernel has finished.
    *

@@ -87,6 +87,20 @@ public final class EmulatedRuntime implements DeviceRuntime {
   }
 
   @Override
+  public void copyWithinDevice(
+      DeviceBuffer src, long srcIndex, DeviceBuffer dst, long dstIndex, long count) {
+    requireOpen();
+    allocator.requireInUse(src, "the source of a copy within the device");
+    allocator.requireInUse(dst, "the target of a copy within the device");
+    MemorySegment.copy(
+        memory.segment(src),
+        srcIndex * Float.BYTES,
+        memory.segment(dst),
+        dstIndex * Float.BYTES,
+        count * Float.BYTES);
+  }
+
+  @Override
   public void launch(String kernel, Dim3 grid, Dim3 block, int dynamicSharedBytes, Object... args) {
     requireOpen();
     Object[] segments = new Object[args.length];

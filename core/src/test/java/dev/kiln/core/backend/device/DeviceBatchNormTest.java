@@ -118,6 +118,7 @@ class DeviceBatchNormTest {
           deviceGamma,
           mean,
           invStd,
+          EPS,
           gradX,
           gradGamma,
           gradBeta);

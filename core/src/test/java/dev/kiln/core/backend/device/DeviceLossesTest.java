@@ -9,6 +9,7 @@ import static dev.kiln.core.backend.device.DeviceTestSupport.runtime;
 
 import dev.kiln.core.backend.cpu.LossKernels;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.core.ops.Reduction;
 import dev.kiln.core.tensor.Storage;
 import java.util.Random;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -35,7 +36,7 @@ class DeviceLossesTest {
         DeviceLosses losses,
         DeviceBuffer x,
         DeviceBuffer t,
-        DeviceLosses.Reduction reduction,
+        Reduction reduction,
         DeviceBuffer loss,
         DeviceBuffer grad);
 
@@ -67,8 +68,8 @@ class DeviceLossesTest {
       DeviceBuffer deviceX = buffers.of(x);
       DeviceBuffer deviceT = buffers.of(t);
       for (Loss loss : all) {
-        for (DeviceLosses.Reduction reduction : DeviceLosses.Reduction.values()) {
-          double factor = reduction == DeviceLosses.Reduction.MEAN ? 1.0 / N : 1.0;
+        for (Reduction reduction : Reduction.values()) {
+          double factor = reduction == Reduction.MEAN ? 1.0 / N : 1.0;
           Storage expectedGrad = f64(N);
           double expected = loss.cpu(f64(x), f64(t), expectedGrad, factor) * factor;
 
@@ -99,7 +100,7 @@ class DeviceLossesTest {
         DeviceLosses losses,
         DeviceBuffer x,
         DeviceBuffer t,
-        DeviceLosses.Reduction reduction,
+        Reduction reduction,
         DeviceBuffer loss,
         DeviceBuffer grad) {
       call.run(losses, x, t, reduction, loss, grad);
@@ -121,7 +122,7 @@ class DeviceLossesTest {
         DeviceLosses losses,
         DeviceBuffer x,
         DeviceBuffer t,
-        DeviceLosses.Reduction reduction,
+        Reduction reduction,
         DeviceBuffer loss,
         DeviceBuffer grad);
   }

@@ -1,0 +1,103 @@
+package dev.kiln.core.backend.device;
+
+import dev.kiln.core.backend.cuda.CudaAvailability;
+import dev.kiln.core.backend.cuda.libraries.VendorBindings;
+import dev.kiln.core.backend.cuda.libraries.VendorBlas;
+import dev.kiln.core.backend.cuda.libraries.VendorDnn;
+import dev.kiln.core.tensor.Device;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * One device's runtime together with a launcher for every kernel family: what the tensor ops call
+ * when their operands live on {@code cuda:N} or {@code emulated}.
+ *
+ * <p>{@link #of(Device)} opens each device once per process, on first use, and keeps it open. The
+ * launchers hold no per-call state, so one set serves every thread. A device that cannot be opened
+ * is reported with the reason, and nothing is cached for it, so a later call tries again.
+ *
+ * <p>On a CUDA device the matrix products, the convolutions and batch normalization go to cuBLAS
+ * and cuDNN where {@link VendorBindings} loaded them (the choice and its reason are logged once,
+ * and {@code -Dkiln.cuda.vendor} forces one path); kiln's own kernels serve everything else and
+ * every device where the libraries are absent.
+ *
+ * @param runtime the device's memory, copies and launches
+ */
+public record DeviceKernels(
+    DeviceRuntime runtime,
+    DeviceElementwise elementwise,
+    DeviceReductions reductions,
+    DeviceMatmul matmul,
+    DeviceConv conv,
+    DevicePooling pooling,
+    DeviceBatchNorm batchNorm,
+    DeviceDropout dropout,
+    DeviceLosses losses,
+    DeviceOptimizers optimizers,
+    DeviceLayout layout) {
+
+  private static final Map<Device, DeviceKernels> OPEN = new HashMap<>();
+
+  /** Builds every launcher over one runtime, all of them on kiln's own kernels. */
+  public static DeviceKernels over(DeviceRuntime runtime) {
+    return over(runtime, null, null);
+  }
+
+  /**
+   * Builds every launcher over one runtime, with the products on {@code blas} and the convolutions
+   * and batch normalization on {@code dnn} where those are non-null.
+   */
+  public static DeviceKernels over(DeviceRuntime runtime, VendorBlas blas, VendorDnn dnn) {
+    DeviceMatmul matmul = new DeviceMatmul(runtime, blas);
+    return new DeviceKernels(
+        runtime,
+        new DeviceElementwise(runtime),
+        new DeviceReductions(runtime),
+        matmul,
+        new DeviceConv(runtime, matmul, dnn),
+        new DevicePooling(runtime),
+        new DeviceBatchNorm(runtime, dnn),
+        new DeviceDropout(runtime),
+        new DeviceLosses(runtime),
+        new DeviceOptimizers(runtime),
+        new DeviceLayout(runtime));
+  }
+
+  /**
+   * Returns the kernels of {@code device}, opening it on first use.
+   *
+   * @throws IllegalArgumentException for {@link Device#CPU}, whose ops run in Java
+   * @throws IllegalStateException if the device cannot be used, with the reason (no driver, no GPU,
+   *     no fatbin in the kernels jar, no emulation library) and what to do instead
+   */
+  public static synchronized DeviceKernels of(Device device) {
+    DeviceKernels kernels = OPEN.get(device);
+    if (kernels == null) {
+      DeviceRuntime runtime = open(device);
+      if (runtime instanceof CudaRuntime cuda) {
+        VendorBindings vendors = VendorBindings.of(cuda.context());
+        kernels = over(runtime, vendors.blas().orElse(null), vendors.dnn().orElse(null));
+      } else {
+        kernels = over(runtime);
+      }
+      OPEN.put(device, kernels);
+    }
+    return kernels;
+  }
+
+  private static DeviceRuntime open(Device device) {
+    return switch (device.kind()) {
+      case CPU ->
+          throw new IllegalArgumentException(
+              "the CPU has no device kernels: ops on cpu tensors run in Java");
+      case EMULATED -> EmulatedRuntime.create();
+      case CUDA -> {
+        CudaAvailability availability = CudaAvailability.check(device.index());
+        if (!availability.usable()) {
+          throw new IllegalStateException(availability.message());
+        }
+        yield CudaRuntime.open(device.index());
+      }
+    };
+  }
+}

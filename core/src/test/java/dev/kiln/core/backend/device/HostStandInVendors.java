@@ -1,0 +1,332 @@
+package dev.kiln.core.backend.device;
+
+import dev.kiln.core.backend.cpu.BatchNormKernels;
+import dev.kiln.core.backend.cpu.Conv2dGeometry;
+import dev.kiln.core.backend.cpu.Conv2dKernels;
+import dev.kiln.core.backend.cpu.Pool2dGeometry;
+import dev.kiln.core.backend.cuda.libraries.Nchw;
+import dev.kiln.core.backend.cuda.libraries.VendorBlas;
+import dev.kiln.core.backend.cuda.libraries.VendorDnn;
+import dev.kiln.core.tensor.DType;
+import dev.kiln.core.tensor.Storage;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Stand-ins for cuBLAS and cuDNN that compute on the host, for testing the launchers' vendor routes
+ * without a GPU.
+ *
+ * <p>On the {@code emulated} device a buffer's address is an ordinary host address, so a stand-in
+ * can read and write it the way the real library reads and writes GPU memory: through the raw
+ * address alone. Each stand-in follows the library's documented contract (cuBLAS's column-major
+ * layout and its alpha and beta, cuDNN's saved mean and inverse standard deviation), computes with
+ * kiln's CPU kernels or a plain loop, and records the name of each call, so a test can tell that
+ * the vendor route ran and that it gives what kiln's own kernels give.
+ */
+final class HostStandInVendors {
+  private HostStandInVendors() {}
+
+  /** Reads {@code count} floats at a host address. */
+  static float[] read(long address, int count) {
+    float[] values = new float[count];
+    MemorySegment.copy(segment(address, count), ValueLayout.JAVA_FLOAT, 0, values, 0, count);
+    return values;
+  }
+
+  /** Writes floats to a host address. */
+  static void write(long address, float[] values) {
+    MemorySegment.copy(
+        values, 0, segment(address, values.length), ValueLayout.JAVA_FLOAT, 0, values.length);
+  }
+
+  private static MemorySegment segment(long address, int count) {
+    return MemorySegment.ofAddress(address).reinterpret((long) count * Float.BYTES);
+  }
+
+  /** Wraps host floats at an address as float32 storage, for the CPU kernels. */
+  static Storage storage(long address, int count) {
+    return Storage.wrap(read(address, count));
+  }
+
+  /** cuBLAS's SGEMM, column-major, as a triple loop. */
+  static final class Blas implements VendorBlas {
+    final List<String> calls = new ArrayList<>();
+
+    @Override
+    public void sgemm(
+        boolean transposeA,
+        boolean transposeB,
+        int m,
+        int n,
+        int k,
+        float alpha,
+        long a,
+        int lda,
+        long b,
+        int ldb,
+        float beta,
+        long c,
+        int ldc) {
+      calls.add("sgemm");
+      float[] left = read(a, lda * (transposeA ? m : k));
+      float[] right = read(b, ldb * (transposeB ? k : n));
+      float[] out = read(c, ldc * n);
+      for (int j = 0; j < n; j++) {
+        for (int i = 0; i < m; i++) {
+          double sum = 0;
+          for (int p = 0; p < k; p++) {
+            // Column-major: element (row, column) of a matrix with leading dimension ld is at
+            // row + column * ld.
+            float aValue = transposeA ? left[p + i * lda] : left[i + p * lda];
+            float bValue = transposeB ? right[j + p * ldb] : right[p + j * ldb];
+            sum += (double) aValue * bValue;
+          }
+          // With beta = 0 cuBLAS does not read C, so a NaN there must not leak into the result.
+          double old = beta == 0 ? 0 : beta * out[i + j * ldc];
+          out[i + j * ldc] = (float) (alpha * sum + old);
+        }
+      }
+      write(c, out);
+    }
+
+    @Override
+    public void sgemmStridedBatched(
+        boolean transposeA,
+        boolean transposeB,
+        int m,
+        int n,
+        int k,
+        float alpha,
+        long a,
+        int lda,
+        long strideA,
+        long b,
+        int ldb,
+        long strideB,
+        float beta,
+        long c,
+        int ldc,
+        long strideC,
+        int batchCount) {
+      throw new UnsupportedOperationException("no launcher calls the batched product yet");
+    }
+
+    @Override
+    public String description() {
+      return "host stand-in for cuBLAS";
+    }
+
+    @Override
+    public void close() {}
+  }
+
+  /** cuDNN's convolution and batch normalization, by kiln's CPU kernels. */
+  static final class Dnn implements VendorDnn {
+    final List<String> calls = new ArrayList<>();
+
+    @Override
+    public void convolutionForward(Conv2dGeometry g, long x, long w, long y) {
+      calls.add("convolutionForward");
+      Storage out = Storage.allocate(DType.FLOAT32, g.outputSize());
+      Conv2dKernels.forward(storage(x, g.inputSize()), storage(w, g.weightSize()), null, g, out);
+      write(y, out.floats());
+    }
+
+    @Override
+    public void convolutionBackwardData(
+        Conv2dGeometry g, long w, long dy, long dx, boolean accumulate) {
+      calls.add("convolutionBackwardData");
+      Storage out = Storage.allocate(DType.FLOAT32, g.inputSize());
+      Conv2dKernels.backwardData(storage(dy, g.outputSize()), storage(w, g.weightSize()), g, out);
+      write(dx, out.floats());
+    }
+
+    @Override
+    public void convolutionBackwardFilter(
+        Conv2dGeometry g, long x, long dy, long dw, boolean accumulate) {
+      calls.add("convolutionBackwardFilter");
+      Storage out = Storage.allocate(DType.FLOAT32, g.weightSize());
+      Conv2dKernels.backwardWeight(storage(dy, g.outputSize()), storage(x, g.inputSize()), g, out);
+      write(dw, out.floats());
+    }
+
+    @Override
+    public void convolutionBackwardBias(Conv2dGeometry g, long dy, long db, boolean accumulate) {
+      throw new UnsupportedOperationException("kiln computes the bias gradient itself");
+    }
+
+    @Override
+    public void poolingForward(PoolingMode mode, Pool2dGeometry g, long x, long y) {
+      throw new UnsupportedOperationException("pooling stays on kiln's kernels");
+    }
+
+    @Override
+    public void poolingBackward(
+        PoolingMode mode, Pool2dGeometry g, long x, long y, long dy, long dx) {
+      throw new UnsupportedOperationException("pooling stays on kiln's kernels");
+    }
+
+    @Override
+    public void batchNormForwardTraining(
+        Nchw shape,
+        long x,
+        long y,
+        long scale,
+        long bias,
+        double momentum,
+        double epsilon,
+        long runningMean,
+        long runningVariance,
+        long saveMean,
+        long saveInvStd) {
+      calls.add("batchNormForwardTraining");
+      int n = shape.n();
+      int c = shape.c();
+      int s = shape.h() * shape.w();
+      int size = n * c * s;
+      Storage out = Storage.allocate(DType.FLOAT32, size);
+      Storage meanRunning = storage(runningMean, c);
+      Storage varRunning = storage(runningVariance, c);
+      double[] mean = new double[c];
+      double[] invStd = new double[c];
+      BatchNormKernels.forwardTraining(
+          storage(x, size),
+          n,
+          c,
+          s,
+          storage(scale, c),
+          storage(bias, c),
+          epsilon,
+          out,
+          mean,
+          invStd,
+          meanRunning,
+          varRunning,
+          momentum);
+      write(y, out.floats());
+      write(runningMean, meanRunning.floats());
+      write(runningVariance, varRunning.floats());
+      write(saveMean, toFloats(mean));
+      write(saveInvStd, toFloats(invStd));
+    }
+
+    @Override
+    public void batchNormForwardInference(
+        Nchw shape,
+        long x,
+        long y,
+        long scale,
+        long bias,
+        long runningMean,
+        long runningVariance,
+        double epsilon) {
+      calls.add("batchNormForwardInference");
+      int c = shape.c();
+      int s = shape.h() * shape.w();
+      int size = shape.n() * c * s;
+      Storage out = Storage.allocate(DType.FLOAT32, size);
+      BatchNormKernels.forwardInference(
+          storage(x, size),
+          shape.n(),
+          c,
+          s,
+          storage(scale, c),
+          storage(bias, c),
+          storage(runningMean, c),
+          storage(runningVariance, c),
+          epsilon,
+          out);
+      write(y, out.floats());
+    }
+
+    @Override
+    public void batchNormBackward(
+        Nchw shape,
+        long x,
+        long dy,
+        long dx,
+        long scale,
+        long dScale,
+        long dBias,
+        double epsilon,
+        long saveMean,
+        long saveInvStd) {
+      calls.add("batchNormBackward");
+      int c = shape.c();
+      int s = shape.h() * shape.w();
+      int size = shape.n() * c * s;
+      Storage gradInput = Storage.allocate(DType.FLOAT32, size);
+      Storage gradScale = Storage.allocate(DType.FLOAT32, c);
+      Storage gradBias = Storage.allocate(DType.FLOAT32, c);
+      BatchNormKernels.backwardTraining(
+          storage(dy, size),
+          storage(x, size),
+          shape.n(),
+          c,
+          s,
+          storage(scale, c),
+          toDoubles(read(saveMean, c)),
+          toDoubles(read(saveInvStd, c)),
+          gradInput,
+          gradScale,
+          gradBias);
+      write(dx, gradInput.floats());
+      write(dScale, gradScale.floats());
+      write(dBias, gradBias.floats());
+    }
+
+    @Override
+    public long dropoutReserveBytes(int elements) {
+      throw new UnsupportedOperationException("dropout stays on kiln's kernels");
+    }
+
+    @Override
+    public void dropoutForward(
+        float probability, long seed, int elements, long x, long y, long reserve, long bytes) {
+      throw new UnsupportedOperationException("dropout stays on kiln's kernels");
+    }
+
+    @Override
+    public void dropoutBackward(
+        float probability, long seed, int elements, long dy, long dx, long reserve, long bytes) {
+      throw new UnsupportedOperationException("dropout stays on kiln's kernels");
+    }
+
+    @Override
+    public void activationForward(ActivationMode mode, int elements, long x, long y) {
+      throw new UnsupportedOperationException("activations stay on kiln's kernels");
+    }
+
+    @Override
+    public void activationBackward(
+        ActivationMode mode, int elements, long y, long dy, long x, long dx) {
+      throw new UnsupportedOperationException("activations stay on kiln's kernels");
+    }
+
+    @Override
+    public String description() {
+      return "host stand-in for cuDNN";
+    }
+
+    @Override
+    public void close() {}
+  }
+
+  private static float[] toFloats(double[] values) {
+    float[] result = new float[values.length];
+    for (int i = 0; i < values.length; i++) {
+      result[i] = (float) values[i];
+    }
+    return result;
+  }
+
+  private static double[] toDoubles(float[] values) {
+    double[] result = new double[values.length];
+    for (int i = 0; i < values.length; i++) {
+      result[i] = values[i];
+    }
+    return result;
+  }
+}

@@ -1,0 +1,194 @@
+package dev.kiln.core.backend.device;
+
+import static dev.kiln.core.backend.device.DeviceTestSupport.ROUNDED;
+import static dev.kiln.core.backend.device.DeviceTestSupport.SUMMED;
+import static dev.kiln.core.backend.device.DeviceTestSupport.assertClose;
+import static dev.kiln.core.backend.device.DeviceTestSupport.randomFloats;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kiln.core.backend.cpu.Conv2dGeometry;
+import dev.kiln.core.backend.cuda.DeviceBuffer;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The launchers' cuBLAS and cuDNN routes, run on the emulated device against the host stand-ins of
+ * {@link HostStandInVendors}. Each test runs the same call once through a launcher that has the
+ * stand-in and once through kiln's own kernels, checks that the stand-in was called, and compares
+ * the two results. This checks what kiln adds around the libraries: the row-major to column-major
+ * mapping, alpha and beta, the bias added after cuDNN's convolution, and which calls cuDNN may
+ * take. The libraries themselves run only on a GPU, in the GPU check script.
+ */
+class VendorRoutingTest {
+  private static final String DEVICE = "emulated";
+  private final DeviceRuntime runtime = DeviceTestSupport.runtime(DEVICE);
+  private final Random random = new Random(DeviceTestSupport.SEED);
+
+  @Test
+  void productsGoToCublasWithTheRowMajorMapping() {
+    HostStandInVendors.Blas blas = new HostStandInVendors.Blas();
+    DeviceMatmul vendor = new DeviceMatmul(runtime, blas);
+    DeviceMatmul kiln = new DeviceMatmul(runtime);
+    int m = 5;
+    int n = 7;
+    int k = 3;
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
+      for (boolean transA : new boolean[] {false, true}) {
+        for (boolean transB : new boolean[] {false, true}) {
+          for (boolean accumulate : new boolean[] {false, true}) {
+            DeviceBuffer a = buffers.of(randomFloats(random, m * k));
+            DeviceBuffer b = buffers.of(randomFloats(random, k * n));
+            float[] start = randomFloats(random, m * n);
+            DeviceBuffer expected = buffers.of(start);
+            DeviceBuffer actual = buffers.of(start);
+            kiln.gemm(transA, transB, m, n, k, a, b, expected, accumulate);
+            vendor.gemm(transA, transB, m, n, k, a, b, actual, accumulate);
+            assertClose(
+                DEVICE,
+                "product with transA="
+                    + transA
+                    + ", transB="
+                    + transB
+                    + ", accumulate="
+                    + accumulate,
+                toDoubles(buffers.read(expected, m * n)),
+                buffers.read(actual, m * n),
+                ROUNDED);
+          }
+        }
+      }
+    }
+    assertEquals(8, blas.calls.size(), "every product should reach cuBLAS");
+  }
+
+  @Test
+  void theNamedKernelOverloadStaysOnKilnsKernel() {
+    HostStandInVendors.Blas blas = new HostStandInVendors.Blas();
+    DeviceMatmul vendor = new DeviceMatmul(runtime, blas);
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
+      DeviceBuffer a = buffers.of(randomFloats(random, 4));
+      DeviceBuffer c = buffers.filled(4);
+      vendor.gemm(DeviceMatmul.Kernel.TILED, false, false, 2, 2, 2, a, a, c, false);
+    }
+    assertTrue(blas.calls.isEmpty(), "a named kiln kernel must not reach cuBLAS");
+  }
+
+  @Test
+  void convolutionGoesToCudnnAndGetsItsBias() {
+    HostStandInVendors.Dnn dnn = new HostStandInVendors.Dnn();
+    DeviceConv vendor = new DeviceConv(runtime, new DeviceMatmul(runtime), dnn);
+    DeviceConv kiln = new DeviceConv(runtime);
+    assertEquals(DeviceConv.Route.CUDNN, vendor.preferredRoute());
+    assertEquals(DeviceConv.Route.IM2COL, kiln.preferredRoute());
+    Conv2dGeometry g = new Conv2dGeometry(2, 3, 6, 5, 4, 3, 3, 1, 2, 1, 0, 1, 1);
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
+      DeviceBuffer x = buffers.of(randomFloats(random, g.inputSize()));
+      DeviceBuffer w = buffers.of(randomFloats(random, g.weightSize()));
+      DeviceBuffer bias = buffers.of(randomFloats(random, g.outChannels()));
+      DeviceBuffer gradY = buffers.of(randomFloats(random, g.outputSize()));
+      DeviceBuffer[] results = new DeviceBuffer[6];
+      for (int i = 0; i < results.length; i++) {
+        results[i] =
+            buffers.filled(
+                i % 3 == 0 ? g.outputSize() : i % 3 == 1 ? g.inputSize() : g.weightSize());
+      }
+      DeviceConv[] launchers = {kiln, vendor};
+      for (int l = 0; l < 2; l++) {
+        DeviceConv conv = launchers[l];
+        conv.forward(conv.preferredRoute(), x, w, bias, g, results[3 * l]);
+        conv.backwardData(conv.preferredRoute(), gradY, w, g, results[3 * l + 1]);
+        conv.backwardWeight(conv.preferredRoute(), gradY, x, g, results[3 * l + 2]);
+      }
+      int[] sizes = {g.outputSize(), g.inputSize(), g.weightSize()};
+      String[] names = {"output", "input gradient", "weight gradient"};
+      for (int q = 0; q < 3; q++) {
+        assertClose(
+            DEVICE,
+            "cuDNN route " + names[q],
+            toDoubles(buffers.read(results[q], sizes[q])),
+            buffers.read(results[3 + q], sizes[q]),
+            SUMMED);
+      }
+    }
+    assertEquals(
+        List.of("convolutionForward", "convolutionBackwardData", "convolutionBackwardFilter"),
+        dnn.calls);
+  }
+
+  @Test
+  void batchNormGoesToCudnnOnlyWhenItCanTakeTheCall() {
+    HostStandInVendors.Dnn dnn = new HostStandInVendors.Dnn();
+    DeviceBatchNorm vendor = new DeviceBatchNorm(runtime, dnn);
+    DeviceBatchNorm kiln = new DeviceBatchNorm(runtime);
+    int n = 3;
+    int c = 2;
+    int s = 5;
+    int size = n * c * s;
+    double eps = 1e-5;
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
+      DeviceBuffer x = buffers.of(randomFloats(random, size));
+      DeviceBuffer gamma = buffers.of(randomFloats(random, c));
+      DeviceBuffer beta = buffers.of(randomFloats(random, c));
+      DeviceBuffer gradOut = buffers.of(randomFloats(random, size));
+      float[] runningStart = {0.5f, 1.5f};
+      DeviceBatchNorm[] launchers = {kiln, vendor};
+      float[][] results = new float[2][];
+      for (int l = 0; l < 2; l++) {
+        DeviceBuffer out = buffers.filled(size);
+        DeviceBuffer mean = buffers.filled(c);
+        DeviceBuffer invStd = buffers.filled(c);
+        DeviceBuffer runningMean = buffers.of(runningStart);
+        DeviceBuffer runningVar = buffers.of(runningStart);
+        DeviceBuffer gradX = buffers.filled(size);
+        DeviceBuffer gradGamma = buffers.filled(c);
+        DeviceBuffer gradBeta = buffers.filled(c);
+        launchers[l].forwardTraining(
+            x, n, c, s, gamma, beta, eps, 0.1, out, mean, invStd, runningMean, runningVar);
+        launchers[l].backwardTraining(
+            gradOut, x, n, c, s, gamma, mean, invStd, eps, gradX, gradGamma, gradBeta);
+        results[l] =
+            concat(
+                buffers.read(out, size),
+                buffers.read(runningMean, c),
+                buffers.read(runningVar, c),
+                buffers.read(gradX, size),
+                buffers.read(gradGamma, c),
+                buffers.read(gradBeta, c));
+      }
+      assertClose(DEVICE, "cuDNN batch norm", toDoubles(results[0]), results[1], SUMMED);
+      assertEquals(List.of("batchNormForwardTraining", "batchNormBackward"), dnn.calls);
+
+      // Without gamma, or with an epsilon below cuDNN's minimum, kiln's kernel takes the call.
+      DeviceBuffer out = buffers.filled(size);
+      DeviceBuffer mean = buffers.filled(c);
+      DeviceBuffer invStd = buffers.filled(c);
+      vendor.forwardTraining(x, n, c, s, null, null, eps, 0.1, out, mean, invStd, null, null);
+      vendor.forwardInference(x, n, c, s, gamma, beta, mean, invStd, 1e-6, out);
+      assertEquals(2, dnn.calls.size(), "calls that cuDNN cannot take must stay on kiln");
+    }
+  }
+
+  private static float[] concat(float[]... parts) {
+    int total = 0;
+    for (float[] part : parts) {
+      total += part.length;
+    }
+    float[] all = new float[total];
+    int next = 0;
+    for (float[] part : parts) {
+      System.arraycopy(part, 0, all, next, part.length);
+      next += part.length;
+    }
+    return all;
+  }
+
+  private static double[] toDoubles(float[] values) {
+    double[] result = new double[values.length];
+    for (int i = 0; i < values.length; i++) {
+      result[i] = values[i];
+    }
+    return result;
+  }
+}

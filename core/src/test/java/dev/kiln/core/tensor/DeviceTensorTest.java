@@ -1,0 +1,95 @@
+package dev.kiln.core.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+/**
+ * Tensors on the {@code emulated} device: moving them there and back, reading their values, the
+ * errors for float64 and for operands on two devices, and gradients that flow back across {@code
+ * to(Device)}. The ops themselves are compared with the CPU in {@code DeviceOpsTest}.
+ */
+class DeviceTensorTest {
+  private static final Device EMULATED = Device.parse("emulated");
+
+  @Test
+  void movingToTheDeviceAndBackKeepsEveryValue() {
+    float[] values = {1.5f, -2.25f, 0f, -0f, Float.MAX_VALUE, Float.MIN_VALUE};
+    Tensor host = Tensor.of(values, 2, 3);
+    Tensor onDevice = host.to(EMULATED);
+    assertEquals(EMULATED, onDevice.device());
+    assertTrue(onDevice.storage() instanceof DeviceStorage);
+    assertArrayEquals(new int[] {2, 3}, onDevice.shape());
+    assertArrayEquals(values, onDevice.toFloatArray());
+    Tensor back = onDevice.to(Device.CPU);
+    assertEquals(Device.CPU, back.device());
+    assertArrayEquals(values, back.toFloatArray());
+    assertEquals(-2.25, onDevice.get(0, 1));
+    assertSame(onDevice, onDevice.to(EMULATED));
+  }
+
+  @Test
+  void zerosFullAndSetWorkOnTheDevice() {
+    Tensor zeros = Tensor.zeros(DType.FLOAT32, EMULATED, 3, 2);
+    assertArrayEquals(new float[6], zeros.toFloatArray());
+    Tensor sevens = Tensor.full(7, DType.FLOAT32, EMULATED, 4);
+    assertArrayEquals(new float[] {7, 7, 7, 7}, sevens.toFloatArray());
+    sevens.set(-1, 2);
+    assertEquals(-1.0, sevens.get(2));
+    assertEquals(7.0, Tensor.full(7, DType.FLOAT32, EMULATED).item());
+  }
+
+  @Test
+  void float64CannotMoveToTheDevice() {
+    Tensor doubles = Tensor.of(new double[] {1, 2}, 2);
+    IllegalArgumentException e =
+        assertThrows(IllegalArgumentException.class, () -> doubles.to(EMULATED));
+    assertTrue(e.getMessage().contains("to(DType.FLOAT32)"), e.getMessage());
+    Tensor onDevice = Tensor.of(new float[] {1, 2}, 2).to(EMULATED);
+    e = assertThrows(IllegalArgumentException.class, () -> onDevice.to(DType.FLOAT64));
+    assertTrue(e.getMessage().contains("float32"), e.getMessage());
+  }
+
+  @Test
+  void anOpOnTwoDevicesNamesBoth() {
+    Tensor host = Tensor.of(new float[] {1, 2}, 2);
+    Tensor onDevice = host.to(EMULATED);
+    IllegalArgumentException e =
+        assertThrows(IllegalArgumentException.class, () -> host.add(onDevice));
+    assertTrue(e.getMessage().contains("on cpu"), e.getMessage());
+    assertTrue(e.getMessage().contains("on emulated"), e.getMessage());
+  }
+
+  @Test
+  void arraysOfDeviceStorageAreRefusedWithAHint() {
+    Tensor onDevice = Tensor.of(new float[] {1, 2}, 2).to(EMULATED);
+    IllegalStateException e =
+        assertThrows(IllegalStateException.class, () -> onDevice.storage().floats());
+    assertTrue(e.getMessage().contains("to(Device.CPU)"), e.getMessage());
+  }
+
+  @Test
+  void gradientsFlowBackAcrossTheMove() {
+    Tensor x = Tensor.of(new float[] {1, -2, 3}, 3).requiresGrad(true);
+    Tensor y = x.to(EMULATED).mul(2).relu().sum();
+    assertEquals(EMULATED, y.device());
+    assertEquals(8.0, y.item());
+    y.backward();
+    assertEquals(Device.CPU, x.grad().device());
+    assertArrayEquals(new float[] {2, 0, 2}, x.grad().toFloatArray());
+  }
+
+  @Test
+  void copyAndCopyFromStayOnTheDevice() {
+    Tensor a = Tensor.of(new float[] {1, 2, 3}, 3).to(EMULATED);
+    Tensor b = a.copy();
+    a.set(9, 0);
+    assertArrayEquals(new float[] {1, 2, 3}, b.toFloatArray());
+    b.copyFrom(a);
+    assertArrayEquals(new float[] {9, 2, 3}, b.toFloatArray());
+  }
+}
