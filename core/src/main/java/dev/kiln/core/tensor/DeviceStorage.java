@@ -1,7 +1,6 @@
 package dev.kiln.core.tensor;
 
 import dev.kiln.core.backend.cuda.DeviceBuffer;
-import dev.kiln.core.backend.cuda.DeviceOutOfMemoryException;
 import dev.kiln.core.backend.device.DeviceKernels;
 import dev.kiln.core.backend.device.DeviceRuntime;
 import java.lang.ref.Cleaner;
@@ -16,9 +15,9 @@ import java.lang.ref.Cleaner;
  * when the block is free. The garbage collector can: once no tensor references this storage, a
  * {@link Cleaner} gives the block back to the allocator's cache, where the next allocation of its
  * size finds it. GPU memory is not Java heap, so the collector does not know that a device is
- * filling up. Where an allocation runs out of device memory, {@link #zeros} therefore asks for a
- * collection, waits for the cleaner to hand back what became unreachable, and tries once more
- * before it reports the error.
+ * filling up. Where an allocation runs out of device memory, the allocator therefore calls {@link
+ * #collectUnreachable}, which asks for a collection and waits for the cleaner to hand back what
+ * became unreachable, and tries once more before it reports the error.
  *
  * <h2>Element access</h2>
  *
@@ -51,8 +50,8 @@ public final class DeviceStorage extends Storage {
    * Allocates {@code size} zeros on {@code device}.
    *
    * @throws IllegalArgumentException if {@code dtype} is not float32
-   * @throws DeviceOutOfMemoryException if the device stays full after unreachable tensors were
-   *     released
+   * @throws dev.kiln.core.backend.cuda.DeviceOutOfMemoryException if the device stays full after
+   *     unreachable tensors were released
    */
   static DeviceStorage zeros(Device device, DType dtype, int size) {
     if (dtype != DType.FLOAT32) {
@@ -81,23 +80,15 @@ public final class DeviceStorage extends Storage {
    * tensor still has a distinct, valid address.
    */
   private static DeviceBuffer allocate(DeviceKernels kernels, int size) {
-    DeviceRuntime runtime = kernels.runtime();
-    long count = Math.max(1, size);
-    try {
-      return runtime.allocateFloats(count);
-    } catch (DeviceOutOfMemoryException full) {
-      if (!reclaimUnreachable(runtime)) {
-        throw full;
-      }
-      return runtime.allocateFloats(count);
-    }
+    return kernels.runtime().allocateFloats(Math.max(1, size));
   }
 
   /**
-   * Runs the garbage collector and waits until the cleaner has given blocks back, or until {@link
-   * #RECLAIM_WAIT_MILLIS} pass. Returns whether any block came back.
+   * Runs the garbage collector and waits until the cleaner has given blocks of {@code runtime}
+   * back, or until {@link #RECLAIM_WAIT_MILLIS} pass. Returns whether any block came back. {@link
+   * DeviceKernels} installs this as each device allocator's reclaimer.
    */
-  private static boolean reclaimUnreachable(DeviceRuntime runtime) {
+  public static boolean collectUnreachable(DeviceRuntime runtime) {
     long before = runtime.allocator().stats().bytesInUse();
     long deadline = System.nanoTime() + RECLAIM_WAIT_MILLIS * 1_000_000;
     System.gc();

@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kiln.core.backend.device.DeviceKernels;
+import dev.kiln.core.backend.device.DeviceRuntime;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -81,6 +83,25 @@ class DeviceTensorTest {
     y.backward();
     assertEquals(Device.CPU, x.grad().device());
     assertArrayEquals(new float[] {2, 0, 2}, x.grad().toFloatArray());
+  }
+
+  @Test
+  void unreachableTensorsGiveTheirBlocksBack() {
+    DeviceRuntime runtime = DeviceKernels.of(EMULATED).runtime();
+    long before = runtime.allocator().stats().bytesInUse();
+    for (int i = 0; i < 4; i++) {
+      Tensor.zeros(DType.FLOAT32, EMULATED, 1 << 16);
+    }
+    assertTrue(runtime.allocator().stats().bytesInUse() >= before + 4L * (1 << 18));
+    // The tensors above are garbage now; the allocator's reclaimer must find them.
+    assertTrue(DeviceStorage.collectUnreachable(runtime));
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    while (runtime.allocator().stats().bytesInUse() > before && System.nanoTime() < deadline) {
+      DeviceStorage.collectUnreachable(runtime);
+    }
+    // Other tests' garbage may go back too, so the count can end below where it started.
+    long after = runtime.allocator().stats().bytesInUse();
+    assertTrue(after <= before, "bytes in use went from " + before + " to " + after);
   }
 
   @Test

@@ -5,6 +5,7 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -85,6 +86,9 @@ public final class CachingAllocator implements AutoCloseable {
   /** Flag set by {@link #close()}, after which allocations are rejected. */
   private boolean closed;
 
+  /** What {@link #allocate} calls when the device is full; see {@link #setReclaimer}. */
+  private volatile BooleanSupplier reclaimer = () -> false;
+
   private long bytesInUse;
   private long bytesCached;
   private long peakBytesInUse;
@@ -139,8 +143,32 @@ public final class CachingAllocator implements AutoCloseable {
    * @param bytes the requested size, 0 or more
    * @return the block, whose {@link DeviceBuffer#bytes()} is the rounded size class
    * @throws DeviceOutOfMemoryException if the device has no room even after the cache was emptied
+   *     and the {@linkplain #setReclaimer reclaimer} gave nothing back
    */
   public DeviceBuffer allocate(long bytes) {
+    try {
+      return allocateOnce(bytes);
+    } catch (DeviceOutOfMemoryException full) {
+      // Outside the lock: the reclaimer may wait for other threads that free blocks.
+      if (!reclaimer.getAsBoolean()) {
+        throw full;
+      }
+      return allocateOnce(bytes);
+    }
+  }
+
+  /**
+   * Sets what to try when the device is full even after the cache was emptied: a function that
+   * makes owners give blocks back and returns whether any came back, after which the allocation is
+   * tried once more. Tensors are such owners, because a tensor's block returns only when the
+   * garbage collector finds the tensor unreachable (see {@code DeviceStorage}). By default nothing
+   * is tried.
+   */
+  public void setReclaimer(BooleanSupplier reclaimer) {
+    this.reclaimer = reclaimer;
+  }
+
+  private DeviceBuffer allocateOnce(long bytes) {
     long size = sizeClass(bytes);
     lock.lock();
     try {

@@ -5,6 +5,7 @@ import dev.kiln.core.backend.cuda.libraries.VendorBindings;
 import dev.kiln.core.backend.cuda.libraries.VendorBlas;
 import dev.kiln.core.backend.cuda.libraries.VendorDnn;
 import dev.kiln.core.tensor.Device;
+import dev.kiln.core.tensor.DeviceStorage;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -74,6 +75,7 @@ public record DeviceKernels(
     DeviceKernels kernels = OPEN.get(device);
     if (kernels == null) {
       DeviceRuntime runtime = open(device);
+      runtime.allocator().setReclaimer(() -> DeviceStorage.collectUnreachable(runtime));
       if (runtime instanceof CudaRuntime cuda) {
         VendorBindings vendors = VendorBindings.of(cuda.context());
         kernels = over(runtime, vendors.blas().orElse(null), vendors.dnn().orElse(null));

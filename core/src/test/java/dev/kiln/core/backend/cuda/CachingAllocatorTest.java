@@ -182,6 +182,36 @@ class CachingAllocatorTest {
   }
 
   @Test
+  void aFullDeviceAsksTheReclaimerAndRetriesOnce() {
+    FakeDeviceMemory memory = new FakeDeviceMemory(8 * MIB);
+    CachingAllocator allocator = new CachingAllocator(memory);
+    DeviceBuffer held = allocator.allocate(6 * MIB);
+    int[] calls = {0};
+    // A reclaimer that gives nothing back leaves the out-of-memory error as it was.
+    allocator.setReclaimer(
+        () -> {
+          calls[0]++;
+          return false;
+        });
+    assertThrows(DeviceOutOfMemoryException.class, () -> allocator.allocate(4 * MIB));
+    assertEquals(1, calls[0]);
+
+    // One that frees the held block, as the cleaner of an unreachable tensor would, lets the
+    // retry succeed.
+    allocator.setReclaimer(
+        () -> {
+          calls[0]++;
+          allocator.free(held);
+          allocator.emptyCache();
+          return true;
+        });
+    DeviceBuffer next = allocator.allocate(4 * MIB);
+    assertEquals(2, calls[0]);
+    assertEquals(4 * MIB, allocator.stats().bytesInUse());
+    allocator.free(next);
+  }
+
+  @Test
   void allocatorWorksAfterOutOfMemory() {
     FakeDeviceMemory memory = new FakeDeviceMemory(8 * MIB);
     CachingAllocator allocator = new CachingAllocator(memory);
