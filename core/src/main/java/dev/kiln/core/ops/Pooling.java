@@ -6,6 +6,8 @@ import static dev.kiln.core.tensor.DeviceStorage.kernelsOf;
 import dev.kiln.core.autograd.Autograd;
 import dev.kiln.core.backend.cpu.Pool2dGeometry;
 import dev.kiln.core.backend.cpu.Pool2dKernels;
+import dev.kiln.core.backend.cuda.libraries.VendorDnn;
+import dev.kiln.core.backend.device.DevicePooling;
 import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.Tensor;
@@ -21,28 +23,14 @@ public final class Pooling {
   public static Tensor maxPool2d(Tensor x, int[] kernel, int[] stride, int[] padding) {
     Checks.rank("maxPool2d", x, 4, "[N, C, H, W]");
     Pool2dGeometry g = geometry(x, kernel, stride, padding);
-    Tensor out = outputFor(x, g);
-    // Backward needs only the input's dtype, device and shape besides argmax, so it saves those
-    // and not the input, which is then freed as soon as nothing else uses it.
-    DType dtype = x.dtype();
-    Device device = x.device();
-    int[] shape = x.shape();
-    if (!device.isCpu()) {
-      // The positions stay on the device, in a tensor whose float slots hold int bits.
-      Tensor argmax = Tensor.zerosLike(out);
-      kernelsOf(x).pooling().maxForward(bufferOf(x), g, bufferOf(out), bufferOf(argmax));
-      return Autograd.record(
-          "maxPool2d",
-          out,
-          grad -> {
-            Tensor gradInput = Tensor.zeros(dtype, device, shape);
-            kernelsOf(grad)
-                .pooling()
-                .maxBackward(bufferOf(grad), bufferOf(argmax), g, bufferOf(gradInput));
-            return new Tensor[] {gradInput};
-          },
-          x);
+    if (!x.device().isCpu()) {
+      return onDevice("maxPool2d", x, g, true);
     }
+    Tensor out = outputFor(x, g);
+    // Backward needs only the input's dtype and shape besides argmax, so it saves those and not
+    // the input, which is then freed as soon as nothing else uses it.
+    DType dtype = x.dtype();
+    int[] shape = x.shape();
     int[] argmax = new int[out.numel()];
     Pool2dKernels.maxForward(x.storage(), g, out.storage(), argmax);
     return Autograd.record(
@@ -60,25 +48,70 @@ public final class Pooling {
   public static Tensor avgPool2d(Tensor x, int[] kernel, int[] stride, int[] padding) {
     Checks.rank("avgPool2d", x, 4, "[N, C, H, W]");
     Pool2dGeometry g = geometry(x, kernel, stride, padding);
-    Tensor out = outputFor(x, g);
-    if (x.device().isCpu()) {
-      Pool2dKernels.avgForward(x.storage(), g, out.storage());
-    } else {
-      kernelsOf(x).pooling().avgForward(bufferOf(x), g, bufferOf(out));
+    if (!x.device().isCpu()) {
+      return onDevice("avgPool2d", x, g, false);
     }
+    Tensor out = outputFor(x, g);
+    Pool2dKernels.avgForward(x.storage(), g, out.storage());
     DType dtype = x.dtype();
-    Device device = x.device();
     int[] shape = x.shape();
     return Autograd.record(
         "avgPool2d",
         out,
         grad -> {
+          Tensor gradInput = Tensor.zeros(dtype, shape);
+          Pool2dKernels.avgBackward(grad.storage(), g, gradInput.storage());
+          return new Tensor[] {gradInput};
+        },
+        x);
+  }
+
+  /**
+   * Pools on a device. With cuDNN the backward pass reads the input and output again, so the graph
+   * keeps both. kiln's max kernel instead keeps the position of each maximum on the device, in a
+   * tensor whose float slots contain int bits, and its average kernel needs neither.
+   */
+  private static Tensor onDevice(String name, Tensor x, Pool2dGeometry g, boolean max) {
+    DevicePooling pooling = kernelsOf(x).pooling();
+    Tensor out = outputFor(x, g);
+    if (pooling.hasCudnn()) {
+      VendorDnn.PoolingMode mode =
+          max ? VendorDnn.PoolingMode.MAX : VendorDnn.PoolingMode.AVERAGE_INCLUDE_PADDING;
+      pooling.cudnnForward(mode, bufferOf(x), g, bufferOf(out));
+      return Autograd.record(
+          name,
+          out,
+          grad -> {
+            Tensor gradInput = Tensor.zerosLike(x);
+            pooling.cudnnBackward(
+                mode, g, bufferOf(x), bufferOf(out), bufferOf(grad), bufferOf(gradInput));
+            return new Tensor[] {gradInput};
+          },
+          x);
+    }
+    DType dtype = x.dtype();
+    Device device = x.device();
+    int[] shape = x.shape();
+    if (max) {
+      Tensor argmax = Tensor.zerosLike(out);
+      pooling.maxForward(bufferOf(x), g, bufferOf(out), bufferOf(argmax));
+      return Autograd.record(
+          name,
+          out,
+          grad -> {
+            Tensor gradInput = Tensor.zeros(dtype, device, shape);
+            pooling.maxBackward(bufferOf(grad), bufferOf(argmax), g, bufferOf(gradInput));
+            return new Tensor[] {gradInput};
+          },
+          x);
+    }
+    pooling.avgForward(bufferOf(x), g, bufferOf(out));
+    return Autograd.record(
+        name,
+        out,
+        grad -> {
           Tensor gradInput = Tensor.zeros(dtype, device, shape);
-          if (device.isCpu()) {
-            Pool2dKernels.avgBackward(grad.storage(), g, gradInput.storage());
-          } else {
-            kernelsOf(grad).pooling().avgBackward(bufferOf(grad), g, bufferOf(gradInput));
-          }
+          pooling.avgBackward(bufferOf(grad), g, bufferOf(gradInput));
           return new Tensor[] {gradInput};
         },
         x);

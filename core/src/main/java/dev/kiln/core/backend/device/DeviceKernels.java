@@ -17,10 +17,16 @@ import java.util.Map;
  * launchers hold no per-call state, so one set serves every thread. A device that cannot be opened
  * is reported with the reason, and nothing is cached for it, so a later call tries again.
  *
- * <p>On a CUDA device the matrix products, the convolutions and batch normalization go to cuBLAS
- * and cuDNN where {@link VendorBindings} loaded them (the choice and its reason are logged once,
- * and {@code -Dkiln.cuda.vendor} forces one path); kiln's own kernels serve everything else and
- * every device where the libraries are absent.
+ * <p>On a CUDA device the matrix products go to cuBLAS, and convolution, pooling and batch
+ * normalization to cuDNN, where {@link VendorBindings} loaded them. The choice and its reason are
+ * logged once, and {@code -Dkiln.cuda.vendor} forces one path. kiln's own kernels serve everything
+ * else, and every device where the libraries are absent. Dropout stays on kiln's kernel even where
+ * cuDNN loaded: kiln's kernel derives each mask from the generator's seed and the element's index,
+ * so it needs neither cuDNN's random state, which must be set up per seed, nor a reserve buffer
+ * kept from the forward pass to the backward pass.
+ *
+ * <p>NOTE: the cuBLAS and cuDNN routes are tested only against host stand-ins on the emulated
+ * device (see {@code VendorRoutingTest}); they have not run on a GPU.
  *
  * @param runtime the device's memory, copies and launches
  */
@@ -56,7 +62,7 @@ public record DeviceKernels(
         new DeviceReductions(runtime),
         matmul,
         new DeviceConv(runtime, matmul, dnn),
-        new DevicePooling(runtime),
+        new DevicePooling(runtime, dnn),
         new DeviceBatchNorm(runtime, dnn),
         new DeviceDropout(runtime),
         new DeviceLosses(runtime),

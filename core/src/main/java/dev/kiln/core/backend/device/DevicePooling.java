@@ -6,6 +6,7 @@ import static dev.kiln.core.backend.device.LaunchShapes.requireFloats;
 
 import dev.kiln.core.backend.cpu.Pool2dGeometry;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.core.backend.cuda.libraries.VendorDnn;
 import dev.kiln.kernels.Dim3;
 
 /**
@@ -20,10 +21,70 @@ import dev.kiln.kernels.Dim3;
 public final class DevicePooling {
 
   private final DeviceRuntime runtime;
+  private final VendorDnn dnn;
 
-  /** Creates the launcher for one device. */
+  /** Creates the launcher for one device, which runs kiln's own kernels. */
   public DevicePooling(DeviceRuntime runtime) {
+    this(runtime, null);
+  }
+
+  /**
+   * Creates the launcher for one device whose {@link #cudnnForward} and {@link #cudnnBackward} call
+   * {@code dnn}, which may be null where cuDNN is absent.
+   */
+  public DevicePooling(DeviceRuntime runtime, VendorDnn dnn) {
     this.runtime = runtime;
+    this.dnn = dnn;
+  }
+
+  /** Returns whether this launcher has cuDNN, so that {@link #cudnnForward} may be called. */
+  public boolean hasCudnn() {
+    return dnn != null;
+  }
+
+  /**
+   * Writes pool(x) to y with cuDNN. Unlike {@link #maxForward}, cuDNN keeps no argmax: its backward
+   * pass finds each window's maximum again from x and y, so the caller keeps both until then.
+   *
+   * <p>NOTE: where a window holds equal maxima, cuDNN's backward may send the gradient to another
+   * of them than kiln's first-maximum rule does; the values of the gradient sum agree.
+   *
+   * @throws IllegalStateException if this launcher has no cuDNN
+   */
+  public void cudnnForward(
+      VendorDnn.PoolingMode mode, DeviceBuffer x, Pool2dGeometry g, DeviceBuffer y) {
+    requireFloats("pool input", x, g.inputSize());
+    requireFloats("pool output", y, g.outputSize());
+    cudnn().poolingForward(mode, g, x.address(), y.address());
+  }
+
+  /**
+   * Overwrites gradX with the gradient of the pooling that {@link #cudnnForward} computed, from its
+   * input x, its output y and the output gradient gradY.
+   *
+   * @throws IllegalStateException if this launcher has no cuDNN
+   */
+  public void cudnnBackward(
+      VendorDnn.PoolingMode mode,
+      Pool2dGeometry g,
+      DeviceBuffer x,
+      DeviceBuffer y,
+      DeviceBuffer gradY,
+      DeviceBuffer gradX) {
+    requireFloats("pool input", x, g.inputSize());
+    requireFloats("pool output", y, g.outputSize());
+    requireFloats("pool output gradient", gradY, g.outputSize());
+    requireFloats("pool input gradient", gradX, g.inputSize());
+    cudnn().poolingBackward(mode, g, x.address(), y.address(), gradY.address(), gradX.address());
+  }
+
+  private VendorDnn cudnn() {
+    if (dnn == null) {
+      throw new IllegalStateException(
+          "this device's pooling launcher has no cuDNN: call hasCudnn() first, or use the kiln"
+              + " kernels");
+    }
+    return dnn;
   }
 
   /**

@@ -4,6 +4,7 @@ import dev.kiln.core.backend.cpu.BatchNormKernels;
 import dev.kiln.core.backend.cpu.Conv2dGeometry;
 import dev.kiln.core.backend.cpu.Conv2dKernels;
 import dev.kiln.core.backend.cpu.Pool2dGeometry;
+import dev.kiln.core.backend.cpu.Pool2dKernels;
 import dev.kiln.core.backend.cuda.libraries.Nchw;
 import dev.kiln.core.backend.cuda.libraries.VendorBlas;
 import dev.kiln.core.backend.cuda.libraries.VendorDnn;
@@ -159,13 +160,33 @@ final class HostStandInVendors {
 
     @Override
     public void poolingForward(PoolingMode mode, Pool2dGeometry g, long x, long y) {
-      throw new UnsupportedOperationException("pooling stays on kiln's kernels");
+      calls.add("poolingForward " + mode);
+      Storage out = Storage.allocate(DType.FLOAT32, g.outputSize());
+      Storage input = storage(x, g.inputSize());
+      if (mode == PoolingMode.MAX) {
+        Pool2dKernels.maxForward(input, g, out, new int[g.outputSize()]);
+      } else {
+        Pool2dKernels.avgForward(input, g, out);
+      }
+      write(y, out.floats());
     }
 
     @Override
     public void poolingBackward(
         PoolingMode mode, Pool2dGeometry g, long x, long y, long dy, long dx) {
-      throw new UnsupportedOperationException("pooling stays on kiln's kernels");
+      calls.add("poolingBackward " + mode);
+      Storage gradInput = Storage.allocate(DType.FLOAT32, g.inputSize());
+      Storage gradOutput = storage(dy, g.outputSize());
+      if (mode == PoolingMode.MAX) {
+        // Like cuDNN, the stand-in keeps no positions: it finds each window's maximum in x again.
+        int[] argmax = new int[g.outputSize()];
+        Pool2dKernels.maxForward(
+            storage(x, g.inputSize()), g, Storage.allocate(DType.FLOAT32, g.outputSize()), argmax);
+        Pool2dKernels.maxBackward(gradOutput, argmax, g, gradInput);
+      } else {
+        Pool2dKernels.avgBackward(gradOutput, g, gradInput);
+      }
+      write(dx, gradInput.floats());
     }
 
     @Override

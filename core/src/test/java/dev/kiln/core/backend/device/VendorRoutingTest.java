@@ -5,10 +5,13 @@ import static dev.kiln.core.backend.device.DeviceTestSupport.SUMMED;
 import static dev.kiln.core.backend.device.DeviceTestSupport.assertClose;
 import static dev.kiln.core.backend.device.DeviceTestSupport.randomFloats;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.core.backend.cpu.Conv2dGeometry;
+import dev.kiln.core.backend.cpu.Pool2dGeometry;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.core.backend.cuda.libraries.VendorDnn;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -115,6 +118,51 @@ class VendorRoutingTest {
     assertEquals(
         List.of("convolutionForward", "convolutionBackwardData", "convolutionBackwardFilter"),
         dnn.calls);
+  }
+
+  @Test
+  void poolingGoesToCudnnWhereItLoaded() {
+    HostStandInVendors.Dnn dnn = new HostStandInVendors.Dnn();
+    DevicePooling vendor = new DevicePooling(runtime, dnn);
+    DevicePooling kiln = new DevicePooling(runtime);
+    assertTrue(vendor.hasCudnn());
+    assertFalse(kiln.hasCudnn());
+    Pool2dGeometry g = new Pool2dGeometry(2, 3, 7, 6, 3, 2, 2, 2, 1, 0);
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
+      DeviceBuffer x = buffers.of(randomFloats(random, g.inputSize()));
+      DeviceBuffer gradY = buffers.of(randomFloats(random, g.outputSize()));
+      for (boolean max : new boolean[] {true, false}) {
+        DeviceBuffer expectedY = buffers.filled(g.outputSize());
+        DeviceBuffer expectedGradX = buffers.filled(g.inputSize());
+        if (max) {
+          DeviceBuffer argmax = buffers.filled(g.outputSize());
+          kiln.maxForward(x, g, expectedY, argmax);
+          kiln.maxBackward(gradY, argmax, g, expectedGradX);
+        } else {
+          kiln.avgForward(x, g, expectedY);
+          kiln.avgBackward(gradY, g, expectedGradX);
+        }
+        VendorDnn.PoolingMode mode =
+            max ? VendorDnn.PoolingMode.MAX : VendorDnn.PoolingMode.AVERAGE_INCLUDE_PADDING;
+        DeviceBuffer y = buffers.filled(g.outputSize());
+        DeviceBuffer gradX = buffers.filled(g.inputSize());
+        vendor.cudnnForward(mode, x, g, y);
+        vendor.cudnnBackward(mode, g, x, y, gradY, gradX);
+        assertClose(
+            DEVICE,
+            mode + " output",
+            toDoubles(buffers.read(expectedY, g.outputSize())),
+            buffers.read(y, g.outputSize()),
+            ROUNDED);
+        assertClose(
+            DEVICE,
+            mode + " input gradient",
+            toDoubles(buffers.read(expectedGradX, g.inputSize())),
+            buffers.read(gradX, g.inputSize()),
+            ROUNDED);
+      }
+    }
+    assertEquals(4, dnn.calls.size());
   }
 
   @Test
