@@ -1,6 +1,8 @@
 package dev.kiln.nn;
 
+import dev.kiln.core.autograd.GradMode;
 import dev.kiln.core.tensor.DType;
+import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.Shapes;
 import dev.kiln.core.tensor.Storage;
 import dev.kiln.core.tensor.Tensor;
@@ -11,6 +13,7 @@ import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.TreeSet;
 
@@ -141,7 +144,9 @@ public abstract class Module {
 
   /**
    * Copies values from {@code state} into this module's parameters and buffers, converting the
-   * dtype where needed. With {@code strict}, every name must match both ways.
+   * dtype where needed. Each loaded value is copied to the device of the tensor it replaces, so a
+   * state read from a file on the CPU loads straight into a model on a GPU. With {@code strict},
+   * every name must match both ways. Gradients of the replaced tensors are dropped.
    *
    * @return the names that the model has but the state lacks, and the reverse; both are empty after
    *     a strict load
@@ -175,24 +180,118 @@ public abstract class Module {
                 + Shapes.format(source.shape()));
       }
     }
+
+    // Every copy is made before the first tensor changes, so a failed upload leaves the model as
+    // it was.
+    Map<Tensor, Storage> replacements = new IdentityHashMap<>();
     for (Map.Entry<String, Tensor> entry : own.entrySet()) {
       Tensor source = state.get(entry.getKey());
       if (source != null) {
         Tensor target = entry.getValue();
-        target.setStorage(convert(source.storage(), target.dtype()));
+        replacements.put(target, copyFor(source, target.dtype(), target.device()));
       }
     }
+    replacements.forEach(Tensor::setStorage);
     return new LoadResult(missing, unexpected);
   }
 
-  /** Converts every parameter and buffer to {@code dtype} in place and returns this module. */
+  /**
+   * Moves every parameter and buffer to {@code device} in place, as PyTorch's {@code
+   * module.to(device)}, and returns this module. Layers keep their references to the tensors, whose
+   * storage is replaced, and gradients are dropped. Build the optimizer after the move, as in
+   * PyTorch. An optimizer built before it still works, because each step moves a parameter's state
+   * to the parameter's device.
+   *
+   * @throws IllegalArgumentException if a float64 tensor should move to a device other than the
+   *     CPU, because those devices store float32 only. Nothing is moved in that case.
+   * @throws IllegalStateException if the device cannot be used, with the reason
+   */
+  public Module to(Device device) {
+    Objects.requireNonNull(device, "device");
+    // Every copy is made before the first tensor changes, so a float64 tensor (or a full device)
+    // found half way leaves the whole module where it was.
+    Map<Tensor, Storage> moved = new IdentityHashMap<>();
+    for (Map.Entry<String, Tensor> entry : stateDict().entrySet()) {
+      Tensor tensor = entry.getValue();
+      if (tensor.device().equals(device) || moved.containsKey(tensor)) {
+        continue;
+      }
+      try (var _ = GradMode.noGrad()) {
+        moved.put(tensor, tensor.detach().to(device).storage());
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException(
+            "cannot move '" + entry.getKey() + "' to " + device + ": " + e.getMessage(), e);
+      }
+    }
+    moved.forEach(Tensor::setStorage);
+    return this;
+  }
+
+  /**
+   * Returns the device of the first parameter, or of the first buffer when there is no parameter,
+   * or the CPU for a module without either. After {@link #to(Device)} every tensor of the module is
+   * on that device.
+   */
+  public Device device() {
+    List<Tensor> own = parameters();
+    if (own.isEmpty()) {
+      own = new ArrayList<>(namedBuffers().values());
+    }
+    return own.isEmpty() ? Device.CPU : own.get(0).device();
+  }
+
+  /**
+   * Converts every parameter and buffer to {@code dtype} in place and returns this module.
+   * Converting to float32 works on any device. Devices other than the CPU store float32 only, so a
+   * module with tensors there cannot become float64: move it with {@code to(Device.CPU)} first.
+   *
+   * @throws IllegalArgumentException if a tensor on a device other than the CPU should become
+   *     float64; nothing is converted in that case
+   */
   public Module to(DType dtype) {
-    for (Tensor t : stateDict().values()) {
+    Map<String, Tensor> state = stateDict();
+    for (Map.Entry<String, Tensor> entry : state.entrySet()) {
+      Tensor tensor = entry.getValue();
+      if (tensor.dtype() != dtype && !tensor.device().isCpu()) {
+        throw new IllegalArgumentException(
+            "cannot convert '"
+                + entry.getKey()
+                + "' on "
+                + tensor.device()
+                + " to "
+                + dtype
+                + ": that device stores float32 only; call to(Device.CPU) before to(DType."
+                + dtype.name()
+                + ")");
+      }
+    }
+    for (Tensor t : state.values()) {
       if (t.dtype() != dtype) {
         t.setStorage(convert(t.storage(), dtype));
       }
     }
     return this;
+  }
+
+  /**
+   * Returns a new storage with the values of {@code source}, as {@code dtype} on {@code device}.
+   */
+  private static Storage copyFor(Tensor source, DType dtype, Device device) {
+    Storage host;
+    try (var _ = GradMode.noGrad()) {
+      // A transfer to the CPU is already a fresh float32 copy, so it needs no second copy.
+      host =
+          source.device().isCpu()
+              ? convert(source.storage(), dtype)
+              : source.detach().to(Device.CPU).storage();
+      if (host.dtype() != dtype) {
+        host = convert(host, dtype);
+      }
+      if (device.isCpu()) {
+        return host;
+      }
+      return new Tensor(host, source.shape(), Device.CPU).to(device).storage();
+    }
   }
 
   private static Storage convert(Storage source, DType dtype) {

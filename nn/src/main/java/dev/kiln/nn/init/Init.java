@@ -1,8 +1,11 @@
 package dev.kiln.nn.init;
 
 import dev.kiln.core.random.Generator;
+import dev.kiln.core.tensor.DeviceStorage;
 import dev.kiln.core.tensor.Shapes;
+import dev.kiln.core.tensor.Storage;
 import dev.kiln.core.tensor.Tensor;
+import java.util.function.DoubleSupplier;
 
 /**
  * Weight initializers, with PyTorch's definitions of fan-in, fan-out and gain. Each fills a tensor
@@ -63,25 +66,39 @@ public final class Init {
 
   /** Fills with samples uniform in [low, high). */
   public static Tensor uniform(Tensor t, double low, double high, Generator generator) {
-    for (int i = 0; i < t.numel(); i++) {
-      t.storage().set(i, low + (high - low) * generator.nextDouble());
-    }
-    return t;
+    return fill(t, () -> low + (high - low) * generator.nextDouble());
   }
 
   /** Fills with samples from a normal distribution. */
   public static Tensor normal(Tensor t, double mean, double std, Generator generator) {
-    for (int i = 0; i < t.numel(); i++) {
-      t.storage().set(i, mean + std * generator.nextGaussian());
-    }
-    return t;
+    return fill(t, () -> mean + std * generator.nextGaussian());
   }
 
   /** Fills with one value. */
   public static Tensor constant(Tensor t, double value) {
-    for (int i = 0; i < t.numel(); i++) {
-      t.storage().set(i, value);
+    return fill(t, () -> value);
+  }
+
+  /**
+   * Sets the elements of {@code t} in row-major order to successive values of {@code next}. A
+   * tensor on a device other than the CPU gets its values in one upload, because a per-element
+   * {@code set} there is a copy each. Both paths draw the same values and round them to float32 the
+   * same way.
+   */
+  private static Tensor fill(Tensor t, DoubleSupplier next) {
+    Storage storage = t.storage();
+    if (storage instanceof DeviceStorage onDevice) {
+      float[] values = new float[onDevice.size()];
+      for (int i = 0; i < values.length; i++) {
+        values[i] = (float) next.getAsDouble();
+      }
+      onDevice.upload(values);
+    } else {
+      for (int i = 0; i < storage.size(); i++) {
+        storage.set(i, next.getAsDouble());
+      }
     }
+    storage.markModified();
     return t;
   }
 

@@ -240,9 +240,13 @@ final class SafetensorsWriter {
             .order(ByteOrder.LITTLE_ENDIAN);
     // The backing arrays give the exact bit patterns, NaN payloads included. A backing array of
     // another length than the tensor is not its plain row-major data, so the values are copied out.
+    // A tensor on a device other than the CPU (float32 only) is downloaded whole, which also keeps
+    // the bit patterns.
     float[] floats = null;
     double[] doubles = null;
-    if (item.dtype().equals("F32")) {
+    if (!item.tensor().device().isCpu()) {
+      floats = item.tensor().toFloatArray();
+    } else if (item.dtype().equals("F32")) {
       floats = item.tensor().storage().floats();
       floats = floats.length == count ? floats : item.tensor().toFloatArray();
     } else {

@@ -2,6 +2,7 @@ package dev.kiln.nn.optim;
 
 import dev.kiln.core.backend.cpu.OptimizerKernels;
 import dev.kiln.core.tensor.DType;
+import dev.kiln.core.tensor.DeviceStorage;
 import dev.kiln.core.tensor.Tensor;
 import java.util.List;
 import java.util.Map;
@@ -106,6 +107,8 @@ public class Adam extends Optimizer {
   @Override
   protected void update(int index, Tensor parameter, Tensor grad, Map<String, Tensor> state) {
     if (state.isEmpty()) {
+      // The step count stays on the CPU, where the bias corrections are computed. The moments
+      // live beside the parameter, which zerosLike gives.
       state.put(STEP, Tensor.scalar(0, DType.FLOAT64));
       state.put(EXP_AVG, Tensor.zerosLike(parameter));
       state.put(EXP_AVG_SQ, Tensor.zerosLike(parameter));
@@ -118,12 +121,27 @@ public class Adam extends Optimizer {
     var settings =
         new OptimizerKernels.AdamSettings(
             learningRate(), beta1, beta2, eps, weightDecay, decoupledDecay);
-    OptimizerKernels.adamStep(
-        settings,
-        step,
-        parameter.storage(),
-        grad.storage(),
-        state.get(EXP_AVG).storage(),
-        state.get(EXP_AVG_SQ).storage());
+    Tensor expAvg = state.get(EXP_AVG);
+    Tensor expAvgSq = state.get(EXP_AVG_SQ);
+    if (parameter.device().isCpu()) {
+      OptimizerKernels.adamStep(
+          settings,
+          step,
+          parameter.storage(),
+          grad.storage(),
+          expAvg.storage(),
+          expAvgSq.storage());
+    } else {
+      DeviceStorage.kernelsOf(parameter)
+          .optimizers()
+          .adam(
+              settings,
+              step,
+              DeviceStorage.bufferOf(parameter),
+              DeviceStorage.bufferOf(grad),
+              DeviceStorage.bufferOf(expAvg),
+              DeviceStorage.bufferOf(expAvgSq),
+              parameter.numel());
+    }
   }
 }

@@ -1,14 +1,23 @@
 package dev.kiln.nn.optim;
 
+import dev.kiln.core.autograd.GradMode;
+import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.Storage;
 import dev.kiln.core.tensor.Tensor;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.DoubleUnaryOperator;
+import java.util.function.UnaryOperator;
 
 /**
  * Gradient clipping, as PyTorch's {@code clip_grad_norm_} and {@code clip_grad_value_}. Both
  * replace each gradient with a clipped copy through {@link Tensor#setGrad}, so a gradient tensor
  * that other code still references is left unchanged. Parameters without a gradient are skipped.
+ *
+ * <p>Gradients on the CPU are read element by element in double precision. Gradients on another
+ * device stay there: their squares are summed and their copies are made by tensor ops on that
+ * device, in float32, and only one number per device comes back to the host.
  */
 public final class GradClip {
   /** Added to the total norm in the scale factor, as in PyTorch, to avoid dividing by zero. */
@@ -29,19 +38,7 @@ public final class GradClip {
       throw new IllegalArgumentException("clipGradNorm: maxNorm must be >= 0, got " + maxNorm);
     }
 
-    double sumOfSquares = 0;
-    for (Tensor param : params) {
-      Tensor grad = param.grad();
-      if (grad == null) {
-        continue;
-      }
-      Storage values = grad.storage();
-      for (int i = 0; i < values.size(); i++) {
-        double value = values.get(i);
-        sumOfSquares += value * value;
-      }
-    }
-    double totalNorm = Math.sqrt(sumOfSquares);
+    double totalNorm = Math.sqrt(sumOfSquares(params));
     if (!Double.isFinite(totalNorm)) {
       throw new IllegalStateException(
           "clipGradNorm: the total gradient norm is "
@@ -54,7 +51,7 @@ public final class GradClip {
     if (scale < 1) {
       for (Tensor param : params) {
         if (param.grad() != null) {
-          param.setGrad(transformed(param.grad(), value -> value * scale));
+          param.setGrad(transformed(param.grad(), value -> value * scale, grad -> grad.mul(scale)));
         }
       }
     }
@@ -74,13 +71,58 @@ public final class GradClip {
     for (Tensor param : params) {
       if (param.grad() != null) {
         param.setGrad(
-            transformed(param.grad(), value -> Math.max(-clipValue, Math.min(clipValue, value))));
+            transformed(
+                param.grad(),
+                value -> Math.max(-clipValue, Math.min(clipValue, value)),
+                grad -> grad.clamp(-clipValue, clipValue)));
       }
     }
   }
 
-  /** Returns a new tensor, without graph, holding {@code function} of each element of grad. */
-  private static Tensor transformed(Tensor grad, DoubleUnaryOperator function) {
+  /**
+   * Returns the sum of the squared elements of all gradients. Each device's part is summed there
+   * into one scalar tensor, so reading it back costs one transfer per device, not one per tensor.
+   */
+  private static double sumOfSquares(List<Tensor> params) {
+    double sum = 0;
+    Map<Device, Tensor> deviceSums = new LinkedHashMap<>();
+    try (var _ = GradMode.noGrad()) {
+      for (Tensor param : params) {
+        Tensor grad = param.grad();
+        if (grad == null) {
+          continue;
+        }
+        if (grad.device().isCpu()) {
+          Storage values = grad.storage();
+          for (int i = 0; i < values.size(); i++) {
+            double value = values.get(i);
+            sum += value * value;
+          }
+        } else {
+          // NOTE: float32 on the device, so a gradient element beyond about 1.8e19 squares to
+          // infinity here, where the CPU's double sum would stay finite.
+          deviceSums.merge(grad.device(), grad.mul(grad).sum(), Tensor::add);
+        }
+      }
+    }
+    for (Tensor deviceSum : deviceSums.values()) {
+      sum += deviceSum.item();
+    }
+    return sum;
+  }
+
+  /**
+   * Returns a new tensor, without graph, holding {@code function} of each element of grad. A
+   * gradient on a device other than the CPU gets {@code onDevice} instead, a tensor op that
+   * computes the same function there.
+   */
+  private static Tensor transformed(
+      Tensor grad, DoubleUnaryOperator function, UnaryOperator<Tensor> onDevice) {
+    if (!grad.device().isCpu()) {
+      try (var _ = GradMode.noGrad()) {
+        return onDevice.apply(grad.detach());
+      }
+    }
     Storage values = grad.storage().copy();
     for (int i = 0; i < values.size(); i++) {
       values.set(i, function.applyAsDouble(values.get(i)));

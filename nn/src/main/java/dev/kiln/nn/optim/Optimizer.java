@@ -2,6 +2,7 @@ package dev.kiln.nn.optim;
 
 import dev.kiln.core.autograd.GradMode;
 import dev.kiln.core.tensor.DType;
+import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.Shapes;
 import dev.kiln.core.tensor.Tensor;
 import java.util.ArrayList;
@@ -23,6 +24,11 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Subclasses keep each parameter's state in the map that {@link #step()} passes to them, under
  * the names of {@link #stateNames()}. A parameter has either all of those entries or none.
+ *
+ * <p>Parameters may live on any device, and one optimizer may hold parameters on several. Each
+ * parameter's state lives on that parameter's device, except the step counts, which stay on the CPU
+ * because the host reads them to compute bias corrections. A parameter moved to another device
+ * after its state was created takes its state along on the next step.
  */
 public abstract class Optimizer {
   /** Name of the per-parameter step count, which is a zero-dimensional float64 tensor. */
@@ -158,6 +164,7 @@ public abstract class Optimizer {
       for (int i = 0; i < parameters.size(); i++) {
         Tensor parameter = parameters.get(i);
         if (parameter.grad() != null) {
+          moveStateTo(parameter.device(), state.get(i));
           update(i, parameter, parameter.grad(), state.get(i));
           parameter.storage().markModified();
         }
@@ -166,7 +173,27 @@ public abstract class Optimizer {
     steps++;
   }
 
+  /** Moves the state tensors that are not on {@code device}, except the CPU step count. */
+  private static void moveStateTo(Device device, Map<String, Tensor> parameterState) {
+    for (Map.Entry<String, Tensor> entry : parameterState.entrySet()) {
+      if (!entry.getKey().equals(STEP) && !entry.getValue().device().equals(device)) {
+        entry.setValue(entry.getValue().to(device));
+      }
+    }
+  }
+
   private void requireMatchingGrad(int index, Tensor parameter, Tensor grad) {
+    if (!grad.device().equals(parameter.device())) {
+      throw new IllegalStateException(
+          name()
+              + ": parameter "
+              + index
+              + " is on "
+              + parameter.device()
+              + " but its gradient is on "
+              + grad.device()
+              + "; a gradient set by setGrad() must be on its parameter's device");
+    }
     if (!Arrays.equals(grad.shape(), parameter.shape()) || grad.dtype() != parameter.dtype()) {
       throw new IllegalStateException(
           name()
@@ -216,7 +243,8 @@ public abstract class Optimizer {
    * Returns copies of the optimizer's state, for a checkpoint: {@code "step"} (the number of
    * completed steps) and {@code "lr"} as zero-dimensional float64 tensors, and each parameter's
    * state as {@code "<index>.<name>"}, such as {@code "0.exp_avg"}, for the parameters that have
-   * been updated at least once.
+   * been updated at least once. Every copy is on the CPU, so that it can be written to a file,
+   * whichever device the state lives on.
    */
   public Map<String, Tensor> stateDict() {
     Map<String, Tensor> dict = new LinkedHashMap<>();
@@ -224,7 +252,8 @@ public abstract class Optimizer {
     dict.put(LEARNING_RATE, Tensor.scalar(learningRate, DType.FLOAT64));
     for (int i = 0; i < parameters.size(); i++) {
       for (Map.Entry<String, Tensor> entry : state.get(i).entrySet()) {
-        dict.put(i + "." + entry.getKey(), copyOf(entry.getValue(), entry.getValue().dtype()));
+        Tensor value = entry.getValue();
+        dict.put(i + "." + entry.getKey(), copyOf(value, value.dtype(), Device.CPU));
       }
     }
     return dict;
@@ -233,7 +262,9 @@ public abstract class Optimizer {
   /**
    * Replaces the optimizer's state with copies from {@code dict}, as {@link #stateDict()} wrote it
    * for an optimizer of the same kind over parameters of the same shapes. Entries for float32
-   * parameters are converted to float32. Nothing changes when validation fails.
+   * parameters are converted to float32, and each entry is copied to its parameter's device, so a
+   * state saved from the CPU loads into an optimizer whose parameters are on a GPU. Nothing changes
+   * when validation fails.
    *
    * @throws IllegalArgumentException if an entry is missing, unknown or has the wrong shape
    */
@@ -258,10 +289,10 @@ public abstract class Optimizer {
       Tensor value = entry.getValue();
       if (stateName.equals(STEP)) {
         requireCount(key, value);
-        loaded.get(index).put(stateName, copyOf(value, DType.FLOAT64));
+        loaded.get(index).put(stateName, copyOf(value, DType.FLOAT64, Device.CPU));
       } else {
         requireShape(key, value, index, parameter);
-        loaded.get(index).put(stateName, copyOf(value, parameter.dtype()));
+        loaded.get(index).put(stateName, copyOf(value, parameter.dtype(), parameter.device()));
       }
     }
     for (int i = 0; i < parameters.size(); i++) {
@@ -373,12 +404,17 @@ public abstract class Optimizer {
             + "; a parameter's state must be saved whole");
   }
 
-  private static Tensor copyOf(Tensor source, DType dtype) {
-    Tensor copy = Tensor.zeros(dtype, source.shape());
-    for (int i = 0; i < source.numel(); i++) {
-      copy.storage().set(i, source.storage().get(i));
+  /** Returns a copy of {@code source}, outside the graph, as {@code dtype} on {@code device}. */
+  private static Tensor copyOf(Tensor source, DType dtype, Device device) {
+    try (var _ = GradMode.noGrad()) {
+      // A device tensor comes to the CPU in one transfer instead of one per element.
+      Tensor host = source.device().isCpu() ? source : source.detach().to(Device.CPU);
+      Tensor copy = Tensor.zeros(dtype, source.shape());
+      for (int i = 0; i < source.numel(); i++) {
+        copy.storage().set(i, host.storage().get(i));
+      }
+      return copy.to(device);
     }
-    return copy;
   }
 
   /** Returns the optimizer's class name, for messages. */

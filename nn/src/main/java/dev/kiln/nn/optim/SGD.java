@@ -1,6 +1,7 @@
 package dev.kiln.nn.optim;
 
 import dev.kiln.core.backend.cpu.OptimizerKernels;
+import dev.kiln.core.tensor.DeviceStorage;
 import dev.kiln.core.tensor.Tensor;
 import java.util.List;
 import java.util.Map;
@@ -105,18 +106,35 @@ public final class SGD extends Optimizer {
     var settings =
         new OptimizerKernels.SgdSettings(
             learningRate(), momentum, dampening, nesterov, weightDecay);
-    if (momentum == 0) {
-      OptimizerKernels.sgdStep(settings, parameter.storage(), grad.storage(), null, false);
-      return;
+    Tensor buffer = null;
+    boolean firstStep = false;
+    if (momentum != 0) {
+      buffer = state.get(MOMENTUM_BUFFER);
+      firstStep = buffer == null;
+      if (firstStep) {
+        buffer = Tensor.zerosLike(parameter);
+        state.put(MOMENTUM_BUFFER, buffer);
+      }
     }
 
-    Tensor buffer = state.get(MOMENTUM_BUFFER);
-    boolean firstStep = buffer == null;
-    if (firstStep) {
-      buffer = Tensor.zerosLike(parameter);
-      state.put(MOMENTUM_BUFFER, buffer);
+    if (parameter.device().isCpu()) {
+      OptimizerKernels.sgdStep(
+          settings,
+          parameter.storage(),
+          grad.storage(),
+          buffer == null ? null : buffer.storage(),
+          firstStep);
+    } else {
+      // bufferOf gives null for a null buffer, which the kernel reads as "no momentum".
+      DeviceStorage.kernelsOf(parameter)
+          .optimizers()
+          .sgd(
+              settings,
+              DeviceStorage.bufferOf(parameter),
+              DeviceStorage.bufferOf(grad),
+              DeviceStorage.bufferOf(buffer),
+              parameter.numel(),
+              firstStep);
     }
-    OptimizerKernels.sgdStep(
-        settings, parameter.storage(), grad.storage(), buffer.storage(), firstStep);
   }
 }
