@@ -7,9 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.core.ops.Reduction;
 import dev.kiln.core.tensor.DType;
+import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.nn.golden.GoldenCases;
 import dev.kiln.nn.golden.GoldenCases.GoldenCase;
+import dev.kiln.nn.golden.GoldenRun;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -20,7 +22,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/** Compares the losses with PyTorch's float64 results, and checks their names and settings. */
+/**
+ * Compares the losses with PyTorch's float64 results, in float64 and float32 on the CPU and in
+ * float32 on every available device, and checks their names and settings.
+ */
 class LossGoldenTest {
 
   /**
@@ -36,16 +41,39 @@ class LossGoldenTest {
    */
   private static final double FLOAT32_TOLERANCE = 1e-4;
 
+  /**
+   * A device computes in float32 as the CPU does, from the same rounded inputs, so the float32
+   * bound above applies. Its kernels may sum the elements in another order, and on a GPU nvcc fuses
+   * a * b + c into one rounding. Either changes a rounding error of the same size as the CPU's
+   * float32 run has.
+   */
+  private static final double DEVICE_TOLERANCE = FLOAT32_TOLERANCE;
+
   private static final List<String> FILES =
       List.of("mse_loss.safetensors", "l1_loss.safetensors", "smooth_l1_loss.safetensors");
 
+  /** Every file in every run of {@link GoldenRun#all()}, with the run's tolerance. */
   static Stream<Arguments> goldenCases() {
+    List<GoldenRun> runs = GoldenRun.all().toList();
     List<Arguments> cases = new ArrayList<>();
     for (String file : FILES) {
-      cases.add(Arguments.of(file, DType.FLOAT64, FLOAT64_TOLERANCE));
-      cases.add(Arguments.of(file, DType.FLOAT32, FLOAT32_TOLERANCE));
+      for (GoldenRun run : runs) {
+        cases.add(Arguments.of(file, run, toleranceOf(run)));
+      }
     }
     return cases.stream();
+  }
+
+  private static double toleranceOf(GoldenRun run) {
+    if (!run.device().isCpu()) {
+      return DEVICE_TOLERANCE;
+    }
+    return run.dtype() == DType.FLOAT64 ? FLOAT64_TOLERANCE : FLOAT32_TOLERANCE;
+  }
+
+  /** Returns a case's tensor in the run's dtype, as a leaf on the run's device. */
+  private static Tensor input(GoldenCase golden, String name, GoldenRun run) {
+    return golden.tensor(name).to(run.dtype()).to(run.device()).detach();
   }
 
   /** Builds the loss that a case's metadata describes: its {@code layer} and settings. */
@@ -61,9 +89,13 @@ class LossGoldenTest {
     };
   }
 
-  /** Returns the largest |actual − expected| / |expected| over the elements. */
+  /**
+   * Returns the largest |actual − expected| / |expected| over the elements, copying {@code actual}
+   * to the CPU first.
+   */
   private static double maxRelativeError(Tensor expected, Tensor actual) {
     assertArrayEquals(expected.shape(), actual.shape(), "shape");
+    actual = actual.detach().to(Device.CPU);
     double worst = 0;
     for (int i = 0; i < expected.numel(); i++) {
       double e = expected.storage().get(i);
@@ -75,20 +107,22 @@ class LossGoldenTest {
 
   @ParameterizedTest(name = "{0} in {1}")
   @MethodSource("goldenCases")
-  void lossMatchesPyTorchReference(String file, DType dtype, double tolerance) {
+  void lossMatchesPyTorchReference(String file, GoldenRun run, double tolerance) {
     GoldenCase golden = GoldenCases.load(file);
     Loss loss = lossFor(golden);
-    Tensor input = golden.tensor("input").to(dtype).requiresGrad(true);
-    Tensor target = golden.tensor("target").to(dtype).requiresGrad(true);
+    Tensor input = input(golden, "input", run).requiresGrad(true);
+    Tensor target = input(golden, "target", run).requiresGrad(true);
 
     Tensor output = loss.compute(input, target);
-    output.backward(golden.tensor("grad_output").to(dtype));
+    output.backward(input(golden, "grad_output", run));
+    assertEquals(run.device(), output.device(), "output device");
+    assertEquals(run.device(), input.grad().device(), "grad_input device");
 
     double outputError = maxRelativeError(golden.tensor("output"), output);
     double gradInputError = maxRelativeError(golden.tensor("grad_input"), input.grad());
     double gradTargetError = maxRelativeError(golden.tensor("grad_target"), target.grad());
 
-    String context = loss + " in " + dtype + ", tolerance " + tolerance + ": ";
+    String context = loss + " in " + run + ", tolerance " + tolerance + ": ";
     assertTrue(outputError <= tolerance, context + "output relative error " + outputError);
     assertTrue(
         gradInputError <= tolerance, context + "grad_input relative error " + gradInputError);
@@ -98,15 +132,16 @@ class LossGoldenTest {
 
   @ParameterizedTest(name = "{0} in {1}")
   @MethodSource("goldenCases")
-  void lossOutputIsScalarOfInputDType(String file, DType dtype, double tolerance) {
+  void lossOutputIsScalarOfInputDType(String file, GoldenRun run, double tolerance) {
     GoldenCase golden = GoldenCases.load(file);
-    Tensor input = golden.tensor("input").to(dtype);
-    Tensor target = golden.tensor("target").to(dtype);
+    Tensor input = input(golden, "input", run);
+    Tensor target = input(golden, "target", run);
 
     Tensor output = lossFor(golden).compute(input, target);
 
     assertArrayEquals(golden.tensor("output").shape(), output.shape());
-    assertEquals(dtype, output.dtype());
+    assertEquals(run.dtype(), output.dtype());
+    assertEquals(run.device(), output.device());
   }
 
   /** Names, defaults and argument checks of the loss classes, which need no reference files. */
