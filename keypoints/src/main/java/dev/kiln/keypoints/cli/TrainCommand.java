@@ -1,6 +1,8 @@
 package dev.kiln.keypoints.cli;
 
-import dev.kiln.core.backend.cuda.CudaAvailability;
+import dev.kiln.core.backend.cuda.AutoDevice;
+import dev.kiln.core.backend.cuda.CudaException;
+import dev.kiln.core.backend.device.DeviceKernels;
 import dev.kiln.core.tensor.Device;
 import dev.kiln.keypoints.data.DataLocation;
 import dev.kiln.keypoints.train.TrainOptions;
@@ -22,7 +24,7 @@ import picocli.CommandLine.Spec;
     name = "train",
     mixinStandardHelpOptions = true,
     description = {
-      "Train a 68-point face keypoint model on the CPU.",
+      "Train a 68-point face keypoint model on the CPU or a CUDA GPU.",
       "The run folder gets options.properties, split.txt, model.txt, history.csv, curves.png,"
           + " best.safetensors and last.safetensors. Ctrl-C saves last.safetensors and stops;"
           + " --resume continues from it."
@@ -128,9 +130,10 @@ final class TrainCommand implements Callable<Integer> {
       names = "--device",
       defaultValue = "cpu",
       description =
-          "cpu, or auto, which uses the CPU and prints why. cuda, cuda:N and emulated are"
-              + " recognized but rejected until training on them is implemented (default:"
-              + " ${DEFAULT-VALUE}).")
+          "cpu, cuda (the same as cuda:0), cuda:N, auto (cuda:0 where it is usable, else the"
+              + " CPU, and prints why) or emulated (kiln's CUDA kernels compiled for the CPU: a"
+              + " test device, far slower than cpu). With --resume, it sets the device for the"
+              + " rest of the run (default: ${DEFAULT-VALUE}).")
   String device;
 
   @Option(names = "--output", description = "Run folder to create (default: runs/<date>-<time>).")
@@ -144,13 +147,15 @@ final class TrainCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
-    if (!checkDevice(out)) {
+    Device target = resolveDevice(out);
+    if (target == null) {
       return 2;
     }
     Trainer trainer;
     if (resume != null) {
       boolean epochsGiven = spec.commandLine().getParseResult().hasMatchedOption("--epochs");
-      trainer = Trainer.resume(resume, epochsGiven ? epochs : 0, out, System.console() != null);
+      trainer =
+          Trainer.resume(resume, epochsGiven ? epochs : 0, target, out, System.console() != null);
     } else {
       Path run = output != null ? output : defaultRunFolder();
       TrainOptions options =
@@ -170,7 +175,7 @@ final class TrainCommand implements Callable<Integer> {
               limit,
               timeLimitMinutes,
               skipBadRows);
-      trainer = Trainer.start(options, run, out, System.console() != null);
+      trainer = Trainer.start(options, target, run, out, System.console() != null);
       out.println("run folder: " + run);
     }
     return runWithStopHook(trainer);
@@ -207,45 +212,62 @@ final class TrainCommand implements Callable<Integer> {
   }
 
   /**
-   * Checks {@code --device}. Training runs on the CPU only so far, so {@code auto} prints why it
-   * chose the CPU, and any other device is rejected with that fact, plus the reason the GPU is not
-   * usable where that applies.
+   * Resolves {@code --device} and opens the device, before any data is read, so that an unusable
+   * GPU fails at once. Returns null after printing why the device cannot be used.
    */
-  private boolean checkDevice(PrintWriter out) {
+  private Device resolveDevice(PrintWriter out) {
+    PrintWriter err = spec.commandLine().getErr();
     if (device.equals("auto")) {
-      CudaAvailability gpu = CudaAvailability.check(0);
-      String reason =
-          gpu.usable()
-              ? gpu.message() + " is usable, but training on the GPU is not implemented yet"
-              : gpu.message();
-      out.println("device auto: using the CPU, because " + reason);
-      return true;
+      AutoDevice.Choice choice = AutoDevice.resolve();
+      if (choice.device().isCpu()) {
+        out.println("device auto: using the CPU, because " + choice.reason());
+        return Device.CPU;
+      }
+      String failure = open(choice.device());
+      if (failure != null) {
+        out.println("device auto: using the CPU, because " + failure);
+        return Device.CPU;
+      }
+      out.println(
+          "device auto: using " + choice.device() + ", which is usable: " + choice.reason());
+      return choice.device();
     }
     Device parsed;
     try {
       parsed = Device.parse(device);
     } catch (IllegalArgumentException e) {
-      spec.commandLine()
-          .getErr()
-          .println("kiln train: " + e.getMessage() + ". --device also accepts auto.");
-      return false;
+      err.println("kiln train: " + e.getMessage() + ". --device also accepts auto.");
+      return null;
     }
-    if (parsed.kind() == Device.Kind.CPU) {
-      return true;
+    if (parsed.isCpu()) {
+      return parsed;
     }
-    StringBuilder message =
-        new StringBuilder("kiln train: training on ")
-            .append(parsed)
-            .append(" is not implemented yet, because tensors and layers run only on the CPU.");
-    if (parsed.kind() == Device.Kind.CUDA) {
-      CudaAvailability gpu = CudaAvailability.check(parsed.index());
-      if (!gpu.usable()) {
-        message.append(' ').append(gpu.message()).append('.');
-      }
+    String failure = open(parsed);
+    if (failure != null) {
+      err.println(
+          "kiln train: cannot train on "
+              + parsed
+              + ": "
+              + failure
+              + ". Use --device cpu or --device auto.");
+      return null;
     }
-    message.append(" Use --device cpu or --device auto.");
-    spec.commandLine().getErr().println(message);
-    return false;
+    if (parsed.kind() == Device.Kind.EMULATED) {
+      out.println(
+          "device emulated: kiln's CUDA kernels compiled for the CPU, launched one at a time. It"
+              + " exists to test the device path and trains far slower than --device cpu.");
+    }
+    return parsed;
+  }
+
+  /** Opens {@code target}'s kernels and returns null, or returns why it cannot be used. */
+  private static String open(Device target) {
+    try {
+      DeviceKernels.of(target);
+      return null;
+    } catch (IllegalStateException | CudaException e) {
+      return e.getMessage().replaceAll("\\.$", "");
+    }
   }
 
   private static Path defaultRunFolder() {

@@ -2,10 +2,8 @@ package dev.kiln.keypoints.train;
 
 import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.DType;
+import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.Tensor;
-import dev.kiln.keypoints.data.FaceDataset;
-import dev.kiln.keypoints.data.IdentitySplit;
-import dev.kiln.keypoints.data.LoadOptions;
 import dev.kiln.keypoints.data.Sample;
 import dev.kiln.keypoints.doctor.Doctor;
 import dev.kiln.keypoints.doctor.DoctorInput;
@@ -29,7 +27,6 @@ import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -44,6 +41,14 @@ import java.util.function.Function;
  * <p>A run stops at the end of its epochs, at its time limit, or when {@link #requestStop()} is
  * called (the command line calls it on Ctrl-C). In each case {@code last.safetensors} records the
  * exact position, so that {@link #resume} continues the same run, batch for batch.
+ *
+ * <p>The model is built and initialized on the CPU, so a seed gives the same initial weights on
+ * every device, and then moves to the run's device together with each batch. The device is not one
+ * of the run's options, so a run may be resumed on another device. Its numbers then differ in the
+ * last bits from those of a run that stayed on one device.
+ *
+ * <p>NOTE: the device path has run only on {@code emulated}, in tests, and no run on a real GPU has
+ * been checked yet.
  */
 public final class Trainer {
   /** Checkpoint of the most recent position. */
@@ -55,21 +60,32 @@ public final class Trainer {
   private final TrainOptions options;
   private final Path run;
   private final boolean resuming;
+  private final Device device;
   private final PrintWriter out;
   private final ProgressBar progress;
   private volatile boolean stopRequested;
 
   private Trainer(
-      TrainOptions options, Path run, boolean resuming, PrintWriter out, boolean interactive) {
+      TrainOptions options,
+      Path run,
+      boolean resuming,
+      Device device,
+      PrintWriter out,
+      boolean interactive) {
     this.options = options;
     this.run = run;
     this.resuming = resuming;
+    this.device = device;
     this.out = out;
     this.progress = new ProgressBar(out, interactive);
   }
 
-  /** Prepares a new run in {@code run}, which must not exist or be empty. */
-  public static Trainer start(TrainOptions options, Path run, PrintWriter out, boolean interactive)
+  /**
+   * Prepares a new run in {@code run}, which must not exist or be empty, that trains on {@code
+   * device}.
+   */
+  public static Trainer start(
+      TrainOptions options, Device device, Path run, PrintWriter out, boolean interactive)
       throws IOException {
     if (Files.isDirectory(run)) {
       try (var entries = Files.list(run)) {
@@ -83,12 +99,12 @@ public final class Trainer {
         }
       }
     }
-    requireDataset(options.data());
+    TrainingData.requireDataset(options.data());
     boolean existed = Files.isDirectory(run);
     Files.createDirectories(run);
     try {
       options.write(run);
-      return new Trainer(options, run, false, out, interactive);
+      return new Trainer(options, run, false, device, out, interactive);
     } catch (IOException | RuntimeException e) {
       // The folder was empty or missing before, so everything in it is this failed start's.
       removeFailedStart(run, existed, out);
@@ -114,10 +130,11 @@ public final class Trainer {
   }
 
   /**
-   * Continues the run in {@code run} from its last checkpoint; {@code epochs}, when positive,
-   * replaces the run's epoch count.
+   * Continues the run in {@code run} from its last checkpoint on {@code device}. A positive {@code
+   * epochs} replaces the run's epoch count.
    */
-  public static Trainer resume(Path run, int epochs, PrintWriter out, boolean interactive)
+  public static Trainer resume(
+      Path run, int epochs, Device device, PrintWriter out, boolean interactive)
       throws IOException {
     if (!Files.exists(run.resolve(LAST))) {
       throw new IOException(
@@ -128,7 +145,7 @@ public final class Trainer {
       options = options.withEpochs(epochs);
       options.write(run);
     }
-    return new Trainer(options, run, true, out, interactive);
+    return new Trainer(options, run, true, device, out, interactive);
   }
 
   /** Asks the run to save its position and stop after the current batch; safe from any thread. */
@@ -143,28 +160,15 @@ public final class Trainer {
     Files.writeString(run.resolve("model.txt"), spec.toText(), StandardCharsets.UTF_8);
     out.println("model: " + options.model() + ", " + spec.summary());
 
-    List<Sample> samples = loadSamples(inputSize);
-    IdentitySplit split = split(samples);
-    List<Sample> train = new ArrayList<>();
-    List<Sample> validation = new ArrayList<>();
-    for (Sample s : samples) {
-      (split.isValidation(s.name()) ? validation : train).add(s);
-    }
-    out.printf(
-        Locale.ROOT,
-        "split by identity: %d training faces of %d people, %d validation faces of %d people%n",
-        train.size(),
-        split.trainIdentities().size(),
-        validation.size(),
-        split.validationIdentities().size());
-    if (train.isEmpty() || validation.isEmpty()) {
-      throw new IOException(
-          "the split left no training or no validation faces: use more data (--limit) or"
-              + " another --val-fraction");
-    }
+    TrainingData data = TrainingData.load(options, inputSize, run, resuming, out);
+    List<Sample> train = data.train();
+    List<Sample> validation = data.validation();
 
     Generator generator = new Generator(options.seed());
     Sequential model = spec.build(DType.FLOAT32, generator);
+    // Before the optimizer exists, so that its state is created on the device. On the CPU this
+    // moves nothing, and the run stays bit-identical to one without the call.
+    model.to(device);
     Optimizer optimizer = TrainingSetup.optimizer(options, model.parameters());
     Schedule schedule = TrainingSetup.schedule(options, optimizer);
     Loss loss = Losses.parse(options.loss());
@@ -208,9 +212,12 @@ public final class Trainer {
         while (loader.hasNext() && !stopping && !timeUp) {
           Batch batch = loader.next();
           optimizer.zeroGrad();
-          Tensor value = loss.compute(model.forward(batch.images()), batch.targets());
+          Tensor inputs = batch.images().to(device);
+          Tensor targets = batch.targets().to(device);
+          Tensor value = loss.compute(model.forward(inputs), targets);
           value.backward();
           optimizer.step();
+          // On a device, item() waits for the step's kernels, so this is the one sync per step.
           double item = value.item();
           if (!Double.isFinite(item)) {
             throw new IllegalStateException(
@@ -330,7 +337,8 @@ public final class Trainer {
   /**
    * Examines a run whose loss has stalled and prints the doctor's findings. The doctor's forward
    * passes draw dropout masks from the run's generator, so its state is restored afterwards and a
-   * resumed run stays identical.
+   * resumed run stays identical. The doctor's checks build their batches on the CPU, so a run on
+   * another device only prints how to examine it afterwards.
    */
   private void runDoctor(
       Sequential model,
@@ -346,7 +354,21 @@ public final class Trainer {
       Generator generator,
       int epoch)
       throws IOException {
-    out.println("the training loss has not fallen by 5% over 3 epochs; running the doctor");
+    String stalled =
+        String.format(
+            Locale.ROOT,
+            "the training loss has not fallen %.0f%% below the first epoch's in %d epochs",
+            100 * Doctor.STALL_FALL,
+            Doctor.STALL_EPOCHS);
+    if (!device.isCpu()) {
+      out.println(
+          stalled
+              + "; the doctor runs on the CPU only, so examine the run with `kiln doctor --run "
+              + run
+              + "`");
+      return;
+    }
+    out.println(stalled + "; running the doctor");
     long[] generatorState = generator.state();
     Report report =
         Doctor.examine(
@@ -366,55 +388,6 @@ public final class Trainer {
     generator.setState(generatorState);
     out.print(report.toText());
     out.println("wrote " + report.write(run));
-  }
-
-  /**
-   * Returns the training CSV of the dataset folder {@code data}.
-   *
-   * @throws IOException if it is missing, with how to get the dataset
-   */
-  private static Path requireDataset(Path data) throws IOException {
-    Path csv = data.resolve("training_frames_keypoints.csv");
-    if (!Files.isRegularFile(csv)) {
-      throw new IOException(
-          csv
-              + " not found: run `./kiln fetch-data` to download the dataset, or point --data at a"
-              + " folder with training_frames_keypoints.csv and training/");
-    }
-    return csv;
-  }
-
-  private List<Sample> loadSamples(int inputSize) throws IOException {
-    LoadOptions load =
-        LoadOptions.defaults()
-            .withOnBadRow(
-                options.skipBadRows() ? FaceDataset.OnBadRow.SKIP : FaceDataset.OnBadRow.FAIL)
-            .withShorterSide(Pipelines.rescaledSide(inputSize))
-            .withLimit(options.limit() > 0 ? options.limit() : Integer.MAX_VALUE);
-    Path csv = requireDataset(options.data());
-    Path images = options.data().resolve("training");
-    long start = System.nanoTime();
-    FaceDataset.Loaded loaded = FaceDataset.load(csv, images, load);
-    out.printf(
-        Locale.ROOT,
-        "loaded %d faces from %s in %.1f s%n",
-        loaded.samples().size(),
-        csv,
-        (System.nanoTime() - start) / 1e9);
-    if (loaded.report().skippedCount() > 0) {
-      out.println(loaded.report().summary());
-    }
-    return loaded.samples();
-  }
-
-  private IdentitySplit split(List<Sample> samples) throws IOException {
-    Path file = run.resolve("split.txt");
-    if (resuming && Files.exists(file)) {
-      return IdentitySplit.read(file);
-    }
-    IdentitySplit split = IdentitySplit.of(samples, options.validationFraction(), options.seed());
-    split.write(file);
-    return split;
   }
 
   private boolean pastTimeLimit(long started) {

@@ -1,6 +1,7 @@
 package dev.kiln.keypoints.train;
 
 import dev.kiln.core.autograd.GradMode;
+import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.data.Sample;
 import dev.kiln.keypoints.eval.Nme;
@@ -21,7 +22,10 @@ import java.util.function.Function;
  */
 public record Validation(double loss, double nme) {
 
-  /** Runs the model over {@code samples} through the evaluation pipeline. */
+  /**
+   * Runs the model over {@code samples} through the evaluation pipeline, on the model's device. The
+   * predictions come back to the CPU for the NME, one batch at a time.
+   */
   public static Validation run(
       Module model,
       List<Sample> samples,
@@ -31,6 +35,7 @@ public record Validation(double loss, double nme) {
       KeypointNormalization normalization,
       int batchSize,
       int threads) {
+    Device device = model.device();
     boolean wasTraining = model.isTraining();
     model.eval();
     double lossSum = 0;
@@ -41,10 +46,10 @@ public record Validation(double loss, double nme) {
             new BatchLoader(samples, pipeline, collate, batchSize, false, 0, 0, threads, 0)) {
       while (loader.hasNext()) {
         Batch batch = loader.next();
-        Tensor prediction = model.forward(batch.images());
-        lossSum += loss.compute(prediction, batch.targets()).item() * batch.size();
+        Tensor prediction = model.forward(batch.images().to(device));
+        lossSum += loss.compute(prediction, batch.targets().to(device)).item() * batch.size();
 
-        float[] predicted = prediction.toFloatArray();
+        float[] predicted = prediction.to(Device.CPU).toFloatArray();
         float[] truth = batch.targets().toFloatArray();
         int width = predicted.length / batch.size();
         for (int i = 0; i < batch.size(); i++) {

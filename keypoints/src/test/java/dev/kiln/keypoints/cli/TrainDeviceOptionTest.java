@@ -1,22 +1,30 @@
 package dev.kiln.keypoints.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import dev.kiln.core.backend.cuda.CudaAvailability;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 /**
- * The {@code --device} option of {@code train}: training runs only on the CPU so far, so a CUDA
- * device is rejected with a reason before any data is read, and an invalid name is named.
+ * The {@code --device} option of {@code train}: an unusable CUDA device is rejected with the reason
+ * before any data is read, {@code auto} prints which device it chose and why, {@code emulated} is
+ * accepted, and an invalid name is named.
  */
 class TrainDeviceOptionTest {
 
   private final StringWriter out = new StringWriter();
   private final StringWriter err = new StringWriter();
+
+  @TempDir Path folder;
 
   private int train(String... args) {
     CommandLine commandLine = new CommandLine(new Main());
@@ -29,33 +37,44 @@ class TrainDeviceOptionTest {
   }
 
   @Test
-  void cudaDeviceRejectedWithReason() {
+  void unusableCudaRejectedWithReason() {
+    CudaAvailability gpu = CudaAvailability.check(0);
+    assumeFalse(gpu.usable(), "cuda:0 is usable here, so training on it is not rejected");
+
     int status = train("--device", "cuda:0", "--data", "no-such-folder");
 
     assertEquals(2, status);
     String message = err.toString();
-    assertTrue(message.contains("training on cuda:0 is not implemented yet"), message);
+    assertTrue(message.contains("kiln train: cannot train on cuda:0: "), message);
+    assertTrue(message.contains(gpu.message()), message);
     assertTrue(message.contains("Use --device cpu or --device auto."), message);
+    assertFalse(message.contains("training_frames_keypoints.csv"), "no data is read first");
+  }
+
+  @Test
+  void autoDevicePrintsChoiceAndReason() {
     CudaAvailability gpu = CudaAvailability.check(0);
-    if (!gpu.usable()) {
-      assertTrue(message.contains(gpu.message()), message);
-    }
+
+    train("--device", "auto", "--data", "no-such-folder", "--output", folder + "/run");
+
+    String expected =
+        gpu.usable()
+            ? "device auto: using cuda:0, which is usable: " + gpu.message()
+            : "device auto: using the CPU, because " + gpu.message();
+    assertTrue(out.toString().contains(expected), out.toString());
   }
 
   @Test
-  void autoDeviceSaysWhyCpu() {
-    train("--device", "auto", "--data", "no-such-folder");
+  void emulatedDeviceAccepted() {
+    Path run = folder.resolve("run");
 
-    assertTrue(out.toString().contains("device auto: using the CPU, because "), out.toString());
-  }
+    int status = train("--device", "emulated", "--data", "no-such-folder", "--output", "" + run);
 
-  @Test
-  void emulatedDeviceRejected() {
-    int status = train("--device", "emulated", "--data", "no-such-folder");
-
-    assertEquals(2, status);
-    assertTrue(
-        err.toString().contains("training on emulated is not implemented yet"), err.toString());
+    // The command gets past the device to the data, which this test leaves missing.
+    assertEquals(1, status, err.toString());
+    assertTrue(out.toString().contains("device emulated: "), out.toString());
+    assertTrue(err.toString().contains("training_frames_keypoints.csv not found"), err.toString());
+    assertFalse(Files.exists(run), "a failed start leaves no run folder behind");
   }
 
   @Test

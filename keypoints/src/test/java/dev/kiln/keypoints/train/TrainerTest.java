@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.data.TestData;
 import java.io.IOException;
@@ -42,7 +43,8 @@ class TrainerTest {
     Path data = TestData.facialKeypoints();
     Path run = folder.resolve("run");
 
-    List<EpochRecord> history = Trainer.start(options(data, 1), run, quiet(), false).run();
+    List<EpochRecord> history =
+        Trainer.start(options(data, 1), Device.CPU, run, quiet(), false).run();
 
     assertEquals(1, history.size());
     for (String name :
@@ -63,15 +65,15 @@ class TrainerTest {
     Path data = TestData.facialKeypoints();
     Path straight = folder.resolve("straight");
     Path interrupted = folder.resolve("interrupted");
-    Trainer.start(options(data, 2), straight, quiet(), false).run();
+    Trainer.start(options(data, 2), Device.CPU, straight, quiet(), false).run();
 
     // Stop after the first batch of epoch 1 through the same path that Ctrl-C takes.
-    Trainer first = Trainer.start(options(data, 2), interrupted, quiet(), false);
+    Trainer first = Trainer.start(options(data, 2), Device.CPU, interrupted, quiet(), false);
     first.requestStop();
     first.run();
     Position stopped =
         Position.fromMetadata(Checkpoint.read(interrupted.resolve(Trainer.LAST)).metadata());
-    Trainer.resume(interrupted, 0, quiet(), false).run();
+    Trainer.resume(interrupted, 0, Device.CPU, quiet(), false).run();
 
     assertEquals(1, stopped.epoch());
     assertEquals(1, stopped.batch());
@@ -104,7 +106,8 @@ class TrainerTest {
 
     IOException error =
         assertThrows(
-            IOException.class, () -> Trainer.start(options(folder, 1), run, quiet(), false));
+            IOException.class,
+            () -> Trainer.start(options(folder, 1), Device.CPU, run, quiet(), false));
 
     assertTrue(error.getMessage().contains("not empty"), error.getMessage());
     assertEquals("precious", Files.readString(run.resolve("keep.txt")));
@@ -117,7 +120,10 @@ class TrainerTest {
     IOException error =
         assertThrows(
             IOException.class,
-            () -> Trainer.start(options(folder.resolve("nowhere"), 1), run, quiet(), false).run());
+            () ->
+                Trainer.start(
+                        options(folder.resolve("nowhere"), 1), Device.CPU, run, quiet(), false)
+                    .run());
 
     assertTrue(error.getMessage().contains("fetch-data"), error.getMessage());
     assertFalse(Files.exists(run), "a failed start leaves no run folder behind");
@@ -129,7 +135,8 @@ class TrainerTest {
 
     assertThrows(
         IOException.class,
-        () -> Trainer.start(options(folder.resolve("nowhere"), 1), run, quiet(), false));
+        () ->
+            Trainer.start(options(folder.resolve("nowhere"), 1), Device.CPU, run, quiet(), false));
 
     assertTrue(Files.isDirectory(run), "the folder the user made is kept");
     try (var entries = Files.list(run)) {

@@ -1,0 +1,107 @@
+package dev.kiln.keypoints.train;
+
+import dev.kiln.keypoints.data.FaceDataset;
+import dev.kiln.keypoints.data.IdentitySplit;
+import dev.kiln.keypoints.data.LoadOptions;
+import dev.kiln.keypoints.data.Sample;
+import dev.kiln.keypoints.transform.Pipelines;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The faces of a run, split by identity into training and validation sets. A new run writes the
+ * split to {@code split.txt} in its folder, and a resumed run reads it back, so that no face
+ * changes sides.
+ *
+ * @param train the training faces
+ * @param validation the held-out faces
+ */
+record TrainingData(List<Sample> train, List<Sample> validation) {
+
+  /**
+   * Loads the dataset that {@code options} names, rescaled for a model input of {@code inputSize}
+   * pixels, and splits it, printing the counts to {@code out}.
+   *
+   * @throws IOException if the dataset is missing or unreadable, or if the split leaves either set
+   *     empty
+   */
+  static TrainingData load(
+      TrainOptions options, int inputSize, Path run, boolean resuming, PrintWriter out)
+      throws IOException {
+    List<Sample> samples = loadSamples(options, inputSize, out);
+    IdentitySplit split = split(options, samples, run.resolve("split.txt"), resuming);
+    List<Sample> train = new ArrayList<>();
+    List<Sample> validation = new ArrayList<>();
+    for (Sample s : samples) {
+      (split.isValidation(s.name()) ? validation : train).add(s);
+    }
+    out.printf(
+        Locale.ROOT,
+        "split by identity: %d training faces of %d people, %d validation faces of %d people%n",
+        train.size(),
+        split.trainIdentities().size(),
+        validation.size(),
+        split.validationIdentities().size());
+    if (train.isEmpty() || validation.isEmpty()) {
+      throw new IOException(
+          "the split left no training or no validation faces: use more data (--limit) or"
+              + " another --val-fraction");
+    }
+    return new TrainingData(train, validation);
+  }
+
+  /**
+   * Returns the training CSV of the dataset folder {@code data}.
+   *
+   * @throws IOException if it is missing, with how to get the dataset
+   */
+  static Path requireDataset(Path data) throws IOException {
+    Path csv = data.resolve("training_frames_keypoints.csv");
+    if (!Files.isRegularFile(csv)) {
+      throw new IOException(
+          csv
+              + " not found: run `./kiln fetch-data` to download the dataset, or point --data at a"
+              + " folder with training_frames_keypoints.csv and training/");
+    }
+    return csv;
+  }
+
+  private static List<Sample> loadSamples(TrainOptions options, int inputSize, PrintWriter out)
+      throws IOException {
+    LoadOptions load =
+        LoadOptions.defaults()
+            .withOnBadRow(
+                options.skipBadRows() ? FaceDataset.OnBadRow.SKIP : FaceDataset.OnBadRow.FAIL)
+            .withShorterSide(Pipelines.rescaledSide(inputSize))
+            .withLimit(options.limit() > 0 ? options.limit() : Integer.MAX_VALUE);
+    Path csv = requireDataset(options.data());
+    Path images = options.data().resolve("training");
+    long start = System.nanoTime();
+    FaceDataset.Loaded loaded = FaceDataset.load(csv, images, load);
+    out.printf(
+        Locale.ROOT,
+        "loaded %d faces from %s in %.1f s%n",
+        loaded.samples().size(),
+        csv,
+        (System.nanoTime() - start) / 1e9);
+    if (loaded.report().skippedCount() > 0) {
+      out.println(loaded.report().summary());
+    }
+    return loaded.samples();
+  }
+
+  private static IdentitySplit split(
+      TrainOptions options, List<Sample> samples, Path file, boolean resuming) throws IOException {
+    if (resuming && Files.exists(file)) {
+      return IdentitySplit.read(file);
+    }
+    IdentitySplit split = IdentitySplit.of(samples, options.validationFraction(), options.seed());
+    split.write(file);
+    return split;
+  }
+}
