@@ -16,5 +16,9 @@ if [ ! -f "$classes/META-INF/BenchmarkList" ] || [ ! -f "$here/target/classpath.
   echo "  mvn -B install -DskipTests -pl benchmarks -am" >&2
   exit 1
 fi
-exec "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector \
+if [ $# -eq 0 ]; then
+  # "Everything" means everything that runs on the CPU: the GPU product needs a CUDA device.
+  set -- -e DeviceGemmBenchmark
+fi
+exec "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
   -cp "$classes:$(cat "$here/target/classpath.txt")" dev.kiln.benchmarks.JmhMain "$@"

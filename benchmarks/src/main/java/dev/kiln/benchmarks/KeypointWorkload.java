@@ -29,6 +29,7 @@ public final class KeypointWorkload {
   private final Sequential model;
   private final Adam optimizer;
   private final MSELoss loss = new MSELoss();
+  private final Device target;
   private final Tensor images;
   private final Tensor targets;
 
@@ -43,12 +44,14 @@ public final class KeypointWorkload {
     if (batch < 1) {
       throw new IllegalArgumentException("batch must be 1 or more, got " + batch);
     }
-    Device target = BenchDevice.resolve(device);
+    this.target = BenchDevice.resolve(device);
     this.preset = preset;
     this.batch = batch;
     this.spec = ModelPresets.byName(preset);
     Generator generator = new Generator(seed);
     this.model = spec.build(DType.FLOAT32, generator);
+    // The weights are drawn on the CPU first, so a seed gives the same model on every device.
+    model.to(target);
     this.optimizer = new Adam(model.parameters());
 
     int[] image = spec.inputShape();
@@ -70,7 +73,10 @@ public final class KeypointWorkload {
     return Tensor.of(values, shape);
   }
 
-  /** Runs one training step and returns the loss before the step. */
+  /**
+   * Runs one training step and returns the loss before the step. Reading the loss waits for the
+   * device, so on a GPU the step has finished when this returns.
+   */
   public double trainStep() {
     model.train();
     optimizer.zeroGrad();
@@ -84,7 +90,9 @@ public final class KeypointWorkload {
   public Tensor inferBatch() {
     model.eval();
     try (var _ = GradMode.noGrad()) {
-      return model.forward(images);
+      Tensor predictions = model.forward(images);
+      BenchDevice.synchronize(target);
+      return predictions;
     }
   }
 

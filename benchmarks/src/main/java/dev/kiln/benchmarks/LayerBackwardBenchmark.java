@@ -25,6 +25,7 @@ public class LayerBackwardBenchmark extends LayerBenchmarkState {
     counters.flop += layerCase.backwardFlop(batch);
     counters.values += layerCase.values(batch);
     output.backward(gradOutput);
+    BenchDevice.synchronize(target);
     return input.grad();
   }
 }

@@ -2,6 +2,7 @@ package dev.kiln.benchmarks;
 
 import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.DType;
+import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.nn.Module;
 import java.util.concurrent.TimeUnit;
@@ -135,6 +136,7 @@ public abstract class LayerBenchmarkState {
   @Param({"cpu"})
   public String device;
 
+  protected Device target;
   protected LayerCase layerCase;
   protected Module module;
   protected Tensor input;
@@ -144,14 +146,15 @@ public abstract class LayerBenchmarkState {
   @Setup(Level.Trial)
   public void buildLayer() {
     layerCase = LayerCase.parse(layer);
+    target = BenchDevice.resolve(device);
     Generator generator = new Generator(42);
-    module = layerCase.build(generator);
+    module = layerCase.build(generator).to(target);
     int[] sample = layerCase.inputShape();
     int[] shape = new int[sample.length + 1];
     shape[0] = batch;
     System.arraycopy(sample, 0, shape, 1, sample.length);
-    input = KeypointWorkload.gaussian(generator, shape).to(BenchDevice.resolve(device));
+    input = KeypointWorkload.gaussian(generator, shape).to(target);
     input.requiresGrad(true);
-    gradOutput = Tensor.ones(DType.FLOAT32, module.forward(input).shape());
+    gradOutput = Tensor.full(1.0, DType.FLOAT32, target, module.forward(input).shape());
   }
 }

@@ -9,6 +9,8 @@ public class LayerForwardBenchmark extends LayerBenchmarkState {
   public Tensor forward(WorkCounters counters) {
     counters.flop += layerCase.forwardFlop(batch);
     counters.values += layerCase.values(batch);
-    return module.forward(input);
+    Tensor output = module.forward(input);
+    BenchDevice.synchronize(target);
+    return output;
   }
 }
