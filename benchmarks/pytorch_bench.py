@@ -8,6 +8,8 @@ the same tab-separated records (see Compare.java). Written for Debian 12's pytho
 python3-numpy 1.24 with OpenBLAS; it uses no API newer than those.
 
 Usage: pytorch_bench.py {describe,run,gemm,rss} [options]; run with -h for the options.
+With --device cuda, run and rss put the model and the batch on the GPU and end each timed repeat
+with torch.cuda.synchronize(); benchmarks/gpu-check/gpu-check.sh uses this for its PyTorch column.
 """
 
 import argparse
@@ -145,10 +147,14 @@ def import_torch():
     return torch
 
 
-def print_info(torch, threads):
+def print_info(torch, threads, device):
     record("info", SIDE, "python", platform.python_version())
     record("info", SIDE, "torch", torch.__version__)
     record("info", SIDE, "threads", threads)
+    if device.type == "cuda":
+        record("info", SIDE, "cuda", torch.version.cuda)
+        record("info", SIDE, "gpu", torch.cuda.get_device_name(device))
+        record("info", SIDE, "cudnn", torch.backends.cudnn.version())
     record("info", SIDE, "mkldnn", torch.backends.mkldnn.is_available())
     path, core, _ = openblas_info()
     record("info", SIDE, "openblas", f"{path} kernel {core}")
@@ -157,14 +163,17 @@ def print_info(torch, threads):
 class Workload:
     """One preset with a fixed random batch; the same work as kiln's KeypointWorkload."""
 
-    def __init__(self, torch, name, batch):
+    def __init__(self, torch, name, batch, device):
         self.torch = torch
         self.batch = batch
         torch.manual_seed(42)
-        self.model = build_model(torch.nn, name)
+        # The model and the batch are made on the CPU and then moved, so the device does not
+        # change the weights or the data. The optimizer is made after the move, so its state
+        # lives on the device too.
+        self.model = build_model(torch.nn, name).to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters())
-        self.images = torch.randn(batch, *INPUT_SHAPES[name])
-        self.targets = torch.randn(batch, OUTPUTS)
+        self.images = torch.randn(batch, *INPUT_SHAPES[name]).to(device)
+        self.targets = torch.randn(batch, OUTPUTS).to(device)
 
     def train_step(self):
         self.model.train()
@@ -190,20 +199,43 @@ def run_at_least(unit, count, seconds):
     return done
 
 
-def time_rates(unit, work_per_unit, args, repeat_seconds=0.0):
+def time_rates(unit, work_per_unit, args, repeat_seconds=0.0, synchronize=lambda: None):
     """Run the warm-up, then return work_per_unit * units / seconds of each timed repeat.
 
     The warm-up runs at least args.warmup units, and more until args.warmup_seconds have passed,
     the same rule as kiln's side, which needs the time for its JIT compiler. A timed repeat runs
-    at least args.steps units, and more until it has lasted repeat_seconds.
+    at least args.steps units, and more until it has lasted repeat_seconds. synchronize runs after
+    the warm-up and at the end of each timed repeat, before the clock stops. On a GPU it waits for
+    the queued kernels, so a repeat's time is the time its work took.
     """
     run_at_least(unit, args.warmup, args.warmup_seconds)
+    synchronize()
     rates = []
     for _ in range(args.repeats):
         start = time.perf_counter()
         units = run_at_least(unit, args.steps, repeat_seconds)
+        synchronize()
         rates.append(work_per_unit * units / (time.perf_counter() - start))
     return rates
+
+
+def open_device(torch, name):
+    """Return the torch.device for --device, and the function that waits for its queued work.
+
+    Exit with status 3 and the reason when CUDA is requested but this PyTorch cannot use it, so
+    that no CPU timing is ever reported as a GPU one.
+    """
+    if name == "cpu":
+        return torch.device("cpu"), lambda: None
+    if not torch.cuda.is_available():
+        built_with = torch.version.cuda or "none (a CPU-only build)"
+        print(f"pytorch_bench.py: --device cuda was requested, but torch {torch.__version__} "
+              f"cannot use CUDA here (CUDA version it was built with: {built_with}; "
+              f"devices found: {torch.cuda.device_count()}); use --device cpu or run on a "
+              f"machine with an NVIDIA GPU and a CUDA build of PyTorch", file=sys.stderr)
+        sys.exit(3)
+    device = torch.device("cuda", 0)
+    return device, lambda: torch.cuda.synchronize(device)
 
 
 def describe(torch, args):
@@ -221,21 +253,23 @@ def describe(torch, args):
 
 
 def run(torch, args):
-    print_info(torch, args.threads)
+    device, synchronize = open_device(torch, args.device)
+    print_info(torch, args.threads, device)
     for name in args.models:
         for batch in args.batches:
-            workload = Workload(torch, name, batch)
+            workload = Workload(torch, name, batch, device)
             for mode in args.modes:
                 unit = workload.train_step if mode == "train" else workload.infer_batch
-                rates = time_rates(unit, batch, args, args.repeat_seconds)
+                rates = time_rates(unit, batch, args, args.repeat_seconds, synchronize)
                 record("throughput", SIDE, name, batch, mode, join_rates(rates))
 
 
 def rss(torch, args):
-    print_info(torch, args.threads)
+    device, synchronize = open_device(torch, args.device)
+    print_info(torch, args.threads, device)
     name, batch = args.models[0], args.batches[0]
-    workload = Workload(torch, name, batch)
-    rates = time_rates(workload.train_step, batch, args, args.repeat_seconds)
+    workload = Workload(torch, name, batch, device)
+    rates = time_rates(workload.train_step, batch, args, args.repeat_seconds, synchronize)
     record("throughput", SIDE, name, batch, "train", join_rates(rates))
     record("rss", SIDE, name, batch, "train", peak_resident_kib())
 
@@ -290,6 +324,9 @@ def main():
     parser.add_argument("--size", type=int, default=1024, help="GEMM size N for N x N x N")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="threads for PyTorch and OpenBLAS (default: all cores)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="where run and rss train and infer: cpu (default) or cuda, the "
+                             "first GPU; describe and gemm always use the CPU")
     args = parser.parse_args()
     for mode in args.modes:
         if mode not in ("train", "infer"):

@@ -5,16 +5,23 @@
 # Usage, from the repository root: benchmarks/gpu-check/gpu-check.sh BUNDLE OUT
 #   BUNDLE  the folder package.sh made, dist/gpu-check
 #   OUT     the folder for the results: gpu-check-report.md, machine.log, gpu-report.log,
-#           core-tests.log, kernels-tests.log, training.log and junit-xml.tar.gz (7 files)
+#           core-tests.log, kernels-tests.log, training.log, comparisons.log and junit-xml.tar.gz
+#           (8 files, the most that the device tool returns)
 # Environment:
 #   GPU_CHECK_BUDGET_S   the time budget of the whole check in seconds (default 420); every stage
 #                        runs under `timeout` with what is left of it
 #   GPU_CHECK_DEVICE     the device to check and train on (default cuda:0)
 #   GPU_CHECK_TRAINING   batch, warm-up steps and timed steps of each training timing (default
-#                        "32 5 20")
+#                        "32 5 20"). lenet-20m is also timed at batch 64, first, with the same
+#                        step counts
 # Stages: the machine (nvidia-smi), kiln's CUDA availability (dev.kiln.benchmarks.GpuReport), the
-# GPU tests of core, the kernels tests, and one training timing per keypoint preset. The report is
-# rewritten after each stage, so a run cut short still leaves the stages it finished.
+# GPU and device tests of core, and kiln's GEMM kernel against cuBLAS at 4096. Then training step
+# timings of lenet-20m at batch 64 (with the vendor libraries and with kiln's own kernels) and of
+# every keypoint preset, and PyTorch's training steps on the same GPU where PyTorch can use it.
+# Last come forward plus backward of each conv and linear layer of lenet-20m with and without the
+# vendor libraries, and the kernels tests. The report opens with the two performance targets, each met, not met or
+# unmeasured with the reason. The report is rewritten after each stage, so a run cut short still
+# leaves the stages it finished.
 # Exit status: 0 when every stage ran and no test failed, 1 otherwise, 2 for invalid arguments. A
 # machine without a usable GPU is a result, not a failure.
 set -uo pipefail
@@ -73,6 +80,10 @@ jvm_options=(--enable-native-access=ALL-UNNAMED -Xss8m --add-modules jdk.incubat
   "-XX:ErrorFile=$work/hs_err_pid%p.log")
 
 source "$here/report-lib.sh"
+# The targets stay unmeasured, with the reason, until a stage measures them.
+gemm_target="unmeasured: the GEMM stage did not run"
+training_target="unmeasured: the training and PyTorch stages did not run"
+render_targets
 # A run stopped from outside still leaves the report of the stages it finished.
 trap 'render_report; exit 1' TERM INT
 
@@ -160,7 +171,7 @@ add_section 20 "CUDA availability ($device)" "$(cell "$availability")" "" \
 summary_rows+=("| availability | $(cell "$availability") | $stage_seconds |")
 render_report
 
-# ---- 3 and 4. The test suites ----
+# ---- 3. The GPU tests of core ----
 # run_suite NAME SECTION CAP TEST_CLASSES [console launcher options...]
 run_suite() {
   local name="$1" section="$2" cap="$3" classes="$bundle/test-classes/$4"
@@ -179,17 +190,247 @@ run_suite() {
 }
 declare -A suite_skipped=()
 declare -A suite_about=(
-  [core]="The tests of package dev.kiln.core.backend.cuda with its subpackages, and every *GpuTest
-class in core."
+  [core]="The tests of packages dev.kiln.core.backend.cuda and dev.kiln.core.backend.device with
+their subpackages, DeviceTensorTest, DeviceOpsTest (every op, forward and backward, against the CPU
+in float64) and every *GpuTest class in core. The device tests run on emulated and on cuda:0."
   [kernels]="Every kernel of the kernels module, launched under CPU emulation (libkiln_emu.so) and
 compared with a Java reference. These tests do not use the GPU yet."
 )
 # Core: every test of the CUDA package and its subpackages (the GPU tests, and CPU tests such as the
-# allocator's) and every *GpuTest class anywhere in core. The GPU tests skip with the availability reason where no GPU is
-# usable.
-run_suite core 30 150 core --include-classname '^(dev\.kiln\.core\.backend\.cuda\..*|.*GpuTest)$'
-# Kernels: every kernel launched under CPU emulation and compared with a Java reference.
-run_suite kernels 40 180 kernels
+# allocator's), the device test suite, which runs every kernel family on emulated and on cuda:0, the
+# tensor tests on devices, and every *GpuTest class anywhere in core. The GPU tests skip with the
+# availability reason where no GPU is usable.
+run_suite core 30 150 core --include-classname \
+  '^(dev\.kiln\.core\.backend\.(cuda|device)\..*|dev\.kiln\.core\.tensor\.DeviceTensorTest|dev\.kiln\.core\.ops\.DeviceOpsTest|.*GpuTest)$'
+
+# ---- 4. kiln's GEMM kernel against cuBLAS ----
+# GEMM, layer and PyTorch output share comparisons.log, because the device tool returns at most 8
+# files.
+comparisons_log="$out/comparisons.log"
+: >"$comparisons_log"
+gemm_log="$work/gemm.log"
+run_stage "gemm 4096" 60 "$gemm_log" \
+  "$java" "${jvm_options[@]}" -cp "$classpath" dev.kiln.benchmarks.DeviceGemmTimer "$device" 4096 10
+append_crash_logs "$gemm_log"
+cat "$gemm_log" >>"$comparisons_log"
+gemm_ratio="$(key_value "$gemm_log" kiln_over_cublas)"
+gemm_lines=()
+if [ "$stage_rc" -eq 0 ] && [[ "$gemm_ratio" =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
+  gemm_text="kiln's tiled kernel ran at ${gemm_ratio}× cuBLAS's rate"
+  gemm_text="$gemm_text ($(key_value "$gemm_log" kiln_tiled_gflops) against"
+  gemm_text="$gemm_text $(key_value "$gemm_log" cublas_gflops) GFLOP/s)"
+  gemm_target="$(verdict "$gemm_ratio" ">=" 0.5): $gemm_text"
+  gemm_lines+=("| kernel | median ms | GFLOP/s |" "|---|---|---|"
+    "| kiln tiled | $(key_value "$gemm_log" kiln_tiled_median_ms) | $(key_value "$gemm_log" kiln_tiled_gflops) |"
+    "| cuBLAS | $(key_value "$gemm_log" cublas_median_ms) | $(key_value "$gemm_log" cublas_gflops) |"
+    "" "kiln over cuBLAS: $gemm_ratio. Largest difference between the two products:"
+    "$(key_value "$gemm_log" max_abs_difference).")
+elif [ "$stage_rc" -eq 0 ]; then
+  gemm_text="cuBLAS is not in use: $(key_value "$gemm_log" cublas_unavailable)"
+  gemm_text="$gemm_text; kiln's tiled kernel ran at $(key_value "$gemm_log" kiln_tiled_gflops) GFLOP/s"
+  gemm_target="unmeasured: $gemm_text"
+elif [ "$stage_rc" -eq 125 ]; then
+  gemm_text="$stage_result"
+  gemm_target="unmeasured: the stage was skipped (${stage_result#not run: })"
+else
+  gemm_text="$(grep -m1 '^DeviceGemmTimer: ' "$gemm_log" | sed 's/^DeviceGemmTimer: //')"
+  gemm_text="${gemm_text:-the timer failed ($stage_result); see comparisons.log}"
+  gemm_target="unmeasured: $gemm_text"
+fi
+add_section 45 "GEMM on $device: kiln against cuBLAS" \
+  "A 4096 x 4096 x 4096 float32 product from dev.kiln.benchmarks.DeviceGemmTimer: 3 untimed" \
+  "products, then the median of 10, each ending with a synchronize. Full output in" \
+  "comparisons.log." "" "$(cell "$gemm_text")." "" "${gemm_lines[@]}"
+summary_rows+=("| gemm | $(cell "$gemm_text") | $stage_seconds |")
+render_targets
+render_report
+
+# ---- 5. Training step timings ----
+# Each timing is PRESET:BATCH:VENDOR. lenet-20m at batch 64 is the timing that the GPU work aims
+# at, so it runs first, where a short budget still reaches it: once with the vendor libraries where
+# they load (VENDOR auto) and once with -Dkiln.cuda.vendor=kiln, kiln's own kernels only. Then
+# comes every preset at the GPU_CHECK_TRAINING batch, which for lenet-20m gives a second batch size
+# to compare.
+training_log="$out/training.log"
+: >"$training_log"
+training_rows=()
+training_timed=0
+training_rejected=0
+training_seconds=0
+# The median step time in ms of each timed PRESET:BATCH with the vendor libraries, for the
+# comparison with PyTorch.
+declare -A kiln_step_ms=()
+timings=("lenet-20m:64:auto" "lenet-20m:64:kiln")
+for preset in ${presets:-default naimishnet lenet-20m lenet-48m}; do
+  timings+=("$preset:$train_batch:auto")
+done
+for timing in "${timings[@]}"; do
+  IFS=: read -r preset batch vendor <<<"$timing"
+  vendor_options=()
+  label="$preset, batch $batch"
+  if [ "$vendor" = kiln ]; then
+    vendor_options=(-Dkiln.cuda.vendor=kiln)
+    label="$label, kiln's own kernels (-Dkiln.cuda.vendor=kiln)"
+  elif [ "$preset:$batch" = lenet-20m:64 ]; then
+    label="$label, vendor libraries where they load"
+  fi
+  # A result line with device=cuda:N counts as a timing on the GPU. Where the timer cannot use the
+  # device, it prints the reason and exits with 2.
+  run_log="$work/training-$preset-$batch-$vendor.log"
+  timed_before="$training_timed"
+  run_stage "training $preset batch $batch ($vendor)" 90 "$run_log" \
+    "$java" "${jvm_options[@]}" "${vendor_options[@]}" -cp "$classpath" \
+    dev.kiln.benchmarks.TrainingStepTimer --device "$device" "$preset" "$batch" "$train_warmup" \
+    "$train_steps"
+  append_crash_logs "$run_log"
+  cat "$run_log" >>"$training_log"
+  summarize_training "$label" "$run_log"
+  if [ "$training_timed" -gt "$timed_before" ] && [ "$vendor" = auto ]; then
+    kiln_step_ms[$preset:$batch]="$(grep -E '^device=' "$run_log" | tail -1 |
+      sed -n 's/.* median=\([0-9.]*\) ms.*/\1/p')"
+  fi
+  training_rows+=("$training_row")
+  training_seconds=$((training_seconds + stage_seconds))
+  add_section 50 "Training step timings on $device" \
+    "$train_warmup warm-up steps, then the median of $train_steps timed steps, each ending when" \
+    "the loss is read back, from dev.kiln.benchmarks.TrainingStepTimer. Full output in" \
+    "training.log." "" "| preset | result |" "|---|---|" "${training_rows[@]}"
+  render_report
+done
+training_count="${#training_rows[@]}"
+if [ "$training_timed" -eq "$training_count" ]; then
+  training_summary="$training_timed timings on $device"
+elif [ "$training_rejected" -eq "$training_count" ]; then
+  training_summary="the timer could not train on $device: see the table for the reason"
+else
+  training_summary="$training_timed of $training_count timings on $device; see the table"
+fi
+summary_rows+=("| training | $(cell "$training_summary") | $training_seconds |")
+render_report
+
+# ---- 6. PyTorch's training steps on the same GPU ----
+# The same presets, batches and step counts as the kiln timings, through pytorch_bench.py, where
+# the machine's python3 has a PyTorch that can use CUDA. Otherwise the report gives the reason, and
+# the kiln/PyTorch ratio stays unmeasured, never estimated.
+pytorch_log="$work/pytorch.log"
+pytorch_bench="$bundle/pytorch_bench.py"
+if [ ! -f "$pytorch_bench" ]; then
+  pytorch_bench="$here/../pytorch_bench.py"
+fi
+pytorch_rows=()
+pytorch_absent=""
+pytorch_seconds=0
+if ! command -v python3 >/dev/null; then
+  pytorch_absent="python3 is not on the PATH"
+else
+  run_stage "pytorch check" 60 "$pytorch_log" python3 -c \
+    'import torch; assert torch.cuda.is_available(), "torch.cuda.is_available() is False"; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))'
+  pytorch_seconds=$((pytorch_seconds + stage_seconds))
+  if [ "$stage_rc" -eq 125 ]; then
+    pytorch_absent="the PyTorch stage was skipped (${stage_result#not run: })"
+  elif [ "$stage_rc" -ne 0 ]; then
+    pytorch_absent="PyTorch cannot use CUDA here ($stage_result):"
+    pytorch_absent="$pytorch_absent $(grep -v '^== ' "$pytorch_log" | tail -1)"
+  fi
+fi
+if [ -z "$pytorch_absent" ]; then
+  # The lenet-20m timing at batch 64 first, because it decides the target, then every preset at
+  # the GPU_CHECK_TRAINING batch.
+  for models_and_batch in "lenet-20m:64" "${presets// /,}:$train_batch"; do
+    models="${models_and_batch%%:*}"
+    batch="${models_and_batch##*:}"
+    [ -n "$models" ] || models="default,naimishnet,lenet-20m,lenet-48m"
+    run_stage "pytorch training $models batch $batch" 150 "$pytorch_log" \
+      python3 "$pytorch_bench" run --device cuda --models "$models" --batches "$batch" \
+      --modes train --warmup "$train_warmup" --warmup-seconds 0 --repeat-seconds 0 \
+      --repeats "$train_steps" --steps 1
+    pytorch_seconds=$((pytorch_seconds + stage_seconds))
+    if [ "$stage_rc" -ne 0 ]; then
+      pytorch_rows+=("| $models | $batch | $(cell "$stage_result; see comparisons.log") | | |")
+    fi
+  done
+  # One row per throughput record: the median of the repeats' images/s, turned into ms per step.
+  while IFS=$'\t' read -r _ _ model batch _ rates; do
+    torch_ms="$(median_step_ms "$batch" "$rates")"
+    kiln_ms="${kiln_step_ms[$model:$batch]:-}"
+    ratio="unmeasured: no kiln timing on $device"
+    if [ -n "$kiln_ms" ]; then
+      ratio="$(awk -v k="$kiln_ms" -v t="$torch_ms" 'BEGIN { printf "%.2f", k / t }')"
+    fi
+    if [ "$model:$batch" = lenet-20m:64 ] && [ -n "$kiln_ms" ]; then
+      training_target="$(verdict "$ratio" "<=" 1.0): kiln ${kiln_ms} ms, PyTorch ${torch_ms} ms"
+      training_target="$training_target per step, ${ratio}× PyTorch's time"
+    elif [ "$model:$batch" = lenet-20m:64 ]; then
+      training_target="unmeasured: PyTorch took ${torch_ms} ms per step, but kiln has no timing"
+      training_target="$training_target on $device; see the training section"
+    fi
+    pytorch_rows+=("| $model | $batch | $torch_ms | ${kiln_ms:-none} | $ratio |")
+  done < <(awk -F'\t' '$1 == "throughput" && $2 == "pytorch"' "$pytorch_log")
+  if [ "${#pytorch_rows[@]}" -eq 0 ]; then
+    pytorch_rows+=("| | | no PyTorch timing finished; see comparisons.log | | |")
+  fi
+  if [[ "$training_target" == "unmeasured: the training and PyTorch stages did not run" ]]; then
+    training_target="unmeasured: PyTorch's lenet-20m timing at batch 64 did not finish"
+  fi
+  pytorch_about="$(awk -F'\t' '$1 == "info" && $2 == "pytorch" && $3 ~ /^(torch|cuda|gpu|cudnn)$/ {
+    print $3 " " $4 }' "$pytorch_log" | paste -sd, | sed 's/,/, /g')"
+  add_section 55 "PyTorch training steps on $device" \
+    "pytorch_bench.py run --device cuda (${pytorch_about:-versions not printed}): the same presets" \
+    "and batches, $train_warmup warm-up steps and $train_steps timed steps, each ending with" \
+    "torch.cuda.synchronize(). PyTorch's step uses the MSE loss and kiln's the L1 loss; both use" \
+    "Adam. Full output in comparisons.log." "" \
+    "| preset | batch | PyTorch median ms | kiln median ms | kiln / PyTorch |" "|---|---|---|---|---|" \
+    "${pytorch_rows[@]}"
+  summary_rows+=("| pytorch | ${#pytorch_rows[@]} PyTorch timings on the GPU | $pytorch_seconds |")
+else
+  training_target="unmeasured: $pytorch_absent"
+  add_section 55 "PyTorch training steps on $device" \
+    "$(cell "Not measured, because $pytorch_absent"). The kiln/PyTorch ratio is therefore" \
+    "unmeasured, and this report gives no estimate in its place."
+  summary_rows+=("| pytorch | $(cell "not measured: $pytorch_absent") | $pytorch_seconds |")
+fi
+cat "$pytorch_log" >>"$comparisons_log" 2>/dev/null
+render_targets
+render_report
+
+# ---- 7. Layers of lenet-20m with and without the vendor libraries ----
+# The ops use whichever kernels the process registered for the device, so the two columns come from
+# two runs of the same timer: the default selection, and -Dkiln.cuda.vendor=kiln.
+layers_seconds=0
+for vendor in auto kiln; do
+  vendor_options=()
+  [ "$vendor" = kiln ] && vendor_options=(-Dkiln.cuda.vendor=kiln)
+  run_stage "layers lenet-20m ($vendor)" 90 "$work/layers-$vendor.log" \
+    "$java" "${jvm_options[@]}" "${vendor_options[@]}" -cp "$classpath" \
+    dev.kiln.benchmarks.DeviceLayerTimer --device "$device" lenet-20m 64 3 10
+  append_crash_logs "$work/layers-$vendor.log"
+  cat "$work/layers-$vendor.log" >>"$comparisons_log"
+  layers_seconds=$((layers_seconds + stage_seconds))
+done
+layer_rows="$(join_layer_timings "$work/layers-auto.log" "$work/layers-kiln.log")"
+if [ -n "$layer_rows" ]; then
+  layers_summary="$(printf '%s\n' "$layer_rows" | wc -l) layers timed"
+  add_section 60 "Layers of lenet-20m on $device: vendor libraries against kiln's kernels" \
+    "Forward plus backward (input and weight gradients) at batch 64, median of 10 after 3" \
+    "untimed, from dev.kiln.benchmarks.DeviceLayerTimer. The provider column names the path" \
+    "that the default run chose for the layer's library (jcuda, direct or kiln); the kiln column" \
+    "comes from a second run with -Dkiln.cuda.vendor=kiln. Full output in comparisons.log." "" \
+    "| layer | provider | default ms | kiln ms | kiln / default |" "|---|---|---|---|---|" \
+    "$layer_rows"
+else
+  layers_summary="$(grep -h -m1 '^DeviceLayerTimer: ' "$work"/layers-*.log | head -1 |
+    sed 's/^DeviceLayerTimer: //')"
+  layers_summary="no layer timed: ${layers_summary:-$stage_result; see comparisons.log}"
+  add_section 60 "Layers of lenet-20m on $device: vendor libraries against kiln's kernels" \
+    "$(cell "$layers_summary")."
+fi
+summary_rows+=("| layers | $(cell "$layers_summary") | $layers_seconds |")
+render_report
+
+# ---- 8. The kernels tests ----
+# They run under CPU emulation and need no GPU, so they come last, where a slow earlier stage
+# costs them and not the GPU's results.
+run_suite kernels 70 180 kernels
 if [ -n "${suite_skipped[core]:-}" ]; then
   headline="$headline The core suite skipped ${suite_skipped[core]} tests."
 fi
@@ -198,41 +439,6 @@ if [ -n "${suite_skipped[kernels]:-}" ]; then
 fi
 render_report
 
-# ---- 5. Training step timings ----
-training_log="$out/training.log"
-: >"$training_log"
-training_rows=()
-training_timed=0
-training_rejected=0
-training_seconds=0
-for preset in ${presets:-default naimishnet lenet-20m lenet-48m}; do
-  # TrainingStepTimer rejects devices other than cpu until tensors run on the GPU; once it accepts
-  # cuda, its result line contains device=cuda:N and these rows become cuda timings.
-  run_log="$work/training-$preset.log"
-  run_stage "training $preset" 90 "$run_log" \
-    "$java" "${jvm_options[@]}" -cp "$classpath" dev.kiln.benchmarks.TrainingStepTimer \
-    --device "$device" "$preset" "$train_batch" "$train_warmup" "$train_steps"
-  append_crash_logs "$run_log"
-  cat "$run_log" >>"$training_log"
-  summarize_training "$preset" "$run_log"
-  training_rows+=("$training_row")
-  training_seconds=$((training_seconds + stage_seconds))
-  add_section 50 "Training step timings on $device" \
-    "Batch $train_batch, $train_warmup warm-up steps, median of $train_steps timed steps, from" \
-    "dev.kiln.benchmarks.TrainingStepTimer. Full output in training.log." "" \
-    "| preset | result |" "|---|---|" "${training_rows[@]}"
-  render_report
-done
-training_count="${#training_rows[@]}"
-if [ "$training_timed" -eq "$training_count" ]; then
-  training_summary="$training_timed presets timed on $device"
-elif [ "$training_rejected" -eq "$training_count" ]; then
-  training_summary="training on $device is not available yet: the timer rejected every preset"
-else
-  training_summary="$training_timed of $training_count presets timed on $device; see the table"
-fi
-summary_rows+=("| training | $(cell "$training_summary") | $training_seconds |")
-render_report
 rm -rf "$work"
 echo "gpu-check: wrote $report after $(($(date +%s) - start)) s"
 cat "$report"

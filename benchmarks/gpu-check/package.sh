@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds kiln and assembles dist/gpu-check/, a bundle that runs kiln's GPU check on a machine with
 # no Java and no network. It contains a jlink runtime (runtime.tar.gz), kiln's jars with their runtime dependencies,
-# the test classes of core and kernels, and JUnit's console launcher. gpu-check.sh runs it there.
+# the test classes of core and kernels, JUnit's console launcher and pytorch_bench.py. gpu-check.sh
+# runs it there.
 #
 # Usage, from anywhere inside the repository: benchmarks/gpu-check/package.sh
 # Environment: GPU_CHECK_MAX_MIB, the size limit of the bundle in MiB (default 56), because the
@@ -91,6 +92,9 @@ for natives in "$dist"/lib/jcuda-natives-*.jar; do
   fi
 done
 cp -r core/target/test-classes "$dist/test-classes/core"
+# PyTorch's side of the training comparison, which gpu-check.sh runs with the GPU machine's own
+# python3 where that has PyTorch with CUDA.
+cp benchmarks/pytorch_bench.py "$dist/pytorch_bench.py"
 cp -r kernels/target/test-classes "$dist/test-classes/kernels"
 # Another build in the same tree, such as `mvn test -pl core`, may be recompiling the test classes
 # while they are copied, so check that every test source has its class.
@@ -105,8 +109,10 @@ for module in core kernels; do
   done
 done
 
+# unzip exits with 11 when the jar has no fatbin, which pipefail would turn into an exit of this
+# script before the warning below.
 fatbin_bytes="$(unzip -l "$dist"/lib/kiln-kernels-*.jar dev/kiln/kernels/kiln.fatbin 2>/dev/null |
-  awk '$4 == "dev/kiln/kernels/kiln.fatbin" { print $1 }')"
+  awk '$4 == "dev/kiln/kernels/kiln.fatbin" { print $1 }' || true)"
 if [ -z "$fatbin_bytes" ]; then
   say "WARNING: the kernels jar has no kiln.fatbin (nvcc missing or skipped), so on the GPU only" \
     "the tests with their own PTX can run"

@@ -170,10 +170,11 @@ summarize_suite() {
   summary_rows+=("| $title | $(cell "$counts") | $stage_seconds |")
 }
 
-# summarize_training PRESET LOG: sets training_row, the report table row of one training timing,
-# from the output of its run in LOG, and counts the timings that ran on the device.
+# summarize_training LABEL LOG: sets training_row, the report table row of one training timing
+# (LABEL names its preset and batch), from the output of its run in LOG, and counts the timings
+# that ran on the device and those that failed.
 summarize_training() {
-  local preset="$1" log="$2" result error text
+  local label="$1" log="$2" result error text
   result="$(grep -E '^(device=[^ ]+ )?preset=' "$log" | tail -1)"
   if [ "$stage_rc" -eq 0 ] && [[ "$result" == *"device=$device"* ]]; then
     text="$result"
@@ -191,10 +192,10 @@ summarize_training() {
     if [ -z "$text" ]; then
       error="$(grep -v '^== ' "$log" | grep -m1 -E '^(Exception in thread|[A-Za-z_.$]+(Exception|Error)\b)' |
         sed 's/^Exception in thread "[^"]*" //')"
-      text="training on $device is not available yet: ${error:-$stage_result}"
+      text="the timer failed on $device: ${error:-$stage_result}"
     fi
   fi
-  training_row="| $preset | $(cell "$text") |"
+  training_row="| $label | $(cell "$text") |"
 }
 
 # Writes the whole report from the summary rows and the stored sections.
@@ -216,4 +217,70 @@ render_report() {
     cat "$sections"/*.md 2>/dev/null
   } >"$report.tmp"
   mv "$report.tmp" "$report"
+}
+
+# key_value FILE KEY: prints the value of the last KEY=VALUE line in FILE, or nothing.
+key_value() {
+  sed -n "s/^$2=//p" "$1" 2>/dev/null | tail -1
+}
+
+# verdict VALUE OPERATOR LIMIT: prints "met" or "not met" for VALUE >= LIMIT or VALUE <= LIMIT
+# (OPERATOR is ">=" or "<="), compared as decimal numbers.
+verdict() {
+  if awk -v value="$1" -v op="$2" -v limit="$3" \
+    'BEGIN { exit !(op == ">=" ? value + 0 >= limit + 0 : value + 0 <= limit + 0) }'; then
+    echo "met"
+  else
+    echo "not met"
+  fi
+}
+
+# median_step_ms BATCH RATES: prints the step time in ms, to 0.1 ms, at the median of RATES, a
+# comma-separated list of images per second from pytorch_bench.py.
+median_step_ms() {
+  printf '%s\n' "$2" | tr ',' '\n' | sort -g |
+    awk -v batch="$1" '{ rate[NR] = $1 }
+      END {
+        median = NR % 2 ? rate[(NR + 1) / 2] : (rate[NR / 2] + rate[NR / 2 + 1]) / 2
+        printf "%.1f", batch * 1000 / median
+      }'
+}
+
+# join_layer_timings DEFAULT_LOG KILN_LOG: prints one Markdown table row per layer line of
+# DeviceLayerTimer in DEFAULT_LOG: layer, provider, its median ms, the median ms of the same layer
+# in KILN_LOG (the run with -Dkiln.cuda.vendor=kiln) and kiln's time over the default's.
+join_layer_timings() {
+  local log
+  for log in "$1" "$2"; do
+    [ -f "$log" ] || : >"$log"
+  done
+  awk '
+    /^layer=/ {
+      layer = ""; provider = ""; ms = ""
+      for (i = 1; i <= NF; i++) {
+        split($i, pair, "=")
+        if (pair[1] == "layer") layer = pair[2]
+        if (pair[1] == "provider") provider = pair[2]
+        if (pair[1] == "median_ms") ms = pair[2]
+      }
+      if (FILENAME == ARGV[1]) { order[++count] = layer; chosen[layer] = provider; fast[layer] = ms }
+      else { own[layer] = ms }
+    }
+    END {
+      for (i = 1; i <= count; i++) {
+        layer = order[i]
+        ratio = (layer in own) && fast[layer] > 0 ? sprintf("%.2f", own[layer] / fast[layer]) : "unmeasured"
+        printf "| %s | %s | %s | %s | %s |\n", layer, chosen[layer], fast[layer],
+          (layer in own) ? own[layer] : "none", ratio
+      }
+    }' "$1" "$2"
+}
+
+# Stores the report's first section: the two performance targets, each "met", "not met" or
+# "unmeasured" with the measurement or the reason, from gemm_target and training_target.
+render_targets() {
+  add_section 05 "Targets" \
+    "- kiln's own GEMM kernel at 50% or more of cuBLAS's rate at 4096 x 4096 x 4096: $gemm_target" \
+    "- a training step of lenet-20m at batch 64 in at most 1.0× PyTorch's time on the same GPU:" \
+    "  $training_target"
 }
