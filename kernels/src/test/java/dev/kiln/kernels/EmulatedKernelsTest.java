@@ -24,7 +24,18 @@ class EmulatedKernelsTest {
   void libraryHasEveryFamily() {
     List<String> names = KernelTestSupport.kernels().kernelNames();
     for (String family :
-        List.of("elementwise", "reductions", "matmul", "losses", "optimizers", "selftest")) {
+        List.of(
+            "elementwise",
+            "reductions",
+            "matmul",
+            "losses",
+            "optimizers",
+            "conv",
+            "pool",
+            "batchnorm",
+            "dropout",
+            "layout",
+            "selftest")) {
       assertTrue(
           names.stream().anyMatch(name -> name.startsWith("kiln_" + family + "_")),
           "no kiln_" + family + "_ kernel among " + names);
