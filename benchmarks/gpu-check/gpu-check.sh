@@ -178,7 +178,8 @@ run_suite() {
   shift 4
   local log="$out/$name-tests.log"
   run_stage "$name tests" "$cap" "$log" \
-    "$java" "${jvm_options[@]}" -jar "$bundle/junit/junit-platform-console-standalone.jar" \
+    "$java" "${jvm_options[@]}" "${suite_jvm_extra[@]}" \
+    -jar "$bundle/junit/junit-platform-console-standalone.jar" \
     execute --disable-banner --disable-ansi-colors --details=testfeed \
     --include-engine=junit-jupiter \
     --class-path "$classpath:$classes" --scan-class-path "$classes" \
@@ -189,6 +190,9 @@ run_suite() {
   render_report
 }
 declare -A suite_skipped=()
+declare -A suite_log=([core-kiln]="core-tests.log")
+# Extra JVM options of the next run_suite call.
+suite_jvm_extra=()
 declare -A suite_about=(
   [core]="The tests of packages dev.kiln.core.backend.cuda and dev.kiln.core.backend.device with
 their subpackages, DeviceTensorTest, DeviceOpsTest (every op, forward and backward, against the CPU
@@ -202,6 +206,18 @@ compared with a Java reference. These tests do not use the GPU yet."
 # availability reason where no GPU is usable.
 run_suite core 30 150 core --include-classname \
   '^(dev\.kiln\.core\.backend\.(cuda|device)\..*|dev\.kiln\.core\.tensor\.DeviceTensorTest|dev\.kiln\.core\.ops\.DeviceOpsTest|.*GpuTest)$'
+
+# The op suite once more on kiln's own kernels only. One process uses the kernels it chose at
+# start-up, so where cuBLAS and cuDNN loaded, the run above checked their routes and this one
+# checks kiln's. Its output goes to the end of core-tests.log, because the device tool returns at
+# most 8 files.
+suite_about[core-kiln]="DeviceOpsTest again, with -Dkiln.cuda.vendor=kiln: every op on kiln's own
+kernels, where the core run used cuBLAS and cuDNN wherever they loaded."
+suite_jvm_extra=(-Dkiln.cuda.vendor=kiln)
+run_suite core-kiln 31 60 core --include-classname '^dev\.kiln\.core\.ops\.DeviceOpsTest$'
+suite_jvm_extra=()
+cat "$out/core-kiln-tests.log" >>"$out/core-tests.log"
+rm -f "$out/core-kiln-tests.log"
 
 # ---- 4. kiln's GEMM kernel against cuBLAS ----
 # GEMM, layer and PyTorch output share comparisons.log, because the device tool returns at most 8

@@ -98,6 +98,8 @@ summarize_suite() {
   local xml="$work/xml/$name/TEST-junit-jupiter.xml"
   local title="$name tests"
   local about="${suite_about[$name]:-}"
+  # The log a suite's output ends up in; suite_log overrides the default name.
+  local log_name="${suite_log[$name]:-$name-tests.log}"
   if [ "$stage_rc" -eq 125 ]; then
     add_section "$key" "$title" "$about" "" "$(cell "$stage_result")."
     summary_rows+=("| $title | $(cell "$stage_result") | 0 |")
@@ -113,7 +115,7 @@ summarize_suite() {
     local counts="no report, because the launcher stopped ($stage_result): $passed passed and"
     counts="$counts $failed_feed failed before that"
     add_section "$key" "$title" "$about" "" "$(cell "$counts"). Last test started:" \
-      "\`${last:-none}\`. See $name-tests.log; a run that timed out ends with a thread dump there."
+      "\`${last:-none}\`. See $log_name; a run that timed out ends with a thread dump there."
     summary_rows+=("| $title | $(cell "$counts") | $stage_seconds |")
     overall_ok=false
     return
@@ -154,7 +156,7 @@ summarize_suite() {
     sed 's/^org\.opentest4j\.TestAbortedException: //; s/^Assumption failed: //' |
     sort | uniq -c | sort -rn | head -5 | sed 's/^ *\([0-9]*\) \(.*\)/- \1 skipped: \2/')"
 
-  local lines=("$about" "" "$counts ($stage_result). Full output in $name-tests.log, XML in"
+  local lines=("$about" "" "$counts ($stage_result). Full output in $log_name, XML in"
     "junit-xml.tar.gz.")
   if [ -n "$failure_lines" ]; then
     lines+=("" "Failures:" "$failure_lines")
