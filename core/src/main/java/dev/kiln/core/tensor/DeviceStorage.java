@@ -57,7 +57,7 @@ public final class DeviceStorage extends Storage {
     if (dtype != DType.FLOAT32) {
       throw new IllegalArgumentException(
           device
-              + " holds float32 tensors only, because kiln's device kernels compute in float32:"
+              + " stores only float32 tensors, because kiln's device kernels compute in float32:"
               + " convert with to(DType.FLOAT32) before moving the tensor");
     }
     DeviceKernels kernels = DeviceKernels.of(device);
@@ -71,7 +71,9 @@ public final class DeviceStorage extends Storage {
     DeviceKernels kernels = DeviceKernels.of(device);
     DeviceStorage storage =
         new DeviceStorage(device, kernels, allocate(kernels, values.length), values.length);
-    kernels.runtime().copyToDevice(values, storage.buffer);
+    if (values.length > 0) {
+      kernels.runtime().copyToDevice(values, storage.buffer);
+    }
     return storage;
   }
 

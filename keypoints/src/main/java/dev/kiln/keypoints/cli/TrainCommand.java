@@ -2,6 +2,7 @@ package dev.kiln.keypoints.cli;
 
 import dev.kiln.core.backend.cuda.AutoDevice;
 import dev.kiln.core.backend.cuda.CudaException;
+import dev.kiln.core.backend.cuda.libraries.LibraryLoadException;
 import dev.kiln.core.backend.device.DeviceKernels;
 import dev.kiln.core.tensor.Device;
 import dev.kiln.keypoints.data.DataLocation;
@@ -230,6 +231,7 @@ final class TrainCommand implements Callable<Integer> {
       }
       out.println(
           "device auto: using " + choice.device() + ", which is usable: " + choice.reason());
+      printLibraries(out, choice.device());
       return choice.device();
     }
     Device parsed;
@@ -257,7 +259,13 @@ final class TrainCommand implements Callable<Integer> {
           "device emulated: kiln's CUDA kernels compiled for the CPU, launched one at a time. It"
               + " exists to test the device path and trains far slower than --device cpu.");
     }
+    printLibraries(out, parsed);
     return parsed;
+  }
+
+  /** Prints which library serves which layers on {@code target}: cuBLAS, cuDNN or kiln's own. */
+  private static void printLibraries(PrintWriter out, Device target) {
+    out.println("device " + target + ": " + DeviceKernels.of(target).libraries());
   }
 
   /** Opens {@code target}'s kernels and returns null, or returns why it cannot be used. */
@@ -265,7 +273,7 @@ final class TrainCommand implements Callable<Integer> {
     try {
       DeviceKernels.of(target);
       return null;
-    } catch (IllegalStateException | CudaException e) {
+    } catch (IllegalStateException | CudaException | LibraryLoadException e) {
       return e.getMessage().replaceAll("\\.$", "");
     }
   }

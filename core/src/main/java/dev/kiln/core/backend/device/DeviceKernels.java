@@ -29,6 +29,7 @@ import java.util.Map;
  * device (see {@code VendorRoutingTest}); they have not run on a GPU.
  *
  * @param runtime the device's memory, copies and launches
+ * @param libraries which library serves which layers, and why, for messages
  */
 public record DeviceKernels(
     DeviceRuntime runtime,
@@ -41,20 +42,22 @@ public record DeviceKernels(
     DeviceDropout dropout,
     DeviceLosses losses,
     DeviceOptimizers optimizers,
-    DeviceLayout layout) {
+    DeviceLayout layout,
+    String libraries) {
 
   private static final Map<Device, DeviceKernels> OPEN = new HashMap<>();
 
   /** Builds every launcher over one runtime, all of them on kiln's own kernels. */
   public static DeviceKernels over(DeviceRuntime runtime) {
-    return over(runtime, null, null);
+    return over(runtime, null, null, "kiln's own kernels for every layer");
   }
 
   /**
    * Builds every launcher over one runtime, with the products on {@code blas} and the convolutions
    * and batch normalization on {@code dnn} where those are non-null.
    */
-  public static DeviceKernels over(DeviceRuntime runtime, VendorBlas blas, VendorDnn dnn) {
+  public static DeviceKernels over(
+      DeviceRuntime runtime, VendorBlas blas, VendorDnn dnn, String libraries) {
     DeviceMatmul matmul = new DeviceMatmul(runtime, blas);
     return new DeviceKernels(
         runtime,
@@ -67,7 +70,8 @@ public record DeviceKernels(
         new DeviceDropout(runtime),
         new DeviceLosses(runtime),
         new DeviceOptimizers(runtime),
-        new DeviceLayout(runtime));
+        new DeviceLayout(runtime),
+        libraries);
   }
 
   /**
@@ -76,6 +80,8 @@ public record DeviceKernels(
    * @throws IllegalArgumentException for {@link Device#CPU}, whose ops run in Java
    * @throws IllegalStateException if the device cannot be used, with the reason (no driver, no GPU,
    *     no fatbin in the kernels jar, no emulation library) and what to do instead
+   * @throws dev.kiln.core.backend.cuda.libraries.LibraryLoadException if {@code -Dkiln.cuda.vendor}
+   *     forces a library path that does not load
    */
   public static synchronized DeviceKernels of(Device device) {
     DeviceKernels kernels = OPEN.get(device);
@@ -84,7 +90,9 @@ public record DeviceKernels(
       runtime.allocator().setReclaimer(() -> DeviceStorage.collectUnreachable(runtime));
       if (runtime instanceof CudaRuntime cuda) {
         VendorBindings vendors = VendorBindings.of(cuda.context());
-        kernels = over(runtime, vendors.blas().orElse(null), vendors.dnn().orElse(null));
+        String libraries =
+            vendors.blasSelection().reason() + "; " + vendors.dnnSelection().reason();
+        kernels = over(runtime, vendors.blas().orElse(null), vendors.dnn().orElse(null), libraries);
       } else {
         kernels = over(runtime);
       }
