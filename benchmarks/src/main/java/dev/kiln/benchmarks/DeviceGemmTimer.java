@@ -69,29 +69,14 @@ public final class DeviceGemmTimer {
             "expected at most 3 arguments, [device] [size] [repeats], got " + args.length);
       }
       String device = args.length > 0 ? args[0] : "cuda:0";
-      int size = args.length > 1 ? positive("size", args[1]) : 4096;
-      int repeats = args.length > 2 ? positive("repeats", args[2]) : 10;
+      int size = args.length > 1 ? TimerArguments.wholeNumber("size", args[1], 1) : 4096;
+      int repeats = args.length > 2 ? TimerArguments.wholeNumber("repeats", args[2], 1) : 10;
       // upload() takes one float[] per matrix, so size * size must fit an int.
       if ((long) size * size > Integer.MAX_VALUE - 8) {
         throw new IllegalArgumentException(
             "size " + size + " is too large: a size x size float matrix must fit a Java array");
       }
       return new Settings(device, size, repeats);
-    }
-
-    private static int positive(String name, String text) {
-      int value;
-      try {
-        value = Integer.parseInt(text);
-      } catch (NumberFormatException e) {
-        throw new IllegalArgumentException(
-            "invalid " + name + " '" + text + "': give a whole number above 0", e);
-      }
-      if (value < 1) {
-        throw new IllegalArgumentException(
-            "invalid " + name + " '" + text + "': give a whole number above 0");
-      }
-      return value;
     }
   }
 
@@ -106,18 +91,20 @@ public final class DeviceGemmTimer {
    */
   static int run(String[] args, PrintStream out, PrintStream err) {
     Settings settings;
-    Device device;
     try {
       settings = Settings.parse(args);
-      device = BenchDevice.resolve(settings.device());
-    } catch (IllegalArgumentException | IllegalStateException e) {
+    } catch (IllegalArgumentException e) {
       err.println("DeviceGemmTimer: " + e.getMessage());
       return 2;
     }
-    if (device.isCpu()) {
-      err.println(
-          "DeviceGemmTimer: the cpu has no device GEMM kernels; give cuda:N, or emulated to try"
-              + " the code without a GPU");
+    Device device =
+        TimerArguments.openDevice(
+            "DeviceGemmTimer",
+            settings.device(),
+            "the cpu has no device GEMM kernels; give cuda:N, or emulated to try the code without"
+                + " a GPU",
+            err);
+    if (device == null) {
       return 2;
     }
 

@@ -92,25 +92,10 @@ public final class DeviceLayerTimer {
                 + "': use one of "
                 + String.join(", ", ModelPresets.names()));
       }
-      int batch = args.size() > 1 ? number("batch", args.get(1), 1) : 64;
-      int warmup = args.size() > 2 ? number("warmup", args.get(2), 0) : 3;
-      int repeats = args.size() > 3 ? number("repeats", args.get(3), 1) : 10;
+      int batch = args.size() > 1 ? TimerArguments.wholeNumber("batch", args.get(1), 1) : 64;
+      int warmup = args.size() > 2 ? TimerArguments.wholeNumber("warmup", args.get(2), 0) : 3;
+      int repeats = args.size() > 3 ? TimerArguments.wholeNumber("repeats", args.get(3), 1) : 10;
       return new Settings(device, preset, batch, warmup, repeats);
-    }
-
-    private static int number(String name, String text, int least) {
-      int value;
-      try {
-        value = Integer.parseInt(text);
-      } catch (NumberFormatException e) {
-        throw new IllegalArgumentException(
-            "invalid " + name + " '" + text + "': give a whole number of at least " + least, e);
-      }
-      if (value < least) {
-        throw new IllegalArgumentException(
-            "invalid " + name + " '" + text + "': give a whole number of at least " + least);
-      }
-      return value;
     }
   }
 
@@ -126,18 +111,20 @@ public final class DeviceLayerTimer {
    */
   static int run(String[] args, PrintStream out, PrintStream err) {
     Settings settings;
-    Device device;
     try {
       settings = Settings.parse(args);
-      device = BenchDevice.resolve(settings.device());
-    } catch (IllegalArgumentException | IllegalStateException e) {
+    } catch (IllegalArgumentException e) {
       err.println("DeviceLayerTimer: " + e.getMessage());
       return 2;
     }
-    if (device.isCpu()) {
-      err.println(
-          "DeviceLayerTimer: the cpu has no vendor libraries to compare; give cuda:N, or emulated"
-              + " to try the code without a GPU");
+    Device device =
+        TimerArguments.openDevice(
+            "DeviceLayerTimer",
+            settings.device(),
+            "the cpu has no vendor libraries to compare; give cuda:N, or emulated to try the code"
+                + " without a GPU",
+            err);
+    if (device == null) {
       return 2;
     }
     for (LayerCase layerCase : cases(settings.preset())) {

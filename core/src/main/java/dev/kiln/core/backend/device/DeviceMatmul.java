@@ -89,10 +89,7 @@ public final class DeviceMatmul {
       gemm(Kernel.TILED, transA, transB, m, n, k, a, b, c, accumulate);
       return;
     }
-    requireSizes(m, n, k);
-    requireFloats("matrix A", a, (long) m * k);
-    requireFloats("matrix B", b, (long) k * n);
-    requireFloats("matrix C", c, (long) m * n);
+    requireMatrices(m, n, k, a, b, c);
     if (m == 0 || n == 0) {
       return;
     }
@@ -121,10 +118,7 @@ public final class DeviceMatmul {
       DeviceBuffer b,
       DeviceBuffer c,
       boolean accumulate) {
-    requireSizes(m, n, k);
-    requireFloats("matrix A", a, (long) m * k);
-    requireFloats("matrix B", b, (long) k * n);
-    requireFloats("matrix C", c, (long) m * n);
+    requireMatrices(m, n, k, a, b, c);
     if (m == 0 || n == 0) {
       return;
     }
@@ -147,10 +141,15 @@ public final class DeviceMatmul {
     }
   }
 
-  private static void requireSizes(int m, int n, int k) {
+  /** Checks that the sizes are not negative and that A, B and C have room for their matrices. */
+  private static void requireMatrices(
+      int m, int n, int k, DeviceBuffer a, DeviceBuffer b, DeviceBuffer c) {
     if (m < 0 || n < 0 || k < 0) {
       throw new IllegalArgumentException(
           "matrix sizes must be non-negative, got m=" + m + ", n=" + n + ", k=" + k);
     }
+    requireFloats("matrix A", a, (long) m * k);
+    requireFloats("matrix B", b, (long) k * n);
+    requireFloats("matrix C", c, (long) m * n);
   }
 }
