@@ -11,6 +11,8 @@ import org.openjdk.jmh.runner.Runner;
 import org.openjdk.jmh.runner.RunnerException;
 import org.openjdk.jmh.runner.options.CommandLineOptionException;
 import org.openjdk.jmh.runner.options.CommandLineOptions;
+import org.openjdk.jmh.runner.options.Options;
+import org.openjdk.jmh.runner.options.OptionsBuilder;
 
 /**
  * Runs JMH with its usual command-line options, then prints one summary line per benchmark and
@@ -18,6 +20,9 @@ import org.openjdk.jmh.runner.options.CommandLineOptions;
  * billions of input values per second for the other layers, and images per second for the
  * end-to-end benchmarks. These come from {@link WorkCounters}, which JMH reports as rates in
  * throughput mode.
+ *
+ * <p>A benchmark that fails (on a device that cannot be used, say) stops the run and makes the exit
+ * status 1, so that a script notices; pass {@code -foe false} to run the others anyway.
  */
 public final class JmhMain {
   private JmhMain() {}
@@ -36,7 +41,21 @@ public final class JmhMain {
       new Runner(options).list();
       return;
     }
-    Collection<RunResult> results = new Runner(options).run();
+    Options effective =
+        options.shouldFailOnError().hasValue()
+            ? options
+            : new OptionsBuilder().parent(options).shouldFailOnError(true).build();
+    Collection<RunResult> results;
+    try {
+      results = new Runner(effective).run();
+    } catch (RunnerException e) {
+      System.err.println(
+          "a benchmark failed, so the run stopped: "
+              + e.getMessage()
+              + " (the error is above; pass -foe false to run the other benchmarks anyway)");
+      System.exit(1);
+      return;
+    }
     System.out.println();
     System.out.print(summary(results));
   }

@@ -60,6 +60,14 @@ public final class Autograd {
     }
     Tensor seed = gradOutput != null ? gradOutput : defaultSeed(root);
     checkGradShape(root, seed, "backward");
+    if (!seed.device().equals(root.device())) {
+      throw new IllegalArgumentException(
+          "backward: the gradient is on "
+              + seed.device()
+              + " but the output is on "
+              + root.device()
+              + ": move the gradient with to(Device)");
+    }
 
     try (var _ = GradMode.noGrad()) {
       Node rootNode = root.gradFn();

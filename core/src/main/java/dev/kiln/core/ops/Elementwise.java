@@ -263,8 +263,13 @@ public final class Elementwise {
       return x;
     }
     if (!x.device().isCpu()) {
-      // Allocating the target fails and says that devices hold float32 only.
-      Storage.allocate(dtype, x.numel(), x.device());
+      throw new IllegalArgumentException(
+          "to("
+              + dtype
+              + "): "
+              + x.device()
+              + " stores only float32 tensors: move the tensor to the CPU with to(Device.CPU)"
+              + " first");
     }
     Storage storage = Storage.allocate(dtype, x.numel());
     for (int i = 0; i < x.numel(); i++) {

@@ -24,6 +24,12 @@ public record Device(Kind kind, int index) {
     if (index < 0) {
       throw new IllegalArgumentException("device index must be 0 or more, got " + index);
     }
+    if (kind != Kind.CUDA && index != 0) {
+      throw new IllegalArgumentException(
+          kind.name().toLowerCase(Locale.ROOT)
+              + " is a single device, so its index must be 0, got "
+              + index);
+    }
   }
 
   /**
@@ -45,8 +51,9 @@ public record Device(Kind kind, int index) {
     if (text.startsWith("cuda:")) {
       try {
         return new Device(Kind.CUDA, Integer.parseInt(text.substring(5)));
-      } catch (NumberFormatException e) {
-        // Falls through to the error below, which names the accepted forms.
+      } catch (IllegalArgumentException e) {
+        // A number that does not parse, or a negative one: the error below names the accepted
+        // forms.
       }
     }
     throw new IllegalArgumentException(

@@ -584,7 +584,11 @@ public final class Tensor implements AutoCloseable {
     this.grad = null;
   }
 
-  /** Releases the storage. Any later use of this tensor fails. */
+  /**
+   * Drops this tensor's reference to its storage. Any later use of this tensor fails. A CPU array,
+   * or a device block, is freed once no tensor references the storage (views share it) and the
+   * garbage collector has run; closing does not free a device block at once.
+   */
   @Override
   public void close() {
     storage = null;

@@ -105,6 +105,36 @@ class DeviceTensorTest {
   }
 
   @Test
+  void opsCoverMoreElementsThanOneGrid() {
+    // A launch has at most 1024 blocks of 256 threads, so here each thread takes several elements.
+    int n = 1024 * 256 * 3 + 17;
+    float[] values = new float[n];
+    for (int i = 0; i < n; i++) {
+      values[i] = (i % 7) - 3;
+    }
+    float[] relu = Tensor.of(values, n).to(EMULATED).relu().toFloatArray();
+    for (int i = 0; i < n; i++) {
+      assertEquals(Math.max(values[i], 0), relu[i], "element " + i);
+    }
+    float[] sevens = Tensor.full(7, DType.FLOAT32, EMULATED, n).toFloatArray();
+    for (int i = 0; i < n; i++) {
+      assertEquals(7f, sevens[i], "element " + i);
+    }
+  }
+
+  @Test
+  void backwardRejectsAGradientOnAnotherDevice() {
+    Tensor p = Tensor.of(new float[] {1, 2, 3}, 3).to(EMULATED).requiresGrad(true);
+    Tensor y = p.mul(2.0).sum();
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class, () -> y.backward(Tensor.scalar(1, DType.FLOAT32)));
+    assertTrue(e.getMessage().contains("gradient is on cpu"), e.getMessage());
+    assertTrue(e.getMessage().contains("output is on emulated"), e.getMessage());
+    assertEquals(null, p.grad());
+  }
+
+  @Test
   void copyAndCopyFromStayOnTheDevice() {
     Tensor a = Tensor.of(new float[] {1, 2, 3}, 3).to(EMULATED);
     Tensor b = a.copy();

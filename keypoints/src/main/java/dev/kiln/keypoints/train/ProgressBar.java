@@ -27,13 +27,13 @@ public final class ProgressBar {
     String line =
         String.format(
             Locale.ROOT,
-            "%s [%s%s] %d/%d  %.1f img/s  loss %.5f  %s left",
+            "%s [%s%s] %d/%d  %s  loss %.5f  %s left",
             label,
             "#".repeat(filled),
             "-".repeat(WIDTH - filled),
             done,
             total,
-            imagesPerSecond,
+            rate(imagesPerSecond),
             loss,
             formatDuration(secondsLeft));
     if (interactive) {
@@ -70,5 +70,16 @@ public final class ProgressBar {
     return hours > 0
         ? String.format(Locale.ROOT, "%d:%02d:%02d", hours, minutes, secs)
         : String.format(Locale.ROOT, "%d:%02d", minutes, secs);
+  }
+
+  /**
+   * Formats a training speed as images per second, or as seconds per image below one image per
+   * second, where "0.0 img/s" would look like a hang.
+   */
+  static String rate(double imagesPerSecond) {
+    if (imagesPerSecond > 0 && imagesPerSecond < 1) {
+      return String.format(Locale.ROOT, "%.1f s/img", 1 / imagesPerSecond);
+    }
+    return String.format(Locale.ROOT, "%.1f img/s", imagesPerSecond);
   }
 }

@@ -291,7 +291,7 @@ public final class Trainer {
       out.printf(
           Locale.ROOT,
           "epoch %d/%d: train loss %.5f, val loss %.5f, val NME %.2f%%, lr %.2g, %.0f s,"
-              + " %.1f img/s, loader wait %.1f s%n",
+              + " %s, loader wait %.1f s%n",
           epoch,
           options.epochs(),
           record.trainLoss(),
@@ -299,7 +299,7 @@ public final class Trainer {
           100 * record.validationNme(),
           record.learningRate(),
           record.seconds(),
-          record.imagesPerSecond(),
+          ProgressBar.rate(record.imagesPerSecond()),
           record.loaderWaitSeconds());
 
       if (!doctorRan && Doctor.stalled(history.records())) {

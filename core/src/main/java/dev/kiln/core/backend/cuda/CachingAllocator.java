@@ -225,28 +225,33 @@ public final class CachingAllocator implements AutoCloseable {
     try {
       DeviceMemory.MemoryInfo info = memory.memoryInfo();
       deviceState =
-          "the device has "
+          "The device has "
               + ByteSizes.format(info.freeBytes())
               + " free of "
               + ByteSizes.format(info.totalBytes())
               + " total";
     } catch (RuntimeException e) {
-      deviceState = "the device's free memory is unknown (" + e.getMessage() + ")";
+      deviceState = "The device's free memory is unknown (" + e.getMessage() + ")";
     }
+    String cache =
+        cachedReleased > 0
+            ? "had "
+                + ByteSizes.format(cachedReleased)
+                + " cached, which it released before retrying"
+            : "had nothing cached to release";
     String message =
         String.format(
             "out of memory on %s: could not allocate %s (%d bytes requested, rounded to %d)."
-                + " %s. kiln has %s in use and had %s cached, which it released before"
-                + " retrying. Use a smaller batch size, close tensors that are no longer needed,"
-                + " or call emptyCache() so that other processes on the device get the cached"
-                + " memory back.",
+                + " %s. kiln has %s in use and %s. Use a smaller batch size, drop references to"
+                + " tensors that are no longer needed, or call emptyCache() so that other"
+                + " processes on the device get the cached memory back.",
             memory.deviceName(),
             ByteSizes.format(size),
             requested,
             size,
             deviceState,
             ByteSizes.format(bytesInUse),
-            ByteSizes.format(cachedReleased));
+            cache);
     return new DeviceOutOfMemoryException(message, requested);
   }
 

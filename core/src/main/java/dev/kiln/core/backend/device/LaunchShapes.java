@@ -22,6 +22,15 @@ final class LaunchShapes {
   /** Threads per warp. Reduction blocks are a multiple of this. */
   static final int WARP = 32;
 
+  /**
+   * Most blocks of a 1d grid from {@link #gridFor}. Every kernel launched that way walks its items
+   * with a grid-stride loop, so a capped grid still covers them all, with several items per thread.
+   * 1024 blocks of 256 threads are about one full wave of a large GPU (an H100 or H200 has 132
+   * multiprocessors, each holding up to 8 such blocks), and the cap matters most to the emulator,
+   * which runs the blocks one after another at a fixed cost per block.
+   */
+  static final int MAX_GRID_BLOCKS = 1024;
+
   private LaunchShapes() {}
 
   /** Returns a block size for {@code items} items: 256, or fewer warps for fewer items. */
@@ -37,10 +46,11 @@ final class LaunchShapes {
 
   /**
    * Returns a 1d grid that gives each of {@code items} items its own thread in blocks of {@code
-   * block}, as the grid-stride kernels suggest.
+   * block}, up to {@link #MAX_GRID_BLOCKS} blocks. Beyond that, the kernels' grid-stride loops give
+   * each thread several items.
    */
   static Dim3 gridFor(long items, Dim3 block) {
-    return Dim3.of(Dim3.blocksFor(items, block.x()));
+    return Dim3.of(Math.min(MAX_GRID_BLOCKS, Dim3.blocksFor(items, block.x())));
   }
 
   /** Returns 1 for true and 0 for false, the kernels' int flags. */
