@@ -393,8 +393,8 @@ if [ -z "$pytorch_absent" ]; then
   add_section 55 "PyTorch training steps on $device" \
     "pytorch_bench.py run --device cuda (${pytorch_about:-versions not printed}): the same presets" \
     "and batches, $train_warmup warm-up steps and $train_steps timed steps, each ending with" \
-    "torch.cuda.synchronize(). PyTorch's step uses the MSE loss and kiln's the L1 loss; both use" \
-    "Adam. Full output in comparisons.log." "" \
+    "torch.cuda.synchronize(). Both steps use the MSE loss and Adam. Full output in" \
+    "comparisons.log." "" \
     "| preset | batch | PyTorch median ms | kiln median ms | kiln / PyTorch |" "|---|---|---|---|---|" \
     "${pytorch_rows[@]}"
   summary_rows+=("| pytorch | ${#pytorch_rows[@]} PyTorch timings on the GPU | $pytorch_seconds |")

@@ -6,14 +6,14 @@ import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.model.ModelPresets;
 import dev.kiln.nn.Sequential;
-import dev.kiln.nn.loss.L1Loss;
 import dev.kiln.nn.loss.Loss;
+import dev.kiln.nn.loss.MSELoss;
 import dev.kiln.nn.optim.Adam;
 import java.util.Arrays;
 import java.util.Locale;
 
 /**
- * Times whole training steps (zero the gradients, forward, L1 loss, backward, Adam step) of a
+ * Times whole training steps (zero the gradients, forward, MSE loss, backward, Adam step) of a
  * keypoint preset on random float32 images, and prints the median step time and images per second.
  *
  * <p>Usage: {@code TrainingStepTimer [--device NAME] [preset] [batch] [warmupSteps] [timedSteps]},
@@ -71,7 +71,8 @@ public final class TrainingStepTimer {
     }
     // Built after the move, so that Adam creates its state on the device.
     Adam optimizer = new Adam(model.parameters()).learningRate(1e-3);
-    Loss loss = new L1Loss();
+    // MSE, as in pytorch_bench.py and the JMH TrainingBenchmark, so that the steps compare.
+    Loss loss = new MSELoss();
 
     int[] inputShape = ModelPresets.byName(preset).inputShape();
     int imageSize = Arrays.stream(inputShape).reduce(1, (a, b) -> a * b);
