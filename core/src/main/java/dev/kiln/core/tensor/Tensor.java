@@ -267,7 +267,8 @@ public final class Tensor implements AutoCloseable {
 
   public Tensor div(double value) {
     // A true division: multiplying by 1 / value can be off by one ulp, as 5 * (1 / 3.0) is.
-    return Elementwise.div(this, scalar(value, dtype()).to(device));
+    // The divisor is made on this tensor's device: a fill there, not a copy that waits for it.
+    return Elementwise.div(this, full(value, dtype(), device));
   }
 
   public Tensor neg() {
