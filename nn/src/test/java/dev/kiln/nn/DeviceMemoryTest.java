@@ -48,6 +48,10 @@ class DeviceMemoryTest {
     return DeviceKernels.of(EMULATED).runtime().allocator();
   }
 
+  private static long constantBytes() {
+    return DeviceKernels.of(EMULATED).runtime().constants().bytes();
+  }
+
   private static long bytesInUse() {
     return allocator().stats().bytesInUse();
   }
@@ -131,16 +135,19 @@ class DeviceMemoryTest {
   void trainingStepsReturnEveryBlock() throws InterruptedException {
     // Blocks that earlier tests left unreachable must be back before anything is counted.
     long before = settle(null);
+    long constantsBefore = constantBytes();
 
     Training training = new Training();
-    // The warm-up step creates Adam's moments, which stay for the rest of the test.
+    // The warm-up step creates Adam's moments, which stay for the rest of the test, and uploads the
+    // step's shapes to the device's constants once.
     training.step();
-    long expected = before + training.liveBytes();
+    long constants = constantBytes() - constantsBefore;
+    long expected = before + training.liveBytes() + constants;
     long baseline = settle(now -> now == expected);
     assertEquals(
-        training.liveBytes(),
+        training.liveBytes() + constants,
         baseline - before,
-        "after one step, bytes in use should be the model, batch and optimizer state only");
+        "after one step, bytes in use should be the model, batch, optimizer state and shapes only");
 
     long reservedAfterTwo = 0;
     long deviceAllocationsAfterTwo = 0;
@@ -169,8 +176,13 @@ class DeviceMemoryTest {
         allocator().stats().deviceAllocations(),
         "device allocations after step 2");
 
+    assertEquals(constants, constantBytes() - constantsBefore, "later steps reuse the shapes");
+
     training = null;
-    long afterRelease = settle(now -> now == before);
-    assertEquals(before, afterRelease, "bytes in use after the model and optimizer were dropped");
+    long afterRelease = settle(now -> now == before + constants);
+    assertEquals(
+        before + constants,
+        afterRelease,
+        "bytes in use after the model and optimizer were dropped (the shapes stay cached)");
   }
 }

@@ -25,6 +25,7 @@ public final class CudaRuntime implements DeviceRuntime {
   private final CudaContext context;
   private final byte[] fatbin;
   private CudaModule loaded;
+  private final ConstantInts constants = new ConstantInts(this);
 
   private CudaRuntime(CudaContext context, byte[] fatbin) {
     this.context = context;
@@ -64,6 +65,11 @@ public final class CudaRuntime implements DeviceRuntime {
   @Override
   public String name() {
     return context.toString();
+  }
+
+  @Override
+  public ConstantInts constants() {
+    return constants;
   }
 
   @Override

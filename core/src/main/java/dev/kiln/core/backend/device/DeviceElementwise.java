@@ -131,11 +131,11 @@ public final class DeviceElementwise {
    * dev.kiln.core.ops.Broadcast} prepares them), and each of their sizes is the output's or 1.
    * {@code out} must not be an input that broadcasting stretches.
    *
-   * <p>Uploads the output shape and both inputs' strides (0 along every stretched dimension) as one
-   * small int buffer, then launches {@code kiln_elementwise_binary_broadcast} once, and each thread
-   * turns its flat output index into the two input offsets. Where no dimension is stretched the
-   * plain {@link #binary} launch runs instead, because it needs neither the upload nor the index
-   * arithmetic.
+   * <p>Takes the output shape and both inputs' strides (0 along every stretched dimension) as one
+   * small int buffer from the device's constants (see {@link DeviceRuntime#constants()}), then
+   * launches {@code kiln_elementwise_binary_broadcast} once, and each thread turns its flat output
+   * index into the two input offsets. Where no dimension is stretched the plain {@link #binary}
+   * launch runs instead, because it needs neither the buffer nor the index arithmetic.
    *
    * @throws IllegalArgumentException if the ranks differ or a size neither matches nor is 1
    */
@@ -174,24 +174,19 @@ public final class DeviceElementwise {
     System.arraycopy(outShape, 0, geometry, 0, rank);
     System.arraycopy(broadcastStrides("x", xShape, outShape), 0, geometry, rank, rank);
     System.arraycopy(broadcastStrides("y", yShape, outShape), 0, geometry, 2 * rank, rank);
-    DeviceBuffer deviceGeometry = runtime.upload(geometry);
-    try {
-      Dim3 block = blockFor(n);
-      runtime.launch(
-          BINARY_BROADCAST,
-          gridFor(n, block),
-          block,
-          0,
-          x,
-          y,
-          out,
-          deviceGeometry,
-          rank,
-          n,
-          code(op));
-    } finally {
-      runtime.free(deviceGeometry);
-    }
+    Dim3 block = blockFor(n);
+    runtime.launch(
+        BINARY_BROADCAST,
+        gridFor(n, block),
+        block,
+        0,
+        x,
+        y,
+        out,
+        runtime.constants().of(geometry),
+        rank,
+        n,
+        code(op));
   }
 
   /**

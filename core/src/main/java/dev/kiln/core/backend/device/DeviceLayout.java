@@ -68,9 +68,10 @@ public final class DeviceLayout {
    * each index {@code idx}, {@code dst[dstOffset + sum idx[d] * dstStrides[d]] = src[srcOffset +
    * sum idx[d] * srcStrides[d]]}. See the class comment for the layouts of each shape op.
    *
-   * <p>Uploads the shape and both stride arrays as one small int buffer, launches {@code
-   * kiln_layout_strided_copy} once with one thread per element, and frees the buffer. A shape with
-   * no elements launches nothing, and rank 0 copies the single element at {@code srcOffset}.
+   * <p>Takes the shape and both stride arrays as one small int buffer from the device's constants
+   * (see {@link DeviceRuntime#constants()}) and launches {@code kiln_layout_strided_copy} once with
+   * one thread per element. A shape with no elements launches nothing, and rank 0 copies the single
+   * element at {@code srcOffset}.
    *
    * <p>Strides must be non-negative, and a source stride may be 0. The destination must address
    * each element at most once, so a destination stride of 0 is accepted only along a dimension of
@@ -144,13 +145,9 @@ public final class DeviceLayout {
     System.arraycopy(shape, 0, geometry, 0, rank);
     System.arraycopy(srcStrides, 0, geometry, rank, rank);
     System.arraycopy(dstStrides, 0, geometry, 2 * rank, rank);
-    DeviceBuffer deviceGeometry = runtime.upload(geometry);
-    try {
-      runtime.launch(
-          STRIDED_COPY, grid, block, 0, src, dst, deviceGeometry, rank, n, srcOffset, dstOffset);
-    } finally {
-      runtime.free(deviceGeometry);
-    }
+    DeviceBuffer deviceGeometry = runtime.constants().of(geometry);
+    runtime.launch(
+        STRIDED_COPY, grid, block, 0, src, dst, deviceGeometry, rank, n, srcOffset, dstOffset);
   }
 
   /**

@@ -37,7 +37,7 @@ public final class DeviceReductions {
    * Sums {@code x} over the dimensions where {@code reduced[d]} is true, as {@code
    * ReduceKernels.sum}, into {@code out}.
    *
-   * <p>Uploads the shape and flags, then launches {@code kiln_reductions_sum} with scale 1.
+   * <p>Launches {@code kiln_reductions_sum} with scale 1.
    */
   public void sum(DeviceBuffer x, int[] shape, boolean[] reduced, DeviceBuffer out) {
     scaledSum(x, shape, reduced, out, 1.0);
@@ -57,8 +57,8 @@ public final class DeviceReductions {
   /**
    * Writes {@code scale} times the sum of {@code x} over the reduced dimensions to {@code out}.
    *
-   * <p>Uploads the shape and flags as ints and launches {@code kiln_reductions_sum} once, with one
-   * block per output element.
+   * <p>Takes the shape and flags as device ints from {@link DeviceRuntime#constants()} and launches
+   * {@code kiln_reductions_sum} once, with one block per output element.
    */
   public void scaledSum(
       DeviceBuffer x, int[] shape, boolean[] reduced, DeviceBuffer out, double scale) {
@@ -131,7 +131,10 @@ public final class DeviceReductions {
         (int) inner);
   }
 
-  /** Uploads the shape and flags and launches a kernel with one block per output. */
+  /**
+   * Launches a kernel with one block per output, with the shape and flags from the device's
+   * constants.
+   */
   private void launchPerOutput(
       String kernel,
       DeviceBuffer x,
@@ -161,24 +164,17 @@ public final class DeviceReductions {
     for (int d = 0; d < shape.length; d++) {
       flags[d] = flag(reduced[d]);
     }
-    DeviceBuffer deviceShape = runtime.upload(shape);
-    DeviceBuffer deviceFlags = runtime.upload(flags);
-    try {
-      runtime.launch(
-          kernel,
-          Dim3.of(LaunchShapes.intSize("reduction outputs", outputs)),
-          blockFor(count),
-          0,
-          x,
-          out,
-          deviceShape,
-          deviceFlags,
-          shape.length,
-          lastArgument);
-    } finally {
-      runtime.free(deviceShape);
-      runtime.free(deviceFlags);
-    }
+    runtime.launch(
+        kernel,
+        Dim3.of(LaunchShapes.intSize("reduction outputs", outputs)),
+        blockFor(count),
+        0,
+        x,
+        out,
+        runtime.constants().of(shape),
+        runtime.constants().of(flags),
+        shape.length,
+        lastArgument);
   }
 
   /** Returns how many input elements each output reduces: the product of the reduced sizes. */

@@ -38,6 +38,9 @@ public interface DeviceRuntime extends AutoCloseable {
   /** Returns the caching allocator that manages this device's memory. */
   CachingAllocator allocator();
 
+  /** Returns this device's cache of small int arrays that kernels read, such as shapes. */
+  ConstantInts constants();
+
   /**
    * Allocates room for {@code count} floats (or ints, which have the same size).
    *
@@ -142,10 +145,9 @@ public interface DeviceRuntime extends AutoCloseable {
   /**
    * Allocates a buffer and copies {@code values} into it.
    *
-   * <p>NOTE: on a CUDA device a small copy from a Java array first waits for the stream to drain
-   * (see {@link dev.kiln.core.backend.cuda.CudaCopies}), so a launcher that uploads its shape ints
-   * on every call, as the reductions and broadcasting do, stalls the GPU once per call. Caching
-   * those buffers by shape, or passing short shapes as kernel arguments, would remove the stall.
+   * <p>On a CUDA device a small copy from a Java array first waits for the stream to drain (see
+   * {@link dev.kiln.core.backend.cuda.CudaCopies}), so launchers take their shapes and strides from
+   * {@link #constants()} instead, which uploads each distinct array once.
    */
   default DeviceBuffer upload(int[] values) {
     DeviceBuffer buffer = allocateFloats(values.length);

@@ -30,6 +30,7 @@ public final class EmulatedRuntime implements DeviceRuntime {
   private final HostMemory memory;
   private final CachingAllocator allocator;
   private final EmulatedKernels kernels;
+  private final ConstantInts constants = new ConstantInts(this);
 
   /** Flag set by {@link #close()}, after which launches and copies are rejected. */
   private volatile boolean closed;
@@ -61,6 +62,11 @@ public final class EmulatedRuntime implements DeviceRuntime {
   @Override
   public String name() {
     return memory.deviceName();
+  }
+
+  @Override
+  public ConstantInts constants() {
+    return constants;
   }
 
   @Override
@@ -128,6 +134,7 @@ public final class EmulatedRuntime implements DeviceRuntime {
    */
   @Override
   public void close() {
+    constants.clear();
     closed = true;
     allocator.close();
   }
