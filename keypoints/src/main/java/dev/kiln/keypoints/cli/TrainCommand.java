@@ -26,7 +26,8 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     description = {
       "Train a 68-point face keypoint model on the CPU or a CUDA GPU.",
-      "The run folder gets options.properties, split.txt, model.txt, history.csv, curves.png,"
+      "The run folder gets options.properties, split.txt, model.txt, devices.txt, history.csv,"
+          + " curves.png,"
           + " best.safetensors and last.safetensors. Ctrl-C saves last.safetensors and stops;"
           + " --resume continues from it."
     })

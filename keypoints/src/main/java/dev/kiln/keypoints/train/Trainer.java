@@ -27,6 +27,9 @@ import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -158,6 +161,13 @@ public final class Trainer {
     ModelSpec spec = ModelPresets.resolve(options.model());
     int inputSize = spec.inputShape()[1];
     Files.writeString(run.resolve("model.txt"), spec.toText(), StandardCharsets.UTF_8);
+    // One line per start or resume, because a resumed run may continue on another device.
+    Files.writeString(
+        run.resolve("devices.txt"),
+        Instant.now().truncatedTo(ChronoUnit.SECONDS) + " " + device + System.lineSeparator(),
+        StandardCharsets.UTF_8,
+        StandardOpenOption.CREATE,
+        StandardOpenOption.APPEND);
     out.println("model: " + options.model() + ", " + spec.summary());
 
     TrainingData data = TrainingData.load(options, inputSize, run, resuming, out);

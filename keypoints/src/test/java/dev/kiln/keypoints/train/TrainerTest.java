@@ -52,6 +52,7 @@ class TrainerTest {
             "options.properties",
             "split.txt",
             "model.txt",
+            "devices.txt",
             "history.csv",
             "curves.png",
             Trainer.BEST,
@@ -77,6 +78,12 @@ class TrainerTest {
 
     assertEquals(1, stopped.epoch());
     assertEquals(1, stopped.batch());
+    // One line for the start and one for the resume, each ending with the device.
+    List<String> devices = Files.readAllLines(interrupted.resolve("devices.txt"));
+    assertEquals(2, devices.size());
+    for (String line : devices) {
+      assertTrue(line.endsWith(" cpu"), line);
+    }
     Map<String, Tensor> a = Checkpoint.read(straight.resolve(Trainer.LAST)).model();
     Map<String, Tensor> b = Checkpoint.read(interrupted.resolve(Trainer.LAST)).model();
     for (String name : a.keySet()) {
