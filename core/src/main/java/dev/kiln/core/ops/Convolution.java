@@ -73,7 +73,7 @@ public final class Convolution {
             dilation[1]);
 
     Tensor out =
-        Tensor.zeros(
+        Tensor.empty(
             x.dtype(), x.device(), g.batch(), g.outChannels(), g.outHeight(), g.outWidth());
     if (x.device().isCpu()) {
       Conv2dKernels.forward(
@@ -128,15 +128,15 @@ public final class Convolution {
     Tensor gradWeight = null;
     Tensor gradBias = null;
     if (x.requiresGrad()) {
-      gradInput = Tensor.zerosLike(x);
+      gradInput = Tensor.emptyLike(x);
       conv.backwardData(route, bufferOf(grad), bufferOf(weight), g, bufferOf(gradInput));
     }
     if (weight.requiresGrad()) {
-      gradWeight = Tensor.zerosLike(weight);
+      gradWeight = Tensor.emptyLike(weight);
       conv.backwardWeight(route, bufferOf(grad), bufferOf(x), g, bufferOf(gradWeight));
     }
     if (bias != null && bias.requiresGrad()) {
-      gradBias = Tensor.zerosLike(bias);
+      gradBias = Tensor.emptyLike(bias);
       conv.backwardBias(bufferOf(grad), g, bufferOf(gradBias));
     }
     return new Tensor[] {gradInput, gradWeight, gradBias};

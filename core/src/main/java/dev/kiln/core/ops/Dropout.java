@@ -42,13 +42,13 @@ public final class Dropout {
    */
   private static Tensor onDevice(Tensor x, double p, long seed) {
     DeviceDropout kernels = kernelsOf(x).dropout();
-    Tensor out = Tensor.zerosLike(x);
+    Tensor out = Tensor.emptyLike(x);
     kernels.forward(bufferOf(x), bufferOf(out), null, x.numel(), p, seed, 0);
     return Autograd.record(
         "dropout",
         out,
         g -> {
-          Tensor gradInput = Tensor.zerosLike(g);
+          Tensor gradInput = Tensor.emptyLike(g);
           kernels.backward(bufferOf(g), bufferOf(gradInput), g.numel(), p, seed, 0);
           return new Tensor[] {gradInput};
         },

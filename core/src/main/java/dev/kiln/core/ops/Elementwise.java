@@ -21,7 +21,7 @@ public final class Elementwise {
 
   /** Applies a unary op without recording it; backward passes build on this. */
   public static Tensor map(UnaryOp op, Tensor x, double a, double b) {
-    Tensor out = Tensor.zerosLike(x);
+    Tensor out = Tensor.emptyLike(x);
     if (x.device().isCpu()) {
       ElementwiseKernels.unary(op, a, b, x.storage(), out.storage());
     } else {
@@ -34,7 +34,7 @@ public final class Elementwise {
   public static Tensor zip(String name, BinaryOp op, Tensor x, Tensor y) {
     Checks.sameDTypeAndDevice(name, x, y);
     int[] outShape = Broadcast.shape(name, x.shape(), y.shape());
-    Tensor out = Tensor.zeros(x.dtype(), x.device(), outShape);
+    Tensor out = Tensor.empty(x.dtype(), x.device(), outShape);
     int[] xShape = Broadcast.alignRank(x.shape(), outShape.length);
     int[] yShape = Broadcast.alignRank(y.shape(), outShape.length);
     if (x.device().isCpu()) {
@@ -214,7 +214,7 @@ public final class Elementwise {
         out,
         g -> {
           Checks.sameDTypeAndDevice("relu", g, x);
-          Tensor gradInput = Tensor.zerosLike(x);
+          Tensor gradInput = Tensor.emptyLike(x);
           if (x.device().isCpu()) {
             ElementwiseKernels.reluBackward(g.storage(), x.storage(), gradInput.storage());
           } else {

@@ -170,14 +170,14 @@ public final class LossOps {
           name + ": the prediction is empty, and a device loss needs at least one element");
     }
     DeviceLosses losses = kernelsOf(x).losses();
-    Tensor out = Tensor.zeros(x.dtype(), x.device());
+    Tensor out = Tensor.empty(x.dtype(), x.device());
     kernel.run(losses, bufferOf(x), bufferOf(t), x.numel(), reduction, bufferOf(out), null);
     return Autograd.record(
         name,
         out,
         g -> {
-          Tensor unscaled = Tensor.zerosLike(x);
-          Tensor scratch = Tensor.zeros(x.dtype(), x.device());
+          Tensor unscaled = Tensor.emptyLike(x);
+          Tensor scratch = Tensor.empty(x.dtype(), x.device());
           kernel.run(
               losses,
               bufferOf(x),

@@ -160,7 +160,7 @@ public final class MatMul {
     int[] outShape = aShape.clone();
     outShape[rank - 2] = m;
     outShape[rank - 1] = n;
-    Tensor out = Tensor.zeros(a.dtype(), a.device(), outShape);
+    Tensor out = Tensor.empty(a.dtype(), a.device(), outShape);
     int batches = out.numel() / Math.max(1, m * n);
     if (m * n == 0) {
       return out;

@@ -41,7 +41,7 @@ public final class Normalization {
         Checks.sameDTypeAndDevice("batchNorm", x, t);
       }
     }
-    Tensor out = Tensor.zerosLike(x);
+    Tensor out = Tensor.emptyLike(x);
     if (training && n * s == 1) {
       throw new IllegalArgumentException(
           "batchNorm: input of shape "
@@ -157,8 +157,8 @@ public final class Normalization {
       int s) {
     DeviceBatchNorm kernels = kernelsOf(x).batchNorm();
     if (training) {
-      Tensor mean = Tensor.zeros(x.dtype(), x.device(), c);
-      Tensor invStd = Tensor.zeros(x.dtype(), x.device(), c);
+      Tensor mean = Tensor.empty(x.dtype(), x.device(), c);
+      Tensor invStd = Tensor.empty(x.dtype(), x.device(), c);
       kernels.forwardTraining(
           bufferOf(x),
           n,
@@ -236,9 +236,9 @@ public final class Normalization {
   /** Allocates the gradient tensors: always one for x, and for weight and bias when present. */
   private static Tensor[] gradients(Tensor x, Tensor weight, Tensor bias) {
     return new Tensor[] {
-      Tensor.zerosLike(x),
-      weight == null ? null : Tensor.zerosLike(weight),
-      bias == null ? null : Tensor.zerosLike(bias)
+      Tensor.emptyLike(x),
+      weight == null ? null : Tensor.emptyLike(weight),
+      bias == null ? null : Tensor.emptyLike(bias)
     };
   }
 

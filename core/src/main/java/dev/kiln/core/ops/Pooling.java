@@ -82,7 +82,7 @@ public final class Pooling {
           name,
           out,
           grad -> {
-            Tensor gradInput = Tensor.zerosLike(x);
+            Tensor gradInput = Tensor.emptyLike(x);
             pooling.cudnnBackward(
                 mode, g, bufferOf(x), bufferOf(out), bufferOf(grad), bufferOf(gradInput));
             return new Tensor[] {gradInput};
@@ -93,13 +93,13 @@ public final class Pooling {
     Device device = x.device();
     int[] shape = x.shape();
     if (max) {
-      Tensor argmax = Tensor.zerosLike(out);
+      Tensor argmax = Tensor.emptyLike(out);
       pooling.maxForward(bufferOf(x), g, bufferOf(out), bufferOf(argmax));
       return Autograd.record(
           name,
           out,
           grad -> {
-            Tensor gradInput = Tensor.zeros(dtype, device, shape);
+            Tensor gradInput = Tensor.empty(dtype, device, shape);
             pooling.maxBackward(bufferOf(grad), bufferOf(argmax), g, bufferOf(gradInput));
             return new Tensor[] {gradInput};
           },
@@ -110,7 +110,7 @@ public final class Pooling {
         name,
         out,
         grad -> {
-          Tensor gradInput = Tensor.zeros(dtype, device, shape);
+          Tensor gradInput = Tensor.empty(dtype, device, shape);
           pooling.avgBackward(bufferOf(grad), g, bufferOf(gradInput));
           return new Tensor[] {gradInput};
         },
@@ -118,7 +118,7 @@ public final class Pooling {
   }
 
   private static Tensor outputFor(Tensor x, Pool2dGeometry g) {
-    return Tensor.zeros(
+    return Tensor.empty(
         x.dtype(), x.device(), g.batch(), g.channels(), g.outHeight(), g.outWidth());
   }
 

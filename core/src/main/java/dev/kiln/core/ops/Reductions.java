@@ -32,7 +32,7 @@ public final class Reductions {
         outShape[d] = 1;
       }
     }
-    Tensor out = Tensor.zeros(x.dtype(), x.device(), outShape);
+    Tensor out = Tensor.empty(x.dtype(), x.device(), outShape);
     if (x.device().isCpu()) {
       ReduceKernels.sum(x.storage(), x.shape(), reduced, out.storage());
     } else {
@@ -106,7 +106,7 @@ public final class Reductions {
     boolean[] reduced = new boolean[shape.length];
     reduced[axis] = true;
     int[] removed = dropDims(shape, reduced);
-    Tensor values = Tensor.zeros(x.dtype(), x.device(), removed);
+    Tensor values = Tensor.empty(x.dtype(), x.device(), removed);
     int[] indices = new int[values.numel()];
     if (x.device().isCpu()) {
       ReduceKernels.max(x.storage(), shape, axis, values.storage(), indices);

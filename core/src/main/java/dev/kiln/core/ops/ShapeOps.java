@@ -155,7 +155,7 @@ public final class ShapeOps {
       inverse[order[i]] = i;
       outShape[i] = shape[order[i]];
     }
-    Tensor out = Tensor.zeros(x.dtype(), x.device(), outShape);
+    Tensor out = Tensor.empty(x.dtype(), x.device(), outShape);
     if (x.device().isCpu()) {
       LayoutKernels.permute(x.storage(), shape, order, out.storage());
     } else {
@@ -191,7 +191,7 @@ public final class ShapeOps {
     int count = Math.max(0, to - from);
     int[] outShape = shape.clone();
     outShape[axis] = count;
-    Tensor out = Tensor.zeros(x.dtype(), x.device(), outShape);
+    Tensor out = Tensor.empty(x.dtype(), x.device(), outShape);
     int outer = outerSize(shape, axis);
     int inner = innerSize(shape, axis);
     copyAlongDim(x, length, from, out, count, 0, outer, count, inner);
@@ -237,7 +237,7 @@ public final class ShapeOps {
     }
     int[] outShape = first.clone();
     outShape[axis] = total;
-    Tensor out = Tensor.zeros(tensors[0].dtype(), tensors[0].device(), outShape);
+    Tensor out = Tensor.empty(tensors[0].dtype(), tensors[0].device(), outShape);
     int outer = outerSize(first, axis);
     int inner = innerSize(first, axis);
     int[] starts = new int[tensors.length];
@@ -276,7 +276,7 @@ public final class ShapeOps {
     if (Arrays.equals(inputShape, target)) {
       return x;
     }
-    Tensor out = Tensor.zeros(x.dtype(), x.device(), target);
+    Tensor out = Tensor.empty(x.dtype(), x.device(), target);
     int[] aligned = Broadcast.alignRank(inputShape, target.length);
     if (!x.device().isCpu()) {
       kernelsOf(x).layout().expand(bufferOf(x), aligned, bufferOf(out), target);

@@ -54,6 +54,18 @@ public final class DeviceStorage extends Storage {
    *     unreachable tensors were released
    */
   static DeviceStorage zeros(Device device, DType dtype, int size) {
+    DeviceStorage storage = uninitialized(device, dtype, size);
+    storage.kernels.layout().fill(storage.buffer, size, 0f);
+    return storage;
+  }
+
+  /**
+   * Allocates room for {@code size} floats on {@code device} without setting them: the block keeps
+   * whatever it held before, so every element must be written before it is read.
+   *
+   * @throws IllegalArgumentException if {@code dtype} is not float32
+   */
+  static DeviceStorage uninitialized(Device device, DType dtype, int size) {
     if (dtype != DType.FLOAT32) {
       throw new IllegalArgumentException(
           device
@@ -61,9 +73,7 @@ public final class DeviceStorage extends Storage {
               + " convert with to(DType.FLOAT32) before moving the tensor");
     }
     DeviceKernels kernels = DeviceKernels.of(device);
-    DeviceStorage storage = new DeviceStorage(device, kernels, allocate(kernels, size), size);
-    kernels.layout().fill(storage.buffer, size, 0f);
-    return storage;
+    return new DeviceStorage(device, kernels, allocate(kernels, size), size);
   }
 
   /** Copies float32 values from the host into new storage on {@code device}. */

@@ -29,6 +29,17 @@ public abstract sealed class Storage permits Storage.F32, Storage.F64, DeviceSto
     return device.isCpu() ? allocate(dtype, size) : DeviceStorage.zeros(device, dtype, size);
   }
 
+  /**
+   * Allocates storage of {@code size} elements on {@code device} whose values are unspecified until
+   * written: zeros on the CPU, where Java arrays start zeroed, and whatever the block held before
+   * on a device. Ops use it for outputs that a kernel overwrites entirely, which saves a fill.
+   */
+  public static Storage allocateUninitialized(DType dtype, int size, Device device) {
+    return device.isCpu()
+        ? allocate(dtype, size)
+        : DeviceStorage.uninitialized(device, dtype, size);
+  }
+
   /** Wraps an existing array without copying it. */
   public static Storage wrap(float[] data) {
     return new F32(data);

@@ -105,6 +105,20 @@ public final class Tensor implements AutoCloseable {
     return t;
   }
 
+  /**
+   * Returns a tensor whose values are unspecified until written (see {@link
+   * Storage#allocateUninitialized}), for op outputs that a kernel overwrites entirely.
+   */
+  public static Tensor empty(DType dtype, Device device, int... shape) {
+    return new Tensor(
+        Storage.allocateUninitialized(dtype, Shapes.numel(shape), device), shape, device);
+  }
+
+  /** Returns {@link #empty} with the shape, dtype and device of {@code like}. */
+  public static Tensor emptyLike(Tensor like) {
+    return empty(like.dtype(), like.device, like.shape);
+  }
+
   /** Returns a zero tensor with the shape, dtype and device of {@code like}. */
   public static Tensor zerosLike(Tensor like) {
     return new Tensor(
