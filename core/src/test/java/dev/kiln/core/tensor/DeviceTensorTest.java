@@ -19,7 +19,7 @@ class DeviceTensorTest {
   private static final Device EMULATED = Device.parse("emulated");
 
   @Test
-  void movingToTheDeviceAndBackKeepsEveryValue() {
+  void roundTripKeepsEveryValue() {
     float[] values = {1.5f, -2.25f, 0f, -0f, Float.MAX_VALUE, Float.MIN_VALUE};
     Tensor host = Tensor.of(values, 2, 3);
     Tensor onDevice = host.to(EMULATED);
@@ -35,7 +35,7 @@ class DeviceTensorTest {
   }
 
   @Test
-  void zerosFullAndSetWorkOnTheDevice() {
+  void zerosFullAndSetOnDevice() {
     Tensor zeros = Tensor.zeros(DType.FLOAT32, EMULATED, 3, 2);
     assertArrayEquals(new float[6], zeros.toFloatArray());
     Tensor sevens = Tensor.full(7, DType.FLOAT32, EMULATED, 4);
@@ -46,7 +46,7 @@ class DeviceTensorTest {
   }
 
   @Test
-  void float64CannotMoveToTheDevice() {
+  void float64IsRejected() {
     Tensor doubles = Tensor.of(new double[] {1, 2}, 2);
     IllegalArgumentException e =
         assertThrows(IllegalArgumentException.class, () -> doubles.to(EMULATED));
@@ -57,7 +57,7 @@ class DeviceTensorTest {
   }
 
   @Test
-  void anOpOnTwoDevicesNamesBoth() {
+  void mixedDevicesNameBoth() {
     Tensor host = Tensor.of(new float[] {1, 2}, 2);
     Tensor onDevice = host.to(EMULATED);
     IllegalArgumentException e =
@@ -67,7 +67,7 @@ class DeviceTensorTest {
   }
 
   @Test
-  void arraysOfDeviceStorageAreRefusedWithAHint() {
+  void arraysAreRejectedWithHint() {
     Tensor onDevice = Tensor.of(new float[] {1, 2}, 2).to(EMULATED);
     IllegalStateException e =
         assertThrows(IllegalStateException.class, () -> onDevice.storage().floats());
@@ -75,7 +75,7 @@ class DeviceTensorTest {
   }
 
   @Test
-  void gradientsFlowBackAcrossTheMove() {
+  void gradientsCrossTheMove() {
     Tensor x = Tensor.of(new float[] {1, -2, 3}, 3).requiresGrad(true);
     Tensor y = x.to(EMULATED).mul(2).relu().sum();
     assertEquals(EMULATED, y.device());
@@ -86,7 +86,7 @@ class DeviceTensorTest {
   }
 
   @Test
-  void unreachableTensorsGiveTheirBlocksBack() {
+  void unreachableBlocksReturn() {
     DeviceRuntime runtime = DeviceKernels.of(EMULATED).runtime();
     long before = runtime.allocator().stats().bytesInUse();
     for (int i = 0; i < 4; i++) {
@@ -105,7 +105,7 @@ class DeviceTensorTest {
   }
 
   @Test
-  void opsCoverMoreElementsThanOneGrid() {
+  void opsCoverMoreThanOneGrid() {
     // A launch has at most 1024 blocks of 256 threads, so here each thread takes several elements.
     int n = 1024 * 256 * 3 + 17;
     float[] values = new float[n];
@@ -123,7 +123,7 @@ class DeviceTensorTest {
   }
 
   @Test
-  void backwardRejectsAGradientOnAnotherDevice() {
+  void backwardRejectsForeignGradient() {
     Tensor p = Tensor.of(new float[] {1, 2, 3}, 3).to(EMULATED).requiresGrad(true);
     Tensor y = p.mul(2.0).sum();
     IllegalArgumentException e =
@@ -135,7 +135,7 @@ class DeviceTensorTest {
   }
 
   @Test
-  void copyAndCopyFromStayOnTheDevice() {
+  void copiesStayOnDevice() {
     Tensor a = Tensor.of(new float[] {1, 2, 3}, 3).to(EMULATED);
     Tensor b = a.copy();
     a.set(9, 0);

@@ -25,7 +25,7 @@ import picocli.CommandLine.Spec;
     name = "train",
     mixinStandardHelpOptions = true,
     description = {
-      "Train a 68-point face keypoint model on the CPU or a CUDA GPU.",
+      "Train a 68-point face keypoint model on the CPU, a CUDA GPU or the emulated test device.",
       "The run folder gets options.properties, split.txt, model.txt, devices.txt, history.csv,"
           + " curves.png,"
           + " best.safetensors and last.safetensors. Ctrl-C saves last.safetensors and stops;"

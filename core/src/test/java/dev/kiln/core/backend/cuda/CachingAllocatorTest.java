@@ -182,7 +182,7 @@ class CachingAllocatorTest {
   }
 
   @Test
-  void aFullDeviceAsksTheReclaimerAndRetriesOnce() {
+  void fullDeviceAsksReclaimerOnce() {
     FakeDeviceMemory memory = new FakeDeviceMemory(8 * MIB);
     CachingAllocator allocator = new CachingAllocator(memory);
     DeviceBuffer held = allocator.allocate(6 * MIB);

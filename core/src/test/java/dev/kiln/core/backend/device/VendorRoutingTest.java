@@ -30,7 +30,7 @@ class VendorRoutingTest {
   private final Random random = new Random(DeviceTestSupport.SEED);
 
   @Test
-  void productsGoToCublasWithTheRowMajorMapping() {
+  void productsUseCublasRowMajor() {
     HostStandInVendors.Blas blas = new HostStandInVendors.Blas();
     DeviceMatmul vendor = new DeviceMatmul(runtime, blas);
     DeviceMatmul kiln = new DeviceMatmul(runtime);
@@ -67,7 +67,7 @@ class VendorRoutingTest {
   }
 
   @Test
-  void theNamedKernelOverloadStaysOnKilnsKernel() {
+  void namedKernelSkipsCublas() {
     HostStandInVendors.Blas blas = new HostStandInVendors.Blas();
     DeviceMatmul vendor = new DeviceMatmul(runtime, blas);
     try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
@@ -79,7 +79,7 @@ class VendorRoutingTest {
   }
 
   @Test
-  void convolutionGoesToCudnnAndGetsItsBias() {
+  void convolutionUsesCudnnWithBias() {
     HostStandInVendors.Dnn dnn = new HostStandInVendors.Dnn();
     DeviceConv vendor = new DeviceConv(runtime, new DeviceMatmul(runtime), dnn);
     DeviceConv kiln = new DeviceConv(runtime);
@@ -121,7 +121,7 @@ class VendorRoutingTest {
   }
 
   @Test
-  void poolingGoesToCudnnWhereItLoaded() {
+  void poolingUsesCudnn() {
     HostStandInVendors.Dnn dnn = new HostStandInVendors.Dnn();
     DevicePooling vendor = new DevicePooling(runtime, dnn);
     DevicePooling kiln = new DevicePooling(runtime);
@@ -166,7 +166,7 @@ class VendorRoutingTest {
   }
 
   @Test
-  void batchNormGoesToCudnnOnlyWhenItCanTakeTheCall() {
+  void batchNormUsesCudnnWhenAllowed() {
     HostStandInVendors.Dnn dnn = new HostStandInVendors.Dnn();
     DeviceBatchNorm vendor = new DeviceBatchNorm(runtime, dnn);
     DeviceBatchNorm kiln = new DeviceBatchNorm(runtime);
