@@ -1,6 +1,7 @@
 package dev.kiln.core.autograd;
 
 import dev.kiln.core.tensor.DType;
+import dev.kiln.core.tensor.DeviceStorage;
 import dev.kiln.core.tensor.Shapes;
 import dev.kiln.core.tensor.Tensor;
 import java.util.ArrayDeque;
@@ -86,6 +87,7 @@ public final class Autograd {
         }
         if (vertex instanceof Tensor leaf) {
           accumulateIntoLeaf(leaf, grad);
+          releaseIfUnshared(grad, gradOutput, pending);
           continue;
         }
         Node node = (Node) vertex;
@@ -94,6 +96,7 @@ public final class Autograd {
           node.release();
         }
         passToInputs(node, inputGrads, pending);
+        releaseIfUnshared(grad, gradOutput, pending);
       }
     }
   }
@@ -120,6 +123,32 @@ public final class Autograd {
       Tensor previous = pending.get(target);
       pending.put(target, previous == null ? inputGrads[i] : previous.add(inputGrads[i]));
     }
+  }
+
+  /**
+   * Frees the device block of a gradient that this pass created and has now used, unless something
+   * still shares its storage: the caller's own gradient, or a gradient still pending for a vertex.
+   * The second covers what the node just passed on, because an identity backward passes its input
+   * along and a reshape passes a view of it, and both are pending for the node's inputs. A leaf's
+   * gradient is always a copy or a sum, so it never shares storage with a pending one. On the CPU,
+   * and for anything shared, the garbage collector frees it as before. Gradients are most of the
+   * memory that a backward pass creates, so this returns that half of a training step's temporaries
+   * to the cache at once.
+   */
+  private static void releaseIfUnshared(
+      Tensor grad, Tensor gradOutput, Map<Object, Tensor> pending) {
+    if (!(grad.storage() instanceof DeviceStorage storage)) {
+      return;
+    }
+    if (gradOutput != null && gradOutput.storage() == storage) {
+      return;
+    }
+    for (Tensor waiting : pending.values()) {
+      if (waiting.storage() == storage) {
+        return;
+      }
+    }
+    storage.release();
   }
 
   private static void accumulateIntoLeaf(Tensor leaf, Tensor grad) {

@@ -19,6 +19,10 @@ import java.lang.ref.Cleaner;
  * #collectUnreachable}, which asks for a collection and waits for the cleaner to hand back what
  * became unreachable, and tries once more before it reports the error.
  *
+ * <p>Autograd frees some blocks sooner: the gradients it creates and consumes during a backward
+ * pass are its own, so it calls {@link #release()} on each one that nothing else shares once it is
+ * used.
+ *
  * <h2>Element access</h2>
  *
  * <p>{@link #get} and {@link #set} copy one element across and wait for the device, which is fine
@@ -35,6 +39,8 @@ public final class DeviceStorage extends Storage {
   private final DeviceKernels kernels;
   private final DeviceBuffer buffer;
   private final int size;
+  private final Cleaner.Cleanable cleanable;
+  private volatile boolean released;
 
   private DeviceStorage(Device device, DeviceKernels kernels, DeviceBuffer buffer, int size) {
     this.device = device;
@@ -43,7 +49,17 @@ public final class DeviceStorage extends Storage {
     this.size = size;
     DeviceRuntime runtime = kernels.runtime();
     // The action must not capture this object, or it would keep it reachable forever.
-    CLEANER.register(this, () -> runtime.free(buffer));
+    this.cleanable = CLEANER.register(this, () -> runtime.free(buffer));
+  }
+
+  /**
+   * Gives the block back to the allocator now, instead of when the garbage collector finds this
+   * storage unreachable. Only the owner of every tensor that uses this storage may call it; any
+   * later use of the storage fails. Calling it again does nothing.
+   */
+  public void release() {
+    released = true;
+    cleanable.clean();
   }
 
   /**
@@ -148,7 +164,7 @@ public final class DeviceStorage extends Storage {
    * @throws IllegalStateException if the tensor lives on the CPU
    */
   public static DeviceBuffer bufferOf(Tensor tensor) {
-    return tensor == null ? null : of(tensor).buffer;
+    return tensor == null ? null : of(tensor).buffer();
   }
 
   /**
@@ -168,8 +184,20 @@ public final class DeviceStorage extends Storage {
     return onDevice;
   }
 
-  /** Returns the device block. It holds at least {@link #size()} floats. */
+  /**
+   * Returns the device block, which has room for at least {@link #size()} floats.
+   *
+   * @throws IllegalStateException if the storage was released
+   */
   public DeviceBuffer buffer() {
+    if (released) {
+      throw new IllegalStateException(
+          "device storage of "
+              + size
+              + " elements on "
+              + device
+              + " was released and can no longer be used");
+    }
     return buffer;
   }
 
@@ -197,7 +225,7 @@ public final class DeviceStorage extends Storage {
   public float[] download() {
     float[] values = new float[size];
     if (size > 0) {
-      kernels.runtime().copyToHost(buffer, values);
+      kernels.runtime().copyToHost(buffer(), values);
     }
     return values;
   }
@@ -208,12 +236,12 @@ public final class DeviceStorage extends Storage {
       throw new IllegalArgumentException(
           "cannot upload " + values.length + " values into device storage of " + size);
     }
-    kernels.runtime().copyToDevice(values, buffer);
+    kernels.runtime().copyToDevice(values, buffer());
   }
 
   /** Sets every element to {@code value}, rounded to float32. */
   public void fill(double value) {
-    kernels.layout().fill(buffer, size, (float) value);
+    kernels.layout().fill(buffer(), size, (float) value);
     markModified();
   }
 
@@ -231,20 +259,20 @@ public final class DeviceStorage extends Storage {
               + device);
     }
     if (size > 0) {
-      kernels.runtime().copyWithinDevice(source.buffer, 0, buffer, 0, size);
+      kernels.runtime().copyWithinDevice(source.buffer(), 0, buffer(), 0, size);
     }
   }
 
   @Override
   public double get(int index) {
     float[] one = new float[1];
-    kernels.runtime().copyToHost(buffer, checkIndex(index), one, 0, 1);
+    kernels.runtime().copyToHost(buffer(), checkIndex(index), one, 0, 1);
     return one[0];
   }
 
   @Override
   public void set(int index, double value) {
-    kernels.runtime().copyToDevice(new float[] {(float) value}, 0, buffer, checkIndex(index), 1);
+    kernels.runtime().copyToDevice(new float[] {(float) value}, 0, buffer(), checkIndex(index), 1);
   }
 
   private int checkIndex(int index) {

@@ -135,6 +135,40 @@ class DeviceTensorTest {
   }
 
   @Test
+  void backwardFreesItsOwnGradients() {
+    int n = 1 << 16;
+    long block = dev.kiln.core.backend.cuda.CachingAllocator.sizeClass(4L * n);
+    DeviceRuntime runtime = DeviceKernels.of(EMULATED).runtime();
+    Tensor x = Tensor.full(0.5, DType.FLOAT32, EMULATED, n).requiresGrad(true);
+    Tensor y = x.mul(2).relu().mul(3).sum();
+    long before = runtime.allocator().stats().bytesInUse();
+    y.backward();
+    long after = runtime.allocator().stats().bytesInUse();
+    // Four gradients of n floats pass through the graph. Only the leaf's copy stays, plus the
+    // one-element seed and sums, so the growth stays below two blocks of n floats.
+    assertTrue(after - before < 2 * block, "grew by " + (after - before) + " bytes");
+    assertArrayEquals(Tensor.full(6, DType.FLOAT32, n).toFloatArray(), x.grad().toFloatArray());
+  }
+
+  @Test
+  void backwardKeepsTheCallersGradient() {
+    Tensor x = Tensor.of(new float[] {1, 2, 3, 4}, 4).to(EMULATED).requiresGrad(true);
+    Tensor gradient = Tensor.of(new float[] {5, 6, 7, 8}, 2, 2).to(EMULATED);
+    x.mul(3).reshape(2, 2).backward(gradient);
+    assertArrayEquals(new float[] {5, 6, 7, 8}, gradient.toFloatArray());
+    assertArrayEquals(new float[] {15, 18, 21, 24}, x.grad().toFloatArray());
+  }
+
+  @Test
+  void retainedGraphRunsTwiceOnDevice() {
+    Tensor x = Tensor.of(new float[] {1, -2, 3}, 3).to(EMULATED).requiresGrad(true);
+    Tensor y = x.mul(2).relu().reshape(3, 1).sum();
+    y.backward(null, true);
+    y.backward(null, true);
+    assertArrayEquals(new float[] {4, 0, 4}, x.grad().toFloatArray());
+  }
+
+  @Test
   void copiesStayOnDevice() {
     Tensor a = Tensor.of(new float[] {1, 2, 3}, 3).to(EMULATED);
     Tensor b = a.copy();
