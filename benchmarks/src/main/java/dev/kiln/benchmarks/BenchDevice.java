@@ -11,7 +11,7 @@ import dev.kiln.core.tensor.Device;
  * <p>On a GPU a call returns once its kernels are queued, so a benchmark that stopped the clock
  * there would time the queueing and not the work. Each benchmark therefore ends its call with
  * {@link #synchronize(Device)}, which waits for the device, as a PyTorch benchmark calls {@code
- * torch.cuda.synchronize()}. The emulated device runs each kernel to completion anyway; it is
+ * torch.cuda.synchronize()}. The emulated device runs each kernel to completion anyway. It is
  * accepted so that the benchmark code can be tried without a GPU, but its times mean nothing.
  */
 public final class BenchDevice {

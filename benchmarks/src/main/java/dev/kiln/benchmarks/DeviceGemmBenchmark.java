@@ -23,8 +23,7 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * A square float32 matrix product on a GPU, by kiln's tiled kernel and by cuBLAS, in one run so
- * that the two rates compare directly. The issue's target is kiln's kernel at half of cuBLAS's rate
- * or better at 4096.
+ * that the two rates compare directly. kiln aims for at least half of cuBLAS's rate at 4096.
  *
  * <p>Run it on a GPU machine with {@code JmhMain DeviceGemmBenchmark}; the default device is {@code
  * cuda:0}. Where cuBLAS did not load, the {@code cublas} case fails in its setup with the loader's

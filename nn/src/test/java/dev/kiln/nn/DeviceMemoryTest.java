@@ -29,9 +29,9 @@ import org.junit.jupiter.api.Test;
  *
  * <p>Blocks return through a {@link java.lang.ref.Cleaner} after the garbage collector finds their
  * storage unreachable, so the test requests collections until the counters reach the expected value
- * or {@link #SETTLE_MILLIS} pass. It does so after every step, too: a step allocates little Java
- * heap, so without an explicit request the collector may not run for many steps, and until it runs
- * each step takes fresh blocks from the device instead of cached ones.
+ * or {@link #SETTLE_MILLIS} pass. It does so after every step, too, because a step allocates little
+ * Java heap and the collector may then not run for many steps. Until it runs, each step takes fresh
+ * blocks from the device instead of cached ones.
  */
 class DeviceMemoryTest {
   private static final Device EMULATED = Device.parse("emulated");

@@ -79,15 +79,9 @@ public final class Convolution {
       Conv2dKernels.forward(
           x.storage(), weight.storage(), bias == null ? null : bias.storage(), g, out.storage());
     } else {
-      kernelsOf(x)
-          .conv()
-          .forward(
-              kernelsOf(x).conv().preferredRoute(),
-              bufferOf(x),
-              bufferOf(weight),
-              bufferOf(bias),
-              g,
-              bufferOf(out));
+      DeviceConv conv = kernelsOf(x).conv();
+      conv.forward(
+          conv.preferredRoute(), bufferOf(x), bufferOf(weight), bufferOf(bias), g, bufferOf(out));
     }
 
     return Autograd.record(

@@ -37,7 +37,7 @@ public final class Dropout {
 
   /**
    * Dropout by the device kernel, whose mask is a function of {@code seed} and the element's index.
-   * Backward recomputes the mask from the seed instead of keeping it, so the layer holds no mask
+   * Backward recomputes the mask from the seed instead of keeping it, so the layer keeps no mask
    * memory between the passes. The masks differ from the CPU's for the same generator.
    */
   private static Tensor onDevice(Tensor x, double p, long seed) {

@@ -159,8 +159,8 @@ public final class LossOps {
   }
 
   /**
-   * Runs a loss on a device. The loss stays there as a scalar tensor, so the forward pass never
-   * waits for the device. As on the CPU, the backward pass reruns the kernel, this time with a
+   * Runs a loss on a device. The loss stays there as a scalar tensor, so the forward pass does not
+   * wait for the device. As on the CPU, the backward pass reruns the kernel, this time with a
    * gradient buffer, and scales that gradient by the upstream gradient, itself a device scalar.
    */
   private static Tensor onDevice(

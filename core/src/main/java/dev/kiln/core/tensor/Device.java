@@ -60,7 +60,7 @@ public record Device(Kind kind, int index) {
         "invalid device '" + name + "': use cpu, cuda, cuda:N (N = 0, 1, ...) or emulated");
   }
 
-  /** Whether this is the host CPU, where tensors live in Java arrays. */
+  /** Returns whether this is the host CPU, where tensors live in Java arrays. */
   public boolean isCpu() {
     return kind == Kind.CPU;
   }

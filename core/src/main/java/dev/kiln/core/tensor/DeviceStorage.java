@@ -11,8 +11,8 @@ import java.lang.ref.Cleaner;
  *
  * <h2>Who frees the block</h2>
  *
- * <p>Tensors that share storage (a reshape, a detach) share this object, so no one tensor can say
- * when the block is free. The garbage collector can: once no tensor references this storage, a
+ * <p>Tensors that share storage (a reshape, a detach) share this object, so no single tensor knows
+ * when the block is free. The garbage collector does: once no tensor references this storage, a
  * {@link Cleaner} gives the block back to the allocator's cache, where the next allocation of its
  * size finds it. GPU memory is not Java heap, so the collector does not know that a device is
  * filling up. Where an allocation runs out of device memory, the allocator therefore calls {@link
@@ -32,7 +32,7 @@ import java.lang.ref.Cleaner;
 public final class DeviceStorage extends Storage {
   private static final Cleaner CLEANER = Cleaner.create();
 
-  /** Longest wait, in milliseconds, for the cleaner after an out-of-memory error. */
+  /** Maximum wait, in milliseconds, for the cleaner after an out-of-memory error. */
   private static final long RECLAIM_WAIT_MILLIS = 2000;
 
   private final Device device;
@@ -168,7 +168,7 @@ public final class DeviceStorage extends Storage {
   }
 
   /**
-   * Returns the launchers of the device that holds {@code tensor}.
+   * Returns the launchers of the device that stores {@code tensor}.
    *
    * @throws IllegalStateException if the tensor lives on the CPU
    */
@@ -201,7 +201,7 @@ public final class DeviceStorage extends Storage {
     return buffer;
   }
 
-  /** Returns the launchers of the device that holds this storage. */
+  /** Returns the launchers of the device that contains this storage. */
   public DeviceKernels kernels() {
     return kernels;
   }

@@ -52,7 +52,7 @@ public abstract sealed class Storage permits Storage.F32, Storage.F64, DeviceSto
 
   public abstract DType dtype();
 
-  /** The device that holds the elements; {@link Device#CPU} for the Java arrays. */
+  /** Returns the device that stores the elements: {@link Device#CPU} for the Java arrays. */
   public Device device() {
     return Device.CPU;
   }

@@ -600,9 +600,9 @@ public final class Tensor implements AutoCloseable {
   }
 
   /**
-   * Drops this tensor's reference to its storage. Any later use of this tensor fails. A CPU array,
-   * or a device block, is freed once no tensor references the storage (views share it) and the
-   * garbage collector has run; closing does not free a device block at once.
+   * Drops this tensor's reference to its storage, so any later use of this tensor fails. The array
+   * or device block is freed only after no tensor references the storage (views share it) and the
+   * garbage collector has run. Closing therefore does not free a device block at once.
    */
   @Override
   public void close() {

@@ -86,7 +86,7 @@ public final class CachingAllocator implements AutoCloseable {
   /** Flag set by {@link #close()}, after which allocations are rejected. */
   private boolean closed;
 
-  /** What {@link #allocate} calls when the device is full; see {@link #setReclaimer}. */
+  /** Function that {@link #allocate} calls when the device is full (see {@link #setReclaimer}). */
   private volatile BooleanSupplier reclaimer = () -> false;
 
   private long bytesInUse;

@@ -14,7 +14,7 @@ import java.util.Map;
  * call would stall the GPU once per call. A training step uses the same few shapes over and over,
  * so after the first step every lookup here is a hit and no launch waits.
  *
- * <p>The cache holds at most {@link #MAX_ENTRIES} arrays and starts again from empty when it is
+ * <p>The cache keeps at most {@link #MAX_ENTRIES} arrays and starts again from empty when it is
  * full. Emptying it is safe even while queued kernels still read the buffers: the allocator hands a
  * freed block only to work issued later, which runs after them on the device's one stream.
  */

@@ -308,8 +308,8 @@ public final class DeviceBatchNorm {
   }
 
   /**
-   * Whether cuDNN serves a call: this launcher has it, every buffer that cuDNN requires is present,
-   * and {@code eps} is one that cuDNN accepts.
+   * Returns whether cuDNN serves a call: this launcher has cuDNN, every buffer that cuDNN requires
+   * is present, and cuDNN accepts {@code eps}.
    */
   private boolean cudnnTakes(double eps, DeviceBuffer... required) {
     if (dnn == null || eps < CUDNN_MIN_EPSILON) {

@@ -21,8 +21,8 @@ import java.util.Map;
  * normalization to cuDNN, where {@link VendorBindings} loaded them. The choice and its reason are
  * logged once, and {@code -Dkiln.cuda.vendor} forces one path. kiln's own kernels serve everything
  * else, and every device where the libraries are absent. Dropout stays on kiln's kernel even where
- * cuDNN loaded: kiln's kernel derives each mask from the generator's seed and the element's index,
- * so it needs neither cuDNN's random state, which must be set up per seed, nor a reserve buffer
+ * cuDNN loaded, because kiln's kernel derives each mask from the generator's seed and the element's
+ * index. It needs no random state set up per seed, as cuDNN's dropout does, and no reserve buffer
  * kept from the forward pass to the backward pass.
  *
  * <p>NOTE: the cuBLAS and cuDNN routes are tested only against host stand-ins on the emulated

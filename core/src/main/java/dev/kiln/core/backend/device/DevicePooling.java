@@ -46,8 +46,8 @@ public final class DevicePooling {
    * Writes pool(x) to y with cuDNN. Unlike {@link #maxForward}, cuDNN keeps no argmax: its backward
    * pass finds each window's maximum again from x and y, so the caller keeps both until then.
    *
-   * <p>NOTE: where a window holds equal maxima, cuDNN's backward may send the gradient to another
-   * of them than kiln's first-maximum rule does; the values of the gradient sum agree.
+   * <p>NOTE: where a window contains equal maxima, cuDNN's backward may send the gradient to
+   * another of them than kiln's first-maximum rule does; the values of the gradient sum agree.
    *
    * @throws IllegalStateException if this launcher has no cuDNN
    */

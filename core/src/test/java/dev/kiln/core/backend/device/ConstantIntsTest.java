@@ -33,7 +33,7 @@ class ConstantIntsTest {
   }
 
   @Test
-  void aFullCacheStartsAgain() {
+  void fullCacheStartsAgain() {
     try (EmulatedRuntime runtime = EmulatedRuntime.create(16 << 20)) {
       ConstantInts constants = runtime.constants();
       for (int i = 0; i < ConstantInts.MAX_ENTRIES; i++) {

@@ -21,10 +21,10 @@ import java.util.List;
  *
  * <p>On the {@code emulated} device a buffer's address is an ordinary host address, so a stand-in
  * can read and write it the way the real library reads and writes GPU memory: through the raw
- * address alone. Each stand-in follows the library's documented contract (cuBLAS's column-major
- * layout and its alpha and beta, cuDNN's saved mean and inverse standard deviation), computes with
- * kiln's CPU kernels or a plain loop, and records the name of each call, so a test can tell that
- * the vendor route ran and that it gives what kiln's own kernels give.
+ * address alone. Each stand-in follows the library's documented contract: cuBLAS's column-major
+ * layout with its alpha and beta, and cuDNN's saved mean and inverse standard deviation. It
+ * computes with kiln's CPU kernels or a plain loop and records the name of each call, so a test can
+ * check that the vendor route ran and that it gives what kiln's own kernels give.
  */
 final class HostStandInVendors {
   private HostStandInVendors() {}

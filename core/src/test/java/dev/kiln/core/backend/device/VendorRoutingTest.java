@@ -91,11 +91,11 @@ class VendorRoutingTest {
       DeviceBuffer w = buffers.of(randomFloats(random, g.weightSize()));
       DeviceBuffer bias = buffers.of(randomFloats(random, g.outChannels()));
       DeviceBuffer gradY = buffers.of(randomFloats(random, g.outputSize()));
+      // Per launcher: the output, the input gradient and the weight gradient.
+      int[] sizes = {g.outputSize(), g.inputSize(), g.weightSize()};
       DeviceBuffer[] results = new DeviceBuffer[6];
       for (int i = 0; i < results.length; i++) {
-        results[i] =
-            buffers.filled(
-                i % 3 == 0 ? g.outputSize() : i % 3 == 1 ? g.inputSize() : g.weightSize());
+        results[i] = buffers.filled(sizes[i % 3]);
       }
       DeviceConv[] launchers = {kiln, vendor};
       for (int l = 0; l < 2; l++) {
@@ -104,7 +104,6 @@ class VendorRoutingTest {
         conv.backwardData(conv.preferredRoute(), gradY, w, g, results[3 * l + 1]);
         conv.backwardWeight(conv.preferredRoute(), gradY, x, g, results[3 * l + 2]);
       }
-      int[] sizes = {g.outputSize(), g.inputSize(), g.weightSize()};
       String[] names = {"output", "input gradient", "weight gradient"};
       for (int q = 0; q < 3; q++) {
         assertClose(
