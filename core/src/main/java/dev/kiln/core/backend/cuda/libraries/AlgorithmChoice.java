@@ -4,8 +4,8 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Chooses a convolution algorithm from cuDNN's list: the fastest one that supports the shape and
- * whose workspace fits a limit.
+ * Chooses a convolution algorithm from cuDNN's list: the best one that supports the shape, runs in
+ * the math type kiln requested and whose workspace fits a limit.
  *
  * <p>The limit exists because the workspace comes from the same device memory as the activations.
  * The fastest algorithm can ask for gigabytes, and taking them would make a batch size that fits
@@ -13,11 +13,21 @@ import java.util.List;
  * {@value #DEFAULT_LIMIT_MIB} MiB, which the system property {@value #LIMIT_PROPERTY} changes. The
  * default is a chosen bound, not a measured optimum.
  *
- * <p>Two kinds of lists arrive here. {@code cudnnFindConvolution*AlgorithmEx} runs each algorithm
- * and reports measured times, so the smallest time wins, and ties go to the smaller workspace and
- * then to the lower algorithm number, so that the choice is repeatable. {@code
+ * <p>cuDNN lists each algorithm with the math type it would run with, but the convolution call runs
+ * with the descriptor's math type. kiln sets {@code CUDNN_FMA_MATH} on every convolution descriptor
+ * so that float32 inputs are not rounded to TF32 on tensor cores. Entries listed with any other
+ * math type are skipped, because their rank and time describe a run in that math type.
+ *
+ * <p>Two kinds of lists arrive here, and the caller says which one with {@link Ranking}, because
+ * the entries alone do not tell them apart. {@code cudnnFindConvolution*AlgorithmEx} runs each
+ * algorithm and reports measured times, so the smallest time wins, and ties go to the smaller
+ * workspace and then to the lower algorithm number, so that the choice is repeatable. {@code
  * cudnnGetConvolution*Algorithm_v7} runs nothing and returns the algorithms ranked by cuDNN's
- * heuristics with negative times, so there the first entry that fits wins.
+ * heuristics, so there the first usable entry wins.
+ *
+ * <p>NOTE: the choice ignores each entry's {@code determinism} field, so a backward direction may
+ * run an algorithm that cuDNN reports as {@code CUDNN_NON_DETERMINISTIC}, and two runs of the same
+ * step can then differ in the last bits.
  */
 public final class AlgorithmChoice {
 
@@ -56,36 +66,46 @@ public final class AlgorithmChoice {
     }
   }
 
+  /** The order of a result list, which decides how {@link #choose} ranks it. */
+  public enum Ranking {
+    /**
+     * Times measured by {@code cudnnFindConvolution*AlgorithmEx}, in any order: the fastest usable
+     * entry wins.
+     */
+    MEASURED,
+
+    /**
+     * cuDNN's heuristic order from {@code cudnnGetConvolution*Algorithm_v7}: the first usable entry
+     * wins, whatever its time field contains.
+     */
+    HEURISTIC
+  }
+
   /**
-   * Chooses an algorithm.
+   * Chooses an algorithm. An entry is usable when its status is 0, its math type is {@code
+   * CUDNN_FMA_MATH} and its workspace fits {@code limitBytes}.
    *
    * @param operation the convolution direction, for the message, such as "convolution forward"
    * @param results cuDNN's list, in the order that cuDNN returned it
+   * @param ranking which cuDNN function produced the list
    * @param limitBytes the largest workspace allowed
    * @return the chosen entry
-   * @throws IllegalStateException if no entry succeeded within the limit, naming each entry's
-   *     reason
+   * @throws IllegalStateException if no entry is usable, naming each entry's reason
    */
   public static AlgorithmPerf choose(
-      String operation, List<AlgorithmPerf> results, long limitBytes) {
+      String operation, List<AlgorithmPerf> results, Ranking ranking, long limitBytes) {
     AlgorithmPerf best = null;
     List<String> rejected = new ArrayList<>();
     for (AlgorithmPerf entry : results) {
-      if (entry.status() != 0) {
-        rejected.add("algorithm " + entry.algorithm() + " has status " + entry.status());
+      String reason = rejection(entry, limitBytes);
+      if (reason != null) {
+        rejected.add(reason);
         continue;
       }
-      if (entry.workspaceBytes() > limitBytes) {
-        rejected.add(
-            "algorithm " + entry.algorithm() + " needs " + entry.workspaceBytes() + " bytes");
-        continue;
-      }
-      if (!entry.measured()) {
-        // A heuristic list is already ranked, so the first fitting entry is cuDNN's choice.
-        if (best == null) {
-          best = entry;
-        }
-        continue;
+      if (ranking == Ranking.HEURISTIC) {
+        // A heuristic list is already ranked, so the first usable entry is cuDNN's choice.
+        best = entry;
+        break;
       }
       if (best == null || faster(entry, best)) {
         best = entry;
@@ -95,7 +115,7 @@ public final class AlgorithmChoice {
       throw new IllegalStateException(
           "no cuDNN algorithm for "
               + operation
-              + " fits the workspace limit of "
+              + " supports this shape with CUDNN_FMA_MATH within the workspace limit of "
               + limitBytes
               + " bytes ("
               + (rejected.isEmpty() ? "cuDNN returned no algorithms" : String.join(", ", rejected))
@@ -106,10 +126,27 @@ public final class AlgorithmChoice {
     return best;
   }
 
-  private static boolean faster(AlgorithmPerf a, AlgorithmPerf b) {
-    if (!b.measured()) {
-      return true;
+  /** Returns why an entry cannot be used, or null where it can. */
+  private static String rejection(AlgorithmPerf entry, long limitBytes) {
+    if (entry.status() != 0) {
+      return "algorithm " + entry.algorithm() + " has status " + entry.status();
     }
+    if (entry.mathType() != CudnnDescriptors.FMA_MATH) {
+      return "algorithm "
+          + entry.algorithm()
+          + " is listed with math type "
+          + entry.mathType()
+          + ", not CUDNN_FMA_MATH ("
+          + CudnnDescriptors.FMA_MATH
+          + ")";
+    }
+    if (entry.workspaceBytes() > limitBytes) {
+      return "algorithm " + entry.algorithm() + " needs " + entry.workspaceBytes() + " bytes";
+    }
+    return null;
+  }
+
+  private static boolean faster(AlgorithmPerf a, AlgorithmPerf b) {
     if (a.timeMillis() != b.timeMillis()) {
       return a.timeMillis() < b.timeMillis();
     }

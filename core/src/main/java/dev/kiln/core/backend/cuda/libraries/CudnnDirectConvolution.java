@@ -267,7 +267,11 @@ final class CudnnDirectConvolution {
         g.toString());
     List<AlgorithmPerf> list = readPerfResults(results, count.get(JAVA_INT, 0));
     AlgorithmPerf choice =
-        AlgorithmChoice.choose(direction.text, list, AlgorithmChoice.workspaceLimitBytes());
+        AlgorithmChoice.choose(
+            direction.text,
+            list,
+            AlgorithmChoice.Ranking.HEURISTIC,
+            AlgorithmChoice.workspaceLimitBytes());
 
     // The heuristic's memory figure is an estimate, so the exact size is asked for separately.
     MemorySegment bytes = d.sizeSlot();
@@ -285,7 +289,11 @@ final class CudnnDirectConvolution {
         "algo=" + choice.algorithm() + ", " + g);
     AlgorithmPerf exact =
         new AlgorithmPerf(
-            choice.algorithm(), choice.status(), choice.timeMillis(), bytes.get(JAVA_LONG, 0));
+            choice.algorithm(),
+            choice.status(),
+            choice.timeMillis(),
+            bytes.get(JAVA_LONG, 0),
+            choice.mathType());
     chosen.put(key, exact);
     return exact;
   }
@@ -301,6 +309,7 @@ final class CudnnDirectConvolution {
 
   /**
    * Reads {@code count} entries of a {@code cudnnConvolution*AlgoPerf_t} array, in cuDNN's order.
+   * The {@code determinism} field is not read, because {@link AlgorithmChoice} does not use it.
    */
   static List<AlgorithmPerf> readPerfResults(MemorySegment results, int count) {
     List<AlgorithmPerf> list = new ArrayList<>(count);
@@ -311,7 +320,8 @@ final class CudnnDirectConvolution {
               results.get(JAVA_INT, base),
               results.get(JAVA_INT, base + 4),
               results.get(JAVA_FLOAT, base + 8),
-              results.get(JAVA_LONG, base + 16)));
+              results.get(JAVA_LONG, base + 16),
+              results.get(JAVA_INT, base + 28)));
     }
     return list;
   }

@@ -67,7 +67,7 @@ final class JcudnnConvolution {
               g,
               cudnnConvolutionFwdAlgoPerf[]::new,
               cudnnConvolutionFwdAlgoPerf::new,
-              r -> new AlgorithmPerf(r.algo, r.status, r.time, r.memory),
+              r -> new AlgorithmPerf(r.algo, r.status, r.time, r.memory, r.mathType),
               (requested, count, results) ->
                   JCudnn.cudnnGetConvolutionForwardAlgorithm_v7(
                       handle,
@@ -113,7 +113,7 @@ final class JcudnnConvolution {
               g,
               cudnnConvolutionBwdDataAlgoPerf[]::new,
               cudnnConvolutionBwdDataAlgoPerf::new,
-              r -> new AlgorithmPerf(r.algo, r.status, r.time, r.memory),
+              r -> new AlgorithmPerf(r.algo, r.status, r.time, r.memory, r.mathType),
               (requested, count, results) ->
                   JCudnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(
                       handle,
@@ -159,7 +159,7 @@ final class JcudnnConvolution {
               g,
               cudnnConvolutionBwdFilterAlgoPerf[]::new,
               cudnnConvolutionBwdFilterAlgoPerf::new,
-              r -> new AlgorithmPerf(r.algo, r.status, r.time, r.memory),
+              r -> new AlgorithmPerf(r.algo, r.status, r.time, r.memory, r.mathType),
               (requested, count, results) ->
                   JCudnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(
                       handle,
@@ -251,14 +251,22 @@ final class JcudnnConvolution {
             list.add(read.apply(results[i]));
           }
           AlgorithmPerf choice =
-              AlgorithmChoice.choose(direction.text, list, AlgorithmChoice.workspaceLimitBytes());
+              AlgorithmChoice.choose(
+                  direction.text,
+                  list,
+                  AlgorithmChoice.Ranking.HEURISTIC,
+                  AlgorithmChoice.workspaceLimitBytes());
           long[] bytes = new long[1];
           check(
               workspaceSize.size(choice.algorithm(), bytes),
               CudnnDirectConvolution.functionName(direction, "WorkspaceSize"),
               g.toString());
           return new AlgorithmPerf(
-              choice.algorithm(), choice.status(), choice.timeMillis(), bytes[0]);
+              choice.algorithm(),
+              choice.status(),
+              choice.timeMillis(),
+              bytes[0],
+              choice.mathType());
         });
   }
 

@@ -18,9 +18,13 @@ public final class StatusNames {
   public static final String CUDNN_TABLE_VERSION = "cuDNN 9";
 
   /**
-   * cuDNN 9 status codes, from {@code cudnnStatus_t} in cuDNN 9's {@code cudnn_graph.h}. The
-   * thousands digit is the category (1 initialization, 2 bad parameter, 3 not supported, 4 internal
-   * error, 5 execution failed), so an unknown code still names its category.
+   * cuDNN 9 status codes, from {@code cudnnStatus_t} in cuDNN 9.6's {@code cudnn_graph.h}. The
+   * thousands digit is the category (1 uncategorized, 2 bad parameter, 3 not supported, 4 internal
+   * error, 5 execution failed), so an unknown code still names its category. The header's 1xxx
+   * range is headed "Uncategorized errors" and mixes setup failures such as {@code
+   * CUDNN_STATUS_NOT_INITIALIZED} with version, license and deprecation errors. Of the deprecated
+   * aliases at the end of the enum, only {@code CUDNN_STATUS_INVALID_VALUE} (2001) has a number of
+   * its own, so it is listed. The others share the number of a current code and go by its name.
    */
   static final Map<Integer, String> CUDNN_9 =
       Map.ofEntries(
@@ -34,6 +38,7 @@ public final class StatusNames {
           Map.entry(1007, "CUDNN_STATUS_RUNTIME_FP_OVERFLOW"),
           Map.entry(1008, "CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED"),
           Map.entry(2000, "CUDNN_STATUS_BAD_PARAM"),
+          Map.entry(2001, "CUDNN_STATUS_INVALID_VALUE"),
           Map.entry(2002, "CUDNN_STATUS_BAD_PARAM_NULL_POINTER"),
           Map.entry(2003, "CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER"),
           Map.entry(2004, "CUDNN_STATUS_BAD_PARAM_NOT_FINALIZED"),
@@ -58,6 +63,7 @@ public final class StatusNames {
           Map.entry(3010, "CUDNN_STATUS_NOT_SUPPORTED_SHARED_MEMORY_INSUFFICIENT"),
           Map.entry(3011, "CUDNN_STATUS_NOT_SUPPORTED_PADDING"),
           Map.entry(3012, "CUDNN_STATUS_NOT_SUPPORTED_BAD_LAUNCH_PARAM"),
+          Map.entry(3013, "CUDNN_STATUS_NOT_SUPPORTED_CUDA_GRAPH_NATIVE_API"),
           Map.entry(4000, "CUDNN_STATUS_INTERNAL_ERROR"),
           Map.entry(4001, "CUDNN_STATUS_INTERNAL_ERROR_COMPILATION_FAILED"),
           Map.entry(4002, "CUDNN_STATUS_INTERNAL_ERROR_UNEXPECTED_VALUE"),
@@ -122,7 +128,7 @@ public final class StatusNames {
   /** Names the category of a cuDNN 9 code by its thousands digit, or returns "". */
   private static String cudnnCategory(int status) {
     return switch (status / 1000) {
-      case 1 -> " in the initialization category";
+      case 1 -> " in the uncategorized range (1xxx)";
       case 2 -> " in the CUDNN_STATUS_BAD_PARAM category";
       case 3 -> " in the CUDNN_STATUS_NOT_SUPPORTED category";
       case 4 -> " in the CUDNN_STATUS_INTERNAL_ERROR category";

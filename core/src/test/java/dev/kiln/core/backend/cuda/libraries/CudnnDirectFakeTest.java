@@ -144,12 +144,14 @@ class CudnnDirectFakeTest {
         rec[14] = p; rec[15] = (double) (intptr_t) states; rec[16] = (double) bytes;
         rec[17] = (double) seed; rec[18] += 1; return 0;
       }
-      // Algorithm 1 needs 2 GiB, above kiln's default limit of 1 GiB, so algorithm 2 is chosen.
+      // Algorithm 1 needs 2 GiB, above kiln's default limit of 1 GiB, and algorithm 6 is listed
+      // with CUDNN_TENSOR_OP_MATH (1) instead of CUDNN_FMA_MATH (3), so algorithm 2 is chosen.
       static int rank(int* ret, Perf* p) {
-        Perf big = {1, 0, -1.f, (size_t) 1 << 31, 1, 0, {0}};
-        Perf small = {2, 0, -1.f, 2048, 1, 0, {0}};
-        Perf none = {0, 0, -1.f, 0, 1, 0, {0}};
-        p[0] = big; p[1] = small; p[2] = none; *ret = 3; rec[19] += 1; return 0;
+        Perf big = {1, 0, -1.f, (size_t) 1 << 31, 1, 3, {0}};
+        Perf tensor = {6, 0, -1.f, 0, 1, 1, {0}};
+        Perf small = {2, 0, -1.f, 2048, 1, 3, {0}};
+        Perf none = {0, 0, -1.f, 0, 1, 3, {0}};
+        p[0] = big; p[1] = tensor; p[2] = small; p[3] = none; *ret = 4; rec[19] += 1; return 0;
       }
       int cudnnGetConvolutionForwardAlgorithm_v7(void* h, void* a, void* b, void* c, void* d,
           int req, int* ret, Perf* p) { return rank(ret, p); }
@@ -286,7 +288,8 @@ class CudnnDirectFakeTest {
   void forwardChoosesFittingAlgorithmAndWorkspace() throws Throwable {
     dnn.convolutionForward(CONVOLUTION, 0xA000, 0xB000, 0xC000);
 
-    assertEquals(2, recorded(FORWARD_ALGO), "algorithm 1 needs 2 GiB, over the 1 GiB limit");
+    assertEquals(
+        2, recorded(FORWARD_ALGO), "algorithm 1 is over the limit and 6 is not CUDNN_FMA_MATH");
     assertEquals(3000, recorded(FORWARD_WORKSPACE_BYTES), "exact workspace size");
     assertTrue(recorded(FORWARD_WORKSPACE) >= 0x100000, "workspace from kiln's allocator");
     assertEquals(1, allocator().allocations(), "one workspace allocation");

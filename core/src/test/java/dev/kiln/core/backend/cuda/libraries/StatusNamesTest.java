@@ -30,12 +30,32 @@ class StatusNamesTest {
   }
 
   @Test
+  void cudnnFallbackNamesAliasAndNewCodes() {
+    // 2001 is a deprecated alias with a number of its own, and 3013 is the highest
+    // NOT_SUPPORTED code in the cuDNN 9.6 header.
+    assertEquals(
+        "CUDNN_STATUS_INVALID_VALUE, named from kiln's table of cuDNN 9 codes",
+        StatusNames.cudnn(2001, null));
+    assertEquals(
+        "CUDNN_STATUS_NOT_SUPPORTED_CUDA_GRAPH_NATIVE_API, named from kiln's table of cuDNN 9 codes",
+        StatusNames.cudnn(3013, null));
+    assertEquals(
+        "CUDNN_STATUS_SUBLIBRARY_VERSION_MISMATCH, named from kiln's table of cuDNN 9 codes",
+        StatusNames.cudnn(1002, null));
+  }
+
+  @Test
   void cudnnUnknownCodeNamesCategory() {
     String text = StatusNames.cudnn(2999, null);
 
     assertTrue(text.startsWith("unknown code in the CUDNN_STATUS_BAD_PARAM category"), text);
     assertTrue(text.contains("cuDNN 9"), text);
     assertTrue(StatusNames.cudnn(77, null).startsWith("unknown code, "));
+
+    String uncategorized = StatusNames.cudnn(1999, null);
+    assertTrue(
+        uncategorized.startsWith("unknown code in the uncategorized range (1xxx), "),
+        uncategorized);
   }
 
   @Test
