@@ -7,6 +7,7 @@ import dev.kiln.core.backend.device.DeviceKernels;
 import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Device;
+import dev.kiln.core.tensor.MemoryScope;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.model.ModelPresets;
 import dev.kiln.keypoints.model.ModelSpec;
@@ -179,10 +180,12 @@ public final class DeviceLayerTimer {
   }
 
   private static void pass(Module module, Tensor input, Tensor gradOutput, Device device) {
-    module.zeroGrad();
-    input.zeroGrad();
-    module.forward(input).backward(gradOutput);
-    BenchDevice.synchronize(device);
+    try (var _ = MemoryScope.open()) {
+      module.zeroGrad();
+      input.zeroGrad();
+      module.forward(input).backward(gradOutput);
+      BenchDevice.synchronize(device);
+    }
   }
 
   /**

@@ -4,6 +4,7 @@ import dev.kiln.core.autograd.GradMode;
 import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Device;
+import dev.kiln.core.tensor.MemoryScope;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.model.ModelPresets;
 import dev.kiln.keypoints.model.ModelSpec;
@@ -79,20 +80,27 @@ public final class KeypointWorkload {
    */
   public double trainStep() {
     model.train();
-    optimizer.zeroGrad();
-    Tensor value = loss.compute(model.forward(images), targets);
-    value.backward();
-    optimizer.step();
-    return value.item();
+    // As in kiln's trainer, the step's device blocks go back to the cache when the scope closes.
+    try (var _ = MemoryScope.open()) {
+      optimizer.zeroGrad();
+      Tensor value = loss.compute(model.forward(images), targets);
+      value.backward();
+      optimizer.step();
+      return value.item();
+    }
   }
 
-  /** Runs the forward pass of one batch in evaluation mode and returns the predictions. */
-  public Tensor inferBatch() {
+  /**
+   * Runs the forward pass of one batch in evaluation mode and returns the number of predicted
+   * values. The predictions' device block goes back to the cache before this returns.
+   */
+  public int inferBatch() {
     model.eval();
-    try (var _ = GradMode.noGrad()) {
+    try (var _ = GradMode.noGrad();
+        var _ = MemoryScope.open()) {
       Tensor predictions = model.forward(images);
       BenchDevice.synchronize(target);
-      return predictions;
+      return predictions.numel();
     }
   }
 

@@ -1,16 +1,23 @@
 package dev.kiln.benchmarks;
 
+import dev.kiln.core.tensor.MemoryScope;
 import dev.kiln.core.tensor.Tensor;
 import org.openjdk.jmh.annotations.Benchmark;
 
-/** Forward pass of one layer; see {@link LayerBenchmarkState} for the cases and settings. */
+/**
+ * Forward pass of one layer; see {@link LayerBenchmarkState} for the cases and settings. Each call
+ * runs in a {@link MemoryScope}, so on a device the output's block returns to the cache at once, as
+ * PyTorch's would when the last reference to it goes.
+ */
 public class LayerForwardBenchmark extends LayerBenchmarkState {
   @Benchmark
-  public Tensor forward(WorkCounters counters) {
+  public int forward(WorkCounters counters) {
     counters.flop += layerCase.forwardFlop(batch);
     counters.values += layerCase.values(batch);
-    Tensor output = module.forward(input);
-    BenchDevice.synchronize(target);
-    return output;
+    try (var _ = MemoryScope.open()) {
+      Tensor output = module.forward(input);
+      BenchDevice.synchronize(target);
+      return output.numel();
+    }
   }
 }

@@ -1,6 +1,5 @@
 package dev.kiln.benchmarks;
 
-import dev.kiln.core.tensor.Tensor;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -53,7 +52,7 @@ public class TrainingBenchmark {
   }
 
   @Benchmark
-  public Tensor inferBatch(WorkCounters counters) {
+  public int inferBatch(WorkCounters counters) {
     counters.images += batch;
     return workload.inferBatch();
   }

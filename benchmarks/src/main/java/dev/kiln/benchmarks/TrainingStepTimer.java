@@ -3,6 +3,7 @@ package dev.kiln.benchmarks;
 import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Device;
+import dev.kiln.core.tensor.MemoryScope;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.model.ModelPresets;
 import dev.kiln.nn.Sequential;
@@ -122,10 +123,12 @@ public final class TrainingStepTimer {
    */
   private static double step(
       Sequential model, Adam optimizer, Loss loss, Tensor input, Tensor target) {
-    optimizer.zeroGrad();
-    Tensor value = loss.compute(model.forward(input), target);
-    value.backward();
-    optimizer.step();
-    return value.item();
+    try (var _ = MemoryScope.open()) {
+      optimizer.zeroGrad();
+      Tensor value = loss.compute(model.forward(input), target);
+      value.backward();
+      optimizer.step();
+      return value.item();
+    }
   }
 }

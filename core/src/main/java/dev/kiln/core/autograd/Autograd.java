@@ -156,6 +156,15 @@ public final class Autograd {
       return;
     }
     Tensor existing = leaf.grad();
+    if (existing != null
+        && existing.storage() instanceof DeviceStorage storage
+        && storage.isReleased()) {
+      throw new IllegalStateException(
+          "this leaf's gradient from an earlier backward pass was released when the memory scope"
+              + " of that pass closed, so the new gradient cannot be added to it: call zeroGrad()"
+              + " before each backward pass, or keep the gradient with MemoryScope.keep to"
+              + " accumulate over several scopes");
+    }
     leaf.setGrad(existing == null ? grad.copy() : existing.add(grad));
   }
 

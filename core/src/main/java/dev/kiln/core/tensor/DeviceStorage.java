@@ -19,9 +19,11 @@ import java.lang.ref.Cleaner;
  * #collectUnreachable}, which asks for a collection and waits for the cleaner to hand back what
  * became unreachable, and tries once more before it reports the error.
  *
- * <p>Autograd frees some blocks sooner: the gradients it creates and consumes during a backward
- * pass are its own, so it calls {@link #release()} on each one that nothing else shares once it is
- * used.
+ * <p>Two things free blocks sooner. A {@link MemoryScope} releases, when it closes, every storage
+ * allocated inside it that was not kept; training steps run in one, so their temporaries go back to
+ * the cache at the end of each step. And the gradients that autograd creates and consumes during a
+ * backward pass are its own, so it calls {@link #release()} on each one that nothing else shares
+ * once it is used.
  *
  * <h2>Element access</h2>
  *
@@ -42,6 +44,9 @@ public final class DeviceStorage extends Storage {
   private final Cleaner.Cleanable cleanable;
   private volatile boolean released;
 
+  /** The scope that releases this storage when it closes, or null. */
+  private volatile MemoryScope scope;
+
   private DeviceStorage(Device device, DeviceKernels kernels, DeviceBuffer buffer, int size) {
     this.device = device;
     this.kernels = kernels;
@@ -50,6 +55,22 @@ public final class DeviceStorage extends Storage {
     DeviceRuntime runtime = kernels.runtime();
     // The action must not capture this object, or it would keep it reachable forever.
     this.cleanable = CLEANER.register(this, () -> runtime.free(buffer));
+    this.scope = MemoryScope.adopt(this);
+  }
+
+  /** Returns the scope that will release this storage, or null. */
+  MemoryScope scope() {
+    return scope;
+  }
+
+  /** Leaves the owning scope, so that only the garbage collector or {@link #release()} frees it. */
+  void leaveScope() {
+    scope = null;
+  }
+
+  /** Returns whether {@link #release()} has given the block back. */
+  public boolean isReleased() {
+    return released;
   }
 
   /**
@@ -196,7 +217,9 @@ public final class DeviceStorage extends Storage {
               + size
               + " elements on "
               + device
-              + " was released and can no longer be used");
+              + " was released and can no longer be used: a memory scope released it when it"
+              + " closed, or backward did after using it. Read or keep (MemoryScope.keep) what you"
+              + " need before the scope closes");
     }
     return buffer;
   }

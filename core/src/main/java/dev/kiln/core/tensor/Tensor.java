@@ -584,7 +584,8 @@ public final class Tensor implements AutoCloseable {
    * live on another device. Modules use this to load weights and to change dtype or device while
    * layers keep their references to the tensor. An optimizer's state keeps the old dtype, so build
    * the optimizer after a dtype change. It bypasses autograd; backward through an op that used the
-   * old storage fails.
+   * old storage fails. The tensor owns the new storage from now on, so it leaves any {@link
+   * MemoryScope}.
    */
   public void setStorage(Storage replacement) {
     if (replacement.size() != Shapes.numel(shape)) {
@@ -593,6 +594,9 @@ public final class Tensor implements AutoCloseable {
               + replacement.size()
               + " elements does not fit shape "
               + Shapes.format(shape));
+    }
+    if (replacement instanceof DeviceStorage onDevice) {
+      onDevice.leaveScope();
     }
     this.storage = replacement;
     this.device = replacement.device();

@@ -3,6 +3,7 @@ package dev.kiln.keypoints.train;
 import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Device;
+import dev.kiln.core.tensor.MemoryScope;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.data.Sample;
 import dev.kiln.keypoints.doctor.Doctor;
@@ -221,14 +222,19 @@ public final class Trainer {
         boolean stopping = false;
         while (loader.hasNext() && !stopping && !timeUp) {
           Batch batch = loader.next();
-          optimizer.zeroGrad();
-          Tensor inputs = batch.images().to(device);
-          Tensor targets = batch.targets().to(device);
-          Tensor value = loss.compute(model.forward(inputs), targets);
-          value.backward();
-          optimizer.step();
-          // On a device, item() waits for the step's kernels, so this is the one sync per step.
-          double item = value.item();
+          double item;
+          // Every device block that the step allocates goes back to the cache when the scope
+          // closes, so the next step reuses them instead of asking the device for more.
+          try (var _ = MemoryScope.open()) {
+            optimizer.zeroGrad();
+            Tensor inputs = batch.images().to(device);
+            Tensor targets = batch.targets().to(device);
+            Tensor value = loss.compute(model.forward(inputs), targets);
+            value.backward();
+            optimizer.step();
+            // On a device, item() waits for the step's kernels, so this is the one sync per step.
+            item = value.item();
+          }
           if (!Double.isFinite(item)) {
             throw new IllegalStateException(
                 "the training loss became " + item + " at epoch " + epoch + ": lower --lr");

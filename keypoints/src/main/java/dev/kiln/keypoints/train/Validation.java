@@ -2,6 +2,7 @@ package dev.kiln.keypoints.train;
 
 import dev.kiln.core.autograd.GradMode;
 import dev.kiln.core.tensor.Device;
+import dev.kiln.core.tensor.MemoryScope;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.data.Sample;
 import dev.kiln.keypoints.eval.Nme;
@@ -46,10 +47,13 @@ public record Validation(double loss, double nme) {
             new BatchLoader(samples, pipeline, collate, batchSize, false, 0, 0, threads, 0)) {
       while (loader.hasNext()) {
         Batch batch = loader.next();
-        Tensor prediction = model.forward(batch.images().to(device));
-        lossSum += loss.compute(prediction, batch.targets().to(device)).item() * batch.size();
-
-        float[] predicted = prediction.to(Device.CPU).toFloatArray();
+        float[] predicted;
+        // The scope gives the batch's device blocks back as soon as its numbers are on the host.
+        try (var _ = MemoryScope.open()) {
+          Tensor prediction = model.forward(batch.images().to(device));
+          lossSum += loss.compute(prediction, batch.targets().to(device)).item() * batch.size();
+          predicted = prediction.to(Device.CPU).toFloatArray();
+        }
         float[] truth = batch.targets().toFloatArray();
         int width = predicted.length / batch.size();
         for (int i = 0; i < batch.size(); i++) {

@@ -3,6 +3,7 @@ package dev.kiln.nn.optim;
 import dev.kiln.core.autograd.GradMode;
 import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Device;
+import dev.kiln.core.tensor.MemoryScope;
 import dev.kiln.core.tensor.Shapes;
 import dev.kiln.core.tensor.Tensor;
 import java.util.ArrayList;
@@ -166,6 +167,8 @@ public abstract class Optimizer {
         if (parameter.grad() != null) {
           moveStateTo(parameter.device(), state.get(i));
           update(i, parameter, parameter.grad(), state.get(i));
+          // The state lives as long as the optimizer, not as long as the step's memory scope.
+          state.get(i).values().forEach(MemoryScope::keep);
           parameter.storage().markModified();
         }
       }
@@ -413,7 +416,7 @@ public abstract class Optimizer {
       for (int i = 0; i < source.numel(); i++) {
         copy.storage().set(i, host.storage().get(i));
       }
-      return copy.to(device);
+      return MemoryScope.keep(copy.to(device));
     }
   }
 
