@@ -188,7 +188,7 @@ public abstract class Module {
       Tensor source = state.get(entry.getKey());
       if (source != null) {
         Tensor target = entry.getValue();
-        replacements.put(target, copyFor(source, target.dtype(), target.device()));
+        replacements.put(target, source.copyAs(target.dtype(), target.device()).storage());
       }
     }
     replacements.forEach(Tensor::setStorage);
@@ -267,39 +267,10 @@ public abstract class Module {
     }
     for (Tensor t : state.values()) {
       if (t.dtype() != dtype) {
-        t.setStorage(convert(t.storage(), dtype));
+        t.setStorage(t.copyAs(dtype, Device.CPU).storage());
       }
     }
     return this;
-  }
-
-  /**
-   * Returns a new storage with the values of {@code source}, as {@code dtype} on {@code device}.
-   */
-  private static Storage copyFor(Tensor source, DType dtype, Device device) {
-    Storage host;
-    try (var _ = GradMode.noGrad()) {
-      // A transfer to the CPU is already a fresh float32 copy, so it needs no second copy.
-      host =
-          source.device().isCpu()
-              ? convert(source.storage(), dtype)
-              : source.detach().to(Device.CPU).storage();
-      if (host.dtype() != dtype) {
-        host = convert(host, dtype);
-      }
-      if (device.isCpu()) {
-        return host;
-      }
-      return new Tensor(host, source.shape(), Device.CPU).to(device).storage();
-    }
-  }
-
-  private static Storage convert(Storage source, DType dtype) {
-    Storage result = Storage.allocate(dtype, source.size());
-    for (int i = 0; i < source.size(); i++) {
-      result.set(i, source.get(i));
-    }
-    return result;
   }
 
   // ---- Modes and gradients ---------------------------------------------------------------------

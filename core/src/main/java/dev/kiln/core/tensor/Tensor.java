@@ -1,6 +1,7 @@
 package dev.kiln.core.tensor;
 
 import dev.kiln.core.autograd.Autograd;
+import dev.kiln.core.autograd.GradMode;
 import dev.kiln.core.autograd.Node;
 import dev.kiln.core.ops.Checks;
 import dev.kiln.core.ops.Elementwise;
@@ -452,6 +453,24 @@ public final class Tensor implements AutoCloseable {
     Tensor out = new Tensor(DeviceStorage.transfer(live(), target), shape, target);
     Device source = device;
     return Autograd.record("to", out, g -> new Tensor[] {g.to(source)}, this);
+  }
+
+  /**
+   * Returns a copy with storage of its own, cut from the graph, as {@code dtype} on {@code target}.
+   * Modules and optimizers load and save their state with it. The values pass through the CPU,
+   * where the dtype conversion happens, because devices hold float32 only.
+   *
+   * @throws IllegalArgumentException if a float64 copy should go to a device
+   */
+  public Tensor copyAs(DType dtype, Device target) {
+    try (var _ = GradMode.noGrad()) {
+      // A transfer to the CPU, like a dtype conversion, already makes a fresh copy.
+      Tensor host = (device.isCpu() ? detach() : detach().to(Device.CPU)).to(dtype);
+      if (!target.isCpu()) {
+        return host.to(target);
+      }
+      return host.storage() == live() ? host.copy() : host;
+    }
   }
 
   /** Returns a tensor that shares this one's storage but is cut from the graph. */

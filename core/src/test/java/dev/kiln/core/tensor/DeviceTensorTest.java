@@ -177,4 +177,27 @@ class DeviceTensorTest {
     b.copyFrom(a);
     assertArrayEquals(new float[] {9, 2, 3}, b.toFloatArray());
   }
+
+  @Test
+  void copyAsMakesAFreshCopyOutsideTheGraph() {
+    Tensor source = Tensor.of(new float[] {1.5f, -2}, 2).requiresGrad(true);
+
+    Tensor sameOnCpu = source.copyAs(DType.FLOAT32, Device.CPU);
+    assertTrue(sameOnCpu.storage() != source.storage());
+    assertTrue(!sameOnCpu.requiresGrad());
+    sameOnCpu.set(9, 0);
+    assertEquals(1.5, source.get(0));
+
+    Tensor onDevice = source.copyAs(DType.FLOAT32, EMULATED);
+    assertEquals(EMULATED, onDevice.device());
+    assertTrue(!onDevice.requiresGrad());
+    Tensor backAsDoubles = onDevice.copyAs(DType.FLOAT64, Device.CPU);
+    assertEquals(DType.FLOAT64, backAsDoubles.dtype());
+    assertArrayEquals(new double[] {1.5, -2}, backAsDoubles.toDoubleArray());
+
+    Tensor doubles = Tensor.of(new double[] {0.25, 4}, 2);
+    assertArrayEquals(
+        new float[] {0.25f, 4}, doubles.copyAs(DType.FLOAT32, EMULATED).toFloatArray());
+    assertThrows(IllegalArgumentException.class, () -> doubles.copyAs(DType.FLOAT64, EMULATED));
+  }
 }

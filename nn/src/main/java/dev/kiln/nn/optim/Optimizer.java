@@ -256,7 +256,7 @@ public abstract class Optimizer {
     for (int i = 0; i < parameters.size(); i++) {
       for (Map.Entry<String, Tensor> entry : state.get(i).entrySet()) {
         Tensor value = entry.getValue();
-        dict.put(i + "." + entry.getKey(), copyOf(value, value.dtype(), Device.CPU));
+        dict.put(i + "." + entry.getKey(), value.copyAs(value.dtype(), Device.CPU));
       }
     }
     return dict;
@@ -292,10 +292,12 @@ public abstract class Optimizer {
       Tensor value = entry.getValue();
       if (stateName.equals(STEP)) {
         requireCount(key, value);
-        loaded.get(index).put(stateName, copyOf(value, DType.FLOAT64, Device.CPU));
+        loaded.get(index).put(stateName, value.copyAs(DType.FLOAT64, Device.CPU));
       } else {
         requireShape(key, value, index, parameter);
-        loaded.get(index).put(stateName, copyOf(value, parameter.dtype(), parameter.device()));
+        loaded
+            .get(index)
+            .put(stateName, MemoryScope.keep(value.copyAs(parameter.dtype(), parameter.device())));
       }
     }
     for (int i = 0; i < parameters.size(); i++) {
@@ -405,19 +407,6 @@ public abstract class Optimizer {
             + " but lacks "
             + missing
             + "; a parameter's state must be saved whole");
-  }
-
-  /** Returns a copy of {@code source}, outside the graph, as {@code dtype} on {@code device}. */
-  private static Tensor copyOf(Tensor source, DType dtype, Device device) {
-    try (var _ = GradMode.noGrad()) {
-      // A device tensor comes to the CPU in one transfer instead of one per element.
-      Tensor host = source.device().isCpu() ? source : source.detach().to(Device.CPU);
-      Tensor copy = Tensor.zeros(dtype, source.shape());
-      for (int i = 0; i < source.numel(); i++) {
-        copy.storage().set(i, host.storage().get(i));
-      }
-      return MemoryScope.keep(copy.to(device));
-    }
   }
 
   /** Returns the optimizer's class name, for messages. */
