@@ -8,9 +8,12 @@ import dev.kiln.core.tensor.MemoryScope;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.model.ModelPresets;
 import dev.kiln.keypoints.model.ModelSpec;
+import dev.kiln.nn.Module;
 import dev.kiln.nn.Sequential;
+import dev.kiln.nn.loss.Loss;
 import dev.kiln.nn.loss.MSELoss;
 import dev.kiln.nn.optim.Adam;
+import dev.kiln.nn.optim.Optimizer;
 
 /**
  * One keypoint preset with a fixed batch of random images and targets, and the two units of work
@@ -80,10 +83,19 @@ public final class KeypointWorkload {
    */
   public double trainStep() {
     model.train();
-    // As in kiln's trainer, the step's device blocks go back to the cache when the scope closes.
+    return trainStep(model, optimizer, loss, images, targets);
+  }
+
+  /**
+   * Runs one training step of {@code model} on one batch and returns the loss before the update. As
+   * in kiln's trainer, the step's device blocks go back to the cache when its scope closes. {@link
+   * TrainingStepTimer} times this same step.
+   */
+  static double trainStep(
+      Module model, Optimizer optimizer, Loss loss, Tensor input, Tensor target) {
     try (var _ = MemoryScope.open()) {
       optimizer.zeroGrad();
-      Tensor value = loss.compute(model.forward(images), targets);
+      Tensor value = loss.compute(model.forward(input), target);
       value.backward();
       optimizer.step();
       return value.item();

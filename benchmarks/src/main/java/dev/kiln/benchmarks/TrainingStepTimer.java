@@ -3,7 +3,6 @@ package dev.kiln.benchmarks;
 import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Device;
-import dev.kiln.core.tensor.MemoryScope;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.model.ModelPresets;
 import dev.kiln.nn.Sequential;
@@ -93,12 +92,12 @@ public final class TrainingStepTimer {
 
     double lastLoss = 0;
     for (int i = 0; i < warmupSteps; i++) {
-      lastLoss = step(model, optimizer, loss, input, target);
+      lastLoss = KeypointWorkload.trainStep(model, optimizer, loss, input, target);
     }
     double[] millis = new double[timedSteps];
     for (int i = 0; i < timedSteps; i++) {
       long start = System.nanoTime();
-      lastLoss = step(model, optimizer, loss, input, target);
+      lastLoss = KeypointWorkload.trainStep(model, optimizer, loss, input, target);
       millis[i] = (System.nanoTime() - start) / 1e6;
     }
     Arrays.sort(millis);
@@ -115,20 +114,5 @@ public final class TrainingStepTimer {
         millis[0],
         batch * 1000.0 / median,
         lastLoss);
-  }
-
-  /**
-   * Runs one training step and returns the loss value before the update. Reading the value waits
-   * for the step's kernels on a device.
-   */
-  private static double step(
-      Sequential model, Adam optimizer, Loss loss, Tensor input, Tensor target) {
-    try (var _ = MemoryScope.open()) {
-      optimizer.zeroGrad();
-      Tensor value = loss.compute(model.forward(input), target);
-      value.backward();
-      optimizer.step();
-      return value.item();
-    }
   }
 }
