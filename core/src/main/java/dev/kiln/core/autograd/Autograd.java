@@ -2,6 +2,7 @@ package dev.kiln.core.autograd;
 
 import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.DeviceStorage;
+import dev.kiln.core.tensor.MemoryScope;
 import dev.kiln.core.tensor.Shapes;
 import dev.kiln.core.tensor.Tensor;
 import java.util.ArrayDeque;
@@ -73,14 +74,22 @@ public final class Autograd {
     try (var _ = GradMode.noGrad()) {
       Node rootNode = root.gradFn();
       if (rootNode == null) {
+        requireUsableGrad(root);
         accumulateIntoLeaf(root, seed);
         return;
       }
       // The walk visits nodes and the leaves that require a gradient, never intermediate tensors.
       // Edges do not refer to those, so they are freed once no backward function needs them.
+      List<Object> order = topologicalOrder(rootNode);
+      // Leaves are checked before any node runs, because a node frees its saved tensors.
+      for (Object vertex : order) {
+        if (vertex instanceof Tensor leaf) {
+          requireUsableGrad(leaf);
+        }
+      }
       Map<Object, Tensor> pending = new IdentityHashMap<>();
       pending.put(rootNode, seed);
-      for (Object vertex : topologicalOrder(rootNode)) {
+      for (Object vertex : order) {
         Tensor grad = pending.remove(vertex);
         if (grad == null) {
           continue;
@@ -151,21 +160,38 @@ public final class Autograd {
     storage.release();
   }
 
-  private static void accumulateIntoLeaf(Tensor leaf, Tensor grad) {
-    if (!leaf.requiresGrad()) {
-      return;
-    }
+  /**
+   * Rejects a leaf whose gradient from an earlier pass was released with the memory scope of that
+   * pass, because the new gradient would have to be added to it.
+   */
+  private static void requireUsableGrad(Tensor leaf) {
     Tensor existing = leaf.grad();
     if (existing != null
         && existing.storage() instanceof DeviceStorage storage
         && storage.isReleased()) {
       throw new IllegalStateException(
-          "this leaf's gradient from an earlier backward pass was released when the memory scope"
-              + " of that pass closed, so the new gradient cannot be added to it: call zeroGrad()"
+          "a leaf's gradient from an earlier backward pass was released when the memory scope of"
+              + " that pass closed, so the new gradient cannot be added to it: call zeroGrad()"
               + " before each backward pass, or keep the gradient with MemoryScope.keep to"
               + " accumulate over several scopes");
     }
-    leaf.setGrad(existing == null ? grad.copy() : existing.add(grad));
+  }
+
+  /**
+   * Adds {@code grad} to the leaf's gradient. A sum added to a gradient that the caller kept out of
+   * memory scopes is kept too, so that accumulation over several scopes goes on working.
+   */
+  private static void accumulateIntoLeaf(Tensor leaf, Tensor grad) {
+    if (!leaf.requiresGrad()) {
+      return;
+    }
+    Tensor existing = leaf.grad();
+    if (existing == null) {
+      leaf.setGrad(grad.copy());
+      return;
+    }
+    Tensor sum = existing.add(grad);
+    leaf.setGrad(MemoryScope.isKept(existing) ? MemoryScope.keep(sum) : sum);
   }
 
   private static void checkGradShape(Tensor tensor, Tensor grad, String opName) {

@@ -1,5 +1,6 @@
 package dev.kiln.core.tensor;
 
+import java.lang.ref.WeakReference;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -22,23 +23,29 @@ import java.util.List;
  * } // every block allocated above goes back to the allocator's cache here
  * }</pre>
  *
- * <p>The next step then finds blocks of the same sizes in the cache, so after the first step no
- * training step asks the device for memory.
+ * <p>The next step then finds blocks of the same sizes in the cache, so once the steps repeat the
+ * same requests, no training step asks the device for memory.
  *
  * <h2>The rules</h2>
  *
  * <ul>
+ *   <li>Open a scope in a {@code try}-with-resources block. A scope that is never closed stays the
+ *       thread's innermost, and every later allocation of the thread joins it.
  *   <li>A scope owns each device storage that its thread allocates while it is the thread's
  *       innermost open scope. Scopes belong to one thread; other threads are unaffected.
  *   <li>Closing the scope releases what it owns. Any later use of a released storage fails with an
  *       {@link IllegalStateException}, so a mistake is loud, never a silent reuse of the block.
- *   <li>{@link #keep} takes a tensor's storage out of every scope; the garbage collector frees it
- *       as before. Read results you need (with {@code item()} or {@code to(Device.CPU)}) or keep
- *       them before the scope closes.
+ *   <li>A scope holds its storages weakly, so one that becomes unreachable before the scope closes
+ *       still goes back through the garbage collector, as outside a scope.
+ *   <li>{@link #keep} takes a tensor's storage out of every scope, not into the enclosing one, and
+ *       the garbage collector frees it as outside a scope. Read the results you need (with {@code
+ *       item()} or {@code to(Device.CPU)}) or keep them before the scope closes.
  *   <li>Storage that a tensor takes over with {@link Tensor#setStorage} (a module moved, loaded or
- *       converted) is kept automatically, and optimizers keep their own state. The gradients that
- *       backward gives to parameters are not kept: they are part of the step. Call {@code
- *       zeroGrad()} before the next backward pass, as each step does anyway.
+ *       converted) is kept automatically, and optimizers keep their own state.
+ *   <li>The gradients that backward gives to parameters are not kept: they are part of the step, so
+ *       call {@code step()} before the scope closes and {@code zeroGrad()} before the next backward
+ *       pass. To accumulate gradients over several scopes, keep each leaf's gradient once; backward
+ *       then keeps the sums that it adds to a kept gradient.
  *   <li>On the CPU a scope does nothing: arrays are heap memory, which the collector already
  *       watches.
  * </ul>
@@ -48,7 +55,7 @@ public final class MemoryScope implements AutoCloseable {
 
   private final MemoryScope outer;
   private final Thread thread;
-  private final List<DeviceStorage> owned = new ArrayList<>();
+  private final List<WeakReference<DeviceStorage>> owned = new ArrayList<>();
   private boolean closed;
 
   private MemoryScope(MemoryScope outer, Thread thread) {
@@ -67,12 +74,24 @@ public final class MemoryScope implements AutoCloseable {
    * Takes {@code tensor}'s storage out of the scope that owns it, so that closing the scope leaves
    * it alone; views of the tensor share that storage and survive with it. Returns {@code tensor}. A
    * CPU tensor, or one that no scope owns, is returned as it is.
+   *
+   * @throws IllegalStateException if the storage was already released
    */
   public static Tensor keep(Tensor tensor) {
     if (tensor != null && tensor.storage() instanceof DeviceStorage onDevice) {
+      if (onDevice.isReleased()) {
+        throw new IllegalStateException(
+            "cannot keep a tensor whose device storage was already released: keep it before its"
+                + " memory scope closes");
+      }
       onDevice.leaveScope();
     }
     return tensor;
+  }
+
+  /** Returns whether {@code tensor} lives on the CPU or in storage that no scope owns. */
+  public static boolean isKept(Tensor tensor) {
+    return !(tensor.storage() instanceof DeviceStorage onDevice) || onDevice.scope() == null;
   }
 
   /**
@@ -82,16 +101,17 @@ public final class MemoryScope implements AutoCloseable {
   static MemoryScope adopt(DeviceStorage storage) {
     MemoryScope scope = INNERMOST.get();
     if (scope != null) {
-      scope.owned.add(storage);
+      scope.owned.add(new WeakReference<>(storage));
     }
     return scope;
   }
 
-  /** Returns how many device storages this scope owns now, kept ones excluded. */
+  /** Returns how many live device storages this scope owns now, kept ones excluded. */
   public int ownedStorages() {
     int count = 0;
-    for (DeviceStorage storage : owned) {
-      count += storage.scope() == this ? 1 : 0;
+    for (WeakReference<DeviceStorage> reference : owned) {
+      DeviceStorage storage = reference.get();
+      count += storage != null && storage.scope() == this ? 1 : 0;
     }
     return count;
   }
@@ -100,8 +120,9 @@ public final class MemoryScope implements AutoCloseable {
    * Releases every device storage that this scope still owns, and makes the enclosing scope the
    * thread's innermost again. Closing twice does nothing.
    *
-   * @throws IllegalStateException if another thread closes it, or if a scope opened inside it is
-   *     still open, which a {@code try} block never allows but hand-written code might
+   * @throws IllegalStateException if another thread closes it, which changes nothing, or if a scope
+   *     opened inside it was left open. That scope is closed first, so its blocks are released too,
+   *     and the exception reports the mistake afterwards.
    */
   @Override
   public void close() {
@@ -115,14 +136,29 @@ public final class MemoryScope implements AutoCloseable {
               + "), not by "
               + Thread.currentThread().getName());
     }
-    if (INNERMOST.get() != this) {
-      throw new IllegalStateException(
-          "this memory scope still has an inner scope open: close the inner one first, or open"
-              + " both in try-with-resources blocks");
+    int leftOpen = 0;
+    for (MemoryScope inner = INNERMOST.get();
+        inner != null && inner != this;
+        inner = INNERMOST.get()) {
+      inner.releaseAndLeave();
+      leftOpen++;
     }
+    releaseAndLeave();
+    if (leftOpen > 0) {
+      throw new IllegalStateException(
+          leftOpen
+              + " memory scope(s) opened inside this one were left open and are closed now: open"
+              + " each scope in a try-with-resources block, so that it closes even when an"
+              + " exception leaves the block");
+    }
+  }
+
+  /** Releases what this scope owns and hands the thread back to the enclosing scope. */
+  private void releaseAndLeave() {
     closed = true;
-    for (DeviceStorage storage : owned) {
-      if (storage.scope() == this) {
+    for (WeakReference<DeviceStorage> reference : owned) {
+      DeviceStorage storage = reference.get();
+      if (storage != null && storage.scope() == this) {
         storage.release();
       }
     }

@@ -520,6 +520,9 @@ public final class Tensor implements AutoCloseable {
     if (storage == null) {
       return "Tensor(" + Shapes.format(shape) + ", closed)";
     }
+    if (storage instanceof DeviceStorage onDevice && onDevice.isReleased()) {
+      return "Tensor(" + Shapes.format(shape) + ", " + device + ", released)";
+    }
     StringBuilder text = new StringBuilder("Tensor(");
     text.append(Shapes.format(shape)).append(", ").append(dtype());
     if (!device.equals(Device.CPU)) {

@@ -100,12 +100,58 @@ class MemoryScopeTest {
       weight.mul(3).sum().backward();
     }
     try (var _ = MemoryScope.open()) {
-      IllegalStateException e =
-          assertThrows(IllegalStateException.class, () -> weight.mul(3).sum().backward());
+      Tensor loss = weight.mul(3).sum();
+      IllegalStateException e = assertThrows(IllegalStateException.class, loss::backward);
       assertTrue(e.getMessage().contains("zeroGrad()"), e.getMessage());
+      // The check comes before any node runs, so the graph is still there for a second try.
       weight.zeroGrad();
-      weight.mul(3).sum().backward();
+      loss.backward();
       assertArrayEquals(new float[] {3, 3}, weight.grad().toFloatArray());
+    }
+  }
+
+  @Test
+  void keptGradientAccumulatesOverScopes() {
+    Tensor weight = onDevice(1, 2).detach().requiresGrad(true);
+    try (var _ = MemoryScope.open()) {
+      weight.mul(3).sum().backward();
+      MemoryScope.keep(weight.grad());
+    }
+    for (int pass = 0; pass < 2; pass++) {
+      try (var _ = MemoryScope.open()) {
+        weight.mul(3).sum().backward();
+      }
+    }
+    assertArrayEquals(new float[] {9, 9}, weight.grad().toFloatArray());
+  }
+
+  @Test
+  void releasedTensorsPrintAndRefuseKeep() {
+    Tensor released;
+    try (var _ = MemoryScope.open()) {
+      released = onDevice(1, 2);
+    }
+    assertEquals("Tensor([2], emulated, released)", released.toString());
+    IllegalStateException e =
+        assertThrows(IllegalStateException.class, () -> MemoryScope.keep(released));
+    assertTrue(e.getMessage().contains("before its memory scope closes"), e.getMessage());
+  }
+
+  @Test
+  void collectorFreesUnreachableInOpenScope() throws InterruptedException {
+    try (var _ = MemoryScope.open()) {
+      long before = stats().bytesInUse();
+      for (int i = 0; i < 8; i++) {
+        Tensor.zeros(DType.FLOAT32, EMULATED, 1 << 16);
+      }
+      long filled = stats().bytesInUse();
+      assertTrue(filled > before);
+      long deadline = System.nanoTime() + 10_000_000_000L;
+      while (stats().bytesInUse() >= filled && System.nanoTime() < deadline) {
+        System.gc();
+        Thread.sleep(20);
+      }
+      assertTrue(stats().bytesInUse() < filled, "no block came back while the scope was open");
     }
   }
 
@@ -141,30 +187,43 @@ class MemoryScopeTest {
   }
 
   @Test
-  void closingOutOfOrderFails() throws InterruptedException {
+  void outerCloseClosesAnInnerScopeLeftOpen() {
     MemoryScope outer = MemoryScope.open();
-    MemoryScope inner = MemoryScope.open();
+    Tensor inOuter = onDevice(1);
+    MemoryScope.open();
+    Tensor inInner = onDevice(2);
     IllegalStateException e = assertThrows(IllegalStateException.class, outer::close);
-    assertTrue(e.getMessage().contains("inner scope"), e.getMessage());
+    assertTrue(e.getMessage().contains("left open"), e.getMessage());
+    assertThrows(IllegalStateException.class, inOuter::item);
+    assertThrows(IllegalStateException.class, inInner::item);
+    outer.close();
 
+    // No scope is open on this thread any more, so this tensor outlives a scope opened later.
+    Tensor afterwards = onDevice(3);
+    try (var scope = MemoryScope.open()) {
+      assertEquals(0, scope.ownedStorages());
+    }
+    assertEquals(3.0, afterwards.item());
+  }
+
+  @Test
+  void anotherThreadCannotClose() throws InterruptedException {
     AtomicReference<Exception> fromThread = new AtomicReference<>();
-    Thread other =
-        new Thread(
-            () -> {
-              try {
-                inner.close();
-              } catch (IllegalStateException wrongThread) {
-                fromThread.set(wrongThread);
-              }
-            });
-    other.start();
-    other.join();
-    assertTrue(fromThread.get().getMessage().contains("thread that opened it"));
-
-    inner.close();
-    outer.close();
-    outer.close();
-    Tensor afterwards = onDevice(1);
-    assertEquals(1.0, afterwards.item());
+    try (var scope = MemoryScope.open()) {
+      Tensor mine = onDevice(4);
+      Thread other =
+          new Thread(
+              () -> {
+                try {
+                  scope.close();
+                } catch (IllegalStateException wrongThread) {
+                  fromThread.set(wrongThread);
+                }
+              });
+      other.start();
+      other.join();
+      assertTrue(fromThread.get().getMessage().contains("thread that opened it"));
+      assertEquals(4.0, mine.item());
+    }
   }
 }

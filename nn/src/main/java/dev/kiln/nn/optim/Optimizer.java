@@ -3,6 +3,7 @@ package dev.kiln.nn.optim;
 import dev.kiln.core.autograd.GradMode;
 import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Device;
+import dev.kiln.core.tensor.DeviceStorage;
 import dev.kiln.core.tensor.MemoryScope;
 import dev.kiln.core.tensor.Shapes;
 import dev.kiln.core.tensor.Tensor;
@@ -166,9 +167,12 @@ public abstract class Optimizer {
         Tensor parameter = parameters.get(i);
         if (parameter.grad() != null) {
           moveStateTo(parameter.device(), state.get(i));
-          update(i, parameter, parameter.grad(), state.get(i));
-          // The state lives as long as the optimizer, not as long as the step's memory scope.
-          state.get(i).values().forEach(MemoryScope::keep);
+          try {
+            update(i, parameter, parameter.grad(), state.get(i));
+          } finally {
+            // The state lives as long as the optimizer, not as long as the step's memory scope.
+            state.get(i).values().forEach(MemoryScope::keep);
+          }
           parameter.storage().markModified();
         }
       }
@@ -186,6 +190,14 @@ public abstract class Optimizer {
   }
 
   private void requireMatchingGrad(int index, Tensor parameter, Tensor grad) {
+    if (grad.storage() instanceof DeviceStorage onDevice && onDevice.isReleased()) {
+      throw new IllegalStateException(
+          name()
+              + ": the gradient of parameter "
+              + index
+              + " was released when the memory scope of its backward pass closed: call step()"
+              + " inside that scope, after backward()");
+    }
     if (!grad.device().equals(parameter.device())) {
       throw new IllegalStateException(
           name()

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Device;
+import dev.kiln.core.tensor.MemoryScope;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.nn.init.Init;
 import dev.kiln.nn.io.Safetensors;
@@ -257,5 +258,31 @@ class DeviceOptimizerTest {
           twins.device().get(i).toFloatArray(), onDevice.get(i).toFloatArray(), "parameter " + i);
     }
     assertClose(onCpu, twins.device(), "Adam loaded on the CPU");
+  }
+
+  @Test
+  void stepAfterItsScopeFailsCleanly() {
+    Tensor weight = Tensor.of(new float[] {1, 2}, 2).to(EMULATED).requiresGrad(true);
+    Adam adam = new Adam(List.of(weight));
+    try (var _ = MemoryScope.open()) {
+      weight.mul(weight).sum().backward();
+    }
+    try (var _ = MemoryScope.open()) {
+      IllegalStateException e = assertThrows(IllegalStateException.class, adam::step);
+      assertTrue(e.getMessage().contains("call step() inside that scope"), e.getMessage());
+    }
+
+    // The failed step created no state, so correct steps afterwards work and can be saved.
+    for (int i = 0; i < 2; i++) {
+      try (var _ = MemoryScope.open()) {
+        adam.zeroGrad();
+        weight.mul(weight).sum().backward();
+        adam.step();
+      }
+    }
+    assertEquals(2, adam.steps());
+    Map<String, Tensor> saved = adam.stateDict();
+    assertEquals(2, saved.get("0.exp_avg").numel());
+    assertTrue(saved.get("0.exp_avg_sq").get(1) > 0);
   }
 }
