@@ -56,7 +56,11 @@ public final class Schedule {
     return result;
   }
 
-  /** Restores the state from checkpoint metadata. */
+  /**
+   * Restores the state from checkpoint metadata. An epoch-based schedule then sets the learning
+   * rate of its current epoch again, because a resumed run may have been given another epoch count,
+   * and the rate saved with the optimizer belongs to the old plan.
+   */
   public void loadState(Map<String, String> metadata) {
     Map<String, Double> values = new HashMap<>();
     metadata.forEach(
@@ -67,6 +71,7 @@ public final class Schedule {
         });
     if (epochBased != null) {
       epochBased.loadState(values);
+      epochBased.optimizer().setLearningRate(epochBased.learningRateAt(epochBased.epoch()));
     }
     if (plateau != null) {
       plateau.loadState(values);
