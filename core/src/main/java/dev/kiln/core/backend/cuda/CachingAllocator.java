@@ -319,7 +319,7 @@ public final class CachingAllocator implements AutoCloseable {
                 + " bytes on "
                 + memory.deviceName()
                 + ", which is not inside a block in use: it was freed, or it reaches past its"
-                + " block. Keep a buffer allocated until the last kernel that uses it");
+                + " block. Keep a buffer allocated until the last kernel or copy that uses it");
       }
     } finally {
       lock.unlock();

@@ -79,33 +79,41 @@ public final class CudaRuntime implements DeviceRuntime {
 
   @Override
   public void copyToDevice(float[] src, int srcIndex, DeviceBuffer dst, long dstIndex, int count) {
+    CopyRanges.requireArrayRange("the source of a copy to the device", src.length, srcIndex, count);
+    CopyRanges.requireDeviceRange("the target of a copy to the device", dst, dstIndex, count);
     context.copies().toDevice(src, srcIndex, dst, dstIndex * Float.BYTES, count);
   }
 
   @Override
   public void copyToHost(DeviceBuffer src, long srcIndex, float[] dst, int dstIndex, int count) {
+    CopyRanges.requireDeviceRange("the source of a copy to the host", src, srcIndex, count);
+    CopyRanges.requireArrayRange("the target of a copy to the host", dst.length, dstIndex, count);
     context.copies().toHost(src, srcIndex * Float.BYTES, dst, dstIndex, count);
   }
 
   @Override
   public void copyWithinDevice(
       DeviceBuffer src, long srcIndex, DeviceBuffer dst, long dstIndex, long count) {
+    CopyRanges.requireDeviceRange("the source of a copy within the device", src, srcIndex, count);
+    CopyRanges.requireDeviceRange("the target of a copy within the device", dst, dstIndex, count);
     context
         .copies()
         .deviceToDevice(
             src, srcIndex * Float.BYTES, dst, dstIndex * Float.BYTES, count * Float.BYTES);
   }
 
+  /**
+   * Queues a launch of one of kiln's kernels. A bare {@code null} argument is rejected, as {@link
+   * LaunchArguments} explains, and an empty {@link java.util.Optional} reaches the kernel as the
+   * null pointer.
+   */
   @Override
   public void launch(String kernel, Dim3 grid, Dim3 block, int dynamicSharedBytes, Object... args) {
+    // A fresh CUdeviceptr has address 0, the null pointer the kernels test for. CudaModule turns
+    // each DeviceBuffer into its device address.
+    Object[] driverArgs =
+        LaunchArguments.convert(kernel, args, (buffer, name, index) -> buffer, new CUdeviceptr());
     ensureLoaded();
-    Object[] driverArgs = args.clone();
-    for (int i = 0; i < driverArgs.length; i++) {
-      if (driverArgs[i] == null) {
-        // A fresh CUdeviceptr has address 0, the null pointer the kernels test for.
-        driverArgs[i] = new CUdeviceptr();
-      }
-    }
     context.launch(kernel, grid, block, dynamicSharedBytes, driverArgs);
   }
 

@@ -11,6 +11,7 @@ import dev.kiln.core.backend.cuda.DeviceBuffer;
 import dev.kiln.core.backend.cuda.libraries.VendorDnn;
 import dev.kiln.core.ops.BinaryOp;
 import dev.kiln.kernels.Dim3;
+import java.util.Optional;
 
 /**
  * Launches 2d convolution (cross-correlation, as in PyTorch, without groups) on NCHW data, with the
@@ -111,7 +112,7 @@ public final class DeviceConv {
           gridFor(g.outputSize(), block),
           block,
           0,
-          directArgs(g, x, weight, bias, y));
+          directArgs(g, x, weight, Optional.ofNullable(bias), y));
       return;
     }
 
@@ -339,10 +340,11 @@ public final class DeviceConv {
   }
 
   /**
-   * Returns the arguments of the direct kernels: their buffers (the forward kernel's third one, the
-   * bias, may be null), then the geometry in the order the kernels declare it.
+   * Returns the arguments of the direct kernels: their pointers (the forward kernel's third one,
+   * the bias, is an {@link Optional} because it may be absent), then the geometry in the order the
+   * kernels declare it.
    */
-  private static Object[] directArgs(Conv2dGeometry g, DeviceBuffer... buffers) {
+  private static Object[] directArgs(Conv2dGeometry g, Object... pointers) {
     Object[] geometry = {
       g.batch(),
       g.inChannels(),
@@ -358,9 +360,9 @@ public final class DeviceConv {
       g.dilationHeight(),
       g.dilationWidth()
     };
-    Object[] args = new Object[buffers.length + geometry.length];
-    System.arraycopy(buffers, 0, args, 0, buffers.length);
-    System.arraycopy(geometry, 0, args, buffers.length, geometry.length);
+    Object[] args = new Object[pointers.length + geometry.length];
+    System.arraycopy(pointers, 0, args, 0, pointers.length);
+    System.arraycopy(geometry, 0, args, pointers.length, geometry.length);
     return args;
   }
 

@@ -7,6 +7,7 @@ import static dev.kiln.core.backend.device.LaunchShapes.requireOptional;
 
 import dev.kiln.core.backend.cuda.DeviceBuffer;
 import dev.kiln.kernels.Dim3;
+import java.util.Optional;
 
 /**
  * Launches inverted dropout with the kernels of {@code dropout.cu}: element i is dropped with
@@ -54,7 +55,7 @@ public final class DeviceDropout {
         0,
         x,
         y,
-        mask,
+        Optional.ofNullable(mask),
         n,
         (float) p,
         seed,

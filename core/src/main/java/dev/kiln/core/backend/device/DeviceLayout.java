@@ -8,6 +8,7 @@ import dev.kiln.core.backend.cuda.DeviceBuffer;
 import dev.kiln.core.tensor.Shapes;
 import dev.kiln.kernels.Dim3;
 import java.util.Arrays;
+import java.util.Optional;
 
 /**
  * Launches the layout kernels of {@code layout.cu}: a fill, and a copy between two strided layouts
@@ -138,7 +139,8 @@ public final class DeviceLayout {
     Dim3 grid = gridFor(n, block);
     if (rank == 0) {
       // The kernel never reads the geometry of rank 0, so no buffer is uploaded.
-      runtime.launch(STRIDED_COPY, grid, block, 0, src, dst, null, 0, n, srcOffset, dstOffset);
+      runtime.launch(
+          STRIDED_COPY, grid, block, 0, src, dst, Optional.empty(), 0, n, srcOffset, dstOffset);
       return;
     }
     int[] geometry = new int[3 * rank];

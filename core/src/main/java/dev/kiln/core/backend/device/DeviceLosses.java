@@ -6,6 +6,7 @@ import static dev.kiln.core.backend.device.LaunchShapes.requireOptional;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
 import dev.kiln.core.ops.Reduction;
 import dev.kiln.kernels.Dim3;
+import java.util.Optional;
 
 /**
  * Launches the regression losses of {@code losses.cu}, MSE, L1, SmoothL1 and Wing, reduced to one
@@ -146,7 +147,7 @@ public final class DeviceLosses {
       args[0] = x;
       args[1] = t;
       args[2] = partialSums;
-      args[3] = grad;
+      args[3] = Optional.ofNullable(grad);
       args[4] = n;
       System.arraycopy(lossParameters, 0, args, 5, lossParameters.length);
       args[args.length - 1] = (float) factor;

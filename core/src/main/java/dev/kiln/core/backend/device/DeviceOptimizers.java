@@ -10,6 +10,7 @@ import dev.kiln.core.backend.cpu.OptimizerKernels.AdamSettings;
 import dev.kiln.core.backend.cpu.OptimizerKernels.SgdSettings;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
 import dev.kiln.kernels.Dim3;
+import java.util.Optional;
 
 /**
  * Launches the fused optimizer steps of {@code optimizers.cu}: SGD (with momentum, dampening,
@@ -57,7 +58,7 @@ public final class DeviceOptimizers {
         0,
         param,
         grad,
-        momentumBuffer,
+        Optional.ofNullable(momentumBuffer),
         n,
         (float) settings.learningRate(),
         (float) settings.momentum(),

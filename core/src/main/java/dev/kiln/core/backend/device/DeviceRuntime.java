@@ -25,10 +25,13 @@ import java.lang.foreign.ValueLayout;
  *
  * <h2>Pointer arguments</h2>
  *
- * <p>{@link #launch} takes a {@link DeviceBuffer} for each pointer parameter of the kernel, and
- * {@code null} for a null pointer (the kernels read a null bias, gamma or mask as "absent"). A
- * buffer made by {@link #slice} points into the middle of another buffer, which is how a launcher
- * hands one image of a batch to a kernel.
+ * <p>{@link #launch} takes a {@link DeviceBuffer} for each pointer parameter of the kernel. Where
+ * the kernel reads a null pointer as an absent input (a bias, gamma, beta, dropout mask or momentum
+ * buffer), the launcher passes {@code Optional.ofNullable(buffer)} instead, and an empty {@link
+ * java.util.Optional} reaches the kernel as the null pointer. A bare {@code null} is rejected with
+ * an {@link IllegalArgumentException} before the launch, because every other pointer is
+ * dereferenced without a test. A buffer made by {@link #slice} points into the middle of another
+ * buffer, which is how a launcher hands one image of a batch to a kernel.
  */
 public interface DeviceRuntime extends AutoCloseable {
 
@@ -58,12 +61,18 @@ public interface DeviceRuntime extends AutoCloseable {
   /**
    * Copies {@code count} floats from {@code src[srcIndex]} to the device, at float index {@code
    * dstIndex} of {@code dst}.
+   *
+   * @throws IndexOutOfBoundsException if either range runs past its array or buffer, naming the
+   *     buffer, its size, and the index and count
    */
   void copyToDevice(float[] src, int srcIndex, DeviceBuffer dst, long dstIndex, int count);
 
   /**
    * Copies {@code count} floats from float index {@code srcIndex} of {@code src} into {@code
    * dst[dstIndex]}. Waits for all work issued before, so the floats are final.
+   *
+   * @throws IndexOutOfBoundsException if either range runs past its buffer or array, naming the
+   *     buffer, its size, and the index and count
    */
   void copyToHost(DeviceBuffer src, long srcIndex, float[] dst, int dstIndex, int count);
 
@@ -83,9 +92,11 @@ public interface DeviceRuntime extends AutoCloseable {
    * @param grid the number of blocks along x, y and z
    * @param block the number of threads per block along x, y and z
    * @param dynamicSharedBytes bytes of dynamic shared memory per block
-   * @param args the kernel's arguments in order: a {@link DeviceBuffer} or {@code null} for a
-   *     pointer, an {@link Integer}, {@link Float} or {@link Long} (for {@code unsigned long long})
-   *     for a scalar
+   * @param args the kernel's arguments in order: a {@link DeviceBuffer} for a pointer, or an {@link
+   *     java.util.Optional} of one for a pointer that the kernel tests for null, and an {@link
+   *     Integer}, {@link Float} or {@link Long} (for {@code unsigned long long}) for a scalar
+   * @throws IllegalArgumentException naming the kernel and the argument's position if an argument
+   *     is {@code null}
    */
   void launch(String kernel, Dim3 grid, Dim3 block, int dynamicSharedBytes, Object... args);
 

@@ -77,27 +77,35 @@ public final class EmulatedRuntime implements DeviceRuntime {
   @Override
   public void copyToDevice(float[] src, int srcIndex, DeviceBuffer dst, long dstIndex, int count) {
     requireOpen();
-    allocator.requireInUse(dst, "the target of a copy to the device");
-    MemorySegment target = memory.segment(dst);
+    String target = "the target of a copy to the device";
+    CopyRanges.requireArrayRange("the source of a copy to the device", src.length, srcIndex, count);
+    allocator.requireInUse(dst, CopyRanges.describe(target, count, dstIndex));
+    CopyRanges.requireDeviceRange(target, dst, dstIndex, count);
     MemorySegment.copy(
-        src, srcIndex, target, ValueLayout.JAVA_FLOAT, dstIndex * Float.BYTES, count);
+        src, srcIndex, memory.segment(dst), ValueLayout.JAVA_FLOAT, dstIndex * Float.BYTES, count);
   }
 
   @Override
   public void copyToHost(DeviceBuffer src, long srcIndex, float[] dst, int dstIndex, int count) {
     requireOpen();
-    allocator.requireInUse(src, "the source of a copy to the host");
-    MemorySegment source = memory.segment(src);
+    String source = "the source of a copy to the host";
+    allocator.requireInUse(src, CopyRanges.describe(source, count, srcIndex));
+    CopyRanges.requireDeviceRange(source, src, srcIndex, count);
+    CopyRanges.requireArrayRange("the target of a copy to the host", dst.length, dstIndex, count);
     MemorySegment.copy(
-        source, ValueLayout.JAVA_FLOAT, srcIndex * Float.BYTES, dst, dstIndex, count);
+        memory.segment(src), ValueLayout.JAVA_FLOAT, srcIndex * Float.BYTES, dst, dstIndex, count);
   }
 
   @Override
   public void copyWithinDevice(
       DeviceBuffer src, long srcIndex, DeviceBuffer dst, long dstIndex, long count) {
     requireOpen();
-    allocator.requireInUse(src, "the source of a copy within the device");
-    allocator.requireInUse(dst, "the target of a copy within the device");
+    String source = "the source of a copy within the device";
+    String target = "the target of a copy within the device";
+    allocator.requireInUse(src, CopyRanges.describe(source, count, srcIndex));
+    allocator.requireInUse(dst, CopyRanges.describe(target, count, dstIndex));
+    CopyRanges.requireDeviceRange(source, src, srcIndex, count);
+    CopyRanges.requireDeviceRange(target, dst, dstIndex, count);
     MemorySegment.copy(
         memory.segment(src),
         srcIndex * Float.BYTES,
@@ -106,22 +114,22 @@ public final class EmulatedRuntime implements DeviceRuntime {
         count * Float.BYTES);
   }
 
+  /**
+   * Launches a kernel of the emulation library and returns when it has finished. A bare {@code
+   * null} argument is rejected, as {@link LaunchArguments} explains, because the kernel would
+   * dereference it inside this process.
+   */
   @Override
   public void launch(String kernel, Dim3 grid, Dim3 block, int dynamicSharedBytes, Object... args) {
     requireOpen();
-    Object[] segments = new Object[args.length];
-    for (int i = 0; i < args.length; i++) {
-      if (args[i] instanceof DeviceBuffer buffer) {
-        allocator.requireInUse(buffer, "argument " + i + " of " + kernel);
-      }
-      segments[i] =
-          switch (args[i]) {
-            case null -> MemorySegment.NULL;
-            case DeviceBuffer buffer -> memory.segment(buffer);
-            default -> args[i];
-          };
-    }
+    Object[] segments = LaunchArguments.convert(kernel, args, this::segment, MemorySegment.NULL);
     kernels.launch(kernel, grid, block, dynamicSharedBytes, segments);
+  }
+
+  /** Returns the memory of a buffer argument, after checking that it was not freed. */
+  private MemorySegment segment(DeviceBuffer buffer, String kernel, int index) {
+    allocator.requireInUse(buffer, "argument " + index + " of " + kernel);
+    return memory.segment(buffer);
   }
 
   /** Returns at once: every emulated launch and copy has finished when its call returns. */
