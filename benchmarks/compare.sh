@@ -64,8 +64,30 @@ kiln=("$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector "${memory_options
   "-Dkiln.threads=$threads"
   -cp "$classes:$(cat "$here/target/classpath.txt")" dev.kiln.benchmarks.Compare)
 
+# Compare's option parser checks the options (model presets, batches, counts) before anything is
+# written, so a rejected option leaves no output folder behind.
+"${kiln[@]}" describe "${work_args[@]}" > /dev/null
+
 out="$here/target/compare-$(date +%Y%m%d-%H%M%S)"
-mkdir -p "$out"
+mkdir -p "$here/target"
+# mkdir without -p fails on an existing folder, so the cleanup below only removes a folder that
+# this run created.
+if ! mkdir "$out"; then
+  echo "compare.sh: cannot create $out. If it already exists, another run started in the same" >&2
+  echo "  second, so wait a second and rerun" >&2
+  exit 1
+fi
+# A run that fails before kiln's timings are recorded removes its folder, which would otherwise
+# contain only the machine description and the model list. A later failure keeps the records so far.
+timings_recorded=0
+remove_incomplete_output() {
+  local status=$?
+  if [ "$status" -ne 0 ] && [ "$timings_recorded" = 0 ]; then
+    rm -rf -- "$out"
+    echo "compare.sh: failed before any timings were recorded, so $out was removed" >&2
+  fi
+}
+trap remove_incomplete_output EXIT
 machine="$out/machine.txt"
 
 # Theoretical float32 peak = cores x clock x FMA lanes per cycle x 2 (an FMA is 2 FLOP).
@@ -113,6 +135,7 @@ echo "== models"
 
 echo "== training and inference: kiln"
 "${kiln[@]}" run "${work_args[@]}" | tee -a "$out/kiln.tsv"
+timings_recorded=1
 if [ "$have_torch" = 1 ]; then
   echo "== training and inference: PyTorch"
   python_side run "${work_args[@]}" | tee -a "$out/pytorch.tsv"
