@@ -66,6 +66,10 @@ public final class Trainer {
   private final boolean resuming;
   private final Device device;
   private final PrintWriter out;
+
+  /** Whether drawing {@code curves.png} has failed once in this run, which is said only once. */
+  private boolean curvesFailed;
+
   private final ProgressBar progress;
   private volatile boolean stopRequested;
 
@@ -303,7 +307,7 @@ public final class Trainer {
               images / Math.max(1e-9, seconds),
               waitNanos / 1e9);
       history.add(record);
-      TrainingCurves.write(run.resolve("history.csv"), run.resolve("curves.png"));
+      drawCurves();
       out.printf(
           Locale.ROOT,
           "epoch %d/%d: train loss %.5f, val loss %.5f, val NME %.2f%%, lr %.2g, %.0f s,"
@@ -409,6 +413,30 @@ public final class Trainer {
   private boolean pastTimeLimit(long started) {
     return options.timeLimitMinutes() > 0
         && elapsedSeconds(started) >= options.timeLimitMinutes() * 60;
+  }
+
+  /**
+   * Redraws {@code curves.png} from {@code history.csv}. The plot is a convenience: where it cannot
+   * be drawn (a machine without fonts cannot draw its labels, for one), training goes on, {@code
+   * history.csv} still has every value, and the reason is printed once.
+   */
+  private void drawCurves() {
+    try {
+      TrainingCurves.write(run.resolve("history.csv"), run.resolve("curves.png"));
+    } catch (IOException | RuntimeException | Error e) {
+      if (e instanceof VirtualMachineError fatal) {
+        throw fatal;
+      }
+      if (!curvesFailed) {
+        out.println(
+            "warning: cannot draw "
+                + run.resolve("curves.png")
+                + " ("
+                + e
+                + "); training goes on, and history.csv has every value");
+      }
+      curvesFailed = true;
+    }
   }
 
   private static double elapsedSeconds(long started) {

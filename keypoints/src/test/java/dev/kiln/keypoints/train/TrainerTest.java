@@ -62,6 +62,25 @@ class TrainerTest {
   }
 
   @Test
+  void plotFailureDoesNotStopTraining() throws IOException {
+    Path data = TestData.facialKeypoints();
+    Path run = folder.resolve("run");
+    StringWriter log = new StringWriter();
+    Trainer trainer = Trainer.start(options(data, 2), Device.CPU, run, new PrintWriter(log), false);
+    // A folder where the picture should go makes every attempt to draw it fail.
+    Files.createDirectories(run.resolve("curves.png"));
+
+    List<EpochRecord> history = trainer.run();
+
+    assertEquals(2, history.size());
+    assertTrue(Files.isRegularFile(run.resolve(Trainer.LAST)));
+    String text = log.toString();
+    int warning = text.indexOf("warning: cannot draw");
+    assertTrue(warning >= 0, text);
+    assertEquals(-1, text.indexOf("warning: cannot draw", warning + 1), "warned twice: " + text);
+  }
+
+  @Test
   void stopAndResumeMatchesStraightRun() throws IOException {
     Path data = TestData.facialKeypoints();
     Path straight = folder.resolve("straight");
