@@ -17,7 +17,8 @@
 # Stages: the machine (nvidia-smi), kiln's CUDA availability (dev.kiln.benchmarks.GpuReport), the
 # GPU and device tests of core, and kiln's GEMM kernel against cuBLAS at 4096. Then training step
 # timings of lenet-20m at batch 64 (with the vendor libraries and with kiln's own kernels) and of
-# every keypoint preset, and PyTorch's training steps on the same GPU where PyTorch can use it.
+# every keypoint preset, then `kiln train` for 3 epochs on synthetic faces on the GPU and, as a
+# control, on the CPU, and PyTorch's training steps on the same GPU where PyTorch can use it.
 # Last come forward plus backward of each conv and linear layer of lenet-20m with and without the
 # vendor libraries, and the kernels tests. The report opens with the two performance targets, each met, not met or
 # unmeasured with the reason. The report is rewritten after each stage, so a run cut short still
@@ -130,6 +131,13 @@ machine_stage() {
   cat /proc/driver/nvidia/version 2>&1
   echo "== libcuda in the loader cache"
   ldconfig -p 2>/dev/null | grep -i libcuda || echo "(none)"
+  # kiln train draws text into curves.png, which needs at least one font.
+  echo "== fonts that fontconfig finds"
+  if command -v fc-list >/dev/null; then
+    fc-list | wc -l
+  else
+    echo "fc-list not found; /usr/share/fonts: $(ls /usr/share/fonts 2>&1 | paste -sd' ')"
+  fi
 }
 export -f machine_stage
 run_stage machine 60 "$machine_log" bash -c machine_stage
@@ -324,7 +332,182 @@ fi
 summary_rows+=("| training | $(cell "$training_summary") | $training_seconds |")
 render_report
 
-# ---- 6. PyTorch's training steps on the same GPU ----
+# ---- 6. `kiln train` end to end on synthetic faces ----
+# The face dataset cannot travel to a lent machine, so SyntheticFaces draws a small one with the
+# same layout. Then kiln's real command line, dev.kiln.keypoints.cli.Main with the JVM options of
+# the kiln launcher, trains the smallest preset on it for 3 epochs on $device and then, as a
+# control, on the CPU. The stage takes at most 120 s: 20 s for the dataset and 50 s for each run.
+# NOTE: training writes curves.png after each epoch, which draws text, so a machine without any
+# font would make both runs fail the same way. machine.log counts the fonts that fontconfig finds.
+train_epochs=3
+train_dataset="$work/synthetic-faces"
+
+# summarize_train_run DEVICE LOG RUN: stores the outcome of one `kiln train` run on DEVICE, whose
+# output is in LOG and whose run folder is RUN, in the e2e_* arrays. The result is "works" (exit
+# status 0, every epoch in history.csv, and DEVICE last in devices.txt), "unmeasured" with the
+# reason (not run, or DEVICE not usable) or "fails" with the first error line.
+summarize_train_run() {
+  local train_device="$1" log="$2" run="$3" epochs=0 reason error last_device
+  if [ -f "$run/history.csv" ]; then
+    epochs="$(tail -n +2 "$run/history.csv" | grep -c .)"
+  fi
+  e2e_rc[$train_device]="$stage_rc"
+  e2e_epochs[$train_device]="$epochs"
+  e2e_devices[$train_device]="$(paste -sd';' "$run/devices.txt" 2>/dev/null)"
+  e2e_seconds_of[$train_device]="$stage_seconds"
+  last_device="$(tail -1 "$run/devices.txt" 2>/dev/null | awk '{ print $2 }')"
+  # TrainCommand rejects a device that it cannot open with exit status 2 and this line.
+  reason="$(sed -n "s/^kiln train: cannot train on $train_device: \(.*\)\. Use --device cpu or --device auto\.$/\1/p" "$log" | head -1)"
+
+  if [ "$stage_rc" -eq 125 ]; then
+    e2e_result[$train_device]="unmeasured: $stage_result"
+    e2e_short[$train_device]="unmeasured: not run"
+  elif [ "$stage_rc" -eq 2 ] && [ -n "$reason" ]; then
+    e2e_result[$train_device]="unmeasured: $reason"
+    e2e_short[$train_device]="unmeasured: $train_device is not usable"
+  elif [ "$stage_rc" -eq 0 ] && [ "$epochs" -eq "$train_epochs" ] &&
+    [ "$last_device" = "$train_device" ]; then
+    e2e_result[$train_device]="works: $epochs of $train_epochs epochs"
+    e2e_short[$train_device]="${e2e_result[$train_device]}"
+  elif [ "$stage_rc" -eq 0 ]; then
+    e2e_result[$train_device]="fails: exit status 0, but history.csv has $epochs of $train_epochs"
+    e2e_result[$train_device]+=" epochs and devices.txt ends with '${last_device:-nothing}'"
+    e2e_short[$train_device]="fails: $epochs of $train_epochs epochs"
+    overall_ok=false
+  else
+    error="$(grep -v '^== ' "$log" |
+      grep -m1 -E '^(kiln train: |Error: |Exception in thread|[A-Za-z_.$]+(Exception|Error)\b)' |
+      sed 's/^Exception in thread "[^"]*" //')"
+    e2e_result[$train_device]="fails: $stage_result after $epochs of $train_epochs epochs"
+    e2e_result[$train_device]+="${error:+: $error}"
+    e2e_short[$train_device]="fails: $stage_result"
+    overall_ok=false
+  fi
+}
+
+# history_table CSV_A CSV_B: prints one Markdown table row per epoch of two history.csv files,
+# with the training loss, the validation NME in % and the images per second of each, or "none".
+history_table() {
+  local csv
+  for csv in "$1" "$2"; do
+    [ -f "$csv" ] || csv=/dev/null
+    tail -n +2 "$csv"
+    echo "--"
+  done | awk -F, '
+    $0 == "--" { file++; next }
+    NF >= 7 {
+      epoch = $1 + 0; if (epoch > last) last = epoch
+      loss[file, epoch] = $2; nme[file, epoch] = sprintf("%.2f", 100 * $4); rate[file, epoch] = $7
+    }
+    function value(table, f, e) { return ((f, e) in table) ? table[f, e] : "none" }
+    END {
+      for (e = 1; e <= last; e++) {
+        printf "| %d | %s | %s | %s | %s | %s | %s |\n", e, value(loss, 0, e), value(loss, 1, e),
+          value(nme, 0, e), value(nme, 1, e), value(rate, 0, e), value(rate, 1, e)
+      }
+    }'
+}
+
+# Stores the report section, summary row and headline sentence of the train stage.
+render_train_section() {
+  local gpu="$e2e_gpu" lines=() epoch_rows libraries dataset_counts
+  dataset_counts="$(printf '%s' "$dataset_line" | sed 's/^wrote \(.*\) to .*/\1/')"
+  lines+=("\`kiln train --model default --epochs $train_epochs --batch-size 16 --seed 1\`"
+    "(dev.kiln.keypoints.cli.Main with the JVM options of the kiln launcher) on $gpu and then on"
+    "cpu, the control, on a synthetic dataset from dev.kiln.benchmarks.SyntheticFaces"
+    "(${dataset_counts:-not written; see training.log}). Both runs start from the same weights."
+    "Full output, with each run folder's devices.txt, history.csv and options.properties, in"
+    "training.log." "")
+
+  lines+=("| | $gpu | cpu |" "|---|---|---|"
+    "| result | $(cell "${e2e_result[$gpu]}") | $(cell "${e2e_result[cpu]}") |"
+    "| exit status | ${e2e_rc[$gpu]} | ${e2e_rc[cpu]} |"
+    "| epochs completed | ${e2e_epochs[$gpu]:-0} of $train_epochs | ${e2e_epochs[cpu]:-0} of $train_epochs |"
+    "| devices.txt | $(cell "${e2e_devices[$gpu]:-none}") | $(cell "${e2e_devices[cpu]:-none}") |"
+    "| seconds | ${e2e_seconds_of[$gpu]} | ${e2e_seconds_of[cpu]} |")
+  libraries="$(grep -m1 "^device $gpu: " "$work/train-${gpu//:/}.log" | sed "s/^device $gpu: //")"
+  if [ -n "$libraries" ]; then
+    lines+=("" "Libraries on $gpu, as kiln train printed them: $(cell "$libraries").")
+  fi
+
+  epoch_rows="$(history_table "$work/train-run-${gpu//:/}/history.csv" \
+    "$work/train-run-cpu/history.csv")"
+  if [ -n "$epoch_rows" ]; then
+    lines+=("" "Per epoch, from history.csv (NME is the validation NME in %, inter-ocular):" ""
+      "| epoch | train loss $gpu | train loss cpu | val NME $gpu | val NME cpu | images/s $gpu | images/s cpu |"
+      "|---|---|---|---|---|---|---|" "$epoch_rows")
+  fi
+  add_section 53 "kiln train end to end on $gpu, with a cpu control" "${lines[@]}"
+
+  summary_rows+=("| train end to end | $(cell "$gpu: ${e2e_short[$gpu]}; cpu: ${e2e_short[cpu]}") | $e2e_seconds |")
+  local sentence="\`kiln train --device $gpu\`"
+  case "${e2e_result[$gpu]}" in
+    works*) sentence="$sentence works end to end ($train_epochs of $train_epochs epochs on synthetic faces)." ;;
+    fails*) sentence="$sentence fails. The train section gives the reason." ;;
+    *) sentence="$sentence is unmeasured. The train section gives the reason." ;;
+  esac
+  headline="$headline $sentence"
+}
+
+train_log="$work/train-e2e.log"
+# The heap settings of the kiln launcher's memory_options line, so that the runs use the memory
+# that a user's run uses, and headless AWT for the JPEG and PNG code.
+kiln_jvm_options=(-XX:+UseZGC -XX:SoftMaxHeapSize=768m -Djava.awt.headless=true)
+e2e_seconds=0
+run_stage "train data" 20 "$train_log" \
+  "$java" "${jvm_options[@]}" -Djava.awt.headless=true -cp "$classpath" \
+  dev.kiln.benchmarks.SyntheticFaces "$train_dataset" 192 32 1
+append_crash_logs "$train_log"
+e2e_seconds=$((e2e_seconds + stage_seconds))
+dataset_line="$(grep -m1 '^wrote ' "$train_log")"
+dataset_failure=""
+if [ -z "$dataset_line" ] && [ "$stage_rc" -eq 125 ]; then
+  dataset_failure="unmeasured: the dataset stage was skipped (${stage_result#not run: })"
+elif [ -z "$dataset_line" ]; then
+  dataset_failure="$(grep -v '^== ' "$train_log" |
+    grep -m1 -E '^(SyntheticFaces: |Error: |Exception in thread)')"
+  dataset_failure="fails: no synthetic dataset ($stage_result)${dataset_failure:+: $dataset_failure}"
+  overall_ok=false
+fi
+# Per device: the result with its reason, a short form for the summary table, the exit status,
+# the epochs in history.csv, the lines of devices.txt and the run's seconds.
+declare -A e2e_result=() e2e_short=() e2e_rc=() e2e_epochs=() e2e_devices=() e2e_seconds_of=()
+# kiln train names a device by its index, cuda:0 for cuda, in its messages and devices.txt.
+e2e_gpu="$device"
+[ "$e2e_gpu" = cuda ] && e2e_gpu=cuda:0
+for train_device in "$e2e_gpu" cpu; do
+  run_folder="$work/train-run-${train_device//:/}"
+  run_log="$work/train-${train_device//:/}.log"
+  if [ -n "$dataset_failure" ]; then
+    e2e_result[$train_device]="$dataset_failure"
+    e2e_short[$train_device]="${dataset_failure%%:*}: no dataset"
+    e2e_rc[$train_device]="none"
+    e2e_seconds_of[$train_device]=0
+    : >"$run_log"
+  else
+    run_stage "train on $train_device" 50 "$run_log" \
+      "$java" "${jvm_options[@]}" "${kiln_jvm_options[@]}" -cp "$classpath" \
+      dev.kiln.keypoints.cli.Main train --data "$train_dataset" --model default \
+      --epochs "$train_epochs" --batch-size 16 --seed 1 --device "$train_device" \
+      --output "$run_folder"
+    append_crash_logs "$run_log"
+    e2e_seconds=$((e2e_seconds + stage_seconds))
+    summarize_train_run "$train_device" "$run_log" "$run_folder"
+  fi
+  cat "$run_log" >>"$train_log"
+  # The run folder's text files go into the log too, but the checkpoints stay behind.
+  for file in devices.txt history.csv options.properties; do
+    if [ -f "$run_folder/$file" ]; then
+      echo "== $run_folder/$file" >>"$train_log"
+      cat "$run_folder/$file" >>"$train_log"
+    fi
+  done
+done
+cat "$train_log" >>"$training_log"
+render_train_section
+render_report
+
+# ---- 7. PyTorch's training steps on the same GPU ----
 # The same presets, batches and step counts as the kiln timings, through pytorch_bench.py, where
 # the machine's python3 has a PyTorch that can use CUDA. Otherwise the report gives the reason, and
 # the kiln/PyTorch ratio stays unmeasured, never estimated.
@@ -409,7 +592,7 @@ cat "$pytorch_log" >>"$comparisons_log" 2>/dev/null
 render_targets
 render_report
 
-# ---- 7. Layers of lenet-20m with and without the vendor libraries ----
+# ---- 8. Layers of lenet-20m with and without the vendor libraries ----
 # The ops use whichever kernels the process registered for the device, so the two columns come from
 # two runs of the same timer: the default selection, and -Dkiln.cuda.vendor=kiln.
 layers_seconds=0
@@ -443,7 +626,7 @@ fi
 summary_rows+=("| layers | $(cell "$layers_summary") | $layers_seconds |")
 render_report
 
-# ---- 8. The kernels tests ----
+# ---- 9. The kernels tests ----
 # They run under CPU emulation and need no GPU, so they come last, where a slow earlier stage
 # costs them and not the GPU's results.
 run_suite kernels 70 180 kernels
