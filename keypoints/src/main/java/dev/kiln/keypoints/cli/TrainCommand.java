@@ -119,8 +119,9 @@ final class TrainCommand implements Callable<Integer> {
       names = "--time-limit",
       defaultValue = "0",
       description =
-          "Stop after this many minutes, at the end of a batch, then validate and save; 0 for no"
-              + " limit (default: ${DEFAULT-VALUE}).")
+          "Stop after this many minutes of this invocation, at the end of a batch, and save the"
+              + " position as Ctrl-C does (an epoch that was finished is validated first); 0 for"
+              + " no limit (default: ${DEFAULT-VALUE}).")
   double timeLimitMinutes;
 
   @Option(

@@ -203,6 +203,8 @@ public final class Trainer {
                 batch.stream().map(Sample::name).toList());
     History history = History.open(run.resolve("history.csv"));
     long started = System.nanoTime() - (long) (position.elapsedSeconds() * 1e9);
+    // The time limit counts this invocation only, so a resumed run gets the whole limit again.
+    long invoked = System.nanoTime();
 
     boolean doctorRan = false;
     for (int epoch = position.epoch(); epoch <= options.epochs(); epoch++) {
@@ -256,13 +258,20 @@ public final class Trainer {
               rate,
               lossSum / batches,
               left * options.batchSize() / rate);
-          timeUp = pastTimeLimit(started);
+          timeUp = pastTimeLimit(invoked);
           stopping = stopRequested;
         }
         progress.finish();
         waitNanos = loader.waitNanos();
 
-        if (stopping) {
+        // A time limit that strikes inside an epoch stops as Ctrl-C does, so that a resumed run
+        // trains the rest of the epoch before it validates and records the epoch.
+        boolean timeUpInsideEpoch = timeUp && loader.hasNext();
+        if (stopping || timeUpInsideEpoch) {
+          if (timeUpInsideEpoch) {
+            out.printf(
+                Locale.ROOT, "time limit of %.1f minutes reached%n", options.timeLimitMinutes());
+          }
           Position stop =
               new Position(
                   epoch,

@@ -81,6 +81,27 @@ class TrainerTest {
   }
 
   @Test
+  void timeLimitInsideAnEpochSavesTheBatch() throws IOException {
+    Path data = TestData.facialKeypoints();
+    Path run = folder.resolve("run");
+    // A limit of a few microseconds strikes after the first batch of each invocation.
+    TrainOptions limited =
+        new TrainOptions(
+            data, "default", 2, 16, "adam", 5e-4, 0, "l1", "cosine", 7, 0.2, 1, ROWS, 1e-7, false);
+
+    List<EpochRecord> history = Trainer.start(limited, Device.CPU, run, quiet(), false).run();
+    Position first = Position.fromMetadata(Checkpoint.read(run.resolve(Trainer.LAST)).metadata());
+    Trainer.resume(run, 0, Device.CPU, quiet(), false).run();
+    Position second = Position.fromMetadata(Checkpoint.read(run.resolve(Trainer.LAST)).metadata());
+
+    assertEquals(List.of(), history, "a partial epoch is no epoch");
+    assertEquals(1, first.epoch());
+    assertEquals(1, first.batch());
+    assertEquals(1, second.epoch());
+    assertEquals(2, second.batch(), "the resumed run gets its own time limit");
+  }
+
+  @Test
   void stopAndResumeMatchesStraightRun() throws IOException {
     Path data = TestData.facialKeypoints();
     Path straight = folder.resolve("straight");
