@@ -12,9 +12,13 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -34,6 +38,9 @@ import picocli.CommandLine.Spec;
 final class TrainCommand implements Callable<Integer> {
   /** How long Ctrl-C waits for the checkpoint to be written before the JVM exits anyway. */
   private static final long STOP_TIMEOUT_SECONDS = 120;
+
+  /** The options that a resumed run takes; every other one is fixed when the run starts. */
+  private static final Set<String> RESUME_OPTIONS = Set.of("--resume", "--epochs", "--device");
 
   @Spec CommandSpec spec;
 
@@ -156,6 +163,7 @@ final class TrainCommand implements Callable<Integer> {
     }
     Trainer trainer;
     if (resume != null) {
+      requireResumeOptionsOnly();
       boolean epochsGiven = spec.commandLine().getParseResult().hasMatchedOption("--epochs");
       trainer =
           Trainer.resume(resume, epochsGiven ? epochs : 0, target, out, System.console() != null);
@@ -163,7 +171,8 @@ final class TrainCommand implements Callable<Integer> {
       Path run = output != null ? output : defaultRunFolder();
       TrainOptions options =
           new TrainOptions(
-              data != null ? data : DataLocation.defaultFolder(),
+              // Absolute, so that a resume from another folder finds the data again.
+              (data != null ? data : DataLocation.defaultFolder()).toAbsolutePath().normalize(),
               model,
               epochs,
               batchSize,
@@ -182,6 +191,29 @@ final class TrainCommand implements Callable<Integer> {
       out.println("run folder: " + run);
     }
     return runWithStopHook(trainer);
+  }
+
+  /**
+   * Rejects options that a resumed run would ignore, because it continues with the options saved in
+   * its folder. Only the epoch count and the device can change.
+   */
+  private void requireResumeOptionsOnly() {
+    List<String> ignored = new ArrayList<>();
+    for (CommandLine.Model.OptionSpec option :
+        spec.commandLine().getParseResult().matchedOptions()) {
+      String name = option.longestName();
+      if (!RESUME_OPTIONS.contains(name)) {
+        ignored.add(name);
+      }
+    }
+    if (!ignored.isEmpty()) {
+      throw new IllegalArgumentException(
+          "--resume continues "
+              + resume
+              + " with the options it was started with (see its options.properties); only"
+              + " --epochs and --device can change, so drop "
+              + String.join(", ", ignored));
+    }
   }
 
   /**

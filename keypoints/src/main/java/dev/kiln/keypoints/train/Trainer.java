@@ -151,6 +151,20 @@ public final class Trainer {
     TrainOptions options = TrainOptions.read(run);
     if (epochs > 0) {
       options = options.withEpochs(epochs);
+    }
+    // Checked before anything in the folder changes, so a refused resume leaves the run as it was.
+    Position position = Position.fromMetadata(Checkpoint.read(run.resolve(LAST)).metadata());
+    if (position.epoch() > options.epochs()) {
+      throw new IllegalArgumentException(
+          run
+              + " has finished "
+              + (position.epoch() - 1)
+              + " epochs, so a run of "
+              + options.epochs()
+              + " leaves nothing to train: resume with --epochs greater than "
+              + (position.epoch() - 1));
+    }
+    if (epochs > 0) {
       options.write(run);
     }
     return new Trainer(options, run, true, device, out, interactive);

@@ -85,4 +85,16 @@ class TrainDeviceOptionTest {
     assertTrue(err.toString().contains("invalid device 'gpu7'"), err.toString());
     assertTrue(err.toString().contains("--device also accepts auto."), err.toString());
   }
+
+  @Test
+  void resumeRejectsStartOptions() {
+    Path run = folder.resolve("run");
+
+    int status = train("--resume", "" + run, "--epochs", "3", "--lr", "5", "--batch-size", "7");
+
+    assertEquals(1, status, err.toString());
+    assertTrue(err.toString().contains("only --epochs and --device can change"), err.toString());
+    assertTrue(err.toString().contains("drop --lr, --batch-size"), err.toString());
+    assertFalse(Files.exists(run));
+  }
 }

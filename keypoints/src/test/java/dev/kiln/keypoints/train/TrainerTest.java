@@ -102,6 +102,29 @@ class TrainerTest {
   }
 
   @Test
+  void resumeOfAFinishedRunChangesNothing() throws IOException {
+    Path data = TestData.facialKeypoints();
+    Path run = folder.resolve("run");
+    Trainer.start(options(data, 1), Device.CPU, run, quiet(), false).run();
+    byte[] options = Files.readAllBytes(run.resolve("options.properties"));
+    byte[] devices = Files.readAllBytes(run.resolve("devices.txt"));
+
+    IllegalArgumentException sameCount =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> Trainer.resume(run, 0, Device.CPU, quiet(), false));
+    IllegalArgumentException fewer =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> Trainer.resume(run, 1, Device.CPU, quiet(), false));
+
+    assertTrue(sameCount.getMessage().contains("has finished 1 epochs"), sameCount.getMessage());
+    assertTrue(fewer.getMessage().contains("--epochs greater than 1"), fewer.getMessage());
+    assertArrayEquals(options, Files.readAllBytes(run.resolve("options.properties")));
+    assertArrayEquals(devices, Files.readAllBytes(run.resolve("devices.txt")));
+  }
+
+  @Test
   void stopAndResumeMatchesStraightRun() throws IOException {
     Path data = TestData.facialKeypoints();
     Path straight = folder.resolve("straight");
