@@ -86,6 +86,10 @@ public final class SyntheticFaces {
         throw new IllegalArgumentException(
             "expected OUTDIR [trainImages] [testImages] [seed], got " + args.length + " arguments");
       }
+      if (args[0].startsWith("-")) {
+        // An option such as --help is not a folder name; this main takes no options.
+        throw new IllegalArgumentException("takes no options, got " + args[0]);
+      }
       folder = Path.of(args[0]);
       trainImages = args.length > 1 ? parseCount("trainImages", args[1], 1) : 128;
       testImages = args.length > 2 ? parseCount("testImages", args[2], 0) : 32;
