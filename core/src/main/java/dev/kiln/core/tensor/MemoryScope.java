@@ -156,17 +156,21 @@ public final class MemoryScope implements AutoCloseable {
   /** Releases what this scope owns and hands the thread back to the enclosing scope. */
   private void releaseAndLeave() {
     closed = true;
-    for (WeakReference<DeviceStorage> reference : owned) {
-      DeviceStorage storage = reference.get();
-      if (storage != null && storage.scope() == this) {
-        storage.release();
+    try {
+      for (WeakReference<DeviceStorage> reference : owned) {
+        DeviceStorage storage = reference.get();
+        if (storage != null && storage.scope() == this) {
+          storage.release();
+        }
       }
-    }
-    owned.clear();
-    if (outer == null) {
-      INNERMOST.remove();
-    } else {
-      INNERMOST.set(outer);
+    } finally {
+      // Even if a release fails, the thread leaves this scope, or it would keep adding to it.
+      owned.clear();
+      if (outer == null) {
+        INNERMOST.remove();
+      } else {
+        INNERMOST.set(outer);
+      }
     }
   }
 }
