@@ -88,7 +88,10 @@ public final class SyntheticFaces {
       }
       if (args[0].startsWith("-")) {
         // An option such as --help is not a folder name; this main takes no options.
-        throw new IllegalArgumentException("takes no options, got " + args[0]);
+        throw new IllegalArgumentException(
+            "invalid OUTDIR "
+                + args[0]
+                + ": the first argument is the output folder, not an option");
       }
       folder = Path.of(args[0]);
       trainImages = args.length > 1 ? parseCount("trainImages", args[1], 1) : 128;

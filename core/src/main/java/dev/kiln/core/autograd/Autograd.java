@@ -166,9 +166,7 @@ public final class Autograd {
    */
   private static void requireUsableGrad(Tensor leaf) {
     Tensor existing = leaf.grad();
-    if (existing != null
-        && existing.storage() instanceof DeviceStorage storage
-        && storage.isReleased()) {
+    if (existing != null && existing.isReleased()) {
       throw new IllegalStateException(
           "a leaf's gradient from an earlier backward pass was released when the memory scope of"
               + " that pass closed, so the new gradient cannot be added to it: call zeroGrad()"

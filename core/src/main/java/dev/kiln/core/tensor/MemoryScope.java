@@ -24,7 +24,7 @@ import java.util.List;
  * }</pre>
  *
  * <p>The next step then finds blocks of the same sizes in the cache, so once the steps repeat the
- * same requests, no training step asks the device for memory.
+ * same requests, no training step requests memory from the device.
  *
  * <h2>The rules</h2>
  *
@@ -79,7 +79,7 @@ public final class MemoryScope implements AutoCloseable {
    */
   public static Tensor keep(Tensor tensor) {
     if (tensor != null && tensor.storage() instanceof DeviceStorage onDevice) {
-      if (onDevice.isReleased()) {
+      if (tensor.isReleased()) {
         throw new IllegalStateException(
             "cannot keep a tensor whose device storage was already released: keep it before its"
                 + " memory scope closes");

@@ -520,7 +520,7 @@ public final class Tensor implements AutoCloseable {
     if (storage == null) {
       return "Tensor(" + Shapes.format(shape) + ", closed)";
     }
-    if (storage instanceof DeviceStorage onDevice && onDevice.isReleased()) {
+    if (isReleased()) {
       return "Tensor(" + Shapes.format(shape) + ", " + device + ", released)";
     }
     StringBuilder text = new StringBuilder("Tensor(");
@@ -583,6 +583,14 @@ public final class Tensor implements AutoCloseable {
   /** Drops the accumulated gradient, as PyTorch's {@code zero_grad(set_to_none=True)} does. */
   public void zeroGrad() {
     this.grad = null;
+  }
+
+  /**
+   * Returns whether this tensor's device storage was released (by a {@link MemoryScope} or by
+   * backward), after which any use of the tensor fails. CPU tensors are never released.
+   */
+  public boolean isReleased() {
+    return storage instanceof DeviceStorage onDevice && onDevice.isReleased();
   }
 
   /** The node that produced this tensor, or null for a leaf. */

@@ -43,14 +43,14 @@ class MemoryScopeTest {
 
   @Test
   void keptTensorsAndTheirViewsSurvive() {
-    Tensor kept;
+    Tensor scaled;
     Tensor view;
     try (var scope = MemoryScope.open()) {
-      kept = MemoryScope.keep(onDevice(1, 2, 3, 4).mul(10));
-      view = kept.reshape(2, 2);
+      scaled = MemoryScope.keep(onDevice(1, 2, 3, 4).mul(10));
+      view = scaled.reshape(2, 2);
       assertEquals(1, scope.ownedStorages(), "the input of mul, not its kept result");
     }
-    assertArrayEquals(new float[] {10, 20, 30, 40}, kept.toFloatArray());
+    assertArrayEquals(new float[] {10, 20, 30, 40}, scaled.toFloatArray());
     assertEquals(40.0, view.get(1, 1));
   }
 

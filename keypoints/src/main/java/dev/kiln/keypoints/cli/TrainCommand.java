@@ -39,7 +39,7 @@ final class TrainCommand implements Callable<Integer> {
   /** How long Ctrl-C waits for the checkpoint to be written before the JVM exits anyway. */
   private static final long STOP_TIMEOUT_SECONDS = 120;
 
-  /** The options that a resumed run takes; every other one is fixed when the run starts. */
+  /** The options that a resumed run accepts; every other one is fixed when the run starts. */
   private static final Set<String> RESUME_OPTIONS = Set.of("--resume", "--epochs", "--device");
 
   @Spec CommandSpec spec;

@@ -67,7 +67,10 @@ public final class Trainer {
   private final Device device;
   private final PrintWriter out;
 
-  /** Whether drawing {@code curves.png} has failed once in this run, which is said only once. */
+  /**
+   * Whether drawing {@code curves.png} has failed once in this run, so that its warning is printed
+   * only once.
+   */
   private boolean curvesFailed;
 
   private final ProgressBar progress;
@@ -152,7 +155,7 @@ public final class Trainer {
     if (epochs > 0) {
       options = options.withEpochs(epochs);
     }
-    // Checked before anything in the folder changes, so a refused resume leaves the run as it was.
+    // Checked before anything in the folder changes, so a rejected resume leaves the run as it was.
     Position position = Position.fromMetadata(Checkpoint.read(run.resolve(LAST)).metadata());
     if (position.epoch() > options.epochs()) {
       throw new IllegalArgumentException(
@@ -244,7 +247,7 @@ public final class Trainer {
           Batch batch = loader.next();
           double item;
           // Every device block that the step allocates goes back to the cache when the scope
-          // closes, so the next step reuses them instead of asking the device for more.
+          // closes, so the next step reuses them instead of requesting more from the device.
           try (var _ = MemoryScope.open()) {
             optimizer.zeroGrad();
             Tensor inputs = batch.images().to(device);

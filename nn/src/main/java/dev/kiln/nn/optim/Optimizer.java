@@ -3,7 +3,6 @@ package dev.kiln.nn.optim;
 import dev.kiln.core.autograd.GradMode;
 import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Device;
-import dev.kiln.core.tensor.DeviceStorage;
 import dev.kiln.core.tensor.MemoryScope;
 import dev.kiln.core.tensor.Shapes;
 import dev.kiln.core.tensor.Tensor;
@@ -190,7 +189,7 @@ public abstract class Optimizer {
   }
 
   private void requireMatchingGrad(int index, Tensor parameter, Tensor grad) {
-    if (grad.storage() instanceof DeviceStorage onDevice && onDevice.isReleased()) {
+    if (grad.isReleased()) {
       throw new IllegalStateException(
           name()
               + ": the gradient of parameter "
