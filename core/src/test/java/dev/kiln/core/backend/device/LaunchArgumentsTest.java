@@ -20,30 +20,22 @@ class LaunchArgumentsTest {
 
   private static final String DEVICES = "dev.kiln.core.backend.device.DeviceTestSupport#devices";
 
+  /** Launches the negation kernel over 4 elements of {@code x} into {@code out}. */
+  private static void negate(DeviceRuntime runtime, DeviceBuffer x, DeviceBuffer out) {
+    int code = DeviceElementwise.code(UnaryOp.NEG);
+    runtime.launch("kiln_elementwise_unary", Dim3.of(1), Dim3.of(32), 0, x, out, 4, code, 0f, 0f);
+  }
+
   @ParameterizedTest
   @MethodSource(DEVICES)
   void nullRequiredInputIsRejected(String device) {
     DeviceRuntime runtime = runtime(device);
     try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
       DeviceBuffer out = buffers.of(new float[] {7, 7, 7, 7});
-      int code = DeviceElementwise.code(UnaryOp.NEG);
 
       // Without the check, the emulated kernel reads through address 0 and the JVM dies.
       IllegalArgumentException error =
-          assertThrows(
-              IllegalArgumentException.class,
-              () ->
-                  runtime.launch(
-                      "kiln_elementwise_unary",
-                      Dim3.of(1),
-                      Dim3.of(32),
-                      0,
-                      null,
-                      out,
-                      4,
-                      code,
-                      0f,
-                      0f));
+          assertThrows(IllegalArgumentException.class, () -> negate(runtime, null, out));
 
       assertTrue(
           error.getMessage().startsWith("argument 0 of kernel kiln_elementwise_unary is null"),
@@ -59,23 +51,9 @@ class LaunchArgumentsTest {
     DeviceRuntime runtime = runtime(device);
     try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
       DeviceBuffer x = buffers.of(new float[] {1, 2, 3, 4});
-      int code = DeviceElementwise.code(UnaryOp.NEG);
 
       IllegalArgumentException error =
-          assertThrows(
-              IllegalArgumentException.class,
-              () ->
-                  runtime.launch(
-                      "kiln_elementwise_unary",
-                      Dim3.of(1),
-                      Dim3.of(32),
-                      0,
-                      x,
-                      null,
-                      4,
-                      code,
-                      0f,
-                      0f));
+          assertThrows(IllegalArgumentException.class, () -> negate(runtime, x, null));
 
       assertTrue(
           error.getMessage().startsWith("argument 1 of kernel kiln_elementwise_unary is null"),
