@@ -6,6 +6,7 @@ import static dev.kiln.core.tensor.DeviceStorage.kernelsOf;
 import dev.kiln.core.autograd.Autograd;
 import dev.kiln.core.backend.device.DeviceDropout;
 import dev.kiln.core.random.Generator;
+import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Tensor;
 
 /** Inverted dropout: zeroes elements with probability p and scales the rest by 1 / (1 - p). */
@@ -36,12 +37,23 @@ public final class Dropout {
   }
 
   /**
-   * Dropout by the device kernel, whose mask is a function of {@code seed} and the element's index.
-   * Backward recomputes the mask from the seed instead of keeping it, so the layer keeps no mask
-   * memory between the passes. The masks differ from the CPU's for the same generator.
+   * Applies dropout on a device: with cuDNN where this device's launcher has it, else with kiln's
+   * kernel. p = 1 always takes kiln's kernel, which writes zeros, because cuDNN would scale by 1 /
+   * (1 - p).
    */
   private static Tensor onDevice(Tensor x, double p, long seed) {
     DeviceDropout kernels = kernelsOf(x).dropout();
+    return kernels.hasCudnn() && p < 1
+        ? withCudnn(kernels, x, p, seed)
+        : withKiln(kernels, x, p, seed);
+  }
+
+  /**
+   * Applies dropout with kiln's kernel, whose mask is a function of {@code seed} and the element's
+   * index. Backward recomputes the mask from the seed instead of keeping it, so the layer keeps no
+   * mask memory between the passes. The masks differ from the CPU's for the same generator.
+   */
+  private static Tensor withKiln(DeviceDropout kernels, Tensor x, double p, long seed) {
     Tensor out = Tensor.emptyLike(x);
     kernels.forward(bufferOf(x), bufferOf(out), null, x.numel(), p, seed, 0);
     return Autograd.record(
@@ -50,6 +62,30 @@ public final class Dropout {
         g -> {
           Tensor gradInput = Tensor.emptyLike(g);
           kernels.backward(bufferOf(g), bufferOf(gradInput), g.numel(), p, seed, 0);
+          return new Tensor[] {gradInput};
+        },
+        x);
+  }
+
+  /**
+   * Applies dropout with cuDNN, which writes each mask to a reserve buffer that the backward pass
+   * reads. The reserve is an ordinary device tensor, so it lives as long as the graph that needs
+   * it, and a memory scope releases it with the step's other tensors. cuDNN's random state is
+   * seeded by the first call with each probability on the device and advances from there (see
+   * {@link DeviceDropout}). So a seeded run starts from the same state in every new process, but a
+   * second run in the same process continues the first one's sequence.
+   */
+  private static Tensor withCudnn(DeviceDropout kernels, Tensor x, double p, long seed) {
+    int n = x.numel();
+    Tensor out = Tensor.emptyLike(x);
+    Tensor reserve = Tensor.empty(DType.FLOAT32, x.device(), kernels.cudnnReserveFloats(n));
+    kernels.cudnnForward(bufferOf(x), bufferOf(out), bufferOf(reserve), n, p, seed);
+    return Autograd.record(
+        "dropout",
+        out,
+        g -> {
+          Tensor gradInput = Tensor.emptyLike(g);
+          kernels.cudnnBackward(bufferOf(g), bufferOf(gradInput), bufferOf(reserve), n, p);
           return new Tensor[] {gradInput};
         },
         x);

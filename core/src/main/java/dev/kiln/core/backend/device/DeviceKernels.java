@@ -17,13 +17,12 @@ import java.util.Map;
  * launchers hold no per-call state, so one set serves every thread. A device that cannot be opened
  * is reported with the reason, and nothing is cached for it, so a later call tries again.
  *
- * <p>On a CUDA device the matrix products go to cuBLAS, and convolution, pooling and batch
- * normalization to cuDNN, where {@link VendorBindings} loaded them. The choice and its reason are
- * logged once, and {@code -Dkiln.cuda.vendor} forces one path. kiln's own kernels serve everything
- * else, and every device where the libraries are absent. Dropout stays on kiln's kernel even where
- * cuDNN loaded, because kiln's kernel derives each mask from the generator's seed and the element's
- * index. It needs no random state set up per seed, as cuDNN's dropout does, and no reserve buffer
- * kept from the forward pass to the backward pass.
+ * <p>On a CUDA device the matrix products go to cuBLAS, and convolution, pooling, batch
+ * normalization and dropout to cuDNN, where {@link VendorBindings} loaded them. The choice and its
+ * reason are logged once, and {@code -Dkiln.cuda.vendor} forces one path. With {@code
+ * -Dkiln.cuda.vendor=kiln}, every layer runs on kiln's kernels. kiln's own kernels serve everything
+ * else (elementwise ops and activations, reductions, losses, optimizers, layout), and every device
+ * where the libraries are absent.
  *
  * <p>NOTE: the cuBLAS and cuDNN routes are tested only against host stand-ins on the emulated
  * device (see {@code VendorRoutingTest}); they have not run on a GPU.
@@ -53,8 +52,9 @@ public record DeviceKernels(
   }
 
   /**
-   * Builds every launcher over one runtime, with the products on {@code blas} and the convolutions
-   * and batch normalization on {@code dnn} where those are non-null.
+   * Builds every launcher over one runtime, with the products on {@code blas}, and the
+   * convolutions, pooling, batch normalization and dropout on {@code dnn}, where those are
+   * non-null.
    */
   public static DeviceKernels over(
       DeviceRuntime runtime, VendorBlas blas, VendorDnn dnn, String libraries) {
@@ -67,7 +67,7 @@ public record DeviceKernels(
         new DeviceConv(runtime, matmul, dnn),
         new DevicePooling(runtime, dnn),
         new DeviceBatchNorm(runtime, dnn),
-        new DeviceDropout(runtime),
+        new DeviceDropout(runtime, dnn),
         new DeviceLosses(runtime),
         new DeviceOptimizers(runtime),
         new DeviceLayout(runtime),

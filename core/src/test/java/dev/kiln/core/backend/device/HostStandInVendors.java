@@ -13,7 +13,10 @@ import dev.kiln.core.tensor.Storage;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Random;
 
 /**
  * Stand-ins for cuBLAS and cuDNN that compute on the host, for testing the launchers' vendor routes
@@ -22,9 +25,10 @@ import java.util.List;
  * <p>On the {@code emulated} device a buffer's address is an ordinary host address, so a stand-in
  * can read and write it the way the real library reads and writes GPU memory: through the raw
  * address alone. Each stand-in follows the library's documented contract: cuBLAS's column-major
- * layout with its alpha and beta, and cuDNN's saved mean and inverse standard deviation. It
- * computes with kiln's CPU kernels or a plain loop and records the name of each call, so a test can
- * check that the vendor route ran and that it gives what kiln's own kernels give.
+ * layout with its alpha and beta, cuDNN's saved mean and inverse standard deviation, and its
+ * dropout states and reserve. It computes with kiln's CPU kernels or a plain loop and records the
+ * name of each call, so a test can check that the vendor route ran and that it gives what kiln's
+ * own kernels give.
  */
 final class HostStandInVendors {
   private HostStandInVendors() {}
@@ -123,7 +127,7 @@ final class HostStandInVendors {
     public void close() {}
   }
 
-  /** cuDNN's convolution and batch normalization, by kiln's CPU kernels. */
+  /** cuDNN's convolution, pooling, batch normalization and dropout, on the host. */
   static final class Dnn implements VendorDnn {
     final List<String> calls = new ArrayList<>();
 
@@ -298,21 +302,48 @@ final class HostStandInVendors {
       write(dBias, gradBias.floats());
     }
 
+    /**
+     * cuDNN's dropout contract: one random state per probability and seed, which every forward call
+     * advances, and a reserve of one byte per element (not a whole number of floats, so that the
+     * caller's rounding is tested) holding the mask for the backward pass.
+     */
+    private final Map<String, Random> dropoutStates = new HashMap<>();
+
     @Override
     public long dropoutReserveBytes(int elements) {
-      throw new UnsupportedOperationException("dropout stays on kiln's kernels");
+      return elements;
     }
 
     @Override
     public void dropoutForward(
         float probability, long seed, int elements, long x, long y, long reserve, long bytes) {
-      throw new UnsupportedOperationException("dropout stays on kiln's kernels");
+      calls.add("dropoutForward p=" + probability + " seed=" + seed);
+      Random state =
+          dropoutStates.computeIfAbsent(probability + "/" + seed, key -> new Random(seed));
+      MemorySegment mask = MemorySegment.ofAddress(reserve).reinterpret(bytes);
+      float scale = 1 / (1 - probability);
+      float[] input = read(x, elements);
+      float[] output = new float[elements];
+      for (int i = 0; i < elements; i++) {
+        boolean kept = state.nextFloat() >= probability;
+        mask.set(ValueLayout.JAVA_BYTE, i, (byte) (kept ? 1 : 0));
+        output[i] = kept ? input[i] * scale : 0;
+      }
+      write(y, output);
     }
 
     @Override
     public void dropoutBackward(
         float probability, long seed, int elements, long dy, long dx, long reserve, long bytes) {
-      throw new UnsupportedOperationException("dropout stays on kiln's kernels");
+      calls.add("dropoutBackward p=" + probability + " seed=" + seed);
+      MemorySegment mask = MemorySegment.ofAddress(reserve).reinterpret(bytes);
+      float scale = 1 / (1 - probability);
+      float[] gradOutput = read(dy, elements);
+      float[] gradInput = new float[elements];
+      for (int i = 0; i < elements; i++) {
+        gradInput[i] = mask.get(ValueLayout.JAVA_BYTE, i) == 1 ? gradOutput[i] * scale : 0;
+      }
+      write(dx, gradInput);
     }
 
     @Override

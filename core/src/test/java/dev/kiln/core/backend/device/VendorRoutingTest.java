@@ -6,6 +6,7 @@ import static dev.kiln.core.backend.device.DeviceTestSupport.assertClose;
 import static dev.kiln.core.backend.device.DeviceTestSupport.randomFloats;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.core.backend.cpu.Conv2dGeometry;
@@ -214,6 +215,94 @@ class VendorRoutingTest {
       vendor.forwardTraining(x, n, c, s, null, null, eps, 0.1, out, mean, invStd, null, null);
       vendor.forwardInference(x, n, c, s, gamma, beta, mean, invStd, 1e-6, out);
       assertEquals(2, dnn.calls.size(), "calls that cuDNN cannot take must stay on kiln");
+    }
+  }
+
+  @Test
+  void dropoutUsesCudnnWithOneStatePerProbability() {
+    HostStandInVendors.Dnn dnn = new HostStandInVendors.Dnn();
+    DeviceDropout vendor = new DeviceDropout(runtime, dnn);
+    assertTrue(vendor.hasCudnn());
+    assertFalse(new DeviceDropout(runtime).hasCudnn());
+    int n = 301;
+    double p = 0.3;
+    // The stand-in asks for 301 bytes, which round up to 76 floats.
+    assertEquals(76, vendor.cudnnReserveFloats(n));
+    float[] x = DeviceTestSupport.randomFloats(random, n);
+    float[] gradY = DeviceTestSupport.randomFloats(random, n);
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
+      DeviceBuffer deviceX = buffers.of(x);
+      DeviceBuffer[] outputs = {buffers.filled(n), buffers.filled(n)};
+      DeviceBuffer[] reserves = {buffers.filled(76), buffers.filled(76)};
+      // Two forward calls with different seeds: the first seeds p's state, the second continues it.
+      vendor.cudnnForward(deviceX, outputs[0], reserves[0], n, p, 11);
+      vendor.cudnnForward(deviceX, outputs[1], reserves[1], n, p, 22);
+      float[] first = buffers.read(outputs[0], n);
+      float[] second = buffers.read(outputs[1], n);
+      int differ = 0;
+      for (int i = 0; i < n; i++) {
+        assertTrue(
+            first[i] == 0 || Math.abs(first[i] - x[i] / (1 - p)) < 1e-6,
+            "element " + i + " should be dropped or scaled by 1 / (1 - p), got " + first[i]);
+        differ += (first[i] == 0) != (second[i] == 0) ? 1 : 0;
+      }
+      assertTrue(differ > 0, "the second call must draw a new mask from the advanced state");
+
+      // Backward reads the first call's mask from its reserve, whatever the second call drew.
+      DeviceBuffer gradX = buffers.filled(n);
+      vendor.cudnnBackward(buffers.of(gradY), gradX, reserves[0], n, p);
+      double[] expected = new double[n];
+      for (int i = 0; i < n; i++) {
+        expected[i] = first[i] == 0 ? 0 : gradY[i] / (1 - p);
+      }
+      assertClose(
+          DEVICE, "cuDNN dropout input gradient", expected, buffers.read(gradX, n), ROUNDED);
+
+      // Another probability gets a state of its own, seeded by its own first call.
+      vendor.cudnnForward(deviceX, outputs[0], reserves[0], n, 0.5, 33);
+      assertEquals(
+          List.of(
+              "dropoutForward p=0.3 seed=11",
+              "dropoutForward p=0.3 seed=11",
+              "dropoutBackward p=0.3 seed=11",
+              "dropoutForward p=0.5 seed=33"),
+          dnn.calls);
+    }
+  }
+
+  @Test
+  void cudnnDropoutRejectsWhatItCannotTake() {
+    DeviceDropout vendor = new DeviceDropout(runtime, new HostStandInVendors.Dnn());
+    int n = 64;
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
+      DeviceBuffer x = buffers.filled(n);
+      DeviceBuffer y = buffers.filled(n);
+      DeviceBuffer reserve = buffers.filled(vendor.cudnnReserveFloats(n));
+      // The allocator rounds a one-float buffer up to its smallest block, far below 4096 bytes.
+      DeviceBuffer large = buffers.filled(4096);
+      String small =
+          assertThrows(
+                  IllegalArgumentException.class,
+                  () -> vendor.cudnnForward(large, large, buffers.filled(1), 4096, 0.5, 1))
+              .getMessage();
+      assertTrue(small.contains("needs 4096 bytes for 4096 elements"), small);
+      String early =
+          assertThrows(
+                  IllegalStateException.class, () -> vendor.cudnnBackward(x, y, reserve, n, 0.5))
+              .getMessage();
+      assertTrue(early.contains("before any forward pass"), early);
+      String all =
+          assertThrows(
+                  IllegalArgumentException.class,
+                  () -> vendor.cudnnForward(x, y, reserve, n, 1.0, 1))
+              .getMessage();
+      assertTrue(all.contains("[0, 1)"), all);
+      String none =
+          assertThrows(
+                  IllegalStateException.class,
+                  () -> new DeviceDropout(runtime).cudnnForward(x, y, reserve, n, 0.5, 1))
+              .getMessage();
+      assertTrue(none.contains("no cuDNN"), none);
     }
   }
 
