@@ -20,9 +20,10 @@ import java.util.Locale;
 import java.util.Set;
 
 /**
- * Times forward plus backward of each conv, batch-norm and linear layer of one keypoint preset on a
- * device, at the input shape that the layer receives in that model. These are the layers that go to
- * cuDNN (conv, batch norm) and cuBLAS (linear) where those libraries load.
+ * Times forward plus backward of each conv, pooling, batch-norm, dropout and linear layer of one
+ * keypoint preset on a device, at the input shape that the layer receives in that model. These are
+ * the layers that go to cuDNN (conv, pooling, batch norm, dropout) and cuBLAS (linear) where those
+ * libraries load. Layers run in training mode, so dropout draws a mask on every pass.
  *
  * <p>The tensor ops always use the kernels that {@link DeviceKernels#of(Device)} registered for the
  * device, so one process cannot time both paths. The comparison is therefore two runs of this
@@ -49,7 +50,8 @@ import java.util.Set;
 public final class DeviceLayerTimer {
 
   /** The layer kinds that a vendor library can serve. */
-  private static final Set<String> VENDOR_KINDS = Set.of("conv", "batchnorm", "linear");
+  private static final Set<String> VENDOR_KINDS =
+      Set.of("conv", "maxpool", "avgpool", "batchnorm", "dropout", "linear");
 
   private DeviceLayerTimer() {}
 
@@ -142,7 +144,7 @@ public final class DeviceLayerTimer {
     return 0;
   }
 
-  /** Returns the conv, batch-norm and linear layers of {@code preset}, in model order. */
+  /** Returns the layers of {@code preset} that a vendor library can serve, in model order. */
   static List<LayerCase> cases(String preset) {
     ModelSpec spec = ModelPresets.byName(preset);
     List<LayerCase> cases = new ArrayList<>();

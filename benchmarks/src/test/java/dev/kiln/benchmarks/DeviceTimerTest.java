@@ -120,16 +120,22 @@ class DeviceTimerTest {
     assertEquals(
         List.of(
             "lenet-20m/0-conv",
+            "lenet-20m/2-maxpool",
             "lenet-20m/3-conv",
+            "lenet-20m/5-maxpool",
             "lenet-20m/6-conv",
+            "lenet-20m/8-maxpool",
             "lenet-20m/9-conv",
+            "lenet-20m/11-maxpool",
             "lenet-20m/13-linear",
+            "lenet-20m/15-dropout",
             "lenet-20m/16-linear",
+            "lenet-20m/18-dropout",
             "lenet-20m/19-linear"),
         names);
     List<String> kinds =
         DeviceLayerTimer.cases("default").stream().map(LayerCase::kind).distinct().toList();
-    assertEquals(List.of("conv", "batchnorm", "linear"), kinds);
+    assertEquals(List.of("conv", "batchnorm", "maxpool", "dropout", "linear"), kinds);
   }
 
   @Test
