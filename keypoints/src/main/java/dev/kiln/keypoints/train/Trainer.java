@@ -383,8 +383,9 @@ public final class Trainer {
   /**
    * Examines a run whose loss has stalled and prints the doctor's findings. The doctor's forward
    * passes draw dropout masks from the run's generator, so its state is restored afterwards and a
-   * resumed run stays identical. The doctor's checks build their batches on the CPU, so a run on
-   * another device only prints how to examine it afterwards.
+   * resumed run stays identical. The doctor's checks build their batches on the CPU, so the model
+   * of a run on another device moves to the CPU for the examination and back afterwards. Each
+   * optimizer step moves a parameter's state to the parameter's device, so the optimizer follows.
    */
   private void runDoctor(
       Sequential model,
@@ -406,32 +407,30 @@ public final class Trainer {
             "the training loss has not fallen %.0f%% below the first epoch's in %d epochs",
             100 * Doctor.STALL_FALL,
             Doctor.STALL_EPOCHS);
-    if (!device.isCpu()) {
-      out.println(
-          stalled
-              + "; the doctor runs on the CPU only, so examine the run with `kiln doctor --run "
-              + run
-              + "`");
-      return;
-    }
-    out.println(stalled + "; running the doctor");
+    out.println(stalled + "; running the doctor" + (device.isCpu() ? "" : " on the CPU"));
     long[] generatorState = generator.state();
-    Report report =
-        Doctor.examine(
-            new DoctorInput(
-                model,
-                optimizer,
-                loss,
-                train,
-                trainPipeline,
-                validation,
-                evaluationPipeline,
-                normalization,
-                collate,
-                new Generator(options.seed() + epoch),
-                history.records(),
-                DoctorOptions.defaults().withBatchSize(options.batchSize()).withOutput(run)));
-    generator.setState(generatorState);
+    Report report;
+    try {
+      model.to(Device.CPU);
+      report =
+          Doctor.examine(
+              new DoctorInput(
+                  model,
+                  optimizer,
+                  loss,
+                  train,
+                  trainPipeline,
+                  validation,
+                  evaluationPipeline,
+                  normalization,
+                  collate,
+                  new Generator(options.seed() + epoch),
+                  history.records(),
+                  DoctorOptions.defaults().withBatchSize(options.batchSize()).withOutput(run)));
+    } finally {
+      generator.setState(generatorState);
+      model.to(device);
+    }
     out.print(report.toText());
     out.println("wrote " + report.write(run));
   }

@@ -108,6 +108,44 @@ class DeviceTrainingTest {
         "the optimizer's state is saved");
   }
 
+  @Test
+  void stalledEmulatedRunGetsTheDoctor() throws IOException {
+    Path data = TestData.facialKeypoints();
+    Path model = folder.resolve("tiny.txt");
+    Files.writeString(model, TINY_MODEL);
+    // Adam moves each weight by about 1e-9 per step at this learning rate, so the loss stalls
+    // from the start and the doctor runs after the third epoch. The fourth epoch trains on the
+    // device again.
+    TrainOptions stalled =
+        new TrainOptions(
+            data,
+            model.toString(),
+            4,
+            4,
+            "adam",
+            1e-9,
+            0,
+            "l1",
+            "none",
+            7,
+            0.34,
+            1,
+            ROWS,
+            0,
+            false);
+    Path run = folder.resolve("stalled");
+    StringWriter text = new StringWriter();
+
+    List<EpochRecord> history =
+        Trainer.start(stalled, EMULATED, run, new PrintWriter(text, true), false).run();
+
+    String output = text.toString();
+    assertTrue(output.contains("running the doctor on the CPU"), output);
+    assertTrue(Files.isRegularFile(run.resolve("doctor.md")), "missing doctor.md in " + run);
+    assertEquals(4, history.size(), "the run must go on after the doctor");
+    assertTrue(Double.isFinite(history.getLast().trainLoss()), "last epoch " + history.getLast());
+  }
+
   private static void assertClose(double expected, double actual, String quantity) {
     assertEquals(expected, actual, TOLERANCE * Math.abs(expected), quantity);
   }
