@@ -10,6 +10,7 @@
 # Needs: a JDK 25 (bin/java-home finds it), Maven, and ~/.m2 or Maven Central for JUnit's console
 #   launcher. The kernels module builds kiln.fatbin only where nvcc is on the PATH; without it the
 #   bundle still works, but the GPU can then run only the tests that bring their own PTX.
+# The build runs `mvn package`, not `install`, so it leaves kiln's own artifacts out of ~/.m2.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -18,16 +19,26 @@ JAVA_HOME="$(bin/java-home)"
 export JAVA_HOME
 max_mib="${GPU_CHECK_MAX_MIB:-56}"
 dist="$root/dist/gpu-check"
-maven=(mvn -B -q -Dspotless.check.skip=true)
+# Plain output for logs: -B and style.color=never turn Maven's colours off. Maven 3.8's console
+# library, Jansi 2.4, still writes a colour reset (ESC [ 0 m) to a redirected stream each time
+# Maven installs or removes it, until the JVM property jansi.noreset is true.
+maven=(mvn -B -q --no-transfer-progress -Dstyle.color=never -Dspotless.check.skip=true)
+export MAVEN_OPTS="${MAVEN_OPTS:+$MAVEN_OPTS }-Djansi.noreset=true"
 dependency_plugin=org.apache.maven.plugins:maven-dependency-plugin:3.9.0
 
 say() {
   echo "package.sh: $*"
 }
 
-# ---- 1. Build. -DskipTests still compiles the test classes into each module's target. ----
-say "building kiln (mvn install -DskipTests)"
-"${maven[@]}" install -DskipTests
+# ---- 1. Build and class paths. -DskipTests still compiles the test classes into each module's
+# target. In the same Maven call, build-classpath writes each module's test class path (a superset
+# of its runtime class path), so the bundle contains every jar that the tests and mains of core,
+# kernels and benchmarks load. Because `package` runs in the whole reactor, Maven resolves kiln's
+# own modules to the jars in their target folders, so nothing needs to be installed into ~/.m2,
+# and the build also works offline (-o) once ~/.m2 has the third-party artifacts. ----
+say "building kiln and resolving the class paths (mvn package -DskipTests)"
+"${maven[@]}" package -DskipTests "$dependency_plugin:build-classpath" \
+  -Dmdep.includeScope=test -Dmdep.outputFile=target/gpu-check-classpath.txt
 
 jar_of() {
   local module="$1" artifact="$2"
@@ -41,12 +52,7 @@ jar_of() {
   echo "$jar"
 }
 
-# ---- 2. Class paths. One Maven call writes the test class path of core, kernels and benchmarks
-# (a superset of their runtime class paths), so the bundle contains every jar their tests and mains
-# load. ----
-say "resolving the class paths"
-"${maven[@]}" "$dependency_plugin:build-classpath" -pl core,kernels,benchmarks \
-  -Dmdep.includeScope=test -Dmdep.outputFile=target/gpu-check-classpath.txt
+# ---- 2. JUnit's console launcher. ----
 junit_version="$(sed -n 's:.*<junit.version>\(.*\)</junit.version>.*:\1:p' pom.xml | head -1)"
 bom="$HOME/.m2/repository/org/junit/junit-bom/$junit_version/junit-bom-$junit_version.pom"
 if [ ! -f "$bom" ]; then
@@ -73,14 +79,21 @@ for module in kernels core nn keypoints benchmarks; do
 done
 # Third-party jars: every entry of the class paths that is a jar outside the reactor, less what the
 # console launcher already contains (JUnit, opentest4j, apiguardian) and JMH with its dependencies,
-# which only the JMH benchmarks load.
-cat core/target/gpu-check-classpath.txt kernels/target/gpu-check-classpath.txt \
-  benchmarks/target/gpu-check-classpath.txt | tr ':' '\n' | sort -u |
+# which only the JMH benchmarks load. The reactor's own entries lie under $root, in the modules'
+# target folders, and the loop above copied the jars among them. Each class path file ends without
+# a newline, so each gets its own.
+for module in core kernels benchmarks; do
+  tr ':' '\n' <"$module/target/gpu-check-classpath.txt"
+  echo
+done | sort -u |
   grep -v -e '/org/junit/' -e '/org/opentest4j/' -e '/org/apiguardian/' -e '/org/openjdk/jmh/' \
     -e '/net/sf/jopt-simple/' -e '/org/apache/commons/commons-math3/' \
-    -e '/dev/kiln/' -e '/target/classes$' -e '^$' |
+    -e '/dev/kiln/' -e '^$' |
   while read -r jar; do
-    cp "$jar" "$dist/lib/"
+    case "$jar" in
+      "$root"/*) ;;
+      *) cp "$jar" "$dist/lib/" ;;
+    esac
   done
 # jcuda-natives carries the JNI library of NVIDIA's PTX compiler (24 MB, about 9 MB zipped), which
 # kiln never calls, because the driver compiles PTX itself in cuModuleLoadData.

@@ -1,12 +1,26 @@
 # Stage runner and report writer for gpu-check.sh, which sources this file. Shell functions only.
 # They use these variables of gpu-check.sh: start, budget, reserve_s, min_stage_s, work, out,
-# report, sections, summary_rows, overall_ok, device, classpath (shown as CLASSPATH in the logs)
-# and headline.
+# report, sections, summary_rows, overall_ok, device, classpath (shown as CLASSPATH in the logs),
+# headline and unusable_message.
 
-# Prints TEXT as one Markdown table cell: one line, pipes escaped, at most 300 characters.
+# Prints TEXT with each copy of kiln's message on why the device is not usable replaced by a short
+# pointer to the report's bold first line, which states that message once. Every stage that needs
+# the GPU repeats the message in its own words around it, so without this the report would give the
+# same two lines in a dozen places. Prints TEXT unchanged where the device is usable or the
+# availability stage did not finish.
+refer_to_reason() {
+  local text="$1"
+  if [ -n "${unusable_message:-}" ]; then
+    text="${text//"$unusable_message"/$device is not usable (reason at the top)}"
+  fi
+  printf '%s' "$text"
+}
+
+# Prints TEXT as one Markdown table cell: one line, pipes escaped, at most 300 characters, and the
+# device's unusable message shortened by refer_to_reason before the cut.
 cell() {
   local text
-  text="$(printf '%s' "$1" | tr '\n' ' ' | sed 's/|/\\|/g')"
+  text="$(refer_to_reason "$1" | tr '\n' ' ' | sed 's/|/\\|/g')"
   if [ "${#text}" -gt 300 ]; then
     text="${text:0:297}..."
   fi
@@ -214,9 +228,13 @@ render_report() {
     fi
     echo "| stage | result | seconds |"
     echo "|---|---|---|"
-    printf '%s\n' "${summary_rows[@]}"
+    # The headline above keeps the device's unusable message, and everything below points to it.
+    refer_to_reason "$(
+      printf '%s\n' "${summary_rows[@]}"
+      echo
+      cat "$sections"/*.md 2>/dev/null
+    )"
     echo
-    cat "$sections"/*.md 2>/dev/null
   } >"$report.tmp"
   mv "$report.tmp" "$report"
 }

@@ -1,13 +1,21 @@
 package dev.kiln.benchmarks;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kiln.benchmarks.GpuReport.TrainingComparison;
+import dev.kiln.benchmarks.GpuReport.Verdict;
 import dev.kiln.core.tensor.Device;
+import dev.kiln.keypoints.train.EpochRecord;
+import dev.kiln.keypoints.train.History;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class GpuReportTest {
 
@@ -48,5 +56,127 @@ class GpuReportTest {
     assertEquals(
         "missing (class-path resource dev/kiln/none.bin)",
         GpuReport.describeResource("dev/kiln/none.bin"));
+  }
+
+  /** The train stage's CPU control with seed 1 on a 2-core machine, NME rounded to 4 places. */
+  private static final List<EpochRecord> CPU_CONTROL =
+      history(new double[] {0.263682, 0.148276, 0.119193}, new double[] {0.3909, 0.2547, 0.2410});
+
+  @Test
+  void comparisonPassesWithinTolerance() {
+    List<EpochRecord> gpu =
+        history(new double[] {0.27, 0.15, 0.12}, new double[] {0.41, 0.29, 0.2810});
+
+    TrainingComparison comparison = TrainingComparison.of(gpu, CPU_CONTROL, 3);
+
+    assertEquals(Verdict.PASS, comparison.verdict(), comparison.detail());
+    assertTrue(
+        comparison.detail().contains("28.10% against the CPU's 24.10%, a difference of 4.00"),
+        comparison.detail());
+  }
+
+  @Test
+  void comparisonFailsBeyondTolerance() {
+    List<EpochRecord> gpu =
+        history(new double[] {0.27, 0.15, 0.12}, new double[] {0.41, 0.35, 0.3220});
+
+    TrainingComparison comparison = TrainingComparison.of(gpu, CPU_CONTROL, 3);
+
+    assertEquals(Verdict.FAIL, comparison.verdict());
+    assertTrue(
+        comparison.detail().contains("a difference of 8.10 points, over the tolerance of 8.00"),
+        comparison.detail());
+  }
+
+  @Test
+  void comparisonFailsOnNanLoss() {
+    List<EpochRecord> gpu =
+        history(new double[] {0.27, Double.NaN, 0.12}, new double[] {0.41, 0.29, 0.25});
+
+    TrainingComparison comparison = TrainingComparison.of(gpu, CPU_CONTROL, 3);
+
+    assertEquals(Verdict.FAIL, comparison.verdict());
+    assertEquals("epoch 2 of the GPU run: training loss is NaN", comparison.detail());
+  }
+
+  @Test
+  void comparisonFailsWhenLossRises() {
+    List<EpochRecord> gpu =
+        history(new double[] {0.27, 0.28, 0.29}, new double[] {0.41, 0.29, 0.25});
+
+    TrainingComparison comparison = TrainingComparison.of(gpu, CPU_CONTROL, 3);
+
+    assertEquals(Verdict.FAIL, comparison.verdict());
+    assertEquals(
+        "the GPU run's training loss did not fall: training loss from 0.2700 to 0.2900",
+        comparison.detail());
+  }
+
+  @Test
+  void comparisonFailsWhenNmeRises() {
+    List<EpochRecord> gpu =
+        history(new double[] {0.27, 0.15, 0.12}, new double[] {0.24, 0.25, 0.26});
+
+    TrainingComparison comparison = TrainingComparison.of(gpu, CPU_CONTROL, 3);
+
+    assertEquals(Verdict.FAIL, comparison.verdict());
+    assertEquals(
+        "the GPU run's validation NME did not fall: validation NME from 24.00% to 26.00%",
+        comparison.detail());
+  }
+
+  @Test
+  void comparisonFailsOnMissingEpoch() {
+    List<EpochRecord> gpu = history(new double[] {0.27, 0.15}, new double[] {0.41, 0.29});
+
+    TrainingComparison comparison = TrainingComparison.of(gpu, CPU_CONTROL, 3);
+
+    assertEquals(Verdict.FAIL, comparison.verdict());
+    assertEquals("the GPU run has 2 of 3 epochs in history.csv", comparison.detail());
+  }
+
+  @Test
+  void comparisonUnmeasuredWithoutControl() {
+    TrainingComparison comparison = TrainingComparison.of(CPU_CONTROL, List.of(), 3);
+
+    assertEquals(Verdict.UNMEASURED, comparison.verdict());
+    assertTrue(comparison.detail().startsWith("the CPU control has 0 of 3 epochs"));
+  }
+
+  @Test
+  void comparisonRejectsOneEpoch() {
+    assertThrows(
+        IllegalArgumentException.class,
+        () -> TrainingComparison.of(CPU_CONTROL.subList(0, 1), CPU_CONTROL.subList(0, 1), 1));
+  }
+
+  @Test
+  void readsHistoryWrittenByTrainer(@TempDir Path folder) throws IOException {
+    Path file = folder.resolve("history.csv");
+    History written = History.open(file);
+    for (EpochRecord record : CPU_CONTROL) {
+      written.add(record);
+    }
+
+    List<EpochRecord> read = GpuReport.readHistory(file);
+
+    assertEquals(3, read.size());
+    assertEquals(0.2410, read.getLast().validationNme(), 1e-9);
+    assertEquals(0.119193, read.getLast().trainLoss(), 1e-9);
+  }
+
+  @Test
+  void readsMissingHistoryAsEmpty(@TempDir Path folder) throws IOException {
+    assertFalse(folder.resolve("history.csv").toFile().exists());
+    assertEquals(List.of(), GpuReport.readHistory(folder.resolve("history.csv")));
+  }
+
+  /** Builds epochs 1, 2, ... with the given training losses and validation NMEs. */
+  private static List<EpochRecord> history(double[] trainLosses, double[] nmes) {
+    EpochRecord[] records = new EpochRecord[trainLosses.length];
+    for (int i = 0; i < records.length; i++) {
+      records[i] = new EpochRecord(i + 1, trainLosses[i], 0.1, nmes[i], 1e-3, 4, 100, 0);
+    }
+    return List.of(records);
   }
 }
