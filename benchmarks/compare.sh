@@ -14,35 +14,50 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
-# require_value OPTION VALUE PATTERN WORDS: exits with status 2 unless VALUE matches PATTERN.
+# reject REASON: prints REASON and the Usage lines of the header to stderr, then exits with
+# status 2.
+reject() {
+  echo "compare.sh: $1" >&2
+  sed -n '7,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+# require_value OPTION VALUE PATTERN WORDS: rejects VALUE unless it matches PATTERN.
 require_value() {
   if ! [[ "$2" =~ $3 ]]; then
-    echo "compare.sh: invalid value '$2' for $1: give $4 (see --help)" >&2
-    exit 2
+    reject "invalid value '$2' for $1: give $4"
   fi
 }
 
 threads="$(nproc)"
 work_args=()
+# Every option but --help takes a value, so the first case only sorts out the names.
 while [ $# -gt 0 ]; do
-  if [[ "$1" == --* && "$1" != --help && $# -lt 2 ]]; then
-    echo "compare.sh: option $1 needs a value (see --help)" >&2
-    exit 2
-  fi
-  case "$1" in
-    --threads)
-      require_value "$1" "$2" '^[1-9][0-9]*$' "a whole number above 0"
-      threads="$2"; shift 2 ;;
-    --warmup | --repeats | --steps)
-      require_value "$1" "$2" '^[0-9]+$' "a whole number"
-      work_args+=("$1" "$2"); shift 2 ;;
-    --warmup-seconds | --repeat-seconds)
-      require_value "$1" "$2" '^[0-9]+([.][0-9]+)?$' "seconds, such as 2 or 0.5"
-      work_args+=("$1" "$2"); shift 2 ;;
-    --models | --batches)
-      work_args+=("$1" "$2"); shift 2 ;;
+  option="$1"
+  case "$option" in
     -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "compare.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    --threads | --warmup | --repeats | --steps | --warmup-seconds | --repeat-seconds) ;;
+    --models | --batches) ;;
+    *) reject "unknown option '$option'" ;;
+  esac
+  if [ $# -lt 2 ]; then
+    reject "option $option needs a value"
+  fi
+  value="$2"
+  shift 2
+  case "$option" in
+    --threads)
+      require_value "$option" "$value" '^[1-9][0-9]*$' "a whole number above 0"
+      threads="$value" ;;
+    --warmup | --repeats | --steps)
+      require_value "$option" "$value" '^[0-9]+$' "a whole number"
+      work_args+=("$option" "$value") ;;
+    --warmup-seconds | --repeat-seconds)
+      require_value "$option" "$value" '^[0-9]+([.][0-9]+)?$' "seconds, such as 2 or 0.5"
+      work_args+=("$option" "$value") ;;
+    --models | --batches)
+      # Compare checks these below, with the other options it reads.
+      work_args+=("$option" "$value") ;;
   esac
 done
 
@@ -60,13 +75,22 @@ if ! grep -q '^memory_options=(.*)$' "$here/../kiln"; then
   exit 1
 fi
 read -r -a memory_options <<< "$(sed -n 's/^memory_options=(\(.*\))$/\1/p' "$here/../kiln")"
+kiln_classpath="$classes:$(cat "$here/target/classpath.txt")"
 kiln=("$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector "${memory_options[@]}"
-  "-Dkiln.threads=$threads"
-  -cp "$classes:$(cat "$here/target/classpath.txt")" dev.kiln.benchmarks.Compare)
+  "-Dkiln.threads=$threads" -cp "$kiln_classpath" dev.kiln.benchmarks.Compare)
 
-# Compare's option parser checks the options (model presets, batches, counts) before anything is
-# written, so a rejected option leaves no output folder behind.
-"${kiln[@]}" describe "${work_args[@]}" > /dev/null
+# Compare checks the options that it shares with pytorch_bench.py before anything is written, so a
+# rejected option leaves no output folder behind. Its check command prints only the reason and
+# exits with status 2. It runs without the vector module, which parsing does not need, so that the
+# JVM prints no incubator warning above the reason.
+check_status=0
+rejection="$("$JAVA_HOME/bin/java" -cp "$kiln_classpath" dev.kiln.benchmarks.Compare check \
+  "${work_args[@]}")" || check_status=$?
+if [ "$check_status" = 2 ] && [ -n "$rejection" ]; then
+  reject "$rejection"
+elif [ "$check_status" != 0 ]; then
+  exit "$check_status"
+fi
 
 out="$here/target/compare-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$here/target"
@@ -129,9 +153,10 @@ python_side() {
   "$python" "$here/pytorch_bench.py" "$@" --threads "$threads"
 }
 
+# Both sides describe only the models that --models names, so the table checks only those.
 echo "== models"
-"${kiln[@]}" describe > "$out/kiln.tsv"
-[ "$have_torch" = 1 ] && python_side describe > "$out/pytorch.tsv"
+"${kiln[@]}" describe "${work_args[@]}" > "$out/kiln.tsv"
+[ "$have_torch" = 1 ] && python_side describe "${work_args[@]}" > "$out/pytorch.tsv"
 
 echo "== training and inference: kiln"
 "${kiln[@]}" run "${work_args[@]}" | tee -a "$out/kiln.tsv"

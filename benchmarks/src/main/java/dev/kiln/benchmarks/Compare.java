@@ -48,19 +48,29 @@ public final class Compare {
       System.out.print(usage());
       return;
     }
+    String command = args[0];
     try {
       Options options = Options.parse(Arrays.copyOfRange(args, 1, args.length));
-      switch (args[0]) {
+      switch (command) {
+        case "check" -> {
+          // Parsing the options was the whole check.
+        }
         case "describe" -> describe(options);
         case "run" -> run(options);
         case "gemm" -> gemm(options);
         case "rss" -> rss(options);
         case "table" -> System.out.print(ComparisonTable.render(readRecords(options.files)));
-        default -> throw new IllegalArgumentException("unknown command '" + args[0] + "'");
+        default -> throw new IllegalArgumentException("unknown command '" + command + "'");
       }
     } catch (IllegalArgumentException e) {
-      System.err.println("Compare: " + e.getMessage());
-      System.err.print(usage());
+      if (command.equals("check")) {
+        // compare.sh prints this reason under its own name and follows it with its own usage,
+        // because Compare's commands and options are not the ones that its user typed.
+        System.out.println(e.getMessage());
+      } else {
+        System.err.println("Compare: " + e.getMessage());
+        System.err.print(usage());
+      }
       System.exit(2);
     }
   }
@@ -68,13 +78,16 @@ public final class Compare {
   private static String usage() {
     return """
         Usage: Compare COMMAND [OPTIONS]
+          check      print nothing if the options are valid, or else print the reason alone on
+                     standard output and exit with status 2
           describe   print each model's parameter count and output shapes
           run        time training steps and inference batches (images/s)
           gemm       time the float32 matrix product at --size (GFLOP/s)
           rss        run --repeats training steps of one model and batch, then print the peak RSS
           table FILE...  join the records of both sides into the comparison table
         Options:
-          --models a,b      presets (default: default,naimishnet,lenet-20m,lenet-48m)
+          --models a,b      preset names, not model files
+                            (default: default,naimishnet,lenet-20m,lenet-48m)
           --batches 10,32   batch sizes (default: 10,32)
           --modes train,infer  (default: both)
           --warmup N        untimed units of work before timing, at least (default: 2)
@@ -289,10 +302,7 @@ public final class Compare {
       for (Map.Entry<String, String> entry : values.entrySet()) {
         String value = entry.getValue();
         switch (entry.getKey()) {
-          case "--models" -> {
-            options.models = List.of(value.split(","));
-            options.models.forEach(ModelPresets::byName);
-          }
+          case "--models" -> options.models = presets(value);
           case "--batches" -> options.batches = positiveList(entry.getKey(), value);
           case "--modes" -> {
             options.modes = List.of(value.split(","));
@@ -313,6 +323,29 @@ public final class Compare {
         }
       }
       return options;
+    }
+
+    /**
+     * Splits a comma-separated list of preset names. Model files are rejected, because {@code
+     * pytorch_bench.py} builds only the presets, so a model file would have no PyTorch side.
+     */
+    private static List<String> presets(String value) {
+      List<String> models = List.of(value.split(","));
+      if (models.isEmpty()) {
+        throw new IllegalArgumentException(
+            "--models '" + value + "' names no preset: use one of " + presetNames());
+      }
+      for (String model : models) {
+        if (!ModelPresets.names().contains(model)) {
+          throw new IllegalArgumentException(
+              "unknown model preset '" + model + "' in --models: use one of " + presetNames());
+        }
+      }
+      return models;
+    }
+
+    private static String presetNames() {
+      return String.join(", ", ModelPresets.names());
     }
 
     private static List<Integer> positiveList(String option, String value) {

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kiln.keypoints.model.ModelPresets;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -20,17 +21,48 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Runs {@code compare.sh} in a copy of the repository layout that it expects, and checks which
- * output folders a failed run leaves behind.
+ * Runs {@code compare.sh} in a copy of the repository layout that it expects, and checks its
+ * messages for rejected options, which output folders a failed run leaves behind, and which models
+ * the final table lists.
  *
  * <p>The copy contains the script, a {@code bin/java-home} that prints this JVM's home, a {@code
  * kiln} launcher with an empty {@code memory_options} line, and a {@code target/} whose {@code
  * classpath.txt} is this test's class path, so the kiln side is the real {@link Compare}. The
- * PyTorch side is a stand-in script chosen per test through {@code PYTHON}.
+ * PyTorch side is a stand-in script chosen per test through {@code PYTHON}. The test of the final
+ * table also replaces the kiln side's timed commands, because they take half a minute or more.
  */
 class CompareScriptTest {
 
   private static final long TIMEOUT_SECONDS = 120;
+
+  /** The start of the Usage lines in the header of {@code compare.sh}. */
+  private static final String SCRIPT_USAGE = "Usage: benchmarks/compare.sh [--threads N]";
+
+  /**
+   * A stand-in for {@code pytorch_bench.py} that prints one fixed record per command. Like the real
+   * script, {@code describe} covers the models of {@code --models}, and all four presets when that
+   * option is missing.
+   */
+  private static final String PYTHON_SIDE =
+      """
+      [ "$1" = -c ] && exit 0
+      command="$2"
+      models=default,naimishnet,lenet-20m,lenet-48m
+      shift 2
+      while [ $# -gt 0 ]; do
+        [ "$1" = --models ] && models="$2"
+        shift
+      done
+      case "$command" in
+        describe)
+          for model in ${models//,/ }; do
+            printf 'describe\\tpytorch\\t%s\\t0\\t-\\n' "$model"
+          done ;;
+        run) printf 'throughput\\tpytorch\\tnaimishnet\\t2\\ttrain\\t1.0\\n' ;;
+        rss) printf 'rss\\tpytorch\\tlenet-20m\\t10\\ttrain\\t1024\\n' ;;
+        gemm) printf 'gemm\\topenblas\\t1024\\t1.0\\n' ;;
+      esac
+      """;
 
   @TempDir Path root;
   private Path script;
@@ -96,12 +128,80 @@ class CompareScriptTest {
     assertFalse(run.output().contains("was removed"), run.output());
   }
 
+  @Test
+  void unknownOptionPrintsScriptUsage() throws Exception {
+    Run run = runScript(Map.of(), "--bogus");
+
+    assertEquals(2, run.status(), run.output());
+    List<String> lines = run.output().lines().toList();
+    assertEquals("compare.sh: unknown option '--bogus'", lines.get(0), run.output());
+    assertTrue(lines.get(1).startsWith(SCRIPT_USAGE), run.output());
+    assertEquals(1, linesContaining(run.output(), "--bogus").size(), run.output());
+  }
+
+  @Test
+  void valueRejectedByCompareGetsScriptUsage() throws Exception {
+    Run run = runScript(Map.of(), "--batches", "0");
+
+    assertEquals(2, run.status(), run.output());
+    assertEquals(
+        List.of("compare.sh: invalid value '0' for --batches: expected a whole number >= 1"),
+        linesContaining(run.output(), "--batches: "));
+    assertTrue(run.output().contains(SCRIPT_USAGE), run.output());
+    assertFalse(run.output().contains("Usage: Compare"), run.output());
+    assertEquals(List.of(), compareFolders(), run.output());
+  }
+
+  @Test
+  void unknownModelListsOnlyPresets() throws Exception {
+    Run run = runScript(Map.of(), "--models", "default,nosuch");
+
+    assertEquals(2, run.status(), run.output());
+    String presets = String.join(", ", ModelPresets.names());
+    assertEquals(
+        List.of("compare.sh: unknown model preset 'nosuch' in --models: use one of " + presets),
+        linesContaining(run.output(), "nosuch"));
+    assertFalse(run.output().contains("model file"), run.output());
+    assertTrue(run.output().contains(SCRIPT_USAGE), run.output());
+  }
+
+  @Test
+  void tableListsOnlyRequestedModels() throws Exception {
+    useFakeTimings();
+    Path python = stub("python", PYTHON_SIDE);
+
+    Run run =
+        runScript(
+            Map.of("PYTHON", python.toString()),
+            "--threads",
+            "1",
+            "--models",
+            "naimishnet",
+            "--batches",
+            "2");
+
+    assertEquals(0, run.status(), run.output());
+    List<String> checkedModels =
+        run.output().lines().filter(line -> line.startsWith("model ")).toList();
+    assertEquals(1, checkedModels.size(), run.output());
+    assertTrue(checkedModels.get(0).startsWith("model naimishnet: "), run.output());
+    List<String> folders = compareFolders();
+    assertEquals(1, folders.size(), run.output());
+    Path records = target.resolve(folders.get(0));
+    assertEquals(List.of("naimishnet"), describedModels(records.resolve("kiln.tsv")));
+    assertEquals(List.of("naimishnet"), describedModels(records.resolve("pytorch.tsv")));
+  }
+
   /** The exit status and the merged stdout and stderr of one run of the script. */
   private record Run(int status, String output) {}
 
   private Run run(Map<String, String> environment, String models) throws Exception {
+    return runScript(environment, "--threads", "1", "--models", models, "--batches", "2");
+  }
+
+  private Run runScript(Map<String, String> environment, String... arguments) throws Exception {
     List<String> command = new ArrayList<>(List.of("bash", script.toString()));
-    command.addAll(List.of("--threads", "1", "--models", models, "--batches", "2"));
+    command.addAll(List.of(arguments));
     ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
     builder.environment().putAll(environment);
     Process process = builder.start();
@@ -111,6 +211,49 @@ class CompareScriptTest {
       throw new AssertionError("compare.sh did not finish within " + TIMEOUT_SECONDS + " s");
     }
     return new Run(process.exitValue(), new String(output, StandardCharsets.UTF_8));
+  }
+
+  /**
+   * Points {@code bin/java-home} at a stand-in {@code java} that prints one fixed record for each
+   * of Compare's timed commands ({@code run}, {@code rss}, {@code gemm}) and runs the real {@code
+   * java} for everything else.
+   */
+  private void useFakeTimings() throws IOException {
+    Path home = root.resolve("fake-jdk");
+    Path java = Files.createDirectories(home.resolve("bin")).resolve("java");
+    String realJava = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    Files.writeString(
+        java,
+        """
+        #!/bin/bash
+        command=""
+        previous=""
+        for argument in "$@"; do
+          [ "$previous" = dev.kiln.benchmarks.Compare ] && command="$argument"
+          previous="$argument"
+        done
+        case "$command" in
+          run) printf 'throughput\\tkiln\\tnaimishnet\\t2\\ttrain\\t1.0\\n' ;;
+          rss) printf 'rss\\tkiln\\tlenet-20m\\t10\\ttrain\\t1024\\n' ;;
+          gemm) printf 'gemm\\tkiln\\t1024\\t1.0\\n' ;;
+          *) exec '%s' "$@" ;;
+        esac
+        """
+            .formatted(realJava));
+    executable(java);
+    Files.writeString(root.resolve("bin/java-home"), "#!/bin/sh\necho '" + home + "'\n");
+  }
+
+  /** Returns the models of the {@code describe} records in a file of records. */
+  private static List<String> describedModels(Path records) throws IOException {
+    return Files.readAllLines(records).stream()
+        .filter(line -> line.startsWith("describe\t"))
+        .map(line -> line.split("\t")[2])
+        .toList();
+  }
+
+  private static List<String> linesContaining(String output, String text) {
+    return output.lines().filter(line -> line.contains(text)).toList();
   }
 
   /** Writes an executable shell script named {@code name} into a folder of stand-ins. */
