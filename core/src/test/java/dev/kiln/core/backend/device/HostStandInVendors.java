@@ -25,10 +25,11 @@ import java.util.Random;
  * <p>On the {@code emulated} device a buffer's address is an ordinary host address, so a stand-in
  * can read and write it the way the real library reads and writes GPU memory: through the raw
  * address alone. Each stand-in follows the library's documented contract: cuBLAS's column-major
- * layout with its alpha and beta, cuDNN's saved mean and inverse standard deviation, and its
- * dropout states and reserve. It computes with kiln's CPU kernels or a plain loop and records the
- * name of each call, so a test can check that the vendor route ran and that it gives what kiln's
- * own kernels give.
+ * layout with its alpha and beta, cuDNN's saved mean and inverse standard deviation, its dropout
+ * states and reserve, and the {@code accumulate} flag of the backward calls (beta = 1). It computes
+ * with kiln's CPU kernels or a plain loop and records the name of each call, so a test can check
+ * that the vendor route ran and that it gives what kiln's own kernels give. {@link
+ * VendorContractGpuTest} checks these stand-ins against the same contract as the real bindings.
  */
 final class HostStandInVendors {
   private HostStandInVendors() {}
@@ -75,6 +76,63 @@ final class HostStandInVendors {
         long c,
         int ldc) {
       calls.add("sgemm");
+      multiply(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+
+    @Override
+    public void sgemmStridedBatched(
+        boolean transposeA,
+        boolean transposeB,
+        int m,
+        int n,
+        int k,
+        float alpha,
+        long a,
+        int lda,
+        long strideA,
+        long b,
+        int ldb,
+        long strideB,
+        float beta,
+        long c,
+        int ldc,
+        long strideC,
+        int batchCount) {
+      calls.add("sgemmStridedBatched");
+      for (int i = 0; i < batchCount; i++) {
+        // The strides count elements, and the addresses count bytes.
+        multiply(
+            transposeA,
+            transposeB,
+            m,
+            n,
+            k,
+            alpha,
+            a + i * strideA * Float.BYTES,
+            lda,
+            b + i * strideB * Float.BYTES,
+            ldb,
+            beta,
+            c + i * strideC * Float.BYTES,
+            ldc);
+      }
+    }
+
+    /** Computes one column-major product C = alpha op(A) op(B) + beta C without recording it. */
+    private static void multiply(
+        boolean transposeA,
+        boolean transposeB,
+        int m,
+        int n,
+        int k,
+        float alpha,
+        long a,
+        int lda,
+        long b,
+        int ldb,
+        float beta,
+        long c,
+        int ldc) {
       float[] left = read(a, lda * (transposeA ? m : k));
       float[] right = read(b, ldb * (transposeB ? k : n));
       float[] out = read(c, ldc * n);
@@ -97,28 +155,6 @@ final class HostStandInVendors {
     }
 
     @Override
-    public void sgemmStridedBatched(
-        boolean transposeA,
-        boolean transposeB,
-        int m,
-        int n,
-        int k,
-        float alpha,
-        long a,
-        int lda,
-        long strideA,
-        long b,
-        int ldb,
-        long strideB,
-        float beta,
-        long c,
-        int ldc,
-        long strideC,
-        int batchCount) {
-      throw new UnsupportedOperationException("no launcher calls the batched product yet");
-    }
-
-    @Override
     public String description() {
       return "host stand-in for cuBLAS";
     }
@@ -127,7 +163,7 @@ final class HostStandInVendors {
     public void close() {}
   }
 
-  /** cuDNN's convolution, pooling, batch normalization and dropout, on the host. */
+  /** cuDNN's convolution, pooling, batch normalization, dropout and activations, on the host. */
   static final class Dnn implements VendorDnn {
     final List<String> calls = new ArrayList<>();
 
@@ -145,7 +181,7 @@ final class HostStandInVendors {
       calls.add("convolutionBackwardData");
       Storage out = Storage.allocate(DType.FLOAT32, g.inputSize());
       Conv2dKernels.backwardData(storage(dy, g.outputSize()), storage(w, g.weightSize()), g, out);
-      write(dx, out.floats());
+      store(dx, out.floats(), accumulate);
     }
 
     @Override
@@ -154,12 +190,15 @@ final class HostStandInVendors {
       calls.add("convolutionBackwardFilter");
       Storage out = Storage.allocate(DType.FLOAT32, g.weightSize());
       Conv2dKernels.backwardWeight(storage(dy, g.outputSize()), storage(x, g.inputSize()), g, out);
-      write(dw, out.floats());
+      store(dw, out.floats(), accumulate);
     }
 
     @Override
     public void convolutionBackwardBias(Conv2dGeometry g, long dy, long db, boolean accumulate) {
-      throw new UnsupportedOperationException("kiln computes the bias gradient itself");
+      calls.add("convolutionBackwardBias");
+      Storage out = Storage.allocate(DType.FLOAT32, g.outChannels());
+      Conv2dKernels.backwardBias(storage(dy, g.outputSize()), g, out);
+      store(db, out.floats(), accumulate);
     }
 
     @Override
@@ -167,10 +206,10 @@ final class HostStandInVendors {
       calls.add("poolingForward " + mode);
       Storage out = Storage.allocate(DType.FLOAT32, g.outputSize());
       Storage input = storage(x, g.inputSize());
-      if (mode == PoolingMode.MAX) {
-        Pool2dKernels.maxForward(input, g, out, new int[g.outputSize()]);
-      } else {
-        Pool2dKernels.avgForward(input, g, out);
+      switch (mode) {
+        case MAX -> Pool2dKernels.maxForward(input, g, out, new int[g.outputSize()]);
+        case AVERAGE_INCLUDE_PADDING -> Pool2dKernels.avgForward(input, g, out);
+        case AVERAGE_EXCLUDE_PADDING -> averageExcludingPadding(input.floats(), g, out.floats());
       }
       write(y, out.floats());
     }
@@ -181,16 +220,87 @@ final class HostStandInVendors {
       calls.add("poolingBackward " + mode);
       Storage gradInput = Storage.allocate(DType.FLOAT32, g.inputSize());
       Storage gradOutput = storage(dy, g.outputSize());
-      if (mode == PoolingMode.MAX) {
-        // Like cuDNN, the stand-in keeps no positions: it finds each window's maximum in x again.
-        int[] argmax = new int[g.outputSize()];
-        Pool2dKernels.maxForward(
-            storage(x, g.inputSize()), g, Storage.allocate(DType.FLOAT32, g.outputSize()), argmax);
-        Pool2dKernels.maxBackward(gradOutput, argmax, g, gradInput);
-      } else {
-        Pool2dKernels.avgBackward(gradOutput, g, gradInput);
+      switch (mode) {
+        case MAX -> {
+          // Like cuDNN, the stand-in keeps no positions: it finds each window's maximum in x again.
+          int[] argmax = new int[g.outputSize()];
+          Pool2dKernels.maxForward(
+              storage(x, g.inputSize()),
+              g,
+              Storage.allocate(DType.FLOAT32, g.outputSize()),
+              argmax);
+          Pool2dKernels.maxBackward(gradOutput, argmax, g, gradInput);
+        }
+        case AVERAGE_INCLUDE_PADDING -> Pool2dKernels.avgBackward(gradOutput, g, gradInput);
+        case AVERAGE_EXCLUDE_PADDING ->
+            averageExcludingPaddingBackward(gradOutput.floats(), g, gradInput.floats());
       }
       write(dx, gradInput.floats());
+    }
+
+    /**
+     * Overwrites {@code out} with the mean of each window over the input elements it covers, so a
+     * window that overlaps the padding divides by fewer than kernelHeight * kernelWidth. kiln's CPU
+     * kernels have only the variant that counts the padding.
+     */
+    private static void averageExcludingPadding(float[] x, Pool2dGeometry g, float[] out) {
+      int o = 0;
+      for (int plane = 0; plane < g.batch() * g.channels(); plane++) {
+        for (int oy = 0; oy < g.outHeight(); oy++) {
+          for (int ox = 0; ox < g.outWidth(); ox++) {
+            int[] window = window(g, oy, ox);
+            double sum = 0;
+            for (int iy = window[0]; iy < window[1]; iy++) {
+              for (int ix = window[2]; ix < window[3]; ix++) {
+                sum += x[(plane * g.inHeight() + iy) * g.inWidth() + ix];
+              }
+            }
+            out[o++] = (float) (sum / windowCount(window));
+          }
+        }
+      }
+    }
+
+    /** Overwrites {@code gradInput}: each window shares its gradient among its input elements. */
+    private static void averageExcludingPaddingBackward(
+        float[] gradOutput, Pool2dGeometry g, float[] gradInput) {
+      double[] sums = new double[gradInput.length];
+      int o = 0;
+      for (int plane = 0; plane < g.batch() * g.channels(); plane++) {
+        for (int oy = 0; oy < g.outHeight(); oy++) {
+          for (int ox = 0; ox < g.outWidth(); ox++) {
+            int[] window = window(g, oy, ox);
+            double share = gradOutput[o++] / (double) windowCount(window);
+            for (int iy = window[0]; iy < window[1]; iy++) {
+              for (int ix = window[2]; ix < window[3]; ix++) {
+                sums[(plane * g.inHeight() + iy) * g.inWidth() + ix] += share;
+              }
+            }
+          }
+        }
+      }
+      for (int i = 0; i < sums.length; i++) {
+        gradInput[i] = (float) sums[i];
+      }
+    }
+
+    /**
+     * Returns {top, bottom, left, right}: the input rows [top, bottom) and columns [left, right)
+     * that window (oy, ox) covers once the padding is clipped off.
+     */
+    private static int[] window(Pool2dGeometry g, int oy, int ox) {
+      int top = oy * g.strideHeight() - g.padHeight();
+      int left = ox * g.strideWidth() - g.padWidth();
+      return new int[] {
+        Math.max(0, top),
+        Math.min(g.inHeight(), top + g.kernelHeight()),
+        Math.max(0, left),
+        Math.min(g.inWidth(), left + g.kernelWidth())
+      };
+    }
+
+    private static int windowCount(int[] window) {
+      return (window[1] - window[0]) * (window[3] - window[2]);
     }
 
     @Override
@@ -348,13 +458,45 @@ final class HostStandInVendors {
 
     @Override
     public void activationForward(ActivationMode mode, int elements, long x, long y) {
-      throw new UnsupportedOperationException("activations stay on kiln's kernels");
+      calls.add("activationForward " + mode);
+      float[] input = read(x, elements);
+      float[] output = new float[elements];
+      for (int i = 0; i < elements; i++) {
+        double v = input[i];
+        output[i] =
+            (float)
+                switch (mode) {
+                  case SIGMOID -> 1 / (1 + Math.exp(-v));
+                  case RELU -> Math.max(0, v);
+                  case TANH -> Math.tanh(v);
+                };
+      }
+      write(y, output);
     }
 
+    /**
+     * Computes sigmoid' = y (1 - y) and tanh' = 1 - y^2 from the forward's output y, and ReLU's
+     * derivative, 1 where x &gt; 0 and 0 elsewhere, from its input x.
+     */
     @Override
     public void activationBackward(
         ActivationMode mode, int elements, long y, long dy, long x, long dx) {
-      throw new UnsupportedOperationException("activations stay on kiln's kernels");
+      calls.add("activationBackward " + mode);
+      float[] output = read(y, elements);
+      float[] gradOutput = read(dy, elements);
+      float[] input = read(x, elements);
+      float[] gradInput = new float[elements];
+      for (int i = 0; i < elements; i++) {
+        double out = output[i];
+        double slope =
+            switch (mode) {
+              case SIGMOID -> out * (1 - out);
+              case RELU -> input[i] > 0 ? 1 : 0;
+              case TANH -> 1 - out * out;
+            };
+        gradInput[i] = (float) (slope * gradOutput[i]);
+      }
+      write(dx, gradInput);
     }
 
     @Override
@@ -364,6 +506,17 @@ final class HostStandInVendors {
 
     @Override
     public void close() {}
+  }
+
+  /** Writes {@code values} to an address, or adds them to what is there (beta = 1). */
+  private static void store(long address, float[] values, boolean accumulate) {
+    if (accumulate) {
+      float[] old = read(address, values.length);
+      for (int i = 0; i < values.length; i++) {
+        values[i] += old[i];
+      }
+    }
+    write(address, values);
   }
 
   private static float[] toFloats(double[] values) {
