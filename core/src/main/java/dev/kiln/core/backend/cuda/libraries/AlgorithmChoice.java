@@ -16,7 +16,9 @@ import java.util.List;
  * <p>cuDNN lists each algorithm with the math type it would run with, but the convolution call runs
  * with the descriptor's math type. kiln sets {@code CUDNN_FMA_MATH} on every convolution descriptor
  * so that float32 inputs are not rounded to TF32 on tensor cores. Entries listed with any other
- * math type are skipped, because their rank and time describe a run in that math type.
+ * math type are skipped, because their rank and time describe a run in that math type. PyTorch
+ * relies on the same listing: with TF32 off it sets {@code CUDNN_FMA_MATH} and asserts that the
+ * entry it chose reports that math type.
  *
  * <p>Two kinds of lists arrive here, and the caller says which one with {@link Ranking}, because
  * the entries alone do not tell them apart. {@code cudnnFindConvolution*AlgorithmEx} runs each
