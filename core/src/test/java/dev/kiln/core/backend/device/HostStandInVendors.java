@@ -28,8 +28,9 @@ import java.util.Random;
  * layout with its alpha and beta, cuDNN's saved mean and inverse standard deviation, its dropout
  * states and reserve, and the {@code accumulate} flag of the backward calls (beta = 1). It computes
  * with kiln's CPU kernels or a plain loop and records the name of each call, so a test can check
- * that the vendor route ran and that it gives what kiln's own kernels give. {@link
- * VendorContractGpuTest} checks these stand-ins against the same contract as the real bindings.
+ * that the vendor route ran and that it gives what kiln's own kernels give. The {@code
+ * Vendor*GpuTest} classes (see {@link VendorContractSupport}) check these stand-ins against the
+ * same contract as the real bindings.
  */
 final class HostStandInVendors {
   private HostStandInVendors() {}
