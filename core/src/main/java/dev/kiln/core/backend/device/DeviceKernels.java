@@ -25,7 +25,8 @@ import java.util.Map;
  * where the libraries are absent.
  *
  * <p>NOTE: the cuBLAS and cuDNN routes are tested only against host stand-ins on the emulated
- * device (see {@code VendorRoutingTest}); they have not run on a GPU.
+ * device (see {@code VendorRoutingTest}). The {@code Vendor*GpuTest} classes check each binding
+ * call on a GPU, but no GPU has run them yet.
  *
  * @param runtime the device's memory, copies and launches
  * @param libraries which library serves which layers, and why, for messages
