@@ -5,9 +5,6 @@ import static dev.kiln.core.tensor.DeviceStorage.kernelsOf;
 
 import dev.kiln.core.autograd.Autograd;
 import dev.kiln.core.backend.cpu.Gemm;
-import dev.kiln.core.backend.cuda.DeviceBuffer;
-import dev.kiln.core.backend.device.DeviceMatmul;
-import dev.kiln.core.backend.device.DeviceRuntime;
 import dev.kiln.core.tensor.Shapes;
 import dev.kiln.core.tensor.Tensor;
 import java.util.Arrays;
@@ -166,14 +163,10 @@ public final class MatMul {
       return out;
     }
     if (!a.device().isCpu()) {
-      DeviceMatmul matmul = kernelsOf(a).matmul();
-      for (int i = 0; i < batches; i++) {
-        // Each matrix of the batch is a slice of the tensor's block.
-        DeviceBuffer left = DeviceRuntime.slice(bufferOf(a), (long) i * m * k, (long) m * k);
-        DeviceBuffer right = DeviceRuntime.slice(bufferOf(b), (long) i * k * n, (long) k * n);
-        DeviceBuffer result = DeviceRuntime.slice(bufferOf(out), (long) i * m * n, (long) m * n);
-        matmul.gemm(transA, transB, m, n, k, left, right, result, false);
-      }
+      kernelsOf(a)
+          .matmul()
+          .batchedGemm(
+              transA, transB, m, n, k, batches, bufferOf(a), bufferOf(b), bufferOf(out), false);
       return out;
     }
     for (int i = 0; i < batches; i++) {

@@ -22,8 +22,9 @@ import dev.kiln.kernels.Dim3;
  *
  * <p>On a GPU where cuBLAS loads, a launcher built with a {@link VendorBlas} sends the products of
  * {@link #gemm(boolean, boolean, int, int, int, DeviceBuffer, DeviceBuffer, DeviceBuffer, boolean)}
- * to {@code cublasSgemm} instead, on the same stream. The overload that names a {@link Kernel}
- * always runs kiln's own kernel, so benchmarks and tests can compare the two.
+ * to {@code cublasSgemm} instead, and those of {@link #batchedGemm} to {@code
+ * cublasSgemmStridedBatched}, on the same stream. The overload that names a {@link Kernel} always
+ * runs kiln's own kernel, so benchmarks and tests can compare the two.
  */
 public final class DeviceMatmul {
 
@@ -141,15 +142,77 @@ public final class DeviceMatmul {
     }
   }
 
+  /**
+   * Computes {@code batches} products C_i = op(A_i) op(B_i), or adds them to the C_i with {@code
+   * accumulate}, where each buffer contains its packed matrices one after another, as a tensor of
+   * shape [batches, rows, columns] does. With cuBLAS, one strided batched call computes them all.
+   * Without it, the tiled kernel is launched once per matrix.
+   *
+   * @throws IllegalArgumentException if a size is negative or a buffer is too small
+   */
+  public void batchedGemm(
+      boolean transA,
+      boolean transB,
+      int m,
+      int n,
+      int k,
+      int batches,
+      DeviceBuffer a,
+      DeviceBuffer b,
+      DeviceBuffer c,
+      boolean accumulate) {
+    if (batches < 0) {
+      throw new IllegalArgumentException("batch count must be non-negative, got " + batches);
+    }
+    requireMatrices(m, n, k, batches, a, b, c);
+    if (m == 0 || n == 0 || batches == 0) {
+      return;
+    }
+    if (blas != null) {
+      blas.sgemmRowMajorBatched(
+          transA,
+          transB,
+          m,
+          n,
+          k,
+          1f,
+          a.address(),
+          b.address(),
+          accumulate ? 1f : 0f,
+          c.address(),
+          batches);
+      return;
+    }
+    for (int i = 0; i < batches; i++) {
+      gemm(
+          Kernel.TILED,
+          transA,
+          transB,
+          m,
+          n,
+          k,
+          DeviceRuntime.slice(a, (long) i * m * k, (long) m * k),
+          DeviceRuntime.slice(b, (long) i * k * n, (long) k * n),
+          DeviceRuntime.slice(c, (long) i * m * n, (long) m * n),
+          accumulate);
+    }
+  }
+
   /** Checks that the sizes are not negative and that A, B and C have room for their matrices. */
   private static void requireMatrices(
       int m, int n, int k, DeviceBuffer a, DeviceBuffer b, DeviceBuffer c) {
+    requireMatrices(m, n, k, 1, a, b, c);
+  }
+
+  /** Checks the sizes and that A, B and C have room for {@code batches} matrices each. */
+  private static void requireMatrices(
+      int m, int n, int k, int batches, DeviceBuffer a, DeviceBuffer b, DeviceBuffer c) {
     if (m < 0 || n < 0 || k < 0) {
       throw new IllegalArgumentException(
           "matrix sizes must be non-negative, got m=" + m + ", n=" + n + ", k=" + k);
     }
-    requireFloats("matrix A", a, (long) m * k);
-    requireFloats("matrix B", b, (long) k * n);
-    requireFloats("matrix C", c, (long) m * n);
+    requireFloats("matrix A", a, (long) batches * m * k);
+    requireFloats("matrix B", b, (long) batches * k * n);
+    requireFloats("matrix C", c, (long) batches * m * n);
   }
 }

@@ -5,6 +5,8 @@ import static dev.kiln.core.backend.device.DeviceTestSupport.assertClose;
 import static dev.kiln.core.backend.device.DeviceTestSupport.f64;
 import static dev.kiln.core.backend.device.DeviceTestSupport.randomFloats;
 import static dev.kiln.core.backend.device.DeviceTestSupport.runtime;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.core.backend.cpu.Gemm;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
@@ -54,6 +56,64 @@ class DeviceMatmulTest {
           assertClose(device, quantity, expected, buffers.read(deviceC, M * N), SUMMED);
         }
       }
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource(DEVICES)
+  void batchedProductsMatchTheCpu(String device) {
+    DeviceRuntime runtime = runtime(device);
+    DeviceMatmul matmul = new DeviceMatmul(runtime);
+    Random random = new Random(DeviceTestSupport.SEED);
+    int batches = 3;
+    int m = 5;
+    int n = 7;
+    int k = 4;
+    float[] a = randomFloats(random, batches * m * k);
+    float[] b = randomFloats(random, batches * k * n);
+    float[] c = randomFloats(random, batches * m * n);
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
+      for (int variant = 0; variant < 4; variant++) {
+        boolean transA = (variant & 1) != 0;
+        boolean transB = (variant & 2) != 0;
+        boolean accumulate = variant == 1;
+        DeviceBuffer deviceC = accumulate ? buffers.of(c) : buffers.filled(batches * m * n);
+        matmul.batchedGemm(
+            transA, transB, m, n, k, batches, buffers.of(a), buffers.of(b), deviceC, accumulate);
+
+        // Matrix i of each operand starts right after matrix i - 1.
+        Storage expected = accumulate ? f64(c) : f64(batches * m * n);
+        for (int i = 0; i < batches; i++) {
+          Gemm.gemm(
+              transA,
+              transB,
+              m,
+              n,
+              k,
+              f64(a),
+              i * m * k,
+              f64(b),
+              i * k * n,
+              expected,
+              i * m * n,
+              accumulate);
+        }
+        String quantity =
+            String.format(
+                "batched gemm transA=%b transB=%b accumulate=%b", transA, transB, accumulate);
+        assertClose(device, quantity, expected, buffers.read(deviceC, batches * m * n), SUMMED);
+      }
+
+      // Room for two matrices of A but not three. The slice is exact, where the allocator would
+      // round a block up to its size class.
+      DeviceBuffer small = DeviceRuntime.slice(buffers.filled(2 * m * k), 0, 2 * m * k);
+      DeviceBuffer anyB = buffers.of(b);
+      DeviceBuffer anyC = buffers.filled(batches * m * n);
+      IllegalArgumentException e =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> matmul.batchedGemm(false, false, m, n, k, batches, small, anyB, anyC, false));
+      assertTrue(e.getMessage().contains("matrix A"), e.getMessage());
     }
   }
 

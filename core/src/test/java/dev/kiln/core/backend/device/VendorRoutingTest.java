@@ -68,6 +68,45 @@ class VendorRoutingTest {
   }
 
   @Test
+  void batchedProductsUseOneCublasCall() {
+    HostStandInVendors.Blas blas = new HostStandInVendors.Blas();
+    DeviceMatmul vendor = new DeviceMatmul(runtime, blas);
+    DeviceMatmul kiln = new DeviceMatmul(runtime);
+    int batches = 4;
+    int m = 3;
+    int n = 5;
+    int k = 2;
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
+      for (int variant = 0; variant < 4; variant++) {
+        boolean transA = (variant & 1) != 0;
+        boolean transB = (variant & 2) != 0;
+        boolean accumulate = variant == 2;
+        DeviceBuffer a = buffers.of(randomFloats(random, batches * m * k));
+        DeviceBuffer b = buffers.of(randomFloats(random, batches * k * n));
+        float[] start = randomFloats(random, batches * m * n);
+        DeviceBuffer expected = buffers.of(start);
+        DeviceBuffer actual = buffers.of(start);
+        kiln.batchedGemm(transA, transB, m, n, k, batches, a, b, expected, accumulate);
+        vendor.batchedGemm(transA, transB, m, n, k, batches, a, b, actual, accumulate);
+        assertClose(
+            DEVICE,
+            "batched product with transA=" + transA + ", transB=" + transB,
+            toDoubles(buffers.read(expected, batches * m * n)),
+            buffers.read(actual, batches * m * n),
+            ROUNDED);
+      }
+    }
+    assertEquals(
+        List.of(
+            "sgemmStridedBatched",
+            "sgemmStridedBatched",
+            "sgemmStridedBatched",
+            "sgemmStridedBatched"),
+        blas.calls,
+        "each batch of products should be one strided batched cuBLAS call");
+  }
+
+  @Test
   void namedKernelSkipsCublas() {
     HostStandInVendors.Blas blas = new HostStandInVendors.Blas();
     DeviceMatmul vendor = new DeviceMatmul(runtime, blas);

@@ -85,4 +85,45 @@ public interface VendorBlas extends VendorBinding {
     int ldb = transposeB ? k : n;
     sgemm(transposeB, transposeA, n, m, k, alpha, b, ldb, a, lda, beta, c, n);
   }
+
+  /**
+   * Computes {@code batchCount} row-major products as in {@link #sgemmRowMajor}, where the packed
+   * matrices of each operand follow one another: matrix i of A starts i * m * k elements after
+   * {@code a}, of B i * k * n after {@code b}, and of C i * m * n after {@code c}. One {@link
+   * #sgemmStridedBatched} call computes them all, with the operands swapped as in {@link
+   * #sgemmRowMajor}.
+   */
+  default void sgemmRowMajorBatched(
+      boolean transposeA,
+      boolean transposeB,
+      int m,
+      int n,
+      int k,
+      float alpha,
+      long a,
+      long b,
+      float beta,
+      long c,
+      int batchCount) {
+    int lda = transposeA ? m : k;
+    int ldb = transposeB ? k : n;
+    sgemmStridedBatched(
+        transposeB,
+        transposeA,
+        n,
+        m,
+        k,
+        alpha,
+        b,
+        ldb,
+        (long) k * n,
+        a,
+        lda,
+        (long) m * k,
+        beta,
+        c,
+        n,
+        (long) m * n,
+        batchCount);
+  }
 }
