@@ -136,7 +136,7 @@ public final class DeviceTestSupport {
       if (!bothNaN && !(Math.abs(a - e) <= allowed || e == a)) {
         fail(
             String.format(
-                "%s on %s: element %d of %d is %s, but the float64 CPU kernel gives %s (allowed"
+                "%s on %s: element %d of %d is %s, but the float64 reference gives %s (allowed"
                     + " difference %.3g, actual %.3g)",
                 quantity, device, i, expected.length, a, e, allowed, Math.abs(a - e)));
       }

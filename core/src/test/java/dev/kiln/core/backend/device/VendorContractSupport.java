@@ -65,9 +65,6 @@ import org.junit.jupiter.params.provider.MethodSource;
  *       bias gradient.
  *   <li>{@link #CONVOLUTION}, {@link #BATCH_NORM} and {@link #ACTIVATION}: see their comments.
  * </ul>
- *
- * <p>NOTE: the failure messages of {@link DeviceTestSupport#assertClose} say "the float64 CPU
- * kernel gives", but here the expected values come from the tests' own float64 loops.
  */
 final class VendorContractSupport {
 
