@@ -38,14 +38,12 @@ public final class Dropout {
 
   /**
    * Applies dropout on a device: with cuDNN where this device's launcher has it, else with kiln's
-   * kernel. p = 1 always takes kiln's kernel, which writes zeros, because cuDNN would scale by 1 /
-   * (1 - p).
+   * kernel. p = 1, and any p that rounds to 1 as a float, takes kiln's kernel, which writes zeros,
+   * because cuDNN would scale by 1 / (1 - p).
    */
   private static Tensor onDevice(Tensor x, double p, long seed) {
     DeviceDropout kernels = kernelsOf(x).dropout();
-    return kernels.hasCudnn() && p < 1
-        ? withCudnn(kernels, x, p, seed)
-        : withKiln(kernels, x, p, seed);
+    return kernels.cudnnTakes(p) ? withCudnn(kernels, x, p, seed) : withKiln(kernels, x, p, seed);
   }
 
   /**

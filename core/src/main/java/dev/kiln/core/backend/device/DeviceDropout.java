@@ -40,6 +40,9 @@ public final class DeviceDropout {
   /** The seed of each probability's cuDNN random state: the seed of its first call. */
   private final Map<Float, Long> cudnnSeeds = new ConcurrentHashMap<>();
 
+  /** cuDNN's reserve size in bytes per element count, asked once per count. */
+  private final Map<Integer, Long> reserveBytes = new ConcurrentHashMap<>();
+
   /** Creates the launcher for one device, which runs kiln's own kernels. */
   public DeviceDropout(DeviceRuntime runtime) {
     this(runtime, null);
@@ -57,6 +60,15 @@ public final class DeviceDropout {
   /** Returns whether this launcher has cuDNN, so that the {@code cudnn} methods may be called. */
   public boolean hasCudnn() {
     return dnn != null;
+  }
+
+  /**
+   * Returns whether cuDNN takes dropout with probability p: where this launcher has cuDNN and p,
+   * rounded to the float that cuDNN receives, is below 1. A p just below 1 rounds to 1.0f, for
+   * which cuDNN's scale 1 / (1 - p) would be infinite, so kiln's kernel takes it.
+   */
+  public boolean cudnnTakes(double p) {
+    return dnn != null && p >= 0 && (float) p < 1f;
   }
 
   /**
@@ -125,8 +137,13 @@ public final class DeviceDropout {
    * elements: cuDNN's reserve size in bytes, rounded up to whole floats, and at least one.
    */
   public int cudnnReserveFloats(int n) {
-    long bytes = cudnn().dropoutReserveBytes(n);
+    long bytes = reserveBytes(n);
     return (int) Math.max(1, (bytes + Float.BYTES - 1) / Float.BYTES);
+  }
+
+  /** Returns cuDNN's reserve size in bytes for n elements, asking cuDNN once per n. */
+  private long reserveBytes(int n) {
+    return reserveBytes.computeIfAbsent(n, count -> cudnn().dropoutReserveBytes(count));
   }
 
   /**
@@ -136,8 +153,8 @@ public final class DeviceDropout {
    * @param reserve a buffer of at least {@link #cudnnReserveFloats}(n) floats
    * @param seed the seed of this probability's random state, used only by the first call with p.
    *     Later calls continue the state that the first one seeded.
-   * @throws IllegalArgumentException if p is not in [0, 1), because cuDNN scales the kept elements
-   *     by 1 / (1 - p), which p = 1 would make infinite
+   * @throws IllegalArgumentException unless {@link #cudnnTakes}(p), because cuDNN scales the kept
+   *     elements by 1 / (1 - p), which p = 1 would make infinite
    */
   public void cudnnForward(
       DeviceBuffer x, DeviceBuffer y, DeviceBuffer reserve, int n, double p, long seed) {
@@ -190,7 +207,7 @@ public final class DeviceDropout {
    * bytes.
    */
   private long requireReserve(DeviceBuffer reserve, int n) {
-    long bytes = cudnn().dropoutReserveBytes(n);
+    long bytes = reserveBytes(n);
     if (reserve == null || reserve.bytes() < bytes) {
       throw new IllegalArgumentException(
           "dropout reserve: cuDNN needs "
@@ -214,9 +231,11 @@ public final class DeviceDropout {
   }
 
   private static void requireCudnnProbability(double p) {
-    if (!(p >= 0 && p < 1)) {
+    if (!(p >= 0 && (float) p < 1f)) {
       throw new IllegalArgumentException(
-          "cuDNN dropout probability must be in [0, 1), got " + p + "; use forward() for p = 1");
+          "cuDNN dropout probability must be in [0, 1) as a float, got "
+              + p
+              + "; use forward() for p = 1 and values that round to it");
     }
   }
 

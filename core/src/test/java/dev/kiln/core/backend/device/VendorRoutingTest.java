@@ -336,6 +336,14 @@ class VendorRoutingTest {
                   () -> vendor.cudnnForward(x, y, reserve, n, 1.0, 1))
               .getMessage();
       assertTrue(all.contains("[0, 1)"), all);
+      // 1 - 1e-8 is below 1 as a double but rounds to 1.0f, the probability cuDNN would receive.
+      double nearlyOne = 1 - 1e-8;
+      assertFalse(vendor.cudnnTakes(nearlyOne), "p = 1 - 1e-8 must stay on kiln's kernel");
+      assertThrows(
+          IllegalArgumentException.class,
+          () -> vendor.cudnnForward(x, y, reserve, n, nearlyOne, 1));
+      assertTrue(vendor.cudnnTakes(0.5), "p = 0.5 goes to cuDNN");
+      assertFalse(new DeviceDropout(runtime).cudnnTakes(0.5), "no cuDNN, no cuDNN dropout");
       String none =
           assertThrows(
                   IllegalStateException.class,
