@@ -111,6 +111,8 @@ public final class Trainer {
       }
     }
     TrainingData.requireDataset(options.data());
+    // A model that does not parse fails here, before the run folder exists.
+    ModelPresets.resolve(options.model());
     boolean existed = Files.isDirectory(run);
     Files.createDirectories(run);
     try {
@@ -190,7 +192,7 @@ public final class Trainer {
         StandardCharsets.UTF_8,
         StandardOpenOption.CREATE,
         StandardOpenOption.APPEND);
-    out.println("model: " + options.model() + ", " + spec.summary());
+    out.println("model: " + spec.summary());
 
     TrainingData data = TrainingData.load(options, inputSize, run, resuming, out);
     List<Sample> train = data.train();
@@ -223,7 +225,8 @@ public final class Trainer {
     // The time limit counts this invocation only, so a resumed run gets the whole limit again.
     long invoked = System.nanoTime();
 
-    boolean doctorRan = false;
+    // One examination per run: a resumed run that found doctor.md from an earlier start keeps it.
+    boolean doctorRan = Files.exists(run.resolve(Report.FILE_NAME));
     for (int epoch = position.epoch(); epoch <= options.epochs(); epoch++) {
       long epochStart = System.nanoTime();
       double lossSum = position.lossSum();
@@ -348,6 +351,15 @@ public final class Trainer {
           ProgressBar.rate(record.imagesPerSecond()),
           record.loaderWaitSeconds());
 
+      schedule.afterEpoch(result.nme());
+      double best = Math.min(position.bestNme(), result.nme());
+      position = new Position(epoch + 1, 0, 0, 0, best, elapsedSeconds(started));
+      saveLast(model, optimizer, schedule, generator, position, normalization);
+      if (result.nme() <= best) {
+        AtomicFiles.copy(run.resolve(LAST), run.resolve(BEST));
+      }
+
+      // After the checkpoints, so that a doctor that fails costs no finished epoch.
       if (!doctorRan && Doctor.stalled(history.records())) {
         doctorRan = true;
         runDoctor(
@@ -363,14 +375,6 @@ public final class Trainer {
             history,
             generator,
             epoch);
-      }
-
-      schedule.afterEpoch(result.nme());
-      double best = Math.min(position.bestNme(), result.nme());
-      position = new Position(epoch + 1, 0, 0, 0, best, elapsedSeconds(started));
-      saveLast(model, optimizer, schedule, generator, position, normalization);
-      if (result.nme() <= best) {
-        AtomicFiles.copy(run.resolve(LAST), run.resolve(BEST));
       }
       if (timeUp) {
         out.printf(Locale.ROOT, "time limit of %.1f minutes reached%n", options.timeLimitMinutes());
@@ -427,6 +431,15 @@ public final class Trainer {
                   new Generator(options.seed() + epoch),
                   history.records(),
                   DoctorOptions.defaults().withBatchSize(options.batchSize()).withOutput(run)));
+    } catch (RuntimeException e) {
+      // The examination is advice, so its failure does not end the run. A check that failed half
+      // way may have left the weights changed, so they come back from the epoch's checkpoint.
+      model.to(device);
+      Checkpoint checkpoint = Checkpoint.read(run.resolve(LAST));
+      checkpoint.loadModel(model);
+      checkpoint.loadOptimizer(optimizer);
+      out.println("the doctor failed, so training goes on from " + run.resolve(LAST) + ": " + e);
+      return;
     } finally {
       generator.setState(generatorState);
       model.to(device);

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.data.TestData;
+import dev.kiln.keypoints.doctor.Report;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -212,5 +213,56 @@ class TrainerTest {
     try (var entries = Files.list(run)) {
       assertEquals(0, entries.count(), "and left empty");
     }
+  }
+
+  @Test
+  void unknownModelLeavesNoRunFolder() throws IOException {
+    Path data = TestData.facialKeypoints();
+    Path run = folder.resolve("run");
+    TrainOptions options =
+        new TrainOptions(
+            data, "nosuch", 1, 16, "adam", 5e-4, 0, "l1", "cosine", 7, 0.2, 1, ROWS, 0, false);
+
+    IllegalArgumentException error =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> Trainer.start(options, Device.CPU, run, quiet(), false));
+
+    assertTrue(error.getMessage().contains("unknown model 'nosuch'"), error.getMessage());
+    assertFalse(Files.exists(run), "a rejected model leaves no run folder behind");
+  }
+
+  @Test
+  void doctorRunsOncePerRunFolder() throws IOException {
+    Path data = TestData.facialKeypoints();
+    Path model = folder.resolve("tiny.txt");
+    Files.writeString(
+        model,
+        """
+        input 1x16x16
+        conv 2 kernel=3 padding=1
+        relu
+        maxpool 4
+        flatten
+        linear 136
+        """);
+    // Adam moves each weight by about 1e-9 per step at this rate, so the loss stalls at once.
+    TrainOptions stalled =
+        new TrainOptions(
+            data, model.toString(), 3, 8, "adam", 1e-9, 0, "l1", "none", 7, 0.2, 1, 24, 0, false);
+    Path run = folder.resolve("run");
+    StringWriter first = new StringWriter();
+    Trainer.start(stalled, Device.CPU, run, new PrintWriter(first, true), false).run();
+    assertTrue(first.toString().contains("running the doctor"), first.toString());
+    Path report = run.resolve(Report.FILE_NAME);
+    String examined = Files.readString(report);
+
+    StringWriter resumed = new StringWriter();
+    List<EpochRecord> history =
+        Trainer.resume(run, 4, Device.CPU, new PrintWriter(resumed, true), false).run();
+
+    assertEquals(4, history.size());
+    assertFalse(resumed.toString().contains("running the doctor"), resumed.toString());
+    assertEquals(examined, Files.readString(report), "the first examination is kept");
   }
 }
