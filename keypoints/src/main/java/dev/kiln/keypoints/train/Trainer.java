@@ -1,11 +1,9 @@
 package dev.kiln.keypoints.train;
 
 import dev.kiln.core.random.Generator;
-import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.MemoryScope;
 import dev.kiln.core.tensor.Tensor;
-import dev.kiln.keypoints.data.Sample;
 import dev.kiln.keypoints.doctor.Doctor;
 import dev.kiln.keypoints.doctor.DoctorInput;
 import dev.kiln.keypoints.doctor.DoctorOptions;
@@ -13,29 +11,15 @@ import dev.kiln.keypoints.doctor.Report;
 import dev.kiln.keypoints.io.AtomicFiles;
 import dev.kiln.keypoints.io.Folders;
 import dev.kiln.keypoints.model.ModelPresets;
-import dev.kiln.keypoints.model.ModelSpec;
 import dev.kiln.keypoints.plot.TrainingCurves;
-import dev.kiln.keypoints.transform.KeypointNormalization;
-import dev.kiln.keypoints.transform.Pipelines;
-import dev.kiln.keypoints.transform.ToTensor;
-import dev.kiln.keypoints.transform.Transform;
-import dev.kiln.nn.Sequential;
-import dev.kiln.nn.loss.Loss;
-import dev.kiln.nn.loss.Losses;
-import dev.kiln.nn.optim.Optimizer;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
-import java.time.Instant;
-import java.time.temporal.ChronoUnit;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.function.Function;
 
 /**
  * Trains a keypoint model and keeps its run folder: the options, the identity split, the model
@@ -182,206 +166,184 @@ public final class Trainer {
 
   /** Runs training and returns the history of all epochs of the run. */
   public List<EpochRecord> run() throws IOException {
-    ModelSpec spec = ModelPresets.resolve(options.model());
-    int inputSize = spec.inputShape()[1];
-    Files.writeString(run.resolve("model.txt"), spec.toText(), StandardCharsets.UTF_8);
-    // One line per start or resume, because a resumed run may continue on another device.
-    Files.writeString(
-        run.resolve("devices.txt"),
-        Instant.now().truncatedTo(ChronoUnit.SECONDS) + " " + device + System.lineSeparator(),
-        StandardCharsets.UTF_8,
-        StandardOpenOption.CREATE,
-        StandardOpenOption.APPEND);
-    out.println("model: " + spec.summary());
-
-    TrainingData data = TrainingData.load(options, inputSize, run, resuming, out);
-    List<Sample> train = data.train();
-    List<Sample> validation = data.validation();
-
-    Generator generator = new Generator(options.seed());
-    Sequential model = spec.build(DType.FLOAT32, generator);
-    // Before the optimizer exists, so that its state is created on the device. On the CPU this
-    // moves nothing, and the run stays bit-identical to one without the call.
-    model.to(device);
-    Optimizer optimizer = TrainingSetup.optimizer(options, model.parameters());
-    Schedule schedule = TrainingSetup.schedule(options, optimizer);
-    Loss loss = Losses.parse(options.loss());
-    KeypointNormalization normalization = new KeypointNormalization(inputSize);
-    Position position = Position.START;
-    if (resuming) {
-      position = restore(model, optimizer, schedule, generator);
-    }
-
-    Transform trainPipeline = Pipelines.training(inputSize);
-    Transform evaluationPipeline = Pipelines.evaluation(inputSize);
-    Function<List<Sample>, Batch> collate =
-        batch ->
-            new Batch(
-                ToTensor.images(batch),
-                ToTensor.keypoints(batch, normalization),
-                batch.stream().map(Sample::name).toList());
-    History history = History.open(run.resolve("history.csv"));
+    TrainingParts parts = TrainingParts.prepare(options, run, device, resuming, out);
+    Position position = resuming ? restore(parts) : Position.START;
     long started = System.nanoTime() - (long) (position.elapsedSeconds() * 1e9);
     // The time limit counts this invocation only, so a resumed run gets the whole limit again.
     long invoked = System.nanoTime();
-
     // One examination per run: a resumed run that found doctor.md from an earlier start keeps it.
     boolean doctorRan = Files.exists(run.resolve(Report.FILE_NAME));
+
     for (int epoch = position.epoch(); epoch <= options.epochs(); epoch++) {
       long epochStart = System.nanoTime();
-      double lossSum = position.lossSum();
-      int batches = position.batches();
-      int images = 0;
-      long waitNanos;
-      boolean timeUp = false;
-      try (BatchLoader loader =
-          new BatchLoader(
-              train,
-              trainPipeline,
-              collate,
-              options.batchSize(),
-              true,
-              options.seed(),
-              epoch,
-              options.loaderThreads(),
-              position.batch())) {
-        boolean stopping = false;
-        while (loader.hasNext() && !stopping && !timeUp) {
-          Batch batch = loader.next();
-          double item;
-          // Every device block that the step allocates goes back to the cache when the scope
-          // closes, so the next step reuses them instead of requesting more from the device.
-          try (var _ = MemoryScope.open()) {
-            optimizer.zeroGrad();
-            Tensor inputs = batch.images().to(device);
-            Tensor targets = batch.targets().to(device);
-            Tensor value = loss.compute(model.forward(inputs), targets);
-            value.backward();
-            optimizer.step();
-            // On a device, item() waits for the step's kernels, so this is the one sync per step.
-            item = value.item();
-          }
-          if (!Double.isFinite(item)) {
-            throw new IllegalStateException(
-                "the training loss became " + item + " at epoch " + epoch + ": lower --lr");
-          }
-          lossSum += item;
-          batches++;
-          images += batch.size();
-          double seconds = (System.nanoTime() - epochStart) / 1e9;
-          double rate = images / seconds;
-          int left = loader.batchCount() - loader.nextIndex();
-          progress.update(
-              String.format(Locale.ROOT, "epoch %d/%d", epoch, options.epochs()),
-              loader.nextIndex(),
-              loader.batchCount(),
-              rate,
-              lossSum / batches,
-              left * options.batchSize() / rate);
-          timeUp = pastTimeLimit(invoked);
-          stopping = stopRequested;
-        }
-        progress.finish();
-        waitNanos = loader.waitNanos();
-
+      EpochTraining training = trainEpoch(parts, epoch, position, epochStart, invoked);
+      if (training.interrupted()) {
         // A time limit that strikes inside an epoch stops as Ctrl-C does, so that a resumed run
         // trains the rest of the epoch before it validates and records the epoch.
-        boolean timeUpInsideEpoch = timeUp && loader.hasNext();
-        if (stopping || timeUpInsideEpoch) {
-          if (timeUpInsideEpoch) {
-            out.printf(
-                Locale.ROOT, "time limit of %.1f minutes reached%n", options.timeLimitMinutes());
-          }
-          Position stop =
-              new Position(
-                  epoch,
-                  loader.nextIndex(),
-                  lossSum,
-                  batches,
-                  position.bestNme(),
-                  elapsedSeconds(started));
-          saveLast(model, optimizer, schedule, generator, stop, normalization);
-          out.println(
-              "stopped at epoch "
-                  + epoch
-                  + ", batch "
-                  + loader.nextIndex()
-                  + "; saved "
-                  + run.resolve(LAST)
-                  + ". Continue with --resume "
-                  + run);
-          return history.records();
+        if (training.timeUpInsideEpoch()) {
+          out.printf(
+              Locale.ROOT, "time limit of %.1f minutes reached%n", options.timeLimitMinutes());
         }
+        Position stop =
+            new Position(
+                epoch,
+                training.nextBatch(),
+                training.lossSum(),
+                training.batches(),
+                position.bestNme(),
+                elapsedSeconds(started));
+        saveLast(parts, stop);
+        out.println(
+            "stopped at epoch "
+                + epoch
+                + ", batch "
+                + training.nextBatch()
+                + "; saved "
+                + run.resolve(LAST)
+                + ". Continue with --resume "
+                + run);
+        return parts.history().records();
       }
 
-      Validation result =
-          Validation.run(
-              model,
-              validation,
-              evaluationPipeline,
-              collate,
-              loss,
-              normalization,
-              options.batchSize(),
-              options.loaderThreads());
-      double seconds = (System.nanoTime() - epochStart) / 1e9;
-      EpochRecord record =
-          new EpochRecord(
-              epoch,
-              lossSum / Math.max(1, batches),
-              result.loss(),
-              result.nme(),
-              optimizer.learningRate(),
-              seconds,
-              images / Math.max(1e-9, seconds),
-              waitNanos / 1e9);
-      history.add(record);
-      drawCurves();
-      out.printf(
-          Locale.ROOT,
-          "epoch %d/%d: train loss %.5f, val loss %.5f, val NME %.2f%%, lr %.2g, %.0f s,"
-              + " %s, loader wait %.1f s%n",
-          epoch,
-          options.epochs(),
-          record.trainLoss(),
-          record.validationLoss(),
-          100 * record.validationNme(),
-          record.learningRate(),
-          record.seconds(),
-          ProgressBar.rate(record.imagesPerSecond()),
-          record.loaderWaitSeconds());
-
-      schedule.afterEpoch(result.nme());
-      double best = Math.min(position.bestNme(), result.nme());
+      double nme = finishEpoch(parts, epoch, training, epochStart);
+      parts.schedule().afterEpoch(nme);
+      double best = Math.min(position.bestNme(), nme);
       position = new Position(epoch + 1, 0, 0, 0, best, elapsedSeconds(started));
-      saveLast(model, optimizer, schedule, generator, position, normalization);
-      if (result.nme() <= best) {
+      saveLast(parts, position);
+      if (nme <= best) {
         AtomicFiles.copy(run.resolve(LAST), run.resolve(BEST));
       }
 
       // After the checkpoints, so that a doctor that fails costs no finished epoch.
-      if (!doctorRan && Doctor.stalled(history.records())) {
+      if (!doctorRan && Doctor.stalled(parts.history().records())) {
         doctorRan = true;
-        runDoctor(
-            model,
-            optimizer,
-            loss,
-            train,
-            validation,
-            trainPipeline,
-            evaluationPipeline,
-            normalization,
-            collate,
-            history,
-            generator,
-            epoch);
+        runDoctor(parts, epoch);
       }
-      if (timeUp) {
+      if (training.timeUp()) {
         out.printf(Locale.ROOT, "time limit of %.1f minutes reached%n", options.timeLimitMinutes());
         break;
       }
     }
-    return history.records();
+    return parts.history().records();
+  }
+
+  /**
+   * Trains the batches of one epoch from {@code position}'s batch on, until the epoch ends, the
+   * time limit strikes or {@link #requestStop()} is called.
+   */
+  private EpochTraining trainEpoch(
+      TrainingParts parts, int epoch, Position position, long epochStart, long invoked) {
+    double lossSum = position.lossSum();
+    int batches = position.batches();
+    int images = 0;
+    boolean timeUp = false;
+    boolean stopping = false;
+    try (BatchLoader loader =
+        new BatchLoader(
+            parts.train(),
+            parts.trainPipeline(),
+            parts.collate(),
+            options.batchSize(),
+            true,
+            options.seed(),
+            epoch,
+            options.loaderThreads(),
+            position.batch())) {
+      while (loader.hasNext() && !stopping && !timeUp) {
+        Batch batch = loader.next();
+        double item = trainStep(parts, batch);
+        if (!Double.isFinite(item)) {
+          throw new IllegalStateException(
+              "the training loss became " + item + " at epoch " + epoch + ": lower --lr");
+        }
+        lossSum += item;
+        batches++;
+        images += batch.size();
+        double seconds = (System.nanoTime() - epochStart) / 1e9;
+        double rate = images / seconds;
+        int left = loader.batchCount() - loader.nextIndex();
+        progress.update(
+            String.format(Locale.ROOT, "epoch %d/%d", epoch, options.epochs()),
+            loader.nextIndex(),
+            loader.batchCount(),
+            rate,
+            lossSum / batches,
+            left * options.batchSize() / rate);
+        timeUp = pastTimeLimit(invoked);
+        stopping = stopRequested;
+      }
+      progress.finish();
+      return new EpochTraining(
+          lossSum,
+          batches,
+          images,
+          loader.waitNanos(),
+          loader.nextIndex(),
+          timeUp,
+          timeUp && loader.hasNext(),
+          stopping);
+    }
+  }
+
+  /** Runs one optimizer step on a batch and returns its loss. */
+  private double trainStep(TrainingParts parts, Batch batch) {
+    // Every device block that the step allocates goes back to the cache when the scope closes,
+    // so the next step reuses them instead of requesting more from the device.
+    try (var _ = MemoryScope.open()) {
+      parts.optimizer().zeroGrad();
+      Tensor inputs = batch.images().to(device);
+      Tensor targets = batch.targets().to(device);
+      Tensor value = parts.loss().compute(parts.model().forward(inputs), targets);
+      value.backward();
+      parts.optimizer().step();
+      // On a device, item() waits for the step's kernels, so this is the one sync per step.
+      return value.item();
+    }
+  }
+
+  /**
+   * Validates the model after an epoch's training, records the epoch in {@code history.csv},
+   * redraws the curves, prints the epoch's line, and returns the validation NME.
+   */
+  private double finishEpoch(
+      TrainingParts parts, int epoch, EpochTraining training, long epochStart) throws IOException {
+    Validation result =
+        Validation.run(
+            parts.model(),
+            parts.validation(),
+            parts.evaluationPipeline(),
+            parts.collate(),
+            parts.loss(),
+            parts.normalization(),
+            options.batchSize(),
+            options.loaderThreads());
+    double seconds = (System.nanoTime() - epochStart) / 1e9;
+    EpochRecord record =
+        new EpochRecord(
+            epoch,
+            training.lossSum() / Math.max(1, training.batches()),
+            result.loss(),
+            result.nme(),
+            parts.optimizer().learningRate(),
+            seconds,
+            training.images() / Math.max(1e-9, seconds),
+            training.waitNanos() / 1e9);
+    parts.history().add(record);
+    drawCurves();
+    out.printf(
+        Locale.ROOT,
+        "epoch %d/%d: train loss %.5f, val loss %.5f, val NME %.2f%%, lr %.2g, %.0f s,"
+            + " %s, loader wait %.1f s%n",
+        epoch,
+        options.epochs(),
+        record.trainLoss(),
+        record.validationLoss(),
+        100 * record.validationNme(),
+        record.learningRate(),
+        record.seconds(),
+        ProgressBar.rate(record.imagesPerSecond()),
+        record.loaderWaitSeconds());
+    return result.nme();
   }
 
   /**
@@ -391,20 +353,7 @@ public final class Trainer {
    * of a run on another device moves to the CPU for the examination and back afterwards. Each
    * optimizer step moves a parameter's state to the parameter's device, so the optimizer follows.
    */
-  private void runDoctor(
-      Sequential model,
-      Optimizer optimizer,
-      Loss loss,
-      List<Sample> train,
-      List<Sample> validation,
-      Transform trainPipeline,
-      Transform evaluationPipeline,
-      KeypointNormalization normalization,
-      Function<List<Sample>, Batch> collate,
-      History history,
-      Generator generator,
-      int epoch)
-      throws IOException {
+  private void runDoctor(TrainingParts parts, int epoch) throws IOException {
     String stalled =
         String.format(
             Locale.ROOT,
@@ -412,37 +361,37 @@ public final class Trainer {
             100 * Doctor.STALL_FALL,
             Doctor.STALL_EPOCHS);
     out.println(stalled + "; running the doctor" + (device.isCpu() ? "" : " on the CPU"));
-    long[] generatorState = generator.state();
+    long[] generatorState = parts.generator().state();
     Report report;
     try {
-      model.to(Device.CPU);
+      parts.model().to(Device.CPU);
       report =
           Doctor.examine(
               new DoctorInput(
-                  model,
-                  optimizer,
-                  loss,
-                  train,
-                  trainPipeline,
-                  validation,
-                  evaluationPipeline,
-                  normalization,
-                  collate,
+                  parts.model(),
+                  parts.optimizer(),
+                  parts.loss(),
+                  parts.train(),
+                  parts.trainPipeline(),
+                  parts.validation(),
+                  parts.evaluationPipeline(),
+                  parts.normalization(),
+                  parts.collate(),
                   new Generator(options.seed() + epoch),
-                  history.records(),
+                  parts.history().records(),
                   DoctorOptions.defaults().withBatchSize(options.batchSize()).withOutput(run)));
     } catch (RuntimeException e) {
       // The examination is advice, so its failure does not end the run. A check that failed half
       // way may have left the weights changed, so they come back from the epoch's checkpoint.
-      model.to(device);
+      parts.model().to(device);
       Checkpoint checkpoint = Checkpoint.read(run.resolve(LAST));
-      checkpoint.loadModel(model);
-      checkpoint.loadOptimizer(optimizer);
+      checkpoint.loadModel(parts.model());
+      checkpoint.loadOptimizer(parts.optimizer());
       out.println("the doctor failed, so training goes on from " + run.resolve(LAST) + ": " + e);
       return;
     } finally {
-      generator.setState(generatorState);
-      model.to(device);
+      parts.generator().setState(generatorState);
+      parts.model().to(device);
     }
     out.print(report.toText());
     out.println("wrote " + report.write(run));
@@ -481,15 +430,14 @@ public final class Trainer {
     return (System.nanoTime() - started) / 1e9;
   }
 
-  private Position restore(
-      Sequential model, Optimizer optimizer, Schedule schedule, Generator generator)
-      throws IOException {
+  /** Loads the model, optimizer, schedule and generator from {@code last.safetensors}. */
+  private Position restore(TrainingParts parts) throws IOException {
     Checkpoint checkpoint = Checkpoint.read(run.resolve(LAST));
-    checkpoint.loadModel(model);
-    checkpoint.loadOptimizer(optimizer);
+    checkpoint.loadModel(parts.model());
+    checkpoint.loadOptimizer(parts.optimizer());
     Position position = Position.fromMetadata(checkpoint.metadata());
-    schedule.loadState(checkpoint.metadata());
-    generator.setState(RunMetadata.generatorState(checkpoint.metadata()));
+    parts.schedule().loadState(checkpoint.metadata());
+    parts.generator().setState(RunMetadata.generatorState(checkpoint.metadata()));
     out.println(
         "resuming at epoch "
             + position.epoch()
@@ -500,20 +448,15 @@ public final class Trainer {
     return position;
   }
 
-  private void saveLast(
-      Sequential model,
-      Optimizer optimizer,
-      Schedule schedule,
-      Generator generator,
-      Position position,
-      KeypointNormalization normalization)
-      throws IOException {
+  /** Writes {@code last.safetensors}: the weights, the optimizer's state and the position. */
+  private void saveLast(TrainingParts parts, Position position) throws IOException {
     Map<String, String> metadata = new LinkedHashMap<>();
     metadata.putAll(position.toMetadata());
-    metadata.putAll(schedule.state());
-    metadata.putAll(normalization.toMetadata());
-    metadata.put(RunMetadata.GENERATOR, RunMetadata.formatGeneratorState(generator.state()));
+    metadata.putAll(parts.schedule().state());
+    metadata.putAll(parts.normalization().toMetadata());
+    metadata.put(
+        RunMetadata.GENERATOR, RunMetadata.formatGeneratorState(parts.generator().state()));
     metadata.put(RunMetadata.MODEL_SPEC, Files.readString(run.resolve("model.txt")));
-    Checkpoint.save(run.resolve(LAST), model, optimizer, metadata);
+    Checkpoint.save(run.resolve(LAST), parts.model(), parts.optimizer(), metadata);
   }
 }

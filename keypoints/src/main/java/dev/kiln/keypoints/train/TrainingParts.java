@@ -1,0 +1,94 @@
+package dev.kiln.keypoints.train;
+
+import dev.kiln.core.random.Generator;
+import dev.kiln.core.tensor.DType;
+import dev.kiln.core.tensor.Device;
+import dev.kiln.keypoints.data.Sample;
+import dev.kiln.keypoints.model.ModelPresets;
+import dev.kiln.keypoints.model.ModelSpec;
+import dev.kiln.keypoints.transform.KeypointNormalization;
+import dev.kiln.keypoints.transform.Pipelines;
+import dev.kiln.keypoints.transform.ToTensor;
+import dev.kiln.keypoints.transform.Transform;
+import dev.kiln.nn.Sequential;
+import dev.kiln.nn.loss.Loss;
+import dev.kiln.nn.loss.Losses;
+import dev.kiln.nn.optim.Optimizer;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.List;
+import java.util.function.Function;
+
+/**
+ * What one training run trains with, built once when the run starts or resumes and then used by
+ * every epoch: the model and its optimizer, schedule and loss, the data split with its pipelines,
+ * the history file, and the generator that initialized the weights and draws the dropout masks.
+ */
+record TrainingParts(
+    Sequential model,
+    Optimizer optimizer,
+    Schedule schedule,
+    Loss loss,
+    KeypointNormalization normalization,
+    List<Sample> train,
+    List<Sample> validation,
+    Transform trainPipeline,
+    Transform evaluationPipeline,
+    Function<List<Sample>, Batch> collate,
+    History history,
+    Generator generator) {
+
+  /**
+   * Writes {@code model.txt} and a line of {@code devices.txt} into the run folder, loads the data,
+   * and builds the model on {@code device}, the optimizer, the schedule and the pipelines.
+   */
+  static TrainingParts prepare(
+      TrainOptions options, Path run, Device device, boolean resuming, PrintWriter out)
+      throws IOException {
+    ModelSpec spec = ModelPresets.resolve(options.model());
+    int inputSize = spec.inputShape()[1];
+    Files.writeString(run.resolve("model.txt"), spec.toText(), StandardCharsets.UTF_8);
+    // One line per start or resume, because a resumed run may continue on another device.
+    Files.writeString(
+        run.resolve("devices.txt"),
+        Instant.now().truncatedTo(ChronoUnit.SECONDS) + " " + device + System.lineSeparator(),
+        StandardCharsets.UTF_8,
+        StandardOpenOption.CREATE,
+        StandardOpenOption.APPEND);
+    out.println("model: " + spec.summary());
+
+    TrainingData data = TrainingData.load(options, inputSize, run, resuming, out);
+    Generator generator = new Generator(options.seed());
+    Sequential model = spec.build(DType.FLOAT32, generator);
+    // Before the optimizer exists, so that its state is created on the device. On the CPU this
+    // moves nothing, and the run stays bit-identical to one without the call.
+    model.to(device);
+    Optimizer optimizer = TrainingSetup.optimizer(options, model.parameters());
+    KeypointNormalization normalization = new KeypointNormalization(inputSize);
+    Function<List<Sample>, Batch> collate =
+        batch ->
+            new Batch(
+                ToTensor.images(batch),
+                ToTensor.keypoints(batch, normalization),
+                batch.stream().map(Sample::name).toList());
+    return new TrainingParts(
+        model,
+        optimizer,
+        TrainingSetup.schedule(options, optimizer),
+        Losses.parse(options.loss()),
+        normalization,
+        data.train(),
+        data.validation(),
+        Pipelines.training(inputSize),
+        Pipelines.evaluation(inputSize),
+        collate,
+        History.open(run.resolve("history.csv")),
+        generator);
+  }
+}
