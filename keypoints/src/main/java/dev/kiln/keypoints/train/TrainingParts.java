@@ -27,8 +27,9 @@ import java.util.function.Function;
 
 /**
  * What one training run trains with, built once when the run starts or resumes and then used by
- * every epoch: the model and its optimizer, schedule and loss, the data split with its pipelines,
- * the history file, and the generator that initialized the weights and draws the dropout masks.
+ * every epoch. The parts are the model with its optimizer, schedule and loss, the data split with
+ * its pipelines, and the history file. The generator is the one that initialized the weights, and
+ * it draws the dropout masks.
  */
 record TrainingParts(
     Sequential model,
