@@ -140,9 +140,18 @@ final class DoctorCommand implements Callable<Integer> {
     }
     ModelSpec modelSpec = ModelPresets.resolve(model);
     Path folder = output != null ? output : Path.of("doctor-" + Path.of(model).getFileName());
-    return build(modelSpec, data, optimizer, learningRate, loss, limit, 0.15, folder, out);
+    DoctorInput input =
+        build(modelSpec, data, optimizer, learningRate, loss, limit, 0.15, folder, out);
+    return input.withOptions(input.options().withLearningRateSource("--lr"));
   }
 
+  /**
+   * Loads the run's weights and optimizer state, and examines them at the run's {@code --lr}. Every
+   * schedule of {@code kiln train} starts at {@code --lr} and only lowers it, so {@code --lr} is
+   * the largest step the run takes and the value to change when the rate is wrong. The checkpoint
+   * contains the rate that the schedule had reached when it was saved, which after a finished
+   * cosine run is 1% of {@code --lr}. The report prints that rate beside {@code --lr}.
+   */
   private DoctorInput fromRun(PrintWriter out) throws IOException {
     TrainOptions options = TrainOptions.read(run);
     Path last = run.resolve(Trainer.LAST);
@@ -167,6 +176,8 @@ final class DoctorCommand implements Callable<Integer> {
             out);
     checkpoint.loadModel(input.model());
     checkpoint.loadOptimizer(input.optimizer());
+    String rateSource = rateSource(options, input.optimizer().learningRate());
+    input.optimizer().setLearningRate(options.learningRate());
     List<EpochRecord> history = readHistory(run.resolve("history.csv"));
     return new DoctorInput(
         input.model(),
@@ -180,7 +191,22 @@ final class DoctorCommand implements Callable<Integer> {
         input.collate(),
         input.generator(),
         history,
-        input.options());
+        input.options().withLearningRateSource(rateSource));
+  }
+
+  /** Names the run's {@code --lr} and, where it differs, the rate saved in the checkpoint. */
+  private String rateSource(TrainOptions options, double saved) {
+    String source = "--lr of the run in " + run.resolve(TrainOptions.FILE_NAME);
+    if (saved == options.learningRate()) {
+      return source;
+    }
+    return String.format(
+        Locale.ROOT,
+        "%s; its %s schedule stood at %.3g when %s was saved",
+        source,
+        options.schedule(),
+        saved,
+        Trainer.LAST);
   }
 
   private DoctorInput build(

@@ -96,12 +96,15 @@ final class EvaluateCommand implements Callable<Integer> {
     Files.createDirectories(outputFolder);
     result.writeJson(outputFolder.resolve("evaluation.json"));
     CedPlot.write(result, outputFolder.resolve("ced.png"));
-    printSummary(out, result, outputFolder);
+    printSummary(out, result, csvFile, imageFolder, outputFolder);
     return 0;
   }
 
-  private static void printSummary(PrintWriter out, EvaluationResult result, Path folder) {
-    out.printf(Locale.ROOT, "faces: %d%n", result.count());
+  /** Prints the metrics after the CSV and image folder they were measured on. */
+  private static void printSummary(
+      PrintWriter out, EvaluationResult result, Path csvFile, Path imageFolder, Path folder) {
+    out.printf(
+        Locale.ROOT, "faces: %d from %s, images in %s%n", result.count(), csvFile, imageFolder);
     out.printf(Locale.ROOT, "NME: %.2f%%%n", 100 * result.meanNme());
     for (Region region : Region.values()) {
       out.printf(Locale.ROOT, "  %-6s %.2f%%%n", region.label(), 100 * result.meanNme(region));

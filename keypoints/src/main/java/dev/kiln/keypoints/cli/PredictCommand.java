@@ -12,8 +12,10 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import picocli.CommandLine.Command;
@@ -82,7 +84,12 @@ final class PredictCommand implements Callable<Integer> {
     return 0;
   }
 
-  /** Replaces each folder by the image files in it, sorted by name. */
+  /**
+   * Replaces each folder by the image files in it, sorted by name, and drops every file met before
+   * under another name. Two names are the same file when their real paths match, so a file given
+   * both on its own and through its folder, or through a symbolic link, is predicted once, at its
+   * first place and under its first name.
+   */
   private static List<Path> expand(List<Path> inputs) throws IOException {
     List<Path> files = new ArrayList<>();
     for (Path input : inputs) {
@@ -103,6 +110,14 @@ final class PredictCommand implements Callable<Integer> {
     if (files.isEmpty()) {
       throw new IOException("no .png, .jpg or .jpeg files in " + inputs);
     }
-    return files;
+
+    Set<Path> seen = new HashSet<>();
+    List<Path> distinct = new ArrayList<>();
+    for (Path file : files) {
+      if (seen.add(file.toRealPath())) {
+        distinct.add(file);
+      }
+    }
+    return distinct;
   }
 }

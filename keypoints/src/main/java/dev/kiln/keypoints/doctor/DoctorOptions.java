@@ -2,6 +2,7 @@ package dev.kiln.keypoints.doctor;
 
 import java.nio.file.Path;
 import java.util.EnumSet;
+import java.util.Objects;
 import java.util.Set;
 
 /**
@@ -14,6 +15,8 @@ import java.util.Set;
  * @param overfitSteps optimizer steps of the one-batch test
  * @param rangeSteps steps of the learning-rate range test
  * @param output folder for the PNG files, or null to write none
+ * @param learningRateSource description of the optimizer's learning rate that the report prints
+ *     beside the rate, such as the command-line option that set it or the schedule that changed it
  */
 public record DoctorOptions(
     Set<Check> checks,
@@ -21,7 +24,11 @@ public record DoctorOptions(
     int dataBatches,
     int overfitSteps,
     int rangeSteps,
-    Path output) {
+    Path output,
+    String learningRateSource) {
+
+  /** Source of the learning rate that {@link #defaults()} reports. */
+  public static final String CURRENT_RATE = "the optimizer's current rate";
 
   public DoctorOptions {
     checks = checks.isEmpty() ? EnumSet.noneOf(Check.class) : EnumSet.copyOf(checks);
@@ -29,6 +36,7 @@ public record DoctorOptions(
     requireAtLeast("dataBatches", dataBatches, 1);
     requireAtLeast("overfitSteps", overfitSteps, 1);
     requireAtLeast("rangeSteps", rangeSteps, 10);
+    Objects.requireNonNull(learningRateSource, "learningRateSource");
   }
 
   private static void requireAtLeast(String name, int value, int minimum) {
@@ -39,29 +47,39 @@ public record DoctorOptions(
 
   /**
    * Returns the defaults: all checks, batches of 16, 4 data batches, 150 one-batch steps, 100
-   * range-test steps and no PNG files.
+   * range-test steps, no PNG files, and the learning rate named as {@link #CURRENT_RATE}.
    */
   public static DoctorOptions defaults() {
-    return new DoctorOptions(EnumSet.allOf(Check.class), 16, 4, 150, 100, null);
+    return new DoctorOptions(EnumSet.allOf(Check.class), 16, 4, 150, 100, null, CURRENT_RATE);
   }
 
   /** Returns a copy that runs only {@code value}. */
   public DoctorOptions withChecks(Set<Check> value) {
-    return new DoctorOptions(value, batchSize, dataBatches, overfitSteps, rangeSteps, output);
+    return new DoctorOptions(
+        value, batchSize, dataBatches, overfitSteps, rangeSteps, output, learningRateSource);
   }
 
   /** Returns a copy with another batch size. */
   public DoctorOptions withBatchSize(int value) {
-    return new DoctorOptions(checks, value, dataBatches, overfitSteps, rangeSteps, output);
+    return new DoctorOptions(
+        checks, value, dataBatches, overfitSteps, rangeSteps, output, learningRateSource);
   }
 
   /** Returns a copy with other step counts for the one-batch test and the range test. */
   public DoctorOptions withSteps(int overfit, int range) {
-    return new DoctorOptions(checks, batchSize, dataBatches, overfit, range, output);
+    return new DoctorOptions(
+        checks, batchSize, dataBatches, overfit, range, output, learningRateSource);
   }
 
   /** Returns a copy that writes its PNG files to {@code folder}. */
   public DoctorOptions withOutput(Path folder) {
-    return new DoctorOptions(checks, batchSize, dataBatches, overfitSteps, rangeSteps, folder);
+    return new DoctorOptions(
+        checks, batchSize, dataBatches, overfitSteps, rangeSteps, folder, learningRateSource);
+  }
+
+  /** Returns a copy that names the optimizer's learning rate as {@code value} in the report. */
+  public DoctorOptions withLearningRateSource(String value) {
+    return new DoctorOptions(
+        checks, batchSize, dataBatches, overfitSteps, rangeSteps, output, value);
   }
 }

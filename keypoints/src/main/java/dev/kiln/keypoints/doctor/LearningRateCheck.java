@@ -119,8 +119,10 @@ public record LearningRateCheck(
       return List.of(
           Finding.info("learning-rate", "Learning-rate range test skipped.", e.getMessage()));
     }
-    Path png = result.plot(bench.input().options().output());
-    return result.findings(bench.input().optimizer().learningRate(), png);
+    DoctorOptions options = bench.input().options();
+    Path png = result.plot(options.output());
+    return result.findings(
+        bench.input().optimizer().learningRate(), options.learningRateSource(), png);
   }
 
   /** Writes the loss against the learning rate to {@code folder}, or returns null. */
@@ -154,8 +156,12 @@ public record LearningRateCheck(
     }
   }
 
-  /** Returns the findings for a run whose learning rate is {@code configured}. */
-  public List<Finding> findings(double configured, Path png) {
+  /**
+   * Returns the findings for a run whose learning rate is {@code configured}. The evidence names
+   * {@code source} beside the rate, because a run's optimizer may hold a rate that its schedule
+   * lowered rather than the rate it was started with.
+   */
+  public List<Finding> findings(double configured, String source, Path png) {
     double suggestion = suggested();
     String evidence =
         "range test over "
@@ -170,8 +176,11 @@ public record LearningRateCheck(
             + (Double.isNaN(divergence)
                 ? "no divergence"
                 : "divergence at " + Stats.format(divergence))
-            + "; configured rate "
-            + Stats.format(configured);
+            + "; learning rate "
+            + Stats.format(configured)
+            + " ("
+            + source
+            + ")";
     if (!Double.isNaN(divergence) && configured >= divergence / 3) {
       return List.of(
           new Finding(

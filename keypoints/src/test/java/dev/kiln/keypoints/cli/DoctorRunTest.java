@@ -1,0 +1,93 @@
+package dev.kiln.keypoints.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kiln.keypoints.data.TestData;
+import dev.kiln.keypoints.doctor.Report;
+import dev.kiln.keypoints.train.TrainOptions;
+import dev.kiln.keypoints.train.Trainer;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/**
+ * {@code kiln doctor --run} on a finished one-epoch run with the cosine schedule, whose checkpoint
+ * contains the schedule's last rate, 1% of {@code --lr}.
+ */
+class DoctorRunTest {
+  @TempDir Path folder;
+
+  private final StringWriter out = new StringWriter();
+  private final StringWriter err = new StringWriter();
+
+  private int kiln(String... args) {
+    CommandLine commandLine = new CommandLine(new Main());
+    commandLine.setOut(new PrintWriter(out, true));
+    commandLine.setErr(new PrintWriter(err, true));
+    return commandLine.execute(args);
+  }
+
+  @Test
+  void learningRateFindingNamesRunLr() throws IOException {
+    Path run = folder.resolve("run");
+    int trained =
+        kiln(
+            "train",
+            "--data",
+            TestData.facialKeypoints().toString(),
+            "--limit",
+            "60",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--lr",
+            "1e-3",
+            "--schedule",
+            "cosine",
+            "--output",
+            run.toString());
+    assertEquals(0, trained, err.toString());
+
+    Path doctor = folder.resolve("doctor");
+    int examined =
+        kiln(
+            "doctor",
+            "--run",
+            run.toString(),
+            "--limit",
+            "60",
+            "--batch-size",
+            "4",
+            "--overfit-steps",
+            "5",
+            "--range-steps",
+            "10",
+            "--output",
+            doctor.toString());
+
+    // The exit code is 1 when the doctor finds a problem, which a one-epoch run may have.
+    assertTrue(examined == 0 || examined == 1, "exit code " + examined + ": " + err);
+    String rangeTest =
+        Files.readAllLines(doctor.resolve(Report.FILE_NAME)).stream()
+            .filter(line -> line.contains("range test over"))
+            .findFirst()
+            .orElseThrow(() -> new AssertionError("no range test in the report: " + out));
+    String options = run.resolve(TrainOptions.FILE_NAME).toString();
+    String expected =
+        "learning rate 0.00100 (--lr of the run in "
+            + options
+            + "; its cosine schedule stood at 1.00e-05 when "
+            + Trainer.LAST
+            + " was saved)";
+    assertTrue(rangeTest.endsWith(expected), rangeTest);
+    assertFalse(rangeTest.contains("learning rate 1.00e-05"), rangeTest);
+  }
+}
