@@ -56,16 +56,20 @@ final class PredictCommand implements Callable<Integer> {
     List<Path> files = expand(inputs);
     Files.createDirectories(output);
 
+    // Two images with the same name in different folders get a.png and a-2.png, so that neither
+    // overlay replaces the other.
+    Set<String> pngNames = new HashSet<>();
     StringBuilder json = new StringBuilder("{\n  \"checkpoint\": ");
     json.append(quote(checkpoint.toString())).append(",\n  \"images\": [");
     for (int n = 0; n < files.size(); n++) {
       Path file = files.get(n);
       GrayImage image = ImageDecoder.decode(file);
       double[] points = detector.predict(image);
-      String pngName = file.getFileName().toString().replaceFirst("\\.[^.]*$", "") + ".png";
+      String pngName = uniquePngName(file, pngNames);
       KeypointOverlay.write(image, points, output.resolve(pngName));
 
       json.append(n == 0 ? "\n" : ",\n").append("    {\"file\": ").append(quote(file.toString()));
+      json.append(", \"overlay\": ").append(quote(pngName));
       json.append(", \"width\": ").append(image.width());
       json.append(", \"height\": ").append(image.height());
       json.append(", \"keypoints\": [");
@@ -82,6 +86,19 @@ final class PredictCommand implements Callable<Integer> {
     AtomicFiles.writeString(target, json);
     out.println("wrote " + target);
     return 0;
+  }
+
+  /**
+   * Returns the PNG name for {@code file}'s overlay: its name with {@code .png} in place of its
+   * extension, and a number added where an earlier image of the run took that name.
+   */
+  private static String uniquePngName(Path file, Set<String> taken) {
+    String stem = file.getFileName().toString().replaceFirst("\\.[^.]*$", "");
+    String name = stem + ".png";
+    for (int copy = 2; !taken.add(name); copy++) {
+      name = stem + "-" + copy + ".png";
+    }
+    return name;
   }
 
   /**

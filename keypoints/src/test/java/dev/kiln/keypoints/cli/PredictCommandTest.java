@@ -1,6 +1,7 @@
 package dev.kiln.keypoints.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.keypoints.data.TestData;
 import java.io.IOException;
@@ -56,5 +57,36 @@ class PredictCommandTest {
     assertEquals(List.of(second.toString(), first.toString()), files, "files in predictions.json");
     long printed = out.toString().lines().filter(line -> line.contains(" -> ")).count();
     assertEquals(2, printed, out.toString());
+  }
+
+  @Test
+  void sameNamesGetDistinctOverlays() throws IOException {
+    Path test = TestData.facialKeypoints().resolve("test");
+    Path left = Files.createDirectories(folder.resolve("x"));
+    Path right = Files.createDirectories(folder.resolve("y"));
+    Files.copy(test.resolve("James_Wolfensohn_00.jpg"), left.resolve("a.jpg"));
+    Files.copy(test.resolve("Kristen_Breitweiser_11.jpg"), right.resolve("a.jpg"));
+    Path checkpoint = UntrainedCheckpoint.write(folder);
+    Path output = folder.resolve("predictions");
+    StringWriter err = new StringWriter();
+    CommandLine commandLine = new CommandLine(new Main());
+    commandLine.setOut(new PrintWriter(new StringWriter(), true));
+    commandLine.setErr(new PrintWriter(err, true));
+
+    int status =
+        commandLine.execute(
+            "predict",
+            "--checkpoint",
+            checkpoint.toString(),
+            "--output",
+            output.toString(),
+            left.resolve("a.jpg").toString(),
+            right.resolve("a.jpg").toString());
+
+    assertEquals(0, status, err.toString());
+    assertTrue(Files.isRegularFile(output.resolve("a.png")), "missing a.png");
+    assertTrue(Files.isRegularFile(output.resolve("a-2.png")), "missing a-2.png");
+    String json = Files.readString(output.resolve("predictions.json"));
+    assertTrue(json.contains("\"overlay\": \"a-2.png\""), json);
   }
 }
