@@ -284,8 +284,9 @@ public abstract class Optimizer {
    */
   public void loadStateDict(Map<String, Tensor> dict) {
     Objects.requireNonNull(dict, "dict");
-    long loadedSteps = requireCount(STEP, requireEntry(dict, STEP));
-    double loadedLearningRate = requireEntry(dict, LEARNING_RATE).item();
+    StateDictChecks checks = new StateDictChecks(name(), stateNames(), parameters.size());
+    long loadedSteps = checks.count(STEP, checks.entry(dict, STEP));
+    double loadedLearningRate = checks.entry(dict, LEARNING_RATE).item();
     requireAtLeastZero("learningRate in the state dict", loadedLearningRate);
 
     List<Map<String, Tensor>> loaded = new ArrayList<>();
@@ -297,22 +298,22 @@ public abstract class Optimizer {
       if (key.equals(STEP) || key.equals(LEARNING_RATE)) {
         continue;
       }
-      int index = parameterIndex(key);
+      int index = checks.parameterIndex(key);
       String stateName = key.substring(key.indexOf('.') + 1);
       Tensor parameter = parameters.get(index);
       Tensor value = entry.getValue();
       if (stateName.equals(STEP)) {
-        requireCount(key, value);
+        checks.count(key, value);
         loaded.get(index).put(stateName, value.copyAs(DType.FLOAT64, Device.CPU));
       } else {
-        requireShape(key, value, index, parameter);
+        checks.requireShape(key, value, index, parameter);
         loaded
             .get(index)
             .put(stateName, MemoryScope.keep(value.copyAs(parameter.dtype(), parameter.device())));
       }
     }
     for (int i = 0; i < parameters.size(); i++) {
-      requireComplete(i, loaded.get(i));
+      checks.requireComplete(i, loaded.get(i));
     }
 
     for (int i = 0; i < parameters.size(); i++) {
@@ -322,102 +323,6 @@ public abstract class Optimizer {
     steps = loadedSteps;
     learningRate = loadedLearningRate;
     lastSkipped = List.of();
-  }
-
-  private Tensor requireEntry(Map<String, Tensor> dict, String key) {
-    Tensor value = dict.get(key);
-    if (value == null) {
-      throw new IllegalArgumentException(
-          name()
-              + ": the state dict has no \""
-              + key
-              + "\" entry; load a map written by Optimizer.stateDict()");
-    }
-    return value;
-  }
-
-  /** Parses the parameter index of a key such as {@code "3.exp_avg"} and checks the state name. */
-  private int parameterIndex(String key) {
-    int dot = key.indexOf('.');
-    String stateName = dot < 0 ? "" : key.substring(dot + 1);
-    if (dot <= 0 || !key.substring(0, dot).matches("[0-9]+") || !stateName.matches("[a-z_]+")) {
-      throw new IllegalArgumentException(
-          name()
-              + ": state dict key \""
-              + key
-              + "\" is invalid; expected \"step\", \"lr\" or \"<parameter index>.<name>\" with a"
-              + " name in "
-              + stateNames());
-    }
-
-    int index = Integer.parseInt(key.substring(0, dot));
-    if (index >= parameters.size()) {
-      throw new IllegalArgumentException(
-          name()
-              + ": state dict key \""
-              + key
-              + "\" names parameter "
-              + index
-              + ", but this optimizer has "
-              + parameters.size()
-              + " parameters; the state dict was saved for a different model");
-    }
-    if (!stateNames().contains(stateName)) {
-      throw new IllegalArgumentException(
-          name()
-              + ": state dict key \""
-              + key
-              + "\" is unknown; this optimizer's state names are "
-              + stateNames()
-              + ", so the state dict was saved by a different kind of optimizer");
-    }
-    return index;
-  }
-
-  private void requireShape(String key, Tensor value, int index, Tensor parameter) {
-    if (!Arrays.equals(value.shape(), parameter.shape())) {
-      throw new IllegalArgumentException(
-          name()
-              + ": state dict entry \""
-              + key
-              + "\" has shape "
-              + Shapes.format(value.shape())
-              + " but parameter "
-              + index
-              + " has shape "
-              + Shapes.format(parameter.shape())
-              + "; the state dict was saved for a different model");
-    }
-  }
-
-  private long requireCount(String key, Tensor value) {
-    double count = value.numel() == 1 && value.dim() == 0 ? value.item() : Double.NaN;
-    if (!(count >= 0) || count != Math.rint(count)) {
-      throw new IllegalArgumentException(
-          name()
-              + ": state dict entry \""
-              + key
-              + "\" must be a zero-dimensional tensor holding a step count >= 0, got "
-              + value);
-    }
-    return (long) count;
-  }
-
-  private void requireComplete(int index, Map<String, Tensor> loaded) {
-    if (loaded.isEmpty() || loaded.keySet().containsAll(stateNames())) {
-      return;
-    }
-    List<String> missing = new ArrayList<>(stateNames());
-    missing.removeAll(loaded.keySet());
-    throw new IllegalArgumentException(
-        name()
-            + ": the state dict has entries "
-            + loaded.keySet()
-            + " for parameter "
-            + index
-            + " but lacks "
-            + missing
-            + "; a parameter's state must be saved whole");
   }
 
   /** Returns the optimizer's class name, for messages. */
