@@ -9,7 +9,7 @@ import java.util.Map;
 
 /**
  * The checks that {@link Optimizer#loadStateDict} makes on a state dict before it changes anything,
- * each failing with a message that names the entry and says what the map should contain.
+ * each failing with a message that names the entry and states what the map should contain.
  *
  * @param optimizer the optimizer's class name, for messages
  * @param stateNames the names of the optimizer's per-parameter state, such as {@code exp_avg}
