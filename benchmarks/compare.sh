@@ -8,7 +8,10 @@
 #                              [--steps N] [--repeat-seconds S] [--models a,b] [--batches 10,32]
 # Defaults: all cores, all presets, batch 10 and 32. Each model warms up for at least 2 units and
 # 2 seconds, then runs 5 timed repeats of at least 1 unit and 0.5 seconds each. The matrix product
-# times 7 repeats of 10 products.
+# times 7 repeats of 10 products. The lists name each model or batch once, with no empty items.
+# Environment: PYTHON is the interpreter of the PyTorch and NumPy side (default /usr/bin/python3).
+# KILN_FMA_LANES sets the float32 FMA lanes per cycle behind the computed peak (default: from the
+# CPU flags).
 # Build first, from the repository root: mvn -B install -DskipTests -pl benchmarks -am
 # Records and the table are kept in benchmarks/target/compare-DATE/.
 set -euo pipefail
@@ -18,15 +21,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 # status 2.
 reject() {
   echo "compare.sh: $1" >&2
-  sed -n '7,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '/^# Usage:/,/^# Defaults:/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
   exit 2
-}
-
-# require_value OPTION VALUE PATTERN WORDS: rejects VALUE unless it matches PATTERN.
-require_value() {
-  if ! [[ "$2" =~ $3 ]]; then
-    reject "invalid value '$2' for $1: give $4"
-  fi
 }
 
 threads="$(nproc)"
@@ -35,7 +31,7 @@ work_args=()
 while [ $# -gt 0 ]; do
   option="$1"
   case "$option" in
-    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
     --threads | --warmup | --repeats | --steps | --warmup-seconds | --repeat-seconds) ;;
     --models | --batches) ;;
     *) reject "unknown option '$option'" ;;
@@ -45,20 +41,17 @@ while [ $# -gt 0 ]; do
   fi
   value="$2"
   shift 2
-  case "$option" in
-    --threads)
-      require_value "$option" "$value" '^[1-9][0-9]*$' "a whole number above 0"
-      threads="$value" ;;
-    --warmup | --repeats | --steps)
-      require_value "$option" "$value" '^[0-9]+$' "a whole number"
-      work_args+=("$option" "$value") ;;
-    --warmup-seconds | --repeat-seconds)
-      require_value "$option" "$value" '^[0-9]+([.][0-9]+)?$' "seconds, such as 2 or 0.5"
-      work_args+=("$option" "$value") ;;
-    --models | --batches)
-      # Compare checks these below, with the other options it reads.
-      work_args+=("$option" "$value") ;;
-  esac
+  if [ "$option" = --threads ]; then
+    # Digits with at least one that is not 0, so 1 or more.
+    if ! [[ "$value" =~ ^[0-9]*[1-9][0-9]*$ ]]; then
+      reject "invalid value '$value' for --threads: expected a whole number, 1 or more"
+    fi
+    threads="$value"
+  else
+    # Compare checks the options that both sides read, below, so that there is one set of rules
+    # and messages for them.
+    work_args+=("$option" "$value")
+  fi
 done
 
 JAVA_HOME="$("$here/../bin/java-home")"

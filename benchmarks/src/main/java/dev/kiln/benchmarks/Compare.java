@@ -12,10 +12,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 
 /**
  * kiln's side of {@code compare.sh}: the same work as {@code pytorch_bench.py}, printed as the same
@@ -50,7 +48,7 @@ public final class Compare {
     }
     String command = args[0];
     try {
-      Options options = Options.parse(Arrays.copyOfRange(args, 1, args.length));
+      CompareOptions options = CompareOptions.parse(Arrays.copyOfRange(args, 1, args.length));
       switch (command) {
         case "check" -> {
           // Parsing the options was the whole check.
@@ -86,6 +84,7 @@ public final class Compare {
           rss        run --repeats training steps of one model and batch, then print the peak RSS
           table FILE...  join the records of both sides into the comparison table
         Options:
+          The lists are comma-separated and name each item once, with no empty items.
           --models a,b      preset names, not model files
                             (default: default,naimishnet,lenet-20m,lenet-48m)
           --batches 10,32   batch sizes (default: 10,32)
@@ -113,7 +112,7 @@ public final class Compare {
     System.out.println(String.join("\t", "info", SIDE, key, value));
   }
 
-  private static void describe(Options options) {
+  private static void describe(CompareOptions options) {
     for (String model : options.models) {
       ModelSpec spec = ModelPresets.byName(model);
       System.out.println(
@@ -140,7 +139,7 @@ public final class Compare {
     return String.join("x", sizes);
   }
 
-  private static void run(Options options) {
+  private static void run(CompareOptions options) {
     printInfo();
     for (String model : options.models) {
       for (int batch : options.batches) {
@@ -163,7 +162,7 @@ public final class Compare {
   }
 
   /** Runs {@code --warmup} units, then more until {@code --warmup-seconds} have passed. */
-  private static void warmUp(Runnable unit, Options options) {
+  private static void warmUp(Runnable unit, CompareOptions options) {
     runAtLeast(unit, options.warmup, options.warmupSeconds);
   }
 
@@ -184,7 +183,7 @@ public final class Compare {
   }
 
   /** Runs the warm-up, then returns the images/s of each timed repeat. */
-  private static List<Double> time(KeypointWorkload workload, String mode, Options options) {
+  private static List<Double> time(KeypointWorkload workload, String mode, CompareOptions options) {
     Runnable unit = mode.equals("train") ? () -> workload.trainStep() : () -> workload.inferBatch();
     warmUp(unit, options);
     List<Double> rates = new ArrayList<>();
@@ -197,7 +196,7 @@ public final class Compare {
     return rates;
   }
 
-  private static void rss(Options options) throws IOException {
+  private static void rss(CompareOptions options) throws IOException {
     printInfo();
     String model = options.models.get(0);
     int batch = options.batches.get(0);
@@ -227,7 +226,7 @@ public final class Compare {
     throw new IOException("/proc/self/status has no VmHWM line");
   }
 
-  private static void gemm(Options options) {
+  private static void gemm(CompareOptions options) {
     printInfo();
     int n = options.size;
     Generator generator = new Generator(42);
@@ -271,120 +270,5 @@ public final class Compare {
       }
     }
     return records;
-  }
-
-  /** Parsed command-line options; see {@link #usage()}. */
-  static final class Options {
-    List<String> models = ModelPresets.names();
-    List<Integer> batches = List.of(10, 32);
-    List<String> modes = List.of("train", "infer");
-    int warmup = 2;
-    double warmupSeconds = 2;
-    double repeatSeconds = 0.5;
-    int repeats = 5;
-    int steps = 1;
-    int size = 1024;
-    final List<String> files = new ArrayList<>();
-
-    static Options parse(String[] args) {
-      Options options = new Options();
-      Map<String, String> values = new LinkedHashMap<>();
-      for (int i = 0; i < args.length; i++) {
-        if (!args[i].startsWith("--")) {
-          options.files.add(args[i]);
-          continue;
-        }
-        if (i + 1 >= args.length) {
-          throw new IllegalArgumentException("option " + args[i] + " needs a value");
-        }
-        values.put(args[i], args[++i]);
-      }
-      for (Map.Entry<String, String> entry : values.entrySet()) {
-        String value = entry.getValue();
-        switch (entry.getKey()) {
-          case "--models" -> options.models = presets(value);
-          case "--batches" -> options.batches = positiveList(entry.getKey(), value);
-          case "--modes" -> {
-            options.modes = List.of(value.split(","));
-            for (String mode : options.modes) {
-              if (!mode.equals("train") && !mode.equals("infer")) {
-                throw new IllegalArgumentException(
-                    "invalid mode '" + mode + "' in --modes: use train, infer or both");
-              }
-            }
-          }
-          case "--warmup" -> options.warmup = count(entry.getKey(), value, 0);
-          case "--warmup-seconds" -> options.warmupSeconds = seconds(entry.getKey(), value);
-          case "--repeat-seconds" -> options.repeatSeconds = seconds(entry.getKey(), value);
-          case "--repeats" -> options.repeats = count(entry.getKey(), value, 1);
-          case "--steps" -> options.steps = count(entry.getKey(), value, 1);
-          case "--size" -> options.size = count(entry.getKey(), value, 1);
-          default -> throw new IllegalArgumentException("unknown option " + entry.getKey());
-        }
-      }
-      return options;
-    }
-
-    /**
-     * Splits a comma-separated list of preset names. Model files are rejected, because {@code
-     * pytorch_bench.py} builds only the presets, so a model file would have no PyTorch side.
-     */
-    private static List<String> presets(String value) {
-      List<String> models = List.of(value.split(","));
-      if (models.isEmpty()) {
-        throw new IllegalArgumentException(
-            "--models '" + value + "' names no preset: use one of " + presetNames());
-      }
-      for (String model : models) {
-        if (!ModelPresets.names().contains(model)) {
-          throw new IllegalArgumentException(
-              "unknown model preset '" + model + "' in --models: use one of " + presetNames());
-        }
-      }
-      return models;
-    }
-
-    private static String presetNames() {
-      return String.join(", ", ModelPresets.names());
-    }
-
-    private static List<Integer> positiveList(String option, String value) {
-      List<Integer> numbers = new ArrayList<>();
-      for (String part : value.split(",")) {
-        numbers.add(count(option, part, 1));
-      }
-      return numbers;
-    }
-
-    private static double seconds(String option, String value) {
-      try {
-        double seconds = Double.parseDouble(value);
-        if (seconds >= 0 && Double.isFinite(seconds)) {
-          return seconds;
-        }
-      } catch (NumberFormatException e) {
-        // Falls through to the error below, which names the option and the value.
-      }
-      throw new IllegalArgumentException(
-          "invalid value '" + value + "' for " + option + ": give seconds, 0 or more");
-    }
-
-    private static int count(String option, String value, int minimum) {
-      try {
-        int number = Integer.parseInt(value.trim());
-        if (number >= minimum) {
-          return number;
-        }
-      } catch (NumberFormatException e) {
-        // Falls through to the error below, which names the option and the accepted range.
-      }
-      throw new IllegalArgumentException(
-          "invalid value '"
-              + value
-              + "' for "
-              + option
-              + ": expected a whole number >= "
-              + minimum);
-    }
   }
 }

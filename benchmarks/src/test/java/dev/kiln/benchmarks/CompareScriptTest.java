@@ -2,7 +2,9 @@ package dev.kiln.benchmarks;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.params.provider.Arguments.arguments;
 
 import dev.kiln.keypoints.model.ModelPresets;
 import java.io.IOException;
@@ -19,6 +21,9 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Runs {@code compare.sh} in a copy of the repository layout that it expects, and checks its
@@ -29,7 +34,8 @@ import org.junit.jupiter.api.io.TempDir;
  * kiln} launcher with an empty {@code memory_options} line, and a {@code target/} whose {@code
  * classpath.txt} is this test's class path, so the kiln side is the real {@link Compare}. The
  * PyTorch side is a stand-in script chosen per test through {@code PYTHON}. The test of the final
- * table also replaces the kiln side's timed commands, because they take half a minute or more.
+ * table, and the tests of rejected values in case a value is accepted, also replace the kiln side's
+ * timed commands, because they take half a minute or more.
  */
 class CompareScriptTest {
 
@@ -145,11 +151,132 @@ class CompareScriptTest {
 
     assertEquals(2, run.status(), run.output());
     assertEquals(
-        List.of("compare.sh: invalid value '0' for --batches: expected a whole number >= 1"),
+        List.of("compare.sh: invalid value '0' for --batches: expected a whole number, 1 or more"),
         linesContaining(run.output(), "--batches: "));
     assertTrue(run.output().contains(SCRIPT_USAGE), run.output());
     assertFalse(run.output().contains("Usage: Compare"), run.output());
     assertEquals(List.of(), compareFolders(), run.output());
+  }
+
+  /**
+   * Invalid values of the options that the script passes to Compare, each with the reason that the
+   * script must print. A reason states the accepted range or form exactly, so that {@code -1} for
+   * {@code --warmup} is not called "not a whole number".
+   */
+  static Stream<Arguments> rejectedValues() {
+    String presets = String.join(", ", ModelPresets.names());
+    return Stream.of(
+        arguments(
+            "--models",
+            "default,default",
+            "'default' is listed more than once, so list each preset once"),
+        arguments(
+            "--models",
+            "lenet-20m,default,lenet-20m",
+            "'lenet-20m' is listed more than once, so list each preset once"),
+        arguments(
+            "--batches", "10,10", "'10' is listed more than once, so list each batch size once"),
+        arguments(
+            "--batches", "10,32,10", "'10' is listed more than once, so list each batch size once"),
+        arguments(
+            "--models", "default,", "the list contains an empty preset, so remove the extra comma"),
+        arguments(
+            "--models",
+            "default,,lenet-20m",
+            "the list contains an empty preset, so remove the extra comma"),
+        arguments(
+            "--models", ",default", "the list contains an empty preset, so remove the extra comma"),
+        arguments(
+            "--batches", "10,", "the list contains an empty batch size, so remove the extra comma"),
+        arguments(
+            "--batches", ",10", "the list contains an empty batch size, so remove the extra comma"),
+        arguments("--models", "", "the list names no preset. Use one or more of " + presets),
+        arguments("--models", ",", "the list names no preset. Use one or more of " + presets),
+        arguments("--batches", "", "the list names no batch size. Use one or more, such as 10,32"),
+        arguments("--warmup", "-1", "expected a whole number, 0 or more"),
+        arguments("--warmup", "two", "expected a whole number, 0 or more"),
+        arguments("--repeats", "0", "expected a whole number, 1 or more"),
+        arguments("--steps", "0", "expected a whole number, 1 or more"),
+        arguments("--steps", "99999999999", "expected a whole number from 1 to 2147483647"),
+        arguments("--warmup-seconds", "-1", "expected seconds, 0 or more, written like 2 or 0.5"),
+        arguments("--repeat-seconds", "1e3", "expected seconds, 0 or more, written like 2 or 0.5"),
+        arguments("--repeat-seconds", "2f", "expected seconds, 0 or more, written like 2 or 0.5"));
+  }
+
+  @ParameterizedTest(name = "{0} ''{1}''")
+  @MethodSource("rejectedValues")
+  void invalidValuePrintsExactReason(String option, String value, String reason) throws Exception {
+    // If the value were accepted, the stand-ins would keep the run that follows short.
+    useFakeTimings();
+    Path python = stub("python", PYTHON_SIDE);
+
+    Run run = runScript(Map.of("PYTHON", python.toString()), option, value);
+
+    assertEquals(2, run.status(), run.output());
+    String expected = "compare.sh: invalid value '" + value + "' for " + option + ": " + reason;
+    assertEquals(List.of(expected), linesContaining(run.output(), "compare.sh: "), run.output());
+    assertTrue(run.output().contains(SCRIPT_USAGE), run.output());
+    assertFalse(run.output().contains("unknown model preset"), run.output());
+    assertEquals(List.of(), compareFolders(), run.output());
+  }
+
+  @Test
+  void zeroThreadsPrintsRange() throws Exception {
+    Run run = runScript(Map.of(), "--threads", "0");
+
+    assertEquals(2, run.status(), run.output());
+    assertEquals(
+        List.of("compare.sh: invalid value '0' for --threads: expected a whole number, 1 or more"),
+        linesContaining(run.output(), "compare.sh: "));
+    assertTrue(run.output().contains(SCRIPT_USAGE), run.output());
+  }
+
+  @Test
+  void modesRejectRepeatsAndEmpties() {
+    IllegalArgumentException repeated =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> CompareOptions.parse(new String[] {"--modes", "train,train"}));
+    assertEquals(
+        "invalid value 'train,train' for --modes: 'train' is listed more than once, so list each"
+            + " mode once",
+        repeated.getMessage());
+    IllegalArgumentException empty =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> CompareOptions.parse(new String[] {"--modes", "infer,"}));
+    assertEquals(
+        "invalid value 'infer,' for --modes: the list contains an empty mode, so remove the extra"
+            + " comma",
+        empty.getMessage());
+  }
+
+  @Test
+  void validListsAreKeptInOrder() {
+    CompareOptions options =
+        CompareOptions.parse(
+            new String[] {
+              "--models", "lenet-20m,default", "--batches", "32, 10", "--modes", "infer"
+            });
+
+    assertEquals(List.of("lenet-20m", "default"), options.models);
+    assertEquals(List.of(32, 10), options.batches);
+    assertEquals(List.of("infer"), options.modes);
+  }
+
+  @Test
+  void helpDocumentsEnvironment() throws Exception {
+    Run run = runScript(Map.of(), "--help");
+
+    assertEquals(0, run.status(), run.output());
+    List<String> lines = run.output().lines().toList();
+    assertTrue(lines.get(0).startsWith("Runs the same work in kiln and in PyTorch"), run.output());
+    assertEquals(
+        "Records and the table are kept in benchmarks/target/compare-DATE/.",
+        lines.get(lines.size() - 1));
+    assertEquals(1, linesContaining(run.output(), "PYTHON is the interpreter").size());
+    assertEquals(1, linesContaining(run.output(), "KILN_FMA_LANES").size());
+    assertEquals(List.of(), linesContaining(run.output(), "set -euo"));
   }
 
   @Test
