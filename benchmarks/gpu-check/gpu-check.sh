@@ -44,17 +44,20 @@ here="$(cd "$(dirname "$0")" && pwd)"
 
 budget="${GPU_CHECK_BUDGET_S:-420}"
 device="${GPU_CHECK_DEVICE:-cuda:0}"
-read -r train_batch train_warmup train_steps <<<"${GPU_CHECK_TRAINING:-32 5 20}"
+training="${GPU_CHECK_TRAINING:-32 5 20}"
 # Reject malformed settings before any stage runs: a non-numeric budget would otherwise give every
 # stage `timeout 0`, which means no limit at all.
-for setting in "GPU_CHECK_BUDGET_S=$budget" "GPU_CHECK_TRAINING batch=${train_batch:-}" \
-  "GPU_CHECK_TRAINING warm-up steps=${train_warmup:-}" \
-  "GPU_CHECK_TRAINING timed steps=${train_steps:-}"; do
-  if ! [[ "${setting#*=}" =~ ^[1-9][0-9]*$ ]]; then
-    echo "gpu-check: invalid ${setting%%=*} '${setting#*=}': give a whole number above 0" >&2
-    exit 2
-  fi
-done
+if ! [[ "$budget" =~ ^[1-9][0-9]*$ ]]; then
+  echo "gpu-check: invalid GPU_CHECK_BUDGET_S '$budget': give a whole number of seconds above 0" >&2
+  exit 2
+fi
+number='[1-9][0-9]*'
+if ! [[ "$training" =~ ^[[:space:]]*$number[[:space:]]+$number[[:space:]]+$number[[:space:]]*$ ]]; then
+  echo "gpu-check: invalid GPU_CHECK_TRAINING '$training': give three whole numbers above 0," \
+    "separated by spaces, for the batch, the warm-up steps and the timed steps, such as '32 5 20'" >&2
+  exit 2
+fi
+read -r train_batch train_warmup train_steps <<<"$training"
 if ! [[ "$device" =~ ^cuda(:[0-9]+)?$ ]]; then
   echo "gpu-check: invalid GPU_CHECK_DEVICE '$device': use cuda or cuda:N" >&2
   exit 2
@@ -167,8 +170,11 @@ if [ "$usable" = true ]; then
   availability="usable: $message"
   headline="kiln can use $device: $message."
 elif [ "$usable" = false ]; then
-  availability="not usable; the bold line at the top of the report gives the reason"
-  headline="No GPU was usable. $message."
+  availability="$message"
+  # The headline gives kiln's reason and its advice on the driver, but not its advice to run on
+  # the CPU instead, which does not help a check of the GPU.
+  headline_message="$(sed -n 's/^headline\.message=//p' "$gpu_report_log" | head -1 | sed 's/\.$//')"
+  headline="${headline_message:-$message}."
   # From here on the report states this message once, in the headline (see refer_to_reason).
   unusable_message="$message"
 else
@@ -282,11 +288,13 @@ training_log="$out/training.log"
 : >"$training_log"
 training_rows=()
 training_timed=0
-training_rejected=0
 training_seconds=0
-# The median step time in ms of each timed PRESET:BATCH with the vendor libraries, for the
-# comparison with PyTorch.
-declare -A kiln_step_ms=()
+# The reason of the first missing timing, and whether another missing timing had another reason.
+training_first_missing=""
+training_reasons_differ=false
+# The median step time in ms of each timed PRESET:BATCH with the vendor libraries, or the reason
+# that it is missing, for the comparison with PyTorch.
+declare -A kiln_step_ms=() kiln_step_missing=()
 timings=("lenet-20m:64:auto" "lenet-20m:64:kiln")
 for preset in ${presets:-default naimishnet lenet-20m lenet-48m}; do
   timings+=("$preset:$train_batch:auto")
@@ -315,6 +323,13 @@ for timing in "${timings[@]}"; do
   if [ "$training_timed" -gt "$timed_before" ] && [ "$vendor" = auto ]; then
     kiln_step_ms[$preset:$batch]="$(grep -E '^device=' "$run_log" | tail -1 |
       sed -n 's/.* median=\([0-9.]*\) ms.*/\1/p')"
+  elif [ "$vendor" = auto ]; then
+    kiln_step_missing[$preset:$batch]="$training_missing"
+  fi
+  if [ -n "$training_missing" ] && [ -z "$training_first_missing" ]; then
+    training_first_missing="$training_missing"
+  elif [ -n "$training_missing" ] && [ "$training_missing" != "$training_first_missing" ]; then
+    training_reasons_differ=true
   fi
   training_rows+=("$training_row")
   training_seconds=$((training_seconds + stage_seconds))
@@ -325,12 +340,17 @@ for timing in "${timings[@]}"; do
   render_report
 done
 training_count="${#training_rows[@]}"
+# The summary states the reason of a missing timing instead of pointing to the table, whose rows
+# may point on to the headline.
 if [ "$training_timed" -eq "$training_count" ]; then
   training_summary="$training_timed timings on $device"
-elif [ "$training_rejected" -eq "$training_count" ]; then
-  training_summary="the timer could not train on $device: see the table for the reason"
+elif [ "$training_timed" -eq 0 ] && [ "$training_reasons_differ" = false ]; then
+  training_summary="none of the $training_count timings ran, each for this reason:"
+  training_summary="$training_summary $training_first_missing"
 else
-  training_summary="$training_timed of $training_count timings on $device; see the table"
+  training_summary="$training_timed of $training_count timings on $device. The table gives the"
+  training_summary="$training_summary reason for each missing one, and the first is:"
+  training_summary="$training_summary $training_first_missing"
 fi
 summary_rows+=("| training | $(cell "$training_summary") | $training_seconds |")
 render_report
@@ -348,7 +368,8 @@ train_dataset="$work/synthetic-faces"
 # summarize_train_run DEVICE LOG RUN: stores the outcome of one `kiln train` run on DEVICE, whose
 # output is in LOG and whose run folder is RUN, in the e2e_* arrays. The result is "works" (exit
 # status 0, every epoch in history.csv, and DEVICE last in devices.txt), "unmeasured" with the
-# reason (not run, or DEVICE not usable) or "fails" with the first error line.
+# reason as a clause that can follow "because" (skipped, or DEVICE not usable), or "fails" with the
+# first error line.
 summarize_train_run() {
   local train_device="$1" log="$2" run="$3" epochs=0 reason error last_device
   if [ -f "$run/history.csv" ]; then
@@ -363,11 +384,11 @@ summarize_train_run() {
   reason="$(sed -n "s/^kiln train: cannot train on $train_device: \(.*\)\. Use --device cpu or --device auto\.$/\1/p" "$log" | head -1)"
 
   if [ "$stage_rc" -eq 125 ]; then
-    e2e_result[$train_device]="unmeasured: $stage_result"
-    e2e_short[$train_device]="unmeasured: not run"
+    e2e_result[$train_device]="unmeasured: the run was skipped (${stage_result#not run: })"
+    e2e_short[$train_device]="unmeasured: skipped for the budget"
   elif [ "$stage_rc" -eq 2 ] && [ -n "$reason" ]; then
     e2e_result[$train_device]="unmeasured: $reason"
-    e2e_short[$train_device]="unmeasured: $train_device is not usable"
+    e2e_short[$train_device]="unmeasured: $reason"
   elif [ "$stage_rc" -eq 0 ] && [ "$epochs" -eq "$train_epochs" ] &&
     [ "$last_device" = "$train_device" ]; then
     e2e_result[$train_device]="works: $epochs of $train_epochs epochs"
@@ -389,25 +410,31 @@ summarize_train_run() {
 }
 
 # compare_train_runs: sets e2e_comparison to "pass", "fail" or "unmeasured", each followed by the
-# reason, for the cuda run against the CPU control. Where both runs worked, GpuReport's
-# compare-training mode judges their history.csv files.
+# reason, for the cuda run against the CPU control, and e2e_comparison_short to the verdict with a
+# short reason for the summary table. Where both runs worked, GpuReport's compare-training mode
+# judges their history.csv files.
 compare_train_runs() {
   local gpu="$e2e_gpu" compare_log="$work/train-compare.log" verdict detail
   case "${e2e_result[$gpu]}" in
     unmeasured*)
-      e2e_comparison="unmeasured: the $gpu run is unmeasured"
+      e2e_comparison="unmeasured: there is no $gpu run to compare with the control, because"
+      e2e_comparison+=" ${e2e_result[$gpu]#unmeasured: }"
+      e2e_comparison_short="unmeasured, because there is no $gpu run"
       return
       ;;
     fails*)
       e2e_comparison="fail: the $gpu run failed, as its result above says"
+      e2e_comparison_short="fail"
       return
       ;;
   esac
   if [[ "${e2e_result[cpu]}" != works* ]]; then
     e2e_comparison="unmeasured: the cpu control did not work, as its result above says, so there"
     e2e_comparison+=" is nothing to compare against"
+    e2e_comparison_short="unmeasured, because the cpu control did not work"
     return
   fi
+
   run_stage "train comparison" 30 "$compare_log" \
     "$java" "${jvm_options[@]}" -cp "$classpath" dev.kiln.benchmarks.GpuReport compare-training \
     "$work/train-run-${gpu//:/}/history.csv" "$work/train-run-cpu/history.csv" "$train_epochs"
@@ -431,6 +458,11 @@ compare_train_runs() {
       fi
       ;;
   esac
+
+  e2e_comparison_short="${e2e_comparison%%:*}"
+  if [ "$e2e_comparison_short" = unmeasured ]; then
+    e2e_comparison_short="unmeasured, because ${e2e_comparison#unmeasured: }"
+  fi
 }
 
 # history_table CSV_A CSV_B: prints one Markdown table row per epoch of two history.csv files,
@@ -500,15 +532,35 @@ render_train_section() {
     "machine, but the comparison is unmeasured until the $gpu run works.")
   add_section 53 "kiln train end to end on $gpu, with a cpu control" "${lines[@]}"
 
-  summary_rows+=("| train end to end | $(cell "$gpu: ${e2e_short[$gpu]}; cpu: ${e2e_short[cpu]}; comparison: ${e2e_comparison%%:*}") | $e2e_seconds |")
-  local sentence="\`kiln train --device $gpu\`"
-  case "${e2e_result[$gpu]}" in
-    works*) sentence="$sentence works end to end ($train_epochs of $train_epochs epochs on synthetic faces)." ;;
-    fails*) sentence="$sentence fails. The train section gives the reason." ;;
-    *) sentence="$sentence is unmeasured. The train section gives the reason." ;;
+  summary_rows+=("| train end to end | $(cell "$gpu: ${e2e_short[$gpu]}; cpu: ${e2e_short[cpu]}; comparison: $e2e_comparison_short") | $e2e_seconds |")
+  headline="$headline $(train_headline_sentence)"
+}
+
+# Prints the headline's sentence on the train stage. It gives the reason for an unmeasured run
+# itself, except where that reason is the device's unusable message, which the headline has just
+# stated.
+train_headline_sentence() {
+  local command="\`kiln train --device $e2e_gpu\`" reason
+  case "${e2e_result[$e2e_gpu]}" in
+    works*)
+      echo "$command works end to end ($train_epochs of $train_epochs epochs on synthetic faces)." \
+        "Its comparison with the cpu control: $e2e_comparison_short."
+      ;;
+    fails*)
+      echo "$command fails, so its comparison with the cpu control fails too. The train section" \
+        "gives the error."
+      ;;
+    *)
+      reason="${e2e_result[$e2e_gpu]#unmeasured: }"
+      if [ -n "$unusable_message" ] && [[ "$reason" == *"$unusable_message"* ]]; then
+        echo "Because of this, $command is unmeasured, and so is its comparison with the cpu" \
+          "control."
+      else
+        echo "$command is unmeasured, because $reason, and so is its comparison with the cpu" \
+          "control."
+      fi
+      ;;
   esac
-  sentence="$sentence Its comparison with the cpu control: ${e2e_comparison%%:*}."
-  headline="$headline $sentence"
 }
 
 train_log="$work/train-e2e.log"
@@ -535,6 +587,7 @@ fi
 # the epochs in history.csv, the lines of devices.txt and the run's seconds.
 declare -A e2e_result=() e2e_short=() e2e_rc=() e2e_epochs=() e2e_devices=() e2e_seconds_of=()
 e2e_comparison="unmeasured: the runs did not finish"
+e2e_comparison_short="$e2e_comparison"
 # kiln train names a device by its index, cuda:0 for cuda, in its messages and devices.txt.
 e2e_gpu="$device"
 [ "$e2e_gpu" = cuda ] && e2e_gpu=cuda:0
@@ -647,7 +700,8 @@ if [ -z "$pytorch_absent" ]; then
   while IFS=$'\t' read -r _ _ model batch _ rates; do
     torch_ms="$(median_step_ms "$batch" "$rates")"
     kiln_ms="${kiln_step_ms[$model:$batch]:-}"
-    ratio="unmeasured: no kiln timing on $device"
+    kiln_missing="${kiln_step_missing[$model:$batch]:-the training stage did not time it}"
+    ratio="unmeasured: kiln has no timing on $device. Reason: $kiln_missing"
     if [ -n "$kiln_ms" ]; then
       ratio="$(awk -v k="$kiln_ms" -v t="$torch_ms" 'BEGIN { printf "%.2f", k / t }')"
     fi
@@ -656,9 +710,9 @@ if [ -z "$pytorch_absent" ]; then
       training_target="$training_target per step, ${ratio}× PyTorch's time"
     elif [ "$model:$batch" = lenet-20m:64 ]; then
       training_target="unmeasured: PyTorch took ${torch_ms} ms per step, but kiln has no timing"
-      training_target="$training_target on $device; see the training section"
+      training_target="$training_target on $device. Reason: $kiln_missing"
     fi
-    pytorch_rows+=("| $model | $batch | $torch_ms | ${kiln_ms:-none} | $ratio |")
+    pytorch_rows+=("| $model | $batch | $torch_ms | ${kiln_ms:-none} | $(cell "$ratio") |")
   done < <(awk -F'\t' '$1 == "throughput" && $2 == "pytorch"' "$pytorch_log")
   if [ "${#pytorch_rows[@]}" -eq 0 ]; then
     pytorch_rows+=("| | | no PyTorch timing finished; see comparisons.log | | |")

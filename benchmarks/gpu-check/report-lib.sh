@@ -188,20 +188,23 @@ summarize_suite() {
 
 # summarize_training LABEL LOG: sets training_row, the report table row of one training timing
 # (LABEL names its preset and batch), from the output of its run in LOG, and counts the timings
-# that ran on the device and those that failed.
+# that ran on the device. Sets training_missing to the reason where the timing is missing, and to
+# nothing where it ran.
 summarize_training() {
   local label="$1" log="$2" result error text
+  training_missing=""
   result="$(grep -E '^(device=[^ ]+ )?preset=' "$log" | tail -1)"
   if [ "$stage_rc" -eq 0 ] && [[ "$result" == *"device=$device"* ]]; then
-    text="$result"
+    training_row="| $label | $(cell "$result") |"
     training_timed=$((training_timed + 1))
-  elif [ "$stage_rc" -eq 0 ] && [ -n "$result" ]; then
+    return
+  fi
+  if [ "$stage_rc" -eq 0 ] && [ -n "$result" ]; then
     text="the timer printed no device=$device, so it may have run on the CPU, and this timing is"
     text="$text not counted: $result"
   elif [ "$stage_rc" -eq 125 ] || [ "$stage_rc" -eq 124 ] || [ "$stage_rc" -eq 137 ]; then
     text="$stage_result"
   else
-    training_rejected=$((training_rejected + 1))
     # The timer's own rejection, or else the first line of the exception without the thread
     # prefix.
     text="$(grep -m1 '^TrainingStepTimer: ' "$log" | sed 's/^TrainingStepTimer: //')"
@@ -211,6 +214,7 @@ summarize_training() {
       text="the timer failed on $device: ${error:-$stage_result}"
     fi
   fi
+  training_missing="$text"
   training_row="| $label | $(cell "$text") |"
 }
 

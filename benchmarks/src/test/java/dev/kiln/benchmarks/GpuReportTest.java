@@ -4,9 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import dev.kiln.benchmarks.GpuReport.TrainingComparison;
 import dev.kiln.benchmarks.GpuReport.Verdict;
+import dev.kiln.core.backend.cuda.CudaAvailability;
 import dev.kiln.core.tensor.Device;
 import dev.kiln.keypoints.train.EpochRecord;
 import dev.kiln.keypoints.train.History;
@@ -56,6 +58,36 @@ class GpuReportTest {
     assertEquals(
         "missing (class-path resource dev/kiln/none.bin)",
         GpuReport.describeResource("dev/kiln/none.bin"));
+  }
+
+  @Test
+  void withoutCpuAdviceKeepsDriverAdvice() {
+    String message =
+        "CUDA device cuda:0 is not usable: libcuda.so.1 was not found (Cannot open library):"
+            + " install the NVIDIA driver and check it with nvidia-smi, or run on the CPU instead";
+
+    assertEquals(
+        "CUDA device cuda:0 is not usable: libcuda.so.1 was not found (Cannot open library):"
+            + " install the NVIDIA driver and check it with nvidia-smi",
+        GpuReport.withoutCpuAdvice(message));
+  }
+
+  @Test
+  void withoutCpuAdviceKeepsOtherMessages() {
+    String usable = "cuda:0: NVIDIA H200, driver supports CUDA 12.8";
+
+    assertEquals(usable, GpuReport.withoutCpuAdvice(usable));
+  }
+
+  /** Fails where CudaAvailability rewords its advice, which withoutCpuAdvice would then miss. */
+  @Test
+  void cpuAdviceEndsKilnsUnusableMessage() {
+    CudaAvailability availability = CudaAvailability.check(0);
+    assumeFalse(availability.usable(), "cuda:0 is usable here, so there is no advice to check");
+
+    assertTrue(availability.message().endsWith(GpuReport.CPU_ADVICE), availability.message());
+    assertFalse(
+        GpuReport.withoutCpuAdvice(availability.message()).contains("CPU"), availability.message());
   }
 
   /** The train stage's CPU control with seed 1 on a 2-core machine, NME rounded to 4 places. */

@@ -78,7 +78,10 @@ class DeviceRuntimeTest {
 
   @Test
   void cudaWithoutFatbinSaysWhatToDo() {
-    assumeTrue(KernelImage.fatbin().isEmpty(), "this kernels jar has a fatbin");
+    assumeTrue(
+        KernelImage.fatbin().isEmpty(),
+        "not applicable: it checks CudaRuntime's error for a kernels jar without kiln.fatbin,"
+            + " and this kernels jar contains one");
     IllegalStateException error =
         assertThrows(IllegalStateException.class, () -> CudaRuntime.open(0));
     assertTrue(
