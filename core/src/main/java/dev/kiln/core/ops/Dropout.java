@@ -43,7 +43,10 @@ public final class Dropout {
    */
   private static Tensor onDevice(Tensor x, double p, long seed) {
     DeviceDropout kernels = kernelsOf(x).dropout();
-    return kernels.cudnnTakes(p) ? withCudnn(kernels, x, p, seed) : withKiln(kernels, x, p, seed);
+    // An empty tensor stays on kiln's kernel, because cuDNN's descriptors need positive sizes.
+    return x.numel() > 0 && kernels.cudnnTakes(p)
+        ? withCudnn(kernels, x, p, seed)
+        : withKiln(kernels, x, p, seed);
   }
 
   /**

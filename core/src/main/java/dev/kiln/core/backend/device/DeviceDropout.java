@@ -137,6 +137,10 @@ public final class DeviceDropout {
    * elements: cuDNN's reserve size in bytes, rounded up to whole floats, and at least one.
    */
   public int cudnnReserveFloats(int n) {
+    if (n == 0) {
+      // cuDNN's tensor descriptors take positive sizes only, and zero elements need no mask.
+      return 1;
+    }
     long bytes = reserveBytes(n);
     return (int) Math.max(1, (bytes + Float.BYTES - 1) / Float.BYTES);
   }

@@ -14,8 +14,10 @@ import java.util.Map;
  * when their operands live on {@code cuda:N} or {@code emulated}.
  *
  * <p>{@link #of(Device)} opens each device once per process, on first use, and keeps it open. The
- * launchers hold no per-call state, so one set serves every thread. A device that cannot be opened
- * is reported with the reason, and nothing is cached for it, so a later call tries again.
+ * launchers hold no per-call state, so one set serves every thread. The one shared state is cuDNN's
+ * dropout generator (see {@link DeviceDropout}): threads that run dropout with the same probability
+ * on one device draw from one sequence, in the order their calls arrive. A device that cannot be
+ * opened is reported with the reason, and nothing is cached for it, so a later call tries again.
  *
  * <p>On a CUDA device the matrix products go to cuBLAS, and convolution, pooling, batch
  * normalization and dropout to cuDNN, where {@link VendorBindings} loaded them. The choice and its
