@@ -28,7 +28,8 @@ import java.util.Map;
  *
  * <p>A run stops at the end of its epochs, at its time limit, or when {@link #requestStop()} is
  * called (the command line calls it on Ctrl-C). In each case {@code last.safetensors} records the
- * exact position, so that {@link #resume} continues the same run, batch for batch.
+ * exact position, so that {@link #resume} continues the same run, batch for batch. The one
+ * exception is cuDNN's dropout on a GPU, whose random state starts afresh in each process.
  *
  * <p>The model is built and initialized on the CPU, so a seed gives the same initial weights on
  * every device, and then moves to the run's device together with each batch. The device is not one
@@ -215,7 +216,9 @@ public final class Trainer {
       }
 
       // After the checkpoints, so that a doctor that fails costs no finished epoch.
-      if (!doctorRan && Doctor.stalled(parts.history().records())) {
+      // Not when the time limit struck, so that the examination cannot overrun the limit; the
+      // next start of the run examines it instead.
+      if (!doctorRan && !training.timeUp() && Doctor.stalled(parts.history().records())) {
         doctorRan = true;
         runDoctor(parts, epoch);
       }
@@ -347,11 +350,12 @@ public final class Trainer {
   }
 
   /**
-   * Examines a run whose loss has stalled and prints the doctor's findings. The doctor's forward
-   * passes draw dropout masks from the run's generator, so its state is restored afterwards and a
-   * resumed run stays identical. The doctor's checks build their batches on the CPU, so the model
-   * of a run on another device moves to the CPU for the examination and back afterwards. Each
-   * optimizer step moves a parameter's state to the parameter's device, so the optimizer follows.
+   * Examines a run whose loss has stalled, prints the doctor's findings and writes {@code
+   * doctor.md}. The doctor's checks build their batches on the CPU, so the model of a run on
+   * another device moves to the CPU for the examination and back afterwards. Its forward passes
+   * draw dropout masks from the run's generator, so the generator's state is restored, and the
+   * weights and the optimizer's state are reloaded from the checkpoint that the epoch wrote. So a
+   * run continues exactly as it would have without the examination, whether it succeeded or failed.
    */
   private void runDoctor(TrainingParts parts, int epoch) throws IOException {
     String stalled =
@@ -362,7 +366,8 @@ public final class Trainer {
             Doctor.STALL_EPOCHS);
     out.println(stalled + "; running the doctor" + (device.isCpu() ? "" : " on the CPU"));
     long[] generatorState = parts.generator().state();
-    Report report;
+    Report report = null;
+    String failure = null;
     try {
       parts.model().to(Device.CPU);
       report =
@@ -381,20 +386,37 @@ public final class Trainer {
                   parts.history().records(),
                   DoctorOptions.defaults().withBatchSize(options.batchSize()).withOutput(run)));
     } catch (RuntimeException e) {
-      // The examination is advice, so its failure does not end the run. A check that failed half
-      // way may have left the weights changed, so they come back from the epoch's checkpoint.
-      parts.model().to(device);
-      Checkpoint checkpoint = Checkpoint.read(run.resolve(LAST));
-      checkpoint.loadModel(parts.model());
-      checkpoint.loadOptimizer(parts.optimizer());
-      out.println("the doctor failed, so training goes on from " + run.resolve(LAST) + ": " + e);
-      return;
+      // The examination is advice, so its failure does not end the run.
+      failure = e.toString();
     } finally {
       parts.generator().setState(generatorState);
       parts.model().to(device);
+      // The checks restore what they change, but a restore can fail half way. Reloading the
+      // checkpoint that this epoch just wrote leaves the run exactly as it was in every case.
+      Checkpoint checkpoint = Checkpoint.read(run.resolve(LAST));
+      checkpoint.loadModel(parts.model());
+      checkpoint.loadOptimizer(parts.optimizer());
     }
-    out.print(report.toText());
-    out.println("wrote " + report.write(run));
+    try {
+      if (report != null) {
+        out.print(report.toText());
+        out.println("wrote " + report.write(run));
+      } else {
+        // doctor.md marks the run as examined, so a resumed run does not fail the same way again.
+        AtomicFiles.writeString(
+            run.resolve(Report.FILE_NAME),
+            "# kiln doctor\n\nThe automatic examination after epoch "
+                + epoch
+                + " failed: "
+                + failure
+                + "\n\nExamine the run with `kiln doctor --run "
+                + run
+                + "`.\n");
+        out.println("the doctor failed, and training goes on: " + failure);
+      }
+    } catch (IOException e) {
+      out.println("warning: cannot write the doctor's report to " + run + " (" + e + ")");
+    }
   }
 
   private boolean pastTimeLimit(long started) {

@@ -232,9 +232,11 @@ class TrainerTest {
     assertFalse(Files.exists(run), "a rejected model leaves no run folder behind");
   }
 
-  @Test
-  void doctorRunsOncePerRunFolder() throws IOException {
-    Path data = TestData.facialKeypoints();
+  /**
+   * Options for a run of a tiny model whose loss stalls at once: Adam moves each weight by about
+   * 1e-9 per step at this rate, so the doctor runs after the third epoch.
+   */
+  private TrainOptions stalledRun(int epochs) throws IOException {
     Path model = folder.resolve("tiny.txt");
     Files.writeString(
         model,
@@ -246,10 +248,56 @@ class TrainerTest {
         flatten
         linear 136
         """);
-    // Adam moves each weight by about 1e-9 per step at this rate, so the loss stalls at once.
-    TrainOptions stalled =
-        new TrainOptions(
-            data, model.toString(), 3, 8, "adam", 1e-9, 0, "l1", "none", 7, 0.2, 1, 24, 0, false);
+    return new TrainOptions(
+        TestData.facialKeypoints(),
+        model.toString(),
+        epochs,
+        8,
+        "adam",
+        1e-9,
+        0,
+        "l1",
+        "none",
+        7,
+        0.2,
+        1,
+        24,
+        0,
+        false);
+  }
+
+  @Test
+  void doctorLeavesTheRunAsItWas() throws IOException {
+    Path examined = folder.resolve("examined");
+    Path plain = folder.resolve("plain");
+    StringWriter text = new StringWriter();
+    List<EpochRecord> withDoctor =
+        Trainer.start(stalledRun(4), Device.CPU, examined, new PrintWriter(text, true), false)
+            .run();
+    assertTrue(text.toString().contains("running the doctor"), text.toString());
+    // A doctor.md that is already there marks the run as examined, so this one trains without it.
+    Trainer trainer = Trainer.start(stalledRun(4), Device.CPU, plain, quiet(), false);
+    Files.writeString(plain.resolve(Report.FILE_NAME), "examined elsewhere");
+    List<EpochRecord> withoutDoctor = trainer.run();
+
+    // The doctor trains copies at other learning rates; the run must not keep any of that.
+    assertEquals(4, withDoctor.size());
+    for (int i = 0; i < 4; i++) {
+      assertEquals(withoutDoctor.get(i).trainLoss(), withDoctor.get(i).trainLoss(), "epoch " + i);
+      assertEquals(
+          withoutDoctor.get(i).validationNme(), withDoctor.get(i).validationNme(), "epoch " + i);
+    }
+    Map<String, Tensor> expected = Checkpoint.read(plain.resolve(Trainer.LAST)).model();
+    Map<String, Tensor> actual = Checkpoint.read(examined.resolve(Trainer.LAST)).model();
+    for (String name : expected.keySet()) {
+      assertArrayEquals(
+          expected.get(name).toFloatArray(), actual.get(name).toFloatArray(), 0f, name);
+    }
+  }
+
+  @Test
+  void doctorRunsOncePerRunFolder() throws IOException {
+    TrainOptions stalled = stalledRun(3);
     Path run = folder.resolve("run");
     StringWriter first = new StringWriter();
     Trainer.start(stalled, Device.CPU, run, new PrintWriter(first, true), false).run();
