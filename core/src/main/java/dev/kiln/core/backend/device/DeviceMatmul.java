@@ -168,6 +168,11 @@ public final class DeviceMatmul {
     if (m == 0 || n == 0 || batches == 0) {
       return;
     }
+    if (batches == 1) {
+      // One matrix is a plain product, which cuBLAS serves with cublasSgemm.
+      gemm(transA, transB, m, n, k, a, b, c, accumulate);
+      return;
+    }
     if (blas != null) {
       blas.sgemmRowMajorBatched(
           transA,
