@@ -104,6 +104,16 @@ public record DeviceKernels(
     return kernels;
   }
 
+  /**
+   * Replaces the kernels that {@link #of(Device)} returns for {@code device}, and returns the
+   * previous ones, or null where the device was not open. Tensors created afterwards use the new
+   * kernels, and tensors created before keep theirs. Tests use this to send a device's ops through
+   * host stand-ins for cuBLAS and cuDNN, and restore the previous kernels when they finish.
+   */
+  static synchronized DeviceKernels replace(Device device, DeviceKernels kernels) {
+    return OPEN.put(device, kernels);
+  }
+
   private static DeviceRuntime open(Device device) {
     return switch (device.kind()) {
       case CPU ->
