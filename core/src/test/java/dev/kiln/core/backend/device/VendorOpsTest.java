@@ -135,7 +135,7 @@ class VendorOpsTest {
     assertTrue(blas.calls.contains("sgemm"), "calls: " + blas.calls);
   }
 
-  /** The seed that the first dropout call draws from {@code new Generator(3)}. */
+  /** Returns the seed that the first dropout call draws from {@code new Generator(3)}. */
   private static long firstSeed() {
     return new Generator(3).nextLong();
   }
