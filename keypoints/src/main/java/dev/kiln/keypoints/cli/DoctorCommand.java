@@ -32,7 +32,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import java.util.concurrent.Callable;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -50,6 +52,10 @@ import picocli.CommandLine.Spec;
       "Exit code 0 when no problem is found, 1 otherwise."
     })
 final class DoctorCommand implements Callable<Integer> {
+  /** The options that {@code --run} takes from the run folder instead of the command line. */
+  private static final Set<String> RUN_SETTINGS =
+      Set.of("--data", "--model", "--optimizer", "--lr", "--loss");
+
   @Spec CommandSpec spec;
 
   @Option(
@@ -153,6 +159,7 @@ final class DoctorCommand implements Callable<Integer> {
    * cosine run is 1% of {@code --lr}. The report prints that rate beside {@code --lr}.
    */
   private DoctorInput fromRun(PrintWriter out) throws IOException {
+    requireNoRunSettings();
     TrainOptions options = TrainOptions.read(run);
     Path last = run.resolve(Trainer.LAST);
     if (!Files.exists(last)) {
@@ -192,6 +199,28 @@ final class DoctorCommand implements Callable<Integer> {
         input.generator(),
         history,
         input.options().withLearningRateSource(rateSource));
+  }
+
+  /**
+   * Rejects the options that describe a setup, because {@code --run} takes the data, model,
+   * optimizer, learning rate and loss from the run's {@code options.properties}.
+   */
+  private void requireNoRunSettings() {
+    List<String> ignored = new ArrayList<>();
+    for (CommandLine.Model.OptionSpec option :
+        spec.commandLine().getParseResult().matchedOptions()) {
+      if (RUN_SETTINGS.contains(option.longestName())) {
+        ignored.add(option.longestName());
+      }
+    }
+    if (!ignored.isEmpty()) {
+      throw new IllegalArgumentException(
+          "--run examines "
+              + run
+              + " with the settings it was trained with (see its options.properties), so drop "
+              + String.join(", ", ignored)
+              + ", or examine a new setup without --run");
+    }
   }
 
   /** Names the run's {@code --lr} and, where it differs, the rate saved in the checkpoint. */

@@ -90,4 +90,12 @@ class DoctorRunTest {
     assertTrue(rangeTest.endsWith(expected), rangeTest);
     assertFalse(rangeTest.contains("learning rate 1.00e-05"), rangeTest);
   }
+
+  @Test
+  void runRejectsSettingsOfItsOwn() {
+    int status = kiln("doctor", "--run", folder.toString(), "--lr", "0.01", "--loss", "mse");
+
+    assertEquals(1, status, out.toString());
+    assertTrue(err.toString().contains("so drop --lr, --loss"), err.toString());
+  }
 }
