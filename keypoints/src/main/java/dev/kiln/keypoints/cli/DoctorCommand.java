@@ -34,7 +34,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -206,13 +205,7 @@ final class DoctorCommand implements Callable<Integer> {
    * optimizer, learning rate and loss from the run's {@code options.properties}.
    */
   private void requireNoRunSettings() {
-    List<String> ignored = new ArrayList<>();
-    for (CommandLine.Model.OptionSpec option :
-        spec.commandLine().getParseResult().matchedOptions()) {
-      if (RUN_SETTINGS.contains(option.longestName())) {
-        ignored.add(option.longestName());
-      }
-    }
+    List<String> ignored = GivenOptions.matching(spec, RUN_SETTINGS::contains);
     if (!ignored.isEmpty()) {
       throw new IllegalArgumentException(
           "--run examines "

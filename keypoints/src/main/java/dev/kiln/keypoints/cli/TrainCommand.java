@@ -12,13 +12,11 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -198,14 +196,7 @@ final class TrainCommand implements Callable<Integer> {
    * its folder. Only the epoch count and the device can change.
    */
   private void requireResumeOptionsOnly() {
-    List<String> ignored = new ArrayList<>();
-    for (CommandLine.Model.OptionSpec option :
-        spec.commandLine().getParseResult().matchedOptions()) {
-      String name = option.longestName();
-      if (!RESUME_OPTIONS.contains(name)) {
-        ignored.add(name);
-      }
-    }
+    List<String> ignored = GivenOptions.matching(spec, name -> !RESUME_OPTIONS.contains(name));
     if (!ignored.isEmpty()) {
       throw new IllegalArgumentException(
           "--resume continues "
