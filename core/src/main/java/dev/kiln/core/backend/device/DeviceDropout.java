@@ -68,7 +68,7 @@ public final class DeviceDropout {
    * which cuDNN's scale 1 / (1 - p) would be infinite, so kiln's kernel takes it.
    */
   public boolean cudnnTakes(double p) {
-    return dnn != null && p >= 0 && (float) p < 1f;
+    return dnn != null && inCudnnRange(p);
   }
 
   /**
@@ -234,8 +234,13 @@ public final class DeviceDropout {
     return dnn;
   }
 
+  /** Returns whether p, as the float that cuDNN receives, is in [0, 1). */
+  private static boolean inCudnnRange(double p) {
+    return p >= 0 && (float) p < 1f;
+  }
+
   private static void requireCudnnProbability(double p) {
-    if (!(p >= 0 && (float) p < 1f)) {
+    if (!inCudnnRange(p)) {
       throw new IllegalArgumentException(
           "cuDNN dropout probability must be in [0, 1) as a float, got "
               + p
