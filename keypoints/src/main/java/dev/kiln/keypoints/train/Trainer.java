@@ -182,8 +182,7 @@ public final class Trainer {
         // A time limit that strikes inside an epoch stops as Ctrl-C does, so that a resumed run
         // trains the rest of the epoch before it validates and records the epoch.
         if (training.timeUpInsideEpoch()) {
-          out.printf(
-              Locale.ROOT, "time limit of %.1f minutes reached%n", options.timeLimitMinutes());
+          printTimeLimitReached();
         }
         Position stop =
             new Position(
@@ -223,7 +222,7 @@ public final class Trainer {
         runDoctor(parts, epoch);
       }
       if (training.timeUp()) {
-        out.printf(Locale.ROOT, "time limit of %.1f minutes reached%n", options.timeLimitMinutes());
+        printTimeLimitReached();
         break;
       }
     }
@@ -417,6 +416,10 @@ public final class Trainer {
     } catch (IOException e) {
       out.println("warning: cannot write the doctor's report to " + run + " (" + e + ")");
     }
+  }
+
+  private void printTimeLimitReached() {
+    out.printf(Locale.ROOT, "time limit of %.1f minutes reached%n", options.timeLimitMinutes());
   }
 
   private boolean pastTimeLimit(long started) {
