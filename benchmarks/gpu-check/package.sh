@@ -21,7 +21,7 @@ max_mib="${GPU_CHECK_MAX_MIB:-56}"
 dist="$root/dist/gpu-check"
 # Plain output for logs: -B and style.color=never turn Maven's colours off. Maven 3.8's console
 # library, Jansi 2.4, would still write a colour reset (ESC [ 0 m) each time Maven installs or
-# removes it; the project's .mvn/jvm.config sets jansi.noreset, which stops that.
+# removes it. The project's .mvn/jvm.config sets jansi.noreset, which stops that.
 maven=(mvn -B -q --no-transfer-progress -Dstyle.color=never -Dspotless.check.skip=true)
 dependency_plugin=org.apache.maven.plugins:maven-dependency-plugin:3.9.0
 

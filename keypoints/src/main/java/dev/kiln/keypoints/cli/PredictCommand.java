@@ -92,10 +92,10 @@ final class PredictCommand implements Callable<Integer> {
    * Returns the PNG name for {@code file}'s overlay: its name with {@code .png} in place of its
    * extension, and a number added where an earlier image of the run took that name.
    */
-  private static String uniquePngName(Path file, Set<String> taken) {
+  private static String uniquePngName(Path file, Set<String> usedNames) {
     String stem = file.getFileName().toString().replaceFirst("\\.[^.]*$", "");
     String name = stem + ".png";
-    for (int copy = 2; !taken.add(name); copy++) {
+    for (int copy = 2; !usedNames.add(name); copy++) {
       name = stem + "-" + copy + ".png";
     }
     return name;

@@ -26,10 +26,10 @@ import java.util.List;
 import java.util.function.Function;
 
 /**
- * What one training run trains with, built once when the run starts or resumes and then used by
- * every epoch. The parts are the model with its optimizer, schedule and loss, the data split with
- * its pipelines, and the history file. The generator is the one that initialized the weights, and
- * it draws the dropout masks.
+ * The parts that one training run trains with, built once when the run starts or resumes and then
+ * used by every epoch: the model with its optimizer, schedule and loss, the data split with its
+ * pipelines, and the history file. The generator is the one that initialized the weights, and it
+ * draws the dropout masks.
  */
 record TrainingParts(
     Sequential model,

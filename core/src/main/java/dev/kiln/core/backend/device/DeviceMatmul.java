@@ -145,8 +145,10 @@ public final class DeviceMatmul {
   /**
    * Computes {@code batches} products C_i = op(A_i) op(B_i), or adds them to the C_i with {@code
    * accumulate}, where each buffer contains its packed matrices one after another, as a tensor of
-   * shape [batches, rows, columns] does. With cuBLAS, one strided batched call computes them all.
-   * Without it, the tiled kernel is launched once per matrix.
+   * shape [batches, rows, columns] does. With cuBLAS, one strided batched call computes them all,
+   * and a single matrix goes to the plain product of {@link #gemm(boolean, boolean, int, int, int,
+   * DeviceBuffer, DeviceBuffer, DeviceBuffer, boolean)}. Without cuBLAS, the tiled kernel is
+   * launched once per matrix.
    *
    * @throws IllegalArgumentException if a size is negative or a buffer is too small
    */

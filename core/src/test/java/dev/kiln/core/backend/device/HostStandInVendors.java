@@ -414,9 +414,9 @@ final class HostStandInVendors {
     }
 
     /**
-     * cuDNN's dropout contract: one random state per probability and seed, which every forward call
-     * advances, and a reserve of one byte per element (not a whole number of floats, so that the
-     * caller's rounding is tested) holding the mask for the backward pass.
+     * Random states of cuDNN's dropout contract: one per probability and seed, advanced by every
+     * forward call. The reserve has one byte of mask per element for the backward pass. That is not
+     * a whole number of floats, so the caller's rounding is tested.
      */
     private final Map<String, Random> dropoutStates = new HashMap<>();
 

@@ -265,7 +265,7 @@ class VendorRoutingTest {
     assertFalse(new DeviceDropout(runtime).hasCudnn());
     int n = 301;
     double p = 0.3;
-    // The stand-in asks for 301 bytes, which round up to 76 floats.
+    // The stand-in requests 301 bytes, which round up to 76 floats.
     assertEquals(76, vendor.cudnnReserveFloats(n));
     assertEquals(
         1, vendor.cudnnReserveFloats(0), "zero elements need no mask, so cuDNN is not asked");
