@@ -1,12 +1,10 @@
 package dev.kiln.keypoints.train;
 
-import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.MemoryScope;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.doctor.Doctor;
 import dev.kiln.keypoints.doctor.DoctorInput;
-import dev.kiln.keypoints.doctor.DoctorOptions;
 import dev.kiln.keypoints.doctor.Report;
 import dev.kiln.keypoints.io.AtomicFiles;
 import dev.kiln.keypoints.io.Folders;
@@ -20,6 +18,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Function;
 
 /**
  * Trains a keypoint model and keeps its run folder: the options, the identity split, the model
@@ -60,6 +59,9 @@ public final class Trainer {
 
   private final ProgressBar progress;
   private volatile boolean stopRequested;
+
+  /** The examination of a stalled run: {@link Doctor#examine}, or a stand-in that a test sets. */
+  private Function<DoctorInput, Report> doctor = Doctor::examine;
 
   private Trainer(
       TrainOptions options,
@@ -165,6 +167,12 @@ public final class Trainer {
     stopRequested = true;
   }
 
+  /** Replaces the doctor that examines a stalled run, so that a test can make it fail. */
+  Trainer withDoctor(Function<DoctorInput, Report> doctor) {
+    this.doctor = doctor;
+    return this;
+  }
+
   /** Runs training and returns the history of all epochs of the run. */
   public List<EpochRecord> run() throws IOException {
     TrainingParts parts = TrainingParts.prepare(options, run, device, resuming, out);
@@ -219,7 +227,7 @@ public final class Trainer {
       // next start of the run examines it instead.
       if (!doctorRan && !training.timeUp() && Doctor.stalled(parts.history().records())) {
         doctorRan = true;
-        runDoctor(parts, epoch);
+        new StallExamination(options, run, device, out, doctor).examine(parts, epoch);
       }
       if (training.timeUp()) {
         printTimeLimitReached();
@@ -346,76 +354,6 @@ public final class Trainer {
         ProgressBar.rate(record.imagesPerSecond()),
         record.loaderWaitSeconds());
     return result.nme();
-  }
-
-  /**
-   * Examines a run whose loss has stalled, prints the doctor's findings and writes {@code
-   * doctor.md}. The doctor's checks build their batches on the CPU, so the model of a run on
-   * another device moves to the CPU for the examination and back afterwards. Its forward passes
-   * draw dropout masks from the run's generator, so the generator's state is restored, and the
-   * weights and the optimizer's state are reloaded from the checkpoint that the epoch wrote. So a
-   * run continues exactly as it would have without the examination, whether it succeeded or failed.
-   */
-  private void runDoctor(TrainingParts parts, int epoch) throws IOException {
-    String stalled =
-        String.format(
-            Locale.ROOT,
-            "the training loss has not fallen %.0f%% below the first epoch's in %d epochs",
-            100 * Doctor.STALL_FALL,
-            Doctor.STALL_EPOCHS);
-    out.println(stalled + "; running the doctor" + (device.isCpu() ? "" : " on the CPU"));
-    long[] generatorState = parts.generator().state();
-    Report report = null;
-    String failure = null;
-    try {
-      parts.model().to(Device.CPU);
-      report =
-          Doctor.examine(
-              new DoctorInput(
-                  parts.model(),
-                  parts.optimizer(),
-                  parts.loss(),
-                  parts.train(),
-                  parts.trainPipeline(),
-                  parts.validation(),
-                  parts.evaluationPipeline(),
-                  parts.normalization(),
-                  parts.collate(),
-                  new Generator(options.seed() + epoch),
-                  parts.history().records(),
-                  DoctorOptions.defaults().withBatchSize(options.batchSize()).withOutput(run)));
-    } catch (RuntimeException e) {
-      // The examination is advice, so its failure does not end the run.
-      failure = e.toString();
-    } finally {
-      parts.generator().setState(generatorState);
-      parts.model().to(device);
-      // The checks restore what they change, but a restore can fail half way. Reloading the
-      // checkpoint that this epoch just wrote leaves the run exactly as it was in every case.
-      Checkpoint checkpoint = Checkpoint.read(run.resolve(LAST));
-      checkpoint.loadModel(parts.model());
-      checkpoint.loadOptimizer(parts.optimizer());
-    }
-    try {
-      if (report != null) {
-        out.print(report.toText());
-        out.println("wrote " + report.write(run));
-      } else {
-        // doctor.md marks the run as examined, so a resumed run does not fail the same way again.
-        AtomicFiles.writeString(
-            run.resolve(Report.FILE_NAME),
-            "# kiln doctor\n\nThe automatic examination after epoch "
-                + epoch
-                + " failed: "
-                + failure
-                + "\n\nExamine the run with `kiln doctor --run "
-                + run
-                + "`.\n");
-        out.println("the doctor failed, and training goes on: " + failure);
-      }
-    } catch (IOException e) {
-      out.println("warning: cannot write the doctor's report to " + run + " (" + e + ")");
-    }
   }
 
   private void printTimeLimitReached() {

@@ -8,7 +8,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.Tensor;
+import dev.kiln.keypoints.data.Sample;
 import dev.kiln.keypoints.data.TestData;
+import dev.kiln.keypoints.doctor.DoctorInput;
 import dev.kiln.keypoints.doctor.Report;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -17,6 +19,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -292,6 +295,64 @@ class TrainerTest {
     for (String name : expected.keySet()) {
       assertArrayEquals(
           expected.get(name).toFloatArray(), actual.get(name).toFloatArray(), 0f, name);
+    }
+  }
+
+  @Test
+  void failedDoctorLeavesTheRunAsItWas() throws IOException {
+    Path examined = folder.resolve("examined");
+    Path plain = folder.resolve("plain");
+    StringWriter text = new StringWriter();
+    // A doctor that takes an optimizer step and zeroes the weights before it fails, as a check
+    // that throws half way through its restore would leave them.
+    Function<DoctorInput, Report> failing =
+        input -> {
+          input.optimizer().zeroGrad();
+          List<Sample> faces =
+              input.train().subList(0, 4).stream()
+                  .map(face -> input.validationPipeline().apply(face, input.generator()))
+                  .toList();
+          Batch batch = input.collate().apply(faces);
+          input.loss().compute(input.model().forward(batch.images()), batch.targets()).backward();
+          input.optimizer().step();
+          for (Tensor parameter : input.model().parameters()) {
+            parameter.copyFrom(Tensor.zerosLike(parameter));
+          }
+          throw new IllegalStateException("check failed on purpose");
+        };
+    List<EpochRecord> withFailure =
+        Trainer.start(stalledRun(4), Device.CPU, examined, new PrintWriter(text, true), false)
+            .withDoctor(failing)
+            .run();
+    Trainer trainer = Trainer.start(stalledRun(4), Device.CPU, plain, quiet(), false);
+    Files.writeString(plain.resolve(Report.FILE_NAME), "examined elsewhere");
+    List<EpochRecord> withoutDoctor = trainer.run();
+
+    assertTrue(
+        text.toString().contains("the doctor failed, and training goes on: "), text.toString());
+    String report = Files.readString(examined.resolve(Report.FILE_NAME));
+    assertTrue(report.contains("after epoch 3 failed: "), report);
+    assertTrue(report.contains("check failed on purpose"), report);
+    assertTrue(report.contains("kiln doctor --run " + examined), report);
+    assertEquals(4, withFailure.size());
+    for (int i = 0; i < 4; i++) {
+      assertEquals(withoutDoctor.get(i).trainLoss(), withFailure.get(i).trainLoss(), "epoch " + i);
+    }
+    Checkpoint expected = Checkpoint.read(plain.resolve(Trainer.LAST));
+    Checkpoint actual = Checkpoint.read(examined.resolve(Trainer.LAST));
+    for (String name : expected.model().keySet()) {
+      assertArrayEquals(
+          expected.model().get(name).toFloatArray(),
+          actual.model().get(name).toFloatArray(),
+          0f,
+          name);
+    }
+    for (String name : expected.optimizer().keySet()) {
+      assertArrayEquals(
+          expected.optimizer().get(name).toFloatArray(),
+          actual.optimizer().get(name).toFloatArray(),
+          0f,
+          name);
     }
   }
 

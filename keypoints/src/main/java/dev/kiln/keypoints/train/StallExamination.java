@@ -1,0 +1,118 @@
+package dev.kiln.keypoints.train;
+
+import dev.kiln.core.random.Generator;
+import dev.kiln.core.tensor.Device;
+import dev.kiln.keypoints.doctor.Doctor;
+import dev.kiln.keypoints.doctor.DoctorInput;
+import dev.kiln.keypoints.doctor.DoctorOptions;
+import dev.kiln.keypoints.doctor.Report;
+import dev.kiln.keypoints.io.AtomicFiles;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.function.Function;
+
+/**
+ * The trainer's automatic doctor: examines a run whose loss has stalled, prints the findings and
+ * writes {@code doctor.md} into the run folder.
+ *
+ * <p>The examination is advice, so it never changes the run. The doctor's checks build their
+ * batches on the CPU, so the model of a run on another device moves to the CPU for the examination
+ * and back afterwards. The checks draw dropout masks from the run's generator, so its state is
+ * restored. The weights and the optimizer's state are reloaded from the {@code last.safetensors}
+ * that the epoch wrote, because a check that fails can leave them half restored. A failed
+ * examination does not end training: {@code doctor.md} then records the failure, so that a resumed
+ * run does not examine the run again.
+ */
+final class StallExamination {
+  private final TrainOptions options;
+  private final Path run;
+  private final Device device;
+  private final PrintWriter out;
+  private final Function<DoctorInput, Report> doctor;
+
+  /**
+   * Creates the examination of the run in {@code run} on {@code device}. The {@code doctor} is
+   * {@link Doctor#examine} except in tests.
+   */
+  StallExamination(
+      TrainOptions options,
+      Path run,
+      Device device,
+      PrintWriter out,
+      Function<DoctorInput, Report> doctor) {
+    this.options = options;
+    this.run = run;
+    this.device = device;
+    this.out = out;
+    this.doctor = doctor;
+  }
+
+  /** Examines the run after {@code epoch}, whose checkpoint {@code last.safetensors} is written. */
+  void examine(TrainingParts parts, int epoch) throws IOException {
+    String stalled =
+        String.format(
+            Locale.ROOT,
+            "the training loss has not fallen %.0f%% below the first epoch's in %d epochs",
+            100 * Doctor.STALL_FALL,
+            Doctor.STALL_EPOCHS);
+    out.println(stalled + "; running the doctor" + (device.isCpu() ? "" : " on the CPU"));
+    long[] generatorState = parts.generator().state();
+    Report report = null;
+    String failure = null;
+    try {
+      parts.model().to(Device.CPU);
+      report = doctor.apply(input(parts, epoch));
+    } catch (RuntimeException e) {
+      failure = e.toString();
+    } finally {
+      parts.generator().setState(generatorState);
+      parts.model().to(device);
+      Checkpoint checkpoint = Checkpoint.read(run.resolve(Trainer.LAST));
+      checkpoint.loadModel(parts.model());
+      checkpoint.loadOptimizer(parts.optimizer());
+    }
+    try {
+      if (report != null) {
+        out.print(report.toText());
+        out.println("wrote " + report.write(run));
+      } else {
+        writeFailure(epoch, failure);
+        out.println("the doctor failed, and training goes on: " + failure);
+      }
+    } catch (IOException e) {
+      out.println("warning: cannot write the doctor's report to " + run + " (" + e + ")");
+    }
+  }
+
+  /** Returns the doctor's view of the run, with the generator of its own draws. */
+  private DoctorInput input(TrainingParts parts, int epoch) {
+    return new DoctorInput(
+        parts.model(),
+        parts.optimizer(),
+        parts.loss(),
+        parts.train(),
+        parts.trainPipeline(),
+        parts.validation(),
+        parts.evaluationPipeline(),
+        parts.normalization(),
+        parts.collate(),
+        new Generator(options.seed() + epoch),
+        parts.history().records(),
+        DoctorOptions.defaults().withBatchSize(options.batchSize()).withOutput(run));
+  }
+
+  /** Writes a {@code doctor.md} that records the failure and how to examine the run by hand. */
+  private void writeFailure(int epoch, String failure) throws IOException {
+    AtomicFiles.writeString(
+        run.resolve(Report.FILE_NAME),
+        "# kiln doctor\n\nThe automatic examination after epoch "
+            + epoch
+            + " failed: "
+            + failure
+            + "\n\nExamine the run with `kiln doctor --run "
+            + run
+            + "`.\n");
+  }
+}
