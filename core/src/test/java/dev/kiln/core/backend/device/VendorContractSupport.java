@@ -219,8 +219,7 @@ final class VendorContractSupport {
               owner,
               binding,
               () -> CublasDirect.load(discovery.find(VendorLibrary.CUBLAS), device)),
-          Loaded.attempt(
-              owner, binding, () -> CudnnDirect.load(discovery.find(VendorLibrary.CUDNN), device)));
+          Loaded.attempt(owner, binding, () -> CudnnDirect.load(discovery, device)));
     }
 
     /** Closes every library that loaded. A CUDA context stays open for the other GPU tests. */

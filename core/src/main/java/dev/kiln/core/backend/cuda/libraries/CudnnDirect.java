@@ -6,6 +6,7 @@ import dev.kiln.core.backend.cpu.Conv2dGeometry;
 import dev.kiln.core.backend.cpu.Pool2dGeometry;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.List;
 
 /**
  * cuDNN bound directly through {@code java.lang.foreign}, for machines with cuDNN 9, where JCudnn,
@@ -24,6 +25,7 @@ import java.lang.foreign.MemorySegment;
 public final class CudnnDirect implements VendorDnn {
 
   private final NativeLibrary library;
+  private final List<NativeLibrary> dependencies;
   private final CudnnFunctions functions;
   private final VendorDevice device;
   private final MemorySegment handle;
@@ -32,8 +34,13 @@ public final class CudnnDirect implements VendorDnn {
   private final CudnnDirectLayers layers;
   private boolean closed;
 
-  private CudnnDirect(NativeLibrary library, CudnnFunctions functions, VendorDevice device) {
+  private CudnnDirect(
+      NativeLibrary library,
+      List<NativeLibrary> dependencies,
+      CudnnFunctions functions,
+      VendorDevice device) {
     this.library = library;
+    this.dependencies = dependencies;
     this.functions = functions;
     this.device = device;
     this.version = (long) NativeLibrary.invoke(functions.getVersion);
@@ -59,17 +66,25 @@ public final class CudnnDirect implements VendorDnn {
   }
 
   /**
-   * Loads cuDNN from the best discovered file, creates a handle and binds it to the device's
-   * stream.
+   * Loads cuDNN from the best file that {@code discovery} finds, with the cuBLASLt and NVRTC of the
+   * CUDA version that it was built for (see {@link CudnnDependencies}), creates a handle and binds
+   * it to the device's stream.
    *
-   * @throws LibraryLoadException if no file loads or one lacks a function
+   * @throws LibraryLoadException if no cuDNN file loads, one lacks a function, or its cuBLASLt is
+   *     missing
    * @throws VendorException if creating the handle fails
    */
-  public static CudnnDirect load(DiscoveryResult found, VendorDevice device) {
-    NativeLibrary library = NativeLibrary.open(found);
+  public static CudnnDirect load(LibraryDiscovery discovery, VendorDevice device) {
+    NativeLibrary library = NativeLibrary.open(discovery.find(VendorLibrary.CUDNN));
+    List<NativeLibrary> dependencies = List.of();
     try {
-      return new CudnnDirect(library, new CudnnFunctions(library), device);
+      CudnnFunctions functions = new CudnnFunctions(library);
+      long cudart = (long) NativeLibrary.invoke(functions.getCudartVersion);
+      dependencies =
+          CudnnDependencies.load(discovery, CudnnDependencies.cudaMajor(cudart), library.path());
+      return new CudnnDirect(library, dependencies, functions, device);
     } catch (RuntimeException e) {
+      dependencies.forEach(NativeLibrary::close);
       library.close();
       throw e;
     }
@@ -93,7 +108,15 @@ public final class CudnnDirect implements VendorDnn {
 
   @Override
   public String description() {
-    return "cuDNN " + versionText(version) + " through java.lang.foreign, from " + library.path();
+    StringBuilder text =
+        new StringBuilder("cuDNN ")
+            .append(versionText(version))
+            .append(" through java.lang.foreign, from ")
+            .append(library.path());
+    for (NativeLibrary dependency : dependencies) {
+      text.append(", with ").append(dependency.path());
+    }
+    return text.toString();
   }
 
   CudnnFunctions functions() {

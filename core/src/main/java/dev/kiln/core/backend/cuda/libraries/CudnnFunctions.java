@@ -14,10 +14,10 @@ import java.lang.invoke.MethodHandle;
  * The cuDNN C functions that kiln calls, bound by name from one library file.
  *
  * <p>All of them belong to cuDNN's legacy API, which cuDNN 9 still exports next to its graph API.
- * Every function returns a {@code cudnnStatus_t} except {@code cudnnGetVersion} ({@code size_t})
- * and {@code cudnnGetErrorString} ({@code const char*}). In the C signatures, handles and
- * descriptors are pointers, enums are {@code int}, sizes are {@code size_t} (a Java {@code long} on
- * 64-bit Linux), and alpha and beta are pointers to host floats.
+ * Every function returns a {@code cudnnStatus_t} except {@code cudnnGetVersion} and {@code
+ * cudnnGetCudartVersion} ({@code size_t}) and {@code cudnnGetErrorString} ({@code const char*}). In
+ * the C signatures, handles and descriptors are pointers, enums are {@code int}, sizes are {@code
+ * size_t} (a Java {@code long} on 64-bit Linux), and alpha and beta are pointers to host floats.
  */
 final class CudnnFunctions {
 
@@ -25,6 +25,7 @@ final class CudnnFunctions {
   private static final MemoryLayout I = JAVA_INT;
 
   final MethodHandle getVersion;
+  final MethodHandle getCudartVersion;
   final MethodHandle getErrorString;
   final MethodHandle create;
   final MethodHandle destroy;
@@ -78,6 +79,8 @@ final class CudnnFunctions {
   /** Binds every function, then throws naming all missing ones, if any. */
   CudnnFunctions(NativeLibrary library) {
     getVersion = library.function("cudnnGetVersion", FunctionDescriptor.of(JAVA_LONG));
+    // The CUDA runtime version that cuDNN was built for, as 1000 * major + 10 * minor.
+    getCudartVersion = library.function("cudnnGetCudartVersion", FunctionDescriptor.of(JAVA_LONG));
     getErrorString = library.function("cudnnGetErrorString", FunctionDescriptor.of(P, I));
     create = bind(library, "cudnnCreate", P);
     destroy = bind(library, "cudnnDestroy", P);

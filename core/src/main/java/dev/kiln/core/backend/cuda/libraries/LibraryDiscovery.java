@@ -27,7 +27,8 @@ import java.util.Set;
  *       else;
  *   <li>the folders of {@code LD_LIBRARY_PATH};
  *   <li>{@code nvidia/*}{@code /lib} inside the active {@code VIRTUAL_ENV} and {@code
- *       CONDA_PREFIX};
+ *       CONDA_PREFIX}, and {@code CONDA_PREFIX/lib}, where conda's own {@code cudnn} and {@code
+ *       libcublas} packages put the libraries;
  *   <li>the toolkit and system folders ({@link #SYSTEM_FOLDERS});
  *   <li>{@code nvidia/*}{@code /lib} inside the user's and the system's Python package folders
  *       ({@link #PYTHON_PACKAGE_FOLDERS}), found without running Python.
@@ -151,6 +152,10 @@ public final class LibraryDiscovery {
       if (prefix != null && !prefix.isBlank()) {
         folders.addAll(expand(Path.of(prefix), "lib/python3.*/site-packages/nvidia/*/lib"));
       }
+    }
+    String conda = environment.get("CONDA_PREFIX");
+    if (conda != null && !conda.isBlank()) {
+      folders.addAll(expand(Path.of(conda), "lib"));
     }
     for (String pattern : SYSTEM_FOLDERS) {
       folders.addAll(expand(root, pattern));

@@ -71,7 +71,7 @@ public final class VendorBindings implements AutoCloseable {
             "cuDNN",
             setting,
             () -> JcudnnDnn.load(device),
-            () -> CudnnDirect.load(discovery.find(VendorLibrary.CUDNN), device));
+            () -> CudnnDirect.load(discovery, device));
     return new VendorBindings(blas, dnn);
   }
 

@@ -26,6 +26,10 @@ public record VendorLibrary(String baseName, List<Integer> versions, List<String
   /**
    * cuDNN 9 and 8. In cuDNN 9, {@code libcudnn.so.9} is a small front library, and the legacy calls
    * live in sub-libraries, listed here so that each one's dependencies load before it.
+   *
+   * <p>{@code libcudnn_engines_tensor_ir}, new in cuDNN 9.21, is left out on purpose: cuDNN loads
+   * it itself, and a copy linked ahead of cuDNN was initialized incorrectly before cuDNN 9.26
+   * (google-ml-infra/rules_ml_toolchain pull request 292).
    */
   public static final VendorLibrary CUDNN =
       new VendorLibrary(

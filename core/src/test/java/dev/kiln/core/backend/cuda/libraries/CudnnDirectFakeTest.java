@@ -66,8 +66,15 @@ class CudnnDirectFakeTest {
   private static final int ACTIVATION_ELEMENTS = 47;
   private static final int ACTIVATION_MODE = 48;
 
-  private static final String SOURCE =
+  /**
+   * The fake's C source. {@code cudnnGetCudartVersion} returns {@code FAKE_CUDART_VERSION}, which
+   * is CUDA 13.0 unless a test defines it before the source.
+   */
+  static final String SOURCE =
       """
+      #ifndef FAKE_CUDART_VERSION
+      #define FAKE_CUDART_VERSION 13000
+      #endif
       #include <stdint.h>
       #include <stddef.h>
       typedef struct { int dims[4]; int params[8]; } Desc;
@@ -83,6 +90,7 @@ class CudnnDirectFakeTest {
       static int make(void** d) { *d = (void*) (intptr_t) ++created; live++; return 0; }
       static int drop(void* d) { live--; return 0; }
       size_t cudnnGetVersion(void) { return 90100; }
+      size_t cudnnGetCudartVersion(void) { return FAKE_CUDART_VERSION; }
       const char* cudnnGetErrorString(int s) {
         return s == 2000 ? "CUDNN_STATUS_BAD_PARAM (fake)" : "fake status";
       }
@@ -239,12 +247,13 @@ class CudnnDirectFakeTest {
   void loadFake() throws Exception {
     Path folder = root.resolve("fake");
     Path library = FakeNativeLibraries.compile(folder, "libcudnn.so.9", SOURCE);
-    DiscoveryResult found =
-        new LibraryDiscovery(Map.of(LibraryDiscovery.PATH_VARIABLE, folder.toString()), root, root)
-            .find(VendorLibrary.CUDNN);
+    FakeNativeLibraries.compile(
+        folder, "libcublasLt.so.13", "int fake_cublas_lt(void) { return 13; }");
+    LibraryDiscovery discovery =
+        new LibraryDiscovery(Map.of(LibraryDiscovery.PATH_VARIABLE, folder.toString()), root, root);
     memory = new FakeNativeLibraries.CountingMemory();
     device = FakeNativeLibraries.device(memory);
-    dnn = CudnnDirect.load(found, device);
+    dnn = CudnnDirect.load(discovery, device);
     arena = Arena.ofShared();
     SymbolLookup lookup = SymbolLookup.libraryLookup(library, arena);
     Linker linker = Linker.nativeLinker();
@@ -280,6 +289,9 @@ class CudnnDirectFakeTest {
     assertEquals(90100, dnn.version());
     assertTrue(
         dnn.description().startsWith("cuDNN 9.1.0 through java.lang.foreign"), dnn.description());
+    assertTrue(
+        dnn.description().endsWith(", with " + root.resolve("fake/libcublasLt.so.13")),
+        dnn.description());
     assertEquals("8.9.7", CudnnDirect.versionText(8907), "cuDNN 8 numbering");
     assertEquals("9.10.2", CudnnDirect.versionText(91002), "cuDNN 9 numbering");
   }

@@ -113,6 +113,20 @@ class LibraryDiscoveryTest {
   }
 
   @Test
+  void searchesCondaLibFolder() throws IOException {
+    Path conda = root.resolve("conda");
+    Path wheel =
+        FakeLibraries.elf(
+            conda.resolve("lib/python3.11/site-packages/nvidia/cudnn/lib"), "libcudnn.so.8");
+    Path condaPackage = FakeLibraries.elf(conda.resolve("lib"), "libcudnn.so.9");
+
+    DiscoveryResult result =
+        discovery(Map.of("CONDA_PREFIX", conda.toString())).find(VendorLibrary.CUDNN);
+
+    assertEquals(List.of(condaPackage, wheel), paths(result));
+  }
+
+  @Test
   void versionedToolkitFoldersNewestFirst() throws IOException {
     Path older = FakeLibraries.elf(root.resolve("usr/local/cuda-12.4/lib64"), "libcublas.so.12");
     Path newer = FakeLibraries.elf(root.resolve("usr/local/cuda-12.8/lib64"), "libcublas.so.12");

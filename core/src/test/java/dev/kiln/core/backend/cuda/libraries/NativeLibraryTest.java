@@ -137,7 +137,7 @@ class NativeLibraryTest {
       LibraryLoadException e =
           assertThrows(LibraryLoadException.class, () -> new CudnnFunctions(libm));
 
-      assertTrue(e.getMessage().contains("lacks 47 function(s)"), e.getMessage());
+      assertTrue(e.getMessage().contains("lacks 48 function(s)"), e.getMessage());
       for (String name :
           List.of(
               "cudnnCreate",

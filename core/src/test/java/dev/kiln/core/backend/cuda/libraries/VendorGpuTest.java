@@ -111,8 +111,9 @@ class VendorGpuTest {
   @Test
   void directConvolutionAndPoolingMatchJavaLoops() {
     CudaContext context = contextOrSkip();
-    DiscoveryResult found = LibraryDiscovery.system().find(VendorLibrary.CUDNN);
-    try (CudnnDirect dnn = loadOrSkip(() -> CudnnDirect.load(found, VendorDevice.of(context)))) {
+    LibraryDiscovery discovery = LibraryDiscovery.system();
+    try (CudnnDirect dnn =
+        loadOrSkip(() -> CudnnDirect.load(discovery, VendorDevice.of(context)))) {
       Conv2dGeometry g = new Conv2dGeometry(2, 3, 8, 7, 4, 3, 3, 2, 1, 1, 1, 1, 1);
       float[] x = random(g.inputSize(), 3);
       float[] w = random(g.weightSize(), 4);
