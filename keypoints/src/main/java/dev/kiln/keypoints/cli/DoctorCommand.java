@@ -37,6 +37,7 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /** {@code kiln doctor}: examines a training setup or a run folder and ranks what is wrong. */
@@ -128,6 +129,10 @@ final class DoctorCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException {
     PrintWriter out = spec.commandLine().getOut();
+    // Checked here, before the data loads, so that a typo does not cost the wait.
+    requireAtLeast("--batch-size", batchSize, 2);
+    requireAtLeast("--overfit-steps", overfitSteps, 1);
+    requireAtLeast("--range-steps", rangeSteps, 10);
     DoctorInput input = run != null ? fromRun(out) : fromOptions(out);
     Path folder = input.options().output();
     out.println("examining...");
@@ -137,6 +142,13 @@ final class DoctorCommand implements Callable<Integer> {
     out.println("wrote " + report.write(folder));
     out.flush();
     return report.healthy() ? 0 : 1;
+  }
+
+  private void requireAtLeast(String option, int value, int minimum) {
+    if (value < minimum) {
+      throw new ParameterException(
+          spec.commandLine(), option + " must be at least " + minimum + ", got " + value);
+    }
   }
 
   private DoctorInput fromOptions(PrintWriter out) throws IOException {

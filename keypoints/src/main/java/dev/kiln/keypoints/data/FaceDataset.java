@@ -175,7 +175,8 @@ public final class FaceDataset {
             + loaded
             + " of "
             + total
-            + " rows; fix the row, or load with OnBadRow.SKIP to skip bad rows");
+            + " rows; fix the row, or skip bad rows (--skip-bad-rows on the command line,"
+            + " OnBadRow.SKIP in the API)");
   }
 
   private static void logSkipped(List<BadRow> skipped) {

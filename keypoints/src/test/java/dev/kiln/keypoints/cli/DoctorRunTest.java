@@ -98,4 +98,13 @@ class DoctorRunTest {
     assertEquals(1, status, out.toString());
     assertTrue(err.toString().contains("so drop --lr, --loss"), err.toString());
   }
+
+  @Test
+  void stepOptionsCheckedBeforeData() {
+    int status =
+        kiln("doctor", "--data", folder.resolve("no-data").toString(), "--range-steps", "5");
+
+    assertEquals(2, status, out.toString());
+    assertTrue(err.toString().contains("--range-steps must be at least 10, got 5"), err.toString());
+  }
 }
