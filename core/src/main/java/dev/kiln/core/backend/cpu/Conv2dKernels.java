@@ -71,7 +71,7 @@ public final class Conv2dKernels {
     AUTO,
     /** {@link Conv2dIm2col}: column matrix, then {@link Gemm}. */
     IM2COL,
-    /** {@link Conv2dImplicit}; float32 only. */
+    /** {@link Conv2dImplicit}; float32 only, and only when {@link VectorSupport#available()}. */
     IMPLICIT,
     /** {@link Conv2dBatched}: one product per group of images. */
     BATCHED
@@ -272,14 +272,23 @@ public final class Conv2dKernels {
   /**
    * Returns the method that runs the products: as forced, or for AUTO by the rules of {@link
    * Conv2dBatched#MAX_POSITIONS} and {@link #IMPLICIT_MIN_COLUMN_SIZE}, both measured on float32.
+   * AUTO never picks IMPLICIT when the JVM lacks the Vector API (see {@link VectorSupport}).
    *
    * @throws IllegalArgumentException if IMPLICIT is forced on float64 storage
+   * @throws IllegalStateException if IMPLICIT is forced in a JVM without the Vector API
    */
   private static Method choose(Method method, Storage data, Conv2dGeometry g) {
     boolean float32 = data instanceof Storage.F32;
     if (method == Method.IMPLICIT && !float32) {
       throw new IllegalArgumentException(
           "the implicit-GEMM conv2d method is float32 only, got " + data.dtype());
+    }
+    if (method == Method.IMPLICIT && !VectorSupport.available()) {
+      throw new IllegalStateException(
+          "the implicit-GEMM conv2d method was forced, but the "
+              + VectorSupport.MODULE
+              + " module is missing: start the JVM with --add-modules "
+              + VectorSupport.MODULE);
     }
     if (method != Method.AUTO) {
       return method;
@@ -289,7 +298,10 @@ public final class Conv2dKernels {
     }
     long columnSize = (long) Conv2dIm2col.columnRows(g) * g.outHeight() * g.outWidth();
     boolean implicit =
-        float32 && !Conv2dIm2col.isPointwise(g) && columnSize >= IMPLICIT_MIN_COLUMN_SIZE;
+        float32
+            && !Conv2dIm2col.isPointwise(g)
+            && columnSize >= IMPLICIT_MIN_COLUMN_SIZE
+            && VectorSupport.available();
     return implicit ? Method.IMPLICIT : Method.IM2COL;
   }
 

@@ -2,10 +2,6 @@ package dev.kiln.core.backend.cpu;
 
 import dev.kiln.core.ops.BinaryOp;
 import dev.kiln.core.ops.UnaryOp;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Float32 loops for the elementwise ops that training runs most, written out so that the JIT can
@@ -18,10 +14,11 @@ import jdk.incubator.vector.VectorSpecies;
  * exception: they evaluate expm1 and exp in float32 vector lanes with {@link VectorMath}, because
  * the scalar double functions took 38% of a naimishnet training step, and they stay within 2 float
  * ulps of the reference.
+ *
+ * <p>The loops that use the Vector API live in {@link VectorElementwise}, and this class calls them
+ * only when {@link VectorSupport#available()}, so it also loads in a JVM without that module.
  */
 final class FastElementwise {
-
-  private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
 
   private FastElementwise() {}
 
@@ -29,27 +26,27 @@ final class FastElementwise {
    * Writes the ReLU gradient {@code grad[i] * (x[i] > 0 ? 1 : 0)} to {@code out[i]} for i in [0,
    * size), bit-identical to multiplying by the {@code RELU_GRAD} mask: where x is not positive the
    * product grad * 0 is kept, so a negative gradient gives -0 and an infinite or NaN one gives NaN.
-   *
-   * <p>One pass instead of building the mask and then multiplying, and a vector compare and blend
-   * instead of a branch that random signs mispredict half the time. Runs on the calling thread.
+   * Runs in {@link VectorElementwise} when the JVM has the Vector API, else in a scalar loop with
+   * the same results. Runs on the calling thread.
    */
   static void reluBackward(float[] grad, float[] x, float[] out, int size) {
-    int i = 0;
-    for (int end = SPECIES.loopBound(size); i < end; i += SPECIES.length()) {
-      FloatVector g = FloatVector.fromArray(SPECIES, grad, i);
-      VectorMask<Float> positive =
-          FloatVector.fromArray(SPECIES, x, i).compare(VectorOperators.GT, 0f);
-      g.mul(0f).blend(g, positive).intoArray(out, i);
+    if (VectorSupport.available()) {
+      VectorElementwise.reluBackward(grad, x, out, size);
+      return;
     }
-    for (; i < size; i++) {
+    for (int i = 0; i < size; i++) {
       out[i] = x[i] > 0 ? grad[i] : grad[i] * 0f;
     }
   }
 
-  /** Tests whether {@link #unary} has a loop for {@code op}. */
+  /**
+   * Tests whether {@link #unary} has a loop for {@code op}. ELU and its gradient have one only when
+   * the JVM has the Vector API, and otherwise run in the caller's reference loop.
+   */
   static boolean hasUnary(UnaryOp op) {
     return switch (op) {
-      case RELU, RELU_GRAD, ADD_SCALAR, MUL_SCALAR, NEG, ELU, ELU_GRAD, SQRT -> true;
+      case RELU, RELU_GRAD, ADD_SCALAR, MUL_SCALAR, NEG, SQRT -> true;
+      case ELU, ELU_GRAD -> VectorSupport.available();
       default -> false;
     };
   }
@@ -95,8 +92,16 @@ final class FastElementwise {
           out[i] = -in[i];
         }
       }
-      case ELU -> elu(a, in, out, start, end);
-      case ELU_GRAD -> eluGradient(a, in, out, start, end);
+      case ELU, ELU_GRAD -> {
+        if (!VectorSupport.available()) {
+          return false;
+        }
+        if (op == UnaryOp.ELU) {
+          VectorElementwise.elu(a, in, out, start, end);
+        } else {
+          VectorElementwise.eluGradient(a, in, out, start, end);
+        }
+      }
       case SQRT -> {
         for (int i = start; i < end; i++) {
           out[i] = (float) Math.sqrt(in[i]);
@@ -107,34 +112,6 @@ final class FastElementwise {
       }
     }
     return true;
-  }
-
-  /**
-   * Writes ELU, {@code x > 0 ? x : a * expm1(x)}, for i in [start, end). The vector lanes evaluate
-   * expm1 in float32, within 2 ulps of the double reference, and NaN stays NaN because the compare
-   * fails and {@link VectorMath#expm1} keeps NaN. The last partial vector runs masked, so every
-   * element goes through the same function and the result does not depend on how a tensor is split.
-   */
-  private static void elu(double a, float[] in, float[] out, int start, int end) {
-    float alpha = (float) a;
-    for (int i = start; i < end; i += SPECIES.length()) {
-      VectorMask<Float> inside = SPECIES.indexInRange(i, end);
-      FloatVector x = FloatVector.fromArray(SPECIES, in, i, inside);
-      FloatVector negative = VectorMath.expm1(x).mul(alpha);
-      negative.blend(x, x.compare(VectorOperators.GT, 0f)).intoArray(out, i, inside);
-    }
-  }
-
-  /** Writes the ELU derivative, {@code x > 0 ? 1 : a * exp(x)}, for i in [start, end), as above. */
-  private static void eluGradient(double a, float[] in, float[] out, int start, int end) {
-    float alpha = (float) a;
-    FloatVector ones = FloatVector.broadcast(SPECIES, 1f);
-    for (int i = start; i < end; i += SPECIES.length()) {
-      VectorMask<Float> inside = SPECIES.indexInRange(i, end);
-      FloatVector x = FloatVector.fromArray(SPECIES, in, i, inside);
-      FloatVector negative = VectorMath.exp(x).mul(alpha);
-      negative.blend(ones, x.compare(VectorOperators.GT, 0f)).intoArray(out, i, inside);
-    }
   }
 
   /**

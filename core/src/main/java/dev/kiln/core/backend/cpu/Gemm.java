@@ -80,7 +80,7 @@ public final class Gemm {
     AUTO,
     LOOP,
     EJML,
-    /** {@link VectorGemm}; float32 only. */
+    /** {@link VectorGemm}; float32 only, and only when {@link VectorSupport#available()}. */
     VECTOR
   }
 
@@ -161,6 +161,13 @@ public final class Gemm {
         throw new IllegalArgumentException(
             "the vector gemm path is float32 only, got " + a.dtype());
       }
+      if (!VectorSupport.available()) {
+        throw new IllegalStateException(
+            "the vector gemm path was forced, but the "
+                + VectorSupport.MODULE
+                + " module is missing: start the JVM with --add-modules "
+                + VectorSupport.MODULE);
+      }
       VectorGemm.multiply(
           transA,
           transB,
@@ -211,9 +218,14 @@ public final class Gemm {
     }
   }
 
-  /** Applies the rule measured in {@link #VECTOR_MIN_WORK}. */
+  /**
+   * Applies the rule measured in {@link #VECTOR_MIN_WORK}, when the JVM has the Vector API (see
+   * {@link VectorSupport}).
+   */
   private static boolean prefersVector(Storage a, int m, int n, int k) {
-    return a instanceof Storage.F32 && (long) m * n * k >= VECTOR_MIN_WORK;
+    return a instanceof Storage.F32
+        && (long) m * n * k >= VECTOR_MIN_WORK
+        && VectorSupport.available();
   }
 
   /** Applies the rule measured in {@link #EJML_MIN_WORK}. */

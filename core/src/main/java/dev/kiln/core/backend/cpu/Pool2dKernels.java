@@ -25,8 +25,9 @@ public final class Pool2dKernels {
    * wins. A NaN is larger than everything, so NaN propagates; with several NaNs the last one in
    * window order is chosen, as in PyTorch's CPU kernel.
    *
-   * <p>Float32 input with 2x2 windows, stride 2 and no padding runs in {@link FastPool2d} on
-   * threads, with the same results; everything else runs in {@link #maxForwardPlain}.
+   * <p>Float32 input with 2x2 windows, stride 2 and no padding runs in {@link VectorPool2d} on
+   * threads, with the same results, when the JVM has the Vector API (see {@link VectorSupport}).
+   * Everything else runs in {@link #maxForwardPlain}.
    */
   public static void maxForward(Storage x, Pool2dGeometry g, Storage out, int[] argmax) {
     requireSize("input", x, g.inputSize());
@@ -41,8 +42,8 @@ public final class Pool2dKernels {
               + " elements");
     }
 
-    if (x instanceof Storage.F32 && FastPool2d.isTwoByTwo(g)) {
-      FastPool2d.maxForwardTwoByTwo(x.floats(), g, out.floats(), argmax);
+    if (x instanceof Storage.F32 && FastPool2d.isTwoByTwo(g) && VectorSupport.available()) {
+      VectorPool2d.maxForwardTwoByTwo(x.floats(), g, out.floats(), argmax);
       return;
     }
     maxForwardPlain(x, g, out, argmax);

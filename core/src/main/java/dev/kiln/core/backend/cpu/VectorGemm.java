@@ -5,7 +5,9 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Float32 matrix product C = op(A) op(B) (or C += ...) with packed panels and a register-blocked
- * micro-kernel on the Vector API. {@link Gemm} decides when to call it and checks the arguments.
+ * micro-kernel on the Vector API. {@link Gemm} decides when to call it and checks the arguments,
+ * and calls it only when {@link VectorSupport#available()}, because it does not load without
+ * jdk.incubator.vector.
  *
  * <p>Blocking, outermost first: columns of C in blocks of {@link #COLUMN_BLOCK}, the depth k in
  * blocks of {@link #DEPTH_BLOCK}, rows of C in blocks of {@link #ROW_BLOCK}. For each (column,
