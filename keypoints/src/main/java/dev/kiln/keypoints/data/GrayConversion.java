@@ -64,7 +64,8 @@ final class GrayConversion {
   static GrayImage fromCmykRaster(Raster raster, boolean adobeInverted, boolean ycck) {
     int width = raster.getWidth();
     int height = raster.getHeight();
-    float[] pixels = new float[width * height];
+    GrayImage image = GrayImage.blank(width, height);
+    float[] pixels = image.pixels();
     int[][] bands = new int[4][width];
 
     for (int y = 0; y < height; y++) {
@@ -99,7 +100,7 @@ final class GrayConversion {
         pixels[y * width + x] = (float) luma(red, green, blue);
       }
     }
-    return new GrayImage(width, height, pixels);
+    return image;
   }
 
   static double luma(double red, double green, double blue) {
@@ -120,7 +121,8 @@ final class GrayConversion {
 
     int width = raster.getWidth();
     int height = raster.getHeight();
-    float[] pixels = new float[width * height];
+    GrayImage image = GrayImage.blank(width, height);
+    float[] pixels = image.pixels();
     int[] row = new int[width];
     for (int y = 0; y < height; y++) {
       raster.getSamples(raster.getMinX(), raster.getMinY() + y, width, 1, 0, row);
@@ -128,13 +130,14 @@ final class GrayConversion {
         pixels[y * width + x] = table[row[x]];
       }
     }
-    return new GrayImage(width, height, pixels);
+    return image;
   }
 
   private static GrayImage fromComponents(Raster raster, ColorModel model, boolean rgb) {
     int width = raster.getWidth();
     int height = raster.getHeight();
-    float[] pixels = new float[width * height];
+    GrayImage image = GrayImage.blank(width, height);
+    float[] pixels = image.pixels();
     int bandCount = rgb ? 3 : 1;
     int[][] bands = new int[bandCount][width];
     double[] scale = new double[bandCount];
@@ -154,7 +157,7 @@ final class GrayConversion {
         pixels[y * width + x] = (float) value;
       }
     }
-    return new GrayImage(width, height, pixels);
+    return image;
   }
 
   private static boolean isIntegerType(int transferType) {

@@ -29,6 +29,11 @@ import javax.imageio.stream.MemoryCacheImageInputStream;
  * are divided by their maximum ({@code 255}, or {@code 65535} for 16-bit PNG) so pixels lie in [0,
  * 1].
  *
+ * <p>Images larger than {@link GrayImage#MAX_PIXELS} or with sides further apart than {@link
+ * GrayImage#MAX_ASPECT_RATIO} are rejected from the size in their header, before any pixel memory
+ * is allocated, so a small file that declares a huge image fails at once instead of exhausting the
+ * heap. Files larger than {@link #MAX_FILE_BYTES} are rejected before they are read.
+ *
  * <p>Every failure is an {@link IOException} whose message names the file, the problem and the fix.
  * A missing file raises {@link NoSuchFileException}. Truncated data fails instead of decoding part
  * of an image: the PNG chunk structure and CRCs are checked before decoding, and any warning from
@@ -41,14 +46,22 @@ public final class ImageDecoder {
 
   private static final byte[] PNG_SIGNATURE = {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 
+  /**
+   * Largest file the decoder reads into memory, 1 GiB. An image within {@link GrayImage#MAX_PIXELS}
+   * stored without compression at 8 bytes a pixel (16-bit RGBA) takes 800 MB, so every image that
+   * could pass the pixel limit fits.
+   */
+  public static final long MAX_FILE_BYTES = 1L << 30;
+
   private ImageDecoder() {}
 
   /**
    * Decodes {@code file} into a gray image.
    *
    * @throws NoSuchFileException if the file does not exist
-   * @throws IOException if the file is empty, not a PNG or JPEG, truncated, corrupt or in a color
-   *     model this decoder does not support
+   * @throws IOException if the file is empty, larger than {@link #MAX_FILE_BYTES}, not a PNG or
+   *     JPEG, truncated, corrupt, in a color model this decoder does not support, or declares an
+   *     image size outside {@link GrayImage#isWithinLimits}
    */
   public static GrayImage decode(Path file) throws IOException {
     byte[] bytes = readAll(file);
@@ -101,6 +114,17 @@ public final class ImageDecoder {
 
     byte[] bytes;
     try {
+      long size = Files.size(file);
+      if (size > MAX_FILE_BYTES) {
+        throw new IOException(
+            file
+                + ": file is "
+                + size
+                + " bytes, more than the "
+                + MAX_FILE_BYTES
+                + " bytes (1 GiB) that the decoder reads; crop the face out of the image or"
+                + " downscale it");
+      }
       bytes = Files.readAllBytes(file);
     } catch (NoSuchFileException e) {
       throw new NoSuchFileException(
@@ -118,45 +142,56 @@ public final class ImageDecoder {
 
   private static BufferedImage readImage(Path file, byte[] bytes, String format)
       throws IOException {
+    return readChecked(file, bytes, format, reader -> reader.read(0));
+  }
+
+  private static Raster readRaster(Path file, byte[] bytes) throws IOException {
+    return readChecked(file, bytes, "jpeg", reader -> reader.readRaster(0, null));
+  }
+
+  /**
+   * Reads the image size from the header, rejects sizes outside {@link GrayImage#isWithinLimits}
+   * before any pixel buffer is allocated, and only then decodes with {@code decode}.
+   */
+  private static <T> T readChecked(Path file, byte[] bytes, String format, Decoding<T> decode)
+      throws IOException {
     ImageReader reader = newReader(file, format);
     WarningCollector warnings = new WarningCollector();
     reader.addIIOReadWarningListener(warnings);
 
-    BufferedImage image;
+    T result;
     try (ImageInputStream input =
         new MemoryCacheImageInputStream(new ByteArrayInputStream(bytes))) {
       reader.setInput(input, true, true);
-      image = reader.read(0);
-    } catch (IOException | RuntimeException e) {
-      // ImageIO signals corrupt data with IIOException but also with unchecked exceptions
-      // (for example IllegalArgumentException or ArrayIndexOutOfBoundsException).
-      throw corrupt(file, format, e);
+      requireWithinLimits(file, reader, format);
+      try {
+        result = decode.apply(reader);
+      } catch (IOException | RuntimeException e) {
+        // ImageIO signals corrupt data with IIOException but also with unchecked exceptions
+        // (for example IllegalArgumentException or ArrayIndexOutOfBoundsException).
+        throw corrupt(file, format, e);
+      }
     } finally {
       reader.dispose();
     }
 
     warnings.throwIfAny(file, format);
-    return image;
+    return result;
   }
 
-  private static Raster readRaster(Path file, byte[] bytes) throws IOException {
-    ImageReader reader = newReader(file, "jpeg");
-    WarningCollector warnings = new WarningCollector();
-    reader.addIIOReadWarningListener(warnings);
-
-    Raster raster;
-    try (ImageInputStream input =
-        new MemoryCacheImageInputStream(new ByteArrayInputStream(bytes))) {
-      reader.setInput(input, true, true);
-      raster = reader.readRaster(0, null);
+  private static void requireWithinLimits(Path file, ImageReader reader, String format)
+      throws IOException {
+    int width;
+    int height;
+    try {
+      width = reader.getWidth(0);
+      height = reader.getHeight(0);
     } catch (IOException | RuntimeException e) {
-      throw corrupt(file, "jpeg", e);
-    } finally {
-      reader.dispose();
+      throw corrupt(file, format, e);
     }
-
-    warnings.throwIfAny(file, "jpeg");
-    return raster;
+    if (!GrayImage.isWithinLimits(width, height)) {
+      throw new IOException(file + ": " + GrayImage.describeLimitViolation(width, height));
+    }
   }
 
   private static ImageReader newReader(Path file, String format) throws IOException {
@@ -189,6 +224,12 @@ public final class ImageDecoder {
       }
     }
     return true;
+  }
+
+  /** One ImageIO read call on a reader whose input is set. */
+  @FunctionalInterface
+  private interface Decoding<T> {
+    T apply(ImageReader reader) throws IOException;
   }
 
   /** Collects decoder warnings, which ImageIO uses to report truncated JPEG data. */

@@ -19,6 +19,8 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.Objects;
 import java.util.function.UnaryOperator;
 
 /**
@@ -29,11 +31,30 @@ import java.util.function.UnaryOperator;
  * double[] points = detector.detect(Path.of("face.jpg")); // x0, y0, ..., x67, y67
  * }</pre>
  *
- * <p>The input is a face crop, as in the training data; the result is in pixels of that image. An
- * instance is safe to use from many threads at once: it never changes after loading, and each call
- * runs the model in evaluation mode without recording a graph.
+ * <p>The input is a face crop, as in the training data. Like evaluation, prediction rescales the
+ * shorter side to 1.15 × {@link #inputSize()} and cuts the central square of {@link #inputSize()}.
+ * The model's input therefore covers the central square of side about shorter side / 1.15, and the
+ * rest of the image is not used.
+ *
+ * <p>Keypoints are returned as 136 doubles {@code x0, y0, x1, y1, ..., x67, y67} in the continuous
+ * pixel coordinates of the image passed in, as {@link GrayImage} defines them: (0, 0) is the
+ * top-left corner of the image, (width, height) its bottom-right corner, and the centre of pixel
+ * (i, j) is (i + 0.5, j + 0.5). The model may place a point outside the image.
+ *
+ * <p>An instance is safe to use from many threads at once: it never changes after loading, and each
+ * call runs the model in evaluation mode without recording a graph. Calls from different threads
+ * return the same values, bit for bit, as the same calls from one thread. The caller must not
+ * change an image's pixels while a call that uses the image runs.
  */
 public final class KeypointDetector {
+
+  /**
+   * Largest input side S, in pixels, that {@link #load} accepts. The built-in model presets take
+   * 96. With S at most 1024 and images within {@link GrayImage#MAX_ASPECT_RATIO}, the rescaled
+   * image stays under 140 million floats.
+   */
+  public static final int MAX_INPUT_SIZE = 1024;
+
   private final Sequential model;
   private final int inputSize;
   private final KeypointNormalization normalization;
@@ -48,16 +69,26 @@ public final class KeypointDetector {
 
   /**
    * Loads a checkpoint written by {@code kiln train} ({@code best.safetensors} or {@code
-   * last.safetensors}); it contains the model description as well as the weights.
+   * last.safetensors}); it contains the model description, the keypoint normalization and the
+   * weights. The model must take 1 × S × S gray images, with S equal to the normalization's input
+   * size and at most {@link #MAX_INPUT_SIZE}.
    *
-   * @throws IOException if the file cannot be read or is not a kiln training checkpoint
+   * @throws NullPointerException if {@code checkpointFile} is null
+   * @throws java.nio.file.NoSuchFileException if the file does not exist
+   * @throws IOException if the file cannot be read or is not a kiln training checkpoint: the model
+   *     description or the keypoint normalization is missing or invalid, they disagree on the input
+   *     size, or the weights do not fit the model. The message names the file.
    */
   public static KeypointDetector load(Path checkpointFile) throws IOException {
+    Objects.requireNonNull(checkpointFile, "checkpointFile must not be null");
     Checkpoint checkpoint = Checkpoint.read(checkpointFile);
-    ModelSpec spec =
-        ModelSpec.parse(
-            RunMetadata.require(checkpoint.metadata(), RunMetadata.MODEL_SPEC),
-            checkpointFile + " (model_spec)");
+    Map<String, String> metadata = checkpoint.metadata();
+
+    ModelSpec spec = readModelSpec(checkpointFile, metadata);
+    KeypointNormalization normalization = readNormalization(checkpointFile, metadata);
+    requireMatchingInput(checkpointFile, spec, normalization);
+    requireStoredParameters(checkpointFile, spec, checkpoint);
+
     Sequential model = spec.build(DType.FLOAT32, new Generator(0));
     try {
       checkpoint.loadModel(model);
@@ -66,7 +97,7 @@ public final class KeypointDetector {
           checkpointFile + ": the weights do not fit the stored model: " + e.getMessage(), e);
     }
     model.eval();
-    return new KeypointDetector(model, KeypointNormalization.fromMetadata(checkpoint.metadata()));
+    return new KeypointDetector(model, normalization);
   }
 
   /** Side of the square input that the model takes, in pixels. */
@@ -74,21 +105,60 @@ public final class KeypointDetector {
     return inputSize;
   }
 
-  /** Decodes an image file (PNG or JPEG, by content) and predicts its keypoints. */
+  /**
+   * Decodes an image file (PNG or JPEG, by content, as {@link ImageDecoder} describes) and predicts
+   * its keypoints. Decoded pixels always lie in [0, 1].
+   *
+   * @return x0, y0, ..., x67, y67 in pixels of the decoded image, as the class comment defines them
+   * @throws NullPointerException if {@code imageFile} is null
+   * @throws java.nio.file.NoSuchFileException if the file does not exist
+   * @throws IOException if the file cannot be decoded, including an image larger than {@link
+   *     GrayImage#MAX_PIXELS} or with sides further apart than {@link GrayImage#MAX_ASPECT_RATIO}
+   */
   public double[] detect(Path imageFile) throws IOException {
+    Objects.requireNonNull(imageFile, "imageFile must not be null");
     return predict(ImageDecoder.decode(imageFile));
   }
 
-  /** Predicts the 68 keypoints of a face crop, as x0, y0, ..., x67, y67 in its pixels. */
+  /**
+   * Predicts the 68 keypoints of a face crop.
+   *
+   * @param image gray pixels in [0, 1], as the model was trained on: divide 8-bit samples by 255
+   * @return x0, y0, ..., x67, y67 in pixels of {@code image}, as the class comment defines them
+   * @throws NullPointerException if {@code image} is null
+   * @throws IllegalArgumentException if a pixel is NaN or outside [0, 1], or the image is larger
+   *     than {@link GrayImage#MAX_PIXELS} or has sides further apart than {@link
+   *     GrayImage#MAX_ASPECT_RATIO}
+   */
   public double[] predict(GrayImage image) {
-    return predict(List.of(image)).get(0);
+    Objects.requireNonNull(image, "image must not be null");
+    requireValid(image, "image");
+    return run(List.of(image)).get(0);
   }
 
-  /** Predicts a batch of face crops at once, which is faster than one at a time. */
+  /**
+   * Predicts a batch of face crops at once, which is faster than one at a time. Memory grows with
+   * the number of images, so split very long lists.
+   *
+   * @param images gray images with pixels in [0, 1], as for {@link #predict(GrayImage)}
+   * @return one array x0, y0, ..., x67, y67 per image, in the order of {@code images}; an empty
+   *     list for an empty input
+   * @throws NullPointerException if {@code images} or one of its elements is null
+   * @throws IllegalArgumentException if an image fails the checks of {@link #predict(GrayImage)};
+   *     the message gives its index
+   */
   public List<double[]> predict(List<GrayImage> images) {
-    if (images.isEmpty()) {
-      return List.of();
+    Objects.requireNonNull(images, "images must not be null");
+    List<GrayImage> batch = new ArrayList<>(images);
+    for (int i = 0; i < batch.size(); i++) {
+      String name = "images[" + i + "]";
+      GrayImage image = Objects.requireNonNull(batch.get(i), () -> name + " must not be null");
+      requireValid(image, name);
     }
+    return batch.isEmpty() ? List.of() : run(batch);
+  }
+
+  private List<double[]> run(List<GrayImage> images) {
     List<Sample> crops = new ArrayList<>(images.size());
     for (int i = 0; i < images.size(); i++) {
       Sample original = new Sample("image " + i, images.get(i), new double[2 * Sample.POINTS]);
@@ -114,5 +184,127 @@ public final class KeypointDetector {
       result.add(toOriginal.apply(normalization.denormalize(normalized)));
     }
     return result;
+  }
+
+  /** Checks the size limits and the pixel range, naming the image {@code name} in errors. */
+  private static void requireValid(GrayImage image, String name) {
+    if (!GrayImage.isWithinLimits(image.width(), image.height())) {
+      throw new IllegalArgumentException(
+          name + ": " + GrayImage.describeLimitViolation(image.width(), image.height()));
+    }
+
+    float[] pixels = image.pixels();
+    for (int index = 0; index < pixels.length; index++) {
+      float value = pixels[index];
+      // Written so that NaN fails too.
+      if (!(value >= 0f && value <= 1f)) {
+        throw new IllegalArgumentException(
+            name
+                + ": pixel "
+                + index
+                + " (x="
+                + index % image.width()
+                + ", y="
+                + index / image.width()
+                + ") is "
+                + value
+                + ", outside [0, 1]; the model was trained on pixels in [0, 1], so divide 8-bit"
+                + " samples by 255");
+      }
+    }
+  }
+
+  private static ModelSpec readModelSpec(Path file, Map<String, String> metadata)
+      throws IOException {
+    String text = RunMetadata.require(metadata, RunMetadata.MODEL_SPEC, file);
+    try {
+      return ModelSpec.parse(text, file + " (model_spec)");
+    } catch (IllegalArgumentException e) {
+      // ModelSpec's message already names the file and the line.
+      throw new IOException(
+          e.getMessage()
+              + "; the checkpoint's model description is invalid, so the file was not written by"
+              + " kiln train or was changed after; retrain, or pass another checkpoint",
+          e);
+    }
+  }
+
+  private static KeypointNormalization readNormalization(Path file, Map<String, String> metadata)
+      throws IOException {
+    try {
+      return KeypointNormalization.fromMetadata(metadata);
+    } catch (IllegalArgumentException e) {
+      throw new IOException(
+          file
+              + ": invalid keypoint normalization in the checkpoint metadata: "
+              + e.getMessage()
+              + "; the file was not written by kiln train or comes from an older version, so"
+              + " retrain, or pass another checkpoint",
+          e);
+    }
+  }
+
+  /**
+   * Checks that the model takes 1 × S × S images, with S the normalization's input size, because
+   * the evaluation pipeline makes S × S gray crops. A mismatch would otherwise fail on every call.
+   */
+  private static void requireMatchingInput(
+      Path file, ModelSpec spec, KeypointNormalization normalization) throws IOException {
+    int size = normalization.inputSize();
+    if (size > MAX_INPUT_SIZE) {
+      throw new IOException(
+          file
+              + ": the keypoint normalization is for "
+              + size
+              + "x"
+              + size
+              + " inputs, but the detector supports at most "
+              + MAX_INPUT_SIZE
+              + "x"
+              + MAX_INPUT_SIZE
+              + "; retrain with a smaller input size");
+    }
+
+    int[] shape = spec.inputShape();
+    if (shape[0] != 1 || shape[1] != size || shape[2] != size) {
+      throw new IOException(
+          file
+              + ": the model takes input "
+              + shape[0]
+              + "x"
+              + shape[1]
+              + "x"
+              + shape[2]
+              + ", but the keypoint normalization is for 1x"
+              + size
+              + "x"
+              + size
+              + " gray crops, so the checkpoint's metadata does not match its model; retrain or"
+              + " re-export the checkpoint with kiln train");
+    }
+  }
+
+  /**
+   * Checks that the checkpoint stores at least as many values as the model description needs, so
+   * that a hostile or edited description cannot make {@link ModelSpec#build} allocate far more
+   * memory than the file holds.
+   */
+  private static void requireStoredParameters(Path file, ModelSpec spec, Checkpoint checkpoint)
+      throws IOException {
+    long stored = 0;
+    for (Tensor tensor : checkpoint.model().values()) {
+      stored += tensor.numel();
+    }
+    long needed = spec.parameterCount();
+    if (needed < 0 || needed > stored) {
+      throw new IOException(
+          file
+              + ": the model description needs "
+              + needed
+              + " trained values, but the checkpoint stores only "
+              + stored
+              + ", so the weights do not belong to this model; retrain, or pass another"
+              + " checkpoint");
+    }
   }
 }

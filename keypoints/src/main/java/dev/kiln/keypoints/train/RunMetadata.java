@@ -1,6 +1,7 @@
 package dev.kiln.keypoints.train;
 
 import java.io.IOException;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.stream.Collectors;
@@ -23,6 +24,25 @@ public final class RunMetadata {
           "checkpoint metadata has no '"
               + key
               + "': the file was not written by kiln's trainer, or by an older version");
+    }
+    return value;
+  }
+
+  /**
+   * Returns {@code metadata.get(key)} from the checkpoint {@code file}, or throws an error that
+   * names the file and the missing key.
+   */
+  public static String require(Map<String, String> metadata, String key, Path file)
+      throws IOException {
+    String value = metadata.get(key);
+    if (value == null) {
+      throw new IOException(
+          file
+              + ": checkpoint metadata has no '"
+              + key
+              + "' entry, so the file was not written by kiln train or comes from an older"
+              + " version; pass a best.safetensors or last.safetensors file from a current"
+              + " training run, or retrain");
     }
     return value;
   }

@@ -66,6 +66,10 @@ public final class Rescale implements Transform {
       throw new IllegalArgumentException(
           "target size must be positive, got " + width + "x" + height);
     }
+    // The horizontal pass needs width × source height floats, and the result width × height.
+    requireArrayLength(image, width, height, (long) width * image.height());
+    requireArrayLength(image, width, height, (long) width * height);
+
     AxisTaps columns = AxisTaps.build(image.width(), width);
     AxisTaps rows = AxisTaps.build(image.height(), height);
     float[] source = image.pixels();
@@ -103,7 +107,34 @@ public final class Rescale implements Transform {
 
   private static int scaledLength(int length, int shorterTarget, int shorterSource) {
     long rounded = Math.round((double) length * shorterTarget / shorterSource);
+    if (rounded > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException(
+          "rescaling the shorter side from "
+              + shorterSource
+              + " to "
+              + shorterTarget
+              + " pixels makes the longer side "
+              + rounded
+              + " pixels, more than an int holds; crop the image to a less extreme aspect ratio");
+    }
     return (int) Math.max(1, rounded);
+  }
+
+  private static void requireArrayLength(GrayImage image, int width, int height, long length) {
+    if (length > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException(
+          "resizing a "
+              + image.width()
+              + "x"
+              + image.height()
+              + " image to "
+              + width
+              + "x"
+              + height
+              + " needs an array of "
+              + length
+              + " floats, more than a Java array holds; crop or downscale the image first");
+    }
   }
 
   /** An image size in pixels. */

@@ -5,6 +5,7 @@ import static dev.kiln.keypoints.transform.MarkedSamples.assertMarksOnKeypoints;
 import static dev.kiln.keypoints.transform.MarkedSamples.markedSample;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.core.random.Generator;
 import dev.kiln.keypoints.data.GrayImage;
@@ -165,5 +166,26 @@ class RescaleTest {
   @Test
   void nonPositiveSideRaisesError() {
     assertThrows(IllegalArgumentException.class, () -> new Rescale(0));
+  }
+
+  @Test
+  void resizeBeyondArrayLimitRaisesError() {
+    // 110 x 22 million = 2.42 billion floats, which overflows an int array length.
+    GrayImage strip = GrayImage.blank(1, 200000);
+
+    IllegalArgumentException error =
+        assertThrows(IllegalArgumentException.class, () -> Rescale.resize(strip, 110, 22_000_000));
+
+    assertTrue(error.getMessage().contains("2420000000"), error.getMessage());
+  }
+
+  @Test
+  void outputSideBeyondIntRaisesError() {
+    Rescale rescale = new Rescale(110);
+
+    IllegalArgumentException error =
+        assertThrows(IllegalArgumentException.class, () -> rescale.outputSize(1, 2_000_000_000));
+
+    assertTrue(error.getMessage().contains("220000000000"), error.getMessage());
   }
 }
