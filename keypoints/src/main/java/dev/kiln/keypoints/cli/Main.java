@@ -3,6 +3,15 @@ package dev.kiln.keypoints.cli;
 import dev.kiln.keypoints.fetch.FetchDataCommand;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
+import java.nio.file.FileSystemLoopException;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
+import java.nio.file.NotLinkException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -34,9 +43,14 @@ public final class Main implements Runnable {
 
   /** Runs the command line and returns the exit code, for tests. */
   public static int run(String... args) {
+    return newCommandLine().execute(args);
+  }
+
+  /** Creates the command line with the handler that prints expected failures, for tests. */
+  static CommandLine newCommandLine() {
     CommandLine commandLine = new CommandLine(new Main());
     commandLine.setExecutionExceptionHandler(Main::reportFailure);
-    return commandLine.execute(args);
+    return commandLine;
   }
 
   /**
@@ -55,10 +69,48 @@ public final class Main implements Runnable {
     if (!expected) {
       throw error;
     }
-    commandLine
-        .getErr()
-        .println("kiln " + commandLine.getCommandName() + ": " + error.getMessage());
+    commandLine.getErr().println("kiln " + commandLine.getCommandName() + ": " + describe(error));
     return FAILED;
+  }
+
+  /**
+   * Returns the message to print for an expected failure. NIO's file exceptions carry only the path
+   * as their message, so they get a description of what went wrong with that path.
+   */
+  static String describe(Exception error) {
+    Throwable cause = error instanceof UncheckedIOException ? error.getCause() : error;
+    if (cause instanceof FileSystemException fileError) {
+      return describeFileError(fileError);
+    }
+    return error.getMessage() != null ? error.getMessage() : error.toString();
+  }
+
+  /**
+   * Returns "FILE: PROBLEM (other file: OTHER)". PROBLEM is the exception's reason where it has one
+   * (the operating system's error text, or kiln's description and fix), or else a phrase for its
+   * type, because the JDK leaves the reason empty where the type alone names the error.
+   */
+  static String describeFileError(FileSystemException error) {
+    String problem = error.getReason() != null ? error.getReason() : problemOf(error);
+    String message = error.getFile() != null ? error.getFile() + ": " + problem : problem;
+    if (error.getOtherFile() != null) {
+      message += " (other file: " + error.getOtherFile() + ")";
+    }
+    return message;
+  }
+
+  private static String problemOf(FileSystemException error) {
+    return switch (error) {
+      case NoSuchFileException _ -> "not found";
+      case AccessDeniedException _ -> "permission denied";
+      case FileAlreadyExistsException _ -> "already exists";
+      case NotDirectoryException _ -> "is not a folder";
+      case DirectoryNotEmptyException _ -> "folder is not empty";
+      case NotLinkException _ -> "is not a symbolic link";
+      case FileSystemLoopException _ -> "is in a cycle of symbolic links";
+      case AtomicMoveNotSupportedException _ -> "cannot be moved atomically";
+      default -> "file system error (" + error.getClass().getSimpleName() + ")";
+    };
   }
 
   @Override

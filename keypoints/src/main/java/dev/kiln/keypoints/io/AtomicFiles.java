@@ -2,9 +2,16 @@ package dev.kiln.keypoints.io;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.FileAttribute;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Set;
 
 /**
  * Writes files so that readers see either the old file or the whole new one: the content goes to a
@@ -20,15 +27,31 @@ public final class AtomicFiles {
     void writeTo(Path temporary) throws IOException;
   }
 
-  /** Writes {@code content} to {@code file} atomically, creating missing parent folders. */
+  /**
+   * Writes {@code content} to {@code file} atomically, creating missing parent folders. The file
+   * gets the permissions that {@link Files#write} would give it.
+   *
+   * @throws FileSystemException naming {@code file}, not the temporary file, where the temporary
+   *     file cannot be created or renamed
+   */
   public static void write(Path file, Content content) throws IOException {
     Path folder = file.toAbsolutePath().getParent();
     Files.createDirectories(folder);
-    Path temporary = Files.createTempFile(folder, "." + file.getFileName() + ".", ".tmp");
+    boolean posix = folder.getFileSystem().supportedFileAttributeViews().contains("posix");
+    Set<PosixFilePermission> existing = posix ? permissionsIfExists(file) : null;
+    Path temporary = createTemporary(file, folder, posix);
     try {
       content.writeTo(temporary);
-      Files.move(
-          temporary, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      // Set after writing, because some writers (ImageIO among them) delete and recreate the file.
+      if (existing != null) {
+        Files.setPosixFilePermissions(temporary, existing);
+      }
+      try {
+        Files.move(
+            temporary, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      } catch (FileSystemException e) {
+        throw namingTarget(e, file, "failed to rename the temporary file over it");
+      }
     } finally {
       Files.deleteIfExists(temporary);
     }
@@ -42,5 +65,53 @@ public final class AtomicFiles {
   /** Copies {@code source} to {@code file} atomically. */
   public static void copy(Path source, Path file) throws IOException {
     write(file, temporary -> Files.copy(source, temporary, StandardCopyOption.REPLACE_EXISTING));
+  }
+
+  /**
+   * Creates the temporary file for {@code file} in {@code folder}. Files.createTempFile gives mode
+   * 0600 by default, but Files.write creates a new file with rw-rw-rw- less the umask and keeps an
+   * existing file's permissions. So the temporary file requests rw-rw-rw-, which the operating
+   * system reduces by the umask, and {@link #write} copies an existing file's permissions onto it.
+   */
+  private static Path createTemporary(Path file, Path folder, boolean posix) throws IOException {
+    FileAttribute<?>[] attributes =
+        posix
+            ? new FileAttribute<?>[] {
+              PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-rw-rw-"))
+            }
+            : new FileAttribute<?>[0];
+    try {
+      return Files.createTempFile(folder, "." + file.getFileName() + ".", ".tmp", attributes);
+    } catch (FileSystemException e) {
+      throw namingTarget(e, file, "failed to create a temporary file in " + folder);
+    }
+  }
+
+  /** Returns the permissions of {@code file}, or null if it does not exist. */
+  private static Set<PosixFilePermission> permissionsIfExists(Path file) throws IOException {
+    try {
+      return Files.getPosixFilePermissions(file);
+    } catch (NoSuchFileException e) {
+      return null;
+    }
+  }
+
+  /**
+   * Returns an exception that names {@code file} in place of the temporary file, whose name means
+   * nothing to the user, and keeps {@code error} as its cause. A denied permission stays an {@link
+   * AccessDeniedException}.
+   */
+  private static FileSystemException namingTarget(
+      FileSystemException error, Path file, String action) {
+    FileSystemException named;
+    if (error instanceof AccessDeniedException) {
+      named = new AccessDeniedException(file.toString(), null, "permission denied: " + action);
+    } else {
+      String problem =
+          error.getReason() != null ? error.getReason() : error.getClass().getSimpleName();
+      named = new FileSystemException(file.toString(), null, action + ": " + problem);
+    }
+    named.initCause(error);
+    return named;
   }
 }

@@ -1,0 +1,143 @@
+package dev.kiln.keypoints.io;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.IOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Permissions of the files that {@link AtomicFiles} writes, and the file its errors name. */
+class AtomicFilesTest {
+  @TempDir Path folder;
+
+  private void assumePosix() {
+    assumeTrue(
+        folder.getFileSystem().supportedFileAttributeViews().contains("posix"),
+        "skipped: the temporary folder's file system has no POSIX permissions");
+  }
+
+  private List<String> namesIn(Path dir) throws IOException {
+    try (Stream<Path> children = Files.list(dir)) {
+      return children.map(path -> path.getFileName().toString()).sorted().toList();
+    }
+  }
+
+  @Test
+  void newFileGetsPlainWritePermissions() throws IOException {
+    assumePosix();
+    Path plain = folder.resolve("plain.json");
+    Path atomic = folder.resolve("atomic.json");
+
+    Files.writeString(plain, "{}");
+    AtomicFiles.writeString(atomic, "{}");
+
+    // Both are new files, so both get rw-rw-rw- less the umask. Where the umask is 077, this
+    // matches the 0600 of a bare createTempFile too and cannot tell them apart.
+    assertEquals(
+        PosixFilePermissions.toString(Files.getPosixFilePermissions(plain)),
+        PosixFilePermissions.toString(Files.getPosixFilePermissions(atomic)));
+  }
+
+  @Test
+  void replacedFileKeepsItsPermissions() throws IOException {
+    assumePosix();
+    Path file = folder.resolve("history.csv");
+    Files.writeString(file, "old");
+    Set<PosixFilePermission> chosen = PosixFilePermissions.fromString("rw-r-----");
+    Files.setPosixFilePermissions(file, chosen);
+
+    AtomicFiles.writeString(file, "new");
+
+    assertEquals("new", Files.readString(file));
+    assertEquals(
+        PosixFilePermissions.toString(chosen),
+        PosixFilePermissions.toString(Files.getPosixFilePermissions(file)));
+  }
+
+  @Test
+  void recreatedTemporaryKeepsPermissions() throws IOException {
+    assumePosix();
+    Path file = folder.resolve("overlay.png");
+    Files.writeString(file, "old");
+    Set<PosixFilePermission> chosen = PosixFilePermissions.fromString("rw-rw----");
+    Files.setPosixFilePermissions(file, chosen);
+
+    // ImageIO.write(image, format, File) deletes the file it is given and creates it again.
+    AtomicFiles.write(
+        file,
+        temporary -> {
+          Files.delete(temporary);
+          Files.writeString(temporary, "new");
+        });
+
+    assertEquals("new", Files.readString(file));
+    assertEquals(
+        PosixFilePermissions.toString(chosen),
+        PosixFilePermissions.toString(Files.getPosixFilePermissions(file)));
+  }
+
+  @Test
+  void temporaryFileFailureNamesTarget() throws IOException {
+    // 250 characters is a valid file name on common file systems (the maximum is 255 bytes), but
+    // the temporary file's name adds about 25 to it, so creating the temporary file fails.
+    Path file = folder.resolve("x".repeat(250));
+
+    FileSystemException error =
+        assertThrows(FileSystemException.class, () -> AtomicFiles.writeString(file, "text"));
+
+    assertEquals(file.toString(), error.getFile());
+    assertTrue(error.getMessage().contains(folder.toString()), error.getMessage());
+    assertFalse(error.getMessage().contains(".tmp"), error.getMessage());
+    assertEquals(List.of(), namesIn(folder));
+  }
+
+  @Test
+  void renameFailureNamesTarget() throws IOException {
+    Path file = Files.createDirectory(folder.resolve("predictions.json"));
+
+    FileSystemException error =
+        assertThrows(FileSystemException.class, () -> AtomicFiles.writeString(file, "text"));
+
+    assertEquals(file.toString(), error.getFile());
+    assertFalse(error.getMessage().contains(".tmp"), error.getMessage());
+    assertTrue(Files.isDirectory(file), "the folder in the target's place was replaced");
+    assertEquals(List.of("predictions.json"), namesIn(folder));
+  }
+
+  @Test
+  void readOnlyFolderNamesTarget() throws IOException {
+    assumePosix();
+    Path readOnly = Files.createDirectory(folder.resolve("read-only"));
+    Files.setPosixFilePermissions(readOnly, PosixFilePermissions.fromString("r-xr-xr-x"));
+    try {
+      assumeFalse(
+          Files.isWritable(readOnly), "skipped: this user (root) may write to read-only folders");
+      Path file = readOnly.resolve("a.png");
+
+      IOException error =
+          assertThrows(IOException.class, () -> AtomicFiles.writeString(file, "text"));
+
+      AccessDeniedException denied = assertInstanceOf(AccessDeniedException.class, error);
+      assertEquals(file.toString(), denied.getFile());
+      assertTrue(denied.getMessage().contains(readOnly.toString()), denied.getMessage());
+      assertFalse(denied.getMessage().contains(".tmp"), denied.getMessage());
+    } finally {
+      Files.setPosixFilePermissions(readOnly, PosixFilePermissions.fromString("rwxr-xr-x"));
+    }
+  }
+}
