@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.List;
@@ -41,6 +42,11 @@ public final class SafetensorsFile {
 
   /** Reads and validates the length prefix and header of {@code file}. */
   static SafetensorsFile open(Path file) throws IOException {
+    // Opening a folder fails with the bare "Is a directory", which names no file.
+    if (Files.isDirectory(file)) {
+      throw new SafetensorsException(
+          file, "is a folder, not a safetensors file; pass a file such as best.safetensors");
+    }
     try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
       long size = channel.size();
       if (size < Long.BYTES) {

@@ -44,6 +44,16 @@ class SafetensorsMalformedTest {
   }
 
   @Test
+  void folderIsRejectedByName() throws Exception {
+    Path run = Files.createDirectories(folder.resolve("run"));
+
+    SafetensorsException e = readFails(run);
+
+    assertMentions(e, "is a folder, not a safetensors file");
+    assertTrue(e.getMessage().startsWith(run.toString()), e.getMessage());
+  }
+
+  @Test
   void emptyFileIsRejected() throws Exception {
     Path file = Files.write(folder.resolve("empty.safetensors"), new byte[0]);
 
