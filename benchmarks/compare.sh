@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs the same work in kiln and in PyTorch, one after the other, and prints the comparison table.
-# It covers images/s of a training step and an inference batch for each keypoint preset at batch
-# 10 and 32, and peak RSS of lenet-20m training at batch 10. It also compares the float32 matrix
-# product at 1024^3 with OpenBLAS through NumPy, next to the machine's theoretical peak.
+# Runs the same work in kiln and in PyTorch and prints the comparison table. It covers images/s of
+# a training step and an inference batch for each keypoint preset at batch 10 and 32, and peak RSS
+# of lenet-20m training at batch 10. It also compares the float32 matrix product at 1024^3 with
+# OpenBLAS through NumPy, next to the machine's theoretical peak. The two sides take turns for each
+# model, batch and mode, kiln first and then PyTorch first, and each turn records the 1-minute load
+# average before it starts. The peak RSS and matrix product runs go kiln first.
 #
 # Usage: benchmarks/compare.sh [--threads N] [--warmup N] [--warmup-seconds S] [--repeats N]
 #                              [--steps N] [--repeat-seconds S] [--models a,b] [--batches 10,32]
@@ -12,6 +14,8 @@
 # Environment: PYTHON is the interpreter of the PyTorch and NumPy side (default /usr/bin/python3).
 # KILN_FMA_LANES sets the float32 FMA lanes per cycle behind the computed peak (default: from the
 # CPU flags).
+# Exit status: 0 on success, 2 for invalid options, and 1 when a run fails or the two sides' models
+# differ. The table gives the rows of such a model no ratio and no verdict.
 # Build first, from the repository root: mvn -B install -DskipTests -pl benchmarks -am
 # Records and the table are kept in benchmarks/target/compare-DATE/.
 set -euo pipefail
@@ -151,13 +155,49 @@ echo "== models"
 "${kiln[@]}" describe "${work_args[@]}" > "$out/kiln.tsv"
 [ "$have_torch" = 1 ] && python_side describe "${work_args[@]}" > "$out/pytorch.tsv"
 
-echo "== training and inference: kiln"
-"${kiln[@]}" run "${work_args[@]}" | tee -a "$out/kiln.tsv"
-timings_recorded=1
-if [ "$have_torch" = 1 ]; then
-  echo "== training and inference: PyTorch"
-  python_side run "${work_args[@]}" | tee -a "$out/pytorch.tsv"
-fi
+# run_cell SIDE MODEL BATCH MODE: appends the 1-minute load average and then the timing of one
+# model, batch and mode on SIDE to that side's records. It warns when the load average exceeds the
+# thread count, because other work then competes with the timed side for the cores.
+run_cell() {
+  local side="$1" model="$2" batch="$3" mode="$4" load records
+  load="$(cut -d' ' -f1 /proc/loadavg)"
+  if awk -v load="$load" -v threads="$threads" 'BEGIN { exit !(load > threads) }'; then
+    echo "compare.sh: warning: the 1-minute load average is $load, above each side's thread" \
+      "count ($threads), before $side's $mode run of $model at batch $batch" >&2
+  fi
+  records="$out/$side.tsv"
+  [ "$side" = kiln ] || records="$out/pytorch.tsv"
+  printf 'load\t%s\t%s\t%s\t%s\t%s\n' "$side" "$model" "$batch" "$mode" "$load" >>"$records"
+  # The later --models, --batches and --modes win on both sides, so these select one cell.
+  local cell_args=("${work_args[@]}" --models "$model" --batches "$batch" --modes "$mode")
+  if [ "$side" = kiln ]; then
+    "${kiln[@]}" run "${cell_args[@]}" </dev/null | tee -a "$records"
+  else
+    python_side run "${cell_args[@]}" </dev/null | tee -a "$records"
+  fi
+}
+
+# The two sides take turns per model, batch and mode, and the side that starts alternates, so that
+# a slow drift in the machine's load or clock does not favour one side.
+echo "== training and inference, per model, batch and mode"
+cells="$("$JAVA_HOME/bin/java" -cp "$kiln_classpath" dev.kiln.benchmarks.Compare cells \
+  "${work_args[@]}")"
+turn=0
+while IFS=$'\t' read -r model batch mode; do
+  sides=(kiln)
+  if [ "$have_torch" = 1 ] && [ $((turn % 2)) = 0 ]; then
+    sides=(kiln pytorch)
+  elif [ "$have_torch" = 1 ]; then
+    sides=(pytorch kiln)
+  fi
+  for side in "${sides[@]}"; do
+    run_cell "$side" "$model" "$batch" "$mode"
+    if [ "$side" = kiln ]; then
+      timings_recorded=1
+    fi
+  done
+  turn=$((turn + 1))
+done <<<"$cells"
 
 # Peak RSS: a process of its own per side, so that no other model's memory counts.
 rss_args=(--models lenet-20m --batches 10 --warmup 2 --repeats 3)
@@ -182,9 +222,13 @@ echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$m
 echo
 files=("$out/kiln.tsv")
 [ -f "$out/pytorch.tsv" ] && files+=("$out/pytorch.tsv")
+# The table command exits with status 1 after printing the table when the models differ. The
+# script keeps that status and exits with it after naming the folder.
+table_status=0
 {
   cat "$machine"
   echo
   "${kiln[@]}" table "${files[@]}"
-} | tee "$out/table.txt"
+} | tee "$out/table.txt" || table_status=$?
 echo "records and table: $out"
+exit "$table_status"

@@ -10,10 +10,14 @@ python3-numpy 1.24 with OpenBLAS; it uses no API newer than those.
 Usage: pytorch_bench.py {describe,run,gemm,rss} [options]; run with -h for the options.
 With --device cuda, run and rss put the model and the batch on the GPU and end each timed repeat
 with torch.cuda.synchronize(); benchmarks/gpu-check/gpu-check.sh uses this for its PyTorch column.
+On the GPU they turn TF32 off for cuDNN and for matrix products, and cuDNN's benchmark mode off,
+to match kiln, which asks cuDNN for FMA math (no TF32), uses cuBLAS's default math and picks cuDNN
+algorithms by heuristic instead of by timing them.
 """
 
 import argparse
 import ctypes
+import decimal
 import os
 import platform
 import sys
@@ -101,6 +105,67 @@ def lenet(nn, convs, features, hidden1, hidden2):
     return layers
 
 
+# The environment variables that can force TF32 on or off behind the flags that open_device sets:
+# NVIDIA_TF32_OVERRIDE for the CUDA libraries, TORCH_ALLOW_TF32_CUBLAS_OVERRIDE for PyTorch's
+# cuBLAS calls. The info records name their values, so that a report shows what was in effect.
+TF32_VARIABLES = ("NVIDIA_TF32_OVERRIDE", "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE")
+
+
+def number_text(value):
+    """Write a number in plain decimal notation without trailing zeros, as LayerText.java does."""
+    return format(decimal.Decimal(repr(float(value))).normalize(), "f")
+
+
+def pair_text(value):
+    """Write an int or an (height, width) pair of a layer setting as HxW."""
+    if isinstance(value, int):
+        value = (value, value)
+    return "x".join(str(size) for size in value)
+
+
+def layer_text(nn, layer):
+    """Return the canonical text of a layer's kind and settings, the form of kiln's LayerText.java."""
+    if isinstance(layer, nn.Conv2d):
+        return (f"conv in={layer.in_channels} out={layer.out_channels} "
+                f"kernel={pair_text(layer.kernel_size)} stride={pair_text(layer.stride)} "
+                f"padding={pair_text(layer.padding)} dilation={pair_text(layer.dilation)} "
+                f"groups={layer.groups} bias={str(layer.bias is not None).lower()}")
+    if isinstance(layer, nn.Linear):
+        return (f"linear in={layer.in_features} out={layer.out_features} "
+                f"bias={str(layer.bias is not None).lower()}")
+
+    if isinstance(layer, nn.MaxPool2d):
+        return (f"maxpool kernel={pair_text(layer.kernel_size)} stride={pair_text(layer.stride)} "
+                f"padding={pair_text(layer.padding)} dilation={pair_text(layer.dilation)} "
+                f"ceil_mode={str(layer.ceil_mode).lower()}")
+    if isinstance(layer, nn.AvgPool2d):
+        return (f"avgpool kernel={pair_text(layer.kernel_size)} stride={pair_text(layer.stride)} "
+                f"padding={pair_text(layer.padding)} ceil_mode={str(layer.ceil_mode).lower()} "
+                f"count_include_pad={str(layer.count_include_pad).lower()}")
+
+    if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        kind = "batchnorm1d" if isinstance(layer, nn.BatchNorm1d) else "batchnorm2d"
+        return (f"{kind} features={layer.num_features} eps={number_text(layer.eps)} "
+                f"momentum={number_text(layer.momentum)} affine={str(layer.affine).lower()} "
+                f"track_running_stats={str(layer.track_running_stats).lower()}")
+
+    if isinstance(layer, nn.Dropout):
+        return f"dropout p={number_text(layer.p)}"
+    if isinstance(layer, nn.Flatten):
+        return f"flatten start_dim={layer.start_dim} end_dim={layer.end_dim}"
+
+    if isinstance(layer, nn.ELU):
+        return f"elu alpha={number_text(layer.alpha)}"
+    if isinstance(layer, nn.LeakyReLU):
+        return f"leaky_relu slope={number_text(layer.negative_slope)}"
+    for kind, name in ((nn.ReLU, "relu"), (nn.Tanh, "tanh"), (nn.Sigmoid, "sigmoid")):
+        if isinstance(layer, kind):
+            return name
+
+    raise SystemExit(f"pytorch_bench.py: no canonical text for layer type {type(layer).__name__}. "
+                     f"Add it to layer_text and to LayerText.java")
+
+
 def record(*fields):
     print("\t".join(str(field) for field in fields), flush=True)
 
@@ -155,6 +220,11 @@ def print_info(torch, threads, device):
         record("info", SIDE, "cuda", torch.version.cuda)
         record("info", SIDE, "gpu", torch.cuda.get_device_name(device))
         record("info", SIDE, "cudnn", torch.backends.cudnn.version())
+        record("info", SIDE, "cudnn_allow_tf32", torch.backends.cudnn.allow_tf32)
+        record("info", SIDE, "matmul_allow_tf32", torch.backends.cuda.matmul.allow_tf32)
+        record("info", SIDE, "cudnn_benchmark", torch.backends.cudnn.benchmark)
+        for variable in TF32_VARIABLES:
+            record("info", SIDE, variable, os.environ.get(variable, "unset"))
     record("info", SIDE, "mkldnn", torch.backends.mkldnn.is_available())
     path, core, _ = openblas_info()
     record("info", SIDE, "openblas", f"{path} kernel {core}")
@@ -234,6 +304,13 @@ def open_device(torch, name):
               f"devices found: {torch.cuda.device_count()}); use --device cpu or run on a "
               f"machine with an NVIDIA GPU and a CUDA build of PyTorch", file=sys.stderr)
         sys.exit(3)
+    # kiln runs float32 convolutions with CUDNN_FMA_MATH and matrix products with cuBLAS's default
+    # math, so neither uses TF32, and it picks cuDNN's algorithms by heuristic. PyTorch 1.13
+    # defaults to TF32 in cuDNN's convolutions, so without these lines the two sides would not
+    # compute at the same precision.
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.benchmark = False
     device = torch.device("cuda", 0)
     return device, lambda: torch.cuda.synchronize(device)
 
@@ -249,7 +326,8 @@ def describe(torch, args):
                 value = layer(value)
                 shapes.append("x".join(str(size) for size in value.shape[1:]))
         parameters = sum(parameter.numel() for parameter in model.parameters())
-        record("describe", SIDE, name, parameters, " ".join(shapes))
+        layers = "; ".join(layer_text(torch.nn, layer) for layer in model)
+        record("describe", SIDE, name, parameters, " ".join(shapes), layers)
 
 
 def run(torch, args):

@@ -13,7 +13,8 @@
 #   GPU_CHECK_DEVICE     the device to check and train on (default cuda:0)
 #   GPU_CHECK_TRAINING   batch, warm-up steps and timed steps of each training timing (default
 #                        "32 5 20"). lenet-20m is also timed at batch 64, first, with the same
-#                        step counts
+#                        step counts. Each warm-up, kiln's and PyTorch's alike, also lasts at
+#                        least warmup_seconds (3 s), because kiln's JIT compiler needs the time
 # Stages: the machine (nvidia-smi), kiln's CUDA availability (dev.kiln.benchmarks.GpuReport), the
 # GPU and device tests of core, and kiln's GEMM kernel against cuBLAS at 4096. Then training step
 # timings of lenet-20m at batch 64 (with the vendor libraries and with kiln's own kernels) and of
@@ -58,6 +59,10 @@ if ! [[ "$training" =~ ^[[:space:]]*$number[[:space:]]+$number[[:space:]]+$numbe
   exit 2
 fi
 read -r train_batch train_warmup train_steps <<<"$training"
+# The minimum warm-up time of each training timing, on both sides: at least train_warmup steps and
+# at least this many seconds. kiln's JIT compiler needs about 2 s (benchmarks/README.md), and 3 s
+# leaves a margin above that.
+warmup_seconds=3
 if ! [[ "$device" =~ ^cuda(:[0-9]+)?$ ]]; then
   echo "gpu-check: invalid GPU_CHECK_DEVICE '$device': use cuda or cuda:N" >&2
   exit 2
@@ -83,6 +88,10 @@ java="$work/runtime/bin/java"
 classpath="$(ls "$bundle"/lib/*.jar 2>/dev/null | paste -sd:)"
 jvm_options=(--enable-native-access=ALL-UNNAMED -Xss8m --add-modules jdk.incubator.vector
   "-XX:ErrorFile=$work/hs_err_pid%p.log")
+# The heap settings of the kiln launcher's memory_options line, so that the timers and the runs use
+# the garbage collector and heap of a user's run, not the JVM's default G1, and headless AWT for
+# the JPEG and PNG code. GpuCheckScriptTest checks that they match the launcher's line.
+kiln_jvm_options=(-XX:+UseZGC -XX:SoftMaxHeapSize=768m -Djava.awt.headless=true)
 
 source "$here/report-lib.sh"
 # The targets stay unmeasured, with the reason, until a stage measures them.
@@ -243,7 +252,8 @@ comparisons_log="$out/comparisons.log"
 : >"$comparisons_log"
 gemm_log="$work/gemm.log"
 run_stage "gemm 4096" 60 "$gemm_log" \
-  "$java" "${jvm_options[@]}" -cp "$classpath" dev.kiln.benchmarks.DeviceGemmTimer "$device" 4096 10
+  "$java" "${jvm_options[@]}" "${kiln_jvm_options[@]}" -cp "$classpath" \
+  dev.kiln.benchmarks.DeviceGemmTimer "$device" 4096 10
 append_crash_logs "$gemm_log"
 cat "$gemm_log" >>"$comparisons_log"
 gemm_ratio="$(key_value "$gemm_log" kiln_over_cublas)"
@@ -314,15 +324,16 @@ for timing in "${timings[@]}"; do
   run_log="$work/training-$preset-$batch-$vendor.log"
   timed_before="$training_timed"
   run_stage "training $preset batch $batch ($vendor)" 90 "$run_log" \
-    "$java" "${jvm_options[@]}" "${vendor_options[@]}" -cp "$classpath" \
-    dev.kiln.benchmarks.TrainingStepTimer --device "$device" "$preset" "$batch" "$train_warmup" \
-    "$train_steps"
+    "$java" "${jvm_options[@]}" "${kiln_jvm_options[@]}" "${vendor_options[@]}" -cp "$classpath" \
+    dev.kiln.benchmarks.TrainingStepTimer --device "$device" --warmup-seconds "$warmup_seconds" \
+    "$preset" "$batch" "$train_warmup" "$train_steps"
   append_crash_logs "$run_log"
   cat "$run_log" >>"$training_log"
   summarize_training "$label" "$run_log"
   if [ "$training_timed" -gt "$timed_before" ] && [ "$vendor" = auto ]; then
+    # median_ms= is the median in full precision, and median= is rounded for reading.
     kiln_step_ms[$preset:$batch]="$(grep -E '^device=' "$run_log" | tail -1 |
-      sed -n 's/.* median=\([0-9.]*\) ms.*/\1/p')"
+      sed -n 's/.* median_ms=\([0-9.]*\).*/\1/p')"
   elif [ "$vendor" = auto ]; then
     kiln_step_missing[$preset:$batch]="$training_missing"
   fi
@@ -334,8 +345,10 @@ for timing in "${timings[@]}"; do
   training_rows+=("$training_row")
   training_seconds=$((training_seconds + stage_seconds))
   add_section 50 "Training step timings on $device" \
-    "$train_warmup warm-up steps, then the median of $train_steps timed steps, each ending when" \
-    "the loss is read back, from dev.kiln.benchmarks.TrainingStepTimer. Full output in" \
+    "A warm-up of at least $train_warmup steps and at least $warmup_seconds s, then the median of" \
+    "$train_steps timed steps (the mean of the two middle ones for an even count), each ending" \
+    "when the loss is read back, from dev.kiln.benchmarks.TrainingStepTimer with the kiln" \
+    "launcher's heap and GC options ($(cell "${kiln_jvm_options[*]}")). Full output in" \
     "training.log." "" "| preset | result |" "|---|---|" "${training_rows[@]}"
   render_report
 done
@@ -564,9 +577,6 @@ train_headline_sentence() {
 }
 
 train_log="$work/train-e2e.log"
-# The heap settings of the kiln launcher's memory_options line, so that the runs use the memory
-# that a user's run uses, and headless AWT for the JPEG and PNG code.
-kiln_jvm_options=(-XX:+UseZGC -XX:SoftMaxHeapSize=768m -Djava.awt.headless=true)
 e2e_seconds=0
 run_stage "train data" 20 "$train_log" \
   "$java" "${jvm_options[@]}" -Djava.awt.headless=true -cp "$classpath" \
@@ -689,30 +699,36 @@ if [ -z "$pytorch_absent" ]; then
     [ -n "$models" ] || models="default,naimishnet,lenet-20m,lenet-48m"
     run_stage "pytorch training $models batch $batch" 150 "$pytorch_log" \
       python3 "$pytorch_bench" run --device cuda --models "$models" --batches "$batch" \
-      --modes train --warmup "$train_warmup" --warmup-seconds 0 --repeat-seconds 0 \
-      --repeats "$train_steps" --steps 1
+      --modes train --warmup "$train_warmup" --warmup-seconds "$warmup_seconds" \
+      --repeat-seconds 0 --repeats "$train_steps" --steps 1
     pytorch_seconds=$((pytorch_seconds + stage_seconds))
     if [ "$stage_rc" -ne 0 ]; then
       pytorch_rows+=("| $models | $batch | $(cell "$stage_result; see comparisons.log") | | |")
     fi
   done
-  # One row per throughput record: the median of the repeats' images/s, turned into ms per step.
+  # One row per throughput record: each repeat's images/s turned into ms per step, and the median
+  # of those, defined as kiln's. The ratio and the verdict use full precision, and only the text
+  # is rounded (ratios to 3 decimals), so that 1.004 is not met.
   while IFS=$'\t' read -r _ _ model batch _ rates; do
     torch_ms="$(median_step_ms "$batch" "$rates")"
+    torch_shown="$(rounded 1 "$torch_ms")"
     kiln_ms="${kiln_step_ms[$model:$batch]:-}"
+    kiln_shown="none"
+    [ -n "$kiln_ms" ] && kiln_shown="$(rounded 1 "$kiln_ms")"
     kiln_missing="${kiln_step_missing[$model:$batch]:-the training stage did not time it}"
-    ratio="unmeasured: kiln has no timing on $device. Reason: $kiln_missing"
+    ratio_shown="unmeasured: kiln has no timing on $device. Reason: $kiln_missing"
     if [ -n "$kiln_ms" ]; then
-      ratio="$(awk -v k="$kiln_ms" -v t="$torch_ms" 'BEGIN { printf "%.2f", k / t }')"
+      ratio="$(step_ratio "$kiln_ms" "$torch_ms")"
+      ratio_shown="$(rounded 3 "$ratio")"
     fi
     if [ "$model:$batch" = lenet-20m:64 ] && [ -n "$kiln_ms" ]; then
-      training_target="$(verdict "$ratio" "<=" 1.0): kiln ${kiln_ms} ms, PyTorch ${torch_ms} ms"
-      training_target="$training_target per step, ${ratio}× PyTorch's time"
+      training_target="$(verdict "$ratio" "<=" 1.0): kiln ${kiln_shown} ms, PyTorch"
+      training_target="$training_target ${torch_shown} ms per step, ${ratio_shown}× PyTorch's time"
     elif [ "$model:$batch" = lenet-20m:64 ]; then
-      training_target="unmeasured: PyTorch took ${torch_ms} ms per step, but kiln has no timing"
+      training_target="unmeasured: PyTorch took ${torch_shown} ms per step, but kiln has no timing"
       training_target="$training_target on $device. Reason: $kiln_missing"
     fi
-    pytorch_rows+=("| $model | $batch | $torch_ms | ${kiln_ms:-none} | $(cell "$ratio") |")
+    pytorch_rows+=("| $model | $batch | $torch_shown | $kiln_shown | $(cell "$ratio_shown") |")
   done < <(awk -F'\t' '$1 == "throughput" && $2 == "pytorch"' "$pytorch_log")
   if [ "${#pytorch_rows[@]}" -eq 0 ]; then
     pytorch_rows+=("| | | no PyTorch timing finished; see comparisons.log | | |")
@@ -720,13 +736,23 @@ if [ -z "$pytorch_absent" ]; then
   if [[ "$training_target" == "unmeasured: the training and PyTorch stages did not run" ]]; then
     training_target="unmeasured: PyTorch's lenet-20m timing at batch 64 did not finish"
   fi
-  pytorch_about="$(awk -F'\t' '$1 == "info" && $2 == "pytorch" && $3 ~ /^(torch|cuda|gpu|cudnn)$/ {
-    print $3 " " $4 }' "$pytorch_log" | paste -sd, | sed 's/,/, /g')"
+  # The first run's info records: versions, then the precision settings and the environment
+  # variables that can override them.
+  pytorch_about="$(awk -F'\t' '$1 == "info" && $2 == "pytorch" && !seen[$3]++ &&
+    $3 ~ /^(torch|cuda|gpu|cudnn)$/ { print $3 " " $4 }' "$pytorch_log" | paste -sd, |
+    sed 's/,/, /g')"
+  pytorch_precision="$(awk -F'\t' '$1 == "info" && $2 == "pytorch" && !seen[$3]++ &&
+    $3 ~ /^(cudnn_allow_tf32|matmul_allow_tf32|cudnn_benchmark|NVIDIA_TF32_OVERRIDE|TORCH_ALLOW_TF32_CUBLAS_OVERRIDE)$/ {
+    print $3 "=" $4 }' "$pytorch_log" | paste -sd' ')"
   add_section 55 "PyTorch training steps on $device" \
     "pytorch_bench.py run --device cuda (${pytorch_about:-versions not printed}): the same presets" \
-    "and batches, $train_warmup warm-up steps and $train_steps timed steps, each ending with" \
-    "torch.cuda.synchronize(). Both steps use the MSE loss and Adam. Full output in" \
-    "comparisons.log." "" \
+    "and batches, a warm-up of at least $train_warmup steps and at least $warmup_seconds s, and" \
+    "$train_steps timed steps, each ending with torch.cuda.synchronize(). Both steps use the MSE" \
+    "loss and Adam. The median is that of the steps' times, as on kiln's side, and the ratio is" \
+    "rounded only for display. Full output in comparisons.log." "" \
+    "Precision: $(cell "${pytorch_precision:-not printed}"). pytorch_bench.py turns TF32 and" \
+    "cuDNN's benchmark mode off, because kiln's convolutions use CUDNN_FMA_MATH, its matrix" \
+    "products cuBLAS's default math, and it picks cuDNN's algorithms by heuristic." "" \
     "| preset | batch | PyTorch median ms | kiln median ms | kiln / PyTorch |" "|---|---|---|---|---|" \
     "${pytorch_rows[@]}"
   summary_rows+=("| pytorch | ${#pytorch_rows[@]} PyTorch timings on the GPU | $pytorch_seconds |")
@@ -749,7 +775,7 @@ for vendor in auto kiln; do
   vendor_options=()
   [ "$vendor" = kiln ] && vendor_options=(-Dkiln.cuda.vendor=kiln)
   run_stage "layers lenet-20m ($vendor)" 90 "$work/layers-$vendor.log" \
-    "$java" "${jvm_options[@]}" "${vendor_options[@]}" -cp "$classpath" \
+    "$java" "${jvm_options[@]}" "${kiln_jvm_options[@]}" "${vendor_options[@]}" -cp "$classpath" \
     dev.kiln.benchmarks.DeviceLayerTimer --device "$device" lenet-20m 64 3 10
   append_crash_logs "$work/layers-$vendor.log"
   cat "$work/layers-$vendor.log" >>"$comparisons_log"

@@ -259,15 +259,28 @@ verdict() {
   fi
 }
 
-# median_step_ms BATCH RATES: prints the step time in ms, to 0.1 ms, at the median of RATES, a
-# comma-separated list of images per second from pytorch_bench.py.
+# median_step_ms BATCH RATES: prints the median step time in ms, in full precision, of RATES, a
+# comma-separated list of images per second from pytorch_bench.py with one step per repeat. Each
+# rate becomes that step's ms first, and the median of an even count is the mean of the two middle
+# values, as in TrainingStepTimer, so that both sides use one definition.
 median_step_ms() {
-  printf '%s\n' "$2" | tr ',' '\n' | sort -g |
-    awk -v batch="$1" '{ rate[NR] = $1 }
+  printf '%s\n' "$2" | tr ',' '\n' |
+    awk -v batch="$1" '{ printf "%.17g\n", batch * 1000 / $1 }' | sort -g |
+    awk '{ ms[NR] = $1 }
       END {
-        median = NR % 2 ? rate[(NR + 1) / 2] : (rate[NR / 2] + rate[NR / 2 + 1]) / 2
-        printf "%.1f", batch * 1000 / median
+        median = NR % 2 ? ms[(NR + 1) / 2] : (ms[NR / 2] + ms[NR / 2 + 1]) / 2
+        printf "%.17g", median
       }'
+}
+
+# step_ratio KILN_MS TORCH_MS: prints KILN_MS / TORCH_MS in full precision, for verdict.
+step_ratio() {
+  awk -v kiln="$1" -v torch="$2" 'BEGIN { printf "%.17g", kiln / torch }'
+}
+
+# rounded DIGITS VALUE: prints VALUE with DIGITS decimals, for display only.
+rounded() {
+  awk -v digits="$1" -v value="$2" 'BEGIN { printf "%." digits "f", value }'
 }
 
 # join_layer_timings DEFAULT_LOG KILN_LOG: prints one Markdown table row per layer line of

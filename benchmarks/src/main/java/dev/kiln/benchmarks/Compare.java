@@ -23,11 +23,16 @@ import java.util.Locale;
  *
  * <pre>
  * info        SIDE  KEY  VALUE
- * describe    SIDE  MODEL  PARAMETERS  SHAPES        (output shape after each layer)
+ * describe    SIDE  MODEL  PARAMETERS  SHAPES  LAYERS
  * throughput  SIDE  MODEL  BATCH  MODE  V1,V2,...    (images/s of each timed repeat)
  * gemm        SIDE  SIZE  G1,G2,...                  (GFLOP/s of each timed repeat)
  * rss         SIDE  MODEL  BATCH  MODE  KIB          (peak resident set, VmHWM)
+ * load        SIDE  MODEL  BATCH  MODE  LOAD         (1-minute load average before the run)
  * </pre>
+ *
+ * <p>SHAPES is the output shape after each layer, separated by spaces, and LAYERS the text of each
+ * layer's kind and settings from {@link LayerText}, separated by {@code "; "}. compare.sh writes
+ * the load records, because it starts each side once per model, batch and mode.
  *
  * <p>MODE is {@code train} or {@code infer}. A timed repeat of a model runs at least {@code
  * --steps} units of work, and more until it has lasted {@code --repeat-seconds}, so that one
@@ -57,7 +62,8 @@ public final class Compare {
         case "run" -> run(options);
         case "gemm" -> gemm(options);
         case "rss" -> rss(options);
-        case "table" -> System.out.print(ComparisonTable.render(readRecords(options.files)));
+        case "cells" -> cells(options);
+        case "table" -> table(options);
         default -> throw new IllegalArgumentException("unknown command '" + command + "'");
       }
     } catch (IllegalArgumentException e) {
@@ -78,11 +84,14 @@ public final class Compare {
         Usage: Compare COMMAND [OPTIONS]
           check      print nothing if the options are valid, or else print the reason alone on
                      standard output and exit with status 2
-          describe   print each model's parameter count and output shapes
+          describe   print each model's parameter count, output shapes and layer settings
+          cells      print each model, batch and mode of the options, one tab-separated line
+                     each, in the order that run times them
           run        time training steps and inference batches (images/s)
           gemm       time the float32 matrix product at --size (GFLOP/s)
           rss        run --repeats training steps of one model and batch, then print the peak RSS
-          table FILE...  join the records of both sides into the comparison table
+          table FILE...  join the records of both sides into the comparison table; exit with
+                     status 1 after printing it if the two sides ran different models
         Options:
           The lists are comma-separated and name each item once, with no empty items.
           --models a,b      preset names, not model files
@@ -114,10 +123,48 @@ public final class Compare {
 
   private static void describe(CompareOptions options) {
     for (String model : options.models) {
-      ModelSpec spec = ModelPresets.byName(model);
-      System.out.println(
-          String.join(
-              "\t", "describe", SIDE, model, Long.toString(spec.parameterCount()), shapes(spec)));
+      System.out.println(describeRecord(SIDE, model));
+    }
+  }
+
+  /** Returns the describe record of preset {@code model}, with {@code side} as its SIDE field. */
+  static String describeRecord(String side, String model) {
+    ModelSpec spec = ModelPresets.byName(model);
+    return String.join(
+        "\t",
+        "describe",
+        side,
+        model,
+        Long.toString(spec.parameterCount()),
+        shapes(spec),
+        String.join(LayerText.SEPARATOR, LayerText.of(spec)));
+  }
+
+  private static void cells(CompareOptions options) {
+    for (String model : options.models) {
+      for (int batch : options.batches) {
+        for (String mode : options.modes) {
+          System.out.println(String.join("\t", model, Integer.toString(batch), mode));
+        }
+      }
+    }
+  }
+
+  /**
+   * Prints the comparison table, and then exits with status 1 if a model failed the model check, so
+   * that compare.sh and its caller see that some rows have no verdict.
+   */
+  private static void table(CompareOptions options) throws IOException {
+    ComparisonTable.Rendered table = ComparisonTable.render(readRecords(options.files));
+    System.out.print(table.text());
+    if (!table.differentModels().isEmpty()) {
+      System.out.flush();
+      System.err.println(
+          "Compare: kiln and PyTorch ran different models ("
+              + String.join(", ", table.differentModels())
+              + "), so their rows have no ratio and no verdict. The model lines above the table"
+              + " name the first difference.");
+      System.exit(1);
     }
   }
 
@@ -171,7 +218,7 @@ public final class Compare {
    *
    * @return how many times it ran
    */
-  private static int runAtLeast(Runnable unit, int count, double seconds) {
+  static int runAtLeast(Runnable unit, int count, double seconds) {
     long start = System.nanoTime();
     long minimumNanos = (long) (seconds * 1e9);
     int done = 0;

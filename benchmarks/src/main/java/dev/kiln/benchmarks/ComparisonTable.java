@@ -3,6 +3,7 @@ package dev.kiln.benchmarks;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -11,11 +12,22 @@ import java.util.Set;
 /**
  * Joins the records that {@link Compare} and {@code pytorch_bench.py} print into the comparison
  * table: images/s of both sides with the ratio of the medians, the GEMM rates, peak RSS and a check
- * that both sides built the same models.
+ * that both sides built the same models ({@link ModelCheck}).
+ *
+ * <p>A verdict compares the ratio of the medians with the target only where the min-max ranges of
+ * the repeats leave no doubt. Where kiln's range overlaps the other side's range scaled by the
+ * target, a different draw of repeats could put the medians either way, so the verdict is {@value
+ * #TIE}. A model that fails the model check gets neither a ratio nor a verdict.
  */
 final class ComparisonTable {
   /** Record kinds that the table reads; see {@link Compare} for their fields. */
-  static final Set<String> KINDS = Set.of("info", "describe", "throughput", "gemm", "rss");
+  static final Set<String> KINDS = Set.of("info", "describe", "throughput", "gemm", "rss", "load");
+
+  /** The verdict where the two sides' min-max ranges overlap. */
+  static final String TIE = "tie (ranges overlap)";
+
+  /** The verdict cell of a model that the two sides do not run the same way. */
+  static final String NOT_COMPARABLE = "not comparable";
 
   /** Minimum kiln/PyTorch ratio of median images/s for training and inference. */
   static final double MODEL_TARGET = 1.0;
@@ -25,64 +37,68 @@ final class ComparisonTable {
 
   private ComparisonTable() {}
 
-  static String render(List<String[]> records) {
+  /** The table's text, and the models that failed the model check. */
+  record Rendered(String text, List<String> differentModels) {}
+
+  static Rendered render(List<String[]> records) {
     StringBuilder text = new StringBuilder();
     appendInfo(text, records);
-    appendShapeCheck(text, records);
-    appendThroughput(text, records);
+    List<ModelCheck.Result> checks = ModelCheck.check(records);
+    Set<String> different = new LinkedHashSet<>();
+    for (ModelCheck.Result check : checks) {
+      text.append(check.line()).append('\n');
+      if (!check.identical()) {
+        different.add(check.model());
+      }
+    }
+    if (!checks.isEmpty()) {
+      text.append('\n');
+    }
+    appendThroughput(text, records, different);
     appendGemm(text, records);
     appendRss(text, records);
-    return text.toString();
+    return new Rendered(text.toString(), List.copyOf(different));
   }
 
+  /**
+   * Appends each distinct info record once, in the order of first appearance, because compare.sh
+   * starts each side once per model, batch and mode, and each start prints its info records.
+   */
   private static void appendInfo(StringBuilder text, List<String[]> records) {
+    Set<String> lines = new LinkedHashSet<>();
     for (String[] record : records) {
       if (record[0].equals("info")) {
-        text.append(record[1]).append(' ').append(record[2]).append(": ");
-        text.append(record[3]).append('\n');
+        lines.add(record[1] + " " + record[2] + ": " + record[3]);
       }
+    }
+    for (String line : lines) {
+      text.append(line).append('\n');
     }
     text.append('\n');
   }
 
-  private static void appendShapeCheck(StringBuilder text, List<String[]> records) {
-    Map<String, String> kiln = new LinkedHashMap<>();
-    Map<String, String> other = new LinkedHashMap<>();
-    for (String[] record : records) {
-      if (record[0].equals("describe") && record.length >= 5) {
-        (record[1].equals("kiln") ? kiln : other).put(record[2], record[3] + " " + record[4]);
-      }
-    }
-    if (kiln.isEmpty() || other.isEmpty()) {
-      return;
-    }
-    for (Map.Entry<String, String> entry : kiln.entrySet()) {
-      String model = entry.getKey();
-      boolean same = entry.getValue().equals(other.get(model));
-      text.append(
-          String.format(
-              Locale.ROOT,
-              "model %s: %s parameters in kiln, %s in PyTorch, layer output shapes %s%n",
-              model,
-              entry.getValue().split(" ")[0],
-              other.containsKey(model) ? other.get(model).split(" ")[0] : "missing",
-              same ? "identical" : "DIFFERENT: the two sides do not run the same model"));
-    }
-    text.append('\n');
-  }
-
-  private static void appendThroughput(StringBuilder text, List<String[]> records) {
+  private static void appendThroughput(
+      StringBuilder text, List<String[]> records, Set<String> differentModels) {
     Map<String, double[]> kiln = new LinkedHashMap<>();
     Map<String, double[]> pytorch = new LinkedHashMap<>();
+    Map<String, String> kilnLoad = new LinkedHashMap<>();
+    Map<String, String> pytorchLoad = new LinkedHashMap<>();
     for (String[] record : records) {
-      if (record[0].equals("throughput") && record.length >= 6) {
+      if ((record[0].equals("throughput") || record[0].equals("load")) && record.length >= 6) {
         String key = record[4] + "\t" + record[2] + "\t" + record[3];
-        (record[1].equals("kiln") ? kiln : pytorch).put(key, rates(record[5]));
+        boolean fromKiln = record[1].equals("kiln");
+        if (record[0].equals("throughput")) {
+          (fromKiln ? kiln : pytorch).put(key, rates(record[5]));
+        } else {
+          (fromKiln ? kilnLoad : pytorchLoad).put(key, record[5]);
+        }
       }
     }
     if (kiln.isEmpty() && pytorch.isEmpty()) {
       return;
     }
+    double threads = kilnThreads(records);
+    List<String> busyRows = new ArrayList<>();
     List<String[]> rows = new ArrayList<>();
     rows.add(
         new String[] {
@@ -93,6 +109,7 @@ final class ComparisonTable {
           "PyTorch images/s min/med/max",
           "kiln/PyTorch",
           "kiln ms/batch",
+          "load kiln/PyTorch",
           "target " + format(MODEL_TARGET) + "x"
         });
     List<String> keys = new ArrayList<>(kiln.keySet());
@@ -101,8 +118,14 @@ final class ComparisonTable {
       String[] parts = key.split("\t");
       double[] ours = kiln.get(key);
       double[] theirs = pytorch.get(key);
-      double ratio = ours != null && theirs != null ? median(ours) / median(theirs) : Double.NaN;
+      boolean comparable = !differentModels.contains(parts[1]);
+      double ratio =
+          ours != null && theirs != null && comparable ? median(ours) / median(theirs) : Double.NaN;
       int batch = Integer.parseInt(parts[2]);
+      String load = load(kilnLoad.get(key), threads) + " / " + load(pytorchLoad.get(key), threads);
+      if (load.contains("*")) {
+        busyRows.add(parts[0] + " " + parts[1] + " " + parts[2]);
+      }
       rows.add(
           new String[] {
             parts[0],
@@ -112,11 +135,44 @@ final class ComparisonTable {
             spread(theirs),
             Double.isNaN(ratio) ? "-" : format(ratio),
             ours == null ? "-" : format(1000.0 * batch / median(ours)),
-            verdict(ratio, MODEL_TARGET)
+            load,
+            comparable ? verdict(ours, theirs, MODEL_TARGET) : NOT_COMPARABLE
           });
     }
     text.append("Training step and inference batch, images/s over the timed repeats\n");
-    text.append(Tables.format(rows, 3)).append('\n');
+    text.append(Tables.format(rows, 3));
+    if (!kilnLoad.isEmpty() || !pytorchLoad.isEmpty()) {
+      text.append("load: the 1-minute load average just before each side's run of the row\n");
+    }
+    if (!busyRows.isEmpty()) {
+      text.append(
+          String.format(
+              Locale.ROOT,
+              "warning: values marked * exceed each side's thread count, %.0f, so other work may"
+                  + " have slowed these rows: %s%n",
+              threads,
+              String.join(", ", busyRows)));
+    }
+    text.append('\n');
+  }
+
+  /** Returns the thread count in kiln's info records, or NaN where none names it. */
+  private static double kilnThreads(List<String[]> records) {
+    double threads = Double.NaN;
+    for (String[] record : records) {
+      if (record[0].equals("info") && record[1].equals("kiln") && record[2].equals("threads")) {
+        threads = Double.parseDouble(record[3]);
+      }
+    }
+    return threads;
+  }
+
+  /** Returns a load average, marked with * where it exceeds {@code threads}, or "-" if missing. */
+  private static String load(String value, double threads) {
+    if (value == null) {
+      return "-";
+    }
+    return Double.parseDouble(value) > threads ? value + "*" : value;
   }
 
   private static void appendGemm(StringBuilder text, List<String[]> records) {
@@ -152,7 +208,7 @@ final class ComparisonTable {
           spread(kiln),
           spread(blas),
           Double.isNaN(ratio) ? "-" : format(ratio),
-          verdict(ratio, GEMM_TARGET)
+          verdict(kiln, blas, GEMM_TARGET)
         });
     text.append("Matrix product\n").append(Tables.format(rows, 1)).append('\n');
   }
@@ -193,11 +249,24 @@ final class ComparisonTable {
     return format(min) + " / " + format(median(values)) + " / " + format(max);
   }
 
-  /** Returns "met" or how far below the target the ratio is, in percent of the target. */
-  static String verdict(double ratio, double target) {
-    if (Double.isNaN(ratio)) {
+  /**
+   * Returns the verdict on kiln's rates {@code ours} against the other side's {@code theirs}:
+   * {@value #TIE} where kiln's min-max range overlaps the other range times {@code target}, else
+   * "met" where the ratio of the medians is at least {@code target}, else how far below the target
+   * it is, in percent of the target. Returns "-" where a side has no rates.
+   */
+  static String verdict(double[] ours, double[] theirs, double target) {
+    if (ours == null || theirs == null) {
       return "-";
     }
+    double oursMin = Arrays.stream(ours).min().orElseThrow();
+    double oursMax = Arrays.stream(ours).max().orElseThrow();
+    double theirsMin = target * Arrays.stream(theirs).min().orElseThrow();
+    double theirsMax = target * Arrays.stream(theirs).max().orElseThrow();
+    if (oursMin <= theirsMax && theirsMin <= oursMax) {
+      return TIE;
+    }
+    double ratio = median(ours) / median(theirs);
     if (ratio >= target) {
       return "met";
     }

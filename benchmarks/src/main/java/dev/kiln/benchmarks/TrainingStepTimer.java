@@ -16,8 +16,13 @@ import java.util.Locale;
  * Times whole training steps (zero the gradients, forward, MSE loss, backward, Adam step) of a
  * keypoint preset on random float32 images, and prints the median step time and images per second.
  *
- * <p>Usage: {@code TrainingStepTimer [--device NAME] [preset] [batch] [warmupSteps] [timedSteps]},
- * with defaults {@code cpu default 32 10 30}. The device is {@code cpu}, {@code cuda}, {@code
+ * <p>Usage: {@code TrainingStepTimer [--device NAME] [--warmup-seconds S] [preset] [batch]
+ * [warmupSteps] [timedSteps]}, with defaults {@code cpu 2 default 32 10 30}. The warm-up runs at
+ * least {@code warmupSteps} steps and more until {@code S} seconds have passed, the rule of {@code
+ * Compare} and {@code pytorch_bench.py}, because the JIT compiler needs that time whatever a step
+ * costs. The median is the mean of the two middle step times for an even count, as in the
+ * comparison table. The result line gives it rounded as {@code median=} for reading, and in full
+ * precision as {@code median_ms=} for ratios. The device is {@code cpu}, {@code cuda}, {@code
  * cuda:N} or {@code emulated}, and the result line names it. {@code emulated} runs kiln's CUDA
  * kernels compiled for the CPU, one OS thread per CUDA thread, so it checks the device path but is
  * far slower than {@code cpu}, so give it a small batch and few steps. A device that cannot be used
@@ -40,9 +45,14 @@ public final class TrainingStepTimer {
   /** Runs the timing loop and prints one summary line. */
   public static void main(String[] arguments) {
     String deviceName = "cpu";
+    double warmupSeconds = 2;
     String[] args = arguments;
-    if (args.length >= 2 && args[0].equals("--device")) {
-      deviceName = args[1];
+    while (args.length >= 2 && (args[0].equals("--device") || args[0].equals("--warmup-seconds"))) {
+      if (args[0].equals("--device")) {
+        deviceName = args[1];
+      } else {
+        warmupSeconds = seconds(args[1]);
+      }
       args = Arrays.copyOfRange(args, 2, args.length);
     }
     Device device;
@@ -90,29 +100,73 @@ public final class TrainingStepTimer {
     Tensor input = Tensor.of(images, batchShape).to(device);
     Tensor target = Tensor.of(targets, batch, 136).to(device);
 
-    double lastLoss = 0;
-    for (int i = 0; i < warmupSteps; i++) {
-      lastLoss = KeypointWorkload.trainStep(model, optimizer, loss, input, target);
-    }
+    double[] lastLoss = new double[1];
+    Timing timing =
+        time(
+            () -> lastLoss[0] = KeypointWorkload.trainStep(model, optimizer, loss, input, target),
+            warmupSteps,
+            warmupSeconds,
+            timedSteps);
+    String where = "device=" + device + " preset=" + preset + " batch=" + batch;
+    where += " threads=" + System.getProperty("kiln.threads", "default");
+    System.out.println(resultLine(where, batch, timing, lastLoss[0]));
+  }
+
+  /**
+   * The outcome of {@link #time}: the warm-up steps run and their seconds, and the timed steps'
+   * milliseconds in ascending order.
+   */
+  record Timing(int warmupSteps, double warmupSeconds, double[] sortedMillis) {}
+
+  /**
+   * Runs {@code step} at least {@code warmupSteps} times and until {@code warmupSeconds} have
+   * passed, then times {@code timedSteps} more, one at a time.
+   */
+  static Timing time(Runnable step, int warmupSteps, double warmupSeconds, int timedSteps) {
+    long warmupStart = System.nanoTime();
+    int warmedUp = Compare.runAtLeast(step, warmupSteps, warmupSeconds);
+    double warmupElapsed = (System.nanoTime() - warmupStart) / 1e9;
     double[] millis = new double[timedSteps];
     for (int i = 0; i < timedSteps; i++) {
       long start = System.nanoTime();
-      lastLoss = KeypointWorkload.trainStep(model, optimizer, loss, input, target);
+      step.run();
       millis[i] = (System.nanoTime() - start) / 1e6;
     }
     Arrays.sort(millis);
-    double median = millis[timedSteps / 2];
-    System.out.printf(
+    return new Timing(warmedUp, warmupElapsed, millis);
+  }
+
+  /**
+   * Returns the result line: {@code where}, then the median and min step time rounded for reading,
+   * images/s, the loss, the warm-up, and {@code median_ms=} in full precision, which gpu-check.sh
+   * divides by PyTorch's median.
+   */
+  static String resultLine(String where, int batch, Timing timing, double loss) {
+    double[] millis = timing.sortedMillis();
+    double median = ComparisonTable.median(millis);
+    return String.format(
         Locale.ROOT,
-        "device=%s preset=%s batch=%d threads=%s median=%.1f ms min=%.1f ms images/s=%.1f"
-            + " loss=%.6f%n",
-        device,
-        preset,
-        batch,
-        System.getProperty("kiln.threads", "default"),
+        "%s median=%.1f ms min=%.1f ms images/s=%.1f loss=%.6f warmup_steps=%d"
+            + " warmup_s=%.1f timed_steps=%d median_ms=%s",
+        where,
         median,
         millis[0],
         batch * 1000.0 / median,
-        lastLoss);
+        loss,
+        timing.warmupSteps(),
+        timing.warmupSeconds(),
+        millis.length,
+        median);
+  }
+
+  private static double seconds(String text) {
+    if (!text.matches("[0-9]+([.][0-9]+)?")) {
+      System.err.println(
+          "TrainingStepTimer: invalid --warmup-seconds '"
+              + text
+              + "': give seconds, 0 or more, written like 3 or 0.5");
+      System.exit(2);
+    }
+    return Double.parseDouble(text);
   }
 }

@@ -47,24 +47,30 @@ class CompareScriptTest {
   /**
    * A stand-in for {@code pytorch_bench.py} that prints one fixed record per command. Like the real
    * script, {@code describe} covers the models of {@code --models}, and all four presets when that
-   * option is missing.
+   * option is missing, and it prints the record of each model from the file that {@code
+   * DESCRIBE_RECORDS} names. Each call of {@code run} appends {@code pytorch MODE} to the file that
+   * {@code CALLS} names, where it is set.
    */
   private static final String PYTHON_SIDE =
       """
       [ "$1" = -c ] && exit 0
       command="$2"
       models=default,naimishnet,lenet-20m,lenet-48m
+      mode=""
       shift 2
       while [ $# -gt 0 ]; do
         [ "$1" = --models ] && models="$2"
+        [ "$1" = --modes ] && mode="$2"
         shift
       done
       case "$command" in
         describe)
           for model in ${models//,/ }; do
-            printf 'describe\\tpytorch\\t%s\\t0\\t-\\n' "$model"
+            awk -F'\\t' -v model="$model" '$3 == model' "$DESCRIBE_RECORDS"
           done ;;
-        run) printf 'throughput\\tpytorch\\tnaimishnet\\t2\\ttrain\\t1.0\\n' ;;
+        run)
+          [ -n "${CALLS:-}" ] && echo "pytorch $mode" >>"$CALLS"
+          printf 'throughput\\tpytorch\\tnaimishnet\\t2\\ttrain\\t1.0\\n' ;;
         rss) printf 'rss\\tpytorch\\tlenet-20m\\t10\\ttrain\\t1024\\n' ;;
         gemm) printf 'gemm\\topenblas\\t1024\\t1.0\\n' ;;
       esac
@@ -73,6 +79,9 @@ class CompareScriptTest {
   @TempDir Path root;
   private Path script;
   private Path target;
+
+  /** The describe records of the PyTorch stand-in: kiln's, unless a test changes them. */
+  private Path describeRecords;
 
   @BeforeEach
   void buildLayout() throws IOException {
@@ -95,6 +104,13 @@ class CompareScriptTest {
       Files.write(compareClass, in.readAllBytes());
     }
     Files.writeString(target.resolve("classpath.txt"), System.getProperty("java.class.path"));
+
+    describeRecords = root.resolve("describe.tsv");
+    List<String> records = new ArrayList<>();
+    for (String model : ModelPresets.names()) {
+      records.add(Compare.describeRecord("pytorch", model));
+    }
+    Files.write(describeRecords, records);
   }
 
   @Test
@@ -319,6 +335,67 @@ class CompareScriptTest {
     assertEquals(List.of("naimishnet"), describedModels(records.resolve("pytorch.tsv")));
   }
 
+  @Test
+  void differentModelExitsWithoutVerdict() throws Exception {
+    useFakeTimings();
+    Path python = stub("python", PYTHON_SIDE);
+    List<String> records = new ArrayList<>();
+    for (String line : Files.readAllLines(describeRecords)) {
+      records.add(line.replace("dropout p=0.1;", "dropout p=0.15;"));
+    }
+    Files.write(describeRecords, records);
+
+    Run run =
+        runScript(
+            Map.of("PYTHON", python.toString()),
+            "--threads",
+            "1",
+            "--models",
+            "naimishnet",
+            "--batches",
+            "2");
+
+    assertEquals(1, run.status(), run.output());
+    assertTrue(
+        run.output().contains("model naimishnet: DIFFERENT in kiln and PyTorch"), run.output());
+    List<String> rows =
+        run.output().lines().filter(line -> line.startsWith("train  naimishnet")).toList();
+    assertEquals(1, rows.size(), run.output());
+    assertTrue(rows.get(0).endsWith("not comparable"), run.output());
+    assertTrue(run.output().contains("records and table: "), run.output());
+    assertEquals(1, compareFolders().size(), run.output());
+  }
+
+  @Test
+  void sidesTakeTurnsWithLoadRecords() throws Exception {
+    useFakeTimings();
+    Path python = stub("python", PYTHON_SIDE);
+    Path calls = root.resolve("calls.txt");
+
+    Run run =
+        runScript(
+            Map.of("PYTHON", python.toString(), "CALLS", calls.toString()),
+            "--threads",
+            "1",
+            "--models",
+            "naimishnet",
+            "--batches",
+            "2");
+
+    assertEquals(0, run.status(), run.output());
+    assertEquals(
+        List.of("kiln train", "pytorch train", "pytorch infer", "kiln infer"),
+        Files.readAllLines(calls));
+    Path records = target.resolve(compareFolders().get(0));
+    for (String side : List.of("kiln", "pytorch")) {
+      List<String> loads =
+          Files.readAllLines(records.resolve(side + ".tsv")).stream()
+              .filter(line -> line.startsWith("load\t" + side + "\tnaimishnet\t2\t"))
+              .toList();
+      assertEquals(2, loads.size(), side + ": " + loads);
+    }
+  }
+
   /** The exit status and the merged stdout and stderr of one run of the script. */
   private record Run(int status, String output) {}
 
@@ -330,6 +407,7 @@ class CompareScriptTest {
     List<String> command = new ArrayList<>(List.of("bash", script.toString()));
     command.addAll(List.of(arguments));
     ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+    builder.environment().put("DESCRIBE_RECORDS", describeRecords.toString());
     builder.environment().putAll(environment);
     Process process = builder.start();
     byte[] output = process.getInputStream().readAllBytes();
@@ -343,7 +421,8 @@ class CompareScriptTest {
   /**
    * Points {@code bin/java-home} at a stand-in {@code java} that prints one fixed record for each
    * of Compare's timed commands ({@code run}, {@code rss}, {@code gemm}) and runs the real {@code
-   * java} for everything else.
+   * java} for everything else. Each call of {@code run} appends {@code kiln MODE} to the file that
+   * {@code CALLS} names, where it is set.
    */
   private void useFakeTimings() throws IOException {
     Path home = root.resolve("fake-jdk");
@@ -354,13 +433,17 @@ class CompareScriptTest {
         """
         #!/bin/bash
         command=""
+        mode=""
         previous=""
         for argument in "$@"; do
           [ "$previous" = dev.kiln.benchmarks.Compare ] && command="$argument"
+          [ "$previous" = --modes ] && mode="$argument"
           previous="$argument"
         done
         case "$command" in
-          run) printf 'throughput\\tkiln\\tnaimishnet\\t2\\ttrain\\t1.0\\n' ;;
+          run)
+            [ -n "${CALLS:-}" ] && echo "kiln $mode" >>"$CALLS"
+            printf 'throughput\\tkiln\\tnaimishnet\\t2\\ttrain\\t1.0\\n' ;;
           rss) printf 'rss\\tkiln\\tlenet-20m\\t10\\ttrain\\t1024\\n' ;;
           gemm) printf 'gemm\\tkiln\\t1024\\t1.0\\n' ;;
           *) exec '%s' "$@" ;;

@@ -52,7 +52,10 @@ class ModelParityTest {
     }
   }
 
-  /** Runs the Python script when PyTorch is installed and compares every describe record. */
+  /**
+   * Runs the Python script when PyTorch is installed and compares every describe record, layer
+   * settings included.
+   */
   @Test
   void describeMatchesPythonScript() throws IOException, InterruptedException {
     Path script = Path.of("pytorch_bench.py").toAbsolutePath();
@@ -68,17 +71,12 @@ class ModelParityTest {
     assumeTrue(process.exitValue() != 3, "PyTorch is not installed for " + PYTHON);
     assertEquals(0, process.exitValue(), "pytorch_bench.py describe failed:\n" + output);
 
+    // Each record has the parameter count, the output shapes and the layer settings.
     for (String model : ModelPresets.names()) {
-      ModelSpec spec = ModelPresets.byName(model);
-      String expected =
-          String.join(
-              "\t",
-              "describe",
-              "pytorch",
-              model,
-              Long.toString(spec.parameterCount()),
-              Compare.shapes(spec));
-      assertTrue(output.lines().anyMatch(expected::equals), "no line\n" + expected);
+      String expected = Compare.describeRecord("pytorch", model);
+      assertTrue(
+          output.lines().anyMatch(expected::equals),
+          "no line\n" + expected + "\nin the output\n" + output);
     }
   }
 

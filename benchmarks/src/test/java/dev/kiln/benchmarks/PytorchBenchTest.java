@@ -1,0 +1,65 @@
+package dev.kiln.benchmarks;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Runs {@code pytorch_bench.py}'s GPU set-up against a stand-in for the torch module, so that the
+ * precision settings are checked on a machine without a GPU. The stand-in reports CUDA as available
+ * and starts with all three flags on, so each one must be turned off. It does not check that a real
+ * PyTorch on a GPU honours the flags.
+ */
+class PytorchBenchTest {
+  private static final Path PYTHON = Path.of("/usr/bin/python3");
+
+  private static final String FAKE_TORCH_RUN =
+      """
+      import importlib.util, sys
+      from types import SimpleNamespace as Namespace
+      spec = importlib.util.spec_from_file_location("pytorch_bench", sys.argv[1])
+      bench = importlib.util.module_from_spec(spec)
+      spec.loader.exec_module(bench)
+      torch = Namespace(
+          __version__="0.0-fake",
+          version=Namespace(cuda="12.0"),
+          device=lambda kind, index=None: Namespace(type=kind, index=index),
+          cuda=Namespace(is_available=lambda: True, synchronize=lambda device: None,
+                         get_device_name=lambda device: "fake GPU", device_count=lambda: 1),
+          backends=Namespace(
+              cudnn=Namespace(allow_tf32=True, benchmark=True, version=lambda: 8900),
+              cuda=Namespace(matmul=Namespace(allow_tf32=True)),
+              mkldnn=Namespace(is_available=lambda: False)))
+      device, synchronize = bench.open_device(torch, "cuda")
+      bench.print_info(torch, 1, device)
+      """;
+
+  @Test
+  void cudaTurnsTf32AndBenchmarkOff() throws Exception {
+    assumeTrue(Files.isExecutable(PYTHON), PYTHON + " is not installed");
+    Path script = Path.of("pytorch_bench.py").toAbsolutePath();
+    ProcessBuilder builder =
+        new ProcessBuilder(PYTHON.toString(), "-c", FAKE_TORCH_RUN, script.toString())
+            .redirectErrorStream(true);
+    builder.environment().put("NVIDIA_TF32_OVERRIDE", "0");
+    builder.environment().remove("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE");
+    Process process = builder.start();
+    String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertTrue(process.waitFor(60, TimeUnit.SECONDS), "python3 timed out");
+    assertEquals(0, process.exitValue(), output);
+
+    List<String> lines = output.lines().toList();
+    assertTrue(lines.contains("info\tpytorch\tcudnn_allow_tf32\tFalse"), output);
+    assertTrue(lines.contains("info\tpytorch\tmatmul_allow_tf32\tFalse"), output);
+    assertTrue(lines.contains("info\tpytorch\tcudnn_benchmark\tFalse"), output);
+    assertTrue(lines.contains("info\tpytorch\tNVIDIA_TF32_OVERRIDE\t0"), output);
+    assertTrue(lines.contains("info\tpytorch\tTORCH_ALLOW_TF32_CUBLAS_OVERRIDE\tunset"), output);
+  }
+}
