@@ -34,9 +34,13 @@ public final class Doctor {
     List<Finding> findings = new ArrayList<>();
     var model = input.model();
     var batch = bench.trainBatches().getFirst();
-    for (Check check : Check.values()) {
-      if (!input.options().checks().contains(check)) {
-        continue;
+    List<Check> planned =
+        List.of(Check.values()).stream().filter(input.options().checks()::contains).toList();
+    for (int index = 0; index < planned.size(); index++) {
+      Check check = planned.get(index);
+      if (input.options().pastDeadline()) {
+        findings.add(stoppedAtDeadline(planned.subList(index, planned.size())));
+        break;
       }
       Function<Workbench, List<Finding>> run =
           switch (check) {
@@ -53,6 +57,9 @@ public final class Doctor {
       long checkStart = System.nanoTime();
       try {
         findings.addAll(run.apply(bench));
+      } catch (DeadlineReached e) {
+        findings.add(stoppedAtDeadline(planned.subList(index, planned.size())));
+        break;
       } catch (RuntimeException e) {
         LOG.warn("doctor check {} failed", check, e);
         findings.add(
@@ -76,6 +83,22 @@ public final class Doctor {
     Report report = new Report(findings, (System.nanoTime() - start) / 1e9);
     LOG.info("doctor found {} problems in {} s", report.problems().size(), report.seconds());
     return report;
+  }
+
+  /** Returns the finding that lists the checks that the deadline left out. */
+  private static Finding stoppedAtDeadline(List<Check> notRun) {
+    String names =
+        String.join(
+            ", ",
+            notRun.stream().map(check -> check.name().toLowerCase(java.util.Locale.ROOT)).toList());
+    return new Finding(
+        Severity.WARNING,
+        "deadline-reached",
+        Finding.SYMPTOM,
+        "The examination stopped at its deadline, so these checks did not finish: " + names + ".",
+        notRun.size() + " of the selected checks left",
+        "Examine the run again without a time limit, with kiln doctor --run.",
+        null);
   }
 
   /**

@@ -66,6 +66,7 @@ public record LearningRateCheck(
     int stepsTaken = 0;
 
     for (int step = 0; step < steps; step++) {
+      DeadlineReached.check(input.options());
       double rate = LOWEST * Math.pow(growth, step);
       Batch batch = batches.get(step % batches.size());
       optimizer.zeroGrad();

@@ -48,6 +48,7 @@ public final class OverfitCheck {
     double first = Double.NaN;
     double best = Double.POSITIVE_INFINITY;
     for (int step = 1; step <= steps; step++) {
+      DeadlineReached.check(input.options());
       input.optimizer().zeroGrad();
       Tensor loss = input.loss().compute(input.model().forward(batch.images()), batch.targets());
       double value = loss.item();

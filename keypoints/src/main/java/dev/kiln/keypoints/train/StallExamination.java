@@ -10,6 +10,7 @@ import dev.kiln.keypoints.io.AtomicFiles;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.time.Instant;
 import java.util.Locale;
 import java.util.function.Function;
 
@@ -21,9 +22,10 @@ import java.util.function.Function;
  * batches on the CPU, so the model of a run on another device moves to the CPU for the examination
  * and back afterwards. The checks draw dropout masks from the run's generator, so its state is
  * restored. The weights and the optimizer's state are reloaded from the {@code last.safetensors}
- * that the epoch wrote, because a check that fails can leave them half restored. A failed
- * examination does not end training: {@code doctor.md} then records the failure, so that a resumed
- * run does not examine the run again.
+ * that the epoch wrote, because a check that fails can leave them half restored. An examination
+ * that reaches the end of the run's time limit stops there, with a finding that names the checks
+ * left out. A failed examination does not end training: {@code doctor.md} then records the failure,
+ * so that a resumed run does not examine the run again.
  */
 final class StallExamination {
   private final TrainOptions options;
@@ -49,8 +51,12 @@ final class StallExamination {
     this.doctor = doctor;
   }
 
-  /** Examines the run after {@code epoch}, whose checkpoint {@code last.safetensors} is written. */
-  void examine(TrainingParts parts, int epoch) throws IOException {
+  /**
+   * Examines the run after {@code epoch}, whose checkpoint {@code last.safetensors} is written. The
+   * examination stops at {@code deadline}, the end of the run's time limit, or runs to its end
+   * where that is null.
+   */
+  void examine(TrainingParts parts, int epoch, Instant deadline) throws IOException {
     String stalled =
         String.format(
             Locale.ROOT,
@@ -63,8 +69,10 @@ final class StallExamination {
     String failure = null;
     try {
       parts.model().to(Device.CPU);
-      report = doctor.apply(input(parts, epoch));
-    } catch (RuntimeException e) {
+      report = doctor.apply(input(parts, epoch, deadline));
+    } catch (RuntimeException | OutOfMemoryError e) {
+      // The checks hold a few batches and copies of the weights, all released by now, so the run
+      // can go on after running out of memory here.
       failure = e.toString();
     } finally {
       parts.generator().setState(generatorState);
@@ -87,7 +95,7 @@ final class StallExamination {
   }
 
   /** Returns the doctor's view of the run, with the generator of its own draws. */
-  private DoctorInput input(TrainingParts parts, int epoch) {
+  private DoctorInput input(TrainingParts parts, int epoch, Instant deadline) {
     return new DoctorInput(
         parts.model(),
         parts.optimizer(),
@@ -100,7 +108,11 @@ final class StallExamination {
         parts.collate(),
         new Generator(options.seed() + epoch),
         parts.history().records(),
-        DoctorOptions.defaults().withBatchSize(options.batchSize()).withOutput(run));
+        DoctorOptions.defaults()
+            // The doctor's statistics need at least 2 faces per batch.
+            .withBatchSize(Math.max(2, options.batchSize()))
+            .withOutput(run)
+            .withDeadline(deadline));
   }
 
   /** Writes a {@code doctor.md} that records the failure and how to examine the run by hand. */

@@ -14,6 +14,7 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -98,8 +99,9 @@ public final class Trainer {
       }
     }
     TrainingData.requireDataset(options.data());
-    // A model that does not parse fails here, before the run folder exists.
-    ModelPresets.resolve(options.model());
+    // A model that does not parse, or that the keypoint tools cannot feed, fails here, before the
+    // run folder exists.
+    ModelChecks.requireGrayKeypointInput(ModelPresets.resolve(options.model()));
     boolean existed = Files.isDirectory(run);
     Files.createDirectories(run);
     try {
@@ -145,7 +147,9 @@ public final class Trainer {
       options = options.withEpochs(epochs);
     }
     // Checked before anything in the folder changes, so a rejected resume leaves the run as it was.
-    Position position = Position.fromMetadata(Checkpoint.read(run.resolve(LAST)).metadata());
+    Checkpoint last = Checkpoint.read(run.resolve(LAST));
+    ModelChecks.requireRunModel(run, options, last);
+    Position position = Position.fromMetadata(last.metadata());
     if (position.epoch() > options.epochs()) {
       throw new IllegalArgumentException(
           run
@@ -222,12 +226,13 @@ public final class Trainer {
         AtomicFiles.copy(run.resolve(LAST), run.resolve(BEST));
       }
 
-      // After the checkpoints, so that a doctor that fails costs no finished epoch.
-      // Not when the time limit struck, so that the examination cannot overrun the limit; the
-      // next start of the run examines it instead.
+      // After the checkpoints, so that a doctor that fails costs no finished epoch. Not when the
+      // time limit struck, and otherwise only until it strikes: the examination then stops after
+      // the training step or the check that is running.
       if (!doctorRan && !training.timeUp() && Doctor.stalled(parts.history().records())) {
         doctorRan = true;
-        new StallExamination(options, run, device, out, doctor).examine(parts, epoch);
+        new StallExamination(options, run, device, out, doctor)
+            .examine(parts, epoch, timeLimitEnd(invoked));
       }
       if (training.timeUp()) {
         printTimeLimitReached();
@@ -358,6 +363,15 @@ public final class Trainer {
 
   private void printTimeLimitReached() {
     out.printf(Locale.ROOT, "time limit of %.1f minutes reached%n", options.timeLimitMinutes());
+  }
+
+  /** Returns when the time limit of the invocation that started at {@code invoked} ends. */
+  private Instant timeLimitEnd(long invoked) {
+    if (options.timeLimitMinutes() <= 0) {
+      return null;
+    }
+    double left = options.timeLimitMinutes() * 60 - elapsedSeconds(invoked);
+    return Instant.now().plusNanos((long) (left * 1e9));
   }
 
   private boolean pastTimeLimit(long started) {

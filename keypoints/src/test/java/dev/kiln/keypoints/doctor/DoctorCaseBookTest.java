@@ -1,5 +1,6 @@
 package dev.kiln.keypoints.doctor;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -33,6 +34,8 @@ import dev.kiln.nn.optim.Adam;
 import dev.kiln.nn.optim.Optimizer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Instant;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.function.Function;
 import org.junit.jupiter.api.BeforeAll;
@@ -124,23 +127,25 @@ class DoctorCaseBookTest {
   private Report examine(Setup setup) {
     DoctorOptions options =
         DoctorOptions.defaults().withBatchSize(8).withSteps(60, 40).withOutput(folder);
-    DoctorInput input =
-        new DoctorInput(
-            setup.model(),
-            setup.optimizer(),
-            Losses.parse(setup.loss()),
-            train,
-            setup.trainPipeline(),
-            validation,
-            setup.validationPipeline(),
-            NORMALIZATION,
-            setup.collate(),
-            new Generator(3),
-            List.of(),
-            options);
-    Report report = Doctor.examine(input);
+    Report report = Doctor.examine(input(setup, options));
     System.out.println(report.toText());
     return report;
+  }
+
+  private static DoctorInput input(Setup setup, DoctorOptions options) {
+    return new DoctorInput(
+        setup.model(),
+        setup.optimizer(),
+        Losses.parse(setup.loss()),
+        train,
+        setup.trainPipeline(),
+        validation,
+        setup.validationPipeline(),
+        NORMALIZATION,
+        setup.collate(),
+        new Generator(3),
+        List.of(),
+        options);
   }
 
   private static void assertFirst(String expectedCode, Report report) {
@@ -148,6 +153,44 @@ class DoctorCaseBookTest {
     assertNotNull(first, "the doctor found no problem");
     assertEquals(Severity.CRITICAL, first.severity(), first.title());
     assertEquals(expectedCode, first.code(), first.title());
+  }
+
+  @Test
+  void deadlineStopsLongCheck() {
+    Setup setup = Setup.small();
+    float[] before = setup.model().parameters().getFirst().toFloatArray();
+    DoctorOptions options =
+        DoctorOptions.defaults()
+            .withChecks(EnumSet.of(Check.OVERFIT, Check.LEARNING_RATE))
+            .withBatchSize(8)
+            .withSteps(1_000_000, 40)
+            .withDeadline(Instant.now().plusSeconds(2));
+    long start = System.nanoTime();
+
+    Report report = Doctor.examine(input(setup, options));
+
+    double seconds = (System.nanoTime() - start) / 1e9;
+    assertTrue(seconds < 60, "a million steps should have stopped at the deadline: " + seconds);
+    Finding stopped = report.findings().getLast();
+    assertEquals("deadline-reached", stopped.code(), report.toText());
+    assertTrue(
+        stopped.title().endsWith("did not finish: overfit, learning_rate."), stopped.title());
+    assertArrayEquals(
+        before, setup.model().parameters().getFirst().toFloatArray(), 0f, "weights restored");
+  }
+
+  @Test
+  void passedDeadlineRunsNoCheck() {
+    DoctorOptions options =
+        DoctorOptions.defaults()
+            .withChecks(EnumSet.of(Check.WIRING))
+            .withBatchSize(8)
+            .withDeadline(Instant.now().minusSeconds(1));
+
+    Report report = Doctor.examine(input(Setup.small(), options));
+
+    assertEquals(1, report.findings().size(), report.toText());
+    assertEquals("deadline-reached", report.findings().getFirst().code(), report.toText());
   }
 
   @Test

@@ -3,6 +3,8 @@ package dev.kiln.keypoints.train;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -11,12 +13,16 @@ import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.data.Sample;
 import dev.kiln.keypoints.data.TestData;
 import dev.kiln.keypoints.doctor.DoctorInput;
+import dev.kiln.keypoints.doctor.DoctorOptions;
 import dev.kiln.keypoints.doctor.Report;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
@@ -36,6 +42,25 @@ class TrainerTest {
   private static TrainOptions options(Path data, int epochs) {
     return new TrainOptions(
         data, "default", epochs, 16, "adam", 5e-4, 0, "l1", "cosine", 7, 0.2, 1, ROWS, 0, false);
+  }
+
+  private static TrainOptions withModel(TrainOptions o, Path model) {
+    return new TrainOptions(
+        o.data(),
+        model.toString(),
+        o.epochs(),
+        o.batchSize(),
+        o.optimizer(),
+        o.learningRate(),
+        o.weightDecay(),
+        o.loss(),
+        o.schedule(),
+        o.seed(),
+        o.validationFraction(),
+        o.loaderThreads(),
+        o.limit(),
+        o.timeLimitMinutes(),
+        o.skipBadRows());
   }
 
   private static PrintWriter quiet() {
@@ -240,6 +265,12 @@ class TrainerTest {
    * 1e-9 per step at this rate, so the doctor runs after the third epoch.
    */
   private TrainOptions stalledRun(int epochs) throws IOException {
+    return stalledRun(epochs, 8, 0);
+  }
+
+  /** Like {@link #stalledRun(int)}, with another batch size and time limit in minutes. */
+  private TrainOptions stalledRun(int epochs, int batchSize, double timeLimitMinutes)
+      throws IOException {
     Path model = folder.resolve("tiny.txt");
     Files.writeString(
         model,
@@ -255,7 +286,7 @@ class TrainerTest {
         TestData.facialKeypoints(),
         model.toString(),
         epochs,
-        8,
+        batchSize,
         "adam",
         1e-9,
         0,
@@ -265,7 +296,7 @@ class TrainerTest {
         0.2,
         1,
         24,
-        0,
+        timeLimitMinutes,
         false);
   }
 
@@ -354,6 +385,78 @@ class TrainerTest {
           0f,
           name);
     }
+  }
+
+  @Test
+  void doctorGetsTimeLimitAndUsableBatch() throws IOException {
+    List<DoctorOptions> seen = new ArrayList<>();
+    Function<DoctorInput, Report> recording =
+        input -> {
+          seen.add(input.options());
+          return new Report(List.of(), 0);
+        };
+    Instant before = Instant.now();
+
+    Trainer.start(stalledRun(3, 1, 30), Device.CPU, folder.resolve("limited"), quiet(), false)
+        .withDoctor(recording)
+        .run();
+    Instant after = Instant.now();
+    Trainer.start(stalledRun(3, 8, 0), Device.CPU, folder.resolve("unlimited"), quiet(), false)
+        .withDoctor(recording)
+        .run();
+
+    assertEquals(2, seen.size());
+    assertEquals(2, seen.get(0).batchSize(), "a batch of 1 is raised to the doctor's minimum");
+    Instant deadline = seen.get(0).deadline();
+    assertNotNull(deadline, "a run with a time limit gives the doctor a deadline");
+    assertTrue(deadline.isAfter(before.plusSeconds(29 * 60)), deadline.toString());
+    assertTrue(deadline.isBefore(after.plusSeconds(30 * 60)), deadline.toString());
+    assertNull(seen.get(1).deadline(), "no time limit, no deadline");
+    assertEquals(8, seen.get(1).batchSize());
+  }
+
+  @Test
+  void startRejectsInputsPredictRejects() throws IOException {
+    Path large = folder.resolve("large.txt");
+    Files.writeString(
+        large, "input 1x1040x1040\nconv 2 kernel=3 padding=1\nmaxpool 8\nflatten\nlinear 136\n");
+    Path color = folder.resolve("color.txt");
+    Files.writeString(color, "input 3x16x16\nflatten\nlinear 136\n");
+    Path data = TestData.facialKeypoints();
+
+    for (Path model : List.of(large, color)) {
+      TrainOptions options = withModel(options(data, 1), model);
+      Path run = folder.resolve("run-" + model.getFileName());
+      IllegalArgumentException e =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> Trainer.start(options, Device.CPU, run, quiet(), false));
+
+      assertTrue(e.getMessage().startsWith("model input "), e.getMessage());
+      assertFalse(Files.exists(run), "no run folder for a rejected model");
+    }
+  }
+
+  @Test
+  void resumeRejectsOtherRunsCheckpoint() throws IOException {
+    Path run = folder.resolve("run");
+    Path other = folder.resolve("other");
+    Trainer.start(stalledRun(1), Device.CPU, run, quiet(), false).run();
+    Path wider = folder.resolve("wider.txt");
+    Files.writeString(
+        wider, "input 1x16x16\nconv 3 kernel=3 padding=1\nmaxpool 4\nflatten\nlinear 136\n");
+    Trainer.start(withModel(stalledRun(1), wider), Device.CPU, other, quiet(), false).run();
+    Files.copy(
+        other.resolve(Trainer.LAST),
+        run.resolve(Trainer.LAST),
+        StandardCopyOption.REPLACE_EXISTING);
+
+    IOException e =
+        assertThrows(IOException.class, () -> Trainer.resume(run, 3, Device.CPU, quiet(), false));
+
+    assertTrue(e.getMessage().startsWith(run.resolve(Trainer.LAST).toString()), e.getMessage());
+    assertTrue(e.getMessage().contains("holds another model"), e.getMessage());
+    assertTrue(e.getMessage().contains("comes from another run"), e.getMessage());
   }
 
   @Test
