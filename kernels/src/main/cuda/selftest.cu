@@ -118,3 +118,61 @@ extern "C" __global__ void kiln_selftest_inactive_source(float* out) {
   out[threadIdx.x] = __shfl_down_sync(0xffffffffu, (float)threadIdx.x, 1);
 }
 KILN_REGISTER(kiln_selftest_inactive_source)
+
+// BREAKS A RULE: a barrier is missing. Lane 0 of each warp stores 1 in shared memory, and after a
+// barrier every thread reads the value of the block's last warp into out. Lane 0 of each warp
+// then stores 2 without a barrier first, so a warp that runs ahead can overwrite the value before
+// a slower warp has read it. Under the parallel schedule, out is usually all 1. The
+// serial-reverse schedule runs the last warp to its second store first, so the other warps read 2.
+//
+// Launch: one block whose size is a multiple of 32, at least 64. out has blockDim.x ints.
+extern "C" __global__ void kiln_selftest_missing_barrier(int* out) {
+  __shared__ int stage[32];
+  int warp = threadIdx.x / 32;
+  int last = blockDim.x / 32 - 1;
+  if (threadIdx.x % 32 == 0) {
+    stage[warp] = 1;
+  }
+  __syncthreads();
+  out[threadIdx.x] = stage[last];
+  // The missing __syncthreads belongs here.
+  if (threadIdx.x % 32 == 0) {
+    stage[warp] = 2;
+  }
+  __syncthreads();
+}
+KILN_REGISTER(kiln_selftest_missing_barrier)
+
+// BREAKS A RULE: lanes 0 to 15 wait at a __syncthreads while lanes 16 to 31 of the same warp wait
+// in a __shfl_sync for them, so neither completes. A GPU hangs. The emulator fails the launch:
+// the serial schedules at once, and the parallel one after the barrier timeout.
+//
+// Launch: one block of 32 threads. out has 32 floats.
+extern "C" __global__ void kiln_selftest_split_warp(float* out) {
+  if (threadIdx.x < 16) {
+    __syncthreads();
+  } else {
+    out[threadIdx.x] = __shfl_sync(0xffffffffu, (float)threadIdx.x, 0);
+  }
+}
+KILN_REGISTER(kiln_selftest_split_warp)
+
+// BREAKS A RULE: thread 0 of each block reads a static __shared__ variable and an int of dynamic
+// shared memory before any thread writes them. It stores the two values in out[2 * blockIdx.x] and
+// out[2 * blockIdx.x + 1], and then writes 7 to both. Shared memory starts undefined on a GPU. The
+// emulator fills it with 0xFF bytes before every block, so both reads return -1 in every block,
+// never a 7 left by the previous block.
+//
+// Launch: 1d grid, one thread per block, 4 bytes of dynamic shared memory. out has 2 ints per
+// block.
+extern "C" __global__ void kiln_selftest_shared_poison(int* out) {
+  __shared__ int value;
+  KILN_DYNAMIC_SHARED(int, slots);
+  if (threadIdx.x == 0) {
+    out[2 * blockIdx.x] = value;
+    out[2 * blockIdx.x + 1] = slots[0];
+    value = 7;
+    slots[0] = 7;
+  }
+}
+KILN_REGISTER(kiln_selftest_shared_poison)

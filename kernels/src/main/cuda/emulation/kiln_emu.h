@@ -13,11 +13,32 @@
 //   - __syncthreads() is a barrier over the block's threads with a timeout. The default is 5 s,
 //     and the environment variable KILN_EMU_BARRIER_TIMEOUT_MS or
 //     kiln_emu_set_barrier_timeout_ms changes it.
-//   - __shared__ variables become function-level statics. That is one copy per kernel, which is
-//     per block only because blocks run one at a time and launches are serialized by a process-
-//     wide lock. Dynamic shared memory is a per-launch buffer filled with 0xFF bytes (a float
-//     NaN), so a read before any write shows up in results.
+//   - __shared__ variables become function-level statics in the linker section kiln_shared. That
+//     is one copy per kernel, which is per block only because blocks run one at a time and
+//     launches are serialized by a process-wide lock. Dynamic shared memory is one buffer per
+//     launch. Before each block, the runtime fills both with 0xFF bytes (a float NaN, an int -1),
+//     so a read before any write shows up in results instead of seeing zeros or the values of
+//     the previous block.
 //   - Atomics use std::atomic_ref with relaxed ordering, as CUDA's atomics are relaxed.
+//
+// Schedules. The environment variable KILN_EMU_SCHEDULE, or kiln_emu_set_schedule (which
+// overrides it), chooses how the threads of a block take turns:
+//   - parallel (the default): all threads of the block run at once, and the OS interleaves them.
+//   - serial-forward, serial-reverse and serial-shuffle:SEED: one thread runs at a time. It runs
+//     until it reaches a __syncthreads, a warp shuffle or vote, or the end of the kernel. Then the
+//     turn passes to the first thread in the schedule's order that can run. The orders are the
+//     lowest linear thread index first, the highest first, or an order shuffled per block from
+//     the decimal 64-bit SEED. A thread waiting at an incomplete barrier or warp collective
+//     cannot run.
+// The serial schedules make races inside a block deterministic. Under serial-reverse, for
+// instance, the block's last warp runs through a barrier-free stretch of code before warp 0
+// starts it, so a missing barrier between a read of shared memory and the next write to it gives
+// a wrong result on every run, where the parallel schedule gives a right one on most runs. When
+// no thread can run while some have not returned, the launch fails at once with what each one
+// waits for, where the parallel schedule waits for the barrier timeout. The timeout still fails
+// a serial launch whose running thread goes that long without reaching a synchronization point.
+// A value of KILN_EMU_SCHEDULE other than these makes every launch fail with a message that
+// names it.
 //
 // Misuse fails the launch with a message naming the kernel, block and thread, instead of hanging:
 //   - a __syncthreads that only some threads reach (the others returned from the kernel), or
@@ -33,8 +54,13 @@
 //
 // What is not faithful:
 //   - Out-of-bounds memory accesses are not checked, so they read other memory or crash the process.
-//   - Races between threads are not detected. Blocks never run concurrently, so code that races
-//     between blocks on a GPU can give the right result here.
+//   - Races between threads are not detected as such. The serial schedules turn many races
+//     inside a block into wrong results, but only those that the chosen order triggers. Blocks
+//     never run concurrently, so code that races between blocks on a GPU can give the right
+//     result here.
+//   - The serial schedules switch threads only at synchronization points. A thread that spins
+//     until another thread of its block writes a value therefore never sees it, and the launch
+//     fails with the timeout.
 //   - A thread in a loop that calls no emulated builtin cannot be interrupted, so a launch whose
 //     thread spins on plain memory forever hangs.
 //   - Float arithmetic is the host's: g++ may contract a*b+c into an FMA differently from nvcc,
@@ -208,7 +234,11 @@ KernelEntry describe(void (*kernel)(Params...)) {
 #define __global__
 #define __device__
 #define __forceinline__ inline __attribute__((always_inline))
-#define __shared__ static
+// A __shared__ variable becomes a function-level static in the section kiln_shared, whose bytes
+// the runtime fills with 0xFF before each block (see the header comment). Declare __shared__
+// variables only in kernels and other non-inline, non-template functions: GCC may reject a
+// static of an inline or template function in a named section, with a "section type conflict".
+#define __shared__ static __attribute__((section("kiln_shared")))
 
 // The launch coordinates, read-only in kernels as on the GPU.
 #define threadIdx (static_cast<const uint3&>(::kiln_emu::this_thread.thread_idx))

@@ -1,7 +1,9 @@
-// The emulation runtime: the thread pool, block barrier, warp rendezvous and the exported C launch
-// function. kiln_emu_registry.cpp stores the kernel registry. kiln_emu.h explains the execution model that
-// this file implements.
+// The emulation runtime: the thread pool, block barrier, warp rendezvous, serial schedules, shared
+// memory poisoning and the exported C launch function. kiln_emu_registry.cpp stores the kernel
+// registry. kiln_emu.h explains the execution model that this file implements.
+#include <algorithm>
 #include <chrono>
+#include <cctype>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
@@ -62,6 +64,52 @@ int timeout_ms() {
   return value;
 }
 
+// The order in which the threads of a block run (see the header comment of kiln_emu.h).
+enum class Schedule { kParallel = 0, kSerialForward = 1, kSerialReverse = 2, kSerialShuffle = 3 };
+
+struct ScheduleSetting {
+  Schedule schedule = Schedule::kParallel;
+  std::uint64_t seed = 0;
+};
+
+// Parses KILN_EMU_SCHEDULE into setting. Returns the error for an invalid value, or an empty
+// string when it is unset or valid. Every launch fails with this error, as for the timeout.
+std::string schedule_setting_error(ScheduleSetting& setting) {
+  setting = ScheduleSetting{};
+  const char* text = std::getenv("KILN_EMU_SCHEDULE");
+  if (text == nullptr || std::strcmp(text, "parallel") == 0) {
+    return "";
+  }
+  if (std::strcmp(text, "serial-forward") == 0) {
+    setting.schedule = Schedule::kSerialForward;
+    return "";
+  }
+  if (std::strcmp(text, "serial-reverse") == 0) {
+    setting.schedule = Schedule::kSerialReverse;
+    return "";
+  }
+  const char* prefix = "serial-shuffle:";
+  std::size_t prefix_length = std::strlen(prefix);
+  if (std::strncmp(text, prefix, prefix_length) == 0 && std::isdigit(text[prefix_length])) {
+    char* end = nullptr;
+    errno = 0;
+    unsigned long long seed = std::strtoull(text + prefix_length, &end, 10);
+    if (*end == '\0' && errno == 0) {
+      setting.schedule = Schedule::kSerialShuffle;
+      setting.seed = seed;
+      return "";
+    }
+  }
+  return "KILN_EMU_SCHEDULE is '" + std::string(text) +
+         "', but must be parallel, serial-forward, serial-reverse or serial-shuffle:SEED with a "
+         "decimal 64-bit SEED; fix or unset it";
+}
+
+// The schedule that kiln_emu_set_schedule chose, or a negative mode to use KILN_EMU_SCHEDULE.
+// Guarded by launch_mutex, so it changes only between launches.
+int schedule_override = -1;
+std::uint64_t schedule_override_seed = 0;
+
 // One warp's rendezvous state. A collective completes when every lane in its mask has written
 // its word. The words are then copied into one of two snapshots, which lanes read after waking.
 // Two snapshots suffice. The collective after next reuses this one's snapshot, but it completes
@@ -102,6 +150,19 @@ struct Block {
 
   Warp warps[kMaxBlockThreads / 32];
   std::vector<unsigned char> dynamic_shared;  // over-allocated by 15 bytes for alignment
+
+  // The serial schedules: one thread runs at a time, and at each synchronization point the turn
+  // passes to the ready thread that comes first in order. order[rank] is a thread's linear index
+  // and rank_of its inverse. Bit r of ready is set while the thread of rank r may run but is not
+  // running. handoffs counts turns, so a waiting thread can tell a slow block from a stuck one.
+  bool serial = false;
+  ScheduleSetting setting;
+  int order[kMaxBlockThreads] = {};
+  int rank_of[kMaxBlockThreads] = {};
+  std::uint64_t ready[kMaxBlockThreads / 64] = {};
+  int running = -1;  // linear index of the thread whose turn it is, or -1
+  std::uint64_t handoffs = 0;
+  std::condition_variable turn[kMaxBlockThreads];  // turn[i] is waited on by thread i only
 };
 
 // Allocated once and never freed, like the pool: parked worker threads outlive static
@@ -124,6 +185,11 @@ void record_failure(const std::string& message) {
   block.changed.notify_all();
   for (Warp& warp : block.warps) {
     warp.changed.notify_all();
+  }
+  if (block.serial) {
+    for (int i = 0; i < block.size; i++) {
+      block.turn[i].notify_all();
+    }
   }
 }
 
@@ -187,6 +253,125 @@ void check_warp_reachable(const Warp& warp) {
   }
 }
 
+// ---- The serial schedules ----
+
+uint3 thread_coordinates(int linear) {
+  const uint3& dim = block.block_dim;
+  return {linear % dim.x, (linear / dim.x) % dim.y, linear / (dim.x * dim.y)};
+}
+
+// Marks a thread that waits at a completed barrier or warp collective as ready to run.
+void make_ready(int linear) {
+  int rank = block.rank_of[linear];
+  block.ready[rank / 64] |= 1ull << (rank % 64);
+}
+
+// Describes what the threads that have not returned wait for, when none of them can run.
+std::string describe_deadlock() {
+  std::string text = "no thread can continue, so the block would hang on a GPU:";
+  if (block.arrived > 0) {
+    text += " " + std::to_string(block.arrived) + " threads wait at __syncthreads at " +
+            site(block.barrier_file, block.barrier_line) + ";";
+  }
+  for (int w = 0; w < (block.size + 31) / 32; w++) {
+    const Warp& warp = block.warps[w];
+    if (warp.arrived != 0) {
+      text += " lanes " + lane_list(warp.arrived) + " of warp " + std::to_string(w) +
+              " wait in " + warp.intrinsic + ";";
+    }
+  }
+  text += " " + std::to_string(block.exited) + " threads returned";
+  return text;
+}
+
+// Gives the turn to the first ready thread in the block's order and wakes it. When no thread is
+// ready but some have not returned, they wait for each other forever, and the launch fails.
+// Caller holds the lock and has the turn.
+void pass_turn() {
+  if (block.failed.load()) {
+    return;
+  }
+  for (int word = 0; word < (block.size + 63) / 64; word++) {
+    if (block.ready[word] != 0) {
+      int rank = word * 64 + std::countr_zero(block.ready[word]);
+      block.ready[word] &= block.ready[word] - 1;
+      block.running = block.order[rank];
+      block.handoffs++;
+      block.turn[block.running].notify_one();
+      return;
+    }
+  }
+  block.running = -1;
+  if (block.exited < block.size) {
+    record_failure(describe_deadlock());
+  }
+}
+
+// Waits until it is the calling thread's turn. The timeout counts from the last handoff, so a long
+// wait behind many threads that each reach a synchronization point in time does not fail. Throws
+// when the launch fails.
+void await_turn(std::unique_lock<std::mutex>& lock) {
+  int self = this_thread.warp * 32 + this_thread.lane;
+  std::uint64_t seen = block.handoffs;
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms());
+  while (block.running != self) {
+    if (block.failed.load()) {
+      throw LaunchAborted{};
+    }
+    if (block.turn[self].wait_until(lock, deadline) != std::cv_status::timeout ||
+        block.running == self || block.failed.load()) {
+      continue;
+    }
+    if (block.handoffs != seen) {
+      seen = block.handoffs;
+      deadline = Clock::now() + std::chrono::milliseconds(timeout_ms());
+      continue;
+    }
+    record_failure("waiting for thread " + coordinates(thread_coordinates(block.running)) +
+                   ", which runs alone under the serial schedule, timed out after " +
+                   std::to_string(timeout_ms()) +
+                   " ms: it has not reached a __syncthreads, a warp intrinsic or the end of the "
+                   "kernel, so it may be stuck in a loop or waiting for a value that no running "
+                   "thread writes");
+    throw LaunchAborted{};
+  }
+}
+
+// Returns the next value of the splitmix64 generator, which shuffles the serial-shuffle order.
+std::uint64_t next_random(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// Sets the order in which the block's threads take turns, marks all of them ready, and gives the
+// first one the turn. block_number is the block's linear index in the grid, so each block of a
+// shuffled launch gets its own order.
+void start_serial_block(int size, std::uint64_t block_number) {
+  bool reverse = block.setting.schedule == Schedule::kSerialReverse;
+  for (int rank = 0; rank < size; rank++) {
+    block.order[rank] = reverse ? size - 1 - rank : rank;
+  }
+  if (block.setting.schedule == Schedule::kSerialShuffle) {
+    std::uint64_t state = block.setting.seed ^ (block_number * 0xd1342543de82ef95ull);
+    for (int rank = size - 1; rank > 0; rank--) {
+      int other = static_cast<int>(next_random(state) % static_cast<std::uint64_t>(rank + 1));
+      std::swap(block.order[rank], block.order[other]);
+    }
+  }
+  for (int rank = 0; rank < size; rank++) {
+    block.rank_of[block.order[rank]] = rank;
+  }
+  for (int word = 0; word < kMaxBlockThreads / 64; word++) {
+    int first = word * 64;
+    int count = std::clamp(size - first, 0, 64);
+    block.ready[word] = count == 64 ? ~0ull : (1ull << count) - 1;
+  }
+  block.running = -1;
+  pass_turn();
+}
+
 // Runs one CUDA thread of the current block: linear is its index x + y*X + z*X*Y.
 void run_thread(int linear) {
   const uint3& dim = block.block_dim;
@@ -198,6 +383,10 @@ void run_thread(int linear) {
   this_thread.warp = linear / 32;
 
   try {
+    if (block.serial) {
+      std::unique_lock<std::mutex> lock(block.mutex);
+      await_turn(lock);
+    }
     block.trampoline(block.function, block.args);
   } catch (const LaunchAborted&) {
     // Another thread failed first and recorded the message.
@@ -213,6 +402,9 @@ void run_thread(int linear) {
   if (!block.failed.load()) {
     check_barrier_reachable();
     check_warp_reachable(warp);
+  }
+  if (block.serial) {
+    pass_turn();
   }
 }
 
@@ -280,6 +472,22 @@ std::string check_launch_shape(const uint3& grid, const uint3& dim, unsigned sha
   return "";
 }
 
+// The static __shared__ variables of every kernel, which kiln_emu.h places in this section. The
+// linker defines these two symbols at its bounds. They are weak so that a library without
+// static shared memory still links.
+extern "C" unsigned char __start_kiln_shared[] __attribute__((weak, visibility("hidden")));
+extern "C" unsigned char __stop_kiln_shared[] __attribute__((weak, visibility("hidden")));
+
+// Fills static and dynamic shared memory with 0xFF bytes (a float NaN, an int -1), so a value that
+// a block reads before writing it comes neither from zeroed memory nor from an earlier block.
+void poison_shared() {
+  if (__start_kiln_shared != nullptr) {
+    std::memset(__start_kiln_shared, 0xFF,
+                static_cast<std::size_t>(__stop_kiln_shared - __start_kiln_shared));
+  }
+  std::fill(block.dynamic_shared.begin(), block.dynamic_shared.end(), 0xFF);
+}
+
 void reset_block(int size) {
   block.size = size;
   block.arrived = 0;
@@ -291,6 +499,12 @@ void reset_block(int size) {
     warp.arrived = 0;
     warp.generation = 0;
     warp.existing = lanes == 32 ? 0xffffffffu : (1u << lanes) - 1;
+  }
+  poison_shared();
+  if (block.serial) {
+    const uint3& grid = block.grid_dim;
+    const uint3& index = block.block_idx;
+    start_serial_block(size, index.x + 1ull * grid.x * (index.y + 1ull * grid.y * index.z));
   }
 }
 
@@ -327,10 +541,21 @@ void syncthreads(const char* file, int line) {
   if (block.arrived == block.size) {
     block.arrived = 0;
     block.barrier_generation++;
-    block.changed.notify_all();
+    if (!block.serial) {
+      block.changed.notify_all();
+      return;
+    }
+    for (int i = 0; i < block.size; i++) {
+      make_ready(i);
+    }
+  } else {
+    check_barrier_reachable();
+  }
+  if (block.serial) {
+    pass_turn();
+    await_turn(lock);
     return;
   }
-  check_barrier_reachable();
   wait_until(
       lock, block.changed, [&] { return block.barrier_generation != generation; },
       "__syncthreads at " + site(file, line));
@@ -368,10 +593,23 @@ const std::uint64_t* warp_exchange(unsigned mask, std::uint64_t word, const char
     std::memcpy(warp.snapshots[generation % 2], warp.words, sizeof warp.words);
     warp.arrived = 0;
     warp.generation++;
-    warp.changed.notify_all();
+    if (!block.serial) {
+      warp.changed.notify_all();
+      return warp.snapshots[generation % 2];
+    }
+    for (int lane = 0; lane < 32; lane++) {
+      if ((expected >> lane & 1u) != 0) {
+        make_ready(this_thread.warp * 32 + lane);
+      }
+    }
+  } else {
+    check_warp_reachable(warp);
+  }
+  if (block.serial) {
+    pass_turn();
+    await_turn(lock);
     return warp.snapshots[generation % 2];
   }
-  check_warp_reachable(warp);
   wait_until(
       lock, warp.changed, [&] { return warp.generation != generation; }, std::string(intrinsic));
   return warp.snapshots[generation % 2];
@@ -397,6 +635,8 @@ KILN_EXPORT int kiln_emu_launch(const char* kernel, unsigned gridX, unsigned gri
               "against kiln_emu_kernel_name, or rebuild the kernels module";
   } else if (std::string setting = timeout_setting_error(); !setting.empty()) {
     message = "kernel " + std::string(kernel) + ": " + setting;
+  } else if (std::string setting = schedule_setting_error(block.setting); !setting.empty()) {
+    message = "kernel " + std::string(kernel) + ": " + setting;
   } else {
     message = check_launch_shape(grid, dim, dynamicSharedBytes);
     if (!message.empty()) {
@@ -413,7 +653,12 @@ KILN_EXPORT int kiln_emu_launch(const char* kernel, unsigned gridX, unsigned gri
     block.grid_dim = grid;
     block.failed.store(false);
     block.error.clear();
-    block.dynamic_shared.assign(dynamicSharedBytes + 15, 0xFF);
+    block.dynamic_shared.resize(dynamicSharedBytes + 15);
+    if (schedule_override >= 0) {
+      block.setting.schedule = static_cast<Schedule>(schedule_override);
+      block.setting.seed = schedule_override_seed;
+    }
+    block.serial = block.setting.schedule != Schedule::kParallel;
     int size = static_cast<int>(dim.x * dim.y * dim.z);
     try {
       for (unsigned z = 0; z < gridZ && !block.failed.load(); z++) {
@@ -445,4 +690,13 @@ KILN_EXPORT int kiln_emu_launch(const char* kernel, unsigned gridX, unsigned gri
 // Sets how long a barrier or warp rendezvous waits before failing the launch, in milliseconds.
 KILN_EXPORT void kiln_emu_set_barrier_timeout_ms(int milliseconds) {
   barrier_timeout_ms.store(milliseconds > 0 ? milliseconds : 5000);
+}
+
+// Sets how the threads of each block take turns, for every later launch in this process. Schedule
+// 0 runs them in parallel. 1, 2 and 3 run them one at a time in forward, reverse or shuffled
+// thread order, shuffled by seed. Any other value returns to KILN_EMU_SCHEDULE.
+KILN_EXPORT void kiln_emu_set_schedule(int schedule, unsigned long long seed) {
+  std::lock_guard<std::mutex> launch_lock(launch_mutex);
+  schedule_override = schedule >= 0 && schedule <= 3 ? schedule : -1;
+  schedule_override_seed = seed;
 }

@@ -6,6 +6,7 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.Objects;
 
 /**
  * Runs kiln's CUDA kernels on the CPU through {@code libkiln_emu.so}, the same kernel sources
@@ -27,6 +28,23 @@ import java.util.List;
  */
 public final class EmulatedKernels implements AutoCloseable {
   private static final int ERROR_CAPACITY = 4096;
+
+  /**
+   * The order in which the threads of each block run. The serial schedules run one thread at a time
+   * and switch threads only at a {@code __syncthreads}, a warp intrinsic or the end of the kernel,
+   * in a fixed order. A race inside a block that the order triggers then gives the same wrong
+   * result on every run, where the parallel schedule may give a right one on most runs.
+   */
+  public enum Schedule {
+    /** All threads of a block run at once, as OS threads ({@code parallel}, the default). */
+    PARALLEL,
+    /** One at a time, the lowest thread index first ({@code serial-forward}). */
+    SERIAL_FORWARD,
+    /** One at a time, the highest thread index first ({@code serial-reverse}). */
+    SERIAL_REVERSE,
+    /** One at a time, in an order shuffled per block from a seed ({@code serial-shuffle:SEED}). */
+    SERIAL_SHUFFLE
+  }
 
   private final EmulatorLibrary library;
   private volatile boolean closed;
@@ -73,6 +91,36 @@ public final class EmulatedKernels implements AutoCloseable {
     ensureOpen();
     try {
       library.setBarrierTimeout.invokeExact(milliseconds);
+    } catch (Throwable error) {
+      throw rethrow(error);
+    }
+  }
+
+  /**
+   * Sets how the threads of each block take turns, for every later launch in this process,
+   * overriding the environment variable {@code KILN_EMU_SCHEDULE}.
+   *
+   * @param schedule the schedule
+   * @param seed the seed of {@link Schedule#SERIAL_SHUFFLE}, which the other schedules ignore
+   */
+  public void setSchedule(Schedule schedule, long seed) {
+    ensureOpen();
+    Objects.requireNonNull(schedule, "schedule");
+    try {
+      library.setSchedule.invokeExact(schedule.ordinal(), seed);
+    } catch (Throwable error) {
+      throw rethrow(error);
+    }
+  }
+
+  /**
+   * Returns to the schedule that the environment variable {@code KILN_EMU_SCHEDULE} names, or
+   * {@link Schedule#PARALLEL} when it is unset.
+   */
+  public void resetSchedule() {
+    ensureOpen();
+    try {
+      library.setSchedule.invokeExact(-1, 0L);
     } catch (Throwable error) {
       throw rethrow(error);
     }

@@ -46,6 +46,7 @@ final class EmulatorLibrary {
   final MethodHandle kernelName;
   final MethodHandle kernelSignature;
   final MethodHandle setBarrierTimeout;
+  final MethodHandle setSchedule;
   final Path path;
 
   @SuppressWarnings("restricted") // loading native code is what this class is for
@@ -82,6 +83,10 @@ final class EmulatorLibrary {
     setBarrierTimeout =
         linker.downcallHandle(
             find(symbols, "kiln_emu_set_barrier_timeout_ms"), FunctionDescriptor.ofVoid(u32));
+    setSchedule =
+        linker.downcallHandle(
+            find(symbols, "kiln_emu_set_schedule"),
+            FunctionDescriptor.ofVoid(u32, ValueLayout.JAVA_LONG));
   }
 
   /**

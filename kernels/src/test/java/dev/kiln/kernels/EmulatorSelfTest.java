@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -30,6 +31,7 @@ class EmulatorSelfTest {
   void close() {
     support.close();
     kernels.setBarrierTimeoutMillis(0);
+    kernels.resetSchedule();
   }
 
   @Test
@@ -191,6 +193,115 @@ class EmulatorSelfTest {
     // Generous against a loaded machine, and far below the 5 s default that would mean the
     // setter did not reach the library.
     assertTrue(millis < 3000, "the timed-out launch took " + millis + " ms");
+  }
+
+  @Test
+  void serialScheduleTimesOutWhenThreadSpins() {
+    kernels.setBarrierTimeoutMillis(200);
+    kernels.setSchedule(EmulatedKernels.Schedule.SERIAL_REVERSE, 0);
+    KernelLaunchException error =
+        assertThrows(
+            KernelLaunchException.class,
+            () ->
+                kernels.launch(
+                    "kiln_selftest_barrier_timeout", Dim3.of(1), Dim3.of(64), 0, support.ints(1)));
+    assertTrue(error.getMessage().contains("timed out after 200 ms"), error.getMessage());
+    assertTrue(error.getMessage().contains("waiting for thread (63, 0, 0)"), error.getMessage());
+  }
+
+  @Test
+  void missingBarrierShowsUnderSerialSchedules() {
+    int threads = 128;
+    int[] reverse = runMissingBarrier(EmulatedKernels.Schedule.SERIAL_REVERSE, 0, threads);
+    for (int i = 0; i < threads; i++) {
+      // The last warp reads before its own second store, and every other warp after it.
+      int expected = i >= threads - 32 ? 1 : 2;
+      assertEquals(expected, reverse[i], "serial-reverse: value read by thread " + i);
+    }
+    int[] forward = runMissingBarrier(EmulatedKernels.Schedule.SERIAL_FORWARD, 0, threads);
+    for (int i = 0; i < threads; i++) {
+      // Lane 0 of the last warp stores 2 before lanes 1 to 31 of its own warp read.
+      int expected = i > threads - 32 ? 2 : 1;
+      assertEquals(expected, forward[i], "serial-forward: value read by thread " + i);
+    }
+  }
+
+  @Test
+  void serialShuffleRepeatsForSameSeed() {
+    int threads = 128;
+    int[] first = runMissingBarrier(EmulatedKernels.Schedule.SERIAL_SHUFFLE, 12345, threads);
+    int[] second = runMissingBarrier(EmulatedKernels.Schedule.SERIAL_SHUFFLE, 12345, threads);
+    assertArrayEquals(first, second, "two runs with seed 12345");
+    // With this seed, lane 0 of the last warp is not the last thread to run, so some threads
+    // read its second store.
+    assertTrue(Arrays.stream(first).anyMatch(value -> value == 2), Arrays.toString(first));
+    assertTrue(Arrays.stream(first).anyMatch(value -> value == 1), Arrays.toString(first));
+  }
+
+  @Test
+  void splitWarpFailsAtOnceUnderSerialSchedule() {
+    kernels.setSchedule(EmulatedKernels.Schedule.SERIAL_FORWARD, 0);
+    long start = System.nanoTime();
+    KernelLaunchException error =
+        assertThrows(
+            KernelLaunchException.class,
+            () ->
+                kernels.launch(
+                    "kiln_selftest_split_warp", Dim3.of(1), Dim3.of(32), 0, support.floats(32)));
+    long millis = (System.nanoTime() - start) / 1_000_000;
+    String message = error.getMessage();
+    assertTrue(message.contains("no thread can continue"), message);
+    assertTrue(message.contains("16 threads wait at __syncthreads"), message);
+    assertTrue(
+        message.contains(
+            "lanes 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29,"
+                + " 30, 31 of warp 0 wait in __shfl_sync"),
+        message);
+    // Far below the 5 s barrier timeout, which the parallel schedule would have to wait out.
+    assertTrue(millis < 3000, "the deadlocked launch took " + millis + " ms");
+  }
+
+  @Test
+  void splitWarpTimesOutUnderParallelSchedule() {
+    kernels.setSchedule(EmulatedKernels.Schedule.PARALLEL, 0);
+    kernels.setBarrierTimeoutMillis(200);
+    KernelLaunchException error =
+        assertThrows(
+            KernelLaunchException.class,
+            () ->
+                kernels.launch(
+                    "kiln_selftest_split_warp", Dim3.of(1), Dim3.of(32), 0, support.floats(32)));
+    assertTrue(error.getMessage().contains("timed out after 200 ms"), error.getMessage());
+  }
+
+  @Test
+  void sharedMemoryIsPoisonedBeforeEveryBlock() {
+    int blocks = 3;
+    MemorySegment out = support.ints(2 * blocks);
+    kernels.launch("kiln_selftest_shared_poison", Dim3.of(blocks), Dim3.of(1), 4, out);
+    // A second launch must not see the 7s that the first one left either.
+    kernels.launch("kiln_selftest_shared_poison", Dim3.of(blocks), Dim3.of(1), 4, out);
+
+    int[] values = KernelTestSupport.toInts(out, 2 * blocks);
+    for (int b = 0; b < blocks; b++) {
+      assertEquals(-1, values[2 * b], "static __shared__ read first in block " + b);
+      assertEquals(-1, values[2 * b + 1], "dynamic shared memory read first in block " + b);
+    }
+  }
+
+  @Test
+  void everyScheduleSumsWarps() {
+    for (EmulatedKernels.Schedule schedule : EmulatedKernels.Schedule.values()) {
+      kernels.setSchedule(schedule, 7);
+      shuffleDownSumsFullWarps();
+    }
+  }
+
+  private int[] runMissingBarrier(EmulatedKernels.Schedule schedule, long seed, int threads) {
+    kernels.setSchedule(schedule, seed);
+    MemorySegment out = support.ints(threads);
+    kernels.launch("kiln_selftest_missing_barrier", Dim3.of(1), Dim3.of(threads), 0, out);
+    return KernelTestSupport.toInts(out, threads);
   }
 
   @Test

@@ -40,20 +40,37 @@ class MatmulKernelsTest {
     support.close();
   }
 
-  /** One product: kernel, sizes, transposes and accumulation. */
+  /**
+   * One product: kernel, sizes, transposes and accumulation. gridRows is the launch grid's y
+   * extent, or 0 for one block row per row tile. A smaller value makes each block row loop over
+   * several tiles, as the launcher does past CUDA's limit of 65535.
+   */
   record GemmCase(
-      String kernel, int m, int n, int k, boolean transA, boolean transB, boolean accumulate) {
+      String kernel,
+      int m,
+      int n,
+      int k,
+      boolean transA,
+      boolean transB,
+      boolean accumulate,
+      int gridRows) {
+    GemmCase(
+        String kernel, int m, int n, int k, boolean transA, boolean transB, boolean accumulate) {
+      this(kernel, m, n, k, transA, transB, accumulate, 0);
+    }
+
     @Override
     public String toString() {
       return String.format(
-          "%s %dx%dx%d%s%s%s",
+          "%s %dx%dx%d%s%s%s%s",
           kernel.substring("kiln_matmul_".length()),
           m,
           n,
           k,
           transA ? " transA" : "",
           transB ? " transB" : "",
-          accumulate ? " accumulate" : "");
+          accumulate ? " accumulate" : "",
+          gridRows > 0 ? " gridRows=" + gridRows : "");
     }
   }
 
@@ -72,6 +89,12 @@ class MatmulKernelsTest {
       cases.add(new GemmCase(kernel, 5, 200, 3, false, true, true));
       cases.add(new GemmCase(kernel, 9, 7, 0, false, false, true));
     }
+    // Fewer block rows than row tiles: 6 tiles of 64 rows over 4 block rows, and 21 strips of 16
+    // rows over 2 and 3 block rows, so some block rows take more tiles than others.
+    cases.add(new GemmCase("kiln_matmul_tiled", 323, 70, 19, false, false, false, 4));
+    cases.add(new GemmCase("kiln_matmul_tiled", 323, 70, 19, true, true, true, 1));
+    cases.add(new GemmCase("kiln_matmul_naive", 323, 37, 19, false, false, false, 2));
+    cases.add(new GemmCase("kiln_matmul_naive", 323, 37, 19, true, false, true, 3));
     return cases.stream();
   }
 
@@ -138,15 +161,11 @@ class MatmulKernelsTest {
   }
 
   private void launch(GemmCase gemm, MemorySegment a, MemorySegment b, MemorySegment c) {
-    Dim3 block;
-    Dim3 grid;
-    if (gemm.kernel().equals("kiln_matmul_tiled")) {
-      block = Dim3.of(16, 16);
-      grid = Dim3.of(Dim3.blocksFor(gemm.n(), 64), Dim3.blocksFor(gemm.m(), 64));
-    } else {
-      block = Dim3.of(16, 16);
-      grid = Dim3.of(Dim3.blocksFor(gemm.n(), 16), Dim3.blocksFor(gemm.m(), 16));
-    }
+    // A tiled block covers 64 x 64 elements of C, and a naive one 16 x 16.
+    int tile = gemm.kernel().equals("kiln_matmul_tiled") ? 64 : 16;
+    Dim3 block = Dim3.of(16, 16);
+    int rows = gemm.gridRows() > 0 ? gemm.gridRows() : Dim3.blocksFor(gemm.m(), tile);
+    Dim3 grid = Dim3.of(Dim3.blocksFor(gemm.n(), tile), rows);
     kernels.launch(
         gemm.kernel(),
         grid,

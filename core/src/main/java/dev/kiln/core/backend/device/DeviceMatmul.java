@@ -103,8 +103,11 @@ public final class DeviceMatmul {
    *
    * <p>{@link Kernel#TILED} launches {@code kiln_matmul_tiled} on a grid of (ceil(n / 64), ceil(m /
    * 64)) blocks of (16, 16) threads. {@link Kernel#NAIVE} launches {@code kiln_matmul_naive} on
-   * (ceil(n / 16), ceil(m / 16)) blocks of (16, 16), one thread per element of C. With k = 0 both
-   * write zeros (or leave C unchanged when accumulating), as the CPU does.
+   * (ceil(n / 16), ceil(m / 16)) blocks of (16, 16), one thread per element of C. The grid's y
+   * extent is capped at {@link LaunchShapes#MAX_GRID_Y}, CUDA's limit, and beyond it each block row
+   * loops over several row tiles: from m = 4,194,241 for the tiled kernel and m = 1,048,561 for the
+   * naive one. With k = 0 both write zeros (or leave C unchanged when accumulating), as the CPU
+   * does.
    *
    * @throws IllegalArgumentException if a size is negative or a buffer is too small
    */
@@ -128,14 +131,14 @@ public final class DeviceMatmul {
       case TILED ->
           runtime.launch(
               "kiln_matmul_tiled",
-              Dim3.of(Dim3.blocksFor(n, TILE), Dim3.blocksFor(m, TILE)),
+              Dim3.of(Dim3.blocksFor(n, TILE), gridRows(m, TILE)),
               Dim3.of(TILE_THREADS, TILE_THREADS),
               0,
               args);
       case NAIVE ->
           runtime.launch(
               "kiln_matmul_naive",
-              Dim3.of(Dim3.blocksFor(n, NAIVE_BLOCK), Dim3.blocksFor(m, NAIVE_BLOCK)),
+              Dim3.of(Dim3.blocksFor(n, NAIVE_BLOCK), gridRows(m, NAIVE_BLOCK)),
               Dim3.of(NAIVE_BLOCK, NAIVE_BLOCK),
               0,
               args);
@@ -203,6 +206,14 @@ public final class DeviceMatmul {
           DeviceRuntime.slice(c, (long) i * m * n, (long) m * n),
           accumulate);
     }
+  }
+
+  /**
+   * Returns the grid's y extent for m rows in tiles of {@code rowsPerBlock}: one block row per
+   * tile, up to {@link LaunchShapes#MAX_GRID_Y}.
+   */
+  static int gridRows(int m, int rowsPerBlock) {
+    return Math.min(LaunchShapes.MAX_GRID_Y, Dim3.blocksFor(m, rowsPerBlock));
   }
 
   /** Checks that the sizes are not negative and that A, B and C have room for their matrices. */

@@ -31,6 +31,12 @@ final class LaunchShapes {
    */
   static final int MAX_GRID_BLOCKS = 1024;
 
+  /**
+   * CUDA's limit on gridDim.y and gridDim.z (gridDim.x may reach 2^31 - 1). A kernel that spreads
+   * more rows than this over y must loop over them, as the matrix products do.
+   */
+  static final int MAX_GRID_Y = 65535;
+
   private LaunchShapes() {}
 
   /** Returns a block size for {@code items} items: 256, or fewer warps for fewer items. */

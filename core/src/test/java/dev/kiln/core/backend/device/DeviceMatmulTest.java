@@ -5,14 +5,20 @@ import static dev.kiln.core.backend.device.DeviceTestSupport.assertClose;
 import static dev.kiln.core.backend.device.DeviceTestSupport.f64;
 import static dev.kiln.core.backend.device.DeviceTestSupport.randomFloats;
 import static dev.kiln.core.backend.device.DeviceTestSupport.runtime;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import dev.kiln.core.backend.cpu.Gemm;
+import dev.kiln.core.backend.cuda.CachingAllocator;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
 import dev.kiln.core.tensor.Storage;
+import dev.kiln.kernels.Dim3;
 import java.util.Arrays;
 import java.util.Random;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -115,6 +121,125 @@ class DeviceMatmulTest {
               () -> matmul.batchedGemm(false, false, m, n, k, batches, small, anyB, anyC, false));
       assertTrue(e.getMessage().contains("matrix A"), e.getMessage());
     }
+  }
+
+  /**
+   * Returns the smallest m for which one block row per row tile would need a gridDim.y of 65536,
+   * one more than CUDA allows. That is 65535 tiles of 64 rows plus one row for the tiled kernel,
+   * and 65535 tiles of 16 rows plus one for the naive kernel.
+   */
+  private static int firstRowsPastGridLimit(DeviceMatmul.Kernel kernel) {
+    int rowsPerBlock =
+        kernel == DeviceMatmul.Kernel.TILED ? DeviceMatmul.TILE : DeviceMatmul.NAIVE_BLOCK;
+    return LaunchShapes.MAX_GRID_Y * rowsPerBlock + 1;
+  }
+
+  @Test
+  void launchPastGridLimitKeepsGridWithinCuda() {
+    // Running these launches on the emulator takes minutes (about 590 s for both on a loaded
+    // 2-core machine), so this test records the launches instead of running them, and
+    // MatmulKernelsTest runs the kernels' row-tile loop on small grids.
+    RecordingRuntime recorder = new RecordingRuntime(runtime("emulated"));
+    DeviceMatmul matmul = new DeviceMatmul(recorder);
+    for (DeviceMatmul.Kernel kernel : DeviceMatmul.Kernel.values()) {
+      int m = firstRowsPastGridLimit(kernel);
+      try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(recorder)) {
+        DeviceBuffer a = buffers.filled(m);
+        DeviceBuffer c = buffers.filled(m);
+        matmul.gemm(kernel, false, false, m, 1, 1, a, buffers.filled(1), c, false);
+      }
+      assertEquals(LaunchShapes.MAX_GRID_Y, recorder.lastGrid.y(), kernel + " gemm with m = " + m);
+      assertEquals(1, recorder.lastGrid.x(), kernel + " gemm with n = 1");
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource(DEVICES)
+  void rowsPastGridLimitAreComputed(String device) {
+    assumeFalse(
+        device.equals("emulated"),
+        "the emulator needs minutes for 131070 blocks; launchPastGridLimitKeepsGridWithinCuda and"
+            + " MatmulKernelsTest cover it there");
+    DeviceRuntime runtime = runtime(device);
+    DeviceMatmul matmul = new DeviceMatmul(runtime);
+    for (DeviceMatmul.Kernel kernel : DeviceMatmul.Kernel.values()) {
+      int m = firstRowsPastGridLimit(kernel);
+      // C = A B with n = k = 1: row i of C is a[i] * 2, which float32 computes exactly.
+      float[] a = new float[m];
+      for (int i = 0; i < m; i++) {
+        a[i] = i % 4099;
+      }
+      try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
+        DeviceBuffer c = buffers.filled(m);
+        DeviceBuffer b = buffers.of(new float[] {2f});
+        matmul.gemm(kernel, false, false, m, 1, 1, buffers.of(a), b, c, false);
+        float[] actual = buffers.read(c, m);
+        for (int i = 0; i < m; i++) {
+          if (actual[i] != 2f * a[i]) {
+            fail(
+                String.format(
+                    "%s: %s gemm with m = %d: C[%d] is %s, expected %s",
+                    device, kernel, m, i, actual[i], 2f * a[i]));
+          }
+        }
+      }
+    }
+  }
+
+  /** A runtime that allocates and copies through another one, and records launches unrun. */
+  private static final class RecordingRuntime implements DeviceRuntime {
+    private final DeviceRuntime memory;
+    Dim3 lastGrid;
+
+    RecordingRuntime(DeviceRuntime memory) {
+      this.memory = memory;
+    }
+
+    @Override
+    public String name() {
+      return "recording " + memory.name();
+    }
+
+    @Override
+    public CachingAllocator allocator() {
+      return memory.allocator();
+    }
+
+    @Override
+    public ConstantInts constants() {
+      return memory.constants();
+    }
+
+    @Override
+    public void copyToDevice(
+        float[] src, int srcIndex, DeviceBuffer dst, long dstIndex, int count) {
+      memory.copyToDevice(src, srcIndex, dst, dstIndex, count);
+    }
+
+    @Override
+    public void copyToHost(DeviceBuffer src, long srcIndex, float[] dst, int dstIndex, int count) {
+      memory.copyToHost(src, srcIndex, dst, dstIndex, count);
+    }
+
+    @Override
+    public void copyWithinDevice(
+        DeviceBuffer src, long srcIndex, DeviceBuffer dst, long dstIndex, long count) {
+      memory.copyWithinDevice(src, srcIndex, dst, dstIndex, count);
+    }
+
+    @Override
+    public void launch(
+        String kernel, Dim3 grid, Dim3 block, int dynamicSharedBytes, Object... args) {
+      lastGrid = grid;
+    }
+
+    @Override
+    public void synchronize() {
+      memory.synchronize();
+    }
+
+    @Override
+    public void close() {}
   }
 
   @ParameterizedTest
