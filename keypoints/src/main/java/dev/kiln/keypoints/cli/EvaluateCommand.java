@@ -29,7 +29,7 @@ import picocli.CommandLine.Spec;
     description = {
       "Measure a checkpoint on a CSV of keypoints and its image folder.",
       "Reports the NME (normalized by the outer eye corners, points 36 and 45), the NME per"
-          + " region, the failure rates at 8% and 10%, and writes evaluation.json and ced.png."
+          + " region, the failure rates at 8%% and 10%%, and writes evaluation.json and ced.png."
     })
 final class EvaluateCommand implements Callable<Integer> {
   private static final int BATCH = 32;
@@ -66,6 +66,7 @@ final class EvaluateCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
+    Main.requireCheckpointFile(checkpoint);
     Path data = DataLocation.defaultFolder();
     Path csvFile = csv != null ? csv : data.resolve("test_frames_keypoints.csv");
     Path imageFolder = images != null ? images : csvFile.resolveSibling("test");

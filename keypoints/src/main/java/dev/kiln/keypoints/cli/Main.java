@@ -9,9 +9,11 @@ import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
 import java.nio.file.FileSystemLoopException;
+import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
 import java.nio.file.NotLinkException;
+import java.nio.file.Path;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -111,6 +113,25 @@ public final class Main implements Runnable {
       case AtomicMoveNotSupportedException _ -> "cannot be moved atomically";
       default -> "file system error (" + error.getClass().getSimpleName() + ")";
     };
+  }
+
+  /**
+   * Checks that {@code checkpoint}, the value of a command's --checkpoint option, is an existing
+   * file, so that a wrong path fails before any other work with a message that names the file to
+   * pass.
+   */
+  static void requireCheckpointFile(Path checkpoint) throws IOException {
+    String advice =
+        "pass best.safetensors or last.safetensors from a training run folder, such as"
+            + " runs/NAME/best.safetensors";
+    if (Files.isDirectory(checkpoint)) {
+      throw new FileSystemException(
+          checkpoint.toString(), null, "--checkpoint is a folder; " + advice);
+    }
+    if (!Files.exists(checkpoint)) {
+      throw new NoSuchFileException(
+          checkpoint.toString(), null, "--checkpoint not found; " + advice);
+    }
   }
 
   @Override

@@ -54,61 +54,100 @@ final class PredictCommand implements Callable<Integer> {
   @Parameters(arity = "1..*", paramLabel = "IMAGE", description = "Images or folders of images.")
   List<Path> inputs;
 
+  /**
+   * Size and keypoints of one image, without its pixels, which the first pass keeps so that memory
+   * does not grow with the number of images.
+   */
+  private record Prediction(
+      Path file, String overlayName, int width, int height, double[] keypoints) {}
+
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
-    if (Files.isDirectory(checkpoint)) {
-      throw new FileSystemException(
-          checkpoint.toString(),
-          null,
-          "--checkpoint is a folder; pass a checkpoint file such as best.safetensors from a"
-              + " training run folder");
-    }
+    Main.requireCheckpointFile(checkpoint);
+    // Without inner "..", the checks below and the writes resolve the same folder.
+    Path folder = output.normalize();
     List<Path> files = expand(inputs);
-    checkOutputFolder(output, files);
+    checkOutputFolder(folder, files);
+    // Two images with the same name in different folders get a.png and a-2.png, so that neither
+    // overlay replaces the other.
+    Set<String> usedNames = new HashSet<>();
+    List<String> overlayNames = new ArrayList<>();
+    for (Path file : files) {
+      overlayNames.add(uniquePngName(file, usedNames));
+    }
+    checkTargets(folder, overlayNames);
     KeypointDetector detector = KeypointDetector.load(checkpoint);
 
     // Every image is decoded and predicted before anything is written, so a bad image leaves the
-    // output folder as it was. The decoded images stay in memory for the overlays, at 4 bytes a
-    // pixel: 1,000 crops of 300 × 300 pixels take about 360 MB.
-    List<GrayImage> images = new ArrayList<>();
-    List<double[]> predictions = new ArrayList<>();
-    for (Path file : files) {
-      GrayImage image = ImageDecoder.decode(file);
-      images.add(image);
-      predictions.add(detector.predict(image));
+    // output folder as it was. The writing pass decodes each image again for its overlay.
+    List<Prediction> predictions = new ArrayList<>();
+    for (int n = 0; n < files.size(); n++) {
+      predictions.add(predict(detector, files.get(n), overlayNames.get(n)));
     }
 
-    // Two images with the same name in different folders get a.png and a-2.png, so that neither
-    // overlay replaces the other.
-    Set<String> pngNames = new HashSet<>();
+    // NOTE: a failure while writing (a full disk, or an image changed since the first pass)
+    // leaves the overlays written so far next to the previous predictions.json, because each file
+    // is replaced atomically but the set of files is not. An image replaced between the passes by
+    // another of the same size gets an overlay of the new pixels with the old keypoints.
+    for (Prediction prediction : predictions) {
+      writeOverlay(prediction, folder);
+      out.println(prediction.file() + " -> " + folder.resolve(prediction.overlayName()));
+    }
+    Path target = folder.resolve("predictions.json");
+    AtomicFiles.writeString(target, toJson(checkpoint, predictions));
+    out.println("wrote " + target);
+    return 0;
+  }
+
+  /** Decodes {@code file} and predicts its keypoints, keeping no reference to the pixels. */
+  private static Prediction predict(KeypointDetector detector, Path file, String overlayName)
+      throws IOException {
+    GrayImage image = ImageDecoder.decode(file);
+    double[] points = detector.predict(image);
+    return new Prediction(file, overlayName, image.width(), image.height(), points);
+  }
+
+  /** Decodes the image of {@code prediction} again and writes its overlay into {@code folder}. */
+  private static void writeOverlay(Prediction prediction, Path folder) throws IOException {
+    GrayImage image = ImageDecoder.decode(prediction.file());
+    if (image.width() != prediction.width() || image.height() != prediction.height()) {
+      throw new IOException(
+          prediction.file()
+              + ": changed while predict ran (it was "
+              + prediction.width()
+              + "x"
+              + prediction.height()
+              + " pixels, now "
+              + image.width()
+              + "x"
+              + image.height()
+              + "); run predict again");
+    }
+    KeypointOverlay.write(image, prediction.keypoints(), folder.resolve(prediction.overlayName()));
+  }
+
+  /** Returns the text of predictions.json. */
+  private static String toJson(Path checkpoint, List<Prediction> predictions) {
     StringBuilder json = new StringBuilder("{\n  \"checkpoint\": ");
     json.append(quote(checkpoint.toString())).append(",\n  \"images\": [");
-    for (int n = 0; n < files.size(); n++) {
-      Path file = files.get(n);
-      GrayImage image = images.get(n);
-      double[] points = predictions.get(n);
-      String pngName = uniquePngName(file, pngNames);
-      KeypointOverlay.write(image, points, output.resolve(pngName));
-
-      json.append(n == 0 ? "\n" : ",\n").append("    {\"file\": ").append(quote(file.toString()));
-      json.append(", \"overlay\": ").append(quote(pngName));
-      json.append(", \"width\": ").append(image.width());
-      json.append(", \"height\": ").append(image.height());
+    for (int n = 0; n < predictions.size(); n++) {
+      Prediction prediction = predictions.get(n);
+      double[] points = prediction.keypoints();
+      json.append(n == 0 ? "\n" : ",\n").append("    {\"file\": ");
+      json.append(quote(prediction.file().toString()));
+      json.append(", \"overlay\": ").append(quote(prediction.overlayName()));
+      json.append(", \"width\": ").append(prediction.width());
+      json.append(", \"height\": ").append(prediction.height());
       json.append(", \"keypoints\": [");
       for (int i = 0; i < points.length; i += 2) {
         json.append(i == 0 ? "" : ", ");
         json.append(String.format(Locale.ROOT, "[%.2f, %.2f]", points[i], points[i + 1]));
       }
       json.append("]}");
-      out.println(file + " -> " + output.resolve(pngName));
     }
     json.append("\n  ]\n}\n");
-
-    Path target = output.resolve("predictions.json");
-    AtomicFiles.writeString(target, json);
-    out.println("wrote " + target);
-    return 0;
+    return json.toString();
   }
 
   /**
@@ -121,7 +160,7 @@ final class PredictCommand implements Callable<Integer> {
   private static void checkOutputFolder(Path output, List<Path> files) throws IOException {
     // The nearest folder that exists is the one where writing begins: output itself, or the
     // ancestor in which createDirectories makes the missing folders.
-    Path absolute = output.toAbsolutePath();
+    Path absolute = output.toAbsolutePath().normalize();
     Path existing = absolute;
     while (!Files.exists(existing, LinkOption.NOFOLLOW_LINKS)) {
       existing = existing.getParent();
@@ -155,7 +194,33 @@ final class PredictCommand implements Callable<Integer> {
                 + output
                 + " contains the input image "
                 + file
-                + ", which an overlay could replace; pass another --output");
+                + ", but predict needs an output folder without input images, because the overlays"
+                + " would mix with the inputs and an overlay would replace an input PNG of the"
+                + " same name; pass another --output");
+      }
+    }
+  }
+
+  /**
+   * Checks, before any work, that each file that predict will write into {@code folder} is absent
+   * or a regular file, or a symbolic link to one, so that a folder or FIFO in an overlay's place
+   * fails the run before anything is written. The rename that replaces a file replaces a link
+   * itself, not the file it leads to.
+   */
+  private static void checkTargets(Path folder, List<String> overlayNames) throws IOException {
+    List<String> names = new ArrayList<>(overlayNames);
+    names.add("predictions.json");
+    for (String name : names) {
+      Path target = folder.resolve(name);
+      if (Files.exists(target) && !Files.isRegularFile(target)) {
+        String kind = Files.isDirectory(target) ? "a folder" : "not a regular file";
+        throw new FileSystemException(
+            target.toString(),
+            null,
+            "is "
+                + kind
+                + ", but predict writes a file of that name into --output; move or remove it, or"
+                + " pass another --output");
       }
     }
   }
@@ -192,6 +257,11 @@ final class PredictCommand implements Callable<Integer> {
         }
       } else if (Files.isRegularFile(input)) {
         files.add(input);
+      } else if (Files.exists(input)) {
+        throw new IOException(
+            input
+                + ": is not a regular file (a FIFO, socket or device); pass image files or"
+                + " folders of images");
       } else {
         throw new IOException(input + " not found: pass image files or folders of images");
       }

@@ -1,5 +1,6 @@
 package dev.kiln.keypoints.data;
 
+import java.math.BigInteger;
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.Objects;
@@ -79,21 +80,23 @@ public record GrayImage(int width, int height, float[] pixels) {
       return "the image size " + size + " is invalid; both sides must be positive";
     }
     if (width * (double) height > MAX_PIXELS) {
+      // Exact counts, because a rounded count such as "100.0 megapixels" can equal the limit.
       return String.format(
           Locale.ROOT,
-          "the image is %s (%.1f megapixels), more than the limit of %d megapixels; crop the face"
-              + " out of the image or downscale it",
+          "the image is %s, %,d pixels in all, more than the limit of %,d pixels; crop the face out"
+              + " of the image or downscale it",
           size,
-          width * (double) height / 1e6,
-          MAX_PIXELS / 1_000_000);
+          BigInteger.valueOf(width).multiply(BigInteger.valueOf(height)),
+          MAX_PIXELS);
     }
     return String.format(
         Locale.ROOT,
-        "the image is %s, so its longer side is %.1f times its shorter side, more than the limit"
-            + " of %d; crop the face out of the image",
+        "the image is %s, so its longer side (%d) is more than %d times its shorter side (%d); crop"
+            + " the face out of the image",
         size,
-        Math.max(width, height) / (double) Math.min(width, height),
-        MAX_ASPECT_RATIO);
+        Math.max(width, height),
+        MAX_ASPECT_RATIO,
+        Math.min(width, height));
   }
 
   /** Returns the value of pixel (x, y). */

@@ -4,6 +4,7 @@ import java.awt.image.BufferedImage;
 import java.awt.image.Raster;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -32,7 +33,8 @@ import javax.imageio.stream.MemoryCacheImageInputStream;
  * <p>Images larger than {@link GrayImage#MAX_PIXELS} or with sides further apart than {@link
  * GrayImage#MAX_ASPECT_RATIO} are rejected from the size in their header, before any pixel memory
  * is allocated, so a small file that declares a huge image fails at once instead of exhausting the
- * heap. Files larger than {@link #MAX_FILE_BYTES} are rejected before they are read.
+ * heap. Files larger than {@link #MAX_FILE_BYTES} are rejected before they are read, and a file is
+ * read in full only after its first bytes show a PNG or JPEG signature.
  *
  * <p>Every failure is an {@link IOException} whose message names the file, the problem and the fix.
  * A missing file raises {@link NoSuchFileException}. Truncated data fails instead of decoding part
@@ -53,36 +55,42 @@ public final class ImageDecoder {
    */
   public static final long MAX_FILE_BYTES = 1L << 30;
 
+  /** Number of first bytes read to recognize the format before the rest of the file is read. */
+  private static final int HEAD_BYTES = 512;
+
   private ImageDecoder() {}
 
   /**
    * Decodes {@code file} into a gray image.
    *
    * @throws NoSuchFileException if the file does not exist
-   * @throws IOException if the file is empty, larger than {@link #MAX_FILE_BYTES}, not a PNG or
-   *     JPEG, truncated, corrupt, in a color model this decoder does not support, or declares an
-   *     image size outside {@link GrayImage#isWithinLimits}
+   * @throws IOException if the file is a folder or another non-regular file (such as a FIFO),
+   *     empty, larger than {@link #MAX_FILE_BYTES}, not a PNG or JPEG, truncated, corrupt, in a
+   *     color model this decoder does not support, or declares an image size outside {@link
+   *     GrayImage#isWithinLimits}
    */
   public static GrayImage decode(Path file) throws IOException {
-    byte[] bytes = readAll(file);
+    byte[] head = readHead(file);
+    boolean png = startsWith(head, PNG_SIGNATURE);
+    boolean jpeg =
+        head.length >= 3
+            && (head[0] & 0xff) == 0xff
+            && (head[1] & 0xff) == 0xd8
+            && (head[2] & 0xff) == 0xff;
+    if (!png && !jpeg) {
+      throw new IOException(
+          file
+              + ": not a PNG or JPEG file ("
+              + FileSignatures.describe(head)
+              + "); convert it to PNG or JPEG, or remove it from the dataset");
+    }
 
-    if (startsWith(bytes, PNG_SIGNATURE)) {
+    byte[] bytes = readAll(file);
+    if (png) {
       PngChunks.check(file, bytes);
       return GrayConversion.fromBufferedImage(file, readImage(file, bytes, "png"));
     }
-
-    if (bytes.length >= 3
-        && (bytes[0] & 0xff) == 0xff
-        && (bytes[1] & 0xff) == 0xd8
-        && (bytes[2] & 0xff) == 0xff) {
-      return decodeJpeg(file, bytes);
-    }
-
-    throw new IOException(
-        file
-            + ": not a PNG or JPEG file ("
-            + FileSignatures.describe(bytes)
-            + "); convert it to PNG or JPEG, or remove it from the dataset");
+    return decodeJpeg(file, bytes);
   }
 
   private static GrayImage decodeJpeg(Path file, byte[] bytes) throws IOException {
@@ -107,12 +115,22 @@ public final class ImageDecoder {
     }
   }
 
-  private static byte[] readAll(Path file) throws IOException {
+  /**
+   * Checks that {@code file} is a regular file within {@link #MAX_FILE_BYTES} and returns its first
+   * {@link #HEAD_BYTES} bytes, enough for the format signatures and for {@link
+   * FileSignatures#describe}, so that a large file that is no image is rejected without reading it.
+   */
+  private static byte[] readHead(Path file) throws IOException {
     if (Files.isDirectory(file)) {
       throw new IOException(file + ": is a directory, not an image file; pass an image file");
     }
+    if (Files.exists(file) && !Files.isRegularFile(file)) {
+      // Opening a FIFO would wait for a writer, and a device may never end.
+      throw new IOException(
+          file + ": is not a regular file (a FIFO, socket or device); pass an image file");
+    }
 
-    byte[] bytes;
+    byte[] head;
     try {
       long size = Files.size(file);
       if (size > MAX_FILE_BYTES) {
@@ -125,19 +143,36 @@ public final class ImageDecoder {
                 + " bytes (1 GiB) that the decoder reads; crop the face out of the image or"
                 + " downscale it");
       }
-      bytes = Files.readAllBytes(file);
+      try (InputStream input = Files.newInputStream(file)) {
+        head = input.readNBytes(HEAD_BYTES);
+      }
     } catch (NoSuchFileException e) {
-      throw new NoSuchFileException(
-          file.toString(), null, "image file not found; check the path and the image folder");
+      throw notFound(file);
     } catch (AccessDeniedException e) {
       throw new IOException(file + ": permission denied; make the file readable", e);
     }
 
-    if (bytes.length == 0) {
+    if (head.length == 0) {
       throw new IOException(
           file + ": file is empty (0 bytes), so the copy probably failed; copy the image again");
     }
-    return bytes;
+    return head;
+  }
+
+  /** Reads the whole of {@code file}, which {@link #readHead} has checked. */
+  private static byte[] readAll(Path file) throws IOException {
+    try {
+      return Files.readAllBytes(file);
+    } catch (NoSuchFileException e) {
+      throw notFound(file);
+    } catch (AccessDeniedException e) {
+      throw new IOException(file + ": permission denied; make the file readable", e);
+    }
+  }
+
+  private static NoSuchFileException notFound(Path file) {
+    return new NoSuchFileException(
+        file.toString(), null, "image file not found; check the path and the image folder");
   }
 
   private static BufferedImage readImage(Path file, byte[] bytes, String format)

@@ -80,7 +80,7 @@ public record BaselineCheck(double zeroLoss, double meanShapeLoss, double modelL
               Finding.SYMPTOM,
               "The loss equals the zero-output baseline, so the model's output is not changing.",
               evidence,
-              "Look at the findings above for the cause; an output activation or an optimizer"
+              "Look at the other findings for the cause; an output activation or an optimizer"
                   + " that does not hold the model's parameters are the common ones.",
               null),
           info);
@@ -93,7 +93,7 @@ public record BaselineCheck(double zeroLoss, double meanShapeLoss, double modelL
               Finding.SYMPTOM,
               "The model is no better than always predicting the average face.",
               evidence,
-              "The model does not use the image yet: check the findings above, and train until"
+              "The model does not use the image yet: check the other findings, and train until"
                   + " the loss falls clearly below the mean-shape baseline.",
               null),
           info);

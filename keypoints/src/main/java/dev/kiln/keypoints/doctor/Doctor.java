@@ -72,7 +72,7 @@ public final class Doctor {
                     + " check failed: "
                     + e.getMessage(),
                 e.toString(),
-                "Fix the error above; the other checks still ran.",
+                "Fix the error named in this finding; the other checks still ran.",
                 null));
       }
       LOG.debug("doctor check {} took {} ms", check, (System.nanoTime() - checkStart) / 1_000_000);

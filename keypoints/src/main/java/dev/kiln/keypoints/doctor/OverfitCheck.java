@@ -60,7 +60,7 @@ public final class OverfitCheck {
                 Finding.SYMPTOM,
                 "Training on one batch made the loss " + value + " at step " + step + ".",
                 "loss at step 1: " + Stats.format(first),
-                "Lower the learning rate, and check the findings above for the cause.",
+                "Lower the learning rate, and check the other findings for the cause.",
                 null));
       }
       if (step == 1) {
@@ -78,7 +78,7 @@ public final class OverfitCheck {
                 Finding.SYMPTOM,
                 "The optimizer could not take a step on one batch.",
                 e.getMessage(),
-                "Fix the wiring findings above.",
+                "Fix the other findings about the optimizer, the parameters and their gradients.",
                 null));
       }
     }
@@ -115,7 +115,7 @@ public final class OverfitCheck {
                   + Stats.percent(ratio)
                   + " of its first value.",
               evidence,
-              "A working setup memorizes one batch quickly; look at the findings above for the"
+              "A working setup memorizes one batch quickly; look at the other findings for the"
                   + " cause.",
               null));
       if (spread < COLLAPSED_SPREAD) {
@@ -128,7 +128,7 @@ public final class OverfitCheck {
                     + Stats.percent(spread)
                     + " as much as the targets do.",
                 evidence,
-                "The model ignores the image; look at the findings above for the cause.",
+                "The model ignores the image; look at the other findings for the cause.",
                 null));
       }
     }

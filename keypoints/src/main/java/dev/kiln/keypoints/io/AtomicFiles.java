@@ -3,9 +3,11 @@ package dev.kiln.keypoints.io;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.FileAttribute;
@@ -19,6 +21,13 @@ import java.util.Set;
  * old file in place and removes the temporary one.
  */
 public final class AtomicFiles {
+  /**
+   * Maximum length in bytes of the name that the temporary file's prefix takes from the target's
+   * name. Common Linux file systems allow names of 255 bytes, and the temporary name adds a dot
+   * before and after it, up to 20 digits from createTempFile and ".tmp", which is 26 bytes.
+   */
+  static final int MAX_TEMPORARY_STEM_BYTES = 255 - 26;
+
   private AtomicFiles() {}
 
   /** Content written to the temporary file. */
@@ -50,7 +59,11 @@ public final class AtomicFiles {
         Files.move(
             temporary, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
       } catch (FileSystemException e) {
-        throw namingTarget(e, file, "failed to rename the temporary file over it");
+        throw namingTarget(
+            e,
+            file,
+            "failed to rename the temporary file over it",
+            "the temporary file or its folder was removed");
       }
     } finally {
       Files.deleteIfExists(temporary);
@@ -81,10 +94,44 @@ public final class AtomicFiles {
             }
             : new FileAttribute<?>[0];
     try {
-      return Files.createTempFile(folder, "." + file.getFileName() + ".", ".tmp", attributes);
+      String stem = truncateUtf8(file.getFileName().toString(), MAX_TEMPORARY_STEM_BYTES);
+      return Files.createTempFile(folder, "." + stem + ".", ".tmp", attributes);
     } catch (FileSystemException e) {
-      throw namingTarget(e, file, "failed to create a temporary file in " + folder);
+      throw namingTarget(
+          e, file, "failed to create a temporary file in " + folder, "folder not found");
     }
+  }
+
+  /**
+   * Returns the longest start of {@code name} whose UTF-8 encoding takes at most {@code maxBytes}
+   * bytes, without splitting a character.
+   */
+  static String truncateUtf8(String name, int maxBytes) {
+    int bytes = 0;
+    int end = 0;
+    while (end < name.length()) {
+      int codePoint = name.codePointAt(end);
+      int size = utf8Length(codePoint);
+      if (bytes + size > maxBytes) {
+        break;
+      }
+      bytes += size;
+      end += Character.charCount(codePoint);
+    }
+    return name.substring(0, end);
+  }
+
+  private static int utf8Length(int codePoint) {
+    if (codePoint < 0x80) {
+      return 1;
+    }
+    if (codePoint < 0x800) {
+      return 2;
+    }
+    if (codePoint < 0x10000) {
+      return 3;
+    }
+    return 4;
   }
 
   /** Returns the permissions of {@code file}, or null if it does not exist. */
@@ -99,19 +146,29 @@ public final class AtomicFiles {
   /**
    * Returns an exception that names {@code file} in place of the temporary file, whose name means
    * nothing to the user, and keeps {@code error} as its cause. A denied permission stays an {@link
-   * AccessDeniedException}.
+   * AccessDeniedException}. {@code notFound} describes a {@link NoSuchFileException}, which has no
+   * reason of its own.
    */
-  private static FileSystemException namingTarget(
-      FileSystemException error, Path file, String action) {
+  static FileSystemException namingTarget(
+      FileSystemException error, Path file, String action, String notFound) {
     FileSystemException named;
     if (error instanceof AccessDeniedException) {
       named = new AccessDeniedException(file.toString(), null, "permission denied: " + action);
     } else {
-      String problem =
-          error.getReason() != null ? error.getReason() : error.getClass().getSimpleName();
+      String problem = error.getReason() != null ? error.getReason() : problemOf(error, notFound);
       named = new FileSystemException(file.toString(), null, action + ": " + problem);
     }
     named.initCause(error);
     return named;
+  }
+
+  /** Returns a phrase for an exception without a reason, where the JDK lets the type name it. */
+  private static String problemOf(FileSystemException error, String notFound) {
+    return switch (error) {
+      case NoSuchFileException _ -> notFound;
+      case NotDirectoryException _ -> "a folder in the path is not a folder";
+      case FileAlreadyExistsException _ -> "a file with the temporary file's name already exists";
+      default -> "file system error (" + error.getClass().getSimpleName() + ")";
+    };
   }
 }

@@ -279,8 +279,8 @@ public final class KeypointDetector {
               + size
               + "x"
               + size
-              + " gray crops, so the checkpoint's metadata does not match its model; retrain or"
-              + " re-export the checkpoint with kiln train");
+              + " gray crops, so the checkpoint's metadata does not match its model; retrain with"
+              + " kiln train, which writes both from one model description");
     }
   }
 

@@ -4,7 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.keypoints.data.TestData;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
@@ -49,5 +51,27 @@ class EvaluateCommandTest {
     assertEquals(0, status, err.toString());
     String expected = "faces: 5 from " + csv + ", images in " + images;
     assertTrue(out.toString().lines().anyMatch(expected::equals), out.toString());
+  }
+
+  @Test
+  void helpPrintsPercentWithoutWarning() {
+    StringWriter out = new StringWriter();
+    CommandLine commandLine = new CommandLine(new Main());
+    commandLine.setOut(new PrintWriter(out, true));
+    // picocli reports a description that is not a valid format string on System.err.
+    ByteArrayOutputStream warnings = new ByteArrayOutputStream();
+    PrintStream systemErr = System.err;
+    System.setErr(new PrintStream(warnings, true, StandardCharsets.UTF_8));
+    int status;
+    try {
+      status = commandLine.execute("evaluate", "--help");
+    } finally {
+      System.setErr(systemErr);
+    }
+
+    assertEquals(0, status);
+    assertEquals("", warnings.toString(StandardCharsets.UTF_8));
+    String help = out.toString().replaceAll("\\s+", " ");
+    assertTrue(help.contains("the failure rates at 8% and 10%,"), help);
   }
 }

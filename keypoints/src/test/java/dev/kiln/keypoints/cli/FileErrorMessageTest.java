@@ -74,7 +74,34 @@ class FileErrorMessageTest {
             image.toString());
 
     assertEquals(1, status);
-    assertEquals("kiln predict: " + checkpoint + ": not found", err.toString().strip());
+    assertEquals(
+        "kiln predict: "
+            + checkpoint
+            + ": --checkpoint not found; pass best.safetensors or last.safetensors from a training"
+            + " run folder, such as runs/NAME/best.safetensors",
+        err.toString().strip());
+  }
+
+  @Test
+  void evaluateMissingCheckpointNotFound() {
+    Path checkpoint = folder.resolve("nope.safetensors");
+
+    // The CSV is missing too, so the message shows that the checkpoint is checked first.
+    int status =
+        kiln(
+            "evaluate",
+            "--checkpoint",
+            checkpoint.toString(),
+            "--csv",
+            folder.resolve("absent.csv").toString());
+
+    assertEquals(1, status);
+    assertEquals(
+        "kiln evaluate: "
+            + checkpoint
+            + ": --checkpoint not found; pass best.safetensors or last.safetensors from a training"
+            + " run folder, such as runs/NAME/best.safetensors",
+        err.toString().strip());
   }
 
   @Test
@@ -94,8 +121,8 @@ class FileErrorMessageTest {
     assertEquals(
         "kiln predict: "
             + folder
-            + ": --checkpoint is a folder; pass a checkpoint file such as best.safetensors from"
-            + " a training run folder",
+            + ": --checkpoint is a folder; pass best.safetensors or last.safetensors from a"
+            + " training run folder, such as runs/NAME/best.safetensors",
         err.toString().strip());
   }
 

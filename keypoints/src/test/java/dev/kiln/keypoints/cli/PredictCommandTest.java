@@ -5,12 +5,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.kiln.keypoints.data.TestData;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
@@ -23,7 +25,8 @@ import picocli.CommandLine;
 
 /**
  * {@code kiln predict} on real face images: inputs that name the same file more than once, output
- * folders that contain inputs or cannot be written, and a bad image among good ones.
+ * folders that contain inputs or cannot be written, files in the way of the outputs, and a bad
+ * image among good ones.
  */
 class PredictCommandTest {
   private static final Pattern FILE_ENTRY = Pattern.compile("\"file\": \"([^\"]*)\"");
@@ -136,6 +139,9 @@ class PredictCommandTest {
     String message = err.toString();
     assertTrue(message.contains(faces.resolve("a.jpg").toString()), message);
     assertTrue(message.contains("pass another --output"), message);
+    // a.jpg is the input named, and no .png overlay could replace a .jpg file.
+    assertFalse(message.contains("an overlay could replace"), message);
+    assertTrue(message.contains("overlays would mix with the inputs"), message);
     assertArrayEquals(original, Files.readAllBytes(faces.resolve("a.png")), "a.png was replaced");
     assertFalse(Files.exists(faces.resolve("predictions.json")), "predictions.json was written");
   }
@@ -209,5 +215,112 @@ class PredictCommandTest {
     } finally {
       Files.setPosixFilePermissions(output, PosixFilePermissions.fromString("rwxr-xr-x"));
     }
+  }
+
+  @Test
+  void folderInOverlayPlaceRejectedFirst() throws IOException {
+    Path faces = Files.createDirectory(folder.resolve("faces"));
+    Files.copy(face("James_Wolfensohn_00.jpg"), faces.resolve("a.jpg"));
+    Files.copy(face("Kristen_Breitweiser_11.jpg"), faces.resolve("b.jpg"));
+    Path output = Files.createDirectory(folder.resolve("predictions"));
+    Files.writeString(output.resolve("predictions.json"), "previous run");
+    Path blocking = Files.createDirectory(output.resolve("b.png"));
+
+    int status = predict(output, faces);
+
+    assertEquals(1, status, out.toString());
+    assertEquals(
+        "kiln predict: "
+            + blocking
+            + ": is a folder, but predict writes a file of that name into --output; move or"
+            + " remove it, or pass another --output",
+        err.toString().strip());
+    assertFalse(Files.exists(output.resolve("a.png")), "a.png was written");
+    assertEquals("previous run", Files.readString(output.resolve("predictions.json")));
+  }
+
+  @Test
+  void folderInJsonPlaceRejected() throws IOException {
+    Path output = Files.createDirectory(folder.resolve("predictions"));
+    Path blocking = Files.createDirectory(output.resolve("predictions.json"));
+
+    int status = predict(output, face("James_Wolfensohn_00.jpg"));
+
+    assertEquals(1, status, out.toString());
+    assertTrue(err.toString().contains(blocking + ": is a folder"), err.toString());
+    assertFalse(Files.exists(output.resolve("James_Wolfensohn_00.png")), "the overlay was written");
+  }
+
+  @Test
+  void linkToFileInOverlayPlaceReplaced() throws IOException {
+    Path output = Files.createDirectory(folder.resolve("predictions"));
+    Path elsewhere = Files.writeString(folder.resolve("elsewhere.png"), "kept");
+    Path link = Files.createSymbolicLink(output.resolve("James_Wolfensohn_00.png"), elsewhere);
+
+    int status = predict(output, face("James_Wolfensohn_00.jpg"));
+
+    // The rename replaces the link itself, so the file that it led to stays as it was.
+    assertEquals(0, status, err.toString());
+    assertTrue(Files.isRegularFile(link, LinkOption.NOFOLLOW_LINKS), "the link was not replaced");
+    assertEquals("kept", Files.readString(elsewhere));
+  }
+
+  @Test
+  void dotDotOutputWithInputsRejected() throws IOException {
+    Path inputs = Files.createDirectory(folder.resolve("pngin"));
+    Files.copy(face("James_Wolfensohn_00.jpg"), inputs.resolve("a.png"));
+    byte[] original = Files.readAllBytes(inputs.resolve("a.png"));
+
+    // "nothere" does not exist, so only a normalized path shows that this is the input folder.
+    int status = predict(folder.resolve("nothere").resolve("..").resolve("pngin"), inputs);
+
+    assertEquals(1, status, out.toString());
+    assertTrue(err.toString().contains("contains the input image"), err.toString());
+    assertArrayEquals(original, Files.readAllBytes(inputs.resolve("a.png")), "a.png was replaced");
+    assertFalse(Files.exists(folder.resolve("nothere")), "nothere was created");
+  }
+
+  @Test
+  void dotDotOutputWritten() throws IOException {
+    int status =
+        predict(
+            folder.resolve("nothere").resolve("..").resolve("out"),
+            face("James_Wolfensohn_00.jpg"));
+
+    assertEquals(0, status, err.toString());
+    assertTrue(Files.isRegularFile(folder.resolve("out").resolve("predictions.json")));
+    assertTrue(Files.isRegularFile(folder.resolve("out").resolve("James_Wolfensohn_00.png")));
+    assertFalse(Files.exists(folder.resolve("nothere")), "nothere was created");
+  }
+
+  @Test
+  void longImageNamePredicted() throws IOException {
+    // A 250-byte name, within the 255 bytes that common file systems allow.
+    Path faces = Files.createDirectory(folder.resolve("faces"));
+    String stem = "x".repeat(246);
+    Files.copy(face("James_Wolfensohn_00.jpg"), faces.resolve(stem + ".jpg"));
+    Path output = folder.resolve("predictions");
+
+    int status = predict(output, faces);
+
+    assertEquals(0, status, err.toString());
+    assertTrue(Files.isRegularFile(output.resolve(stem + ".png")), "missing the overlay");
+  }
+
+  @Test
+  void fifoInputNotRegular() throws Exception {
+    Path fifo = folder.resolve("face.png");
+    Process mkfifo = new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start();
+    assumeTrue(mkfifo.waitFor() == 0, "skipped: mkfifo failed");
+
+    int status = predict(folder.resolve("predictions"), fifo);
+
+    assertEquals(1, status, out.toString());
+    assertEquals(
+        "kiln predict: "
+            + fifo
+            + ": is not a regular file (a FIFO, socket or device); pass image files or folders of"
+            + " images",
+        err.toString().strip());
   }
 }

@@ -1,17 +1,22 @@
 package dev.kiln.keypoints.data;
 
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.awt.image.BufferedImage;
 import java.awt.image.DataBuffer;
 import java.awt.image.Raster;
 import java.awt.image.WritableRaster;
 import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Arrays;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
@@ -114,6 +119,40 @@ class ImageDecoderErrorTest {
     IOException error = assertThrows(IOException.class, () -> ImageDecoder.decode(dir));
 
     assertTrue(error.getMessage().contains("directory"), error.getMessage());
+  }
+
+  @Test
+  void fifoFailsSayingNotRegular() throws Exception {
+    Path fifo = dir.resolve("face.png");
+    Process mkfifo = new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start();
+    assumeTrue(mkfifo.waitFor() == 0, "skipped: mkfifo failed");
+
+    // Opening a FIFO for reading waits for a writer, so a decoder that opens it never returns.
+    IOException error =
+        assertTimeoutPreemptively(
+            Duration.ofSeconds(10),
+            () -> assertThrows(IOException.class, () -> ImageDecoder.decode(fifo)));
+
+    assertTrue(error.getMessage().contains(fifo.toString()), error.getMessage());
+    assertTrue(error.getMessage().contains("not a regular file"), error.getMessage());
+  }
+
+  @Test
+  void largeNonImageRejectedUnread() throws IOException {
+    Path file = dir.resolve("face.jpg");
+    try (RandomAccessFile sparse = new RandomAccessFile(file.toFile(), "rw")) {
+      sparse.write("GIF89a".getBytes(StandardCharsets.US_ASCII));
+      sparse.setLength(256L << 20); // sparse, so no disk space is used
+    }
+    var threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+    long threadId = Thread.currentThread().threadId();
+    long before = threads.getThreadAllocatedBytes(threadId);
+
+    IOException error = assertThrows(IOException.class, () -> ImageDecoder.decode(file));
+
+    long allocated = threads.getThreadAllocatedBytes(threadId) - before;
+    assertTrue(error.getMessage().contains("looks like a GIF"), error.getMessage());
+    assertTrue(allocated < 16L << 20, "decoding allocated " + allocated + " bytes");
   }
 
   @Test

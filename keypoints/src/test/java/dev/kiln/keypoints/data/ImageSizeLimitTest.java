@@ -45,7 +45,7 @@ class ImageSizeLimitTest {
     IOException error = assertThrows(IOException.class, () -> ImageDecoder.decode(file));
 
     assertTrue(error.getMessage().contains("30000x30000 pixels"), error.getMessage());
-    assertTrue(error.getMessage().contains("900.0 megapixels"), error.getMessage());
+    assertTrue(error.getMessage().contains("900,000,000 pixels in all"), error.getMessage());
   }
 
   @Test
@@ -85,7 +85,26 @@ class ImageSizeLimitTest {
     IOException error = assertThrows(IOException.class, () -> ImageDecoder.decode(file));
 
     assertTrue(error.getMessage().contains("101x1 pixels"), error.getMessage());
-    assertTrue(error.getMessage().contains("101.0 times"), error.getMessage());
+    assertTrue(error.getMessage().contains("longer side (101)"), error.getMessage());
+  }
+
+  @Test
+  void pixelCountJustAboveLimitExact() {
+    // 10001 × 10000 is 0.01 % above the limit, which a count in megapixels rounds to the limit.
+    String message = GrayImage.describeLimitViolation(10001, 10000);
+
+    assertTrue(message.contains("10001x10000 pixels"), message);
+    assertTrue(message.contains("100,010,000 pixels in all"), message);
+    assertTrue(message.contains("the limit of 100,000,000 pixels"), message);
+  }
+
+  @Test
+  void aspectJustAboveLimitExact() {
+    // 10001 / 100 is 100.01, which one decimal rounds to the limit of 100.
+    String message = GrayImage.describeLimitViolation(100, 10001);
+
+    assertTrue(message.contains("longer side (10001)"), message);
+    assertTrue(message.contains("more than 100 times its shorter side (100)"), message);
   }
 
   @Test

@@ -2,6 +2,7 @@ package dev.kiln.keypoints.doctor;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -38,6 +39,7 @@ import java.time.Instant;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.function.Function;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -153,6 +155,19 @@ class DoctorCaseBookTest {
     assertNotNull(first, "the doctor found no problem");
     assertEquals(Severity.CRITICAL, first.severity(), first.title());
     assertEquals(expectedCode, first.code(), first.title());
+    assertNoPositionWords(report);
+  }
+
+  /**
+   * Checks that no fix points at "the findings above", because the ranking decides the order and
+   * such a finding may come first, with nothing above it.
+   */
+  private static void assertNoPositionWords(Report report) {
+    Pattern position = Pattern.compile("\\babove\\b(?!\\s*\\d)");
+    for (Finding finding : report.findings()) {
+      String fix = finding.fix() == null ? "" : finding.fix();
+      assertFalse(position.matcher(fix).find(), finding.code() + ": " + fix);
+    }
   }
 
   @Test

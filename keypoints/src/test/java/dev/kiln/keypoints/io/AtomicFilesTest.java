@@ -12,6 +12,7 @@ import java.io.IOException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -92,18 +93,58 @@ class AtomicFilesTest {
   }
 
   @Test
-  void temporaryFileFailureNamesTarget() throws IOException {
-    // 250 characters is a valid file name on common file systems (the maximum is 255 bytes), but
-    // the temporary file's name adds about 25 to it, so creating the temporary file fails.
-    Path file = folder.resolve("x".repeat(250));
+  void longNamesWritten() throws IOException {
+    // 250 bytes is a valid name on common file systems, whose limit is 255 bytes, so the
+    // temporary file's name must not simply add its prefix and suffix to it.
+    List<String> names = List.of("x".repeat(250), "é".repeat(125), "x" + "😀".repeat(62) + "y");
+
+    for (String name : names) {
+      Path file = folder.resolve(name);
+      AtomicFiles.writeString(file, "text");
+
+      assertEquals("text", Files.readString(file), name);
+    }
+    assertEquals(names.stream().sorted().toList(), namesIn(folder));
+  }
+
+  @Test
+  void truncationKeepsWholeCharacters() {
+    assertEquals("abc", AtomicFiles.truncateUtf8("abc", 3));
+    assertEquals("ab", AtomicFiles.truncateUtf8("abc", 2));
+    assertEquals("a", AtomicFiles.truncateUtf8("aé", 2));
+    assertEquals("aé", AtomicFiles.truncateUtf8("aé", 3));
+    assertEquals("a", AtomicFiles.truncateUtf8("a😀", 4));
+    assertEquals("a😀", AtomicFiles.truncateUtf8("a😀", 5));
+  }
+
+  @Test
+  void tooLongNameNamesTarget() throws IOException {
+    // 256 bytes is over the limit, so the temporary file gets a shortened name but the rename to
+    // the full name fails.
+    Path file = folder.resolve("x".repeat(256));
 
     FileSystemException error =
         assertThrows(FileSystemException.class, () -> AtomicFiles.writeString(file, "text"));
 
     assertEquals(file.toString(), error.getFile());
-    assertTrue(error.getMessage().contains(folder.toString()), error.getMessage());
     assertFalse(error.getMessage().contains(".tmp"), error.getMessage());
     assertEquals(List.of(), namesIn(folder));
+  }
+
+  @Test
+  void missingFolderDescribedInWords() {
+    Path file = folder.resolve("a.png");
+    NoSuchFileException missing =
+        new NoSuchFileException(folder.resolve(".a.png.1.tmp").toString());
+
+    FileSystemException error =
+        AtomicFiles.namingTarget(
+            missing, file, "failed to create a temporary file in " + folder, "folder not found");
+
+    assertEquals(file.toString(), error.getFile());
+    assertEquals(
+        "failed to create a temporary file in " + folder + ": folder not found", error.getReason());
+    assertFalse(error.getMessage().contains("NoSuchFileException"), error.getMessage());
   }
 
   @Test
