@@ -635,7 +635,11 @@ KILN_EXPORT int kiln_emu_launch(const char* kernel, unsigned gridX, unsigned gri
               "against kiln_emu_kernel_name, or rebuild the kernels module";
   } else if (std::string setting = timeout_setting_error(); !setting.empty()) {
     message = "kernel " + std::string(kernel) + ": " + setting;
-  } else if (std::string setting = schedule_setting_error(block.setting); !setting.empty()) {
+  } else if (std::string setting =
+                 schedule_override >= 0 ? std::string() : schedule_setting_error(block.setting);
+             !setting.empty()) {
+    // A schedule set through kiln_emu_set_schedule replaces the environment's, so an invalid
+    // KILN_EMU_SCHEDULE matters only without one.
     message = "kernel " + std::string(kernel) + ": " + setting;
   } else {
     message = check_launch_shape(grid, dim, dynamicSharedBytes);

@@ -132,6 +132,13 @@ public final class Main implements Runnable {
       throw new NoSuchFileException(
           checkpoint.toString(), null, "--checkpoint not found; " + advice);
     }
+    // Reading a FIFO would block until something writes to it.
+    if (!Files.isRegularFile(checkpoint)) {
+      throw new FileSystemException(
+          checkpoint.toString(),
+          null,
+          "--checkpoint is not a regular file (a FIFO, socket or device); " + advice);
+    }
   }
 
   @Override

@@ -66,7 +66,8 @@ final class PredictCommand implements Callable<Integer> {
     PrintWriter out = spec.commandLine().getOut();
     Main.requireCheckpointFile(checkpoint);
     // Without inner "..", the checks below and the writes resolve the same folder.
-    Path folder = output.normalize();
+    // normalize() turns "." into the empty path, which messages would print as nothing.
+    Path folder = output.normalize().toString().isEmpty() ? Path.of(".") : output.normalize();
     List<Path> files = expand(inputs);
     checkOutputFolder(folder, files);
     // Two images with the same name in different folders get a.png and a-2.png, so that neither

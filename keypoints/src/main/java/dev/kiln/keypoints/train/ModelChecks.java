@@ -4,6 +4,7 @@ import dev.kiln.keypoints.model.ModelPresets;
 import dev.kiln.keypoints.model.ModelSpec;
 import dev.kiln.keypoints.predict.KeypointDetector;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** The checks of a model that {@link Trainer} runs before a run starts or resumes. */
@@ -44,11 +45,17 @@ final class ModelChecks {
 
   /**
    * Rejects a {@code last.safetensors} whose model differs from the run's, such as one copied from
-   * another run, before its position or weights are used.
+   * another run, before its position or weights are used. The run's model is the {@code model.txt}
+   * that its last start wrote, so an edit of the model file after the start does not count; a run
+   * folder without one falls back to {@code --model}.
    */
   static void requireRunModel(Path run, TrainOptions options, Checkpoint last) throws IOException {
     Path file = run.resolve(Trainer.LAST);
-    ModelSpec expected = ModelPresets.resolve(options.model());
+    Path written = run.resolve("model.txt");
+    ModelSpec expected =
+        Files.isRegularFile(written)
+            ? ModelSpec.parse(Files.readString(written), written.toString())
+            : ModelPresets.resolve(options.model());
     String stored = RunMetadata.require(last.metadata(), RunMetadata.MODEL_SPEC, file);
     ModelSpec actual;
     try {
@@ -61,13 +68,25 @@ final class ModelChecks {
           file
               + " holds another model ("
               + actual.summary()
-              + ") than the run's --model "
-              + options.model()
-              + " ("
+              + ") than the run ("
               + expected.summary()
               + "), so it comes from another run: put this run's own "
               + Trainer.LAST
               + " back, or start a new run");
+    }
+    ModelSpec current = ModelPresets.resolve(options.model());
+    if (!current.equals(expected)) {
+      throw new IOException(
+          "the model "
+              + options.model()
+              + " now describes "
+              + current.summary()
+              + ", but the run in "
+              + run
+              + " trained "
+              + expected.summary()
+              + " (its model.txt): restore the model file as it was when the run started, or"
+              + " start a new run");
     }
   }
 }

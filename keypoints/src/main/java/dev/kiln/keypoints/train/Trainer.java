@@ -227,14 +227,17 @@ public final class Trainer {
       }
 
       // After the checkpoints, so that a doctor that fails costs no finished epoch. Not when the
-      // time limit struck, and otherwise only until it strikes: the examination then stops after
-      // the training step or the check that is running.
-      if (!doctorRan && !training.timeUp() && Doctor.stalled(parts.history().records())) {
+      // time limit has passed, during training or validation, because the next start of the run
+      // examines it then. Otherwise only until the limit: the examination then stops after the
+      // training step or the check that is running, and the run stops with it.
+      boolean timeUp = training.timeUp() || pastTimeLimit(invoked);
+      if (!doctorRan && !timeUp && Doctor.stalled(parts.history().records())) {
         doctorRan = true;
         new StallExamination(options, run, device, out, doctor)
             .examine(parts, epoch, timeLimitEnd(invoked));
+        timeUp = pastTimeLimit(invoked);
       }
-      if (training.timeUp()) {
+      if (timeUp) {
         printTimeLimitReached();
         break;
       }

@@ -1,6 +1,9 @@
 package dev.kiln.keypoints.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -14,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
+import java.time.Duration;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -102,6 +106,23 @@ class FileErrorMessageTest {
             + ": --checkpoint not found; pass best.safetensors or last.safetensors from a training"
             + " run folder, such as runs/NAME/best.safetensors",
         err.toString().strip());
+  }
+
+  @Test
+  void checkpointFifoRejectedUnread() throws Exception {
+    Path fifo = folder.resolve("best.safetensors");
+    Process mkfifo = new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start();
+    assumeTrue(mkfifo.waitFor() == 0, "skipped: mkfifo failed");
+
+    // Opening the FIFO for reading would block this test until the timeout.
+    int status =
+        assertTimeoutPreemptively(
+            Duration.ofSeconds(20),
+            () -> kiln("evaluate", "--checkpoint", fifo.toString(), "--csv", "absent.csv"));
+
+    assertEquals(1, status);
+    assertTrue(
+        err.toString().contains(fifo + ": --checkpoint is not a regular file"), err.toString());
   }
 
   @Test

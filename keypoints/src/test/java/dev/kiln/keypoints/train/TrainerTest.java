@@ -460,6 +460,22 @@ class TrainerTest {
   }
 
   @Test
+  void resumeRejectsEditedModelFile() throws IOException {
+    Path run = folder.resolve("run");
+    Trainer.start(stalledRun(1), Device.CPU, run, quiet(), false).run();
+    Files.writeString(
+        folder.resolve("tiny.txt"),
+        "input 1x16x16\nconv 3 kernel=3 padding=1\nmaxpool 4\nflatten\nlinear 136\n");
+
+    IOException e =
+        assertThrows(IOException.class, () -> Trainer.resume(run, 3, Device.CPU, quiet(), false));
+
+    assertTrue(e.getMessage().contains("now describes"), e.getMessage());
+    assertTrue(e.getMessage().contains("(its model.txt)"), e.getMessage());
+    assertTrue(e.getMessage().contains("restore the model file"), e.getMessage());
+  }
+
+  @Test
   void doctorRunsOncePerRunFolder() throws IOException {
     TrainOptions stalled = stalledRun(3);
     Path run = folder.resolve("run");

@@ -72,9 +72,10 @@ public final class DeviceMatmul {
    * launcher has it, else with the tiled kernel. cuBLAS gets beta = 1 to accumulate and beta = 0 to
    * overwrite; with beta = 0 it does not read C, as the tiled kernel does not.
    *
-   * <p>Launches {@code kiln_matmul_tiled} once, with a (16, 16) block per 64 x 64 tile of C. Every
-   * value a block stages in shared memory is reused 64 times, which is what makes the product
-   * compute bound instead of memory bound. Does nothing for an empty C.
+   * <p>Launches {@code kiln_matmul_tiled} once, with a (16, 16) block per 64 x 64 tile of C, and
+   * fewer block rows than row tiles where CUDA's grid limit requires it, so that one block then
+   * computes several tiles. Every value a block stages in shared memory is reused 64 times, which
+   * is what makes the product compute bound instead of memory bound. Does nothing for an empty C.
    */
   public void gemm(
       boolean transA,
