@@ -3,8 +3,8 @@
 # a training step and an inference batch for each keypoint preset at batch 10 and 32, and peak RSS
 # of lenet-20m training at batch 10. It also compares the float32 matrix product at 1024^3 with
 # OpenBLAS through NumPy, next to the machine's theoretical peak. The two sides take turns for each
-# model, batch and mode, kiln first and then PyTorch first, and each turn records the 1-minute load
-# average before it starts. The peak RSS and matrix product runs go kiln first.
+# model, batch and mode, kiln first and then PyTorch first, and each turn first records how many
+# threads of other processes were runnable. The peak RSS and matrix product runs go kiln first.
 #
 # Usage: benchmarks/compare.sh [--threads N] [--warmup N] [--warmup-seconds S] [--repeats N]
 #                              [--steps N] [--repeat-seconds S] [--models a,b] [--batches 10,32]
@@ -155,15 +155,28 @@ echo "== models"
 "${kiln[@]}" describe "${work_args[@]}" > "$out/kiln.tsv"
 [ "$have_torch" = 1 ] && python_side describe "${work_args[@]}" > "$out/pytorch.tsv"
 
-# run_cell SIDE MODEL BATCH MODE: appends the 1-minute load average and then the timing of one
-# model, batch and mode on SIDE to that side's records. It warns when the load average exceeds the
-# thread count, because other work then competes with the timed side for the cores.
+# busy_threads: prints the mean number of runnable threads of other processes over about one
+# second, from the running count in /proc/loadavg less the cut that reads it. The load average
+# would not do here: it decays over a minute, so it still counts the previous turn's own threads.
+busy_threads() {
+  local sample running sum=0
+  for sample in 1 2 3 4 5 6 7 8 9 10; do
+    running="$(cut -d' ' -f4 /proc/loadavg)"
+    sum=$((sum + ${running%%/*} - 1))
+    sleep 0.1
+  done
+  awk -v sum="$sum" 'BEGIN { printf "%.1f", sum / 10 }'
+}
+
+# run_cell SIDE MODEL BATCH MODE: appends a load record, the busy_threads value, and then the
+# timing of one model, batch and mode on SIDE to that side's records. It warns from 0.5 busy
+# threads on, because other work then competes with the timed side for the cores.
 run_cell() {
   local side="$1" model="$2" batch="$3" mode="$4" load records
-  load="$(cut -d' ' -f1 /proc/loadavg)"
-  if awk -v load="$load" -v threads="$threads" 'BEGIN { exit !(load > threads) }'; then
-    echo "compare.sh: warning: the 1-minute load average is $load, above each side's thread" \
-      "count ($threads), before $side's $mode run of $model at batch $batch" >&2
+  load="$(busy_threads)"
+  if awk -v load="$load" 'BEGIN { exit !(load >= 0.5) }'; then
+    echo "compare.sh: warning: other processes kept $load threads runnable on average before" \
+      "$side's $mode run of $model at batch $batch" >&2
   fi
   records="$out/$side.tsv"
   [ "$side" = kiln ] || records="$out/pytorch.tsv"

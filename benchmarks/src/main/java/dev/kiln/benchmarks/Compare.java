@@ -27,7 +27,7 @@ import java.util.Locale;
  * throughput  SIDE  MODEL  BATCH  MODE  V1,V2,...    (images/s of each timed repeat)
  * gemm        SIDE  SIZE  G1,G2,...                  (GFLOP/s of each timed repeat)
  * rss         SIDE  MODEL  BATCH  MODE  KIB          (peak resident set, VmHWM)
- * load        SIDE  MODEL  BATCH  MODE  LOAD         (1-minute load average before the run)
+ * load        SIDE  MODEL  BATCH  MODE  BUSY         (runnable threads of other processes)
  * </pre>
  *
  * <p>SHAPES is the output shape after each layer, separated by spaces, and LAYERS the text of each

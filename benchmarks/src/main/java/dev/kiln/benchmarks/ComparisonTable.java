@@ -20,6 +20,12 @@ import java.util.Set;
  * #TIE}. A model that fails the model check gets neither a ratio nor a verdict.
  */
 final class ComparisonTable {
+  /**
+   * Mean runnable threads of other processes from which a row is marked: other work then took half
+   * a core or more while a side was about to run. A chosen bound, not a measured one.
+   */
+  static final double BUSY_LIMIT = 0.5;
+
   /** Record kinds that the table reads; see {@link Compare} for their fields. */
   static final Set<String> KINDS = Set.of("info", "describe", "throughput", "gemm", "rss", "load");
 
@@ -97,7 +103,6 @@ final class ComparisonTable {
     if (kiln.isEmpty() && pytorch.isEmpty()) {
       return;
     }
-    double threads = kilnThreads(records);
     List<String> busyRows = new ArrayList<>();
     List<String[]> rows = new ArrayList<>();
     rows.add(
@@ -109,7 +114,7 @@ final class ComparisonTable {
           "PyTorch images/s min/med/max",
           "kiln/PyTorch",
           "kiln ms/batch",
-          "load kiln/PyTorch",
+          "busy kiln/PyTorch",
           "target " + format(MODEL_TARGET) + "x"
         });
     List<String> keys = new ArrayList<>(kiln.keySet());
@@ -122,7 +127,7 @@ final class ComparisonTable {
       double ratio =
           ours != null && theirs != null && comparable ? median(ours) / median(theirs) : Double.NaN;
       int batch = Integer.parseInt(parts[2]);
-      String load = load(kilnLoad.get(key), threads) + " / " + load(pytorchLoad.get(key), threads);
+      String load = busy(kilnLoad.get(key)) + " / " + busy(pytorchLoad.get(key));
       if (load.contains("*")) {
         busyRows.add(parts[0] + " " + parts[1] + " " + parts[2]);
       }
@@ -142,37 +147,31 @@ final class ComparisonTable {
     text.append("Training step and inference batch, images/s over the timed repeats\n");
     text.append(Tables.format(rows, 3));
     if (!kilnLoad.isEmpty() || !pytorchLoad.isEmpty()) {
-      text.append("load: the 1-minute load average just before each side's run of the row\n");
+      text.append(
+          "busy: mean runnable threads of other processes in the second before each side's run"
+              + " of the row\n");
     }
     if (!busyRows.isEmpty()) {
       text.append(
           String.format(
               Locale.ROOT,
-              "warning: values marked * exceed each side's thread count, %.0f, so other work may"
-                  + " have slowed these rows: %s%n",
-              threads,
+              "warning: values marked * are at least %.1f, so other work may have slowed these"
+                  + " rows: %s%n",
+              BUSY_LIMIT,
               String.join(", ", busyRows)));
     }
     text.append('\n');
   }
 
-  /** Returns the thread count in kiln's info records, or NaN where none names it. */
-  private static double kilnThreads(List<String[]> records) {
-    double threads = Double.NaN;
-    for (String[] record : records) {
-      if (record[0].equals("info") && record[1].equals("kiln") && record[2].equals("threads")) {
-        threads = Double.parseDouble(record[3]);
-      }
-    }
-    return threads;
-  }
-
-  /** Returns a load average, marked with * where it exceeds {@code threads}, or "-" if missing. */
-  private static String load(String value, double threads) {
+  /**
+   * Returns a {@code load} record's value, the mean runnable threads of other processes, marked
+   * with * from {@link #BUSY_LIMIT} on, or "-" if missing.
+   */
+  private static String busy(String value) {
     if (value == null) {
       return "-";
     }
-    return Double.parseDouble(value) > threads ? value + "*" : value;
+    return Double.parseDouble(value) >= BUSY_LIMIT ? value + "*" : value;
   }
 
   private static void appendGemm(StringBuilder text, List<String[]> records) {

@@ -393,6 +393,10 @@ class CompareScriptTest {
               .filter(line -> line.startsWith("load\t" + side + "\tnaimishnet\t2\t"))
               .toList();
       assertEquals(2, loads.size(), side + ": " + loads);
+      for (String load : loads) {
+        // A mean of 10 samples of runnable threads, such as 0.0 or 1.3.
+        assertTrue(load.matches(".*\t[0-9]+\\.[0-9]"), load);
+      }
     }
   }
 

@@ -120,17 +120,17 @@ class ComparisonTableTest {
   }
 
   @Test
-  void loadAboveThreadsIsMarked() {
+  void busyRowIsMarked() {
     List<String[]> records = new ArrayList<>();
-    records.add(new String[] {"info", "kiln", "threads", "2"});
     records.add(throughput("kiln", "default", "20,21,22"));
-    records.add(new String[] {"load", "kiln", "default", "10", "train", "3.50"});
-    records.add(new String[] {"load", "pytorch", "default", "10", "train", "0.40"});
+    records.add(new String[] {"load", "kiln", "default", "10", "train", "1.2"});
+    records.add(new String[] {"load", "pytorch", "default", "10", "train", "0.4"});
 
     String text = ComparisonTable.render(records).text();
 
-    assertTrue(row(text, "train  default").contains("3.50* / 0.40"), text);
-    assertTrue(text.contains("warning: values marked * exceed each side's thread count, 2,"), text);
+    assertTrue(row(text, "train  default").contains("1.2* / 0.4"), text);
+    assertTrue(text.contains("warning: values marked * are at least 0.5,"), text);
+    assertTrue(text.contains("train default 10"), text);
   }
 
   @Test
