@@ -156,12 +156,14 @@ echo "== models"
 [ "$have_torch" = 1 ] && python_side describe "${work_args[@]}" > "$out/pytorch.tsv"
 
 # busy_threads: prints the mean number of runnable threads of other processes over about one
-# second, from the running count in /proc/loadavg less the cut that reads it. The load average
-# would not do here: it decays over a minute, so it still counts the previous turn's own threads.
+# second, from the running count in /proc/loadavg less this shell, which reads it with the read
+# builtin: a command such as cut would add itself, and at times the forking shell too. The load
+# average would not do here: it decays over a minute, so it still counts the previous turn's own
+# threads.
 busy_threads() {
   local sample running sum=0
   for sample in 1 2 3 4 5 6 7 8 9 10; do
-    running="$(cut -d' ' -f4 /proc/loadavg)"
+    read -r _ _ _ running _ </proc/loadavg
     sum=$((sum + ${running%%/*} - 1))
     sleep 0.1
   done
