@@ -9,7 +9,7 @@
 # Usage: benchmarks/compare.sh [--threads N] [--warmup N] [--warmup-seconds S] [--repeats N]
 #                              [--steps N] [--repeat-seconds S] [--models a,b] [--batches 10,32]
 # Defaults: all cores, all presets, batch 10 and 32. Each model warms up for at least 2 units and
-# 2 seconds, then runs 5 timed repeats of at least 1 unit and 0.5 seconds each. The matrix product
+# 5 seconds, then runs 5 timed repeats of at least 1 unit and 0.5 seconds each. The matrix product
 # times 7 repeats of 10 products. The lists name each model or batch once, with no empty items.
 # Environment: PYTHON is the interpreter of the PyTorch and NumPy side (default /usr/bin/python3).
 # KILN_FMA_LANES sets the float32 FMA lanes per cycle behind the computed peak (default: from the

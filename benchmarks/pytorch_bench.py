@@ -388,7 +388,7 @@ def main():
     parser.add_argument(
         "--warmup-seconds",
         type=float,
-        default=2.0,
+        default=5.0,
         help="keep warming up until this many seconds have passed",
     )
     parser.add_argument(

@@ -99,7 +99,7 @@ public final class Compare {
           --batches 10,32   batch sizes (default: 10,32)
           --modes train,infer  (default: both)
           --warmup N        untimed units of work before timing, at least (default: 2)
-          --warmup-seconds S  keep warming up until S seconds have passed (default: 2)
+          --warmup-seconds S  keep warming up until S seconds have passed (default: 5)
           --repeat-seconds S  for the models, extend each timed repeat by whole units until it
                               has lasted S seconds (default: 0.5)
           --repeats N       timed repeats (default: 5)

@@ -14,7 +14,7 @@ final class CompareOptions {
   List<Integer> batches = List.of(10, 32);
   List<String> modes = List.of("train", "infer");
   int warmup = 2;
-  double warmupSeconds = 2;
+  double warmupSeconds = 5;
   double repeatSeconds = 0.5;
   int repeats = 5;
   int steps = 1;
