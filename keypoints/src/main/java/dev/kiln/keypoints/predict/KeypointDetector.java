@@ -19,6 +19,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.function.UnaryOperator;
@@ -55,6 +56,13 @@ public final class KeypointDetector {
    */
   public static final int MAX_INPUT_SIZE = 1024;
 
+  /**
+   * Largest number of values that the layers of {@link #load}'s model may produce for one image, 1
+   * GiB as float32. The built-in presets stay far below it; it is a chosen bound that keeps a
+   * changed model description from exhausting memory at the first call.
+   */
+  public static final long MAX_ACTIVATIONS_PER_IMAGE = 1L << 28;
+
   private final Sequential model;
   private final int inputSize;
   private final KeypointNormalization normalization;
@@ -88,6 +96,7 @@ public final class KeypointDetector {
     KeypointNormalization normalization = readNormalization(checkpointFile, metadata);
     requireMatchingInput(checkpointFile, spec, normalization);
     requireStoredParameters(checkpointFile, spec, checkpoint);
+    requireActivationSize(checkpointFile, spec);
 
     Sequential model = spec.build(DType.FLOAT32, new Generator(0));
     try {
@@ -282,6 +291,38 @@ public final class KeypointDetector {
               + " gray crops, so the checkpoint's metadata does not match its model; retrain with"
               + " kiln train, which writes both from one model description");
     }
+  }
+
+  /**
+   * Rejects a model whose layer outputs for one image hold more than {@link
+   * #MAX_ACTIVATIONS_PER_IMAGE} values. Its weights can be few, as in a 1x1 convolution to a
+   * million channels, while every call would then run out of memory or overflow an array size.
+   */
+  private static void requireActivationSize(Path file, ModelSpec spec) throws IOException {
+    // In double, because a hostile shape could overflow a long.
+    double values = elements(spec.outputShape());
+    for (int i = 0; i < spec.layers().size(); i++) {
+      values += elements(spec.inputShapeOf(i));
+    }
+    if (values > MAX_ACTIVATIONS_PER_IMAGE) {
+      throw new IOException(
+          String.format(
+              Locale.ROOT,
+              "%s: the model's layers produce %.3g values per image, more than the %,d that the"
+                  + " detector accepts; the model description was changed after training, or the"
+                  + " model is too large to serve: retrain with kiln train",
+              file,
+              values,
+              MAX_ACTIVATIONS_PER_IMAGE));
+    }
+  }
+
+  private static double elements(int[] shape) {
+    double product = 1;
+    for (int size : shape) {
+      product *= size;
+    }
+    return product;
   }
 
   /**

@@ -6,10 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kiln.keypoints.model.ModelPresets;
+import dev.kiln.keypoints.model.ModelSpec;
 import dev.kiln.keypoints.train.RunMetadata;
 import dev.kiln.keypoints.transform.KeypointNormalization;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -133,6 +136,38 @@ class KeypointDetectorLoadTest {
     IOException error = loadFailure(file);
 
     assertTrue(error.getMessage().contains("trained values"), error.getMessage());
+  }
+
+  @Test
+  void hugeActivationsFail() throws IOException {
+    // About 3 million weights, but 9.2 billion values per image in the first layer's output.
+    String model =
+        "input 1x96x96\nconv 1000000 kernel=1\nconv 1 kernel=1\nmaxpool 96\nflatten\nlinear 136\n";
+    Path file = TestCheckpoints.write(dir, "wide.safetensors", model, metadata(model, 96));
+
+    IOException error = loadFailure(file);
+
+    assertTrue(error.getMessage().contains("values per image"), error.getMessage());
+  }
+
+  @Test
+  void presetsFitActivationLimit() throws IOException {
+    for (String preset : List.of("default", "naimishnet", "lenet-20m", "lenet-48m")) {
+      ModelSpec spec = ModelPresets.resolve(preset);
+      double values = 1;
+      for (int size : spec.outputShape()) {
+        values *= size;
+      }
+      for (int i = 0; i < spec.layers().size(); i++) {
+        double layer = 1;
+        for (int size : spec.inputShapeOf(i)) {
+          layer *= size;
+        }
+        values += layer;
+      }
+      assertTrue(
+          values < KeypointDetector.MAX_ACTIVATIONS_PER_IMAGE / 10.0, preset + ": " + values);
+    }
   }
 
   @Test
