@@ -155,6 +155,26 @@ public final class ModelSpec {
     return count;
   }
 
+  /**
+   * Returns the number of values that one image's forward pass holds: the input of every layer and
+   * the output. It is a double, because the shapes of a hostile model file could overflow a long.
+   */
+  public double activationCount() {
+    double count = values(outputShape);
+    for (int[] shape : inputShapes) {
+      count += values(shape);
+    }
+    return count;
+  }
+
+  private static double values(int[] shape) {
+    double product = 1;
+    for (int size : shape) {
+      product *= size;
+    }
+    return product;
+  }
+
   /** Returns one line with the input shape, layer count, parameter count and MACs per image. */
   public String summary() {
     return String.format(

@@ -92,7 +92,7 @@ public final class KeypointDetector {
     Checkpoint checkpoint = Checkpoint.read(checkpointFile);
     Map<String, String> metadata = checkpoint.metadata();
 
-    ModelSpec spec = readModelSpec(checkpointFile, metadata);
+    ModelSpec spec = RunMetadata.modelSpec(metadata, checkpointFile);
     KeypointNormalization normalization = readNormalization(checkpointFile, metadata);
     requireMatchingInput(checkpointFile, spec, normalization);
     requireStoredParameters(checkpointFile, spec, checkpoint);
@@ -223,21 +223,6 @@ public final class KeypointDetector {
     }
   }
 
-  private static ModelSpec readModelSpec(Path file, Map<String, String> metadata)
-      throws IOException {
-    String text = RunMetadata.require(metadata, RunMetadata.MODEL_SPEC, file);
-    try {
-      return ModelSpec.parse(text, file + " (model_spec)");
-    } catch (IllegalArgumentException e) {
-      // ModelSpec's message already names the file and the line.
-      throw new IOException(
-          e.getMessage()
-              + "; the checkpoint's model description is invalid, so the file was not written by"
-              + " kiln train or was changed after; retrain, or pass another checkpoint",
-          e);
-    }
-  }
-
   private static KeypointNormalization readNormalization(Path file, Map<String, String> metadata)
       throws IOException {
     try {
@@ -299,11 +284,7 @@ public final class KeypointDetector {
    * million channels, while every call would then run out of memory or overflow an array size.
    */
   private static void requireActivationSize(Path file, ModelSpec spec) throws IOException {
-    // In double, because a hostile shape could overflow a long.
-    double values = elements(spec.outputShape());
-    for (int i = 0; i < spec.layers().size(); i++) {
-      values += elements(spec.inputShapeOf(i));
-    }
+    double values = spec.activationCount();
     if (values > MAX_ACTIVATIONS_PER_IMAGE) {
       throw new IOException(
           String.format(
@@ -315,14 +296,6 @@ public final class KeypointDetector {
               values,
               MAX_ACTIVATIONS_PER_IMAGE));
     }
-  }
-
-  private static double elements(int[] shape) {
-    double product = 1;
-    for (int size : shape) {
-      product *= size;
-    }
-    return product;
   }
 
   /**

@@ -45,24 +45,18 @@ final class ModelChecks {
 
   /**
    * Rejects a {@code last.safetensors} whose model differs from the run's, such as one copied from
-   * another run, before its position or weights are used. The run's model is the {@code model.txt}
-   * that its last start wrote, so an edit of the model file after the start does not count; a run
-   * folder without one falls back to {@code --model}.
+   * another run, and a {@code --model} file that was edited since the run started, before the
+   * checkpoint's position or weights are used. The run's model is the {@code model.txt} that its
+   * last start wrote; a run folder without one falls back to {@code --model}.
    */
   static void requireRunModel(Path run, TrainOptions options, Checkpoint last) throws IOException {
     Path file = run.resolve(Trainer.LAST);
-    Path written = run.resolve("model.txt");
+    Path written = run.resolve(TrainingParts.MODEL_FILE);
     ModelSpec expected =
         Files.isRegularFile(written)
             ? ModelSpec.parse(Files.readString(written), written.toString())
             : ModelPresets.resolve(options.model());
-    String stored = RunMetadata.require(last.metadata(), RunMetadata.MODEL_SPEC, file);
-    ModelSpec actual;
-    try {
-      actual = ModelSpec.parse(stored, file + " (model_spec)");
-    } catch (IllegalArgumentException e) {
-      throw new IOException(e.getMessage() + "; the checkpoint was changed after kiln wrote it", e);
-    }
+    ModelSpec actual = RunMetadata.modelSpec(last.metadata(), file);
     if (!actual.equals(expected)) {
       throw new IOException(
           file

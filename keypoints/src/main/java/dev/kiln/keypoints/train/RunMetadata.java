@@ -1,5 +1,6 @@
 package dev.kiln.keypoints.train;
 
+import dev.kiln.keypoints.model.ModelSpec;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -45,6 +46,25 @@ public final class RunMetadata {
               + " training run, or retrain");
     }
     return value;
+  }
+
+  /**
+   * Parses the model description stored in the checkpoint {@code file}.
+   *
+   * @throws IOException naming the file, if the description is missing or invalid
+   */
+  public static ModelSpec modelSpec(Map<String, String> metadata, Path file) throws IOException {
+    String text = require(metadata, MODEL_SPEC, file);
+    try {
+      return ModelSpec.parse(text, file + " (" + MODEL_SPEC + ")");
+    } catch (IllegalArgumentException e) {
+      // ModelSpec's message already names the file and the line.
+      throw new IOException(
+          e.getMessage()
+              + "; the checkpoint's model description is invalid, so the file was not written by"
+              + " kiln train or was changed after; retrain, or pass another checkpoint",
+          e);
+    }
   }
 
   /** Formats a generator state for the metadata. */

@@ -436,7 +436,7 @@ public final class Trainer {
     metadata.putAll(parts.normalization().toMetadata());
     metadata.put(
         RunMetadata.GENERATOR, RunMetadata.formatGeneratorState(parts.generator().state()));
-    metadata.put(RunMetadata.MODEL_SPEC, Files.readString(run.resolve("model.txt")));
+    metadata.put(RunMetadata.MODEL_SPEC, Files.readString(run.resolve(TrainingParts.MODEL_FILE)));
     Checkpoint.save(run.resolve(LAST), parts.model(), parts.optimizer(), metadata);
   }
 }

@@ -45,6 +45,9 @@ record TrainingParts(
     History history,
     Generator generator) {
 
+  /** File in the run folder with the model description that the run's last start trained. */
+  static final String MODEL_FILE = "model.txt";
+
   /**
    * Writes {@code model.txt} and a line of {@code devices.txt} into the run folder, loads the data,
    * and builds the model on {@code device}, the optimizer, the schedule and the pipelines.
@@ -54,7 +57,7 @@ record TrainingParts(
       throws IOException {
     ModelSpec spec = ModelPresets.resolve(options.model());
     int inputSize = spec.inputShape()[1];
-    Files.writeString(run.resolve("model.txt"), spec.toText(), StandardCharsets.UTF_8);
+    Files.writeString(run.resolve(MODEL_FILE), spec.toText(), StandardCharsets.UTF_8);
     // One line per start or resume, because a resumed run may continue on another device.
     Files.writeString(
         run.resolve("devices.txt"),
