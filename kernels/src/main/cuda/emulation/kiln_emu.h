@@ -32,8 +32,8 @@
 //     cannot run.
 // The serial schedules make races inside a block deterministic. Under serial-reverse, for
 // instance, the block's last warp runs through a barrier-free stretch of code before warp 0
-// starts it, so a missing barrier between a read of shared memory and the next write to it gives
-// a wrong result on every run, where the parallel schedule gives a right one on most runs. When
+// starts it. A missing barrier between a read of shared memory and the next write to it then
+// gives a wrong result on every run, where the parallel schedule gives a right one on most runs. When
 // no thread can run while some have not returned, the launch fails at once with what each one
 // waits for, where the parallel schedule waits for the barrier timeout. The timeout still fails
 // a serial launch whose running thread goes that long without reaching a synchronization point.
@@ -59,8 +59,8 @@
 //     never run concurrently, so code that races between blocks on a GPU can give the right
 //     result here.
 //   - The serial schedules switch threads only at synchronization points. A thread that spins
-//     until another thread of its block writes a value therefore never sees it, and the launch
-//     fails with the timeout.
+//     until another thread of its block writes a value therefore never reads that value, and the
+//     launch fails with the timeout.
 //   - A thread in a loop that calls no emulated builtin cannot be interrupted, so a launch whose
 //     thread spins on plain memory forever hangs.
 //   - Float arithmetic is the host's: g++ may contract a*b+c into an FMA differently from nvcc,

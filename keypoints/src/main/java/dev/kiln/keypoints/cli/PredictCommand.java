@@ -66,8 +66,11 @@ final class PredictCommand implements Callable<Integer> {
     PrintWriter out = spec.commandLine().getOut();
     Main.requireCheckpointFile(checkpoint);
     // Without inner "..", the checks below and the writes resolve the same folder.
-    // normalize() turns "." into the empty path, which messages would print as nothing.
-    Path folder = output.normalize().toString().isEmpty() ? Path.of(".") : output.normalize();
+    Path folder = output.normalize();
+    if (folder.toString().isEmpty()) {
+      // normalize() turns "." into the empty path, which messages would print as nothing.
+      folder = Path.of(".");
+    }
     List<Path> files = expand(inputs);
     checkOutputFolder(folder, files);
     // Two images with the same name in different folders get a.png and a-2.png, so that neither

@@ -34,7 +34,8 @@ final class VectorSupport {
   }
 
   private static boolean detect() {
-    // This asks the module graph instead of loading a Vector API class, so the check itself loads
+    // This queries the module graph instead of loading a Vector API class, so the check itself
+    // loads
     // nothing from the module. The JVM resolves kiln's references through the same graph. A class
     // of jdk.incubator.vector loads only when its module is resolved in kiln's layer or a parent
     // of it, which is what findModule searches, and kiln's code links to it only when kiln's
