@@ -234,6 +234,10 @@ KernelEntry describe(void (*kernel)(Params...)) {
 #define __global__
 #define __device__
 #define __forceinline__ inline __attribute__((always_inline))
+// __align__(n) aligns a variable to n bytes, as on the GPU. __launch_bounds__ tells nvcc how many
+// threads a block may have, which bounds the registers per thread; the CPU has no such budget.
+#define __align__(n) __attribute__((aligned(n)))
+#define __launch_bounds__(...)
 // A __shared__ variable becomes a function-level static in the section kiln_shared, whose bytes
 // the runtime fills with 0xFF before each block (see the header comment). Declare __shared__
 // variables only in kernels and other non-inline, non-template functions: GCC may reject a

@@ -1,9 +1,11 @@
 package dev.kiln.benchmarks;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kiln.core.backend.device.DeviceMatmul;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -93,10 +95,23 @@ class DeviceTimerTest {
     assertEquals("emulated", values.get("device"));
     assertEquals("32", values.get("size"));
     assertEquals("2", values.get("repeats"));
-    assertTrue(Double.parseDouble(values.get("kiln_tiled_median_ms")) > 0, run.out());
-    assertTrue(Double.parseDouble(values.get("kiln_tiled_gflops")) > 0, run.out());
+    for (String kernel : new String[] {"kiln_tiled128", "kiln_tiled"}) {
+      assertTrue(Double.parseDouble(values.get(kernel + "_median_ms")) > 0, run.out());
+      assertTrue(Double.parseDouble(values.get(kernel + "_gflops")) > 0, run.out());
+    }
     assertTrue(values.get("cublas_unavailable").contains("no cuBLAS"), run.out());
     assertEquals("unmeasured", values.get("kiln_over_cublas"));
+    assertEquals("unmeasured", values.get("kiln_tiled_over_cublas"));
+  }
+
+  @Test
+  void gemmBenchmarkNamesEachKernel() {
+    assertEquals(DeviceMatmul.Kernel.TILED_128, DeviceGemmBenchmark.ownKernel("tiled128"));
+    assertEquals(DeviceMatmul.Kernel.TILED, DeviceGemmBenchmark.ownKernel("tiled"));
+    assertNull(DeviceGemmBenchmark.ownKernel("cublas"));
+    IllegalArgumentException unknown =
+        assertThrows(IllegalArgumentException.class, () -> DeviceGemmBenchmark.ownKernel("kiln"));
+    assertTrue(unknown.getMessage().contains("tiled128, tiled or cublas"), unknown.getMessage());
   }
 
   @Test

@@ -14,9 +14,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Runs both GEMM kernels of matmul.cu under CPU emulation, with every combination of transposes and
- * accumulation, and compares them with a double-precision product computed as kiln's CPU Gemm
- * defines it.
+ * Runs the three GEMM kernels of matmul.cu under CPU emulation, with every combination of
+ * transposes and accumulation, and compares them with a double-precision product computed as kiln's
+ * CPU Gemm defines it.
  */
 class MatmulKernelsTest {
 
@@ -76,9 +76,10 @@ class MatmulKernelsTest {
 
   static Stream<GemmCase> cases() {
     List<GemmCase> cases = new ArrayList<>();
-    for (String kernel : new String[] {"kiln_matmul_naive", "kiln_matmul_tiled"}) {
+    for (String kernel :
+        new String[] {"kiln_matmul_naive", "kiln_matmul_tiled", "kiln_matmul_tiled128"}) {
       for (int flags = 0; flags < 8; flags++) {
-        // 67 x 45 x 131: no size is a multiple of the tile (64) or the depth step (16).
+        // 67 x 45 x 131: no size is a multiple of a tile (64, 128) or a depth step (16, 8).
         cases.add(
             new GemmCase(
                 kernel, 67, 45, 131, (flags & 1) != 0, (flags & 2) != 0, (flags & 4) != 0));
@@ -95,6 +96,16 @@ class MatmulKernelsTest {
     cases.add(new GemmCase("kiln_matmul_tiled", 323, 70, 19, true, true, true, 1));
     cases.add(new GemmCase("kiln_matmul_naive", 323, 37, 19, false, false, false, 2));
     cases.add(new GemmCase("kiln_matmul_naive", 323, 37, 19, true, false, true, 3));
+    // The 128 x 128 kernel: several tiles both ways with every transpose (3 x 3 tiles), k equal
+    // to one depth step, and row tiles looped over fewer block rows (3 tiles over 2 block rows).
+    for (int flags = 0; flags < 4; flags++) {
+      cases.add(
+          new GemmCase(
+              "kiln_matmul_tiled128", 260, 300, 21, (flags & 1) != 0, (flags & 2) != 0, false));
+    }
+    cases.add(new GemmCase("kiln_matmul_tiled128", 129, 128, 8, false, false, true));
+    cases.add(new GemmCase("kiln_matmul_tiled128", 323, 70, 19, false, true, false, 2));
+    cases.add(new GemmCase("kiln_matmul_tiled128", 323, 70, 19, true, false, true, 1));
     return cases.stream();
   }
 
@@ -137,6 +148,30 @@ class MatmulKernelsTest {
   }
 
   @Test
+  void bothTiledKernelsAgreeOnLargerProduct() {
+    int m = 300;
+    int n = 270;
+    int k = 100;
+    GemmCase tiled = new GemmCase("kiln_matmul_tiled", m, n, k, false, true, false);
+    GemmCase tiled128 = new GemmCase("kiln_matmul_tiled128", m, n, k, false, true, false);
+    MemorySegment a = support.segmentOf(support.randomFloats(m * k));
+    MemorySegment b = support.segmentOf(support.randomFloats(n * k));
+    MemorySegment fromTiled = support.floats(m * n);
+    MemorySegment fromTiled128 = support.floats(m * n);
+    launch(tiled, a, b, fromTiled);
+    launch(tiled128, a, b, fromTiled128);
+
+    float[] expected = toFloats(fromTiled, m * n);
+    double[] reference = new double[expected.length];
+    for (int i = 0; i < expected.length; i++) {
+      reference[i] = expected[i];
+    }
+    // As below: 100 products of numbers below 1 in magnitude, summed in different orders.
+    KernelTestSupport.assertClose(
+        "tiled128 versus tiled", reference, toFloats(fromTiled128, expected.length), 1e-4, 0);
+  }
+
+  @Test
   void tiledAndNaiveAgreeOnLargerProduct() {
     GemmCase naive = new GemmCase("kiln_matmul_naive", 150, 129, 77, true, false, false);
     GemmCase tiled = new GemmCase("kiln_matmul_tiled", 150, 129, 77, true, false, false);
@@ -161,8 +196,13 @@ class MatmulKernelsTest {
   }
 
   private void launch(GemmCase gemm, MemorySegment a, MemorySegment b, MemorySegment c) {
-    // A tiled block covers 64 x 64 elements of C, and a naive one 16 x 16.
-    int tile = gemm.kernel().equals("kiln_matmul_tiled") ? 64 : 16;
+    // A block covers 128 x 128, 64 x 64 or 16 x 16 elements of C.
+    int tile =
+        switch (gemm.kernel()) {
+          case "kiln_matmul_tiled128" -> 128;
+          case "kiln_matmul_tiled" -> 64;
+          default -> 16;
+        };
     Dim3 block = Dim3.of(16, 16);
     int rows = gemm.gridRows() > 0 ? gemm.gridRows() : Dim3.blocksFor(gemm.m(), tile);
     Dim3 grid = Dim3.of(Dim3.blocksFor(gemm.n(), tile), rows);

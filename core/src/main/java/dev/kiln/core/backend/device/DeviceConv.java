@@ -15,7 +15,7 @@ import java.util.Optional;
 
 /**
  * Launches 2d convolution (cross-correlation, as in PyTorch, without groups) on NCHW data, with the
- * kernels of {@code conv.cu} and the tiled product of {@code matmul.cu}. Shapes follow {@link
+ * kernels of {@code conv.cu} and the products of {@link DeviceMatmul}. Shapes follow {@link
  * Conv2dGeometry}, exactly as the CPU's {@code Conv2dKernels} take them.
  *
  * <h2>Two routes</h2>
@@ -84,10 +84,10 @@ public final class DeviceConv {
    * bias} may be null.
    *
    * <p>{@link Route#IM2COL}: per chunk of images, one {@code kiln_conv_im2col}, then per image one
-   * {@code kiln_matmul_tiled} with y[b] = weight [outChannels, taps] * column[b] [taps, positions].
-   * Finally the bias is added by one {@code kiln_elementwise_binary_broadcast}, y [batch,
-   * outChannels, positions] + bias [1, outChannels, 1], because the GEMM has no bias term. {@link
-   * Route#DIRECT}: one {@code kiln_conv_forward_direct}, which adds the bias itself.
+   * {@link DeviceMatmul} product with y[b] = weight [outChannels, taps] * column[b] [taps,
+   * positions]. Finally the bias is added by one {@code kiln_elementwise_binary_broadcast}, y
+   * [batch, outChannels, positions] + bias [1, outChannels, 1], because the GEMM has no bias term.
+   * {@link Route#DIRECT}: one {@code kiln_conv_forward_direct}, which adds the bias itself.
    */
   public void forward(
       Route route,
@@ -165,8 +165,8 @@ public final class DeviceConv {
    * Computes the input gradient gradX from gradY, overwriting gradX, as {@code
    * Conv2dKernels.backwardData}.
    *
-   * <p>{@link Route#IM2COL}: per image one {@code kiln_matmul_tiled} with gradColumn[b] = weight^T
-   * * gradY[b] (m = taps, n = positions, k = outChannels), then per chunk one {@code
+   * <p>{@link Route#IM2COL}: per image one {@link DeviceMatmul} product with gradColumn[b] =
+   * weight^T * gradY[b] (m = taps, n = positions, k = outChannels), then per chunk one {@code
    * kiln_conv_col2im}, which gathers every column entry back onto the pixel it came from without
    * atomics. {@link Route#DIRECT}: one {@code kiln_conv_backward_data_direct}, one thread per input
    * pixel.

@@ -15,10 +15,12 @@ import dev.kiln.kernels.Dim3;
  * x n or, with {@code transB}, as n x k. C is m x n and must not overlap A or B. Without {@code
  * accumulate} the old C is never read, so a NaN left in it cannot leak into the result.
  *
- * <p>Two kernels compute the same product. {@link Kernel#TILED} stages 64 x 16 and 16 x 64 panels
- * in shared memory and keeps a 4 x 4 block of C per thread in registers. It is the kernel to use.
- * {@link Kernel#NAIVE} reads straight from global memory, one thread per element of C: slow, but
- * simple enough to check by eye, so it serves as a second opinion in tests.
+ * <p>Three kernels compute the same product. {@link Kernel#TILED} stages 64 x 16 and 16 x 64 panels
+ * in shared memory and keeps a 4 x 4 block of C per thread in registers. {@link Kernel#TILED_128}
+ * takes 128 x 128 tiles with an 8 x 8 block per thread, 16-byte shared-memory loads and
+ * double-buffered panels, which suits large products. The default product chooses between these two
+ * by the size of C. {@link Kernel#NAIVE} reads straight from global memory, one thread per element
+ * of C: slow, but simple enough to check by eye, so it serves as a second opinion in tests.
  *
  * <p>On a GPU where cuBLAS loads, a launcher built with a {@link VendorBlas} sends the products of
  * {@link #gemm(boolean, boolean, int, int, int, DeviceBuffer, DeviceBuffer, DeviceBuffer, boolean)}
@@ -28,22 +30,45 @@ import dev.kiln.kernels.Dim3;
  */
 public final class DeviceMatmul {
 
-  /** The kernel that computes a product. */
+  /**
+   * The kernel that computes a product. Each launches blocks of 16 x 16 threads, and each block
+   * computes a square tile of C.
+   */
   public enum Kernel {
     /** {@code kiln_matmul_naive}: one thread per element of C, no shared memory. */
-    NAIVE,
+    NAIVE("kiln_matmul_naive", 16),
     /** {@code kiln_matmul_tiled}: 64 x 64 tiles of C through shared memory. */
-    TILED
+    TILED("kiln_matmul_tiled", 64),
+    /** {@code kiln_matmul_tiled128}: 128 x 128 tiles of C, 8 x 8 per thread. */
+    TILED_128("kiln_matmul_tiled128", 128);
+
+    private final String function;
+    private final int tile;
+
+    Kernel(String function, int tile) {
+      this.function = function;
+      this.tile = tile;
+    }
+
+    /** Returns the edge of the square tile of C that one block computes. */
+    public int tile() {
+      return tile;
+    }
   }
 
-  /** Edge of the square tile of C that one block of {@code kiln_matmul_tiled} computes. */
-  static final int TILE = 64;
+  /** Threads along each side of a block of every kernel (16 x 16 = 256). */
+  static final int BLOCK_THREADS = 16;
 
-  /** Threads along each side of a {@code kiln_matmul_tiled} block (16 x 16 = 256). */
-  static final int TILE_THREADS = 16;
-
-  /** Side of the square block of {@code kiln_matmul_naive}: 16 x 16 = 256 threads. */
-  static final int NAIVE_BLOCK = 16;
+  /**
+   * The fewest 128 x 128 tiles of C for which the default product takes {@link Kernel#TILED_128}.
+   * Each multiprocessor holds two of its blocks (128 registers per thread, 256 threads), so 264
+   * tiles fill an H100's or H200's 132 multiprocessors once. Below that, the 64 x 64 kernel's four
+   * times as many blocks keep more of them busy.
+   *
+   * <p>NOTE: this crossover is reasoned from occupancy, not measured; the GPU check's GEMM stage
+   * times both kernels at 4096, far above it.
+   */
+  static final int LARGE_PRODUCT_TILES = 264;
 
   private final DeviceRuntime runtime;
   private final VendorBlas blas;
@@ -69,13 +94,14 @@ public final class DeviceMatmul {
 
   /**
    * Computes C = op(A) op(B), or adds it to C with {@code accumulate}: with cuBLAS where this
-   * launcher has it, else with the tiled kernel. cuBLAS gets beta = 1 to accumulate and beta = 0 to
-   * overwrite; with beta = 0 it does not read C, as the tiled kernel does not.
+   * launcher has it, else with one of kiln's tiled kernels, as {@link #defaultKernel} chooses.
+   * cuBLAS gets beta = 1 to accumulate and beta = 0 to overwrite; with beta = 0 it does not read C,
+   * as the tiled kernels do not.
    *
-   * <p>Launches {@code kiln_matmul_tiled} once, with a (16, 16) block per 64 x 64 tile of C, and
-   * fewer block rows than row tiles where CUDA's grid limit requires it, so that one block then
-   * computes several tiles. Every value a block stages in shared memory is reused 64 times, which
-   * is what makes the product compute bound instead of memory bound. Does nothing for an empty C.
+   * <p>A tiled kernel is launched once, with a (16, 16) block per tile of C, and fewer block rows
+   * than row tiles where CUDA's grid limit requires it, so that one block then computes several
+   * tiles. Every value a block stages in shared memory is reused 64 or 128 times, which is what
+   * makes the product compute bound instead of memory bound. Does nothing for an empty C.
    */
   public void gemm(
       boolean transA,
@@ -88,7 +114,7 @@ public final class DeviceMatmul {
       DeviceBuffer c,
       boolean accumulate) {
     if (blas == null) {
-      gemm(Kernel.TILED, transA, transB, m, n, k, a, b, c, accumulate);
+      gemm(defaultKernel(m, n), transA, transB, m, n, k, a, b, c, accumulate);
       return;
     }
     requireMatrices(m, n, k, a, b, c);
@@ -100,15 +126,28 @@ public final class DeviceMatmul {
   }
 
   /**
+   * Returns the kernel that the default product runs without cuBLAS: {@link Kernel#TILED_128} when
+   * C has at least 128 rows and 128 columns and at least {@link #LARGE_PRODUCT_TILES} tiles of 128
+   * x 128, else {@link Kernel#TILED}. A C of fewer than 128 rows, such as a linear layer's output
+   * for a batch of 64, would leave rows of every 128 x 128 tile empty.
+   */
+  static Kernel defaultKernel(int m, int n) {
+    int tile = Kernel.TILED_128.tile;
+    long bigTiles = (long) Dim3.blocksFor(m, tile) * Dim3.blocksFor(n, tile);
+    boolean large = m >= tile && n >= tile && bigTiles >= LARGE_PRODUCT_TILES;
+    return large ? Kernel.TILED_128 : Kernel.TILED;
+  }
+
+  /**
    * Computes the same product with the chosen kernel.
    *
-   * <p>{@link Kernel#TILED} launches {@code kiln_matmul_tiled} on a grid of (ceil(n / 64), ceil(m /
-   * 64)) blocks of (16, 16) threads. {@link Kernel#NAIVE} launches {@code kiln_matmul_naive} on
-   * (ceil(n / 16), ceil(m / 16)) blocks of (16, 16), one thread per element of C. The grid's y
-   * extent is capped at {@link LaunchShapes#MAX_GRID_Y}, CUDA's limit, and beyond it each block row
-   * loops over several row tiles: from m = 4,194,241 for the tiled kernel and m = 1,048,561 for the
-   * naive one. With k = 0 both write zeros (or leave C unchanged when accumulating), as the CPU
-   * does.
+   * <p>The kernel runs on a grid of (ceil(n / T), ceil(m / T)) blocks of (16, 16) threads, where T
+   * is its {@link Kernel#tile() tile}: 128, 64, or 16 for {@link Kernel#NAIVE}, whose threads each
+   * compute one element of C. The grid's y extent is capped at {@link LaunchShapes#MAX_GRID_Y},
+   * CUDA's limit, and beyond it each block row loops over several row tiles: from m = 65535 * T +
+   * 1, that is 8,388,481 rows for {@link Kernel#TILED_128}, 4,194,241 for {@link Kernel#TILED} and
+   * 1,048,561 for the naive kernel. With k = 0 every kernel writes zeros (or leaves C unchanged
+   * when accumulating), as the CPU does.
    *
    * @throws IllegalArgumentException if a size is negative or a buffer is too small
    */
@@ -127,23 +166,20 @@ public final class DeviceMatmul {
     if (m == 0 || n == 0) {
       return;
     }
-    Object[] args = {a, b, c, m, n, k, flag(transA), flag(transB), flag(accumulate)};
-    switch (kernel) {
-      case TILED ->
-          runtime.launch(
-              "kiln_matmul_tiled",
-              Dim3.of(Dim3.blocksFor(n, TILE), gridRows(m, TILE)),
-              Dim3.of(TILE_THREADS, TILE_THREADS),
-              0,
-              args);
-      case NAIVE ->
-          runtime.launch(
-              "kiln_matmul_naive",
-              Dim3.of(Dim3.blocksFor(n, NAIVE_BLOCK), gridRows(m, NAIVE_BLOCK)),
-              Dim3.of(NAIVE_BLOCK, NAIVE_BLOCK),
-              0,
-              args);
-    }
+    runtime.launch(
+        kernel.function,
+        Dim3.of(Dim3.blocksFor(n, kernel.tile), gridRows(m, kernel.tile)),
+        Dim3.of(BLOCK_THREADS, BLOCK_THREADS),
+        0,
+        a,
+        b,
+        c,
+        m,
+        n,
+        k,
+        flag(transA),
+        flag(transB),
+        flag(accumulate));
   }
 
   /**
@@ -151,8 +187,8 @@ public final class DeviceMatmul {
    * accumulate}, where each buffer contains its packed matrices one after another, as a tensor of
    * shape [batches, rows, columns] does. With cuBLAS, one strided batched call computes them all,
    * and a single matrix goes to the plain product of {@link #gemm(boolean, boolean, int, int, int,
-   * DeviceBuffer, DeviceBuffer, DeviceBuffer, boolean)}. Without cuBLAS, the tiled kernel is
-   * launched once per matrix.
+   * DeviceBuffer, DeviceBuffer, DeviceBuffer, boolean)}. Without cuBLAS, the kernel that {@link
+   * #defaultKernel} chooses for one matrix is launched once per matrix.
    *
    * @throws IllegalArgumentException if a size is negative or a buffer is too small
    */
@@ -194,9 +230,10 @@ public final class DeviceMatmul {
           batches);
       return;
     }
+    Kernel kernel = defaultKernel(m, n);
     for (int i = 0; i < batches; i++) {
       gemm(
-          Kernel.TILED,
+          kernel,
           transA,
           transB,
           m,

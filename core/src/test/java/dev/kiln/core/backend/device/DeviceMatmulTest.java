@@ -27,7 +27,9 @@ class DeviceMatmulTest {
 
   private static final String DEVICES = "dev.kiln.core.backend.device.DeviceTestSupport#devices";
 
-  /** m and n cross the 64-wide tile edge, and k is not a multiple of the 16-deep panel. */
+  /**
+   * m and n cross the 64-wide tile edge, and k is not a multiple of the 16-deep or 8-deep panel.
+   */
   private static final int M = 67;
 
   private static final int N = 70;
@@ -35,7 +37,7 @@ class DeviceMatmulTest {
 
   @ParameterizedTest
   @MethodSource(DEVICES)
-  void bothKernelsMatchTheCpuForEveryTransposition(String device) {
+  void everyKernelMatchesTheCpuForEveryTransposition(String device) {
     DeviceRuntime runtime = runtime(device);
     DeviceMatmul matmul = new DeviceMatmul(runtime);
     Random random = new Random(DeviceTestSupport.SEED);
@@ -125,13 +127,40 @@ class DeviceMatmulTest {
 
   /**
    * Returns the smallest m for which one block row per row tile would need a gridDim.y of 65536,
-   * one more than CUDA allows. That is 65535 tiles of 64 rows plus one row for the tiled kernel,
-   * and 65535 tiles of 16 rows plus one for the naive kernel.
+   * one more than CUDA allows: 65535 tiles of the kernel's rows plus one row.
    */
   private static int firstRowsPastGridLimit(DeviceMatmul.Kernel kernel) {
-    int rowsPerBlock =
-        kernel == DeviceMatmul.Kernel.TILED ? DeviceMatmul.TILE : DeviceMatmul.NAIVE_BLOCK;
-    return LaunchShapes.MAX_GRID_Y * rowsPerBlock + 1;
+    return LaunchShapes.MAX_GRID_Y * kernel.tile() + 1;
+  }
+
+  @Test
+  void defaultProductTakesBigTilesOnlyForLargeProducts() {
+    // 4096 x 4096 is 1024 tiles of 128 x 128; 2048 x 2048 is 256, below the 264 threshold.
+    assertEquals(DeviceMatmul.Kernel.TILED_128, DeviceMatmul.defaultKernel(4096, 4096));
+    assertEquals(DeviceMatmul.Kernel.TILED, DeviceMatmul.defaultKernel(2048, 2048));
+    assertEquals(DeviceMatmul.Kernel.TILED_128, DeviceMatmul.defaultKernel(2048, 2049));
+    // A batch of 64 rows, however wide, stays on the 64 x 64 kernel.
+    assertEquals(DeviceMatmul.Kernel.TILED, DeviceMatmul.defaultKernel(64, 1 << 20));
+    assertEquals(DeviceMatmul.Kernel.TILED, DeviceMatmul.defaultKernel(1 << 20, 127));
+
+    // The launch itself goes to the chosen kernel's function with its tile's grid.
+    RecordingRuntime recorder = new RecordingRuntime(runtime("emulated"));
+    DeviceMatmul matmul = new DeviceMatmul(recorder);
+    int m = 128 * 264;
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(recorder)) {
+      matmul.gemm(
+          false,
+          false,
+          m,
+          128,
+          1,
+          buffers.filled(m),
+          buffers.filled(128),
+          buffers.filled(m * 128),
+          false);
+    }
+    assertEquals("kiln_matmul_tiled128", recorder.lastKernel);
+    assertEquals(Dim3.of(1, 264), recorder.lastGrid);
   }
 
   @Test
@@ -189,6 +218,7 @@ class DeviceMatmulTest {
   /** A runtime that allocates and copies through another one, and records launches unrun. */
   private static final class RecordingRuntime implements DeviceRuntime {
     private final DeviceRuntime memory;
+    String lastKernel;
     Dim3 lastGrid;
 
     RecordingRuntime(DeviceRuntime memory) {
@@ -230,6 +260,7 @@ class DeviceMatmulTest {
     @Override
     public void launch(
         String kernel, Dim3 grid, Dim3 block, int dynamicSharedBytes, Object... args) {
+      lastKernel = kernel;
       lastGrid = grid;
     }
 
