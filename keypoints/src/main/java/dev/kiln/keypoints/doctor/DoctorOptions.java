@@ -1,7 +1,6 @@
 package dev.kiln.keypoints.doctor;
 
 import java.nio.file.Path;
-import java.time.Instant;
 import java.util.EnumSet;
 import java.util.Objects;
 import java.util.Set;
@@ -18,7 +17,7 @@ import java.util.Set;
  * @param output folder for the PNG files, or null to write none
  * @param learningRateSource description of the optimizer's learning rate that the report prints
  *     beside the rate, such as the command-line option that set it or the schedule that changed it
- * @param deadline the time at which the examination stops, whatever checks remain, or null for no
+ * @param deadline the point at which the examination stops, whatever checks remain, or null for no
  *     limit
  */
 public record DoctorOptions(
@@ -29,7 +28,7 @@ public record DoctorOptions(
     int rangeSteps,
     Path output,
     String learningRateSource,
-    Instant deadline) {
+    Deadline deadline) {
 
   /** Source of the learning rate that {@link #defaults()} reports. */
   public static final String CURRENT_RATE = "the optimizer's current rate";
@@ -103,7 +102,7 @@ public record DoctorOptions(
   }
 
   /** Returns a copy that stops the examination at {@code value}, or never for null. */
-  public DoctorOptions withDeadline(Instant value) {
+  public DoctorOptions withDeadline(Deadline value) {
     return new DoctorOptions(
         checks,
         batchSize,
@@ -117,6 +116,6 @@ public record DoctorOptions(
 
   /** Returns true once the deadline has passed; never without one. */
   public boolean pastDeadline() {
-    return deadline != null && !Instant.now().isBefore(deadline);
+    return deadline != null && deadline.passed();
   }
 }

@@ -2,6 +2,7 @@ package dev.kiln.keypoints.train;
 
 import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.Device;
+import dev.kiln.keypoints.doctor.Deadline;
 import dev.kiln.keypoints.doctor.Doctor;
 import dev.kiln.keypoints.doctor.DoctorInput;
 import dev.kiln.keypoints.doctor.DoctorOptions;
@@ -10,7 +11,6 @@ import dev.kiln.keypoints.io.AtomicFiles;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.time.Instant;
 import java.util.Locale;
 import java.util.function.Function;
 
@@ -56,7 +56,7 @@ final class StallExamination {
    * examination stops at {@code deadline}, the end of the run's time limit, or runs to its end
    * where that is null.
    */
-  void examine(TrainingParts parts, int epoch, Instant deadline) throws IOException {
+  void examine(TrainingParts parts, int epoch, Deadline deadline) throws IOException {
     String stalled =
         String.format(
             Locale.ROOT,
@@ -95,7 +95,7 @@ final class StallExamination {
   }
 
   /** Returns the doctor's view of the run, with the generator of its own draws. */
-  private DoctorInput input(TrainingParts parts, int epoch, Instant deadline) {
+  private DoctorInput input(TrainingParts parts, int epoch, Deadline deadline) {
     return new DoctorInput(
         parts.model(),
         parts.optimizer(),

@@ -3,6 +3,7 @@ package dev.kiln.keypoints.train;
 import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.MemoryScope;
 import dev.kiln.core.tensor.Tensor;
+import dev.kiln.keypoints.doctor.Deadline;
 import dev.kiln.keypoints.doctor.Doctor;
 import dev.kiln.keypoints.doctor.DoctorInput;
 import dev.kiln.keypoints.doctor.Report;
@@ -14,7 +15,7 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Instant;
+import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -49,6 +50,13 @@ public final class Trainer {
   private final TrainOptions options;
   private final Path run;
   private final boolean resuming;
+
+  /**
+   * Whether the resume was given an epoch count, which {@link #run} then saves into {@code
+   * options.properties}.
+   */
+  private final boolean epochsGiven;
+
   private final Device device;
   private final PrintWriter out;
 
@@ -68,12 +76,14 @@ public final class Trainer {
       TrainOptions options,
       Path run,
       boolean resuming,
+      boolean epochsGiven,
       Device device,
       PrintWriter out,
       boolean interactive) {
     this.options = options;
     this.run = run;
     this.resuming = resuming;
+    this.epochsGiven = epochsGiven;
     this.device = device;
     this.out = out;
     this.progress = new ProgressBar(out, interactive);
@@ -106,7 +116,7 @@ public final class Trainer {
     Files.createDirectories(run);
     try {
       options.write(run);
-      return new Trainer(options, run, false, device, out, interactive);
+      return new Trainer(options, run, false, false, device, out, interactive);
     } catch (IOException | RuntimeException e) {
       // The folder was empty or missing before, so everything in it is this failed start's.
       removeFailedStart(run, existed, out);
@@ -146,7 +156,8 @@ public final class Trainer {
     if (epochs > 0) {
       options = options.withEpochs(epochs);
     }
-    // Checked before anything in the folder changes, so a rejected resume leaves the run as it was.
+    // Checked before anything in the folder changes, which happens only in run(), so a rejected
+    // resume leaves the run as it was.
     Checkpoint last = Checkpoint.read(run.resolve(LAST));
     ModelChecks.requireRunModel(run, options, last);
     Position position = Position.fromMetadata(last.metadata());
@@ -160,10 +171,7 @@ public final class Trainer {
               + " leaves nothing to train: resume with --epochs greater than "
               + (position.epoch() - 1));
     }
-    if (epochs > 0) {
-      options.write(run);
-    }
-    return new Trainer(options, run, true, device, out, interactive);
+    return new Trainer(options, run, true, epochs > 0, device, out, interactive);
   }
 
   /** Asks the run to save its position and stop after the current batch; safe from any thread. */
@@ -181,6 +189,12 @@ public final class Trainer {
   public List<EpochRecord> run() throws IOException {
     TrainingParts parts = TrainingParts.prepare(options, run, device, resuming, out);
     Position position = resuming ? restore(parts) : Position.START;
+    // A resume changes the run folder only from here on, after the data, the split, the history and
+    // the checkpoint's state have loaded, so that a resume that fails leaves every file as it was.
+    parts.recordStart(run, device);
+    if (epochsGiven) {
+      options.write(run);
+    }
     long started = System.nanoTime() - (long) (position.elapsedSeconds() * 1e9);
     // The time limit counts this invocation only, so a resumed run gets the whole limit again.
     long invoked = System.nanoTime();
@@ -368,13 +382,15 @@ public final class Trainer {
     out.printf(Locale.ROOT, "time limit of %.1f minutes reached%n", options.timeLimitMinutes());
   }
 
-  /** Returns when the time limit of the invocation that started at {@code invoked} ends. */
-  private Instant timeLimitEnd(long invoked) {
+  /**
+   * Returns the end of the time limit of the invocation that started at {@code invoked}, on the
+   * clock that {@link #pastTimeLimit} reads, or null without a limit.
+   */
+  private Deadline timeLimitEnd(long invoked) {
     if (options.timeLimitMinutes() <= 0) {
       return null;
     }
-    double left = options.timeLimitMinutes() * 60 - elapsedSeconds(invoked);
-    return Instant.now().plusNanos((long) (left * 1e9));
+    return Deadline.after(invoked, Duration.ofNanos((long) (options.timeLimitMinutes() * 60e9)));
   }
 
   private boolean pastTimeLimit(long started) {

@@ -20,12 +20,16 @@ import java.util.Locale;
  *
  * @param train the training faces
  * @param validation the held-out faces
+ * @param split the identity split that divides them
  */
-record TrainingData(List<Sample> train, List<Sample> validation) {
+record TrainingData(List<Sample> train, List<Sample> validation, IdentitySplit split) {
+  /** File in the run folder with the identity split. */
+  static final String SPLIT_FILE = "split.txt";
 
   /**
    * Loads the dataset that {@code options} names, rescaled for a model input of {@code inputSize}
-   * pixels, and splits it, printing the counts to {@code out}.
+   * pixels, and splits it, printing the counts to {@code out}. A resumed run reads the split from
+   * {@code split.txt}. Nothing is written to {@code run}.
    *
    * @throws IOException if the dataset is missing or unreadable, or if the split leaves either set
    *     empty
@@ -34,7 +38,7 @@ record TrainingData(List<Sample> train, List<Sample> validation) {
       TrainOptions options, int inputSize, Path run, boolean resuming, PrintWriter out)
       throws IOException {
     List<Sample> samples = loadSamples(options, inputSize, out);
-    IdentitySplit split = split(options, samples, run.resolve("split.txt"), resuming);
+    IdentitySplit split = split(options, samples, run.resolve(SPLIT_FILE), resuming);
     List<Sample> train = new ArrayList<>();
     List<Sample> validation = new ArrayList<>();
     for (Sample s : samples) {
@@ -52,7 +56,7 @@ record TrainingData(List<Sample> train, List<Sample> validation) {
           "the split left no training or no validation faces: use more data (--limit) or"
               + " another --val-fraction");
     }
-    return new TrainingData(train, validation);
+    return new TrainingData(train, validation, split);
   }
 
   /**
@@ -100,8 +104,6 @@ record TrainingData(List<Sample> train, List<Sample> validation) {
     if (resuming && Files.exists(file)) {
       return IdentitySplit.read(file);
     }
-    IdentitySplit split = IdentitySplit.of(samples, options.validationFraction(), options.seed());
-    split.write(file);
-    return split;
+    return IdentitySplit.of(samples, options.validationFraction(), options.seed());
   }
 }

@@ -3,7 +3,9 @@ package dev.kiln.keypoints.train;
 import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Device;
+import dev.kiln.keypoints.data.IdentitySplit;
 import dev.kiln.keypoints.data.Sample;
+import dev.kiln.keypoints.io.AtomicFiles;
 import dev.kiln.keypoints.model.ModelPresets;
 import dev.kiln.keypoints.model.ModelSpec;
 import dev.kiln.keypoints.transform.KeypointNormalization;
@@ -30,8 +32,12 @@ import java.util.function.Function;
  * used by every epoch: the model with its optimizer, schedule and loss, the data split with its
  * pipelines, and the history file. The generator is the one that initialized the weights, and it
  * draws the dropout masks.
+ *
+ * @param spec the model description that {@code model} was built from
+ * @param split the identity split that divides {@code train} and {@code validation}
  */
 record TrainingParts(
+    ModelSpec spec,
     Sequential model,
     Optimizer optimizer,
     Schedule schedule,
@@ -42,6 +48,7 @@ record TrainingParts(
     Transform trainPipeline,
     Transform evaluationPipeline,
     Function<List<Sample>, Batch> collate,
+    IdentitySplit split,
     History history,
     Generator generator) {
 
@@ -49,22 +56,16 @@ record TrainingParts(
   static final String MODEL_FILE = "model.txt";
 
   /**
-   * Writes {@code model.txt} and a line of {@code devices.txt} into the run folder, loads the data,
-   * and builds the model on {@code device}, the optimizer, the schedule and the pipelines.
+   * Loads the data and the history, and builds the model on {@code device}, the optimizer, the
+   * schedule and the pipelines. Nothing is written to the run folder here, because a resume may
+   * still fail when it loads the checkpoint. {@link #recordStart} writes the run's files after
+   * that.
    */
   static TrainingParts prepare(
       TrainOptions options, Path run, Device device, boolean resuming, PrintWriter out)
       throws IOException {
     ModelSpec spec = ModelPresets.resolve(options.model());
     int inputSize = spec.inputShape()[1];
-    Files.writeString(run.resolve(MODEL_FILE), spec.toText(), StandardCharsets.UTF_8);
-    // One line per start or resume, because a resumed run may continue on another device.
-    Files.writeString(
-        run.resolve("devices.txt"),
-        Instant.now().truncatedTo(ChronoUnit.SECONDS) + " " + device + System.lineSeparator(),
-        StandardCharsets.UTF_8,
-        StandardOpenOption.CREATE,
-        StandardOpenOption.APPEND);
     out.println("model: " + spec.summary());
 
     TrainingData data = TrainingData.load(options, inputSize, run, resuming, out);
@@ -82,6 +83,7 @@ record TrainingParts(
                 ToTensor.keypoints(batch, normalization),
                 batch.stream().map(Sample::name).toList());
     return new TrainingParts(
+        spec,
         model,
         optimizer,
         TrainingSetup.schedule(options, optimizer),
@@ -92,7 +94,27 @@ record TrainingParts(
         Pipelines.training(inputSize),
         Pipelines.evaluation(inputSize),
         collate,
+        data.split(),
         History.open(run.resolve("history.csv")),
         generator);
+  }
+
+  /**
+   * Writes {@code model.txt}, a line of {@code devices.txt}, and {@code split.txt} where the run
+   * has none, into the run folder {@code run} of this start or resume on {@code device}.
+   */
+  void recordStart(Path run, Device device) throws IOException {
+    AtomicFiles.writeString(run.resolve(MODEL_FILE), spec.toText());
+    // One line per start or resume, because a resumed run may continue on another device.
+    Files.writeString(
+        run.resolve("devices.txt"),
+        Instant.now().truncatedTo(ChronoUnit.SECONDS) + " " + device + System.lineSeparator(),
+        StandardCharsets.UTF_8,
+        StandardOpenOption.CREATE,
+        StandardOpenOption.APPEND);
+    Path splitFile = run.resolve(TrainingData.SPLIT_FILE);
+    if (!Files.exists(splitFile)) {
+      split.write(splitFile);
+    }
   }
 }

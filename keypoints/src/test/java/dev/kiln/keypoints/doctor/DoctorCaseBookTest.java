@@ -35,9 +35,10 @@ import dev.kiln.nn.optim.Adam;
 import dev.kiln.nn.optim.Optimizer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Instant;
+import java.time.Duration;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.BeforeAll;
@@ -179,7 +180,7 @@ class DoctorCaseBookTest {
             .withChecks(EnumSet.of(Check.OVERFIT, Check.LEARNING_RATE))
             .withBatchSize(8)
             .withSteps(1_000_000, 40)
-            .withDeadline(Instant.now().plusSeconds(2));
+            .withDeadline(Deadline.after(Duration.ofSeconds(2)));
     long start = System.nanoTime();
 
     Report report = Doctor.examine(input(setup, options));
@@ -200,12 +201,55 @@ class DoctorCaseBookTest {
         DoctorOptions.defaults()
             .withChecks(EnumSet.of(Check.WIRING))
             .withBatchSize(8)
-            .withDeadline(Instant.now().minusSeconds(1));
+            .withDeadline(Deadline.after(Duration.ofSeconds(-1)));
 
     Report report = Doctor.examine(input(Setup.small(), options));
 
     assertEquals(1, report.findings().size(), report.toText());
     assertEquals("deadline-reached", report.findings().getFirst().code(), report.toText());
+  }
+
+  @Test
+  void deadlineFollowsMonotonicClock() {
+    AtomicLong nanoTime = new AtomicLong(Long.MAX_VALUE - 1_000);
+    // Each reading advances the clock by a minute, so the hour passes at the 60th reading, within
+    // the 100 steps of the one-batch test, however little wall time goes by. The readings wrap past
+    // Long.MAX_VALUE, as those of System.nanoTime may.
+    Deadline hour =
+        new Deadline(
+            () -> nanoTime.addAndGet(Duration.ofMinutes(1).toNanos()),
+            nanoTime.get(),
+            Duration.ofHours(1).toNanos());
+    DoctorOptions options =
+        DoctorOptions.defaults()
+            .withChecks(EnumSet.of(Check.OVERFIT))
+            .withBatchSize(8)
+            .withSteps(100, 40)
+            .withDeadline(hour);
+
+    Report report = Doctor.examine(input(Setup.small(), options));
+
+    Finding stopped = report.findings().getLast();
+    assertEquals("deadline-reached", stopped.code(), report.toText());
+    assertTrue(stopped.title().endsWith("did not finish: overfit."), stopped.title());
+  }
+
+  @Test
+  void stoppedClockKeepsDeadlineAhead() {
+    // The clock never advances, as the monotonic clock does not when the wall clock jumps ahead.
+    Deadline nanosecond = new Deadline(() -> 0L, 0L, 1L);
+    DoctorOptions options =
+        DoctorOptions.defaults()
+            .withChecks(EnumSet.of(Check.WIRING))
+            .withBatchSize(8)
+            .withDeadline(nanosecond);
+
+    Report report = Doctor.examine(input(Setup.small(), options));
+
+    for (Finding finding : report.findings()) {
+      assertFalse(finding.code().equals("deadline-reached"), report.toText());
+    }
+    assertEquals(Duration.ofNanos(1), nanosecond.remaining());
   }
 
   @Test

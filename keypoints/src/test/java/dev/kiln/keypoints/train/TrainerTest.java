@@ -12,6 +12,7 @@ import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.data.Sample;
 import dev.kiln.keypoints.data.TestData;
+import dev.kiln.keypoints.doctor.Deadline;
 import dev.kiln.keypoints.doctor.DoctorInput;
 import dev.kiln.keypoints.doctor.DoctorOptions;
 import dev.kiln.keypoints.doctor.Report;
@@ -21,10 +22,14 @@ import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.time.Instant;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -395,22 +400,22 @@ class TrainerTest {
           seen.add(input.options());
           return new Report(List.of(), 0);
         };
-    Instant before = Instant.now();
 
     Trainer.start(stalledRun(3, 1, 30), Device.CPU, folder.resolve("limited"), quiet(), false)
         .withDoctor(recording)
         .run();
-    Instant after = Instant.now();
+    Duration left = seen.get(0).deadline().remaining();
     Trainer.start(stalledRun(3, 8, 0), Device.CPU, folder.resolve("unlimited"), quiet(), false)
         .withDoctor(recording)
         .run();
 
     assertEquals(2, seen.size());
     assertEquals(2, seen.get(0).batchSize(), "a batch of 1 is raised to the doctor's minimum");
-    Instant deadline = seen.get(0).deadline();
+    Deadline deadline = seen.get(0).deadline();
     assertNotNull(deadline, "a run with a time limit gives the doctor a deadline");
-    assertTrue(deadline.isAfter(before.plusSeconds(29 * 60)), deadline.toString());
-    assertTrue(deadline.isBefore(after.plusSeconds(30 * 60)), deadline.toString());
+    // The 30-minute limit counts from the start of run(), a few seconds before this check.
+    assertTrue(left.compareTo(Duration.ofMinutes(29)) > 0, left.toString());
+    assertTrue(left.compareTo(Duration.ofMinutes(30)) < 0, left.toString());
     assertNull(seen.get(1).deadline(), "no time limit, no deadline");
     assertEquals(8, seen.get(1).batchSize());
   }
@@ -473,6 +478,114 @@ class TrainerTest {
     assertTrue(e.getMessage().contains("now describes"), e.getMessage());
     assertTrue(e.getMessage().contains("(its model.txt)"), e.getMessage());
     assertTrue(e.getMessage().contains("restore the model file"), e.getMessage());
+  }
+
+  /**
+   * A resume that fails, whether in {@link Trainer#resume} or in {@link Trainer#run} while it loads
+   * the data, the history or the checkpoint's state, leaves every file of the run unchanged, byte
+   * for byte.
+   */
+  @Test
+  void failedResumeLeavesRunFolderAsItWas() throws IOException {
+    Path base = folder.resolve("base");
+    Trainer.start(withOptimizer(stalledRun(1), "sgd"), Device.CPU, base, quiet(), false).run();
+    Path adam = folder.resolve("adam");
+    Trainer.start(stalledRun(1), Device.CPU, adam, quiet(), false).run();
+    Path wider = folder.resolve("wider");
+    Path widerModel = folder.resolve("wider.txt");
+    Files.writeString(
+        widerModel, "input 1x16x16\nconv 3 kernel=3 padding=1\nmaxpool 4\nflatten\nlinear 136\n");
+    Trainer.start(withModel(stalledRun(1), widerModel), Device.CPU, wider, quiet(), false).run();
+    Map<String, RunDamage> cases = new LinkedHashMap<>();
+    cases.put(
+        "an unreadable history row",
+        run -> Files.writeString(run.resolve("history.csv"), "1,2,3\n", StandardOpenOption.APPEND));
+    cases.put(
+        "an invalid split.txt line",
+        run -> Files.writeString(run.resolve("split.txt"), "neither\n", StandardOpenOption.APPEND));
+    cases.put(
+        "the checkpoint of an Adam run",
+        run ->
+            Files.copy(
+                adam.resolve(Trainer.LAST),
+                run.resolve(Trainer.LAST),
+                StandardCopyOption.REPLACE_EXISTING));
+    cases.put(
+        "the checkpoint of another model",
+        run ->
+            Files.copy(
+                wider.resolve(Trainer.LAST),
+                run.resolve(Trainer.LAST),
+                StandardCopyOption.REPLACE_EXISTING));
+    cases.put(
+        "a truncated checkpoint",
+        run -> {
+          Path last = run.resolve(Trainer.LAST);
+          byte[] bytes = Files.readAllBytes(last);
+          Files.write(last, Arrays.copyOf(bytes, bytes.length / 2));
+        });
+
+    for (var entry : cases.entrySet()) {
+      Path run = folder.resolve("case-" + entry.getKey().replace(' ', '-'));
+      copyFolder(base, run);
+      entry.getValue().apply(run);
+      Map<String, byte[]> before = contents(run);
+
+      // --epochs 3 changes the saved epoch count, which a failed resume must not write either.
+      assertThrows(
+          Exception.class,
+          () -> Trainer.resume(run, 3, Device.CPU, quiet(), false).run(),
+          entry.getKey());
+
+      Map<String, byte[]> after = contents(run);
+      assertEquals(before.keySet(), after.keySet(), entry.getKey() + ": files added or removed");
+      for (String name : before.keySet()) {
+        assertArrayEquals(before.get(name), after.get(name), entry.getKey() + ": " + name);
+      }
+    }
+  }
+
+  /** A change to a run folder that makes its resume fail. */
+  private interface RunDamage {
+    void apply(Path run) throws IOException;
+  }
+
+  /** Returns every file under {@code run} by its relative path, with its bytes. */
+  private static Map<String, byte[]> contents(Path run) throws IOException {
+    Map<String, byte[]> files = new TreeMap<>();
+    try (var paths = Files.walk(run)) {
+      for (Path path : paths.filter(Files::isRegularFile).toList()) {
+        files.put(run.relativize(path).toString(), Files.readAllBytes(path));
+      }
+    }
+    return files;
+  }
+
+  private static void copyFolder(Path source, Path target) throws IOException {
+    try (var paths = Files.walk(source)) {
+      for (Path path : paths.toList()) {
+        Files.copy(path, target.resolve(source.relativize(path).toString()));
+      }
+    }
+  }
+
+  private static TrainOptions withOptimizer(TrainOptions o, String optimizer) {
+    return new TrainOptions(
+        o.data(),
+        o.model(),
+        o.epochs(),
+        o.batchSize(),
+        optimizer,
+        o.learningRate(),
+        o.weightDecay(),
+        o.loss(),
+        o.schedule(),
+        o.seed(),
+        o.validationFraction(),
+        o.loaderThreads(),
+        o.limit(),
+        o.timeLimitMinutes(),
+        o.skipBadRows());
   }
 
   @Test
