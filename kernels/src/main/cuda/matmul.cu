@@ -86,13 +86,15 @@ KILN_REGISTER(kiln_matmul_naive)
 #define MATMUL_PER_THREAD (MATMUL_TILE / MATMUL_THREADS)
 
 // Computes the 64 x 64 tile of C whose top left element is (rowBase, colBase), for
-// kiln_matmul_tiled below. Thread (tx, ty), whose linear index in the block is thread, computes
-// rows rowBase + ty + 16*i and columns colBase + tx + 16*j for i, j in 0..3. Every thread of the
-// block must call it with the same rowBase and colBase, because it waits at __syncthreads.
+// kiln_matmul_tiled below, summing only over the steps kBegin <= p < kEnd of k. Thread (tx, ty),
+// whose linear index in the block is thread, computes rows rowBase + ty + 16*i and columns colBase
+// + tx + 16*j for i, j in 0..3. Every thread of the block must call it with the same rowBase,
+// colBase, kBegin and kEnd, because it waits at __syncthreads.
 static __device__ __forceinline__ void matmul_tiled_tile(
     const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c, int m, int n,
-    int k, int transA, int transB, int accumulate, int rowBase, int colBase, int tx, int ty,
-    int thread, float (*aPanel)[MATMUL_TILE + 1], float (*bPanel)[MATMUL_TILE + 1]) {
+    int k, int kBegin, int kEnd, int transA, int transB, int accumulate, int rowBase, int colBase,
+    int tx, int ty, int thread, float (*aPanel)[MATMUL_TILE + 1],
+    float (*bPanel)[MATMUL_TILE + 1]) {
   float acc[MATMUL_PER_THREAD][MATMUL_PER_THREAD];
   for (int i = 0; i < MATMUL_PER_THREAD; i++) {
     for (int j = 0; j < MATMUL_PER_THREAD; j++) {
@@ -100,19 +102,19 @@ static __device__ __forceinline__ void matmul_tiled_tile(
     }
   }
 
-  for (int p0 = 0; p0 < k; p0 += MATMUL_DEPTH) {
+  for (int p0 = kBegin; p0 < kEnd; p0 += MATMUL_DEPTH) {
     // Stage both panels: 1024 values each, 4 per thread. Consecutive threads take consecutive
     // addresses of the stored matrix, so the global loads coalesce: along k for a plain A and a
     // transposed B, along m or n otherwise.
     for (int e = thread; e < MATMUL_TILE * MATMUL_DEPTH; e += MATMUL_THREADS * MATMUL_THREADS) {
       int r = transA ? e % MATMUL_TILE : e / MATMUL_DEPTH;
       int p = transA ? e / MATMUL_TILE : e % MATMUL_DEPTH;
-      bool inside = rowBase + r < m && p0 + p < k;
+      bool inside = rowBase + r < m && p0 + p < kEnd;
       aPanel[p][r] = inside ? matmul_load_a(a, transA, m, k, rowBase + r, p0 + p) : 0.0f;
 
       int col = transB ? e / MATMUL_DEPTH : e % MATMUL_TILE;
       int q = transB ? e % MATMUL_DEPTH : e / MATMUL_TILE;
-      inside = p0 + q < k && colBase + col < n;
+      inside = p0 + q < kEnd && colBase + col < n;
       bPanel[q][col] = inside ? matmul_load_b(b, transB, k, n, p0 + q, colBase + col) : 0.0f;
     }
     __syncthreads();
@@ -177,11 +179,71 @@ extern "C" __global__ void kiln_matmul_tiled(const float* __restrict__ a,
   // of them reach each __syncthreads in matmul_tiled_tile.
   int tiles = (int)(((long long)m + MATMUL_TILE - 1) / MATMUL_TILE);
   for (int tile = blockIdx.y; tile < tiles; tile += gridDim.y) {
-    matmul_tiled_tile(a, b, c, m, n, k, transA, transB, accumulate, tile * MATMUL_TILE, colBase,
-                      tx, ty, thread, aPanel, bPanel);
+    matmul_tiled_tile(a, b, c, m, n, k, 0, k, transA, transB, accumulate, tile * MATMUL_TILE,
+                      colBase, tx, ty, thread, aPanel, bPanel);
   }
 }
 KILN_REGISTER(kiln_matmul_tiled)
+
+// Splitting k. Take a convolution's weight gradient: C is outChannels x taps, often a single
+// tile, and k is the number of output positions, often tens of thousands. The kernels above then
+// run one block per tile, and each block walks all of k while most multiprocessors stay idle. The
+// two kernels below cut the sum over k into slices instead: kiln_matmul_tiled_slices computes the
+// product of each slice into a partial C of its own, and kiln_matmul_sum_slices adds the partials
+// up in slice order. The result is the same for every run, because no atomics decide the order of
+// the sums.
+
+// partial[z] = op(A)[:, slice z] op(B)[slice z, :] for each slice z of k, where slice z covers the
+// steps z * sliceDepth <= p < min(k, (z + 1) * sliceDepth). partial has room for gridDim.z
+// matrices of m x n, one after another.
+//
+// Launch: block (16, 16) and grid (ceil(n / 64), min(ceil(m / 64), 65535), ceil(k / sliceDepth)),
+// as for kiln_matmul_tiled with one more grid dimension for the slices. sliceDepth must be at least
+// 1, and a multiple of 16 keeps every panel but the last full.
+extern "C" __global__ void kiln_matmul_tiled_slices(const float* __restrict__ a,
+                                                    const float* __restrict__ b,
+                                                    float* __restrict__ partial, int m, int n,
+                                                    int k, int transA, int transB, int sliceDepth) {
+  __shared__ float aPanel[MATMUL_DEPTH][MATMUL_TILE + 1];
+  __shared__ float bPanel[MATMUL_DEPTH][MATMUL_TILE + 1];
+
+  int tx = threadIdx.x;
+  int ty = threadIdx.y;
+  int thread = ty * MATMUL_THREADS + tx;
+  int colBase = blockIdx.x * MATMUL_TILE;
+  long long kBegin = (long long)blockIdx.z * sliceDepth;
+  int kEnd = (int)(kBegin + sliceDepth < k ? kBegin + sliceDepth : k);
+  float* c = partial + (long long)blockIdx.z * m * n;
+
+  // The bounds are the same for every thread of the block, as in kiln_matmul_tiled.
+  int tiles = (int)(((long long)m + MATMUL_TILE - 1) / MATMUL_TILE);
+  for (int tile = blockIdx.y; tile < tiles; tile += gridDim.y) {
+    matmul_tiled_tile(a, b, c, m, n, k, (int)kBegin, kEnd, transA, transB, 0, tile * MATMUL_TILE,
+                      colBase, tx, ty, thread, aPanel, bPanel);
+  }
+}
+KILN_REGISTER(kiln_matmul_tiled_slices)
+
+// C[i] = partial[0][i] + partial[1][i] + ... + partial[slices - 1][i], added in that order, for
+// each of the m * n elements i of C, plus the old C[i] when accumulate is nonzero. partial is the
+// output of kiln_matmul_tiled_slices, slices matrices of m x n one after another.
+//
+// Launch: 1d, with any grid and block. Each thread takes elements blockIdx.x * blockDim.x +
+// threadIdx.x, then one whole grid further on, and so on. No shared memory.
+extern "C" __global__ void kiln_matmul_sum_slices(const float* __restrict__ partial,
+                                                  float* __restrict__ c, int m, int n, int slices,
+                                                  int accumulate) {
+  long long count = (long long)m * n;
+  long long stride = (long long)gridDim.x * blockDim.x;
+  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < count; i += stride) {
+    float sum = 0.0f;
+    for (int z = 0; z < slices; z++) {
+      sum += partial[z * count + i];
+    }
+    c[i] = accumulate ? c[i] + sum : sum;
+  }
+}
+KILN_REGISTER(kiln_matmul_sum_slices)
 
 // Tile sizes of kiln_matmul_tiled128: a block computes 128 x 128 elements of C and steps through k
 // by 8. Each of its 16 x 16 threads computes 8 x 8 of them, as two groups of 4 rows times two
@@ -199,10 +261,10 @@ KILN_REGISTER(kiln_matmul_tiled)
 #define MATMUL_BIG_STAGED (MATMUL_BIG_TILE * MATMUL_BIG_DEPTH / (MATMUL_THREADS * MATMUL_THREADS))
 
 // Places element e (0 to 1023) of a 128 x 8 panel: along is its row of op(A) or column of op(B)
-// within the tile, and depth its step within the panel. depthContiguous tells whether consecutive
-// steps along k are adjacent in the stored matrix, as in a plain A and a transposed B. Consecutive e
-// then take consecutive steps, and otherwise consecutive rows or columns, so that consecutive
-// threads read consecutive addresses and the global loads coalesce.
+// within the tile, and depth its step within the panel. depthContiguous is nonzero when
+// consecutive steps along k are adjacent in the stored matrix, as in a plain A and a transposed B.
+// Consecutive e then take consecutive steps, and otherwise consecutive rows or columns, so that
+// consecutive threads read consecutive addresses and the global loads coalesce.
 static __device__ __forceinline__ void matmul_big_position(int e, int depthContiguous, int* along,
                                                            int* depth) {
   *along = depthContiguous ? e / MATMUL_BIG_DEPTH : e % MATMUL_BIG_TILE;
@@ -345,14 +407,14 @@ static __device__ __forceinline__ void matmul_big_tile(
 // consecutive floats of a panel row with their 16-byte loads, which shared memory serves in two
 // passes without bank conflicts.
 //
-// __launch_bounds__ asks nvcc for two resident blocks per multiprocessor, which caps a thread at
+// __launch_bounds__ requests two resident blocks per multiprocessor, which caps a thread at
 // 128 registers (65536 / 512). With it, ptxas from CUDA 13.0 spills nothing for sm_75, sm_80 and
 // sm_90, and 36 bytes per thread for sm_86 and sm_89.
 extern "C" __global__ void __launch_bounds__(MATMUL_THREADS * MATMUL_THREADS, 2)
     kiln_matmul_tiled128(const float* __restrict__ a, const float* __restrict__ b,
                          float* __restrict__ c, int m, int n, int k, int transA, int transB,
                          int accumulate) {
-  // Two buffers of each panel, [2][BIG_DEPTH][BIG_ROW], aligned so that every group of four
+  // Two buffers of each panel, [2][8][132], aligned so that every group of four
   // floats read together starts on a 16-byte boundary.
   __shared__ __align__(16) float aPanels[2 * MATMUL_BIG_DEPTH * MATMUL_BIG_ROW];
   __shared__ __align__(16) float bPanels[2 * MATMUL_BIG_DEPTH * MATMUL_BIG_ROW];

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
@@ -14,9 +15,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Runs the three GEMM kernels of matmul.cu under CPU emulation, with every combination of
- * transposes and accumulation, and compares them with a double-precision product computed as kiln's
- * CPU Gemm defines it.
+ * Runs the GEMM kernels of matmul.cu under CPU emulation, with every combination of transposes and
+ * accumulation, and compares them with a double-precision product computed as kiln's CPU Gemm
+ * defines it.
  */
 class MatmulKernelsTest {
 
@@ -26,6 +27,9 @@ class MatmulKernelsTest {
    * is relative to the sum of the magnitudes of the terms, and an accumulated C adds one term.
    */
   private static final double UNIT_ROUNDOFF = 0x1p-24;
+
+  /** The kernel that computes a product in slices of k. */
+  private static final String SLICES = "kiln_matmul_tiled_slices";
 
   private final EmulatedKernels kernels = KernelTestSupport.kernels();
   private KernelTestSupport support;
@@ -43,7 +47,9 @@ class MatmulKernelsTest {
   /**
    * One product: kernel, sizes, transposes and accumulation. gridRows is the launch grid's y
    * extent, or 0 for one block row per row tile. A smaller value makes each block row loop over
-   * several tiles, as the launcher does past CUDA's limit of 65535.
+   * several tiles, as the launcher does past CUDA's limit of 65535. sliceDepth is the depth of each
+   * slice of k for {@value #SLICES}, followed by {@code kiln_matmul_sum_slices}, and 0 for the
+   * other kernels.
    */
   record GemmCase(
       String kernel,
@@ -53,16 +59,34 @@ class MatmulKernelsTest {
       boolean transA,
       boolean transB,
       boolean accumulate,
-      int gridRows) {
+      int gridRows,
+      int sliceDepth) {
     GemmCase(
         String kernel, int m, int n, int k, boolean transA, boolean transB, boolean accumulate) {
-      this(kernel, m, n, k, transA, transB, accumulate, 0);
+      this(kernel, m, n, k, transA, transB, accumulate, 0, 0);
+    }
+
+    GemmCase(
+        String kernel,
+        int m,
+        int n,
+        int k,
+        boolean transA,
+        boolean transB,
+        boolean accumulate,
+        int gridRows) {
+      this(kernel, m, n, k, transA, transB, accumulate, gridRows, 0);
+    }
+
+    /** Returns the number of slices of k: ceil(k / sliceDepth). */
+    int slices() {
+      return (k + sliceDepth - 1) / sliceDepth;
     }
 
     @Override
     public String toString() {
       return String.format(
-          "%s %dx%dx%d%s%s%s%s",
+          "%s %dx%dx%d%s%s%s%s%s",
           kernel.substring("kiln_matmul_".length()),
           m,
           n,
@@ -70,7 +94,8 @@ class MatmulKernelsTest {
           transA ? " transA" : "",
           transB ? " transB" : "",
           accumulate ? " accumulate" : "",
-          gridRows > 0 ? " gridRows=" + gridRows : "");
+          gridRows > 0 ? " gridRows=" + gridRows : "",
+          sliceDepth > 0 ? " sliceDepth=" + sliceDepth : "");
     }
   }
 
@@ -106,6 +131,16 @@ class MatmulKernelsTest {
     cases.add(new GemmCase("kiln_matmul_tiled128", 129, 128, 8, false, false, true));
     cases.add(new GemmCase("kiln_matmul_tiled128", 323, 70, 19, false, true, false, 2));
     cases.add(new GemmCase("kiln_matmul_tiled128", 323, 70, 19, true, false, true, 1));
+    // Slices of k: 131 steps in slices of 32 (the last one 3 deep), with every transpose and
+    // accumulation, then slices of 20, which split a 16-step panel, and fewer block rows than
+    // tiles.
+    for (int flags = 0; flags < 8; flags++) {
+      cases.add(
+          new GemmCase(
+              SLICES, 67, 45, 131, (flags & 1) != 0, (flags & 2) != 0, (flags & 4) != 0, 0, 32));
+    }
+    cases.add(new GemmCase(SLICES, 130, 70, 100, false, true, false, 0, 20));
+    cases.add(new GemmCase(SLICES, 200, 9, 70, true, false, true, 1, 16));
     return cases.stream();
   }
 
@@ -196,6 +231,10 @@ class MatmulKernelsTest {
   }
 
   private void launch(GemmCase gemm, MemorySegment a, MemorySegment b, MemorySegment c) {
+    if (gemm.kernel().equals(SLICES)) {
+      launchSlices(gemm, a, b, c);
+      return;
+    }
     // A block covers 128 x 128, 64 x 64 or 16 x 16 elements of C.
     int tile =
         switch (gemm.kernel()) {
@@ -219,6 +258,45 @@ class MatmulKernelsTest {
         gemm.k(),
         gemm.transA() ? 1 : 0,
         gemm.transB() ? 1 : 0,
+        gemm.accumulate() ? 1 : 0);
+  }
+
+  /**
+   * Computes the product in slices of k into partial matrices that start as NaN, so that a partial
+   * element left unwritten shows in C. Then adds the slices into C with 3 blocks of 64 threads.
+   * That is fewer threads than elements, so each thread sums several elements.
+   */
+  private void launchSlices(GemmCase gemm, MemorySegment a, MemorySegment b, MemorySegment c) {
+    int m = gemm.m();
+    int n = gemm.n();
+    float[] poison = new float[gemm.slices() * m * n];
+    Arrays.fill(poison, Float.NaN);
+    MemorySegment partial = support.segmentOf(poison);
+    int rows = gemm.gridRows() > 0 ? gemm.gridRows() : Dim3.blocksFor(m, 64);
+    kernels.launch(
+        SLICES,
+        new Dim3(Dim3.blocksFor(n, 64), rows, gemm.slices()),
+        Dim3.of(16, 16),
+        0,
+        a,
+        b,
+        partial,
+        m,
+        n,
+        gemm.k(),
+        gemm.transA() ? 1 : 0,
+        gemm.transB() ? 1 : 0,
+        gemm.sliceDepth());
+    kernels.launch(
+        "kiln_matmul_sum_slices",
+        Dim3.of(3),
+        Dim3.of(64),
+        0,
+        partial,
+        c,
+        m,
+        n,
+        gemm.slices(),
         gemm.accumulate() ? 1 : 0);
   }
 

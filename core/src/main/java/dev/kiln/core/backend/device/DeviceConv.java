@@ -229,11 +229,12 @@ public final class DeviceConv {
    * Computes the weight gradient gradW from gradY and the input x, overwriting gradW, as {@code
    * Conv2dKernels.backwardWeight}.
    *
-   * <p>{@link Route#IM2COL}: per chunk one {@code kiln_conv_im2col} of x, then per image one {@code
-   * kiln_matmul_tiled} with gradW += gradY[b] * column[b]^T (m = outChannels, n = taps, k =
-   * positions), which overwrites gradW for the first image and accumulates after it. {@link
-   * Route#DIRECT}: one {@code kiln_conv_backward_weight_direct}, one block per weight element whose
-   * threads split the batch * positions terms and add them in a fixed tree.
+   * <p>{@link Route#IM2COL}: per chunk one {@code kiln_conv_im2col} of x, then per image one {@link
+   * DeviceMatmul} product with gradW += gradY[b] * column[b]^T (m = outChannels, n = taps, k =
+   * positions), which overwrites gradW for the first image and accumulates after it. Without
+   * cuBLAS, such a product usually has few tiles and a long k, so the default product cuts k into
+   * slices. {@link Route#DIRECT}: one {@code kiln_conv_backward_weight_direct}, one block per
+   * weight element whose threads split the batch * positions terms and add them in a fixed tree.
    */
   public void backwardWeight(
       Route route, DeviceBuffer gradY, DeviceBuffer x, Conv2dGeometry g, DeviceBuffer gradW) {

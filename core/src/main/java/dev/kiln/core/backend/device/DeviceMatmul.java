@@ -1,6 +1,7 @@
 package dev.kiln.core.backend.device;
 
 import static dev.kiln.core.backend.device.LaunchShapes.flag;
+import static dev.kiln.core.backend.device.LaunchShapes.gridFor;
 import static dev.kiln.core.backend.device.LaunchShapes.requireFloats;
 
 import dev.kiln.core.backend.cuda.DeviceBuffer;
@@ -21,6 +22,11 @@ import dev.kiln.kernels.Dim3;
  * double-buffered panels, which suits large products. The default product chooses between these two
  * by the size of C. {@link Kernel#NAIVE} reads straight from global memory, one thread per element
  * of C: slow, but simple enough to check by eye, so it serves as a second opinion in tests.
+ *
+ * <p>A C of few tiles with a long k, such as a convolution's weight gradient, would leave most of a
+ * GPU idle, because each block walks all of k. The default product then cuts k into slices (see
+ * {@link #gemmInSlices}): {@code kiln_matmul_tiled_slices} multiplies each slice into a partial C,
+ * and {@code kiln_matmul_sum_slices} adds the partials in a fixed order.
  *
  * <p>On a GPU where cuBLAS loads, a launcher built with a {@link VendorBlas} sends the products of
  * {@link #gemm(boolean, boolean, int, int, int, DeviceBuffer, DeviceBuffer, DeviceBuffer, boolean)}
@@ -61,14 +67,31 @@ public final class DeviceMatmul {
 
   /**
    * The fewest 128 x 128 tiles of C for which the default product takes {@link Kernel#TILED_128}.
-   * Each multiprocessor holds two of its blocks (128 registers per thread, 256 threads), so 264
-   * tiles fill an H100's or H200's 132 multiprocessors once. Below that, the 64 x 64 kernel's four
-   * times as many blocks keep more of them busy.
+   * Each multiprocessor has room for two of its blocks (128 registers per thread, 256 threads), so
+   * 264 tiles fill an H100's or H200's 132 multiprocessors once. Below that, the 64 x 64 kernel's
+   * four times as many blocks keep more of them busy.
    *
    * <p>NOTE: this crossover is reasoned from occupancy, not measured; the GPU check's GEMM stage
    * times both kernels at 4096, far above it.
    */
   static final int LARGE_PRODUCT_TILES = 264;
+
+  /**
+   * The number of blocks that the default product aims for when it cuts k into slices: two per
+   * multiprocessor of an H100 or H200, as for {@link #LARGE_PRODUCT_TILES}. Since the slices times
+   * the 64 x 64 tiles stay near this number, the partial products take at most about 2 * 264 * 4096
+   * floats (8.7 MB).
+   */
+  static final int SLICED_BLOCKS = 264;
+
+  /**
+   * The shortest slice of k. Each slice writes a partial C that the sum reads back, so a slice of
+   * 512 steps spends 512 multiply-adds per element of C for each extra store and load.
+   */
+  static final int MIN_SLICE_DEPTH = 512;
+
+  /** Steps of k in one panel of {@code kiln_matmul_tiled}, which slices are a multiple of. */
+  static final int PANEL_DEPTH = 16;
 
   private final DeviceRuntime runtime;
   private final VendorBlas blas;
@@ -94,9 +117,10 @@ public final class DeviceMatmul {
 
   /**
    * Computes C = op(A) op(B), or adds it to C with {@code accumulate}: with cuBLAS where this
-   * launcher has it, else with one of kiln's tiled kernels, as {@link #defaultKernel} chooses.
-   * cuBLAS gets beta = 1 to accumulate and beta = 0 to overwrite; with beta = 0 it does not read C,
-   * as the tiled kernels do not.
+   * launcher has it, else with kiln's kernels: in slices of k where {@link #sliceDepthFor} gives a
+   * depth, or with the tiled kernel that {@link #defaultKernel} chooses. cuBLAS gets beta = 1 to
+   * accumulate and beta = 0 to overwrite; with beta = 0 it does not read C, as kiln's kernels do
+   * not.
    *
    * <p>A tiled kernel is launched once, with a (16, 16) block per tile of C, and fewer block rows
    * than row tiles where CUDA's grid limit requires it, so that one block then computes several
@@ -114,7 +138,7 @@ public final class DeviceMatmul {
       DeviceBuffer c,
       boolean accumulate) {
     if (blas == null) {
-      gemm(defaultKernel(m, n), transA, transB, m, n, k, a, b, c, accumulate);
+      ownProduct(transA, transB, m, n, k, a, b, c, accumulate);
       return;
     }
     requireMatrices(m, n, k, a, b, c);
@@ -123,6 +147,120 @@ public final class DeviceMatmul {
     }
     blas.sgemmRowMajor(
         transA, transB, m, n, k, 1f, a.address(), b.address(), accumulate ? 1f : 0f, c.address());
+  }
+
+  /**
+   * Computes the product with kiln's kernels as the default product does without cuBLAS: in slices
+   * of k where {@link #sliceDepthFor} gives a depth, else with the kernel of {@link
+   * #defaultKernel}.
+   */
+  private void ownProduct(
+      boolean transA,
+      boolean transB,
+      int m,
+      int n,
+      int k,
+      DeviceBuffer a,
+      DeviceBuffer b,
+      DeviceBuffer c,
+      boolean accumulate) {
+    int sliceDepth = sliceDepthFor(m, n, k);
+    if (sliceDepth > 0) {
+      gemmInSlices(sliceDepth, transA, transB, m, n, k, a, b, c, accumulate);
+    } else {
+      gemm(defaultKernel(m, n), transA, transB, m, n, k, a, b, c, accumulate);
+    }
+  }
+
+  /**
+   * Returns the depth of the slices of k for the default product, a multiple of {@value
+   * #PANEL_DEPTH}, or 0 to compute it in one piece. It cuts k when C has fewer than {@link
+   * #SLICED_BLOCKS} tiles of 64 x 64 and k has room for at least two slices of {@link
+   * #MIN_SLICE_DEPTH}. It then takes as many slices as bring the blocks up to about {@link
+   * #SLICED_BLOCKS}, as long as each stays at least {@link #MIN_SLICE_DEPTH} deep.
+   *
+   * <p>NOTE: the thresholds are reasoned from occupancy and memory traffic, not measured on a GPU.
+   */
+  static int sliceDepthFor(int m, int n, int k) {
+    long tiles = (long) Dim3.blocksFor(m, Kernel.TILED.tile) * Dim3.blocksFor(n, Kernel.TILED.tile);
+    long slices = Math.min((SLICED_BLOCKS + tiles - 1) / tiles, k / MIN_SLICE_DEPTH);
+    if (slices < 2) {
+      return 0;
+    }
+    long depth = (k + slices - 1) / slices;
+    return (int) ((depth + PANEL_DEPTH - 1) / PANEL_DEPTH * PANEL_DEPTH);
+  }
+
+  /**
+   * Computes C = op(A) op(B), or adds it to C with {@code accumulate}, with k cut into slices of
+   * {@code sliceDepth} steps: {@code kiln_matmul_tiled_slices} writes the product of each slice
+   * into a temporary matrix of m x n, on a grid of (ceil(n / 64), ceil(m / 64), ceil(k /
+   * sliceDepth)) blocks of (16, 16) threads, and {@code kiln_matmul_sum_slices} adds those up in
+   * slice order into C. The result therefore does not vary from run to run. Without accumulation
+   * the old C is never read.
+   *
+   * @throws IllegalArgumentException if a size is negative, {@code sliceDepth} is below 1, the
+   *     slices are more than CUDA's grid allows along z (65535), or a buffer is too small
+   */
+  public void gemmInSlices(
+      int sliceDepth,
+      boolean transA,
+      boolean transB,
+      int m,
+      int n,
+      int k,
+      DeviceBuffer a,
+      DeviceBuffer b,
+      DeviceBuffer c,
+      boolean accumulate) {
+    requireMatrices(m, n, k, a, b, c);
+    if (sliceDepth < 1) {
+      throw new IllegalArgumentException("slice depth must be at least 1, got " + sliceDepth);
+    }
+    int slices = Dim3.blocksFor(k, sliceDepth);
+    if (slices > LaunchShapes.MAX_GRID_Y) {
+      throw new IllegalArgumentException(
+          String.format(
+              "k = %d in slices of %d makes %d slices, more than the %d a grid allows: use"
+                  + " deeper slices",
+              k, sliceDepth, slices, LaunchShapes.MAX_GRID_Y));
+    }
+    if (m == 0 || n == 0) {
+      return;
+    }
+    long elements = (long) m * n;
+    DeviceBuffer partial = runtime.allocateFloats(slices * elements);
+    try {
+      int tile = Kernel.TILED.tile;
+      runtime.launch(
+          "kiln_matmul_tiled_slices",
+          new Dim3(Dim3.blocksFor(n, tile), gridRows(m, tile), slices),
+          Dim3.of(BLOCK_THREADS, BLOCK_THREADS),
+          0,
+          a,
+          b,
+          partial,
+          m,
+          n,
+          k,
+          flag(transA),
+          flag(transB),
+          sliceDepth);
+      Dim3 block = LaunchShapes.blockFor(elements);
+      runtime.launch(
+          "kiln_matmul_sum_slices",
+          gridFor(elements, block),
+          block,
+          0,
+          partial,
+          c,
+          m,
+          n,
+          slices,
+          flag(accumulate));
+    } finally {
+      runtime.free(partial);
+    }
   }
 
   /**
@@ -187,8 +325,8 @@ public final class DeviceMatmul {
    * accumulate}, where each buffer contains its packed matrices one after another, as a tensor of
    * shape [batches, rows, columns] does. With cuBLAS, one strided batched call computes them all,
    * and a single matrix goes to the plain product of {@link #gemm(boolean, boolean, int, int, int,
-   * DeviceBuffer, DeviceBuffer, DeviceBuffer, boolean)}. Without cuBLAS, the kernel that {@link
-   * #defaultKernel} chooses for one matrix is launched once per matrix.
+   * DeviceBuffer, DeviceBuffer, DeviceBuffer, boolean)}. Without cuBLAS, each matrix is computed as
+   * the default product computes one.
    *
    * @throws IllegalArgumentException if a size is negative or a buffer is too small
    */
@@ -230,10 +368,8 @@ public final class DeviceMatmul {
           batches);
       return;
     }
-    Kernel kernel = defaultKernel(m, n);
     for (int i = 0; i < batches; i++) {
-      gemm(
-          kernel,
+      ownProduct(
           transA,
           transB,
           m,

@@ -16,7 +16,9 @@ import dev.kiln.core.backend.cuda.CachingAllocator;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
 import dev.kiln.core.tensor.Storage;
 import dev.kiln.kernels.Dim3;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -133,8 +135,96 @@ class DeviceMatmulTest {
     return LaunchShapes.MAX_GRID_Y * kernel.tile() + 1;
   }
 
+  @ParameterizedTest
+  @MethodSource(DEVICES)
+  void slicedProductsMatchTheCpu(String device) {
+    DeviceRuntime runtime = runtime(device);
+    DeviceMatmul matmul = new DeviceMatmul(runtime);
+    Random random = new Random(DeviceTestSupport.SEED);
+    // k = 300 in slices of 64: four full slices and one of 44 steps.
+    int k = 300;
+    float[] a = randomFloats(random, M * k);
+    float[] b = randomFloats(random, k * N);
+    float[] c = randomFloats(random, M * N);
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
+      for (int variant = 0; variant < 4; variant++) {
+        boolean transA = (variant & 1) != 0;
+        boolean transB = (variant & 2) != 0;
+        boolean accumulate = variant == 1 || variant == 2;
+        DeviceBuffer deviceC = accumulate ? buffers.of(c) : buffers.filled(M * N);
+        matmul.gemmInSlices(
+            64, transA, transB, M, N, k, buffers.of(a), buffers.of(b), deviceC, accumulate);
+
+        Storage expected = accumulate ? f64(c) : f64(M * N);
+        Gemm.gemm(transA, transB, M, N, k, f64(a), 0, f64(b), 0, expected, 0, accumulate);
+        String quantity =
+            String.format(
+                "sliced gemm transA=%b transB=%b accumulate=%b", transA, transB, accumulate);
+        assertClose(device, quantity, expected, buffers.read(deviceC, M * N), SUMMED);
+      }
+    }
+  }
+
   @Test
-  void defaultProductTakesBigTilesOnlyForLargeProducts() {
+  void sliceDepthFollowsTilesAndDepth() {
+    // A convolution's weight gradient: 32 x 25 is one tile, k = 48400 positions. 94 slices of at
+    // least 512 steps, rounded up to whole 16-step panels: 528.
+    assertEquals(528, DeviceMatmul.sliceDepthFor(32, 25, 48400));
+    // One tile and k = 1024: two slices of 512. One step less leaves no room for two.
+    assertEquals(512, DeviceMatmul.sliceDepthFor(64, 64, 1024));
+    assertEquals(0, DeviceMatmul.sliceDepthFor(64, 64, 1023));
+    // 66 tiles of 64 x 64 need 4 slices to reach 264 blocks.
+    assertEquals(1024, DeviceMatmul.sliceDepthFor(64 * 66, 64, 4096));
+    // 264 tiles or more fill the GPU without slices.
+    assertEquals(0, DeviceMatmul.sliceDepthFor(64 * 264, 64, 1 << 20));
+    assertEquals(0, DeviceMatmul.sliceDepthFor(4096, 4096, 4096));
+  }
+
+  @Test
+  void defaultProductCutsLongDepthIntoSlices() {
+    RecordingRuntime recorder = new RecordingRuntime(runtime("emulated"));
+    DeviceMatmul matmul = new DeviceMatmul(recorder);
+    int k = 2048;
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(recorder)) {
+      matmul.gemm(
+          false,
+          true,
+          32,
+          25,
+          k,
+          buffers.filled(32 * k),
+          buffers.filled(25 * k),
+          buffers.filled(32 * 25),
+          false);
+    }
+    // 2048 / 512 = 4 slices of 512 steps, then one sum.
+    assertEquals(List.of("kiln_matmul_tiled_slices", "kiln_matmul_sum_slices"), recorder.kernels);
+    assertEquals(new Dim3(1, 1, 4), recorder.grids.get(0));
+  }
+
+  @Test
+  void slicedProductRejectsInvalidSlices() {
+    DeviceRuntime runtime = runtime("emulated");
+    DeviceMatmul matmul = new DeviceMatmul(runtime);
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
+      DeviceBuffer a = buffers.filled(70_000);
+      DeviceBuffer b = buffers.filled(70_000);
+      DeviceBuffer c = buffers.filled(1);
+      IllegalArgumentException zero =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> matmul.gemmInSlices(0, false, false, 1, 1, 70_000, a, b, c, false));
+      assertTrue(zero.getMessage().contains("at least 1, got 0"), zero.getMessage());
+      IllegalArgumentException tooMany =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> matmul.gemmInSlices(1, false, false, 1, 1, 70_000, a, b, c, false));
+      assertTrue(tooMany.getMessage().contains("70000 slices"), tooMany.getMessage());
+    }
+  }
+
+  @Test
+  void bigTilesOnlyForLargeProducts() {
     // 4096 x 4096 is 1024 tiles of 128 x 128; 2048 x 2048 is 256, below the 264 threshold.
     assertEquals(DeviceMatmul.Kernel.TILED_128, DeviceMatmul.defaultKernel(4096, 4096));
     assertEquals(DeviceMatmul.Kernel.TILED, DeviceMatmul.defaultKernel(2048, 2048));
@@ -220,6 +310,8 @@ class DeviceMatmulTest {
     private final DeviceRuntime memory;
     String lastKernel;
     Dim3 lastGrid;
+    final List<String> kernels = new ArrayList<>();
+    final List<Dim3> grids = new ArrayList<>();
 
     RecordingRuntime(DeviceRuntime memory) {
       this.memory = memory;
@@ -262,6 +354,8 @@ class DeviceMatmulTest {
         String kernel, Dim3 grid, Dim3 block, int dynamicSharedBytes, Object... args) {
       lastKernel = kernel;
       lastGrid = grid;
+      kernels.add(kernel);
+      grids.add(grid);
     }
 
     @Override
