@@ -4,13 +4,14 @@
 # of lenet-20m training at batch 10. It also compares the float32 matrix product at 1024^3 with
 # OpenBLAS through NumPy, next to the machine's theoretical peak. The two sides take turns for each
 # model, batch and mode, kiln first and then PyTorch first, and each turn first records how many
-# threads of other processes were runnable. The peak RSS and matrix product runs go kiln first.
+# threads of other processes were runnable. The matrix product takes turns within its row: kiln and
+# then NumPy in a first round, NumPy and then kiln in a second. The peak RSS runs go kiln first.
 #
 # Usage: benchmarks/compare.sh [--threads N] [--warmup N] [--warmup-seconds S] [--repeats N]
 #                              [--steps N] [--repeat-seconds S] [--models a,b] [--batches 10,32]
 # Defaults: all cores, all presets, batch 10 and 32. Each model warms up for at least 2 units and
 # 5 seconds, then runs 5 timed repeats of at least 1 unit and 0.5 seconds each. The matrix product
-# times 7 repeats of 10 products. The lists name each model or batch once, with no empty items.
+# times 8 repeats of 10 products per side, 4 in each round. The lists name each model or batch once, with no empty items.
 # Environment: PYTHON is the interpreter of the PyTorch and NumPy side (default /usr/bin/python3).
 # KILN_FMA_LANES sets the float32 FMA lanes per cycle behind the computed peak (default: from the
 # CPU flags).
@@ -170,16 +171,20 @@ busy_threads() {
   awk -v sum="$sum" 'BEGIN { printf "%.1f", sum / 10 }'
 }
 
+# warn_if_busy LOAD RUN: warns on stderr from 0.5 busy threads on, because other work then
+# competes with the timed side for the cores. RUN names the run that follows.
+warn_if_busy() {
+  if awk -v load="$1" 'BEGIN { exit !(load >= 0.5) }'; then
+    echo "compare.sh: warning: other processes kept $1 threads runnable on average before $2" >&2
+  fi
+}
+
 # run_cell SIDE MODEL BATCH MODE: appends a load record, the busy_threads value, and then the
-# timing of one model, batch and mode on SIDE to that side's records. It warns from 0.5 busy
-# threads on, because other work then competes with the timed side for the cores.
+# timing of one model, batch and mode on SIDE to that side's records, with warn_if_busy.
 run_cell() {
   local side="$1" model="$2" batch="$3" mode="$4" load records
   load="$(busy_threads)"
-  if awk -v load="$load" 'BEGIN { exit !(load >= 0.5) }'; then
-    echo "compare.sh: warning: other processes kept $load threads runnable on average before" \
-      "$side's $mode run of $model at batch $batch" >&2
-  fi
+  warn_if_busy "$load" "$side's $mode run of $model at batch $batch"
   records="$out/$side.tsv"
   [ "$side" = kiln ] || records="$out/pytorch.tsv"
   printf 'load\t%s\t%s\t%s\t%s\t%s\n' "$side" "$model" "$batch" "$mode" "$load" >>"$records"
@@ -221,16 +226,54 @@ echo "== peak RSS, lenet-20m training at batch 10"
 [ "$have_torch" = 1 ] && python_side rss "${rss_args[@]}" | grep '^rss' | tee -a "$out/pytorch.tsv"
 
 echo "== matrix product 1024^3"
-gemm_args=(--size 1024 --warmup 3 --repeats 7 --steps 10)
-"${kiln[@]}" gemm "${gemm_args[@]}" | grep '^gemm' | tee -a "$out/kiln.tsv"
-if "$python" -c 'import numpy' 2>/dev/null; then
-  # OpenBLAS picks its kernel from the CPU unless these are set. Some machines set them for old
-  # OpenBLAS builds, so this one command runs without them, and its records name the kernel.
-  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
-    "$python" "$here/pytorch_bench.py" gemm "${gemm_args[@]}" \
-    --threads "$threads" | tee -a "$out/pytorch.tsv"
-else
+# The two sides take turns as the model rows do, but within the one row: kiln and then NumPy in
+# round 1, NumPy and then kiln in round 2. A drift in the machine's clock or load over the row then
+# does not favour one side. Each round starts a new process per side, which warms up again. The
+# table reads one gemm record per side, so each side's rates of both rounds are joined into one
+# record, in round order. The rounds' own output stays in gemm-SIDE-ROUND.tsv.
+gemm_args=(--size 1024 --warmup 3 --repeats 4 --steps 10)
+have_numpy=1
+if ! "$python" -c 'import numpy' 2>/dev/null; then
+  have_numpy=0
   echo "compare.sh: NumPy is not installed for $python; install python3-numpy for the OpenBLAS side"
+fi
+# gemm_round SIDE ROUND: times the product on SIDE (kiln or openblas) into gemm-SIDE-ROUND.tsv.
+gemm_round() {
+  local side="$1" round="$2"
+  warn_if_busy "$(busy_threads)" "$side's matrix product run in round $round"
+  if [ "$side" = kiln ]; then
+    "${kiln[@]}" gemm "${gemm_args[@]}" | grep '^gemm' | tee "$out/gemm-kiln-$round.tsv"
+  else
+    # OpenBLAS picks its kernel from the CPU unless these are set. Some machines set them for old
+    # OpenBLAS builds, so this one command runs without them, and its records name the kernel.
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+      "$python" "$here/pytorch_bench.py" gemm "${gemm_args[@]}" \
+      --threads "$threads" | tee "$out/gemm-openblas-$round.tsv"
+  fi
+}
+for round in 1 2; do
+  sides=(kiln)
+  if [ "$have_numpy" = 1 ] && [ "$round" = 1 ]; then
+    sides=(kiln openblas)
+  elif [ "$have_numpy" = 1 ]; then
+    sides=(openblas kiln)
+  fi
+  for side in "${sides[@]}"; do
+    gemm_round "$side" "$round"
+  done
+done
+# join_gemm_rounds SIDE: prints SIDE's info records of round 1 and one gemm record with the rates
+# of both rounds.
+join_gemm_rounds() {
+  awk -F'\t' -v OFS='\t' '
+    $1 == "info" && FILENAME ~ /-1[.]tsv$/ { print }
+    $1 == "gemm" { rates = rates separator $4; separator = ","; side = $2; size = $3 }
+    END { if (side != "") print "gemm", side, size, rates }' \
+    "$out/gemm-$1-1.tsv" "$out/gemm-$1-2.tsv"
+}
+join_gemm_rounds kiln >>"$out/kiln.tsv"
+if [ "$have_numpy" = 1 ]; then
+  join_gemm_rounds openblas >>"$out/pytorch.tsv"
 fi
 echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$machine"
 

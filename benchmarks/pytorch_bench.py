@@ -171,7 +171,12 @@ def record(*fields):
 
 
 def join_rates(rates):
-    return ",".join(f"{rate:.3f}" for rate in rates)
+    """Join rates with commas, each as repr writes it, which parses back to the same float.
+
+    gpu-check.sh turns each rate of a one-step repeat back into that step's time, so the rates
+    keep every digit.
+    """
+    return ",".join(repr(rate) for rate in rates)
 
 
 def peak_resident_kib():

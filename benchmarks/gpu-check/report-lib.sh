@@ -1,7 +1,7 @@
 # Stage runner and report writer for gpu-check.sh, which sources this file. Shell functions only.
 # They use these variables of gpu-check.sh: start, budget, reserve_s, min_stage_s, work, out,
 # report, sections, summary_rows, overall_ok, device, classpath (shown as CLASSPATH in the logs),
-# headline and unusable_message.
+# java, jvm_options, headline and unusable_message.
 
 # Prints TEXT with each copy of kiln's message on why the device is not usable replaced by a short
 # pointer to the report's bold first line, which states that message once. Every stage that needs
@@ -259,23 +259,53 @@ verdict() {
   fi
 }
 
-# median_step_ms BATCH RATES: prints the median step time in ms, in full precision, of RATES, a
-# comma-separated list of images per second from pytorch_bench.py with one step per repeat. Each
-# rate becomes that step's ms first, and the median of an even count is the mean of the two middle
-# values, as in TrainingStepTimer, so that both sides use one definition.
-median_step_ms() {
-  printf '%s\n' "$2" | tr ',' '\n' |
-    awk -v batch="$1" '{ printf "%.17g\n", batch * 1000 / $1 }' | sort -g |
-    awk '{ ms[NR] = $1 }
-      END {
-        median = NR % 2 ? ms[(NR + 1) / 2] : (ms[NR / 2] + ms[NR / 2 + 1]) / 2
-        printf "%.17g", median
-      }'
+# step_times LOG: prints the step_ms= field, every timed step's ms in full precision, of the last
+# TrainingStepTimer result line in LOG, or nothing.
+step_times() {
+  grep -E '^device=' "$1" | tail -1 | sed -n 's/.* step_ms=\([^ ]*\).*/\1/p'
 }
 
-# step_ratio KILN_MS TORCH_MS: prints KILN_MS / TORCH_MS in full precision, for verdict.
-step_ratio() {
-  awk -v kiln="$1" -v torch="$2" 'BEGIN { printf "%.17g", kiln / torch }'
+# compare_steps BATCH PYTORCH_RATES KILN_STEP_MS LOG: runs GpuReport compare-steps on one preset and
+# batch, appends its output to LOG, and sets step_pytorch_ms and step_kiln_ms ("min median max" in
+# full precision), step_ratio and step_verdict from it. KILN_STEP_MS is TrainingStepTimer's step_ms=
+# field, or empty where kiln has no timing, and then the kiln variables, step_ratio and
+# step_verdict stay empty. Returns 1 and sets step_error to the reason where GpuReport fails. It
+# runs under its own `timeout 30` rather than run_stage, because it only computes on timings that
+# are already measured, and run_stage would skip it when less than min_stage_s of the budget is
+# left, dropping a measured target's verdict.
+compare_steps() {
+  local batch="$1" rates="$2" kiln_steps="$3" log="$4" output="$work/compare-steps.out" status
+  step_pytorch_ms="" step_kiln_ms="" step_ratio="" step_verdict="" step_error=""
+  timeout 30 "$java" "${jvm_options[@]}" -cp "$classpath" dev.kiln.benchmarks.GpuReport \
+    compare-steps "$batch" "$rates" "$kiln_steps" >"$output" 2>&1
+  status=$?
+  {
+    echo "== GpuReport compare-steps $batch $rates $kiln_steps: exit status $status"
+    cat "$output"
+  } >>"$log"
+  if [ "$status" -ne 0 ]; then
+    step_error="$(grep -m1 '^GpuReport: ' "$output" | sed 's/^GpuReport: //')"
+    [ "$status" -eq 124 ] && step_error="it timed out after 30 s"
+    step_error="the step comparison (GpuReport compare-steps) failed with exit status $status${step_error:+: $step_error}"
+    return 1
+  fi
+  step_pytorch_ms="$(key_value "$output" pytorch_min_ms) $(key_value "$output" pytorch_median_ms)"
+  step_pytorch_ms="$step_pytorch_ms $(key_value "$output" pytorch_max_ms)"
+  if [ -n "$kiln_steps" ]; then
+    step_kiln_ms="$(key_value "$output" kiln_min_ms) $(key_value "$output" kiln_median_ms)"
+    step_kiln_ms="$step_kiln_ms $(key_value "$output" kiln_max_ms)"
+    step_ratio="$(key_value "$output" ratio)"
+    step_verdict="$(key_value "$output" verdict)"
+  fi
+}
+
+# step_spread "MIN MEDIAN MAX": prints the three step times in ms with 2 decimals, as
+# "min / median / max", for display only.
+step_spread() {
+  awk -v values="$1" 'BEGIN {
+    split(values, ms, " ")
+    printf "%.2f / %.2f / %.2f", ms[1], ms[2], ms[3]
+  }'
 }
 
 # rounded DIGITS VALUE: prints VALUE with DIGITS decimals, for display only.
@@ -314,7 +344,9 @@ join_layer_timings() {
 }
 
 # Stores the report's first section: the two performance targets, each "met", "not met" or
-# "unmeasured" with the measurement or the reason, from gemm_target and training_target.
+# "unmeasured" with the measurement or the reason, from gemm_target and training_target. The
+# training target can also be "tie (ranges overlap)". Its 1.0× is GpuReport.StepComparison.TARGET,
+# so change the two together.
 render_targets() {
   add_section 05 "Targets" \
     "- kiln's own GEMM kernel at 50% or more of cuBLAS's rate at 4096 x 4096 x 4096: $gemm_target" \

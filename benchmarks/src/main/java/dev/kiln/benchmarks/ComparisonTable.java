@@ -232,6 +232,7 @@ final class ComparisonTable {
     return Arrays.stream(field.split(",")).mapToDouble(Double::parseDouble).toArray();
   }
 
+  /** Returns the median of {@code values}, the mean of the two middle ones for an even count. */
   static double median(double[] values) {
     double[] sorted = values.clone();
     Arrays.sort(sorted);
@@ -249,27 +250,56 @@ final class ComparisonTable {
   }
 
   /**
-   * Returns the verdict on kiln's rates {@code ours} against the other side's {@code theirs}:
-   * {@value #TIE} where kiln's min-max range overlaps the other range times {@code target}, else
-   * "met" where the ratio of the medians is at least {@code target}, else how far below the target
-   * it is, in percent of the target. Returns "-" where a side has no rates.
+   * Returns the verdict on kiln's rates {@code ours} against the other side's {@code theirs}, as
+   * {@link #outcome} decides it for rates: {@value #TIE}, "met", or how far below the target the
+   * ratio of the medians is, in percent of the target. Returns "-" where a side has no rates.
    */
   static String verdict(double[] ours, double[] theirs, double target) {
     if (ours == null || theirs == null) {
       return "-";
     }
+    return switch (outcome(ours, theirs, target, Better.HIGHER)) {
+      case TIE -> TIE;
+      case MET -> "met";
+      case MISSED ->
+          String.format(
+              Locale.ROOT, "missed by %.0f%%", 100 * (1 - median(ours) / median(theirs) / target));
+    };
+  }
+
+  /** The better direction of the compared values: higher for rates, lower for times. */
+  enum Better {
+    HIGHER,
+    LOWER
+  }
+
+  /** The outcome of a comparison of kiln's repeats with the other side's against a target. */
+  enum Outcome {
+    MET,
+    MISSED,
+    TIE
+  }
+
+  /**
+   * Compares kiln's repeats {@code ours} with the other side's {@code theirs} against {@code
+   * target}, a bound on the ratio of kiln's median to the other side's. The outcome is {@code TIE}
+   * where kiln's min-max range overlaps the other side's range times {@code target}, because
+   * another draw of repeats could then put the medians either way. Otherwise it is {@code MET}
+   * where the unrounded ratio of the medians is at least {@code target} for {@link Better#HIGHER}
+   * values, or at most {@code target} for {@link Better#LOWER} values, and {@code MISSED} where it
+   * is not. Both sides need at least one value.
+   */
+  static Outcome outcome(double[] ours, double[] theirs, double target, Better better) {
     double oursMin = Arrays.stream(ours).min().orElseThrow();
     double oursMax = Arrays.stream(ours).max().orElseThrow();
     double theirsMin = target * Arrays.stream(theirs).min().orElseThrow();
     double theirsMax = target * Arrays.stream(theirs).max().orElseThrow();
     if (oursMin <= theirsMax && theirsMin <= oursMax) {
-      return TIE;
+      return Outcome.TIE;
     }
     double ratio = median(ours) / median(theirs);
-    if (ratio >= target) {
-      return "met";
-    }
-    return String.format(Locale.ROOT, "missed by %.0f%%", 100 * (1 - ratio / target));
+    boolean met = better == Better.HIGHER ? ratio >= target : ratio <= target;
+    return met ? Outcome.MET : Outcome.MISSED;
   }
 
   static String format(double value) {

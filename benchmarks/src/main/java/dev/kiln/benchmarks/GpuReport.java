@@ -12,6 +12,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 
@@ -35,6 +36,15 @@ import java.util.Locale;
  * with their values, as {@link TrainingComparison} describes them. A missing file counts as a run
  * without epochs. The exit status is 0 for every verdict, 1 when a file cannot be read and 2 for
  * invalid arguments.
+ *
+ * <p>Usage: {@code GpuReport compare-steps BATCH PYTORCH_RATES [KILN_STEP_MS]}, with the batch
+ * size, the images/s of PyTorch's timed repeats of one training step each (the rates of a {@code
+ * pytorch_bench.py run} throughput record), and the {@code step_ms=} field of {@link
+ * TrainingStepTimer}'s result line, empty or left out where kiln has no timing. It prints {@code
+ * pytorch_median_ms}, {@code pytorch_min_ms} and {@code pytorch_max_ms}, and where kiln's times are
+ * given also {@code kiln_median_ms}, {@code kiln_min_ms}, {@code kiln_max_ms}, {@code ratio}
+ * (kiln's median step time over PyTorch's) and {@code verdict}, all in full precision, as {@link
+ * StepComparison} decides them. The exit status is 0 for every verdict and 2 for invalid arguments.
  */
 public final class GpuReport {
 
@@ -50,12 +60,19 @@ public final class GpuReport {
   /** First argument of the mode that compares a GPU training run with its CPU control. */
   static final String COMPARE_TRAINING = "compare-training";
 
+  /** First argument of the mode that compares kiln's training step times with PyTorch's. */
+  static final String COMPARE_STEPS = "compare-steps";
+
   private GpuReport() {}
 
   /** Runs the CUDA check, or the comparison of two training runs, and prints the report lines. */
   public static void main(String[] args) {
     if (args.length > 0 && args[0].equals(COMPARE_TRAINING)) {
       compareTraining(args);
+      return;
+    }
+    if (args.length > 0 && args[0].equals(COMPARE_STEPS)) {
+      compareSteps(args);
       return;
     }
 
@@ -335,6 +352,149 @@ public final class GpuReport {
     }
     print("comparison", comparison.verdict().word());
     print("detail", comparison.detail());
+  }
+
+  /**
+   * kiln's training step times against PyTorch's on the same GPU, in milliseconds, and the verdict
+   * on the target that kiln's step takes at most {@link #TARGET} times PyTorch's. The verdict is
+   * {@link ComparisonTable#outcome}'s, the rule of the CPU comparison table, so that one
+   * implementation decides both. It is {@value ComparisonTable#TIE} where kiln's min-max range
+   * overlaps PyTorch's range times the target, and otherwise "met" where the ratio of the medians,
+   * unrounded, is at most the target, and "not met" where it is above.
+   *
+   * @param kilnMillis each timed step of kiln, in ms
+   * @param pytorchMillis each timed step of PyTorch, in ms
+   */
+  record StepComparison(double[] kilnMillis, double[] pytorchMillis) {
+
+    /**
+     * Largest allowed ratio of kiln's median step time to PyTorch's. The report's list of targets
+     * (render_targets in gpu-check/report-lib.sh) states it too, so change the two together.
+     */
+    static final double TARGET = 1.0;
+
+    /**
+     * Parses both sides' timings.
+     *
+     * @param batch images per step, 1 or more
+     * @param pytorchRates images/s of each of PyTorch's timed repeats of one step, comma-separated
+     * @param kilnStepMillis kiln's step times in ms, comma-separated
+     * @throws IllegalArgumentException where a list is empty or a value is not a finite number
+     *     above 0
+     */
+    static StepComparison parse(int batch, String pytorchRates, String kilnStepMillis) {
+      return new StepComparison(
+          parsePositive(kilnStepMillis, "kiln's step times (ms)"),
+          pytorchStepMillis(batch, pytorchRates));
+    }
+
+    /**
+     * Converts PyTorch's rates into step times, {@code batch * 1000 / rate} ms each, because each
+     * repeat timed one step.
+     */
+    static double[] pytorchStepMillis(int batch, String pytorchRates) {
+      if (batch < 1) {
+        throw new IllegalArgumentException("BATCH must be 1 or more, got " + batch);
+      }
+      double[] rates = parsePositive(pytorchRates, "PyTorch's rates (images/s)");
+      double[] millis = new double[rates.length];
+      for (int i = 0; i < rates.length; i++) {
+        millis[i] = batch * 1000.0 / rates[i];
+      }
+      return millis;
+    }
+
+    /** Returns kiln's median step time over PyTorch's, unrounded. */
+    double ratio() {
+      return ComparisonTable.median(kilnMillis) / ComparisonTable.median(pytorchMillis);
+    }
+
+    /** Returns "met", "not met" or {@value ComparisonTable#TIE}. */
+    String verdict() {
+      return switch (ComparisonTable.outcome(
+          kilnMillis, pytorchMillis, TARGET, ComparisonTable.Better.LOWER)) {
+        case MET -> "met";
+        case MISSED -> "not met";
+        case TIE -> ComparisonTable.TIE;
+      };
+    }
+
+    /**
+     * Parses a comma-separated list of numbers above 0.
+     *
+     * @param listName names the list in the error message
+     */
+    private static double[] parsePositive(String list, String listName) {
+      if (list.isBlank()) {
+        throw new IllegalArgumentException(listName + ": the list is empty");
+      }
+      String[] items = list.split(",", -1);
+      double[] values = new double[items.length];
+      for (int i = 0; i < items.length; i++) {
+        double value;
+        try {
+          value = Double.parseDouble(items[i]);
+        } catch (NumberFormatException e) {
+          value = Double.NaN;
+        }
+        if (!(value > 0) || Double.isInfinite(value)) {
+          throw new IllegalArgumentException(
+              listName
+                  + ": invalid value '"
+                  + items[i]
+                  + "' at position "
+                  + (i + 1)
+                  + " of '"
+                  + list
+                  + "'; give finite numbers above 0, separated by commas");
+        }
+        values[i] = value;
+      }
+      return values;
+    }
+  }
+
+  /**
+   * Parses the arguments of the compare-steps mode and prints the step comparison, or only
+   * PyTorch's times where kiln's are missing.
+   */
+  private static void compareSteps(String[] args) {
+    String usage = "usage: GpuReport compare-steps BATCH PYTORCH_RATES [KILN_STEP_MS]";
+    double[] pytorchMillis;
+    StepComparison comparison = null;
+    try {
+      if (args.length < 3 || args.length > 4) {
+        throw new IllegalArgumentException(
+            "expected 2 or 3 arguments after compare-steps, got " + (args.length - 1));
+      }
+      int batch;
+      try {
+        batch = Integer.parseInt(args[1]);
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException("BATCH must be a whole number, got '" + args[1] + "'");
+      }
+      pytorchMillis = StepComparison.pytorchStepMillis(batch, args[2]);
+      if (args.length == 4 && !args[3].isEmpty()) {
+        comparison = StepComparison.parse(batch, args[2], args[3]);
+      }
+    } catch (IllegalArgumentException e) {
+      System.err.println("GpuReport: " + e.getMessage() + "; " + usage);
+      System.exit(2);
+      return;
+    }
+    printTimes("pytorch", pytorchMillis);
+    if (comparison != null) {
+      printTimes("kiln", comparison.kilnMillis());
+      print("ratio", Double.toString(comparison.ratio()));
+      print("verdict", comparison.verdict());
+    }
+  }
+
+  /** Prints the median, min and max of one side's step times in full precision. */
+  private static void printTimes(String side, double[] millis) {
+    print(side + "_median_ms", Double.toString(ComparisonTable.median(millis)));
+    print(side + "_min_ms", Double.toString(Arrays.stream(millis).min().orElseThrow()));
+    print(side + "_max_ms", Double.toString(Arrays.stream(millis).max().orElseThrow()));
   }
 
   /** Returns the epochs of a {@code history.csv}, or none where the file does not exist. */

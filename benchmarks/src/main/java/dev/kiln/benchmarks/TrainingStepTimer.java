@@ -11,6 +11,8 @@ import dev.kiln.nn.loss.MSELoss;
 import dev.kiln.nn.optim.Adam;
 import java.util.Arrays;
 import java.util.Locale;
+import java.util.function.LongSupplier;
+import java.util.stream.Collectors;
 
 /**
  * Times whole training steps (zero the gradients, forward, MSE loss, backward, Adam step) of a
@@ -22,12 +24,14 @@ import java.util.Locale;
  * Compare} and {@code pytorch_bench.py}, because the JIT compiler needs that time whatever a step
  * costs. The median is the mean of the two middle step times for an even count, as in the
  * comparison table. The result line gives it rounded as {@code median=} for reading, and in full
- * precision as {@code median_ms=} for ratios. The device is {@code cpu}, {@code cuda}, {@code
- * cuda:N} or {@code emulated}, and the result line names it. {@code emulated} runs kiln's CUDA
- * kernels compiled for the CPU, one OS thread per CUDA thread, so it checks the device path but is
- * far slower than {@code cpu}, so give it a small batch and few steps. A device that cannot be used
- * is reported with the reason and exit status 2. The thread count of the CPU backend comes from
- * {@code -Dkiln.threads}. Run with {@code --add-modules jdk.incubator.vector}.
+ * precision as {@code median_ms=}. It ends with {@code step_ms=}, every timed step's milliseconds
+ * in the order the steps ran, comma-separated and in full precision, from which gpu-check.sh's
+ * comparison with PyTorch takes the median and the min-max range. The device is {@code cpu}, {@code
+ * cuda}, {@code cuda:N} or {@code emulated}, and the result line names it. {@code emulated} runs
+ * kiln's CUDA kernels compiled for the CPU, one OS thread per CUDA thread, so it checks the device
+ * path but is far slower than {@code cpu}, so give it a small batch and few steps. A device that
+ * cannot be used is reported with the reason and exit status 2. The thread count of the CPU backend
+ * comes from {@code -Dkiln.threads}. Run with {@code --add-modules jdk.incubator.vector}.
  *
  * <p>The model is initialized on the CPU and then moved, so every device starts from the same
  * weights. The images are Gaussian noise and the targets uniform in [-1, 1], so the timings do not
@@ -114,49 +118,70 @@ public final class TrainingStepTimer {
 
   /**
    * The outcome of {@link #time}: the warm-up steps run and their seconds, and the timed steps'
-   * milliseconds in ascending order.
+   * milliseconds in the order the steps ran.
    */
-  record Timing(int warmupSteps, double warmupSeconds, double[] sortedMillis) {}
+  record Timing(int warmupSteps, double warmupSeconds, double[] stepMillis) {}
 
   /**
    * Runs {@code step} at least {@code warmupSteps} times and until {@code warmupSeconds} have
    * passed, then times {@code timedSteps} more, one at a time.
    */
   static Timing time(Runnable step, int warmupSteps, double warmupSeconds, int timedSteps) {
+    return time(step, warmupSteps, warmupSeconds, timedSteps, System::nanoTime);
+  }
+
+  /**
+   * Does the work of {@link #time(Runnable, int, double, int)}, reading the timed steps' start and
+   * end from {@code clock} in nanoseconds. The warm-up's time limit always follows {@link
+   * System#nanoTime}.
+   */
+  static Timing time(
+      Runnable step, int warmupSteps, double warmupSeconds, int timedSteps, LongSupplier clock) {
     long warmupStart = System.nanoTime();
     int warmedUp = Compare.runAtLeast(step, warmupSteps, warmupSeconds);
     double warmupElapsed = (System.nanoTime() - warmupStart) / 1e9;
     double[] millis = new double[timedSteps];
     for (int i = 0; i < timedSteps; i++) {
-      long start = System.nanoTime();
+      long start = clock.getAsLong();
       step.run();
-      millis[i] = (System.nanoTime() - start) / 1e6;
+      millis[i] = (clock.getAsLong() - start) / 1e6;
     }
-    Arrays.sort(millis);
     return new Timing(warmedUp, warmupElapsed, millis);
   }
 
   /**
    * Returns the result line: {@code where}, then the median and min step time rounded for reading,
-   * images/s, the loss, the warm-up, and {@code median_ms=} in full precision, which gpu-check.sh
-   * divides by PyTorch's median.
+   * images/s, the loss, the warm-up, {@code median_ms=} in full precision, which gpu-check.sh shows
+   * in its reports, and {@code step_ms=}, every timed step's time in full precision, from which
+   * {@code GpuReport compare-steps} decides the comparison with PyTorch.
    */
   static String resultLine(String where, int batch, Timing timing, double loss) {
-    double[] millis = timing.sortedMillis();
+    double[] millis = timing.stepMillis();
     double median = ComparisonTable.median(millis);
+    double min = Arrays.stream(millis).min().orElseThrow();
     return String.format(
         Locale.ROOT,
         "%s median=%.1f ms min=%.1f ms images/s=%.1f loss=%.6f warmup_steps=%d"
-            + " warmup_s=%.1f timed_steps=%d median_ms=%s",
+            + " warmup_s=%.1f timed_steps=%d median_ms=%s step_ms=%s",
         where,
         median,
-        millis[0],
+        min,
         batch * 1000.0 / median,
         loss,
         timing.warmupSteps(),
         timing.warmupSeconds(),
         millis.length,
-        median);
+        median,
+        joinMillis(millis));
+  }
+
+  /**
+   * Joins milliseconds with commas, each as {@link Double#toString} writes it, which parses back to
+   * the same double, so that no precision is lost. Values below 0.001 come out as, for example,
+   * {@code 1.0E-4}.
+   */
+  static String joinMillis(double[] millis) {
+    return Arrays.stream(millis).mapToObj(Double::toString).collect(Collectors.joining(","));
   }
 
   private static double seconds(String text) {

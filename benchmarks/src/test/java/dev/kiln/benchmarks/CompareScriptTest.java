@@ -48,8 +48,9 @@ class CompareScriptTest {
    * A stand-in for {@code pytorch_bench.py} that prints one fixed record per command. Like the real
    * script, {@code describe} covers the models of {@code --models}, and all four presets when that
    * option is missing, and it prints the record of each model from the file that {@code
-   * DESCRIBE_RECORDS} names. Each call of {@code run} appends {@code pytorch MODE} to the file that
-   * {@code CALLS} names, where it is set.
+   * DESCRIBE_RECORDS} names. Where {@code CALLS} is set, each call of {@code run} appends {@code
+   * pytorch MODE} to the file that it names, and each call of {@code gemm} appends {@code pytorch
+   * gemm} and prints that file's line count as its rate, so that a test can tell the rounds apart.
    */
   private static final String PYTHON_SIDE =
       """
@@ -72,7 +73,14 @@ class CompareScriptTest {
           [ -n "${CALLS:-}" ] && echo "pytorch $mode" >>"$CALLS"
           printf 'throughput\\tpytorch\\tnaimishnet\\t2\\ttrain\\t1.0\\n' ;;
         rss) printf 'rss\\tpytorch\\tlenet-20m\\t10\\ttrain\\t1024\\n' ;;
-        gemm) printf 'gemm\\topenblas\\t1024\\t1.0\\n' ;;
+        gemm)
+          rate=1.0
+          if [ -n "${CALLS:-}" ]; then
+            echo "pytorch gemm" >>"$CALLS"
+            rate="$(wc -l <"$CALLS").0"
+          fi
+          printf 'info\\topenblas\\tnumpy\\t0.0-stand-in\\n'
+          printf 'gemm\\topenblas\\t1024\\t%s\\n' "$rate" ;;
       esac
       """;
 
@@ -384,7 +392,15 @@ class CompareScriptTest {
 
     assertEquals(0, run.status(), run.output());
     assertEquals(
-        List.of("kiln train", "pytorch train", "pytorch infer", "kiln infer"),
+        List.of(
+            "kiln train",
+            "pytorch train",
+            "pytorch infer",
+            "kiln infer",
+            "kiln gemm",
+            "pytorch gemm",
+            "pytorch gemm",
+            "kiln gemm"),
         Files.readAllLines(calls));
     Path records = target.resolve(compareFolders().get(0));
     for (String side : List.of("kiln", "pytorch")) {
@@ -398,6 +414,49 @@ class CompareScriptTest {
         assertTrue(load.matches(".*\t[0-9]+\\.[0-9]"), load);
       }
     }
+  }
+
+  @Test
+  void gemmRoundsJoinIntoOneRecord() throws Exception {
+    useFakeTimings();
+    Path python = stub("python", PYTHON_SIDE);
+    Path calls = root.resolve("calls.txt");
+
+    Run run =
+        runScript(
+            Map.of("PYTHON", python.toString(), "CALLS", calls.toString()),
+            "--threads",
+            "1",
+            "--models",
+            "naimishnet",
+            "--batches",
+            "2");
+
+    assertEquals(0, run.status(), run.output());
+    // Calls 1 to 4 are the model rows. In the matrix product, kiln goes first in round 1 (calls 5
+    // and 6) and NumPy goes first in round 2 (calls 7 and 8).
+    Path records = target.resolve(compareFolders().get(0));
+    assertEquals(
+        List.of("gemm\tkiln\t1024\t5.0,8.0"), recordsOfKind(records.resolve("kiln.tsv"), "gemm"));
+    assertEquals(
+        List.of("gemm\topenblas\t1024\t6.0,7.0"),
+        recordsOfKind(records.resolve("pytorch.tsv"), "gemm"));
+    assertEquals(
+        List.of("info\topenblas\tnumpy\t0.0-stand-in"),
+        recordsOfKind(records.resolve("pytorch.tsv"), "info"));
+    String row =
+        run.output()
+            .lines()
+            .filter(line -> line.startsWith("1024^3 float32"))
+            .findFirst()
+            .orElse("");
+    assertTrue(row.contains("5.00 / 6.50 / 8.00"), run.output());
+    assertTrue(row.contains("6.00 / 6.50 / 7.00"), run.output());
+  }
+
+  /** Returns the lines of a file of records whose kind is {@code kind}. */
+  private static List<String> recordsOfKind(Path file, String kind) throws IOException {
+    return Files.readAllLines(file).stream().filter(line -> line.startsWith(kind + "\t")).toList();
   }
 
   /** The exit status and the merged stdout and stderr of one run of the script. */
@@ -425,8 +484,9 @@ class CompareScriptTest {
   /**
    * Points {@code bin/java-home} at a stand-in {@code java} that prints one fixed record for each
    * of Compare's timed commands ({@code run}, {@code rss}, {@code gemm}) and runs the real {@code
-   * java} for everything else. Each call of {@code run} appends {@code kiln MODE} to the file that
-   * {@code CALLS} names, where it is set.
+   * java} for everything else. Where {@code CALLS} is set, each call of {@code run} appends {@code
+   * kiln MODE} to the file that it names, and each call of {@code gemm} appends {@code kiln gemm}
+   * and prints that file's line count as its rate.
    */
   private void useFakeTimings() throws IOException {
     Path home = root.resolve("fake-jdk");
@@ -449,7 +509,13 @@ class CompareScriptTest {
             [ -n "${CALLS:-}" ] && echo "kiln $mode" >>"$CALLS"
             printf 'throughput\\tkiln\\tnaimishnet\\t2\\ttrain\\t1.0\\n' ;;
           rss) printf 'rss\\tkiln\\tlenet-20m\\t10\\ttrain\\t1024\\n' ;;
-          gemm) printf 'gemm\\tkiln\\t1024\\t1.0\\n' ;;
+          gemm)
+            rate=1.0
+            if [ -n "${CALLS:-}" ]; then
+              echo "kiln gemm" >>"$CALLS"
+              rate="$(wc -l <"$CALLS").0"
+            fi
+            printf 'gemm\\tkiln\\t1024\\t%%s\\n' "$rate" ;;
           *) exec '%s' "$@" ;;
         esac
         """

@@ -114,6 +114,30 @@ class ComparisonTableTest {
   }
 
   @Test
+  void lowerTimesMeetTarget() {
+    double[] theirs = {10, 11, 12};
+    ComparisonTable.Better lower = ComparisonTable.Better.LOWER;
+    // At a target of 0.5, kiln's times are compared with 0.5 x [10, 12] = [5, 6].
+    assertEquals(
+        ComparisonTable.Outcome.MET,
+        ComparisonTable.outcome(new double[] {3, 4}, theirs, 0.5, lower));
+    assertEquals(
+        ComparisonTable.Outcome.TIE,
+        ComparisonTable.outcome(new double[] {4, 5.5}, theirs, 0.5, lower));
+    assertEquals(
+        ComparisonTable.Outcome.MISSED,
+        ComparisonTable.outcome(new double[] {7, 8}, theirs, 0.5, lower));
+    // The same values as rates, where higher wins, give the opposite outcomes.
+    ComparisonTable.Better higher = ComparisonTable.Better.HIGHER;
+    assertEquals(
+        ComparisonTable.Outcome.MISSED,
+        ComparisonTable.outcome(new double[] {3, 4}, theirs, 0.5, higher));
+    assertEquals(
+        ComparisonTable.Outcome.MET,
+        ComparisonTable.outcome(new double[] {7, 8}, theirs, 0.5, higher));
+  }
+
+  @Test
   void evenCountMedianIsMeanOfMiddle() {
     assertEquals(2.5, ComparisonTable.median(new double[] {10, 1, 3, 2}));
     assertEquals(3, ComparisonTable.median(new double[] {10, 1, 3}));

@@ -8,37 +8,99 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Checks the shell functions of {@code gpu-check/report-lib.sh} that turn PyTorch's rates into the
- * kiln/PyTorch verdict, and the options with which {@code gpu-check.sh} starts both sides' timers.
- * The whole script needs a bundle and a GPU, so these tests read it instead of running it.
+ * Checks the shell functions of {@code gpu-check/report-lib.sh} that pass kiln's step times and
+ * PyTorch's rates to {@code GpuReport compare-steps} and read its verdict back, and the options
+ * with which {@code gpu-check.sh} starts both sides' timers. The whole script needs a bundle and a
+ * GPU, so these tests read it instead of running it.
  */
 class GpuCheckScriptTest {
   private static final Path REPORT_LIB = Path.of("gpu-check/report-lib.sh").toAbsolutePath();
   private static final Path GPU_CHECK = Path.of("gpu-check/gpu-check.sh");
 
   @Test
-  void evenCountMedianIsMeanOfMiddleSteps() throws Exception {
-    // Steps of 100 and 50 ms: the median step is 75 ms, not the step at the mean rate (66.7 ms).
-    assertEquals("75", bash("median_step_ms 10 100,200"));
-    assertEquals("100", bash("median_step_ms 10 200,100,50"));
+  void timerStepTimesReachVerdict(@TempDir Path work) throws Exception {
+    // kiln's steps of 9.5 to 9.9 ms against PyTorch's of 10 to 12.5 ms at batch 64.
+    String result =
+        TrainingStepTimer.resultLine(
+            "device=cuda:0 preset=lenet-20m batch=64 threads=default",
+            64,
+            new TrainingStepTimer.Timing(5, 3.0, new double[] {9.9, 9.5, 9.7}),
+            0.5);
+    Files.writeString(work.resolve("training.log"), "== a stage line\n" + result + "\n");
+
+    String output =
+        steps(
+            work,
+            "kiln=\"$(step_times \"$work/training.log\")\"; echo \"$kiln\";"
+                + " compare_steps 64 6400,5120,6000 \"$kiln\" \"$work/steps.log\";"
+                + " echo \"$step_pytorch_ms|$step_kiln_ms|$step_ratio|$step_verdict\";"
+                + " step_spread \"$step_kiln_ms\"");
+
+    assertEquals(
+        List.of(
+            "9.9,9.5,9.7",
+            "10.0 10.666666666666666 12.5|9.5 9.7 9.9|0.9093749999999999|met",
+            "9.50 / 9.70 / 9.90"),
+        output.lines().toList());
+    assertTrue(
+        Files.readString(work.resolve("steps.log")).contains("verdict=met"),
+        Files.readString(work.resolve("steps.log")));
   }
 
   @Test
-  void medianStepKeepsFullPrecision() throws Exception {
-    assertEquals("2333.3333333333335", bash("median_step_ms 7 3,3"));
+  void ratioJustAboveOneIsNotMet(@TempDir Path work) throws Exception {
+    String output =
+        steps(
+            work,
+            "compare_steps 10 1000,1000 10.04,10.04 \"$work/steps.log\";"
+                + " echo \"$step_verdict $(rounded 3 \"$step_ratio\")\"");
+
+    assertEquals("not met 1.004", output);
   }
 
   @Test
-  void ratioJustAboveOneIsNotMet() throws Exception {
-    assertEquals("not met", bash("verdict \"$(step_ratio 10.04 10)\" '<=' 1.0"));
-    assertEquals("met", bash("verdict \"$(step_ratio 10 10)\" '<=' 1.0"));
-    assertEquals("1.00", bash("rounded 2 \"$(step_ratio 10.04 10)\""));
+  void overlappingStepsAreTie(@TempDir Path work) throws Exception {
+    // kiln's median is the lower, but its 11 ms step lies within PyTorch's 10 to 12.5 ms.
+    String output =
+        steps(work, "compare_steps 1 100,80 9,9.5,11 \"$work/steps.log\"; echo \"$step_verdict\"");
+
+    assertEquals(ComparisonTable.TIE, output);
+  }
+
+  @Test
+  void missingKilnStepsGivePytorchOnly(@TempDir Path work) throws Exception {
+    String output =
+        steps(
+            work,
+            "compare_steps 10 100,200 '' \"$work/steps.log\";"
+                + " echo \"$step_pytorch_ms|$step_kiln_ms|$step_verdict\"");
+
+    // Steps of 100 and 50 ms: the median is 75 ms, not the step at the mean rate (66.7 ms).
+    assertEquals("50.0 75.0 100.0||", output);
+  }
+
+  @Test
+  void invalidStepTimesFailWithReason(@TempDir Path work) throws Exception {
+    String output =
+        steps(
+            work,
+            "if compare_steps 10 100,200 1,,2 \"$work/steps.log\"; then echo passed; fi;"
+                + " echo \"$step_error\"");
+
+    assertEquals(
+        "the step comparison (GpuReport compare-steps) failed with exit status 2: kiln's step"
+            + " times (ms): invalid value '' at position 2 of '1,,2'; give finite numbers above"
+            + " 0, separated by commas; usage: GpuReport compare-steps BATCH PYTORCH_RATES"
+            + " [KILN_STEP_MS]",
+        output);
   }
 
   @Test
@@ -98,6 +160,24 @@ class GpuCheckScriptTest {
       }
     }
     throw new AssertionError("no command with " + marker + " in gpu-check.sh");
+  }
+
+  /**
+   * Runs {@code command} in bash after sourcing report-lib.sh, with {@code java}, {@code
+   * jvm_options} and {@code classpath} set so that {@code compare_steps} runs {@link GpuReport} on
+   * this JVM, and {@code work} set to {@code folder}.
+   */
+  private static String steps(Path folder, String command) throws Exception {
+    Path java = Path.of(System.getProperty("java.home"), "bin", "java");
+    return bash(
+        "java='"
+            + java
+            + "'; jvm_options=(); classpath='"
+            + System.getProperty("java.class.path")
+            + "'; work='"
+            + folder
+            + "'; "
+            + command);
   }
 
   /** Runs {@code command} in bash after sourcing report-lib.sh and returns its standard output. */

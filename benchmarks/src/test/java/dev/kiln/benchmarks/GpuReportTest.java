@@ -1,19 +1,24 @@
 package dev.kiln.benchmarks;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
+import dev.kiln.benchmarks.GpuReport.StepComparison;
 import dev.kiln.benchmarks.GpuReport.TrainingComparison;
 import dev.kiln.benchmarks.GpuReport.Verdict;
 import dev.kiln.core.backend.cuda.CudaAvailability;
 import dev.kiln.core.tensor.Device;
 import dev.kiln.keypoints.train.EpochRecord;
 import dev.kiln.keypoints.train.History;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -201,6 +206,124 @@ class GpuReportTest {
   void readsMissingHistoryAsEmpty(@TempDir Path folder) throws IOException {
     assertFalse(folder.resolve("history.csv").toFile().exists());
     assertEquals(List.of(), GpuReport.readHistory(folder.resolve("history.csv")));
+  }
+
+  /** Batch size of the step comparisons below: a rate of 100 images/s is a step of 10 ms. */
+  private static final int BATCH = 1;
+
+  /** PyTorch's rates of the step comparisons below: steps of 10, 12.5 and 20 ms. */
+  private static final String PYTORCH_RATES = "100,80,50";
+
+  @Test
+  void stepsMetWhenRangesApart() {
+    StepComparison comparison = StepComparison.parse(BATCH, PYTORCH_RATES, "5,6,7");
+
+    assertEquals("met", comparison.verdict());
+    assertEquals(6 / 12.5, comparison.ratio());
+  }
+
+  @Test
+  void stepsNotMetWhenSlower() {
+    StepComparison comparison = StepComparison.parse(BATCH, PYTORCH_RATES, "21,22,25");
+
+    assertEquals("not met", comparison.verdict());
+    assertEquals(22 / 12.5, comparison.ratio());
+  }
+
+  @Test
+  void overlappingStepRangesAreTie() {
+    // kiln's median, 11 ms, is below PyTorch's 12.5 ms, but its slowest step is within PyTorch's
+    // range, so another draw of steps could put the medians the other way.
+    StepComparison faster = StepComparison.parse(BATCH, PYTORCH_RATES, "9,11,19.5");
+    StepComparison slower = StepComparison.parse(BATCH, PYTORCH_RATES, "10.5,14,30");
+
+    assertEquals(ComparisonTable.TIE, faster.verdict());
+    assertEquals(ComparisonTable.TIE, slower.verdict());
+  }
+
+  @Test
+  void ratioJustAboveTargetIsNotMet() {
+    StepComparison comparison = StepComparison.parse(BATCH, "100,100", "10.04,10.04");
+
+    assertEquals(1.004, comparison.ratio(), 1e-12);
+    assertEquals("not met", comparison.verdict());
+  }
+
+  @Test
+  void pytorchRatesBecomeStepMillis() {
+    assertArrayEquals(new double[] {100, 50}, StepComparison.pytorchStepMillis(10, "100,200.0"), 0);
+    // The median of steps of 100 and 50 ms is 75 ms, not the step at the median rate (66.7 ms).
+    assertEquals(75, ComparisonTable.median(StepComparison.pytorchStepMillis(10, "100,200")));
+    assertEquals(
+        2333.3333333333335, ComparisonTable.median(StepComparison.pytorchStepMillis(7, "3,3")));
+  }
+
+  @Test
+  void stepTimesParseInFull() {
+    StepComparison comparison =
+        StepComparison.parse(BATCH, PYTORCH_RATES, "10.0,0.30000000000000004,1.0E-4");
+
+    assertArrayEquals(new double[] {10, 0.1 + 0.2, 1e-4}, comparison.kilnMillis(), 0);
+  }
+
+  @Test
+  void stepTimesRejectInvalidValues() {
+    String[] invalid = {"", "1,,2", "1,-2", "0", "NaN", "Infinity", "1;2", "fast"};
+    for (String kiln : invalid) {
+      IllegalArgumentException error =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> StepComparison.parse(BATCH, PYTORCH_RATES, kiln),
+              "accepted '" + kiln + "'");
+      assertTrue(error.getMessage().startsWith("kiln's step times (ms): "), error.getMessage());
+    }
+    IllegalArgumentException rate =
+        assertThrows(
+            IllegalArgumentException.class, () -> StepComparison.pytorchStepMillis(BATCH, "1,x"));
+    assertEquals(
+        "PyTorch's rates (images/s): invalid value 'x' at position 2 of '1,x'; give finite"
+            + " numbers above 0, separated by commas",
+        rate.getMessage());
+    assertThrows(IllegalArgumentException.class, () -> StepComparison.pytorchStepMillis(0, "1"));
+  }
+
+  @Test
+  void compareStepsPrintsBothSides() {
+    String output = printed("compare-steps", "1", PYTORCH_RATES, "5,6,7");
+
+    assertEquals(
+        List.of(
+            "pytorch_median_ms=12.5",
+            "pytorch_min_ms=10.0",
+            "pytorch_max_ms=20.0",
+            "kiln_median_ms=6.0",
+            "kiln_min_ms=5.0",
+            "kiln_max_ms=7.0",
+            "ratio=0.48",
+            "verdict=met"),
+        output.lines().toList());
+  }
+
+  @Test
+  void compareStepsWithoutKilnPrintsPytorchOnly() {
+    String output = printed("compare-steps", "1", PYTORCH_RATES, "");
+
+    assertEquals(
+        List.of("pytorch_median_ms=12.5", "pytorch_min_ms=10.0", "pytorch_max_ms=20.0"),
+        output.lines().toList());
+  }
+
+  /** Runs {@link GpuReport#main} in this JVM and returns what it printed. */
+  private static String printed(String... args) {
+    PrintStream original = System.out;
+    ByteArrayOutputStream buffer = new ByteArrayOutputStream();
+    System.setOut(new PrintStream(buffer, true, StandardCharsets.UTF_8));
+    try {
+      GpuReport.main(args);
+    } finally {
+      System.setOut(original);
+    }
+    return buffer.toString(StandardCharsets.UTF_8);
   }
 
   /** Builds epochs 1, 2, ... with the given training losses and validation NMEs. */

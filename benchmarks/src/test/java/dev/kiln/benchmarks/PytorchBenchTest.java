@@ -12,10 +12,10 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
- * Runs {@code pytorch_bench.py}'s GPU set-up against a stand-in for the torch module, so that the
- * precision settings are checked on a machine without a GPU. The stand-in reports CUDA as available
- * and starts with all three flags on, so each one must be turned off. It does not check that a real
- * PyTorch on a GPU honours the flags.
+ * Checks that {@code pytorch_bench.py} prints rates in full precision, and runs its GPU set-up
+ * against a stand-in for the torch module, so that the precision settings are checked on a machine
+ * without a GPU. The stand-in reports CUDA as available and starts with all three flags on, so each
+ * one must be turned off. It does not check that a real PyTorch on a GPU honours the flags.
  */
 class PytorchBenchTest {
   private static final Path PYTHON = Path.of("/usr/bin/python3");
@@ -40,6 +40,29 @@ class PytorchBenchTest {
       device, synchronize = bench.open_device(torch, "cuda")
       bench.print_info(torch, 1, device)
       """;
+
+  @Test
+  void ratesKeepFullPrecision() throws Exception {
+    assumeTrue(Files.isExecutable(PYTHON), PYTHON + " is not installed");
+    Path script = Path.of("pytorch_bench.py").toAbsolutePath();
+    String program =
+        """
+        import importlib.util, sys
+        spec = importlib.util.spec_from_file_location("pytorch_bench", sys.argv[1])
+        bench = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench)
+        print(bench.join_rates([1 / 3, 6400.0, 12800.123456789012]))
+        """;
+    Process process =
+        new ProcessBuilder(PYTHON.toString(), "-c", program, script.toString())
+            .redirectErrorStream(true)
+            .start();
+    String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertTrue(process.waitFor(60, TimeUnit.SECONDS), "python3 timed out");
+    assertEquals(0, process.exitValue(), output);
+
+    assertEquals("0.3333333333333333,6400.0,12800.123456789011", output.strip());
+  }
 
   @Test
   void cudaTurnsTf32AndBenchmarkOff() throws Exception {
