@@ -260,18 +260,19 @@ cat "$gemm_log" >>"$comparisons_log"
 gemm_ratio="$(key_value "$gemm_log" kiln_over_cublas)"
 gemm_lines=()
 if [ "$stage_rc" -eq 0 ] && [[ "$gemm_ratio" =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
-  gemm_text="kiln's tiled kernel ran at ${gemm_ratio}× cuBLAS's rate"
-  gemm_text="$gemm_text ($(key_value "$gemm_log" kiln_tiled_gflops) against"
+  gemm_text="kiln's 128 x 128 kernel ran at ${gemm_ratio}× cuBLAS's rate"
+  gemm_text="$gemm_text ($(key_value "$gemm_log" kiln_tiled128_gflops) against"
   gemm_text="$gemm_text $(key_value "$gemm_log" cublas_gflops) GFLOP/s)"
   gemm_target="$(verdict "$gemm_ratio" ">=" 0.5): $gemm_text"
-  gemm_lines+=("| kernel | median ms | GFLOP/s |" "|---|---|---|"
-    "| kiln tiled | $(key_value "$gemm_log" kiln_tiled_median_ms) | $(key_value "$gemm_log" kiln_tiled_gflops) |"
-    "| cuBLAS | $(key_value "$gemm_log" cublas_median_ms) | $(key_value "$gemm_log" cublas_gflops) |"
-    "" "kiln over cuBLAS: $gemm_ratio. Largest difference between the two products:"
+  gemm_lines+=("| kernel | median ms | GFLOP/s | over cuBLAS |" "|---|---|---|---|"
+    "| kiln, 128 x 128 tiles | $(key_value "$gemm_log" kiln_tiled128_median_ms) | $(key_value "$gemm_log" kiln_tiled128_gflops) | $gemm_ratio |"
+    "| kiln, 64 x 64 tiles | $(key_value "$gemm_log" kiln_tiled_median_ms) | $(key_value "$gemm_log" kiln_tiled_gflops) | $(key_value "$gemm_log" kiln_tiled_over_cublas) |"
+    "| cuBLAS | $(key_value "$gemm_log" cublas_median_ms) | $(key_value "$gemm_log" cublas_gflops) | 1 |"
+    "" "Largest difference between the 128 x 128 kernel's product and cuBLAS's:"
     "$(key_value "$gemm_log" max_abs_difference).")
 elif [ "$stage_rc" -eq 0 ]; then
   gemm_text="cuBLAS is not in use: $(key_value "$gemm_log" cublas_unavailable)"
-  gemm_text="$gemm_text; kiln's tiled kernel ran at $(key_value "$gemm_log" kiln_tiled_gflops) GFLOP/s"
+  gemm_text="$gemm_text; kiln's 128 x 128 kernel ran at $(key_value "$gemm_log" kiln_tiled128_gflops) GFLOP/s"
   gemm_target="unmeasured: $gemm_text"
 elif [ "$stage_rc" -eq 125 ]; then
   gemm_text="$stage_result"
