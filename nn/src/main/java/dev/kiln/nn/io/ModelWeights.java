@@ -4,8 +4,12 @@ import dev.kiln.core.tensor.Tensor;
 import dev.kiln.nn.Module;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,8 +36,12 @@ public final class ModelWeights {
   /**
    * Reads a file written by {@link #save} (or by PyTorch's safetensors) into {@code model},
    * converting dtypes where they differ. With {@code strict}, the names must match both ways;
-   * otherwise the names that did not match are logged as a warning. PyTorch's {@code
-   * num_batches_tracked} entries are skipped. Returns the file's metadata.
+   * otherwise the names that did not match are logged as a warning. Only the tensors that the model
+   * has are decoded, so an extra tensor in a dtype kiln does not read (such as an int64 {@code
+   * position_ids}) fails a strict load as unexpected and is skipped by a non-strict one. PyTorch's
+   * batch norm counters ({@code num_batches_tracked}, or a name ending in {@code
+   * .num_batches_tracked}) are skipped unless the model has a tensor of that name. Returns the
+   * file's metadata.
    *
    * @throws IOException if the file cannot be read, is not valid safetensors, or does not match the
    *     model; the message names the file, and the model is unchanged in that case
@@ -41,27 +49,70 @@ public final class ModelWeights {
   public static Map<String, String> load(Module model, Path file, boolean strict)
       throws IOException {
     SafetensorsFile contents = Safetensors.read(file);
-    Map<String, Tensor> state = new LinkedHashMap<>();
+    Set<String> own = model.stateDict().keySet();
+
+    Set<String> unexpected = new TreeSet<>();
     for (String name : contents.names()) {
-      // PyTorch's batch norm counts its batches in an int64 buffer that kiln has no use for.
-      if (!name.endsWith(BATCH_COUNTER)) {
+      if (!own.contains(name) && !isBatchCounter(name)) {
+        unexpected.add(name);
+      }
+    }
+    Set<String> missing = new TreeSet<>();
+    for (String name : own) {
+      if (!contents.contains(name)) {
+        missing.add(name);
+      }
+    }
+    if (strict && (!missing.isEmpty() || !unexpected.isEmpty())) {
+      throw new IOException(
+          "cannot load "
+              + file
+              + " into the model: "
+              + describeMismatch(missing, unexpected)
+              + ". Check that the weights were saved from the same architecture, or load with"
+              + " strict=false");
+    }
+
+    // Decodes only the model's tensors, after the name check, so that a tensor the model does not
+    // use can be in any dtype.
+    Map<String, Tensor> state = new LinkedHashMap<>();
+    for (String name : own) {
+      if (contents.contains(name)) {
         state.put(name, contents.tensor(name));
       }
     }
-    Module.LoadResult result;
     try {
-      result = model.loadStateDict(state, strict);
+      model.loadStateDict(state, false);
     } catch (IllegalArgumentException e) {
       throw new IOException("cannot load " + file + " into the model: " + e.getMessage(), e);
     }
-    if (!result.missing().isEmpty() || !result.unexpected().isEmpty()) {
+    if (!missing.isEmpty() || !unexpected.isEmpty()) {
       LOG.warn(
-          "loaded {} partially: the model's {} were not in the file, and the file's {} are not"
-              + " in the model",
+          "loaded {} partially: {}. The model's missing tensors keep their values, and the"
+              + " unexpected ones were skipped",
           file,
-          result.missing(),
-          result.unexpected());
+          describeMismatch(missing, unexpected));
     }
     return contents.metadata();
+  }
+
+  /** Returns "missing tensors [...], unexpected tensors [...]", leaving out an empty list. */
+  private static String describeMismatch(Set<String> missing, Set<String> unexpected) {
+    List<String> parts = new ArrayList<>();
+    if (!missing.isEmpty()) {
+      parts.add("missing tensors " + missing);
+    }
+    if (!unexpected.isEmpty()) {
+      parts.add("unexpected tensors " + unexpected);
+    }
+    return String.join(", ", parts);
+  }
+
+  /**
+   * Returns whether {@code name} is PyTorch's batch norm counter, an int64 buffer that kiln's batch
+   * norm does not keep.
+   */
+  private static boolean isBatchCounter(String name) {
+    return name.equals(BATCH_COUNTER) || name.endsWith("." + BATCH_COUNTER);
   }
 }

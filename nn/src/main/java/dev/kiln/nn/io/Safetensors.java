@@ -52,7 +52,10 @@ public final class Safetensors {
    * @throws IllegalArgumentException if a name or value is null, a tensor is named {@code
    *     __metadata__}, a string contains an unpaired surrogate, or a tensor is neither float32 nor
    *     float64
-   * @throws IOException if writing or moving the file fails
+   * @throws IOException if {@code file} is a folder, its folder does not exist, or writing or
+   *     moving the file fails (a full disk, the file size limit). The error is a {@link
+   *     java.nio.file.FileSystemException} that names {@code file}, says what to do, and has the
+   *     operating system's error as its cause.
    */
   public static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata)
       throws IOException {

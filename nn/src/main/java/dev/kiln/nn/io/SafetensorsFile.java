@@ -11,6 +11,8 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileTime;
 import java.util.List;
 import java.util.Map;
 
@@ -20,24 +22,41 @@ import java.util.Map;
  * <p>Reading is lazy: {@link Safetensors#read} reads only the header, and each {@link #tensor} call
  * opens the file, reads that tensor's byte range in chunks of at most 1 MiB through a {@link
  * FileChannel}, and closes the file again. No file handle is held between calls, so there is
- * nothing to close. Before each read the file's size and header bytes are compared with those seen
- * at open, and a file replaced since then is reported rather than read. Instances are immutable and
- * safe to share between threads.
+ * nothing to close. Before each read the file's identity (the file key, an inode on Linux), its
+ * last-modified time, size and header bytes are compared with those seen at open. A file replaced
+ * since then by a rename, as {@link Safetensors#write} does, is reported rather than read. So is a
+ * rewrite in place, unless it keeps the size and header and lands within the same tick of the file
+ * system's clock, which can be a few milliseconds long. Instances are immutable and safe to share
+ * between threads.
  */
 public final class SafetensorsFile {
   /** Bytes per read from the file, a multiple of every element size. */
   private static final int CHUNK_BYTES = 1 << 20;
 
   private final Path file;
-  private final long fileSize;
+  private final Identity identity;
   private final byte[] headerBytes;
   private final SafetensorsHeader header;
 
-  private SafetensorsFile(Path file, long fileSize, byte[] headerBytes, SafetensorsHeader header) {
+  private SafetensorsFile(
+      Path file, Identity identity, byte[] headerBytes, SafetensorsHeader header) {
     this.file = file;
-    this.fileSize = fileSize;
+    this.identity = identity;
     this.headerBytes = headerBytes;
     this.header = header;
+  }
+
+  /**
+   * The attributes that tell one version of a file from another.
+   *
+   * @param key the file system's key for the file (device and inode on Linux), or null where the
+   *     file system has none
+   */
+  private record Identity(Object key, FileTime lastModified, long size) {
+    static Identity of(Path file) throws IOException {
+      BasicFileAttributes attributes = Files.readAttributes(file, BasicFileAttributes.class);
+      return new Identity(attributes.fileKey(), attributes.lastModifiedTime(), attributes.size());
+    }
   }
 
   /** Reads and validates the length prefix and header of {@code file}. */
@@ -47,6 +66,10 @@ public final class SafetensorsFile {
       throw new SafetensorsException(
           file, "is a folder, not a safetensors file; pass a file such as best.safetensors");
     }
+    // The identity is taken before the channel opens and compared again after the header is read,
+    // so a file replaced in between is reported instead of pairing one file's header with
+    // another's identity.
+    Identity identity = Identity.of(file);
     try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
       long size = channel.size();
       if (size < Long.BYTES) {
@@ -84,7 +107,11 @@ public final class SafetensorsFile {
       readFully(file, channel, Long.BYTES, (int) headerLength).get(headerBytes);
       SafetensorsHeader header =
           SafetensorsHeader.parse(file, headerBytes, available - headerLength);
-      return new SafetensorsFile(file, size, headerBytes, header);
+      if (size != identity.size() || !Identity.of(file).equals(identity)) {
+        throw new SafetensorsException(
+            file, "file changed while Safetensors.read opened it; call Safetensors.read again");
+      }
+      return new SafetensorsFile(file, identity, headerBytes, header);
     }
   }
 
@@ -189,9 +216,13 @@ public final class SafetensorsFile {
     return doubles != null ? Storage.wrap(doubles) : Storage.wrap(floats);
   }
 
-  /** Fails if the file's size or header bytes differ from those read at open. */
+  /**
+   * Fails if the file's key, last-modified time, size or header bytes differ from those read at
+   * open. The key and time are read from the path after {@code channel} opened it, so a replacement
+   * in between is reported too.
+   */
   private void checkUnchanged(FileChannel channel) throws IOException {
-    boolean same = channel.size() == fileSize;
+    boolean same = channel.size() == identity.size() && Identity.of(file).equals(identity);
     if (same) {
       ByteBuffer current = readFully(file, channel, Long.BYTES, headerBytes.length);
       same = current.equals(ByteBuffer.wrap(headerBytes));

@@ -10,9 +10,12 @@ import java.nio.channels.WritableByteChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
@@ -55,6 +58,13 @@ final class SafetensorsWriter {
 
     byte[] header = encodeHeader(items, metadata);
     Path target = file.toAbsolutePath();
+    if (Files.isDirectory(target)) {
+      throw new FileSystemException(
+          target.toString(),
+          null,
+          "is a folder; pass the path of a file in it, such as "
+              + target.resolve("model.safetensors"));
+    }
     Path temp = createTemp(target);
 
     try {
@@ -67,8 +77,18 @@ final class SafetensorsWriter {
           writeData(out, item);
         }
         channel.force(true);
+      } catch (IOException e) {
+        throw writeFailure(target, fileSize(header, items), e);
       }
-      moveIntoPlace(temp, target);
+      try {
+        moveIntoPlace(temp, target);
+      } catch (IOException e) {
+        throw saveFailure(
+            target,
+            "moving the finished temporary file " + temp.getFileName() + " into place failed",
+            e,
+            "Check that the path is not a folder and that the folder allows renames.");
+      }
     } catch (IOException | RuntimeException | Error e) {
       // The old file is untouched until the move, so removing the temporary file is all the
       // cleanup a failure needs.
@@ -79,6 +99,53 @@ final class SafetensorsWriter {
       }
       throw e;
     }
+  }
+
+  /** Returns the size of the file in bytes: the length prefix, the header and the data. */
+  private static long fileSize(byte[] header, List<Item> items) {
+    long size = Long.BYTES + (long) header.length;
+    for (Item item : items) {
+      size += (long) item.count() * item.elementSize();
+    }
+    return size;
+  }
+
+  /**
+   * Returns the error for a failed write of the temporary file. A full disk and the file size limit
+   * ({@code ulimit -f}) are the usual causes.
+   */
+  private static IOException writeFailure(Path target, long size, IOException cause) {
+    return saveFailure(
+        target,
+        "writing the " + size + "-byte file failed",
+        cause,
+        "Free disk space or raise the file size limit (ulimit -f), or save to another folder.");
+  }
+
+  /**
+   * Returns an error that names {@code target} rather than the temporary file, which is deleted,
+   * says what to do, and keeps {@code cause}.
+   */
+  private static IOException saveFailure(
+      Path target, String step, IOException cause, String advice) {
+    String previous =
+        Files.exists(target)
+            ? " The file that was there before is unchanged."
+            : " No file was created.";
+    String problem = step + " (" + describe(cause) + "). " + advice + previous;
+    FileSystemException error = new FileSystemException(target.toString(), null, problem);
+    error.initCause(cause);
+    return error;
+  }
+
+  /** Returns the operating system's error text of {@code error}, or its type where it has none. */
+  private static String describe(IOException error) {
+    if (error instanceof FileSystemException fileError) {
+      return fileError.getReason() != null
+          ? fileError.getReason()
+          : error.getClass().getSimpleName();
+    }
+    return error.getMessage() != null ? error.getMessage() : error.getClass().getSimpleName();
   }
 
   private static List<Item> checkTensors(Map<String, Tensor> tensors) {
@@ -208,8 +275,58 @@ final class SafetensorsWriter {
         return temp;
       } catch (FileAlreadyExistsException taken) {
         // Another writer drew the same random name; draw again.
+      } catch (IOException e) {
+        throw createFailure(target, e);
       }
     }
+  }
+
+  /**
+   * Returns the error for a temporary file that could not be created next to {@code target}. The
+   * JDK's error names only the temporary file, so this one names the target and the folder, says
+   * what to do, and keeps the JDK's error as the cause.
+   */
+  private static IOException createFailure(Path target, IOException cause) {
+    Path folder = target.getParent();
+    Path existing = folder;
+    while (existing != null && !Files.exists(existing)) {
+      existing = existing.getParent();
+    }
+
+    FileSystemException error;
+    if (existing != null && !Files.isDirectory(existing)) {
+      error =
+          new FileSystemException(
+              target.toString(),
+              null,
+              existing
+                  + " is a file, not a folder, so nothing can be saved under it; pick another"
+                  + " path");
+    } else if (!folder.equals(existing)) {
+      error =
+          new NoSuchFileException(
+              target.toString(),
+              null,
+              "the folder "
+                  + folder
+                  + " does not exist; create it first (mkdir -p, or Files.createDirectories)");
+    } else if (cause instanceof AccessDeniedException) {
+      error =
+          new AccessDeniedException(
+              target.toString(),
+              null,
+              "no permission to create a file in "
+                  + folder
+                  + "; save to a folder you can write to, or change its permissions");
+    } else {
+      error =
+          new FileSystemException(
+              target.toString(),
+              null,
+              "cannot create a temporary file in " + folder + " (" + describe(cause) + ")");
+    }
+    error.initCause(cause);
+    return error;
   }
 
   private static void moveIntoPlace(Path temp, Path target) throws IOException {

@@ -10,7 +10,9 @@ import dev.kiln.core.tensor.Tensor;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.WritableByteChannel;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -180,5 +182,89 @@ class SafetensorsAtomicWriteTest {
     assertArrayEquals(oldBytes, targetDuringWrite.get(0));
     assertEquals(List.of("a", "b"), Safetensors.read(file).names());
     assertEquals(List.of("model.safetensors"), folderContents());
+  }
+
+  @Test
+  void failedWriteNamesTargetAndCause() throws Exception {
+    var e =
+        assertThrows(
+            FileSystemException.class,
+            () -> SafetensorsWriter.write(file, newTensors, Map.of(), failAfter(5000, null)));
+
+    assertEquals(file.toString(), e.getFile());
+    assertTrue(e.getReason().contains("(simulated full disk after 5000 bytes)"), e.getReason());
+    assertTrue(e.getReason().contains("Free disk space"), e.getReason());
+    assertTrue(e.getReason().contains("before is unchanged"), e.getReason());
+    assertEquals("simulated full disk after 5000 bytes", e.getCause().getMessage());
+    assertArrayEquals(oldBytes, Files.readAllBytes(file));
+    assertEquals(List.of("model.safetensors"), folderContents());
+
+    // The size in the message is the size of the complete file.
+    Safetensors.write(file, newTensors, Map.of());
+    String size = "writing the " + Files.size(file) + "-byte file failed";
+    assertTrue(e.getReason().contains(size), e.getReason());
+  }
+
+  @Test
+  void failedFirstWriteSaysNoFileCreated() throws Exception {
+    Path fresh = folder.resolve("fresh.safetensors");
+
+    var e =
+        assertThrows(
+            FileSystemException.class,
+            () -> SafetensorsWriter.write(fresh, newTensors, Map.of(), failAfter(5000, null)));
+
+    assertTrue(e.getReason().contains("No file was created"), e.getReason());
+  }
+
+  @Test
+  void missingFolderNamesTargetAndFolder() throws Exception {
+    Path target = folder.resolve("runs/new/model.safetensors");
+
+    var e =
+        assertThrows(
+            NoSuchFileException.class, () -> Safetensors.write(target, newTensors, Map.of()));
+
+    assertEquals(target.toString(), e.getFile());
+    assertTrue(
+        e.getReason().contains("the folder " + target.getParent() + " does not exist"),
+        e.getReason());
+    assertTrue(e.getReason().contains("create it first"), e.getReason());
+    assertTrue(e.getCause() instanceof NoSuchFileException, String.valueOf(e.getCause()));
+    assertEquals(List.of("model.safetensors"), folderContents());
+  }
+
+  @Test
+  void parentThatIsFileIsNamed() throws Exception {
+    // The write fails on the operating system's own check, as a read-only folder would, but this
+    // fails for root as well.
+    Path plain = Files.writeString(folder.resolve("notes.txt"), "text");
+    Path target = plain.resolve("model.safetensors");
+
+    var e =
+        assertThrows(
+            FileSystemException.class, () -> Safetensors.write(target, newTensors, Map.of()));
+
+    assertEquals(target.toString(), e.getFile());
+    assertTrue(e.getReason().contains(plain + " is a file, not a folder"), e.getReason());
+    assertEquals("text", Files.readString(plain));
+    assertEquals(
+        List.of("model.safetensors", "notes.txt"), folderContents().stream().sorted().toList());
+  }
+
+  @Test
+  void targetThatIsFolderIsRejected() throws Exception {
+    Path run = Files.createDirectory(folder.resolve("run"));
+
+    var e =
+        assertThrows(FileSystemException.class, () -> Safetensors.write(run, newTensors, Map.of()));
+
+    assertEquals(run.toString(), e.getFile());
+    assertTrue(e.getReason().contains("is a folder"), e.getReason());
+    assertTrue(Files.isDirectory(run));
+    try (Stream<Path> inside = Files.list(run)) {
+      assertEquals(0, inside.count());
+    }
+    assertEquals(List.of("model.safetensors", "run"), folderContents().stream().sorted().toList());
   }
 }

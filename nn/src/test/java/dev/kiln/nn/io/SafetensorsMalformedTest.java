@@ -1,6 +1,8 @@
 package dev.kiln.nn.io;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -8,6 +10,8 @@ import dev.kiln.core.tensor.Tensor;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileTime;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -312,6 +316,58 @@ class SafetensorsMalformedTest {
     var e = assertThrows(SafetensorsException.class, () -> read.tensor("x"));
 
     assertMentions(e, "file changed since Safetensors.read opened it");
+  }
+
+  @Test
+  void fileReplacedBySameLayoutAfterRead() throws Exception {
+    Path file = folder.resolve("renamed.safetensors");
+    Safetensors.write(file, Map.of("x", Tensor.of(new float[] {1, 2}, 2)), Map.of());
+    FileTime opened = Files.getLastModifiedTime(file);
+    Object oldKey = Files.readAttributes(file, BasicFileAttributes.class).fileKey();
+    SafetensorsFile read = Safetensors.read(file);
+
+    // The write renames a new file over the old one, and the old time is put back, so that only
+    // the file key differs.
+    Safetensors.write(file, Map.of("x", Tensor.of(new float[] {3, 4}, 2)), Map.of());
+    Files.setLastModifiedTime(file, opened);
+    assertNotEquals(oldKey, Files.readAttributes(file, BasicFileAttributes.class).fileKey());
+
+    var e = assertThrows(SafetensorsException.class, () -> read.tensor("x"));
+
+    assertMentions(e, file.toString());
+    assertMentions(e, "file changed since Safetensors.read opened it");
+  }
+
+  @Test
+  void fileRewrittenInPlaceAfterRead() throws Exception {
+    Path file = folder.resolve("rewritten.safetensors");
+    Safetensors.write(file, Map.of("x", Tensor.of(new float[] {1, 2}, 2)), Map.of());
+    Object oldKey = Files.readAttributes(file, BasicFileAttributes.class).fileKey();
+    FileTime opened = Files.getLastModifiedTime(file);
+    SafetensorsFile read = Safetensors.read(file);
+    Path other = folder.resolve("other.safetensors");
+    Safetensors.write(other, Map.of("x", Tensor.of(new float[] {3, 4}, 2)), Map.of());
+
+    // Files.write truncates and rewrites the same file. The time is moved forward by hand, because
+    // a rewrite within one tick of the file system's clock keeps the old time.
+    Files.write(file, Files.readAllBytes(other));
+    Files.setLastModifiedTime(file, FileTime.fromMillis(opened.toMillis() + 1000));
+    assertEquals(oldKey, Files.readAttributes(file, BasicFileAttributes.class).fileKey());
+
+    var e = assertThrows(SafetensorsException.class, () -> read.tensor("x"));
+
+    assertMentions(e, "file changed since Safetensors.read opened it");
+  }
+
+  @Test
+  void unchangedFileReadsAfterAnotherWrite() throws Exception {
+    Path file = folder.resolve("stable.safetensors");
+    Safetensors.write(file, Map.of("x", Tensor.of(new float[] {1, 2}, 2)), Map.of());
+    SafetensorsFile read = Safetensors.read(file);
+    Safetensors.write(folder.resolve("other.safetensors"), Map.of(), Map.of());
+
+    assertArrayEquals(new float[] {1, 2}, read.tensor("x").toFloatArray());
+    assertArrayEquals(new float[] {1, 2}, read.tensor("x").toFloatArray());
   }
 
   @Test
