@@ -131,6 +131,10 @@ class MatmulKernelsTest {
     cases.add(new GemmCase("kiln_matmul_tiled128", 129, 128, 8, false, false, true));
     cases.add(new GemmCase("kiln_matmul_tiled128", 323, 70, 19, false, true, false, 2));
     cases.add(new GemmCase("kiln_matmul_tiled128", 323, 70, 19, true, false, true, 1));
+    // An even number of 8-deep steps ends a tile on the second buffer, so the next row tile of the
+    // same block must start again from the first one.
+    cases.add(new GemmCase("kiln_matmul_tiled128", 323, 70, 16, false, false, false, 1));
+    cases.add(new GemmCase("kiln_matmul_tiled128", 400, 70, 40, true, true, true, 2));
     // Slices of k: 131 steps in slices of 32 (the last one 3 deep), with every transpose and
     // accumulation, then slices of 20, which split a 16-step panel, and fewer block rows than
     // tiles.

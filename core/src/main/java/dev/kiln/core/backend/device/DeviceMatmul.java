@@ -68,21 +68,31 @@ public final class DeviceMatmul {
   /**
    * The fewest 128 x 128 tiles of C for which the default product takes {@link Kernel#TILED_128}.
    * Each multiprocessor has room for two of its blocks (128 registers per thread, 256 threads), so
-   * 264 tiles fill an H100's or H200's 132 multiprocessors once. Below that, the 64 x 64 kernel's
-   * four times as many blocks keep more of them busy.
+   * one wave of 264 blocks fills an H100's or H200's 132 multiprocessors. Blocks run in waves, and
+   * a last wave that is nearly empty costs nearly as long as a full one. From two full waves (528
+   * tiles) on, that last wave adds at most a third to the time. Below that, the 64 x 64 kernel's
+   * four times as many blocks fill the waves more evenly.
    *
-   * <p>NOTE: this crossover is reasoned from occupancy, not measured; the GPU check's GEMM stage
-   * times both kernels at 4096, far above it.
+   * <p>NOTE: this crossover is reasoned from occupancy, not measured, and the 132 multiprocessors
+   * are an H100's or H200's, not read from the device. The GPU check's GEMM stage times both
+   * kernels at 4096, whose 1024 tiles are above it.
    */
-  static final int LARGE_PRODUCT_TILES = 264;
+  static final int LARGE_PRODUCT_TILES = 528;
 
   /**
-   * The number of blocks that the default product aims for when it cuts k into slices: two per
-   * multiprocessor of an H100 or H200, as for {@link #LARGE_PRODUCT_TILES}. Since the slices times
-   * the 64 x 64 tiles stay near this number, the partial products take at most about 2 * 264 * 4096
-   * floats (8.7 MB).
+   * The number of blocks that the default product aims for when it cuts k into slices: one wave of
+   * {@code kiln_matmul_tiled_slices} on an H100 or H200. For sm_90, ptxas gives that kernel 55
+   * registers per thread, so 4 blocks of 256 threads fit each of the 132 multiprocessors. Since the
+   * slices times the 64 x 64 tiles stay below twice this number, the partial products take at most
+   * 2 * 528 * 4096 floats (17 MB).
    */
-  static final int SLICED_BLOCKS = 264;
+  static final int SLICED_BLOCKS = 528;
+
+  /**
+   * The largest k that kiln's kernels accept. Their loops over k step in panels of up to 16 with
+   * int counters, which must not pass 2^31 - 1.
+   */
+  static final int MAX_DEPTH = Integer.MAX_VALUE - 16;
 
   /**
    * The shortest slice of k. Each slice writes a partial C that the sum reads back, so a slice of
@@ -164,6 +174,7 @@ public final class DeviceMatmul {
       DeviceBuffer b,
       DeviceBuffer c,
       boolean accumulate) {
+    requireMatrices(m, n, k, a, b, c);
     int sliceDepth = sliceDepthFor(m, n, k);
     if (sliceDepth > 0) {
       gemmInSlices(sliceDepth, transA, transB, m, n, k, a, b, c, accumulate);
@@ -402,6 +413,10 @@ public final class DeviceMatmul {
     if (m < 0 || n < 0 || k < 0) {
       throw new IllegalArgumentException(
           "matrix sizes must be non-negative, got m=" + m + ", n=" + n + ", k=" + k);
+    }
+    if (k > MAX_DEPTH) {
+      throw new IllegalArgumentException(
+          "k = " + k + " is above the " + MAX_DEPTH + " that kiln's kernels accept: split the sum");
     }
     requireFloats("matrix A", a, (long) batches * m * k);
     requireFloats("matrix B", b, (long) batches * k * n);

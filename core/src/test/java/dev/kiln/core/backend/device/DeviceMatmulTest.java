@@ -170,13 +170,16 @@ class DeviceMatmulTest {
     // A convolution's weight gradient: 32 x 25 is one tile, k = 48400 positions. 94 slices of at
     // least 512 steps, rounded up to whole 16-step panels: 528.
     assertEquals(528, DeviceMatmul.sliceDepthFor(32, 25, 48400));
+    // A linear layer's output for a batch of 64 and 1000 features, with 43264 inputs: 16 tiles,
+    // so 33 slices of at least 1311 steps, rounded up to 1312.
+    assertEquals(1312, DeviceMatmul.sliceDepthFor(64, 1000, 43264));
     // One tile and k = 1024: two slices of 512. One step less leaves no room for two.
     assertEquals(512, DeviceMatmul.sliceDepthFor(64, 64, 1024));
     assertEquals(0, DeviceMatmul.sliceDepthFor(64, 64, 1023));
-    // 66 tiles of 64 x 64 need 4 slices to reach 264 blocks.
-    assertEquals(1024, DeviceMatmul.sliceDepthFor(64 * 66, 64, 4096));
-    // 264 tiles or more fill the GPU without slices.
-    assertEquals(0, DeviceMatmul.sliceDepthFor(64 * 264, 64, 1 << 20));
+    // 132 tiles of 64 x 64 need 4 slices to reach 528 blocks.
+    assertEquals(1024, DeviceMatmul.sliceDepthFor(64 * 132, 64, 4096));
+    // 528 tiles or more fill the GPU without slices.
+    assertEquals(0, DeviceMatmul.sliceDepthFor(64 * 528, 64, 1 << 20));
     assertEquals(0, DeviceMatmul.sliceDepthFor(4096, 4096, 4096));
   }
 
@@ -220,15 +223,103 @@ class DeviceMatmulTest {
               IllegalArgumentException.class,
               () -> matmul.gemmInSlices(1, false, false, 1, 1, 70_000, a, b, c, false));
       assertTrue(tooMany.getMessage().contains("70000 slices"), tooMany.getMessage());
+      IllegalArgumentException tooDeep =
+          assertThrows(
+              IllegalArgumentException.class,
+              () ->
+                  matmul.gemm(
+                      DeviceMatmul.Kernel.TILED,
+                      false,
+                      false,
+                      1,
+                      1,
+                      DeviceMatmul.MAX_DEPTH + 1,
+                      a,
+                      b,
+                      c,
+                      false));
+      assertTrue(tooDeep.getMessage().contains("split the sum"), tooDeep.getMessage());
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource(DEVICES)
+  void kernelsAgreeOnManyBlocks(String device) {
+    assumeFalse(
+        device.equals("emulated"),
+        "the emulator runs one block at a time and would need minutes for these products;"
+            + " productMatchesReference in MatmulKernelsTest covers the same code on small ones");
+    DeviceRuntime runtime = runtime(device);
+    DeviceMatmul matmul = new DeviceMatmul(runtime);
+    Random random = new Random(DeviceTestSupport.SEED);
+    // 2100 is no multiple of 64 or 128, and 289 blocks of the 128 x 128 kernel run two to a
+    // multiprocessor, as they never do on the emulator.
+    int size = 2100;
+    int k = 1000;
+    float[] a = randomFloats(random, size * k);
+    float[] b = randomFloats(random, k * size);
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
+      DeviceBuffer deviceA = buffers.of(a);
+      DeviceBuffer deviceB = buffers.of(b);
+      for (int variant = 0; variant < 4; variant++) {
+        boolean transA = (variant & 1) != 0;
+        boolean transB = (variant & 2) != 0;
+        DeviceBuffer naive = buffers.filled(size * size);
+        matmul.gemm(
+            DeviceMatmul.Kernel.NAIVE,
+            transA,
+            transB,
+            size,
+            size,
+            k,
+            deviceA,
+            deviceB,
+            naive,
+            false);
+        Storage expected = f64(buffers.read(naive, size * size));
+        for (DeviceMatmul.Kernel kernel :
+            new DeviceMatmul.Kernel[] {DeviceMatmul.Kernel.TILED, DeviceMatmul.Kernel.TILED_128}) {
+          DeviceBuffer c = buffers.filled(size * size);
+          matmul.gemm(kernel, transA, transB, size, size, k, deviceA, deviceB, c, false);
+          String quantity =
+              String.format("%s against NAIVE, transA=%b transB=%b", kernel, transA, transB);
+          assertClose(device, quantity, expected, buffers.read(c, size * size), SUMMED);
+        }
+        // One 64 x 64 tile of C over all of k = 40000, cut into 79 slices of 512.
+        DeviceBuffer sliced = buffers.filled(64 * 64);
+        DeviceBuffer reference = buffers.filled(64 * 64);
+        int depth = 40_000;
+        DeviceBuffer longA = buffers.of(randomFloats(random, 64 * depth));
+        DeviceBuffer longB = buffers.of(randomFloats(random, depth * 64));
+        matmul.gemmInSlices(512, transA, transB, 64, 64, depth, longA, longB, sliced, false);
+        matmul.gemm(
+            DeviceMatmul.Kernel.NAIVE,
+            transA,
+            transB,
+            64,
+            64,
+            depth,
+            longA,
+            longB,
+            reference,
+            false);
+        assertClose(
+            device,
+            "sliced against NAIVE, transA=" + transA + " transB=" + transB,
+            f64(buffers.read(reference, 64 * 64)),
+            buffers.read(sliced, 64 * 64),
+            SUMMED);
+      }
     }
   }
 
   @Test
   void bigTilesOnlyForLargeProducts() {
-    // 4096 x 4096 is 1024 tiles of 128 x 128; 2048 x 2048 is 256, below the 264 threshold.
+    // 4096 x 4096 is 1024 tiles of 128 x 128. 2048 x 4096 is 512, below the 528 threshold, and
+    // 2048 x 4224 is 528.
     assertEquals(DeviceMatmul.Kernel.TILED_128, DeviceMatmul.defaultKernel(4096, 4096));
-    assertEquals(DeviceMatmul.Kernel.TILED, DeviceMatmul.defaultKernel(2048, 2048));
-    assertEquals(DeviceMatmul.Kernel.TILED_128, DeviceMatmul.defaultKernel(2048, 2049));
+    assertEquals(DeviceMatmul.Kernel.TILED, DeviceMatmul.defaultKernel(2048, 4096));
+    assertEquals(DeviceMatmul.Kernel.TILED_128, DeviceMatmul.defaultKernel(2048, 4224));
     // A batch of 64 rows, however wide, stays on the 64 x 64 kernel.
     assertEquals(DeviceMatmul.Kernel.TILED, DeviceMatmul.defaultKernel(64, 1 << 20));
     assertEquals(DeviceMatmul.Kernel.TILED, DeviceMatmul.defaultKernel(1 << 20, 127));
@@ -236,7 +327,7 @@ class DeviceMatmulTest {
     // The launch itself goes to the chosen kernel's function with its tile's grid.
     RecordingRuntime recorder = new RecordingRuntime(runtime("emulated"));
     DeviceMatmul matmul = new DeviceMatmul(recorder);
-    int m = 128 * 264;
+    int m = 128 * 528;
     try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(recorder)) {
       matmul.gemm(
           false,
@@ -250,7 +341,7 @@ class DeviceMatmulTest {
           false);
     }
     assertEquals("kiln_matmul_tiled128", recorder.lastKernel);
-    assertEquals(Dim3.of(1, 264), recorder.lastGrid);
+    assertEquals(Dim3.of(1, 528), recorder.lastGrid);
   }
 
   @Test
