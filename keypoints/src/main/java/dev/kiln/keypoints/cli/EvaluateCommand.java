@@ -71,6 +71,7 @@ final class EvaluateCommand implements Callable<Integer> {
     Path csvFile = csv != null ? csv : data.resolve("test_frames_keypoints.csv");
     Path imageFolder = images != null ? images : csvFile.resolveSibling("test");
     Path outputFolder = output != null ? output : checkpoint.toAbsolutePath().getParent();
+    Main.requireOutputFolder(outputFolder);
 
     KeypointDetector detector = KeypointDetector.load(checkpoint);
     LoadOptions load =

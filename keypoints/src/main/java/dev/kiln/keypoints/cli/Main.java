@@ -10,6 +10,7 @@ import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
 import java.nio.file.FileSystemLoopException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
 import java.nio.file.NotLinkException;
@@ -138,6 +139,35 @@ public final class Main implements Runnable {
           checkpoint.toString(),
           null,
           "--checkpoint is not a regular file (a FIFO, socket or device); " + advice);
+    }
+  }
+
+  /**
+   * Checks that {@code output}, the value of a command's --output option, is a writable folder or
+   * can be created. Commands call it before any work, so that a file in its place costs no work.
+   */
+  static void requireOutputFolder(Path output) throws IOException {
+    // The nearest folder that exists is the one where writing begins: output itself, or the
+    // ancestor in which createDirectories makes the missing folders.
+    Path absolute = output.toAbsolutePath().normalize();
+    Path existing = absolute;
+    while (!Files.exists(existing, LinkOption.NOFOLLOW_LINKS)) {
+      existing = existing.getParent();
+    }
+    if (!Files.isDirectory(existing)) {
+      String problem =
+          existing.equals(absolute)
+              ? "--output is not a folder"
+              : "--output cannot be created because " + existing + " is not a folder";
+      throw new FileSystemException(output.toString(), null, problem + "; pass another --output");
+    }
+    if (!Files.isWritable(existing)) {
+      throw new AccessDeniedException(
+          output.toString(),
+          null,
+          "permission denied: cannot write to "
+              + existing
+              + "; make it writable or pass another --output");
     }
   }
 

@@ -9,7 +9,6 @@ import dev.kiln.keypoints.plot.KeypointOverlay;
 import dev.kiln.keypoints.predict.KeypointDetector;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.AccessDeniedException;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -162,29 +161,8 @@ final class PredictCommand implements Callable<Integer> {
    * paths.
    */
   private static void checkOutputFolder(Path output, List<Path> files) throws IOException {
-    // The nearest folder that exists is the one where writing begins: output itself, or the
-    // ancestor in which createDirectories makes the missing folders.
-    Path absolute = output.toAbsolutePath().normalize();
-    Path existing = absolute;
-    while (!Files.exists(existing, LinkOption.NOFOLLOW_LINKS)) {
-      existing = existing.getParent();
-    }
-    if (!Files.isDirectory(existing)) {
-      String problem =
-          existing.equals(absolute)
-              ? "--output is not a folder"
-              : "--output cannot be created because " + existing + " is not a folder";
-      throw new FileSystemException(output.toString(), null, problem + "; pass another --output");
-    }
-    if (!Files.isWritable(existing)) {
-      throw new AccessDeniedException(
-          output.toString(),
-          null,
-          "permission denied: cannot write to "
-              + existing
-              + "; make it writable or pass another --output");
-    }
-    if (!existing.equals(absolute)) {
+    Main.requireOutputFolder(output);
+    if (!Files.exists(output.toAbsolutePath().normalize(), LinkOption.NOFOLLOW_LINKS)) {
       return;
     }
 

@@ -1,9 +1,13 @@
 package dev.kiln.keypoints.data;
 
+import static dev.kiln.keypoints.eval.Nme.LEFT_OUTER_EYE_CORNER;
+import static dev.kiln.keypoints.eval.Nme.RIGHT_OUTER_EYE_CORNER;
+
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -23,11 +27,29 @@ import java.util.regex.Pattern;
  * IOException}. Problems with single rows become {@link BadRow}s that name the line and the column
  * (1-based, the file name being column 1). Fields may be quoted with double quotes, blank lines are
  * ignored, and a UTF-8 byte order mark is accepted.
+ *
+ * <p>A row is bad if it has the wrong number of columns, a coordinate that is not a finite number,
+ * the file name of an earlier row, or outer eye corners (points 36 and 45) closer than {@link
+ * #MIN_EYE_CORNER_DISTANCE}, because the NME divides by their distance. Its file name must be a
+ * relative path with {@code /} between folders and no {@code .} or {@code ..} segment, so that it
+ * stays inside the image folder and each image has one spelling.
  */
 public final class KeypointsCsv {
 
   /** Number of columns in every line: the file name and 136 coordinates. */
   public static final int COLUMNS = 1 + 2 * Sample.POINTS;
+
+  /**
+   * Smallest distance, in pixels of the original image, between the outer eye corners (points 36
+   * and 45), which the NME divides by. Validation computes the NME after the evaluation rescale,
+   * which can shrink an image by up to 10000 / round(1.15 S) for input side S, and after rounding
+   * the keypoints to float, with an error of about 2.4e-7 S/2 pixels. One pixel stays about 1000
+   * times above that error, while a tiny limit such as 1e-6 pixels could round to zero. The
+   * smallest distance in the face dataset's training CSV is 11 pixels.
+   */
+  public static final double MIN_EYE_CORNER_DISTANCE = 1.0;
+
+  private static final Pattern WINDOWS_DRIVE = Pattern.compile("[A-Za-z]:");
 
   private static final Pattern DECIMAL =
       Pattern.compile("[+-]?(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?");
@@ -214,6 +236,10 @@ public final class KeypointsCsv {
     if (fields.getFirst().isEmpty()) {
       return "column 1: the image file name is empty; fill it in or remove the row";
     }
+    String fileNameProblem = checkFileName(fields.getFirst());
+    if (fileNameProblem != null) {
+      return fileNameProblem;
+    }
 
     for (int i = 1; i < COLUMNS; i++) {
       String value = fields.get(i);
@@ -234,7 +260,72 @@ public final class KeypointsCsv {
         return column + ": \"" + value + "\" overflows a double; fix the value or remove the row";
       }
     }
+    return checkEyeCorners(parseCoordinates(fields));
+  }
+
+  /**
+   * Returns the problem of an image file name that could leave the image folder or name one image
+   * in two ways, or null if it is a plain relative path such as {@code a_01.jpg} or {@code
+   * person/a_01.jpg}.
+   */
+  private static String checkFileName(String name) {
+    String advice =
+        "; give the image's path relative to the image folder, with / between folders (such as"
+            + " Name_01.jpg or subfolder/Name_01.jpg), or remove the row";
+    String column = "column 1: \"" + name + "\"";
+    if (name.indexOf('\\') >= 0) {
+      return column + " contains a backslash" + advice;
+    }
+    if (name.startsWith("/")) {
+      return column + " is an absolute path" + advice;
+    }
+    if (WINDOWS_DRIVE.matcher(name).lookingAt()) {
+      return column + " starts with a drive letter" + advice;
+    }
+    for (String segment : name.split("/", -1)) {
+      if (segment.isEmpty()) {
+        return column + " has an empty folder name (a / at the end or two in a row)" + advice;
+      }
+      if (segment.equals(".") || segment.equals("..")) {
+        return column + " contains the path segment \"" + segment + "\"" + advice;
+      }
+    }
+    try {
+      Path.of(name);
+    } catch (InvalidPathException e) {
+      return column + " is not a valid file name (" + e.getReason() + ")" + advice;
+    }
     return null;
+  }
+
+  /** Returns the problem of a row whose outer eye corners are too close for the NME, or null. */
+  private static String checkEyeCorners(double[] keypoints) {
+    int left = LEFT_OUTER_EYE_CORNER;
+    int right = RIGHT_OUTER_EYE_CORNER;
+    double distance =
+        Math.hypot(
+            keypoints[2 * left] - keypoints[2 * right],
+            keypoints[2 * left + 1] - keypoints[2 * right + 1]);
+    if (distance >= MIN_EYE_CORNER_DISTANCE) {
+      return null;
+    }
+    return String.format(
+        Locale.ROOT,
+        "columns %d-%d and %d-%d (points %d and %d, the outer eye corners): (%s, %s) and (%s, %s)"
+            + " are %.3g pixels apart, but the NME divides by this distance, which must be at least"
+            + " %s pixel; fix the coordinates or remove the row",
+        2 * left + 2,
+        2 * left + 3,
+        2 * right + 2,
+        2 * right + 3,
+        left,
+        right,
+        keypoints[2 * left],
+        keypoints[2 * left + 1],
+        keypoints[2 * right],
+        keypoints[2 * right + 1],
+        distance,
+        MIN_EYE_CORNER_DISTANCE);
   }
 
   private static String axisName(int index) {

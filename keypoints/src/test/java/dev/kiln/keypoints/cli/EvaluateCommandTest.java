@@ -1,6 +1,7 @@
 package dev.kiln.keypoints.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.keypoints.data.TestData;
@@ -12,6 +13,8 @@ import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -51,6 +54,89 @@ class EvaluateCommandTest {
     assertEquals(0, status, err.toString());
     String expected = "faces: 5 from " + csv + ", images in " + images;
     assertTrue(out.toString().lines().anyMatch(expected::equals), out.toString());
+  }
+
+  @Test
+  void outputFileRejectedBeforeWork() throws IOException {
+    Path data = TestData.facialKeypoints();
+    Path checkpoint = UntrainedCheckpoint.write(folder);
+    Path output = Files.writeString(folder.resolve("notes.csv"), "kept");
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+
+    // The CSV is missing, so any work before the output check would fail with another message.
+    int status =
+        kiln(
+            out,
+            err,
+            "evaluate",
+            "--checkpoint",
+            checkpoint.toString(),
+            "--csv",
+            folder.resolve("absent.csv").toString(),
+            "--images",
+            data.resolve("test").toString(),
+            "--output",
+            output.toString());
+
+    assertEquals(1, status, err.toString());
+    assertTrue(
+        err.toString().contains(output + ": --output is not a folder; pass another --output"),
+        err.toString());
+    assertEquals("kept", Files.readString(output));
+  }
+
+  @Test
+  void coincidentEyeCornersSkippedWhenAsked() throws IOException {
+    Path data = TestData.facialKeypoints();
+    Path csv = folder.resolve("three_faces.csv");
+    List<String> rows =
+        new ArrayList<>(
+            Files.readAllLines(data.resolve("test_frames_keypoints.csv"), StandardCharsets.UTF_8)
+                .subList(0, 4));
+    String[] fields = rows.get(2).split(",");
+    fields[1 + 2 * 45] = fields[1 + 2 * 36];
+    fields[1 + 2 * 45 + 1] = fields[1 + 2 * 36 + 1];
+    rows.set(2, String.join(",", fields));
+    Files.write(csv, rows, StandardCharsets.UTF_8);
+    Path checkpoint = UntrainedCheckpoint.write(folder);
+    String[] arguments = {
+      "evaluate",
+      "--checkpoint",
+      checkpoint.toString(),
+      "--csv",
+      csv.toString(),
+      "--images",
+      data.resolve("test").toString(),
+      "--output",
+      folder.resolve("evaluation").toString()
+    };
+    StringWriter failOut = new StringWriter();
+    StringWriter failErr = new StringWriter();
+    StringWriter skipOut = new StringWriter();
+    StringWriter skipErr = new StringWriter();
+
+    int failStatus = kiln(failOut, failErr, arguments);
+    boolean failWrote = Files.exists(folder.resolve("evaluation/evaluation.json"));
+    String[] skipping = Arrays.copyOf(arguments, arguments.length + 1);
+    skipping[arguments.length] = "--skip-bad-rows";
+    int skipStatus = kiln(skipOut, skipErr, skipping);
+
+    assertEquals(1, failStatus, failOut.toString());
+    assertTrue(failErr.toString().contains(csv + " line 3 ("), failErr.toString());
+    assertTrue(failErr.toString().contains("points 36 and 45"), failErr.toString());
+    assertFalse(failWrote, "a failed evaluation writes no report");
+    assertEquals(0, skipStatus, skipErr.toString());
+    assertTrue(skipOut.toString().contains(csv + " line 3 ("), skipOut.toString());
+    assertTrue(skipOut.toString().contains("faces: 2 from " + csv), skipOut.toString());
+  }
+
+  /** Runs the command line with its failure handler and returns the exit status. */
+  private static int kiln(StringWriter out, StringWriter err, String... arguments) {
+    CommandLine commandLine = Main.newCommandLine();
+    commandLine.setOut(new PrintWriter(out, true));
+    commandLine.setErr(new PrintWriter(err, true));
+    return commandLine.execute(arguments);
   }
 
   @Test

@@ -174,8 +174,47 @@ class FaceDatasetTest {
     FaceDataset.Loaded loaded = FaceDataset.load(csv, images, options(OnBadRow.SKIP));
 
     assertTrue(
-        loaded.report().skipped().getFirst().reason().contains("outside the image folder"),
+        loaded.report().skipped().getFirst().reason().contains("path segment \"..\""),
         loaded.report().summary());
+  }
+
+  @Test
+  void loadReadsImageInSubfolder() throws IOException {
+    Path subfolder = Files.createDirectory(images.resolve("person"));
+    TestImages.write(subfolder, "a_00.png", TestImages.grayPng(WIDTH, HEIGHT));
+    Files.write(csv, List.of(KeypointsCsvTest.HEADER, line("person/a_00.png", inside())));
+
+    FaceDataset.Loaded loaded = FaceDataset.load(csv, images, options(OnBadRow.FAIL));
+
+    assertEquals(List.of("person/a_00.png"), names(loaded.samples()));
+  }
+
+  @Test
+  void coincidentEyeCornersSkippedOrFatal() throws IOException {
+    double[] closed = inside();
+    closed[2 * 45] = closed[2 * 36];
+    closed[2 * 45 + 1] = closed[2 * 36 + 1];
+    Files.write(
+        csv,
+        List.of(
+            KeypointsCsvTest.HEADER,
+            line("a_00.png", inside()),
+            line("h_00.png", closed),
+            line("f_00.png", inside())));
+
+    FaceDataset.Loaded loaded = FaceDataset.load(csv, images, options(OnBadRow.SKIP));
+    BadRowException error =
+        assertThrows(
+            BadRowException.class, () -> FaceDataset.load(csv, images, options(OnBadRow.FAIL)));
+
+    assertEquals(List.of("a_00.png", "f_00.png"), names(loaded.samples()));
+    assertEquals(1, loaded.report().skippedCount());
+    String summary = loaded.report().summary();
+    assertTrue(summary.contains(csv + " line 3 (h_00.png): columns 74-75 and 92-93"), summary);
+    assertEquals(3, error.badRow().lineNumber());
+    assertTrue(error.getMessage().contains(csv + " line 3 (h_00.png)"), error.getMessage());
+    assertTrue(error.getMessage().contains("points 36 and 45"), error.getMessage());
+    assertTrue(error.getMessage().contains("--skip-bad-rows"), error.getMessage());
   }
 
   /** Returns 68 points spread over the inside of a WIDTH x HEIGHT image. */

@@ -9,7 +9,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
@@ -154,6 +156,80 @@ class KeypointsCsvTest {
 
     assertEquals(3, bad.lineNumber());
     assertTrue(bad.reason().contains("also on line 2"), bad.reason());
+  }
+
+  /** Returns a data line whose point 45 lies {@code dx} pixels right of point 36. */
+  private static String rowWithEyeCornersApart(String name, double dx) {
+    String[] fields = row(name, 1).split(",");
+    fields[1 + 90] = Double.toString(Double.parseDouble(fields[1 + 72]) + dx);
+    fields[1 + 91] = fields[1 + 73];
+    return String.join(",", fields);
+  }
+
+  @Test
+  void csvCoincidentEyeCornersRejected() throws IOException {
+    Path file = csv(HEADER, row("a_0.jpg", 1), rowWithEyeCornersApart("b_0.jpg", 0));
+
+    BadRow bad = onlyBadRow(file);
+    BadRowException error = assertThrows(BadRowException.class, () -> KeypointsCsv.read(file));
+
+    assertEquals(3, bad.lineNumber());
+    assertTrue(bad.reason().contains("columns 74-75 and 92-93"), bad.reason());
+    assertTrue(bad.reason().contains("points 36 and 45"), bad.reason());
+    assertTrue(bad.reason().contains("(73.0, 74.0) and (73.0, 74.0)"), bad.reason());
+    assertTrue(bad.reason().contains("0.00 pixels apart"), bad.reason());
+    assertTrue(bad.reason().contains("remove the row"), bad.reason());
+    assertEquals(3, error.badRow().lineNumber());
+    assertTrue(error.getMessage().contains(file + " line 3 (b_0.jpg)"), error.getMessage());
+  }
+
+  @Test
+  void csvEyeCornersOnePixelApart() throws IOException {
+    Path file =
+        csv(
+            HEADER,
+            rowWithEyeCornersApart("a_0.jpg", 1e-6),
+            rowWithEyeCornersApart("b_0.jpg", 0.999),
+            rowWithEyeCornersApart("c_0.jpg", KeypointsCsv.MIN_EYE_CORNER_DISTANCE));
+
+    KeypointsCsv.Contents contents = KeypointsCsv.parse(file, Integer.MAX_VALUE);
+
+    assertEquals(List.of(2, 3), contents.badRows().stream().map(BadRow::lineNumber).toList());
+    assertTrue(
+        contents.badRows().get(0).reason().contains("1.00e-06 pixels apart"),
+        contents.badRows().get(0).reason());
+    assertEquals(
+        List.of("c_0.jpg"), contents.rows().stream().map(KeypointsCsv.Row::fileName).toList());
+  }
+
+  @Test
+  void csvIrregularFileNamesRejected() throws IOException {
+    Map<String, String> reasons = new LinkedHashMap<>();
+    reasons.put("../a_0.jpg", "contains the path segment \"..\"");
+    reasons.put("sub/../../a_0.jpg", "contains the path segment \"..\"");
+    reasons.put("./a_0.jpg", "contains the path segment \".\"");
+    reasons.put("/data/a_0.jpg", "is an absolute path");
+    reasons.put("sub//a_0.jpg", "has an empty folder name");
+    reasons.put("sub/", "has an empty folder name");
+    reasons.put("..\\a_0.jpg", "contains a backslash");
+    reasons.put("C:a_0.jpg", "starts with a drive letter");
+    reasons.put("a\0_0.jpg", "is not a valid file name");
+
+    for (Map.Entry<String, String> entry : reasons.entrySet()) {
+      BadRow bad = onlyBadRow(csv(HEADER, row(entry.getKey(), 1)));
+
+      assertEquals(2, bad.lineNumber(), entry.getKey());
+      assertTrue(bad.reason().startsWith("column 1: \"" + entry.getKey() + "\""), bad.reason());
+      assertTrue(bad.reason().contains(entry.getValue()), bad.reason());
+      assertTrue(bad.reason().contains("relative to the image folder"), bad.reason());
+    }
+  }
+
+  @Test
+  void csvFileNameInSubfolderAccepted() throws IOException {
+    List<KeypointsCsv.Row> rows = KeypointsCsv.read(csv(HEADER, row("person/a_0.jpg", 1)));
+
+    assertEquals("person/a_0.jpg", rows.getFirst().fileName());
   }
 
   @Test

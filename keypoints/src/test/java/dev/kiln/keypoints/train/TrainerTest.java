@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.Tensor;
+import dev.kiln.keypoints.data.BadRowException;
 import dev.kiln.keypoints.data.Sample;
 import dev.kiln.keypoints.data.TestData;
 import dev.kiln.keypoints.doctor.Deadline;
@@ -231,6 +232,63 @@ class TrainerTest {
 
     assertTrue(error.getMessage().contains("fetch-data"), error.getMessage());
     assertFalse(Files.exists(run), "a failed start leaves no run folder behind");
+  }
+
+  /**
+   * Writes a dataset folder with the first {@link #ROWS} rows of the real training CSV, where the
+   * row on line {@code line} has point 45 moved onto point 36, and links the real image folder.
+   */
+  private Path datasetWithCoincidentEyeCorners(int line) throws IOException {
+    Path real = TestData.facialKeypoints();
+    List<String> lines =
+        new ArrayList<>(
+            Files.readAllLines(real.resolve("training_frames_keypoints.csv")).subList(0, ROWS + 1));
+    String[] fields = lines.get(line - 1).split(",");
+    fields[1 + 2 * 45] = fields[1 + 2 * 36];
+    fields[1 + 2 * 45 + 1] = fields[1 + 2 * 36 + 1];
+    lines.set(line - 1, String.join(",", fields));
+
+    Path data = Files.createDirectory(folder.resolve("data"));
+    Files.write(data.resolve("training_frames_keypoints.csv"), lines);
+    Files.createSymbolicLink(data.resolve("training"), real.resolve("training").toAbsolutePath());
+    return data;
+  }
+
+  @Test
+  void coincidentEyeCornersStopRunBeforeTraining() throws IOException {
+    Path data = datasetWithCoincidentEyeCorners(5);
+    Path run = folder.resolve("run");
+
+    BadRowException error =
+        assertThrows(
+            BadRowException.class,
+            () -> Trainer.start(options(data, 1), Device.CPU, run, quiet(), false).run());
+
+    String message = error.getMessage();
+    assertTrue(message.contains("training_frames_keypoints.csv line 5 ("), message);
+    assertTrue(message.contains("points 36 and 45"), message);
+    assertTrue(message.contains("--skip-bad-rows"), message);
+    assertFalse(Files.exists(run.resolve("history.csv")), "no epoch ran");
+    assertFalse(Files.exists(run.resolve(Trainer.LAST)), "no checkpoint was written");
+  }
+
+  @Test
+  void coincidentEyeCornersSkippedWhenAsked() throws IOException {
+    Path data = datasetWithCoincidentEyeCorners(5);
+    Path run = folder.resolve("run");
+    TrainOptions skipping =
+        new TrainOptions(
+            data, "default", 1, 16, "adam", 5e-4, 0, "l1", "cosine", 7, 0.2, 1, ROWS, 0, true);
+    StringWriter log = new StringWriter();
+
+    List<EpochRecord> history =
+        Trainer.start(skipping, Device.CPU, run, new PrintWriter(log, true), false).run();
+
+    assertEquals(1, history.size());
+    assertTrue(Double.isFinite(history.getFirst().validationNme()), history.toString());
+    assertTrue(Files.isRegularFile(run.resolve(Trainer.LAST)), "last checkpoint");
+    assertTrue(log.toString().contains("Loaded " + (ROWS - 1) + " of " + ROWS), log.toString());
+    assertTrue(log.toString().contains("training_frames_keypoints.csv line 5 ("), log.toString());
   }
 
   @Test
