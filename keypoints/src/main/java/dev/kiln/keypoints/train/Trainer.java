@@ -57,6 +57,12 @@ public final class Trainer {
    */
   private final boolean epochsGiven;
 
+  /**
+   * Whether {@link #start} created the run folder, so that a start whose data or model fails to
+   * load removes the folder and not only its files.
+   */
+  private final boolean folderCreated;
+
   private final Device device;
   private final PrintWriter out;
 
@@ -77,6 +83,7 @@ public final class Trainer {
       Path run,
       boolean resuming,
       boolean epochsGiven,
+      boolean folderCreated,
       Device device,
       PrintWriter out,
       boolean interactive) {
@@ -84,6 +91,7 @@ public final class Trainer {
     this.run = run;
     this.resuming = resuming;
     this.epochsGiven = epochsGiven;
+    this.folderCreated = folderCreated;
     this.device = device;
     this.out = out;
     this.progress = new ProgressBar(out, interactive);
@@ -116,7 +124,7 @@ public final class Trainer {
     Files.createDirectories(run);
     try {
       options.write(run);
-      return new Trainer(options, run, false, false, device, out, interactive);
+      return new Trainer(options, run, false, false, !existed, device, out, interactive);
     } catch (IOException | RuntimeException e) {
       // The folder was empty or missing before, so everything in it is this failed start's.
       removeFailedStart(run, existed, out);
@@ -171,7 +179,7 @@ public final class Trainer {
               + " leaves nothing to train: resume with --epochs greater than "
               + (position.epoch() - 1));
     }
-    return new Trainer(options, run, true, epochs > 0, device, out, interactive);
+    return new Trainer(options, run, true, epochs > 0, false, device, out, interactive);
   }
 
   /** Asks the run to save its position and stop after the current batch; safe from any thread. */
@@ -187,7 +195,17 @@ public final class Trainer {
 
   /** Runs training and returns the history of all epochs of the run. */
   public List<EpochRecord> run() throws IOException {
-    TrainingParts parts = TrainingParts.prepare(options, run, device, resuming, out);
+    TrainingParts parts;
+    try {
+      parts = TrainingParts.prepare(options, run, device, resuming, out);
+    } catch (IOException | RuntimeException e) {
+      // A new run whose data or model fails to load has written only options.properties. Removing
+      // it lets the same --output serve the next attempt, where "not empty" would reject it.
+      if (!resuming) {
+        removeFailedStart(run, !folderCreated, out);
+      }
+      throw e;
+    }
     Position position = resuming ? restore(parts) : Position.START;
     // A resume changes the run folder only from here on, after the data, the split, the history and
     // the checkpoint's state have loaded, so that a resume that fails leaves every file as it was.

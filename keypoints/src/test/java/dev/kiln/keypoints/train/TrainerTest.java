@@ -268,8 +268,27 @@ class TrainerTest {
     assertTrue(message.contains("training_frames_keypoints.csv line 5 ("), message);
     assertTrue(message.contains("points 36 and 45"), message);
     assertTrue(message.contains("--skip-bad-rows"), message);
-    assertFalse(Files.exists(run.resolve("history.csv")), "no epoch ran");
-    assertFalse(Files.exists(run.resolve(Trainer.LAST)), "no checkpoint was written");
+    assertFalse(Files.exists(run), "the failed start removed the folder it created");
+  }
+
+  @Test
+  void failedLoadKeepsGivenFolderReusable() throws IOException {
+    Path data = datasetWithCoincidentEyeCorners(5);
+    Path run = Files.createDirectory(folder.resolve("given"));
+    assertThrows(
+        BadRowException.class,
+        () -> Trainer.start(options(data, 1), Device.CPU, run, quiet(), false).run());
+    assertTrue(Files.isDirectory(run), "the folder given with --output stays");
+    try (var entries = Files.list(run)) {
+      assertEquals(List.of(), entries.toList(), "options.properties was removed");
+    }
+
+    // The same folder takes the next attempt, which skips the bad row.
+    TrainOptions skipping =
+        new TrainOptions(
+            data, "default", 1, 16, "adam", 5e-4, 0, "l1", "cosine", 7, 0.2, 1, ROWS, 0, true);
+    List<EpochRecord> history = Trainer.start(skipping, Device.CPU, run, quiet(), false).run();
+    assertEquals(1, history.size());
   }
 
   @Test
