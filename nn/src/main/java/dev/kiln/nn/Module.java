@@ -6,8 +6,11 @@ import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.Shapes;
 import dev.kiln.core.tensor.Storage;
 import dev.kiln.core.tensor.Tensor;
+import java.lang.reflect.Field;
+import java.lang.reflect.Modifier;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
@@ -24,6 +27,24 @@ import java.util.TreeSet;
  * <p>Names follow PyTorch: a parameter's full name is the path of child names joined by dots, such
  * as {@code features.0.weight} or {@code bn1.running_var}, so that weights move both ways through
  * safetensors files.
+ *
+ * <p>A subclass registers each layer it owns with {@link #registerModule} and each trained tensor
+ * with {@link #registerParameter}, usually in its constructor:
+ *
+ * <pre>{@code
+ * final Linear head = registerModule("head", new Linear(64, 10));
+ * }</pre>
+ *
+ * Java has no hook that runs on a field assignment, so unlike PyTorch, a field assignment alone
+ * registers nothing. The tree methods ({@link #parameters}, {@link #namedParameters}, {@link
+ * #stateDict}, {@link #train}, {@link #eval}, {@link #to(Device)}, {@link #loadStateDict} and the
+ * others built on them) therefore check every module in the tree first. They throw an {@link
+ * IllegalStateException} when an instance field, or an element of a collection, array or map in
+ * such a field, refers to a module or a leaf tensor that requires a gradient and that the module's
+ * subtree does not contain. Such a layer would otherwise never train and ignore {@code eval()}. A
+ * field that refers to a module or parameter owned elsewhere on purpose may be declared {@code
+ * transient}, which the check skips. The check also skips static and synthetic fields, and fields
+ * that reflection cannot open (in a named module that does not open its package to kiln).
  */
 public abstract class Module {
 
@@ -76,6 +97,149 @@ public abstract class Module {
     }
   }
 
+  // ---- Registration check ----------------------------------------------------------------------
+
+  /**
+   * Instance fields of each subclass, from the class itself up to but not including Module, that
+   * the registration check reads: neither static, synthetic nor transient, not of a primitive type
+   * or a primitive array type, and open to reflection.
+   */
+  private static final ClassValue<List<Field>> CHECKED_FIELDS =
+      new ClassValue<>() {
+        @Override
+        protected List<Field> computeValue(Class<?> type) {
+          List<Field> fields = new ArrayList<>();
+          for (Class<?> c = type; c != Module.class && c != null; c = c.getSuperclass()) {
+            for (Field field : c.getDeclaredFields()) {
+              if (isChecked(field) && field.trySetAccessible()) {
+                fields.add(field);
+              }
+            }
+          }
+          return List.copyOf(fields);
+        }
+      };
+
+  private static boolean isChecked(Field field) {
+    int modifiers = field.getModifiers();
+    Class<?> type = field.getType();
+    boolean primitiveArray = type.isArray() && type.getComponentType().isPrimitive();
+    return !Modifier.isStatic(modifiers)
+        && !Modifier.isTransient(modifiers)
+        && !field.isSynthetic()
+        && !type.isPrimitive()
+        && !primitiveArray;
+  }
+
+  /**
+   * Throws if a field of any module in this tree refers to a module or a parameter-like tensor that
+   * the subtree of the field's owner does not contain. See the class documentation.
+   */
+  private void requireRegisteredFields() {
+    checkSubtree(new IdentityHashMap<>());
+  }
+
+  /**
+   * Checks the fields of this module and of its descendants, and returns the modules and tensors
+   * registered in this module's subtree. {@code done} maps each module already checked to that set,
+   * so a module used twice is checked once.
+   */
+  private Set<Object> checkSubtree(Map<Module, Set<Object>> done) {
+    Set<Object> registered = done.get(this);
+    if (registered != null) {
+      return registered;
+    }
+    registered = Collections.newSetFromMap(new IdentityHashMap<>());
+    done.put(this, registered);
+    registered.add(this);
+    registered.addAll(parameters.values());
+    registered.addAll(buffers.values());
+    for (Module child : children.values()) {
+      registered.addAll(child.checkSubtree(done));
+    }
+
+    for (Field field : CHECKED_FIELDS.get(getClass())) {
+      Object value;
+      try {
+        value = field.get(this);
+      } catch (IllegalAccessException e) {
+        throw new AssertionError("field " + field + " was made accessible but cannot be read", e);
+      }
+      requireRegistered(field, -1, value, registered);
+      if (value instanceof Collection<?> collection) {
+        requireRegisteredElements(field, collection, registered);
+      } else if (value instanceof Map<?, ?> map) {
+        requireRegisteredElements(field, map.values(), registered);
+      } else if (value instanceof Object[] array) {
+        requireRegisteredElements(field, Arrays.asList(array), registered);
+      }
+    }
+    return registered;
+  }
+
+  private static void requireRegisteredElements(
+      Field field, Collection<?> elements, Set<Object> registered) {
+    int index = 0;
+    for (Object element : elements) {
+      requireRegistered(field, index, element, registered);
+      index++;
+    }
+  }
+
+  /**
+   * Throws if {@code value}, read from {@code field} (or from its element {@code index}, or -1 for
+   * the field itself), is a module or a parameter-like tensor missing from {@code registered}.
+   */
+  private static void requireRegistered(
+      Field field, int index, Object value, Set<Object> registered) {
+    if (value == null || registered.contains(value)) {
+      return;
+    }
+    boolean isModule = value instanceof Module;
+    boolean isParameter =
+        value instanceof Tensor tensor && tensor.requiresGrad() && tensor.isLeaf();
+    if (!isModule && !isParameter) {
+      return;
+    }
+
+    Class<?> owner = field.getDeclaringClass();
+    String name = field.getName();
+    String location =
+        (owner.getSimpleName().isEmpty() ? owner.getName() : owner.getSimpleName())
+            + "."
+            + name
+            + (index < 0 ? "" : " (element " + index + ")");
+    String description;
+    String register;
+    if (isModule) {
+      description =
+          "a " + value.getClass().getSimpleName() + " that is not a registered child module";
+      register = "registerModule(\"" + name + "\", " + name + ")";
+    } else {
+      description =
+          "a tensor of shape "
+              + Shapes.format(((Tensor) value).shape())
+              + " that requires a gradient but is not a registered parameter";
+      register =
+          "registerParameter(\""
+              + name
+              + "\", "
+              + name
+              + ") (or registerBuffer for state that is saved but not trained)";
+    }
+    if (index >= 0) {
+      register = "one register call per element, each under a name of its own, as Sequential does";
+    }
+    throw new IllegalStateException(
+        location
+            + " refers to "
+            + description
+            + ", so parameters(), stateDict(), train(), eval() and to() do not reach it. Register"
+            + " it in the constructor with "
+            + register
+            + ", or declare the field transient if another module owns it");
+  }
+
   // ---- Tree access -----------------------------------------------------------------------------
 
   /** Direct children, by name, in registration order. */
@@ -89,6 +253,11 @@ public abstract class Module {
    * PyTorch, so that optimizers and parameter counts see it once.
    */
   public Map<String, Tensor> namedParameters() {
+    requireRegisteredFields();
+    return uniqueParameters();
+  }
+
+  private Map<String, Tensor> uniqueParameters() {
     Map<String, Tensor> all = new LinkedHashMap<>();
     collect("", all, true, false);
     Map<String, Tensor> result = new LinkedHashMap<>();
@@ -104,6 +273,7 @@ public abstract class Module {
 
   /** All buffers of this module and its descendants by full name. */
   public Map<String, Tensor> namedBuffers() {
+    requireRegisteredFields();
     Map<String, Tensor> result = new LinkedHashMap<>();
     collect("", result, false, true);
     return result;
@@ -116,6 +286,7 @@ public abstract class Module {
 
   /** Parameters and buffers by full name, as PyTorch's {@code state_dict()}. */
   public Map<String, Tensor> stateDict() {
+    requireRegisteredFields();
     Map<String, Tensor> result = new LinkedHashMap<>();
     collect("", result, true, true);
     return result;
@@ -143,10 +314,11 @@ public abstract class Module {
   }
 
   /**
-   * Copies values from {@code state} into this module's parameters and buffers, converting the
-   * dtype where needed. Each loaded value is copied to the device of the tensor it replaces, so a
-   * state read from a file on the CPU loads straight into a model on a GPU. With {@code strict},
-   * every name must match both ways. Gradients of the replaced tensors are dropped.
+   * Copies values from {@code state} into this module's parameters and buffers in place, as
+   * PyTorch's {@code load_state_dict}, converting each value to the dtype and device of the tensor
+   * it loads into. So a state read from a file on the CPU loads straight into a model on a GPU, and
+   * views of a parameter and an optimizer built over it see the loaded values. With {@code strict},
+   * every name must match both ways. Gradients of the loaded tensors are dropped.
    *
    * @return the names that the model has but the state lacks, and the reverse; both are empty after
    *     a strict load
@@ -181,17 +353,21 @@ public abstract class Module {
       }
     }
 
-    // Every copy is made before the first tensor changes, so a failed upload leaves the model as
-    // it was.
-    Map<Tensor, Storage> replacements = new IdentityHashMap<>();
+    // Every conversion and upload is made before the first tensor changes, so a failed one leaves
+    // the model as it was. What follows copies between tensors of the same dtype and device.
+    Map<Tensor, Tensor> converted = new IdentityHashMap<>();
     for (Map.Entry<String, Tensor> entry : own.entrySet()) {
       Tensor source = state.get(entry.getKey());
       if (source != null) {
         Tensor target = entry.getValue();
-        replacements.put(target, source.copyAs(target.dtype(), target.device()).storage());
+        converted.put(target, source.copyAs(target.dtype(), target.device()));
       }
     }
-    replacements.forEach(Tensor::setStorage);
+    converted.forEach(
+        (target, value) -> {
+          target.copyFrom(value);
+          target.zeroGrad();
+        });
     return new LoadResult(missing, unexpected);
   }
 
@@ -241,9 +417,10 @@ public abstract class Module {
   }
 
   /**
-   * Converts every parameter and buffer to {@code dtype} in place and returns this module.
-   * Converting to float32 works on any device. Devices other than the CPU store float32 only, so a
-   * module with tensors there cannot become float64: move it with {@code to(Device.CPU)} first.
+   * Converts every parameter and buffer to {@code dtype} in place and returns this module. An
+   * optimizer built before the conversion converts its state on its next step. Converting to
+   * float32 works on any device. Devices other than the CPU store float32 only, so a module with
+   * tensors there cannot become float64: move it with {@code to(Device.CPU)} first.
    *
    * @throws IllegalArgumentException if a tensor on a device other than the CPU should become
    *     float64; nothing is converted in that case
@@ -287,6 +464,7 @@ public abstract class Module {
 
   /** Sets training mode on this module and its descendants. */
   public Module train(boolean mode) {
+    requireRegisteredFields();
     training = mode;
     for (Module child : children.values()) {
       child.train(mode);
@@ -323,7 +501,12 @@ public abstract class Module {
   public String toString() {
     StringBuilder text = new StringBuilder();
     describe(text, "");
-    text.append("\nTotal parameters: ").append(String.format("%,d", parameterCount()));
+    // Printing skips the registration check, so that a debugger can show a module that fails it.
+    long total = 0;
+    for (Tensor p : uniqueParameters().values()) {
+      total += p.numel();
+    }
+    text.append("\nTotal parameters: ").append(String.format("%,d", total));
     return text.toString();
   }
 

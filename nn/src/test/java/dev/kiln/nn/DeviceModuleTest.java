@@ -239,6 +239,20 @@ class DeviceModuleTest {
   }
 
   @Test
+  void loadIntoDeviceModuleUpdatesViews() {
+    Sequential source = smallCnn(1);
+    Sequential target = smallCnnOn(EMULATED, 7);
+    Tensor weight = target.stateDict().get("4.weight");
+    Tensor view = weight.view(-1);
+
+    target.loadStateDict(source.stateDict(), true);
+
+    assertSame(weight, target.stateDict().get("4.weight"));
+    assertEquals(EMULATED, view.device());
+    assertArrayEquals(source.stateDict().get("4.weight").toFloatArray(), view.toFloatArray());
+  }
+
+  @Test
   void loadedDeviceStateIsACopy() {
     Sequential source = smallCnnOn(EMULATED, 1);
     Sequential target = smallCnnOn(EMULATED, 7);

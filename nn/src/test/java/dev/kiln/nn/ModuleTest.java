@@ -3,6 +3,8 @@ package dev.kiln.nn;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -234,6 +236,174 @@ class ModuleTest {
 
     assertEquals(java.util.Set.of("0.bias"), result.missing());
     assertEquals(java.util.Set.of("extra"), result.unexpected());
+  }
+
+  @Test
+  void loadStateDictUpdatesViews() {
+    Linear layer = new Linear(2, 2);
+    Tensor weight = layer.weight();
+    Tensor view = weight.view(4);
+    var state = new java.util.LinkedHashMap<String, Tensor>();
+    state.put("weight", Tensor.of(new double[] {1, 2, 3, 4}, 2, 2));
+    state.put("bias", Tensor.of(new double[] {5, 6}, 2));
+
+    layer.loadStateDict(state, true);
+
+    assertSame(weight, layer.weight());
+    assertEquals(DType.FLOAT32, weight.dtype());
+    assertArrayEquals(new float[] {1, 2, 3, 4}, weight.toFloatArray());
+    assertArrayEquals(new float[] {1, 2, 3, 4}, view.toFloatArray());
+    assertArrayEquals(new float[] {5, 6}, layer.bias().toFloatArray());
+  }
+
+  @Test
+  void loadStateDictDropsGradients() {
+    Linear layer = new Linear(2, 1);
+    layer.forward(Tensor.ones(DType.FLOAT32, 1, 2)).sum().backward();
+
+    layer.loadStateDict(new Linear(2, 1).stateDict(), true);
+
+    assertNull(layer.weight().grad());
+    assertNull(layer.bias().grad());
+  }
+
+  // ---- Registration check --------------------------------------------------------------------
+
+  /** Forgets to register {@code b}, as a PyTorch user would write the module. */
+  static final class UnregisteredChild extends Module {
+    final Linear a = registerModule("a", new Linear(4, 4));
+    final Linear b = new Linear(4, 2);
+
+    @Override
+    public Tensor forward(Tensor input) {
+      return b.forward(a.forward(input));
+    }
+  }
+
+  @Test
+  void unregisteredChildIsRejected() {
+    UnregisteredChild model = new UnregisteredChild();
+    List<org.junit.jupiter.api.function.Executable> calls =
+        List.of(
+            model::parameters,
+            model::namedBuffers,
+            model::stateDict,
+            model::eval,
+            model::train,
+            model::zeroGrad,
+            () -> model.to(DType.FLOAT64),
+            () -> model.loadStateDict(java.util.Map.of(), false));
+
+    for (var call : calls) {
+      var error = assertThrows(IllegalStateException.class, call);
+      assertTrue(
+          error.getMessage().startsWith("UnregisteredChild.b refers to a Linear that is not a"),
+          error.getMessage());
+      assertTrue(error.getMessage().contains("registerModule(\"b\", b)"), error.getMessage());
+    }
+    assertTrue(model.a.isTraining(), "a failed eval() must change no mode");
+    assertEquals(DType.FLOAT32, model.a.weight().dtype());
+  }
+
+  @Test
+  void unregisteredChildDeepInTreeIsRejected() {
+    Sequential model = new Sequential(new ReLU(), new Sequential(new UnregisteredChild()));
+
+    var error = assertThrows(IllegalStateException.class, model::parameters);
+
+    assertTrue(error.getMessage().startsWith("UnregisteredChild.b "), error.getMessage());
+  }
+
+  @Test
+  void unregisteredParameterTensorIsRejected() {
+    Module model =
+        new Module() {
+          final Tensor scale = Tensor.ones(DType.FLOAT32, 3).requiresGrad(true);
+
+          @Override
+          public Tensor forward(Tensor input) {
+            return input.mul(scale);
+          }
+        };
+
+    var error = assertThrows(IllegalStateException.class, model::parameters);
+
+    assertTrue(
+        error.getMessage().contains(".scale refers to a tensor of shape [3]"), error.getMessage());
+    assertTrue(
+        error.getMessage().contains("registerParameter(\"scale\", scale)"), error.getMessage());
+  }
+
+  /** Keeps its layers in a plain list, which PyTorch does not register either. */
+  static final class UnregisteredList extends Module {
+    final List<Linear> layers = List.of(new Linear(2, 2), new Linear(2, 2));
+
+    @Override
+    public Tensor forward(Tensor input) {
+      return layers.get(1).forward(layers.get(0).forward(input));
+    }
+  }
+
+  @Test
+  void unregisteredListElementIsRejected() {
+    var error = assertThrows(IllegalStateException.class, new UnregisteredList()::stateDict);
+
+    assertTrue(
+        error.getMessage().startsWith("UnregisteredList.layers (element 0) refers to a Linear"),
+        error.getMessage());
+  }
+
+  @Test
+  void printingSkipsRegistrationCheck() {
+    String text = new UnregisteredChild().toString();
+
+    assertTrue(text.endsWith("Total parameters: 20"), text);
+  }
+
+  /** Fields that the check must accept: references into the tree and values that are not state. */
+  static final class AllowedFields extends Module {
+    static final Linear SHARED_CONSTANT = new Linear(1, 1);
+    final Sequential body = registerModule("body", new Sequential(new Linear(3, 3), new ReLU()));
+    final Linear first = (Linear) body.get(0);
+    final Tensor firstWeight = first.weight();
+    final Tensor constant = Tensor.ones(DType.FLOAT32, 3);
+    final Tensor running = registerBuffer("running", Tensor.zeros(DType.FLOAT32, 3));
+    final List<Module> layers = List.of(body, first);
+    final Module[] array = {first};
+    final java.util.function.UnaryOperator<Tensor> activation = Tensor::relu;
+    final Shape shape = new Shape(3, 3);
+    final int[] sizes = {3, 3};
+    final String label = "allowed";
+    transient Linear ownedElsewhere = new Linear(3, 3);
+    Module self = this;
+
+    record Shape(int rows, int columns) {}
+
+    @Override
+    public Tensor forward(Tensor input) {
+      return activation.apply(body.forward(input.mul(constant)));
+    }
+  }
+
+  @Test
+  void registeredReferencesAndConstantsAreAccepted() {
+    AllowedFields model = new AllowedFields();
+
+    assertEquals(2, model.parameters().size());
+    assertEquals(
+        List.of("running", "body.0.weight", "body.0.bias"),
+        List.copyOf(model.stateDict().keySet()));
+    model.eval();
+    assertFalse(model.first.isTraining());
+    assertTrue(model.ownedElsewhere.isTraining());
+  }
+
+  @Test
+  void sharedModuleRegisteredTwiceIsAccepted() {
+    Linear shared = new Linear(2, 2);
+    Sequential model = new Sequential(new Sequential(shared), new Sequential(shared));
+
+    assertEquals(2, model.parameters().size());
   }
 
   @Test

@@ -612,10 +612,9 @@ public final class Tensor implements AutoCloseable {
   /**
    * Replaces the storage in place, keeping the shape; the new storage may have another dtype or
    * live on another device. Modules use this to load weights and to change dtype or device while
-   * layers keep their references to the tensor. An optimizer's state keeps the old dtype, so build
-   * the optimizer after a dtype change. It bypasses autograd; backward through an op that used the
-   * old storage fails. The tensor owns the new storage from now on, so it leaves any {@link
-   * MemoryScope}.
+   * layers keep their references to the tensor. It bypasses autograd; backward through an op that
+   * used the old storage fails. The tensor owns the new storage from now on, so it leaves any
+   * {@link MemoryScope}.
    */
   public void setStorage(Storage replacement) {
     if (replacement.size() != Shapes.numel(shape)) {

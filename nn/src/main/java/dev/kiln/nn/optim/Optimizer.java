@@ -28,8 +28,11 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Parameters may live on any device, and one optimizer may hold parameters on several. Each
  * parameter's state lives on that parameter's device, except the step counts, which stay on the CPU
- * because the host reads them to compute bias corrections. A parameter moved to another device
- * after its state was created takes its state along on the next step.
+ * because the host reads them to compute bias corrections. A parameter moved to another device, or
+ * converted to another dtype ({@code Module.to}), after its state was created takes its state along
+ * on the next step. PyTorch 1.13 on the CPU keeps the state's old dtype instead: after {@code
+ * model.double()}, SGD's momentum buffer stays float32, and Adam's next step fails an internal
+ * assertion.
  */
 public abstract class Optimizer {
   /** Name of the per-parameter step count, which is a zero-dimensional float64 tensor. */
@@ -165,7 +168,7 @@ public abstract class Optimizer {
       for (int i = 0; i < parameters.size(); i++) {
         Tensor parameter = parameters.get(i);
         if (parameter.grad() != null) {
-          moveStateTo(parameter.device(), state.get(i));
+          matchStateTo(parameter, state.get(i));
           try {
             update(i, parameter, parameter.grad(), state.get(i));
           } finally {
@@ -179,11 +182,20 @@ public abstract class Optimizer {
     steps++;
   }
 
-  /** Moves the state tensors that are not on {@code device}, except the CPU step count. */
-  private static void moveStateTo(Device device, Map<String, Tensor> parameterState) {
+  /**
+   * Converts the state tensors, except the CPU step count, to the dtype and device of {@code
+   * parameter} where they differ, as after {@code Module.to}.
+   */
+  private static void matchStateTo(Tensor parameter, Map<String, Tensor> parameterState) {
     for (Map.Entry<String, Tensor> entry : parameterState.entrySet()) {
-      if (!entry.getKey().equals(STEP) && !entry.getValue().device().equals(device)) {
-        entry.setValue(entry.getValue().to(device));
+      Tensor value = entry.getValue();
+      if (entry.getKey().equals(STEP)) {
+        continue;
+      }
+      if (value.dtype() != parameter.dtype()) {
+        entry.setValue(value.copyAs(parameter.dtype(), parameter.device()));
+      } else if (!value.device().equals(parameter.device())) {
+        entry.setValue(value.to(parameter.device()));
       }
     }
   }

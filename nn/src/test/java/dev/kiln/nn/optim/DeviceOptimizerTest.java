@@ -179,6 +179,37 @@ class DeviceOptimizerTest {
   }
 
   @Test
+  void float64StateFollowsParameterToDevice() {
+    Linear onCpu = new Linear(4, 3, true, DType.FLOAT64, new Generator(3));
+    Linear moved = new Linear(4, 3, true, DType.FLOAT64, new Generator(3));
+    Optimizer cpuOptimizer = new Adam(onCpu.parameters()).learningRate(0.01);
+    Optimizer movedOptimizer = new Adam(moved.parameters()).learningRate(0.01);
+    Twins twins = new Twins(onCpu.parameters(), moved.parameters());
+    for (Tensor parameter : twins.cpu()) {
+      parameter.setGrad(Tensor.full(1.0, DType.FLOAT64, parameter.shape()));
+    }
+    for (Tensor parameter : twins.device()) {
+      parameter.setGrad(Tensor.full(1.0, DType.FLOAT64, parameter.shape()));
+    }
+    cpuOptimizer.step();
+    movedOptimizer.step();
+
+    // The moments are float64 on the CPU, so the next step must convert them and move them.
+    onCpu.to(DType.FLOAT32);
+    moved.to(DType.FLOAT32).to(EMULATED);
+    Generator g = new Generator(2);
+    for (int step = 0; step < STEPS; step++) {
+      setGradients(twins, g);
+      cpuOptimizer.step();
+      movedOptimizer.step();
+    }
+
+    assertEquals(EMULATED, moved.weight().device());
+    assertEquals(DType.FLOAT32, movedOptimizer.stateDict().get("0.exp_avg").dtype());
+    assertClose(twins.cpu(), twins.device(), "Adam after the conversion and the move");
+  }
+
+  @Test
   void gradientOnAnotherDeviceIsRejected() {
     Twins twins = twins(1);
     Optimizer optimizer = new Adam(twins.device());

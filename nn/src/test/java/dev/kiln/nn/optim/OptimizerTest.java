@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.nn.layers.Linear;
@@ -144,6 +145,55 @@ class OptimizerTest {
 
     assertEquals(0.75, single.get(0));
     assertEquals(0.75, dbl.get(0));
+  }
+
+  // ---- Dtype changes after the first step --------------------------------------------------
+
+  @Test
+  void adamStateFollowsModelToFloat64() {
+    Linear layer = new Linear(3, 2);
+    Adam adam = new Adam(layer.parameters()).learningRate(0.01);
+    layer.forward(Tensor.ones(DType.FLOAT32, 4, 3)).sum().backward();
+    adam.step();
+    double[] firstMoment = adam.stateDict().get("0.exp_avg").toDoubleArray();
+    adam.zeroGrad();
+
+    layer.to(DType.FLOAT64);
+    layer.forward(Tensor.ones(DType.FLOAT64, 4, 3)).sum().backward();
+    double[] grad = layer.weight().grad().toDoubleArray();
+    adam.step();
+
+    Tensor moment = adam.stateDict().get("0.exp_avg");
+    assertEquals(DType.FLOAT64, moment.dtype());
+    assertEquals(DType.FLOAT64, adam.stateDict().get("1.exp_avg_sq").dtype());
+    assertEquals(2, adam.steps());
+    for (int i = 0; i < grad.length; i++) {
+      // The float32 moment widens exactly, then steps in float64 as the kernel computes it.
+      double expected = 0.9 * firstMoment[i] + (1.0 - 0.9) * grad[i];
+      assertEquals(expected, moment.toDoubleArray()[i], 0.0, "exp_avg[" + i + "]");
+    }
+  }
+
+  @Test
+  void sgdStateFollowsModelToFloat32() {
+    Linear layer = new Linear(3, 2, true, DType.FLOAT64, new Generator(5));
+    SGD sgd = new SGD(layer.parameters(), 0.1).momentum(0.9);
+    layer.forward(Tensor.ones(DType.FLOAT64, 4, 3)).sum().backward();
+    sgd.step();
+    double[] firstBuffer = sgd.stateDict().get("0.momentum_buffer").toDoubleArray();
+    sgd.zeroGrad();
+
+    layer.to(DType.FLOAT32);
+    layer.forward(Tensor.ones(DType.FLOAT32, 4, 3)).sum().backward();
+    double[] grad = layer.weight().grad().toDoubleArray();
+    sgd.step();
+
+    Tensor buffer = sgd.stateDict().get("0.momentum_buffer");
+    assertEquals(DType.FLOAT32, buffer.dtype());
+    for (int i = 0; i < grad.length; i++) {
+      float expected = (float) (0.9 * (float) firstBuffer[i] + grad[i]);
+      assertEquals(expected, buffer.toFloatArray()[i], "momentum_buffer[" + i + "]");
+    }
   }
 
   // ---- State dict --------------------------------------------------------------------------
