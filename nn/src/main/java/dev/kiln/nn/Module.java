@@ -8,6 +8,9 @@ import dev.kiln.core.tensor.Storage;
 import dev.kiln.core.tensor.Tensor;
 import java.lang.reflect.Field;
 import java.lang.reflect.Modifier;
+import java.lang.reflect.ParameterizedType;
+import java.lang.reflect.Type;
+import java.lang.reflect.WildcardType;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
@@ -39,12 +42,14 @@ import java.util.TreeSet;
  * registers nothing. The tree methods ({@link #parameters}, {@link #namedParameters}, {@link
  * #stateDict}, {@link #train}, {@link #eval}, {@link #to(Device)}, {@link #loadStateDict} and the
  * others built on them) therefore check every module in the tree first. They throw an {@link
- * IllegalStateException} when an instance field, or an element of a collection, array or map in
- * such a field, refers to a module or a leaf tensor that requires a gradient and that the module's
- * subtree does not contain. Such a layer would otherwise never train and ignore {@code eval()}. A
- * field that refers to a module or parameter owned elsewhere on purpose may be declared {@code
- * transient}, which the check skips. The check also skips static and synthetic fields, and fields
- * that reflection cannot open (in a named module that does not open its package to kiln).
+ * IllegalStateException} when an instance field refers to a module, or to a leaf tensor that
+ * requires a gradient, that is registered nowhere in the tree. The same goes for the elements of a
+ * field declared as a collection, map or array of modules, such as {@code List<Linear>}. Such a
+ * layer would otherwise never train and ignore {@code eval()}. A field that refers to a module or
+ * parameter owned by another tree may be declared {@code transient}, which the check skips. The
+ * check also skips static and synthetic fields, fields that reflection cannot open (in a named
+ * module that does not open its package to kiln), and values it cannot see into, such as records,
+ * {@code Optional}s and collections of tensors.
  */
 public abstract class Module {
 
@@ -80,11 +85,37 @@ public abstract class Module {
     return value;
   }
 
-  /** Registers a child module under {@code name}. */
+  /**
+   * Registers a child module under {@code name}.
+   *
+   * @throws IllegalArgumentException if {@code module} is this module or contains it, which would
+   *     make the tree a cycle
+   */
   protected final <M extends Module> M registerModule(String name, M module) {
     checkNewName(name);
+    if (((Module) module).contains(this)) {
+      throw new IllegalArgumentException(
+          "cannot register "
+              + module.getClass().getSimpleName()
+              + " as '"
+              + name
+              + "': it is this module or contains it, so the module tree would be a cycle");
+    }
     children.put(name, module);
     return module;
+  }
+
+  /** Returns whether {@code module} is this module or one of its descendants. */
+  private boolean contains(Module module) {
+    if (this == module) {
+      return true;
+    }
+    for (Module child : children.values()) {
+      if (child.contains(module)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   private void checkNewName(String name) {
@@ -101,8 +132,9 @@ public abstract class Module {
 
   /**
    * Instance fields of each subclass, from the class itself up to but not including Module, that
-   * the registration check reads: neither static, synthetic nor transient, not of a primitive type
-   * or a primitive array type, and open to reflection.
+   * the registration check reads. A field is read when it is neither static, synthetic nor
+   * transient, when its declared type can hold a module, a tensor or a collection of modules, and
+   * when reflection can open it.
    */
   private static final ClassValue<List<Field>> CHECKED_FIELDS =
       new ClassValue<>() {
@@ -122,42 +154,101 @@ public abstract class Module {
 
   private static boolean isChecked(Field field) {
     int modifiers = field.getModifiers();
+    if (Modifier.isStatic(modifiers) || Modifier.isTransient(modifiers) || field.isSynthetic()) {
+      return false;
+    }
     Class<?> type = field.getType();
-    boolean primitiveArray = type.isArray() && type.getComponentType().isPrimitive();
-    return !Modifier.isStatic(modifiers)
-        && !Modifier.isTransient(modifiers)
-        && !field.isSynthetic()
-        && !type.isPrimitive()
-        && !primitiveArray;
+    return mayHold(type, Module.class)
+        || mayHold(type, Tensor.class)
+        || moduleElements(field) != Elements.NONE;
+  }
+
+  /** Returns whether a field declared as {@code type} may refer to an instance of {@code kind}. */
+  private static boolean mayHold(Class<?> type, Class<?> kind) {
+    return type.isAssignableFrom(kind) && type != Object.class || kind.isAssignableFrom(type);
+  }
+
+  /** The kind of container in which a field keeps modules as elements, if any. */
+  private enum Elements {
+    NONE,
+    COLLECTION,
+    MAP_VALUES,
+    ARRAY
+  }
+
+  /**
+   * Returns where {@code field} keeps modules as elements, judged by its declared type: a {@code
+   * Collection<M>}, a {@code Map<K, M>} or an {@code M[]} whose element type M is a module class.
+   * Collections of tensors or other values are not read, because caches and histories of tensors
+   * are common and may be large or change under another thread.
+   */
+  private static Elements moduleElements(Field field) {
+    Class<?> type = field.getType();
+    if (type.isArray()) {
+      return Module.class.isAssignableFrom(type.getComponentType())
+          ? Elements.ARRAY
+          : Elements.NONE;
+    }
+    int index;
+    Elements where;
+    if (Collection.class.isAssignableFrom(type)) {
+      index = 0;
+      where = Elements.COLLECTION;
+    } else if (Map.class.isAssignableFrom(type)) {
+      index = 1;
+      where = Elements.MAP_VALUES;
+    } else {
+      return Elements.NONE;
+    }
+    if (field.getGenericType() instanceof ParameterizedType generic
+        && generic.getActualTypeArguments().length > index
+        && typeBound(generic.getActualTypeArguments()[index]) instanceof Class<?> element
+        && Module.class.isAssignableFrom(element)) {
+      return where;
+    }
+    return Elements.NONE;
+  }
+
+  /**
+   * Returns the class that a type argument such as {@code Linear} or {@code ? extends Module}
+   * names.
+   */
+  private static Type typeBound(Type argument) {
+    if (argument instanceof WildcardType wildcard && wildcard.getUpperBounds().length == 1) {
+      return wildcard.getUpperBounds()[0];
+    }
+    return argument;
   }
 
   /**
    * Throws if a field of any module in this tree refers to a module or a parameter-like tensor that
-   * the subtree of the field's owner does not contain. See the class documentation.
+   * is not registered anywhere in the tree. See the class documentation. The cost is one pass over
+   * the tree and its modules' fields.
    */
   private void requireRegisteredFields() {
-    checkSubtree(new IdentityHashMap<>());
+    List<Module> modules = new ArrayList<>();
+    Set<Object> registered = Collections.newSetFromMap(new IdentityHashMap<>());
+    gatherTree(modules, registered);
+    for (Module module : modules) {
+      module.checkFields(registered);
+    }
   }
 
-  /**
-   * Checks the fields of this module and of its descendants, and returns the modules and tensors
-   * registered in this module's subtree. {@code done} maps each module already checked to that set,
-   * so a module used twice is checked once.
-   */
-  private Set<Object> checkSubtree(Map<Module, Set<Object>> done) {
-    Set<Object> registered = done.get(this);
-    if (registered != null) {
-      return registered;
+  /** Adds this module and its descendants to {@code modules}, and everything they register. */
+  private void gatherTree(List<Module> modules, Set<Object> registered) {
+    if (!registered.add(this)) {
+      return; // A module registered in two places is gathered once.
     }
-    registered = Collections.newSetFromMap(new IdentityHashMap<>());
-    done.put(this, registered);
-    registered.add(this);
+    modules.add(this);
     registered.addAll(parameters.values());
     registered.addAll(buffers.values());
     for (Module child : children.values()) {
-      registered.addAll(child.checkSubtree(done));
+      child.gatherTree(modules, registered);
     }
+  }
 
+  /** Throws if a field of this module refers to a module or parameter missing from the tree. */
+  private void checkFields(Set<Object> registered) {
     for (Field field : CHECKED_FIELDS.get(getClass())) {
       Object value;
       try {
@@ -166,23 +257,31 @@ public abstract class Module {
         throw new AssertionError("field " + field + " was made accessible but cannot be read", e);
       }
       requireRegistered(field, -1, value, registered);
-      if (value instanceof Collection<?> collection) {
-        requireRegisteredElements(field, collection, registered);
-      } else if (value instanceof Map<?, ?> map) {
-        requireRegisteredElements(field, map.values(), registered);
-      } else if (value instanceof Object[] array) {
-        requireRegisteredElements(field, Arrays.asList(array), registered);
+      Collection<?> elements =
+          switch (moduleElements(field)) {
+            case COLLECTION -> value instanceof Collection<?> c ? c : null;
+            case MAP_VALUES -> value instanceof Map<?, ?> m ? m.values() : null;
+            case ARRAY -> value instanceof Object[] a ? Arrays.asList(a) : null;
+            case NONE -> null;
+          };
+      if (elements != null) {
+        requireRegisteredElements(field, elements, registered);
       }
     }
-    return registered;
   }
 
   private static void requireRegisteredElements(
       Field field, Collection<?> elements, Set<Object> registered) {
-    int index = 0;
-    for (Object element : elements) {
-      requireRegistered(field, index, element, registered);
-      index++;
+    List<Object> snapshot;
+    try {
+      snapshot = new ArrayList<>(elements);
+    } catch (RuntimeException e) {
+      // A collection that another thread changes, or that cannot be iterated, is the user's
+      // business: the check leaves it out rather than fail with an unrelated error.
+      return;
+    }
+    for (int index = 0; index < snapshot.size(); index++) {
+      requireRegistered(field, index, snapshot.get(index), registered);
     }
   }
 
@@ -465,11 +564,16 @@ public abstract class Module {
   /** Sets training mode on this module and its descendants. */
   public Module train(boolean mode) {
     requireRegisteredFields();
+    setTraining(mode);
+    return this;
+  }
+
+  /** Sets the mode of this module and its descendants, after the check of {@link #train}. */
+  private void setTraining(boolean mode) {
     training = mode;
     for (Module child : children.values()) {
-      child.train(mode);
+      child.setTraining(mode);
     }
-    return this;
   }
 
   public boolean isTraining() {

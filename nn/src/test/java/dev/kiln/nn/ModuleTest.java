@@ -398,6 +398,115 @@ class ModuleTest {
     assertTrue(model.ownedElsewhere.isTraining());
   }
 
+  /** A child that keeps a reference back to its parent, and a weight tied to a sibling's. */
+  static final class TiedDecoder extends Module {
+    final Linear decoder = registerModule("decoder", new Linear(3, 3));
+    final Module parent;
+    final Tensor tied;
+
+    TiedDecoder(Module parent, Tensor tied) {
+      this.parent = parent;
+      this.tied = tied;
+    }
+
+    @Override
+    public Tensor forward(Tensor input) {
+      return decoder.forward(input);
+    }
+  }
+
+  /** An encoder and a decoder that refers back to it. */
+  static final class TiedModel extends Module {
+    final Linear encoder = registerModule("encoder", new Linear(3, 3));
+    final TiedDecoder decoder = registerModule("decoder", new TiedDecoder(this, encoder.weight()));
+
+    @Override
+    public Tensor forward(Tensor input) {
+      return decoder.forward(encoder.forward(input));
+    }
+  }
+
+  @Test
+  void referencesElsewhereInTreeAreAccepted() {
+    TiedModel model = new TiedModel();
+
+    assertEquals(4, model.parameters().size());
+    model.eval();
+    assertFalse(model.decoder.decoder.isTraining());
+  }
+
+  /** Keeps tensors in a list, which the check does not read, and modules in a broken list. */
+  static final class UnreadCollections extends Module {
+    final Linear layer = registerModule("layer", new Linear(2, 2));
+    final List<Tensor> history = new java.util.ArrayList<>();
+    final List<Module> broken =
+        new java.util.AbstractList<>() {
+          @Override
+          public Module get(int index) {
+            throw new UnsupportedOperationException("no elements here");
+          }
+
+          @Override
+          public int size() {
+            return 1;
+          }
+        };
+
+    @Override
+    public Tensor forward(Tensor input) {
+      return layer.forward(input);
+    }
+  }
+
+  @Test
+  void unreadableCollectionsAreLeftOut() {
+    UnreadCollections model = new UnreadCollections();
+    model.history.add(Tensor.ones(DType.FLOAT32, 2).requiresGrad(true));
+
+    assertEquals(2, model.parameters().size());
+    model.eval();
+    assertFalse(model.layer.isTraining());
+  }
+
+  @Test
+  void deepNestingChecksEachModuleOnce() {
+    Module model = new Linear(2, 2);
+    for (int depth = 0; depth < 2000; depth++) {
+      model = new Sequential(model, new ReLU());
+    }
+
+    model.eval();
+
+    assertEquals(2, model.parameters().size());
+    assertFalse(model.isTraining());
+  }
+
+  /** Registers whatever module it is given, to try cycles. */
+  static final class Holder extends Module {
+    Holder hold(String name, Module module) {
+      registerModule(name, module);
+      return this;
+    }
+
+    @Override
+    public Tensor forward(Tensor input) {
+      return input;
+    }
+  }
+
+  @Test
+  void registeringCycleIsRejected() {
+    Holder outer = new Holder();
+    Holder inner = new Holder();
+    outer.hold("inner", inner);
+
+    var self = assertThrows(IllegalArgumentException.class, () -> outer.hold("self", outer));
+    var loop = assertThrows(IllegalArgumentException.class, () -> inner.hold("outer", outer));
+
+    assertTrue(self.getMessage().contains("would be a cycle"), self.getMessage());
+    assertTrue(loop.getMessage().contains("cannot register Holder as 'outer'"), loop.getMessage());
+  }
+
   @Test
   void sharedModuleRegisteredTwiceIsAccepted() {
     Linear shared = new Linear(2, 2);
