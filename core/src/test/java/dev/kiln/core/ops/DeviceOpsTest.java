@@ -243,6 +243,61 @@ class DeviceOpsTest {
     }
   }
 
+  @ParameterizedTest
+  @MethodSource(DEVICES)
+  void reductionsOfRankZeroMatchTheCpu(String device) {
+    // A rank-0 tensor has no dimension to reduce, so every reduction returns its one element, as
+    // in PyTorch, and the gradient flows back unchanged.
+    check(device, "sum of rank 0", in -> in[0].sum(), ROUNDED, ROUNDED, uniform());
+    check(device, "mean of rank 0", in -> in[0].mean(), ROUNDED, ROUNDED, uniform());
+    check(device, "max of rank 0", in -> in[0].max(), EXACT, EXACT, uniform());
+    for (boolean keepDim : new boolean[] {false, true}) {
+      String suffix = " of rank 0 over [], keepDim " + keepDim;
+      check(
+          device,
+          "sum" + suffix,
+          in -> in[0].sum(new int[0], keepDim),
+          ROUNDED,
+          ROUNDED,
+          uniform());
+      check(
+          device,
+          "mean" + suffix,
+          in -> in[0].mean(new int[0], keepDim),
+          ROUNDED,
+          ROUNDED,
+          uniform());
+      // The variance of one element is 0, or 0 / 0 = NaN with Bessel's correction.
+      for (boolean unbiased : new boolean[] {false, true}) {
+        check(
+            device,
+            "variance" + suffix + ", unbiased " + unbiased,
+            in -> in[0].variance(new int[0], unbiased, keepDim),
+            ROUNDED,
+            ROUNDED,
+            uniform());
+      }
+    }
+
+    // Rank-0 intermediates of a training step: a product of scalars and a dot product.
+    check(
+        device,
+        "sum of a product of rank 0",
+        in -> in[0].mul(in[1]).sum(),
+        ROUNDED,
+        ROUNDED,
+        uniform(),
+        uniform());
+    check(
+        device,
+        "sum of a dot product",
+        in -> in[0].matmul(in[1]).sum(),
+        summed(3),
+        summed(3),
+        uniform(3),
+        uniform(3));
+  }
+
   // ---- Shape ops -------------------------------------------------------------------------------
 
   @ParameterizedTest

@@ -46,16 +46,21 @@ public final class Safetensors {
    * <p>The write is atomic: the bytes go to a temporary file in the same folder, which is forced to
    * disk and then renamed over {@code file}. Where the file system cannot rename atomically, the
    * temporary file replaces {@code file} by an ordinary move. A failure at any step deletes the
-   * temporary file and leaves an existing {@code file} as it was. If {@code file} is a symbolic
-   * link, the link itself is replaced.
+   * temporary file and leaves an existing {@code file} as it was.
+   *
+   * <p>If {@code file} is a symbolic link, the write goes through it: the file that its chain of
+   * links ends at is replaced, atomically as above, and the link stays. A dangling link creates
+   * that file, provided its folder exists.
    *
    * @throws IllegalArgumentException if a name or value is null, a tensor is named {@code
    *     __metadata__}, a string contains an unpaired surrogate, or a tensor is neither float32 nor
    *     float64
-   * @throws IOException if {@code file} is a folder, its folder does not exist, or writing or
-   *     moving the file fails (a full disk, the file size limit). The error is a {@link
-   *     java.nio.file.FileSystemException} that names {@code file}, says what to do, and has the
-   *     operating system's error as its cause.
+   * @throws IOException if {@code file} is a folder, its folder (for a link, the folder of the file
+   *     the link leads to) does not exist, its links form a loop, or writing or moving the file
+   *     fails (a full disk, the file size limit). The error is a {@link
+   *     java.nio.file.FileSystemException} that names {@code file}, and for a link also the file it
+   *     leads to, suggests a fix, and has the operating system's error, where there is one, as its
+   *     cause.
    */
   public static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata)
       throws IOException {

@@ -28,10 +28,18 @@ import java.util.Objects;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.UnaryOperator;
 
-/** Writes safetensors files atomically through a temporary file; see {@link Safetensors#write}. */
+/**
+ * Writes safetensors files atomically through a temporary file; see {@link Safetensors#write}.
+ *
+ * <p>A path that is a symbolic link is written through: the new file replaces the link's final
+ * target, and the link stays as it was.
+ */
 final class SafetensorsWriter {
   /** Bytes per write to the file, a multiple of every element size. */
   private static final int CHUNK_BYTES = 1 << 20;
+
+  /** Maximum symbolic links followed from the path to the file, the same as Linux's MAXSYMLINKS. */
+  private static final int MAX_LINKS = 40;
 
   private SafetensorsWriter() {}
 
@@ -65,7 +73,8 @@ final class SafetensorsWriter {
           "is a folder; pass the path of a file in it, such as "
               + target.resolve("model.safetensors"));
     }
-    Path temp = createTemp(target);
+    Path destination = resolveLinks(target);
+    Path temp = createTemp(target, destination);
 
     try {
       try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.WRITE)) {
@@ -78,13 +87,14 @@ final class SafetensorsWriter {
         }
         channel.force(true);
       } catch (IOException e) {
-        throw writeFailure(target, fileSize(header, items), e);
+        throw writeFailure(target, destination, fileSize(header, items), e);
       }
       try {
-        moveIntoPlace(temp, target);
+        moveIntoPlace(temp, destination);
       } catch (IOException e) {
         throw saveFailure(
             target,
+            destination,
             "moving the finished temporary file " + temp.getFileName() + " into place failed",
             e,
             "Check that the path is not a folder and that the folder allows renames.");
@@ -111,29 +121,64 @@ final class SafetensorsWriter {
   }
 
   /**
+   * Returns the file that a write to {@code target} replaces: {@code target} itself, or the path
+   * that its chain of symbolic links ends at. That path may not exist yet when the last link
+   * dangles.
+   *
+   * @throws FileSystemException if the chain has more than {@link #MAX_LINKS} links, as a loop has
+   */
+  private static Path resolveLinks(Path target) throws IOException {
+    Path path = target;
+    for (int links = 0; Files.isSymbolicLink(path); links++) {
+      if (links == MAX_LINKS) {
+        throw new FileSystemException(
+            target.toString(),
+            path.toString(),
+            "too many levels of symbolic links (more than "
+                + MAX_LINKS
+                + "), which usually means a loop; point the link at a file");
+      }
+      // A relative link is relative to the folder that contains the link.
+      path = path.getParent().resolve(Files.readSymbolicLink(path));
+    }
+    return path;
+  }
+
+  /**
+   * Returns the second path for an error about {@code target}: {@code destination} where {@code
+   * target} is a symbolic link to it, else null.
+   */
+  private static String linkedPath(Path target, Path destination) {
+    return destination.equals(target) ? null : destination.toString();
+  }
+
+  /**
    * Returns the error for a failed write of the temporary file. A full disk and the file size limit
    * ({@code ulimit -f}) are the usual causes.
    */
-  private static IOException writeFailure(Path target, long size, IOException cause) {
+  private static IOException writeFailure(
+      Path target, Path destination, long size, IOException cause) {
     return saveFailure(
         target,
+        destination,
         "writing the " + size + "-byte file failed",
         cause,
         "Free disk space or raise the file size limit (ulimit -f), or save to another folder.");
   }
 
   /**
-   * Returns an error that names {@code target} rather than the temporary file, which is deleted,
-   * says what to do, and keeps {@code cause}.
+   * Returns an error that names {@code target} (and {@code destination} where they differ) rather
+   * than the temporary file, which is deleted, suggests a fix, and keeps {@code cause}.
    */
   private static IOException saveFailure(
-      Path target, String step, IOException cause, String advice) {
+      Path target, Path destination, String step, IOException cause, String advice) {
     String previous =
-        Files.exists(target)
+        Files.exists(destination)
             ? " The file that was there before is unchanged."
             : " No file was created.";
     String problem = step + " (" + describe(cause) + "). " + advice + previous;
-    FileSystemException error = new FileSystemException(target.toString(), null, problem);
+    FileSystemException error =
+        new FileSystemException(target.toString(), linkedPath(target, destination), problem);
     error.initCause(cause);
     return error;
   }
@@ -258,10 +303,13 @@ final class SafetensorsWriter {
     return header;
   }
 
-  /** Creates an empty temporary file next to {@code target}, so that the final move is a rename. */
-  private static Path createTemp(Path target) throws IOException {
-    Path folder = target.getParent();
-    String base = target.getFileName().toString();
+  /**
+   * Creates an empty temporary file next to {@code destination}, so that the final move is a
+   * rename. Errors name {@code target}, the path the caller passed.
+   */
+  private static Path createTemp(Path target, Path destination) throws IOException {
+    Path folder = destination.getParent();
+    String base = destination.getFileName().toString();
     // Keeps the temporary name within the 255-byte file name limit of common file systems.
     if (base.length() > 100) {
       base = base.substring(0, 100);
@@ -276,18 +324,20 @@ final class SafetensorsWriter {
       } catch (FileAlreadyExistsException taken) {
         // Another writer drew the same random name; draw again.
       } catch (IOException e) {
-        throw createFailure(target, e);
+        throw createFailure(target, destination, e);
       }
     }
   }
 
   /**
-   * Returns the error for a temporary file that could not be created next to {@code target}. The
-   * JDK's error names only the temporary file, so this one names the target and the folder, says
-   * what to do, and keeps the JDK's error as the cause.
+   * Returns the error for a temporary file that could not be created next to {@code destination}.
+   * The JDK's error names only the temporary file, so this one names the target, the link's
+   * destination where it has one, and the folder, suggests a fix, and keeps the JDK's error as the
+   * cause.
    */
-  private static IOException createFailure(Path target, IOException cause) {
-    Path folder = target.getParent();
+  private static IOException createFailure(Path target, Path destination, IOException cause) {
+    Path folder = destination.getParent();
+    String other = linkedPath(target, destination);
     Path existing = folder;
     while (existing != null && !Files.exists(existing)) {
       existing = existing.getParent();
@@ -298,7 +348,7 @@ final class SafetensorsWriter {
       error =
           new FileSystemException(
               target.toString(),
-              null,
+              other,
               existing
                   + " is a file, not a folder, so nothing can be saved under it; pick another"
                   + " path");
@@ -306,15 +356,16 @@ final class SafetensorsWriter {
       error =
           new NoSuchFileException(
               target.toString(),
-              null,
+              other,
               "the folder "
                   + folder
-                  + " does not exist; create it first (mkdir -p, or Files.createDirectories)");
+                  + " does not exist; create it first (mkdir -p, or Files.createDirectories)"
+                  + (other == null ? "" : ", or point the symbolic link at an existing folder"));
     } else if (cause instanceof AccessDeniedException) {
       error =
           new AccessDeniedException(
               target.toString(),
-              null,
+              other,
               "no permission to create a file in "
                   + folder
                   + "; save to a folder you can write to, or change its permissions");
@@ -322,7 +373,7 @@ final class SafetensorsWriter {
       error =
           new FileSystemException(
               target.toString(),
-              null,
+              other,
               "cannot create a temporary file in " + folder + " (" + describe(cause) + ")");
     }
     error.initCause(cause);

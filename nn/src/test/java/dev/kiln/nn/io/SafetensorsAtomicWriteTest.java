@@ -267,4 +267,110 @@ class SafetensorsAtomicWriteTest {
     }
     assertEquals(List.of("model.safetensors", "run"), folderContents().stream().sorted().toList());
   }
+
+  @Test
+  void writeThroughLinkReplacesItsTarget() throws Exception {
+    Path link = Files.createSymbolicLink(folder.resolve("latest"), file.getFileName());
+
+    Safetensors.write(link, newTensors, Map.of());
+
+    assertTrue(Files.isSymbolicLink(link));
+    assertEquals(file.getFileName(), Files.readSymbolicLink(link));
+    assertEquals(List.of("a", "b"), Safetensors.read(file).names());
+    assertEquals(List.of("latest", "model.safetensors"), sortedFolderContents());
+  }
+
+  @Test
+  void writeFollowsChainOfLinks() throws Exception {
+    // first -> sub/second -> third (relative to sub, not to the folder of first) -> the absolute
+    // path of sub/weights.safetensors.
+    Path sub = Files.createDirectory(folder.resolve("sub"));
+    Path weights = Files.copy(file, sub.resolve("weights.safetensors"));
+    Path third = Files.createSymbolicLink(sub.resolve("third"), weights);
+    Path second = Files.createSymbolicLink(sub.resolve("second"), Path.of("third"));
+    Path first = Files.createSymbolicLink(folder.resolve("first"), Path.of("sub", "second"));
+
+    Safetensors.write(first, newTensors, Map.of());
+
+    assertEquals(List.of("a", "b"), Safetensors.read(weights).names());
+    assertEquals(Path.of("sub", "second"), Files.readSymbolicLink(first));
+    assertEquals(Path.of("third"), Files.readSymbolicLink(second));
+    assertEquals(weights, Files.readSymbolicLink(third));
+    assertArrayEquals(oldBytes, Files.readAllBytes(file));
+    assertEquals(List.of("first", "model.safetensors", "sub"), sortedFolderContents());
+    try (Stream<Path> inside = Files.list(sub)) {
+      assertEquals(
+          List.of("second", "third", "weights.safetensors"),
+          inside.map(path -> path.getFileName().toString()).sorted().toList());
+    }
+  }
+
+  @Test
+  void failedWriteThroughLinkKeepsTarget() throws Exception {
+    Path link = Files.createSymbolicLink(folder.resolve("latest"), file.getFileName());
+
+    var e =
+        assertThrows(
+            FileSystemException.class,
+            () -> SafetensorsWriter.write(link, newTensors, Map.of(), failAfter(5000, null)));
+
+    assertEquals(link.toString(), e.getFile());
+    assertEquals(file.toString(), e.getOtherFile());
+    assertTrue(e.getReason().contains("before is unchanged"), e.getReason());
+    assertArrayEquals(oldBytes, Files.readAllBytes(file));
+    assertTrue(Files.isSymbolicLink(link));
+    assertEquals(List.of("latest", "model.safetensors"), sortedFolderContents());
+  }
+
+  @Test
+  void danglingLinkCreatesItsTarget() throws Exception {
+    Path link = Files.createSymbolicLink(folder.resolve("latest"), Path.of("fresh.safetensors"));
+
+    Safetensors.write(link, newTensors, Map.of());
+
+    assertTrue(Files.isSymbolicLink(link));
+    assertEquals(List.of("a", "b"), Safetensors.read(folder.resolve("fresh.safetensors")).names());
+    assertEquals(
+        List.of("fresh.safetensors", "latest", "model.safetensors"), sortedFolderContents());
+  }
+
+  @Test
+  void danglingLinkIntoMissingFolderNamesBoth() throws Exception {
+    Path destination = folder.resolve("runs").resolve("fresh.safetensors");
+    Path link = Files.createSymbolicLink(folder.resolve("latest"), destination);
+
+    var e =
+        assertThrows(
+            NoSuchFileException.class, () -> Safetensors.write(link, newTensors, Map.of()));
+
+    assertEquals(link.toString(), e.getFile());
+    assertEquals(destination.toString(), e.getOtherFile());
+    assertTrue(
+        e.getReason().contains("the folder " + destination.getParent() + " does not exist"),
+        e.getReason());
+    assertTrue(e.getReason().contains("point the symbolic link"), e.getReason());
+    assertTrue(Files.isSymbolicLink(link));
+    assertEquals(List.of("latest", "model.safetensors"), sortedFolderContents());
+  }
+
+  @Test
+  void linkLoopIsRejected() throws Exception {
+    Path first = folder.resolve("first");
+    Path second = folder.resolve("second");
+    Files.createSymbolicLink(first, second.getFileName());
+    Files.createSymbolicLink(second, first.getFileName());
+
+    var e =
+        assertThrows(
+            FileSystemException.class, () -> Safetensors.write(first, newTensors, Map.of()));
+
+    assertEquals(first.toString(), e.getFile());
+    assertTrue(e.getReason().contains("too many levels of symbolic links"), e.getReason());
+    assertArrayEquals(oldBytes, Files.readAllBytes(file));
+    assertEquals(List.of("first", "model.safetensors", "second"), sortedFolderContents());
+  }
+
+  private List<String> sortedFolderContents() throws IOException {
+    return folderContents().stream().sorted().toList();
+  }
 }

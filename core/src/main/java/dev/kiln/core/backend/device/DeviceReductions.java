@@ -14,7 +14,8 @@ import java.util.Arrays;
  *
  * <p>A reduction is described as core's {@code Reductions} describe it: the input shape and a flag
  * per dimension that marks it reduced. The output has the input's shape with every reduced
- * dimension set to 1, which in row-major order is also the shape with those dimensions removed.
+ * dimension set to 1, which in row-major order is also the shape with those dimensions removed. A
+ * rank-0 input (no flags) reduces to its one element.
  *
  * <p>The kernels run one block per output element, whose threads stride over that output's reduced
  * elements and combine their partial results with warp shuffles. So the launchers size the grid by
@@ -142,11 +143,18 @@ public final class DeviceReductions {
       boolean[] reduced,
       DeviceBuffer out,
       Object lastArgument) {
-    if (shape.length == 0 || reduced.length != shape.length) {
+    if (reduced.length != shape.length) {
       throw new IllegalArgumentException(
           String.format(
-              "a reduction needs rank >= 1 and one flag per dimension, got shape %s and %d flags",
+              "a reduction needs one flag per dimension, got shape %s and %d flags",
               Arrays.toString(shape), reduced.length));
+    }
+    if (shape.length == 0) {
+      // A rank-0 tensor has one element, and reducing it over no dimensions returns that
+      // element, as on the CPU. The kernels of reductions.cu take rank >= 1, so it runs as shape
+      // [1] reduced over its one dimension, which reads and writes the same single element.
+      shape = new int[] {1};
+      reduced = new boolean[] {true};
     }
     long total = 1;
     for (int size : shape) {

@@ -7,6 +7,8 @@ import static dev.kiln.core.backend.device.DeviceTestSupport.f64;
 import static dev.kiln.core.backend.device.DeviceTestSupport.randomFloats;
 import static dev.kiln.core.backend.device.DeviceTestSupport.runtime;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.core.backend.cpu.ReduceKernels;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
@@ -121,6 +123,52 @@ class DeviceReductionsTest {
             expectedIndices,
             buffers.readInts(indices, outputs),
             "positions of the maxima along " + dim + " on " + device);
+      }
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource(DEVICES)
+  void rankZeroReducesItsOneElement(String device) {
+    DeviceRuntime runtime = runtime(device);
+    DeviceReductions reductions = new DeviceReductions(runtime);
+    int[] scalar = {};
+    boolean[] none = {};
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
+      DeviceBuffer input = buffers.of(new float[] {-2.5f});
+      DeviceBuffer out = buffers.filled(1);
+
+      reductions.sum(input, scalar, none, out);
+      assertClose(device, "sum of rank 0", new double[] {-2.5}, buffers.read(out, 1), ROUNDED);
+
+      reductions.mean(input, scalar, none, out);
+      assertClose(device, "mean of rank 0", new double[] {-2.5}, buffers.read(out, 1), ROUNDED);
+
+      reductions.scaledSum(input, scalar, none, out, 3.0);
+      assertClose(
+          device, "sum of rank 0 times 3", new double[] {-7.5}, buffers.read(out, 1), ROUNDED);
+
+      reductions.variance(input, scalar, none, false, out);
+      assertClose(device, "variance of rank 0", new double[] {0}, buffers.read(out, 1), ROUNDED);
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource(DEVICES)
+  void flagCountMustMatchRank(String device) {
+    DeviceRuntime runtime = runtime(device);
+    DeviceReductions reductions = new DeviceReductions(runtime);
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
+      DeviceBuffer input = buffers.of(new float[] {1});
+      DeviceBuffer out = buffers.filled(1);
+      for (boolean[] flags : new boolean[][] {{true}, {}}) {
+        int[] shape = flags.length == 0 ? new int[] {1} : new int[0];
+        var e =
+            assertThrows(
+                IllegalArgumentException.class,
+                () -> reductions.sum(input, shape, flags, out),
+                "shape " + Arrays.toString(shape) + " with " + flags.length + " flags");
+        assertTrue(e.getMessage().contains("one flag per dimension"), e.getMessage());
       }
     }
   }
