@@ -1,5 +1,6 @@
 package dev.kiln.keypoints.data;
 
+import dev.kiln.keypoints.io.AtomicFiles;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -114,8 +115,15 @@ public record IdentitySplit(
     return samples.stream().filter(s -> isValidation(s.name())).toList();
   }
 
-  /** Writes the split as text, one {@code set<TAB>identity} line per identity. */
+  /**
+   * Writes the split as text, one {@code set<TAB>identity} line per identity, atomically, so that a
+   * failed write leaves no partial file in its place.
+   */
   public void write(Path file) throws IOException {
+    AtomicFiles.write(file, this::writeLines);
+  }
+
+  private void writeLines(Path file) throws IOException {
     try (BufferedWriter out = Files.newBufferedWriter(file, StandardCharsets.UTF_8)) {
       out.write("# kiln identity split: set<TAB>identity, ");
       out.write(trainIdentities.size() + " train and " + validationIdentities.size());

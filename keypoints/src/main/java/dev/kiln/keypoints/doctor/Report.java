@@ -1,8 +1,7 @@
 package dev.kiln.keypoints.doctor;
 
+import dev.kiln.keypoints.io.AtomicFiles;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -110,11 +109,13 @@ public record Report(List<Finding> findings, double seconds) {
     }
   }
 
-  /** Writes {@link #toMarkdown()} to {@code folder/doctor.md} and returns the file. */
+  /**
+   * Writes {@link #toMarkdown()} to {@code folder/doctor.md} atomically, creating the folder, and
+   * returns the file.
+   */
   public Path write(Path folder) throws IOException {
-    Files.createDirectories(folder);
     Path file = folder.resolve(FILE_NAME);
-    Files.writeString(file, toMarkdown(), StandardCharsets.UTF_8);
+    AtomicFiles.writeString(file, toMarkdown());
     return file;
   }
 }

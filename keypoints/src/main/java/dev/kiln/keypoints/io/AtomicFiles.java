@@ -19,6 +19,9 @@ import java.util.Set;
  * Writes files so that readers see either the old file or the whole new one: the content goes to a
  * temporary file in the same folder, which is then renamed over the target. A failure leaves the
  * old file in place and removes the temporary one.
+ *
+ * <p>A target that is a symbolic link keeps the link: the new content replaces the file that the
+ * link resolves to, so the link and every other path to that file see it.
  */
 public final class AtomicFiles {
   /**
@@ -27,6 +30,9 @@ public final class AtomicFiles {
    * before and after it, up to 20 digits from createTempFile and ".tmp", which is 26 bytes.
    */
   static final int MAX_TEMPORARY_STEM_BYTES = 255 - 26;
+
+  /** Maximum number of symbolic links followed from the target, as Linux's MAXSYMLINKS. */
+  static final int MAX_LINKS = 40;
 
   private AtomicFiles() {}
 
@@ -38,36 +44,99 @@ public final class AtomicFiles {
 
   /**
    * Writes {@code content} to {@code file} atomically, creating missing parent folders. The file
-   * gets the permissions that {@link Files#write} would give it.
+   * gets the permissions that {@link Files#write} would give it. Where {@code file} is a symbolic
+   * link, the file it resolves to is written, and a link whose target does not exist creates that
+   * target if the target's folder exists.
    *
    * @throws FileSystemException naming {@code file}, not the temporary file, where the temporary
-   *     file cannot be created or renamed
+   *     file cannot be created, written or renamed, with the link's target as the other file where
+   *     {@code file} is a link
    */
   public static void write(Path file, Content content) throws IOException {
-    Path folder = file.toAbsolutePath().getParent();
-    Files.createDirectories(folder);
+    Path target = resolveLinks(file);
+    // The link's target, named as the other file in errors, or null where file is not a link.
+    Path linked = target.equals(file) ? null : target;
+    Path folder = target.toAbsolutePath().getParent();
+    if (linked == null) {
+      Files.createDirectories(folder);
+    } else if (!Files.isDirectory(folder)) {
+      throw new FileSystemException(
+          file.toString(),
+          target.toString(),
+          "the symbolic link points into folder "
+              + folder
+              + ", which does not exist: create that folder, or replace the link");
+    }
     boolean posix = folder.getFileSystem().supportedFileAttributeViews().contains("posix");
-    Set<PosixFilePermission> existing = posix ? permissionsIfExists(file) : null;
-    Path temporary = createTemporary(file, folder, posix);
+    Set<PosixFilePermission> existing = posix ? permissionsIfExists(target) : null;
+    Path temporary = createTemporary(file, linked, folder, posix);
     try {
-      content.writeTo(temporary);
+      writeContent(content, temporary, file, linked);
       // Set after writing, because some writers (ImageIO among them) delete and recreate the file.
       if (existing != null) {
         Files.setPosixFilePermissions(temporary, existing);
       }
       try {
         Files.move(
-            temporary, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
       } catch (FileSystemException e) {
         throw namingTarget(
             e,
             file,
+            linked,
             "failed to rename the temporary file over it",
             "the temporary file or its folder was removed");
       }
     } finally {
       Files.deleteIfExists(temporary);
     }
+  }
+
+  /**
+   * Writes {@code content} to {@code temporary}. Stream and channel writes report an operating
+   * system error, such as "No space left on device", without a file name, so every failure is
+   * rethrown naming {@code file}, except one that names another file (the source of a copy).
+   */
+  private static void writeContent(Content content, Path temporary, Path file, Path linked)
+      throws IOException {
+    try {
+      content.writeTo(temporary);
+    } catch (FileSystemException e) {
+      if (!temporary.toString().equals(e.getFile())) {
+        throw e;
+      }
+      throw namingTarget(e, file, linked, "failed to write", "the temporary file was removed");
+    } catch (IOException e) {
+      FileSystemException named =
+          new FileSystemException(
+              file.toString(),
+              linked == null ? null : linked.toString(),
+              "failed to write: " + e.getMessage());
+      named.initCause(e);
+      throw named;
+    }
+  }
+
+  /**
+   * Returns the path that {@code file} resolves to after following every symbolic link at its end,
+   * or {@code file} itself where it is not a link. The result may not exist, where the last link
+   * dangles.
+   */
+  static Path resolveLinks(Path file) throws IOException {
+    Path current = file;
+    for (int links = 0; Files.isSymbolicLink(current); links++) {
+      if (links == MAX_LINKS) {
+        throw new FileSystemException(
+            file.toString(),
+            null,
+            "more than " + MAX_LINKS + " symbolic links to follow, so they may form a cycle");
+      }
+      // A relative link is relative to the folder that contains the link. The path is not
+      // normalized, because ".." after a linked folder means that folder's real parent.
+      Path destination = Files.readSymbolicLink(current);
+      current = current.toAbsolutePath().getParent().resolve(destination);
+    }
+    return current;
   }
 
   /** Writes {@code text} as UTF-8 to {@code file} atomically. */
@@ -86,19 +155,21 @@ public final class AtomicFiles {
    * existing file's permissions. So the temporary file requests rw-rw-rw-, which the operating
    * system reduces by the umask, and {@link #write} copies an existing file's permissions onto it.
    */
-  private static Path createTemporary(Path file, Path folder, boolean posix) throws IOException {
+  private static Path createTemporary(Path file, Path linked, Path folder, boolean posix)
+      throws IOException {
     FileAttribute<?>[] attributes =
         posix
             ? new FileAttribute<?>[] {
               PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-rw-rw-"))
             }
             : new FileAttribute<?>[0];
+    Path name = (linked != null ? linked : file).getFileName();
     try {
-      String stem = truncateUtf8(file.getFileName().toString(), MAX_TEMPORARY_STEM_BYTES);
+      String stem = truncateUtf8(name.toString(), MAX_TEMPORARY_STEM_BYTES);
       return Files.createTempFile(folder, "." + stem + ".", ".tmp", attributes);
     } catch (FileSystemException e) {
       throw namingTarget(
-          e, file, "failed to create a temporary file in " + folder, "folder not found");
+          e, file, linked, "failed to create a temporary file in " + folder, "folder not found");
     }
   }
 
@@ -145,18 +216,19 @@ public final class AtomicFiles {
 
   /**
    * Returns an exception that names {@code file} in place of the temporary file, whose name means
-   * nothing to the user, and keeps {@code error} as its cause. A denied permission stays an {@link
-   * AccessDeniedException}. {@code notFound} describes a {@link NoSuchFileException}, which has no
-   * reason of its own.
+   * nothing to the user, with {@code linked} (may be null) as the other file, and keeps {@code
+   * error} as its cause. A denied permission stays an {@link AccessDeniedException}. {@code
+   * notFound} describes a {@link NoSuchFileException}, which has no reason of its own.
    */
   static FileSystemException namingTarget(
-      FileSystemException error, Path file, String action, String notFound) {
+      FileSystemException error, Path file, Path linked, String action, String notFound) {
+    String other = linked == null ? null : linked.toString();
     FileSystemException named;
     if (error instanceof AccessDeniedException) {
-      named = new AccessDeniedException(file.toString(), null, "permission denied: " + action);
+      named = new AccessDeniedException(file.toString(), other, "permission denied: " + action);
     } else {
       String problem = error.getReason() != null ? error.getReason() : problemOf(error, notFound);
-      named = new FileSystemException(file.toString(), null, action + ": " + problem);
+      named = new FileSystemException(file.toString(), other, action + ": " + problem);
     }
     named.initCause(error);
     return named;

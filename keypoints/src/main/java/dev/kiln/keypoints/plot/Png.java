@@ -60,7 +60,8 @@ final class Png {
         file,
         temporary -> {
           if (!ImageIO.write(image, "png", temporary.toFile())) {
-            throw new IOException("no PNG writer is available in this JVM for " + file);
+            // AtomicFiles names the file when it rethrows this.
+            throw new IOException("no PNG writer is available in this JVM");
           }
         });
   }

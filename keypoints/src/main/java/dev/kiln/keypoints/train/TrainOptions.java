@@ -1,8 +1,9 @@
 package dev.kiln.keypoints.train;
 
+import dev.kiln.keypoints.io.AtomicFiles;
 import java.io.IOException;
 import java.io.Reader;
-import java.io.Writer;
+import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -69,7 +70,10 @@ public record TrainOptions(
     }
   }
 
-  /** Writes the options to {@code folder/options.properties}. */
+  /**
+   * Writes the options to {@code folder/options.properties} atomically, so that a failed write
+   * leaves the previous file as it was.
+   */
   public void write(Path folder) throws IOException {
     Properties p = new Properties();
     p.setProperty("data", data.toString());
@@ -87,9 +91,9 @@ public record TrainOptions(
     p.setProperty("limit", Integer.toString(limit));
     p.setProperty("time_limit_minutes", Double.toString(timeLimitMinutes));
     p.setProperty("skip_bad_rows", Boolean.toString(skipBadRows));
-    try (Writer out = Files.newBufferedWriter(folder.resolve(FILE_NAME), StandardCharsets.UTF_8)) {
-      p.store(out, "kiln training options");
-    }
+    StringWriter text = new StringWriter();
+    p.store(text, "kiln training options");
+    AtomicFiles.writeString(folder.resolve(FILE_NAME), text.toString());
   }
 
   /** Reads the options of a run folder. */

@@ -58,7 +58,7 @@ public final class Trainer {
   private final boolean epochsGiven;
 
   /**
-   * Whether {@link #start} created the run folder, so that a start whose data or model fails to
+   * Whether {@link #start} created the run folder, so that a new run whose data or model fails to
    * load removes the folder and not only its files.
    */
   private final boolean folderCreated;
@@ -99,40 +99,56 @@ public final class Trainer {
 
   /**
    * Prepares a new run in {@code run}, which must not exist or be empty, that trains on {@code
-   * device}.
+   * device}. It creates the folder but writes nothing into it: {@link #run} writes the run's files
+   * once the data and the model have loaded, so that a run interrupted while it loads leaves an
+   * empty folder, which the next start with the same folder accepts.
    */
   public static Trainer start(
       TrainOptions options, Device device, Path run, PrintWriter out, boolean interactive)
       throws IOException {
-    if (Files.isDirectory(run)) {
-      try (var entries = Files.list(run)) {
-        if (entries.findAny().isPresent()) {
-          throw new IOException(
-              "output folder "
-                  + run
-                  + " is not empty: pass another --output, or --resume "
-                  + run
-                  + " to continue that run");
-        }
-      }
-    }
+    requireEmpty(run);
     TrainingData.requireDataset(options.data());
     // A model that does not parse, or that the keypoint tools cannot feed, fails here, before the
     // run folder exists.
     ModelChecks.requireGrayKeypointInput(ModelPresets.resolve(options.model()));
     boolean existed = Files.isDirectory(run);
     Files.createDirectories(run);
-    try {
-      options.write(run);
-      return new Trainer(options, run, false, false, !existed, device, out, interactive);
-    } catch (IOException | RuntimeException e) {
-      // The folder was empty or missing before, so everything in it is this failed start's.
-      removeFailedStart(run, existed, out);
-      throw e;
-    }
+    return new Trainer(options, run, false, false, !existed, device, out, interactive);
   }
 
-  /** Deletes what a failed {@link #start} wrote into {@code run}, and the folder if it made it. */
+  /**
+   * Rejects a run folder with anything in it, advising --resume only where the folder has a
+   * checkpoint to resume from.
+   */
+  private static void requireEmpty(Path run) throws IOException {
+    if (!Files.isDirectory(run)) {
+      return;
+    }
+    try (var entries = Files.list(run)) {
+      if (entries.findAny().isEmpty()) {
+        return;
+      }
+    }
+    if (Files.exists(run.resolve(LAST))) {
+      throw new IOException(
+          "output folder "
+              + run
+              + " is not empty: pass another --output, or --resume "
+              + run
+              + " to continue that run");
+    }
+    throw new IOException(
+        "output folder "
+            + run
+            + " is not empty and contains no "
+            + LAST
+            + ", so there is no finished epoch to resume: delete the folder if nothing in it is"
+            + " needed, or pass another --output");
+  }
+
+  /**
+   * Deletes what a failed new run wrote into {@code run}, and the folder if {@link #start} made it.
+   */
   private static void removeFailedStart(Path run, boolean keepFolder, PrintWriter out) {
     try {
       if (!keepFolder) {
@@ -196,22 +212,20 @@ public final class Trainer {
   /** Runs training and returns the history of all epochs of the run. */
   public List<EpochRecord> run() throws IOException {
     TrainingParts parts;
-    try {
-      parts = TrainingParts.prepare(options, run, device, resuming, out);
-    } catch (IOException | RuntimeException e) {
-      // A new run whose data or model fails to load has written only options.properties. Removing
-      // it lets the same --output serve the next attempt, where "not empty" would reject it.
-      if (!resuming) {
-        removeFailedStart(run, !folderCreated, out);
+    Position position;
+    if (resuming) {
+      parts = TrainingParts.prepare(options, run, device, true, out);
+      position = restore(parts);
+      // A resume changes the run folder only from here on, after the data, the split, the history
+      // and the checkpoint's state have loaded, so that a resume that fails leaves every file as it
+      // was.
+      parts.recordStart(run, device);
+      if (epochsGiven) {
+        options.write(run);
       }
-      throw e;
-    }
-    Position position = resuming ? restore(parts) : Position.START;
-    // A resume changes the run folder only from here on, after the data, the split, the history and
-    // the checkpoint's state have loaded, so that a resume that fails leaves every file as it was.
-    parts.recordStart(run, device);
-    if (epochsGiven) {
-      options.write(run);
+    } else {
+      parts = prepareNewRun();
+      position = Position.START;
     }
     long started = System.nanoTime() - (long) (position.elapsedSeconds() * 1e9);
     // The time limit counts this invocation only, so a resumed run gets the whole limit again.
@@ -275,6 +289,24 @@ public final class Trainer {
       }
     }
     return parts.history().records();
+  }
+
+  /**
+   * Loads the data and builds the model of a new run, and only then writes the run's first files.
+   * Where any step fails, it removes what it wrote, so that the next attempt with the same --output
+   * is not rejected as "not empty".
+   */
+  private TrainingParts prepareNewRun() throws IOException {
+    try {
+      TrainingParts parts = TrainingParts.prepare(options, run, device, false, out);
+      options.write(run);
+      parts.recordStart(run, device);
+      return parts;
+    } catch (IOException | RuntimeException e) {
+      // The folder was empty or missing at start(), so everything in it is this failed run's.
+      removeFailedStart(run, !folderCreated, out);
+      throw e;
+    }
   }
 
   /**

@@ -12,10 +12,10 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -29,6 +29,8 @@ import picocli.CommandLine;
  * image among good ones.
  */
 class PredictCommandTest {
+  private static final byte[] PNG_SIGNATURE = {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+
   private static final Pattern FILE_ENTRY = Pattern.compile("\"file\": \"([^\"]*)\"");
 
   @TempDir Path folder;
@@ -252,17 +254,43 @@ class PredictCommandTest {
   }
 
   @Test
-  void linkToFileInOverlayPlaceReplaced() throws IOException {
+  void linkInOverlayPlaceKept() throws IOException {
     Path output = Files.createDirectory(folder.resolve("predictions"));
-    Path elsewhere = Files.writeString(folder.resolve("elsewhere.png"), "kept");
+    Path elsewhere = Files.writeString(folder.resolve("elsewhere.png"), "replaced");
     Path link = Files.createSymbolicLink(output.resolve("James_Wolfensohn_00.png"), elsewhere);
 
     int status = predict(output, face("James_Wolfensohn_00.jpg"));
 
-    // The rename replaces the link itself, so the file that it led to stays as it was.
+    // The overlay replaces the file that the link leads to, and the link stays.
     assertEquals(0, status, err.toString());
-    assertTrue(Files.isRegularFile(link, LinkOption.NOFOLLOW_LINKS), "the link was not replaced");
-    assertEquals("kept", Files.readString(elsewhere));
+    assertTrue(Files.isSymbolicLink(link), "the link was replaced by a file");
+    assertEquals(elsewhere, Files.readSymbolicLink(link));
+    byte[] png = Files.readAllBytes(elsewhere);
+    assertArrayEquals(PNG_SIGNATURE, Arrays.copyOf(png, PNG_SIGNATURE.length), "not a PNG");
+  }
+
+  @Test
+  void linkToReadFileRejected() throws IOException {
+    // A copy, so that a regression overwrites no file of the dataset.
+    Path input = Files.copy(face("James_Wolfensohn_00.jpg"), folder.resolve("face.jpg"));
+    byte[] original = Files.readAllBytes(input);
+    Path checkpoint = folder.resolve("untrained.safetensors");
+    record Case(String name, Path linked) {}
+
+    for (Case linkCase :
+        List.of(new Case("face.png", input), new Case("predictions.json", checkpoint))) {
+      Path output = Files.createDirectories(folder.resolve("predictions-" + linkCase.name()));
+      Path link = Files.createSymbolicLink(output.resolve(linkCase.name()), linkCase.linked());
+      err.getBuffer().setLength(0);
+
+      int status = predict(output, input);
+
+      assertEquals(1, status, out.toString());
+      assertTrue(err.toString().contains(link.toString()), err.toString());
+      assertTrue(err.toString().contains("a file that predict reads"), err.toString());
+      assertTrue(Files.isSymbolicLink(link), "the link was replaced by a file");
+      assertArrayEquals(original, Files.readAllBytes(input), "the input image was replaced");
+    }
   }
 
   @Test

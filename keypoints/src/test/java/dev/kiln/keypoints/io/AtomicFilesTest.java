@@ -1,5 +1,6 @@
 package dev.kiln.keypoints.io;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -22,7 +23,10 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Permissions of the files that {@link AtomicFiles} writes, and the file its errors name. */
+/**
+ * Permissions of the files that {@link AtomicFiles} writes, the file its errors name, what a failed
+ * write leaves, and targets that are symbolic links.
+ */
 class AtomicFilesTest {
   @TempDir Path folder;
 
@@ -139,7 +143,11 @@ class AtomicFilesTest {
 
     FileSystemException error =
         AtomicFiles.namingTarget(
-            missing, file, "failed to create a temporary file in " + folder, "folder not found");
+            missing,
+            file,
+            null,
+            "failed to create a temporary file in " + folder,
+            "folder not found");
 
     assertEquals(file.toString(), error.getFile());
     assertEquals(
@@ -180,5 +188,106 @@ class AtomicFilesTest {
     } finally {
       Files.setPosixFilePermissions(readOnly, PosixFilePermissions.fromString("rwxr-xr-x"));
     }
+  }
+
+  @Test
+  void failedWriteKeepsOldFile() throws IOException {
+    Path file = folder.resolve("options.properties");
+    Files.writeString(file, "epochs=1\n");
+    byte[] before = Files.readAllBytes(file);
+
+    FileSystemException error =
+        assertThrows(
+            FileSystemException.class,
+            () ->
+                AtomicFiles.write(
+                    file,
+                    temporary -> {
+                      Files.writeString(temporary, "epo");
+                      // What a stream's write throws when the disk is full.
+                      throw new IOException("No space left on device");
+                    }));
+
+    assertEquals(file.toString(), error.getFile());
+    assertEquals("failed to write: No space left on device", error.getReason());
+    assertArrayEquals(before, Files.readAllBytes(file));
+    assertEquals(List.of("options.properties"), namesIn(folder));
+  }
+
+  @Test
+  void failedCopyNamesSource() throws IOException {
+    Path file = folder.resolve("best.safetensors");
+    Path missing = folder.resolve("last.safetensors");
+
+    NoSuchFileException error =
+        assertThrows(NoSuchFileException.class, () -> AtomicFiles.copy(missing, file));
+
+    assertEquals(missing.toString(), error.getFile());
+    assertEquals(List.of(), namesIn(folder));
+  }
+
+  @Test
+  void linkKeepsLinkAndWritesTarget() throws IOException {
+    Path real = Files.createDirectory(folder.resolve("real"));
+    Path links = Files.createDirectory(folder.resolve("links"));
+    Path target = real.resolve("history.csv");
+    Files.writeString(target, "old");
+    Path relative = Path.of("..", "real", "history.csv");
+    Path link = Files.createSymbolicLink(links.resolve("history.csv"), relative);
+    Path linkToLink = Files.createSymbolicLink(links.resolve("latest.csv"), link.getFileName());
+
+    AtomicFiles.writeString(link, "new");
+    AtomicFiles.writeString(linkToLink, "newer");
+
+    assertTrue(Files.isSymbolicLink(link), "the link was replaced by a file");
+    assertEquals(relative, Files.readSymbolicLink(link));
+    assertTrue(Files.isSymbolicLink(linkToLink), "the second link was replaced by a file");
+    assertEquals("newer", Files.readString(target));
+    assertEquals(List.of("history.csv"), namesIn(real));
+    assertEquals(List.of("history.csv", "latest.csv"), namesIn(links));
+  }
+
+  @Test
+  void danglingLinkCreatesTarget() throws IOException {
+    Path real = Files.createDirectory(folder.resolve("real"));
+    Path target = real.resolve("model.txt");
+    Path link = Files.createSymbolicLink(folder.resolve("model.txt"), target);
+
+    AtomicFiles.writeString(link, "new");
+
+    assertTrue(Files.isSymbolicLink(link), "the link was replaced by a file");
+    assertEquals("new", Files.readString(target));
+    assertEquals(List.of("model.txt"), namesIn(real));
+  }
+
+  @Test
+  void danglingLinkIntoMissingFolderNamesBoth() throws IOException {
+    Path target = folder.resolve("missing").resolve("model.txt");
+    Path link = Files.createSymbolicLink(folder.resolve("model.txt"), target);
+
+    FileSystemException error =
+        assertThrows(FileSystemException.class, () -> AtomicFiles.writeString(link, "new"));
+
+    assertEquals(link.toString(), error.getFile());
+    assertEquals(target.toString(), error.getOtherFile());
+    assertTrue(error.getReason().contains("does not exist"), error.getReason());
+    assertTrue(Files.isSymbolicLink(link), "the link was replaced by a file");
+    assertFalse(Files.exists(folder.resolve("missing")), "the missing folder was created");
+  }
+
+  @Test
+  void linkCycleNamesLink() throws IOException {
+    Path first = folder.resolve("first.txt");
+    Path second = folder.resolve("second.txt");
+    Files.createSymbolicLink(first, second.getFileName());
+    Files.createSymbolicLink(second, first.getFileName());
+
+    FileSystemException error =
+        assertThrows(FileSystemException.class, () -> AtomicFiles.writeString(first, "new"));
+
+    assertEquals(first.toString(), error.getFile());
+    assertTrue(error.getReason().contains("cycle"), error.getReason());
+    assertTrue(Files.isSymbolicLink(first), "the link was replaced by a file");
+    assertEquals(List.of("first.txt", "second.txt"), namesIn(folder));
   }
 }

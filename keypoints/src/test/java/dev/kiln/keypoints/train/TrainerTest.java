@@ -20,6 +20,8 @@ import dev.kiln.keypoints.doctor.Report;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.io.UncheckedIOException;
+import java.io.Writer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -215,7 +217,85 @@ class TrainerTest {
             () -> Trainer.start(options(folder, 1), Device.CPU, run, quiet(), false));
 
     assertTrue(error.getMessage().contains("not empty"), error.getMessage());
+    assertTrue(error.getMessage().contains("no finished epoch"), error.getMessage());
+    assertTrue(error.getMessage().contains("another --output"), error.getMessage());
+    assertFalse(error.getMessage().contains("--resume"), error.getMessage());
     assertEquals("precious", Files.readString(run.resolve("keep.txt")));
+  }
+
+  @Test
+  void folderWithCheckpointSuggestsResume() throws IOException {
+    Path run = Files.createDirectories(folder.resolve("run"));
+    Files.writeString(run.resolve(Trainer.LAST), "checkpoint");
+
+    IOException error =
+        assertThrows(
+            IOException.class,
+            () -> Trainer.start(options(folder, 1), Device.CPU, run, quiet(), false));
+
+    assertTrue(error.getMessage().contains("not empty"), error.getMessage());
+    assertTrue(error.getMessage().contains("--resume " + run), error.getMessage());
+    assertEquals("checkpoint", Files.readString(run.resolve(Trainer.LAST)));
+  }
+
+  @Test
+  void startWritesNothingIntoFolder() throws IOException {
+    Path data = TestData.facialKeypoints();
+    Path run = folder.resolve("run");
+
+    Trainer.start(options(data, 1), Device.CPU, run, quiet(), false);
+
+    assertTrue(Files.isDirectory(run), "start creates the folder");
+    try (var entries = Files.list(run)) {
+      assertEquals(List.of(), entries.toList(), "and leaves it empty");
+    }
+    // A start that was interrupted here, before run() wrote anything, leaves a folder that the
+    // next start accepts.
+    Trainer.start(options(data, 1), Device.CPU, run, quiet(), false);
+  }
+
+  /**
+   * A new run's folder stays empty while the data loads, so that Ctrl-C then, which ends the JVM
+   * before any checkpoint exists, leaves nothing that a rerun with the same folder would reject.
+   * The output lines mark the steps: the folder is listed each time the trainer prints.
+   */
+  @Test
+  void newRunWritesNothingWhileLoading() throws IOException {
+    Path data = TestData.facialKeypoints();
+    Path run = folder.resolve("run");
+    StringBuilder printed = new StringBuilder();
+    StringBuilder printedBeforeFiles = new StringBuilder();
+    Writer watcher =
+        new Writer() {
+          @Override
+          public void write(char[] text, int offset, int length) {
+            try (var entries = Files.list(run)) {
+              if (entries.findAny().isEmpty()) {
+                printedBeforeFiles.setLength(0);
+                printedBeforeFiles.append(printed).append(text, offset, length);
+              }
+            } catch (IOException e) {
+              throw new UncheckedIOException(e);
+            }
+            printed.append(text, offset, length);
+          }
+
+          @Override
+          public void flush() {}
+
+          @Override
+          public void close() {}
+        };
+
+    Trainer.start(options(data, 1), Device.CPU, run, new PrintWriter(watcher), false).run();
+
+    String loading = printedBeforeFiles.toString();
+    assertTrue(loading.contains("model: "), loading);
+    assertTrue(loading.contains("loaded " + ROWS + " faces"), loading);
+    assertTrue(loading.contains("split by identity"), loading);
+    assertTrue(printed.toString().contains("epoch 1/1: "), printed.toString());
+    assertFalse(loading.contains("epoch 1/1: "), "files were written by the end of the epoch");
+    assertTrue(Files.isRegularFile(run.resolve(TrainOptions.FILE_NAME)), "options written");
   }
 
   @Test

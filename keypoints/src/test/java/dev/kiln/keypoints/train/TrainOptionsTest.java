@@ -1,0 +1,89 @@
+package dev.kiln.keypoints.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.io.IOException;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Writing and reading {@code options.properties}. */
+class TrainOptionsTest {
+  /**
+   * Maximum length in bytes of a path that Linux opens: PATH_MAX is 4096 and includes the
+   * terminating zero byte.
+   */
+  private static final int MAX_PATH_BYTES = 4095;
+
+  @TempDir Path folder;
+
+  private static TrainOptions options(int epochs) {
+    return new TrainOptions(
+        Path.of("/data"),
+        "default",
+        epochs,
+        16,
+        "adam",
+        5e-4,
+        0,
+        "l1",
+        "cosine",
+        7,
+        0.2,
+        1,
+        0,
+        0,
+        false);
+  }
+
+  @Test
+  void writtenOptionsReadBack() throws IOException {
+    options(3).write(folder);
+
+    assertEquals(options(3), TrainOptions.read(folder));
+  }
+
+  /**
+   * Puts options.properties at the longest path that Linux opens, so that the longer name of the
+   * temporary file next to it fails with ENAMETOOLONG, for any user, root included.
+   */
+  @Test
+  void failedWriteKeepsOldFile() throws IOException {
+    Path deep = folderWithPathLength(MAX_PATH_BYTES - 1 - TrainOptions.FILE_NAME.length());
+    Path file = deep.resolve(TrainOptions.FILE_NAME);
+    options(1).write(folder);
+    Files.copy(folder.resolve(TrainOptions.FILE_NAME), file);
+    byte[] before = Files.readAllBytes(file);
+
+    FileSystemException error =
+        assertThrows(FileSystemException.class, () -> options(3).write(deep));
+
+    assertEquals(file.toString(), error.getFile());
+    assertArrayEquals(before, Files.readAllBytes(file));
+    assertEquals(1, TrainOptions.read(deep).epochs());
+    try (Stream<Path> children = Files.list(deep)) {
+      assertEquals(List.of(file), children.toList());
+    }
+  }
+
+  /** Creates nested folders under {@link #folder} whose absolute path has {@code length} bytes. */
+  private Path folderWithPathLength(int length) throws IOException {
+    Path path = folder.toAbsolutePath();
+    int left = length - path.toString().length();
+    while (left > 0) {
+      // Each level adds a separator and a name of at most 255 bytes, and the last needs at least 1.
+      int name = left <= 201 ? left - 1 : (left - 201 < 2 ? 150 : 200);
+      path = path.resolve("d".repeat(name));
+      left -= name + 1;
+    }
+    Files.createDirectories(path);
+    assertEquals(length, path.toString().length());
+    return path;
+  }
+}
