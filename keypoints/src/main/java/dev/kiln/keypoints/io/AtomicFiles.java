@@ -1,5 +1,6 @@
 package dev.kiln.keypoints.io;
 
+import dev.kiln.nn.io.LinkTargets;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
@@ -31,9 +32,6 @@ public final class AtomicFiles {
    */
   static final int MAX_TEMPORARY_STEM_BYTES = 255 - 26;
 
-  /** Maximum number of symbolic links followed from the target, as Linux's MAXSYMLINKS. */
-  static final int MAX_LINKS = 40;
-
   private AtomicFiles() {}
 
   /** Content written to the temporary file. */
@@ -53,7 +51,7 @@ public final class AtomicFiles {
    *     {@code file} is a link
    */
   public static void write(Path file, Content content) throws IOException {
-    Path target = resolveLinks(file);
+    Path target = LinkTargets.resolve(file);
     // The link's target, named as the other file in errors, or null where file is not a link.
     Path linked = target.equals(file) ? null : target;
     Path folder = target.toAbsolutePath().getParent();
@@ -115,28 +113,6 @@ public final class AtomicFiles {
       named.initCause(e);
       throw named;
     }
-  }
-
-  /**
-   * Returns the path that {@code file} resolves to after following every symbolic link at its end,
-   * or {@code file} itself where it is not a link. The result may not exist, where the last link
-   * dangles.
-   */
-  static Path resolveLinks(Path file) throws IOException {
-    Path current = file;
-    for (int links = 0; Files.isSymbolicLink(current); links++) {
-      if (links == MAX_LINKS) {
-        throw new FileSystemException(
-            file.toString(),
-            null,
-            "more than " + MAX_LINKS + " symbolic links to follow, so they may form a cycle");
-      }
-      // A relative link is relative to the folder that contains the link. The path is not
-      // normalized, because ".." after a linked folder means that folder's real parent.
-      Path destination = Files.readSymbolicLink(current);
-      current = current.toAbsolutePath().getParent().resolve(destination);
-    }
-    return current;
   }
 
   /** Writes {@code text} as UTF-8 to {@code file} atomically. */

@@ -152,14 +152,18 @@ class PredictCommandTest {
   void linkedInputInOutputRejected() throws IOException {
     Path output = Files.createDirectory(folder.resolve("predictions"));
     Path link = output.resolve("a.png");
-    Files.createSymbolicLink(link, face("James_Wolfensohn_00.jpg"));
+    // A copy, because an overlay written through the link would overwrite its target.
+    Path image = Files.copy(face("James_Wolfensohn_00.jpg"), folder.resolve("a-copy.jpg"));
+    byte[] original = Files.readAllBytes(image);
+    Files.createSymbolicLink(link, image);
 
-    // The link's target is elsewhere, but a.png's overlay would replace the link itself.
+    // The link's target is elsewhere, but a.png's overlay would land on the input.
     int status = predict(output, link);
 
     assertEquals(1, status, out.toString());
     assertTrue(err.toString().contains(link.toString()), err.toString());
     assertTrue(Files.isSymbolicLink(link), "the input link was replaced");
+    assertArrayEquals(original, Files.readAllBytes(image), "the linked image was replaced");
   }
 
   @Test

@@ -38,9 +38,6 @@ final class SafetensorsWriter {
   /** Bytes per write to the file, a multiple of every element size. */
   private static final int CHUNK_BYTES = 1 << 20;
 
-  /** Maximum symbolic links followed from the path to the file, the same as Linux's MAXSYMLINKS. */
-  private static final int MAX_LINKS = 40;
-
   private SafetensorsWriter() {}
 
   /** One tensor to write, with its header fields fixed before any byte is written. */
@@ -73,7 +70,7 @@ final class SafetensorsWriter {
           "is a folder; pass the path of a file in it, such as "
               + target.resolve("model.safetensors"));
     }
-    Path destination = resolveLinks(target);
+    Path destination = LinkTargets.resolve(target);
     Path temp = createTemp(target, destination);
 
     try {
@@ -118,30 +115,6 @@ final class SafetensorsWriter {
       size += (long) item.count() * item.elementSize();
     }
     return size;
-  }
-
-  /**
-   * Returns the file that a write to {@code target} replaces: {@code target} itself, or the path
-   * that its chain of symbolic links ends at. That path may not exist yet when the last link
-   * dangles.
-   *
-   * @throws FileSystemException if the chain has more than {@link #MAX_LINKS} links, as a loop has
-   */
-  private static Path resolveLinks(Path target) throws IOException {
-    Path path = target;
-    for (int links = 0; Files.isSymbolicLink(path); links++) {
-      if (links == MAX_LINKS) {
-        throw new FileSystemException(
-            target.toString(),
-            path.toString(),
-            "too many levels of symbolic links (more than "
-                + MAX_LINKS
-                + "), which usually means a loop; point the link at a file");
-      }
-      // A relative link is relative to the folder that contains the link.
-      path = path.getParent().resolve(Files.readSymbolicLink(path));
-    }
-    return path;
   }
 
   /**
