@@ -85,7 +85,8 @@ public final class KeypointDetector {
    * @throws java.nio.file.NoSuchFileException if the file does not exist
    * @throws IOException if the file cannot be read or is not a kiln training checkpoint: the model
    *     description or the keypoint normalization is missing or invalid, they disagree on the input
-   *     size, or the weights do not fit the model. The message names the file.
+   *     size, the weights do not fit the model, or a weight is NaN or infinite. The message names
+   *     the file.
    */
   public static KeypointDetector load(Path checkpointFile) throws IOException {
     Objects.requireNonNull(checkpointFile, "checkpointFile must not be null");
@@ -105,8 +106,33 @@ public final class KeypointDetector {
       throw new IOException(
           checkpointFile + ": the weights do not fit the stored model: " + e.getMessage(), e);
     }
+    requireFiniteWeights(checkpointFile, model);
     model.eval();
     return new KeypointDetector(model, normalization);
+  }
+
+  /**
+   * Rejects a model with a NaN or infinite weight, which a diverged run or a damaged file leaves:
+   * every prediction would then be NaN, and the error would first appear far from the file.
+   */
+  private static void requireFiniteWeights(Path file, Sequential model) throws IOException {
+    for (Map.Entry<String, Tensor> entry : model.stateDict().entrySet()) {
+      double[] values = entry.getValue().toDoubleArray();
+      for (int i = 0; i < values.length; i++) {
+        if (!Double.isFinite(values[i])) {
+          throw new IOException(
+              String.format(
+                  Locale.ROOT,
+                  "%s: element %d of %s is %s, so every prediction would be NaN; the run that"
+                      + " wrote it diverged or the file is damaged, so pass an earlier checkpoint"
+                      + " such as best.safetensors, or retrain",
+                  file,
+                  i,
+                  entry.getKey(),
+                  values[i]));
+        }
+      }
+    }
   }
 
   /** Side of the square input that the model takes, in pixels. */

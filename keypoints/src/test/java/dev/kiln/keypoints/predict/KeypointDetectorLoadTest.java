@@ -6,9 +6,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kiln.core.random.Generator;
+import dev.kiln.core.tensor.DType;
+import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.model.ModelPresets;
+import dev.kiln.keypoints.model.ModelSpec;
+import dev.kiln.keypoints.train.Checkpoint;
 import dev.kiln.keypoints.train.RunMetadata;
 import dev.kiln.keypoints.transform.KeypointNormalization;
+import dev.kiln.nn.Sequential;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
@@ -166,6 +172,23 @@ class KeypointDetectorLoadTest {
     IOException error = loadFailure(file);
 
     assertTrue(error.getMessage().contains("do not fit"), error.getMessage());
+  }
+
+  @Test
+  void nonFiniteWeightFails() throws IOException {
+    ModelSpec spec = ModelSpec.parse(SMALL_MODEL, "small");
+    Sequential model = spec.build(DType.FLOAT32, new Generator(1));
+    Tensor bias = model.stateDict().get("3.bias");
+    float[] values = bias.toFloatArray();
+    values[5] = Float.NaN;
+    model.loadStateDict(Map.of("3.bias", Tensor.of(values, bias.shape())), false);
+    Path file = dir.resolve("diverged.safetensors");
+    Checkpoint.save(file, model, null, metadata(SMALL_MODEL, 96));
+
+    IOException error = loadFailure(file);
+
+    assertTrue(error.getMessage().contains("element 5 of 3.bias is NaN"), error.getMessage());
+    assertTrue(error.getMessage().contains("best.safetensors"), error.getMessage());
   }
 
   /** Loads {@code file}, expecting an IOException whose message names the file. */
