@@ -79,9 +79,7 @@ final class PredictCommand implements Callable<Integer> {
     for (Path file : files) {
       overlayNames.add(uniquePngName(file, usedNames));
     }
-    List<Path> read = new ArrayList<>(files);
-    read.add(checkpoint);
-    checkTargets(folder, overlayNames, read);
+    checkTargets(folder, overlayNames);
     KeypointDetector detector = KeypointDetector.load(checkpoint);
 
     // Every image is decoded and predicted before anything is written, so a bad image leaves the
@@ -187,29 +185,22 @@ final class PredictCommand implements Callable<Integer> {
 
   /**
    * Checks, before any work, that each file that predict will write into {@code folder} is absent
-   * or a regular file, or a symbolic link to one, so that a folder or FIFO in an overlay's place
-   * fails the run before anything is written. A write through a symbolic link replaces the file
-   * that the link leads to and keeps the link, so a link to one of the files that predict reads
-   * ({@code read}: the input images and the checkpoint) fails too.
+   * or a regular file, so that a folder or FIFO in an overlay's place fails the run before anything
+   * is written. A symbolic link fails too, dangling or not: a write through it would replace the
+   * file it leads to, which may lie outside --output, be an input or the checkpoint, or be another
+   * output of this run.
    */
-  private static void checkTargets(Path folder, List<String> overlayNames, List<Path> read)
-      throws IOException {
-    Set<Path> readFiles = new HashSet<>();
-    for (Path file : read) {
-      readFiles.add(file.toRealPath());
-    }
+  private static void checkTargets(Path folder, List<String> overlayNames) throws IOException {
     List<String> names = new ArrayList<>(overlayNames);
     names.add("predictions.json");
     for (String name : names) {
       Path target = folder.resolve(name);
-      if (Files.isSymbolicLink(target)
-          && Files.exists(target)
-          && readFiles.contains(target.toRealPath())) {
+      if (Files.isSymbolicLink(target)) {
         throw new FileSystemException(
             target.toString(),
-            target.toRealPath().toString(),
-            "is a symbolic link to a file that predict reads, which writing this file would"
-                + " replace; remove the link, or pass another --output");
+            null,
+            "is a symbolic link, and predict writes only plain files into --output, so that it"
+                + " changes nothing outside it; remove the link, or pass another --output");
       }
       if (Files.exists(target) && !Files.isRegularFile(target)) {
         String kind = Files.isDirectory(target) ? "a folder" : "not a regular file";

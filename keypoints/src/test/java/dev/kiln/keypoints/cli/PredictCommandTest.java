@@ -15,7 +15,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -29,7 +28,6 @@ import picocli.CommandLine;
  * image among good ones.
  */
 class PredictCommandTest {
-  private static final byte[] PNG_SIGNATURE = {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 
   private static final Pattern FILE_ENTRY = Pattern.compile("\"file\": \"([^\"]*)\"");
 
@@ -258,43 +256,41 @@ class PredictCommandTest {
   }
 
   @Test
-  void linkInOverlayPlaceKept() throws IOException {
-    Path output = Files.createDirectory(folder.resolve("predictions"));
-    Path elsewhere = Files.writeString(folder.resolve("elsewhere.png"), "replaced");
-    Path link = Files.createSymbolicLink(output.resolve("James_Wolfensohn_00.png"), elsewhere);
-
-    int status = predict(output, face("James_Wolfensohn_00.jpg"));
-
-    // The overlay replaces the file that the link leads to, and the link stays.
-    assertEquals(0, status, err.toString());
-    assertTrue(Files.isSymbolicLink(link), "the link was replaced by a file");
-    assertEquals(elsewhere, Files.readSymbolicLink(link));
-    byte[] png = Files.readAllBytes(elsewhere);
-    assertArrayEquals(PNG_SIGNATURE, Arrays.copyOf(png, PNG_SIGNATURE.length), "not a PNG");
-  }
-
-  @Test
-  void linkToReadFileRejected() throws IOException {
+  void linksInOutputPlacesRejected() throws IOException {
     // A copy, so that a regression overwrites no file of the dataset.
     Path input = Files.copy(face("James_Wolfensohn_00.jpg"), folder.resolve("face.jpg"));
     byte[] original = Files.readAllBytes(input);
-    Path checkpoint = folder.resolve("untrained.safetensors");
-    record Case(String name, Path linked) {}
+    Path elsewhere = Files.writeString(folder.resolve("elsewhere.txt"), "keep");
+    Path checkpoint = UntrainedCheckpoint.write(folder);
+    byte[] checkpointBytes = Files.readAllBytes(checkpoint);
+    record Case(String label, String name, Path linked) {}
 
-    for (Case linkCase :
-        List.of(new Case("face.png", input), new Case("predictions.json", checkpoint))) {
-      Path output = Files.createDirectories(folder.resolve("predictions-" + linkCase.name()));
+    List<Case> cases =
+        List.of(
+            new Case("outside", "face.png", elsewhere),
+            new Case("input", "face.png", input),
+            new Case("checkpoint", "predictions.json", checkpoint),
+            new Case("another output", "predictions.json", Path.of("face.png")),
+            new Case("dangling", "face.png", folder.resolve("missing").resolve("face.png")),
+            new Case("loop", "face.png", Path.of("face.png")));
+    for (Case linkCase : cases) {
+      Path output =
+          Files.createDirectories(folder.resolve("predictions-" + cases.indexOf(linkCase)));
       Path link = Files.createSymbolicLink(output.resolve(linkCase.name()), linkCase.linked());
       err.getBuffer().setLength(0);
 
       int status = predict(output, input);
 
-      assertEquals(1, status, out.toString());
-      assertTrue(err.toString().contains(link.toString()), err.toString());
-      assertTrue(err.toString().contains("a file that predict reads"), err.toString());
-      assertTrue(Files.isSymbolicLink(link), "the link was replaced by a file");
-      assertArrayEquals(original, Files.readAllBytes(input), "the input image was replaced");
+      assertEquals(1, status, linkCase.label() + ": " + out);
+      assertTrue(err.toString().contains(link + ": is a symbolic link"), err.toString());
+      assertTrue(Files.isSymbolicLink(link), linkCase.label() + ": the link was replaced");
+      try (var entries = Files.list(output)) {
+        assertEquals(List.of(link), entries.toList(), linkCase.label() + ": a file was written");
+      }
     }
+    assertArrayEquals(original, Files.readAllBytes(input), "the input image was replaced");
+    assertArrayEquals(checkpointBytes, Files.readAllBytes(checkpoint), "the checkpoint changed");
+    assertEquals("keep", Files.readString(elsewhere), "the file outside --output changed");
   }
 
   @Test
