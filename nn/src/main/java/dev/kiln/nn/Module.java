@@ -43,13 +43,15 @@ import java.util.TreeSet;
  * #stateDict}, {@link #train}, {@link #eval}, {@link #to(Device)}, {@link #loadStateDict} and the
  * others built on them) therefore check every module in the tree first. They throw an {@link
  * IllegalStateException} when an instance field refers to a module, or to a leaf tensor that
- * requires a gradient, that is registered nowhere in the tree. The same goes for the elements of a
- * field declared as a collection, map or array of modules, such as {@code List<Linear>}. Such a
+ * requires a gradient, that is registered nowhere in the tree below the module called, and that is
+ * not a module containing the field's module, such as its parent. The same goes for the elements of
+ * a field declared as a collection, map or array of modules, such as {@code List<Linear>}. Such a
  * layer would otherwise never train and ignore {@code eval()}. A field that refers to a module or
  * parameter owned by another tree may be declared {@code transient}, which the check skips. The
  * check also skips static and synthetic fields, fields that reflection cannot open (in a named
- * module that does not open its package to kiln), and values it cannot see into, such as records,
- * {@code Optional}s and collections of tensors.
+ * module that does not open its package to kiln), fields declared as {@code Object} or as a type
+ * variable, and values it cannot see into, such as records, {@code Optional}s and collections of
+ * tensors.
  */
 public abstract class Module {
 
@@ -92,6 +94,7 @@ public abstract class Module {
    *     make the tree a cycle
    */
   protected final <M extends Module> M registerModule(String name, M module) {
+    Objects.requireNonNull(module, () -> "the module to register as '" + name + "' is null");
     checkNewName(name);
     if (((Module) module).contains(this)) {
       throw new IllegalArgumentException(
@@ -256,7 +259,7 @@ public abstract class Module {
       } catch (IllegalAccessException e) {
         throw new AssertionError("field " + field + " was made accessible but cannot be read", e);
       }
-      requireRegistered(field, -1, value, registered);
+      requireRegistered(this, field, -1, value, registered);
       Collection<?> elements =
           switch (moduleElements(field)) {
             case COLLECTION -> value instanceof Collection<?> c ? c : null;
@@ -265,13 +268,13 @@ public abstract class Module {
             case NONE -> null;
           };
       if (elements != null) {
-        requireRegisteredElements(field, elements, registered);
+        requireRegisteredElements(this, field, elements, registered);
       }
     }
   }
 
   private static void requireRegisteredElements(
-      Field field, Collection<?> elements, Set<Object> registered) {
+      Module holder, Field field, Collection<?> elements, Set<Object> registered) {
     List<Object> snapshot;
     try {
       snapshot = new ArrayList<>(elements);
@@ -281,17 +284,23 @@ public abstract class Module {
       return;
     }
     for (int index = 0; index < snapshot.size(); index++) {
-      requireRegistered(field, index, snapshot.get(index), registered);
+      requireRegistered(holder, field, index, snapshot.get(index), registered);
     }
   }
 
   /**
-   * Throws if {@code value}, read from {@code field} (or from its element {@code index}, or -1 for
-   * the field itself), is a module or a parameter-like tensor missing from {@code registered}.
+   * Throws if {@code value}, read from {@code field} of {@code holder} (or from its element {@code
+   * index}, or -1 for the field itself), is a module or a parameter-like tensor missing from {@code
+   * registered}, unless it is a module that contains {@code holder}.
    */
   private static void requireRegistered(
-      Field field, int index, Object value, Set<Object> registered) {
+      Module holder, Field field, int index, Object value, Set<Object> registered) {
     if (value == null || registered.contains(value)) {
+      return;
+    }
+    // A reference back to a module that contains the holder, such as its parent, is part of the
+    // tree even when the check started below that module.
+    if (value instanceof Module module && module.contains(holder)) {
       return;
     }
     boolean isModule = value instanceof Module;

@@ -435,6 +435,37 @@ class ModuleTest {
     assertFalse(model.decoder.decoder.isTraining());
   }
 
+  @Test
+  void parentReferenceAcceptedFromSubmodule() {
+    Holder parent = new Holder();
+    Holder child = new Holder();
+    Linear layer = new Linear(2, 2);
+    parent.hold("child", child.hold("layer", layer));
+    child.parent = parent;
+
+    assertEquals(2, child.parameters().size());
+    child.eval();
+    assertFalse(layer.isTraining());
+    assertTrue(parent.isTraining(), "eval() on the child reached its parent");
+  }
+
+  @Test
+  void tiedWeightInPlainFieldFailsFromItsModule() {
+    TiedModel model = new TiedModel();
+
+    var error = assertThrows(IllegalStateException.class, model.decoder::parameters);
+
+    assertTrue(
+        error.getMessage().startsWith("TiedDecoder.tied refers to a tensor"), error.getMessage());
+  }
+
+  @Test
+  void nullModuleIsRejectedByName() {
+    var error = assertThrows(NullPointerException.class, () -> new Holder().hold("head", null));
+
+    assertTrue(error.getMessage().contains("'head' is null"), error.getMessage());
+  }
+
   /** Keeps tensors in a list, which the check does not read, and modules in a broken list. */
   static final class UnreadCollections extends Module {
     final Linear layer = registerModule("layer", new Linear(2, 2));
@@ -481,8 +512,10 @@ class ModuleTest {
     assertFalse(model.isTraining());
   }
 
-  /** Registers whatever module it is given, to try cycles. */
+  /** Registers whatever module it is given, to try cycles, and may refer back to a parent. */
   static final class Holder extends Module {
+    Module parent;
+
     Holder hold(String name, Module module) {
       registerModule(name, module);
       return this;
