@@ -113,7 +113,7 @@ public final class KeypointDetector {
 
   /**
    * Rejects a model with a NaN or infinite weight, which a diverged run or a damaged file leaves:
-   * every prediction would then be NaN, and the error would first appear far from the file.
+   * the predictions would then be NaN, and the error would first appear far from the file.
    */
   private static void requireFiniteWeights(Path file, Sequential model) throws IOException {
     for (Map.Entry<String, Tensor> entry : model.stateDict().entrySet()) {
@@ -123,9 +123,9 @@ public final class KeypointDetector {
           throw new IOException(
               String.format(
                   Locale.ROOT,
-                  "%s: element %d of %s is %s, so every prediction would be NaN; the run that"
-                      + " wrote it diverged or the file is damaged, so pass an earlier checkpoint"
-                      + " such as best.safetensors, or retrain",
+                  "%s: element %d of %s is %s, so the predictions would not be numbers; the run"
+                      + " that wrote it diverged or the file is damaged, so pass a checkpoint from"
+                      + " before the divergence, or retrain",
                   file,
                   i,
                   entry.getKey(),

@@ -152,7 +152,8 @@ public final class DeviceReductions {
     if (shape.length == 0) {
       // A rank-0 tensor has one element, and reducing it over no dimensions returns that
       // element, as on the CPU. The kernels of reductions.cu take rank >= 1, so it runs as shape
-      // [1] reduced over its one dimension, which reads and writes the same single element.
+      // [1] reduced over its one dimension, which reads the one input element and writes the one
+      // output element.
       shape = new int[] {1};
       reduced = new boolean[] {true};
     }
