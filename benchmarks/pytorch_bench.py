@@ -8,8 +8,9 @@ the same tab-separated records (see Compare.java). Written for Debian 12's pytho
 python3-numpy 1.24 with OpenBLAS; it uses no API newer than those.
 
 Usage: pytorch_bench.py {describe,run,gemm,rss} [options]; run with -h for the options.
-With --device cuda, run and rss put the model and the batch on the GPU and end each timed repeat
-with torch.cuda.synchronize(); benchmarks/gpu-check/gpu-check.sh uses this for its PyTorch column.
+With --device cuda (the first GPU) or cuda:N, run and rss put the model and the batch on that GPU
+and end each timed repeat with torch.cuda.synchronize(); benchmarks/gpu-check/gpu-check.sh uses
+this for its PyTorch column.
 On the GPU they turn TF32 off for cuDNN and for matrix products, and cuDNN's benchmark mode off,
 to match kiln, which asks cuDNN for FMA math (no TF32), uses cuBLAS's default math and picks cuDNN
 algorithms by heuristic instead of by timing them.
@@ -20,6 +21,7 @@ import ctypes
 import decimal
 import os
 import platform
+import re
 import sys
 import time
 
@@ -304,7 +306,7 @@ def open_device(torch, name):
         return torch.device("cpu"), lambda: None
     if not torch.cuda.is_available():
         built_with = torch.version.cuda or "none (a CPU-only build)"
-        print(f"pytorch_bench.py: --device cuda was requested, but torch {torch.__version__} "
+        print(f"pytorch_bench.py: --device {name} was requested, but torch {torch.__version__} "
               f"cannot use CUDA here (CUDA version it was built with: {built_with}; "
               f"devices found: {torch.cuda.device_count()}); use --device cpu or run on a "
               f"machine with an NVIDIA GPU and a CUDA build of PyTorch", file=sys.stderr)
@@ -316,8 +318,21 @@ def open_device(torch, name):
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.benchmark = False
-    device = torch.device("cuda", 0)
+    index = 0 if name == "cuda" else int(name[len("cuda:"):])
+    if index >= torch.cuda.device_count():
+        print(f"pytorch_bench.py: --device {name} was requested, but this machine has "
+              f"{torch.cuda.device_count()} CUDA devices; use cuda:0 to cuda:"
+              f"{torch.cuda.device_count() - 1}", file=sys.stderr)
+        sys.exit(3)
+    device = torch.device("cuda", index)
     return device, lambda: torch.cuda.synchronize(device)
+
+
+def device_name(text):
+    """Return --device's value when it is cpu, cuda or cuda:N, for argparse."""
+    if text in ("cpu", "cuda") or re.fullmatch(r"cuda:[0-9]+", text):
+        return text
+    raise argparse.ArgumentTypeError(f"invalid device '{text}': use cpu, cuda or cuda:N")
 
 
 def describe(torch, args):
@@ -407,9 +422,9 @@ def main():
     parser.add_argument("--size", type=int, default=1024, help="GEMM size N for N x N x N")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="threads for PyTorch and OpenBLAS (default: all cores)")
-    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
-                        help="where run and rss train and infer: cpu (default) or cuda, the "
-                             "first GPU; describe and gemm always use the CPU")
+    parser.add_argument("--device", type=device_name, default="cpu",
+                        help="where run and rss train and infer: cpu (default), cuda (the "
+                             "first GPU) or cuda:N; describe and gemm always use the CPU")
     args = parser.parse_args()
     for mode in args.modes:
         if mode not in ("train", "infer"):

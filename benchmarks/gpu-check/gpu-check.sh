@@ -702,7 +702,7 @@ if [ -z "$pytorch_absent" ]; then
     batch="${models_and_batch##*:}"
     [ -n "$models" ] || models="default,naimishnet,lenet-20m,lenet-48m"
     run_stage "pytorch training $models batch $batch" 150 "$pytorch_log" \
-      python3 "$pytorch_bench" run --device cuda --models "$models" --batches "$batch" \
+      python3 "$pytorch_bench" run --device "$device" --models "$models" --batches "$batch" \
       --modes train --warmup "$train_warmup" --warmup-seconds "$warmup_seconds" \
       --repeat-seconds 0 --repeats "$train_steps" --steps 1
     pytorch_seconds=$((pytorch_seconds + stage_seconds))
@@ -765,7 +765,7 @@ if [ -z "$pytorch_absent" ]; then
     $3 ~ /^(cudnn_allow_tf32|matmul_allow_tf32|cudnn_benchmark|NVIDIA_TF32_OVERRIDE|TORCH_ALLOW_TF32_CUBLAS_OVERRIDE)$/ {
     print $3 "=" $4 }' "$pytorch_log" | paste -sd' ')"
   add_section 55 "PyTorch training steps on $device" \
-    "pytorch_bench.py run --device cuda (${pytorch_about:-versions not printed}): the same presets" \
+    "pytorch_bench.py run --device $device (${pytorch_about:-versions not printed}): the same presets" \
     "and batches, a warm-up of at least $train_warmup steps and at least $warmup_seconds s, and" \
     "$train_steps timed steps, each ending with torch.cuda.synchronize(). Both steps use the MSE" \
     "loss and Adam. A PyTorch step's ms is the batch times 1000 over its repeat's images/s. The" \

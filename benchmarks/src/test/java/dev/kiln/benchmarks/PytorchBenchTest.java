@@ -65,6 +65,35 @@ class PytorchBenchTest {
   }
 
   @Test
+  void cudaIndexPicksDevice() throws Exception {
+    assumeTrue(Files.isExecutable(PYTHON), PYTHON + " is not installed");
+    Path script = Path.of("pytorch_bench.py").toAbsolutePath();
+    String program =
+        FAKE_TORCH_RUN.replace("bench.print_info(torch, 1, device)\n", "")
+            + """
+            print("index", bench.open_device(torch, "cuda:0")[0].index)
+            print("argument", bench.device_name("cuda:12"))
+            try:
+                bench.open_device(torch, "cuda:1")
+            except SystemExit as stop:
+                print("exit", stop.code)
+            """;
+    Process process =
+        new ProcessBuilder(PYTHON.toString(), "-c", program, script.toString())
+            .redirectErrorStream(true)
+            .start();
+    String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertTrue(process.waitFor(60, TimeUnit.SECONDS), "python3 timed out");
+    assertEquals(0, process.exitValue(), output);
+
+    List<String> lines = output.lines().toList();
+    assertTrue(lines.contains("index 0"), output);
+    assertTrue(lines.contains("argument cuda:12"), output);
+    assertTrue(lines.contains("exit 3"), output);
+    assertTrue(output.contains("--device cuda:1 was requested, but this machine has 1"), output);
+  }
+
+  @Test
   void cudaTurnsTf32AndBenchmarkOff() throws Exception {
     assumeTrue(Files.isExecutable(PYTHON), PYTHON + " is not installed");
     Path script = Path.of("pytorch_bench.py").toAbsolutePath();
