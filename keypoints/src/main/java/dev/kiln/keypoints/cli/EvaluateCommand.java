@@ -72,6 +72,7 @@ final class EvaluateCommand implements Callable<Integer> {
     Path imageFolder = images != null ? images : csvFile.resolveSibling("test");
     Path outputFolder = output != null ? output : checkpoint.toAbsolutePath().getParent();
     Main.requireOutputFolder(outputFolder);
+    Main.requireOutputFiles(outputFolder, List.of("evaluation.json", "ced.png"));
 
     KeypointDetector detector = KeypointDetector.load(checkpoint);
     LoadOptions load =

@@ -15,6 +15,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
 import java.nio.file.NotLinkException;
 import java.nio.file.Path;
+import java.util.List;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -139,6 +140,36 @@ public final class Main implements Runnable {
           checkpoint.toString(),
           null,
           "--checkpoint is not a regular file (a FIFO, socket or device); " + advice);
+    }
+  }
+
+  /**
+   * Checks, before any work, that each file {@code names} that a command will write into {@code
+   * folder} is absent or a regular file, so that a folder or FIFO in its place fails the command
+   * before anything is written. A symbolic link fails too, dangling or not: a write through it
+   * would replace the file it leads to, which may lie outside the folder, be an input, or be
+   * another output of the same command.
+   */
+  static void requireOutputFiles(Path folder, List<String> names) throws IOException {
+    for (String name : names) {
+      Path target = folder.resolve(name);
+      if (Files.isSymbolicLink(target)) {
+        throw new FileSystemException(
+            target.toString(),
+            null,
+            "is a symbolic link, and kiln writes only plain files into --output, so that it"
+                + " changes nothing outside it; remove the link, or pass another --output");
+      }
+      if (Files.exists(target) && !Files.isRegularFile(target)) {
+        String kind = Files.isDirectory(target) ? "a folder" : "not a regular file";
+        throw new FileSystemException(
+            target.toString(),
+            null,
+            "is "
+                + kind
+                + ", but kiln writes a file of that name into --output; move or remove it, or pass"
+                + " another --output");
+      }
     }
   }
 

@@ -9,7 +9,6 @@ import dev.kiln.keypoints.plot.KeypointOverlay;
 import dev.kiln.keypoints.predict.KeypointDetector;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -79,7 +78,9 @@ final class PredictCommand implements Callable<Integer> {
     for (Path file : files) {
       overlayNames.add(uniquePngName(file, usedNames));
     }
-    checkTargets(folder, overlayNames);
+    List<String> outputs = new ArrayList<>(overlayNames);
+    outputs.add("predictions.json");
+    Main.requireOutputFiles(folder, outputs);
     KeypointDetector detector = KeypointDetector.load(checkpoint);
 
     // Every image is decoded and predicted before anything is written, so a bad image leaves the
@@ -179,38 +180,6 @@ final class PredictCommand implements Callable<Integer> {
                 + ", but predict needs an output folder without input images, because the overlays"
                 + " would mix with the inputs and an overlay would replace an input PNG of the"
                 + " same name; pass another --output");
-      }
-    }
-  }
-
-  /**
-   * Checks, before any work, that each file that predict will write into {@code folder} is absent
-   * or a regular file, so that a folder or FIFO in an overlay's place fails the run before anything
-   * is written. A symbolic link fails too, dangling or not: a write through it would replace the
-   * file it leads to, which may lie outside --output, be an input or the checkpoint, or be another
-   * output of this run.
-   */
-  private static void checkTargets(Path folder, List<String> overlayNames) throws IOException {
-    List<String> names = new ArrayList<>(overlayNames);
-    names.add("predictions.json");
-    for (String name : names) {
-      Path target = folder.resolve(name);
-      if (Files.isSymbolicLink(target)) {
-        throw new FileSystemException(
-            target.toString(),
-            null,
-            "is a symbolic link, and predict writes only plain files into --output, so that it"
-                + " changes nothing outside it; remove the link, or pass another --output");
-      }
-      if (Files.exists(target) && !Files.isRegularFile(target)) {
-        String kind = Files.isDirectory(target) ? "a folder" : "not a regular file";
-        throw new FileSystemException(
-            target.toString(),
-            null,
-            "is "
-                + kind
-                + ", but predict writes a file of that name into --output; move or remove it, or"
-                + " pass another --output");
       }
     }
   }

@@ -87,6 +87,53 @@ class EvaluateCommandTest {
   }
 
   @Test
+  void outputPlacesCheckedBeforeWork() throws IOException {
+    Path data = TestData.facialKeypoints();
+    Path checkpoint = UntrainedCheckpoint.write(folder);
+    Path output = Files.createDirectory(folder.resolve("report"));
+    Path blocking = Files.createDirectory(output.resolve("ced.png"));
+    Path elsewhere = Files.writeString(folder.resolve("elsewhere.json"), "kept");
+    Path link = Files.createSymbolicLink(output.resolve("evaluation.json"), elsewhere);
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+
+    // The CSV is missing, so any work before the output check would fail with another message.
+    int status =
+        kiln(
+            out,
+            err,
+            "evaluate",
+            "--checkpoint",
+            checkpoint.toString(),
+            "--csv",
+            folder.resolve("absent.csv").toString(),
+            "--images",
+            data.resolve("test").toString(),
+            "--output",
+            output.toString());
+
+    assertEquals(1, status, err.toString());
+    assertTrue(err.toString().contains(link + ": is a symbolic link"), err.toString());
+    Files.delete(link);
+    status =
+        kiln(
+            out,
+            err,
+            "evaluate",
+            "--checkpoint",
+            checkpoint.toString(),
+            "--csv",
+            folder.resolve("absent.csv").toString(),
+            "--images",
+            data.resolve("test").toString(),
+            "--output",
+            output.toString());
+    assertEquals(1, status, err.toString());
+    assertTrue(err.toString().contains(blocking + ": is a folder"), err.toString());
+    assertEquals("kept", Files.readString(elsewhere));
+  }
+
+  @Test
   void coincidentEyeCornersSkippedWhenAsked() throws IOException {
     Path data = TestData.facialKeypoints();
     Path csv = folder.resolve("three_faces.csv");

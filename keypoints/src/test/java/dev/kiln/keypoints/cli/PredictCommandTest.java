@@ -236,7 +236,7 @@ class PredictCommandTest {
     assertEquals(
         "kiln predict: "
             + blocking
-            + ": is a folder, but predict writes a file of that name into --output; move or"
+            + ": is a folder, but kiln writes a file of that name into --output; move or"
             + " remove it, or pass another --output",
         err.toString().strip());
     assertFalse(Files.exists(output.resolve("a.png")), "a.png was written");
