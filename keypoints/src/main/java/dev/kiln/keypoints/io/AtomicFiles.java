@@ -1,6 +1,5 @@
 package dev.kiln.keypoints.io;
 
-import dev.kiln.nn.io.LinkTargets;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
@@ -21,8 +20,10 @@ import java.util.Set;
  * temporary file in the same folder, which is then renamed over the target. A failure leaves the
  * old file in place and removes the temporary one.
  *
- * <p>A target that is a symbolic link keeps the link: the new content replaces the file that the
- * link resolves to, so the link and every other path to that file see it.
+ * <p>A target that is a symbolic link is replaced by the new file, as a rename replaces any folder
+ * entry, and the file that the link led to is left as it was. So a run folder whose files link into
+ * another run, or an output file that another process turned into a link, never makes kiln write
+ * outside the folder it was given.
  */
 public final class AtomicFiles {
   /**
@@ -43,45 +44,30 @@ public final class AtomicFiles {
   /**
    * Writes {@code content} to {@code file} atomically, creating missing parent folders. The file
    * gets the permissions that {@link Files#write} would give it. Where {@code file} is a symbolic
-   * link, the file it resolves to is written, and a link whose target does not exist creates that
-   * target if the target's folder exists.
+   * link, the link is replaced and the file it led to is left unchanged.
    *
    * @throws FileSystemException naming {@code file}, not the temporary file, where the temporary
-   *     file cannot be created, written or renamed, with the link's target as the other file where
-   *     {@code file} is a link
+   *     file cannot be created, written or renamed
    */
   public static void write(Path file, Content content) throws IOException {
-    Path target = LinkTargets.resolve(file);
-    // The link's target, named as the other file in errors, or null where file is not a link.
-    Path linked = target.equals(file) ? null : target;
-    Path folder = target.toAbsolutePath().getParent();
-    if (linked == null) {
-      Files.createDirectories(folder);
-    } else if (!Files.isDirectory(folder)) {
-      throw new FileSystemException(
-          file.toString(),
-          target.toString(),
-          "the symbolic link points into folder "
-              + folder
-              + ", which does not exist: create that folder, or replace the link");
-    }
+    Path folder = file.toAbsolutePath().getParent();
+    Files.createDirectories(folder);
     boolean posix = folder.getFileSystem().supportedFileAttributeViews().contains("posix");
-    Set<PosixFilePermission> existing = posix ? permissionsIfExists(target) : null;
-    Path temporary = createTemporary(file, linked, folder, posix);
+    Set<PosixFilePermission> existing = posix ? permissionsIfExists(file) : null;
+    Path temporary = createTemporary(file, folder, posix);
     try {
-      writeContent(content, temporary, file, linked);
+      writeContent(content, temporary, file);
       // Set after writing, because some writers (ImageIO among them) delete and recreate the file.
       if (existing != null) {
         Files.setPosixFilePermissions(temporary, existing);
       }
       try {
         Files.move(
-            temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            temporary, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
       } catch (FileSystemException e) {
         throw namingTarget(
             e,
             file,
-            linked,
             "failed to rename the temporary file over it",
             "the temporary file or its folder was removed");
       }
@@ -95,21 +81,17 @@ public final class AtomicFiles {
    * system error, such as "No space left on device", without a file name, so every failure is
    * rethrown naming {@code file}, except one that names another file (the source of a copy).
    */
-  private static void writeContent(Content content, Path temporary, Path file, Path linked)
-      throws IOException {
+  private static void writeContent(Content content, Path temporary, Path file) throws IOException {
     try {
       content.writeTo(temporary);
     } catch (FileSystemException e) {
       if (!temporary.toString().equals(e.getFile())) {
         throw e;
       }
-      throw namingTarget(e, file, linked, "failed to write", "the temporary file was removed");
+      throw namingTarget(e, file, "failed to write", "the temporary file was removed");
     } catch (IOException e) {
       FileSystemException named =
-          new FileSystemException(
-              file.toString(),
-              linked == null ? null : linked.toString(),
-              "failed to write: " + e.getMessage());
+          new FileSystemException(file.toString(), null, "failed to write: " + e.getMessage());
       named.initCause(e);
       throw named;
     }
@@ -131,21 +113,19 @@ public final class AtomicFiles {
    * existing file's permissions. So the temporary file requests rw-rw-rw-, which the operating
    * system reduces by the umask, and {@link #write} copies an existing file's permissions onto it.
    */
-  private static Path createTemporary(Path file, Path linked, Path folder, boolean posix)
-      throws IOException {
+  private static Path createTemporary(Path file, Path folder, boolean posix) throws IOException {
     FileAttribute<?>[] attributes =
         posix
             ? new FileAttribute<?>[] {
               PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-rw-rw-"))
             }
             : new FileAttribute<?>[0];
-    Path name = (linked != null ? linked : file).getFileName();
     try {
-      String stem = truncateUtf8(name.toString(), MAX_TEMPORARY_STEM_BYTES);
+      String stem = truncateUtf8(file.getFileName().toString(), MAX_TEMPORARY_STEM_BYTES);
       return Files.createTempFile(folder, "." + stem + ".", ".tmp", attributes);
     } catch (FileSystemException e) {
       throw namingTarget(
-          e, file, linked, "failed to create a temporary file in " + folder, "folder not found");
+          e, file, "failed to create a temporary file in " + folder, "folder not found");
     }
   }
 
@@ -181,8 +161,15 @@ public final class AtomicFiles {
     return 4;
   }
 
-  /** Returns the permissions of {@code file}, or null if it does not exist. */
+  /**
+   * Returns the permissions of {@code file}, or null if it does not exist or is a symbolic link.
+   */
   private static Set<PosixFilePermission> permissionsIfExists(Path file) throws IOException {
+    // A symbolic link is replaced, not written through, so the file it leads to lends no
+    // permissions. Reading them would also fail on a dangling link or a loop.
+    if (Files.isSymbolicLink(file)) {
+      return null;
+    }
     try {
       return Files.getPosixFilePermissions(file);
     } catch (NoSuchFileException e) {
@@ -192,19 +179,18 @@ public final class AtomicFiles {
 
   /**
    * Returns an exception that names {@code file} in place of the temporary file, whose name means
-   * nothing to the user, with {@code linked} (may be null) as the other file, and keeps {@code
-   * error} as its cause. A denied permission stays an {@link AccessDeniedException}. {@code
-   * notFound} describes a {@link NoSuchFileException}, which has no reason of its own.
+   * nothing to the user, and keeps {@code error} as its cause. A denied permission stays an {@link
+   * AccessDeniedException}. {@code notFound} describes a {@link NoSuchFileException}, which has no
+   * reason of its own.
    */
   static FileSystemException namingTarget(
-      FileSystemException error, Path file, Path linked, String action, String notFound) {
-    String other = linked == null ? null : linked.toString();
+      FileSystemException error, Path file, String action, String notFound) {
     FileSystemException named;
     if (error instanceof AccessDeniedException) {
-      named = new AccessDeniedException(file.toString(), other, "permission denied: " + action);
+      named = new AccessDeniedException(file.toString(), null, "permission denied: " + action);
     } else {
       String problem = error.getReason() != null ? error.getReason() : problemOf(error, notFound);
-      named = new FileSystemException(file.toString(), other, action + ": " + problem);
+      named = new FileSystemException(file.toString(), null, action + ": " + problem);
     }
     named.initCause(error);
     return named;

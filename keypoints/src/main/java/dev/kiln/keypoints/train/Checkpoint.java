@@ -6,6 +6,7 @@ import dev.kiln.nn.io.Safetensors;
 import dev.kiln.nn.io.SafetensorsFile;
 import dev.kiln.nn.optim.Optimizer;
 import java.io.IOException;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -28,7 +29,11 @@ public record Checkpoint(
   private static final String MODEL_PREFIX = "model.";
   private static final String OPTIMIZER_PREFIX = "optimizer.";
 
-  /** Writes the model, the optimizer (may be null) and the metadata to {@code file}, atomically. */
+  /**
+   * Writes the model, the optimizer (may be null) and the metadata to {@code file}, atomically. A
+   * symbolic link at {@code file} is replaced, so a run folder whose checkpoints link into another
+   * run leaves that run's files as they were.
+   */
   public static void save(
       Path file, Module model, Optimizer optimizer, Map<String, String> metadata)
       throws IOException {
@@ -37,7 +42,7 @@ public record Checkpoint(
     if (optimizer != null) {
       optimizer.stateDict().forEach((name, value) -> tensors.put(OPTIMIZER_PREFIX + name, value));
     }
-    Safetensors.write(file, tensors, metadata);
+    Safetensors.write(file, tensors, metadata, LinkOption.NOFOLLOW_LINKS);
   }
 
   /** Reads a checkpoint written by {@link #save}. */

@@ -2,6 +2,7 @@ package dev.kiln.keypoints.train;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -51,6 +52,21 @@ class CheckpointTest {
         model.parameters().get(0).toFloatArray(), restored.parameters().get(0).toFloatArray());
     assertEquals(1, restoredAdam.steps());
     assertEquals("3", read.metadata().get("epoch"));
+  }
+
+  @Test
+  void saveReplacesLinkToAnotherRun() throws IOException {
+    Path otherRun = Files.createDirectory(folder.resolve("other"));
+    Path original = otherRun.resolve(Trainer.LAST);
+    Checkpoint.save(original, model(1), null, Map.of("run", "other"));
+    byte[] originalBytes = Files.readAllBytes(original);
+    Path link = Files.createSymbolicLink(folder.resolve(Trainer.LAST), original);
+
+    Checkpoint.save(link, model(2), null, Map.of("run", "this"));
+
+    assertFalse(Files.isSymbolicLink(link), "the link is still there");
+    assertEquals("this", Checkpoint.read(link).metadata().get("run"));
+    assertArrayEquals(originalBytes, Files.readAllBytes(original), "the other run's file changed");
   }
 
   @Test

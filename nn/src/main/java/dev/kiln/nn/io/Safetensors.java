@@ -2,7 +2,9 @@ package dev.kiln.nn.io;
 
 import dev.kiln.core.tensor.Tensor;
 import java.io.IOException;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.function.UnaryOperator;
 
@@ -48,9 +50,12 @@ public final class Safetensors {
    * temporary file replaces {@code file} by an ordinary move. A failure at any step deletes the
    * temporary file and leaves an existing {@code file} as it was.
    *
-   * <p>If {@code file} is a symbolic link, the write goes through it: the file that its chain of
-   * links ends at is replaced, atomically as above, and the link stays. A dangling link creates
-   * that file, provided its folder exists.
+   * <p>If {@code file} is a symbolic link, the write goes through it, as opening the path for
+   * writing would: the file that its chain of links ends at is replaced, atomically as above, and
+   * the link stays. A dangling link creates that file, provided its folder exists. With {@link
+   * LinkOption#NOFOLLOW_LINKS}, the link itself is replaced instead, and the file it led to is left
+   * as it was, which suits a program that writes into a folder it was given and must change nothing
+   * outside it.
    *
    * @throws IllegalArgumentException if a name or value is null, a tensor is named {@code
    *     __metadata__}, a string contains an unpaired surrogate, or a tensor is neither float32 nor
@@ -62,8 +67,10 @@ public final class Safetensors {
    *     leads to, suggests a fix, and has the operating system's error, where there is one, as its
    *     cause.
    */
-  public static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata)
+  public static void write(
+      Path file, Map<String, Tensor> tensors, Map<String, String> metadata, LinkOption... options)
       throws IOException {
-    SafetensorsWriter.write(file, tensors, metadata, UnaryOperator.identity());
+    boolean followLinks = !Arrays.asList(options).contains(LinkOption.NOFOLLOW_LINKS);
+    SafetensorsWriter.write(file, tensors, metadata, UnaryOperator.identity(), followLinks);
   }
 }

@@ -55,6 +55,20 @@ final class SafetensorsWriter {
       Map<String, String> metadata,
       UnaryOperator<WritableByteChannel> wrapChannel)
       throws IOException {
+    write(file, tensors, metadata, wrapChannel, true);
+  }
+
+  /**
+   * Writes {@code tensors} and {@code metadata} to {@code file}, through its symbolic links where
+   * {@code followLinks}, or replacing a link at {@code file} where not.
+   */
+  static void write(
+      Path file,
+      Map<String, Tensor> tensors,
+      Map<String, String> metadata,
+      UnaryOperator<WritableByteChannel> wrapChannel,
+      boolean followLinks)
+      throws IOException {
     Objects.requireNonNull(file, "file");
     Objects.requireNonNull(tensors, "tensors");
     Objects.requireNonNull(metadata, "metadata");
@@ -70,7 +84,7 @@ final class SafetensorsWriter {
           "is a folder; pass the path of a file in it, such as "
               + target.resolve("model.safetensors"));
     }
-    Path destination = LinkTargets.resolve(target);
+    Path destination = followLinks ? LinkTargets.resolve(target) : target;
     Path temp = createTemp(target, destination);
 
     try {

@@ -12,6 +12,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.WritableByteChannel;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -278,6 +279,18 @@ class SafetensorsAtomicWriteTest {
     assertEquals(file.getFileName(), Files.readSymbolicLink(link));
     assertEquals(List.of("a", "b"), Safetensors.read(file).names());
     assertEquals(List.of("latest", "model.safetensors"), sortedFolderContents());
+  }
+
+  @Test
+  void noFollowReplacesLinkAndKeepsItsTarget() throws Exception {
+    byte[] oldBytes = Files.readAllBytes(file);
+    Path link = Files.createSymbolicLink(folder.resolve("latest"), file.getFileName());
+
+    Safetensors.write(link, newTensors, Map.of(), LinkOption.NOFOLLOW_LINKS);
+
+    assertFalse(Files.isSymbolicLink(link), "the link is still there");
+    assertEquals(List.of("a", "b"), Safetensors.read(link).names());
+    assertArrayEquals(oldBytes, Files.readAllBytes(file), "the file the link led to changed");
   }
 
   @Test
