@@ -44,8 +44,8 @@ import java.util.TreeSet;
  * others built on them) therefore check every module in the tree first. They throw an {@link
  * IllegalStateException} when an instance field refers to a module, or to a leaf tensor that
  * requires a gradient, that is registered nowhere in the tree below the module called, and that is
- * not a module containing the field's module, such as its parent. The same goes for the elements of
- * a field declared as a collection, map or array of modules, such as {@code List<Linear>}. Such a
+ * not a module above the module called, such as its parent. The same goes for the elements of a
+ * field declared as a collection, map or array of modules, such as {@code List<Linear>}. Such a
  * layer would otherwise never train and ignore {@code eval()}. A field that refers to a module or
  * parameter owned by another tree may be declared {@code transient}, which the check skips. The
  * check also skips static and synthetic fields, fields that reflection cannot open (in a named
@@ -233,7 +233,7 @@ public abstract class Module {
     Set<Object> registered = Collections.newSetFromMap(new IdentityHashMap<>());
     gatherTree(modules, registered);
     for (Module module : modules) {
-      module.checkFields(registered);
+      module.checkFields(registered, this);
     }
   }
 
@@ -251,7 +251,7 @@ public abstract class Module {
   }
 
   /** Throws if a field of this module refers to a module or parameter missing from the tree. */
-  private void checkFields(Set<Object> registered) {
+  private void checkFields(Set<Object> registered, Module root) {
     for (Field field : CHECKED_FIELDS.get(getClass())) {
       Object value;
       try {
@@ -259,7 +259,7 @@ public abstract class Module {
       } catch (IllegalAccessException e) {
         throw new AssertionError("field " + field + " was made accessible but cannot be read", e);
       }
-      requireRegistered(this, field, -1, value, registered);
+      requireRegistered(root, field, -1, value, registered);
       Collection<?> elements =
           switch (moduleElements(field)) {
             case COLLECTION -> value instanceof Collection<?> c ? c : null;
@@ -268,13 +268,13 @@ public abstract class Module {
             case NONE -> null;
           };
       if (elements != null) {
-        requireRegisteredElements(this, field, elements, registered);
+        requireRegisteredElements(root, field, elements, registered);
       }
     }
   }
 
   private static void requireRegisteredElements(
-      Module holder, Field field, Collection<?> elements, Set<Object> registered) {
+      Module root, Field field, Collection<?> elements, Set<Object> registered) {
     List<Object> snapshot;
     try {
       snapshot = new ArrayList<>(elements);
@@ -284,23 +284,23 @@ public abstract class Module {
       return;
     }
     for (int index = 0; index < snapshot.size(); index++) {
-      requireRegistered(holder, field, index, snapshot.get(index), registered);
+      requireRegistered(root, field, index, snapshot.get(index), registered);
     }
   }
 
   /**
-   * Throws if {@code value}, read from {@code field} of {@code holder} (or from its element {@code
-   * index}, or -1 for the field itself), is a module or a parameter-like tensor missing from {@code
-   * registered}, unless it is a module that contains {@code holder}.
+   * Throws if {@code value}, read from {@code field} (or from its element {@code index}, or -1 for
+   * the field itself), is a module or a parameter-like tensor missing from {@code registered}, the
+   * tree below {@code root}, unless it is a module that contains {@code root}.
    */
   private static void requireRegistered(
-      Module holder, Field field, int index, Object value, Set<Object> registered) {
+      Module root, Field field, int index, Object value, Set<Object> registered) {
     if (value == null || registered.contains(value)) {
       return;
     }
-    // A reference back to a module that contains the holder, such as its parent, is part of the
-    // tree even when the check started below that module.
-    if (value instanceof Module module && module.contains(holder)) {
+    // A reference back to a module above the one the check started at, such as its parent, is part
+    // of the whole tree, which the check does not see from below.
+    if (value instanceof Module module && module.contains(root)) {
       return;
     }
     boolean isModule = value instanceof Module;

@@ -450,6 +450,21 @@ class ModuleTest {
   }
 
   @Test
+  void parentOutsideTreeIsRejected() {
+    // block registers child, and child refers back to block, but only child joins the tree.
+    Holder block = new Holder();
+    Holder child = new Holder();
+    block.hold("proj", new Linear(2, 2)).hold("child", child.hold("layer", new Linear(2, 2)));
+    child.parent = block;
+    Holder model = new Holder().hold("child", child);
+
+    var error = assertThrows(IllegalStateException.class, model::parameters);
+
+    assertTrue(
+        error.getMessage().startsWith("Holder.parent refers to a Holder"), error.getMessage());
+  }
+
+  @Test
   void tiedWeightInPlainFieldFailsFromItsModule() {
     TiedModel model = new TiedModel();
 
