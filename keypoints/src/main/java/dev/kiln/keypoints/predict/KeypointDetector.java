@@ -128,7 +128,7 @@ public final class KeypointDetector {
                       + " before the divergence, or retrain",
                   file,
                   i,
-                  entry.getKey(),
+                  Checkpoint.MODEL_PREFIX + entry.getKey(),
                   values[i]));
         }
       }

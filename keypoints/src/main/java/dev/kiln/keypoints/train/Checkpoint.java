@@ -26,7 +26,9 @@ import java.util.Map;
  */
 public record Checkpoint(
     Map<String, Tensor> model, Map<String, Tensor> optimizer, Map<String, String> metadata) {
-  private static final String MODEL_PREFIX = "model.";
+  /** Prefix of the model's tensor names in a checkpoint file. */
+  public static final String MODEL_PREFIX = "model.";
+
   private static final String OPTIMIZER_PREFIX = "optimizer.";
 
   /**

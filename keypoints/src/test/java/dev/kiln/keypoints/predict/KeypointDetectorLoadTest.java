@@ -187,7 +187,7 @@ class KeypointDetectorLoadTest {
 
     IOException error = loadFailure(file);
 
-    assertTrue(error.getMessage().contains("element 5 of 3.bias is NaN"), error.getMessage());
+    assertTrue(error.getMessage().contains("element 5 of model.3.bias is NaN"), error.getMessage());
     assertTrue(error.getMessage().contains("before the divergence"), error.getMessage());
   }
 
