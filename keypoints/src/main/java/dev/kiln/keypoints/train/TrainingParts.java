@@ -21,7 +21,6 @@ import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.List;
@@ -105,13 +104,18 @@ record TrainingParts(
    */
   void recordStart(Path run, Device device) throws IOException {
     AtomicFiles.writeString(run.resolve(MODEL_FILE), spec.toText());
-    // One line per start or resume, because a resumed run may continue on another device.
-    Files.writeString(
-        run.resolve("devices.txt"),
-        Instant.now().truncatedTo(ChronoUnit.SECONDS) + " " + device + System.lineSeparator(),
-        StandardCharsets.UTF_8,
-        StandardOpenOption.CREATE,
-        StandardOpenOption.APPEND);
+    // One line per start or resume, because a resumed run may continue on another device. The
+    // file is rewritten whole rather than appended to, so that a symbolic link in its place is
+    // replaced like every other run file, and the file it led to, perhaps another run's, is kept.
+    Path devices = run.resolve("devices.txt");
+    String earlier = Files.exists(devices) ? Files.readString(devices, StandardCharsets.UTF_8) : "";
+    AtomicFiles.writeString(
+        devices,
+        earlier
+            + Instant.now().truncatedTo(ChronoUnit.SECONDS)
+            + " "
+            + device
+            + System.lineSeparator());
     Path splitFile = run.resolve(TrainingData.SPLIT_FILE);
     if (!Files.exists(splitFile)) {
       split.write(splitFile);

@@ -702,6 +702,30 @@ class TrainerTest {
     }
   }
 
+  @Test
+  void resumeOfLinkedRunLeavesOriginalAlone() throws IOException {
+    Path original = folder.resolve("original");
+    Trainer.start(stalledRun(1), Device.CPU, original, quiet(), false).run();
+    Map<String, byte[]> before = contents(original);
+    // A fork of the run made of links to each of its files.
+    Path fork = Files.createDirectory(folder.resolve("fork"));
+    try (var files = Files.list(original)) {
+      for (Path file : files.toList()) {
+        Files.createSymbolicLink(fork.resolve(file.getFileName()), file);
+      }
+    }
+
+    List<EpochRecord> history = Trainer.resume(fork, 2, Device.CPU, quiet(), false).run();
+
+    assertEquals(2, history.size());
+    Map<String, byte[]> after = contents(original);
+    assertEquals(before.keySet(), after.keySet(), "files added to or removed from the original");
+    for (String name : before.keySet()) {
+      assertArrayEquals(before.get(name), after.get(name), "the original's " + name + " changed");
+    }
+    assertFalse(Files.isSymbolicLink(fork.resolve("devices.txt")), "devices.txt is still a link");
+  }
+
   /** A change to a run folder that makes its resume fail. */
   private interface RunDamage {
     void apply(Path run) throws IOException;
