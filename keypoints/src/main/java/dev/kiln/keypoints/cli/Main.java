@@ -146,9 +146,8 @@ public final class Main implements Runnable {
   /**
    * Checks, before any work, that each file {@code names} that a command will write into {@code
    * folder} is absent or a regular file, so that a folder or FIFO in its place fails the command
-   * before anything is written. A symbolic link fails too, dangling or not: a write through it
-   * would replace the file it leads to, which may lie outside the folder, be an input, or be
-   * another output of the same command.
+   * before anything is written. A symbolic link fails too, dangling or not, because kiln's writes
+   * replace a link with a plain file, which whoever made the link would not expect.
    */
   static void requireOutputFiles(Path folder, List<String> names) throws IOException {
     for (String name : names) {
@@ -157,8 +156,8 @@ public final class Main implements Runnable {
         throw new FileSystemException(
             target.toString(),
             null,
-            "is a symbolic link, and kiln writes only plain files into --output, so that it"
-                + " changes nothing outside it; remove the link, or pass another --output");
+            "is a symbolic link, which writing this output would replace with a plain file;"
+                + " remove the link, or pass another --output");
       }
       if (Files.exists(target) && !Files.isRegularFile(target)) {
         String kind = Files.isDirectory(target) ? "a folder" : "not a regular file";

@@ -15,6 +15,7 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -77,7 +78,10 @@ final class SafetensorsWriter {
 
     byte[] header = encodeHeader(items, metadata);
     Path target = file.toAbsolutePath();
-    if (Files.isDirectory(target)) {
+    // Without following links, a link to a folder is a link like any other, which is replaced.
+    LinkOption[] linkOptions =
+        followLinks ? new LinkOption[0] : new LinkOption[] {LinkOption.NOFOLLOW_LINKS};
+    if (Files.isDirectory(target, linkOptions)) {
       throw new FileSystemException(
           target.toString(),
           null,
@@ -160,7 +164,7 @@ final class SafetensorsWriter {
   private static IOException saveFailure(
       Path target, Path destination, String step, IOException cause, String advice) {
     String previous =
-        Files.exists(destination)
+        Files.exists(destination, LinkOption.NOFOLLOW_LINKS)
             ? " The file that was there before is unchanged."
             : " No file was created.";
     String problem = step + " (" + describe(cause) + "). " + advice + previous;

@@ -294,6 +294,20 @@ class SafetensorsAtomicWriteTest {
   }
 
   @Test
+  void noFollowReplacesLinkToFolder() throws Exception {
+    Path elsewhere = Files.createDirectory(folder.resolve("elsewhere"));
+    Path link = Files.createSymbolicLink(folder.resolve("latest"), elsewhere);
+
+    Safetensors.write(link, newTensors, Map.of(), LinkOption.NOFOLLOW_LINKS);
+
+    assertFalse(Files.isSymbolicLink(link), "the link is still there");
+    assertEquals(List.of("a", "b"), Safetensors.read(link).names());
+    try (var entries = Files.list(elsewhere)) {
+      assertEquals(0, entries.count(), "something was written into the linked folder");
+    }
+  }
+
+  @Test
   void writeFollowsChainOfLinks() throws Exception {
     // first -> sub/second -> third (relative to sub, not to the folder of first) -> the absolute
     // path of sub/weights.safetensors.
