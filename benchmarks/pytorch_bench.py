@@ -320,9 +320,10 @@ def open_device(torch, name):
     torch.backends.cudnn.benchmark = False
     index = 0 if name == "cuda" else int(name[len("cuda:"):])
     if index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
         print(f"pytorch_bench.py: --device {name} was requested, but this machine has "
-              f"{torch.cuda.device_count()} CUDA devices; use cuda:0 to cuda:"
-              f"{torch.cuda.device_count() - 1}", file=sys.stderr)
+              f"{count} CUDA device{'' if count == 1 else 's'}; use cuda:0 to cuda:{count - 1}",
+              file=sys.stderr)
         sys.exit(3)
     device = torch.device("cuda", index)
     return device, lambda: torch.cuda.synchronize(device)

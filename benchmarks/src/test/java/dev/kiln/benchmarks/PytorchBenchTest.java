@@ -90,7 +90,9 @@ class PytorchBenchTest {
     assertTrue(lines.contains("index 0"), output);
     assertTrue(lines.contains("argument cuda:12"), output);
     assertTrue(lines.contains("exit 3"), output);
-    assertTrue(output.contains("--device cuda:1 was requested, but this machine has 1"), output);
+    assertTrue(
+        output.contains("--device cuda:1 was requested, but this machine has 1 CUDA device;"),
+        output);
   }
 
   @Test
