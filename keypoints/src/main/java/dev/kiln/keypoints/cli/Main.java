@@ -147,7 +147,7 @@ public final class Main implements Runnable {
    * Checks, before any work, that each file {@code names} that a command will write into {@code
    * folder} is absent or a regular file, so that a folder or FIFO in its place fails the command
    * before anything is written. A symbolic link fails too, dangling or not, because kiln's writes
-   * replace a link with a plain file, which whoever made the link would not expect.
+   * replace a link with a plain file, and the user who made the link would not expect that.
    */
   static void requireOutputFiles(Path folder, List<String> names) throws IOException {
     for (String name : names) {
