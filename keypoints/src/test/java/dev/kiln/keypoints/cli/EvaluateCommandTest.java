@@ -58,26 +58,10 @@ class EvaluateCommandTest {
 
   @Test
   void outputFileRejectedBeforeWork() throws IOException {
-    Path data = TestData.facialKeypoints();
-    Path checkpoint = UntrainedCheckpoint.write(folder);
     Path output = Files.writeString(folder.resolve("notes.csv"), "kept");
-    StringWriter out = new StringWriter();
     StringWriter err = new StringWriter();
 
-    // The CSV is missing, so any work before the output check would fail with another message.
-    int status =
-        kiln(
-            out,
-            err,
-            "evaluate",
-            "--checkpoint",
-            checkpoint.toString(),
-            "--csv",
-            folder.resolve("absent.csv").toString(),
-            "--images",
-            data.resolve("test").toString(),
-            "--output",
-            output.toString());
+    int status = evaluateWithoutCsv(output, err);
 
     assertEquals(1, status, err.toString());
     assertTrue(
@@ -88,49 +72,41 @@ class EvaluateCommandTest {
 
   @Test
   void outputPlacesCheckedBeforeWork() throws IOException {
-    Path data = TestData.facialKeypoints();
-    Path checkpoint = UntrainedCheckpoint.write(folder);
     Path output = Files.createDirectory(folder.resolve("report"));
     Path blocking = Files.createDirectory(output.resolve("ced.png"));
     Path elsewhere = Files.writeString(folder.resolve("elsewhere.json"), "kept");
     Path link = Files.createSymbolicLink(output.resolve("evaluation.json"), elsewhere);
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
+    StringWriter linkErr = new StringWriter();
+    StringWriter folderErr = new StringWriter();
 
-    // The CSV is missing, so any work before the output check would fail with another message.
-    int status =
-        kiln(
-            out,
-            err,
-            "evaluate",
-            "--checkpoint",
-            checkpoint.toString(),
-            "--csv",
-            folder.resolve("absent.csv").toString(),
-            "--images",
-            data.resolve("test").toString(),
-            "--output",
-            output.toString());
-
-    assertEquals(1, status, err.toString());
-    assertTrue(err.toString().contains(link + ": is a symbolic link"), err.toString());
+    int linkStatus = evaluateWithoutCsv(output, linkErr);
     Files.delete(link);
-    status =
-        kiln(
-            out,
-            err,
-            "evaluate",
-            "--checkpoint",
-            checkpoint.toString(),
-            "--csv",
-            folder.resolve("absent.csv").toString(),
-            "--images",
-            data.resolve("test").toString(),
-            "--output",
-            output.toString());
-    assertEquals(1, status, err.toString());
-    assertTrue(err.toString().contains(blocking + ": is a folder"), err.toString());
+    int folderStatus = evaluateWithoutCsv(output, folderErr);
+
+    assertEquals(1, linkStatus, linkErr.toString());
+    assertTrue(linkErr.toString().contains(link + ": is a symbolic link"), linkErr.toString());
+    assertEquals(1, folderStatus, folderErr.toString());
+    assertTrue(folderErr.toString().contains(blocking + ": is a folder"), folderErr.toString());
     assertEquals("kept", Files.readString(elsewhere));
+  }
+
+  /**
+   * Runs {@code kiln evaluate} into {@code output} with a CSV that does not exist, so that any work
+   * before the output checks would fail with another message, and returns its exit status.
+   */
+  private int evaluateWithoutCsv(Path output, StringWriter err) throws IOException {
+    return kiln(
+        new StringWriter(),
+        err,
+        "evaluate",
+        "--checkpoint",
+        UntrainedCheckpoint.write(folder).toString(),
+        "--csv",
+        folder.resolve("absent.csv").toString(),
+        "--images",
+        TestData.facialKeypoints().resolve("test").toString(),
+        "--output",
+        output.toString());
   }
 
   @Test
