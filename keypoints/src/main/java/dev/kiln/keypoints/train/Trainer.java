@@ -229,13 +229,13 @@ public final class Trainer {
     }
     long started = System.nanoTime() - (long) (position.elapsedSeconds() * 1e9);
     // The time limit counts this invocation only, so a resumed run gets the whole limit again.
-    long invoked = System.nanoTime();
+    Deadline timeLimit = timeLimit();
     // One examination per run: a resumed run that found doctor.md from an earlier start keeps it.
     boolean doctorRan = Files.exists(run.resolve(Report.FILE_NAME));
 
     for (int epoch = position.epoch(); epoch <= options.epochs(); epoch++) {
       long epochStart = System.nanoTime();
-      EpochTraining training = trainEpoch(parts, epoch, position, epochStart, invoked);
+      EpochTraining training = trainEpoch(parts, epoch, position, epochStart, timeLimit);
       if (training.interrupted()) {
         // A time limit that strikes inside an epoch stops as Ctrl-C does, so that a resumed run
         // trains the rest of the epoch before it validates and records the epoch.
@@ -276,12 +276,11 @@ public final class Trainer {
       // time limit has passed, during training or validation, because the next start of the run
       // examines it then. Otherwise only until the limit: the examination then stops after the
       // training step or the check that is running, and the run stops with it.
-      boolean timeUp = training.timeUp() || pastTimeLimit(invoked);
+      boolean timeUp = training.timeUp() || passed(timeLimit);
       if (!doctorRan && !timeUp && Doctor.stalled(parts.history().records())) {
         doctorRan = true;
-        new StallExamination(options, run, device, out, doctor)
-            .examine(parts, epoch, timeLimitEnd(invoked));
-        timeUp = pastTimeLimit(invoked);
+        new StallExamination(options, run, device, out, doctor).examine(parts, epoch, timeLimit);
+        timeUp = passed(timeLimit);
       }
       if (timeUp) {
         printTimeLimitReached();
@@ -314,7 +313,7 @@ public final class Trainer {
    * time limit strikes or {@link #requestStop()} is called.
    */
   private EpochTraining trainEpoch(
-      TrainingParts parts, int epoch, Position position, long epochStart, long invoked) {
+      TrainingParts parts, int epoch, Position position, long epochStart, Deadline timeLimit) {
     double lossSum = position.lossSum();
     int batches = position.batches();
     int images = 0;
@@ -351,7 +350,7 @@ public final class Trainer {
             rate,
             lossSum / batches,
             left * options.batchSize() / rate);
-        timeUp = pastTimeLimit(invoked);
+        timeUp = passed(timeLimit);
         stopping = stopRequested;
       }
       progress.finish();
@@ -432,20 +431,17 @@ public final class Trainer {
     out.printf(Locale.ROOT, "time limit of %.1f minutes reached%n", options.timeLimitMinutes());
   }
 
-  /**
-   * Returns the end of the time limit of the invocation that started at {@code invoked}, on the
-   * clock that {@link #pastTimeLimit} reads, or null without a limit.
-   */
-  private Deadline timeLimitEnd(long invoked) {
+  /** Returns the end of this invocation's time limit, from now, or null without a limit. */
+  private Deadline timeLimit() {
     if (options.timeLimitMinutes() <= 0) {
       return null;
     }
-    return Deadline.after(invoked, Duration.ofNanos((long) (options.timeLimitMinutes() * 60e9)));
+    return Deadline.after(Duration.ofNanos((long) (options.timeLimitMinutes() * 60e9)));
   }
 
-  private boolean pastTimeLimit(long started) {
-    return options.timeLimitMinutes() > 0
-        && elapsedSeconds(started) >= options.timeLimitMinutes() * 60;
+  /** Returns true once {@code timeLimit} has passed, and never without a limit (null). */
+  private static boolean passed(Deadline timeLimit) {
+    return timeLimit != null && timeLimit.passed();
   }
 
   /**
