@@ -43,8 +43,6 @@ class PytorchBenchTest {
 
   @Test
   void ratesKeepFullPrecision() throws Exception {
-    assumeTrue(Files.isExecutable(PYTHON), PYTHON + " is not installed");
-    Path script = Path.of("pytorch_bench.py").toAbsolutePath();
     String program =
         """
         import importlib.util, sys
@@ -53,21 +51,13 @@ class PytorchBenchTest {
         spec.loader.exec_module(bench)
         print(bench.join_rates([1 / 3, 6400.0, 12800.123456789012]))
         """;
-    Process process =
-        new ProcessBuilder(PYTHON.toString(), "-c", program, script.toString())
-            .redirectErrorStream(true)
-            .start();
-    String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertTrue(process.waitFor(60, TimeUnit.SECONDS), "python3 timed out");
-    assertEquals(0, process.exitValue(), output);
+    String output = runWithScript(program, new ProcessBuilder());
 
     assertEquals("0.3333333333333333,6400.0,12800.123456789011", output.strip());
   }
 
   @Test
   void cudaIndexPicksDevice() throws Exception {
-    assumeTrue(Files.isExecutable(PYTHON), PYTHON + " is not installed");
-    Path script = Path.of("pytorch_bench.py").toAbsolutePath();
     String program =
         FAKE_TORCH_RUN.replace("bench.print_info(torch, 1, device)\n", "")
             + """
@@ -78,13 +68,7 @@ class PytorchBenchTest {
             except SystemExit as stop:
                 print("exit", stop.code)
             """;
-    Process process =
-        new ProcessBuilder(PYTHON.toString(), "-c", program, script.toString())
-            .redirectErrorStream(true)
-            .start();
-    String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertTrue(process.waitFor(60, TimeUnit.SECONDS), "python3 timed out");
-    assertEquals(0, process.exitValue(), output);
+    String output = runWithScript(program, new ProcessBuilder());
 
     List<String> lines = output.lines().toList();
     assertTrue(lines.contains("index 0"), output);
@@ -97,17 +81,10 @@ class PytorchBenchTest {
 
   @Test
   void cudaTurnsTf32AndBenchmarkOff() throws Exception {
-    assumeTrue(Files.isExecutable(PYTHON), PYTHON + " is not installed");
-    Path script = Path.of("pytorch_bench.py").toAbsolutePath();
-    ProcessBuilder builder =
-        new ProcessBuilder(PYTHON.toString(), "-c", FAKE_TORCH_RUN, script.toString())
-            .redirectErrorStream(true);
+    ProcessBuilder builder = new ProcessBuilder();
     builder.environment().put("NVIDIA_TF32_OVERRIDE", "0");
     builder.environment().remove("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE");
-    Process process = builder.start();
-    String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertTrue(process.waitFor(60, TimeUnit.SECONDS), "python3 timed out");
-    assertEquals(0, process.exitValue(), output);
+    String output = runWithScript(FAKE_TORCH_RUN, builder);
 
     List<String> lines = output.lines().toList();
     assertTrue(lines.contains("info\tpytorch\tcudnn_allow_tf32\tFalse"), output);
@@ -115,5 +92,24 @@ class PytorchBenchTest {
     assertTrue(lines.contains("info\tpytorch\tcudnn_benchmark\tFalse"), output);
     assertTrue(lines.contains("info\tpytorch\tNVIDIA_TF32_OVERRIDE\t0"), output);
     assertTrue(lines.contains("info\tpytorch\tTORCH_ALLOW_TF32_CUBLAS_OVERRIDE\tunset"), output);
+  }
+
+  /**
+   * Runs the Python {@code program} with pytorch_bench.py's path as its argument, in the
+   * environment of {@code builder}, and returns its output after checking that it exited with 0.
+   * Skips the test where /usr/bin/python3 is missing.
+   */
+  private static String runWithScript(String program, ProcessBuilder builder) throws Exception {
+    assumeTrue(Files.isExecutable(PYTHON), PYTHON + " is not installed");
+    Path script = Path.of("pytorch_bench.py").toAbsolutePath();
+    Process process =
+        builder
+            .command(PYTHON.toString(), "-c", program, script.toString())
+            .redirectErrorStream(true)
+            .start();
+    String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertTrue(process.waitFor(60, TimeUnit.SECONDS), "python3 timed out");
+    assertEquals(0, process.exitValue(), output);
+    return output;
   }
 }
