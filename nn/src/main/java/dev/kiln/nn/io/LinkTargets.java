@@ -6,14 +6,14 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * The lookup of the file at the end of a chain of symbolic links, for kiln's atomic writes. A write
- * that renamed a temporary file over a link would replace the link itself with a plain file and
- * leave the file it pointed to stale, so those writes replace the file at the end of the chain.
+ * The lookup of the file at the end of a chain of symbolic links, for {@link Safetensors#write}.
+ * Renaming a temporary file over a link would replace the link itself. So a write that follows
+ * links renames it over the file at the end of the chain instead.
  */
-public final class LinkTargets {
+final class LinkTargets {
 
   /** Maximum number of symbolic links followed, the same as Linux's MAXSYMLINKS. */
-  public static final int MAX_LINKS = 40;
+  static final int MAX_LINKS = 40;
 
   private LinkTargets() {}
 
@@ -25,7 +25,7 @@ public final class LinkTargets {
    * @throws FileSystemException naming {@code file} if the chain has more than {@link #MAX_LINKS}
    *     links, as a loop has
    */
-  public static Path resolve(Path file) throws IOException {
+  static Path resolve(Path file) throws IOException {
     Path current = file;
     for (int links = 0; Files.isSymbolicLink(current); links++) {
       if (links == MAX_LINKS) {
