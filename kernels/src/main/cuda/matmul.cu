@@ -22,12 +22,12 @@
 //     registers, and they store it to a second pair of panels (double buffering), so loads from
 //     global memory overlap arithmetic and each step needs one barrier instead of two.
 //
-// Why the steps matter, as an estimate rather than a measurement: a multiprocessor of an H100 or
-// H200 completes 4 warp-wide float multiply-adds per clock, but its shared memory serves only 128
-// bytes per clock (32 banks of 4 bytes), one warp-wide 4-byte load. In the 64 x 64 kernel a thread
-// issues 8 shared loads for 16 multiply-adds, so shared memory caps it near half of the peak. In
-// the 128 x 128 kernel a thread issues 4 16-byte loads for 64 multiply-adds, so arithmetic is the
-// limit.
+// Why the steps matter. A multiprocessor of an H100 or H200 completes 4 warp-wide float
+// multiply-adds per clock, but its shared memory serves 128 bytes per clock (32 banks of 4 bytes),
+// which is one warp-wide 4-byte load. A thread of the 64 x 64 kernel issues 8 shared loads for 16
+// multiply-adds, so shared memory caps the kernel near half of the peak (an estimate from these
+// counts, not a measurement). A thread of the 128 x 128 kernel issues 4 16-byte loads for 64
+// multiply-adds, so arithmetic is the limit.
 
 #include "kiln_cuda.h"
 

@@ -234,8 +234,8 @@ KernelEntry describe(void (*kernel)(Params...)) {
 #define __global__
 #define __device__
 #define __forceinline__ inline __attribute__((always_inline))
-// __align__(n) aligns a variable to n bytes, as on the GPU. __launch_bounds__ tells nvcc how many
-// threads a block may have, which bounds the registers per thread; the CPU has no such budget.
+// __align__(n) aligns a variable to n bytes, as on the GPU. __launch_bounds__ gives nvcc the
+// largest block a kernel takes, which bounds its registers per thread. The CPU has no such budget.
 #define __align__(n) __attribute__((aligned(n)))
 #define __launch_bounds__(...)
 // A __shared__ variable becomes a function-level static in the section kiln_shared, whose bytes

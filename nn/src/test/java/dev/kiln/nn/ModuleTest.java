@@ -465,7 +465,7 @@ class ModuleTest {
   }
 
   @Test
-  void tiedWeightInPlainFieldFailsFromItsModule() {
+  void tiedWeightFieldFailsFromSubmodule() {
     TiedModel model = new TiedModel();
 
     var error = assertThrows(IllegalStateException.class, model.decoder::parameters);
