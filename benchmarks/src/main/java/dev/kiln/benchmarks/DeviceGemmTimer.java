@@ -127,6 +127,7 @@ public final class DeviceGemmTimer {
     DeviceBuffer cublasC = runtime.allocateFloats((long) size * size);
     try {
       out.println("device=" + device);
+      out.println("multiprocessors=" + runtime.multiprocessors());
       out.println("size=" + size);
       out.println("repeats=" + settings.repeats());
       double flop = 2.0 * size * size * size;

@@ -93,6 +93,7 @@ class DeviceTimerTest {
     assertEquals(0, run.status(), run.err());
     Map<String, String> values = keyValues(run.out());
     assertEquals("emulated", values.get("device"));
+    assertEquals("132", values.get("multiprocessors"));
     assertEquals("32", values.get("size"));
     assertEquals("2", values.get("repeats"));
     for (String kernel : new String[] {"kiln_tiled128", "kiln_tiled"}) {

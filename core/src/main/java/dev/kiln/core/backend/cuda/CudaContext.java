@@ -40,6 +40,7 @@ public final class CudaContext implements AutoCloseable {
 
   private final int deviceIndex;
   private final CUdevice device;
+  private final int multiprocessors;
   private final CUcontext context = new CUcontext();
   private final CUstream stream = new CUstream();
   private final CachingAllocator allocator;
@@ -58,6 +59,7 @@ public final class CudaContext implements AutoCloseable {
     }
     this.deviceIndex = deviceIndex;
     this.device = CudaDriver.device(deviceIndex);
+    this.multiprocessors = CudaDriver.multiprocessorCount(deviceIndex);
     CudaException.check(
         JCudaDriver.cuDevicePrimaryCtxRetain(context, device),
         "cuDevicePrimaryCtxRetain",
@@ -109,6 +111,11 @@ public final class CudaContext implements AutoCloseable {
   /** Returns the device number N of {@code cuda:N}. */
   public int deviceIndex() {
     return deviceIndex;
+  }
+
+  /** Returns the device's number of streaming multiprocessors, read once when it opened. */
+  public int multiprocessors() {
+    return multiprocessors;
   }
 
   /** Returns the stream that all of this device's work goes to. */

@@ -2,6 +2,7 @@ package dev.kiln.core.backend.cuda;
 
 import java.nio.charset.StandardCharsets;
 import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.JCudaDriver;
 
 /**
@@ -64,6 +65,20 @@ public final class CudaDriver {
       length++;
     }
     return new String(name, 0, length, StandardCharsets.US_ASCII);
+  }
+
+  /**
+   * Returns the number of streaming multiprocessors of device {@code index}, such as 132 for an
+   * H200 ({@code cuDeviceGetAttribute} with {@code CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT}).
+   */
+  public static int multiprocessorCount(int index) {
+    int[] count = new int[1];
+    CudaException.check(
+        JCudaDriver.cuDeviceGetAttribute(
+            count, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device(index)),
+        "cuDeviceGetAttribute",
+        "attrib=CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, ordinal=" + index);
+    return count[0];
   }
 
   /**

@@ -68,6 +68,11 @@ public final class CudaRuntime implements DeviceRuntime {
   }
 
   @Override
+  public int multiprocessors() {
+    return context.multiprocessors();
+  }
+
+  @Override
   public ConstantInts constants() {
     return constants;
   }

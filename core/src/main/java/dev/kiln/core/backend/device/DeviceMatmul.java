@@ -66,27 +66,33 @@ public final class DeviceMatmul {
   static final int BLOCK_THREADS = 16;
 
   /**
-   * The fewest 128 x 128 tiles of C for which the default product takes {@link Kernel#TILED_128}.
-   * Each multiprocessor has room for two of its blocks (128 registers per thread, 256 threads), so
-   * one wave of 264 blocks fills an H100's or H200's 132 multiprocessors. Blocks run in waves, and
-   * a last wave that is nearly empty costs nearly as long as a full one. From two full waves (528
-   * tiles) on, that last wave adds at most a third to the time. Below that, the 64 x 64 kernel's
-   * four times as many blocks fill the waves more evenly.
-   *
-   * <p>NOTE: this crossover is reasoned from occupancy, not measured, and the 132 multiprocessors
-   * are an H100's or H200's, not read from the device. The GPU check's GEMM stage times both
-   * kernels at 4096, whose 1024 tiles are above it.
+   * Blocks of {@link Kernel#TILED_128} that one multiprocessor runs at once. ptxas gives the kernel
+   * 128 registers per thread, so two blocks of 256 threads use all 65536 registers of a
+   * multiprocessor.
    */
-  static final int LARGE_PRODUCT_TILES = 528;
+  static final int BIG_TILE_BLOCKS_PER_MULTIPROCESSOR = 2;
 
   /**
-   * The number of blocks that the default product aims for when it cuts k into slices: one wave of
-   * {@code kiln_matmul_tiled_slices} on an H100 or H200. For sm_90, ptxas gives that kernel 55
-   * registers per thread, so 4 blocks of 256 threads fit each of the 132 multiprocessors. Since the
-   * slices times the 64 x 64 tiles stay below twice this number, the partial products take at most
-   * 2 * 528 * 4096 floats (17 MB).
+   * Full waves of {@link Kernel#TILED_128} blocks from which the default product takes that kernel.
+   * Blocks run in waves, and a last wave that is nearly empty costs nearly as long as a full one.
+   * From two full waves on, that last wave is at most a third of the time. Below that, the 64 x 64
+   * kernel's four times as many blocks fill the waves more evenly. See {@link #defaultKernel}.
+   *
+   * <p>NOTE: this crossover is reasoned from occupancy, not measured. The GPU check's GEMM stage
+   * times both kernels at 4096, whose 1024 tiles are above it on any GPU of up to 256
+   * multiprocessors.
    */
-  static final int SLICED_BLOCKS = 528;
+  static final int BIG_TILE_WAVES = 2;
+
+  /**
+   * Blocks of {@code kiln_matmul_tiled_slices} that one multiprocessor runs at once. For sm_90,
+   * ptxas gives that kernel 55 registers per thread, so 4 blocks of 256 threads fit. When the
+   * default product cuts k into slices, it aims for one wave of these blocks (see {@link
+   * #sliceDepthFor}). Since the slices times the 64 x 64 tiles stay below twice that wave, the
+   * partial products take at most 2 * 4 * 4096 floats (128 KiB) per multiprocessor, 17 MB on an
+   * H200.
+   */
+  static final int SLICED_BLOCKS_PER_MULTIPROCESSOR = 4;
 
   /**
    * The largest k that kiln's kernels accept. Their loops over k step in panels of up to 16 with
@@ -162,7 +168,7 @@ public final class DeviceMatmul {
   /**
    * Computes the product with kiln's kernels as the default product does without cuBLAS: in slices
    * of k where {@link #sliceDepthFor} gives a depth, else with the kernel of {@link
-   * #defaultKernel}.
+   * #defaultKernel}. Both choices follow the device's number of multiprocessors.
    */
   private void ownProduct(
       boolean transA,
@@ -175,26 +181,32 @@ public final class DeviceMatmul {
       DeviceBuffer c,
       boolean accumulate) {
     requireMatrices(m, n, k, a, b, c);
-    int sliceDepth = sliceDepthFor(m, n, k);
+    int multiprocessors = runtime.multiprocessors();
+    int sliceDepth = sliceDepthFor(m, n, k, multiprocessors);
     if (sliceDepth > 0) {
       gemmInSlices(sliceDepth, transA, transB, m, n, k, a, b, c, accumulate);
     } else {
-      gemm(defaultKernel(m, n), transA, transB, m, n, k, a, b, c, accumulate);
+      gemm(defaultKernel(m, n, multiprocessors), transA, transB, m, n, k, a, b, c, accumulate);
     }
   }
 
   /**
-   * Returns the depth of the slices of k for the default product, a multiple of {@value
-   * #PANEL_DEPTH}, or 0 to compute it in one piece. It cuts k when C has fewer than {@link
-   * #SLICED_BLOCKS} tiles of 64 x 64 and k has room for at least two slices of {@link
-   * #MIN_SLICE_DEPTH}. It then takes as many slices as bring the blocks up to about {@link
-   * #SLICED_BLOCKS}, as long as each stays at least {@link #MIN_SLICE_DEPTH} deep.
+   * Returns the depth of the slices of k for the default product on a device of {@code
+   * multiprocessors} multiprocessors, a multiple of {@value #PANEL_DEPTH}, or 0 to compute it in
+   * one piece. One wave of the sliced kernel is {@value #SLICED_BLOCKS_PER_MULTIPROCESSOR} blocks
+   * per multiprocessor, 528 on an H200. The product is cut when C has fewer tiles of 64 x 64 than
+   * that wave and k has room for at least two slices of {@value #MIN_SLICE_DEPTH} steps. It then
+   * takes as many slices as bring the blocks up to about one wave, as long as each slice stays at
+   * least {@value #MIN_SLICE_DEPTH} steps deep.
    *
    * <p>NOTE: the thresholds are reasoned from occupancy and memory traffic, not measured on a GPU.
+   *
+   * @throws IllegalArgumentException if {@code multiprocessors} is below 1
    */
-  static int sliceDepthFor(int m, int n, int k) {
+  static int sliceDepthFor(int m, int n, int k, int multiprocessors) {
+    long wave = (long) SLICED_BLOCKS_PER_MULTIPROCESSOR * requirePositive(multiprocessors);
     long tiles = (long) Dim3.blocksFor(m, Kernel.TILED.tile) * Dim3.blocksFor(n, Kernel.TILED.tile);
-    long slices = Math.min((SLICED_BLOCKS + tiles - 1) / tiles, k / MIN_SLICE_DEPTH);
+    long slices = Math.min((wave + tiles - 1) / tiles, k / MIN_SLICE_DEPTH);
     if (slices < 2) {
       return 0;
     }
@@ -275,16 +287,32 @@ public final class DeviceMatmul {
   }
 
   /**
-   * Returns the kernel that the default product runs without cuBLAS: {@link Kernel#TILED_128} when
-   * C has at least 128 rows and 128 columns and at least {@link #LARGE_PRODUCT_TILES} tiles of 128
-   * x 128, else {@link Kernel#TILED}. A C of fewer than 128 rows, such as a linear layer's output
+   * Returns the kernel that the default product runs without cuBLAS on a device of {@code
+   * multiprocessors} multiprocessors: {@link Kernel#TILED_128} when C has at least 128 rows and 128
+   * columns and enough tiles of 128 x 128 for {@value #BIG_TILE_WAVES} full waves of that kernel
+   * ({@value #BIG_TILE_BLOCKS_PER_MULTIPROCESSOR} blocks per multiprocessor, so 528 tiles on an
+   * H200), else {@link Kernel#TILED}. A C of fewer than 128 rows, such as a linear layer's output
    * for a batch of 64, would leave rows of every 128 x 128 tile empty.
+   *
+   * @throws IllegalArgumentException if {@code multiprocessors} is below 1
    */
-  static Kernel defaultKernel(int m, int n) {
+  static Kernel defaultKernel(int m, int n, int multiprocessors) {
+    long threshold =
+        (long) BIG_TILE_WAVES
+            * BIG_TILE_BLOCKS_PER_MULTIPROCESSOR
+            * requirePositive(multiprocessors);
     int tile = Kernel.TILED_128.tile;
     long bigTiles = (long) Dim3.blocksFor(m, tile) * Dim3.blocksFor(n, tile);
-    boolean large = m >= tile && n >= tile && bigTiles >= LARGE_PRODUCT_TILES;
+    boolean large = m >= tile && n >= tile && bigTiles >= threshold;
     return large ? Kernel.TILED_128 : Kernel.TILED;
+  }
+
+  private static int requirePositive(int multiprocessors) {
+    if (multiprocessors < 1) {
+      throw new IllegalArgumentException(
+          "a device has at least 1 multiprocessor, got " + multiprocessors);
+    }
+    return multiprocessors;
   }
 
   /**

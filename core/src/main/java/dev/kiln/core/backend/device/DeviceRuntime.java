@@ -38,6 +38,12 @@ public interface DeviceRuntime extends AutoCloseable {
   /** Returns the device's name, {@code cuda:N} or {@code emulated}. */
   String name();
 
+  /**
+   * Returns the device's number of streaming multiprocessors. A launcher sizes a grid from it where
+   * the number of blocks decides how evenly the work fills the device, as the matrix products do.
+   */
+  int multiprocessors();
+
   /** Returns the caching allocator that manages this device's memory. */
   CachingAllocator allocator();
 

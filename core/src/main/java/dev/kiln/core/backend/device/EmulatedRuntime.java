@@ -24,6 +24,13 @@ import java.lang.foreign.ValueLayout;
  */
 public final class EmulatedRuntime implements DeviceRuntime {
 
+  /**
+   * The multiprocessors that the emulated device reports: an H100's or H200's 132, so that the
+   * launchers make the same choices of kernel and grid here as on the GPU that kiln is tuned for,
+   * and the tests exercise those choices.
+   */
+  public static final int MULTIPROCESSORS = 132;
+
   /** Capacity of {@link #create()}: the most bytes that may be allocated at once. */
   public static final long DEFAULT_CAPACITY_BYTES = 2L << 30;
 
@@ -62,6 +69,12 @@ public final class EmulatedRuntime implements DeviceRuntime {
   @Override
   public String name() {
     return memory.deviceName();
+  }
+
+  /** Returns {@link #MULTIPROCESSORS}. */
+  @Override
+  public int multiprocessors() {
+    return MULTIPROCESSORS;
   }
 
   @Override

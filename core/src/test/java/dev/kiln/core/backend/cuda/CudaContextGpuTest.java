@@ -31,6 +31,12 @@ class CudaContextGpuTest {
   }
 
   @Test
+  void multiprocessorsAreTheDriversCount() {
+    assertTrue(context.multiprocessors() >= 1, context.multiprocessors() + " multiprocessors");
+    assertEquals(CudaDriver.multiprocessorCount(0), context.multiprocessors());
+  }
+
+  @Test
   void scaleAddKernelComputesOnDevice() {
     int n = 100_003; // not a multiple of the block size, so the bounds check matters
     float[] x = new float[n];

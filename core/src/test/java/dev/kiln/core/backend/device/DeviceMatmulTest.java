@@ -167,27 +167,53 @@ class DeviceMatmulTest {
 
   @Test
   void sliceDepthFollowsTilesAndDepth() {
-    // A convolution's weight gradient: 32 x 25 is one tile, k = 48400 positions. 94 slices of at
-    // least 512 steps, rounded up to whole 16-step panels: 528.
-    assertEquals(528, DeviceMatmul.sliceDepthFor(32, 25, 48400));
+    int h200 = 132;
+    // A convolution's weight gradient: 32 x 25 is one tile, k = 48400 positions. One wave of 528
+    // blocks would take 528 slices, but slices of at least 512 steps allow only 94, rounded up to
+    // whole 16-step panels: 528.
+    assertEquals(528, DeviceMatmul.sliceDepthFor(32, 25, 48400, h200));
     // A linear layer's output for a batch of 64 and 1000 features, with 43264 inputs: 16 tiles,
     // so 33 slices of at least 1311 steps, rounded up to 1312.
-    assertEquals(1312, DeviceMatmul.sliceDepthFor(64, 1000, 43264));
+    assertEquals(1312, DeviceMatmul.sliceDepthFor(64, 1000, 43264, h200));
     // One tile and k = 1024: two slices of 512. One step less leaves no room for two.
-    assertEquals(512, DeviceMatmul.sliceDepthFor(64, 64, 1024));
-    assertEquals(0, DeviceMatmul.sliceDepthFor(64, 64, 1023));
+    assertEquals(512, DeviceMatmul.sliceDepthFor(64, 64, 1024, h200));
+    assertEquals(0, DeviceMatmul.sliceDepthFor(64, 64, 1023, h200));
     // 132 tiles of 64 x 64 need 4 slices to reach 528 blocks.
-    assertEquals(1024, DeviceMatmul.sliceDepthFor(64 * 132, 64, 4096));
+    assertEquals(1024, DeviceMatmul.sliceDepthFor(64 * 132, 64, 4096, h200));
     // 528 tiles or more fill the GPU without slices.
-    assertEquals(0, DeviceMatmul.sliceDepthFor(64 * 528, 64, 1 << 20));
-    assertEquals(0, DeviceMatmul.sliceDepthFor(4096, 4096, 4096));
+    assertEquals(0, DeviceMatmul.sliceDepthFor(64 * 528, 64, 1 << 20, h200));
+    assertEquals(0, DeviceMatmul.sliceDepthFor(4096, 4096, 4096, h200));
+  }
+
+  @Test
+  void sliceDepthFollowsMultiprocessors() {
+    // The same 16 tiles of the linear layer on an A100's 108 multiprocessors: a wave of 432
+    // blocks is 27 slices of 1603 steps, rounded up to 1616.
+    assertEquals(1616, DeviceMatmul.sliceDepthFor(64, 1000, 43264, 108));
+    // 132 tiles already fill one wave of a GPU of 33 multiprocessors, 4 blocks each, so no slices.
+    assertEquals(0, DeviceMatmul.sliceDepthFor(64 * 132, 64, 4096, 33));
+    // One multiprocessor runs 4 blocks, so one tile gets 4 slices.
+    assertEquals(12112, DeviceMatmul.sliceDepthFor(32, 25, 48400, 1));
+    assertThrows(IllegalArgumentException.class, () -> DeviceMatmul.sliceDepthFor(1, 1, 4096, 0));
   }
 
   @Test
   void defaultProductCutsLongDepthIntoSlices() {
+    // On the emulator's 132 multiprocessors: 4096 / 512 = 8 slices of 512 steps, then one sum.
     RecordingRuntime recorder = new RecordingRuntime(runtime("emulated"));
+    recordWeightGradient(recorder, 4096);
+    assertEquals(List.of("kiln_matmul_tiled_slices", "kiln_matmul_sum_slices"), recorder.kernels);
+    assertEquals(new Dim3(1, 1, 8), recorder.grids.get(0));
+
+    // A device of one multiprocessor runs 4 blocks at once, so 4 slices of 1024 steps.
+    RecordingRuntime small = new RecordingRuntime(runtime("emulated"), 1);
+    recordWeightGradient(small, 4096);
+    assertEquals(new Dim3(1, 1, 4), small.grids.get(0));
+  }
+
+  /** Records the default product of a 32 x 25 weight gradient summed over {@code k} positions. */
+  private static void recordWeightGradient(RecordingRuntime recorder, int k) {
     DeviceMatmul matmul = new DeviceMatmul(recorder);
-    int k = 2048;
     try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(recorder)) {
       matmul.gemm(
           false,
@@ -200,9 +226,6 @@ class DeviceMatmulTest {
           buffers.filled(32 * 25),
           false);
     }
-    // 2048 / 512 = 4 slices of 512 steps, then one sum.
-    assertEquals(List.of("kiln_matmul_tiled_slices", "kiln_matmul_sum_slices"), recorder.kernels);
-    assertEquals(new Dim3(1, 1, 4), recorder.grids.get(0));
   }
 
   @Test
@@ -315,14 +338,18 @@ class DeviceMatmulTest {
 
   @Test
   void bigTilesOnlyForLargeProducts() {
-    // 4096 x 4096 is 1024 tiles of 128 x 128. 2048 x 4096 is 512, below the 528 threshold, and
-    // 2048 x 4224 is 528.
-    assertEquals(DeviceMatmul.Kernel.TILED_128, DeviceMatmul.defaultKernel(4096, 4096));
-    assertEquals(DeviceMatmul.Kernel.TILED, DeviceMatmul.defaultKernel(2048, 4096));
-    assertEquals(DeviceMatmul.Kernel.TILED_128, DeviceMatmul.defaultKernel(2048, 4224));
+    int h200 = 132;
+    // 4096 x 4096 is 1024 tiles of 128 x 128. On an H200, two waves of 2 blocks per
+    // multiprocessor are 528 blocks: 2048 x 4096 is 512 tiles, below that, and 2048 x 4224 is 528.
+    assertEquals(DeviceMatmul.Kernel.TILED_128, DeviceMatmul.defaultKernel(4096, 4096, h200));
+    assertEquals(DeviceMatmul.Kernel.TILED, DeviceMatmul.defaultKernel(2048, 4096, h200));
+    assertEquals(DeviceMatmul.Kernel.TILED_128, DeviceMatmul.defaultKernel(2048, 4224, h200));
+    // An A100's 108 multiprocessors make two waves of 432 blocks, which 512 tiles pass.
+    assertEquals(DeviceMatmul.Kernel.TILED_128, DeviceMatmul.defaultKernel(2048, 4096, 108));
     // A batch of 64 rows, however wide, stays on the 64 x 64 kernel.
-    assertEquals(DeviceMatmul.Kernel.TILED, DeviceMatmul.defaultKernel(64, 1 << 20));
-    assertEquals(DeviceMatmul.Kernel.TILED, DeviceMatmul.defaultKernel(1 << 20, 127));
+    assertEquals(DeviceMatmul.Kernel.TILED, DeviceMatmul.defaultKernel(64, 1 << 20, h200));
+    assertEquals(DeviceMatmul.Kernel.TILED, DeviceMatmul.defaultKernel(1 << 20, 127, h200));
+    assertThrows(IllegalArgumentException.class, () -> DeviceMatmul.defaultKernel(128, 128, 0));
 
     // The launch itself goes to the chosen kernel's function with its tile's grid.
     RecordingRuntime recorder = new RecordingRuntime(runtime("emulated"));
@@ -396,16 +423,30 @@ class DeviceMatmulTest {
     }
   }
 
-  /** A runtime that allocates and copies through another one, and records launches unrun. */
+  /**
+   * A runtime that allocates and copies through another one, and records launches unrun. It reports
+   * the other runtime's multiprocessors unless given a number of its own.
+   */
   private static final class RecordingRuntime implements DeviceRuntime {
     private final DeviceRuntime memory;
+    private final int multiprocessors;
     String lastKernel;
     Dim3 lastGrid;
     final List<String> kernels = new ArrayList<>();
     final List<Dim3> grids = new ArrayList<>();
 
     RecordingRuntime(DeviceRuntime memory) {
+      this(memory, memory.multiprocessors());
+    }
+
+    RecordingRuntime(DeviceRuntime memory, int multiprocessors) {
       this.memory = memory;
+      this.multiprocessors = multiprocessors;
+    }
+
+    @Override
+    public int multiprocessors() {
+      return multiprocessors;
     }
 
     @Override
