@@ -38,6 +38,20 @@ extern "C" __global__ void kiln_selftest_votes(const float* __restrict__ input,
 }
 KILN_REGISTER(kiln_selftest_votes)
 
+// Each thread stores its index in shared memory, waits for its warp at __syncwarp, and then reads
+// the entry of the next lane in its warp: out[i] = i - lane + (lane + 1) % 32. Without the
+// __syncwarp, a lane could read its neighbor's entry before the neighbor stored it.
+//
+// Launch: one block whose size is a multiple of 32, at most 1024. out has blockDim.x ints.
+extern "C" __global__ void kiln_selftest_warp_barrier(int* __restrict__ out) {
+  __shared__ int stage[1024];
+  int lane = threadIdx.x % 32;
+  stage[threadIdx.x] = threadIdx.x;
+  __syncwarp();
+  out[threadIdx.x] = stage[threadIdx.x - lane + (lane + 1) % 32];
+}
+KILN_REGISTER(kiln_selftest_warp_barrier)
+
 // Every thread reads a value that thread 0 of its own block stored in a __shared__ variable,
 // and a neighbor's entry of dynamic shared memory: out[2i] = 1000 * blockIdx.x and
 // out[2i + 1] = 1000 * blockIdx.x + (threadIdx.x + 1) % blockDim.x.

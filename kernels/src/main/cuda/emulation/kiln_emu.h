@@ -7,8 +7,8 @@
 //     threadIdx, blockIdx, blockDim and gridDim are thread_local values set before each thread
 //     enters the kernel.
 //   - Threads 32k to 32k+31 of a block (in linear order x + y*X + z*X*Y, as on the GPU) form
-//     warp k. Shuffles and votes are rendezvous points: every lane named in the mask writes its
-//     value, waits until all of them have, then reads. A block whose size is not a multiple of
+//     warp k. Shuffles, votes and __syncwarp are rendezvous points: every lane named in the mask
+//     writes its value, waits until all of them have, then reads. A block whose size is not a multiple of
 //     32 has a partial last warp whose missing lanes are inactive.
 //   - __syncthreads() is a barrier over the block's threads with a timeout. The default is 5 s,
 //     and the environment variable KILN_EMU_BARRIER_TIMEOUT_MS or
@@ -25,11 +25,11 @@
 // overrides it), chooses how the threads of a block take turns:
 //   - parallel (the default): all threads of the block run at once, and the OS interleaves them.
 //   - serial-forward, serial-reverse and serial-shuffle:SEED: one thread runs at a time. It runs
-//     until it reaches a __syncthreads, a warp shuffle or vote, or the end of the kernel. Then the
-//     turn passes to the first thread in the schedule's order that can run. The orders are the
-//     lowest linear thread index first, the highest first, or an order shuffled per block from
-//     the decimal 64-bit SEED. A thread waiting at an incomplete barrier or warp collective
-//     cannot run.
+//     until it reaches a __syncthreads, a warp shuffle, vote or __syncwarp, or the end of the
+//     kernel. Then the turn passes to the first thread in the schedule's order that can run. The
+//     orders are the lowest linear thread index first, the highest first, or an order shuffled
+//     per block from the decimal 64-bit SEED. A thread waiting at an incomplete barrier or warp
+//     collective cannot run.
 // The serial schedules make races inside a block deterministic. Under serial-reverse, for
 // instance, the block's last warp runs through a barrier-free stretch of code before warp 0
 // starts it. A missing barrier between a read of shared memory and the next write to it then

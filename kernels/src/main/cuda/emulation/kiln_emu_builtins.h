@@ -58,6 +58,16 @@ inline int __all_sync(unsigned mask, int predicate) {
   return ::kiln_emu::ballot(mask, predicate != 0, "__all_sync") == voters;
 }
 
+// ---- Warp barrier ----
+// The lanes in mask wait for each other, so that each one reads the shared-memory stores that the
+// others made before the call. The emulator runs it as a vote whose result is dropped, because a
+// vote already waits for every lane in the mask. As for the shuffles and votes, the emulator
+// requires a mask that names every active lane of the warp.
+
+inline void __syncwarp(unsigned mask = 0xffffffffu) {
+  ::kiln_emu::ballot(mask, true, "__syncwarp");
+}
+
 // ---- Atomics: relaxed read-modify-writes that return the old value, as on the GPU ----
 // Each one first checks whether the launch was aborted. So a thread that spins on an atomic,
 // waiting for another thread, is released when the launch fails.

@@ -101,6 +101,21 @@ class EmulatorSelfTest {
   }
 
   @Test
+  void syncwarpOrdersSharedStores() {
+    int threads = 96;
+    for (EmulatedKernels.Schedule schedule : EmulatedKernels.Schedule.values()) {
+      kernels.setSchedule(schedule, 7);
+      MemorySegment out = support.ints(threads);
+      kernels.launch("kiln_selftest_warp_barrier", Dim3.of(1), Dim3.of(threads), 0, out);
+      int[] values = KernelTestSupport.toInts(out, threads);
+      for (int i = 0; i < threads; i++) {
+        int lane = i % 32;
+        assertEquals(i - lane + (lane + 1) % 32, values[i], schedule + ": thread " + i);
+      }
+    }
+  }
+
+  @Test
   void sharedMemoryIsPerBlock() {
     int blocks = 3;
     int threads = 50;
