@@ -16,8 +16,9 @@
 // and a tap that lands outside the input reads a zero of the padding.
 //
 // Two routes compute the same convolution:
-//   - im2col + GEMM, with kiln_matmul_tiled (or kiln_matmul_naive) of matmul.cu once per image b,
-//     on the image's slices of x, y and column:
+//   - im2col + GEMM, with one matrix product per image b on the image's slices of x, y and column.
+//     DeviceMatmul runs each product: with cuBLAS where it loaded, else with a tiled kernel of
+//     matmul.cu, in slices of k where k is long, as in the weight gradient:
 //       forward:        y[b] = weight [outChannels, taps] * column[b] [taps, positions]
 //                       (m = outChannels, n = positions, k = taps), then the bias;
 //       input gradient: gradColumn[b] = weight^T * gradY[b] (transA = 1, m = taps,
@@ -25,6 +26,8 @@
 //       weight gradient: gradWeight += gradY[b] * column[b]^T (transB = 1, m = outChannels,
 //                       n = taps, k = positions, accumulate = 0 for b = 0 and 1 after).
 //   - direct kernels below, one thread (or block) per output element, with no scratch memory.
+// Training takes cuDNN's convolutions where cuDNN loaded, else im2col + GEMM. The direct kernels
+// run only in tests, as the reference that the other routes are checked against.
 // Every kernel overwrites its output and none uses atomics, so results are deterministic.
 // Sizes are int: every tensor, and the column matrix, must have fewer than 2^31 elements.
 
@@ -190,7 +193,7 @@ extern "C" __global__ void kiln_conv_forward_direct(
     float sum = bias != nullptr ? bias[oc] : 0.0f;
     for (int ic = 0; ic < inChannels; ic++) {
       const float* plane = x + ((long long)b * inChannels + ic) * inHeight * inWidth;
-      const float* taps = weight + ((long long)oc * inChannels + ic) * kernelHeight * kernelWidth;
+      const float* filter = weight + ((long long)oc * inChannels + ic) * kernelHeight * kernelWidth;
       for (int ky = 0; ky < kernelHeight; ky++) {
         int iy = oy * strideHeight - padHeight + ky * dilationHeight;
         if (iy < 0 || iy >= inHeight) {
@@ -199,7 +202,7 @@ extern "C" __global__ void kiln_conv_forward_direct(
         for (int kx = 0; kx < kernelWidth; kx++) {
           int ix = ox * strideWidth - padWidth + kx * dilationWidth;
           if (ix >= 0 && ix < inWidth) {
-            sum += taps[ky * kernelWidth + kx] * plane[iy * inWidth + ix];
+            sum += filter[ky * kernelWidth + kx] * plane[iy * inWidth + ix];
           }
         }
       }
@@ -234,7 +237,7 @@ extern "C" __global__ void kiln_conv_backward_data_direct(
     float sum = 0.0f;
     for (int oc = 0; oc < outChannels; oc++) {
       const float* gradPlane = gradY + ((long long)b * outChannels + oc) * outHeight * outWidth;
-      const float* taps = weight + ((long long)oc * inChannels + ic) * kernelHeight * kernelWidth;
+      const float* filter = weight + ((long long)oc * inChannels + ic) * kernelHeight * kernelWidth;
       for (int ky = 0; ky < kernelHeight; ky++) {
         int oy = conv_source_output(iy, ky, strideHeight, padHeight, dilationHeight, outHeight);
         if (oy < 0) {
@@ -243,7 +246,7 @@ extern "C" __global__ void kiln_conv_backward_data_direct(
         for (int kx = 0; kx < kernelWidth; kx++) {
           int ox = conv_source_output(ix, kx, strideWidth, padWidth, dilationWidth, outWidth);
           if (ox >= 0) {
-            sum += taps[ky * kernelWidth + kx] * gradPlane[oy * outWidth + ox];
+            sum += filter[ky * kernelWidth + kx] * gradPlane[oy * outWidth + ox];
           }
         }
       }

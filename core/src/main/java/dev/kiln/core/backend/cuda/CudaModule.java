@@ -128,10 +128,15 @@ public final class CudaModule implements AutoCloseable {
    * to each argument's value.
    *
    * <p>A {@link DeviceBuffer} or a JCuda {@link CUdeviceptr} becomes a 64-bit device pointer.
-   * {@code Integer}, {@code Long}, {@code Float}, {@code Double}, {@code Short} and {@code Byte}
-   * become the C types {@code int}, {@code long long}, {@code float}, {@code double}, {@code short}
-   * and {@code char}. The Java type must match the kernel's parameter type, because the driver
-   * copies as many bytes as the kernel's signature declares.
+   * {@code Integer}, {@code Long}, {@code Float} and {@code Double} become the C types {@code int}
+   * (or {@code unsigned}), {@code long long} (or {@code unsigned long long}), {@code float} and
+   * {@code double}, the parameter types that {@code kiln_cuda.h} allows in a kernel. The Java type
+   * must match the kernel's parameter type, because the driver copies as many bytes as the kernel's
+   * signature declares and checks nothing.
+   *
+   * <p>NOTE: this launch path cannot see the kernel's signature, so a wrong type is not caught
+   * here. The emulated device checks every argument against the signature that {@code
+   * KILN_REGISTER} records, so the launchers' tests on {@code emulated} catch such a mismatch.
    *
    * @throws IllegalArgumentException naming the argument's position and type if it is null or of
    *     another type
@@ -147,8 +152,6 @@ public final class CudaModule implements AutoCloseable {
             case Long value -> Pointer.to(new long[] {value});
             case Float value -> Pointer.to(new float[] {value});
             case Double value -> Pointer.to(new double[] {value});
-            case Short value -> Pointer.to(new short[] {value});
-            case Byte value -> Pointer.to(new byte[] {value});
             case null ->
                 throw new IllegalArgumentException(
                     "argument " + i + " of kernel " + kernel + " is null");
@@ -156,7 +159,7 @@ public final class CudaModule implements AutoCloseable {
                 throw new IllegalArgumentException(
                     String.format(
                         "argument %d of kernel %s has type %s: pass a DeviceBuffer or CUdeviceptr"
-                            + " for a pointer, or an Integer, Long, Float, Double, Short or Byte",
+                            + " for a pointer, or an Integer, Long, Float or Double",
                         i, kernel, args[i].getClass().getName()));
           };
     }

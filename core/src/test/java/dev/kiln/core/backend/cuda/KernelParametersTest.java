@@ -29,7 +29,18 @@ class KernelParametersTest {
     assertDoesNotThrow(
         () ->
             CudaModule.kernelParameters(
-                "k", buffer, new RawDevicePointer(0x2000), 1, 2L, 3.0f, 4.0, (short) 5, (byte) 6));
+                "k", buffer, new RawDevicePointer(0x2000), 1, 2L, 3.0f, 4.0));
+  }
+
+  @Test
+  void shortAndByteAreRejected() {
+    // kiln_cuda.h allows no short or char parameters, so a Short or Byte is a launcher's mistake.
+    for (Object value : new Object[] {(short) 5, (byte) 6}) {
+      IllegalArgumentException e =
+          assertThrows(
+              IllegalArgumentException.class, () -> CudaModule.kernelParameters("k", value));
+      assertTrue(e.getMessage().contains("argument 0 of kernel k has type"), e.getMessage());
+    }
   }
 
   @Test
