@@ -21,9 +21,9 @@ import java.util.function.Function;
  * @param model the model, in the mode that training uses
  * @param optimizer the optimizer that training steps
  * @param loss the training loss
- * @param train the training faces, before the training pipeline
+ * @param trainingFaces the training faces, before the training pipeline
  * @param trainPipeline the augmentation pipeline of training
- * @param validation the held-out faces, before the evaluation pipeline
+ * @param validationFaces the held-out faces, before the evaluation pipeline
  * @param validationPipeline the evaluation pipeline
  * @param normalization the map between crop pixels and normalized targets
  * @param collate turns transformed samples into a batch, as training does; {@link #standardCollate}
@@ -36,9 +36,9 @@ public record DoctorInput(
     Sequential model,
     Optimizer optimizer,
     Loss loss,
-    List<Sample> train,
+    List<Sample> trainingFaces,
     Transform trainPipeline,
-    List<Sample> validation,
+    List<Sample> validationFaces,
     Transform validationPipeline,
     KeypointNormalization normalization,
     Function<List<Sample>, Batch> collate,
@@ -56,15 +56,15 @@ public record DoctorInput(
     Objects.requireNonNull(collate, "collate");
     Objects.requireNonNull(generator, "generator");
     Objects.requireNonNull(options, "options");
-    if (train.isEmpty() || validation.isEmpty()) {
+    if (trainingFaces.isEmpty() || validationFaces.isEmpty()) {
       throw new IllegalArgumentException(
           "the doctor needs training and validation faces, got "
-              + train.size()
+              + trainingFaces.size()
               + " and "
-              + validation.size());
+              + validationFaces.size());
     }
-    train = List.copyOf(train);
-    validation = List.copyOf(validation);
+    trainingFaces = List.copyOf(trainingFaces);
+    validationFaces = List.copyOf(validationFaces);
     history = List.copyOf(history);
   }
 
@@ -83,9 +83,9 @@ public record DoctorInput(
         model,
         optimizer,
         loss,
-        train,
+        trainingFaces,
         trainPipeline,
-        validation,
+        validationFaces,
         validationPipeline,
         normalization,
         collate,

@@ -27,15 +27,17 @@ final class Workbench {
     Generator random = input.generator();
 
     this.trainSamples =
-        transform(pick(input.train(), count, random), input.trainPipeline(), random);
+        transform(pick(input.trainingFaces(), count, random), input.trainPipeline(), random);
     this.trainBatches = batches(trainSamples, batchSize);
     this.validationBatches =
         batches(
-            transform(pick(input.validation(), count, random), input.validationPipeline(), random),
+            transform(
+                pick(input.validationFaces(), count, random), input.validationPipeline(), random),
             batchSize);
     this.trainEvaluationBatches =
         batches(
-            transform(pick(input.train(), count, random), input.validationPipeline(), random),
+            transform(
+                pick(input.trainingFaces(), count, random), input.validationPipeline(), random),
             batchSize);
   }
 

@@ -321,7 +321,7 @@ public final class Trainer {
     boolean stopping = false;
     try (BatchLoader loader =
         new BatchLoader(
-            parts.train(),
+            parts.trainingFaces(),
             parts.trainPipeline(),
             parts.collate(),
             options.batchSize(),
@@ -391,7 +391,7 @@ public final class Trainer {
     Validation result =
         Validation.run(
             parts.model(),
-            parts.validation(),
+            parts.validationFaces(),
             parts.evaluationPipeline(),
             parts.collate(),
             parts.loss(),

@@ -18,11 +18,11 @@ import java.util.Locale;
  * split to {@code split.txt} in its folder, and a resumed run reads it back, so that no face
  * changes sides.
  *
- * @param train the training faces
- * @param validation the held-out faces
+ * @param trainingFaces the training faces
+ * @param validationFaces the held-out faces
  * @param split the identity split that divides them
  */
-record TrainingData(List<Sample> train, List<Sample> validation, IdentitySplit split) {
+record TrainingData(List<Sample> trainingFaces, List<Sample> validationFaces, IdentitySplit split) {
   /** File in the run folder with the identity split. */
   static final String SPLIT_FILE = "split.txt";
 

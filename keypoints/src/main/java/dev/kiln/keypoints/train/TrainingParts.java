@@ -33,7 +33,7 @@ import java.util.function.Function;
  * draws the dropout masks.
  *
  * @param spec the model description that {@code model} was built from
- * @param split the identity split that divides {@code train} and {@code validation}
+ * @param split the identity split that divides {@code trainingFaces} and {@code validationFaces}
  */
 record TrainingParts(
     ModelSpec spec,
@@ -42,8 +42,8 @@ record TrainingParts(
     Schedule schedule,
     Loss loss,
     KeypointNormalization normalization,
-    List<Sample> train,
-    List<Sample> validation,
+    List<Sample> trainingFaces,
+    List<Sample> validationFaces,
     Transform trainPipeline,
     Transform evaluationPipeline,
     Function<List<Sample>, Batch> collate,
@@ -88,8 +88,8 @@ record TrainingParts(
         TrainingSetup.schedule(options, optimizer),
         Losses.parse(options.loss()),
         normalization,
-        data.train(),
-        data.validation(),
+        data.trainingFaces(),
+        data.validationFaces(),
         Pipelines.training(inputSize),
         Pipelines.evaluation(inputSize),
         collate,

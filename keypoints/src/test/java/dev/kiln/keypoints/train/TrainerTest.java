@@ -502,7 +502,7 @@ class TrainerTest {
         input -> {
           input.optimizer().zeroGrad();
           List<Sample> faces =
-              input.train().subList(0, 4).stream()
+              input.trainingFaces().subList(0, 4).stream()
                   .map(face -> input.validationPipeline().apply(face, input.generator()))
                   .toList();
           Batch batch = input.collate().apply(faces);

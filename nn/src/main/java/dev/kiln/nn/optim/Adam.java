@@ -17,8 +17,13 @@ import java.util.Map;
  * param -= learningRate * m̂ / (sqrt(v̂) + eps),   m̂ = m / (1 - beta1^t),   v̂ = v / (1 - beta2^t)
  * </pre>
  *
- * Defaults are PyTorch's: learning rate 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay. Each
- * parameter counts its own steps, so a parameter frozen for a while keeps its bias correction.
+ * The kernels (the CPU's {@code OptimizerKernels.adamStep}, and {@code kiln_optimizers_adam} and
+ * {@code kiln_optimizers_adamw} in {@code optimizers.cu}) compute the same update without forming
+ * m̂ and v̂: they divide the learning rate by 1 - beta1^t and sqrt(v) by sqrt(1 - beta2^t). m and v
+ * are the state tensors {@code exp_avg} and {@code exp_avg_sq}, named as in PyTorch's state dict.
+ *
+ * <p>Defaults are PyTorch's: learning rate 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay.
+ * Each parameter counts its own steps, so a parameter frozen for a while keeps its bias correction.
  * {@link AdamW} decouples the decay from the gradient.
  *
  * <pre>{@code

@@ -175,6 +175,8 @@ public abstract class Optimizer {
             // The state lives as long as the optimizer, not as long as the step's memory scope.
             state.get(i).values().forEach(MemoryScope::keep);
           }
+          // A backward pass through a graph recorded before this step would now use the new
+          // values, so the version count makes it fail with a clear error instead.
           parameter.storage().markModified();
         }
       }
