@@ -1,0 +1,7 @@
+/**
+ * Reverse-mode automatic differentiation. Each op records a {@link dev.kiln.core.autograd.Node}
+ * with its backward function through {@link dev.kiln.core.autograd.Autograd#record}, and {@link
+ * dev.kiln.core.autograd.Autograd#backward} walks the nodes in reverse topological order. {@link
+ * dev.kiln.core.autograd.GradCheck} compares the backward functions with central differences.
+ */
+package dev.kiln.core.autograd;
