@@ -166,8 +166,7 @@ public final class LossOps {
   private static Tensor onDevice(
       String name, Tensor x, Tensor t, Reduction reduction, DeviceKernel kernel) {
     if (x.numel() == 0) {
-      throw new IllegalArgumentException(
-          name + ": the prediction is empty, and a device loss needs at least one element");
+      return emptyOnDevice(name, x, t, reduction);
     }
     DeviceLosses losses = kernelsOf(x).losses();
     Tensor out = Tensor.empty(x.dtype(), x.device());
@@ -190,6 +189,26 @@ public final class LossOps {
           Tensor gradT = t.requiresGrad() ? Elementwise.map(UnaryOp.NEG, gradX, 0, 0) : null;
           return new Tensor[] {x.requiresGrad() ? gradX : null, gradT};
         },
+        x,
+        t);
+  }
+
+  /**
+   * Records a loss of empty tensors on a device, where the kernels need at least one element. As on
+   * the CPU and in PyTorch 1.13, the mean is NaN (0/0) and the sum is 0, and both gradients are
+   * empty.
+   */
+  private static Tensor emptyOnDevice(String name, Tensor x, Tensor t, Reduction reduction) {
+    double value = reduction == Reduction.MEAN ? Double.NaN : 0.0;
+    Tensor out = Tensor.scalar(value, x.dtype()).to(x.device());
+    return Autograd.record(
+        name,
+        out,
+        g ->
+            new Tensor[] {
+              x.requiresGrad() ? Tensor.zerosLike(x) : null,
+              t.requiresGrad() ? Tensor.zerosLike(t) : null
+            },
         x,
         t);
   }

@@ -9,6 +9,7 @@ import dev.kiln.core.backend.device.DeviceBatchNorm;
 import dev.kiln.core.tensor.Shapes;
 import dev.kiln.core.tensor.Storage;
 import dev.kiln.core.tensor.Tensor;
+import java.util.Arrays;
 
 /** Batch normalization over the channel dimension (dimension 1) of [N, C] or [N, C, ...]. */
 public final class Normalization {
@@ -17,7 +18,9 @@ public final class Normalization {
   /**
    * Normalizes each channel. In training, it uses the batch statistics and, when the running
    * tensors are non-null, updates them in place with {@code momentum}; in evaluation, it uses the
-   * running statistics. {@code weight} and {@code bias} (gamma and beta) may be null.
+   * running statistics. {@code weight} and {@code bias} (gamma and beta) may be null. An input
+   * without elements, such as a batch of 0, gives an empty output and leaves the running statistics
+   * unchanged in both modes, as in PyTorch 1.13.
    */
   public static Tensor batchNorm(
       Tensor x,
@@ -33,9 +36,10 @@ public final class Normalization {
           "batchNorm: expected input of shape [N, C] or [N, C, ...] but got "
               + Shapes.format(x.shape()));
     }
-    int n = x.size(0);
-    int c = x.size(1);
-    int s = x.numel() / Math.max(1, n * c);
+    int[] shape = x.shape();
+    int n = shape[0];
+    int c = shape[1];
+    int s = Shapes.numel(Arrays.copyOfRange(shape, 2, shape.length));
     for (Tensor t : new Tensor[] {runningMean, runningVar, weight, bias}) {
       if (t != null) {
         Checks.sameDTypeAndDevice("batchNorm", x, t);
@@ -55,6 +59,10 @@ public final class Normalization {
       throw new IllegalArgumentException(
           "batchNorm: evaluation mode needs running statistics; build the layer with"
               + " trackRunningStats=true or call train()");
+    }
+    if (x.numel() == 0) {
+      requireOnePerChannel(c, runningMean, runningVar, weight, bias);
+      return emptyInput(x, weight, bias, out);
     }
     if (!x.device().isCpu()) {
       return onDevice(
@@ -231,6 +239,48 @@ public final class Normalization {
         x,
         weight,
         bias);
+  }
+
+  /**
+   * Records batch norm of an input without elements, in training and in evaluation. PyTorch 1.13
+   * returns an empty output and leaves the running statistics unchanged, and in the backward pass
+   * gives an empty input gradient and zero weight and bias gradients.
+   */
+  private static Tensor emptyInput(Tensor x, Tensor weight, Tensor bias, Tensor out) {
+    return Autograd.record(
+        "batchNorm",
+        out,
+        grad ->
+            new Tensor[] {
+              x.requiresGrad() ? Tensor.zerosLike(x) : null,
+              weight != null && weight.requiresGrad() ? Tensor.zerosLike(weight) : null,
+              bias != null && bias.requiresGrad() ? Tensor.zerosLike(bias) : null
+            },
+        x,
+        weight,
+        bias);
+  }
+
+  /**
+   * Requires each non-null tensor to have one element per channel. The kernels check this for a
+   * non-empty input, and an empty input reaches no kernel.
+   */
+  private static void requireOnePerChannel(
+      int c, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias) {
+    String[] names = {"running mean", "running variance", "weight", "bias"};
+    Tensor[] tensors = {runningMean, runningVar, weight, bias};
+    for (int i = 0; i < tensors.length; i++) {
+      if (tensors[i] != null && tensors[i].numel() != c) {
+        throw new IllegalArgumentException(
+            "batchNorm: "
+                + names[i]
+                + " has shape "
+                + Shapes.format(tensors[i].shape())
+                + ", expected one element per channel ("
+                + c
+                + ")");
+      }
+    }
   }
 
   /** Allocates the gradient tensors: always one for x, and for weight and bias when present. */

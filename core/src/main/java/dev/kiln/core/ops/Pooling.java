@@ -23,6 +23,9 @@ public final class Pooling {
   public static Tensor maxPool2d(Tensor x, int[] kernel, int[] stride, int[] padding) {
     Checks.rank("maxPool2d", x, 4, "[N, C, H, W]");
     Pool2dGeometry g = geometry(x, kernel, stride, padding);
+    if (g.batch() == 0) {
+      return emptyBatch("maxPool2d", x, g);
+    }
     if (!x.device().isCpu()) {
       return onDevice("maxPool2d", x, g, true);
     }
@@ -48,6 +51,9 @@ public final class Pooling {
   public static Tensor avgPool2d(Tensor x, int[] kernel, int[] stride, int[] padding) {
     Checks.rank("avgPool2d", x, 4, "[N, C, H, W]");
     Pool2dGeometry g = geometry(x, kernel, stride, padding);
+    if (g.batch() == 0) {
+      return emptyBatch("avgPool2d", x, g);
+    }
     if (!x.device().isCpu()) {
       return onDevice("avgPool2d", x, g, false);
     }
@@ -115,6 +121,14 @@ public final class Pooling {
           return new Tensor[] {gradInput};
         },
         x);
+  }
+
+  /**
+   * Records a pooling of an empty batch. PyTorch 1.13 returns an empty output, and an empty input
+   * gradient in the backward pass.
+   */
+  private static Tensor emptyBatch(String name, Tensor x, Pool2dGeometry g) {
+    return Autograd.record(name, outputFor(x, g), grad -> new Tensor[] {Tensor.zerosLike(x)}, x);
   }
 
   private static Tensor outputFor(Tensor x, Pool2dGeometry g) {

@@ -94,6 +94,12 @@ public final class Reductions {
    */
   public static MaxResult max(Tensor x, int dim, boolean keepDim) {
     int[] shape = x.shape();
+    if (shape.length == 0) {
+      // PyTorch 1.13 accepts dim 0 or -1 on a scalar and returns the scalar with index 0, without
+      // adding a dimension for keepDim.
+      Shapes.normalizeDim(dim, 1, "max", shape);
+      return max(x.reshape(1), 0, false);
+    }
     int axis = Shapes.normalizeDim(dim, shape.length, "max", shape);
     if (shape[axis] == 0) {
       throw new IllegalArgumentException(
@@ -170,18 +176,22 @@ public final class Reductions {
     return dims;
   }
 
+  /**
+   * Marks the dimensions in {@code dims} for reduction. A scalar accepts dimension 0 or -1, as in
+   * PyTorch 1.13, and reducing over it leaves the scalar unchanged, so nothing is marked.
+   */
   private static boolean[] markDims(String op, Tensor x, int[] dims) {
     int[] shape = x.shape();
-    boolean[] reduced = new boolean[shape.length];
+    boolean[] reduced = new boolean[Math.max(1, shape.length)];
     for (int dim : dims) {
-      int axis = Shapes.normalizeDim(dim, shape.length, op, shape);
+      int axis = Shapes.normalizeDim(dim, reduced.length, op, shape);
       if (reduced[axis]) {
         throw new IllegalArgumentException(
             op + ": dimension " + dim + " is listed twice for shape " + Shapes.format(shape));
       }
       reduced[axis] = true;
     }
-    return reduced;
+    return shape.length == 0 ? new boolean[0] : reduced;
   }
 
   private static int[] dropDims(int[] shape, boolean[] reduced) {

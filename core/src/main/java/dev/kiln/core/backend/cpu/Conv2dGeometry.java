@@ -24,7 +24,11 @@ public record Conv2dGeometry(
 
   /** Validates every size and rejects a kernel that does not fit the padded input. */
   public Conv2dGeometry {
-    requirePositive("batch", batch);
+    // An empty batch is valid, as in PyTorch 1.13, and Convolution.conv2d returns its empty output
+    // without calling a kernel.
+    if (batch < 0) {
+      throw new IllegalArgumentException("batch must be non-negative, got " + batch);
+    }
     requirePositive("inChannels", inChannels);
     requirePositive("inHeight", inHeight);
     requirePositive("inWidth", inWidth);

@@ -21,7 +21,11 @@ public record Pool2dGeometry(
 
   /** Validates every size, including PyTorch's rule that padding is at most half the kernel. */
   public Pool2dGeometry {
-    requirePositive("batch", batch);
+    // An empty batch is valid, as in PyTorch 1.13, and Pooling returns its empty output
+    // without calling a kernel.
+    if (batch < 0) {
+      throw new IllegalArgumentException("batch must be non-negative, got " + batch);
+    }
     requirePositive("channels", channels);
     requirePositive("inHeight", inHeight);
     requirePositive("inWidth", inWidth);
