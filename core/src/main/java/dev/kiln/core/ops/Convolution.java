@@ -15,7 +15,12 @@ import dev.kiln.core.tensor.Tensor;
  *
  * <p>On the CPU the work goes to {@link Conv2dKernels}, which picks a method per layer shape. On a
  * device it goes to {@link DeviceConv} by its preferred route: cuDNN where that library loaded,
- * else a column matrix and a matrix product, the CPU's default method.
+ * else a column matrix and one matrix product per image, the method of the CPU's {@code
+ * Conv2dIm2col}.
+ *
+ * <p>The backward function returns one gradient per input, in the order that {@link
+ * Autograd#record} was given the inputs: x, weight, bias. A gradient is null where its input needs
+ * none.
  */
 public final class Convolution {
   private Convolution() {}
@@ -90,27 +95,10 @@ public final class Convolution {
     return Autograd.record(
         "conv2d",
         out,
-        grad -> {
-          Tensor gradInput = null;
-          Tensor gradWeight = null;
-          Tensor gradBias = null;
-          if (!x.device().isCpu()) {
-            return deviceBackward(grad, x, weight, bias, g);
-          }
-          if (x.requiresGrad()) {
-            gradInput = Tensor.zerosLike(x);
-            Conv2dKernels.backwardData(grad.storage(), weight.storage(), g, gradInput.storage());
-          }
-          if (weight.requiresGrad()) {
-            gradWeight = Tensor.zerosLike(weight);
-            Conv2dKernels.backwardWeight(grad.storage(), x.storage(), g, gradWeight.storage());
-          }
-          if (bias != null && bias.requiresGrad()) {
-            gradBias = Tensor.zerosLike(bias);
-            Conv2dKernels.backwardBias(grad.storage(), g, gradBias.storage());
-          }
-          return new Tensor[] {gradInput, gradWeight, gradBias};
-        },
+        grad ->
+            x.device().isCpu()
+                ? cpuBackward(grad, x, weight, bias, g)
+                : deviceBackward(grad, x, weight, bias, g),
         x,
         weight,
         bias);
@@ -133,6 +121,30 @@ public final class Convolution {
         x,
         weight,
         bias);
+  }
+
+  /**
+   * The backward pass on the CPU: the gradients of x, weight and bias from the output's gradient.
+   * Each kernel overwrites its output, so the gradients need no zeroing first.
+   */
+  private static Tensor[] cpuBackward(
+      Tensor grad, Tensor x, Tensor weight, Tensor bias, Conv2dGeometry g) {
+    Tensor gradInput = null;
+    Tensor gradWeight = null;
+    Tensor gradBias = null;
+    if (x.requiresGrad()) {
+      gradInput = Tensor.emptyLike(x);
+      Conv2dKernels.backwardData(grad.storage(), weight.storage(), g, gradInput.storage());
+    }
+    if (weight.requiresGrad()) {
+      gradWeight = Tensor.emptyLike(weight);
+      Conv2dKernels.backwardWeight(grad.storage(), x.storage(), g, gradWeight.storage());
+    }
+    if (bias != null && bias.requiresGrad()) {
+      gradBias = Tensor.emptyLike(bias);
+      Conv2dKernels.backwardBias(grad.storage(), g, gradBias.storage());
+    }
+    return new Tensor[] {gradInput, gradWeight, gradBias};
   }
 
   /** The backward pass on a device: the same three gradients as on the CPU, by device kernels. */

@@ -394,10 +394,15 @@ public final class Tensor implements AutoCloseable {
     return ShapeOps.squeeze(this, dim);
   }
 
+  /**
+   * Reorders the dimensions, as a copy: kiln's tensors are always contiguous, so unlike PyTorch's
+   * {@code permute} the result does not share storage with this tensor.
+   */
   public Tensor permute(int... dims) {
     return ShapeOps.permute(this, dims);
   }
 
+  /** Swaps two dimensions, as a copy, for the reason {@link #permute} gives. */
   public Tensor transpose(int dim0, int dim1) {
     return ShapeOps.transpose(this, dim0, dim1);
   }

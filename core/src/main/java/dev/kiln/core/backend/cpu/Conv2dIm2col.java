@@ -135,10 +135,12 @@ final class Conv2dIm2col {
       for (int ky = 0; ky < g.kernelHeight(); ky++) {
         for (int kx = 0; kx < g.kernelWidth(); kx++) {
           int row = (ic * g.kernelHeight() + ky) * g.kernelWidth() + kx;
-          // Input column of output column ox is ox * strideWidth + columnShift.
-          int columnShift = kx * g.dilationWidth() - g.padWidth();
-          int first = firstInside(columnShift, g.strideWidth(), outWidth);
-          int end = endInside(columnShift, g.strideWidth(), g.inWidth(), outWidth);
+          // Output pixel ox reads input pixel ix = ox * strideWidth + ixShift, and [first, end)
+          // are the ox whose ix lies inside the row: conv.cu's test of each entry, hoisted out of
+          // the loop over ox.
+          int ixShift = kx * g.dilationWidth() - g.padWidth();
+          int first = firstInside(ixShift, g.strideWidth(), outWidth);
+          int end = endInside(ixShift, g.strideWidth(), g.inWidth(), outWidth);
           for (int oy = 0; oy < outHeight; oy++) {
             int iy = oy * g.strideHeight() - g.padHeight() + ky * g.dilationHeight();
             int colStart = colOffset + row * rowStride + oy * outWidth;
@@ -146,7 +148,9 @@ final class Conv2dIm2col {
               fillZero(col, colStart, outWidth);
               continue;
             }
-            int imageRow = imageOffset + (ic * g.inHeight() + iy) * g.inWidth() + columnShift;
+            // The index that ox = 0 would read. It lies left of the row where padding makes
+            // ixShift negative, but only [first, end) is read.
+            int imageRow = imageOffset + (ic * g.inHeight() + iy) * g.inWidth() + ixShift;
             copyRow(image, imageRow, col, colStart, g.strideWidth(), outWidth, first, end);
           }
         }
@@ -160,6 +164,11 @@ final class Conv2dIm2col {
    * Entries that fall in the padding are dropped. The column matrix is read with the layout that
    * {@link #im2col} writes for the same {@code colOffset} and {@code rowStride}. The caller checks
    * the sizes.
+   *
+   * <p>This loop scatters: it walks the column matrix and adds each entry to its pixel. One thread
+   * owns the whole image, so no two writes race. {@code kiln_conv_col2im} in {@code conv.cu}
+   * gathers instead, one GPU thread per pixel, so that no two threads write the same pixel and no
+   * atomics are needed.
    */
   static void col2im(
       Storage col, int colOffset, int rowStride, Conv2dGeometry g, Storage image, int imageOffset) {
@@ -171,16 +180,16 @@ final class Conv2dIm2col {
       for (int ky = 0; ky < g.kernelHeight(); ky++) {
         for (int kx = 0; kx < g.kernelWidth(); kx++) {
           int row = (ic * g.kernelHeight() + ky) * g.kernelWidth() + kx;
-          int columnShift = kx * g.dilationWidth() - g.padWidth();
-          int first = firstInside(columnShift, g.strideWidth(), outWidth);
-          int end = endInside(columnShift, g.strideWidth(), g.inWidth(), outWidth);
+          int ixShift = kx * g.dilationWidth() - g.padWidth();
+          int first = firstInside(ixShift, g.strideWidth(), outWidth);
+          int end = endInside(ixShift, g.strideWidth(), g.inWidth(), outWidth);
           for (int oy = 0; oy < outHeight; oy++) {
             int iy = oy * g.strideHeight() - g.padHeight() + ky * g.dilationHeight();
             if (iy < 0 || iy >= g.inHeight()) {
               continue;
             }
             int colStart = colOffset + row * rowStride + oy * outWidth;
-            int imageRow = imageOffset + (ic * g.inHeight() + iy) * g.inWidth() + columnShift;
+            int imageRow = imageOffset + (ic * g.inHeight() + iy) * g.inWidth() + ixShift;
             addRow(col, colStart, image, imageRow, g.strideWidth(), first, end);
           }
         }

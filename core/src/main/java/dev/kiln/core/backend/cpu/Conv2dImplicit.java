@@ -4,9 +4,10 @@ import java.util.Arrays;
 
 /**
  * The implicit-GEMM ("blocked direct") convolution of one float32 image: the same products as
- * {@link Conv2dIm2col}, but {@link VectorGemm} packs its B panels straight from the image through
- * {@link ConvPanels}, so the column matrix is never stored. Both use the Vector API, so {@link
- * Conv2dKernels} picks this method only when {@link VectorSupport#available()}.
+ * {@link Conv2dIm2col}, but {@link VectorGemm} packs its B panels (the blocks of B that it copies
+ * into a compact layout, see its class comment) straight from the image through {@link ConvPanels},
+ * so the column matrix is never stored. Both use the Vector API, so {@link Conv2dKernels} picks
+ * this method only when {@link VectorSupport#available()}.
  *
  * <p>That saves writing the column matrix and reading it back, up to 36 MB per image for a 5x5
  * kernel over 32 channels at 106x106 outputs. In the backward-data product the column matrix is the

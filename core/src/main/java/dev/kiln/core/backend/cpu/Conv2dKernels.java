@@ -14,9 +14,10 @@ import dev.kiln.core.tensor.Storage;
  *
  * <p>Three methods compute the products: {@link Conv2dIm2col} stores the column matrix of each
  * image and calls {@link Gemm}, {@link Conv2dImplicit} (float32 only) packs the product's panels
- * straight from the image, and {@link Conv2dBatched} runs one product for a group of images. {@link
- * #IMPLICIT_MIN_COLUMN_SIZE} and {@link Conv2dBatched#MAX_POSITIONS} record the measurements behind
- * the choice.
+ * (the blocks of a matrix that {@link VectorGemm} copies into a compact layout before it
+ * multiplies) straight from the image, and {@link Conv2dBatched} runs one product for a group of
+ * images. {@link #IMPLICIT_MIN_COLUMN_SIZE} and {@link Conv2dBatched#MAX_POSITIONS} record the
+ * measurements behind the choice.
  *
  * <p>The per-image methods split the images across {@link CpuParallel} chunks, and each chunk
  * writes only its own images, so the outputs do not depend on thread timing. Their weight gradient

@@ -14,8 +14,8 @@ import dev.kiln.kernels.Dim3;
 import java.util.Optional;
 
 /**
- * Launches 2d convolution (cross-correlation, as in PyTorch, without groups) on NCHW data, with the
- * kernels of {@code conv.cu} and the products of {@link DeviceMatmul}. Shapes follow {@link
+ * Launches 2d convolution (cross-correlation, as in PyTorch, with groups = 1) on NCHW data, with
+ * the kernels of {@code conv.cu} and the products of {@link DeviceMatmul}. Shapes follow {@link
  * Conv2dGeometry}, exactly as the CPU's {@code Conv2dKernels} take them.
  *
  * <h2>Two routes</h2>
@@ -23,20 +23,28 @@ import java.util.Optional;
  * <p>{@link Route#IM2COL} copies each image's receptive fields into a column matrix [taps,
  * positions] (taps = inChannels * kernelHeight * kernelWidth, positions = outHeight * outWidth),
  * which turns the convolution into one matrix product per image. The product runs in the tiled
- * GEMM, whose shared-memory reuse makes this the fast route for every layer of a real network, at
- * the price of a scratch buffer. {@link Route#DIRECT} runs one thread per output value and rereads
- * the input from global memory: no scratch memory and fewer launches, but far more memory traffic.
- * It is the simple version to check the other against. {@link Route#CUDNN} hands the convolution to
- * cuDNN, where the launcher was built with a {@link VendorDnn}; cuDNN searches its own algorithms
- * per shape and takes its workspace from kiln's allocator. {@link #preferredRoute()} names the
- * route to use: cuDNN where it loaded, else im2col.
+ * GEMM, which reuses each value that it stages in shared memory 64 or 128 times, at the price of a
+ * scratch buffer. {@link Route#DIRECT} runs one thread per output value and rereads the input from
+ * global memory: no scratch memory and fewer launches, but far more memory traffic. It is the
+ * simple version to check the other against, and only tests use it.
+ *
+ * <p>NOTE: that im2col is the faster of the two on a GPU is reasoned from memory traffic, not
+ * measured. {@link Route#CUDNN} hands the convolution to cuDNN, where the launcher was built with a
+ * {@link VendorDnn}; cuDNN searches its own algorithms per shape and takes its workspace from
+ * kiln's allocator. {@link #preferredRoute()} names the route to use: cuDNN where it loaded, else
+ * im2col.
  *
  * <h2>Scratch memory</h2>
  *
  * <p>The column matrices of several images are built by one im2col launch, which saves launches. To
- * bound the scratch buffer, the batch is processed in chunks of at most {@link
- * #COLUMN_LIMIT_FLOATS} column entries (at least one image per chunk). Scratch buffers come from
+ * bound the scratch buffer, the batch is processed in groups of at most {@link
+ * #COLUMN_LIMIT_FLOATS} column entries (at least one image per group). Scratch buffers come from
  * the device's caching allocator and go back to it at the end of the call.
+ *
+ * <p>The column matrices of a group lie one after another, [images, taps, positions], and each
+ * image gets its own product, whose result [outChannels, positions] is that image's slice of the
+ * NCHW output. The CPU's {@code Conv2dBatched} instead puts a group's matrices side by side and
+ * multiplies once, which gives [outChannels, images * positions] and needs a copy back to NCHW.
  */
 public final class DeviceConv {
 
@@ -83,7 +91,7 @@ public final class DeviceConv {
    * Computes y = conv(x, weight) + bias, overwriting y, as {@code Conv2dKernels.forward}. {@code
    * bias} may be null.
    *
-   * <p>{@link Route#IM2COL}: per chunk of images, one {@code kiln_conv_im2col}, then per image one
+   * <p>{@link Route#IM2COL}: per group of images, one {@code kiln_conv_im2col}, then per image one
    * {@link DeviceMatmul} product with y[b] = weight [outChannels, taps] * column[b] [taps,
    * positions]. Finally the bias is added by one {@code kiln_elementwise_binary_broadcast}, y
    * [batch, outChannels, positions] + bias [1, outChannels, 1], because the GEMM has no bias term.
@@ -118,11 +126,11 @@ public final class DeviceConv {
 
     int taps = taps(g);
     int positions = positions(g);
-    int chunk = imagesPerChunk(g);
-    DeviceBuffer column = runtime.allocateFloats((long) chunk * taps * positions);
+    int groupSize = imagesPerGroup(g);
+    DeviceBuffer column = runtime.allocateFloats((long) groupSize * taps * positions);
     try {
-      for (int first = 0; first < g.batch(); first += chunk) {
-        int images = Math.min(chunk, g.batch() - first);
+      for (int first = 0; first < g.batch(); first += groupSize) {
+        int images = Math.min(groupSize, g.batch() - first);
         im2col(x, first, images, column, g);
         for (int i = 0; i < images; i++) {
           matmul.gemm(
@@ -166,7 +174,7 @@ public final class DeviceConv {
    * Conv2dKernels.backwardData}.
    *
    * <p>{@link Route#IM2COL}: per image one {@link DeviceMatmul} product with gradColumn[b] =
-   * weight^T * gradY[b] (m = taps, n = positions, k = outChannels), then per chunk one {@code
+   * weight^T * gradY[b] (m = taps, n = positions, k = outChannels), then per group one {@code
    * kiln_conv_col2im}, which gathers every column entry back onto the pixel it came from without
    * atomics. {@link Route#DIRECT}: one {@code kiln_conv_backward_data_direct}, one thread per input
    * pixel.
@@ -193,11 +201,11 @@ public final class DeviceConv {
 
     int taps = taps(g);
     int positions = positions(g);
-    int chunk = imagesPerChunk(g);
-    DeviceBuffer gradColumn = runtime.allocateFloats((long) chunk * taps * positions);
+    int groupSize = imagesPerGroup(g);
+    DeviceBuffer gradColumn = runtime.allocateFloats((long) groupSize * taps * positions);
     try {
-      for (int first = 0; first < g.batch(); first += chunk) {
-        int images = Math.min(chunk, g.batch() - first);
+      for (int first = 0; first < g.batch(); first += groupSize) {
+        int images = Math.min(groupSize, g.batch() - first);
         for (int i = 0; i < images; i++) {
           matmul.gemm(
               true,
@@ -229,7 +237,7 @@ public final class DeviceConv {
    * Computes the weight gradient gradW from gradY and the input x, overwriting gradW, as {@code
    * Conv2dKernels.backwardWeight}.
    *
-   * <p>{@link Route#IM2COL}: per chunk one {@code kiln_conv_im2col} of x, then per image one {@link
+   * <p>{@link Route#IM2COL}: per group one {@code kiln_conv_im2col} of x, then per image one {@link
    * DeviceMatmul} product with gradW += gradY[b] * column[b]^T (m = outChannels, n = taps, k =
    * positions), which overwrites gradW for the first image and accumulates after it. Without
    * cuBLAS, such a product usually has few tiles and a long k, so the default product cuts k into
@@ -257,11 +265,11 @@ public final class DeviceConv {
     }
 
     int taps = taps(g);
-    int chunk = imagesPerChunk(g);
-    DeviceBuffer column = runtime.allocateFloats((long) chunk * taps * positions);
+    int groupSize = imagesPerGroup(g);
+    DeviceBuffer column = runtime.allocateFloats((long) groupSize * taps * positions);
     try {
-      for (int first = 0; first < g.batch(); first += chunk) {
-        int images = Math.min(chunk, g.batch() - first);
+      for (int first = 0; first < g.batch(); first += groupSize) {
+        int images = Math.min(groupSize, g.batch() - first);
         im2col(x, first, images, column, g);
         for (int i = 0; i < images; i++) {
           matmul.gemm(
@@ -374,7 +382,7 @@ public final class DeviceConv {
   }
 
   /** Returns how many images' column matrices fit in {@link #COLUMN_LIMIT_FLOATS}, at least 1. */
-  private static int imagesPerChunk(Conv2dGeometry g) {
+  private static int imagesPerGroup(Conv2dGeometry g) {
     long perImage = (long) taps(g) * positions(g);
     return (int) Math.max(1, Math.min(g.batch(), COLUMN_LIMIT_FLOATS / perImage));
   }
