@@ -46,6 +46,10 @@ import java.util.function.UnaryOperator;
  * call runs the model in evaluation mode without recording a graph. Calls from different threads
  * return the same values, bit for bit, as the same calls from one thread. The caller must not
  * change an image's pixels while a call that uses the image runs.
+ *
+ * <p>Each thread that calls keeps the CPU kernels' scratch arrays (a few MB) until the thread ends,
+ * and each call in flight needs its activations on the heap. A service therefore does best with a
+ * fixed pool of about as many threads as cores. The project README gives measured figures.
  */
 public final class KeypointDetector {
 
@@ -81,8 +85,13 @@ public final class KeypointDetector {
    * weights. The model must take 1 × S × S gray images, with S equal to the normalization's input
    * size and at most {@link #MAX_INPUT_SIZE}.
    *
+   * <p>Only the model's tensors are decoded, not the optimizer's state, and all of them are read
+   * through one open file. A checkpoint that a running training replaces meanwhile, by a rename as
+   * it always does, therefore loads whole in its old version.
+   *
    * @throws NullPointerException if {@code checkpointFile} is null
-   * @throws java.nio.file.NoSuchFileException if the file does not exist
+   * @throws java.nio.file.NoSuchFileException if the file does not exist, with the message "FILE:
+   *     safetensors file not found"
    * @throws IOException if the file cannot be read or is not a kiln training checkpoint: the model
    *     description or the keypoint normalization is missing or invalid, they disagree on the input
    *     size, the weights do not fit the model, or a weight is NaN or infinite. The message names
@@ -90,7 +99,7 @@ public final class KeypointDetector {
    */
   public static KeypointDetector load(Path checkpointFile) throws IOException {
     Objects.requireNonNull(checkpointFile, "checkpointFile must not be null");
-    Checkpoint checkpoint = Checkpoint.read(checkpointFile);
+    Checkpoint checkpoint = Checkpoint.readModel(checkpointFile);
     Map<String, String> metadata = checkpoint.metadata();
 
     ModelSpec spec = RunMetadata.modelSpec(metadata, checkpointFile);

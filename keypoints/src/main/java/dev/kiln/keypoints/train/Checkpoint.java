@@ -3,7 +3,6 @@ package dev.kiln.keypoints.train;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.nn.Module;
 import dev.kiln.nn.io.Safetensors;
-import dev.kiln.nn.io.SafetensorsFile;
 import dev.kiln.nn.optim.Optimizer;
 import java.io.IOException;
 import java.nio.file.LinkOption;
@@ -47,18 +46,41 @@ public record Checkpoint(
     Safetensors.write(file, tensors, metadata, LinkOption.NOFOLLOW_LINKS);
   }
 
-  /** Reads a checkpoint written by {@link #save}. */
+  /**
+   * Reads a checkpoint written by {@link #save}, in one pass through one open file, so a checkpoint
+   * that a running training replaces meanwhile is read whole in its old version.
+   */
   public static Checkpoint read(Path file) throws IOException {
-    SafetensorsFile contents = Safetensors.read(file);
+    return read(file, true);
+  }
+
+  /**
+   * Reads only the model part and the metadata of a checkpoint, as {@link #read} does, and skips
+   * the optimizer's state, which is most of an Adam run's file: for prediction.
+   */
+  public static Checkpoint readModel(Path file) throws IOException {
+    return read(file, false);
+  }
+
+  private static Checkpoint read(Path file, boolean withOptimizer) throws IOException {
+    Safetensors.Contents contents =
+        Safetensors.readAll(
+            file,
+            name ->
+                name.startsWith(MODEL_PREFIX)
+                    || (withOptimizer && name.startsWith(OPTIMIZER_PREFIX)));
     Map<String, Tensor> model = new LinkedHashMap<>();
     Map<String, Tensor> optimizer = new LinkedHashMap<>();
-    for (String name : contents.names()) {
-      if (name.startsWith(MODEL_PREFIX)) {
-        model.put(name.substring(MODEL_PREFIX.length()), contents.tensor(name));
-      } else if (name.startsWith(OPTIMIZER_PREFIX)) {
-        optimizer.put(name.substring(OPTIMIZER_PREFIX.length()), contents.tensor(name));
-      }
-    }
+    contents
+        .tensors()
+        .forEach(
+            (name, tensor) -> {
+              if (name.startsWith(MODEL_PREFIX)) {
+                model.put(name.substring(MODEL_PREFIX.length()), tensor);
+              } else {
+                optimizer.put(name.substring(OPTIMIZER_PREFIX.length()), tensor);
+              }
+            });
     if (model.isEmpty()) {
       throw new IOException(
           file

@@ -16,6 +16,7 @@ import dev.kiln.keypoints.train.RunMetadata;
 import dev.kiln.keypoints.transform.KeypointNormalization;
 import dev.kiln.nn.Sequential;
 import java.io.IOException;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -35,6 +36,15 @@ class KeypointDetectorLoadTest {
     KeypointDetector detector = KeypointDetector.load(TestCheckpoints.writeSmall(dir));
 
     assertEquals(96, detector.inputSize());
+  }
+
+  @Test
+  void missingFileSaysNotFound() {
+    Path file = dir.resolve("absent.safetensors");
+
+    var error = assertThrows(NoSuchFileException.class, () -> KeypointDetector.load(file));
+
+    assertEquals(file + ": safetensors file not found", error.getMessage());
   }
 
   @Test

@@ -55,6 +55,25 @@ class CheckpointTest {
   }
 
   @Test
+  void readModelSkipsOptimizerState() throws IOException {
+    Sequential model = model(1);
+    Adam adam = new Adam(model.parameters());
+    model.forward(Tensor.ones(DType.FLOAT32, 2, 3)).sum().backward();
+    adam.step();
+    Path file = folder.resolve("best.safetensors");
+    Checkpoint.save(file, model, adam, Map.of("epoch", "3"));
+
+    Checkpoint full = Checkpoint.read(file);
+    Checkpoint modelOnly = Checkpoint.readModel(file);
+
+    assertFalse(full.optimizer().isEmpty(), "Adam's state in the full read");
+    assertTrue(
+        modelOnly.optimizer().isEmpty(), "optimizer part: " + modelOnly.optimizer().keySet());
+    assertEquals(full.model().keySet(), modelOnly.model().keySet());
+    assertEquals("3", modelOnly.metadata().get("epoch"));
+  }
+
+  @Test
   void saveReplacesLinkToAnotherRun() throws IOException {
     Path otherRun = Files.createDirectory(folder.resolve("other"));
     Path original = otherRun.resolve(Trainer.LAST);

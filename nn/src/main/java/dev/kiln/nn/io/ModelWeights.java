@@ -1,11 +1,9 @@
 package dev.kiln.nn.io;
 
-import dev.kiln.core.tensor.Tensor;
 import dev.kiln.nn.Module;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -48,8 +46,10 @@ public final class ModelWeights {
    */
   public static Map<String, String> load(Module model, Path file, boolean strict)
       throws IOException {
-    SafetensorsFile contents = Safetensors.read(file);
     Set<String> own = model.stateDict().keySet();
+    // Decodes only the model's tensors, so that a tensor the model does not use can be in any
+    // dtype, and reads them through one open file (see Safetensors.readAll).
+    Safetensors.Contents contents = Safetensors.readAll(file, own::contains);
 
     Set<String> unexpected = new TreeSet<>();
     for (String name : contents.names()) {
@@ -57,12 +57,8 @@ public final class ModelWeights {
         unexpected.add(name);
       }
     }
-    Set<String> missing = new TreeSet<>();
-    for (String name : own) {
-      if (!contents.contains(name)) {
-        missing.add(name);
-      }
-    }
+    Set<String> missing = new TreeSet<>(own);
+    missing.removeAll(contents.tensors().keySet());
     if (strict && (!missing.isEmpty() || !unexpected.isEmpty())) {
       throw new IOException(
           "cannot load "
@@ -73,16 +69,8 @@ public final class ModelWeights {
               + " strict=false");
     }
 
-    // Decodes only the model's tensors, after the name check, so that a tensor the model does not
-    // use can be in any dtype.
-    Map<String, Tensor> state = new LinkedHashMap<>();
-    for (String name : own) {
-      if (contents.contains(name)) {
-        state.put(name, contents.tensor(name));
-      }
-    }
     try {
-      model.loadStateDict(state, false);
+      model.loadStateDict(contents.tensors(), false);
     } catch (IllegalArgumentException e) {
       throw new IOException("cannot load " + file + " into the model: " + e.getMessage(), e);
     }

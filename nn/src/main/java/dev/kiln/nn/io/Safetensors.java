@@ -5,7 +5,11 @@ import java.io.IOException;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.function.Predicate;
 import java.util.function.UnaryOperator;
 
 /**
@@ -38,6 +42,47 @@ public final class Safetensors {
    */
   public static SafetensorsFile read(Path file) throws IOException {
     return SafetensorsFile.open(file);
+  }
+
+  /**
+   * The contents of a safetensors file as {@link #readAll} returns them.
+   *
+   * @param names every tensor name in the header, in header order, also those not read
+   * @param tensors the tensors that were read, by name, in header order
+   * @param metadata the header's {@code __metadata__} strings in file order, or an empty map
+   */
+  public record Contents(
+      List<String> names, Map<String, Tensor> tensors, Map<String, String> metadata) {
+    /** Copies the collections, which callers may not change. */
+    public Contents {
+      names = List.copyOf(names);
+      tensors = Collections.unmodifiableMap(new LinkedHashMap<>(tensors));
+      metadata = Collections.unmodifiableMap(new LinkedHashMap<>(metadata));
+    }
+  }
+
+  /**
+   * Reads the header of {@code file} and the tensors whose names {@code include} accepts, in one
+   * pass through one open file. Tensors are decoded as {@link SafetensorsFile#tensor} decodes them.
+   *
+   * <p>Where {@link #read} opens the file again for each tensor and reports a file replaced in
+   * between, this method reads everything from the file it opened. A file that a writer replaces by
+   * a rename meanwhile, as {@link #write} does, is therefore read whole in its old version. A
+   * rewrite in place while it reads is reported.
+   *
+   * @throws java.nio.file.NoSuchFileException if the file does not exist
+   * @throws SafetensorsException if the file is a folder, a FIFO or a device, is not a valid
+   *     safetensors file, stores an included tensor in a dtype kiln does not read, or was rewritten
+   *     in place while it was read
+   * @throws IOException if the file cannot be read
+   */
+  public static Contents readAll(Path file, Predicate<String> include) throws IOException {
+    return SafetensorsFile.readAll(file, include);
+  }
+
+  /** Reads every tensor of {@code file}, as {@link #readAll(Path, Predicate)} describes. */
+  public static Contents readAll(Path file) throws IOException {
+    return readAll(file, name -> true);
   }
 
   /**

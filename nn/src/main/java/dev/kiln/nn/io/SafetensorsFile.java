@@ -9,12 +9,16 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileTime;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
+import java.util.function.Predicate;
 
 /**
  * A safetensors file whose header has been read and validated. Tensors are read on request.
@@ -28,6 +32,10 @@ import java.util.Map;
  * rewrite in place, unless it keeps the size and header and lands within the same tick of the file
  * system's clock, which can be a few milliseconds long. Instances are immutable and safe to share
  * between threads.
+ *
+ * <p>{@link #readAll} instead reads the header and the tensors through one open channel. A rename
+ * over the path while it reads then does not matter, because the channel still reads the file that
+ * it opened, so a service can load a checkpoint that a training run replaces at the same moment.
  */
 public final class SafetensorsFile {
   /** Bytes per read from the file, a multiple of every element size. */
@@ -59,60 +67,117 @@ public final class SafetensorsFile {
     }
   }
 
+  /** The length prefix and header of a file, and its size, as read through one channel. */
+  private record Parsed(long size, byte[] headerBytes, SafetensorsHeader header) {}
+
   /** Reads and validates the length prefix and header of {@code file}. */
   static SafetensorsFile open(Path file) throws IOException {
-    // Opening a folder fails with the bare "Is a directory", which names no file.
-    if (Files.isDirectory(file)) {
-      throw new SafetensorsException(
-          file, "is a folder, not a safetensors file; pass a file such as best.safetensors");
-    }
+    requireRegularFile(file);
     // The identity is taken before the channel opens and compared again after the header is read,
     // so a file replaced in between is reported instead of pairing one file's header with
     // another's identity.
     Identity identity = Identity.of(file);
     try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
-      long size = channel.size();
-      if (size < Long.BYTES) {
-        throw new SafetensorsException(
-            file,
-            "file has "
-                + size
-                + " bytes, fewer than the 8-byte header length; it is truncated or not a"
-                + " safetensors file");
-      }
-
-      long headerLength = readFully(file, channel, 0, Long.BYTES).getLong();
-      long available = size - Long.BYTES;
-      // The length is an unsigned 64-bit number, so a negative long is above 2^63.
-      if (headerLength < 0 || headerLength > SafetensorsHeader.MAX_HEADER_BYTES) {
-        throw new SafetensorsException(
-            file,
-            "header length "
-                + Long.toUnsignedString(headerLength)
-                + " bytes exceeds the limit of "
-                + SafetensorsHeader.MAX_HEADER_BYTES
-                + " bytes; the file is corrupt or not a safetensors file");
-      }
-      if (headerLength > available) {
-        throw new SafetensorsException(
-            file,
-            "header length "
-                + headerLength
-                + " bytes is larger than the "
-                + available
-                + " bytes that follow it; the file is truncated or not a safetensors file");
-      }
-
-      byte[] headerBytes = new byte[(int) headerLength];
-      readFully(file, channel, Long.BYTES, (int) headerLength).get(headerBytes);
-      SafetensorsHeader header =
-          SafetensorsHeader.parse(file, headerBytes, available - headerLength);
-      if (size != identity.size() || !Identity.of(file).equals(identity)) {
+      Parsed parsed = readHeader(file, channel);
+      if (parsed.size() != identity.size() || !Identity.of(file).equals(identity)) {
         throw new SafetensorsException(
             file, "file changed while Safetensors.read opened it; call Safetensors.read again");
       }
-      return new SafetensorsFile(file, identity, headerBytes, header);
+      return new SafetensorsFile(file, identity, parsed.headerBytes(), parsed.header());
     }
+  }
+
+  /**
+   * Reads the header and the tensors that {@code include} accepts, in header order, through one
+   * channel. If the path is replaced between the two looks at its identity around the opening, the
+   * opening is tried again, up to three times.
+   */
+  static Safetensors.Contents readAll(Path file, Predicate<String> include) throws IOException {
+    requireRegularFile(file);
+    for (int attempt = 1; ; attempt++) {
+      Identity before = Identity.of(file);
+      try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+        Identity opened = Identity.of(file);
+        if (!opened.equals(before)) {
+          if (attempt < 3) {
+            continue;
+          }
+          throw new SafetensorsException(
+              file, "file was replaced three times while it was being opened; read it again");
+        }
+        Parsed parsed = readHeader(file, channel);
+        SafetensorsFile contents =
+            new SafetensorsFile(file, opened, parsed.headerBytes(), parsed.header());
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        for (String name : contents.names()) {
+          if (include.test(name)) {
+            tensors.put(name, contents.read(channel, name));
+          }
+        }
+        contents.checkNotRewritten(channel);
+        return new Safetensors.Contents(contents.names(), tensors, contents.metadata());
+      }
+    }
+  }
+
+  /**
+   * Rejects a folder, a FIFO, a socket or a device before it is opened: opening a FIFO blocks until
+   * another process writes to it, and the other errors would name no file.
+   */
+  private static void requireRegularFile(Path file) throws IOException {
+    if (Files.isDirectory(file)) {
+      throw new SafetensorsException(
+          file, "is a folder, not a safetensors file; pass a file such as best.safetensors");
+    }
+    if (!Files.exists(file)) {
+      throw new NoSuchFileException(file.toString(), null, "safetensors file not found");
+    }
+    if (!Files.isRegularFile(file)) {
+      throw new SafetensorsException(
+          file,
+          "is not a regular file (a FIFO, socket or device); pass a safetensors file such as"
+              + " best.safetensors");
+    }
+  }
+
+  /** Reads and validates the length prefix and header through {@code channel}. */
+  private static Parsed readHeader(Path file, FileChannel channel) throws IOException {
+    long size = channel.size();
+    if (size < Long.BYTES) {
+      throw new SafetensorsException(
+          file,
+          "file has "
+              + size
+              + " bytes, fewer than the 8-byte header length; it is truncated or not a"
+              + " safetensors file");
+    }
+
+    long headerLength = readFully(file, channel, 0, Long.BYTES).getLong();
+    long available = size - Long.BYTES;
+    // The length is an unsigned 64-bit number, so a negative long is above 2^63.
+    if (headerLength < 0 || headerLength > SafetensorsHeader.MAX_HEADER_BYTES) {
+      throw new SafetensorsException(
+          file,
+          "header length "
+              + Long.toUnsignedString(headerLength)
+              + " bytes exceeds the limit of "
+              + SafetensorsHeader.MAX_HEADER_BYTES
+              + " bytes; the file is corrupt or not a safetensors file");
+    }
+    if (headerLength > available) {
+      throw new SafetensorsException(
+          file,
+          "header length "
+              + headerLength
+              + " bytes is larger than the "
+              + available
+              + " bytes that follow it; the file is truncated or not a safetensors file");
+    }
+
+    byte[] headerBytes = new byte[(int) headerLength];
+    readFully(file, channel, Long.BYTES, (int) headerLength).get(headerBytes);
+    SafetensorsHeader header = SafetensorsHeader.parse(file, headerBytes, available - headerLength);
+    return new Parsed(size, headerBytes, header);
   }
 
   /** Returns the path this file was read from. */
@@ -149,7 +214,18 @@ public final class SafetensorsFile {
    * @throws IOException if reading the file fails
    */
   public Tensor tensor(String name) throws IOException {
-    SafetensorsHeader.Entry entry = entry(name);
+    elementCount(name, entry(name));
+    try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+      checkUnchanged(channel);
+      return read(channel, name);
+    }
+  }
+
+  /**
+   * Returns the number of elements of tensor {@code name}, after checking that kiln reads its dtype
+   * and that it fits a kiln tensor.
+   */
+  private int elementCount(String name, SafetensorsHeader.Entry entry) throws SafetensorsException {
     SafetensorsDType dtype = entry.dtype();
     if (!dtype.readable()) {
       throw new SafetensorsException(
@@ -174,13 +250,17 @@ public final class SafetensorsFile {
               + Integer.MAX_VALUE
               + " a kiln tensor can hold; split it before saving");
     }
+    return (int) count;
+  }
 
-    try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
-      checkUnchanged(channel);
-      long position = Long.BYTES + (long) headerBytes.length + entry.begin();
-      Storage storage = readStorage(channel, position, dtype, (int) count);
-      return new Tensor(storage, entry.shape(), Device.CPU);
-    }
+  /** Reads tensor {@code name} through {@code channel}, after the checks of {@link #tensor}. */
+  private Tensor read(FileChannel channel, String name) throws IOException {
+    SafetensorsHeader.Entry entry = entry(name);
+    SafetensorsDType dtype = entry.dtype();
+    int count = elementCount(name, entry);
+    long position = Long.BYTES + (long) headerBytes.length + entry.begin();
+    Storage storage = readStorage(channel, position, dtype, count);
+    return new Tensor(storage, entry.shape(), Device.CPU);
   }
 
   private Storage readStorage(FileChannel channel, long position, SafetensorsDType dtype, int count)
@@ -232,6 +312,34 @@ public final class SafetensorsFile {
           file,
           "file changed since Safetensors.read opened it; call Safetensors.read again to read the"
               + " new contents");
+    }
+  }
+
+  /**
+   * Fails if the file that {@code channel} reads was rewritten in place since it was opened: its
+   * size or header bytes differ, or the path still names it and its last-modified time moved. A
+   * file renamed over the path since then does not matter, because the channel still reads the old
+   * one.
+   */
+  private void checkNotRewritten(FileChannel channel) throws IOException {
+    boolean same = channel.size() == identity.size();
+    if (same) {
+      ByteBuffer current = readFully(file, channel, Long.BYTES, headerBytes.length);
+      same = current.equals(ByteBuffer.wrap(headerBytes));
+    }
+    if (same) {
+      Identity now;
+      try {
+        now = Identity.of(file);
+      } catch (NoSuchFileException deleted) {
+        now = null;
+      }
+      if (now != null && Objects.equals(now.key(), identity.key()) && !now.equals(identity)) {
+        same = false;
+      }
+    }
+    if (!same) {
+      throw new SafetensorsException(file, "file changed while it was being read; read it again");
     }
   }
 
