@@ -82,7 +82,7 @@ public final class ImageDecoder {
           file
               + ": not a PNG or JPEG file ("
               + FileSignatures.describe(head)
-              + "); convert it to PNG or JPEG, or remove it from the dataset");
+              + "); convert it to PNG or JPEG, or leave it out");
     }
 
     byte[] bytes = readAll(file);
@@ -154,7 +154,8 @@ public final class ImageDecoder {
 
     if (head.length == 0) {
       throw new IOException(
-          file + ": file is empty (0 bytes), so the copy probably failed; copy the image again");
+          file
+              + ": file is empty (0 bytes), so a copy or upload probably failed; copy the image again");
     }
     return head;
   }

@@ -97,6 +97,6 @@ record JpegHeader(int components, int adobeTransform) {
             + bytes.length
             + " bytes): the header segment at byte "
             + offset
-            + " runs past the end; copy the file again or remove it from the dataset");
+            + " runs past the end; copy the file again, or leave it out");
   }
 }

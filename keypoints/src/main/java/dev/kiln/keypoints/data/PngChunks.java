@@ -79,7 +79,7 @@ final class PngChunks {
             + bytes.length
             + " bytes): "
             + detail
-            + "; copy the file again or remove it from the dataset");
+            + "; copy the file again, or leave it out");
   }
 
   private static long readUnsignedInt(byte[] bytes, int offset) {
