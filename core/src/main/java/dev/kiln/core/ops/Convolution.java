@@ -81,7 +81,8 @@ public final class Convolution {
         Tensor.empty(
             x.dtype(), x.device(), g.batch(), g.outChannels(), g.outHeight(), g.outWidth());
     if (g.batch() == 0) {
-      return emptyBatch(out, x, weight, bias);
+      // PyTorch 1.13 returns an empty output, and zero weight and bias gradients.
+      return ZeroGradients.record("conv2d", out, x, weight, bias);
     }
     if (x.device().isCpu()) {
       Conv2dKernels.forward(
@@ -99,25 +100,6 @@ public final class Convolution {
             x.device().isCpu()
                 ? cpuBackward(grad, x, weight, bias, g)
                 : deviceBackward(grad, x, weight, bias, g),
-        x,
-        weight,
-        bias);
-  }
-
-  /**
-   * Records a convolution of an empty batch. PyTorch 1.13 returns an empty output, and in the
-   * backward pass an empty input gradient and zero weight and bias gradients.
-   */
-  private static Tensor emptyBatch(Tensor out, Tensor x, Tensor weight, Tensor bias) {
-    return Autograd.record(
-        "conv2d",
-        out,
-        grad ->
-            new Tensor[] {
-              x.requiresGrad() ? Tensor.zerosLike(x) : null,
-              weight.requiresGrad() ? Tensor.zerosLike(weight) : null,
-              bias != null && bias.requiresGrad() ? Tensor.zerosLike(bias) : null
-            },
         x,
         weight,
         bias);

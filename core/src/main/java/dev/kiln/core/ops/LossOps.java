@@ -200,17 +200,7 @@ public final class LossOps {
    */
   private static Tensor emptyOnDevice(String name, Tensor x, Tensor t, Reduction reduction) {
     double value = reduction == Reduction.MEAN ? Double.NaN : 0.0;
-    Tensor out = Tensor.scalar(value, x.dtype()).to(x.device());
-    return Autograd.record(
-        name,
-        out,
-        g ->
-            new Tensor[] {
-              x.requiresGrad() ? Tensor.zerosLike(x) : null,
-              t.requiresGrad() ? Tensor.zerosLike(t) : null
-            },
-        x,
-        t);
+    return ZeroGradients.record(name, Tensor.scalar(value, x.dtype()).to(x.device()), x, t);
   }
 
   private static void requireSameShape(String name, Tensor x, Tensor t) {

@@ -62,7 +62,9 @@ public final class Normalization {
     }
     if (x.numel() == 0) {
       requireOnePerChannel(c, runningMean, runningVar, weight, bias);
-      return emptyInput(x, weight, bias, out);
+      // PyTorch 1.13 returns an empty output, leaves the running statistics unchanged, and gives
+      // zero weight and bias gradients.
+      return ZeroGradients.record("batchNorm", out, x, weight, bias);
     }
     if (!x.device().isCpu()) {
       return onDevice(
@@ -236,26 +238,6 @@ public final class Normalization {
               bufferOf(grads[2]));
           return grads;
         },
-        x,
-        weight,
-        bias);
-  }
-
-  /**
-   * Records batch norm of an input without elements, in training and in evaluation. PyTorch 1.13
-   * returns an empty output and leaves the running statistics unchanged, and in the backward pass
-   * gives an empty input gradient and zero weight and bias gradients.
-   */
-  private static Tensor emptyInput(Tensor x, Tensor weight, Tensor bias, Tensor out) {
-    return Autograd.record(
-        "batchNorm",
-        out,
-        grad ->
-            new Tensor[] {
-              x.requiresGrad() ? Tensor.zerosLike(x) : null,
-              weight != null && weight.requiresGrad() ? Tensor.zerosLike(weight) : null,
-              bias != null && bias.requiresGrad() ? Tensor.zerosLike(bias) : null
-            },
         x,
         weight,
         bias);

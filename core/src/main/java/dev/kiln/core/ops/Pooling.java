@@ -24,7 +24,8 @@ public final class Pooling {
     Checks.rank("maxPool2d", x, 4, "[N, C, H, W]");
     Pool2dGeometry g = geometry(x, kernel, stride, padding);
     if (g.batch() == 0) {
-      return emptyBatch("maxPool2d", x, g);
+      // PyTorch 1.13 returns an empty output and an empty input gradient.
+      return ZeroGradients.record("maxPool2d", outputFor(x, g), x);
     }
     if (!x.device().isCpu()) {
       return onDevice("maxPool2d", x, g, true);
@@ -52,7 +53,8 @@ public final class Pooling {
     Checks.rank("avgPool2d", x, 4, "[N, C, H, W]");
     Pool2dGeometry g = geometry(x, kernel, stride, padding);
     if (g.batch() == 0) {
-      return emptyBatch("avgPool2d", x, g);
+      // PyTorch 1.13 returns an empty output and an empty input gradient.
+      return ZeroGradients.record("avgPool2d", outputFor(x, g), x);
     }
     if (!x.device().isCpu()) {
       return onDevice("avgPool2d", x, g, false);
@@ -121,14 +123,6 @@ public final class Pooling {
           return new Tensor[] {gradInput};
         },
         x);
-  }
-
-  /**
-   * Records a pooling of an empty batch. PyTorch 1.13 returns an empty output, and an empty input
-   * gradient in the backward pass.
-   */
-  private static Tensor emptyBatch(String name, Tensor x, Pool2dGeometry g) {
-    return Autograd.record(name, outputFor(x, g), grad -> new Tensor[] {Tensor.zerosLike(x)}, x);
   }
 
   private static Tensor outputFor(Tensor x, Pool2dGeometry g) {
