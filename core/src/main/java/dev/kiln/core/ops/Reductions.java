@@ -84,7 +84,9 @@ public final class Reductions {
     }
     Tensor deviation = x.sub(mean(x, dims, true));
     Tensor squares = sum(deviation.mul(deviation), dims, keepDim);
-    int divisor = unbiased ? count - 1 : count;
+    // With no elements, Bessel's n - 1 is -1 and would give -0.0. PyTorch 1.13 gives NaN for both
+    // forms, as 0 / 0 does for the biased one.
+    int divisor = unbiased ? Math.max(0, count - 1) : count;
     return squares.div(divisor);
   }
 

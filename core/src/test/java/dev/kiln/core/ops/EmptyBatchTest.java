@@ -244,6 +244,24 @@ class EmptyBatchTest {
     Tensor apply(Tensor x, Tensor t, Reduction reduction);
   }
 
+  @ParameterizedTest
+  @MethodSource("placements")
+  void varianceOverEmptyDimIsNan(Device device, DType dtype) {
+    // PyTorch 1.13: zeros(0, 3).var(0) is [nan, nan, nan] in both forms, and var() is nan.
+    Tensor x = Tensor.zeros(dtype, 0, 3).to(device);
+
+    for (boolean unbiased : new boolean[] {true, false}) {
+      Tensor columns = Reductions.variance(x, new int[] {0}, unbiased, false);
+      Tensor all = Reductions.variance(x, new int[] {0, 1}, unbiased, false);
+
+      assertArrayEquals(new int[] {3}, columns.shape());
+      for (double value : columns.to(Device.CPU).toDoubleArray()) {
+        assertTrue(Double.isNaN(value), "unbiased=" + unbiased + ": " + value);
+      }
+      assertTrue(Double.isNaN(all.to(Device.CPU).item()), "unbiased=" + unbiased + ", all dims");
+    }
+  }
+
   @Test
   void geometriesAcceptBatchZero() {
     Conv2dGeometry conv = new Conv2dGeometry(0, 3, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1);

@@ -68,7 +68,9 @@ public final class Safetensors {
    * <p>Where {@link #read} opens the file again for each tensor and reports a file replaced in
    * between, this method reads everything from the file it opened. A file that a writer replaces by
    * a rename meanwhile, as {@link #write} does, is therefore read whole in its old version. A
-   * rewrite in place while it reads is reported.
+   * rewrite in place while it reads is reported where it changes the size, the header or the
+   * last-modified time, but one within a tick of the file system's clock that keeps the size and
+   * header can give tensors of both versions (see {@link SafetensorsFile}).
    *
    * @throws java.nio.file.NoSuchFileException if the file does not exist
    * @throws SafetensorsException if the file is a folder, a FIFO or a device, is not a valid

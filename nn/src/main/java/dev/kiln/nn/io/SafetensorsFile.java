@@ -35,7 +35,11 @@ import java.util.function.Predicate;
  *
  * <p>{@link #readAll} instead reads the header and the tensors through one open channel. A rename
  * over the path while it reads then does not matter, because the channel still reads the file that
- * it opened, so a service can load a checkpoint that a training run replaces at the same moment.
+ * it opened, so a service can load a checkpoint that a training run replaces at the same moment. A
+ * rewrite in place (by {@code cp} or {@code rsync --inplace}) while either method reads is another
+ * matter: it is reported only where it changes the size, the header or the last-modified time, and
+ * that time moves in ticks of the file system's clock. Such a rewrite can otherwise give tensors of
+ * both versions, or floats made of bytes from both, so replace files by a rename.
  */
 public final class SafetensorsFile {
   /** Bytes per read from the file, a multiple of every element size. */
@@ -103,7 +107,7 @@ public final class SafetensorsFile {
             continue;
           }
           throw new SafetensorsException(
-              file, "file was replaced three times while it was being opened; read it again");
+              file, "file changed three times while it was being opened; read it again");
         }
         Parsed parsed = readHeader(file, channel);
         SafetensorsFile contents =
@@ -122,17 +126,25 @@ public final class SafetensorsFile {
 
   /**
    * Rejects a folder, a FIFO, a socket or a device before it is opened: opening a FIFO blocks until
-   * another process writes to it, and the other errors would name no file.
+   * another process writes to it, and the other errors would name no file. The attributes are read
+   * once, so a file that is missing, behind a loop of links or in a folder without permission gets
+   * the operating system's own reason.
+   *
+   * <p>NOTE: a FIFO that replaces the path between this check and the opening still blocks the
+   * opening, because Java cannot open a file without blocking.
    */
   private static void requireRegularFile(Path file) throws IOException {
-    if (Files.isDirectory(file)) {
+    BasicFileAttributes attributes;
+    try {
+      attributes = Files.readAttributes(file, BasicFileAttributes.class);
+    } catch (NoSuchFileException e) {
+      throw new NoSuchFileException(file.toString(), null, "safetensors file not found");
+    }
+    if (attributes.isDirectory()) {
       throw new SafetensorsException(
           file, "is a folder, not a safetensors file; pass a file such as best.safetensors");
     }
-    if (!Files.exists(file)) {
-      throw new NoSuchFileException(file.toString(), null, "safetensors file not found");
-    }
-    if (!Files.isRegularFile(file)) {
+    if (!attributes.isRegularFile()) {
       throw new SafetensorsException(
           file,
           "is not a regular file (a FIFO, socket or device); pass a safetensors file such as"

@@ -2,6 +2,7 @@ package dev.kiln.nn.io;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -9,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.kiln.core.tensor.Tensor;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -187,6 +189,19 @@ class SafetensorsReadAllTest {
 
     assertEquals(file.toString(), e.getFile());
     assertTrue(e.getMessage().contains("safetensors file not found"), e.getMessage());
+  }
+
+  @Test
+  void loopOfLinksIsNotCalledMissing() throws IOException {
+    Path first = folder.resolve("first.safetensors");
+    Path second = folder.resolve("second.safetensors");
+    Files.createSymbolicLink(first, second);
+    Files.createSymbolicLink(second, first);
+
+    var e = assertThrows(FileSystemException.class, () -> Safetensors.readAll(first));
+
+    assertFalse(e instanceof NoSuchFileException, e.toString());
+    assertEquals(first.toString(), e.getFile());
   }
 
   /** {@link Safetensors#read} or {@link Safetensors#readAll}, as one type. */

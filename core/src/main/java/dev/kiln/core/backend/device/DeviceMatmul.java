@@ -207,6 +207,9 @@ public final class DeviceMatmul {
     long wave = (long) SLICED_BLOCKS_PER_MULTIPROCESSOR * requirePositive(multiprocessors);
     long tiles = (long) Dim3.blocksFor(m, Kernel.TILED.tile) * Dim3.blocksFor(n, Kernel.TILED.tile);
     long slices = Math.min((wave + tiles - 1) / tiles, k / MIN_SLICE_DEPTH);
+    // A grid has at most 65535 slices along z, which only a device of over 16000 multiprocessors
+    // would ask for.
+    slices = Math.min(slices, LaunchShapes.MAX_GRID_Y);
     if (slices < 2) {
       return 0;
     }

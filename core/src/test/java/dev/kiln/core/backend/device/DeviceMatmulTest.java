@@ -195,6 +195,10 @@ class DeviceMatmulTest {
     // One multiprocessor runs 4 blocks, so one tile gets 4 slices.
     assertEquals(12112, DeviceMatmul.sliceDepthFor(32, 25, 48400, 1));
     assertThrows(IllegalArgumentException.class, () -> DeviceMatmul.sliceDepthFor(1, 1, 4096, 0));
+    // However many multiprocessors, the slices stay within a grid's 65535 along z.
+    int k = Integer.MAX_VALUE - 16;
+    int depth = DeviceMatmul.sliceDepthFor(1, 1, k, Integer.MAX_VALUE);
+    assertTrue((k + (long) depth - 1) / depth <= 65535, "depth " + depth);
   }
 
   @Test
