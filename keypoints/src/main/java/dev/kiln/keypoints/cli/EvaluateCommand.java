@@ -1,5 +1,6 @@
 package dev.kiln.keypoints.cli;
 
+import dev.kiln.core.tensor.Device;
 import dev.kiln.keypoints.data.DataLocation;
 import dev.kiln.keypoints.data.FaceDataset;
 import dev.kiln.keypoints.data.GrayImage;
@@ -63,9 +64,19 @@ final class EvaluateCommand implements Callable<Integer> {
       description = "Skip bad rows and list them, instead of stopping at the first.")
   boolean skipBadRows;
 
+  @Option(
+      names = "--device",
+      defaultValue = "cpu",
+      description = "Device that runs the model (default: ${DEFAULT-VALUE}): " + DeviceOption.NAMES)
+  String device;
+
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
+    Device target = DeviceOption.resolve(spec, device);
+    if (target == null) {
+      return DeviceOption.UNUSABLE;
+    }
     Main.requireCheckpointFile(checkpoint);
     Path data = DataLocation.defaultFolder();
     Path csvFile = csv != null ? csv : data.resolve("test_frames_keypoints.csv");
@@ -74,7 +85,7 @@ final class EvaluateCommand implements Callable<Integer> {
     Main.requireOutputFolder(outputFolder);
     Main.requireOutputFiles(outputFolder, List.of("evaluation.json", "ced.png"));
 
-    KeypointDetector detector = KeypointDetector.load(checkpoint);
+    KeypointDetector detector = KeypointDetector.load(checkpoint, target);
     LoadOptions load =
         LoadOptions.defaults()
             .withOnBadRow(skipBadRows ? FaceDataset.OnBadRow.SKIP : FaceDataset.OnBadRow.FAIL);
@@ -83,7 +94,8 @@ final class EvaluateCommand implements Callable<Integer> {
       out.println(loaded.report().summary());
     }
 
-    Evaluator evaluator = new Evaluator(checkpoint.toString(), csvFile.toString());
+    Evaluator evaluator =
+        new Evaluator(checkpoint.toString(), csvFile.toString(), target.toString());
     List<Sample> samples = loaded.samples();
     for (int from = 0; from < samples.size(); from += BATCH) {
       List<Sample> chunk = samples.subList(from, Math.min(samples.size(), from + BATCH));

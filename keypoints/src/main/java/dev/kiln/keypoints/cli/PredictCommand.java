@@ -2,6 +2,7 @@ package dev.kiln.keypoints.cli;
 
 import static dev.kiln.keypoints.io.JsonText.quote;
 
+import dev.kiln.core.tensor.Device;
 import dev.kiln.keypoints.data.GrayImage;
 import dev.kiln.keypoints.data.ImageDecoder;
 import dev.kiln.keypoints.io.AtomicFiles;
@@ -49,6 +50,12 @@ final class PredictCommand implements Callable<Integer> {
               + " input image (default: ${DEFAULT-VALUE}).")
   Path output;
 
+  @Option(
+      names = "--device",
+      defaultValue = "cpu",
+      description = "Device that runs the model (default: ${DEFAULT-VALUE}): " + DeviceOption.NAMES)
+  String device;
+
   @Parameters(arity = "1..*", paramLabel = "IMAGE", description = "Images or folders of images.")
   List<Path> inputs;
 
@@ -62,6 +69,10 @@ final class PredictCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
+    Device modelDevice = DeviceOption.resolve(spec, device);
+    if (modelDevice == null) {
+      return DeviceOption.UNUSABLE;
+    }
     Main.requireCheckpointFile(checkpoint);
     // Without inner "..", the checks below and the writes resolve the same folder.
     Path folder = output.normalize();
@@ -81,7 +92,7 @@ final class PredictCommand implements Callable<Integer> {
     List<String> outputs = new ArrayList<>(overlayNames);
     outputs.add("predictions.json");
     Main.requireOutputFiles(folder, outputs);
-    KeypointDetector detector = KeypointDetector.load(checkpoint);
+    KeypointDetector detector = KeypointDetector.load(checkpoint, modelDevice);
 
     // Every image is decoded and predicted before anything is written, so a bad image leaves the
     // output folder as it was. The writing pass decodes each image again for its overlay.

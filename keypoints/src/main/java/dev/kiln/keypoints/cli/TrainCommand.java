@@ -1,9 +1,5 @@
 package dev.kiln.keypoints.cli;
 
-import dev.kiln.core.backend.cuda.AutoDevice;
-import dev.kiln.core.backend.cuda.CudaException;
-import dev.kiln.core.backend.cuda.libraries.LibraryLoadException;
-import dev.kiln.core.backend.device.DeviceKernels;
 import dev.kiln.core.tensor.Device;
 import dev.kiln.keypoints.data.DataLocation;
 import dev.kiln.keypoints.train.TrainOptions;
@@ -138,10 +134,9 @@ final class TrainCommand implements Callable<Integer> {
       names = "--device",
       defaultValue = "cpu",
       description =
-          "cpu, cuda (the same as cuda:0), cuda:N, auto (cuda:0 where it is usable, else the"
-              + " CPU, and prints why) or emulated (kiln's CUDA kernels compiled for the CPU: a"
-              + " test device, far slower than cpu). With --resume, it sets the device for the"
-              + " rest of the run (default: ${DEFAULT-VALUE}).")
+          DeviceOption.NAMES
+              + " With --resume, it sets the device for the rest of the run (default:"
+              + " ${DEFAULT-VALUE}).")
   String device;
 
   @Option(names = "--output", description = "Run folder to create (default: runs/<date>-<time>).")
@@ -155,9 +150,9 @@ final class TrainCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
-    Device target = resolveDevice(out);
+    Device target = DeviceOption.resolve(spec, device);
     if (target == null) {
-      return 2;
+      return DeviceOption.UNUSABLE;
     }
     Trainer trainer;
     if (resume != null) {
@@ -234,72 +229,6 @@ final class TrainCommand implements Callable<Integer> {
       } catch (IllegalStateException e) {
         // The JVM is already shutting down because of Ctrl-C; the hook is running.
       }
-    }
-  }
-
-  /**
-   * Resolves {@code --device} and opens the device, before any data is read, so that an unusable
-   * GPU fails at once. Returns null after printing why the device cannot be used.
-   */
-  private Device resolveDevice(PrintWriter out) {
-    PrintWriter err = spec.commandLine().getErr();
-    if (device.equals("auto")) {
-      AutoDevice.Choice choice = AutoDevice.resolve();
-      if (choice.device().isCpu()) {
-        out.println("device auto: using the CPU, because " + choice.reason());
-        return Device.CPU;
-      }
-      String failure = open(choice.device());
-      if (failure != null) {
-        out.println("device auto: using the CPU, because " + failure);
-        return Device.CPU;
-      }
-      out.println(
-          "device auto: using " + choice.device() + ", which is usable: " + choice.reason());
-      printLibraries(out, choice.device());
-      return choice.device();
-    }
-    Device parsed;
-    try {
-      parsed = Device.parse(device);
-    } catch (IllegalArgumentException e) {
-      err.println("kiln train: " + e.getMessage() + ". --device also accepts auto.");
-      return null;
-    }
-    if (parsed.isCpu()) {
-      return parsed;
-    }
-    String failure = open(parsed);
-    if (failure != null) {
-      err.println(
-          "kiln train: cannot train on "
-              + parsed
-              + ": "
-              + failure
-              + ". Use --device cpu or --device auto.");
-      return null;
-    }
-    if (parsed.kind() == Device.Kind.EMULATED) {
-      out.println(
-          "device emulated: kiln's CUDA kernels compiled for the CPU, launched one at a time. It"
-              + " exists to test the device path and trains far slower than --device cpu.");
-    }
-    printLibraries(out, parsed);
-    return parsed;
-  }
-
-  /** Prints which library serves which layers on {@code target}: cuBLAS, cuDNN or kiln's own. */
-  private static void printLibraries(PrintWriter out, Device target) {
-    out.println("device " + target + ": " + DeviceKernels.of(target).libraries());
-  }
-
-  /** Opens {@code target}'s kernels and returns null, or returns why it cannot be used. */
-  private static String open(Device target) {
-    try {
-      DeviceKernels.of(target);
-      return null;
-    } catch (IllegalStateException | CudaException | LibraryLoadException e) {
-      return e.getMessage().replaceAll("\\.$", "");
     }
   }
 

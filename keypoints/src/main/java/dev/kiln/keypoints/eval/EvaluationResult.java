@@ -26,11 +26,13 @@ public final class EvaluationResult {
 
   private final String checkpoint;
   private final String data;
+  private final String device;
   private final List<Nme> faces;
 
-  EvaluationResult(String checkpoint, String data, List<Nme> faces) {
+  EvaluationResult(String checkpoint, String data, String device, List<Nme> faces) {
     this.checkpoint = checkpoint;
     this.data = data;
+    this.device = device;
     this.faces = List.copyOf(faces);
   }
 
@@ -48,6 +50,11 @@ public final class EvaluationResult {
   /** Returns the name of the evaluated data set. */
   public String data() {
     return data;
+  }
+
+  /** Returns the name of the device that ran the model, such as {@code cpu} or {@code cuda:0}. */
+  public String device() {
+    return device;
   }
 
   /** Returns the per-face NMEs in the order they were added. */
@@ -132,15 +139,16 @@ public final class EvaluationResult {
   }
 
   /**
-   * Returns a JSON summary: the names, the face count, the mean NME overall and per region, the
-   * failure rates at 8% and 10%, the AUC and CED up to {@link #DEFAULT_CED_MAX}, and every face's
-   * name and NME.
+   * Returns a JSON summary: the names of the checkpoint, data and device, the face count, the mean
+   * NME overall and per region, the failure rates at 8% and 10%, the AUC and CED up to {@link
+   * #DEFAULT_CED_MAX}, and every face's name and NME.
    */
   public String toJson() {
     StringBuilder json = new StringBuilder();
     json.append("{\n");
     json.append("  \"checkpoint\": ").append(quote(checkpoint)).append(",\n");
     json.append("  \"data\": ").append(quote(data)).append(",\n");
+    json.append("  \"device\": ").append(quote(device)).append(",\n");
     json.append("  \"faces\": ").append(count()).append(",\n");
     json.append("  \"nme\": ").append(number(meanNme())).append(",\n");
 

@@ -11,6 +11,7 @@ import java.util.List;
 public final class Evaluator {
   private final String checkpoint;
   private final String data;
+  private final String device;
   private final List<Nme> faces = new ArrayList<>();
 
   /**
@@ -18,10 +19,13 @@ public final class Evaluator {
    *
    * @param checkpoint name of the evaluated model checkpoint, copied into the report
    * @param data name of the evaluated data set, copied into the report
+   * @param device name of the device that ran the model ({@code cpu}, {@code cuda:0}, ...), copied
+   *     into the report
    */
-  public Evaluator(String checkpoint, String data) {
+  public Evaluator(String checkpoint, String data, String device) {
     this.checkpoint = checkpoint;
     this.data = data;
+    this.device = device;
   }
 
   /** Adds the NME of one face. */
@@ -54,6 +58,6 @@ public final class Evaluator {
       throw new IllegalStateException(
           "no faces were evaluated for data '" + data + "': add at least one face");
     }
-    return new EvaluationResult(checkpoint, data, faces);
+    return new EvaluationResult(checkpoint, data, device, faces);
   }
 }

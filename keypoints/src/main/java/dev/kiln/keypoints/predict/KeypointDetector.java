@@ -1,8 +1,13 @@
 package dev.kiln.keypoints.predict;
 
 import dev.kiln.core.autograd.GradMode;
+import dev.kiln.core.backend.cuda.CudaException;
+import dev.kiln.core.backend.cuda.libraries.LibraryLoadException;
+import dev.kiln.core.backend.device.DeviceKernels;
 import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.DType;
+import dev.kiln.core.tensor.Device;
+import dev.kiln.core.tensor.MemoryScope;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.data.GrayImage;
 import dev.kiln.keypoints.data.ImageDecoder;
@@ -42,14 +47,20 @@ import java.util.function.UnaryOperator;
  * top-left corner of the image, (width, height) its bottom-right corner, and the centre of pixel
  * (i, j) is (i + 0.5, j + 0.5). The model may place a point outside the image.
  *
- * <p>An instance is safe to use from many threads at once: it never changes after loading, and each
- * call runs the model in evaluation mode without recording a graph. Calls from different threads
- * return the same values, bit for bit, as the same calls from one thread. The caller must not
- * change an image's pixels while a call that uses the image runs.
+ * <p>An instance is safe to use from many threads at once, on every device: it never changes after
+ * loading, and each call runs the model in evaluation mode without recording a graph. Calls from
+ * different threads return the same values, bit for bit, as the same calls from one thread. The
+ * caller must not change an image's pixels while a call that uses the image runs. On a device
+ * ({@link #load(Path, Device)}), concurrent calls share the device's one stream (on {@code
+ * emulated}, its one launch at a time), so their kernels run one after another and only the CPU
+ * work before and after them runs in parallel. Tests check this on {@code emulated}. NOTE: on
+ * {@code cuda:N} it has not run on a GPU yet. There it rests on the CUDA backend's design: one
+ * stream, no atomics in the forward kernels, and cuDNN algorithms chosen once per shape.
  *
- * <p>Each thread that calls keeps the CPU kernels' scratch arrays (a few MB) until the thread ends,
- * and each call in flight needs its activations on the heap. A service therefore does best with a
- * fixed pool of about as many threads as cores. The project README gives measured figures.
+ * <p>Each thread that calls keeps the CPU kernels' scratch arrays (a few MB) between calls, until
+ * the heap runs short, and each call in flight needs its activations on the heap, or on a device in
+ * its memory until the call returns. A service therefore does best with a fixed pool of about as
+ * many threads as cores. The project README gives measured figures.
  */
 public final class KeypointDetector {
 
@@ -68,12 +79,14 @@ public final class KeypointDetector {
   public static final long MAX_ACTIVATIONS_PER_IMAGE = 1L << 28;
 
   private final Sequential model;
+  private final Device device;
   private final int inputSize;
   private final KeypointNormalization normalization;
   private final Transform pipeline;
 
-  private KeypointDetector(Sequential model, KeypointNormalization normalization) {
+  private KeypointDetector(Sequential model, Device device, KeypointNormalization normalization) {
     this.model = model;
+    this.device = device;
     this.inputSize = normalization.inputSize();
     this.normalization = normalization;
     this.pipeline = Pipelines.evaluation(inputSize);
@@ -98,7 +111,29 @@ public final class KeypointDetector {
    *     the file.
    */
   public static KeypointDetector load(Path checkpointFile) throws IOException {
+    return load(checkpointFile, Device.CPU);
+  }
+
+  /**
+   * Loads a checkpoint as {@link #load(Path)} does and moves the model to {@code device}, where
+   * every later prediction runs: each call copies its input crops there and its outputs back to the
+   * CPU. The device is opened before the file is read, so an unusable one fails first.
+   *
+   * <p>Results on a device may differ from the CPU's in the last float32 bits, because its kernels
+   * sum in another order. NOTE: {@code cuda:N} has not run on a GPU yet, so its results are
+   * unchecked.
+   *
+   * @param device {@link Device#CPU}, {@code cuda:N} or {@code emulated} (kiln's CUDA kernels
+   *     compiled for the CPU: a test device, far slower than the CPU)
+   * @throws NullPointerException if {@code checkpointFile} or {@code device} is null
+   * @throws IllegalStateException if {@code device} cannot be used, with the reason (no driver, no
+   *     GPU, no fatbin in the build, no emulation library)
+   * @throws IOException as {@link #load(Path)} does
+   */
+  public static KeypointDetector load(Path checkpointFile, Device device) throws IOException {
     Objects.requireNonNull(checkpointFile, "checkpointFile must not be null");
+    Objects.requireNonNull(device, "device must not be null");
+    requireUsable(device);
     Checkpoint checkpoint = Checkpoint.readModel(checkpointFile);
     Map<String, String> metadata = checkpoint.metadata();
 
@@ -117,7 +152,22 @@ public final class KeypointDetector {
     }
     requireFiniteWeights(checkpointFile, model);
     model.eval();
-    return new KeypointDetector(model, normalization);
+    model.to(device);
+    return new KeypointDetector(model, device, normalization);
+  }
+
+  /** Opens {@code device}'s kernels, or throws an IllegalStateException with the reason. */
+  private static void requireUsable(Device device) {
+    if (device.isCpu()) {
+      return;
+    }
+    try {
+      DeviceKernels.of(device);
+    } catch (IllegalStateException | CudaException | LibraryLoadException e) {
+      String reason = e.getMessage().replaceAll("\\.$", "");
+      throw new IllegalStateException(
+          "cannot predict on " + device + ": " + reason + "; load on Device.CPU instead", e);
+    }
   }
 
   /**
@@ -142,6 +192,11 @@ public final class KeypointDetector {
         }
       }
     }
+  }
+
+  /** Device where the model lives and every prediction runs. */
+  public Device device() {
+    return device;
   }
 
   /** Side of the square input that the model takes, in pixels. */
@@ -209,9 +264,12 @@ public final class KeypointDetector {
       crops.add(pipeline.apply(original, null));
     }
 
+    // The scope returns the input copy and every activation to the device's cache when the call
+    // ends, instead of when the garbage collector finds them. On the CPU it does nothing.
     float[] outputs;
-    try (var _ = GradMode.noGrad()) {
-      Tensor prediction = model.forward(ToTensor.images(crops));
+    try (var _ = GradMode.noGrad();
+        var _ = MemoryScope.open()) {
+      Tensor prediction = model.forward(ToTensor.images(crops).to(device));
       outputs = prediction.toFloatArray();
     }
 

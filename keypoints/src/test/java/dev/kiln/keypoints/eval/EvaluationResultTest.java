@@ -19,7 +19,7 @@ class EvaluationResultTest {
 
   /** Returns a result whose faces have the given NMEs, made by shifting every point downwards. */
   static EvaluationResult resultOf(double... nmes) {
-    Evaluator evaluator = new Evaluator("epoch-7.kiln", "test");
+    Evaluator evaluator = new Evaluator("epoch-7.kiln", "test", "emulated");
     double[] truth = NmeTest.face();
     for (int i = 0; i < nmes.length; i++) {
       // The inter-ocular distance is 10, so a shift of 10 * nme gives that NME.
@@ -110,7 +110,7 @@ class EvaluationResultTest {
 
   @Test
   void evaluatorWithoutFacesRejected() {
-    assertThrows(IllegalStateException.class, () -> new Evaluator("c", "d").result());
+    assertThrows(IllegalStateException.class, () -> new Evaluator("c", "d", "cpu").result());
   }
 
   @Test
@@ -119,6 +119,7 @@ class EvaluationResultTest {
 
     assertTrue(json.contains("\"checkpoint\": \"epoch-7.kiln\""), json);
     assertTrue(json.contains("\"data\": \"test\""), json);
+    assertTrue(json.contains("\"device\": \"emulated\""), json);
     assertTrue(json.contains("\"faces\": 2"), json);
     assertTrue(json.contains("{\"name\": \"face1\", \"nme\": 0.0399"), json);
     assertTrue(json.contains("\"0.08\": 0.0"), json);
@@ -126,7 +127,7 @@ class EvaluationResultTest {
 
   @Test
   void jsonIsWellFormed() {
-    Evaluator evaluator = new Evaluator("run \"a\"\\b", "tab\there\nnew line");
+    Evaluator evaluator = new Evaluator("run \"a\"\\b", "tab\there\nnew line", "cpu");
     double[] truth = NmeTest.face();
     evaluator.add(Nme.of("quote\"name", truth.clone(), truth));
 

@@ -40,7 +40,7 @@ class OverlayAndChartsTest {
 
   static EvaluationResult result(String checkpoint, double spread) {
     Random random = new Random(7);
-    Evaluator evaluator = new Evaluator(checkpoint, "test");
+    Evaluator evaluator = new Evaluator(checkpoint, "test", "cpu");
     Sample truth = sample("t", 0);
     for (int face = 0; face < 200; face++) {
       double[] predicted = truth.keypoints().clone();

@@ -196,7 +196,7 @@ class KeypointDetectorTest {
   }
 
   /** Returns a {@code width × height} image of smooth pseudo-random content in [0, 1]. */
-  private static GrayImage face(int width, int height, int seed) {
+  static GrayImage face(int width, int height, int seed) {
     GrayImage image = GrayImage.blank(width, height);
     for (int y = 0; y < height; y++) {
       for (int x = 0; x < width; x++) {

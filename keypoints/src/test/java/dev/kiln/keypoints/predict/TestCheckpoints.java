@@ -11,8 +11,11 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
-/** Writers of small checkpoints, valid or with chosen defects, in a test's temp folder. */
-final class TestCheckpoints {
+/**
+ * Writers of small checkpoints, valid or with chosen defects, in a test's temp folder. Public, so
+ * that the command-line tests can run a model that is fast on the emulated device.
+ */
+public final class TestCheckpoints {
 
   /** A model small enough to build and run in milliseconds: 96 -> 12x12x4 -> 136. */
   static final String SMALL_MODEL =
@@ -47,7 +50,7 @@ final class TestCheckpoints {
   }
 
   /** Writes a valid checkpoint of {@link #SMALL_MODEL}. */
-  static Path writeSmall(Path folder) throws IOException {
+  public static Path writeSmall(Path folder) throws IOException {
     return write(folder, "small.safetensors", SMALL_MODEL, metadata(SMALL_MODEL, 96));
   }
 }
