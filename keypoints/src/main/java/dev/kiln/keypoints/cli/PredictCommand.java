@@ -110,7 +110,7 @@ final class PredictCommand implements Callable<Integer> {
       out.println(prediction.file() + " -> " + folder.resolve(prediction.overlayName()));
     }
     Path target = folder.resolve("predictions.json");
-    AtomicFiles.writeString(target, toJson(checkpoint, predictions));
+    AtomicFiles.writeString(target, toJson(checkpoint, detector.device(), predictions));
     out.println("wrote " + target);
     return 0;
   }
@@ -143,9 +143,11 @@ final class PredictCommand implements Callable<Integer> {
   }
 
   /** Returns the text of predictions.json. */
-  private static String toJson(Path checkpoint, List<Prediction> predictions) {
+  private static String toJson(Path checkpoint, Device device, List<Prediction> predictions) {
     StringBuilder json = new StringBuilder("{\n  \"checkpoint\": ");
-    json.append(quote(checkpoint.toString())).append(",\n  \"images\": [");
+    json.append(quote(checkpoint.toString()));
+    json.append(",\n  \"device\": ").append(quote(device.toString()));
+    json.append(",\n  \"images\": [");
     for (int n = 0; n < predictions.size(); n++) {
       Prediction prediction = predictions.get(n);
       double[] points = prediction.keypoints();

@@ -223,6 +223,10 @@ class InferenceDeviceOptionTest {
       assertEquals(cpu.get(i), emulated.get(i), 0.0100001, "coordinate " + i);
     }
     assertTrue(Files.isRegularFile(folder.resolve("emulated/James_Wolfensohn_00.png")));
+    String cpuJson = Files.readString(folder.resolve("cpu/predictions.json"));
+    String emulatedJson = Files.readString(folder.resolve("emulated/predictions.json"));
+    assertTrue(cpuJson.contains("\"device\": \"cpu\""), cpuJson);
+    assertTrue(emulatedJson.contains("\"device\": \"emulated\""), emulatedJson);
   }
 
   @Test
