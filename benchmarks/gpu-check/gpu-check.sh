@@ -11,6 +11,10 @@
 #   GPU_CHECK_BUDGET_S   the time budget of the whole check in seconds (default 420); every stage
 #                        runs under `timeout` with what is left of it
 #   GPU_CHECK_DEVICE     the device to check and train on (default cuda:0)
+#   GPU_CHECK_EVALUATE_DEVICE  the device of the train stage's `kiln evaluate` comparison with the
+#                        CPU (default GPU_CHECK_DEVICE). emulated runs that comparison without a
+#                        GPU, as a dry run, with a limit of 480 s per evaluation instead of 30 s,
+#                        so raise GPU_CHECK_BUDGET_S with it
 #   GPU_CHECK_TRAINING   batch, warm-up steps and timed steps of each training timing (default
 #                        "32 5 20"). lenet-20m is also timed at batch 64, first, with the same
 #                        step counts. Each warm-up, kiln's and PyTorch's alike, also lasts at
@@ -19,7 +23,8 @@
 # GPU and device tests of core, and kiln's GEMM kernel against cuBLAS at 4096. Then training step
 # timings of lenet-20m at batch 64 (with the vendor libraries and with kiln's own kernels) and of
 # every keypoint preset, then `kiln train` for 3 epochs on synthetic faces on the GPU and, as a
-# control, on the CPU, and PyTorch's training steps on the same GPU where PyTorch can use it.
+# control, on the CPU, with `kiln evaluate` of the control's checkpoint on the GPU and on the CPU,
+# and PyTorch's training steps on the same GPU where PyTorch can use it.
 # Last come forward plus backward of each conv, pooling, dropout and linear layer of lenet-20m with
 # and without the vendor libraries, and the kernels tests. The report opens with the two performance
 # targets, each met, not met or unmeasured with the reason, and the training target can also be a
@@ -68,6 +73,19 @@ if ! [[ "$device" =~ ^cuda(:[0-9]+)?$ ]]; then
   echo "gpu-check: invalid GPU_CHECK_DEVICE '$device': use cuda or cuda:N" >&2
   exit 2
 fi
+evaluate_device="${GPU_CHECK_EVALUATE_DEVICE:-$device}"
+if ! [[ "$evaluate_device" =~ ^(cuda(:[0-9]+)?|emulated)$ ]]; then
+  echo "gpu-check: invalid GPU_CHECK_EVALUATE_DEVICE '$evaluate_device': use cuda, cuda:N or" \
+    "emulated" >&2
+  exit 2
+fi
+# kiln names a device by its index, cuda:0 for cuda, in its messages and output files.
+[ "$evaluate_device" = cuda ] && evaluate_device=cuda:0
+# The limit of each `kiln evaluate` run of the train stage. On this project's 2-core machine, on
+# 2026-12-05, evaluating the 32 synthetic test faces took 3 to 7 s on the CPU, from JVM start to
+# exit. emulated took 206 s and 258 s there, because it runs one OS thread per CUDA thread.
+evaluate_cap_s=30
+[ "$evaluate_device" = emulated ] && evaluate_cap_s=480
 start="$(date +%s)"
 # Seconds kept back for the final report (a timed-out stage may run 10 s past its limit before it
 # is killed), and the least time worth starting a stage with.
@@ -95,6 +113,7 @@ jvm_options=(--enable-native-access=ALL-UNNAMED -Xss8m --add-modules jdk.incubat
 kiln_jvm_options=(-XX:+UseZGC -XX:SoftMaxHeapSize=768m -Djava.awt.headless=true)
 
 source "$here/report-lib.sh"
+source "$here/evaluate-lib.sh"
 # The targets stay unmeasured, with the reason, until a stage measures them.
 gemm_target="unmeasured: the GEMM stage did not run"
 training_target="unmeasured: the training and PyTorch stages did not run"
@@ -376,7 +395,11 @@ render_report
 # The face dataset cannot travel to a lent machine, so SyntheticFaces draws a small one with the
 # same layout. Then kiln's real command line, dev.kiln.keypoints.cli.Main with the JVM options of
 # the kiln launcher, trains the smallest preset on it for 3 epochs on $device and then, as a
-# control, on the CPU. The stage takes at most 120 s: 20 s for the dataset and 50 s for each run.
+# control, on the CPU. Then `kiln evaluate` runs the control's best.safetensors on $device and on
+# the CPU (evaluate-lib.sh), and GpuReport compares the two evaluation.json files. The stage takes
+# at most 240 s: 20 s for the dataset, 50 s for each training run, 30 s for their comparison, 30 s
+# for each evaluation and 30 s for theirs. Without a GPU, on this project's 2-core machine, it took
+# 10 s on 2026-12-05, of which the CPU evaluation took 3 s.
 # NOTE: training writes curves.png after each epoch, which draws text, so a machine without any
 # font would make both runs fail the same way. machine.log counts the fonts that fontconfig finds.
 train_epochs=3
@@ -426,12 +449,36 @@ summarize_train_run() {
   fi
 }
 
+# judge_comparison LOG: sets comparison_outcome from the comparison= and detail= lines that a
+# GpuReport comparison mode wrote to LOG, after run_stage ran it: "pass: DETAIL", "fail: DETAIL" or
+# "unmeasured: REASON". A fail, or a comparison that did not finish, also sets overall_ok=false.
+judge_comparison() {
+  local log="$1" verdict detail
+  verdict="$(key_value "$log" comparison)"
+  detail="$(key_value "$log" detail)"
+  case "$verdict" in
+    pass | unmeasured) comparison_outcome="$verdict: $detail" ;;
+    fail)
+      comparison_outcome="fail: $detail"
+      overall_ok=false
+      ;;
+    *)
+      if [ "$stage_rc" -eq 125 ]; then
+        comparison_outcome="unmeasured: the comparison was skipped (${stage_result#not run: })"
+      else
+        comparison_outcome="unmeasured: the comparison did not finish ($stage_result); see training.log"
+        overall_ok=false
+      fi
+      ;;
+  esac
+}
+
 # compare_train_runs: sets e2e_comparison to "pass", "fail" or "unmeasured", each followed by the
 # reason, for the cuda run against the CPU control, and e2e_comparison_short to the verdict with a
 # short reason for the summary table. Where both runs worked, GpuReport's compare-training mode
 # judges their history.csv files.
 compare_train_runs() {
-  local gpu="$e2e_gpu" compare_log="$work/train-compare.log" verdict detail
+  local gpu="$e2e_gpu" compare_log="$work/train-compare.log"
   case "${e2e_result[$gpu]}" in
     unmeasured*)
       e2e_comparison="unmeasured: there is no $gpu run to compare with the control, because"
@@ -458,23 +505,8 @@ compare_train_runs() {
   append_crash_logs "$compare_log"
   cat "$compare_log" >>"$train_log"
   e2e_seconds=$((e2e_seconds + stage_seconds))
-  verdict="$(key_value "$compare_log" comparison)"
-  detail="$(key_value "$compare_log" detail)"
-  case "$verdict" in
-    pass | unmeasured) e2e_comparison="$verdict: $detail" ;;
-    fail)
-      e2e_comparison="fail: $detail"
-      overall_ok=false
-      ;;
-    *)
-      if [ "$stage_rc" -eq 125 ]; then
-        e2e_comparison="unmeasured: the comparison was skipped (${stage_result#not run: })"
-      else
-        e2e_comparison="unmeasured: the comparison did not finish ($stage_result); see training.log"
-        overall_ok=false
-      fi
-      ;;
-  esac
+  judge_comparison "$compare_log"
+  e2e_comparison="$comparison_outcome"
 
   e2e_comparison_short="${e2e_comparison%%:*}"
   if [ "$e2e_comparison_short" = unmeasured ]; then
@@ -547,9 +579,11 @@ render_train_section() {
     "across 12 training seeds, which also vary the weights and the batch order, so 8 points covers"
     "the difference that dropout masks make. The cpu run needs no GPU, so it is measured on every"
     "machine, but the comparison is unmeasured until the $gpu run works.")
+  mapfile -t -O "${#lines[@]}" lines < <(evaluate_section_lines)
   add_section 53 "kiln train end to end on $gpu, with a cpu control" "${lines[@]}"
 
   summary_rows+=("| train end to end | $(cell "$gpu: ${e2e_short[$gpu]}; cpu: ${e2e_short[cpu]}; comparison: $e2e_comparison_short") | $e2e_seconds |")
+  summary_rows+=("| train end to end: evaluate on $evaluate_device against cpu | $(cell "$(evaluate_summary)") | $evaluate_seconds |")
   headline="$headline $(train_headline_sentence)"
 }
 
@@ -600,6 +634,10 @@ fi
 # Per device: the result with its reason, a short form for the summary table, the exit status,
 # the epochs in history.csv, the lines of devices.txt and the run's seconds.
 declare -A e2e_result=() e2e_short=() e2e_rc=() e2e_epochs=() e2e_devices=() e2e_seconds_of=()
+# The same for the two evaluations of the control's checkpoint, which evaluate-lib.sh fills in.
+declare -A evaluate_result=() evaluate_rc=() evaluate_nme=() evaluate_seconds_of=()
+evaluate_comparison="unmeasured: the evaluations did not run"
+evaluate_seconds=0
 e2e_comparison="unmeasured: the runs did not finish"
 e2e_comparison_short="$e2e_comparison"
 # kiln train names a device by its index, cuda:0 for cuda, in its messages and devices.txt.
@@ -634,6 +672,7 @@ for train_device in "$e2e_gpu" cpu; do
   done
 done
 compare_train_runs
+evaluate_control_checkpoint
 cat "$train_log" >>"$training_log"
 render_train_section
 render_report

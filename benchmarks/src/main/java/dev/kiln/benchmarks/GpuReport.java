@@ -45,6 +45,13 @@ import java.util.Locale;
  * given also {@code kiln_median_ms}, {@code kiln_min_ms}, {@code kiln_max_ms}, {@code ratio}
  * (kiln's median step time over PyTorch's) and {@code verdict}, all in full precision, as {@link
  * StepComparison} decides them. The exit status is 0 for every verdict and 2 for invalid arguments.
+ *
+ * <p>Usage: {@code GpuReport compare-evaluation GPU_JSON CPU_JSON GPU_DEVICE}, with the {@code
+ * evaluation.json} files of {@code kiln evaluate} of one checkpoint with {@code --device
+ * GPU_DEVICE} and with {@code --device cpu}. It prints {@code comparison} ({@code pass}, {@code
+ * fail} or {@code unmeasured}) and {@code detail}, as {@link EvaluationComparison} decides them. A
+ * missing or invalid file is a verdict, not an error. The exit status is 0 for every verdict, 1
+ * when a file cannot be read and 2 for invalid arguments.
  */
 public final class GpuReport {
 
@@ -63,9 +70,12 @@ public final class GpuReport {
   /** First argument of the mode that compares kiln's training step times with PyTorch's. */
   static final String COMPARE_STEPS = "compare-steps";
 
+  /** First argument of the mode that compares an evaluation on a GPU with one on the CPU. */
+  static final String COMPARE_EVALUATION = "compare-evaluation";
+
   private GpuReport() {}
 
-  /** Runs the CUDA check, or the comparison of two training runs, and prints the report lines. */
+  /** Runs the CUDA check, or one of the comparisons, and prints the report lines. */
   public static void main(String[] args) {
     if (args.length > 0 && args[0].equals(COMPARE_TRAINING)) {
       compareTraining(args);
@@ -73,6 +83,10 @@ public final class GpuReport {
     }
     if (args.length > 0 && args[0].equals(COMPARE_STEPS)) {
       compareSteps(args);
+      return;
+    }
+    if (args.length > 0 && args[0].equals(COMPARE_EVALUATION)) {
+      compareEvaluation(args);
       return;
     }
 
@@ -488,6 +502,28 @@ public final class GpuReport {
       print("ratio", Double.toString(comparison.ratio()));
       print("verdict", comparison.verdict());
     }
+  }
+
+  /** Parses the arguments of the compare-evaluation mode, compares and prints the verdict. */
+  private static void compareEvaluation(String[] args) {
+    if (args.length != 4) {
+      System.err.println(
+          "GpuReport: expected 3 arguments after compare-evaluation, got "
+              + (args.length - 1)
+              + "; usage: GpuReport compare-evaluation GPU_JSON CPU_JSON GPU_DEVICE");
+      System.exit(2);
+      return;
+    }
+    EvaluationComparison comparison;
+    try {
+      comparison = EvaluationComparison.of(Path.of(args[1]), Path.of(args[2]), args[3]);
+    } catch (IOException e) {
+      System.err.println("GpuReport: failed to read an evaluation.json: " + e);
+      System.exit(1);
+      return;
+    }
+    print("comparison", comparison.verdict().word());
+    print("detail", comparison.detail());
   }
 
   /** Prints the median, min and max of one side's step times in full precision. */

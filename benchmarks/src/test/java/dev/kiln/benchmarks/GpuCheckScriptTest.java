@@ -3,7 +3,9 @@ package dev.kiln.benchmarks;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
+import dev.kiln.core.backend.cuda.CudaAvailability;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -24,6 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
 class GpuCheckScriptTest {
   private static final Path REPORT_LIB = Path.of("gpu-check/report-lib.sh").toAbsolutePath();
   private static final Path GPU_CHECK = Path.of("gpu-check/gpu-check.sh");
+  private static final Path EVALUATE_LIB = Path.of("gpu-check/evaluate-lib.sh").toAbsolutePath();
 
   @Test
   void timerStepTimesReachVerdict(@TempDir Path work) throws Exception {
@@ -101,6 +104,54 @@ class GpuCheckScriptTest {
             + " 0, separated by commas; usage: GpuReport compare-steps BATCH PYTORCH_RATES"
             + " [KILN_STEP_MS]",
         output);
+  }
+
+  /**
+   * Runs {@code kiln evaluate} on cuda:0 where no GPU is usable, and checks that evaluate-lib.sh
+   * reads its rejection as unmeasured with kiln's reason, not as a failure.
+   */
+  @Test
+  void unusableGpuEvaluationIsUnmeasured(@TempDir Path work) throws Exception {
+    CudaAvailability availability = CudaAvailability.check(0);
+    assumeFalse(availability.usable(), "cuda:0 is usable here, so evaluate does not reject it");
+    Path log = work.resolve("evaluate.log");
+    Path java = Path.of(System.getProperty("java.home"), "bin", "java");
+    Process evaluate =
+        new ProcessBuilder(
+                java.toString(),
+                "--enable-native-access=ALL-UNNAMED",
+                "--add-modules",
+                "jdk.incubator.vector",
+                "-cp",
+                System.getProperty("java.class.path"),
+                "dev.kiln.keypoints.cli.Main",
+                "evaluate",
+                "--checkpoint",
+                work.resolve("best.safetensors").toString(),
+                "--device",
+                "cuda:0")
+            .redirectErrorStream(true)
+            .redirectOutput(log.toFile())
+            .start();
+    assertTrue(evaluate.waitFor(60, TimeUnit.SECONDS), "kiln evaluate did not finish");
+
+    String output =
+        bash(
+            "source '"
+                + EVALUATE_LIB
+                + "'; declare -A evaluate_result evaluate_rc evaluate_nme evaluate_seconds_of;"
+                + " stage_rc="
+                + evaluate.exitValue()
+                + "; stage_seconds=1; stage_result='exit status 2 after 1 s'; overall_ok=true;"
+                + " summarize_evaluate_run cuda:0 '"
+                + log
+                + "' '"
+                + work.resolve("evaluation.json")
+                + "'; echo \"${evaluate_result[cuda:0]}|${evaluate_rc[cuda:0]}|$overall_ok\"");
+
+    assertEquals(2, evaluate.exitValue(), Files.readString(log));
+    assertEquals(
+        "unmeasured: " + availability.message().replaceAll("\\.$", "") + "|2|true", output);
   }
 
   @Test

@@ -314,7 +314,7 @@ class GpuReportTest {
   }
 
   /** Runs {@link GpuReport#main} in this JVM and returns what it printed. */
-  private static String printed(String... args) {
+  static String printed(String... args) {
     PrintStream original = System.out;
     ByteArrayOutputStream buffer = new ByteArrayOutputStream();
     System.setOut(new PrintStream(buffer, true, StandardCharsets.UTF_8));

@@ -6,7 +6,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Minimal JSON (RFC 8259) reader for safetensors headers. {@link JsonWriter} is the writer.
+ * Minimal JSON (RFC 8259) reader for safetensors headers, which the benchmarks also use to read the
+ * reports of kiln's commands. {@link JsonWriter} is the writer.
  *
  * <p>Parsed values map to Java as follows: object to {@code LinkedHashMap<String, Object>} in
  * document order, array to {@code List<Object>}, string to {@code String}, true/false to {@code
@@ -17,7 +18,7 @@ import java.util.Map;
  * <p>The reader rejects duplicate object keys, unpaired surrogates, trailing content after the
  * value and nesting deeper than {@link #MAX_DEPTH}.
  */
-final class Json {
+public final class Json {
   /** Deepest nesting of arrays and objects accepted, which bounds the parser's recursion. */
   static final int MAX_DEPTH = 256;
 
@@ -29,7 +30,7 @@ final class Json {
   }
 
   /** Invalid JSON text, with the zero-based character index where parsing stopped. */
-  static final class ParseException extends Exception {
+  public static final class ParseException extends Exception {
     private static final long serialVersionUID = 1L;
 
     private final int position;
@@ -40,13 +41,13 @@ final class Json {
     }
 
     /** Zero-based index of the character in the text where the problem was found. */
-    int position() {
+    public int position() {
       return position;
     }
   }
 
   /** Parses one JSON value that may be surrounded by whitespace and nothing else. */
-  static Object parse(String text) throws ParseException {
+  public static Object parse(String text) throws ParseException {
     Json parser = new Json(text);
     parser.skipWhitespace();
     Object value = parser.readValue(0);
