@@ -93,6 +93,8 @@ static __device__ __forceinline__ void losses_run(const Loss& loss, const float*
     warpSums[threadIdx.x / 32] = sum;
   }
   __syncthreads();
+  // Only thread 0 needs the block's total, so it adds the per-warp sums itself, in warp order,
+  // where reductions_block_sum has every warp add them with shuffles to give all threads the total.
   if (threadIdx.x == 0) {
     float total = 0.0f;
     for (int w = 0; w < (int)blockDim.x / 32; w++) {

@@ -4,10 +4,10 @@
 // op(A) is m x k: A is stored as m x k, or as k x m when transA is nonzero. op(B) is k x n: B is
 // stored as k x n, or as n x k when transB is nonzero. C is m x n and must not overlap A or B.
 // When accumulate is zero, C's previous contents are never read, so a NaN there cannot leak into
-// the result: both kernels store with `accumulate ? c[index] + ... : ...`, which loads c[index]
-// only when accumulate is nonzero.
+// the result: every kernel that writes C stores with `accumulate ? c[index] + ... : ...`, which
+// loads c[index] only when accumulate is nonzero.
 //
-// Two kernels compute the same product:
+// Three kernels compute the whole product (two more, further down, compute it in slices of k):
 //   - kiln_matmul_naive: one thread per element of C, reading a row of op(A) and a column of
 //     op(B) straight from global memory. Easy to check, and slow: every input element is loaded
 //     from memory m or n times.
@@ -15,19 +15,28 @@
 //     staging a 64 x 16 panel of op(A) and a 16 x 64 panel of op(B) in shared memory, where its
 //     256 threads reuse every staged value 64 times. Each thread keeps a 4 x 4 block of C in
 //     registers (register blocking), so one value loaded from shared memory feeds 4 multiply-adds.
-//   - kiln_matmul_tiled128: the same idea taken two steps further, for large products. A block
-//     computes a 128 x 128 tile and each thread an 8 x 8 block of C, so one value loaded from
-//     shared memory feeds 8 multiply-adds, and four neighbouring values come in one 16-byte load.
-//     While the block multiplies one pair of panels, its threads already hold the next pair in
-//     registers, and they store it to a second pair of panels (double buffering), so loads from
-//     global memory overlap arithmetic and each step needs one barrier instead of two.
+//   - kiln_matmul_tiled128: the same idea taken further, for large products. A block computes a
+//     128 x 128 tile and each thread an 8 x 8 block of C, so one value loaded from shared memory
+//     feeds 8 multiply-adds, and four neighbouring values come in one 16-byte load. Two more
+//     tricks, which are easy to mix up:
+//       register prefetch: each thread issues the next panels' global loads before this step's
+//       arithmetic. A GPU thread stalls only where it first uses a loaded register, so the wait
+//       for memory overlaps the multiply-adds. This would work with one pair of panels too.
+//       double buffering: the prefetched values go into a second pair of panels, which no thread
+//       reads during this step, so each step needs one barrier instead of two.
 //
 // Why the steps matter. A multiprocessor of an H100 or H200 completes 4 warp-wide float
-// multiply-adds per clock, but its shared memory serves 128 bytes per clock (32 banks of 4 bytes),
-// which is one warp-wide 4-byte load. A thread of the 64 x 64 kernel issues 8 shared loads for 16
-// multiply-adds, so shared memory caps the kernel near half of the peak (an estimate from these
-// counts, not a measurement). A thread of the 128 x 128 kernel issues 4 16-byte loads for 64
-// multiply-adds, so arithmetic is the limit.
+// multiply-adds per clock, and its shared memory serves 32 banks of 4 bytes per clock: one pass.
+// Lanes of a warp that read the same address share a pass (a broadcast). A warp of a 16 x 16
+// block is two rows ty with tx from 0 to 15, so a load that depends only on ty has two addresses
+// and takes one pass.
+//   - 64 x 64 kernel, per step of k and warp: 4 loads of A (one pass each, two addresses) and 4 of
+//     B (one pass each, 16 consecutive floats) make 8 passes. They feed 16 multiply-adds per
+//     thread, which take 4 clocks, so shared memory caps the kernel near half of the peak.
+//   - 128 x 128 kernel: 2 16-byte loads of A (one pass each) and 2 of B (64 consecutive floats,
+//     two passes each) make 6 passes, for 64 multiply-adds per thread, 16 clocks. Arithmetic is
+//     then the limit.
+// These are estimates from counting, not measurements.
 
 #include "kiln_cuda.h"
 
@@ -82,8 +91,10 @@ KILN_REGISTER(kiln_matmul_naive)
 // steps through k by MATMUL_DEPTH. Each of its 16 x 16 threads computes 4 x 4 of them.
 #define MATMUL_TILE 64
 #define MATMUL_DEPTH 16
-#define MATMUL_THREADS 16
-#define MATMUL_PER_THREAD (MATMUL_TILE / MATMUL_THREADS)
+// Threads along each side of a block of every tiled kernel, and in the whole block.
+#define MATMUL_BLOCK_SIDE 16
+#define MATMUL_BLOCK_THREADS (MATMUL_BLOCK_SIDE * MATMUL_BLOCK_SIDE)
+#define MATMUL_PER_THREAD (MATMUL_TILE / MATMUL_BLOCK_SIDE)
 
 // Computes the 64 x 64 tile of C whose top left element is (rowBase, colBase), for
 // kiln_matmul_tiled below, summing only over the steps kBegin <= p < kEnd of k. Thread (tx, ty),
@@ -106,7 +117,7 @@ static __device__ __forceinline__ void matmul_tiled_tile(
     // Stage both panels: 1024 values each, 4 per thread. Consecutive threads take consecutive
     // addresses of the stored matrix, so the global loads coalesce: along k for a plain A and a
     // transposed B, along m or n otherwise.
-    for (int e = thread; e < MATMUL_TILE * MATMUL_DEPTH; e += MATMUL_THREADS * MATMUL_THREADS) {
+    for (int e = thread; e < MATMUL_TILE * MATMUL_DEPTH; e += MATMUL_BLOCK_THREADS) {
       int r = transA ? e % MATMUL_TILE : e / MATMUL_DEPTH;
       int p = transA ? e / MATMUL_TILE : e % MATMUL_DEPTH;
       bool inside = rowBase + r < m && p0 + p < kEnd;
@@ -123,8 +134,8 @@ static __device__ __forceinline__ void matmul_tiled_tile(
       float aValues[MATMUL_PER_THREAD];
       float bValues[MATMUL_PER_THREAD];
       for (int i = 0; i < MATMUL_PER_THREAD; i++) {
-        aValues[i] = aPanel[p][ty + MATMUL_THREADS * i];
-        bValues[i] = bPanel[p][tx + MATMUL_THREADS * i];
+        aValues[i] = aPanel[p][ty + MATMUL_BLOCK_SIDE * i];
+        bValues[i] = bPanel[p][tx + MATMUL_BLOCK_SIDE * i];
       }
       for (int i = 0; i < MATMUL_PER_THREAD; i++) {
         for (int j = 0; j < MATMUL_PER_THREAD; j++) {
@@ -137,9 +148,9 @@ static __device__ __forceinline__ void matmul_tiled_tile(
   }
 
   for (int i = 0; i < MATMUL_PER_THREAD; i++) {
-    int row = rowBase + ty + MATMUL_THREADS * i;
+    int row = rowBase + ty + MATMUL_BLOCK_SIDE * i;
     for (int j = 0; j < MATMUL_PER_THREAD; j++) {
-      int col = colBase + tx + MATMUL_THREADS * j;
+      int col = colBase + tx + MATMUL_BLOCK_SIDE * j;
       if (row < m && col < n) {
         long long index = (long long)row * n + col;
         c[index] = accumulate ? c[index] + acc[i][j] : acc[i][j];
@@ -166,13 +177,15 @@ extern "C" __global__ void kiln_matmul_tiled(const float* __restrict__ a,
                                              int accumulate) {
   // aPanel[p][r] = op(A)[rowBase + r, p0 + p]: stored k-major, so the inner loop reads a row.
   // bPanel[p][col] = op(B)[p0 + p, colBase + col]. The extra column shifts each row by one bank,
-  // so staging threads that write down a column (consecutive p) hit different banks.
+  // so the 16 staging threads that write down one column (consecutive p) hit 16 different banks.
+  // A warp writes two such columns, which share 15 banks: a 2-way conflict in the staging stores
+  // that the padding does not remove.
   __shared__ float aPanel[MATMUL_DEPTH][MATMUL_TILE + 1];
   __shared__ float bPanel[MATMUL_DEPTH][MATMUL_TILE + 1];
 
   int tx = threadIdx.x;
   int ty = threadIdx.y;
-  int thread = ty * MATMUL_THREADS + tx;
+  int thread = ty * MATMUL_BLOCK_SIDE + tx;
   int colBase = blockIdx.x * MATMUL_TILE;
 
   // Every thread of the block computes the same bound and steps through the same tiles, so all
@@ -209,7 +222,7 @@ extern "C" __global__ void kiln_matmul_tiled_slices(const float* __restrict__ a,
 
   int tx = threadIdx.x;
   int ty = threadIdx.y;
-  int thread = ty * MATMUL_THREADS + tx;
+  int thread = ty * MATMUL_BLOCK_SIDE + tx;
   int colBase = blockIdx.x * MATMUL_TILE;
   long long kBegin = (long long)blockIdx.z * sliceDepth;
   int kEnd = (int)(kBegin + sliceDepth < k ? kBegin + sliceDepth : k);
@@ -258,16 +271,16 @@ KILN_REGISTER(kiln_matmul_sum_slices)
 // of 16 bytes long, which the 16-byte loads need.
 #define MATMUL_BIG_ROW (MATMUL_BIG_TILE + 4)
 // Values of each panel that one thread stages per step: 128 * 8 / 256.
-#define MATMUL_BIG_STAGED (MATMUL_BIG_TILE * MATMUL_BIG_DEPTH / (MATMUL_THREADS * MATMUL_THREADS))
+#define MATMUL_BIG_STAGED (MATMUL_BIG_TILE * MATMUL_BIG_DEPTH / MATMUL_BLOCK_THREADS)
 
-// Places element e (0 to 1023) of a 128 x 8 panel: along is its row of op(A) or column of op(B)
-// within the tile, and depth its step within the panel. depthContiguous is nonzero when
+// Places element e (0 to 1023) of a 128 x 8 panel: tileOffset is its row of op(A) or column of
+// op(B) within the tile, and depth its step within the panel. depthContiguous is nonzero when
 // consecutive steps along k are adjacent in the stored matrix, as in a plain A and a transposed B.
 // Consecutive e then take consecutive steps, and otherwise consecutive rows or columns, so that
 // consecutive threads read consecutive addresses and the global loads coalesce.
-static __device__ __forceinline__ void matmul_big_position(int e, int depthContiguous, int* along,
-                                                           int* depth) {
-  *along = depthContiguous ? e / MATMUL_BIG_DEPTH : e % MATMUL_BIG_TILE;
+static __device__ __forceinline__ void matmul_big_position(int e, int depthContiguous,
+                                                           int* tileOffset, int* depth) {
+  *tileOffset = depthContiguous ? e / MATMUL_BIG_DEPTH : e % MATMUL_BIG_TILE;
   *depth = depthContiguous ? e % MATMUL_BIG_DEPTH : e / MATMUL_BIG_TILE;
 }
 
@@ -280,7 +293,7 @@ static __device__ __forceinline__ void matmul_big_load(
     const float* __restrict__ a, const float* __restrict__ b, int m, int n, int k, int transA,
     int transB, int rowBase, int colBase, int p0, int thread, float* aStaged, float* bStaged) {
   for (int s = 0; s < MATMUL_BIG_STAGED; s++) {
-    int e = thread + MATMUL_THREADS * MATMUL_THREADS * s;
+    int e = thread + MATMUL_BLOCK_THREADS * s;
     int r, p;
     matmul_big_position(e, !transA, &r, &p);
     bool inside = rowBase + r < m && p0 + p < k;
@@ -299,7 +312,7 @@ static __device__ __forceinline__ void matmul_big_store(int transA, int transB, 
                                                         const float* bStaged, float* aPanel,
                                                         float* bPanel) {
   for (int s = 0; s < MATMUL_BIG_STAGED; s++) {
-    int e = thread + MATMUL_THREADS * MATMUL_THREADS * s;
+    int e = thread + MATMUL_BLOCK_THREADS * s;
     int r, p;
     matmul_big_position(e, !transA, &r, &p);
     aPanel[p * MATMUL_BIG_ROW + r] = aStaged[s];
@@ -311,10 +324,19 @@ static __device__ __forceinline__ void matmul_big_store(int transA, int transB, 
 
 // Computes the 128 x 128 tile of C whose top left element is (rowBase, colBase), for
 // kiln_matmul_tiled128 below. Thread (tx, ty) computes rows rowBase + 4*ty + i and rowBase + 64 +
-// 4*ty + i, and columns colBase + 4*tx + j and colBase + 64 + 4*tx + j, for i, j in 0..3. The
-// panels hold two buffers one after the other: buffer d of A starts at aPanels + d * BIG_DEPTH *
-// BIG_ROW. Every thread of the block must call it with the same rowBase and colBase, because it
-// waits at __syncthreads.
+// 4*ty + i, and columns colBase + 4*tx + j and colBase + 64 + 4*tx + j, for i, j in 0..3:
+//
+//                          columns 4tx .. 4tx+3    columns 64+4tx .. 64+4tx+3
+//   rows 4ty .. 4ty+3        acc[0..3][0..3]         acc[0..3][4..7]
+//   rows 64+4ty .. 64+4ty+3  acc[4..7][0..3]         acc[4..7][4..7]
+//
+// Staging (matmul_big_position): for a plain A, thread t loads A[rowBase + t/8 + 32s][p0 + t%8]
+// for s in 0..3, so a warp reads 4 rows of 8 consecutive floats. For a transposed A it loads
+// A[p0 + t/128 + 2s][rowBase + t%128], 32 consecutive floats per warp. B is the mirror image.
+//
+// The panels hold two buffers one after the other: buffer d of A starts at aPanels + d *
+// BIG_DEPTH * BIG_ROW. Every thread of the block must call it with the same rowBase and colBase,
+// because it waits at __syncthreads.
 static __device__ __forceinline__ void matmul_big_tile(
     const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c, int m, int n,
     int k, int transA, int transB, int accumulate, int rowBase, int colBase, int tx, int ty,
@@ -337,10 +359,10 @@ static __device__ __forceinline__ void matmul_big_tile(
 
   int buffer = 0;
   for (int p0 = 0; p0 < k; p0 += MATMUL_BIG_DEPTH) {
-    bool more = p0 + MATMUL_BIG_DEPTH < k;
+    bool hasNextPanel = p0 + MATMUL_BIG_DEPTH < k;
     // Start the next step's global loads now. Their results are needed only after the
     // arithmetic below, so the memory latency hides behind it.
-    if (more) {
+    if (hasNextPanel) {
       matmul_big_load(a, b, m, n, k, transA, transB, rowBase, colBase, p0 + MATMUL_BIG_DEPTH,
                       thread, aStaged, bStaged);
     }
@@ -350,6 +372,8 @@ static __device__ __forceinline__ void matmul_big_tile(
     for (int p = 0; p < MATMUL_BIG_DEPTH; p++) {
       // Four consecutive floats at an index that is a multiple of 4, in a row whose length is a
       // multiple of 16 bytes: nvcc reads each group with one 16-byte shared-memory load.
+      // NOTE: that is nvcc's choice, not the source's. nvcc 13.0 makes it (the PTX of this kernel
+      // has 4 ld.shared.v4.f32 and 64 fma.rn.f32 per step: nvcc -ptx -arch=sm_90 matmul.cu).
       float aValues[MATMUL_BIG_PER_THREAD];
       float bValues[MATMUL_BIG_PER_THREAD];
       for (int i = 0; i < MATMUL_BIG_GROUP; i++) {
@@ -370,7 +394,7 @@ static __device__ __forceinline__ void matmul_big_tile(
     // The other buffer was last read in the previous step, which every thread finished before
     // the barrier that ended it, so it can be overwritten now while slower threads still read
     // this one. The barrier after the store makes the new panels visible to the whole block.
-    if (more) {
+    if (hasNextPanel) {
       buffer ^= 1;
       matmul_big_store(transA, transB, thread, aStaged, bStaged, aPanels + buffer * panelSize,
                        bPanels + buffer * panelSize);
@@ -410,7 +434,7 @@ static __device__ __forceinline__ void matmul_big_tile(
 // __launch_bounds__ requests two resident blocks per multiprocessor, which caps a thread at
 // 128 registers (65536 / 512). With it, ptxas from CUDA 13.0 spills nothing for sm_75, sm_80 and
 // sm_90, and 36 bytes per thread for sm_86 and sm_89.
-extern "C" __global__ void __launch_bounds__(MATMUL_THREADS * MATMUL_THREADS, 2)
+extern "C" __global__ void __launch_bounds__(MATMUL_BLOCK_THREADS, 2)
     kiln_matmul_tiled128(const float* __restrict__ a, const float* __restrict__ b,
                          float* __restrict__ c, int m, int n, int k, int transA, int transB,
                          int accumulate) {
@@ -421,7 +445,7 @@ extern "C" __global__ void __launch_bounds__(MATMUL_THREADS * MATMUL_THREADS, 2)
 
   int tx = threadIdx.x;
   int ty = threadIdx.y;
-  int thread = ty * MATMUL_THREADS + tx;
+  int thread = ty * MATMUL_BLOCK_SIDE + tx;
   int colBase = blockIdx.x * MATMUL_BIG_TILE;
 
   // Every thread of the block computes the same bound and steps through the same tiles, so all

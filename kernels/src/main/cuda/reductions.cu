@@ -15,8 +15,15 @@
 #include "kiln_cuda.h"
 
 // Sums value over the block and returns the total to every thread. The block size must be a
-// multiple of 32 (at most 1024). warpTotals is the caller's __shared__ float[32]. The final
-// barrier lets the caller call this again at once.
+// multiple of 32 (at most 1024). warpTotals is the caller's __shared__ float[32]. The steps are
+// those of batchnorm_block_sum2 in batchnorm.cu:
+//   1. each warp adds its 32 lanes with __shfl_down_sync, which leaves the warp's sum in lane 0
+//      only (the other lanes hold partial sums);
+//   2. lane 0 of each warp stores it, and a barrier makes the per-warp sums visible;
+//   3. every warp loads all per-warp sums and adds them with __shfl_xor_sync, which leaves the
+//      total in every lane, so no thread has to store the total and no barrier has to publish it.
+// The final barrier only stops a following call from overwriting warpTotals while a warp still
+// reads it.
 static __device__ __forceinline__ float reductions_block_sum(float value, float* warpTotals) {
   for (int offset = 16; offset > 0; offset >>= 1) {
     value += __shfl_down_sync(0xffffffffu, value, offset);
@@ -28,8 +35,7 @@ static __device__ __forceinline__ float reductions_block_sum(float value, float*
   }
   __syncthreads();
 
-  // Every warp adds up the per-warp totals itself, so all threads get the total without another
-  // barrier and broadcast. xor shuffles leave the full sum in every lane.
+  // Step 3: every warp adds up the per-warp sums, zero past the number of warps.
   int warps = blockDim.x / 32;
   float total = lane < warps ? warpTotals[lane] : 0.0f;
   for (int offset = 16; offset > 0; offset >>= 1) {

@@ -63,12 +63,12 @@ public final class DeviceMatmul {
   }
 
   /** Threads along each side of a block of every kernel (16 x 16 = 256). */
-  static final int BLOCK_THREADS = 16;
+  static final int BLOCK_SIDE = 16;
 
   /**
-   * Blocks of {@link Kernel#TILED_128} that one multiprocessor runs at once. ptxas gives the kernel
-   * 128 registers per thread, so two blocks of 256 threads use all 65536 registers of a
-   * multiprocessor.
+   * Blocks of {@link Kernel#TILED_128} that one multiprocessor runs at once. The kernel's {@code
+   * __launch_bounds__} requests two, which caps it at 128 registers per thread, so two blocks of
+   * 256 threads use all 65536 registers of a multiprocessor.
    */
   static final int BIG_TILE_BLOCKS_PER_MULTIPROCESSOR = 2;
 
@@ -261,7 +261,7 @@ public final class DeviceMatmul {
       runtime.launch(
           "kiln_matmul_tiled_slices",
           new Dim3(Dim3.blocksFor(n, tile), gridRows(m, tile), slices),
-          Dim3.of(BLOCK_THREADS, BLOCK_THREADS),
+          Dim3.of(BLOCK_SIDE, BLOCK_SIDE),
           0,
           a,
           b,
@@ -349,7 +349,7 @@ public final class DeviceMatmul {
     runtime.launch(
         kernel.function,
         Dim3.of(Dim3.blocksFor(n, kernel.tile), gridRows(m, kernel.tile)),
-        Dim3.of(BLOCK_THREADS, BLOCK_THREADS),
+        Dim3.of(BLOCK_SIDE, BLOCK_SIDE),
         0,
         a,
         b,
