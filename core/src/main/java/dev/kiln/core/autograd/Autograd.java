@@ -71,6 +71,7 @@ public final class Autograd {
               + ": move the gradient with to(Device)");
     }
 
+    // The backward functions compute with ordinary ops, which must not record a graph of their own.
     try (var _ = GradMode.noGrad()) {
       Node rootNode = root.gradFn();
       if (rootNode == null) {
@@ -80,13 +81,15 @@ public final class Autograd {
       }
       // The walk visits nodes and the leaves that require a gradient, never intermediate tensors.
       // Edges do not refer to those, so they are freed once no backward function needs them.
-      List<Object> order = topologicalOrder(rootNode);
+      List<Object> order = backwardOrder(rootNode);
       // Leaves are checked before any node runs, because a node frees its saved tensors.
       for (Object vertex : order) {
         if (vertex instanceof Tensor leaf) {
           requireUsableGrad(leaf);
         }
       }
+      // pending maps each vertex to the gradient summed for it so far. The order puts every vertex
+      // after all of its consumers, so when the loop reaches a vertex its sum is complete.
       Map<Object, Tensor> pending = new IdentityHashMap<>();
       pending.put(rootNode, seed);
       for (Object vertex : order) {
@@ -96,7 +99,7 @@ public final class Autograd {
         }
         if (vertex instanceof Tensor leaf) {
           accumulateIntoLeaf(leaf, grad);
-          releaseIfUnshared(grad, gradOutput, pending);
+          releaseIfUnshared(grad, pending, gradOutput);
           continue;
         }
         Node node = (Node) vertex;
@@ -104,8 +107,8 @@ public final class Autograd {
         if (!retainGraph) {
           node.release();
         }
-        passToInputs(node, inputGrads, pending);
-        releaseIfUnshared(grad, gradOutput, pending);
+        passToInputs(node, inputGrads, pending, grad, gradOutput);
+        releaseIfUnshared(grad, pending, gradOutput);
       }
     }
   }
@@ -120,7 +123,15 @@ public final class Autograd {
     return Tensor.full(1.0, root.dtype(), root.device(), root.shape());
   }
 
-  private static void passToInputs(Node node, Tensor[] inputGrads, Map<Object, Tensor> pending) {
+  /**
+   * Adds each of {@code node}'s input gradients to the pending gradient of its input. Where an
+   * input feeds several consumers, its gradients are summed as they arrive, and the two summands,
+   * used up, go back to the device cache unless something still shares them: the node's own
+   * gradient {@code grad}, the caller's, an input gradient not passed on yet, or a pending
+   * gradient.
+   */
+  private static void passToInputs(
+      Node node, Tensor[] inputGrads, Map<Object, Tensor> pending, Tensor grad, Tensor gradOutput) {
     List<Node.Edge> edges = node.edges();
     for (int i = 0; i < edges.size(); i++) {
       Node.Edge edge = edges.get(i);
@@ -130,27 +141,39 @@ public final class Autograd {
       checkGradShape(edge.shape(), edge.dtype(), inputGrads[i], node.opName());
       Object target = edge.target();
       Tensor previous = pending.get(target);
-      pending.put(target, previous == null ? inputGrads[i] : previous.add(inputGrads[i]));
+      if (previous == null) {
+        pending.put(target, inputGrads[i]);
+        continue;
+      }
+      pending.put(target, previous.add(inputGrads[i]));
+      Tensor[] stillNeeded = new Tensor[inputGrads.length - i + 1];
+      stillNeeded[0] = grad;
+      stillNeeded[1] = gradOutput;
+      System.arraycopy(inputGrads, i + 1, stillNeeded, 2, inputGrads.length - i - 1);
+      releaseIfUnshared(previous, pending, stillNeeded);
+      releaseIfUnshared(inputGrads[i], pending, stillNeeded);
     }
   }
 
   /**
    * Frees the device block of a gradient that this pass created and has now used, unless something
-   * still shares its storage: the caller's own gradient, or a gradient still pending for a vertex.
-   * The second covers what the node just passed on, because an identity backward passes its input
-   * along and a reshape passes a view of it, and both are pending for the node's inputs. A leaf's
-   * gradient is always a copy or a sum, so it never shares storage with a pending one. On the CPU,
-   * and for anything shared, the garbage collector frees it as before. Gradients are most of the
-   * memory that a backward pass creates, so this returns that half of a training step's temporaries
-   * to the cache at once.
+   * still shares its storage: one of {@code stillNeeded} (such as the caller's own gradient, which
+   * may be null), or a gradient still pending for a vertex. The second covers what the node just
+   * passed on, because an identity backward passes its input along and a reshape passes a view of
+   * it, and both are pending for the node's inputs. A leaf's gradient is always a copy or a sum, so
+   * it never shares storage with a pending one. On the CPU, and for anything shared, the garbage
+   * collector frees it as before. Gradients are most of the memory that a backward pass creates, so
+   * this returns that half of a training step's temporaries to the cache at once.
    */
   private static void releaseIfUnshared(
-      Tensor grad, Tensor gradOutput, Map<Object, Tensor> pending) {
+      Tensor grad, Map<Object, Tensor> pending, Tensor... stillNeeded) {
     if (!(grad.storage() instanceof DeviceStorage storage)) {
       return;
     }
-    if (gradOutput != null && gradOutput.storage() == storage) {
-      return;
+    for (Tensor needed : stillNeeded) {
+      if (needed != null && needed.storage() == storage) {
+        return;
+      }
     }
     for (Tensor waiting : pending.values()) {
       if (waiting.storage() == storage) {
@@ -213,10 +236,12 @@ public final class Autograd {
   }
 
   /**
-   * Returns the nodes below {@code root}, and the leaves that require a gradient, each after every
-   * node that consumes it.
+   * Returns the nodes below {@code root}, and the leaves that require a gradient, in the order that
+   * backward visits them: {@code root} first, and every vertex after every node that consumes it.
+   * It is a depth-first postorder, reversed: in a postorder each vertex comes after everything
+   * below it, so reversed, each comes after everything above it.
    */
-  private static List<Object> topologicalOrder(Node root) {
+  private static List<Object> backwardOrder(Node root) {
     List<Object> postOrder = new ArrayList<>();
     Set<Object> visited = Collections.newSetFromMap(new IdentityHashMap<>());
     // Iterative depth-first search: deep networks would overflow the call stack.

@@ -25,6 +25,18 @@ import java.lang.ref.Cleaner;
  * backward pass are its own, so it calls {@link #release()} on each one that nothing else shares
  * once it is used.
  *
+ * <p>The words for a block's end, from the tensor down:
+ *
+ * <ul>
+ *   <li>{@code Tensor.close()} drops one tensor's reference and frees nothing by itself;
+ *   <li>{@link #release()} gives this storage's block back to the allocator's cache at once;
+ *   <li>{@code MemoryScope.keep} exempts a tensor from its scope's release;
+ *   <li>{@code CachingAllocator.free} puts a block into the cache, for the next request of its
+ *       size;
+ *   <li>{@code CachingAllocator.emptyCache} and {@code DeviceMemory.free} give cached blocks back
+ *       to the driver.
+ * </ul>
+ *
  * <h2>Element access</h2>
  *
  * <p>{@link #get} and {@link #set} copy one element across and wait for the device, which is fine

@@ -35,6 +35,9 @@ import java.util.List;
  *       innermost open scope. Scopes belong to one thread; other threads are unaffected.
  *   <li>Closing the scope releases what it owns. Any later use of a released storage fails with an
  *       {@link IllegalStateException}, so a mistake is loud, never a silent reuse of the block.
+ *       Kernels that use those blocks may still be queued on the GPU when the scope closes, which
+ *       is safe for the reason {@code CachingAllocator} gives under "Why a freed block can be
+ *       reused at once".
  *   <li>A scope holds its storages weakly, so one that becomes unreachable before the scope closes
  *       still goes back through the garbage collector, as outside a scope.
  *   <li>{@link #keep} takes a tensor's storage out of every scope, not into the enclosing one, and

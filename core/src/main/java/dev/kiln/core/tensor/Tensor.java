@@ -640,7 +640,8 @@ public final class Tensor implements AutoCloseable {
   /**
    * Drops this tensor's reference to its storage, so any later use of this tensor fails. The array
    * or device block is freed only after no tensor references the storage (views share it) and the
-   * garbage collector has run. Closing therefore does not free a device block at once.
+   * garbage collector has run. Closing therefore does not free a device block at once: to free
+   * temporaries at once, run them in a {@link MemoryScope}.
    */
   @Override
   public void close() {

@@ -151,6 +151,24 @@ class DeviceTensorTest {
   }
 
   @Test
+  void backwardFreesSummedGradients() {
+    // h feeds two products, so its gradient is the sum of two gradients of n floats, which are
+    // used up once added.
+    int n = 1 << 16;
+    long block = dev.kiln.core.backend.cuda.CachingAllocator.sizeClass(4L * n);
+    DeviceRuntime runtime = DeviceKernels.of(EMULATED).runtime();
+    Tensor x = Tensor.full(0.5, DType.FLOAT32, EMULATED, n).requiresGrad(true);
+    Tensor h = x.mul(2);
+    Tensor y = h.mul(3).add(h.mul(5)).sum();
+    long before = runtime.allocator().stats().bytesInUse();
+    y.backward();
+    long after = runtime.allocator().stats().bytesInUse();
+    // Only the leaf's copy stays, plus the one-element seed and sums: below two blocks of n floats.
+    assertTrue(after - before < 2 * block, "grew by " + (after - before) + " bytes");
+    assertArrayEquals(Tensor.full(16, DType.FLOAT32, n).toFloatArray(), x.grad().toFloatArray());
+  }
+
+  @Test
   void backwardKeepsTheCallersGradient() {
     Tensor x = Tensor.of(new float[] {1, 2, 3, 4}, 4).to(EMULATED).requiresGrad(true);
     Tensor gradient = Tensor.of(new float[] {5, 6, 7, 8}, 2, 2).to(EMULATED);

@@ -10,8 +10,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A caching allocator for device memory: freed blocks are kept and handed out again, so that after
- * the first training step no request reaches the driver.
+ * A caching allocator for device memory: freed blocks are kept and handed out again, so that once
+ * the training steps repeat the same requests (from the third step in {@code DeviceMemoryTest}) no
+ * request reaches the driver.
  *
  * <h2>Why cache</h2>
  *
@@ -30,7 +31,9 @@ import org.slf4j.LoggerFactory;
  *
  * <ul>
  *   <li>Requests up to {@value #SMALL_LIMIT} bytes (1 MiB) round up to a multiple of {@value
- *       #SMALL_GRANULE} bytes, which is also the alignment that vectorized kernels need.
+ *       #SMALL_GRANULE} bytes. This is a size, not an alignment: every block comes whole from the
+ *       device, whose allocations are aligned to at least 256 bytes, which covers the 16-byte loads
+ *       of vectorized kernels.
  *   <li>Larger requests round up to a multiple of {@value #LARGE_GRANULE} bytes (2 MiB).
  * </ul>
  *
@@ -57,9 +60,13 @@ import org.slf4j.LoggerFactory;
  * bottleneck. Holding it across the driver calls keeps the out-of-memory retry simple, because no
  * other thread can refill the cache between {@code emptyCache()} and the retry.
  *
- * <p>The allocator does not order frees against kernels: the caller frees a block only after the
- * work that uses it was issued on the one stream that all work of the device shares, so a later
- * kernel that receives the same block runs after the earlier one.
+ * <h2>Why a freed block can be reused at once</h2>
+ *
+ * <p>A kernel that reads a block may still be queued on the GPU when the block is freed, yet the
+ * allocator hands the block out again without waiting. That is safe because all work of the device
+ * goes to one stream, which runs it in the order it was issued. The caller frees a block only after
+ * it issued the work that uses it, so a later kernel that receives the same block runs after that
+ * work. A second stream would break this argument.
  */
 public final class CachingAllocator implements AutoCloseable {
 
