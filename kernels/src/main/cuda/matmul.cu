@@ -7,7 +7,8 @@
 // the result: every kernel that writes C stores with `accumulate ? c[index] + ... : ...`, which
 // loads c[index] only when accumulate is nonzero.
 //
-// Three kernels compute the whole product (two more, further down, compute it in slices of k):
+// Three kernels compute the whole product (further down, a pair computes it in slices of k and adds
+// the slices up):
 //   - kiln_matmul_naive: one thread per element of C, reading a row of op(A) and a column of
 //     op(B) straight from global memory. Easy to check, and slow: every input element is loaded
 //     from memory m or n times.
@@ -36,7 +37,8 @@
 //   - 128 x 128 kernel: 2 16-byte loads of A (one pass each) and 2 of B (64 consecutive floats,
 //     two passes each) make 6 passes, for 64 multiply-adds per thread, 16 clocks. Arithmetic is
 //     then the limit.
-// These are estimates from counting, not measurements.
+// These are estimates from counting, not measurements. The hardware may also serve a warp's 16-byte
+// loads in quarter-warp phases, which would add passes to the 128 x 128 kernel's count.
 
 #include "kiln_cuda.h"
 

@@ -3,6 +3,7 @@ package dev.kiln.benchmarks;
 import dev.kiln.benchmarks.GpuReport.Verdict;
 import dev.kiln.nn.io.Json;
 import java.io.IOException;
+import java.nio.charset.CharacterCodingException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -91,6 +92,17 @@ record EvaluationComparison(Verdict verdict, String detail) {
       for (Object label : byRegion.keySet()) {
         regions.put((String) label, number(byRegion, (String) label));
       }
+      List<Face> faces = faces(root);
+      double count = number(root, "faces");
+      if (count != faces.size()) {
+        throw new IllegalArgumentException(
+            "\"faces\" is " + count + ", but \"per_face\" lists " + faces.size() + " faces");
+      }
+      return new Evaluation(device, nme, regions, faces);
+    }
+
+    /** Returns the faces of "per_face", which must list at least one. */
+    private static List<Face> faces(Map<?, ?> root) {
       if (!(root.get("per_face") instanceof List<?> entries)) {
         throw new IllegalArgumentException("\"per_face\" is missing or not an array");
       }
@@ -102,12 +114,11 @@ record EvaluationComparison(Verdict verdict, String detail) {
         }
         faces.add(new Face(text(face, "name"), number(face, "nme")));
       }
-      double count = number(root, "faces");
-      if (count != faces.size()) {
+      if (faces.isEmpty()) {
         throw new IllegalArgumentException(
-            "\"faces\" is " + count + ", but \"per_face\" lists " + faces.size() + " faces");
+            "\"per_face\" lists no faces, so there is nothing to compare");
       }
-      return new Evaluation(device, nme, regions, faces);
+      return faces;
     }
 
     private static String text(Map<?, ?> object, String key) {
@@ -135,7 +146,7 @@ record EvaluationComparison(Verdict verdict, String detail) {
   static EvaluationComparison of(Path gpuFile, Path cpuFile, String gpuDevice) throws IOException {
     Evaluation cpu;
     try {
-      cpu = Evaluation.parse(Files.readString(cpuFile));
+      cpu = Evaluation.parse(readUtf8(cpuFile));
     } catch (NoSuchFileException e) {
       return new EvaluationComparison(
           Verdict.UNMEASURED,
@@ -151,7 +162,7 @@ record EvaluationComparison(Verdict verdict, String detail) {
 
     Evaluation gpu;
     try {
-      gpu = Evaluation.parse(Files.readString(gpuFile));
+      gpu = Evaluation.parse(readUtf8(gpuFile));
     } catch (NoSuchFileException e) {
       return new EvaluationComparison(
           Verdict.FAIL, "the " + gpuDevice + " evaluation wrote no " + gpuFile);
@@ -161,6 +172,18 @@ record EvaluationComparison(Verdict verdict, String detail) {
           "the " + gpuDevice + " evaluation's " + gpuFile + " is invalid: " + e.getMessage());
     }
     return of(gpu, cpu, gpuDevice);
+  }
+
+  /**
+   * Returns the text of {@code file}, or throws an IllegalArgumentException, which the callers
+   * report as an invalid file, where its bytes are not UTF-8.
+   */
+  private static String readUtf8(Path file) throws IOException {
+    try {
+      return Files.readString(file);
+    } catch (CharacterCodingException e) {
+      throw new IllegalArgumentException("the file is not UTF-8 text (" + e + ")", e);
+    }
   }
 
   /** Compares the GPU's evaluation with the CPU's, which must name device {@code cpu}. */

@@ -8,6 +8,7 @@ import dev.kiln.benchmarks.GpuReport.Verdict;
 import dev.kiln.keypoints.eval.Evaluator;
 import dev.kiln.keypoints.eval.Nme;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -151,6 +152,30 @@ class EvaluationComparisonTest {
                 "is invalid: invalid JSON: unexpected character 'N', expected a value at"
                     + " character 0"),
         text.detail());
+  }
+
+  @Test
+  void failsWhenGpuFileNotUtf8OrEmpty() throws IOException {
+    // "é" in Latin-1 is the single byte 0xE9, which is not valid UTF-8.
+    Path latin1 = folder.resolve("latin1.json");
+    Files.write(
+        latin1,
+        json("cuda:0", 2, 2, 2)
+            .replace("face-1", "fac\u00e9")
+            .getBytes(StandardCharsets.ISO_8859_1));
+    String emptyCpu =
+        "{\"device\": \"cpu\", \"nme\": 0.0, \"nme_by_region\": {}, \"per_face\": [],"
+            + " \"faces\": 0}";
+
+    EvaluationComparison notUtf8 =
+        EvaluationComparison.of(latin1, write("cpu.json", cpuJson()), "cuda:0");
+    EvaluationComparison noFaces = compare(json("cuda:0", 2, 2, 2), emptyCpu);
+
+    assertEquals(Verdict.FAIL, notUtf8.verdict());
+    assertTrue(
+        notUtf8.detail().contains("is invalid: the file is not UTF-8 text"), notUtf8.detail());
+    assertEquals(Verdict.UNMEASURED, noFaces.verdict());
+    assertTrue(noFaces.detail().contains("\"per_face\" lists no faces"), noFaces.detail());
   }
 
   @Test

@@ -23,7 +23,12 @@ import java.util.List;
  */
 public final class Node {
 
-  /** Maps the gradient of an op's output to one gradient per input (null where none is needed). */
+  /**
+   * Maps the gradient of an op's output to one gradient per input (null where none is needed). The
+   * backward pass owns what it returns and gives the device blocks of those tensors back to the
+   * cache once they are used. So return new tensors, the given gradient or views of it, never a
+   * tensor that something else keeps, such as one captured from the forward pass.
+   */
   @FunctionalInterface
   public interface BackwardFunction {
     Tensor[] apply(Tensor gradOutput);

@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kiln.core.autograd.Autograd;
+import dev.kiln.core.autograd.GradMode;
 import dev.kiln.core.backend.device.DeviceKernels;
 import dev.kiln.core.backend.device.DeviceRuntime;
 import org.junit.jupiter.api.Test;
@@ -166,6 +168,31 @@ class DeviceTensorTest {
     // Only the leaf's copy stays, plus the one-element seed and sums: below two blocks of n floats.
     assertTrue(after - before < 2 * block, "grew by " + (after - before) + " bytes");
     assertArrayEquals(Tensor.full(16, DType.FLOAT32, n).toFloatArray(), x.grad().toFloatArray());
+  }
+
+  @Test
+  void summandPassedToLaterInputStaysAlive() {
+    // A custom op "twin" returns one tensor g as the gradient of both its inputs. Its first input a
+    // already has a pending gradient, from a.mul(5), which backward visits first, so g is added to
+    // it and used up as a summand while it still has to reach the second input b.
+    Tensor x = Tensor.of(new float[] {1, 2, 3}, 3).to(EMULATED).requiresGrad(true);
+    Tensor a = x.mul(2);
+    Tensor b = x.mul(3);
+    Tensor sum;
+    try (var _ = GradMode.noGrad()) {
+      sum = a.add(b);
+    }
+    Tensor twin = Autograd.record("twin", sum, grad -> twinGradients(grad), a, b);
+
+    twin.add(a.mul(5)).sum().backward();
+
+    // d/dx of (2x + 3x) + 5 * 2x is 15.
+    assertArrayEquals(new float[] {15, 15, 15}, x.grad().toFloatArray());
+  }
+
+  private static Tensor[] twinGradients(Tensor grad) {
+    Tensor g = grad.mul(1);
+    return new Tensor[] {g, g};
   }
 
   @Test

@@ -39,7 +39,8 @@ final class DeviceOption {
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
     String command = spec.name();
-    if (name.equals("auto")) {
+    // Device.parse ignores case and surrounding spaces, and so does this test.
+    if (name.trim().equalsIgnoreCase("auto")) {
       return resolveAuto(out);
     }
 

@@ -55,7 +55,8 @@ class TrainDeviceOptionTest {
   void autoDevicePrintsChoiceAndReason() {
     CudaAvailability gpu = CudaAvailability.check(0);
 
-    train("--device", "auto", "--data", "no-such-folder", "--output", folder + "/run");
+    // Device names ignore case and surrounding spaces, and so does auto.
+    train("--device", " AUTO", "--data", "no-such-folder", "--output", folder + "/run");
 
     String expected =
         gpu.usable()
