@@ -58,7 +58,7 @@ summarize_evaluate_run() {
   evaluate_rc[$evaluate_on]="$stage_rc"
   evaluate_seconds_of[$evaluate_on]="$stage_seconds"
   # EvaluateCommand rejects a device that it cannot open with exit status 2 and this line.
-  reason="$(sed -n "s/^kiln evaluate: cannot evaluate on $evaluate_on: \(.*\)\. Use --device cpu or --device auto\.$/\1/p" "$log" | head -1)"
+  reason="$(unusable_device_reason evaluate "$evaluate_on" "$log")"
   if [ "$stage_rc" -eq 125 ]; then
     evaluate_result[$evaluate_on]="unmeasured: the evaluation was skipped (${stage_result#not run: })"
   elif [ "$stage_rc" -eq 2 ] && [ -n "$reason" ]; then
@@ -70,9 +70,7 @@ summarize_evaluate_run() {
     evaluate_result[$evaluate_on]="fails: exit status 0, but it wrote no evaluation.json"
     overall_ok=false
   else
-    error="$(grep -v '^== ' "$log" |
-      grep -m1 -E '^(kiln evaluate: |Error: |Exception in thread|[A-Za-z_.$]+(Exception|Error)\b)' |
-      sed 's/^Exception in thread "[^"]*" //')"
+    error="$(first_error_line evaluate "$log")"
     evaluate_result[$evaluate_on]="fails: $stage_result${error:+: $error}"
     overall_ok=false
   fi

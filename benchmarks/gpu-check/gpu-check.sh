@@ -421,7 +421,7 @@ summarize_train_run() {
   e2e_seconds_of[$train_device]="$stage_seconds"
   last_device="$(tail -1 "$run/devices.txt" 2>/dev/null | awk '{ print $2 }')"
   # TrainCommand rejects a device that it cannot open with exit status 2 and this line.
-  reason="$(sed -n "s/^kiln train: cannot train on $train_device: \(.*\)\. Use --device cpu or --device auto\.$/\1/p" "$log" | head -1)"
+  reason="$(unusable_device_reason train "$train_device" "$log")"
 
   if [ "$stage_rc" -eq 125 ]; then
     e2e_result[$train_device]="unmeasured: the run was skipped (${stage_result#not run: })"
@@ -439,9 +439,7 @@ summarize_train_run() {
     e2e_short[$train_device]="fails: $epochs of $train_epochs epochs"
     overall_ok=false
   else
-    error="$(grep -v '^== ' "$log" |
-      grep -m1 -E '^(kiln train: |Error: |Exception in thread|[A-Za-z_.$]+(Exception|Error)\b)' |
-      sed 's/^Exception in thread "[^"]*" //')"
+    error="$(first_error_line train "$log")"
     e2e_result[$train_device]="fails: $stage_result after $epochs of $train_epochs epochs"
     e2e_result[$train_device]+="${error:+: $error}"
     e2e_short[$train_device]="fails: $stage_result"

@@ -248,6 +248,21 @@ key_value() {
   sed -n "s/^$2=//p" "$1" 2>/dev/null | tail -1
 }
 
+# unusable_device_reason COMMAND DEVICE LOG: prints the reason from the line with which `kiln
+# COMMAND` rejects a DEVICE that it cannot open (exit status 2), or nothing.
+unusable_device_reason() {
+  sed -n "s/^kiln $1: cannot $1 on $2: \(.*\)\. Use --device cpu or --device auto\.$/\1/p" "$3" |
+    head -1
+}
+
+# first_error_line COMMAND LOG: prints the first line of LOG that reports an error of `kiln
+# COMMAND` (its own message, picocli's or an exception), without the name of the thread.
+first_error_line() {
+  grep -v '^== ' "$2" |
+    grep -m1 -E "^(kiln $1: |Error: |Exception in thread|[A-Za-z_.\$]+(Exception|Error)\b)" |
+    sed 's/^Exception in thread "[^"]*" //'
+}
+
 # verdict VALUE OPERATOR LIMIT: prints "met" or "not met" for VALUE >= LIMIT or VALUE <= LIMIT
 # (OPERATOR is ">=" or "<="), compared as decimal numbers.
 verdict() {

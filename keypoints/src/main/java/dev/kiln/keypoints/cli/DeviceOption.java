@@ -1,8 +1,6 @@
 package dev.kiln.keypoints.cli;
 
 import dev.kiln.core.backend.cuda.AutoDevice;
-import dev.kiln.core.backend.cuda.CudaException;
-import dev.kiln.core.backend.cuda.libraries.LibraryLoadException;
 import dev.kiln.core.backend.device.DeviceKernels;
 import dev.kiln.core.tensor.Device;
 import java.io.PrintWriter;
@@ -54,7 +52,7 @@ final class DeviceOption {
     if (parsed.isCpu()) {
       return parsed;
     }
-    String failure = open(parsed);
+    String failure = DeviceKernels.openFailure(parsed).orElse(null);
     if (failure != null) {
       err.println(
           "kiln "
@@ -84,7 +82,7 @@ final class DeviceOption {
       out.println("device auto: using the CPU, because " + choice.reason());
       return Device.CPU;
     }
-    String failure = open(choice.device());
+    String failure = DeviceKernels.openFailure(choice.device()).orElse(null);
     if (failure != null) {
       out.println("device auto: using the CPU, because " + failure);
       return Device.CPU;
@@ -97,15 +95,5 @@ final class DeviceOption {
   /** Prints which library serves which layers on {@code target}: cuBLAS, cuDNN or kiln's own. */
   private static void printLibraries(PrintWriter out, Device target) {
     out.println("device " + target + ": " + DeviceKernels.of(target).libraries());
-  }
-
-  /** Opens {@code target}'s kernels and returns null, or returns why it cannot be used. */
-  private static String open(Device target) {
-    try {
-      DeviceKernels.of(target);
-      return null;
-    } catch (IllegalStateException | CudaException | LibraryLoadException e) {
-      return e.getMessage().replaceAll("\\.$", "");
-    }
   }
 }

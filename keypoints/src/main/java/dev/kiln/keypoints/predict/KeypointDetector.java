@@ -1,8 +1,6 @@
 package dev.kiln.keypoints.predict;
 
 import dev.kiln.core.autograd.GradMode;
-import dev.kiln.core.backend.cuda.CudaException;
-import dev.kiln.core.backend.cuda.libraries.LibraryLoadException;
 import dev.kiln.core.backend.device.DeviceKernels;
 import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.DType;
@@ -27,6 +25,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.function.UnaryOperator;
 
 /**
@@ -161,12 +160,10 @@ public final class KeypointDetector {
     if (device.isCpu()) {
       return;
     }
-    try {
-      DeviceKernels.of(device);
-    } catch (IllegalStateException | CudaException | LibraryLoadException e) {
-      String reason = e.getMessage().replaceAll("\\.$", "");
+    Optional<String> failure = DeviceKernels.openFailure(device);
+    if (failure.isPresent()) {
       throw new IllegalStateException(
-          "cannot predict on " + device + ": " + reason + "; load on Device.CPU instead", e);
+          "cannot predict on " + device + ": " + failure.get() + "; load on Device.CPU instead");
     }
   }
 

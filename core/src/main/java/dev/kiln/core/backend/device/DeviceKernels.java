@@ -1,6 +1,8 @@
 package dev.kiln.core.backend.device;
 
 import dev.kiln.core.backend.cuda.CudaAvailability;
+import dev.kiln.core.backend.cuda.CudaException;
+import dev.kiln.core.backend.cuda.libraries.LibraryLoadException;
 import dev.kiln.core.backend.cuda.libraries.VendorBindings;
 import dev.kiln.core.backend.cuda.libraries.VendorBlas;
 import dev.kiln.core.backend.cuda.libraries.VendorDnn;
@@ -8,6 +10,7 @@ import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.DeviceStorage;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * One device's runtime together with a launcher for every kernel family: what the tensor ops call
@@ -102,6 +105,19 @@ public record DeviceKernels(
       OPEN.put(device, kernels);
     }
     return kernels;
+  }
+
+  /**
+   * Opens {@code device} as {@link #of} does, and returns empty where it opened, or else why it
+   * cannot be used, without a final period, so that a caller can add what to do instead.
+   */
+  public static Optional<String> openFailure(Device device) {
+    try {
+      of(device);
+      return Optional.empty();
+    } catch (IllegalStateException | CudaException | LibraryLoadException e) {
+      return Optional.of(e.getMessage().replaceAll("\\.$", ""));
+    }
   }
 
   /**
