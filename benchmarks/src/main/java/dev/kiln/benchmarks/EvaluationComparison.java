@@ -36,16 +36,16 @@ record EvaluationComparison(Verdict verdict, String detail) {
    *
    * <p>Both runs compute the same float32 model, and only the order of the sums differs. Reordering
    * a float32 sum of n terms moves it by at most about n × 2^-24 times the sum of the terms'
-   * magnitudes. The longest sum of preset {@code default}, its first linear layer, has 2304 terms,
-   * so with magnitudes that add up to 1 an output moves by up to 1.4e-4. An output of 1 is 48 crop
-   * pixels, and a crop pixel covers at most 160 / 110.4 = 1.45 pixels of a {@code SyntheticFaces}
-   * image (sides up to 160, shorter side rescaled to 110.4), so a keypoint moves by up to 9.6e-3
-   * pixels. A face's NME is the mean of its point distances over its inter-ocular distance, so it
-   * moves by at most the largest point's shift over that distance, which is at least 21.8 pixels in
-   * the check's test faces: 4.4e-4. The means move by at most as much as the faces. On a 2-core
-   * x86-64 machine on 2026-12-05, {@code emulated}, which runs kiln's CUDA kernels on the CPU,
-   * differed from the CPU by at most 5.0e-8 per face for the check's checkpoint. A wrong kernel
-   * moves NMEs by whole percentage points.
+   * magnitudes. In preset {@code default}, the sum with the most terms is in its first linear
+   * layer: 2304 of them. With magnitudes that add up to 1, an output there moves by up to 1.4e-4.
+   * An output of 1 is 48 crop pixels, and a crop pixel covers at most 160 / 110.4 = 1.45 pixels of
+   * a {@code SyntheticFaces} image (sides up to 160, shorter side rescaled to 110.4), so a keypoint
+   * moves by up to 9.6e-3 pixels. A face's NME is the mean of its point distances over its
+   * inter-ocular distance, so it moves by at most the largest point's shift over that distance,
+   * which is at least 21.8 pixels in the check's test faces: 4.4e-4. The means move by at most as
+   * much as the faces. On a 2-core x86-64 machine on 2026-12-05, {@code emulated}, which runs
+   * kiln's CUDA kernels on the CPU, differed from the CPU by at most 5.0e-8 per face for the
+   * check's checkpoint. A wrong kernel moves NMEs by whole percentage points.
    *
    * <p>NOTE: this bound covers the sums of the last layer, and relies on the earlier layers' errors
    * staying as small after the layers that follow them. cuDNN may choose Winograd or FFT

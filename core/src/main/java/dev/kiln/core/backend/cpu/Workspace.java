@@ -60,8 +60,8 @@ final class Workspace {
   /** Returns this thread's float array of {@code slot}, with at least {@code size} elements. */
   static float[] floats(Slot slot, int size) {
     List<SoftReference<float[]>> arrays = FLOATS.get();
-    SoftReference<float[]> held = arrays.get(slot.ordinal());
-    float[] array = held == null ? null : held.get();
+    SoftReference<float[]> reference = arrays.get(slot.ordinal());
+    float[] array = reference == null ? null : reference.get();
     if (array == null || array.length < size) {
       array = new float[size];
       arrays.set(slot.ordinal(), new SoftReference<>(array));
@@ -72,8 +72,8 @@ final class Workspace {
   /** Returns this thread's double array of {@code slot}, with at least {@code size} elements. */
   static double[] doubles(Slot slot, int size) {
     List<SoftReference<double[]>> arrays = DOUBLES.get();
-    SoftReference<double[]> held = arrays.get(slot.ordinal());
-    double[] array = held == null ? null : held.get();
+    SoftReference<double[]> reference = arrays.get(slot.ordinal());
+    double[] array = reference == null ? null : reference.get();
     if (array == null || array.length < size) {
       array = new double[size];
       arrays.set(slot.ordinal(), new SoftReference<>(array));
