@@ -231,18 +231,30 @@ public final class Conv2dKernels {
    * [outChannels] with it.
    *
    * <p>Math: gradBias[oc] = sum over b, oy, ox of gradOut[b, oc, oy, ox], summed in double.
+   *
+   * <p>The channels are split over the pool. Each channel's sum runs in a fixed order on one
+   * thread, so the result does not depend on the thread count.
    */
   public static void backwardBias(Storage gradOut, Conv2dGeometry g, Storage gradBias) {
     requireSize("output gradient", gradOut, g.outputSize());
     requireSize("bias gradient", gradBias, g.outChannels());
 
     int positions = g.outHeight() * g.outWidth();
-    for (int oc = 0; oc < g.outChannels(); oc++) {
-      double sum = 0;
-      for (int b = 0; b < g.batch(); b++) {
-        sum += sumRange(gradOut, (b * g.outChannels() + oc) * positions, positions);
-      }
-      gradBias.set(oc, sum);
+    int channels = g.outChannels();
+    CpuParallel.RangeBody sumChannels =
+        (chunk, first, end) -> {
+          for (int oc = first; oc < end; oc++) {
+            double sum = 0;
+            for (int b = 0; b < g.batch(); b++) {
+              sum += sumRange(gradOut, (b * channels + oc) * positions, positions);
+            }
+            gradBias.set(oc, sum);
+          }
+        };
+    if ((long) g.outputSize() < ElementwiseKernels.PARALLEL_MIN_SIZE) {
+      sumChannels.run(0, 0, channels);
+    } else {
+      CpuParallel.forEachChunk(channels, sumChannels);
     }
   }
 
@@ -346,7 +358,32 @@ public final class Conv2dKernels {
     }
   }
 
+  /**
+   * Returns the sum of {@code length} values from {@code offset}, in double. Float32 values go to
+   * four partial sums in turn, the last {@code length % 4} to the first, and the sums are added at
+   * the end as (s0 + s1) + (s2 + s3). Four independent additions per step keep the adder busy,
+   * where a single running sum waits for the previous addition at every element.
+   */
   private static double sumRange(Storage storage, int offset, int length) {
+    if (storage instanceof Storage.F32) {
+      float[] data = storage.floats();
+      double s0 = 0;
+      double s1 = 0;
+      double s2 = 0;
+      double s3 = 0;
+      int end = offset + length;
+      int i = offset;
+      for (; i + 3 < end; i += 4) {
+        s0 += data[i];
+        s1 += data[i + 1];
+        s2 += data[i + 2];
+        s3 += data[i + 3];
+      }
+      for (; i < end; i++) {
+        s0 += data[i];
+      }
+      return (s0 + s1) + (s2 + s3);
+    }
     double sum = 0;
     for (int i = offset; i < offset + length; i++) {
       sum += storage.get(i);

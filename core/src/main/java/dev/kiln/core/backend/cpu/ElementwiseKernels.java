@@ -58,7 +58,16 @@ public final class ElementwiseKernels {
               + size);
     }
     if (grad instanceof Storage.F32 && x instanceof Storage.F32 && out instanceof Storage.F32) {
-      FastElementwise.reluBackward(grad.floats(), x.floats(), out.floats(), size);
+      float[] g = grad.floats();
+      float[] in = x.floats();
+      float[] result = out.floats();
+      if (size < PARALLEL_MIN_SIZE) {
+        FastElementwise.reluBackward(g, in, result, 0, size);
+      } else {
+        // Each chunk writes only its own range of the output.
+        CpuParallel.forEachChunk(
+            size, (chunk, start, end) -> FastElementwise.reluBackward(g, in, result, start, end));
+      }
       return;
     }
     for (int i = 0; i < size; i++) {

@@ -23,18 +23,18 @@ final class FastElementwise {
   private FastElementwise() {}
 
   /**
-   * Writes the ReLU gradient {@code grad[i] * (x[i] > 0 ? 1 : 0)} to {@code out[i]} for i in [0,
-   * size), bit-identical to multiplying by the {@code RELU_GRAD} mask: where x is not positive the
-   * product grad * 0 is kept, so a negative gradient gives -0 and an infinite or NaN one gives NaN.
-   * Runs in {@link VectorElementwise} when the JVM has the Vector API, else in a scalar loop with
-   * the same results. Runs on the calling thread.
+   * Writes the ReLU gradient {@code grad[i] * (x[i] > 0 ? 1 : 0)} to {@code out[i]} for i in
+   * [start, end), bit-identical to multiplying by the {@code RELU_GRAD} mask: where x is not
+   * positive the product grad * 0 is kept, so a negative gradient gives -0 and an infinite or NaN
+   * one gives NaN. Runs in {@link VectorElementwise} when the JVM has the Vector API, else in a
+   * scalar loop with the same results. Runs on the calling thread.
    */
-  static void reluBackward(float[] grad, float[] x, float[] out, int size) {
+  static void reluBackward(float[] grad, float[] x, float[] out, int start, int end) {
     if (VectorSupport.available()) {
-      VectorElementwise.reluBackward(grad, x, out, size);
+      VectorElementwise.reluBackward(grad, x, out, start, end);
       return;
     }
-    for (int i = 0; i < size; i++) {
+    for (int i = start; i < end; i++) {
       out[i] = x[i] > 0 ? grad[i] : grad[i] * 0f;
     }
   }

@@ -70,32 +70,40 @@ public final class OptimizerKernels {
       float[] p = param.floats();
       float[] grads = grad.floats();
       float[] b = momentumBuffer == null ? null : momentumBuffer.floats();
-      for (int i = 0; i < p.length; i++) {
-        double g = decay == 0.0 ? grads[i] : grads[i] + decay * p[i];
-        double d = g;
-        if (b != null) {
-          double buffer = firstStep ? g : momentum * b[i] + (1.0 - settings.dampening()) * g;
-          b[i] = (float) buffer;
-          d = settings.nesterov() ? g + momentum * buffer : buffer;
-        }
-        p[i] = (float) (p[i] - lr * d);
-      }
+      forEachRange(
+          p.length,
+          (start, end) -> {
+            for (int i = start; i < end; i++) {
+              double g = decay == 0.0 ? grads[i] : grads[i] + decay * p[i];
+              double d = g;
+              if (b != null) {
+                double buffer = firstStep ? g : momentum * b[i] + (1.0 - settings.dampening()) * g;
+                b[i] = (float) buffer;
+                d = settings.nesterov() ? g + momentum * buffer : buffer;
+              }
+              p[i] = (float) (p[i] - lr * d);
+            }
+          });
       return;
     }
 
     double[] p = param.doubles();
     double[] grads = grad.doubles();
     double[] b = momentumBuffer == null ? null : momentumBuffer.doubles();
-    for (int i = 0; i < p.length; i++) {
-      double g = decay == 0.0 ? grads[i] : grads[i] + decay * p[i];
-      double d = g;
-      if (b != null) {
-        double buffer = firstStep ? g : momentum * b[i] + (1.0 - settings.dampening()) * g;
-        b[i] = buffer;
-        d = settings.nesterov() ? g + momentum * buffer : buffer;
-      }
-      p[i] = p[i] - lr * d;
-    }
+    forEachRange(
+        p.length,
+        (start, end) -> {
+          for (int i = start; i < end; i++) {
+            double g = decay == 0.0 ? grads[i] : grads[i] + decay * p[i];
+            double d = g;
+            if (b != null) {
+              double buffer = firstStep ? g : momentum * b[i] + (1.0 - settings.dampening()) * g;
+              b[i] = buffer;
+              d = settings.nesterov() ? g + momentum * buffer : buffer;
+            }
+            p[i] = p[i] - lr * d;
+          }
+        });
   }
 
   /**
@@ -139,13 +147,17 @@ public final class OptimizerKernels {
       float[] grads = grad.floats();
       float[] m = expAvg.floats();
       float[] v = expAvgSq.floats();
-      for (int i = 0; i < p.length; i++) {
-        double g = l2 == 0.0 ? grads[i] : grads[i] + l2 * p[i];
-        m[i] = (float) (beta1 * m[i] + (1.0 - beta1) * g);
-        v[i] = (float) (beta2 * v[i] + (1.0 - beta2) * g * g);
-        double denominator = Math.sqrt(v[i]) / biasCorrection2Sqrt + eps;
-        p[i] = (float) (p[i] * keep - stepSize * m[i] / denominator);
-      }
+      forEachRange(
+          p.length,
+          (start, end) -> {
+            for (int i = start; i < end; i++) {
+              double g = l2 == 0.0 ? grads[i] : grads[i] + l2 * p[i];
+              m[i] = (float) (beta1 * m[i] + (1.0 - beta1) * g);
+              v[i] = (float) (beta2 * v[i] + (1.0 - beta2) * g * g);
+              double denominator = Math.sqrt(v[i]) / biasCorrection2Sqrt + eps;
+              p[i] = (float) (p[i] * keep - stepSize * m[i] / denominator);
+            }
+          });
       return;
     }
 
@@ -153,12 +165,35 @@ public final class OptimizerKernels {
     double[] grads = grad.doubles();
     double[] m = expAvg.doubles();
     double[] v = expAvgSq.doubles();
-    for (int i = 0; i < p.length; i++) {
-      double g = l2 == 0.0 ? grads[i] : grads[i] + l2 * p[i];
-      m[i] = beta1 * m[i] + (1.0 - beta1) * g;
-      v[i] = beta2 * v[i] + (1.0 - beta2) * g * g;
-      double denominator = Math.sqrt(v[i]) / biasCorrection2Sqrt + eps;
-      p[i] = p[i] * keep - stepSize * m[i] / denominator;
+    forEachRange(
+        p.length,
+        (start, end) -> {
+          for (int i = start; i < end; i++) {
+            double g = l2 == 0.0 ? grads[i] : grads[i] + l2 * p[i];
+            m[i] = beta1 * m[i] + (1.0 - beta1) * g;
+            v[i] = beta2 * v[i] + (1.0 - beta2) * g * g;
+            double denominator = Math.sqrt(v[i]) / biasCorrection2Sqrt + eps;
+            p[i] = p[i] * keep - stepSize * m[i] / denominator;
+          }
+        });
+  }
+
+  /** A loop over the elements [start, end) of the storages of one update. */
+  @FunctionalInterface
+  private interface RangeLoop {
+    void run(int start, int end);
+  }
+
+  /**
+   * Runs {@code loop} over [0, size): on the calling thread for a small parameter, else split over
+   * the pool. Every element's update reads and writes only its own index, so the split never
+   * changes a result.
+   */
+  private static void forEachRange(int size, RangeLoop loop) {
+    if (size < ElementwiseKernels.PARALLEL_MIN_SIZE) {
+      loop.run(0, size);
+    } else {
+      CpuParallel.forEachChunk(size, (chunk, start, end) -> loop.run(start, end));
     }
   }
 

@@ -6,6 +6,7 @@ import static dev.kiln.core.backend.cpu.KernelAsserts.randomStorage;
 import static dev.kiln.core.backend.cpu.KernelAsserts.tolerance;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Storage;
@@ -118,6 +119,27 @@ class Conv2dKernelsTest {
       expected[(i / positions) % g.outChannels()] += gradOut.get(i);
     }
     assertAllClose(expected, gradBias, tolerance(dtype), "gradBias");
+  }
+
+  /**
+   * An output gradient above the pool's size limit, so the channels are split over the threads: 2
+   * images of 9 channels of 80 x 60, with an odd channel count for an uneven split.
+   */
+  @Test
+  void backwardBiasOfLargeOutputMatchesNaiveSum() {
+    Conv2dGeometry g = new Conv2dGeometry(2, 1, 80, 60, 9, 1, 1, 1, 1, 0, 0, 1, 1);
+    assertTrue(g.outputSize() >= ElementwiseKernels.PARALLEL_MIN_SIZE);
+    Storage gradOut = randomStorage(DType.FLOAT32, g.outputSize(), 10);
+    Storage gradBias = nanStorage(DType.FLOAT32, g.outChannels());
+
+    Conv2dKernels.backwardBias(gradOut, g, gradBias);
+
+    double[] expected = new double[g.outChannels()];
+    int positions = g.outHeight() * g.outWidth();
+    for (int i = 0; i < g.outputSize(); i++) {
+      expected[(i / positions) % g.outChannels()] += gradOut.get(i);
+    }
+    assertAllClose(expected, gradBias, tolerance(DType.FLOAT32), "gradBias");
   }
 
   @ParameterizedTest(name = "{0} {1}")
