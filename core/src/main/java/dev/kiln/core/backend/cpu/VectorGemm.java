@@ -61,6 +61,9 @@ final class VectorGemm {
    * Computes the product with the same contract as {@link Gemm#gemm}. A(i, p) is read at {@code
    * a[aOffset + i * k + p]}, or at {@code a[aOffset + p * m + i]} when {@code transA} is set,
    * likewise for B, and C(i, j) at {@code c[cOffset + i * n + j]}. Sizes are positive.
+   *
+   * <p>A product of a few rows of A by a transposed B, long enough for vector dot products, goes to
+   * {@link FewRowsGemm}, which does not pack B.
    */
   static void multiply(
       boolean transA,
@@ -75,6 +78,10 @@ final class VectorGemm {
       float[] c,
       int cOffset,
       boolean accumulate) {
+    if (!transA && transB && m <= FewRowsGemm.MAX_ROWS && k >= FewRowsGemm.MIN_DEPTH) {
+      FewRowsGemm.multiply(m, n, k, a, aOffset, b, bOffset, c, cOffset, accumulate);
+      return;
+    }
     PanelSource panels = new StridedPanels(b, bOffset, transB ? 1 : n, transB ? k : 1);
     multiply(
         m, n, k, a, aOffset, transA ? 1 : k, transA ? m : 1, panels, c, cOffset, n, accumulate);
