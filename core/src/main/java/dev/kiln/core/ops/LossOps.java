@@ -78,7 +78,8 @@ public final class LossOps {
   /**
    * Wing loss (Feng et al., CVPR 2018): w·ln(1 + |d|/ε) where |d| &lt; w, else |d| − C with C = w −
    * w·ln(1 + w/ε), and d = x − t. Its derivative in x is w·sign(d)/(ε + |d|) inside the band and
-   * sign(d) outside. The paper's defaults are w = 10 and ε = 2.
+   * sign(d) outside. The paper's defaults, w = 10 and ε = 2, are in pixels: w and ε are in the
+   * units of the targets.
    *
    * @throws IllegalArgumentException if {@code w} or {@code epsilon} is not a finite number above 0
    */

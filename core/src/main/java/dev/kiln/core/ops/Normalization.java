@@ -16,11 +16,12 @@ public final class Normalization {
   private Normalization() {}
 
   /**
-   * Normalizes each channel. In training, it uses the batch statistics and, when the running
-   * tensors are non-null, updates them in place with {@code momentum}; in evaluation, it uses the
-   * running statistics. {@code weight} and {@code bias} (gamma and beta) may be null. An input
-   * without elements, such as a batch of 0, gives an empty output and leaves the running statistics
-   * unchanged in both modes, as in PyTorch 1.13.
+   * Normalizes each channel. With {@code useBatchStatistics}, as in training, it uses the batch
+   * statistics and, when the running tensors are non-null, updates them in place with {@code
+   * momentum}. Otherwise, as in evaluation, it uses the running statistics. {@code weight} and
+   * {@code bias} (gamma and beta) may be null. An input without elements, such as a batch of 0,
+   * gives an empty output and leaves the running statistics unchanged in both modes, as in PyTorch
+   * 1.13.
    */
   public static Tensor batchNorm(
       Tensor x,
@@ -28,7 +29,7 @@ public final class Normalization {
       Tensor runningVar,
       Tensor weight,
       Tensor bias,
-      boolean training,
+      boolean useBatchStatistics,
       double momentum,
       double eps) {
     if (x.dim() < 2) {
@@ -46,7 +47,7 @@ public final class Normalization {
       }
     }
     Tensor out = Tensor.emptyLike(x);
-    if (training && n * s == 1) {
+    if (useBatchStatistics && n * s == 1) {
       throw new IllegalArgumentException(
           "batchNorm: input of shape "
               + Shapes.format(x.shape())
@@ -55,7 +56,7 @@ public final class Normalization {
               + (runningMean == null ? "" : ", or call eval() to use the running statistics"));
     }
 
-    if (!training && (runningMean == null || runningVar == null)) {
+    if (!useBatchStatistics && (runningMean == null || runningVar == null)) {
       throw new IllegalArgumentException(
           "batchNorm: evaluation mode needs running statistics; build the layer with"
               + " trackRunningStats=true or call train()");
@@ -68,10 +69,21 @@ public final class Normalization {
     }
     if (!x.device().isCpu()) {
       return onDevice(
-          x, runningMean, runningVar, weight, bias, training, momentum, eps, out, n, c, s);
+          x,
+          runningMean,
+          runningVar,
+          weight,
+          bias,
+          useBatchStatistics,
+          momentum,
+          eps,
+          out,
+          n,
+          c,
+          s);
     }
 
-    if (training) {
+    if (useBatchStatistics) {
       double[] mean = new double[c];
       double[] invStd = new double[c];
       BatchNormKernels.forwardTraining(
@@ -149,8 +161,8 @@ public final class Normalization {
   }
 
   /**
-   * The same op on a device. In training the batch mean and inverse standard deviation stay on the
-   * device, in two tensors of c floats that the backward pass reads.
+   * The same op on a device. With batch statistics, the batch mean and inverse standard deviation
+   * stay on the device, in two tensors of c floats that the backward pass reads.
    */
   private static Tensor onDevice(
       Tensor x,
@@ -158,7 +170,7 @@ public final class Normalization {
       Tensor runningVar,
       Tensor weight,
       Tensor bias,
-      boolean training,
+      boolean useBatchStatistics,
       double momentum,
       double eps,
       Tensor out,
@@ -166,7 +178,7 @@ public final class Normalization {
       int c,
       int s) {
     DeviceBatchNorm kernels = kernelsOf(x).batchNorm();
-    if (training) {
+    if (useBatchStatistics) {
       Tensor mean = Tensor.empty(x.dtype(), x.device(), c);
       Tensor invStd = Tensor.empty(x.dtype(), x.device(), c);
       kernels.forwardTraining(

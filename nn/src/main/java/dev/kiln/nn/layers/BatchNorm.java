@@ -10,6 +10,12 @@ import dev.kiln.nn.Module;
  * Batch normalization over dimension 1, shared by {@link BatchNorm1d} and {@link BatchNorm2d}.
  * Training mode normalizes with the batch's statistics and updates the running ones; evaluation
  * mode uses the running statistics.
+ *
+ * <p>The conventions are PyTorch's. The batch is normalized with its biased variance (divided by
+ * the number of values m), and the running variance is updated with the unbiased one (divided by m
+ * - 1). The update is running = (1 - momentum) * running + momentum * batch, so a momentum of 0.1
+ * moves a tenth of the way to the batch statistic: Keras's momentum of 0.99 is this momentum of
+ * 0.01. A layer built without running statistics uses the batch statistics in both modes.
  */
 public abstract class BatchNorm extends Module {
   private final int numFeatures;
@@ -68,9 +74,9 @@ public abstract class BatchNorm extends Module {
               + input.size(1)
               + " channels in dimension 1");
     }
-    boolean useBatchStats = isTraining() || runningMean == null;
+    boolean useBatchStatistics = isTraining() || runningMean == null;
     return Normalization.batchNorm(
-        input, runningMean, runningVar, weight, bias, useBatchStats, momentum, eps);
+        input, runningMean, runningVar, weight, bias, useBatchStatistics, momentum, eps);
   }
 
   public Tensor weight() {

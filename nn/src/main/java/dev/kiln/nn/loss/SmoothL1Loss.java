@@ -9,6 +9,11 @@ import java.util.Objects;
  * Smooth L1 loss, like PyTorch's {@code SmoothL1Loss}: quadratic for |x − t| &lt; beta and linear
  * beyond, so outliers pull less than with MSE. A beta of 0 gives L1.
  *
+ * <p>Beta is in the units of the targets. With targets scaled to about [-1, 1], as the keypoint
+ * trainer scales them, nearly every error is below the default beta of 1, so the loss is half the
+ * squared error there. Adam ignores a constant factor, so it then trains like MSE. A beta near the
+ * typical error gives the mix of both.
+ *
  * @param beta width of the quadratic band in the prediction's units, finite and at least 0
  */
 public record SmoothL1Loss(double beta, Reduction reduction) implements Loss {

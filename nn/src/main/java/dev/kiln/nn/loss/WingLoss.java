@@ -10,6 +10,12 @@ import java.util.Objects;
  * Localisation with Convolutional Neural Networks", CVPR 2018): logarithmic for |x − t| &lt; w, so
  * small and medium errors keep a large gradient, and linear beyond.
  *
+ * <p>w and epsilon are in the units of the targets. The paper's defaults of 10 and 2 are pixels.
+ * With targets scaled to about [-1, 1], as the keypoint trainer scales them, every error is inside
+ * the band of width 10. For errors up to 1, the gradient 10 / (2 + |d|) only falls from 5 to 3.3,
+ * so the loss behaves much like L1. For a crop of S pixels, 10 and 2 pixels are 20 / S and 4 / S in
+ * those units.
+ *
  * @param w width of the logarithmic band in the prediction's units, finite and above 0
  * @param epsilon curvature of the logarithmic band (smaller is sharper), finite and above 0
  */

@@ -15,6 +15,11 @@ import java.util.function.UnaryOperator;
  * replace each gradient with a clipped copy through {@link Tensor#setGrad}, so a gradient tensor
  * that other code still references is left unchanged. Parameters without a gradient are skipped.
  *
+ * <p>One difference from PyTorch 1.13: there, with the default {@code error_if_nonfinite=False}, a
+ * NaN or infinite total norm scales the gradients by 0 or NaN, so finite gradients become 0 and the
+ * others NaN. Here {@link #clipGradNorm} raises an exception instead, because the step would spoil
+ * the weights.
+ *
  * <p>Gradients on the CPU are read element by element in double precision. Gradients on another
  * device stay there: their squares are summed and their copies are made by tensor ops on that
  * device, in float32, and only one number per device comes back to the host.

@@ -10,8 +10,9 @@ import dev.kiln.nn.optim.Optimizer;
  * lr(t) = etaMin + (baseLr - etaMin) * (1 + cos(pi * t / tMax)) / 2
  * </pre>
  *
- * <p>NOTE: past tMax the closed form rises again along the cosine. PyTorch's recursive form, which
- * its {@code step()} uses, agrees with it only up to tMax.
+ * <p>Past tMax the rate rises again along the cosine, back to the base rate at 2 tMax. PyTorch
+ * 1.13's {@code step()} computes the rate recursively from the previous one and gives the same
+ * values, past tMax too.
  */
 public final class CosineAnnealingLR extends LrScheduler {
   private final int tMax;
