@@ -24,6 +24,8 @@ class FastPool2dTest {
       {1, 3, 7, 9, 2, 2, 2, 2, 0, 0}, // odd sizes drop the last row and column
       {3, 5, 12, 12, 2, 2, 2, 2, 0, 0}, // 6x6 output planes, fewer than one vector per row
       {2, 3, 20, 70, 2, 2, 2, 2, 0, 0}, // 35 columns, more than two vectors per row
+      {1, 2, 6, 67, 2, 2, 2, 2, 0, 0}, // 33 columns from an odd width: the row path's last column
+      {1, 2, 4, 64, 2, 2, 2, 2, 0, 0}, // 32 columns, whole vectors only
       {2, 3, 7, 5, 3, 3, 2, 2, 1, 1}, // overlapping windows with padding: plain forward
       {2, 2, 6, 6, 2, 2, 1, 1, 0, 0} // stride 1: plain forward, overlapping gradients
     };
