@@ -124,10 +124,19 @@ public final class Conv2dKernels {
 
     if (bias != null) {
       int positions = g.outHeight() * g.outWidth();
-      for (int b = 0; b < g.batch(); b++) {
-        for (int oc = 0; oc < g.outChannels(); oc++) {
-          addConstant(out, (b * g.outChannels() + oc) * positions, positions, bias.get(oc));
-        }
+      // Each chunk adds the bias to its own images.
+      CpuParallel.RangeBody addBias =
+          (chunk, firstImage, endImage) -> {
+            for (int b = firstImage; b < endImage; b++) {
+              for (int oc = 0; oc < g.outChannels(); oc++) {
+                addConstant(out, (b * g.outChannels() + oc) * positions, positions, bias.get(oc));
+              }
+            }
+          };
+      if ((long) g.outputSize() < ElementwiseKernels.PARALLEL_MIN_SIZE) {
+        addBias.run(0, 0, g.batch());
+      } else {
+        CpuParallel.forEachChunk(g.batch(), addBias);
       }
     }
   }

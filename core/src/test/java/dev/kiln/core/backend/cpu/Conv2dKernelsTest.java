@@ -32,6 +32,10 @@ class Conv2dKernelsTest {
     {1, 2, 6, 7, 3, 2, 3, 2, 1, 1, 0, 1, 2}, // different settings per axis
   };
 
+  /** 2 images of 9 channels of 80 x 60 from a 1 x 1 kernel: an output of 86400 values. */
+  private static final Conv2dGeometry LARGE_OUTPUT =
+      new Conv2dGeometry(2, 1, 80, 60, 9, 1, 1, 1, 1, 0, 0, 1, 1);
+
   static Stream<Arguments> cases() {
     List<Arguments> cases = new ArrayList<>();
     for (DType dtype : DType.values()) {
@@ -122,12 +126,30 @@ class Conv2dKernelsTest {
   }
 
   /**
-   * An output gradient above the pool's size limit, so the channels are split over the threads: 2
-   * images of 9 channels of 80 x 60, with an odd channel count for an uneven split.
+   * An output above the pool's size limit, so the bias is added by the threads, one image each: 2
+   * images of 9 channels of 80 x 60.
+   */
+  @Test
+  void forwardOfLargeOutputAddsTheBias() {
+    Conv2dGeometry g = LARGE_OUTPUT;
+    assertTrue(g.outputSize() >= ElementwiseKernels.PARALLEL_MIN_SIZE);
+    Storage x = randomStorage(DType.FLOAT32, g.inputSize(), 1);
+    Storage weight = randomStorage(DType.FLOAT32, g.weightSize(), 2);
+    Storage bias = randomStorage(DType.FLOAT32, g.outChannels(), 3);
+    Storage out = nanStorage(DType.FLOAT32, g.outputSize());
+
+    Conv2dKernels.forward(x, weight, bias, g, out);
+
+    assertAllClose(directForward(x, weight, bias, g), out, tolerance(DType.FLOAT32), "out");
+  }
+
+  /**
+   * An output gradient above the pool's size limit, so the channels are split over the threads,
+   * with an odd channel count for an uneven split.
    */
   @Test
   void backwardBiasOfLargeOutputMatchesNaiveSum() {
-    Conv2dGeometry g = new Conv2dGeometry(2, 1, 80, 60, 9, 1, 1, 1, 1, 0, 0, 1, 1);
+    Conv2dGeometry g = LARGE_OUTPUT;
     assertTrue(g.outputSize() >= ElementwiseKernels.PARALLEL_MIN_SIZE);
     Storage gradOut = randomStorage(DType.FLOAT32, g.outputSize(), 10);
     Storage gradBias = nanStorage(DType.FLOAT32, g.outChannels());
