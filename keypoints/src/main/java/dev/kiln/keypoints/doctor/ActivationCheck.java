@@ -96,8 +96,9 @@ public final class ActivationCheck {
                   + Stats.format(EXPLODING_STD)
                   + ".",
               evidence,
-              "Initialize the weights with a spread of about 1/sqrt(fan-in), and check the input"
-                  + " scale.",
+              "Initialize the weights with a standard deviation of about sqrt(2/fan-in) before"
+                  + " ReLU (He, kaiming_normal) or 1/sqrt(3 fan-in) elsewhere (PyTorch's default),"
+                  + " and check the input scale.",
               null));
     }
     if (!vanishing.isEmpty()) {
@@ -112,7 +113,9 @@ public final class ActivationCheck {
                   + Stats.format(VANISHING_STD)
                   + ".",
               evidence,
-              "Initialize the weights with a spread of about 1/sqrt(fan-in), or add batch norm.",
+              "Initialize the weights with a standard deviation of about sqrt(2/fan-in) before"
+                  + " ReLU (He, kaiming_normal), which keeps the activations' variance from layer"
+                  + " to layer, or add batch norm.",
               null));
     }
     if (!dead.isEmpty()) {
@@ -121,9 +124,15 @@ public final class ActivationCheck {
               Severity.WARNING,
               "dead-relu",
               Finding.MEASURED,
-              "Over half of the units of " + dead.size() + " ReLU layers output 0 for every face.",
+              "Over half of the units of "
+                  + dead.size()
+                  + " ReLU layers output 0 for every face of one "
+                  + batch.size()
+                  + "-face batch.",
               "dead units: " + String.join(", ", dead),
-              "Lower the learning rate, initialize with kaiming_uniform, or use leaky_relu.",
+              "A unit whose input is negative for every face gets zero gradient, so it never"
+                  + " recovers. Lower the learning rate, initialize with kaiming_uniform, or use"
+                  + " leaky_relu.",
               null));
     }
     if (!saturated.isEmpty()) {
@@ -142,7 +151,10 @@ public final class ActivationCheck {
     return findings;
   }
 
-  /** Returns the share of units (channels or features) that are 0 or below for every face. */
+  /**
+   * Returns the share of units (channels or features) that are 0 or below for every face of the
+   * batch.
+   */
   static double deadShare(Tensor output) {
     int faces = output.size(0);
     int units = output.size(1);

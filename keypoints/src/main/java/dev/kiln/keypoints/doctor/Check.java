@@ -14,7 +14,7 @@ public enum Check {
   ACTIVATIONS,
   /** Dropout and batch norm modes, and randomness left on in evaluation mode. */
   MODES,
-  /** Per-layer weight statistics against the fan-in rule. */
+  /** Standard deviation of each layer's current weights against PyTorch's default and He's init. */
   INITIALIZATION,
   /** Training on one batch, and the spread of the predictions afterwards. */
   OVERFIT,

@@ -5,6 +5,8 @@ import dev.kiln.keypoints.eval.Nme;
 import dev.kiln.keypoints.plot.KeypointOverlay;
 import dev.kiln.keypoints.train.Batch;
 import java.io.IOException;
+import java.math.BigDecimal;
+import java.math.MathContext;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -104,6 +106,29 @@ public final class DataCheck {
     return findings;
   }
 
+  /** Learning rate at which {@link #slowOutputSentence} counts the steps, a common Adam rate. */
+  private static final double TYPICAL_ADAM_RATE = 1e-3;
+
+  /**
+   * Returns the sentence that explains why unnormalized targets stall the loss: Adam moves each
+   * weight by about the learning rate per step, whatever the gradient's size.
+   */
+  private static String slowOutputSentence(float[] targets) {
+    double magnitude = 0;
+    for (float v : targets) {
+      magnitude += Math.abs(v);
+    }
+    magnitude /= targets.length;
+    BigDecimal steps = new BigDecimal(magnitude / TYPICAL_ADAM_RATE).round(new MathContext(2));
+    return "Adam moves each weight by about the learning rate per step, so at a rate of "
+        + TYPICAL_ADAM_RATE
+        + " an output bias that must reach the targets' mean size of "
+        + Stats.format(magnitude)
+        + " needs about "
+        + steps.toPlainString()
+        + " steps, and until then the loss looks stuck.";
+  }
+
   /**
    * Checks the targets after normalization: mean, spread, the share beyond ±1 and the share of
    * keypoints outside the crop.
@@ -142,8 +167,10 @@ public final class DataCheck {
                   + Stats.percent(outside)
                   + " of the keypoints lie outside the crop.",
               evidence,
-              "Map the keypoints to [-1, 1] before the loss, as (pixel - S/2) / (S/2) with the"
-                  + " input side S (KeypointNormalization), and map predictions back the same way.",
+              slowOutputSentence(all)
+                  + " Map the keypoints to [-1, 1] before the loss, as (pixel - S/2) / (S/2) with"
+                  + " the input side S (KeypointNormalization), and map predictions back the same"
+                  + " way.",
               null));
     } else if (beyond > outside + 0.1) {
       findings.add(

@@ -22,7 +22,7 @@ public final class Doctor {
   /** Epochs after which {@link #stalled} judges a run, and over which it takes the best loss. */
   public static final int STALL_EPOCHS = 3;
 
-  /** Smallest fall of the training loss below the first epoch's that counts as learning. */
+  /** Smallest fall of the training loss below epoch 1's mean loss that counts as learning. */
   public static final double STALL_FALL = 0.10;
 
   private Doctor() {}
@@ -113,10 +113,12 @@ public final class Doctor {
   }
 
   /**
-   * Returns true when a run's training loss stays around its starting value: after {@link
-   * #STALL_EPOCHS} epochs, the best loss of the last {@link #STALL_EPOCHS} is not {@link
-   * #STALL_FALL} (10%) below the first epoch's, or it is not a number. A run that learned and then
-   * levels off, as every converging run does, does not count.
+   * Returns true when a run's training loss has not fallen: after {@link #STALL_EPOCHS} epochs, the
+   * best mean training loss of the last {@link #STALL_EPOCHS} epochs is not {@link #STALL_FALL}
+   * (10%) below epoch 1's mean loss, or one of those losses is not a number. The test compares with
+   * epoch 1's mean loss, not the first batch's, so a loss that drops over epoch 1's first batches
+   * and then stays flat counts as stalled. A run that learned over several epochs and then levels
+   * off, as every converging run does, does not count.
    */
   public static boolean stalled(List<EpochRecord> history) {
     if (history.size() < STALL_EPOCHS) {

@@ -18,10 +18,11 @@ import org.slf4j.LoggerFactory;
  * falls fastest at a good rate and blows up past the largest usable one.
  *
  * @param rates the learning rate of each step taken
- * @param losses the smoothed loss after each step
+ * @param losses the smoothed loss after each step: {@code losses[i]} is measured on the next batch
+ *     after the step at {@code rates[i]}
  * @param steepest the rate at which the smoothed loss fell fastest
- * @param divergence the first rate at which the smoothed loss exceeded 4 times its lowest value, or
- *     NaN when it never did
+ * @param divergence the rate of the first step after which the smoothed loss exceeded 4 times its
+ *     lowest value or was not a number, or NaN when no step did
  *     <p>NOTE: in a short sweep the estimate can be far off: with 40 steps, an L1 loss and batch
  *     norm the loss did not diverge even at a rate of 1, so the steepest descent came out near 0.2.
  *     {@link WiringCheck}'s update ratios decide whether the configured rate is too high.
@@ -55,6 +56,11 @@ public record LearningRateCheck(
     }
   }
 
+  /**
+   * Takes {@code steps} optimizer steps at growing rates. The loss that a step at {@code rates[i]}
+   * produced is measured by the next forward pass, on the next batch, so that pass's smoothed loss
+   * is stored as {@code losses[i]}. The sweep thus runs one forward pass more than it takes steps.
+   */
   private static LearningRateCheck sweep(DoctorInput input, List<Batch> batches, int steps) {
     Optimizer optimizer = input.optimizer();
     double growth = Math.pow(HIGHEST / LOWEST, 1.0 / (steps - 1));
@@ -65,27 +71,34 @@ public record LearningRateCheck(
     double divergence = Double.NaN;
     int stepsTaken = 0;
 
-    for (int step = 0; step < steps; step++) {
+    for (int pass = 0; pass <= steps; pass++) {
       DeadlineReached.check(input.options());
-      double rate = LOWEST * Math.pow(growth, step);
-      Batch batch = batches.get(step % batches.size());
+      Batch batch = batches.get(pass % batches.size());
       optimizer.zeroGrad();
       Tensor loss = input.loss().compute(input.model().forward(batch.images()), batch.targets());
-      double value = loss.item();
-      average = SMOOTHING * average + (1 - SMOOTHING) * value;
-      double smoothed = average / (1 - Math.pow(SMOOTHING, step + 1));
-      rates[step] = rate;
-      losses[step] = smoothed;
-      stepsTaken = step + 1;
-      if (!Double.isFinite(smoothed) || (step > 2 && smoothed > 4 * lowest)) {
-        divergence = rate;
-        break;
+      average = SMOOTHING * average + (1 - SMOOTHING) * loss.item();
+      // Dividing by 1 - SMOOTHING^n removes the pull towards the starting value 0 of the average,
+      // the bias correction of Adam's m-hat.
+      double smoothed = average / (1 - Math.pow(SMOOTHING, pass + 1));
+      if (pass > 0) {
+        int step = pass - 1;
+        losses[step] = smoothed;
+        if (!Double.isFinite(smoothed) || (step >= 2 && smoothed > 4 * lowest)) {
+          divergence = rates[step];
+          break;
+        }
       }
       lowest = Math.min(lowest, smoothed);
+      if (pass == steps) {
+        break;
+      }
 
+      double rate = LOWEST * Math.pow(growth, pass);
       loss.backward();
       optimizer.setLearningRate(rate);
       optimizer.step();
+      rates[pass] = rate;
+      stepsTaken = pass + 1;
     }
     rates = Arrays.copyOf(rates, stepsTaken);
     losses = Arrays.copyOf(losses, stepsTaken);

@@ -19,7 +19,8 @@ import java.util.List;
 
 /**
  * Checks of the model's structure and state: the activation after the output layer, the modes of
- * dropout and batch norm, and the initial weights against the fan-in rule.
+ * dropout and batch norm, and the spread of the current weights against the standard deviations of
+ * the common inits. The weights are the initial ones only for a model that has not trained.
  */
 public final class ModelCheck {
   /** Share of targets that an output activation cannot produce above which it is flagged. */
@@ -27,6 +28,21 @@ public final class ModelCheck {
 
   /** Smallest weight count for which the sign balance of a layer is judged. */
   static final int SIGN_CHECK_MIN_WEIGHTS = 64;
+
+  /**
+   * Multiple of 1/sqrt(fan-in) above which a layer's weight standard deviation counts as too wide.
+   * 1/sqrt(fan-in) is the bound of PyTorch's default uniform init, whose standard deviation is
+   * 1/sqrt(3 fan-in), so the limit is about 8.7 times that default and 3.5 times He's
+   * sqrt(2/fan-in). The margin is wide on purpose, so that a layer whose weights training has
+   * spread somewhat wider than its init is not flagged.
+   */
+  static final double WIDE_FACTOR = 5;
+
+  /**
+   * Multiple of 1/sqrt(fan-in) below which a layer's weight standard deviation counts as too
+   * narrow: about 1.7% of PyTorch's default and 0.7% of He's.
+   */
+  static final double NARROW_FACTOR = 0.01;
 
   private ModelCheck() {}
 
@@ -188,7 +204,12 @@ public final class ModelCheck {
     return findings;
   }
 
-  /** Compares the weights of each Linear and Conv2d layer with the fan-in rule. */
+  /**
+   * Compares the current weights of each parameter of two or more dimensions, the weights of Linear
+   * and Conv2d, with two reference standard deviations for its fan-in. PyTorch's default init gives
+   * 1/sqrt(3 fan-in), and He's init gives sqrt(2/fan-in), which keeps the activations' variance
+   * through ReLU layers.
+   */
   public static List<Finding> initialization(Sequential model) {
     List<String> oneSigned = new ArrayList<>();
     List<String> tooWide = new ArrayList<>();
@@ -201,7 +222,10 @@ public final class ModelCheck {
       }
       float[] values = weight.toFloatArray();
       Stats stats = Stats.of(values);
-      double rule = 1 / Math.sqrt(Init.fanIn(weight));
+      int fanIn = Init.fanIn(weight);
+      double bound = 1 / Math.sqrt(fanIn);
+      double pytorchStd = 1 / Math.sqrt(3.0 * fanIn);
+      double heStd = Math.sqrt(2.0 / fanIn);
       long positive = 0;
       for (float v : values) {
         if (v > 0) {
@@ -215,17 +239,19 @@ public final class ModelCheck {
               + Stats.format(stats.mean())
               + ", std "
               + Stats.format(stats.std())
-              + " (1/sqrt(fan-in) = "
-              + Stats.format(rule)
+              + " (PyTorch default 1/sqrt(3 fan-in) = "
+              + Stats.format(pytorchStd)
+              + ", He for ReLU sqrt(2/fan-in) = "
+              + Stats.format(heStd)
               + "), "
               + Stats.percent(positiveShare)
               + " positive";
       table.append(line).append("; ");
       if (values.length >= SIGN_CHECK_MIN_WEIGHTS && (positiveShare > 0.9 || positiveShare < 0.1)) {
         oneSigned.add(line);
-      } else if (stats.std() > 5 * rule) {
+      } else if (stats.std() > WIDE_FACTOR * bound) {
         tooWide.add(line);
-      } else if (stats.std() < 0.01 * rule) {
+      } else if (stats.std() < NARROW_FACTOR * bound) {
         tooNarrow.add(line);
       }
     }
@@ -241,8 +267,9 @@ public final class ModelCheck {
                   + " layers are almost all of one sign, as from uniform(0, 1), so every unit"
                   + " adds up its inputs and the activations grow layer by layer.",
               String.join("; ", oneSigned),
-              "Initialize weights centred on 0 with a spread of about 1/sqrt(fan-in): keep the"
-                  + " layers' default init, or use xavier_uniform or kaiming_uniform.",
+              "Initialize weights centred on 0 with a standard deviation near sqrt(2/fan-in) (He,"
+                  + " for ReLU) or 1/sqrt(3 fan-in) (PyTorch's default): keep the layers' default"
+                  + " init, or use xavier_uniform or kaiming_uniform.",
               null));
     }
     if (!tooWide.isEmpty()) {
@@ -251,7 +278,10 @@ public final class ModelCheck {
               Severity.WARNING,
               "init-too-wide",
               Finding.CAUSE,
-              "The weights of " + tooWide.size() + " layers spread over 5 times 1/sqrt(fan-in).",
+              "The weights of "
+                  + tooWide.size()
+                  + " layers have a standard deviation above 5/sqrt(fan-in), 3.5 times He's"
+                  + " sqrt(2/fan-in).",
               String.join("; ", tooWide),
               "Use the default init, xavier_uniform or kaiming_uniform.",
               null));
@@ -262,7 +292,10 @@ public final class ModelCheck {
               Severity.WARNING,
               "init-too-narrow",
               Finding.CAUSE,
-              "The weights of " + tooNarrow.size() + " layers spread under 1% of 1/sqrt(fan-in).",
+              "The weights of "
+                  + tooNarrow.size()
+                  + " layers have a standard deviation below 0.01/sqrt(fan-in), under 1% of He's"
+                  + " sqrt(2/fan-in).",
               String.join("; ", tooNarrow),
               "Use the default init, xavier_uniform or kaiming_uniform.",
               null));

@@ -3,6 +3,8 @@ package dev.kiln.keypoints.doctor;
 import dev.kiln.core.autograd.GradMode;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.train.Batch;
+import dev.kiln.nn.Module;
+import dev.kiln.nn.layers.Dropout;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -11,15 +13,19 @@ import java.util.List;
  * working setup memorizes one batch quickly, so a loss that stays up means that something between
  * the data, the model and the optimizer is broken. Afterwards it compares the spread of the
  * predictions across the faces with the spread of the targets, to catch a collapse to the mean.
+ *
+ * <p>The test trains in the model's current mode, which is training mode for a run, so dropout
+ * stays on. A model with strong dropout may fail to memorize the batch for that reason alone, and
+ * the evidence notes when dropout was on.
  */
 public final class OverfitCheck {
-  /** Final-to-initial loss ratio below which the batch counts as memorized. */
+  /** Ratio of the lowest loss to the first below which the batch counts as memorized. */
   static final double FITTED_RATIO = 0.2;
 
   /** Share of the mean-shape baseline's loss below which the batch counts as memorized. */
   static final double FITTED_BASELINE_SHARE = 0.25;
 
-  /** Final-to-initial loss ratio above which the model counts as not learning at all. */
+  /** Ratio of the lowest loss to the first above which the model counts as not learning at all. */
   static final double STUCK_RATIO = 0.6;
 
   /** Prediction-to-target spread ratio below which the predictions count as collapsed. */
@@ -98,7 +104,8 @@ public final class OverfitCheck {
             + "); always predicting the batch's mean shape gives "
             + Stats.format(meanShapeLoss)
             + "; spread of the predictions across faces / spread of the targets: "
-            + Stats.format(spread);
+            + Stats.format(spread)
+            + (dropoutOn(input.model()) ? "; dropout is on during this test" : "");
     List<Finding> findings = new ArrayList<>();
     // A trained model starts the test near its best loss, so the ratio means little; reaching a
     // small fraction of the mean-shape baseline shows that it fits faces all the same.
@@ -109,9 +116,9 @@ public final class OverfitCheck {
               stuck ? Severity.CRITICAL : Severity.WARNING,
               "overfit-one-batch",
               Finding.SYMPTOM,
-              "The model cannot memorize one batch: after "
+              "The model cannot memorize one batch: in "
                   + steps
-                  + " steps the loss is still "
+                  + " steps the loss fell no lower than "
                   + Stats.percent(ratio)
                   + " of its first value.",
               evidence,
@@ -134,6 +141,16 @@ public final class OverfitCheck {
     }
     findings.add(Finding.info("overfit", "One-batch test.", evidence));
     return findings;
+  }
+
+  /** Returns true when a dropout layer of {@code model} is in training mode. */
+  private static boolean dropoutOn(Module model) {
+    for (Module module : ModelState.modules(model)) {
+      if (module instanceof Dropout && module.isTraining()) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Returns the mean over coordinates of the prediction spread across faces, over the targets'. */

@@ -188,7 +188,8 @@ public final class WiringCheck {
                   + Stats.format(lr)
                   + " is too high.",
               "ratios above " + HIGH_UPDATE_RATIO + ": " + String.join(", ", high),
-              "Lower the learning rate to about "
+              "A step this large overshoots the minimum, so the loss bounces around its"
+                  + " starting value instead of falling. Lower the learning rate to about "
                   + Stats.format(lr * 0.03 / maxRatio)
                   + ", so that one step changes each layer by a few percent of its size at most.",
               null));

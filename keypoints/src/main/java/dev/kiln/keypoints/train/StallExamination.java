@@ -60,7 +60,7 @@ final class StallExamination {
     String stalled =
         String.format(
             Locale.ROOT,
-            "the training loss has not fallen %.0f%% below the first epoch's in %d epochs",
+            "the training loss has not fallen %.0f%% below epoch 1's mean loss in %d epochs",
             100 * Doctor.STALL_FALL,
             Doctor.STALL_EPOCHS);
     out.println(stalled + "; running the doctor" + (device.isCpu() ? "" : " on the CPU"));

@@ -1,0 +1,270 @@
+package dev.kiln.keypoints.doctor;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kiln.core.autograd.GradMode;
+import dev.kiln.core.random.Generator;
+import dev.kiln.core.tensor.DType;
+import dev.kiln.core.tensor.Tensor;
+import dev.kiln.keypoints.data.GrayImage;
+import dev.kiln.keypoints.data.Sample;
+import dev.kiln.keypoints.model.ModelSpec;
+import dev.kiln.keypoints.train.Batch;
+import dev.kiln.keypoints.train.EpochRecord;
+import dev.kiln.keypoints.transform.KeypointNormalization;
+import dev.kiln.keypoints.transform.ToTensor;
+import dev.kiln.keypoints.transform.Transform;
+import dev.kiln.nn.Sequential;
+import dev.kiln.nn.loss.Losses;
+import dev.kiln.nn.optim.Adam;
+import dev.kiln.nn.optim.Optimizer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Single doctor checks on synthetic 16x16 faces, so that they run without the dataset: what each
+ * check measures, and the wording of the findings that explain why a run does not learn.
+ */
+class DoctorChecksTest {
+  private static final int SIZE = 16;
+  private static final KeypointNormalization NORMALIZATION = new KeypointNormalization(SIZE);
+  private static final Transform UNCHANGED = (sample, random) -> sample;
+
+  private static final String DROPOUT_MODEL =
+      """
+      input 1x16x16
+      flatten
+      linear 32
+      relu
+      dropout 0.5
+      linear 136
+      """;
+
+  private static List<Sample> faces(String prefix, int count, long seed) {
+    Generator random = new Generator(seed);
+    List<Sample> faces = new ArrayList<>();
+    for (int n = 0; n < count; n++) {
+      float[] pixels = new float[SIZE * SIZE];
+      for (int i = 0; i < pixels.length; i++) {
+        pixels[i] = (float) random.nextDouble();
+      }
+      double[] points = new double[2 * Sample.POINTS];
+      for (int i = 0; i < points.length; i++) {
+        points[i] = 2 + 12 * random.nextDouble();
+      }
+      faces.add(new Sample(prefix + n, new GrayImage(SIZE, SIZE, pixels), points));
+    }
+    return faces;
+  }
+
+  private static Sequential model(String text) {
+    return ModelSpec.parse(text, "test").build(DType.FLOAT32, new Generator(7));
+  }
+
+  private static DoctorInput input(
+      Sequential model,
+      Optimizer optimizer,
+      Function<List<Sample>, Batch> collate,
+      List<EpochRecord> history,
+      DoctorOptions options) {
+    return new DoctorInput(
+        model,
+        optimizer,
+        Losses.parse("l1"),
+        faces("train-", 40, 1),
+        UNCHANGED,
+        faces("validation-", 12, 2),
+        UNCHANGED,
+        NORMALIZATION,
+        collate,
+        new Generator(3),
+        history,
+        options);
+  }
+
+  private static DoctorInput input(Sequential model, Optimizer optimizer) {
+    return input(
+        model,
+        optimizer,
+        DoctorInput.standardCollate(NORMALIZATION),
+        List.of(),
+        DoctorOptions.defaults().withBatchSize(4));
+  }
+
+  private static Finding find(List<Finding> findings, String code) {
+    return findings.stream()
+        .filter(finding -> finding.code().equals(code))
+        .findFirst()
+        .orElseThrow(() -> new AssertionError("no " + code + " finding in " + findings));
+  }
+
+  @Test
+  void baselineMeasuresTrainedModelOnSampledFaces() {
+    Sequential model = model(DROPOUT_MODEL);
+    // A recorded loss far from anything the model gives on the sampled faces.
+    List<EpochRecord> history = List.of(new EpochRecord(5, 0.3, 42.0, 0.1, 1e-3, 1, 100, 0));
+    DoctorInput input =
+        input(
+            model,
+            new Adam(model.parameters()),
+            DoctorInput.standardCollate(NORMALIZATION),
+            history,
+            DoctorOptions.defaults().withBatchSize(4));
+    Workbench bench = Workbench.of(input);
+    model.eval();
+    double expected = bench.meanLoss(bench.validationBatches());
+    model.train();
+
+    BaselineCheck check = BaselineCheck.measure(bench);
+
+    assertEquals(expected, check.modelLoss(), 1e-12, "eval-mode loss on the sampled faces");
+    assertNotEquals(42.0, check.modelLoss(), "the run's recorded loss covers other faces");
+    assertTrue(model.isTraining(), "the check restores training mode");
+    String evidence = find(check.findings(5), "baselines").evidence();
+    assertTrue(evidence.contains("(after epoch 5)"), evidence);
+  }
+
+  /**
+   * An optimizer that does nothing below {@code threshold} and fills every parameter with 1e6 at or
+   * above it, so that the loss blows up after exactly one known step.
+   */
+  private static final class BreakingOptimizer extends Optimizer {
+    private final double threshold;
+
+    BreakingOptimizer(List<Tensor> parameters, double threshold) {
+      super(parameters, LearningRateCheck.LOWEST);
+      this.threshold = threshold;
+    }
+
+    @Override
+    protected void update(int index, Tensor parameter, Tensor grad, Map<String, Tensor> state) {
+      if (learningRate() >= threshold) {
+        parameter.copyFrom(Tensor.full(1e6, parameter.dtype(), parameter.shape()));
+      }
+    }
+
+    @Override
+    protected List<String> stateNames() {
+      return List.of();
+    }
+  }
+
+  @Test
+  void rangeTestReportsRateOfDivergingStep() {
+    int steps = 20;
+    double growth =
+        Math.pow(LearningRateCheck.HIGHEST / LearningRateCheck.LOWEST, 1.0 / (steps - 1));
+    double breaking = LearningRateCheck.LOWEST * Math.pow(growth, 10);
+    Sequential model = model(DROPOUT_MODEL);
+    // Halfway between the rates of steps 9 and 10 on a log scale, so step 10 is the first to break.
+    Optimizer optimizer = new BreakingOptimizer(model.parameters(), breaking / Math.sqrt(growth));
+    DoctorInput input =
+        input(
+            model,
+            optimizer,
+            DoctorInput.standardCollate(NORMALIZATION),
+            List.of(),
+            DoctorOptions.defaults().withBatchSize(4).withSteps(10, steps));
+
+    LearningRateCheck check = LearningRateCheck.measure(Workbench.of(input));
+
+    assertEquals(breaking, check.divergence(), 1e-9 * breaking, "the rate of the breaking step");
+    assertEquals(11, check.rates().length, "steps 0 to 10 were taken");
+    assertEquals(check.rates().length, check.losses().length);
+    assertTrue(check.losses()[9] < 10, "the loss after step 9 is still small");
+    assertTrue(check.losses()[10] > 1e3, "the loss after step 10 has blown up");
+  }
+
+  @Test
+  void overfitEvidenceSaysDropoutIsOn() {
+    Sequential model = model(DROPOUT_MODEL);
+    DoctorInput input =
+        input(
+            model,
+            new Adam(model.parameters()).learningRate(1e-3),
+            DoctorInput.standardCollate(NORMALIZATION),
+            List.of(),
+            DoctorOptions.defaults().withBatchSize(4).withSteps(3, 10));
+    String training = find(OverfitCheck.run(Workbench.of(input)), "overfit").evidence();
+    model.eval();
+    String evaluation = find(OverfitCheck.run(Workbench.of(input)), "overfit").evidence();
+
+    assertTrue(training.contains("dropout is on during this test"), training);
+    assertFalse(evaluation.contains("dropout is on"), evaluation);
+  }
+
+  @Test
+  void initializationNamesBothReferenceDeviations() {
+    Sequential model = model(DROPOUT_MODEL);
+    String evidence = find(ModelCheck.initialization(model), "init").evidence();
+    // The first linear layer has a fan-in of 16 * 16 = 256.
+    String pytorch = "PyTorch default 1/sqrt(3 fan-in) = " + Stats.format(1 / Math.sqrt(3 * 256.0));
+    String he = "He for ReLU sqrt(2/fan-in) = " + Stats.format(Math.sqrt(2 / 256.0));
+
+    assertTrue(evidence.contains(pytorch), evidence);
+    assertTrue(evidence.contains(he), evidence);
+  }
+
+  @Test
+  void pixelTargetsFindingExplainsSlowOutput() {
+    Function<List<Sample>, Batch> pixels =
+        samples -> {
+          float[] values = new float[samples.size() * 2 * Sample.POINTS];
+          for (int n = 0; n < samples.size(); n++) {
+            double[] points = samples.get(n).keypoints();
+            for (int i = 0; i < points.length; i++) {
+              values[n * points.length + i] = (float) points[i];
+            }
+          }
+          return new Batch(
+              ToTensor.images(samples),
+              Tensor.of(values, samples.size(), 2 * Sample.POINTS),
+              samples.stream().map(Sample::name).toList());
+        };
+    List<Sample> samples = faces("train-", 8, 1);
+    List<Finding> findings =
+        DataCheck.targets(List.of(pixels.apply(samples)), samples, NORMALIZATION.inputSize());
+    String fix = find(findings, "targets-not-normalized").fix();
+
+    assertTrue(fix.contains("Adam moves each weight by about the learning rate per step"), fix);
+    assertTrue(fix.contains("and until then the loss looks stuck"), fix);
+    assertTrue(fix.contains("Map the keypoints to [-1, 1]"), fix);
+  }
+
+  @Test
+  void deadReluFindingNamesBatchAndMechanism() {
+    Sequential model = model(DROPOUT_MODEL);
+    try (var _ = GradMode.noGrad()) {
+      // The first bias that the model lists is the first linear layer's: pushing it far below 0
+      // switches off every unit of the ReLU that follows.
+      for (var entry : model.namedParameters().entrySet()) {
+        if (entry.getValue().dim() == 1) {
+          Tensor bias = entry.getValue();
+          bias.copyFrom(Tensor.full(-100, bias.dtype(), bias.shape()));
+          break;
+        }
+      }
+    }
+    Batch batch = DoctorInput.standardCollate(NORMALIZATION).apply(faces("train-", 4, 1));
+    Finding dead = find(ActivationCheck.run(model, batch), "dead-relu");
+
+    assertTrue(dead.title().contains("for every face of one 4-face batch"), dead.title());
+    assertTrue(dead.fix().contains("gets zero gradient, so it never recovers"), dead.fix());
+  }
+
+  @Test
+  void tooHighRateFindingExplainsBouncingLoss() {
+    Sequential model = model(DROPOUT_MODEL);
+    DoctorInput input = input(model, new Adam(model.parameters()).learningRate(1));
+    Finding high = find(WiringCheck.run(Workbench.of(input)), "learning-rate-too-high");
+
+    assertTrue(high.fix().contains("overshoots the minimum"), high.fix());
+    assertTrue(high.fix().contains("bounces around its starting value"), high.fix());
+  }
+}
