@@ -314,6 +314,8 @@ public final class Trainer {
    */
   private EpochTraining trainEpoch(
       TrainingParts parts, int epoch, Position position, long epochStart, Deadline timeLimit) {
+    // Training mode turns dropout on and makes batch norm use, and update, the batch statistics.
+    parts.model().train();
     double lossSum = position.lossSum();
     int batches = position.batches();
     int images = 0;

@@ -39,8 +39,11 @@ public final class TrainingSetup {
 
   /**
    * Builds the learning-rate schedule. cosine anneals to 1% of the initial rate over the run's
-   * epochs. step divides the rate by 10 at each third of the run. plateau divides it by 10 when the
-   * validation NME has not improved for 3 epochs.
+   * epochs. step divides the rate by 10 every s = max(1, epochs / 3) epochs (integer division),
+   * before epochs s + 1, 2s + 1 and so on up to the last epoch: a 60-epoch run gets cuts before
+   * epochs 21 and 41, and a 62-epoch run a third one before epoch 61. plateau divides the rate by
+   * 10 after the 4th epoch in a row whose validation NME is not a new best, because its patience of
+   * 3 allows 3 such epochs.
    */
   static Schedule schedule(TrainOptions options, Optimizer optimizer) {
     int epochs = options.epochs();

@@ -17,6 +17,7 @@ import dev.kiln.keypoints.doctor.Deadline;
 import dev.kiln.keypoints.doctor.DoctorInput;
 import dev.kiln.keypoints.doctor.DoctorOptions;
 import dev.kiln.keypoints.doctor.Report;
+import dev.kiln.nn.Sequential;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -786,5 +787,58 @@ class TrainerTest {
     assertEquals(4, history.size());
     assertFalse(resumed.toString().contains("running the doctor"), resumed.toString());
     assertEquals(examined, Files.readString(report), "the first examination is kept");
+  }
+
+  @Test
+  void epochTrainsInTrainingModeAfterEvalMode() throws IOException {
+    Path model = folder.resolve("batchnorm.txt");
+    Files.writeString(
+        model,
+        """
+        input 1x16x16
+        conv 2 kernel=3 padding=1
+        batchnorm
+        relu
+        maxpool 4
+        flatten
+        linear 136
+        """);
+    Path run = folder.resolve("run");
+    List<Sequential> examined = new ArrayList<>();
+    List<Map<String, Tensor>> beforeEpoch4 = new ArrayList<>();
+    // A doctor that leaves the model in evaluation mode after epoch 3, as a check that fails
+    // before it restores the modes would.
+    Function<DoctorInput, Report> leavesEvalMode =
+        input -> {
+          input.model().eval();
+          examined.add(input.model());
+          try {
+            beforeEpoch4.add(Checkpoint.read(run.resolve(Trainer.LAST)).model());
+          } catch (IOException e) {
+            throw new UncheckedIOException(e);
+          }
+          return new Report(List.of(), 0);
+        };
+
+    Trainer.start(withModel(stalledRun(4), model), Device.CPU, run, quiet(), false)
+        .withDoctor(leavesEvalMode)
+        .run();
+
+    assertEquals(1, examined.size(), "the doctor ran once, after epoch 3");
+    // Validation puts back the mode that training left, so this is the mode of epoch 4.
+    assertTrue(examined.getFirst().isTraining(), "epoch 4 trained in training mode");
+    Map<String, Tensor> afterEpoch4 = Checkpoint.read(run.resolve(Trainer.LAST)).model();
+    int runningStats = 0;
+    for (String name : afterEpoch4.keySet()) {
+      if (name.endsWith("running_mean") || name.endsWith("running_var")) {
+        runningStats++;
+        assertFalse(
+            Arrays.equals(
+                beforeEpoch4.getFirst().get(name).toFloatArray(),
+                afterEpoch4.get(name).toFloatArray()),
+            name + " was not updated in epoch 4, so batch norm ran in evaluation mode");
+      }
+    }
+    assertEquals(2, runningStats, "the model's batch norm statistics");
   }
 }
