@@ -86,7 +86,10 @@ final class TrainCommand implements Callable<Integer> {
   @Option(
       names = "--loss",
       defaultValue = "l1",
-      description = "mse, l1, smoothl1 or wing (default: ${DEFAULT-VALUE}).")
+      description =
+          "mse, l1, smoothl1 or wing (default: ${DEFAULT-VALUE}). The keypoints are scaled to"
+              + " [-1, 1], and the losses keep PyTorch's and the paper's settings in those units:"
+              + " smoothl1 (beta 1) then works like mse, and wing (w 10, epsilon 2) much like l1.")
   String loss;
 
   @Option(
