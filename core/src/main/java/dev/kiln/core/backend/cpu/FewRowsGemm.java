@@ -8,7 +8,10 @@ import jdk.incubator.vector.FloatVector;
 /**
  * Float32 matrix product C = A B^T (or C += ...) for an A of a few rows, read straight from the
  * operands without packing. The forward pass of a linear layer on a small batch is such a product:
- * a batch of 10 rows of 9216 features times the transpose of a 2000 x 9216 weight matrix.
+ * a batch of 10 rows of 9216 features times the transpose of a 2000 x 9216 weight matrix. So is the
+ * weight gradient of a convolution with up to 32 output channels when it goes through a column
+ * matrix ({@link Conv2dIm2col}): the output gradient [channels, positions] times the transposed
+ * column matrix [taps, positions].
  *
  * <p>Why not {@link VectorGemm}: it packs B into panels, which reads and writes every value of B
  * once, and then reuses each panel for every row of A. With 10 rows there is little reuse, and B
@@ -53,7 +56,11 @@ final class FewRowsGemm {
    *   32 x 4096 x 10816       39.6      27.2     lenet-48m's first linear layer, batch 32
    *   10 x 256 x 4608          0.55      0.26
    *   10 x 2000 x 64           0.15      0.08
+   *   32 x 144 x 2304          0.41      0.24     default/4's weight gradient, one image
+   *   16 x 9 x 9216            0.40      0.07     default/0's weight gradient, one image
    * </pre>
+   *
+   * <p>The last two rows were measured later, while other builds ran, with the same loop.
    *
    * <p>The gain shrinks as rows are added, because VectorGemm reuses each packed panel for more of
    * them, so the limit is the batch of 32 that the benchmarks use.
