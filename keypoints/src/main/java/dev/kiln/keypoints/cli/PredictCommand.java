@@ -10,6 +10,8 @@ import dev.kiln.keypoints.plot.KeypointOverlay;
 import dev.kiln.keypoints.predict.KeypointDetector;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -59,6 +61,18 @@ final class PredictCommand implements Callable<Integer> {
   @Parameters(arity = "1..*", paramLabel = "IMAGE", description = "Images or folders of images.")
   List<Path> inputs;
 
+  /** Source of an image's pixels, read once to predict and again to draw the overlay. */
+  @FunctionalInterface
+  interface ImageSource {
+    GrayImage decode(Path file) throws IOException;
+  }
+
+  /**
+   * Decoder of the input images. Tests replace it to change an image between the two reads, which
+   * otherwise happen within one call.
+   */
+  ImageSource images = ImageDecoder::decode;
+
   /**
    * Size and keypoints of one image, without its pixels, which the first pass keeps so that memory
    * does not grow with the number of images.
@@ -98,38 +112,54 @@ final class PredictCommand implements Callable<Integer> {
     // output folder as it was. The writing pass decodes each image again for its overlay.
     List<Prediction> predictions = new ArrayList<>();
     for (int n = 0; n < files.size(); n++) {
-      predictions.add(predict(detector, files.get(n), overlayNames.get(n)));
+      predictions.add(predict(detector, images, files.get(n), overlayNames.get(n)));
     }
 
-    // NOTE: a failure while writing (a full disk, or an image changed since the first pass)
-    // leaves the overlays written so far next to the previous predictions.json, because each file
-    // is replaced atomically but the set of files is not. An image replaced between the passes by
-    // another of the same size gets an overlay of the new pixels with the old keypoints.
+    List<AtomicFiles.Entry> entries = new ArrayList<>();
     for (Prediction prediction : predictions) {
-      writeOverlay(prediction, folder);
-      out.println(prediction.file() + " -> " + folder.resolve(prediction.overlayName()));
+      entries.add(
+          new AtomicFiles.Entry(
+              folder.resolve(prediction.overlayName()),
+              temporary -> writeOverlay(images, prediction, temporary)));
     }
     Path target = folder.resolve("predictions.json");
-    AtomicFiles.writeString(target, toJson(checkpoint, detector.device(), predictions));
+    String json = toJson(checkpoint, detector.device(), predictions);
+    entries.add(
+        new AtomicFiles.Entry(
+            target, temporary -> Files.writeString(temporary, json, StandardCharsets.UTF_8)));
+    // Every overlay and predictions.json go to temporary files before any is renamed over its
+    // target, so a failure while writing (a full disk, or an image changed since the first pass)
+    // leaves the folder as it was.
+    // NOTE: where a rename itself fails (the folder removed, for example), the targets renamed
+    // before it are new, the rest keep the previous run's content, and the temporary files left
+    // are removed. An image replaced between the passes by another of the same size gets an overlay
+    // of the new pixels with the old keypoints.
+    AtomicFiles.writeAll(entries);
+    for (Prediction prediction : predictions) {
+      out.println(prediction.file() + " -> " + folder.resolve(prediction.overlayName()));
+    }
     out.println("wrote " + target);
     return 0;
   }
 
   /** Decodes {@code file} and predicts its keypoints, keeping no reference to the pixels. */
-  private static Prediction predict(KeypointDetector detector, Path file, String overlayName)
+  private static Prediction predict(
+      KeypointDetector detector, ImageSource images, Path file, String overlayName)
       throws IOException {
-    GrayImage image = ImageDecoder.decode(file);
+    GrayImage image = images.decode(file);
     double[] points = detector.predict(image);
     return new Prediction(file, overlayName, image.width(), image.height(), points);
   }
 
-  /** Decodes the image of {@code prediction} again and writes its overlay into {@code folder}. */
-  private static void writeOverlay(Prediction prediction, Path folder) throws IOException {
-    GrayImage image = ImageDecoder.decode(prediction.file());
+  /** Decodes the image of {@code prediction} again and writes its overlay PNG to {@code png}. */
+  private static void writeOverlay(ImageSource images, Prediction prediction, Path png)
+      throws IOException {
+    GrayImage image = images.decode(prediction.file());
     if (image.width() != prediction.width() || image.height() != prediction.height()) {
-      throw new IOException(
-          prediction.file()
-              + ": changed while predict ran (it was "
+      throw new FileSystemException(
+          prediction.file().toString(),
+          null,
+          "changed while predict ran (it was "
               + prediction.width()
               + "x"
               + prediction.height()
@@ -139,7 +169,7 @@ final class PredictCommand implements Callable<Integer> {
               + image.height()
               + "); run predict again");
     }
-    KeypointOverlay.write(image, prediction.keypoints(), folder.resolve(prediction.overlayName()));
+    KeypointOverlay.writeDirectly(image, prediction.keypoints(), png);
   }
 
   /** Returns the text of predictions.json. */

@@ -13,12 +13,17 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.FileAttribute;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
 import java.util.Set;
 
 /**
  * Writes files so that readers see either the old file or the whole new one: the content goes to a
  * temporary file in the same folder, which is then renamed over the target. A failure leaves the
- * old file in place and removes the temporary one.
+ * old file in place and removes the temporary one. {@link #writeAll} writes a set of files, all
+ * into temporary files first, so that a failure while writing leaves every file of the set as it
+ * was.
  *
  * <p>A target that is a symbolic link is replaced by the new file, as a rename replaces any folder
  * entry, and the file that the link led to is left as it was. So a run folder whose files link into
@@ -41,6 +46,14 @@ public final class AtomicFiles {
     void writeTo(Path temporary) throws IOException;
   }
 
+  /** A target file of {@link #writeAll} and the content that it gets. */
+  public record Entry(Path file, Content content) {
+    public Entry {
+      Objects.requireNonNull(file, "file");
+      Objects.requireNonNull(content, "content");
+    }
+  }
+
   /**
    * Writes {@code content} to {@code file} atomically, creating missing parent folders. The file
    * gets the permissions that {@link Files#write} would give it. Where {@code file} is a symbolic
@@ -50,29 +63,93 @@ public final class AtomicFiles {
    *     file cannot be created, written or renamed
    */
   public static void write(Path file, Content content) throws IOException {
+    writeAll(List.of(new Entry(file, content)));
+  }
+
+  /**
+   * Writes a set of files in two phases, so that a failure while writing any content leaves every
+   * target as it was. First each entry's content goes to a temporary file in its target's folder,
+   * in list order. If one of these steps fails, every temporary file is removed and the error is
+   * rethrown. Then each temporary file is renamed over its target, in list order. Each target gets
+   * the permissions and the handling of symbolic links that {@link #write} gives it.
+   *
+   * <p>A rename itself can still fail, for example where the folder was removed. Then the targets
+   * renamed before it have their new content, the rest keep their old content, and the temporary
+   * files not yet renamed are removed. Missing parent folders are created in the first phase and
+   * stay after a failure. Where two entries name the same file, the later entry's content is kept.
+   * Until the renames, the new files take disk space next to the old ones.
+   *
+   * @throws FileSystemException naming the target, not its temporary file, where a temporary file
+   *     cannot be created, written or renamed
+   */
+  public static void writeAll(List<Entry> entries) throws IOException {
+    List<Path> temporaries = new ArrayList<>(entries.size());
+    int renamed = 0;
+    try {
+      for (Entry entry : entries) {
+        stage(entry, temporaries);
+      }
+      for (; renamed < entries.size(); renamed++) {
+        rename(temporaries.get(renamed), entries.get(renamed).file());
+      }
+    } catch (Throwable error) {
+      // The temporary files from index renamed on still exist, and the renamed ones are gone.
+      deleteTemporaries(temporaries.subList(renamed, temporaries.size()), error);
+      throw error;
+    }
+  }
+
+  /**
+   * Writes {@code entry}'s content to a new temporary file next to its target and adds that file to
+   * {@code temporaries} as soon as it exists, so that the caller removes it after a failure.
+   */
+  private static void stage(Entry entry, List<Path> temporaries) throws IOException {
+    Path file = entry.file();
     Path folder = file.toAbsolutePath().getParent();
     Files.createDirectories(folder);
     boolean posix = folder.getFileSystem().supportedFileAttributeViews().contains("posix");
     Set<PosixFilePermission> existing = posix ? permissionsIfExists(file) : null;
     Path temporary = createTemporary(file, folder, posix);
-    try {
-      writeContent(content, temporary, file);
-      // Set after writing, because some writers (ImageIO among them) delete and recreate the file.
-      if (existing != null) {
-        Files.setPosixFilePermissions(temporary, existing);
-      }
+    temporaries.add(temporary);
+    writeContent(entry.content(), temporary, file);
+    // Set after writing, because some writers (ImageIO among them) delete and recreate the file.
+    if (existing != null) {
       try {
-        Files.move(
-            temporary, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        Files.setPosixFilePermissions(temporary, existing);
       } catch (FileSystemException e) {
         throw namingTarget(
             e,
             file,
-            "failed to rename the temporary file over it",
-            "the temporary file or its folder was removed");
+            "failed to give the temporary file the target's permissions",
+            "the temporary file was removed");
       }
-    } finally {
-      Files.deleteIfExists(temporary);
+    }
+  }
+
+  private static void rename(Path temporary, Path file) throws IOException {
+    try {
+      Files.move(
+          temporary, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } catch (FileSystemException e) {
+      throw namingTarget(
+          e,
+          file,
+          "failed to rename the temporary file over it",
+          "the temporary file or its folder was removed");
+    }
+  }
+
+  /**
+   * Deletes {@code temporaries}, adding any failure to delete one to {@code error} as a suppressed
+   * exception, so that the error that stopped the write is the one reported.
+   */
+  private static void deleteTemporaries(List<Path> temporaries, Throwable error) {
+    for (Path temporary : temporaries) {
+      try {
+        Files.deleteIfExists(temporary);
+      } catch (IOException e) {
+        error.addSuppressed(e);
+      }
     }
   }
 
@@ -111,7 +188,7 @@ public final class AtomicFiles {
    * Creates the temporary file for {@code file} in {@code folder}. Files.createTempFile gives mode
    * 0600 by default, but Files.write creates a new file with rw-rw-rw- less the umask and keeps an
    * existing file's permissions. So the temporary file requests rw-rw-rw-, which the operating
-   * system reduces by the umask, and {@link #write} copies an existing file's permissions onto it.
+   * system reduces by the umask, and {@link #stage} copies an existing file's permissions onto it.
    */
   private static Path createTemporary(Path file, Path folder, boolean posix) throws IOException {
     FileAttribute<?>[] attributes =

@@ -68,6 +68,14 @@ public final class KeypointOverlay {
   }
 
   /**
+   * Writes {@code image} with its numbered {@code points} to {@code png} directly, not atomically:
+   * for the temporary file of an {@link dev.kiln.keypoints.io.AtomicFiles} set.
+   */
+  public static void writeDirectly(GrayImage image, double[] points, Path png) throws IOException {
+    Png.writeTo(render(image, points, null), png);
+  }
+
+  /**
    * Writes {@code image} with the numbered {@code truth} and the {@code predicted} points, each
    * pair joined by a line, to {@code png}, atomically.
    */

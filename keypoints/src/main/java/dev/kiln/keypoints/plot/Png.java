@@ -56,13 +56,16 @@ final class Png {
    * folder, then renamed over {@code file}. Creates missing parent folders.
    */
   static void write(BufferedImage image, Path file) throws IOException {
-    AtomicFiles.write(
-        file,
-        temporary -> {
-          if (!ImageIO.write(image, "png", temporary.toFile())) {
-            // AtomicFiles names the file when it rethrows this.
-            throw new IOException("no PNG writer is available in this JVM");
-          }
-        });
+    AtomicFiles.write(file, temporary -> writeTo(image, temporary));
+  }
+
+  /**
+   * Writes {@code image} as a PNG to {@code file} directly, for a caller that writes into a
+   * temporary file of {@link AtomicFiles}, which names the target when it rethrows a failure.
+   */
+  static void writeTo(BufferedImage image, Path file) throws IOException {
+    if (!ImageIO.write(image, "png", file.toFile())) {
+      throw new IOException("no PNG writer is available in this JVM");
+    }
   }
 }

@@ -7,7 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.kiln.keypoints.data.ImageDecoder;
 import dev.kiln.keypoints.data.TestData;
+import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -16,16 +18,20 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 /**
  * {@code kiln predict} on real face images: inputs that name the same file more than once, output
- * folders that contain inputs or cannot be written, files in the way of the outputs, and a bad
- * image among good ones.
+ * folders that contain inputs or cannot be written, files in the way of the outputs, a bad image
+ * among good ones, and an image that changes between the prediction and the writing of outputs.
  */
 class PredictCommandTest {
 
@@ -40,8 +46,16 @@ class PredictCommandTest {
    * Runs {@code kiln predict} with the untrained checkpoint, {@code --output} and {@code inputs}.
    */
   private int predict(Path output, Path... inputs) throws IOException {
+    return predict(ImageDecoder::decode, output, inputs);
+  }
+
+  /** Runs {@code kiln predict} as above, with {@code images} as its image decoder. */
+  private int predict(PredictCommand.ImageSource images, Path output, Path... inputs)
+      throws IOException {
     Path checkpoint = UntrainedCheckpoint.write(folder);
     CommandLine commandLine = Main.newCommandLine();
+    PredictCommand command = commandLine.getSubcommands().get("predict").getCommand();
+    command.images = images;
     commandLine.setOut(new PrintWriter(out, true));
     commandLine.setErr(new PrintWriter(err, true));
     List<String> args = new ArrayList<>();
@@ -55,6 +69,28 @@ class PredictCommandTest {
 
   private static Path face(String name) {
     return TestData.facialKeypoints().resolve("test").resolve(name);
+  }
+
+  /** Writes a gray PNG whose pixel pattern depends on {@code seed}. */
+  private static void writeImage(Path file, int width, int height, int seed) throws IOException {
+    BufferedImage image = new BufferedImage(width, height, BufferedImage.TYPE_BYTE_GRAY);
+    for (int y = 0; y < height; y++) {
+      for (int x = 0; x < width; x++) {
+        image.getRaster().setSample(x, y, 0, (x * seed + y * 7 + seed * 31) % 256);
+      }
+    }
+    assertTrue(ImageIO.write(image, "png", file.toFile()), "no PNG writer");
+  }
+
+  /** Returns the bytes of every entry in {@code dir}, by name. */
+  private static Map<String, byte[]> contentsOf(Path dir) throws IOException {
+    Map<String, byte[]> contents = new TreeMap<>();
+    try (Stream<Path> children = Files.list(dir)) {
+      for (Path child : children.toList()) {
+        contents.put(child.getFileName().toString(), Files.readAllBytes(child));
+      }
+    }
+    return contents;
   }
 
   @Test
@@ -350,5 +386,44 @@ class PredictCommandTest {
             + ": is not a regular file (a FIFO, socket or device); pass image files or folders of"
             + " images",
         err.toString().strip());
+  }
+
+  @Test
+  void failedWriteKeepsPreviousRun() throws IOException {
+    Path faces = Files.createDirectory(folder.resolve("faces"));
+    Path second = faces.resolve("b.png");
+    for (String name : List.of("a.png", "b.png", "c.png")) {
+      writeImage(faces.resolve(name), 96, 96, 3);
+    }
+    Path output = folder.resolve("predictions");
+    assertEquals(0, predict(output, faces), err.toString());
+    Map<String, byte[]> previous = contentsOf(output);
+    assertEquals(
+        List.of("a.png", "b.png", "c.png", "predictions.json"), List.copyOf(previous.keySet()));
+    // New pixels, so that every overlay of the second run differs from the first run's.
+    for (String name : List.of("a.png", "b.png", "c.png")) {
+      writeImage(faces.resolve(name), 96, 96, 5);
+    }
+    int[] secondReads = {0};
+    PredictCommand.ImageSource images =
+        file -> {
+          // The second read of b.png is the one for its overlay, so replace the file by a smaller
+          // image first.
+          if (file.equals(second) && ++secondReads[0] == 2) {
+            writeImage(second, 80, 64, 5);
+          }
+          return ImageDecoder.decode(file);
+        };
+
+    int status = predict(images, output, faces);
+
+    assertEquals(1, status, out.toString());
+    assertEquals(2, secondReads[0], "reads of b.png");
+    assertTrue(err.toString().contains(second + ": changed while predict ran"), err.toString());
+    Map<String, byte[]> after = contentsOf(output);
+    assertEquals(previous.keySet(), after.keySet(), "files in --output");
+    for (String name : previous.keySet()) {
+      assertArrayEquals(previous.get(name), after.get(name), name + " changed");
+    }
   }
 }

@@ -18,14 +18,16 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Permissions of the files that {@link AtomicFiles} writes, the file its errors name, what a failed
- * write leaves, and targets that are symbolic links.
+ * write or set of writes leaves, and targets that are symbolic links.
  */
 class AtomicFilesTest {
   @TempDir Path folder;
@@ -252,5 +254,87 @@ class AtomicFilesTest {
     assertFalse(Files.exists(folder.resolve("missing")), "the link's folder was created");
     assertEquals("first", Files.readString(first));
     assertTrue(Files.isSymbolicLink(second), "the other link of the loop changed");
+  }
+
+  /** Returns the bytes of every file in {@code dir}, by name. */
+  private Map<String, byte[]> contentsOf(Path dir) throws IOException {
+    Map<String, byte[]> contents = new TreeMap<>();
+    for (String name : namesIn(dir)) {
+      contents.put(name, Files.readAllBytes(dir.resolve(name)));
+    }
+    return contents;
+  }
+
+  private static AtomicFiles.Entry textEntry(Path file, String text) {
+    return new AtomicFiles.Entry(file, temporary -> Files.writeString(temporary, text));
+  }
+
+  @Test
+  void failedSetKeepsEveryTarget() throws IOException {
+    Path first = Files.writeString(folder.resolve("a.png"), "old a");
+    Path second = Files.writeString(folder.resolve("b.png"), "old b");
+    Path third = Files.writeString(folder.resolve("c.png"), "old c");
+    Path json = folder.resolve("predictions.json");
+    Map<String, byte[]> before = contentsOf(folder);
+    List<AtomicFiles.Entry> entries =
+        List.of(
+            textEntry(first, "new a"),
+            textEntry(second, "new b"),
+            new AtomicFiles.Entry(
+                third,
+                temporary -> {
+                  Files.writeString(temporary, "new");
+                  throw new IOException("No space left on device");
+                }),
+            textEntry(json, "{}"));
+
+    FileSystemException error =
+        assertThrows(FileSystemException.class, () -> AtomicFiles.writeAll(entries));
+
+    assertEquals(third.toString(), error.getFile());
+    assertEquals("failed to write: No space left on device", error.getReason());
+    assertEquals(List.of("a.png", "b.png", "c.png"), namesIn(folder));
+    Map<String, byte[]> after = contentsOf(folder);
+    for (String name : before.keySet()) {
+      assertArrayEquals(before.get(name), after.get(name), name + " changed");
+    }
+  }
+
+  @Test
+  void setReplacesEveryTarget() throws IOException {
+    Path first = Files.writeString(folder.resolve("a.png"), "old a");
+    Path second = Files.writeString(folder.resolve("b.png"), "old b");
+    Path json = folder.resolve("run").resolve("predictions.json");
+
+    AtomicFiles.writeAll(
+        List.of(textEntry(first, "new a"), textEntry(second, "new b"), textEntry(json, "{}")));
+
+    assertEquals("new a", Files.readString(first));
+    assertEquals("new b", Files.readString(second));
+    assertEquals("{}", Files.readString(json));
+    assertEquals(List.of("a.png", "b.png", "run"), namesIn(folder));
+    assertEquals(List.of("predictions.json"), namesIn(json.getParent()));
+  }
+
+  @Test
+  void setReplacesLinksAndKeepsTheirTargets() throws IOException {
+    Path real = Files.createDirectory(folder.resolve("real"));
+    Path links = Files.createDirectory(folder.resolve("links"));
+    Path firstTarget = Files.writeString(real.resolve("a.png"), "old a");
+    Path secondTarget = Files.writeString(real.resolve("predictions.json"), "old json");
+    Path first = Files.createSymbolicLink(links.resolve("a.png"), firstTarget);
+    Path second = Files.createSymbolicLink(links.resolve("predictions.json"), secondTarget);
+
+    AtomicFiles.writeAll(List.of(textEntry(first, "new a"), textEntry(second, "new json")));
+
+    assertFalse(Files.isSymbolicLink(first), "a.png is still a link");
+    assertFalse(Files.isSymbolicLink(second), "predictions.json is still a link");
+    assertEquals("new a", Files.readString(first));
+    assertEquals("new json", Files.readString(second));
+    assertEquals("old a", Files.readString(firstTarget), "the file that a.png led to changed");
+    assertEquals(
+        "old json",
+        Files.readString(secondTarget),
+        "the file that predictions.json led to changed");
   }
 }
