@@ -426,4 +426,26 @@ class PredictCommandTest {
       assertArrayEquals(previous.get(name), after.get(name), name + " changed");
     }
   }
+
+  /**
+   * Two inputs of one 251-byte stem get the overlay names stem.png and stem-2.png, and the second,
+   * 257 bytes, is too long for the file system: the run stops before any work.
+   */
+  @Test
+  void overlayNameTooLongStopsBeforeWriting() throws IOException {
+    String stem = "f".repeat(251);
+    Path first = Files.createDirectory(folder.resolve("one")).resolve(stem + ".png");
+    Path second = Files.createDirectory(folder.resolve("two")).resolve(stem + ".png");
+    writeImage(first, 96, 96, 3);
+    writeImage(second, 96, 96, 4);
+    Path output = folder.resolve("predictions");
+
+    int status = predict(output, first, second);
+
+    assertEquals(1, status, out.toString());
+    assertTrue(
+        err.toString().contains(stem + "-2.png: the name is 257 bytes long, more than the 255"),
+        err.toString());
+    assertFalse(Files.exists(output.resolve(stem + ".png")), "first overlay written");
+  }
 }
