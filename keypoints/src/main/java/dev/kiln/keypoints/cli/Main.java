@@ -144,7 +144,9 @@ public final class Main implements Runnable {
     }
   }
 
-  /** The longest file name, in UTF-8 bytes, that common Linux file systems such as ext4 allow. */
+  /**
+   * The maximum length of a file name, in UTF-8 bytes, on common Linux file systems such as ext4.
+   */
   static final int MAX_NAME_BYTES = 255;
 
   /**
