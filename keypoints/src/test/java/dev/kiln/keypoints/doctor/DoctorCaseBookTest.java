@@ -314,20 +314,7 @@ class DoctorCaseBookTest {
 
   @Test
   void targetsInPixelsRankedFirst() {
-    Function<List<Sample>, Batch> raw =
-        samples -> {
-          float[] values = new float[samples.size() * 2 * Sample.POINTS];
-          for (int n = 0; n < samples.size(); n++) {
-            double[] points = samples.get(n).keypoints();
-            for (int i = 0; i < points.length; i++) {
-              values[n * points.length + i] = (float) points[i];
-            }
-          }
-          return new Batch(
-              ToTensor.images(samples),
-              Tensor.of(values, samples.size(), 2 * Sample.POINTS),
-              samples.stream().map(Sample::name).toList());
-        };
+    Function<List<Sample>, Batch> raw = DoctorCaseBookTest::pixelTargets;
     assertFirst("targets-not-normalized", examine(Setup.small().withCollate(raw)));
   }
 
@@ -338,6 +325,23 @@ class DoctorCaseBookTest {
     assertTrue(report.healthy(), () -> "false alarms: " + report.problems());
     Path written = report.write(folder);
     assertTrue(Files.readString(written).contains("No problems found."));
+  }
+
+  /**
+   * Builds a batch whose targets are the keypoints in pixels, as if normalization were left out.
+   */
+  static Batch pixelTargets(List<Sample> samples) {
+    float[] values = new float[samples.size() * 2 * Sample.POINTS];
+    for (int n = 0; n < samples.size(); n++) {
+      double[] points = samples.get(n).keypoints();
+      for (int i = 0; i < points.length; i++) {
+        values[n * points.length + i] = (float) points[i];
+      }
+    }
+    return new Batch(
+        ToTensor.images(samples),
+        Tensor.of(values, samples.size(), 2 * Sample.POINTS),
+        samples.stream().map(Sample::name).toList());
   }
 
   private static Sample divideBy255(Sample sample) {

@@ -15,7 +15,6 @@ import dev.kiln.keypoints.model.ModelSpec;
 import dev.kiln.keypoints.train.Batch;
 import dev.kiln.keypoints.train.EpochRecord;
 import dev.kiln.keypoints.transform.KeypointNormalization;
-import dev.kiln.keypoints.transform.ToTensor;
 import dev.kiln.keypoints.transform.Transform;
 import dev.kiln.nn.Sequential;
 import dev.kiln.nn.loss.Losses;
@@ -213,20 +212,7 @@ class DoctorChecksTest {
 
   @Test
   void pixelTargetsFindingExplainsSlowOutput() {
-    Function<List<Sample>, Batch> pixels =
-        samples -> {
-          float[] values = new float[samples.size() * 2 * Sample.POINTS];
-          for (int n = 0; n < samples.size(); n++) {
-            double[] points = samples.get(n).keypoints();
-            for (int i = 0; i < points.length; i++) {
-              values[n * points.length + i] = (float) points[i];
-            }
-          }
-          return new Batch(
-              ToTensor.images(samples),
-              Tensor.of(values, samples.size(), 2 * Sample.POINTS),
-              samples.stream().map(Sample::name).toList());
-        };
+    Function<List<Sample>, Batch> pixels = DoctorCaseBookTest::pixelTargets;
     List<Sample> samples = faces("train-", 8, 1);
     List<Finding> findings =
         DataCheck.targets(List.of(pixels.apply(samples)), samples, NORMALIZATION.inputSize());
