@@ -11,8 +11,8 @@ import java.util.Objects;
  *
  * <p>Beta is in the units of the targets. With targets scaled to about [-1, 1], as the keypoint
  * trainer scales them, nearly every error is below the default beta of 1, so the loss is half the
- * squared error there. Adam ignores a constant factor, so it then trains like MSE. A beta near the
- * typical error gives the mix of both.
+ * squared error there. Without weight decay, Adam ignores a constant factor of the loss (up to its
+ * epsilon), so it then trains like MSE. A beta near the typical error gives the mix of both.
  *
  * @param beta width of the quadratic band in the prediction's units, finite and at least 0
  */

@@ -15,10 +15,10 @@ import java.util.function.UnaryOperator;
  * replace each gradient with a clipped copy through {@link Tensor#setGrad}, so a gradient tensor
  * that other code still references is left unchanged. Parameters without a gradient are skipped.
  *
- * <p>One difference from PyTorch 1.13: there, with the default {@code error_if_nonfinite=False}, a
- * NaN or infinite total norm scales the gradients by 0 or NaN, so finite gradients become 0 and the
- * others NaN. Here {@link #clipGradNorm} raises an exception instead, because the step would spoil
- * the weights.
+ * <p>One difference from PyTorch 1.13: there, with the default {@code error_if_nonfinite=False}, an
+ * infinite total norm scales the gradients by 0, so finite gradients become 0 and infinite ones
+ * NaN, and a NaN total norm makes every gradient NaN. Here {@link #clipGradNorm} raises an
+ * exception instead, because the step would spoil the weights.
  *
  * <p>Gradients on the CPU are read element by element in double precision. Gradients on another
  * device stay there: their squares are summed and their copies are made by tensor ops on that

@@ -21,7 +21,10 @@ import jdk.incubator.vector.FloatVector;
  * serves {@link #ROW_GROUP} rows of A, in 8 vector sums.
  *
  * <p>Rows of A come in groups of {@link #ROW_GROUP}. A last group with fewer rows repeats its last
- * row in the missing places and stores only the real ones, so one kernel serves every group.
+ * row in the missing places and stores only the real ones, so one kernel serves every group. With
+ * one row, as when a service predicts one image at a time, 3 of every 4 multiply-adds are thrown
+ * away, but the product is bound by reading B, so it still runs in a quarter of VectorGemm's time
+ * (see the table on {@link #MAX_ROWS}).
  *
  * <p>NOTE: a product with B stored k x n, such as the layer's input gradient, stays with {@link
  * VectorGemm}. A register strip of C that reads B row by row without packing was tried. It was no
@@ -58,9 +61,12 @@ final class FewRowsGemm {
    *   10 x 2000 x 64           0.15      0.08
    *   32 x 144 x 2304          0.41      0.24     default/4's weight gradient, one image
    *   16 x 9 x 9216            0.40      0.07     default/0's weight gradient, one image
+   *   1 x 2000 x 9216         13.9       3.3      lenet-20m's first linear layer, one image
+   *   1 x 256 x 2304           0.43      0.06     default's first linear layer, one image
    * </pre>
    *
-   * <p>The last two rows were measured later, while other builds ran, with the same loop.
+   * <p>The two weight-gradient rows were measured later, while other builds ran, and the one-image
+   * rows later still, with the same loop (median of 41).
    *
    * <p>The gain shrinks as rows are added, because VectorGemm reuses each packed panel for more of
    * them, so the limit is the batch of 32 that the benchmarks use.
