@@ -97,8 +97,8 @@ public final class ActivationCheck {
                   + ".",
               evidence,
               "Initialize the weights with a standard deviation of about sqrt(2/fan-in) before"
-                  + " ReLU (He, kaiming_normal) or 1/sqrt(3 fan-in) elsewhere (PyTorch's default),"
-                  + " and check the input scale.",
+                  + " ReLU (He, kaiming_normal) or sqrt(1/fan-in) elsewhere (LeCun; Xavier's"
+                  + " sqrt(2/(fan-in + fan-out)) is close), and check the input scale.",
               null));
     }
     if (!vanishing.isEmpty()) {
@@ -130,9 +130,9 @@ public final class ActivationCheck {
                   + batch.size()
                   + "-face batch.",
               "dead units: " + String.join(", ", dead),
-              "A unit whose input is negative for every face gets zero gradient, so it never"
-                  + " recovers. Lower the learning rate, initialize with kaiming_uniform, or use"
-                  + " leaky_relu.",
+              "A unit whose input is negative for every face gets zero gradient from those"
+                  + " faces, and one that stays negative for all inputs stops learning. Lower the"
+                  + " learning rate, initialize with kaiming_uniform, or use leaky_relu.",
               null));
     }
     if (!saturated.isEmpty()) {

@@ -111,7 +111,8 @@ public final class DataCheck {
 
   /**
    * Returns the sentence that explains why unnormalized targets stall the loss: Adam moves each
-   * weight by about the learning rate per step, whatever the gradient's size.
+   * weight by about the learning rate per step, whatever the gradient's size. The count is for the
+   * output bias alone, at a typical rate, because this check does not know the run's optimizer.
    */
   private static String slowOutputSentence(float[] targets) {
     double magnitude = 0;
@@ -119,14 +120,18 @@ public final class DataCheck {
       magnitude += Math.abs(v);
     }
     magnitude /= targets.length;
+    if (!Double.isFinite(magnitude)) {
+      return "Adam moves each weight by about the learning rate per step, so outputs that must"
+          + " grow large take many steps, and until then the loss looks stuck.";
+    }
     BigDecimal steps = new BigDecimal(magnitude / TYPICAL_ADAM_RATE).round(new MathContext(2));
     return "Adam moves each weight by about the learning rate per step, so at a rate of "
         + TYPICAL_ADAM_RATE
-        + " an output bias that must reach the targets' mean size of "
-        + Stats.format(magnitude)
-        + " needs about "
+        + " the output bias alone would need about "
         + steps.toPlainString()
-        + " steps, and until then the loss looks stuck.";
+        + " steps to reach the targets' mean size of "
+        + Stats.format(magnitude)
+        + ", and until the outputs grow that large the loss looks stuck.";
   }
 
   /**

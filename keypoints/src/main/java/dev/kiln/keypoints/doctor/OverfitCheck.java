@@ -44,6 +44,19 @@ public final class OverfitCheck {
     }
   }
 
+  /** Returns the finding of a loss that became {@code value}, {@code when} ("at step 3"). */
+  private static List<Finding> diverged(double value, String when, double first) {
+    return List.of(
+        new Finding(
+            Severity.CRITICAL,
+            "overfit-diverged",
+            Finding.SYMPTOM,
+            "Training on one batch made the loss " + value + " " + when + ".",
+            "loss at step 1: " + Stats.format(first),
+            "Lower the learning rate, and check the other findings for the cause.",
+            null));
+  }
+
   private static List<Finding> examine(DoctorInput input, Batch batch, int steps) {
     Tensor mean = BaselineCheck.meanTarget(List.of(batch));
     double meanShapeLoss;
@@ -59,15 +72,7 @@ public final class OverfitCheck {
       Tensor loss = input.loss().compute(input.model().forward(batch.images()), batch.targets());
       double value = loss.item();
       if (!Double.isFinite(value)) {
-        return List.of(
-            new Finding(
-                Severity.CRITICAL,
-                "overfit-diverged",
-                Finding.SYMPTOM,
-                "Training on one batch made the loss " + value + " at step " + step + ".",
-                "loss at step 1: " + Stats.format(first),
-                "Lower the learning rate, and check the other findings for the cause.",
-                null));
+        return diverged(value, "at step " + step, first);
       }
       if (step == 1) {
         first = value;
@@ -88,6 +93,15 @@ public final class OverfitCheck {
                 null));
       }
     }
+    // Each loss above is measured before its step, so one more pass measures the last step's.
+    double last;
+    try (var _ = GradMode.noGrad()) {
+      last = input.loss().compute(input.model().forward(batch.images()), batch.targets()).item();
+    }
+    if (!Double.isFinite(last)) {
+      return diverged(last, "after step " + steps, first);
+    }
+    best = Math.min(best, last);
     double ratio = best / first;
     double spread = spreadRatio(input, batch);
     String evidence =
