@@ -154,7 +154,25 @@ final class PredictCommand implements Callable<Integer> {
   /** Decodes the image of {@code prediction} again and writes its overlay PNG to {@code png}. */
   private static void writeOverlay(ImageSource images, Prediction prediction, Path png)
       throws IOException {
-    GrayImage image = images.decode(prediction.file());
+    GrayImage image;
+    try {
+      image = images.decode(prediction.file());
+    } catch (FileSystemException e) {
+      throw e;
+    } catch (IOException e) {
+      // Named after the input, so that AtomicFiles does not report it as a failure to write the
+      // overlay.
+      FileSystemException named =
+          new FileSystemException(
+              prediction.file().toString(),
+              null,
+              "could not be read again to draw its overlay ("
+                  + e.getMessage()
+                  + "); run predict"
+                  + " again");
+      named.initCause(e);
+      throw named;
+    }
     if (image.width() != prediction.width() || image.height() != prediction.height()) {
       throw new FileSystemException(
           prediction.file().toString(),

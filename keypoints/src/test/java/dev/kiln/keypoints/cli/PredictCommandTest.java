@@ -448,4 +448,29 @@ class PredictCommandTest {
         err.toString());
     assertFalse(Files.exists(output.resolve(stem + ".png")), "first overlay written");
   }
+
+  /** An input that cannot be decoded a second time is named in the error, not its overlay. */
+  @Test
+  void unreadableSecondReadNamesTheInput() throws IOException {
+    Path faces = Files.createDirectory(folder.resolve("faces"));
+    Path image = faces.resolve("a.png");
+    writeImage(image, 96, 96, 3);
+    Path output = folder.resolve("predictions");
+    int[] reads = {0};
+    PredictCommand.ImageSource images =
+        file -> {
+          if (++reads[0] == 2) {
+            throw new IOException("truncated data");
+          }
+          return ImageDecoder.decode(file);
+        };
+
+    int status = predict(images, output, faces);
+
+    assertEquals(1, status, out.toString());
+    assertTrue(
+        err.toString().contains(image + ": could not be read again to draw its overlay"),
+        err.toString());
+    assertFalse(Files.exists(output.resolve("a.png")), "overlay written");
+  }
 }
