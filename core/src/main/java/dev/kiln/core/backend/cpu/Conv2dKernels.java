@@ -63,11 +63,48 @@ public final class Conv2dKernels {
    */
   static final long IMPLICIT_MIN_COLUMN_SIZE = 1L << 20;
 
+  /**
+   * The maximum number of column-matrix rows (input channels x kernel area) for which the weight
+   * gradient of a layer with at most {@link FewRowsGemm#MAX_ROWS} output channels goes through the
+   * column matrix, even where {@link #IMPLICIT_MIN_COLUMN_SIZE} picks the implicit method. The
+   * product is then one of {@link FewRowsGemm}'s, which reads each row of the column matrix as it
+   * is stored. The implicit method instead transposes each gathered row into the packed panels one
+   * element at a time, which costs most when few output channels share the panels.
+   *
+   * <p>Measured with a throwaway timing loop (median of 9, three rounds, 2 threads) on the 2-core
+   * AMD EPYC of the table above. Milliseconds per backward weight call, im2col / implicit:
+   *
+   * <pre>
+   *   layer            in -> out, kernel, output   batch  column rows  three rounds
+   *   lenet-20m/0       1 ->  32, 5x5, 220x220      10        25       11.3/21.3  13.2/18.2  11.2/19.6
+   *   lenet-20m/0       1 ->  32, 5x5, 220x220      32        25       38.4/59.7  38.2/58.3  33.4/63.4
+   *   lenet-48m/3      32 ->  32, 3x3, 108x108      10       288       30.2/28.6  30.6/28.4  29.9/25.1
+   * </pre>
+   *
+   * <p>NOTE: the limit of 64 lies between the two measured row counts, 25 and 288, and was not
+   * narrowed further.
+   */
+  static final int WEIGHT_GRADIENT_MAX_COLUMN_ROWS = 64;
+
+  /**
+   * Returns the method of the weight gradient: that of {@link #choose}, except where the rule of
+   * {@link #WEIGHT_GRADIENT_MAX_COLUMN_ROWS} replaces an automatic {@link Method#IMPLICIT}.
+   */
+  static Method chooseForWeightGradient(Method method, Storage data, Conv2dGeometry g) {
+    Method chosen = choose(method, data, g);
+    boolean fewRows =
+        g.outChannels() <= FewRowsGemm.MAX_ROWS
+            && Conv2dIm2col.columnRows(g) <= WEIGHT_GRADIENT_MAX_COLUMN_ROWS;
+    return method == Method.AUTO && chosen == Method.IMPLICIT && fewRows ? Method.IM2COL : chosen;
+  }
+
   /** Method for the products. Tests and benchmarks force each one. */
   enum Method {
     /**
      * For float32, {@link #BATCHED} by the rule of {@link Conv2dBatched#MAX_POSITIONS}, else {@link
-     * #IMPLICIT} by the rule of {@link #IMPLICIT_MIN_COLUMN_SIZE}, else {@link #IM2COL}.
+     * #IMPLICIT} by the rule of {@link #IMPLICIT_MIN_COLUMN_SIZE}, else {@link #IM2COL}. The weight
+     * gradient takes {@link #IM2COL} in place of {@link #IMPLICIT} by the rule of {@link
+     * #WEIGHT_GRADIENT_MAX_COLUMN_ROWS}.
      */
     AUTO,
     /** {@link Conv2dIm2col}: column matrix, then {@link Gemm}. */
@@ -202,7 +239,7 @@ public final class Conv2dKernels {
     requireSize("weight gradient", gradWeight, g.weightSize());
     requireSameDtype(gradOut, x, gradWeight);
 
-    Method chosen = choose(method, x, g);
+    Method chosen = chooseForWeightGradient(method, x, g);
     if (chosen == Method.BATCHED) {
       Conv2dBatched.backwardWeight(gradOut, x, g, gradWeight, Conv2dBatched.maxImagesPerGroup(g));
       return;
@@ -299,7 +336,7 @@ public final class Conv2dKernels {
    * @throws IllegalArgumentException if IMPLICIT is forced on float64 storage
    * @throws IllegalStateException if IMPLICIT is forced in a JVM without the Vector API
    */
-  private static Method choose(Method method, Storage data, Conv2dGeometry g) {
+  static Method choose(Method method, Storage data, Conv2dGeometry g) {
     boolean float32 = data instanceof Storage.F32;
     if (method == Method.IMPLICIT && !float32) {
       throw new IllegalArgumentException(

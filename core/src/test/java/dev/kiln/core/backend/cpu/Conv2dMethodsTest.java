@@ -202,6 +202,27 @@ class Conv2dMethodsTest {
     assertArrayEquals(split[2], serial[0][2], "batched backwardWeight");
   }
 
+  /**
+   * The weight gradient of a large layer with few output channels and column rows goes through the
+   * column matrix; with more column rows or more channels it keeps the implicit method.
+   */
+  @Test
+  void weightGradientOfFewRowsUsesColumns() {
+    Storage data = Storage.allocate(DType.FLOAT32, 1);
+    Conv2dGeometry first = new Conv2dGeometry(2, 1, 224, 224, 32, 5, 5, 1, 1, 0, 0, 1, 1);
+    Conv2dGeometry manyRows = new Conv2dGeometry(2, 32, 110, 110, 32, 3, 3, 1, 1, 0, 0, 1, 1);
+    Conv2dGeometry manyChannels = new Conv2dGeometry(2, 1, 224, 224, 64, 5, 5, 1, 1, 0, 0, 1, 1);
+
+    assertEquals(Method.IMPLICIT, Conv2dKernels.choose(Method.AUTO, data, first));
+    assertEquals(Method.IM2COL, Conv2dKernels.chooseForWeightGradient(Method.AUTO, data, first));
+    assertEquals(
+        Method.IMPLICIT, Conv2dKernels.chooseForWeightGradient(Method.IMPLICIT, data, first));
+    assertEquals(
+        Method.IMPLICIT, Conv2dKernels.chooseForWeightGradient(Method.AUTO, data, manyRows));
+    assertEquals(
+        Method.IMPLICIT, Conv2dKernels.chooseForWeightGradient(Method.AUTO, data, manyChannels));
+  }
+
   @Test
   void implicitRejectsFloat64() {
     Conv2dGeometry g = new Conv2dGeometry(1, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0, 1, 1);
