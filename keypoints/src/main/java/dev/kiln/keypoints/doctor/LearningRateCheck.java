@@ -105,9 +105,17 @@ public record LearningRateCheck(
     return new LearningRateCheck(rates, losses, steepest(rates, losses), divergence);
   }
 
-  /** Returns the rate where the smoothed loss falls fastest against log(rate), over 3 steps. */
-  private static double steepest(double[] rates, double[] losses) {
+  /**
+   * Returns the rate in the middle of the steepest relative fall of the smoothed loss over a span
+   * of steps. The span is the steps of one decade of rates, at least 3: over 3 steps only, the
+   * noise between batches at the tiny rates of the sweep's start looked steeper than the real
+   * descent, and the suggestion came out near the lowest rate.
+   */
+  static double steepest(double[] rates, double[] losses) {
     int span = 3;
+    if (rates.length >= 2 && rates[1] > rates[0]) {
+      span = Math.max(span, (int) Math.round(Math.log(10) / Math.log(rates[1] / rates[0])));
+    }
     double best = 0;
     double rate = rates[rates.length / 2];
     for (int i = span; i < losses.length; i++) {
