@@ -107,9 +107,9 @@ public record LearningRateCheck(
 
   /**
    * Returns the rate in the middle of the steepest relative fall of the smoothed loss over a span
-   * of steps. The span is the steps of one decade of rates, at least 3: over 3 steps only, the
+   * of steps. The span is the steps of one decade of rates, at least 3. Over 3 steps only, the
    * noise between batches at the tiny rates of the sweep's start looked steeper than the real
-   * descent, and the suggestion came out near the lowest rate.
+   * descent, so the suggestion came out near the lowest rate.
    */
   static double steepest(double[] rates, double[] losses) {
     int span = 3;
