@@ -11,6 +11,7 @@ import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
 import java.nio.file.FileSystemLoopException;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
@@ -86,6 +87,15 @@ public final class Main implements Runnable {
     Throwable cause = error instanceof UncheckedIOException ? error.getCause() : error;
     if (cause instanceof FileSystemException fileError) {
       return describeFileError(fileError);
+    }
+    if (error instanceof InvalidPathException invalid) {
+      // Java encodes file names with the locale's charset, so under LANG=C a non-ASCII name fails.
+      return invalid.getInput()
+          + ": "
+          + invalid.getReason()
+          + " in the file-name encoding of this locale ("
+          + System.getProperty("sun.jnu.encoding")
+          + "); run kiln with a UTF-8 locale, such as LC_ALL=C.UTF-8, or rename the file";
     }
     return error.getMessage() != null ? error.getMessage() : error.toString();
   }

@@ -14,6 +14,7 @@ import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
@@ -178,5 +179,23 @@ class FileErrorMessageTest {
     assertEquals(
         "kiln doctor: " + run.resolve("options.properties") + ": not found",
         err.toString().strip());
+  }
+
+  @Test
+  void unencodableNameNamesTheFileAndTheLocale() {
+    String message =
+        Main.describe(
+            new InvalidPathException(
+                "faces/caf\u00e9.png", "Malformed input or input contains unmappable characters"));
+
+    assertTrue(
+        message.startsWith(
+            "faces/caf\u00e9.png: Malformed input or input contains unmappable characters in the"
+                + " file-name encoding of this locale ("),
+        message);
+    assertTrue(
+        message.endsWith(
+            "run kiln with a UTF-8 locale, such as LC_ALL=C.UTF-8, or rename" + " the file"),
+        message);
   }
 }
