@@ -91,8 +91,9 @@ public final class ActivationCheck {
               "activations-exploding",
               Finding.MEASURED,
               "The activations grow through the network: "
-                  + exploding.size()
-                  + " layers output values with a spread above "
+                  + "the outputs of "
+                  + Stats.count(exploding.size(), "layer")
+                  + " have a spread above "
                   + Stats.format(EXPLODING_STD)
                   + ".",
               evidence,
@@ -108,8 +109,9 @@ public final class ActivationCheck {
               "activations-vanishing",
               Finding.MEASURED,
               "The activations fade through the network: "
-                  + vanishing.size()
-                  + " layers output values with a spread below "
+                  + "the outputs of "
+                  + Stats.count(vanishing.size(), "layer")
+                  + " have a spread below "
                   + Stats.format(VANISHING_STD)
                   + ".",
               evidence,

@@ -50,7 +50,8 @@ public record Report(List<Finding> findings, double seconds) {
     if (problems.isEmpty()) {
       text.append("No problems found.\n");
     } else {
-      text.append(problems.size()).append(" problems found, the most likely cause first:\n");
+      text.append(Stats.count(problems.size(), "problem"))
+          .append(" found, the most likely cause first:\n");
     }
     int rank = 1;
     for (Finding finding : problems) {
@@ -78,7 +79,8 @@ public record Report(List<Finding> findings, double seconds) {
     if (problems.isEmpty()) {
       md.append("No problems found.\n");
     } else {
-      md.append(problems.size()).append(" problems found, the most likely cause first.\n");
+      md.append(Stats.count(problems.size(), "problem"))
+          .append(" found, the most likely cause first.\n");
     }
     int rank = 1;
     for (Finding finding : problems) {

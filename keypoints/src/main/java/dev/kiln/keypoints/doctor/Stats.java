@@ -45,6 +45,11 @@ record Stats(long count, double mean, double std, double min, double max) {
     return String.format(Locale.ROOT, "%.3g", value);
   }
 
+  /** Returns {@code n} and {@code noun}, with an "s" unless n is 1: "1 layer", "3 layers". */
+  static String count(int n, String noun) {
+    return n + " " + (n == 1 ? noun : noun + "s");
+  }
+
   /** Formats a share as a percentage with one decimal. */
   static String percent(double share) {
     return String.format(Locale.ROOT, "%.1f%%", 100 * share);

@@ -181,8 +181,8 @@ public final class WiringCheck {
               "learning-rate-too-high",
               Finding.CAUSE,
               "One step changes the weights of "
-                  + high.size()
-                  + " layers by more than "
+                  + Stats.count(high.size(), "layer")
+                  + " by more than "
                   + Stats.percent(HIGH_UPDATE_RATIO)
                   + " of their size, so the learning rate "
                   + Stats.format(lr)
@@ -200,7 +200,7 @@ public final class WiringCheck {
               Severity.WARNING,
               "update-ratio-low",
               Finding.MEASURED,
-              "One step hardly changes the weights of " + low.size() + " layers.",
+              "One step hardly changes the weights of " + Stats.count(low.size(), "layer") + ".",
               "ratios below " + LOW_UPDATE_RATIO + ": " + String.join(", ", low),
               "Raise the learning rate " + Stats.format(lr) + ", or check for vanishing gradients.",
               null));
