@@ -167,8 +167,14 @@ public final class AtomicFiles {
       }
       throw namingTarget(e, file, "failed to write", "the temporary file was removed");
     } catch (IOException e) {
+      // Some writers wrap the operating system's reason: ImageIO reports "I/O error writing PNG
+      // file!" with "No space left on device" as its cause.
+      String reason = e.getMessage();
+      if (e.getCause() != null && e.getCause().getMessage() != null) {
+        reason += " (" + e.getCause().getMessage() + ")";
+      }
       FileSystemException named =
-          new FileSystemException(file.toString(), null, "failed to write: " + e.getMessage());
+          new FileSystemException(file.toString(), null, "failed to write: " + reason);
       named.initCause(e);
       throw named;
     }

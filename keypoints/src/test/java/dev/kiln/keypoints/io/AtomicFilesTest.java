@@ -212,6 +212,29 @@ class AtomicFilesTest {
     assertEquals(List.of("options.properties"), namesIn(folder));
   }
 
+  /** ImageIO wraps the operating system's reason in an exception of its own. */
+  @Test
+  void wrappedWriteFailureKeepsTheCause() {
+    Path file = folder.resolve("a.png");
+
+    FileSystemException error =
+        assertThrows(
+            FileSystemException.class,
+            () ->
+                AtomicFiles.write(
+                    file,
+                    temporary -> {
+                      throw new IOException(
+                          "I/O error writing PNG file!",
+                          new IOException("No space left on device"));
+                    }));
+
+    assertEquals(file.toString(), error.getFile());
+    assertEquals(
+        "failed to write: I/O error writing PNG file! (No space left on device)",
+        error.getReason());
+  }
+
   @Test
   void failedCopyNamesSource() throws IOException {
     Path file = folder.resolve("best.safetensors");
