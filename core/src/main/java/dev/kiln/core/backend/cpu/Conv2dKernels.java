@@ -170,11 +170,8 @@ public final class Conv2dKernels {
               }
             }
           };
-      if ((long) g.outputSize() < ElementwiseKernels.PARALLEL_MIN_SIZE) {
-        addBias.run(0, 0, g.batch());
-      } else {
-        CpuParallel.forEachChunk(g.batch(), addBias);
-      }
+      CpuParallel.forEachChunk(
+          g.batch(), g.outputSize(), ElementwiseKernels.PARALLEL_MIN_SIZE, addBias);
     }
   }
 
@@ -297,11 +294,8 @@ public final class Conv2dKernels {
             gradBias.set(oc, sum);
           }
         };
-    if ((long) g.outputSize() < ElementwiseKernels.PARALLEL_MIN_SIZE) {
-      sumChannels.run(0, 0, channels);
-    } else {
-      CpuParallel.forEachChunk(channels, sumChannels);
-    }
+    CpuParallel.forEachChunk(
+        channels, g.outputSize(), ElementwiseKernels.PARALLEL_MIN_SIZE, sumChannels);
   }
 
   /**

@@ -73,6 +73,20 @@ public final class CpuParallel {
     }
   }
 
+  /**
+   * Runs {@code body} as {@link #forEachChunk(int, RangeBody)} does when {@code work} is at least
+   * {@code minWork}. Below it, runs {@code body} once over [0, count) on the calling thread,
+   * because handing a small job to the pool costs more than it saves. Callers measure {@code work}
+   * in the unit of their own threshold: elements, or multiply-adds.
+   */
+  public static void forEachChunk(int count, long work, long minWork, RangeBody body) {
+    if (work >= minWork) {
+      forEachChunk(count, body);
+    } else if (count > 0) {
+      body.run(0, 0, count);
+    }
+  }
+
   /** Returns the first index of chunk {@code t} when [0, count) is split into {@code chunks}. */
   public static int chunkStart(int count, int chunks, int t) {
     return (int) ((long) count * t / chunks);

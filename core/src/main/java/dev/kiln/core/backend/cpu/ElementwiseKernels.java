@@ -22,13 +22,12 @@ public final class ElementwiseKernels {
       float[] in = x.floats();
       float[] result = out.floats();
       if (FastElementwise.hasUnary(op)) {
-        if (size < PARALLEL_MIN_SIZE) {
-          FastElementwise.unary(op, a, in, result, 0, size);
-        } else {
-          // Each chunk writes only its own range of the output.
-          CpuParallel.forEachChunk(
-              size, (chunk, start, end) -> FastElementwise.unary(op, a, in, result, start, end));
-        }
+        // Each chunk writes only its own range of the output.
+        CpuParallel.forEachChunk(
+            size,
+            size,
+            PARALLEL_MIN_SIZE,
+            (chunk, start, end) -> FastElementwise.unary(op, a, in, result, start, end));
         return;
       }
       for (int i = 0; i < size; i++) {
@@ -61,13 +60,12 @@ public final class ElementwiseKernels {
       float[] g = grad.floats();
       float[] in = x.floats();
       float[] result = out.floats();
-      if (size < PARALLEL_MIN_SIZE) {
-        FastElementwise.reluBackward(g, in, result, 0, size);
-      } else {
-        // Each chunk writes only its own range of the output.
-        CpuParallel.forEachChunk(
-            size, (chunk, start, end) -> FastElementwise.reluBackward(g, in, result, start, end));
-      }
+      // Each chunk writes only its own range of the output.
+      CpuParallel.forEachChunk(
+          size,
+          size,
+          PARALLEL_MIN_SIZE,
+          (chunk, start, end) -> FastElementwise.reluBackward(g, in, result, start, end));
       return;
     }
     for (int i = 0; i < size; i++) {

@@ -106,13 +106,11 @@ final class FewRowsGemm {
           "few-rows gemm: A has " + m + " rows, more than the maximum of " + MAX_ROWS);
     }
     Operands ops = new Operands(m, n, k, a, aOffset, b, bOffset, c, cOffset, accumulate);
-    // Below about a million multiply-adds, handing a chunk to another thread costs more than it
-    // saves.
-    if ((long) m * n * k < (1L << 20)) {
-      dotProducts(ops, 0, n);
-    } else {
-      CpuParallel.forEachChunk(n, (chunk, first, end) -> dotProducts(ops, first, end));
-    }
+    CpuParallel.forEachChunk(
+        n,
+        (long) m * n * k,
+        VectorGemm.PARALLEL_MIN_WORK,
+        (chunk, first, end) -> dotProducts(ops, first, end));
   }
 
   /** The operands of one product, as {@link #multiply} takes them. */

@@ -72,7 +72,7 @@ public final class OptimizerKernels {
       float[] b = momentumBuffer == null ? null : momentumBuffer.floats();
       forEachRange(
           p.length,
-          (start, end) -> {
+          (chunk, start, end) -> {
             for (int i = start; i < end; i++) {
               double g = decay == 0.0 ? grads[i] : grads[i] + decay * p[i];
               double d = g;
@@ -92,7 +92,7 @@ public final class OptimizerKernels {
     double[] b = momentumBuffer == null ? null : momentumBuffer.doubles();
     forEachRange(
         p.length,
-        (start, end) -> {
+        (chunk, start, end) -> {
           for (int i = start; i < end; i++) {
             double g = decay == 0.0 ? grads[i] : grads[i] + decay * p[i];
             double d = g;
@@ -149,7 +149,7 @@ public final class OptimizerKernels {
       float[] v = expAvgSq.floats();
       forEachRange(
           p.length,
-          (start, end) -> {
+          (chunk, start, end) -> {
             for (int i = start; i < end; i++) {
               double g = l2 == 0.0 ? grads[i] : grads[i] + l2 * p[i];
               m[i] = (float) (beta1 * m[i] + (1.0 - beta1) * g);
@@ -167,7 +167,7 @@ public final class OptimizerKernels {
     double[] v = expAvgSq.doubles();
     forEachRange(
         p.length,
-        (start, end) -> {
+        (chunk, start, end) -> {
           for (int i = start; i < end; i++) {
             double g = l2 == 0.0 ? grads[i] : grads[i] + l2 * p[i];
             m[i] = beta1 * m[i] + (1.0 - beta1) * g;
@@ -178,23 +178,13 @@ public final class OptimizerKernels {
         });
   }
 
-  /** A loop over the elements [start, end) of the storages of one update. */
-  @FunctionalInterface
-  private interface RangeLoop {
-    void run(int start, int end);
-  }
-
   /**
    * Runs {@code loop} over [0, size): on the calling thread for a small parameter, else split over
    * the pool. Every element's update reads and writes only its own index, so the split never
    * changes a result.
    */
-  private static void forEachRange(int size, RangeLoop loop) {
-    if (size < ElementwiseKernels.PARALLEL_MIN_SIZE) {
-      loop.run(0, size);
-    } else {
-      CpuParallel.forEachChunk(size, (chunk, start, end) -> loop.run(start, end));
-    }
+  private static void forEachRange(int size, CpuParallel.RangeBody loop) {
+    CpuParallel.forEachChunk(size, size, ElementwiseKernels.PARALLEL_MIN_SIZE, loop);
   }
 
   private static void requireMatching(String name, Storage param, Storage other) {

@@ -52,6 +52,12 @@ final class VectorGemm {
   /** Rows of C per packed A block, a multiple of MR, so the A block (96 KiB) stays in L2. */
   static final int ROW_BLOCK = 16 * MR;
 
+  /**
+   * Multiply-adds from which a product is split over the pool. A product below about a million
+   * costs more to hand over to another thread than to run here.
+   */
+  static final long PARALLEL_MIN_WORK = 1L << 20;
+
   /** Columns of C per packed B block, a multiple of NR: 512 KiB with 16 lanes, for the L2 cache. */
   static final int COLUMN_BLOCK = 16 * NR;
 
@@ -111,14 +117,10 @@ final class VectorGemm {
     boolean splitColumns = n >= m;
     int tile = splitColumns ? NR : MR;
     int tiles = ceilDiv(splitColumns ? n : m, tile);
-    // A chunk below about a million multiply-adds costs more to hand over than to run here.
-    int parallelism = (long) m * n * k < (1L << 20) ? 1 : CpuParallel.chunkCount(tiles);
-    if (parallelism == 1) {
-      multiplyPart(ops, 0, m, 0, n);
-      return;
-    }
     CpuParallel.forEachChunk(
         tiles,
+        (long) m * n * k,
+        PARALLEL_MIN_WORK,
         (chunk, first, end) -> {
           if (splitColumns) {
             multiplyPart(ops, 0, m, first * NR, Math.min(n, end * NR));
