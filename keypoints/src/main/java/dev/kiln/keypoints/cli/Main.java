@@ -1,6 +1,7 @@
 package dev.kiln.keypoints.cli;
 
 import dev.kiln.keypoints.fetch.FetchDataCommand;
+import dev.kiln.keypoints.io.AtomicFiles;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -155,30 +156,25 @@ public final class Main implements Runnable {
   }
 
   /**
-   * The maximum length of a file name, in UTF-8 bytes, on common Linux file systems such as ext4.
-   */
-  static final int MAX_NAME_BYTES = 255;
-
-  /**
    * Checks, before any work, that each file {@code names} that a command will write into {@code
    * folder} is absent or a regular file, so that a folder or FIFO in its place fails the command
    * before anything is written. A symbolic link fails too, dangling or not, because kiln's writes
    * replace a link with a plain file, and the user who made the link would not expect that. So does
-   * a name longer than {@link #MAX_NAME_BYTES}, which would fail only when the file is renamed into
-   * place, after the others of its set.
+   * a name longer than {@link AtomicFiles#MAX_NAME_BYTES}, which would fail only when the file is
+   * renamed into place, after the others of its set.
    */
   static void requireOutputFiles(Path folder, List<String> names) throws IOException {
     for (String name : names) {
       Path target = folder.resolve(name);
       int bytes = name.getBytes(StandardCharsets.UTF_8).length;
-      if (bytes > MAX_NAME_BYTES) {
+      if (bytes > AtomicFiles.MAX_NAME_BYTES) {
         throw new FileSystemException(
             target.toString(),
             null,
             "the name is "
                 + bytes
                 + " bytes long, more than the "
-                + MAX_NAME_BYTES
+                + AtomicFiles.MAX_NAME_BYTES
                 + " that common file systems allow; rename the input so that its output name is"
                 + " shorter");
       }

@@ -32,11 +32,16 @@ import java.util.Set;
  */
 public final class AtomicFiles {
   /**
-   * Maximum length in bytes of the name that the temporary file's prefix takes from the target's
-   * name. Common Linux file systems allow names of 255 bytes, and the temporary name adds a dot
-   * before and after it, up to 20 digits from createTempFile and ".tmp", which is 26 bytes.
+   * The maximum length of a file name, in UTF-8 bytes, on common Linux file systems such as ext4.
    */
-  static final int MAX_TEMPORARY_STEM_BYTES = 255 - 26;
+  public static final int MAX_NAME_BYTES = 255;
+
+  /**
+   * Maximum length in bytes of the name that the temporary file's prefix takes from the target's
+   * name. The temporary name adds a dot before and after it, up to 20 digits from createTempFile
+   * and ".tmp", which is 26 bytes.
+   */
+  static final int MAX_TEMPORARY_STEM_BYTES = MAX_NAME_BYTES - 26;
 
   private AtomicFiles() {}
 
