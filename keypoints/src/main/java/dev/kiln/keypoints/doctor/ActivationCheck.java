@@ -127,8 +127,8 @@ public final class ActivationCheck {
               "dead-relu",
               Finding.MEASURED,
               "Over half of the units of "
-                  + dead.size()
-                  + " ReLU layers output 0 for every face of one "
+                  + Stats.count(dead.size(), "ReLU layer")
+                  + " output 0 for every face of one "
                   + batch.size()
                   + "-face batch.",
               "dead units: " + String.join(", ", dead),
@@ -143,8 +143,9 @@ public final class ActivationCheck {
               Severity.WARNING,
               "saturated-activations",
               Finding.MEASURED,
-              saturated.size()
-                  + " Tanh or Sigmoid layers are saturated, so their gradients vanish.",
+              "The outputs of "
+                  + Stats.count(saturated.size(), "Tanh or Sigmoid layer")
+                  + " are saturated, so their gradients vanish.",
               "saturated outputs: " + String.join(", ", saturated),
               "Scale the inputs to about unit spread, or use xavier init before Tanh and Sigmoid.",
               null));

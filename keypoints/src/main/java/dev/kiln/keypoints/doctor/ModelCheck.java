@@ -167,8 +167,9 @@ public final class ModelCheck {
               Severity.WARNING,
               "mixed-modes",
               Finding.CAUSE,
-              differing.size()
-                  + " dropout or batch norm layers are not in the model's "
+              "In "
+                  + Stats.count(differing.size(), "dropout or batch norm layer")
+                  + ", the mode differs from the model's "
                   + mode
                   + " mode.",
               "layers in the other mode: " + String.join(", ", differing),
@@ -263,8 +264,8 @@ public final class ModelCheck {
               "init-one-signed",
               Finding.CAUSE,
               "The weights of "
-                  + oneSigned.size()
-                  + " layers are almost all of one sign, as from uniform(0, 1), so every unit"
+                  + Stats.count(oneSigned.size(), "layer")
+                  + " are almost all of one sign, as from uniform(0, 1), so every unit"
                   + " adds up its inputs and the activations grow layer by layer.",
               String.join("; ", oneSigned),
               "Initialize weights centred on 0 with a standard deviation near sqrt(2/fan-in) (He,"
@@ -279,8 +280,8 @@ public final class ModelCheck {
               "init-too-wide",
               Finding.CAUSE,
               "The weights of "
-                  + tooWide.size()
-                  + " layers have a standard deviation above 5/sqrt(fan-in), 3.5 times He's"
+                  + Stats.count(tooWide.size(), "layer")
+                  + " have a standard deviation above 5/sqrt(fan-in), 3.5 times He's"
                   + " sqrt(2/fan-in).",
               String.join("; ", tooWide),
               "Use the default init, xavier_uniform or kaiming_uniform.",
@@ -293,8 +294,8 @@ public final class ModelCheck {
               "init-too-narrow",
               Finding.CAUSE,
               "The weights of "
-                  + tooNarrow.size()
-                  + " layers have a standard deviation below 0.01/sqrt(fan-in), under 1% of He's"
+                  + Stats.count(tooNarrow.size(), "layer")
+                  + " have a standard deviation below 0.01/sqrt(fan-in), under 1% of He's"
                   + " sqrt(2/fan-in).",
               String.join("; ", tooNarrow),
               "Use the default init, xavier_uniform or kaiming_uniform.",
