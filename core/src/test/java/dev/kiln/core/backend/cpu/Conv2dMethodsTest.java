@@ -203,8 +203,8 @@ class Conv2dMethodsTest {
   }
 
   /**
-   * The weight gradient of a large layer with few output channels and column rows goes through the
-   * column matrix; with more column rows or more channels it keeps the implicit method.
+   * Checks that the weight gradient of a large layer with few output channels and column rows goes
+   * through the column matrix. With more column rows or more channels it keeps the implicit method.
    */
   @Test
   void weightGradientOfFewRowsUsesColumns() {
