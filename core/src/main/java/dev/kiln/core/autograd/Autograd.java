@@ -4,6 +4,7 @@ import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.DeviceStorage;
 import dev.kiln.core.tensor.MemoryScope;
 import dev.kiln.core.tensor.Shapes;
+import dev.kiln.core.tensor.Storage;
 import dev.kiln.core.tensor.Tensor;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -156,18 +157,21 @@ public final class Autograd {
   }
 
   /**
-   * Frees the device block of a gradient that this pass created and has now used, unless something
-   * still shares its storage: one of {@code stillNeeded} (such as the caller's own gradient, which
-   * may be null), or a gradient still pending for a vertex. The second covers what the node just
-   * passed on, because an identity backward passes its input along and a reshape passes a view of
-   * it, and both are pending for the node's inputs. A leaf's gradient is always a copy or a sum, so
-   * it never shares storage with a pending one. On the CPU, and for anything shared, the garbage
-   * collector frees it as before. Gradients are most of the memory that a backward pass creates, so
-   * this returns that half of a training step's temporaries to the cache at once.
+   * Frees the memory of a gradient that this pass created and has now used, unless something still
+   * shares its storage: one of {@code stillNeeded} (such as the caller's own gradient, which may be
+   * null), or a gradient still pending for a vertex. The second covers what the node just passed
+   * on, because an identity backward passes its input along and a reshape passes a view of it, and
+   * both are pending for the node's inputs. A leaf's gradient is always a copy or a sum, so it
+   * never shares storage with a pending one. A device block goes back to the cache. A CPU array
+   * goes to the thread's pool, but only when a memory scope owns it, because the pool hands arrays
+   * out only inside scopes. For anything else, the garbage collector frees it as before. Gradients
+   * are most of the memory that a backward pass creates, so this returns that half of a training
+   * step's temporaries at once, and later gradients of the same size reuse it.
    */
   private static void releaseIfUnshared(
       Tensor grad, Map<Object, Tensor> pending, Tensor... stillNeeded) {
-    if (!(grad.storage() instanceof DeviceStorage storage)) {
+    Storage storage = grad.storage();
+    if (!(storage instanceof DeviceStorage) && MemoryScope.isKept(grad)) {
       return;
     }
     for (Tensor needed : stillNeeded) {

@@ -54,10 +54,6 @@ public final class DeviceStorage extends Storage {
   private final DeviceBuffer buffer;
   private final int size;
   private final Cleaner.Cleanable cleanable;
-  private volatile boolean released;
-
-  /** The scope that releases this storage when it closes, or null. */
-  private volatile MemoryScope scope;
 
   private DeviceStorage(Device device, DeviceKernels kernels, DeviceBuffer buffer, int size) {
     this.device = device;
@@ -67,31 +63,12 @@ public final class DeviceStorage extends Storage {
     DeviceRuntime runtime = kernels.runtime();
     // The action must not capture this object, or it would keep it reachable forever.
     this.cleanable = CLEANER.register(this, () -> runtime.free(buffer));
-    this.scope = MemoryScope.adopt(this);
+    joinScope();
   }
 
-  /** Returns the scope that will release this storage, or null. */
-  MemoryScope scope() {
-    return scope;
-  }
-
-  /** Leaves the owning scope, so that only the garbage collector or {@link #release()} frees it. */
-  void leaveScope() {
-    scope = null;
-  }
-
-  /** Returns whether {@link #release()} has given the block back. */
-  public boolean isReleased() {
-    return released;
-  }
-
-  /**
-   * Gives the block back to the allocator now, instead of when the garbage collector finds this
-   * storage unreachable. Only the owner of every tensor that uses this storage may call it; any
-   * later use of the storage fails. Calling it again does nothing.
-   */
-  public void release() {
-    released = true;
+  /** Gives the block back to the allocator's cache; {@link #release()} calls it. */
+  @Override
+  void free() {
     cleanable.clean();
   }
 
@@ -223,16 +200,7 @@ public final class DeviceStorage extends Storage {
    * @throws IllegalStateException if the storage was released
    */
   public DeviceBuffer buffer() {
-    if (released) {
-      throw new IllegalStateException(
-          "device storage of "
-              + size
-              + " elements on "
-              + device
-              + " was released and can no longer be used: a memory scope released it when it"
-              + " closed, or backward did after using it. Read or keep (MemoryScope.keep) what you"
-              + " need before the scope closes");
-    }
+    checkNotReleased();
     return buffer;
   }
 

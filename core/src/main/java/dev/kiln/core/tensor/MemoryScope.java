@@ -5,13 +5,14 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Frees device memory at a known point instead of whenever the garbage collector runs.
+ * Frees tensor memory at a known point instead of whenever the garbage collector runs.
  *
- * <p>A training step allocates dozens of device blocks: the batch, every layer's output, the
- * tensors saved for backward, the gradients. Once the step has read its loss, none of them is
- * needed. Java cannot tell that until a collection finds them unreachable, and collections are
- * driven by heap pressure, which device blocks do not add to. Between collections each step would
- * ask the device for fresh memory. A scope marks the end of their life instead:
+ * <p>A training step allocates dozens of tensors: the batch, every layer's output, the tensors
+ * saved for backward, the gradients. Once the step has read its loss, none of them is needed. Java
+ * cannot tell that until a collection finds them unreachable. On a device, collections are driven
+ * by heap pressure, which device blocks do not add to, so between collections each step would ask
+ * the device for fresh memory. On the CPU, each step would hand the collector its arrays, often
+ * more than a gigabyte, to find and free. A scope marks the end of their life instead:
  *
  * <pre>{@code
  * try (var scope = MemoryScope.open()) {
@@ -20,37 +21,45 @@ import java.util.List;
  *   loss.backward();
  *   optimizer.step();
  *   return loss.item();
- * } // every block allocated above goes back to the allocator's cache here
+ * } // every block and array allocated above is released here
  * }</pre>
  *
- * <p>The next step then finds blocks of the same sizes in the cache, so once the steps repeat the
- * same requests, no training step requests memory from the device.
+ * <p>Device blocks go back to the allocator's cache, and Java arrays to the thread's {@link
+ * ArrayPool}. The next step then finds memory of the same sizes there, so once the steps repeat the
+ * same requests, no training step requests memory from the device or the Java heap.
  *
  * <h2>The rules</h2>
  *
  * <ul>
  *   <li>Open a scope in a {@code try}-with-resources block. A scope that is never closed stays the
  *       thread's innermost, and every later allocation of the thread joins it.
- *   <li>A scope owns each device storage that its thread allocates while it is the thread's
- *       innermost open scope. Scopes belong to one thread; other threads are unaffected.
+ *   <li>A scope owns each storage that its thread allocates while it is the thread's innermost open
+ *       scope, on any device, the CPU included. Scopes belong to one thread; other threads, such as
+ *       the CPU backend's workers, are unaffected. A tensor made from the caller's array ({@code
+ *       Tensor.of}, {@code Storage.wrap}) is the caller's, and no scope owns it.
  *   <li>Closing the scope releases what it owns. Any later use of a released storage fails with an
- *       {@link IllegalStateException}, so a mistake is loud, never a silent reuse of the block.
- *       Kernels that use those blocks may still be queued on the GPU when the scope closes, which
- *       is safe for the reason {@code CachingAllocator} gives under "Why a freed block can be
- *       reused at once".
- *   <li>A scope holds its storages weakly, so one that becomes unreachable before the scope closes
- *       still goes back through the garbage collector, as outside a scope.
+ *       {@link IllegalStateException}, so a mistake is loud, never a silent reuse of the memory.
+ *       The rules are the same on every device, so a program that the CPU runs correctly inside
+ *       scopes also releases its memory correctly on a GPU. Kernels that use those blocks may still
+ *       be queued on the GPU when the scope closes, which is safe for the reason {@code
+ *       CachingAllocator} gives under "Why a freed block can be reused at once".
+ *   <li>A scope keeps only weak references to its device storages, so one that becomes unreachable
+ *       before the scope closes still goes back through the garbage collector, as outside a scope.
+ *       On the CPU the scope holds each array until it closes, even after its tensor became
+ *       unreachable, and then hands it to the pool: gradients and temporaries die during the step,
+ *       and the next step needs arrays of their sizes again. A scope around a whole loop would
+ *       therefore hold every array of the loop, so open one per step or per batch.
  *   <li>{@link #keep} takes a tensor's storage out of every scope, not into the enclosing one, and
  *       the garbage collector frees it as outside a scope. Read the results you need (with {@code
- *       item()} or {@code to(Device.CPU)}) or keep them before the scope closes.
+ *       item()}, {@code toFloatArray()}, or {@code to(Device.CPU)} from a device) or keep them
+ *       before the scope closes. A CPU tensor's {@code to(Device.CPU)} is the tensor itself, so it
+ *       needs {@code keep}.
  *   <li>Storage that a tensor takes over with {@link Tensor#setStorage} (a module moved, loaded or
  *       converted) is kept automatically, and optimizers keep their own state.
  *   <li>The gradients that backward gives to parameters are not kept: they are part of the step, so
  *       call {@code step()} before the scope closes and {@code zeroGrad()} before the next backward
  *       pass. To accumulate gradients over several scopes, keep each leaf's gradient once; backward
  *       then keeps the sums that it adds to a kept gradient.
- *   <li>On the CPU a scope does nothing: arrays are heap memory, which the collector already
- *       watches.
  * </ul>
  */
 public final class MemoryScope implements AutoCloseable {
@@ -58,7 +67,7 @@ public final class MemoryScope implements AutoCloseable {
 
   private final MemoryScope outer;
   private final Thread thread;
-  private final List<WeakReference<DeviceStorage>> owned = new ArrayList<>();
+  private final List<Membership> owned = new ArrayList<>();
   private boolean closed;
 
   private MemoryScope(MemoryScope outer, Thread thread) {
@@ -76,52 +85,59 @@ public final class MemoryScope implements AutoCloseable {
   /**
    * Takes {@code tensor}'s storage out of the scope that owns it, so that closing the scope leaves
    * it alone; views of the tensor share that storage and survive with it. Returns {@code tensor}. A
-   * CPU tensor, or one that no scope owns, is returned as it is.
+   * tensor that no scope owns is returned as it is.
    *
    * @throws IllegalStateException if the storage was already released
    */
   public static Tensor keep(Tensor tensor) {
-    if (tensor != null && tensor.storage() instanceof DeviceStorage onDevice) {
+    if (tensor != null) {
       if (tensor.isReleased()) {
         throw new IllegalStateException(
-            "cannot keep a tensor whose device storage was already released: keep it before its"
-                + " memory scope closes");
+            "cannot keep a tensor whose storage was already released: keep it before its memory"
+                + " scope closes");
       }
-      onDevice.leaveScope();
+      tensor.storage().leaveScope();
     }
     return tensor;
   }
 
-  /** Returns whether {@code tensor} lives on the CPU or in storage that no scope owns. */
+  /** Returns whether no scope owns {@code tensor}'s storage. */
   public static boolean isKept(Tensor tensor) {
-    return !(tensor.storage() instanceof DeviceStorage onDevice) || onDevice.scope() == null;
+    return tensor.storage().scope() == null;
+  }
+
+  /** Returns the calling thread's innermost open scope, or null. */
+  static MemoryScope innermost() {
+    return INNERMOST.get();
   }
 
   /**
-   * Called by each new device storage: the calling thread's innermost scope, if there is one,
-   * becomes its owner. Returns that scope, or null.
+   * Called by each new storage that a scope may release: the calling thread's innermost scope, if
+   * there is one, becomes its owner. {@code array} is the storage's Java array on the CPU, for the
+   * pool, or null. Returns the storage's membership, or null outside a scope.
    */
-  static MemoryScope adopt(DeviceStorage storage) {
+  static Membership adopt(Storage storage, Object array) {
     MemoryScope scope = INNERMOST.get();
-    if (scope != null) {
-      scope.owned.add(new WeakReference<>(storage));
+    if (scope == null) {
+      return null;
     }
-    return scope;
+    Membership membership = new Membership(scope, storage, array);
+    scope.owned.add(membership);
+    return membership;
   }
 
-  /** Returns how many live device storages this scope owns now, kept ones excluded. */
+  /** Returns how many live storages this scope owns now, kept ones excluded. */
   public int ownedStorages() {
     int count = 0;
-    for (WeakReference<DeviceStorage> reference : owned) {
-      DeviceStorage storage = reference.get();
-      count += storage != null && storage.scope() == this ? 1 : 0;
+    for (Membership membership : owned) {
+      count += membership.scope() == this && membership.storage.get() != null ? 1 : 0;
     }
     return count;
   }
 
   /**
-   * Releases every device storage that this scope still owns, and makes the enclosing scope the
-   * thread's innermost again. Closing twice does nothing.
+   * Releases every storage that this scope still owns, and makes the enclosing scope the thread's
+   * innermost again. Closing twice does nothing.
    *
    * @throws IllegalStateException if another thread closes it, which changes nothing, or if a scope
    *     opened inside it was left open. That scope is closed first, so its blocks are released too,
@@ -160,10 +176,17 @@ public final class MemoryScope implements AutoCloseable {
   private void releaseAndLeave() {
     closed = true;
     try {
-      for (WeakReference<DeviceStorage> reference : owned) {
-        DeviceStorage storage = reference.get();
-        if (storage != null && storage.scope() == this) {
+      ArrayPool pool = ArrayPool.ofThisThread();
+      for (Membership membership : owned) {
+        if (membership.scope() != this) {
+          continue; // kept
+        }
+        Storage storage = membership.storage.get();
+        if (storage != null) {
           storage.release();
+        } else if (membership.array != null) {
+          // The storage became unreachable, so nothing can reach its array any more.
+          pool.give(membership.array);
         }
       }
     } finally {
@@ -171,9 +194,37 @@ public final class MemoryScope implements AutoCloseable {
       owned.clear();
       if (outer == null) {
         INNERMOST.remove();
+        ArrayPool.ofThisThread().endRound();
       } else {
         INNERMOST.set(outer);
       }
+    }
+  }
+
+  /**
+   * One storage that a scope owns. The scope refers to the storage weakly, so that it does not keep
+   * the storage reachable. On the CPU it also refers to the array strongly, so that the array still
+   * reaches the pool when the storage became unreachable before the scope closed.
+   */
+  static final class Membership {
+    private final WeakReference<Storage> storage;
+    private final Object array;
+    private volatile MemoryScope scope;
+
+    private Membership(MemoryScope scope, Storage storage, Object array) {
+      this.scope = scope;
+      this.storage = new WeakReference<>(storage);
+      this.array = array;
+    }
+
+    /** Returns the owning scope, or null once the storage was kept. */
+    MemoryScope scope() {
+      return scope;
+    }
+
+    /** Takes the storage out of its scope, which then neither releases nor pools it. */
+    void leave() {
+      scope = null;
     }
   }
 }

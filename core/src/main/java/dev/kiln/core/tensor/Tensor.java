@@ -591,11 +591,11 @@ public final class Tensor implements AutoCloseable {
   }
 
   /**
-   * Returns whether this tensor's device storage was released (by a {@link MemoryScope} or by
-   * backward), after which any use of the tensor fails. CPU tensors are never released.
+   * Returns whether this tensor's storage was released (by a {@link MemoryScope} or, on a device,
+   * by backward), after which any use of the tensor fails.
    */
   public boolean isReleased() {
-    return storage instanceof DeviceStorage onDevice && onDevice.isReleased();
+    return storage != null && storage.isReleased();
   }
 
   /** The node that produced this tensor, or null for a leaf. */
@@ -629,9 +629,7 @@ public final class Tensor implements AutoCloseable {
               + " elements does not fit shape "
               + Shapes.format(shape));
     }
-    if (replacement instanceof DeviceStorage onDevice) {
-      onDevice.leaveScope();
-    }
+    replacement.leaveScope();
     this.storage = replacement;
     this.device = replacement.device();
     this.grad = null;

@@ -165,16 +165,6 @@ class MemoryScopeTest {
   }
 
   @Test
-  void cpuTensorsAreUntouched() {
-    Tensor onCpu;
-    try (var scope = MemoryScope.open()) {
-      onCpu = Tensor.of(new float[] {1, 2}, 2).mul(2);
-      assertEquals(0, scope.ownedStorages());
-    }
-    assertArrayEquals(new float[] {2, 4}, onCpu.toFloatArray());
-  }
-
-  @Test
   void otherThreadsAllocateOutsideTheScope() throws InterruptedException {
     AtomicReference<Tensor> fromThread = new AtomicReference<>();
     try (var scope = MemoryScope.open()) {

@@ -261,11 +261,14 @@ public final class KeypointDetector {
       crops.add(pipeline.apply(original, null));
     }
 
-    // The scope returns the input copy and every activation to the device's cache when the call
-    // ends, instead of when the garbage collector finds them. On the CPU it does nothing.
+    // On a device, the scope returns the input copy and every activation to the device's cache
+    // when the call ends, instead of when the garbage collector finds them. On the CPU there is no
+    // scope: it would keep each calling thread's last activations in that thread's array pool,
+    // which
+    // a service with many threads pays for in heap, while the collector frees them as well.
     float[] outputs;
     try (var _ = GradMode.noGrad();
-        var _ = MemoryScope.open()) {
+        var _ = device.isCpu() ? null : MemoryScope.open()) {
       Tensor prediction = model.forward(ToTensor.images(crops).to(device));
       outputs = prediction.toFloatArray();
     }
