@@ -11,9 +11,10 @@ import java.util.concurrent.ForkJoinTask;
  *
  * <p>The thread count comes from the system property {@code kiln.threads} and defaults to {@link
  * Runtime#availableProcessors()}. Work is never balanced at run time: chunk t of a range depends
- * only on the range and the thread count, so a kernel whose chunks write disjoint outputs, or whose
- * per-chunk partial sums are added in chunk order, gives the same bits on every run with the same
- * thread count.
+ * only on the range and the chunk count of {@link #chunkCount(int)}. That count is the thread count
+ * capped by the range's length, and 1 when the caller is itself a pool worker. So a kernel whose
+ * chunks write disjoint outputs gives the same bits on every run, and one whose per-chunk partial
+ * sums are added in chunk order gives the same bits on every run with the same chunk count.
  */
 public final class CpuParallel {
 
@@ -51,7 +52,10 @@ public final class CpuParallel {
   /**
    * Splits [0, count) into {@link #chunkCount(int)} contiguous chunks of near-equal size, in index
    * order, and runs {@code body} once per chunk, on the pool when there is more than one chunk.
-   * Returns when all chunks have finished, and rethrows the first exception of a chunk.
+   * Returns only when every chunk has finished, also when some of them throw, so that no chunk
+   * still writes the caller's output after this method has returned or thrown. It then rethrows the
+   * exception of the lowest-numbered chunk that failed, with those of later chunks added to it as
+   * suppressed exceptions.
    */
   public static void forEachChunk(int count, RangeBody body) {
     int chunks = chunkCount(count);
@@ -68,8 +72,23 @@ public final class CpuParallel {
       int end = chunkStart(count, chunks, t + 1);
       tasks.add(POOL.submit(() -> body.run(chunk, start, end)));
     }
+    Throwable failure = null;
     for (ForkJoinTask<?> task : tasks) {
-      task.join();
+      try {
+        task.join();
+      } catch (RuntimeException | Error e) {
+        if (failure == null) {
+          failure = e;
+        } else if (failure != e) {
+          failure.addSuppressed(e);
+        }
+      }
+    }
+    if (failure instanceof RuntimeException e) {
+      throw e;
+    }
+    if (failure instanceof Error e) {
+      throw e;
     }
   }
 
