@@ -73,11 +73,14 @@ final class Conv2dBatched {
    * <p>With 1 thread the pattern is the same: at default/16, batch 32, batched takes 9.65, 8.50 and
    * 9.54 ms against 18.5, 18.4 and 10.3 for im2col, and from 441 positions on it is up to 55%
    * slower. So the batched method halves forward and backwardData at 36 positions, where a
-   * per-image product packs the whole weight for 36 columns. At 100 and 144 positions it is within
-   * about 10% either way: backwardData gains, backwardWeight loses, and repeated runs moved the
-   * batch-10 forward of default/12 between 1.80 and 2.86 ms. From 441 positions on it is slower,
-   * probably because the column matrix of a group outgrows the L2 cache and each group costs three
-   * hand-overs to the pool. The limit sits between 36 and 100, where no preset layer lies.
+   * per-image product packs the whole weight for 36 columns. At 100 and 144 positions, against
+   * im2col, it saves 2-12% in forward and backwardData at batch 32 and is within 6% at batch 10,
+   * except the batch-10 forward of default/12: 2.86 against 1.79 ms. Its backwardWeight is 5-58%
+   * slower at both batches, the most again at default/12, batch 10: 2.93 against 1.85 ms. NOTE: no
+   * record says whether repeated runs confirm that forward time, which differs from every other
+   * forward at these sizes. From 441 positions on it is slower, probably because the column matrix
+   * of a group outgrows the L2 cache and each group costs three hand-overs to the pool. The limit
+   * sits between 36 and 100, where no preset layer lies.
    *
    * <p>Groups of at most 2^18 column elements were 10-50% slower at 36 and 144 positions than the
    * 2^20 of {@link #MAX_GROUP_COLUMN_SIZE}, and 2^22 was within the noise of 2^20.
@@ -104,12 +107,16 @@ final class Conv2dBatched {
   static void forward(Storage x, Storage weight, Conv2dGeometry g, Storage out, int maxImages) {
     int taps = Conv2dIm2col.columnRows(g);
     int positions = g.outHeight() * g.outWidth();
-    int groups = ceilDiv(g.batch(), maxImages);
+    int groups = Math.ceilDiv(g.batch(), maxImages);
     for (int group = 0; group < groups; group++) {
       int first = CpuParallel.chunkStart(g.batch(), groups, group);
       int images = CpuParallel.chunkStart(g.batch(), groups, group + 1) - first;
       int width = images * positions;
-      Storage col = buffer(x, Workspace.Slot.CONV_COLUMNS, taps * width);
+      // The product matrix contains the group's part of the output, so its size fits an int. The
+      // column matrix has taps rows in place of outChannels and may not, which the size check
+      // reports.
+      Storage col =
+          buffer(x, Workspace.Slot.CONV_COLUMNS, Conv2dIm2col.columnMatrixSize(taps, width));
       Storage product = buffer(x, Workspace.Slot.CONV_PRODUCT, g.outChannels() * width);
 
       CpuParallel.forEachChunk(
@@ -138,12 +145,13 @@ final class Conv2dBatched {
       Storage gradOut, Storage weight, Conv2dGeometry g, Storage gradInput, int maxImages) {
     int taps = Conv2dIm2col.columnRows(g);
     int positions = g.outHeight() * g.outWidth();
-    int groups = ceilDiv(g.batch(), maxImages);
+    int groups = Math.ceilDiv(g.batch(), maxImages);
     for (int group = 0; group < groups; group++) {
       int first = CpuParallel.chunkStart(g.batch(), groups, group);
       int images = CpuParallel.chunkStart(g.batch(), groups, group + 1) - first;
       int width = images * positions;
-      Storage col = buffer(gradOut, Workspace.Slot.CONV_COLUMNS, taps * width);
+      Storage col =
+          buffer(gradOut, Workspace.Slot.CONV_COLUMNS, Conv2dIm2col.columnMatrixSize(taps, width));
       Storage product = buffer(gradOut, Workspace.Slot.CONV_PRODUCT, g.outChannels() * width);
 
       CpuParallel.forEachChunk(
@@ -174,12 +182,13 @@ final class Conv2dBatched {
       Storage gradOut, Storage x, Conv2dGeometry g, Storage gradWeight, int maxImages) {
     int taps = Conv2dIm2col.columnRows(g);
     int positions = g.outHeight() * g.outWidth();
-    int groups = ceilDiv(g.batch(), maxImages);
+    int groups = Math.ceilDiv(g.batch(), maxImages);
     for (int group = 0; group < groups; group++) {
       int first = CpuParallel.chunkStart(g.batch(), groups, group);
       int images = CpuParallel.chunkStart(g.batch(), groups, group + 1) - first;
       int width = images * positions;
-      Storage col = buffer(x, Workspace.Slot.CONV_COLUMNS, taps * width);
+      Storage col =
+          buffer(x, Workspace.Slot.CONV_COLUMNS, Conv2dIm2col.columnMatrixSize(taps, width));
       Storage product = buffer(x, Workspace.Slot.CONV_PRODUCT, g.outChannels() * width);
 
       CpuParallel.forEachChunk(
@@ -233,9 +242,5 @@ final class Conv2dBatched {
       return Storage.wrap(Workspace.floats(slot, size));
     }
     return Storage.wrap(Workspace.doubles(slot, size));
-  }
-
-  private static int ceilDiv(int x, int y) {
-    return (x + y - 1) / y;
   }
 }

@@ -26,7 +26,7 @@ final class Conv2dIm2col {
     Storage source = x;
     int sourceOffset = imageOffset;
     if (!isPointwise(g)) {
-      source = columns(x, taps * positions);
+      source = columns(x, columnMatrixSize(taps, positions));
       sourceOffset = 0;
       im2col(x, imageOffset, g, source, 0, positions);
     }
@@ -54,7 +54,7 @@ final class Conv2dIm2col {
     Storage target = gradInput;
     int targetOffset = imageOffset;
     if (!isPointwise(g)) {
-      target = columns(gradOut, taps * positions);
+      target = columns(gradOut, columnMatrixSize(taps, positions));
       targetOffset = 0;
     }
     Gemm.gemm(
@@ -93,7 +93,7 @@ final class Conv2dIm2col {
     Storage source = x;
     int sourceOffset = imageOffset;
     if (!isPointwise(g)) {
-      source = columns(x, taps * positions);
+      source = columns(x, columnMatrixSize(taps, positions));
       sourceOffset = 0;
       im2col(x, imageOffset, g, source, 0, positions);
     }
@@ -110,6 +110,32 @@ final class Conv2dIm2col {
         gradWeight,
         gradWeightOffset,
         accumulate);
+  }
+
+  /**
+   * Returns rows * columns, the element count of a column matrix with {@code rows} taps and {@code
+   * columns} output positions.
+   *
+   * @throws IllegalArgumentException if the matrix has more elements than a Java array can hold
+   */
+  static int columnMatrixSize(int rows, int columns) {
+    long size = (long) rows * columns;
+    if (size > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException(
+          "conv2d column matrix of "
+              + rows
+              + " taps x "
+              + columns
+              + " output positions has "
+              + size
+              + " elements, more than a Java array can hold ("
+              + Integer.MAX_VALUE
+              + "): use a smaller input image, fewer input channels or a smaller kernel, or"
+              + " float32 with the "
+              + VectorSupport.MODULE
+              + " module, whose implicit-GEMM method stores no column matrix");
+    }
+    return (int) size;
   }
 
   /** Returns this thread's column buffer with room for {@code size} elements of that dtype. */
@@ -145,7 +171,7 @@ final class Conv2dIm2col {
             int iy = oy * g.strideHeight() - g.padHeight() + ky * g.dilationHeight();
             int colStart = colOffset + row * rowStride + oy * outWidth;
             if (iy < 0 || iy >= g.inHeight()) {
-              fillZero(col, colStart, outWidth);
+              Gemm.fillZero(col, colStart, outWidth);
               continue;
             }
             // The index that ox = 0 would read. It lies left of the row where padding makes
@@ -172,7 +198,7 @@ final class Conv2dIm2col {
    */
   static void col2im(
       Storage col, int colOffset, int rowStride, Conv2dGeometry g, Storage image, int imageOffset) {
-    fillZero(image, imageOffset, g.inChannels() * g.inHeight() * g.inWidth());
+    Gemm.fillZero(image, imageOffset, g.inChannels() * g.inHeight() * g.inWidth());
 
     int outHeight = g.outHeight();
     int outWidth = g.outWidth();
@@ -273,14 +299,6 @@ final class Conv2dIm2col {
       for (int ox = first; ox < end; ox++) {
         dst[imageRow + ox * stride] += src[colStart + ox];
       }
-    }
-  }
-
-  static void fillZero(Storage storage, int offset, int length) {
-    if (storage instanceof Storage.F32) {
-      Arrays.fill(storage.floats(), offset, offset + length, 0f);
-    } else {
-      Arrays.fill(storage.doubles(), offset, offset + length, 0.0);
     }
   }
 }

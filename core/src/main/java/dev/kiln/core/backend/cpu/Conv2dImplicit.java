@@ -124,7 +124,9 @@ final class Conv2dImplicit {
 
   /**
    * Adds the column-matrix block {@code col} (taps x nc, row-major) of output positions [j0, j0 +
-   * nc) into the image at {@code imageOffset}: the adjoint of im2col restricted to that block.
+   * nc) into the image at {@code imageOffset}: the adjoint of im2col restricted to that block. It
+   * walks each row as {@code ConvPanels.ImageOperand.gatherRow} does, one run per output row, but
+   * adds each entry into the pixel that gatherRow would copy it from.
    */
   private static void addColumns(
       float[] col, int nc, int j0, Conv2dGeometry g, float[] image, int imageOffset) {

@@ -21,8 +21,9 @@ import dev.kiln.core.tensor.Storage;
  *
  * <p>The per-image methods split the images across {@link CpuParallel} chunks, and each chunk
  * writes only its own images, so the outputs do not depend on thread timing. Their weight gradient
- * sums per-chunk partials in chunk order, so it depends on the thread count only. The batched
- * method gives the same bits for any thread count; see {@link Conv2dBatched}.
+ * sums per-chunk partials in chunk order, so it depends on the chunk count only: the thread count,
+ * capped by the batch, and 1 when the call comes from a pool worker. The batched method gives the
+ * same bits for any thread count; see {@link Conv2dBatched}.
  */
 public final class Conv2dKernels {
 
@@ -56,10 +57,18 @@ public final class Conv2dKernels {
    *   naimishnet/8   64 -> 128, 2x2, 21x21      113K     12.3 / 12.5   13.0 / 13.4   14.5 / 14.6
    * </pre>
    *
-   * <p>So the implicit method saves 10-25% from about a million column elements on, and below that
-   * the two differ by less than the spread of repeated runs (up to 10% in an earlier run). The 1x1
-   * layers (lenet-48m/9, naimishnet/12) are not listed because their column matrix is the image,
-   * which both methods pass to the product without a copy.
+   * <p>So the implicit method saves 3-14% at 1.2M and 1.5M column elements and 17-30% at 3.4M and
+   * 9.0M. At 779K it still saves 2-16%, and from 558K down the two differ by at most 9% either way,
+   * about the spread of repeated runs (up to 10% in an earlier run). The limit, 2^20, is a round
+   * number between 779K and 1.2M. The 1x1 layers (lenet-48m/9, naimishnet/12) are not listed
+   * because their column matrix is the image, which both methods pass to the product without a
+   * copy.
+   *
+   * <p>NOTE: this table was measured before {@link FewRowsGemm} existed. Its im2col backwardWeight
+   * column is stale for the layers with at most {@link FewRowsGemm#MAX_ROWS} output channels
+   * (lenet-20m/0, lenet-48m/3, default/0, default/4, naimishnet/0), whose im2col weight-gradient
+   * product now runs there. The table of {@link #WEIGHT_GRADIENT_MAX_COLUMN_ROWS} was measured
+   * after.
    */
   static final long IMPLICIT_MIN_COLUMN_SIZE = 1L << 20;
 
@@ -88,14 +97,21 @@ public final class Conv2dKernels {
 
   /**
    * Returns the method of the weight gradient: that of {@link #choose}, except where the rule of
-   * {@link #WEIGHT_GRADIENT_MAX_COLUMN_ROWS} replaces an automatic {@link Method#IMPLICIT}.
+   * {@link #WEIGHT_GRADIENT_MAX_COLUMN_ROWS} replaces an automatic {@link Method#IMPLICIT}, which
+   * it does only when the column matrix of one image fits a Java array.
    */
   static Method chooseForWeightGradient(Method method, Storage data, Conv2dGeometry g) {
     Method chosen = choose(method, data, g);
+    // FewRowsGemm names Vector API types, but MAX_ROWS is a compile-time constant that javac copies
+    // into this class, so reading it loads nothing without the module.
     boolean fewRows =
         g.outChannels() <= FewRowsGemm.MAX_ROWS
             && Conv2dIm2col.columnRows(g) <= WEIGHT_GRADIENT_MAX_COLUMN_ROWS;
-    return method == Method.AUTO && chosen == Method.IMPLICIT && fewRows ? Method.IM2COL : chosen;
+    // The implicit method stores no column matrix, so it stays where that matrix would not fit.
+    boolean columnsFit = columnSize(g) <= Integer.MAX_VALUE;
+    return method == Method.AUTO && chosen == Method.IMPLICIT && fewRows && columnsFit
+        ? Method.IM2COL
+        : chosen;
   }
 
   /** Method for the products. Tests and benchmarks force each one. */
@@ -171,7 +187,7 @@ public final class Conv2dKernels {
             }
           };
       CpuParallel.forEachChunk(
-          g.batch(), g.outputSize(), ElementwiseKernels.PARALLEL_MIN_SIZE, addBias);
+          g.batch(), g.outputSize(), ElementwiseKernels.PARALLEL_MIN_ELEMENTS, addBias);
     }
   }
 
@@ -237,6 +253,11 @@ public final class Conv2dKernels {
     requireSameDtype(gradOut, x, gradWeight);
 
     Method chosen = chooseForWeightGradient(method, x, g);
+    if (g.batch() == 0) {
+      // A sum over no images is zero. The loops below would not write gradWeight at all.
+      Gemm.fillZero(gradWeight, 0, gradWeight.size());
+      return;
+    }
     if (chosen == Method.BATCHED) {
       Conv2dBatched.backwardWeight(gradOut, x, g, gradWeight, Conv2dBatched.maxImagesPerGroup(g));
       return;
@@ -244,7 +265,7 @@ public final class Conv2dKernels {
     boolean implicit = chosen == Method.IMPLICIT;
     // Chunk 0 sums its images into gradWeight and every other chunk into a partial sum of its own.
     // The partial sums are then added to gradWeight in chunk order, so the result depends on the
-    // thread count but not on thread timing. The partials live in the calling thread's workspace,
+    // chunk count but not on thread timing. The partials live in the calling thread's workspace,
     // which no chunk uses for anything else.
     int chunks = CpuParallel.chunkCount(g.batch());
     int size = gradWeight.size();
@@ -295,7 +316,7 @@ public final class Conv2dKernels {
           }
         };
     CpuParallel.forEachChunk(
-        channels, g.outputSize(), ElementwiseKernels.PARALLEL_MIN_SIZE, sumChannels);
+        channels, g.outputSize(), ElementwiseKernels.PARALLEL_MIN_ELEMENTS, sumChannels);
   }
 
   /**
@@ -349,13 +370,17 @@ public final class Conv2dKernels {
     if (float32 && Conv2dBatched.prefers(g)) {
       return Method.BATCHED;
     }
-    long columnSize = (long) Conv2dIm2col.columnRows(g) * g.outHeight() * g.outWidth();
     boolean implicit =
         float32
             && !Conv2dIm2col.isPointwise(g)
-            && columnSize >= IMPLICIT_MIN_COLUMN_SIZE
+            && columnSize(g) >= IMPLICIT_MIN_COLUMN_SIZE
             && VectorSupport.available();
     return implicit ? Method.IMPLICIT : Method.IM2COL;
+  }
+
+  /** Returns the element count of one image's column matrix, taps * positions. */
+  private static long columnSize(Conv2dGeometry g) {
+    return (long) Conv2dIm2col.columnRows(g) * g.outHeight() * g.outWidth();
   }
 
   /** Returns the calling thread's partial-sum buffer, of the dtype of {@code like}. */
@@ -459,7 +484,7 @@ public final class Conv2dKernels {
   }
 
   private static void requireColumnMatrix(Storage col, Conv2dGeometry g) {
-    long needed = (long) Conv2dIm2col.columnRows(g) * g.outHeight() * g.outWidth();
+    long needed = columnSize(g);
     if (col.size() < needed) {
       throw new IllegalArgumentException(
           "column matrix needs " + needed + " elements, got a storage of " + col.size());

@@ -37,7 +37,7 @@ final class ConvPanels {
     /** Gathers positions [j0, j0 + nc) of each tap, then moves NR of them per panel. */
     @Override
     public void pack(int p0, int kc, int j0, int nc, float[] packed) {
-      int width = VectorGemm.ceilDiv(nc, NR) * NR;
+      int width = Math.ceilDiv(nc, NR) * NR;
       float[] row = Workspace.floats(Workspace.Slot.PANEL_ROW, width);
       Arrays.fill(row, nc, width, 0f);
       for (int p = 0; p < kc; p++) {

@@ -10,10 +10,12 @@ public final class ElementwiseKernels {
   private ElementwiseKernels() {}
 
   /**
-   * Size from which a float32 unary op runs on the pool. Below it a chunk takes a few microseconds,
-   * about what handing it to another thread costs.
+   * Element count from which a loop with a few operations per element is split over the pool: the
+   * float32 unary ops and ReLU gradient here, the optimizer updates of {@link OptimizerKernels},
+   * and the bias and bias gradient of {@link Conv2dKernels}. Below it a chunk takes a few
+   * microseconds, about what handing it to another thread costs: an estimate, not measured.
    */
-  static final int PARALLEL_MIN_SIZE = 1 << 16;
+  static final int PARALLEL_MIN_ELEMENTS = 1 << 16;
 
   /** Writes {@code op(x[i], a, b)} to {@code out[i]}; {@code out} may be {@code x}. */
   public static void unary(UnaryOp op, double a, double b, Storage x, Storage out) {
@@ -26,7 +28,7 @@ public final class ElementwiseKernels {
         CpuParallel.forEachChunk(
             size,
             size,
-            PARALLEL_MIN_SIZE,
+            PARALLEL_MIN_ELEMENTS,
             (chunk, start, end) -> FastElementwise.unary(op, a, in, result, start, end));
         return;
       }
@@ -64,7 +66,7 @@ public final class ElementwiseKernels {
       CpuParallel.forEachChunk(
           size,
           size,
-          PARALLEL_MIN_SIZE,
+          PARALLEL_MIN_ELEMENTS,
           (chunk, start, end) -> FastElementwise.reluBackward(g, in, result, start, end));
       return;
     }

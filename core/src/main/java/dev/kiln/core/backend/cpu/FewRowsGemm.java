@@ -16,9 +16,11 @@ import jdk.incubator.vector.FloatVector;
  * <p>Why not {@link VectorGemm}: it packs B into panels, which reads and writes every value of B
  * once, and then reuses each panel for every row of A. With 10 rows there is little reuse, and B
  * (74 MB in that example) does not fit any cache, so the packing costs as much as the product. Here
- * C(i, j) is the dot product of row i of A and row j of B, both contiguous, so B is read once in
- * the order it is stored and the few rows of A stay in the cache. One pass over two rows of B
- * serves {@link #ROW_GROUP} rows of A, in 8 vector sums.
+ * C(i, j) is the dot product of row i of A and row j of B, both contiguous, so B comes from memory
+ * once, in the order it is stored, and the few rows of A stay in the cache. One pass over two rows
+ * of B serves {@link #ROW_GROUP} rows of A, in 8 vector sums. So each pair of B rows is read once
+ * per group of rows of A, but only the first read reaches memory: in that example two rows take 72
+ * KiB, small enough for the later passes to find them in the L2 cache.
  *
  * <p>Rows of A come in groups of {@link #ROW_GROUP}. A last group with fewer rows repeats its last
  * row in the missing places and stores only the real ones, so one kernel serves every group. With
@@ -37,8 +39,9 @@ import jdk.incubator.vector.FloatVector;
  * there.
  *
  * <p>Threading: the columns of C are split into {@link CpuParallel} chunks. Each element of C is
- * summed by one thread in an order fixed by the sizes, so the result does not depend on the thread
- * count.
+ * summed by one thread in an order fixed by the sizes and the lane count, so the result does not
+ * depend on the thread count. It does depend on the lane count: the per-lane partial sums above
+ * give different bits with 8 lanes (AVX2) than with 16 (AVX-512).
  */
 final class FewRowsGemm {
 
@@ -69,7 +72,8 @@ final class FewRowsGemm {
    * rows later still, with the same loop (median of 41).
    *
    * <p>The gain shrinks as rows are added, because VectorGemm reuses each packed panel for more of
-   * them, so the limit is the batch of 32 that the benchmarks use.
+   * them. NOTE: no crossover was measured, since this class still wins at 48 rows. The limit is the
+   * batch of 32 that the benchmarks use.
    */
   static final int MAX_ROWS = 32;
 

@@ -67,12 +67,22 @@ public final class Gemm {
    * </pre>
    *
    * <p>So the vector kernel wins from 16x16x16 on, by 5 to 17 times at the convolution shapes.
+   *
+   * <p>NOTE: the rows with a transposed B and m <= {@link FewRowsGemm#MAX_ROWS} (16x9x9216,
+   * 32x144x2304, 32x256x4608) were measured before {@link FewRowsGemm} existed. {@link VectorGemm}
+   * now sends those products there, so their vector column is stale. The table on {@link
+   * FewRowsGemm#MAX_ROWS} has newer numbers.
    */
   static final long VECTOR_MIN_WORK = 16L * 16 * 16;
 
-  /** Columns of C and rows of B handled per block, so one block of B stays in the L2 cache. */
+  /**
+   * Columns of B and C per block. With {@link #DEPTH_BLOCK} it sizes one block of B at 128 x 256
+   * values, 128 KiB of float32 or 256 KiB of float64, meant to stay in the L2 cache while every row
+   * of A passes over it.
+   */
   private static final int COLUMN_BLOCK = 256;
 
+  /** Depth steps (rows of B, columns of A) per block, which {@link #COLUMN_BLOCK} explains. */
   private static final int DEPTH_BLOCK = 128;
 
   /** Implementation choice for one product. Tests force each one. */
@@ -338,7 +348,8 @@ public final class Gemm {
     }
   }
 
-  private static void fillZero(Storage storage, int offset, int length) {
+  /** Sets {@code length} elements of {@code storage} from {@code offset} to zero. */
+  static void fillZero(Storage storage, int offset, int length) {
     if (storage instanceof Storage.F32) {
       Arrays.fill(storage.floats(), offset, offset + length, 0f);
     } else {

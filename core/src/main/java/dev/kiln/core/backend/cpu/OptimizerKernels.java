@@ -10,7 +10,8 @@ import dev.kiln.core.tensor.Storage;
  *
  * <p>All storages passed to one call must have the same dtype and element count. Each element is
  * computed in double precision and rounded to float when stored to float32 storage, so float32
- * state (momentum buffers, moments) carries float32 rounding from step to step.
+ * state (momentum buffers, moments) carries float32 rounding from step to step. The parameter
+ * update then reads the rounded state, as PyTorch 1.13 does with its float32 state tensors.
  */
 public final class OptimizerKernels {
 
@@ -48,7 +49,8 @@ public final class OptimizerKernels {
    * param = param - learningRate * d
    * </pre>
    *
-   * With momentum 0 there is no buffer: pass a null {@code momentumBuffer} and d = g.
+   * With momentum 0 there is no buffer: pass a null {@code momentumBuffer} and d = g. In float32, d
+   * uses b as stored, rounded to float.
    */
   public static void sgdStep(
       SgdSettings settings,
@@ -66,6 +68,7 @@ public final class OptimizerKernels {
     double decay = settings.weightDecay();
     // Each loop computes in double: g with decay, then the buffer b, then the direction d. A zero
     // decay is skipped, as in PyTorch, so that an infinite parameter does not turn g into NaN.
+    // The float32 loop computes d from the rounded buffer, as PyTorch 1.13 does.
     if (param.dtype() == DType.FLOAT32) {
       float[] p = param.floats();
       float[] grads = grad.floats();
@@ -77,9 +80,8 @@ public final class OptimizerKernels {
               double g = decay == 0.0 ? grads[i] : grads[i] + decay * p[i];
               double d = g;
               if (b != null) {
-                double buffer = firstStep ? g : momentum * b[i] + (1.0 - settings.dampening()) * g;
-                b[i] = (float) buffer;
-                d = settings.nesterov() ? g + momentum * buffer : buffer;
+                b[i] = (float) (firstStep ? g : momentum * b[i] + (1.0 - settings.dampening()) * g);
+                d = settings.nesterov() ? g + momentum * b[i] : b[i];
               }
               p[i] = (float) (p[i] - lr * d);
             }
@@ -184,7 +186,7 @@ public final class OptimizerKernels {
    * changes a result.
    */
   private static void forEachRange(int size, CpuParallel.RangeBody loop) {
-    CpuParallel.forEachChunk(size, size, ElementwiseKernels.PARALLEL_MIN_SIZE, loop);
+    CpuParallel.forEachChunk(size, size, ElementwiseKernels.PARALLEL_MIN_ELEMENTS, loop);
   }
 
   private static void requireMatching(String name, Storage param, Storage other) {

@@ -54,7 +54,7 @@ final class VectorGemm {
 
   /**
    * Multiply-adds from which a product is split over the pool. A product below about a million
-   * costs more to hand over to another thread than to run here.
+   * costs more to hand over to another thread than to run here: an estimate, not measured.
    */
   static final long PARALLEL_MIN_WORK = 1L << 20;
 
@@ -116,7 +116,7 @@ final class VectorGemm {
         new Operands(a, aOffset, aRowStride, aDepthStride, b, c, cOffset, ldc, k, accumulate);
     boolean splitColumns = n >= m;
     int tile = splitColumns ? NR : MR;
-    int tiles = ceilDiv(splitColumns ? n : m, tile);
+    int tiles = Math.ceilDiv(splitColumns ? n : m, tile);
     CpuParallel.forEachChunk(
         tiles,
         (long) m * n * k,
@@ -153,7 +153,7 @@ final class VectorGemm {
     float[] packedA = Workspace.floats(Workspace.Slot.GEMM_A, ROW_BLOCK * depth);
     float[] packedB =
         Workspace.floats(
-            Workspace.Slot.GEMM_B, depth * Math.min(COLUMN_BLOCK, ceilDiv(j1 - j0, NR) * NR));
+            Workspace.Slot.GEMM_B, depth * Math.min(COLUMN_BLOCK, Math.ceilDiv(j1 - j0, NR) * NR));
     float[] tile = Workspace.floats(Workspace.Slot.GEMM_TILE, MR * NR);
     for (int jc = j0; jc < j1; jc += COLUMN_BLOCK) {
       int nc = Math.min(COLUMN_BLOCK, j1 - jc);
@@ -301,9 +301,5 @@ final class VectorGemm {
     }
     low.intoArray(c, start);
     high.intoArray(c, start + LANES);
-  }
-
-  static int ceilDiv(int x, int y) {
-    return (x + y - 1) / y;
   }
 }

@@ -28,13 +28,15 @@ final class VectorPool2d {
 
   /**
    * The permutation that moves the even lanes of a vector to its first half: lane i of the result
-   * is lane 2i, for i below half the lanes. The second half gets the odd lanes, which the pooling
-   * does not use.
+   * is lane 2i, for i below half the lanes. {@link #maxRow} stores only that first half, because a
+   * vector of one input row covers LANES / 2 windows. The second half gets the odd lanes only so
+   * that every source index lies in [0, LANES) and the shuffle is a permutation. JDK 25's rearrange
+   * would also wrap an index of 2i past the end, so this is for clarity, not a requirement.
    */
   private static final VectorShuffle<Float> EVEN =
       VectorShuffle.fromOp(FLOATS, i -> (2 * i) % FLOATS.length() + (2 * i) / FLOATS.length());
 
-  /** The permutation that moves the odd lanes of a vector to its first half. */
+  /** The permutation that moves the odd lanes of a vector to its first half, as {@link #EVEN}. */
   private static final VectorShuffle<Float> ODD =
       VectorShuffle.fromOp(
           FLOATS, i -> (2 * i + 1) % FLOATS.length() - (2 * i + 1) / FLOATS.length());
@@ -48,9 +50,14 @@ final class VectorPool2d {
    *
    * <p>Faster than the plain loop because it handles one vector of windows at a time, and compares
    * with blends pick the maximum and its index without the branches that random data mispredicts.
-   * Planes whose output rows fill a vector go row by row ({@link #maxRow}); smaller ones, such as
-   * 6x6, gather their windows from anywhere in the plane ({@link #maxPlaneGathered}), so that they
-   * still fill the lanes.
+   * Planes with at least LANES windows per output row go row by row ({@link #maxRow}). A step there
+   * pools only LANES / 2 windows, so such a row takes two or more steps, and only the last one may
+   * be partly empty: at least two thirds of the row's window slots contain real windows. Planes
+   * with narrower output rows, such as the 6x6 output of a 12x12 input, gather their windows from
+   * anywhere in the plane ({@link #maxPlaneGathered}), so that they still fill the lanes.
+   *
+   * <p>NOTE: the row path was timed against the gathers only at 220x220 inputs, so the limit of
+   * LANES windows is a choice, not a measured crossover.
    */
   static void maxForwardTwoByTwo(float[] x, Pool2dGeometry g, float[] out, int[] argmax) {
     int inPlane = g.inHeight() * g.inWidth();

@@ -132,7 +132,7 @@ class Conv2dKernelsTest {
   @Test
   void forwardOfLargeOutputAddsTheBias() {
     Conv2dGeometry g = LARGE_OUTPUT;
-    assertTrue(g.outputSize() >= ElementwiseKernels.PARALLEL_MIN_SIZE);
+    assertTrue(g.outputSize() >= ElementwiseKernels.PARALLEL_MIN_ELEMENTS);
     Storage x = randomStorage(DType.FLOAT32, g.inputSize(), 1);
     Storage weight = randomStorage(DType.FLOAT32, g.weightSize(), 2);
     Storage bias = randomStorage(DType.FLOAT32, g.outChannels(), 3);
@@ -150,7 +150,7 @@ class Conv2dKernelsTest {
   @Test
   void backwardBiasOfLargeOutputMatchesNaiveSum() {
     Conv2dGeometry g = LARGE_OUTPUT;
-    assertTrue(g.outputSize() >= ElementwiseKernels.PARALLEL_MIN_SIZE);
+    assertTrue(g.outputSize() >= ElementwiseKernels.PARALLEL_MIN_ELEMENTS);
     Storage gradOut = randomStorage(DType.FLOAT32, g.outputSize(), 10);
     Storage gradBias = nanStorage(DType.FLOAT32, g.outChannels());
 

@@ -223,6 +223,78 @@ class Conv2dMethodsTest {
         Method.IMPLICIT, Conv2dKernels.chooseForWeightGradient(Method.AUTO, data, manyChannels));
   }
 
+  /**
+   * A layer whose column matrix, 63 taps x 5998 x 5998 positions, has more elements than a Java
+   * array holds, while its input and output fit. The weight-gradient rule must not trade the
+   * implicit method for one that cannot store that matrix.
+   */
+  @Test
+  void weightGradientOfHugeColumnsStaysImplicit() {
+    Storage data = Storage.allocate(DType.FLOAT32, 1);
+    Conv2dGeometry g = new Conv2dGeometry(1, 7, 6000, 6000, 32, 3, 3, 1, 1, 0, 0, 1, 1);
+
+    assertTrue(
+        (long) Conv2dIm2col.columnRows(g) * g.outHeight() * g.outWidth() > Integer.MAX_VALUE,
+        "the column matrix must overflow an int");
+    assertEquals(Method.IMPLICIT, Conv2dKernels.chooseForWeightGradient(Method.AUTO, data, g));
+  }
+
+  /**
+   * The column matrix of 64 channels, a 3x3 kernel and 2048 x 2048 outputs has 576 x 4194304
+   * elements, past Integer.MAX_VALUE. Both im2col methods reject it with the sizes before they
+   * touch the operands, so small stand-in storages suffice.
+   */
+  @Test
+  void im2colRejectsColumnMatrixOverInt() {
+    Conv2dGeometry g = new Conv2dGeometry(1, 64, 2050, 2050, 1, 3, 3, 1, 1, 0, 0, 1, 1);
+    Storage small = Storage.allocate(DType.FLOAT64, 1);
+    String expected =
+        "conv2d column matrix of 576 taps x 4194304 output positions has 2415919104 elements,"
+            + " more than a Java array can hold (2147483647): use a smaller input image, fewer"
+            + " input channels or a smaller kernel, or float32 with the jdk.incubator.vector"
+            + " module, whose implicit-GEMM method stores no column matrix";
+
+    IllegalArgumentException perImage =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> Conv2dIm2col.forwardImage(small, 0, small, g, small));
+    IllegalArgumentException batched =
+        assertThrows(
+            IllegalArgumentException.class, () -> Conv2dBatched.forward(small, small, g, small, 1));
+
+    assertEquals(expected, perImage.getMessage());
+    assertEquals(expected, batched.getMessage());
+  }
+
+  @Test
+  void columnMatrixSizeMultipliesUpToIntMax() {
+    assertEquals(576 * 1000, Conv2dIm2col.columnMatrixSize(576, 1000));
+    assertEquals(Integer.MAX_VALUE, Conv2dIm2col.columnMatrixSize(Integer.MAX_VALUE, 1));
+    assertThrows(
+        IllegalArgumentException.class, () -> Conv2dIm2col.columnMatrixSize(1 << 16, 1 << 15));
+  }
+
+  /** The weight gradient of an empty batch is a sum over no images: zero, whatever the method. */
+  @Test
+  void backwardWeightOfEmptyBatchIsZero() {
+    Conv2dGeometry g = new Conv2dGeometry(0, 2, 6, 6, 3, 3, 3, 1, 1, 1, 1, 1, 1);
+    for (DType dtype : DType.values()) {
+      for (Method method : Method.values()) {
+        if (method == Method.IMPLICIT && dtype != DType.FLOAT32) {
+          continue;
+        }
+        Storage gradOut = Storage.allocate(dtype, 0);
+        Storage x = Storage.allocate(dtype, 0);
+        Storage gradWeight = nanStorage(dtype, g.weightSize());
+
+        Conv2dKernels.backwardWeight(method, gradOut, x, g, gradWeight);
+
+        assertArrayEquals(
+            new double[g.weightSize()], values(gradWeight), 0.0, dtype + " " + method);
+      }
+    }
+  }
+
   @Test
   void implicitRejectsFloat64() {
     Conv2dGeometry g = new Conv2dGeometry(1, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0, 1, 1);

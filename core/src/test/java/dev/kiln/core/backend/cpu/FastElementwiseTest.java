@@ -74,7 +74,7 @@ class FastElementwiseTest {
       value = UnaryOp.class,
       names = {"ELU", "ELU_GRAD", "RELU", "MUL_SCALAR"})
   void unaryLargeSplitMatchesOneRange(UnaryOp op) {
-    int size = ElementwiseKernels.PARALLEL_MIN_SIZE * 3 + 17;
+    int size = ElementwiseKernels.PARALLEL_MIN_ELEMENTS * 3 + 17;
     Random random = new Random(11);
     float[] x = new float[size];
     for (int i = 0; i < size; i++) {
@@ -115,7 +115,7 @@ class FastElementwiseTest {
 
   /** The last size is split over the threads, at a chunk border inside a vector. */
   @ParameterizedTest(name = "size {0}")
-  @ValueSource(ints = {1, 5, 16, 203, ElementwiseKernels.PARALLEL_MIN_SIZE + 37})
+  @ValueSource(ints = {1, 5, 16, 203, ElementwiseKernels.PARALLEL_MIN_ELEMENTS + 37})
   void reluBackwardMatchesMaskProduct(int size) {
     float[] base = inputs();
     float[] x = new float[size];

@@ -65,7 +65,10 @@ class FewRowsGemmTest {
       }
     }
 
-    assertEquals(2, CpuParallel.chunkCount(n), "the whole product must be split");
+    assertEquals(
+        2,
+        CpuParallel.chunkCount(n),
+        "the whole product must be split: set -Dkiln.threads=2 for the core tests");
     assertArrayEquals(byColumn, whole);
   }
 

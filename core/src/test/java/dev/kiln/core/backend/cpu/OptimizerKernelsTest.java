@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
 class OptimizerKernelsTest {
 
   /** Above the pool's size limit and odd, so the two chunks differ in size. */
-  private static final int SIZE = ElementwiseKernels.PARALLEL_MIN_SIZE + 37;
+  private static final int SIZE = ElementwiseKernels.PARALLEL_MIN_ELEMENTS + 37;
 
   @Test
   void adamUpdatesSplitParameter() {
@@ -64,5 +64,45 @@ class OptimizerKernelsTest {
       assertEquals(b, buffer.doubles()[i], "buffer at " + i);
       assertEquals(p0[i] - 0.1 * b, param.doubles()[i], "param at " + i);
     }
+  }
+
+  /** Float32 Nesterov SGD with decay and dampening, whose direction reads the rounded buffer. */
+  @Test
+  void sgdNesterovFloat32UpdatesSplitParameter() {
+    Storage param = randomStorage(DType.FLOAT32, SIZE, 8);
+    Storage grad = randomStorage(DType.FLOAT32, SIZE, 9);
+    Storage buffer = randomStorage(DType.FLOAT32, SIZE, 10);
+    float[] p0 = param.floats().clone();
+    float[] b0 = buffer.floats().clone();
+    var settings = new OptimizerKernels.SgdSettings(0.1, 0.9, 0.2, true, 0.01);
+
+    OptimizerKernels.sgdStep(settings, param, grad, buffer, false);
+
+    for (int i = 0; i < SIZE; i++) {
+      double g = grad.floats()[i] + 0.01 * p0[i];
+      float b = (float) (0.9 * b0[i] + (1.0 - 0.2) * g);
+      float p = (float) (p0[i] - 0.1 * (g + 0.9 * b));
+      assertEquals(b, buffer.floats()[i], "buffer at " + i);
+      assertEquals(p, param.floats()[i], "param at " + i);
+    }
+  }
+
+  /**
+   * A second SGD step with momentum 0.9 and learning rate 1 on param 1, buffer 1 and gradient 0.1f.
+   * The buffer 0.9 + 0.1f is 1.0000000015 in double and rounds to 1.0f. PyTorch 1.13 stores that
+   * rounded buffer and subtracts it, so the parameter becomes exactly 0. Subtracting the unrounded
+   * buffer would give -1.49e-9.
+   */
+  @Test
+  void sgdFloat32SubtractsRoundedBuffer() {
+    Storage param = Storage.wrap(new float[] {1f});
+    Storage grad = Storage.wrap(new float[] {0.1f});
+    Storage buffer = Storage.wrap(new float[] {1f});
+    var settings = new OptimizerKernels.SgdSettings(1.0, 0.9, 0.0, false, 0.0);
+
+    OptimizerKernels.sgdStep(settings, param, grad, buffer, false);
+
+    assertEquals(1f, buffer.floats()[0], "buffer");
+    assertEquals(0f, param.floats()[0], "param");
   }
 }
