@@ -113,20 +113,15 @@ public final class CublasDirect implements VendorBlas {
   }
 
   /**
-   * Loads cuBLAS from the best discovered file, creates a handle and binds it to the device's
-   * stream.
+   * Loads cuBLAS from the best discovered file that has every function kiln binds, creates a handle
+   * and binds it to the device's stream.
    *
-   * @throws LibraryLoadException if no file loads or one lacks a function
+   * @throws LibraryLoadException if no file loads with every function
    * @throws VendorException if creating or configuring the handle fails
    */
   public static CublasDirect load(DiscoveryResult found, VendorDevice device) {
-    NativeLibrary library = NativeLibrary.open(found);
-    try {
-      return new CublasDirect(library, new Functions(library), device);
-    } catch (RuntimeException e) {
-      library.close();
-      throw e;
-    }
+    return NativeLibrary.open(
+        found, library -> new CublasDirect(library, new Functions(library), device));
   }
 
   /**
@@ -142,7 +137,22 @@ public final class CublasDirect implements VendorBlas {
 
   @Override
   public String description() {
-    return "cuBLAS " + versionText(version) + " through java.lang.foreign, from " + library.path();
+    return "cuBLAS "
+        + versionText(version)
+        + " through java.lang.foreign, from "
+        + library.path()
+        + passedOverText(library);
+  }
+
+  /**
+   * Returns " (passed over: PATH REASON; ...)" for the files tried before {@code library}, or an
+   * empty string where it was the best candidate.
+   */
+  static String passedOverText(NativeLibrary library) {
+    if (library.passedOver().isEmpty()) {
+      return "";
+    }
+    return " (passed over: " + String.join("; ", library.passedOver()) + ")";
   }
 
   @Override

@@ -66,26 +66,32 @@ public final class CudnnDirect implements VendorDnn {
   }
 
   /**
-   * Loads cuDNN from the best file that {@code discovery} finds, with the cuBLASLt and NVRTC of the
-   * CUDA version that it was built for (see {@link CudnnDependencies}), creates a handle and binds
-   * it to the device's stream.
+   * Loads cuDNN from the best file that {@code discovery} finds and that has every function kiln
+   * binds, with the cuBLASLt and NVRTC of the CUDA version that it was built for (see {@link
+   * CudnnDependencies}), creates a handle and binds it to the device's stream.
    *
-   * @throws LibraryLoadException if no cuDNN file loads, one lacks a function, or its cuBLASLt is
-   *     missing
+   * @throws LibraryLoadException if no cuDNN file loads with every function and with its cuBLASLt
    * @throws VendorException if creating the handle fails
    */
   public static CudnnDirect load(LibraryDiscovery discovery, VendorDevice device) {
-    NativeLibrary library = NativeLibrary.open(discovery.find(VendorLibrary.CUDNN));
-    List<NativeLibrary> dependencies = List.of();
+    return NativeLibrary.open(
+        discovery.find(VendorLibrary.CUDNN), library -> bind(library, discovery, device));
+  }
+
+  /**
+   * Binds cuDNN's functions from one opened file and loads its dependencies. {@link
+   * NativeLibrary#open} closes the file where this throws, so it closes only the dependencies.
+   */
+  private static CudnnDirect bind(
+      NativeLibrary library, LibraryDiscovery discovery, VendorDevice device) {
+    CudnnFunctions functions = new CudnnFunctions(library);
+    long cudart = (long) NativeLibrary.invoke(functions.getCudartVersion);
+    List<NativeLibrary> dependencies =
+        CudnnDependencies.load(discovery, CudnnDependencies.cudaMajor(cudart), library.path());
     try {
-      CudnnFunctions functions = new CudnnFunctions(library);
-      long cudart = (long) NativeLibrary.invoke(functions.getCudartVersion);
-      dependencies =
-          CudnnDependencies.load(discovery, CudnnDependencies.cudaMajor(cudart), library.path());
       return new CudnnDirect(library, dependencies, functions, device);
     } catch (RuntimeException e) {
       dependencies.forEach(NativeLibrary::close);
-      library.close();
       throw e;
     }
   }
@@ -116,7 +122,7 @@ public final class CudnnDirect implements VendorDnn {
     for (NativeLibrary dependency : dependencies) {
       text.append(", with ").append(dependency.path());
     }
-    return text.toString();
+    return text.append(CublasDirect.passedOverText(library)).toString();
   }
 
   CudnnFunctions functions() {

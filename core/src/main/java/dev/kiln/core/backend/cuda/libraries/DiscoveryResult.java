@@ -54,20 +54,45 @@ public record DiscoveryResult(
   }
 
   /**
+   * Returns the outcome in one clause, without folders or advice: "found PATH", "no libcublas.so.13
+   * or libcublas.so.12 was found", or, where files or settings were rejected, "no usable ... was
+   * found: " and the first rejection.
+   */
+  public String summary() {
+    if (!candidates.isEmpty()) {
+      return "found " + candidates.getFirst().path();
+    }
+    if (rejections.isEmpty()) {
+      return "no " + fileNames() + " was found";
+    }
+    String more = rejections.size() > 1 ? " (and " + (rejections.size() - 1) + " more)" : "";
+    return "no usable " + fileNames() + " was found: " + rejections.getFirst() + more;
+  }
+
+  private String fileNames() {
+    return String.join(" or ", library.versions().stream().map(library::fileName).toList());
+  }
+
+  /**
    * Describes the result for a log line or an error: the file found, or why none was, with the
-   * rejections and the setting that fixes it.
+   * folders searched, the rejections and the setting that fixes it.
    */
   public String describe() {
-    StringBuilder text = new StringBuilder();
+    StringBuilder text =
+        new StringBuilder(
+            candidates.isEmpty()
+                ? (rejections.isEmpty() ? "no " : "no usable ") + fileNames() + " was found"
+                : "found " + candidates.getFirst().path());
     if (candidates.isEmpty()) {
-      List<String> names = library.versions().stream().map(library::fileName).toList();
-      text.append("no ")
-          .append(String.join(" or ", names))
-          .append(" was found in ")
-          .append(searchedFolders.size())
-          .append(" searched folder(s)");
-    } else {
-      text.append("found ").append(candidates.getFirst().path());
+      if (searchedFolders.isEmpty()) {
+        text.append(", because none of the folders searched exists");
+      } else {
+        text.append(" in ")
+            .append(searchedFolders.size())
+            .append(searchedFolders.size() == 1 ? " folder (" : " folders (")
+            .append(String.join(", ", searchedFolders.stream().map(Path::toString).toList()))
+            .append(")");
+      }
     }
     if (!rejections.isEmpty()) {
       text.append("; rejected: ");

@@ -81,7 +81,7 @@ public final class JcudnnDnn implements VendorDnn {
           + JCUDNN_VERSION
           + " does not contain, so it cannot load next to JCuda "
           + jcudaVersion
-          + " even where libcudnn.so.8 exists";
+          + " even where libcudnn.so.8 exists. kiln's JCuda path therefore has no cuDNN";
     }
     return "JCudnn "
         + JCUDNN_VERSION

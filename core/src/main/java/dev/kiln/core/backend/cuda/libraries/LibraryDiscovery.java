@@ -3,7 +3,9 @@ package dev.kiln.core.backend.cuda.libraries;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.DirectoryStream;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -182,13 +184,19 @@ public final class LibraryDiscovery {
       if (Files.isDirectory(absolute)) {
         continue;
       }
-      String reason =
-          Files.exists(absolute)
-              ? "is named in " + PATH_VARIABLE + " but is a file; give the folder that contains it"
-              : "is named in "
-                  + PATH_VARIABLE
-                  + " but does not exist (relative entries are taken from the working directory,"
-                  + " and ~ is not expanded)";
+      String reason;
+      if (Files.exists(absolute)) {
+        reason =
+            "is named in " + PATH_VARIABLE + " but is a file; give the folder that contains it";
+      } else if (Files.isSymbolicLink(absolute)) {
+        reason = "is named in " + PATH_VARIABLE + " but " + unresolvedLink(absolute);
+      } else {
+        reason =
+            "is named in "
+                + PATH_VARIABLE
+                + " but does not exist (relative entries are taken from the working directory,"
+                + " and ~ is not expanded)";
+      }
       unusable.add(new DiscoveryResult.Rejection(absolute, reason));
     }
     return unusable;
@@ -256,13 +264,32 @@ public final class LibraryDiscovery {
   }
 
   /**
+   * Returns why the symbolic link {@code link}, which {@link Files#exists} reports as missing,
+   * cannot be followed: its target is missing, or the system stops following it, as for a loop of
+   * links.
+   */
+  static String unresolvedLink(Path link) {
+    try {
+      link.toRealPath();
+      return "is a symbolic link that could not be followed";
+    } catch (NoSuchFileException e) {
+      return "is a broken symbolic link (its target does not exist)";
+    } catch (FileSystemException e) {
+      String reason = e.getReason() != null ? e.getReason() : e.getClass().getSimpleName();
+      return "is a symbolic link that cannot be followed, such as a loop of links (" + reason + ")";
+    } catch (IOException e) {
+      return "is a symbolic link that cannot be followed (" + e.getMessage() + ")";
+    }
+  }
+
+  /**
    * Returns why {@code file} cannot be a 64-bit shared library, or null where it may be one. Only
    * the header is read, so a file that passes may still fail to load, for example when a library
    * that it depends on is missing.
    */
-  static String problemWith(Path file) {
+  public static String problemWith(Path file) {
     if (!Files.exists(file)) {
-      return "is a broken symbolic link";
+      return unresolvedLink(file);
     }
     if (!Files.isRegularFile(file)) {
       return "is not a regular file";

@@ -10,15 +10,18 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 
 /**
  * A shared library opened through {@code java.lang.foreign}, and the C functions bound from it.
  *
- * <p>{@link #open} tries the candidates that {@link LibraryDiscovery} found, best first, and keeps
- * the first one that the dynamic linker accepts. {@link #function} binds one C function by name.
- * Where the symbol is missing it records the name and returns null, so that a binding class can ask
- * for all of its functions and then report every missing one at once with {@link #requireAll()},
- * rather than failing on the first.
+ * <p>{@link #open} tries the candidates that {@link LibraryDiscovery} found, best first. It keeps
+ * the first one that the dynamic linker accepts and that the caller's binding step accepts, so a
+ * file that loads but lacks functions (an older or partial installation) does not hide a complete
+ * one later in the search. {@link #function} binds one C function by name. Where the symbol is
+ * missing it records the name and returns null, so that a binding class can ask for all of its
+ * functions and then report every missing one at once with {@link #requireAll()}, rather than
+ * failing on the first.
  *
  * <p>Closing the library closes its arena, which unloads it. Calling a bound function after that
  * crashes the JVM, so only the owner of the bindings closes it.
@@ -30,17 +33,32 @@ final class NativeLibrary implements AutoCloseable {
 
   private static final Linker LINKER = Linker.nativeLinker();
 
+  /**
+   * Opens one library file into an arena, throwing {@link IllegalArgumentException} where the
+   * dynamic linker rejects it. Tests replace the dynamic linker with fake lookups.
+   */
+  @FunctionalInterface
+  interface FileLoader {
+    SymbolLookup load(Path file, Arena arena);
+  }
+
+  /** The loader that calls the dynamic linker ({@code dlopen}). */
+  static final FileLoader DYNAMIC_LINKER = SymbolLookup::libraryLookup;
+
   private final Arena arena;
   private final SymbolLookup lookup;
   private final Path path;
   private final int version;
+  private final List<String> passedOver;
   private final List<String> missing = new ArrayList<>();
 
-  private NativeLibrary(Arena arena, SymbolLookup lookup, Path path, int version) {
+  private NativeLibrary(
+      Arena arena, SymbolLookup lookup, Path path, int version, List<String> passedOver) {
     this.arena = arena;
     this.lookup = lookup;
     this.path = path;
     this.version = version;
+    this.passedOver = List.copyOf(passedOver);
   }
 
   /**
@@ -51,35 +69,106 @@ final class NativeLibrary implements AutoCloseable {
    *     where no candidate was found
    */
   static NativeLibrary open(DiscoveryResult found) {
+    return open(found, DYNAMIC_LINKER, library -> library);
+  }
+
+  /**
+   * Opens the first candidate of {@code found} that loads and that {@code bind} accepts.
+   *
+   * @param bind binds the caller's functions from an opened candidate, and throws {@link
+   *     LibraryLoadException} to reject it, such as {@link #requireAll()} for missing functions. A
+   *     rejected candidate is closed and the next one is tried.
+   * @return what {@code bind} returned for the chosen candidate
+   * @throws LibraryLoadException with every candidate's failure, or the discovery's description
+   *     where no candidate was found
+   */
+  static <T> T open(DiscoveryResult found, Function<NativeLibrary, T> bind) {
+    return open(found, DYNAMIC_LINKER, bind);
+  }
+
+  /** Opens as {@link #open(DiscoveryResult, Function)} does, loading files with {@code loader}. */
+  static <T> T open(DiscoveryResult found, FileLoader loader, Function<NativeLibrary, T> bind) {
     if (found.candidates().isEmpty()) {
-      throw new LibraryLoadException(found.describe());
+      throw new LibraryLoadException(found.summary(), found.describe());
     }
+    // failures keeps each candidate's full reason for the error. passedOver keeps a shorter one,
+    // without the missing functions' names, for the description of a later candidate that loads.
     List<String> failures = new ArrayList<>();
+    List<String> passedOver = new ArrayList<>();
+    boolean linkerFailed = false;
+    boolean functionsMissing = false;
     for (DiscoveryResult.Candidate candidate : found.candidates()) {
+      NativeLibrary library;
       Arena arena = Arena.ofShared();
       try {
-        loadCompanions(found.library(), candidate, arena);
-        SymbolLookup lookup = SymbolLookup.libraryLookup(candidate.path(), arena);
-        return new NativeLibrary(arena, lookup, candidate.path(), candidate.version());
+        loadCompanions(found.library(), candidate, arena, loader);
+        SymbolLookup lookup = loader.load(candidate.path(), arena);
+        library =
+            new NativeLibrary(arena, lookup, candidate.path(), candidate.version(), passedOver);
       } catch (IllegalArgumentException e) {
         // libraryLookup reports a dlopen failure as IllegalArgumentException, with dlerror()'s
         // text when the JDK has it.
         arena.close();
         failures.add(candidate.path() + " failed to load: " + e.getMessage());
+        passedOver.add(failures.getLast());
+        linkerFailed = true;
+        continue;
+      }
+      try {
+        return bind.apply(library);
+      } catch (LibraryLoadException e) {
+        library.close();
+        if (library.missing.isEmpty()) {
+          failures.add(e.getMessage());
+          passedOver.add(e.getMessage());
+        } else {
+          failures.add(library.missingSummary());
+          passedOver.add(
+              library.path + " lacks " + library.missing.size() + " function(s) that kiln binds");
+          functionsMissing = true;
+        }
+      } catch (RuntimeException | Error e) {
+        library.close();
+        throw e;
       }
     }
-    String rejected =
-        found.rejections().isEmpty()
-            ? ""
-            : "; rejected before loading: "
-                + String.join("; ", found.rejections().stream().map(Object::toString).toList());
+    int count = found.candidates().size();
+    String summary =
+        count == 1
+            ? "the one file found could not be used"
+            : "none of the " + count + " files found could be used";
     throw new LibraryLoadException(
+        summary,
         String.join("; ", failures)
-            + rejected
-            + ": check that the library's dependencies are installed (ldd shows which are"
-            + " missing), or point "
-            + LibraryDiscovery.PATH_VARIABLE
-            + " at another installation");
+            + rejectedBeforeLoading(found)
+            + ": "
+            + advice(linkerFailed, functionsMissing));
+  }
+
+  private static String rejectedBeforeLoading(DiscoveryResult found) {
+    if (found.rejections().isEmpty()) {
+      return "";
+    }
+    return "; rejected before loading: "
+        + String.join("; ", found.rejections().stream().map(Object::toString).toList());
+  }
+
+  /** Returns what to do after every candidate failed, by the kinds of failure seen. */
+  private static String advice(boolean linkerFailed, boolean functionsMissing) {
+    List<String> steps = new ArrayList<>();
+    if (linkerFailed) {
+      steps.add(
+          "check that the library's dependencies are installed (ldd shows which are missing)");
+    }
+    if (functionsMissing) {
+      steps.add(
+          "install the library in full, because a file that lacks functions is probably an older"
+              + " or partial installation");
+    }
+    steps.add("point " + LibraryDiscovery.PATH_VARIABLE + " at another installation");
+    return steps.size() == 1
+        ? steps.getFirst()
+        : String.join(", ", steps.subList(0, steps.size() - 1)) + ", or " + steps.getLast();
   }
 
   /**
@@ -87,13 +176,13 @@ final class NativeLibrary implements AutoCloseable {
    * that fails to load is skipped, because the main library then reports the real problem.
    */
   private static void loadCompanions(
-      VendorLibrary library, DiscoveryResult.Candidate candidate, Arena arena) {
+      VendorLibrary library, DiscoveryResult.Candidate candidate, Arena arena, FileLoader loader) {
     Path folder = candidate.path().getParent();
     for (String companion : library.companions()) {
       Path file = folder.resolve(VendorLibrary.fileName(companion, candidate.version()));
       if (Files.exists(file) && LibraryDiscovery.problemWith(file) == null) {
         try {
-          SymbolLookup.libraryLookup(file, arena);
+          loader.load(file, arena);
         } catch (IllegalArgumentException e) {
           // Skipped on purpose: see the method's comment.
         }
@@ -125,11 +214,7 @@ final class NativeLibrary implements AutoCloseable {
   void requireAll() {
     if (!missing.isEmpty()) {
       throw new LibraryLoadException(
-          path
-              + " lacks "
-              + missing.size()
-              + " function(s) that kiln binds: "
-              + String.join(", ", missing)
+          missingSummary()
               + ". It is probably an older or partial installation; install version "
               + version
               + " in full, or point "
@@ -138,9 +223,26 @@ final class NativeLibrary implements AutoCloseable {
     }
   }
 
+  /** Returns "PATH lacks N function(s) that kiln binds: NAMES", without advice. */
+  private String missingSummary() {
+    return path
+        + " lacks "
+        + missing.size()
+        + " function(s) that kiln binds: "
+        + String.join(", ", missing);
+  }
+
   /** Returns the names of the functions asked for but not found. */
   List<String> missingFunctions() {
     return List.copyOf(missing);
+  }
+
+  /**
+   * Returns why each candidate before this one was passed over, best first, such as "PATH lacks 8
+   * function(s) that kiln binds". It is empty where the best candidate was chosen.
+   */
+  List<String> passedOver() {
+    return passedOver;
   }
 
   /** Returns the file that was loaded. */

@@ -18,7 +18,7 @@ public final class VendorBindings implements AutoCloseable {
 
   private static final Logger LOG = LoggerFactory.getLogger(VendorBindings.class);
 
-  private static final VendorSelection SELECTION = new VendorSelection(LOG::info);
+  private static final VendorSelection SELECTION = new VendorSelection(LOG::info, LOG::debug);
 
   private static final Map<Integer, VendorBindings> OPEN = new HashMap<>();
 

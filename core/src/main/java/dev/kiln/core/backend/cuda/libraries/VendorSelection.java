@@ -13,21 +13,25 @@ import java.util.function.Consumer;
  *
  * <ol>
  *   <li><b>JCuda</b> (JCublas, JCudnn) first, because it is a maintained binding that many Java
- *       projects use, so where it loads it is the best-tested path. It loads only where its JNI
- *       libraries find the versions they were built for: {@code libcublas.so.12} and {@code
- *       libcudnn.so.8}.
- *   <li><b>Direct</b> bindings ({@link CublasDirect}, {@link CudnnDirect}) next. They serve CUDA 13
- *       and cuDNN 9 machines, where JCuda cannot load, and also CUDA 12 ones.
+ *       projects use, so where it loads it is the best-tested path. JCublas 12.6 loads where its
+ *       JNI library finds {@code libcublas.so.12}. JCudnn 11.7 never loads next to JCuda 12.6,
+ *       whatever cuDNN the machine has (see {@link JcudnnDnn}), so this path has no cuDNN.
+ *   <li><b>Direct</b> bindings ({@link CublasDirect}, {@link CudnnDirect}) next. They load {@code
+ *       libcublas.so.13} or {@code .12} and {@code libcudnn.so.9} or {@code .8}, so they serve
+ *       cuDNN wherever it is installed, and cuBLAS where JCublas cannot load, such as on CUDA 13
+ *       machines.
  *   <li><b>kiln's own kernels</b> last. They are slower than the vendor libraries but always
  *       present, and they are the reference that the vendor paths are tested against.
  * </ol>
  *
  * <p>The system property {@value #PROPERTY} forces one path: {@code auto} (the default), {@code
  * jcuda}, {@code direct} or {@code kiln}. A forced path that fails to load is an error rather than
- * a silent fallback, so that a benchmark never measures a path other than the one it names.
+ * a silent fallback, so that a benchmark never measures a path other than the one it names. So
+ * {@code jcuda} fails at cuDNN on every machine.
  *
- * <p>Each library's choice is logged once per process, with the reason for every path that was
- * passed over.
+ * <p>Each library's choice is logged once per process to two consumers: one short line to the
+ * first, and the full reason for every path that was passed over, with the files and folders tried,
+ * to the second. {@link VendorBindings} logs the first at INFO and the second at DEBUG.
  */
 public final class VendorSelection {
 
@@ -89,10 +93,12 @@ public final class VendorSelection {
    * @param library the library's name, such as {@code cuBLAS}
    * @param provider the chosen provider
    * @param binding the loaded binding, or null for {@link Provider#KILN}
-   * @param reason the log line: what was chosen and why the paths before it were passed over
+   * @param reason the short log line: what was chosen and why, in one sentence
+   * @param details the reason with the full message of every path that was passed over, which names
+   *     the files and folders tried; the same as {@code reason} where nothing was passed over
    */
   public record Selected<T extends VendorBinding>(
-      String library, Provider provider, T binding, String reason) {}
+      String library, Provider provider, T binding, String reason, String details) {}
 
   /** Loads one binding, throwing where it cannot. */
   @FunctionalInterface
@@ -107,15 +113,29 @@ public final class VendorSelection {
   }
 
   private final Consumer<String> log;
+  private final Consumer<String> detailLog;
   private final Set<String> logged = ConcurrentHashMap.newKeySet();
 
   /**
-   * Creates a selection that sends its log lines to {@code log}.
+   * Creates a selection that sends its short lines to {@code log} and drops the details.
    *
-   * @param log receives each library's line once, such as an SLF4J logger's {@code info}
+   * @param log receives each library's short line once
    */
   public VendorSelection(Consumer<String> log) {
+    this(log, details -> {});
+  }
+
+  /**
+   * Creates a selection that sends its short lines to {@code log} and the details to {@code
+   * detailLog}.
+   *
+   * @param log receives each library's short line once, such as an SLF4J logger's {@code info}
+   * @param detailLog receives each library's details once, where they differ from the short line,
+   *     such as the same logger's {@code debug}
+   */
+  public VendorSelection(Consumer<String> log, Consumer<String> detailLog) {
     this.log = log;
+    this.detailLog = detailLog;
   }
 
   /**
@@ -131,20 +151,23 @@ public final class VendorSelection {
       String library, Setting setting, Loader<? extends T> jcuda, Loader<? extends T> direct) {
     Selected<T> selected =
         switch (setting) {
-          case KILN ->
-              new Selected<>(
-                  library,
-                  Provider.KILN,
-                  null,
-                  library + ": using kiln's own kernels, forced by -D" + PROPERTY + "=kiln");
+          case KILN -> forcedKiln(library);
           case JCUDA -> forced(library, Provider.JCUDA, jcuda);
           case DIRECT -> forced(library, Provider.DIRECT, direct);
           case AUTO -> automatic(library, jcuda, direct);
         };
     if (logged.add(library)) {
       log.accept(selected.reason());
+      if (!selected.details().equals(selected.reason())) {
+        detailLog.accept(selected.details());
+      }
     }
     return selected;
+  }
+
+  private static <T extends VendorBinding> Selected<T> forcedKiln(String library) {
+    String reason = library + ": using kiln's own kernels, forced by -D" + PROPERTY + "=kiln";
+    return new Selected<>(library, Provider.KILN, null, reason, reason);
   }
 
   private static <T extends VendorBinding> Selected<T> forced(
@@ -152,12 +175,17 @@ public final class VendorSelection {
     String name = provider.name().toLowerCase(Locale.ROOT);
     try {
       T binding = loader.load();
-      return new Selected<>(
-          library,
-          provider,
-          binding,
-          library + ": using " + binding.description() + ", forced by -D" + PROPERTY + "=" + name);
+      String reason =
+          library + ": using " + binding.description() + ", forced by -D" + PROPERTY + "=" + name;
+      return new Selected<>(library, provider, binding, reason, reason);
     } catch (RuntimeException | LinkageError e) {
+      String instead =
+          provider == Provider.JCUDA
+              ? "Use -D"
+                  + PROPERTY
+                  + "=direct, which binds cuBLAS and cuDNN through java.lang.foreign, or remove"
+                  + " the setting to choose automatically"
+              : "Remove the setting to fall back automatically";
       throw new LibraryLoadException(
           "-D"
               + PROPERTY
@@ -169,7 +197,8 @@ public final class VendorSelection {
               + library
               + ", but it failed to load: "
               + reason(e)
-              + ". Remove the setting to fall back automatically");
+              + ". "
+              + instead);
     }
   }
 
@@ -178,31 +207,37 @@ public final class VendorSelection {
     String jcudaFailure;
     try {
       T binding = jcuda.load();
-      return new Selected<>(
-          library, Provider.JCUDA, binding, library + ": using " + binding.description());
+      String reason = library + ": using " + binding.description();
+      return new Selected<>(library, Provider.JCUDA, binding, reason, reason);
     } catch (RuntimeException | LinkageError e) {
       jcudaFailure = reason(e);
     }
-    String directFailure;
     try {
       T binding = direct.load();
+      String using = library + ": using " + binding.description();
       return new Selected<>(
           library,
           Provider.DIRECT,
           binding,
-          library + ": using " + binding.description() + ", because JCuda failed: " + jcudaFailure);
+          using + ", because JCuda failed to load it",
+          using + ", because JCuda failed: " + jcudaFailure);
     } catch (RuntimeException | LinkageError e) {
-      directFailure = reason(e);
+      String using = library + ": using kiln's own kernels";
+      String directSummary =
+          e instanceof LibraryLoadException loadError
+              ? loadError.summary()
+              : "the direct binding failed: " + reason(e);
+      return new Selected<>(
+          library,
+          Provider.KILN,
+          null,
+          using + ", because JCuda failed to load it and " + directSummary,
+          using
+              + ", because JCuda failed: "
+              + jcudaFailure
+              + "; and the direct binding failed: "
+              + reason(e));
     }
-    return new Selected<>(
-        library,
-        Provider.KILN,
-        null,
-        library
-            + ": using kiln's own kernels, because JCuda failed: "
-            + jcudaFailure
-            + "; and the direct binding failed: "
-            + directFailure);
   }
 
   /** Returns the message of a load failure, or its class where it has none. */

@@ -21,7 +21,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Runs {@link CublasDirect} against a fake {@code libcublas.so.13} compiled from C, which checks
  * that every bound signature passes its arguments through, and that a failed status becomes an
- * exception with the library's own string.
+ * exception with the library's own string. A second, symbol-less fake checks that a partial library
+ * earlier in the search does not hide a complete one.
  */
 class CublasDirectFakeTest {
 
@@ -94,6 +95,31 @@ class CublasDirectFakeTest {
 
   private double recorded(int index) throws Throwable {
     return (double) recorded.invokeExact(index);
+  }
+
+  @Test
+  void partialLibraryEarlierInPathIsPassedOver() throws Exception {
+    Path partial = root.resolve("with space/lib");
+    FakeNativeLibraries.compile(partial, "libcublas.so.13", "int unrelated(void) { return 0; }");
+    Path complete = root.resolve("good12");
+    FakeNativeLibraries.compile(complete, "libcublas.so.12", SOURCE);
+    DiscoveryResult found =
+        new LibraryDiscovery(
+                Map.of(LibraryDiscovery.PATH_VARIABLE, complete + ":" + partial), root, root)
+            .find(VendorLibrary.CUBLAS);
+
+    try (CublasDirect chosen =
+        CublasDirect.load(
+            found, FakeNativeLibraries.device(new FakeNativeLibraries.CountingMemory()))) {
+      String description = chosen.description();
+      assertTrue(description.contains("from " + complete.resolve("libcublas.so.12")), description);
+      assertTrue(
+          description.endsWith(
+              "(passed over: "
+                  + partial.resolve("libcublas.so.13")
+                  + " lacks 8 function(s) that kiln binds)"),
+          description);
+    }
   }
 
   @Test

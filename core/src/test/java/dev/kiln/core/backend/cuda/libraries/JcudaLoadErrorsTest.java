@@ -55,6 +55,7 @@ class JcudaLoadErrorsTest {
     assertTrue(reason.startsWith("JCudnn 11.7.0 failed to load"), reason);
     assertTrue(reason.contains("named after JCuda 12.6.0"), reason);
     assertTrue(reason.contains("even where libcudnn.so.8 exists"), reason);
+    assertTrue(reason.endsWith("kiln's JCuda path therefore has no cuDNN"), reason);
   }
 
   @Test

@@ -1,6 +1,7 @@
 package dev.kiln.core.backend.cuda.libraries;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
@@ -179,7 +180,86 @@ class LibraryDiscoveryTest {
     DiscoveryResult result = discovery(Map.of()).find(VendorLibrary.CUDNN);
 
     assertEquals(1, result.rejections().size());
-    assertEquals("is a broken symbolic link", result.rejections().getFirst().reason());
+    assertEquals(
+        "is a broken symbolic link (its target does not exist)",
+        result.rejections().getFirst().reason());
+  }
+
+  @Test
+  void symbolicLinkLoopIsRejectedAsLoop() throws IOException {
+    Path lib = Files.createDirectories(root.resolve("usr/local/cuda/lib64"));
+    Files.createSymbolicLink(lib.resolve("libcudnn.so.9"), lib.resolve("libcudnn.so.9"));
+
+    DiscoveryResult result = discovery(Map.of()).find(VendorLibrary.CUDNN);
+
+    assertEquals(1, result.rejections().size());
+    String reason = result.rejections().getFirst().reason();
+    assertTrue(reason.startsWith("is a symbolic link that cannot be followed"), reason);
+    assertTrue(reason.contains("loop"), reason);
+  }
+
+  @Test
+  void kilnPathLinkLoopIsNotCalledMissing() throws IOException {
+    Path loop = root.resolve("loopdir");
+    Files.createSymbolicLink(loop, loop);
+
+    String text =
+        discovery(Map.of(LibraryDiscovery.PATH_VARIABLE, loop.toString()))
+            .find(VendorLibrary.CUDNN)
+            .describe();
+
+    assertTrue(
+        text.contains(
+            loop
+                + " is named in KILN_CUDA_LIB_PATH but is a symbolic link that cannot be followed"),
+        text);
+    assertFalse(text.contains("does not exist"), text);
+  }
+
+  @Test
+  void nothingFoundNamesSearchedFolders() throws IOException {
+    Path first = Files.createDirectories(root.resolve("first"));
+    Path second = Files.createDirectories(root.resolve("second"));
+
+    DiscoveryResult result =
+        discovery(Map.of(LibraryDiscovery.PATH_VARIABLE, first + ":" + second))
+            .find(VendorLibrary.CUBLAS);
+
+    assertEquals("no libcublas.so.13 or libcublas.so.12 was found", result.summary());
+    String text = result.describe();
+    assertTrue(
+        text.startsWith(
+            "no libcublas.so.13 or libcublas.so.12 was found in 2 folders ("
+                + first
+                + ", "
+                + second
+                + ")"),
+        text);
+  }
+
+  @Test
+  void summaryNamesFirstRejection() throws IOException {
+    Path empty = FakeLibraries.file(root.resolve("usr/lib64"), "libcudnn.so.9", new byte[0]);
+    FakeLibraries.file(root.resolve("usr/lib64"), "libcudnn.so.8", new byte[] {1, 2, 3, 4, 5});
+
+    DiscoveryResult result = discovery(Map.of()).find(VendorLibrary.CUDNN);
+
+    assertEquals(
+        "no usable libcudnn.so.9 or libcudnn.so.8 was found: "
+            + empty
+            + " is empty (0 bytes), so the installation is incomplete (and 1 more)",
+        result.summary());
+    assertTrue(result.describe().startsWith("no usable libcudnn.so.9"), result.describe());
+  }
+
+  @Test
+  void nothingFoundWithoutFoldersSaysSo() {
+    DiscoveryResult result =
+        new DiscoveryResult(VendorLibrary.CUBLAS, List.of(), List.of(), List.of());
+
+    assertTrue(
+        result.describe().startsWith("no libcublas.so.13 or libcublas.so.12 was found, because"),
+        result.describe());
   }
 
   @Test

@@ -2,6 +2,7 @@ package dev.kiln.core.backend.cuda.libraries;
 
 import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -11,19 +12,25 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Tests loading and binding through {@code java.lang.foreign}: a fake library that the dynamic
  * linker rejects, and the C math library {@code libm.so.6}, which every glibc system has, standing
- * in for cuBLAS and cuDNN to check that missing functions are reported by name.
+ * in for cuBLAS and cuDNN to check that missing functions are reported by name. Fake lookups in
+ * place of the dynamic linker check that the search goes past a candidate that fails.
  */
 class NativeLibraryTest {
 
@@ -42,6 +49,124 @@ class NativeLibraryTest {
             .find(LIBM);
     assumeTrue(found.best().isPresent(), "libm.so.6 not found: " + found.describe());
     return NativeLibrary.open(found);
+  }
+
+  /** A lookup that finds every name, at the address of the C library's {@code strlen}. */
+  private static final SymbolLookup EVERY_SYMBOL =
+      name -> Linker.nativeLinker().defaultLookup().find("strlen");
+
+  /** A lookup that finds no name, like a library built without the expected exports. */
+  private static final SymbolLookup NO_SYMBOL = name -> Optional.empty();
+
+  /**
+   * A loader that returns {@code lookups.get(file)} for each file, or rejects a file missing from
+   * the map as the dynamic linker would.
+   */
+  private static NativeLibrary.FileLoader fakeLinker(Map<Path, SymbolLookup> lookups) {
+    return (file, arena) -> {
+      SymbolLookup lookup = lookups.get(file);
+      if (lookup == null) {
+        throw new IllegalArgumentException("Cannot open library: " + file);
+      }
+      return lookup;
+    };
+  }
+
+  /** Finds cuBLAS with {@code KILN_CUDA_LIB_PATH} set to {@code folders}, in that order. */
+  private DiscoveryResult findCublas(Path... folders) {
+    String path = String.join(":", Arrays.stream(folders).map(Path::toString).toList());
+    return new LibraryDiscovery(Map.of(LibraryDiscovery.PATH_VARIABLE, path), root, root)
+        .find(VendorLibrary.CUBLAS);
+  }
+
+  @Test
+  void partialLibraryDoesNotHideLaterOne() throws IOException {
+    Path partial = FakeLibraries.elf(root.resolve("partial"), "libcublas.so.13");
+    Path complete = FakeLibraries.elf(root.resolve("complete"), "libcublas.so.12");
+    DiscoveryResult found = findCublas(root.resolve("complete"), root.resolve("partial"));
+    NativeLibrary.FileLoader linker =
+        fakeLinker(Map.of(partial, NO_SYMBOL, complete, EVERY_SYMBOL));
+
+    try (NativeLibrary chosen =
+        NativeLibrary.open(
+            found,
+            linker,
+            library -> {
+              new CublasDirect.Functions(library);
+              return library;
+            })) {
+      assertEquals(complete, chosen.path());
+      assertEquals(12, chosen.version());
+      assertEquals(List.of(partial + " lacks 8 function(s) that kiln binds"), chosen.passedOver());
+    }
+  }
+
+  @Test
+  void linkerFailureIsPassedOverToo() throws IOException {
+    Path broken = FakeLibraries.elf(root.resolve("broken"), "libcublas.so.13");
+    Path complete = FakeLibraries.elf(root.resolve("complete"), "libcublas.so.12");
+    DiscoveryResult found = findCublas(root.resolve("broken"), root.resolve("complete"));
+
+    try (NativeLibrary chosen =
+        NativeLibrary.open(found, fakeLinker(Map.of(complete, EVERY_SYMBOL)), library -> library)) {
+      assertEquals(complete, chosen.path());
+      assertEquals(
+          List.of(broken + " failed to load: Cannot open library: " + broken), chosen.passedOver());
+    }
+  }
+
+  @Test
+  void bestCandidatePassesOverNothing() throws IOException {
+    Path complete = FakeLibraries.elf(root.resolve("complete"), "libcublas.so.13");
+    FakeLibraries.elf(root.resolve("other"), "libcublas.so.12");
+    DiscoveryResult found = findCublas(root.resolve("complete"), root.resolve("other"));
+
+    try (NativeLibrary chosen =
+        NativeLibrary.open(found, fakeLinker(Map.of(complete, EVERY_SYMBOL)), library -> library)) {
+      assertEquals(complete, chosen.path());
+      assertTrue(chosen.passedOver().isEmpty(), chosen.passedOver().toString());
+    }
+  }
+
+  @Test
+  void everyPartialCandidateIsNamed() throws IOException {
+    Path first = FakeLibraries.elf(root.resolve("a"), "libcublas.so.13");
+    Path second = FakeLibraries.elf(root.resolve("b"), "libcublas.so.12");
+    DiscoveryResult found = findCublas(root.resolve("a"), root.resolve("b"));
+    NativeLibrary.FileLoader linker = fakeLinker(Map.of(first, NO_SYMBOL, second, NO_SYMBOL));
+
+    LibraryLoadException e =
+        assertThrows(
+            LibraryLoadException.class,
+            () -> NativeLibrary.open(found, linker, CublasDirect.Functions::new));
+
+    String message = e.getMessage();
+    assertTrue(message.startsWith(first + " lacks 8 function(s) that kiln binds: "), message);
+    assertTrue(message.contains("; " + second + " lacks 8 function(s)"), message);
+    assertTrue(message.contains("cublasSgemm_v2"), message);
+    assertTrue(message.contains("install the library in full"), message);
+    assertFalse(message.contains("ldd"), message);
+  }
+
+  @Test
+  void bindErrorOtherThanLoadStopsSearch() throws IOException {
+    Path first = FakeLibraries.elf(root.resolve("a"), "libcublas.so.13");
+    Path second = FakeLibraries.elf(root.resolve("b"), "libcublas.so.12");
+    DiscoveryResult found = findCublas(root.resolve("a"), root.resolve("b"));
+    NativeLibrary.FileLoader linker = fakeLinker(Map.of(first, EVERY_SYMBOL, second, EVERY_SYMBOL));
+    List<Path> bound = new ArrayList<>();
+
+    assertThrows(
+        VendorException.class,
+        () ->
+            NativeLibrary.open(
+                found,
+                linker,
+                library -> {
+                  bound.add(library.path());
+                  throw new VendorException("cublasCreate_v2", 1, "not initialized", "");
+                }));
+    assertEquals(List.of(first), bound);
   }
 
   @Test

@@ -17,7 +17,10 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** Tests the order JCuda, direct, kiln, the forcing setting and the single log line, with fakes. */
+/**
+ * Tests the order JCuda, direct, kiln, the forcing setting, the short log line and its details,
+ * with fakes.
+ */
 class VendorSelectionTest {
 
   /** A binding that only describes itself. */
@@ -66,9 +69,12 @@ class VendorSelectionTest {
 
     assertEquals(Provider.DIRECT, selected.provider());
     assertEquals(
+        "cuDNN: using cuDNN 9.10.2 through java.lang.foreign, because JCuda failed to load it",
+        selected.reason());
+    assertEquals(
         "cuDNN: using cuDNN 9.10.2 through java.lang.foreign, because JCuda failed:"
             + " java.lang.UnsatisfiedLinkError: libcudnn.so.8: cannot open shared object file",
-        selected.reason());
+        selected.details());
     assertEquals(List.of(selected.reason()), log);
   }
 
@@ -79,13 +85,57 @@ class VendorSelectionTest {
             "cuBLAS",
             Setting.AUTO,
             fails(new LibraryLoadException("JCublas 12.6 failed to load")),
-            fails(new LibraryLoadException("no libcublas.so.13 or libcublas.so.12 was found")));
+            fails(
+                new LibraryLoadException(
+                    "no libcublas.so.13 or libcublas.so.12 was found",
+                    "no libcublas.so.13 or libcublas.so.12 was found in 1 folder (/opt/lib)")));
 
     assertEquals(Provider.KILN, selected.provider());
     assertNull(selected.binding());
     assertEquals(
+        "cuBLAS: using kiln's own kernels, because JCuda failed to load it and no"
+            + " libcublas.so.13 or libcublas.so.12 was found",
+        selected.reason());
+    assertEquals(
         "cuBLAS: using kiln's own kernels, because JCuda failed: JCublas 12.6 failed to load;"
-            + " and the direct binding failed: no libcublas.so.13 or libcublas.so.12 was found",
+            + " and the direct binding failed: no libcublas.so.13 or libcublas.so.12 was found"
+            + " in 1 folder (/opt/lib)",
+        selected.details());
+  }
+
+  @Test
+  void detailsGoToSecondLogOnce() {
+    List<String> details = new ArrayList<>();
+    VendorSelection twoLogs = new VendorSelection(log::add, details::add);
+
+    Selected<FakeBinding> selected =
+        twoLogs.select(
+            "cuBLAS",
+            Setting.AUTO,
+            fails(new LibraryLoadException("JCublas 12.6 failed to load")),
+            fails(new LibraryLoadException("none found", "none found in /a, /b")));
+    twoLogs.select("cuBLAS", Setting.AUTO, loads("a"), loads("b"));
+    twoLogs.select("cuDNN", Setting.AUTO, loads("c"), loads("d"));
+
+    assertEquals(List.of(selected.reason(), "cuDNN: using c"), log);
+    assertEquals(List.of(selected.details()), details);
+    assertTrue(selected.details().contains("none found in /a, /b"), selected.details());
+  }
+
+  @Test
+  void directFailureOtherThanLoadIsNamed() {
+    VendorException status = new VendorException("cublasCreate_v2", 1, "not initialized", "");
+
+    Selected<FakeBinding> selected =
+        selection.select(
+            "cuBLAS",
+            Setting.AUTO,
+            fails(new LibraryLoadException("JCublas 12.6 failed to load")),
+            fails(status));
+
+    assertEquals(Provider.KILN, selected.provider());
+    assertTrue(
+        selected.reason().endsWith("the direct binding failed: " + status.toString()),
         selected.reason());
   }
 
@@ -98,7 +148,7 @@ class VendorSelectionTest {
 
     assertEquals(Provider.DIRECT, selected.provider());
     assertTrue(
-        selected.reason().contains("cudnnCreate failed with status 1001"), selected.reason());
+        selected.details().contains("cudnnCreate failed with status 1001"), selected.details());
   }
 
   @Test
@@ -144,7 +194,24 @@ class VendorSelectionTest {
 
     assertTrue(e.getMessage().contains("-Dkiln.cuda.vendor=jcuda"), e.getMessage());
     assertTrue(e.getMessage().contains("no libcudnn.so.8"), e.getMessage());
+    assertTrue(e.getMessage().contains("Use -Dkiln.cuda.vendor=direct"), e.getMessage());
     assertTrue(log.isEmpty());
+  }
+
+  @Test
+  void forcedDirectThatFailsAdvisesRemoval() {
+    LibraryLoadException e =
+        assertThrows(
+            LibraryLoadException.class,
+            () ->
+                selection.select(
+                    "cuDNN",
+                    Setting.DIRECT,
+                    loads("jcuda"),
+                    fails(new LibraryLoadException("no libcudnn.so.9 or libcudnn.so.8"))));
+
+    assertTrue(e.getMessage().contains("-Dkiln.cuda.vendor=direct forces"), e.getMessage());
+    assertTrue(e.getMessage().endsWith("Remove the setting to fall back automatically"));
   }
 
   @Test
@@ -183,8 +250,8 @@ class VendorSelectionTest {
 
     assertFalse(bindings.blas().isPresent());
     assertFalse(bindings.dnn().isPresent());
-    String blas = bindings.blasSelection().reason();
-    String dnn = bindings.dnnSelection().reason();
+    String blas = bindings.blasSelection().details();
+    String dnn = bindings.dnnSelection().details();
     assertTrue(blas.startsWith("cuBLAS: using kiln's own kernels"), blas);
     assertTrue(blas.contains("JCublas 12.6 failed to load"), blas);
     assertTrue(blas.contains("libcublas.so.12: cannot open shared object file"), blas);
@@ -192,7 +259,19 @@ class VendorSelectionTest {
     assertTrue(dnn.contains("JCudnn 11.7.0 failed to load"), dnn);
     assertTrue(dnn.contains("cannot load next to JCuda 12.6.0"), dnn);
     assertTrue(dnn.contains("libcudnn.so.9 is empty"), dnn);
-    assertEquals(List.of(blas, dnn), log);
+    String blasLine = bindings.blasSelection().reason();
+    String dnnLine = bindings.dnnSelection().reason();
+    assertEquals(
+        "cuBLAS: using kiln's own kernels, because JCuda failed to load it and no"
+            + " libcublas.so.13 or libcublas.so.12 was found",
+        blasLine);
+    assertEquals(
+        "cuDNN: using kiln's own kernels, because JCuda failed to load it and no usable"
+            + " libcudnn.so.9 or libcudnn.so.8 was found: "
+            + root.resolve("usr/lib64/libcudnn.so.9")
+            + " is empty (0 bytes), so the installation is incomplete",
+        dnnLine);
+    assertEquals(List.of(blasLine, dnnLine), log);
     assertNull(bindings.dnnSelection().binding());
   }
 }
