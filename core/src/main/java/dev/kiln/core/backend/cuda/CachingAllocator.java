@@ -246,12 +246,10 @@ public final class CachingAllocator implements AutoCloseable {
                 + ByteSizes.format(cachedReleased)
                 + " cached, which it released before retrying"
             : "had nothing cached to release";
-    String message =
+    String situation =
         String.format(
             "out of memory on %s: could not allocate %s (%d bytes requested, rounded to %d)."
-                + " %s. kiln has %s in use and %s. Use a smaller batch size, drop references to"
-                + " tensors that are no longer needed, or call emptyCache() so that other"
-                + " processes on the device get the cached memory back.",
+                + " %s. kiln has %s in use and %s.",
             memory.deviceName(),
             ByteSizes.format(size),
             requested,
@@ -259,7 +257,10 @@ public final class CachingAllocator implements AutoCloseable {
             deviceState,
             ByteSizes.format(bytesInUse),
             cache);
-    return new DeviceOutOfMemoryException(message, requested);
+    String advice =
+        "Use a smaller batch size, drop references to tensors that are no longer needed, or call"
+            + " emptyCache() so that other processes on the device get the cached memory back.";
+    return new DeviceOutOfMemoryException(situation, advice, requested);
   }
 
   /**

@@ -1,9 +1,11 @@
 package dev.kiln.core.backend.cuda;
 
+import dev.kiln.core.backend.cuda.libraries.LibraryDiscovery;
 import dev.kiln.core.tensor.Device;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.nio.file.Path;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.FutureTask;
 import java.util.concurrent.TimeUnit;
@@ -21,6 +23,10 @@ import jcuda.driver.CUresult;
  * failure as a reason rather than an exception, and it gives up on a driver that does not respond
  * within {@value #TIMEOUT_SECONDS} seconds.
  *
+ * <p>A reason names what failed and how to fix it, without a final period. It leaves out running on
+ * the CPU instead, because only the caller can tell whether that is possible or already done:
+ * {@code --device auto} has switched to the CPU by the time it prints the reason.
+ *
  * @param device the device that was checked, {@code cuda:N}
  * @param usable whether kiln can run on it
  * @param message the device's name and driver version when usable, else the reason and what to do
@@ -36,8 +42,6 @@ public record CudaAvailability(Device device, boolean usable, String message) {
    * kiln.
    */
   public static final long TIMEOUT_SECONDS = 30;
-
-  private static final String ALTERNATIVES = "or run on the CPU instead";
 
   /**
    * Checks whether {@code cuda:deviceIndex} is usable, reading the fatbin from the class path.
@@ -74,18 +78,16 @@ public record CudaAvailability(Device device, boolean usable, String message) {
           device,
           "the CUDA driver did not respond within "
               + timeoutMillis
-              + " ms: check the GPU with nvidia-smi, and that no other process holds it, "
-              + ALTERNATIVES);
+              + " ms: check the GPU with nvidia-smi, and that no other process holds it");
     } catch (ExecutionException e) {
       return unusable(
           device,
           "the CUDA check failed unexpectedly ("
               + e.getCause()
-              + "): report this with the output of nvidia-smi, "
-              + ALTERNATIVES);
+              + "): report this with the output of nvidia-smi");
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      return unusable(device, "the CUDA check was interrupted, " + ALTERNATIVES);
+      return unusable(device, "the CUDA check was interrupted");
     }
   }
 
@@ -93,13 +95,7 @@ public record CudaAvailability(Device device, boolean usable, String message) {
       Device device, DriverProbe probe, Supplier<byte[]> fatbin) {
     String driverError = probe.loadDriverLibrary();
     if (driverError != null) {
-      return unusable(
-          device,
-          "libcuda.so.1 was not found, so the NVIDIA driver is not installed or not on the"
-              + " library path ("
-              + driverError
-              + "): install the NVIDIA driver and check it with nvidia-smi, "
-              + ALTERNATIVES);
+      return unusable(device, driverLoadFailure(driverError, probe.findDriverLibrary()));
     }
 
     String bindingError = probe.loadBindings();
@@ -109,8 +105,7 @@ public record CudaAvailability(Device device, boolean usable, String message) {
           "JCuda's native library failed to load ("
               + bindingError
               + "): check that jcuda-natives for linux-x86_64 is on the class path and that the"
-              + " temporary directory is writable, "
-              + ALTERNATIVES);
+              + " temporary directory is writable");
     }
 
     int init = probe.initialize();
@@ -123,9 +118,8 @@ public record CudaAvailability(Device device, boolean usable, String message) {
           "cuInit failed with "
               + probe.errorName(init)
               + ": the driver is installed but cannot start. After a driver update, reboot so"
-              + " so that the kernel module matches the library. Check that this user can open"
-              + " /dev/nvidia*, and see nvidia-smi, "
-              + ALTERNATIVES);
+              + " that the kernel module matches the library. Check that this user can open"
+              + " /dev/nvidia*, and see nvidia-smi");
     }
 
     int count = probe.deviceCount();
@@ -133,12 +127,9 @@ public record CudaAvailability(Device device, boolean usable, String message) {
       return noDevices(device, "cuDeviceGetCount returned 0");
     }
     if (device.index() >= count) {
+      String choice = count == 1 ? "use cuda:0" : "pick one of those";
       return unusable(
-          device,
-          String.format(
-              "device %s does not exist: this machine has %d CUDA device(s), cuda:0 to cuda:%d;"
-                  + " pick one of those, %s",
-              device, count, count - 1, ALTERNATIVES));
+          device, "device " + device + " does not exist: " + deviceRange(count) + "; " + choice);
     }
 
     byte[] image = fatbin.get();
@@ -148,8 +139,7 @@ public record CudaAvailability(Device device, boolean usable, String message) {
           "no fatbin is built into the jar (class-path resource "
               + FATBIN_RESOURCE
               + " is missing or empty) because nvcc was absent when kiln was built: rebuild kiln"
-              + " where the CUDA toolkit's nvcc is on the PATH, "
-              + ALTERNATIVES);
+              + " where the CUDA toolkit's nvcc is on the PATH");
     }
 
     int version = probe.driverVersion();
@@ -165,8 +155,46 @@ public record CudaAvailability(Device device, boolean usable, String message) {
         device,
         "the NVIDIA driver is installed but sees no CUDA device ("
             + detail
-            + "): check CUDA_VISIBLE_DEVICES and nvidia-smi, "
-            + ALTERNATIVES);
+            + "): check CUDA_VISIBLE_DEVICES and nvidia-smi");
+  }
+
+  /**
+   * Returns the reason for a {@code libcuda.so.1} that did not load: not installed where the
+   * linker's folders have no such file, else the file and why it cannot be loaded.
+   *
+   * @param loaderMessage the JDK's message, which names the library but not the linker's reason
+   * @param found the file in the linker's folders, or null
+   */
+  static String driverLoadFailure(String loaderMessage, Path found) {
+    if (found == null) {
+      return "libcuda.so.1 was not found, so the NVIDIA driver is not installed or not on the"
+          + " library path ("
+          + loaderMessage
+          + "): install the NVIDIA driver and check it with nvidia-smi";
+    }
+    String problem = LibraryDiscovery.problemWith(found);
+    String why =
+        problem != null
+            ? "the file " + problem
+            : "the dynamic linker rejected it ("
+                + loaderMessage
+                + "), and ldd "
+                + found
+                + " shows which libraries it lacks";
+    return "libcuda.so.1 was found at "
+        + found
+        + " but could not be loaded: "
+        + why
+        + ". Reinstall the NVIDIA driver, or remove that file from the library path, and check"
+        + " the driver with nvidia-smi";
+  }
+
+  /** Returns "this machine has one CUDA device, cuda:0" or the range of several. */
+  static String deviceRange(int count) {
+    if (count == 1) {
+      return "this machine has one CUDA device, cuda:0";
+    }
+    return "this machine has " + count + " CUDA devices, cuda:0 to cuda:" + (count - 1);
   }
 
   private static CudaAvailability unusable(Device device, String reason) {

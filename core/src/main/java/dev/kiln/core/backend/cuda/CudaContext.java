@@ -52,10 +52,7 @@ public final class CudaContext implements AutoCloseable {
     int count = CudaDriver.deviceCount();
     if (deviceIndex >= count) {
       throw new IllegalArgumentException(
-          String.format(
-              "device cuda:%d does not exist: this machine has %d CUDA device(s), cuda:0 to"
-                  + " cuda:%d",
-              deviceIndex, count, count - 1));
+          "device cuda:" + deviceIndex + " does not exist: " + CudaAvailability.deviceRange(count));
     }
     this.deviceIndex = deviceIndex;
     this.device = CudaDriver.device(deviceIndex);

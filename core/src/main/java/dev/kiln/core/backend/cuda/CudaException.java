@@ -53,12 +53,16 @@ public final class CudaException extends RuntimeException {
   /**
    * Returns the driver's name for a result code, such as {@code CUDA_ERROR_NO_DEVICE}. It calls the
    * driver's {@code cuGetErrorName} first, because a newer driver has codes that JCuda's table
-   * lacks.
+   * lacks. Where JCuda's native library cannot load, it uses JCuda's table.
    */
   static String errorName(int result) {
     String[] name = new String[1];
-    if (JCudaDriver.cuGetErrorName(result, name) == CUresult.CUDA_SUCCESS && name[0] != null) {
-      return name[0];
+    try {
+      if (JCudaDriver.cuGetErrorName(result, name) == CUresult.CUDA_SUCCESS && name[0] != null) {
+        return name[0];
+      }
+    } catch (LinkageError e) {
+      // No driver to ask: JCuda's table below still names the code.
     }
     return CUresult.stringFor(result);
   }
@@ -66,8 +70,12 @@ public final class CudaException extends RuntimeException {
   /** Returns the driver's description of a result code ({@code cuGetErrorString}). */
   static String errorDescription(int result) {
     String[] text = new String[1];
-    if (JCudaDriver.cuGetErrorString(result, text) == CUresult.CUDA_SUCCESS && text[0] != null) {
-      return text[0];
+    try {
+      if (JCudaDriver.cuGetErrorString(result, text) == CUresult.CUDA_SUCCESS && text[0] != null) {
+        return text[0];
+      }
+    } catch (LinkageError e) {
+      // No driver to ask, so the fallback below applies.
     }
     return "no description from the driver (code " + result + ")";
   }

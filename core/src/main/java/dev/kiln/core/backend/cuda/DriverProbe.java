@@ -2,6 +2,7 @@ package dev.kiln.core.backend.cuda;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.SymbolLookup;
+import java.nio.file.Path;
 import jcuda.driver.CUresult;
 import jcuda.driver.JCudaDriver;
 
@@ -13,6 +14,13 @@ interface DriverProbe {
 
   /** Returns null when {@code libcuda.so.1} loads, else the dynamic loader's message. */
   String loadDriverLibrary();
+
+  /**
+   * Returns the {@code libcuda.so.1} file that the dynamic linker most likely tried, or null where
+   * none exists in its folders. The check calls it only after loading failed, to tell a missing
+   * driver from a file that cannot be loaded.
+   */
+  Path findDriverLibrary();
 
   /** Returns null when JCuda's JNI library loads, else the loader's message. */
   String loadBindings();
@@ -50,6 +58,15 @@ interface DriverProbe {
       } catch (IllegalArgumentException e) {
         return e.getMessage();
       }
+    }
+
+    @Override
+    public Path findDriverLibrary() {
+      return LinkerFolders.find(
+          DRIVER_LIBRARY,
+          System.getenv("LD_LIBRARY_PATH"),
+          Path.of("/etc/ld.so.conf"),
+          LinkerFolders.DEFAULT_FOLDERS);
     }
 
     @Override

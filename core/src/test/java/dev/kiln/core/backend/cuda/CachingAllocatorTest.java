@@ -182,6 +182,21 @@ class CachingAllocatorTest {
   }
 
   @Test
+  void outOfMemorySituationLeavesOutAdvice() {
+    FakeDeviceMemory memory = new FakeDeviceMemory(8 * MIB);
+    CachingAllocator allocator = new CachingAllocator(memory);
+
+    DeviceOutOfMemoryException e =
+        assertThrows(DeviceOutOfMemoryException.class, () -> allocator.allocate(16 * MIB));
+    String situation = e.situation();
+
+    assertTrue(situation.startsWith("out of memory on fake:0"), situation);
+    assertTrue(situation.endsWith("had nothing cached to release."), situation);
+    assertTrue(e.getMessage().startsWith(situation + " "), e.getMessage());
+    assertTrue(e.getMessage().contains("emptyCache()"), e.getMessage());
+  }
+
+  @Test
   void fullDeviceAsksReclaimerOnce() {
     FakeDeviceMemory memory = new FakeDeviceMemory(8 * MIB);
     CachingAllocator allocator = new CachingAllocator(memory);

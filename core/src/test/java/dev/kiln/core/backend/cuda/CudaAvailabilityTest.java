@@ -7,7 +7,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.kiln.core.tensor.Device;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Tests the CUDA availability check: on this machine's real driver, and through a scripted probe
@@ -16,11 +21,14 @@ import org.junit.jupiter.api.Test;
 class CudaAvailabilityTest {
 
   private static final byte[] FATBIN = {1, 2, 3};
+
+  @TempDir Path folder;
   private static final long TIMEOUT_MILLIS = 5_000;
 
   /** A probe whose every step succeeds unless a test changes one field. */
   private static class ScriptedProbe implements DriverProbe {
     String driverError;
+    Path driverFile;
     String bindingError;
     int initResult;
     int deviceCount = 1;
@@ -29,6 +37,11 @@ class CudaAvailabilityTest {
     @Override
     public String loadDriverLibrary() {
       return driverError;
+    }
+
+    @Override
+    public Path findDriverLibrary() {
+      return driverFile;
     }
 
     @Override
@@ -97,7 +110,6 @@ class CudaAvailabilityTest {
     assertTrue(message.startsWith("CUDA device cuda:0 is not usable"), message);
     assertTrue(message.contains("libcuda.so.1 was not found"), message);
     assertTrue(message.contains("install the NVIDIA driver"), message);
-    assertTrue(message.contains("run on the CPU instead"), message);
   }
 
   @Test
@@ -138,7 +150,8 @@ class CudaAvailabilityTest {
 
     assertFalse(availability.usable());
     assertTrue(availability.message().contains("cuInit failed with CUDA_ERROR_CODE_803"));
-    assertTrue(availability.message().contains("reboot"));
+    assertTrue(availability.message().contains("reboot so that the kernel module"));
+    assertFalse(availability.message().contains("so so"), availability.message());
   }
 
   @Test
@@ -174,7 +187,98 @@ class CudaAvailabilityTest {
     assertFalse(availability.usable());
     String message = availability.message();
     assertTrue(message.contains("device cuda:3 does not exist"), message);
-    assertTrue(message.contains("2 CUDA device(s), cuda:0 to cuda:1"), message);
+    assertTrue(message.contains("this machine has 2 CUDA devices, cuda:0 to cuda:1"), message);
+    assertTrue(message.endsWith("; pick one of those"), message);
+  }
+
+  @Test
+  void oneDeviceReadsNaturally() {
+    CudaAvailability availability = check(1, scriptedWithDevices(1), FATBIN);
+
+    assertFalse(availability.usable());
+    assertEquals(
+        "CUDA device cuda:1 is not usable: device cuda:1 does not exist: this machine has one"
+            + " CUDA device, cuda:0; use cuda:0",
+        availability.message());
+  }
+
+  @Test
+  void missingDriverSaysNotInstalled() {
+    ScriptedProbe probe = new ScriptedProbe();
+    probe.driverError = "Cannot open library: libcuda.so.1";
+
+    String message = check(0, probe, FATBIN).message();
+
+    assertTrue(message.contains("libcuda.so.1 was not found, so the NVIDIA driver"), message);
+    assertTrue(message.contains("(Cannot open library: libcuda.so.1)"), message);
+  }
+
+  @Test
+  void garbageDriverFileIsNamedWithReason() throws IOException {
+    ScriptedProbe probe = new ScriptedProbe();
+    probe.driverError = "Cannot open library: libcuda.so.1";
+    probe.driverFile = Files.writeString(folder.resolve("libcuda.so.1"), "not a library");
+
+    String message = check(0, probe, FATBIN).message();
+
+    assertTrue(
+        message.contains(
+            "libcuda.so.1 was found at "
+                + probe.driverFile
+                + " but could not be loaded: the file is not an ELF shared library"),
+        message);
+    assertFalse(message.contains("was not found"), message);
+    assertTrue(message.contains("Reinstall the NVIDIA driver"), message);
+  }
+
+  @Test
+  void emptyDriverFileIsNamed() throws IOException {
+    ScriptedProbe probe = new ScriptedProbe();
+    probe.driverError = "Cannot open library: libcuda.so.1";
+    probe.driverFile = Files.write(folder.resolve("libcuda.so.1"), new byte[0]);
+
+    String message = check(0, probe, FATBIN).message();
+
+    assertTrue(message.contains("the file is empty (0 bytes)"), message);
+  }
+
+  @Test
+  void driverFileRejectedByLinkerPointsToLdd() throws IOException {
+    ScriptedProbe probe = new ScriptedProbe();
+    probe.driverError = "Cannot open library: libcuda.so.1";
+    // A 64-bit ELF header passes the file check, so only the dynamic linker could report the cause.
+    probe.driverFile =
+        Files.write(folder.resolve("libcuda.so.1"), new byte[] {0x7f, 'E', 'L', 'F', 2, 1, 1});
+
+    String message = check(0, probe, FATBIN).message();
+
+    assertTrue(
+        message.contains(
+            "the dynamic linker rejected it (Cannot open library: libcuda.so.1), and ldd "
+                + probe.driverFile),
+        message);
+  }
+
+  @Test
+  void failuresLeaveOutCpuAdvice() {
+    ScriptedProbe missingDriver = new ScriptedProbe();
+    missingDriver.driverError = "Cannot open library: libcuda.so.1";
+    ScriptedProbe noBindings = new ScriptedProbe();
+    noBindings.bindingError = "UnsatisfiedLinkError";
+    ScriptedProbe failedInit = new ScriptedProbe();
+    failedInit.initResult = 803;
+    ScriptedProbe noDevice = new ScriptedProbe();
+    noDevice.initResult = 100;
+
+    for (ScriptedProbe probe : List.of(missingDriver, noBindings, failedInit, noDevice)) {
+      String message = check(0, probe, FATBIN).message();
+      assertFalse(message.contains("CPU"), message);
+      assertFalse(message.endsWith("."), message);
+    }
+    String noFatbin = check(0, new ScriptedProbe(), null).message();
+    assertFalse(noFatbin.contains("CPU"), noFatbin);
+    String outOfRange = check(2, scriptedWithDevices(1), FATBIN).message();
+    assertFalse(outOfRange.contains("CPU"), outOfRange);
   }
 
   @Test
