@@ -1,5 +1,10 @@
 package dev.kiln.keypoints.cli;
 
+import dev.kiln.core.backend.cuda.CudaException;
+import dev.kiln.core.backend.cuda.DeviceOutOfMemoryException;
+import dev.kiln.core.backend.cuda.libraries.LibraryLoadException;
+import dev.kiln.core.backend.cuda.libraries.VendorException;
+import dev.kiln.core.backend.cuda.libraries.VendorSelection;
 import dev.kiln.keypoints.fetch.FetchDataCommand;
 import dev.kiln.keypoints.io.AtomicFiles;
 import java.io.IOException;
@@ -42,6 +47,9 @@ public final class Main implements Runnable {
   /** Exit code of a command that failed on its input or its files. */
   private static final int FAILED = 1;
 
+  /** Exit code of an invalid option or setting, as picocli uses for its usage errors. */
+  private static final int INVALID_SETTING = 2;
+
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   public static void main(String[] args) {
@@ -57,27 +65,103 @@ public final class Main implements Runnable {
   static CommandLine newCommandLine() {
     CommandLine commandLine = new CommandLine(new Main());
     commandLine.setExecutionExceptionHandler(Main::reportFailure);
+    commandLine.setExecutionStrategy(Main::executeWithValidSettings);
     return commandLine;
   }
 
   /**
-   * Prints the message of an expected failure (bad input, a missing or invalid file) without a
-   * stack trace, because that message names the value and the fix. Any other exception is a bug in
-   * kiln, so it keeps its stack trace.
+   * Runs the parsed command after checking the system properties that kiln reads, so that an
+   * invalid value fails every command the same way, before any work, even one that runs on the CPU
+   * and would never read it.
    */
-  private static int reportFailure(
+  private static int executeWithValidSettings(CommandLine.ParseResult parseResult) {
+    if (CommandLine.printHelpIfRequested(parseResult)) {
+      return CommandLine.ExitCode.OK;
+    }
+    try {
+      VendorSelection.Setting.fromSystemProperty();
+    } catch (IllegalArgumentException e) {
+      CommandLine command = parseResult.asCommandLineList().getLast();
+      String prefix = command.getParent() == null ? "kiln" : "kiln " + command.getCommandName();
+      command
+          .getErr()
+          .println(
+              prefix
+                  + ": "
+                  + e.getMessage()
+                  + " (the kiln launcher passes -D options from KILN_JAVA_OPTIONS)");
+      return INVALID_SETTING;
+    }
+    return new CommandLine.RunLast().execute(parseResult);
+  }
+
+  /**
+   * Prints the message of an expected failure (bad input, a missing or invalid file, a GPU that
+   * failed or ran out of memory) without a stack trace, because that message names the value and
+   * the fix. Any other exception is a bug in kiln, so it keeps its stack trace.
+   */
+  static int reportFailure(
       Exception error, CommandLine commandLine, CommandLine.ParseResult parseResult)
       throws Exception {
     boolean expected =
         error instanceof IOException
             || error instanceof UncheckedIOException
             || error instanceof IllegalArgumentException
-            || error instanceof IllegalStateException;
+            || error instanceof IllegalStateException
+            || isDeviceFailure(error);
     if (!expected) {
       throw error;
     }
-    commandLine.getErr().println("kiln " + commandLine.getCommandName() + ": " + describe(error));
+    String message =
+        isDeviceFailure(error)
+            ? describeDeviceFailure(error, commandLine.getCommandSpec())
+            : describe(error);
+    commandLine.getErr().println("kiln " + commandLine.getCommandName() + ": " + message);
     return FAILED;
+  }
+
+  /**
+   * Returns whether {@code error} comes from the GPU, its driver or NVIDIA's libraries during a
+   * command, rather than from a bug in kiln.
+   */
+  private static boolean isDeviceFailure(Exception error) {
+    return error instanceof DeviceOutOfMemoryException
+        || error instanceof CudaException
+        || error instanceof VendorException
+        || error instanceof LibraryLoadException;
+  }
+
+  /**
+   * Returns the message for a failure of the GPU, with advice for a command-line user. The
+   * exceptions' own advice addresses Java callers (drop references, call {@code emptyCache()}), so
+   * an out-of-memory message keeps only its facts and gets the command's option instead.
+   */
+  static String describeDeviceFailure(Exception error, CommandLine.Model.CommandSpec command) {
+    return switch (error) {
+      case DeviceOutOfMemoryException outOfMemory ->
+          outOfMemory.situation() + " " + outOfMemoryAdvice(command);
+      case CudaException driverError ->
+          driverError.getMessage()
+              + ". The GPU or its driver failed during the command: check the GPU with"
+              + " nvidia-smi, or run the command with --device cpu";
+      case VendorException libraryError ->
+          libraryError.getMessage()
+              + ". A call into cuBLAS or cuDNN failed: to use kiln's own kernels instead, run"
+              + " the command with KILN_JAVA_OPTIONS=-D"
+              + VendorSelection.PROPERTY
+              + "=kiln";
+      default -> describe(error);
+    };
+  }
+
+  /** Returns what to do after running out of device memory, by the options that the command has. */
+  private static String outOfMemoryAdvice(CommandLine.Model.CommandSpec command) {
+    CommandLine.Model.OptionSpec batchSize = command.findOption("--batch-size");
+    if (batchSize != null) {
+      return "Lower --batch-size, which is " + batchSize.getValue() + " in this run.";
+    }
+    return "Stop other processes that use the GPU (nvidia-smi lists them), or run the command with"
+        + " --device cpu.";
   }
 
   /**
