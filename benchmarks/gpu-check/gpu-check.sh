@@ -31,7 +31,9 @@
 # tie where the two sides' ranges of step times overlap. The report is rewritten after each
 # stage, so a run cut short still leaves the stages it finished.
 # Exit status: 0 when every stage ran and no test failed, 1 otherwise, 2 for invalid arguments. A
-# machine without a usable GPU is a result, not a failure.
+# machine without a usable GPU is a result, not a failure, so 0 does not mean that the GPU was
+# measured: the last line of the output states whether any GPU figure was ("gpu-check: GPU figures
+# measured on cuda:0: ..." or "gpu-check: no GPU figure was measured, ..." with the reason).
 set -uo pipefail
 
 if [ $# -ne 2 ] || [ -z "$2" ]; then
@@ -39,18 +41,23 @@ if [ $# -ne 2 ] || [ -z "$2" ]; then
   exit 2
 fi
 if [ ! -d "$1" ]; then
-  echo "gpu-check.sh: the bundle folder $1 does not exist; build it with" \
+  echo "gpu-check: the bundle folder $1 does not exist; build it with" \
     "benchmarks/gpu-check/package.sh and carry dist/gpu-check to this machine" >&2
   exit 2
 fi
 bundle="$(cd "$1" && pwd)"
 out="$2"
-mkdir -p "$out"
-out="$(cd "$out" && pwd)"
 here="$(cd "$(dirname "$0")" && pwd)"
 
+# kiln reads device names without regard to case or surrounding blanks, and so does this script.
+normalize_device() {
+  local name="$1"
+  name="${name#"${name%%[![:space:]]*}"}"
+  name="${name%"${name##*[![:space:]]}"}"
+  printf '%s' "${name,,}"
+}
 budget="${GPU_CHECK_BUDGET_S:-420}"
-device="${GPU_CHECK_DEVICE:-cuda:0}"
+device="$(normalize_device "${GPU_CHECK_DEVICE:-cuda:0}")"
 training="${GPU_CHECK_TRAINING:-32 5 20}"
 # Reject malformed settings before any stage runs: a non-numeric budget would otherwise give every
 # stage `timeout 0`, which means no limit at all.
@@ -70,22 +77,34 @@ read -r train_batch train_warmup train_steps <<<"$training"
 # leaves a margin above that.
 warmup_seconds=3
 if ! [[ "$device" =~ ^cuda(:[0-9]+)?$ ]]; then
-  echo "gpu-check: invalid GPU_CHECK_DEVICE '$device': use cuda or cuda:N" >&2
+  echo "gpu-check: invalid GPU_CHECK_DEVICE '${GPU_CHECK_DEVICE:-}': use cuda or cuda:N" >&2
   exit 2
 fi
-evaluate_device="${GPU_CHECK_EVALUATE_DEVICE:-$device}"
+evaluate_device="$(normalize_device "${GPU_CHECK_EVALUATE_DEVICE:-$device}")"
 if ! [[ "$evaluate_device" =~ ^(cuda(:[0-9]+)?|emulated)$ ]]; then
-  echo "gpu-check: invalid GPU_CHECK_EVALUATE_DEVICE '$evaluate_device': use cuda, cuda:N or" \
-    "emulated" >&2
+  echo "gpu-check: invalid GPU_CHECK_EVALUATE_DEVICE '${GPU_CHECK_EVALUATE_DEVICE:-}': use cuda," \
+    "cuda:N or emulated" >&2
   exit 2
 fi
 # kiln names a device by its index, cuda:0 for cuda, in its messages and output files.
+[ "$device" = cuda ] && device=cuda:0
 [ "$evaluate_device" = cuda ] && evaluate_device=cuda:0
 # The limit of each `kiln evaluate` run of the train stage. On this project's 2-core machine, on
 # 2026-12-05, evaluating the 32 synthetic test faces took 3 to 7 s on the CPU, from JVM start to
 # exit. emulated took 206 s and 258 s there, because it runs one OS thread per CUDA thread.
 evaluate_cap_s=30
 [ "$evaluate_device" = emulated ] && evaluate_cap_s=480
+
+# The results folder is created only once the settings are valid. The stages append to their logs,
+# so a reused folder first loses the files of an earlier run, and only those.
+if ! mkdir -p "$out"; then
+  echo "gpu-check: cannot create the output folder $out" >&2
+  exit 2
+fi
+out="$(cd "$out" && pwd)"
+rm -f "$out/gpu-check-report.md" "$out/machine.log" "$out/gpu-report.log" "$out/core-tests.log" \
+  "$out/core-kiln-tests.log" "$out/kernels-tests.log" "$out/training.log" "$out/comparisons.log" \
+  "$out/junit-xml.tar.gz"
 start="$(date +%s)"
 # Seconds kept back for the final report (a timed-out stage may run 10 s past its limit before it
 # is killed), and the least time worth starting a stage with.
@@ -200,10 +219,8 @@ if [ "$usable" = true ]; then
   headline="kiln can use $device: $message."
 elif [ "$usable" = false ]; then
   availability="$message"
-  # The headline gives kiln's reason and its advice on the driver, but not its advice to run on
-  # the CPU instead, which does not help a check of the GPU.
-  headline_message="$(sed -n 's/^headline\.message=//p' "$gpu_report_log" | head -1 | sed 's/\.$//')"
-  headline="${headline_message:-$message}."
+  # The headline gives kiln's reason and its advice on the driver.
+  headline="${message%.}."
   # From here on the report states this message once, in the headline (see refer_to_reason).
   unusable_message="$message"
 else
@@ -259,11 +276,21 @@ run_suite core 30 150 core --include-classname \
 # most 8 files.
 suite_about[core-kiln]="DeviceOpsTest again, with -Dkiln.cuda.vendor=kiln: every op on kiln's own
 kernels, where the core run used cuBLAS and cuDNN wherever they loaded."
-suite_jvm_extra=(-Dkiln.cuda.vendor=kiln)
-run_suite core-kiln 31 60 core --include-classname '^dev\.kiln\.core\.ops\.DeviceOpsTest$'
-suite_jvm_extra=()
-cat "$out/core-kiln-tests.log" >>"$out/core-tests.log"
-rm -f "$out/core-kiln-tests.log"
+if [ "$usable" = true ]; then
+  suite_jvm_extra=(-Dkiln.cuda.vendor=kiln)
+  run_suite core-kiln 31 60 core --include-classname '^dev\.kiln\.core\.ops\.DeviceOpsTest$'
+  suite_jvm_extra=()
+  cat "$out/core-kiln-tests.log" >>"$out/core-tests.log"
+  rm -f "$out/core-kiln-tests.log"
+else
+  # Without a usable GPU the device tests run on emulated alone, where the vendor setting changes
+  # nothing, so this run would repeat the core run's tests and read as a pass of kiln's kernels on
+  # the GPU.
+  core_kiln_skipped="not run: no GPU is usable, and on emulated alone it would repeat the core run"
+  add_section 31 "core-kiln tests" "${suite_about[core-kiln]}" "" "$(cell "$core_kiln_skipped")."
+  summary_rows+=("| core-kiln tests | $(cell "$core_kiln_skipped") | 0 |")
+  render_report
+fi
 
 # ---- 4. kiln's GEMM kernel against cuBLAS ----
 # GEMM, layer and PyTorch output share comparisons.log, because the device tool returns at most 8
@@ -868,7 +895,12 @@ render_report
 # costs them and not the GPU's results.
 run_suite kernels 70 180 kernels
 if [ -n "${suite_skipped[core]:-}" ]; then
-  headline="$headline The core suite skipped ${suite_skipped[core]} tests."
+  headline="$headline The core suite skipped ${suite_skipped[core]} tests"
+  if [ "$usable" = true ]; then
+    headline="$headline."
+  else
+    headline="$headline and ran its device tests on emulated alone."
+  fi
 fi
 if [ -n "${suite_skipped[kernels]:-}" ]; then
   headline="$headline The kernels tests ran under CPU emulation, as they do on every machine for now."
@@ -878,6 +910,26 @@ render_report
 rm -rf "$work"
 echo "gpu-check: wrote $report after $(($(date +%s) - start)) s"
 cat "$report"
+# The exit status is 0 for a run that finished on a machine without a usable GPU too, so the last
+# line states whether anything was measured on the GPU.
+gpu_figures=()
+[ "$usable" = true ] && [ -n "${suite_skipped[core]:-}" ] && gpu_figures+=("core tests")
+[[ "$gemm_target" != unmeasured* ]] && gpu_figures+=("GEMM rate")
+[ "$training_timed" -gt 0 ] && gpu_figures+=("$training_timed training timings")
+[[ "${e2e_result[$e2e_gpu]:-}" == works* ]] && gpu_figures+=("kiln train")
+[ -n "$layer_rows" ] && gpu_figures+=("layer timings")
+if [ "${#gpu_figures[@]}" -gt 0 ]; then
+  measured="$(printf '%s, ' "${gpu_figures[@]}")"
+  echo "gpu-check: GPU figures measured on $device: ${measured%, }"
+elif [ "$usable" = true ]; then
+  echo "gpu-check: no GPU figure was measured, although kiln can use $device; the report gives" \
+    "each stage's reason"
+elif [ "$usable" = false ]; then
+  echo "gpu-check: no GPU figure was measured, because kiln cannot use $device; the report's first" \
+    "line gives the reason"
+else
+  echo "gpu-check: no GPU figure was measured, because kiln's CUDA check did not finish"
+fi
 if [ "$overall_ok" = true ]; then
   exit 0
 fi

@@ -24,11 +24,10 @@ import java.util.Locale;
  * <p>Usage: {@code GpuReport [device]}, with the device {@code cuda:N} and default {@code cuda:0}.
  * The keys are {@code java.version}, {@code java.home}, {@code os}, {@code processors}, {@code
  * device}, {@code usable} ({@code true} or {@code false}), {@code message} (the device's name and
- * driver, or the reason it is not usable), {@code headline.message} (the same message without
- * kiln's advice to run on the CPU instead, for the report's headline), {@code fatbin} and {@code
- * emulation.library} (the jar resources and their sizes, or {@code missing}), and {@code presets}
- * (the keypoint presets, separated by spaces). A device that is not usable is a result, not an
- * error, so the exit status is 0 either way. An invalid argument exits with 2.
+ * driver, or the reason it is not usable), {@code fatbin} and {@code emulation.library} (the jar
+ * resources and their sizes, or {@code missing}), and {@code presets} (the keypoint presets,
+ * separated by spaces). A device that is not usable is a result, not an error, so the exit status
+ * is 0 either way. An invalid argument exits with 2.
  *
  * <p>Usage: {@code GpuReport compare-training GPU_HISTORY CPU_HISTORY EPOCHS}, with the {@code
  * history.csv} files of the two runs and the epochs that each was asked for. It prints {@code
@@ -57,12 +56,6 @@ public final class GpuReport {
 
   /** Class-path resource of the CPU emulation library, which the kernels module builds. */
   static final String EMULATION_RESOURCE = "dev/kiln/kernels/linux-x86_64/libkiln_emu.so";
-
-  /**
-   * Closing advice of every {@link CudaAvailability} message for a device that is not usable. It
-   * suits a user of {@code kiln train}, but not the report of a GPU check, whose point is the GPU.
-   */
-  static final String CPU_ADVICE = ", or run on the CPU instead";
 
   /** First argument of the mode that compares a GPU training run with its CPU control. */
   static final String COMPARE_TRAINING = "compare-training";
@@ -114,7 +107,6 @@ public final class GpuReport {
     print("device", availability.device().toString());
     print("usable", Boolean.toString(availability.usable()));
     print("message", availability.message());
-    print("headline.message", withoutCpuAdvice(availability.message()));
 
     print("fatbin", describeResource(CudaAvailability.FATBIN_RESOURCE));
     print("emulation.library", describeResource(EMULATION_RESOURCE));
@@ -133,17 +125,6 @@ public final class GpuReport {
           "GpuReport checks CUDA devices only, got '" + name + "': use cuda or cuda:N");
     }
     return device;
-  }
-
-  /**
-   * Removes {@link #CPU_ADVICE} from the end of {@code message}, keeping the advice before it, such
-   * as installing the driver. Returns other messages unchanged.
-   */
-  static String withoutCpuAdvice(String message) {
-    if (message.endsWith(CPU_ADVICE)) {
-      return message.substring(0, message.length() - CPU_ADVICE.length());
-    }
-    return message;
   }
 
   /**
