@@ -109,11 +109,13 @@ public final class OverfitCheck {
             + batch.size()
             + " faces: "
             + Stats.format(first)
-            + " at step 1, lowest "
+            + " at step 1, "
+            + Stats.format(last)
+            + " after the last of "
+            + Stats.count(steps, "step")
+            + ", lowest "
             + Stats.format(best)
-            + " in "
-            + steps
-            + " steps (ratio "
+            + " (lowest / first "
             + Stats.format(ratio)
             + "); always predicting the batch's mean shape gives "
             + Stats.format(meanShapeLoss)
@@ -136,8 +138,11 @@ public final class OverfitCheck {
                   + Stats.percent(ratio)
                   + " of its first value.",
               evidence,
-              "A working setup memorizes one batch quickly; look at the other findings for the"
-                  + " cause.",
+              last > first
+                  ? "The loss ended above its first value, which a learning rate too high causes:"
+                      + " lower it, and look at the other findings for other causes."
+                  : "A working setup memorizes one batch quickly; look at the other findings for"
+                      + " the cause.",
               null));
       if (spread < COLLAPSED_SPREAD) {
         findings.add(

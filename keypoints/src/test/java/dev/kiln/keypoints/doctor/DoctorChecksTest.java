@@ -215,7 +215,25 @@ class DoctorChecksTest {
             DoctorOptions.defaults().withBatchSize(4).withSteps(1, 10));
     String evidence = find(OverfitCheck.run(Workbench.of(input)), "overfit").evidence();
 
-    assertTrue(evidence.contains(" in 1 steps (ratio 0."), evidence);
+    assertTrue(evidence.contains(" after the last of 1 step, "), evidence);
+    assertTrue(evidence.contains("(lowest / first 0."), evidence);
+  }
+
+  /** A rate far too high makes the loss end above where it started, and the fix names the rate. */
+  @Test
+  void overfitRisingLossBlamesRate() {
+    Sequential model = model(DROPOUT_MODEL);
+    model.eval();
+    DoctorInput input =
+        input(
+            model,
+            new Adam(model.parameters()).learningRate(10),
+            DoctorInput.standardCollate(NORMALIZATION),
+            List.of(),
+            DoctorOptions.defaults().withBatchSize(4).withSteps(5, 10));
+    Finding stuck = find(OverfitCheck.run(Workbench.of(input)), "overfit-one-batch");
+
+    assertTrue(stuck.fix().startsWith("The loss ended above its first value"), stuck.fix());
   }
 
   @Test
