@@ -38,7 +38,9 @@ import java.util.List;
  *       the CPU backend's workers, are unaffected. A tensor made from the caller's array ({@code
  *       Tensor.of}, {@code Storage.wrap}) is the caller's, and no scope owns it.
  *   <li>Closing the scope releases what it owns. Any later use of a released storage fails with an
- *       {@link IllegalStateException}, so a mistake is loud, never a silent reuse of the memory.
+ *       {@link IllegalStateException}, so a mistake is loud. The exception is a Java array taken
+ *       with {@code storage().floats()} or {@code doubles()}: the pool hands it to a later
+ *       allocation, and nothing checks a raw array, so such an array must not outlive its scope.
  *       The rules are the same on every device, so a program that the CPU runs correctly inside
  *       scopes also releases its memory correctly on a GPU. Kernels that use those blocks may still
  *       be queued on the GPU when the scope closes, which is safe for the reason {@code
@@ -101,9 +103,12 @@ public final class MemoryScope implements AutoCloseable {
     return tensor;
   }
 
-  /** Returns whether no scope owns {@code tensor}'s storage. */
+  /**
+   * Returns whether {@code tensor}'s storage is usable and no scope owns it. A released tensor is
+   * not kept.
+   */
   public static boolean isKept(Tensor tensor) {
-    return tensor.storage().scope() == null;
+    return !tensor.isReleased() && tensor.storage().scope() == null;
   }
 
   /** Returns the calling thread's innermost open scope, or null. */

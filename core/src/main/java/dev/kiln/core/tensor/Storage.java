@@ -208,12 +208,18 @@ public abstract sealed class Storage permits Storage.F32, Storage.F64, DeviceSto
     set(index, get(index) + value);
   }
 
-  /** Returns the backing array of a float32 storage. */
+  /**
+   * Returns the backing array of a float32 storage. Inside a memory scope, the array goes to the
+   * thread's pool when the scope closes, so do not keep it beyond the scope.
+   */
   public float[] floats() {
     throw new IllegalStateException("storage is " + dtype() + ", not float32");
   }
 
-  /** Returns the backing array of a float64 storage. */
+  /**
+   * Returns the backing array of a float64 storage. Inside a memory scope, the array goes to the
+   * thread's pool when the scope closes, so do not keep it beyond the scope.
+   */
   public double[] doubles() {
     throw new IllegalStateException("storage is " + dtype() + ", not float64");
   }

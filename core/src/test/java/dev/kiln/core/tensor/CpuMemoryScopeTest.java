@@ -2,6 +2,7 @@ package dev.kiln.core.tensor;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -139,5 +140,15 @@ class CpuMemoryScopeTest {
         assertTrue(arrays.add(Tensor.zeros(DType.FLOAT32, LENGTH).storage().floats()));
       }
     }
+  }
+
+  @Test
+  void releasedTensorIsNotKept() {
+    Tensor inside;
+    try (var _ = MemoryScope.open()) {
+      inside = filled(1).mul(1);
+      assertFalse(MemoryScope.isKept(inside));
+    }
+    assertFalse(MemoryScope.isKept(inside));
   }
 }

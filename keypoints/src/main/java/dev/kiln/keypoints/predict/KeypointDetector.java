@@ -263,9 +263,8 @@ public final class KeypointDetector {
 
     // On a device, the scope returns the input copy and every activation to the device's cache
     // when the call ends, instead of when the garbage collector finds them. On the CPU there is no
-    // scope: it would keep each calling thread's last activations in that thread's array pool,
-    // which
-    // a service with many threads pays for in heap, while the collector frees them as well.
+    // scope, because it would keep each calling thread's last activations in that thread's array
+    // pool. A service with many threads would pay for that in heap, and the collector frees them.
     float[] outputs;
     try (var _ = GradMode.noGrad();
         var _ = device.isCpu() ? null : MemoryScope.open()) {

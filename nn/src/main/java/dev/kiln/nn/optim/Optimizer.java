@@ -318,7 +318,7 @@ public abstract class Optimizer {
       Tensor value = entry.getValue();
       if (stateName.equals(STEP)) {
         checks.count(key, value);
-        loaded.get(index).put(stateName, value.copyAs(DType.FLOAT64, Device.CPU));
+        loaded.get(index).put(stateName, MemoryScope.keep(value.copyAs(DType.FLOAT64, Device.CPU)));
       } else {
         checks.requireShape(key, value, index, parameter);
         loaded

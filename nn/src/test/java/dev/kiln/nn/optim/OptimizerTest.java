@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.DType;
+import dev.kiln.core.tensor.MemoryScope;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.nn.layers.Linear;
 import java.util.ArrayList;
@@ -246,6 +247,24 @@ class OptimizerTest {
   void sgdStateDictResumesExactly() {
     assertResumeIsExact(params -> new SGD(params, 0.1).momentum(0.9), DType.FLOAT64);
     assertResumeIsExact(params -> new SGD(params, 0.1).momentum(0.9).nesterov(true), DType.FLOAT32);
+  }
+
+  /** The optimizer owns what it loads, so a memory scope around the load must not release it. */
+  @Test
+  void loadInsideScopeKeepsState() {
+    Tensor straight = startParam(DType.FLOAT32);
+    train(new Adam(List.of(straight)).learningRate(0.05), straight, 0, 4, DType.FLOAT32);
+
+    Tensor resumed = startParam(DType.FLOAT32);
+    Optimizer first = new Adam(List.of(resumed)).learningRate(0.05);
+    train(first, resumed, 0, 2, DType.FLOAT32);
+    Optimizer second = new Adam(List.of(resumed)).learningRate(0.05);
+    try (var _ = MemoryScope.open()) {
+      second.loadStateDict(first.stateDict());
+    }
+    train(second, resumed, 2, 4, DType.FLOAT32);
+
+    assertArrayEquals(straight.toDoubleArray(), resumed.toDoubleArray(), 0.0);
   }
 
   @Test
