@@ -156,6 +156,12 @@ public final class Main implements Runnable {
 
   /** Returns what to do after running out of device memory, by the options that the command has. */
   private static String outOfMemoryAdvice(CommandLine.Model.CommandSpec command) {
+    CommandLine.Model.OptionSpec resume = command.findOption("--resume");
+    if (resume != null && resume.getValue() != null) {
+      // The option's value is its default here: the run's own batch size is in its folder.
+      return "A resumed run keeps the batch size it started with, so start a new run with a lower"
+          + " --batch-size, or resume this one with --device cpu.";
+    }
     CommandLine.Model.OptionSpec batchSize = command.findOption("--batch-size");
     if (batchSize != null) {
       return "Lower --batch-size, which is " + batchSize.getValue() + " in this run.";

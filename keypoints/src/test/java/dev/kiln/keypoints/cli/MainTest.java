@@ -59,6 +59,19 @@ class MainTest {
   }
 
   @Test
+  void outOfMemoryOnResumeNamesNewRun() throws Exception {
+    DeviceOutOfMemoryException error =
+        new DeviceOutOfMemoryException("out of memory on cuda:0.", "Call emptyCache().", 1);
+
+    int status = report(error, "train", "--resume", "runs/x");
+
+    String printed = err.toString();
+    assertEquals(1, status);
+    assertTrue(printed.contains("A resumed run keeps the batch size it started with"), printed);
+    assertFalse(printed.contains("which is"), printed);
+  }
+
+  @Test
   void outOfMemoryWithoutBatchSizeOption() throws Exception {
     DeviceOutOfMemoryException error =
         new DeviceOutOfMemoryException("out of memory on cuda:0.", "Call emptyCache().", 1);
