@@ -27,8 +27,9 @@ import java.util.Map;
  *       for example from a thread that stopped calling.
  * </ul>
  *
- * <p>Arrays below {@link #MIN_LENGTH} elements are not pooled: the collector handles small arrays
- * cheaply, and a pool entry would cost about as much as the array.
+ * <p>Arrays below {@link #MIN_LENGTH} elements are not pooled, because the collector frees small
+ * arrays cheaply and most of a step's bytes are in large ones. NOTE: the limit is a round number,
+ * not a measured crossover.
  *
  * <p>A pool belongs to one thread and is not thread-safe. Scopes are closed by the thread that
  * opened them, so every array comes back to the pool of the thread that allocated it.
