@@ -25,7 +25,7 @@ public class LayerBackwardBenchmark extends LayerBenchmarkState {
     output = module.forward(input);
   }
 
-  /** Gives the call's device blocks back to the cache. */
+  /** Releases the call's memory: device blocks to the cache, CPU arrays to the thread's pool. */
   @TearDown(Level.Invocation)
   public void releaseGraph() {
     scope.close();

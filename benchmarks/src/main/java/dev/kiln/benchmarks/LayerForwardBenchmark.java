@@ -6,8 +6,9 @@ import org.openjdk.jmh.annotations.Benchmark;
 
 /**
  * Forward pass of one layer; see {@link LayerBenchmarkState} for the cases and settings. Each call
- * runs in a {@link MemoryScope}, so on a device the output's block returns to the cache at once, as
- * PyTorch's would when the last reference to it goes.
+ * runs in a {@link MemoryScope}, so the output's memory is released at once, as PyTorch's would be
+ * when the last reference to it goes: a device block to the cache, a CPU array to the thread's
+ * pool, where the next call finds it.
  */
 public class LayerForwardBenchmark extends LayerBenchmarkState {
   @Benchmark
