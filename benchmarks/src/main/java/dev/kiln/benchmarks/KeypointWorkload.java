@@ -88,8 +88,8 @@ public final class KeypointWorkload {
 
   /**
    * Runs one training step of {@code model} on one batch and returns the loss before the update. As
-   * in kiln's trainer, the step's device blocks go back to the cache when its scope closes. {@link
-   * TrainingStepTimer} times this same step.
+   * in kiln's trainer, the step's memory is released when its scope closes: device blocks to the
+   * cache, CPU arrays to the thread's pool. {@link TrainingStepTimer} times this same step.
    */
   static double trainStep(
       Module model, Optimizer optimizer, Loss loss, Tensor input, Tensor target) {

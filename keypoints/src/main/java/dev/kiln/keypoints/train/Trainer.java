@@ -370,8 +370,8 @@ public final class Trainer {
 
   /** Runs one optimizer step on a batch and returns its loss. */
   private double trainStep(TrainingParts parts, Batch batch) {
-    // Every device block that the step allocates goes back to the cache when the scope closes,
-    // so the next step reuses them instead of requesting more from the device.
+    // Every device block or CPU array that the step allocates is released when the scope closes,
+    // so the next step reuses it instead of requesting more from the device or the heap.
     try (var _ = MemoryScope.open()) {
       parts.optimizer().zeroGrad();
       Tensor inputs = batch.images().to(device);

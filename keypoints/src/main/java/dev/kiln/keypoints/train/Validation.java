@@ -48,7 +48,8 @@ public record Validation(double loss, double nme) {
       while (loader.hasNext()) {
         Batch batch = loader.next();
         float[] predicted;
-        // The scope gives the batch's device blocks back as soon as its numbers are on the host.
+        // The scope releases the batch's device blocks or CPU arrays as soon as its numbers are
+        // read.
         try (var _ = MemoryScope.open()) {
           Tensor prediction = model.forward(batch.images().to(device));
           lossSum += loss.compute(prediction, batch.targets().to(device)).item() * batch.size();
