@@ -174,8 +174,16 @@ public abstract sealed class Storage permits Storage.F32, Storage.F64, DeviceSto
     }
   }
 
-  /** Hands the memory back; {@link #release()} calls it once. */
-  abstract void free();
+  /**
+   * Hands the memory back; {@link #release()} calls it once. A Java array goes to the calling
+   * thread's pool, unless it is the caller's own. Device storage overrides this.
+   */
+  void free() {
+    Object array = poolableArray();
+    if (array != null) {
+      ArrayPool.ofThisThread().give(array);
+    }
+  }
 
   /**
    * Throws the error for a use after {@link #release()}.
@@ -279,13 +287,6 @@ public abstract sealed class Storage permits Storage.F32, Storage.F64, DeviceSto
     Object poolableArray() {
       return pooled ? data : null;
     }
-
-    @Override
-    void free() {
-      if (pooled) {
-        ArrayPool.ofThisThread().give(data);
-      }
-    }
   }
 
   /** Float64 storage. */
@@ -345,13 +346,6 @@ public abstract sealed class Storage permits Storage.F32, Storage.F64, DeviceSto
     @Override
     Object poolableArray() {
       return pooled ? data : null;
-    }
-
-    @Override
-    void free() {
-      if (pooled) {
-        ArrayPool.ofThisThread().give(data);
-      }
     }
   }
 }

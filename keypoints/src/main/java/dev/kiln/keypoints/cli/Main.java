@@ -103,17 +103,18 @@ public final class Main implements Runnable {
   static int reportFailure(
       Exception error, CommandLine commandLine, CommandLine.ParseResult parseResult)
       throws Exception {
+    boolean deviceFailure = isDeviceFailure(error);
     boolean expected =
         error instanceof IOException
             || error instanceof UncheckedIOException
             || error instanceof IllegalArgumentException
             || error instanceof IllegalStateException
-            || isDeviceFailure(error);
+            || deviceFailure;
     if (!expected) {
       throw error;
     }
     String message =
-        isDeviceFailure(error)
+        deviceFailure
             ? describeDeviceFailure(error, commandLine.getCommandSpec())
             : describe(error);
     commandLine.getErr().println("kiln " + commandLine.getCommandName() + ": " + message);
