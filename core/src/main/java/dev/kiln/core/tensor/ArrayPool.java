@@ -76,7 +76,7 @@ final class ArrayPool {
     put(doubles, array, array.length);
   }
 
-  /** Keeps {@code array}, a {@code float[]} or a {@code double[]}, as {@link #give(float[])}. */
+  /** Keeps {@code array}, which must be a {@code float[]} or a {@code double[]}, for reuse. */
   void give(Object array) {
     switch (array) {
       case float[] floatArray -> give(floatArray);

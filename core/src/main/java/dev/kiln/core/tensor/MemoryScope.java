@@ -48,9 +48,9 @@ import java.util.List;
  *   <li>A scope keeps only weak references to its device storages, so one that becomes unreachable
  *       before the scope closes still goes back through the garbage collector, as outside a scope.
  *       On the CPU the scope keeps a strong reference to each array until it closes, even after its
- *       tensor became unreachable, and then hands it to the pool, because gradients and temporaries
- *       die during the step and the next step needs arrays of their sizes again. A scope around a
- *       whole loop would therefore hold every array of the loop, so open one per step or per batch.
+ *       tensor became unreachable, and then hands it to the pool. Gradients and temporaries die
+ *       during the step, and the next step needs arrays of their sizes again. A scope around a
+ *       whole loop would therefore keep every array of the loop, so open one per step or batch.
  *   <li>{@link #keep} takes a tensor's storage out of every scope, not into the enclosing one, and
  *       the garbage collector frees it as outside a scope. Read the results you need (with {@code
  *       item()}, {@code toFloatArray()}, or {@code to(Device.CPU)} from a device) or keep them

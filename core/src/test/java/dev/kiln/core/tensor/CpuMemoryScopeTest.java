@@ -65,15 +65,15 @@ class CpuMemoryScopeTest {
 
   @Test
   void keptTensorSurvivesUnpooled() {
-    Tensor kept;
+    Tensor survivor;
     try (var _ = MemoryScope.open()) {
-      kept = MemoryScope.keep(filled(5).mul(1));
+      survivor = MemoryScope.keep(filled(5).mul(1));
     }
     try (var _ = MemoryScope.open()) {
       assertNotSame(
-          kept.storage().floats(), Tensor.zeros(DType.FLOAT32, LENGTH).storage().floats());
+          survivor.storage().floats(), Tensor.zeros(DType.FLOAT32, LENGTH).storage().floats());
     }
-    assertEquals(5.0, kept.get(LENGTH - 1));
+    assertEquals(5.0, survivor.get(LENGTH - 1));
   }
 
   @Test

@@ -77,7 +77,7 @@ final class Conv2dBatched {
    * im2col, it saves 2-12% in forward and backwardData at batch 32 and is within 6% at batch 10,
    * except the batch-10 forward of default/12: 2.86 against 1.79 ms. Its backwardWeight is 5-58%
    * slower at both batches, the most again at default/12, batch 10: 2.93 against 1.85 ms. NOTE: no
-   * record says whether repeated runs confirm that forward time, which differs from every other
+   * record shows whether repeated runs confirm that forward time, which differs from every other
    * forward at these sizes. From 441 positions on it is slower, probably because the column matrix
    * of a group outgrows the L2 cache and each group costs three hand-overs to the pool. The limit
    * sits between 36 and 100, where no preset layer lies.

@@ -19,7 +19,7 @@ import jdk.incubator.vector.FloatVector;
  * C(i, j) is the dot product of row i of A and row j of B, both contiguous, so B comes from memory
  * once, in the order it is stored, and the few rows of A stay in the cache. One pass over two rows
  * of B serves {@link #ROW_GROUP} rows of A, in 8 vector sums. So each pair of B rows is read once
- * per group of rows of A, but only the first read reaches memory: in that example two rows take 72
+ * per group of rows of A, but only the first read reaches memory. In that example two rows take 72
  * KiB, small enough for the later passes to find them in the L2 cache.
  *
  * <p>Rows of A come in groups of {@link #ROW_GROUP}. A last group with fewer rows repeats its last
