@@ -13,6 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kiln.core.backend.device.DeviceTestSupport.SkipUnusableCuda;
 import dev.kiln.core.backend.device.DeviceTestSupport.Tolerance;
 import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.DType;
@@ -21,6 +22,7 @@ import dev.kiln.core.tensor.Shapes;
 import dev.kiln.core.tensor.Tensor;
 import java.util.Random;
 import java.util.function.Function;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -48,6 +50,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  *       pooling, copy, and dropout with p = 0.
  * </ul>
  */
+@ExtendWith(SkipUnusableCuda.class)
 class DeviceOpsTest {
   private static final String DEVICES = "dev.kiln.core.backend.device.DeviceTestSupport#devices";
 

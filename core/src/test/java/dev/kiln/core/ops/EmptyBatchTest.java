@@ -9,6 +9,7 @@ import dev.kiln.core.autograd.GradCheck;
 import dev.kiln.core.backend.cpu.Conv2dGeometry;
 import dev.kiln.core.backend.cpu.Pool2dGeometry;
 import dev.kiln.core.backend.device.DeviceTestSupport;
+import dev.kiln.core.backend.device.DeviceTestSupport.SkipUnusableCuda;
 import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.Tensor;
@@ -17,6 +18,7 @@ import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Named;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -27,6 +29,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * outputs and empty input gradients, zero weight and bias gradients, and unchanged running
  * statistics. A loss with the mean reduction is NaN and one with the sum is 0.
  */
+@ExtendWith(SkipUnusableCuda.class)
 class EmptyBatchTest {
   private static final int[] ONES = {1, 1};
   private static final int[] ZEROS = {0, 0};

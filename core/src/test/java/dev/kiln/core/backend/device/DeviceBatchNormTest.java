@@ -9,12 +9,15 @@ import static dev.kiln.core.backend.device.DeviceTestSupport.runtime;
 
 import dev.kiln.core.backend.cpu.BatchNormKernels;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.core.backend.device.DeviceTestSupport.SkipUnusableCuda;
 import dev.kiln.core.tensor.Storage;
 import java.util.Random;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** Tests {@link DeviceBatchNorm} against {@link BatchNormKernels} run in float64. */
+@ExtendWith(SkipUnusableCuda.class)
 class DeviceBatchNormTest {
 
   private static final String DEVICES = "dev.kiln.core.backend.device.DeviceTestSupport#devices";

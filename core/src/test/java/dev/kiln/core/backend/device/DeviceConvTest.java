@@ -9,12 +9,15 @@ import static dev.kiln.core.backend.device.DeviceTestSupport.runtime;
 import dev.kiln.core.backend.cpu.Conv2dGeometry;
 import dev.kiln.core.backend.cpu.Conv2dKernels;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.core.backend.device.DeviceTestSupport.SkipUnusableCuda;
 import dev.kiln.core.tensor.Storage;
 import java.util.Random;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** Tests both routes of {@link DeviceConv} against {@link Conv2dKernels} run in float64. */
+@ExtendWith(SkipUnusableCuda.class)
 class DeviceConvTest {
   /** kiln's own routes; the cuDNN route is tested with a stand-in library in VendorRoutingTest. */
   private static final DeviceConv.Route[] KILN_ROUTES = {

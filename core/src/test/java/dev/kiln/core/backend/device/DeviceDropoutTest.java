@@ -6,8 +6,10 @@ import static dev.kiln.core.backend.device.DeviceTestSupport.randomFloats;
 import static dev.kiln.core.backend.device.DeviceTestSupport.runtime;
 
 import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.core.backend.device.DeviceTestSupport.SkipUnusableCuda;
 import java.util.Random;
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -17,6 +19,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * nextLong()}, scaled to [0, 1), are below p. The CPU's Dropout op draws from its own generator, so
  * the generator's definition, not the CPU op, is the reference here.
  */
+@ExtendWith(SkipUnusableCuda.class)
 class DeviceDropoutTest {
 
   private static final String DEVICES = "dev.kiln.core.backend.device.DeviceTestSupport#devices";

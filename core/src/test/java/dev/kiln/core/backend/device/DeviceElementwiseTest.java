@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.kiln.core.backend.cpu.ElementwiseKernels;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.core.backend.device.DeviceTestSupport.SkipUnusableCuda;
 import dev.kiln.core.ops.BinaryOp;
 import dev.kiln.core.ops.UnaryOp;
 import dev.kiln.core.tensor.Storage;
@@ -22,10 +23,12 @@ import java.util.Random;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** Tests {@link DeviceElementwise} against {@link ElementwiseKernels} run in float64. */
+@ExtendWith(SkipUnusableCuda.class)
 class DeviceElementwiseTest {
 
   private static final String DEVICES = "dev.kiln.core.backend.device.DeviceTestSupport#devices";

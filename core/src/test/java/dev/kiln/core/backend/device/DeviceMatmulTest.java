@@ -14,6 +14,7 @@ import static org.junit.jupiter.api.Assumptions.assumeFalse;
 import dev.kiln.core.backend.cpu.Gemm;
 import dev.kiln.core.backend.cuda.CachingAllocator;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.core.backend.device.DeviceTestSupport.SkipUnusableCuda;
 import dev.kiln.core.tensor.Storage;
 import dev.kiln.kernels.Dim3;
 import java.util.ArrayList;
@@ -21,10 +22,12 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** Tests {@link DeviceMatmul} against {@link Gemm} run in float64. */
+@ExtendWith(SkipUnusableCuda.class)
 class DeviceMatmulTest {
 
   private static final String DEVICES = "dev.kiln.core.backend.device.DeviceTestSupport#devices";

@@ -10,8 +10,10 @@ import dev.kiln.core.backend.cpu.OptimizerKernels;
 import dev.kiln.core.backend.cpu.OptimizerKernels.AdamSettings;
 import dev.kiln.core.backend.cpu.OptimizerKernels.SgdSettings;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.core.backend.device.DeviceTestSupport.SkipUnusableCuda;
 import dev.kiln.core.tensor.Storage;
 import java.util.Random;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -20,6 +22,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * so that the state written by the first step is read by the second. A step subtracts an update
  * from the parameter, so the results are compared with {@link DeviceTestSupport#CANCELLED}.
  */
+@ExtendWith(SkipUnusableCuda.class)
 class DeviceOptimizersTest {
 
   private static final String DEVICES = "dev.kiln.core.backend.device.DeviceTestSupport#devices";

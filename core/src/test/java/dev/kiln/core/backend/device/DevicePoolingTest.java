@@ -11,12 +11,15 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import dev.kiln.core.backend.cpu.Pool2dGeometry;
 import dev.kiln.core.backend.cpu.Pool2dKernels;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.core.backend.device.DeviceTestSupport.SkipUnusableCuda;
 import dev.kiln.core.tensor.Storage;
 import java.util.Random;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** Tests {@link DevicePooling} against {@link Pool2dKernels} run in float64. */
+@ExtendWith(SkipUnusableCuda.class)
 class DevicePoolingTest {
 
   private static final String DEVICES = "dev.kiln.core.backend.device.DeviceTestSupport#devices";

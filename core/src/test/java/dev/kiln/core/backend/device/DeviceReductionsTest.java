@@ -12,13 +12,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.core.backend.cpu.ReduceKernels;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.core.backend.device.DeviceTestSupport.SkipUnusableCuda;
 import dev.kiln.core.tensor.Storage;
 import java.util.Arrays;
 import java.util.Random;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** Tests {@link DeviceReductions} against {@link ReduceKernels} run in float64. */
+@ExtendWith(SkipUnusableCuda.class)
 class DeviceReductionsTest {
 
   private static final String DEVICES = "dev.kiln.core.backend.device.DeviceTestSupport#devices";

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import dev.kiln.core.backend.cuda.CudaAvailability;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
 import dev.kiln.core.tensor.Storage;
+import java.lang.reflect.Method;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -12,15 +13,21 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Named;
+import org.junit.jupiter.api.extension.ExtensionContext;
+import org.junit.jupiter.api.extension.InvocationInterceptor;
+import org.junit.jupiter.api.extension.ReflectiveInvocationContext;
 
 /**
  * The devices that the device tests run on, and the buffers, inputs and comparisons they share.
  *
  * <p>{@link #devices()} is the {@code @MethodSource} of every parameterized device test: {@code
- * emulated} always, and {@code cuda:0} where {@link CudaAvailability} reports it usable. Where it
- * is not, the reason is printed once, so a run on a machine without a GPU prints why cuda:0 was
- * left out instead of passing silently.
+ * emulated} and {@code cuda:0}. A test class that uses it carries
+ * {@code @ExtendWith(SkipUnusableCuda.class)}, which skips each cuda:0 case with {@link
+ * CudaAvailability}'s reason where no GPU is usable. A run on a machine without a GPU then reports
+ * those cases as skipped, with the reason, instead of leaving them out and passing as if the GPU
+ * had been tested.
  *
  * <h2>Tolerances</h2>
  *
@@ -65,15 +72,24 @@ public final class DeviceTestSupport {
   /** Relative and absolute parts of a tolerance. */
   public record Tolerance(double relative, double absolute) {}
 
+  /** Name of the GPU device that the device tests run on where it is usable. */
+  private static final String CUDA = "cuda:0";
+
   private static final Map<String, DeviceRuntime> OPEN = new LinkedHashMap<>();
   private static String cudaSkipReason;
 
   private DeviceTestSupport() {}
 
   /** Returns the devices to test on, named for the test report. */
-  public static synchronized Stream<Named<String>> devices() {
-    List<Named<String>> names = new ArrayList<>();
-    names.add(Named.of("emulated", "emulated"));
+  public static Stream<Named<String>> devices() {
+    return Stream.of(Named.of("emulated", "emulated"), Named.of(CUDA, CUDA));
+  }
+
+  /**
+   * Returns why cuda:0 cannot be used, or "" where it can. The check runs once per test run, and
+   * its reason is printed once, so the test log gives the cause of every cuda:0 skip.
+   */
+  static synchronized String cudaSkipReason() {
     if (cudaSkipReason == null) {
       CudaAvailability cuda = CudaAvailability.check(0);
       cudaSkipReason = cuda.usable() ? "" : cuda.message();
@@ -81,10 +97,32 @@ public final class DeviceTestSupport {
         System.out.println("device tests skip cuda:0: " + cudaSkipReason);
       }
     }
-    if (cudaSkipReason.isEmpty()) {
-      names.add(Named.of("cuda:0", "cuda:0"));
+    return cudaSkipReason;
+  }
+
+  /**
+   * Skips a parameterized test case whose arguments name cuda:0 where that device is not usable. An
+   * argument names it when its string form is "cuda:0", which covers both the names that {@link
+   * #devices()} returns and a {@code Device} parsed from them.
+   */
+  public static final class SkipUnusableCuda implements InvocationInterceptor {
+    @Override
+    public void interceptTestTemplateMethod(
+        Invocation<Void> invocation,
+        ReflectiveInvocationContext<Method> context,
+        ExtensionContext extension)
+        throws Throwable {
+      boolean namesCuda =
+          context.getArguments().stream()
+              .anyMatch(argument -> CUDA.equals(String.valueOf(argument)));
+      String reason = namesCuda ? cudaSkipReason() : "";
+      if (!reason.isEmpty()) {
+        // JUnit requires an interceptor to either proceed with or skip the invocation it was given.
+        invocation.skip();
+        Assumptions.abort("device test skipped: " + reason);
+      }
+      invocation.proceed();
     }
-    return names.stream();
   }
 
   /** Returns the runtime of a device name from {@link #devices()}, opened once per test run. */

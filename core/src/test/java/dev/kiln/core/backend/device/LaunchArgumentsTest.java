@@ -6,9 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.core.backend.cuda.DeviceBuffer;
+import dev.kiln.core.backend.device.DeviceTestSupport.SkipUnusableCuda;
 import dev.kiln.core.ops.UnaryOp;
 import dev.kiln.kernels.Dim3;
 import java.util.Optional;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -16,6 +18,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * Tests how {@link DeviceRuntime#launch} treats null pointers: a bare {@code null} is rejected
  * before the kernel runs, and an empty {@link Optional} reaches the kernel as a null pointer.
  */
+@ExtendWith(SkipUnusableCuda.class)
 class LaunchArgumentsTest {
 
   private static final String DEVICES = "dev.kiln.core.backend.device.DeviceTestSupport#devices";
