@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import dev.kiln.core.backend.cuda.CudaAvailability;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
 import dev.kiln.core.tensor.Storage;
+import dev.kiln.kernels.KernelImage;
 import java.lang.reflect.Method;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -86,14 +87,22 @@ public final class DeviceTestSupport {
   }
 
   /**
-   * Returns why cuda:0 cannot be used, or "" where it can. The check runs once per test run, and
-   * its reason is printed once, so the test log gives the cause of every cuda:0 skip.
+   * Returns why cuda:0 cannot be used, or "" where it can. The device tests need both a usable GPU
+   * and kiln's kernels compiled for it, which a build with {@code -Dkiln.fatbin.skip=true} leaves
+   * out. The check runs once per test run, and its reason is printed once, so the test log gives
+   * the cause of every cuda:0 skip.
    */
   static synchronized String cudaSkipReason() {
     if (cudaSkipReason == null) {
       CudaAvailability cuda = CudaAvailability.check(0);
-      cudaSkipReason = cuda.usable() ? "" : cuda.message();
       if (!cuda.usable()) {
+        cudaSkipReason = cuda.message();
+      } else if (KernelImage.fatbin().isEmpty()) {
+        cudaSkipReason = "cuda:0 is usable, but " + KernelImage.missingReason();
+      } else {
+        cudaSkipReason = "";
+      }
+      if (!cudaSkipReason.isEmpty()) {
         System.out.println("device tests skip cuda:0: " + cudaSkipReason);
       }
     }
