@@ -31,8 +31,12 @@ final class CudnnDescriptors implements AutoCloseable {
   /** {@code CUDNN_CROSS_CORRELATION}: the kernel is not flipped, as in PyTorch. */
   static final int CROSS_CORRELATION = 1;
 
-  /** {@code CUDNN_NOT_PROPAGATE_NAN}. */
-  static final int NOT_PROPAGATE_NAN = 0;
+  /**
+   * {@code CUDNN_PROPAGATE_NAN}: a NaN in a pooling window or an activation's input gives NaN, as
+   * in kiln's own kernels and in PyTorch's max pooling and ReLU. With {@code
+   * CUDNN_NOT_PROPAGATE_NAN} (0), cuDNN may pass over a NaN, so a diverged value could vanish.
+   */
+  static final int PROPAGATE_NAN = 1;
 
   /**
    * {@code CUDNN_FMA_MATH}: float32 math without tensor cores. With the default math type, cuDNN
@@ -145,7 +149,7 @@ final class CudnnDescriptors implements AutoCloseable {
             functions.setPooling2d,
             descriptor,
             mode.cudnnValue,
-            NOT_PROPAGATE_NAN,
+            PROPAGATE_NAN,
             g.kernelHeight(),
             g.kernelWidth(),
             g.padHeight(),
@@ -166,7 +170,7 @@ final class CudnnDescriptors implements AutoCloseable {
             "cudnnCreateActivationDescriptor");
     cudnn.check(
         NativeLibrary.status(
-            functions.setActivation, descriptor, mode.cudnnValue, NOT_PROPAGATE_NAN, 0.0),
+            functions.setActivation, descriptor, mode.cudnnValue, PROPAGATE_NAN, 0.0),
         "cudnnSetActivationDescriptor",
         mode.toString());
     return descriptor;

@@ -112,7 +112,7 @@ final class JcudnnScope implements AutoCloseable {
         JCudnn.cudnnSetPooling2dDescriptor(
             descriptor,
             mode.cudnnValue,
-            CudnnDescriptors.NOT_PROPAGATE_NAN,
+            CudnnDescriptors.PROPAGATE_NAN,
             g.kernelHeight(),
             g.kernelWidth(),
             g.padHeight(),
@@ -131,7 +131,7 @@ final class JcudnnScope implements AutoCloseable {
     destroyers.push(() -> JCudnn.cudnnDestroyActivationDescriptor(descriptor));
     check(
         JCudnn.cudnnSetActivationDescriptor(
-            descriptor, mode.cudnnValue, CudnnDescriptors.NOT_PROPAGATE_NAN, 0.0),
+            descriptor, mode.cudnnValue, CudnnDescriptors.PROPAGATE_NAN, 0.0),
         "cudnnSetActivationDescriptor",
         mode.toString());
     return descriptor;

@@ -65,6 +65,11 @@ class CudnnDirectFakeTest {
   private static final int DROPOUT_ELEMENTS = 45;
   private static final int ACTIVATION_ELEMENTS = 47;
   private static final int ACTIVATION_MODE = 48;
+  private static final int POOLING_NAN = 49;
+  private static final int ACTIVATION_NAN = 50;
+
+  /** {@code CUDNN_PROPAGATE_NAN}, from cuDNN's header. */
+  private static final int CUDNN_PROPAGATE_NAN = 1;
 
   /**
    * The fake's C source. {@code cudnnGetCudartVersion} returns {@code FAKE_CUDART_VERSION}, which
@@ -138,10 +143,10 @@ class CudnnDirectFakeTest {
       int cudnnSetPooling2dDescriptor(void* d, int mode, int nan, int wh, int ww, int pv, int ph,
           int sv, int sh) {
         rec[5] = mode; rec[6] = wh; rec[7] = ww; rec[8] = pv; rec[9] = ph; rec[10] = sv;
-        rec[11] = sh; return 0;
+        rec[11] = sh; rec[49] = nan; return 0;
       }
       int cudnnSetActivationDescriptor(void* d, int mode, int nan, double coef) {
-        rec[48] = mode; rec[13] = coef; return 0;
+        rec[48] = mode; rec[50] = nan; rec[13] = coef; return 0;
       }
       int cudnnDropoutGetStatesSize(void* h, size_t* s) { *s = 4096; return 0; }
       int cudnnDropoutGetReserveSpaceSize(void* x, size_t* s) {
@@ -352,6 +357,8 @@ class CudnnDirectFakeTest {
       assertEquals(window[i], recorded(6 + i), "window, padding, stride argument " + i);
     }
     assertEquals(g.outHeight(), recorded(POOLING_OUTPUT_HEIGHT));
+    // kiln's own max pooling and PyTorch's let a NaN through, so cuDNN must too.
+    assertEquals(CUDNN_PROPAGATE_NAN, recorded(POOLING_NAN), "NaN propagation");
   }
 
   @Test
@@ -409,6 +416,7 @@ class CudnnDirectFakeTest {
     dnn.activationForward(VendorDnn.ActivationMode.RELU, 1000, 1, 2);
 
     assertEquals(VendorDnn.ActivationMode.RELU.cudnnValue, recorded(ACTIVATION_MODE));
+    assertEquals(CUDNN_PROPAGATE_NAN, recorded(ACTIVATION_NAN), "NaN propagation");
     assertEquals(1000, recorded(ACTIVATION_ELEMENTS));
     assertEquals(0, liveDescriptors());
   }
