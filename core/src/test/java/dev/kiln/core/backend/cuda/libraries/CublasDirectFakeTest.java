@@ -28,7 +28,7 @@ class CublasDirectFakeTest {
 
   /**
    * The fake: the functions kiln binds, recording their arguments. {@code cublasSgemm_v2} returns
-   * {@code CUBLAS_STATUS_INVALID_VALUE} (7) when m is 0, as the real one does.
+   * {@code CUBLAS_STATUS_INVALID_VALUE} (7) when m is negative, as the real one does.
    */
   private static final String SOURCE =
       """
@@ -49,7 +49,7 @@ class CublasDirectFakeTest {
       int cublasSgemm_v2(void* h, int ta, int tb, int m, int n, int k, const float* alpha,
           const float* a, int lda, const float* b, int ldb, const float* beta, float* c,
           int ldc) {
-        if (m == 0) return 7;
+        if (m < 0) return 7;
         double values[] = {ta, tb, m, n, k, *alpha, (double) (intptr_t) a, lda,
             (double) (intptr_t) b, ldb, *beta, (double) (intptr_t) c, ldc};
         for (int i = 0; i < 13; i++) recorded[3 + i] = values[i];
@@ -160,12 +160,12 @@ class CublasDirectFakeTest {
     VendorException e =
         assertThrows(
             VendorException.class,
-            () -> blas.sgemm(false, false, 0, 3, 4, 1f, 0x1000, 1, 0x2000, 4, 0f, 0x3000, 1));
+            () -> blas.sgemm(false, false, -1, 3, 4, 1f, 0x1000, 1, 0x2000, 4, 0f, 0x3000, 1));
 
     assertEquals("cublasSgemm_v2", e.call());
     assertEquals(7, e.status());
     assertTrue(e.getMessage().contains("fake: invalid value"), e.getMessage());
-    assertTrue(e.getMessage().contains("m=0, n=3, k=4"), e.getMessage());
+    assertTrue(e.getMessage().contains("m=-1, n=3, k=4"), e.getMessage());
   }
 
   @Test
