@@ -265,8 +265,8 @@ compared with a Java reference. These tests do not use the GPU yet."
 )
 # Core: every test of the CUDA package and its subpackages (the GPU tests, and CPU tests such as the
 # allocator's), the device test suite, which runs every kernel family on emulated and on cuda:0, the
-# tensor tests on devices, and every *GpuTest class anywhere in core. The GPU tests skip with the
-# availability reason where no GPU is usable.
+# tensor tests on devices, and every *GpuTest class anywhere in core. The GPU tests and the device
+# tests' cuda:0 cases skip with the availability reason where no GPU is usable.
 run_suite core 30 150 core --include-classname \
   '^(dev\.kiln\.core\.backend\.(cuda|device)\..*|dev\.kiln\.core\.tensor\.DeviceTensorTest|dev\.kiln\.core\.ops\.DeviceOpsTest|.*GpuTest)$'
 
