@@ -33,7 +33,7 @@ class CublasDirectFakeTest {
   private static final String SOURCE =
       """
       #include <stdint.h>
-      static double recorded[32];
+      static double recorded[40];
       static void* handle_value = (void*) 0xC0B1A5;
       double fake_recorded(int i) { return recorded[i]; }
       int cublasCreate_v2(void** handle) { *handle = handle_value; return 0; }
@@ -58,8 +58,10 @@ class CublasDirectFakeTest {
       int cublasSgemmStridedBatched(void* h, int ta, int tb, int m, int n, int k,
           const float* alpha, const float* a, int lda, long long sa, const float* b, int ldb,
           long long sb, const float* beta, float* c, int ldc, long long sc, int count) {
-        recorded[16] = (double) sa; recorded[17] = (double) sb; recorded[18] = (double) sc;
-        recorded[19] = count; recorded[20] = *alpha; recorded[21] = *beta;
+        double values[] = {ta, tb, m, n, k, *alpha, (double) (intptr_t) a, lda, (double) sa,
+            (double) (intptr_t) b, ldb, (double) sb, *beta, (double) (intptr_t) c, ldc,
+            (double) sc, count};
+        for (int i = 0; i < 17; i++) recorded[16 + i] = values[i];
         return 0;
       }
       """;
@@ -143,16 +145,34 @@ class CublasDirectFakeTest {
   }
 
   @Test
-  void stridedBatchedPassesStridesAndCount() throws Throwable {
+  void stridedBatchedPassesEveryArgument() throws Throwable {
     blas.sgemmStridedBatched(
-        false, false, 2, 2, 2, 2f, 0x1000, 2, 1L << 33, 0x2000, 2, 8, 1f, 0x3000, 2, 16, 9);
+        true, false, 2, 3, 4, 2f, 0x1000, 5, 1L << 33, 0x2000, 6, 8, 1f, 0x3000, 7, 16, 9);
 
-    assertEquals((double) (1L << 33), recorded(16), "strideA beyond 32 bits");
-    assertEquals(8, recorded(17), "strideB");
-    assertEquals(16, recorded(18), "strideC");
-    assertEquals(9, recorded(19), "batchCount");
-    assertEquals(2, recorded(20), "alpha");
-    assertEquals(1, recorded(21), "beta");
+    // The parameters after the handle, in the order of cublasSgemmStridedBatched's prototype.
+    String[] parameters = {
+      "transa",
+      "transb",
+      "m",
+      "n",
+      "k",
+      "alpha",
+      "A",
+      "lda",
+      "strideA",
+      "B",
+      "ldb",
+      "strideB",
+      "beta",
+      "C",
+      "ldc",
+      "strideC",
+      "batchCount"
+    };
+    double[] expected = {1, 0, 2, 3, 4, 2, 0x1000, 5, 1L << 33, 0x2000, 6, 8, 1, 0x3000, 7, 16, 9};
+    for (int i = 0; i < expected.length; i++) {
+      assertEquals(expected[i], recorded(16 + i), "argument " + parameters[i]);
+    }
   }
 
   @Test
