@@ -14,17 +14,31 @@ import java.util.Map;
  * call would stall the GPU once per call. A training step uses the same few shapes over and over,
  * so after the first step every lookup here is a hit and no launch waits.
  *
- * <p>The cache keeps at most {@link #MAX_ENTRIES} arrays and starts again from empty when it is
- * full. Emptying it is safe even while queued kernels still read the buffers: the allocator hands a
- * freed block only to work issued later, which runs after them on the device's one stream.
+ * <h2>When a cached array is freed</h2>
+ *
+ * <p>A launcher takes a buffer from {@link #of} and launches with it a moment later, without a
+ * lock, while other threads may use the same cache. So a buffer must not be freed as soon as the
+ * cache is full. Another thread's launcher could be holding it between the lookup and its launch.
+ * The allocator would then hand the freed block to the next upload, which overwrites it at once.
+ *
+ * <p>The cache therefore works in two generations. When the current one holds {@link #MAX_ENTRIES}
+ * arrays, it is retired and a new one starts; the arrays of the generation retired before it are
+ * freed then. A buffer is thus freed only after {@link #MAX_ENTRIES} more distinct arrays have been
+ * uploaded, each with a copy that waits for the device, which takes far longer than any launcher
+ * holds a buffer. Kernels already queued are no concern: the allocator hands a freed block only to
+ * work issued later, which runs after them on the device's one stream.
  */
 public final class ConstantInts {
 
-  /** Most arrays kept at once. */
+  /** Number of arrays that fill one generation; the cache keeps up to twice as many. */
   public static final int MAX_ENTRIES = 1024;
 
   private final DeviceRuntime runtime;
-  private final Map<Key, DeviceBuffer> buffers = new HashMap<>();
+  private Map<Key, DeviceBuffer> buffers = new HashMap<>();
+
+  /** The previous generation: no longer handed out, and freed when the next one retires. */
+  private Map<Key, DeviceBuffer> retired = new HashMap<>();
+
   private long bytes;
 
   /** Creates an empty cache for one device. */
@@ -43,7 +57,9 @@ public final class ConstantInts {
       return buffer;
     }
     if (buffers.size() >= MAX_ENTRIES) {
-      clear();
+      free(retired);
+      retired = buffers;
+      buffers = new HashMap<>();
     }
     buffer = runtime.upload(values);
     buffers.put(key, buffer);
@@ -51,18 +67,26 @@ public final class ConstantInts {
     return buffer;
   }
 
-  /** Returns the bytes of device memory that the cached arrays take up. */
+  /** Returns the bytes of device memory that the cached arrays of both generations take up. */
   public synchronized long bytes() {
     return bytes;
   }
 
-  /** Frees every cached array. */
+  /**
+   * Frees every cached array of both generations. Only the runtime's {@code close()} calls it, when
+   * no launcher can hold a buffer any more.
+   */
   public synchronized void clear() {
-    for (DeviceBuffer buffer : buffers.values()) {
+    free(retired);
+    free(buffers);
+  }
+
+  private void free(Map<Key, DeviceBuffer> generation) {
+    for (DeviceBuffer buffer : generation.values()) {
       runtime.free(buffer);
+      bytes -= buffer.bytes();
     }
-    buffers.clear();
-    bytes = 0;
+    generation.clear();
   }
 
   /** An int array compared by its contents, as a map key. */

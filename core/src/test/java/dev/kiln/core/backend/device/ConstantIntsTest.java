@@ -33,16 +33,33 @@ class ConstantIntsTest {
   }
 
   @Test
-  void fullCacheStartsAgain() {
+  void fullGenerationIsFreedOnlyWhenTheNextOneRetires() {
     try (EmulatedRuntime runtime = EmulatedRuntime.create(16 << 20)) {
       ConstantInts constants = runtime.constants();
-      for (int i = 0; i < ConstantInts.MAX_ENTRIES; i++) {
+      DeviceBuffer oldest = constants.of(new int[] {0});
+      for (int i = 1; i < ConstantInts.MAX_ENTRIES; i++) {
         constants.of(new int[] {i});
       }
-      long full = runtime.allocator().stats().bytesInUse();
-      constants.of(new int[] {-1});
-      assertEquals(full / ConstantInts.MAX_ENTRIES, runtime.allocator().stats().bytesInUse());
+      long generation = runtime.allocator().stats().bytesInUse();
+
+      // The first generation retires but stays allocated, so a launcher that looked up one of its
+      // buffers just before can still launch with it.
+      DeviceBuffer next = constants.of(new int[] {-1});
+      assertEquals(generation + generation / ConstantInts.MAX_ENTRIES, constants.bytes());
+      int[] read = new int[1];
+      runtime.copyToHost(oldest, read);
+      assertEquals(0, read[0], "a retired buffer still holds its values");
+      assertNotSame(oldest, constants.of(new int[] {0}), "a retired array is uploaded again");
+
+      // Filling the second generation retires it and frees the first.
+      for (int i = 2; i < ConstantInts.MAX_ENTRIES; i++) {
+        constants.of(new int[] {-i});
+      }
+      constants.of(new int[] {Integer.MIN_VALUE});
+      assertEquals(generation + generation / ConstantInts.MAX_ENTRIES, constants.bytes());
       assertEquals(constants.bytes(), runtime.allocator().stats().bytesInUse());
+      runtime.copyToHost(next, read);
+      assertEquals(-1, read[0], "the retired second generation is still allocated");
     }
   }
 
