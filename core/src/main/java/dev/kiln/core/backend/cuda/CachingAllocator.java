@@ -17,12 +17,12 @@ import org.slf4j.LoggerFactory;
  * <h2>Why cache</h2>
  *
  * <p>{@code cuMemAlloc} and {@code cuMemFree} are slow compared with a kernel launch: they update
- * the GPU's page tables, and {@code cuMemFree} also waits until every kernel on the device has
- * finished, because one of them might still use the block. A training step allocates and frees
- * hundreds of activation and gradient buffers, so calling the driver for each would serialize the
- * CPU with the GPU and spend more time in the driver than in the kernels. A training loop requests
- * the same sizes in every step, so a block freed in step {@code n} serves the same request in step
- * {@code n + 1}.
+ * the GPU's page tables, and a free must also wait until no queued kernel can still use the block
+ * ({@link CudaMemory#free} waits for the stream). A training step allocates and frees hundreds of
+ * activation and gradient buffers, so calling the driver for each would serialize the CPU with the
+ * GPU and spend more time in the driver than in the kernels. A training loop requests the same
+ * sizes in every step, so a block freed in step {@code n} serves the same request in step {@code n
+ * + 1}.
  *
  * <h2>Size classes</h2>
  *

@@ -31,7 +31,9 @@ public final class CudaEvent implements AutoCloseable {
   void record() {
     context.makeCurrent();
     CudaException.check(
-        JCudaDriver.cuEventRecord(event, context.stream()), "cuEventRecord", "stream=default");
+        JCudaDriver.cuEventRecord(event, context.stream()),
+        "cuEventRecord",
+        "stream=kiln's stream of " + context);
   }
 
   /** Blocks until the GPU has reached the event ({@code cuEventSynchronize}). */

@@ -32,9 +32,15 @@ public final class CudaMemory implements DeviceMemory {
     return pointer.address();
   }
 
+  /**
+   * Frees a block after the device's stream has finished. The driver documents only that {@code
+   * cuMemFree} may synchronize, not that it waits for the kernels queued on kiln's stream, and one
+   * of them may still read the block. Frees are rare, because the caching allocator keeps blocks,
+   * so the wait costs little.
+   */
   @Override
   public void free(long address, long bytes) {
-    context.makeCurrent();
+    context.synchronize();
     CudaException.check(
         JCudaDriver.cuMemFree(new RawDevicePointer(address)),
         "cuMemFree",
