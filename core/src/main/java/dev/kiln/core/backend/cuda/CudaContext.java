@@ -1,7 +1,7 @@
 package dev.kiln.core.backend.cuda;
 
-import dev.kiln.kernels.Dim3;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
@@ -17,8 +17,8 @@ import jcuda.driver.JCudaDriver;
  *
  * <p>kiln uses the device's primary context ({@code cuDevicePrimaryCtxRetain}), the one that the
  * CUDA runtime, cuBLAS and cuDNN also use, so that memory and streams are shared with those
- * libraries. A context is current per thread, so every method that calls the driver first calls
- * {@link #makeCurrent()}, which costs a thread-local read when the context is already current.
+ * libraries. The driver keeps one current context per operating-system thread, so every method that
+ * calls the driver first calls {@link #makeCurrent()}.
  *
  * <h2>One stream</h2>
  *
@@ -28,13 +28,17 @@ import jcuda.driver.JCudaDriver;
  * libraries put on the legacy default stream, and {@link CudaCopies} orders its copies with it
  * explicitly.
  *
+ * <h2>Modules</h2>
+ *
+ * <p>Kernels come from modules of GPU code that {@link #module(String, byte[])} loads, such as
+ * kiln's fatbin or a test's own PTX. A module stays loaded until the context closes, because
+ * unloading one while its kernels are queued on the stream, or while another thread is about to
+ * launch one, is undefined behaviour in the driver.
+ *
  * <p>Get the shared instance of a device with {@link #of(int)}. Call {@link
  * CudaAvailability#check(int)} first to get a readable reason where the device is not usable.
  */
 public final class CudaContext implements AutoCloseable {
-
-  /** The context this thread last made current, to skip {@code cuCtxSetCurrent} calls. */
-  private static final ThreadLocal<CUcontext> CURRENT = new ThreadLocal<>();
 
   private static final Map<Integer, CudaContext> OPEN = new HashMap<>();
 
@@ -45,8 +49,8 @@ public final class CudaContext implements AutoCloseable {
   private final CUstream stream = new CUstream();
   private final CachingAllocator allocator;
   private final CudaCopies copies;
-  private CudaModule kernels;
-  private boolean closed;
+  private final Map<String, CudaModule> modules = new LinkedHashMap<>();
+  private volatile boolean closed;
 
   private CudaContext(int deviceIndex) {
     int count = CudaDriver.deviceCount();
@@ -70,7 +74,6 @@ public final class CudaContext implements AutoCloseable {
     } catch (CudaException e) {
       // Without a stream the context is useless, so the reference to it is given back.
       JCudaDriver.cuDevicePrimaryCtxRelease(device);
-      CURRENT.remove();
       throw e;
     }
     this.allocator = new CachingAllocator(new CudaMemory(this));
@@ -96,13 +99,15 @@ public final class CudaContext implements AutoCloseable {
     return context;
   }
 
-  /** Makes this context current on the calling thread, unless it already is. */
+  /**
+   * Makes this context current on the calling thread. The call is made every time, because a Java
+   * thread cannot tell whether the context is still current: a virtual thread may resume on another
+   * operating-system thread, and other CUDA code may switch the context in between. The driver only
+   * stores a thread-local value, so the call is cheap next to the launch or copy it precedes.
+   */
   public void makeCurrent() {
-    if (CURRENT.get() != context) {
-      CudaException.check(
-          JCudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent", "device=cuda:" + deviceIndex);
-      CURRENT.set(context);
-    }
+    CudaException.check(
+        JCudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent", "device=cuda:" + deviceIndex);
   }
 
   /** Returns the device number N of {@code cuda:N}. */
@@ -131,42 +136,26 @@ public final class CudaContext implements AutoCloseable {
   }
 
   /**
-   * Loads the kernels' module image, replacing any loaded before.
+   * Returns the module loaded under {@code name}, loading {@code image} on the first request.
+   * Different users of the device load under different names, so that neither replaces the other's
+   * kernels.
    *
+   * @param name what the module holds, such as "kiln kernels"
    * @param image the fatbin bytes (the caller reads them, for example from the kernels jar's
    *     resource {@code dev/kiln/kernels/kiln.fatbin}), or PTX text ending in a 0 byte
+   * @throws IllegalStateException if the context was closed
+   * @throws CudaException if the driver rejects the image
    */
-  public synchronized void loadKernels(byte[] image) {
-    CudaModule loaded = new CudaModule(this, image);
-    if (kernels != null) {
-      kernels.close();
+  public synchronized CudaModule module(String name, byte[] image) {
+    if (closed) {
+      throw new IllegalStateException("cannot load " + name + ": " + this + " was closed");
     }
-    kernels = loaded;
-  }
-
-  /**
-   * Returns the loaded kernels' module.
-   *
-   * @throws IllegalStateException if {@link #loadKernels} was not called
-   */
-  public synchronized CudaModule kernels() {
-    if (kernels == null) {
-      throw new IllegalStateException(
-          "no kernels are loaded on cuda:" + deviceIndex + ": call loadKernels(fatbin) first");
+    CudaModule module = modules.get(name);
+    if (module == null) {
+      module = new CudaModule(this, image);
+      modules.put(name, module);
     }
-    return kernels;
-  }
-
-  /**
-   * Launches a kernel of the loaded module on this device's stream, with the same arguments as the
-   * emulated device's launch: grid and block extents, dynamic shared memory, then the kernel's
-   * arguments ({@link DeviceBuffer} for pointers, boxed numbers for scalars).
-   *
-   * <p>The call returns when the launch is enqueued. Errors inside the kernel appear at the next
-   * {@link #synchronize()} or synchronous copy.
-   */
-  public void launch(String kernel, Dim3 grid, Dim3 block, int dynamicSharedBytes, Object... args) {
-    kernels().launch(stream, kernel, grid, block, dynamicSharedBytes, args);
+    return module;
   }
 
   /** Returns a new event recorded on this device's stream now. Close it when done. */
@@ -193,8 +182,9 @@ public final class CudaContext implements AutoCloseable {
   }
 
   /**
-   * Waits for the stream, then releases the kernels, the staging buffer, the allocator's cache, the
-   * stream and this process's reference to the primary context. A second call does nothing.
+   * Waits for the stream, then unloads the modules and releases the staging buffer, the allocator's
+   * cache, the stream and this process's reference to the primary context. A second call does
+   * nothing.
    */
   @Override
   public void close() {
@@ -207,10 +197,10 @@ public final class CudaContext implements AutoCloseable {
     }
     synchronize();
     synchronized (this) {
-      if (kernels != null) {
-        kernels.close();
-        kernels = null;
+      for (CudaModule module : modules.values()) {
+        module.close();
       }
+      modules.clear();
     }
     copies.close();
     allocator.close();
@@ -219,6 +209,5 @@ public final class CudaContext implements AutoCloseable {
         JCudaDriver.cuDevicePrimaryCtxRelease(device),
         "cuDevicePrimaryCtxRelease",
         "device=" + this);
-    CURRENT.remove();
   }
 }

@@ -7,7 +7,6 @@ import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
 import jcuda.driver.CUresult;
-import jcuda.driver.CUstream;
 import jcuda.driver.JCudaDriver;
 
 /**
@@ -15,13 +14,16 @@ import jcuda.driver.JCudaDriver;
  *
  * <p>{@code cuModuleGetFunction} searches the module's symbol table, so each kernel is looked up
  * once and its handle cached. Later launches cost one map lookup.
+ *
+ * <p>Get a module from {@link CudaContext#module(String, byte[])}, which keeps it loaded until the
+ * context closes.
  */
 public final class CudaModule implements AutoCloseable {
 
   private final CudaContext context;
   private final CUmodule module = new CUmodule();
   private final ConcurrentHashMap<String, CUfunction> functions = new ConcurrentHashMap<>();
-  private boolean closed;
+  private volatile boolean closed;
 
   /**
    * Loads a module image into the context ({@code cuModuleLoadData}).
@@ -71,23 +73,23 @@ public final class CudaModule implements AutoCloseable {
   }
 
   /**
-   * Launches a kernel on a stream ({@code cuLaunchKernel}). The launch is asynchronous: an error
-   * inside the kernel, such as an illegal address, shows up at the next synchronizing call.
+   * Launches a kernel on the context's stream ({@code cuLaunchKernel}), with the same arguments as
+   * the emulated device's launch: grid and block extents, dynamic shared memory, then the kernel's
+   * arguments ({@link DeviceBuffer} for pointers, boxed numbers for scalars). The launch is
+   * asynchronous: it returns when the launch is queued, and an error inside the kernel, such as an
+   * illegal address, shows up at the next synchronizing call.
    *
-   * @param stream the stream to enqueue on
    * @param kernel the kernel's name
    * @param grid the number of blocks along x, y and z
    * @param block the number of threads per block along x, y and z
    * @param dynamicSharedBytes bytes of dynamic shared memory per block, 0 or more
    * @param args the kernel's arguments in order, as {@link #kernelParameters} describes
    */
-  void launch(
-      CUstream stream,
-      String kernel,
-      Dim3 grid,
-      Dim3 block,
-      int dynamicSharedBytes,
-      Object... args) {
+  public void launch(String kernel, Dim3 grid, Dim3 block, int dynamicSharedBytes, Object... args) {
+    if (closed) {
+      throw new IllegalStateException(
+          "cannot launch kernel " + kernel + ": its module was unloaded when the context closed");
+    }
     if (dynamicSharedBytes < 0) {
       throw new IllegalArgumentException(
           "dynamic shared memory must be 0 bytes or more, got " + dynamicSharedBytes);
@@ -105,7 +107,7 @@ public final class CudaModule implements AutoCloseable {
             block.y(),
             block.z(),
             dynamicSharedBytes,
-            stream,
+            context.stream(),
             parameters,
             null);
     CudaException.check(
@@ -166,7 +168,10 @@ public final class CudaModule implements AutoCloseable {
     return Pointer.to(values);
   }
 
-  /** Unloads the module ({@code cuModuleUnload}). A second call does nothing. */
+  /**
+   * Unloads the module ({@code cuModuleUnload}). {@link CudaContext#close()} calls it after the
+   * stream has finished. A second call does nothing.
+   */
   @Override
   public void close() {
     if (closed) {

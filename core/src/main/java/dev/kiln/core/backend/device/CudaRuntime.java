@@ -12,24 +12,24 @@ import jcuda.driver.CUdeviceptr;
  * The {@link DeviceRuntime} of a CUDA device {@code cuda:N}: kiln's kernels from the fatbin that
  * the kernels module built with nvcc, launched through the device's shared {@link CudaContext}.
  *
- * <p>The context is shared by everything in the process that uses the device, and so is its kernel
- * module: {@link CudaContext#loadKernels} replaces whatever module was loaded before. This runtime
- * remembers the module it loaded and loads the fatbin again before a launch if some other code has
- * replaced it in the meantime, so several users of one device cannot break each other's launches.
+ * <p>The context is shared by everything in the process that uses the device. The fatbin is loaded
+ * into it once, as the module named {@link #MODULE}, which every runtime of the device then shares.
  *
  * <p>NOTE: this class has so far run only where no GPU is present, where its tests skip. Its
  * launches and copies are untested on real hardware until the device tests run on a CUDA machine.
  */
 public final class CudaRuntime implements DeviceRuntime {
 
+  /** Name of the fatbin's module in the device's context. */
+  static final String MODULE = "kiln kernels";
+
   private final CudaContext context;
-  private final byte[] fatbin;
-  private CudaModule loaded;
+  private final CudaModule module;
   private final ConstantInts constants = new ConstantInts(this);
 
   private CudaRuntime(CudaContext context, byte[] fatbin) {
     this.context = context;
-    this.fatbin = fatbin;
+    this.module = context.module(MODULE, fatbin);
   }
 
   /**
@@ -52,9 +52,7 @@ public final class CudaRuntime implements DeviceRuntime {
                             + deviceIndex
                             + ": "
                             + KernelImage.missingReason()));
-    CudaRuntime runtime = new CudaRuntime(CudaContext.of(deviceIndex), fatbin);
-    runtime.ensureLoaded();
-    return runtime;
+    return new CudaRuntime(CudaContext.of(deviceIndex), fatbin);
   }
 
   /** Returns the device's shared context, which the cuBLAS and cuDNN bindings also use. */
@@ -118,8 +116,7 @@ public final class CudaRuntime implements DeviceRuntime {
     // each DeviceBuffer into its device address.
     Object[] driverArgs =
         LaunchArguments.convert(kernel, args, (buffer, name, index) -> buffer, new CUdeviceptr());
-    ensureLoaded();
-    context.launch(kernel, grid, block, dynamicSharedBytes, driverArgs);
+    module.launch(kernel, grid, block, dynamicSharedBytes, driverArgs);
   }
 
   @Override
@@ -134,19 +131,5 @@ public final class CudaRuntime implements DeviceRuntime {
   @Override
   public String toString() {
     return name();
-  }
-
-  /** Loads the fatbin unless the context's current module is the one this runtime loaded. */
-  private synchronized void ensureLoaded() {
-    CudaModule current;
-    try {
-      current = context.kernels();
-    } catch (IllegalStateException noneLoaded) {
-      current = null;
-    }
-    if (current == null || current != loaded) {
-      context.loadKernels(fatbin);
-      loaded = context.kernels();
-    }
   }
 }

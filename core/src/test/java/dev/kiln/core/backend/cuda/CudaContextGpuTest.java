@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.kiln.kernels.Dim3;
+import java.util.Arrays;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -18,10 +19,12 @@ import org.junit.jupiter.api.Test;
 class CudaContextGpuTest {
 
   private CudaContext context;
+  private CudaModule kernels;
 
   @BeforeEach
   void openDevice() {
     context = GpuTestSupport.contextOrSkip();
+    kernels = GpuTestSupport.testKernelsOrSkip();
   }
 
   @Test
@@ -52,7 +55,7 @@ class CudaContextGpuTest {
     context.copies().toDevice(y, 0, yDevice, 0, n);
 
     int block = 256;
-    context.launch(
+    kernels.launch(
         "scale_add",
         Dim3.of((n + block - 1) / block),
         Dim3.of(block),
@@ -80,7 +83,7 @@ class CudaContextGpuTest {
     DeviceBuffer y = context.allocator().allocate(n * 4L);
 
     try (CudaEvent start = context.recordEvent()) {
-      context.launch("scale_add", Dim3.of(n / 256), Dim3.of(256), 0, y, x, 1.0f, n);
+      kernels.launch("scale_add", Dim3.of(n / 256), Dim3.of(256), 0, y, x, 1.0f, n);
       try (CudaEvent end = context.recordEvent()) {
         float millis = start.elapsedMillis(end);
         assertTrue(millis >= 0, "kernel time " + millis + " ms");
@@ -97,7 +100,7 @@ class CudaContextGpuTest {
     IllegalArgumentException e =
         assertThrows(
             IllegalArgumentException.class,
-            () -> context.launch("no_such_kernel", Dim3.of(1), Dim3.of(1), 0));
+            () -> kernels.launch("no_such_kernel", Dim3.of(1), Dim3.of(1), 0));
     assertTrue(e.getMessage().contains("'no_such_kernel'"), e.getMessage());
   }
 
@@ -106,7 +109,7 @@ class CudaContextGpuTest {
     IllegalArgumentException e =
         assertThrows(
             IllegalArgumentException.class,
-            () -> context.launch("scale_add", Dim3.of(1), Dim3.of(1), 0, "y", "x", 1.0f, 1));
+            () -> kernels.launch("scale_add", Dim3.of(1), Dim3.of(1), 0, "y", "x", 1.0f, 1));
     assertTrue(e.getMessage().contains("argument 0"), e.getMessage());
     assertTrue(e.getMessage().contains("java.lang.String"), e.getMessage());
   }
@@ -139,6 +142,29 @@ class CudaContextGpuTest {
 
     DeviceBuffer after = allocator.allocate(1 << 20);
     allocator.free(after);
+  }
+
+  @Test
+  void modulesLoadedUnderOtherNamesKeepTheirKernels() {
+    byte[] fatbin = CudaAvailability.readFatbin();
+    assumeTrue(fatbin != null, "the kernels module's fatbin is not on the test class path");
+    CudaModule kiln = context.module("kiln kernels", fatbin);
+    assertSame(kiln, context.module("kiln kernels", fatbin), "a name loads its module once");
+
+    // The test kernel's module is still loaded next to kiln's, so its kernel still launches.
+    int n = 256;
+    DeviceBuffer x = context.allocator().allocate(n * 4L);
+    DeviceBuffer y = context.allocator().allocate(n * 4L);
+    float[] ones = new float[n];
+    Arrays.fill(ones, 1f);
+    context.copies().toDevice(ones, 0, x, 0, n);
+    context.copies().toDevice(ones, 0, y, 0, n);
+    kernels.launch("scale_add", Dim3.of(1), Dim3.of(n), 0, y, x, 2.0f, n);
+    float[] result = new float[n];
+    context.copies().toHost(y, 0, result, 0, n);
+    assertEquals(3f, result[n - 1]);
+    context.allocator().free(x);
+    context.allocator().free(y);
   }
 
   @Test

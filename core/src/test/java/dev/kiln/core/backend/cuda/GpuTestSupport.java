@@ -80,6 +80,9 @@ final class GpuTestSupport {
   /** Context of {@code cuda:0} once opened, which stays open for the whole test run. */
   private static CudaContext context;
 
+  /** The module of {@link #scaleAddImage()}, loaded with the context. */
+  private static CudaModule testKernels;
+
   /**
    * Returns the shared context of {@code cuda:0} with the test kernel loaded, or skips the calling
    * test, with the check's reason, where that device is not usable. The kernels module's fatbin is
@@ -93,8 +96,17 @@ final class GpuTestSupport {
     assumeTrue(availability.usable(), "GPU test skipped: " + availability.message());
     if (context == null) {
       context = CudaContext.of(0);
-      context.loadKernels(scaleAddImage());
+      testKernels = context.module("GPU test kernels", scaleAddImage());
     }
     return context;
+  }
+
+  /**
+   * Returns the module of the test kernel {@code scale_add}, or skips the calling test where {@code
+   * cuda:0} is not usable.
+   */
+  static synchronized CudaModule testKernelsOrSkip() {
+    contextOrSkip();
+    return testKernels;
   }
 }
