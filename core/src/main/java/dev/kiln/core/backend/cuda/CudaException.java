@@ -47,7 +47,41 @@ public final class CudaException extends RuntimeException {
         String.format(
             "%s(%s) failed with %s: %s",
             call, arguments, errorName(result), errorDescription(result));
+    if (isKernelFault(result) && !call.equals("cuLaunchKernel")) {
+      message += ". " + KERNEL_FAULT_ADVICE;
+    }
     return new CudaException(message, call, result);
+  }
+
+  /**
+   * What to do after a kernel fault that a later call reported. Launches are asynchronous, so the
+   * fault of a kernel appears at the next call that waits for the stream, which cannot say which
+   * kernel it was. With {@code CUDA_LAUNCH_BLOCKING=1} each launch waits for its kernel, and the
+   * launch's own error names the kernel, its grid and its block.
+   */
+  static final String KERNEL_FAULT_ADVICE =
+      "A kernel queued before this call failed, and the device cannot be used again in this"
+          + " process. To find the kernel, run again with the environment variable"
+          + " CUDA_LAUNCH_BLOCKING=1: each launch then waits for its kernel, and the failing"
+          + " launch's error names it";
+
+  /**
+   * Returns whether {@code result} is a fault inside a running kernel, which the driver reports at
+   * the next call that waits for the stream and which leaves the context unusable.
+   */
+  static boolean isKernelFault(int result) {
+    return switch (result) {
+      case CUresult.CUDA_ERROR_ILLEGAL_ADDRESS,
+          CUresult.CUDA_ERROR_MISALIGNED_ADDRESS,
+          CUresult.CUDA_ERROR_ILLEGAL_INSTRUCTION,
+          CUresult.CUDA_ERROR_INVALID_PC,
+          CUresult.CUDA_ERROR_HARDWARE_STACK_ERROR,
+          CUresult.CUDA_ERROR_ASSERT,
+          CUresult.CUDA_ERROR_LAUNCH_TIMEOUT,
+          CUresult.CUDA_ERROR_LAUNCH_FAILED ->
+          true;
+      default -> false;
+    };
   }
 
   /**
