@@ -43,14 +43,21 @@ public final class CudaException extends RuntimeException {
 
   /** Creates the exception for a failed call, without throwing it. */
   public static CudaException failure(int result, String call, String arguments) {
-    String message =
-        String.format(
-            "%s(%s) failed with %s: %s",
-            call, arguments, errorName(result), errorDescription(result));
+    String message = message(result, call, arguments, errorName(result), errorDescription(result));
+    return new CudaException(message, call, result);
+  }
+
+  /**
+   * Returns the message of a failed call, given the driver's name and description of {@code
+   * result}, with advice after a kernel fault.
+   */
+  static String message(
+      int result, String call, String arguments, String name, String description) {
+    String message = String.format("%s(%s) failed with %s: %s", call, arguments, name, description);
     if (isKernelFault(result) && !call.equals("cuLaunchKernel")) {
       message += ". " + KERNEL_FAULT_ADVICE;
     }
-    return new CudaException(message, call, result);
+    return message;
   }
 
   /**
