@@ -12,12 +12,13 @@ import java.lang.ref.Cleaner;
  * <h2>Who frees the block</h2>
  *
  * <p>Tensors that share storage (a reshape, a detach) share this object, so no single tensor knows
- * when the block is free. The garbage collector does: once no tensor references this storage, a
- * {@link Cleaner} gives the block back to the allocator's cache, where the next allocation of its
- * size finds it. GPU memory is not Java heap, so the collector does not know that a device is
- * filling up. Where an allocation runs out of device memory, the allocator therefore calls {@link
- * #collectUnreachable}, which asks for a collection and waits for the cleaner to hand back what
- * became unreachable, and tries once more before it reports the error.
+ * when the block is free. The garbage collector does: once neither this storage nor a launcher
+ * references the block's {@link DeviceBuffer}, a {@link Cleaner} gives the block back to the
+ * allocator's cache, where the next allocation of its size finds it. GPU memory is not Java heap,
+ * so the collector does not know that a device is filling up. Where an allocation runs out of
+ * device memory, the allocator therefore calls {@link #collectUnreachable}, which asks for a
+ * collection and waits for the cleaner to hand back what became unreachable, and tries once more
+ * before it reports the error.
  *
  * <p>Two things free blocks sooner. A {@link MemoryScope} releases, when it closes, every storage
  * allocated inside it that was not kept; training steps run in one, so their temporaries go back to
@@ -61,8 +62,14 @@ public final class DeviceStorage extends Storage {
     this.buffer = buffer;
     this.size = size;
     DeviceRuntime runtime = kernels.runtime();
-    // The action must not capture this object, or it would keep it reachable forever.
-    this.cleanable = CLEANER.register(this, () -> runtime.free(buffer));
+    long address = buffer.address();
+    long bytes = buffer.bytes();
+    // The cleaner watches the buffer object, not this storage. A launcher holds the buffer until
+    // its work is queued on the stream, even where the tensor that owned the storage became
+    // unreachable while the launch was being prepared, so the block cannot go to other work in
+    // between. The action must capture neither the buffer nor this storage, or they would stay
+    // reachable forever, so it frees the block by its address and size.
+    this.cleanable = CLEANER.register(buffer, () -> runtime.free(new DeviceBuffer(address, bytes)));
     joinScope();
   }
 

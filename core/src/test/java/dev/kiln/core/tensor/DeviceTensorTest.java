@@ -2,12 +2,14 @@ package dev.kiln.core.tensor;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.core.autograd.Autograd;
 import dev.kiln.core.autograd.GradMode;
+import dev.kiln.core.backend.cuda.DeviceBuffer;
 import dev.kiln.core.backend.device.DeviceKernels;
 import dev.kiln.core.backend.device.DeviceRuntime;
 import org.junit.jupiter.api.Test;
@@ -104,6 +106,36 @@ class DeviceTensorTest {
     // Other tests' garbage may go back too, so the count can end below where it started.
     long after = runtime.allocator().stats().bytesInUse();
     assertTrue(after <= before, "bytes in use went from " + before + " to " + after);
+  }
+
+  @Test
+  void heldBufferKeepsItsBlockAfterTheTensorDies() {
+    DeviceRuntime runtime = DeviceKernels.of(EMULATED).runtime();
+    // A launcher between its lookup of the buffer and its launch: it holds the buffer, and the
+    // tensor is already unreachable.
+    DeviceBuffer launcherBuffer =
+        DeviceStorage.bufferOf(Tensor.zeros(DType.FLOAT32, EMULATED, 1 << 16));
+    DeviceBuffer copy = new DeviceBuffer(launcherBuffer.address(), launcherBuffer.bytes());
+    for (int i = 0; i < 3; i++) {
+      DeviceStorage.collectUnreachable(runtime);
+    }
+    runtime.allocator().requireInUse(launcherBuffer, "a buffer that a launcher still holds");
+
+    launcherBuffer = null;
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    while (isInUse(runtime, copy) && System.nanoTime() < deadline) {
+      DeviceStorage.collectUnreachable(runtime);
+    }
+    assertFalse(isInUse(runtime, copy), "the block stayed in use after its buffer was dropped");
+  }
+
+  private static boolean isInUse(DeviceRuntime runtime, DeviceBuffer buffer) {
+    try {
+      runtime.allocator().requireInUse(buffer, "a buffer");
+      return true;
+    } catch (IllegalStateException freed) {
+      return false;
+    }
   }
 
   @Test

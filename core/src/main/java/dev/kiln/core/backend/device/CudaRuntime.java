@@ -6,6 +6,7 @@ import dev.kiln.core.backend.cuda.CudaModule;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
 import dev.kiln.kernels.Dim3;
 import dev.kiln.kernels.KernelImage;
+import java.lang.ref.Reference;
 import jcuda.driver.CUdeviceptr;
 
 /**
@@ -85,6 +86,7 @@ public final class CudaRuntime implements DeviceRuntime {
     CopyRanges.requireArrayRange("the source of a copy to the device", src.length, srcIndex, count);
     CopyRanges.requireDeviceRange("the target of a copy to the device", dst, dstIndex, count);
     context.copies().toDevice(src, srcIndex, dst, dstIndex * Float.BYTES, count);
+    DeviceRuntime.keepReachable(dst);
   }
 
   @Override
@@ -92,6 +94,7 @@ public final class CudaRuntime implements DeviceRuntime {
     CopyRanges.requireDeviceRange("the source of a copy to the host", src, srcIndex, count);
     CopyRanges.requireArrayRange("the target of a copy to the host", dst.length, dstIndex, count);
     context.copies().toHost(src, srcIndex * Float.BYTES, dst, dstIndex, count);
+    DeviceRuntime.keepReachable(src);
   }
 
   @Override
@@ -103,6 +106,7 @@ public final class CudaRuntime implements DeviceRuntime {
         .copies()
         .deviceToDevice(
             src, srcIndex * Float.BYTES, dst, dstIndex * Float.BYTES, count * Float.BYTES);
+    DeviceRuntime.keepReachable(src, dst);
   }
 
   /**
@@ -117,6 +121,8 @@ public final class CudaRuntime implements DeviceRuntime {
     Object[] driverArgs =
         LaunchArguments.convert(kernel, args, (buffer, name, index) -> buffer, new CUdeviceptr());
     module.launch(kernel, grid, block, dynamicSharedBytes, driverArgs);
+    // The launch passed the buffers' addresses only; see DeviceRuntime.keepReachable.
+    Reference.reachabilityFence(args);
   }
 
   @Override

@@ -104,6 +104,8 @@ public final class DeviceBatchNorm {
           runningVar.address(),
           saveMean.address(),
           saveInvStd.address());
+      DeviceRuntime.keepReachable(
+          x, out, gamma, beta, runningMean, runningVar, saveMean, saveInvStd);
       return;
     }
     runtime.launch(
@@ -163,6 +165,7 @@ public final class DeviceBatchNorm {
           runningMean.address(),
           runningVar.address(),
           eps);
+      DeviceRuntime.keepReachable(x, out, gamma, beta, runningMean, runningVar);
       return;
     }
     Dim3 block = blockFor(elements);
@@ -223,6 +226,8 @@ public final class DeviceBatchNorm {
           eps,
           saveMean.address(),
           saveInvStd.address());
+      DeviceRuntime.keepReachable(
+          x, gradOut, gradInput, gamma, gradGamma, gradBeta, saveMean, saveInvStd);
       return;
     }
     runtime.launch(

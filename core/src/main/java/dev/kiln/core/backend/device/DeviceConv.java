@@ -110,6 +110,7 @@ public final class DeviceConv {
     requireFloats("conv output", y, g.outputSize());
     if (route == Route.CUDNN) {
       cudnn().convolutionForward(g, x.address(), weight.address(), y.address());
+      DeviceRuntime.keepReachable(x, weight, y);
       addBias(y, bias, g);
       return;
     }
@@ -149,6 +150,8 @@ public final class DeviceConv {
       runtime.free(column);
     }
     addBias(y, bias, g);
+    // The launches above got slices of x and y, which do not keep the buffers themselves reachable.
+    DeviceRuntime.keepReachable(x, weight, y);
   }
 
   /** Adds bias [outChannels] to every position of y, unless the bias is null. */
@@ -186,6 +189,7 @@ public final class DeviceConv {
     requireFloats("conv input gradient", gradX, g.inputSize());
     if (route == Route.CUDNN) {
       cudnn().convolutionBackwardData(g, weight.address(), gradY.address(), gradX.address(), false);
+      DeviceRuntime.keepReachable(weight, gradY, gradX);
       return;
     }
     if (route == Route.DIRECT) {
@@ -231,6 +235,7 @@ public final class DeviceConv {
     } finally {
       runtime.free(gradColumn);
     }
+    DeviceRuntime.keepReachable(gradY, weight, gradX);
   }
 
   /**
@@ -252,6 +257,7 @@ public final class DeviceConv {
     int positions = positions(g);
     if (route == Route.CUDNN) {
       cudnn().convolutionBackwardFilter(g, x.address(), gradY.address(), gradW.address(), false);
+      DeviceRuntime.keepReachable(x, gradY, gradW);
       return;
     }
     if (route == Route.DIRECT) {
@@ -287,6 +293,7 @@ public final class DeviceConv {
     } finally {
       runtime.free(column);
     }
+    DeviceRuntime.keepReachable(gradY, x, gradW);
   }
 
   /**

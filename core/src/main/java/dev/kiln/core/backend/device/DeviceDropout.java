@@ -174,6 +174,7 @@ public final class DeviceDropout {
     cudnn()
         .dropoutForward(
             probability, stateSeed, n, x.address(), y.address(), reserve.address(), reserveBytes);
+    DeviceRuntime.keepReachable(x, y, reserve);
   }
 
   /**
@@ -204,6 +205,7 @@ public final class DeviceDropout {
             gradX.address(),
             reserve.address(),
             reserveBytes);
+    DeviceRuntime.keepReachable(gradY, gradX, reserve);
   }
 
   /**

@@ -163,6 +163,7 @@ public final class DeviceMatmul {
     }
     blas.sgemmRowMajor(
         transA, transB, m, n, k, 1f, a.address(), b.address(), accumulate ? 1f : 0f, c.address());
+    DeviceRuntime.keepReachable(a, b, c);
   }
 
   /**
@@ -408,6 +409,7 @@ public final class DeviceMatmul {
           accumulate ? 1f : 0f,
           c.address(),
           batches);
+      DeviceRuntime.keepReachable(a, b, c);
       return;
     }
     for (int i = 0; i < batches; i++) {
@@ -422,6 +424,7 @@ public final class DeviceMatmul {
           DeviceRuntime.slice(c, (long) i * m * n, (long) m * n),
           accumulate);
     }
+    DeviceRuntime.keepReachable(a, b, c);
   }
 
   /**

@@ -56,6 +56,7 @@ public final class DevicePooling {
     requireFloats("pool input", x, g.inputSize());
     requireFloats("pool output", y, g.outputSize());
     cudnn().poolingForward(mode, g, x.address(), y.address());
+    DeviceRuntime.keepReachable(x, y);
   }
 
   /**
@@ -76,6 +77,7 @@ public final class DevicePooling {
     requireFloats("pool output gradient", gradY, g.outputSize());
     requireFloats("pool input gradient", gradX, g.inputSize());
     cudnn().poolingBackward(mode, g, x.address(), y.address(), gradY.address(), gradX.address());
+    DeviceRuntime.keepReachable(x, y, gradY, gradX);
   }
 
   private VendorDnn cudnn() {

@@ -5,6 +5,7 @@ import dev.kiln.core.backend.cuda.DeviceBuffer;
 import dev.kiln.kernels.Dim3;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.ref.Reference;
 
 /**
  * The services that the device launchers ({@link DeviceElementwise}, {@link DeviceConv} and the
@@ -173,9 +174,23 @@ public interface DeviceRuntime extends AutoCloseable {
   }
 
   /**
+   * Keeps {@code buffers} reachable up to this call. The block of a tensor's storage goes back to
+   * the allocator's cache once its {@link DeviceBuffer} object is unreachable (see {@code
+   * DeviceStorage}), and from there to the next allocation, possibly on another thread. A call that
+   * passes only the buffers' addresses to native code, such as cuBLAS or cuDNN, or that launches
+   * with a {@link #slice}, does not keep the buffers themselves reachable: the JIT may treat them
+   * as dead from their last use in Java. So such a method calls this after its last native call,
+   * and the blocks cannot change hands before that work is queued on the stream.
+   */
+  static void keepReachable(DeviceBuffer... buffers) {
+    Reference.reachabilityFence(buffers);
+  }
+
+  /**
    * Returns a view of {@code count} floats of {@code buffer} from float index {@code first}: a
    * pointer into the middle of the buffer, for a kernel that should see only part of it. The view
-   * shares the memory and must not be freed.
+   * shares the memory and must not be freed. It does not keep {@code buffer} reachable, so the
+   * caller keeps it so with {@link #keepReachable} until its last use of the view.
    *
    * @throws IllegalArgumentException if the range runs past the buffer's end
    */

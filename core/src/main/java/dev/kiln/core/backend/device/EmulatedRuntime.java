@@ -7,6 +7,7 @@ import dev.kiln.kernels.Dim3;
 import dev.kiln.kernels.EmulatedKernels;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.ref.Reference;
 
 /**
  * The {@link DeviceRuntime} of the {@code emulated} device: kiln's kernels compiled for the CPU
@@ -96,6 +97,7 @@ public final class EmulatedRuntime implements DeviceRuntime {
     CopyRanges.requireDeviceRange(target, dst, dstIndex, count);
     MemorySegment.copy(
         src, srcIndex, memory.segment(dst), ValueLayout.JAVA_FLOAT, dstIndex * Float.BYTES, count);
+    DeviceRuntime.keepReachable(dst);
   }
 
   @Override
@@ -107,6 +109,7 @@ public final class EmulatedRuntime implements DeviceRuntime {
     CopyRanges.requireArrayRange("the target of a copy to the host", dst.length, dstIndex, count);
     MemorySegment.copy(
         memory.segment(src), ValueLayout.JAVA_FLOAT, srcIndex * Float.BYTES, dst, dstIndex, count);
+    DeviceRuntime.keepReachable(src);
   }
 
   @Override
@@ -125,6 +128,7 @@ public final class EmulatedRuntime implements DeviceRuntime {
         memory.segment(dst),
         dstIndex * Float.BYTES,
         count * Float.BYTES);
+    DeviceRuntime.keepReachable(src, dst);
   }
 
   /**
@@ -137,6 +141,8 @@ public final class EmulatedRuntime implements DeviceRuntime {
     requireOpen();
     Object[] segments = LaunchArguments.convert(kernel, args, this::segment, MemorySegment.NULL);
     kernels.launch(kernel, grid, block, dynamicSharedBytes, segments);
+    // The kernel ran on the buffers' addresses only; see DeviceRuntime.keepReachable.
+    Reference.reachabilityFence(args);
   }
 
   /** Returns the memory of a buffer argument, after checking that it was not freed. */
