@@ -51,6 +51,7 @@ public final class CudaContext implements AutoCloseable {
   private final CudaCopies copies;
   private final Map<String, CudaModule> modules = new LinkedHashMap<>();
   private volatile boolean closed;
+  private volatile boolean released;
 
   private CudaContext(int deviceIndex) {
     int count = CudaDriver.deviceCount();
@@ -184,7 +185,8 @@ public final class CudaContext implements AutoCloseable {
   /**
    * Waits for the stream, then unloads the modules and releases the staging buffer, the allocator's
    * cache, the stream and this process's reference to the primary context. A second call does
-   * nothing.
+   * nothing. The reference to the primary context is given back even where an earlier step fails,
+   * for example after a kernel fault, and the first failure is thrown after that.
    */
   @Override
   public void close() {
@@ -195,19 +197,37 @@ public final class CudaContext implements AutoCloseable {
       closed = true;
       OPEN.remove(deviceIndex);
     }
-    synchronize();
-    synchronized (this) {
-      for (CudaModule module : modules.values()) {
-        module.close();
+    RuntimeException failure = null;
+    try {
+      synchronize();
+      synchronized (this) {
+        for (CudaModule module : modules.values()) {
+          module.close();
+        }
+        modules.clear();
       }
-      modules.clear();
+      copies.close();
+      allocator.close();
+      CudaException.check(JCudaDriver.cuStreamDestroy(stream), "cuStreamDestroy", "device=" + this);
+    } catch (RuntimeException e) {
+      failure = e;
     }
-    copies.close();
-    allocator.close();
-    CudaException.check(JCudaDriver.cuStreamDestroy(stream), "cuStreamDestroy", "device=" + this);
-    CudaException.check(
-        JCudaDriver.cuDevicePrimaryCtxRelease(device),
-        "cuDevicePrimaryCtxRelease",
-        "device=" + this);
+    released = true;
+    int result = JCudaDriver.cuDevicePrimaryCtxRelease(device);
+    if (failure != null) {
+      throw failure;
+    }
+    CudaException.check(result, "cuDevicePrimaryCtxRelease", "device=" + this);
+  }
+
+  /**
+   * Returns whether {@link #close()} gave back this process's reference to the primary context. A
+   * block freed after that is left alone. Where kiln held the last reference, the driver freed the
+   * block with the context, and its address may already belong to a context opened since, so a
+   * {@code cuMemFree} could free another tensor's memory. Where other code still holds the context,
+   * the block stays allocated until the process ends, which is the smaller harm.
+   */
+  boolean isReleased() {
+    return released;
   }
 }

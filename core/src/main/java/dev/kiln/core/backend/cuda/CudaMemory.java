@@ -40,6 +40,10 @@ public final class CudaMemory implements DeviceMemory {
    */
   @Override
   public void free(long address, long bytes) {
+    if (context.isReleased()) {
+      // A tensor that outlived its closed context; CudaContext.isReleased explains why it is left.
+      return;
+    }
     context.synchronize();
     CudaException.check(
         JCudaDriver.cuMemFree(new RawDevicePointer(address)),
