@@ -27,6 +27,13 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Limits: exp clamps its input to [-87.3, 88] and returns 0 below -87.3, where the true value is
  * a subnormal float. expm1 clamps to [-18, 88], because expm1(-18) already rounds to -1. Above 88
  * both return a large finite value instead of infinity. NaN inputs give NaN.
+ *
+ * <p>The NaN step at the end of exp and expm1 is written out in both instead of being shared
+ * through a helper method. HotSpot's C2 compiler stops inlining ordinary methods once a compilation
+ * reaches 18,000 IR nodes (NodeCountInliningCutoff), and each Vector API operation adds hundreds.
+ * In {@link VectorElementwise#eluGradient}, which inlines all of exp into its loop, that step comes
+ * at about 17,600 nodes, so a helper there was sometimes left as a real call. Such a call boxes its
+ * vectors on every iteration, which allocates and runs several times slower.
  */
 final class VectorMath {
 
@@ -55,7 +62,8 @@ final class VectorMath {
     // 2^n (1 + p) = 2^n p + 2^n, with one rounding.
     FloatVector result = scale.fma(expm1Polynomial(r), scale);
     result = result.blend(0f, x.compare(VectorOperators.LT, EXP_MIN));
-    return keepNaN(x, result);
+    // NaN lanes get the input back, which the clamp replaced.
+    return result.blend(x, x.compare(VectorOperators.NE, x));
   }
 
   /** Returns e^x - 1 in each lane, accurate also where x is near 0. */
@@ -67,7 +75,8 @@ final class VectorMath {
     // 2^n - 1 is exact for n >= -24, and the fma rounds once. For n = -25 and -26, which the clamp
     // also allows, 2^n - 1 rounds, but by less than an ulp of a result that is close to -1.
     FloatVector result = scale.fma(expm1Polynomial(r), scale.sub(1f));
-    return keepNaN(x, result);
+    // NaN lanes get the input back, which the clamp replaced.
+    return result.blend(x, x.compare(VectorOperators.NE, x));
   }
 
   /** Returns n, the integer nearest to x / ln 2, as a float. */
@@ -101,10 +110,5 @@ final class VectorMath {
     p = p.fma(r, FloatVector.broadcast(SPECIES, 0.5f));
     p = p.fma(r, FloatVector.broadcast(SPECIES, 1f));
     return p.mul(r);
-  }
-
-  /** Puts the input back in lanes where it is NaN, which the clamp would have replaced. */
-  private static FloatVector keepNaN(FloatVector x, FloatVector result) {
-    return result.blend(x, x.compare(VectorOperators.NE, x));
   }
 }
