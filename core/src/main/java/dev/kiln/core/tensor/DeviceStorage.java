@@ -16,9 +16,9 @@ import java.lang.ref.Cleaner;
  * references the block's {@link DeviceBuffer}, a {@link Cleaner} gives the block back to the
  * allocator's cache, where the next allocation of its size finds it. GPU memory is not Java heap,
  * so the collector does not know that a device is filling up. Where an allocation runs out of
- * device memory, the allocator therefore calls {@link #collectUnreachable}, which asks for a
- * collection and waits for the cleaner to hand back what became unreachable, and tries once more
- * before it reports the error.
+ * device memory, the allocator therefore calls {@link #collectUnreachable}, which requests a
+ * collection and waits for the cleaner to hand back what became unreachable. The allocator then
+ * tries again, a few times while blocks keep coming back, before it reports the error.
  *
  * <p>Two things free blocks sooner. A {@link MemoryScope} releases, when it closes, every storage
  * allocated inside it that was not kept; training steps run in one, so their temporaries go back to
@@ -135,11 +135,17 @@ public final class DeviceStorage extends Storage {
    */
   public static boolean collectUnreachable(DeviceRuntime runtime) {
     long before = runtime.allocator().stats().bytesInUse();
-    long deadline = System.nanoTime() + RECLAIM_WAIT_MILLIS * 1_000_000;
     System.gc();
-    while (System.nanoTime() < deadline) {
+    // The wait starts after the collection, which can itself take seconds on a large heap, and
+    // the count is checked before the clock, so that blocks that came back during a long pause
+    // still count.
+    long deadline = System.nanoTime() + RECLAIM_WAIT_MILLIS * 1_000_000;
+    while (true) {
       if (runtime.allocator().stats().bytesInUse() < before) {
         return true;
+      }
+      if (System.nanoTime() >= deadline) {
+        return false;
       }
       try {
         Thread.sleep(10);
@@ -148,7 +154,6 @@ public final class DeviceStorage extends Storage {
         return false;
       }
     }
-    return false;
   }
 
   /**

@@ -93,6 +93,12 @@ public final class CachingAllocator implements AutoCloseable {
   /** Flag set by {@link #close()}, after which allocations are rejected. */
   private boolean closed;
 
+  /**
+   * Most reclaims for one allocation. Each runs a full garbage collection, so a device that stays
+   * full costs a few collections before its out-of-memory error, not an endless loop.
+   */
+  static final int RECLAIM_ATTEMPTS = 4;
+
   /** Function that {@link #allocate} calls when the device is full (see {@link #setReclaimer}). */
   private volatile BooleanSupplier reclaimer = () -> false;
 
@@ -150,26 +156,33 @@ public final class CachingAllocator implements AutoCloseable {
    * @param bytes the requested size, 0 or more
    * @return the block, whose {@link DeviceBuffer#bytes()} is the rounded size class
    * @throws DeviceOutOfMemoryException if the device has no room even after the cache was emptied
-   *     and the {@linkplain #setReclaimer reclaimer} gave nothing back
+   *     and the {@linkplain #setReclaimer reclaimer} gave nothing more back
    */
   public DeviceBuffer allocate(long bytes) {
     try {
       return allocateOnce(bytes);
     } catch (DeviceOutOfMemoryException full) {
-      // Outside the lock: the reclaimer may wait for other threads that free blocks.
-      if (!reclaimer.getAsBoolean()) {
-        throw full;
+      // Outside the lock: the reclaimer may wait for other threads that free blocks. Those threads
+      // may also take what one reclaim gave back, or it may have been too little, so each reclaim
+      // that gave something back earns another try, up to RECLAIM_ATTEMPTS.
+      DeviceOutOfMemoryException last = full;
+      for (int attempt = 0; attempt < RECLAIM_ATTEMPTS && reclaimer.getAsBoolean(); attempt++) {
+        try {
+          return allocateOnce(bytes);
+        } catch (DeviceOutOfMemoryException again) {
+          last = again;
+        }
       }
-      return allocateOnce(bytes);
+      throw last;
     }
   }
 
   /**
    * Sets what to try when the device is full even after the cache was emptied: a function that
    * makes owners give blocks back and returns whether any came back, after which the allocation is
-   * tried once more. Tensors are such owners, because a tensor's block returns only when the
-   * garbage collector finds the tensor unreachable (see {@code DeviceStorage}). By default nothing
-   * is tried.
+   * tried again, up to {@value #RECLAIM_ATTEMPTS} times while blocks keep coming back. Tensors are
+   * such owners, because a tensor's block returns only when the garbage collector finds the tensor
+   * unreachable (see {@code DeviceStorage}). By default nothing is tried.
    */
   public void setReclaimer(BooleanSupplier reclaimer) {
     this.reclaimer = reclaimer;

@@ -227,6 +227,45 @@ class CachingAllocatorTest {
   }
 
   @Test
+  void reclaimerIsAskedAgainWhileItGivesSomethingBack() {
+    FakeDeviceMemory memory = new FakeDeviceMemory(8 * MIB);
+    CachingAllocator allocator = new CachingAllocator(memory);
+    DeviceBuffer small = allocator.allocate(MIB);
+    DeviceBuffer large = allocator.allocate(6 * MIB);
+    int[] calls = {0};
+    // The first reclaim gives back too little for the request, as when another thread took the
+    // rest; the second gives back enough.
+    allocator.setReclaimer(
+        () -> {
+          calls[0]++;
+          allocator.free(calls[0] == 1 ? small : large);
+          allocator.emptyCache();
+          return true;
+        });
+
+    DeviceBuffer next = allocator.allocate(4 * MIB);
+
+    assertEquals(2, calls[0]);
+    allocator.free(next);
+  }
+
+  @Test
+  void reclaimerThatKeepsClaimingSuccessIsAskedBoundedTimes() {
+    FakeDeviceMemory memory = new FakeDeviceMemory(8 * MIB);
+    CachingAllocator allocator = new CachingAllocator(memory);
+    allocator.allocate(6 * MIB);
+    int[] calls = {0};
+    allocator.setReclaimer(
+        () -> {
+          calls[0]++;
+          return true;
+        });
+
+    assertThrows(DeviceOutOfMemoryException.class, () -> allocator.allocate(4 * MIB));
+    assertEquals(CachingAllocator.RECLAIM_ATTEMPTS, calls[0]);
+  }
+
+  @Test
   void allocatorWorksAfterOutOfMemory() {
     FakeDeviceMemory memory = new FakeDeviceMemory(8 * MIB);
     CachingAllocator allocator = new CachingAllocator(memory);
