@@ -64,12 +64,14 @@ public final class DeviceStorage extends Storage {
     DeviceRuntime runtime = kernels.runtime();
     long address = buffer.address();
     long bytes = buffer.bytes();
+    long allocation = buffer.allocation();
     // The cleaner watches the buffer object, not this storage. A launcher holds the buffer until
     // its work is queued on the stream, even where the tensor that owned the storage became
     // unreachable while the launch was being prepared, so the block cannot go to other work in
     // between. The action must capture neither the buffer nor this storage, or they would stay
-    // reachable forever, so it frees the block by its address and size.
-    this.cleanable = CLEANER.register(buffer, () -> runtime.free(new DeviceBuffer(address, bytes)));
+    // reachable forever, so it frees the block by its address, size and allocation number.
+    this.cleanable =
+        CLEANER.register(buffer, () -> runtime.free(new DeviceBuffer(address, bytes, allocation)));
     joinScope();
   }
 

@@ -115,7 +115,9 @@ class DeviceTensorTest {
     // tensor is already unreachable.
     DeviceBuffer launcherBuffer =
         DeviceStorage.bufferOf(Tensor.zeros(DType.FLOAT32, EMULATED, 1 << 16));
-    DeviceBuffer copy = new DeviceBuffer(launcherBuffer.address(), launcherBuffer.bytes());
+    DeviceBuffer copy =
+        new DeviceBuffer(
+            launcherBuffer.address(), launcherBuffer.bytes(), launcherBuffer.allocation());
     for (int i = 0; i < 3; i++) {
       DeviceStorage.collectUnreachable(runtime);
     }

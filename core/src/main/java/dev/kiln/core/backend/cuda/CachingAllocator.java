@@ -87,8 +87,11 @@ public final class CachingAllocator implements AutoCloseable {
   /** Cached free blocks: size class to the addresses of that class, the newest first. */
   private final Map<Long, ArrayDeque<Long>> cachedBySize = new HashMap<>();
 
-  /** Blocks handed out: address to size class. */
-  private final TreeMap<Long, Long> inUse = new TreeMap<>();
+  /** A block handed out: its size class and the number of the allocation that holds it. */
+  private record Block(long size, long allocation) {}
+
+  /** Blocks handed out, by address. */
+  private final TreeMap<Long, Block> inUse = new TreeMap<>();
 
   /** Flag set by {@link #close()}, after which allocations are rejected. */
   private boolean closed;
@@ -206,11 +209,11 @@ public final class CachingAllocator implements AutoCloseable {
         address = allocateFromDevice(bytes, size);
       }
 
-      inUse.put(address, size);
+      allocations++;
+      inUse.put(address, new Block(size, allocations));
       bytesInUse += size;
       peakBytesInUse = Math.max(peakBytesInUse, bytesInUse);
-      allocations++;
-      return new DeviceBuffer(address, size);
+      return new DeviceBuffer(address, size, allocations);
     } finally {
       lock.unlock();
     }
@@ -285,8 +288,8 @@ public final class CachingAllocator implements AutoCloseable {
   public void free(DeviceBuffer buffer) {
     lock.lock();
     try {
-      Long size = inUse.get(buffer.address());
-      if (size == null) {
+      Block block = inUse.get(buffer.address());
+      if (block == null || isReissued(buffer, block)) {
         throw new IllegalStateException(
             "cannot free block "
                 + buffer.hexAddress()
@@ -294,6 +297,7 @@ public final class CachingAllocator implements AutoCloseable {
                 + memory.deviceName()
                 + ": this allocator did not hand it out or it was already freed");
       }
+      long size = block.size();
       if (size != buffer.bytes()) {
         throw new IllegalStateException(
             String.format(
@@ -327,9 +331,11 @@ public final class CachingAllocator implements AutoCloseable {
   public void requireInUse(DeviceBuffer buffer, String role) {
     lock.lock();
     try {
-      Map.Entry<Long, Long> block = inUse.floorEntry(buffer.address());
+      Map.Entry<Long, Block> block = inUse.floorEntry(buffer.address());
       boolean inside =
-          block != null && buffer.address() - block.getKey() + buffer.bytes() <= block.getValue();
+          block != null
+              && buffer.address() - block.getKey() + buffer.bytes() <= block.getValue().size()
+              && !isReissued(buffer, block.getValue());
       if (!inside) {
         throw new IllegalStateException(
             role
@@ -339,12 +345,21 @@ public final class CachingAllocator implements AutoCloseable {
                 + buffer.bytes()
                 + " bytes on "
                 + memory.deviceName()
-                + ", which is not inside a block in use: it was freed, or it reaches past its"
-                + " block. Keep a buffer allocated until the last kernel or copy that uses it");
+                + ", which is not inside a block in use: it was freed (its block may serve"
+                + " another buffer since), or it reaches past its block. Keep a buffer allocated"
+                + " until the last kernel or copy that uses it");
       }
     } finally {
       lock.unlock();
     }
+  }
+
+  /**
+   * Returns whether {@code block} now belongs to a later allocation than the one {@code buffer}
+   * came from, so that the buffer's own block was freed and handed out again.
+   */
+  private static boolean isReissued(DeviceBuffer buffer, Block block) {
+    return buffer.allocation() != 0 && buffer.allocation() != block.allocation();
   }
 
   /**

@@ -203,6 +203,6 @@ public interface DeviceRuntime extends AutoCloseable {
               "floats [%d, %d) do not lie inside buffer %s of %d bytes",
               first, first + count, buffer.hexAddress(), buffer.bytes()));
     }
-    return new DeviceBuffer(buffer.address() + offset, bytes);
+    return new DeviceBuffer(buffer.address() + offset, bytes, buffer.allocation());
   }
 }

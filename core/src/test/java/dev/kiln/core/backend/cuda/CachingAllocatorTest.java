@@ -266,6 +266,25 @@ class CachingAllocatorTest {
   }
 
   @Test
+  void bufferWhoseBlockWasHandedOutAgainIsRejected() {
+    CachingAllocator allocator = new CachingAllocator(new FakeDeviceMemory(8 * MIB));
+    DeviceBuffer stale = allocator.allocate(3000);
+    allocator.free(stale);
+    DeviceBuffer owner = allocator.allocate(3000);
+    assertEquals(stale.address(), owner.address(), "the cache hands the freed block out again");
+
+    IllegalStateException use =
+        assertThrows(IllegalStateException.class, () -> allocator.requireInUse(stale, "a copy"));
+    assertTrue(use.getMessage().contains("it was freed"), use.getMessage());
+    DeviceBuffer staleSlice = new DeviceBuffer(stale.address() + 64, 128, stale.allocation());
+    assertThrows(IllegalStateException.class, () -> allocator.requireInUse(staleSlice, "a slice"));
+    assertThrows(IllegalStateException.class, () -> allocator.free(stale));
+
+    allocator.requireInUse(owner, "the new owner");
+    allocator.free(owner);
+  }
+
+  @Test
   void allocatorWorksAfterOutOfMemory() {
     FakeDeviceMemory memory = new FakeDeviceMemory(8 * MIB);
     CachingAllocator allocator = new CachingAllocator(memory);
