@@ -196,47 +196,55 @@ final class FewRowsGemm {
       s31 = x3.fma(b1, s31);
     }
 
-    // Each register is passed by name: an array of them would make C2 allocate them as objects.
+    // Each sum is stored by name into the scratch array here, so that no vector is passed to
+    // another method: C2 boxes a vector argument into a heap object whenever it does not inline the
+    // call (see VectorGemm's micro-kernel). An array of vectors would box them as well.
     int rows = Math.min(ROW_GROUP, ops.m() - i);
     boolean both = second != j;
-    storeDot(ops, i, j, vectorEnd, bj, s00, lanes);
+    s00.intoArray(lanes, 0);
+    storeDot(ops, i, j, vectorEnd, bj, lanes);
     if (both) {
-      storeDot(ops, i, second, vectorEnd, bs, s01, lanes);
+      s01.intoArray(lanes, 0);
+      storeDot(ops, i, second, vectorEnd, bs, lanes);
     }
     if (rows > 1) {
-      storeDot(ops, i + 1, j, vectorEnd, bj, s10, lanes);
+      s10.intoArray(lanes, 0);
+      storeDot(ops, i + 1, j, vectorEnd, bj, lanes);
       if (both) {
-        storeDot(ops, i + 1, second, vectorEnd, bs, s11, lanes);
+        s11.intoArray(lanes, 0);
+        storeDot(ops, i + 1, second, vectorEnd, bs, lanes);
       }
     }
     if (rows > 2) {
-      storeDot(ops, i + 2, j, vectorEnd, bj, s20, lanes);
+      s20.intoArray(lanes, 0);
+      storeDot(ops, i + 2, j, vectorEnd, bj, lanes);
       if (both) {
-        storeDot(ops, i + 2, second, vectorEnd, bs, s21, lanes);
+        s21.intoArray(lanes, 0);
+        storeDot(ops, i + 2, second, vectorEnd, bs, lanes);
       }
     }
     if (rows > 3) {
-      storeDot(ops, i + 3, j, vectorEnd, bj, s30, lanes);
+      s30.intoArray(lanes, 0);
+      storeDot(ops, i + 3, j, vectorEnd, bj, lanes);
       if (both) {
-        storeDot(ops, i + 3, second, vectorEnd, bs, s31, lanes);
+        s31.intoArray(lanes, 0);
+        storeDot(ops, i + 3, second, vectorEnd, bs, lanes);
       }
     }
   }
 
   /**
-   * Finishes the dot product of row i of A with the row of B at {@code bRow}: adds the lanes of
-   * {@code sum} in lane order, then the depths past the last whole vector one at a time, and stores
-   * the result at C(i, j).
+   * Finishes the dot product of row i of A with the row of B at {@code bRow}: adds the LANES
+   * partial sums in {@code lanes} in lane order, then the depths past the last whole vector one at
+   * a time, and stores the result at C(i, j).
    *
    * <p>The lanes go through {@code lanes}, a scratch array, because the order in which {@code
    * reduceLanes(ADD)} adds them is not specified: the compiled code and the interpreter may differ,
    * and so would the bits of the result.
    */
-  private static void storeDot(
-      Operands ops, int i, int j, int vectorEnd, int bRow, FloatVector sum, float[] lanes) {
+  private static void storeDot(Operands ops, int i, int j, int vectorEnd, int bRow, float[] lanes) {
     float[] a = ops.a();
     float[] b = ops.b();
-    sum.intoArray(lanes, 0);
     float total = 0f;
     for (float lane : lanes) {
       total += lane;
