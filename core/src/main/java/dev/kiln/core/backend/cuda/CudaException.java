@@ -43,18 +43,35 @@ public final class CudaException extends RuntimeException {
 
   /** Creates the exception for a failed call, without throwing it. */
   public static CudaException failure(int result, String call, String arguments) {
-    String message = message(result, call, arguments, errorName(result), errorDescription(result));
+    String message =
+        message(
+            result,
+            call,
+            arguments,
+            errorName(result),
+            errorDescription(result),
+            "1".equals(System.getenv("CUDA_LAUNCH_BLOCKING")));
     return new CudaException(message, call, result);
   }
 
   /**
    * Returns the message of a failed call, given the driver's name and description of {@code
-   * result}, with advice after a kernel fault.
+   * result}, with advice after a kernel fault. The fault belongs to an earlier kernel, unless
+   * launches block and the call is the launch itself: without {@code CUDA_LAUNCH_BLOCKING=1} even a
+   * launch reports the fault of a kernel queued before it.
+   *
+   * @param launchesBlock whether the environment variable {@code CUDA_LAUNCH_BLOCKING} is 1
    */
   static String message(
-      int result, String call, String arguments, String name, String description) {
+      int result,
+      String call,
+      String arguments,
+      String name,
+      String description,
+      boolean launchesBlock) {
     String message = String.format("%s(%s) failed with %s: %s", call, arguments, name, description);
-    if (isKernelFault(result) && !call.equals("cuLaunchKernel")) {
+    boolean ownFault = launchesBlock && call.equals("cuLaunchKernel");
+    if (isKernelFault(result) && !ownFault) {
       message += ". " + KERNEL_FAULT_ADVICE;
     }
     return message;
@@ -62,9 +79,10 @@ public final class CudaException extends RuntimeException {
 
   /**
    * What to do after a kernel fault that a later call reported. Launches are asynchronous, so the
-   * fault of a kernel appears at the next call that waits for the stream, which cannot say which
-   * kernel it was. With {@code CUDA_LAUNCH_BLOCKING=1} each launch waits for its kernel, and the
-   * launch's own error names the kernel, its grid and its block.
+   * fault of a kernel appears at a later driver call, such as the next launch or the next call that
+   * waits for the stream, which cannot tell which kernel it was. With {@code
+   * CUDA_LAUNCH_BLOCKING=1} each launch waits for its kernel, and the launch's own error names the
+   * kernel, its grid and its block.
    */
   static final String KERNEL_FAULT_ADVICE =
       "A kernel queued before this call failed, and the device cannot be used again in this"
@@ -80,6 +98,7 @@ public final class CudaException extends RuntimeException {
     return switch (result) {
       case CUresult.CUDA_ERROR_ILLEGAL_ADDRESS,
           CUresult.CUDA_ERROR_MISALIGNED_ADDRESS,
+          CUresult.CUDA_ERROR_INVALID_ADDRESS_SPACE,
           CUresult.CUDA_ERROR_ILLEGAL_INSTRUCTION,
           CUresult.CUDA_ERROR_INVALID_PC,
           CUresult.CUDA_ERROR_HARDWARE_STACK_ERROR,

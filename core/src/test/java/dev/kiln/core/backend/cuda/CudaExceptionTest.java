@@ -9,7 +9,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The driver errors' messages. The tests pass the error's name and description themselves and never
- * call the driver, because a failed load of JCuda's native library cannot be retried: once it
+ * call the driver, because a failed load of JCuda's native library cannot be retried. Once it
  * failed, every later use of JCudaDriver in this JVM reports only that its class cannot be
  * initialized, and CudaAvailabilityTest checks the first failure's message.
  */
@@ -23,7 +23,8 @@ class CudaExceptionTest {
             "cuStreamSynchronize",
             "device=cuda:0",
             "CUDA_ERROR_ILLEGAL_ADDRESS",
-            "an illegal memory access was encountered");
+            "an illegal memory access was encountered",
+            false);
 
     assertTrue(
         message.startsWith(
@@ -34,14 +35,29 @@ class CudaExceptionTest {
   }
 
   @Test
-  void faultAtLaunchGetsNoAdvice() {
+  void faultAtAnAsynchronousLaunchBelongsToAnEarlierKernel() {
     String message =
         CudaException.message(
             CUresult.CUDA_ERROR_ILLEGAL_ADDRESS,
             "cuLaunchKernel",
             "kernel=kiln_conv2d_forward",
             "CUDA_ERROR_ILLEGAL_ADDRESS",
-            "an illegal memory access was encountered");
+            "an illegal memory access was encountered",
+            false);
+
+    assertTrue(message.contains("A kernel queued before this call failed"), message);
+  }
+
+  @Test
+  void faultAtABlockingLaunchIsItsOwn() {
+    String message =
+        CudaException.message(
+            CUresult.CUDA_ERROR_ILLEGAL_ADDRESS,
+            "cuLaunchKernel",
+            "kernel=kiln_conv2d_forward",
+            "CUDA_ERROR_ILLEGAL_ADDRESS",
+            "an illegal memory access was encountered",
+            true);
 
     assertTrue(message.contains("kernel=kiln_conv2d_forward"), message);
     assertFalse(message.contains("CUDA_LAUNCH_BLOCKING"), message);
@@ -55,7 +71,8 @@ class CudaExceptionTest {
             "cuMemcpyHtoD",
             "bytes=4",
             "CUDA_ERROR_INVALID_VALUE",
-            "invalid argument");
+            "invalid argument",
+            false);
 
     assertEquals(
         "cuMemcpyHtoD(bytes=4) failed with CUDA_ERROR_INVALID_VALUE: invalid argument", message);
