@@ -105,6 +105,11 @@ public final class CudaContext implements AutoCloseable {
    * thread cannot tell whether the context is still current: a virtual thread may resume on another
    * operating-system thread, and other CUDA code may switch the context in between. The driver only
    * stores a thread-local value, so the call is cheap next to the launch or copy it precedes.
+   *
+   * <p>Call it right before the driver call, with nothing that may block in between: a virtual
+   * thread that waits for a lock there may resume on another operating-system thread, where the
+   * context is not current. cuBLAS and cuDNN calls are less exposed, because those libraries fall
+   * back to the device's primary context, the one kiln uses, on a thread without a current context.
    */
   public void makeCurrent() {
     CudaException.check(
@@ -185,8 +190,9 @@ public final class CudaContext implements AutoCloseable {
   /**
    * Waits for the stream, then unloads the modules and releases the staging buffer, the allocator's
    * cache, the stream and this process's reference to the primary context. A second call does
-   * nothing. The reference to the primary context is given back even where an earlier step fails,
-   * for example after a kernel fault, and the first failure is thrown after that.
+   * nothing. Each step runs even where an earlier one fails, for example after a kernel fault, so
+   * that the allocator is closed and the reference to the primary context is given back. The first
+   * failure is thrown at the end, with the later ones suppressed.
    */
   @Override
   public void close() {
@@ -198,34 +204,65 @@ public final class CudaContext implements AutoCloseable {
       OPEN.remove(deviceIndex);
     }
     RuntimeException failure = null;
-    try {
-      synchronize();
-      synchronized (this) {
-        for (CudaModule module : modules.values()) {
-          module.close();
-        }
-        modules.clear();
-      }
-      copies.close();
-      allocator.close();
-      CudaException.check(JCudaDriver.cuStreamDestroy(stream), "cuStreamDestroy", "device=" + this);
-    } catch (RuntimeException e) {
-      failure = e;
+    failure = attempt(failure, this::synchronize);
+    failure = attempt(failure, this::unloadModules);
+    failure = attempt(failure, copies::close);
+    failure = attempt(failure, allocator::close);
+    // From here on, a block that a tensor's cleaner frees is left alone (see isReleased). Setting
+    // the flag under this object's lock waits for a free that CudaMemory has already begun.
+    synchronized (this) {
+      released = true;
     }
-    released = true;
-    int result = JCudaDriver.cuDevicePrimaryCtxRelease(device);
+    failure =
+        attempt(
+            failure,
+            () ->
+                CudaException.check(
+                    JCudaDriver.cuStreamDestroy(stream), "cuStreamDestroy", "device=" + this));
+    failure =
+        attempt(
+            failure,
+            () ->
+                CudaException.check(
+                    JCudaDriver.cuDevicePrimaryCtxRelease(device),
+                    "cuDevicePrimaryCtxRelease",
+                    "device=" + this));
     if (failure != null) {
       throw failure;
     }
-    CudaException.check(result, "cuDevicePrimaryCtxRelease", "device=" + this);
+  }
+
+  private synchronized void unloadModules() {
+    for (CudaModule module : modules.values()) {
+      module.close();
+    }
+    modules.clear();
   }
 
   /**
-   * Returns whether {@link #close()} gave back this process's reference to the primary context. A
-   * block freed after that is left alone. Where kiln held the last reference, the driver freed the
-   * block with the context, and its address may already belong to a context opened since, so a
-   * {@code cuMemFree} could free another tensor's memory. Where other code still holds the context,
-   * the block stays allocated until the process ends, which is the smaller harm.
+   * Runs one step of {@link #close()} and returns the first failure so far: {@code first}, or this
+   * step's failure where there was none before, with any later one added as suppressed.
+   */
+  private static RuntimeException attempt(RuntimeException first, Runnable step) {
+    try {
+      step.run();
+      return first;
+    } catch (RuntimeException e) {
+      if (first == null) {
+        return e;
+      }
+      first.addSuppressed(e);
+      return first;
+    }
+  }
+
+  /**
+   * Returns whether {@link #close()} has closed the allocator and is about to give back the stream
+   * and this process's reference to the primary context. A block freed after that is left alone.
+   * Where kiln held the last reference, the driver frees the block with the context, and its
+   * address may then belong to a context opened since, so a {@code cuMemFree} could free another
+   * tensor's memory. Where other code still holds the context, the block stays allocated until the
+   * process ends, which is the smaller harm. Read it while holding this object's lock.
    */
   boolean isReleased() {
     return released;

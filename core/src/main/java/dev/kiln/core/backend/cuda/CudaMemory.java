@@ -40,15 +40,20 @@ public final class CudaMemory implements DeviceMemory {
    */
   @Override
   public void free(long address, long bytes) {
-    if (context.isReleased()) {
-      // A tensor that outlived its closed context; CudaContext.isReleased explains why it is left.
-      return;
+    // The context's lock keeps CudaContext.close() from destroying the stream or giving back the
+    // context between the check and the free.
+    synchronized (context) {
+      if (context.isReleased()) {
+        // A tensor that outlived its closed context; CudaContext.isReleased explains why it is
+        // left.
+        return;
+      }
+      context.synchronize();
+      CudaException.check(
+          JCudaDriver.cuMemFree(new RawDevicePointer(address)),
+          "cuMemFree",
+          String.format("address=0x%x, bytes=%d, device=%s", address, bytes, deviceName()));
     }
-    context.synchronize();
-    CudaException.check(
-        JCudaDriver.cuMemFree(new RawDevicePointer(address)),
-        "cuMemFree",
-        String.format("address=0x%x, bytes=%d, device=%s", address, bytes, deviceName()));
   }
 
   @Override

@@ -21,12 +21,18 @@ import java.util.Map;
  * cache is full. Another thread's launcher could be holding it between the lookup and its launch.
  * The allocator would then hand the freed block to the next upload, which overwrites it at once.
  *
- * <p>The cache therefore works in two generations. When the current one holds {@link #MAX_ENTRIES}
+ * <p>The cache therefore works in two generations. When the current one has {@link #MAX_ENTRIES}
  * arrays, it is retired and a new one starts; the arrays of the generation retired before it are
  * freed then. A buffer is thus freed only after {@link #MAX_ENTRIES} more distinct arrays have been
- * uploaded, each with a copy that waits for the device, which takes far longer than any launcher
- * holds a buffer. Kernels already queued are no concern: the allocator hands a freed block only to
- * work issued later, which runs after them on the device's one stream.
+ * uploaded, each with its own allocation and copy (on a GPU, a copy that waits for the device),
+ * which takes far longer than a launcher needs from its lookup to its launch. Kernels already
+ * queued are no concern: the allocator hands a freed block only to work issued later, which runs
+ * after them on the device's one stream.
+ *
+ * <p>NOTE: that margin is a matter of timing, not enforced: a launcher thread paused between its
+ * lookup and its launch while other threads upload a thousand new shapes would still read a reused
+ * block. Training and inference use a few dozen shapes, so this needs a workload whose shapes
+ * change all the time.
  */
 public final class ConstantInts {
 

@@ -155,16 +155,19 @@ class CudaContextGpuTest {
     int n = 256;
     DeviceBuffer x = context.allocator().allocate(n * 4L);
     DeviceBuffer y = context.allocator().allocate(n * 4L);
-    float[] ones = new float[n];
-    Arrays.fill(ones, 1f);
-    context.copies().toDevice(ones, 0, x, 0, n);
-    context.copies().toDevice(ones, 0, y, 0, n);
-    kernels.launch("scale_add", Dim3.of(1), Dim3.of(n), 0, y, x, 2.0f, n);
-    float[] result = new float[n];
-    context.copies().toHost(y, 0, result, 0, n);
-    assertEquals(3f, result[n - 1]);
-    context.allocator().free(x);
-    context.allocator().free(y);
+    try {
+      float[] ones = new float[n];
+      Arrays.fill(ones, 1f);
+      context.copies().toDevice(ones, 0, x, 0, n);
+      context.copies().toDevice(ones, 0, y, 0, n);
+      kernels.launch("scale_add", Dim3.of(1), Dim3.of(n), 0, y, x, 2.0f, n);
+      float[] result = new float[n];
+      context.copies().toHost(y, 0, result, 0, n);
+      assertEquals(3f, result[n - 1]);
+    } finally {
+      context.allocator().free(x);
+      context.allocator().free(y);
+    }
   }
 
   @Test
