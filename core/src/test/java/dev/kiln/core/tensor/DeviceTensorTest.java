@@ -109,10 +109,10 @@ class DeviceTensorTest {
   }
 
   @Test
-  void heldBufferKeepsItsBlockAfterTheTensorDies() {
+  void heldBufferOutlivesItsTensor() {
     DeviceRuntime runtime = DeviceKernels.of(EMULATED).runtime();
-    // A launcher between its lookup of the buffer and its launch: it holds the buffer, and the
-    // tensor is already unreachable.
+    // A launcher between its lookup of the buffer and its launch still references the buffer,
+    // while the tensor is already unreachable.
     DeviceBuffer launcherBuffer =
         DeviceStorage.bufferOf(Tensor.zeros(DType.FLOAT32, EMULATED, 1 << 16));
     DeviceBuffer copy =

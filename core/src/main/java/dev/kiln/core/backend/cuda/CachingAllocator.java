@@ -97,8 +97,8 @@ public final class CachingAllocator implements AutoCloseable {
   private boolean closed;
 
   /**
-   * Most reclaims for one allocation. Each runs a full garbage collection, so a device that stays
-   * full costs a few collections before its out-of-memory error, not an endless loop.
+   * Maximum number of reclaims for one allocation. Each runs a full garbage collection, so a device
+   * that stays full costs a few collections before its out-of-memory error, not an endless loop.
    */
   static final int RECLAIM_ATTEMPTS = 4;
 

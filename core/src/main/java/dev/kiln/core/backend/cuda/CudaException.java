@@ -78,7 +78,7 @@ public final class CudaException extends RuntimeException {
   }
 
   /**
-   * What to do after a kernel fault that a later call reported. Launches are asynchronous, so the
+   * Advice appended to a kernel fault that a later call reported. Launches are asynchronous, so the
    * fault of a kernel appears at a later driver call, such as the next launch or the next call that
    * waits for the stream, which cannot tell which kernel it was. With {@code
    * CUDA_LAUNCH_BLOCKING=1} each launch waits for its kernel, and the launch's own error names the
@@ -91,8 +91,8 @@ public final class CudaException extends RuntimeException {
           + " launch's error names it";
 
   /**
-   * Returns whether {@code result} is a fault inside a running kernel, which the driver reports at
-   * the next call that waits for the stream and which leaves the context unusable.
+   * Returns whether {@code result} is a fault inside a running kernel. The driver reports such a
+   * fault at a later call, and the context cannot be used again in this process.
    */
   static boolean isKernelFault(int result) {
     return switch (result) {

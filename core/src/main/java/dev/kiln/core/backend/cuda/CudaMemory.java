@@ -44,8 +44,8 @@ public final class CudaMemory implements DeviceMemory {
     // context between the check and the free.
     synchronized (context) {
       if (context.isReleased()) {
-        // A tensor that outlived its closed context; CudaContext.isReleased explains why it is
-        // left.
+        // A tensor outlived its closed context. CudaContext.isReleased explains why its block is
+        // left alone.
         return;
       }
       context.synchronize();

@@ -16,7 +16,7 @@ package dev.kiln.core.backend.cuda;
  * @param bytes the usable size in bytes, which is at least the requested size because the allocator
  *     rounds requests up to a size class
  * @param allocation the allocator's number of the allocation that this buffer, or the block it is a
- *     slice of, came from; 0 for a buffer made outside an allocator, which no check compares
+ *     slice of, came from, or 0 for a buffer made outside an allocator, which no check compares
  */
 public record DeviceBuffer(long address, long bytes, long allocation) {
 

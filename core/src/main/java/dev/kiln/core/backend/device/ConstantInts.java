@@ -36,7 +36,7 @@ import java.util.Map;
  */
 public final class ConstantInts {
 
-  /** Number of arrays that fill one generation; the cache keeps up to twice as many. */
+  /** Number of arrays that fill one generation. The cache keeps up to twice as many. */
   public static final int MAX_ENTRIES = 1024;
 
   private final DeviceRuntime runtime;

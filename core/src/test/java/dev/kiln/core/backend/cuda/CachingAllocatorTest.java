@@ -227,7 +227,7 @@ class CachingAllocatorTest {
   }
 
   @Test
-  void reclaimerIsAskedAgainWhileItGivesSomethingBack() {
+  void reclaimRepeatsWhileBlocksReturn() {
     FakeDeviceMemory memory = new FakeDeviceMemory(8 * MIB);
     CachingAllocator allocator = new CachingAllocator(memory);
     DeviceBuffer small = allocator.allocate(MIB);
@@ -250,7 +250,7 @@ class CachingAllocatorTest {
   }
 
   @Test
-  void reclaimerThatKeepsClaimingSuccessIsAskedBoundedTimes() {
+  void reclaimAttemptsAreBounded() {
     FakeDeviceMemory memory = new FakeDeviceMemory(8 * MIB);
     CachingAllocator allocator = new CachingAllocator(memory);
     allocator.allocate(6 * MIB);
@@ -266,7 +266,7 @@ class CachingAllocatorTest {
   }
 
   @Test
-  void bufferWhoseBlockWasHandedOutAgainIsRejected() {
+  void staleBufferOfReissuedBlockRejected() {
     CachingAllocator allocator = new CachingAllocator(new FakeDeviceMemory(8 * MIB));
     DeviceBuffer stale = allocator.allocate(3000);
     allocator.free(stale);

@@ -17,14 +17,7 @@ class CudaExceptionTest {
 
   @Test
   void faultAtSynchronizeAdvisesBlockingLaunches() {
-    String message =
-        CudaException.message(
-            CUresult.CUDA_ERROR_ILLEGAL_ADDRESS,
-            "cuStreamSynchronize",
-            "device=cuda:0",
-            "CUDA_ERROR_ILLEGAL_ADDRESS",
-            "an illegal memory access was encountered",
-            false);
+    String message = illegalAddressAt("cuStreamSynchronize", "device=cuda:0", false);
 
     assertTrue(
         message.startsWith(
@@ -35,29 +28,15 @@ class CudaExceptionTest {
   }
 
   @Test
-  void faultAtAnAsynchronousLaunchBelongsToAnEarlierKernel() {
-    String message =
-        CudaException.message(
-            CUresult.CUDA_ERROR_ILLEGAL_ADDRESS,
-            "cuLaunchKernel",
-            "kernel=kiln_conv2d_forward",
-            "CUDA_ERROR_ILLEGAL_ADDRESS",
-            "an illegal memory access was encountered",
-            false);
+  void faultAtAsyncLaunchGetsAdvice() {
+    String message = illegalAddressAt("cuLaunchKernel", "kernel=kiln_conv2d_forward", false);
 
     assertTrue(message.contains("A kernel queued before this call failed"), message);
   }
 
   @Test
   void faultAtABlockingLaunchIsItsOwn() {
-    String message =
-        CudaException.message(
-            CUresult.CUDA_ERROR_ILLEGAL_ADDRESS,
-            "cuLaunchKernel",
-            "kernel=kiln_conv2d_forward",
-            "CUDA_ERROR_ILLEGAL_ADDRESS",
-            "an illegal memory access was encountered",
-            true);
+    String message = illegalAddressAt("cuLaunchKernel", "kernel=kiln_conv2d_forward", true);
 
     assertTrue(message.contains("kernel=kiln_conv2d_forward"), message);
     assertFalse(message.contains("CUDA_LAUNCH_BLOCKING"), message);
@@ -78,5 +57,16 @@ class CudaExceptionTest {
         "cuMemcpyHtoD(bytes=4) failed with CUDA_ERROR_INVALID_VALUE: invalid argument", message);
     assertTrue(CudaException.isKernelFault(CUresult.CUDA_ERROR_LAUNCH_FAILED));
     assertFalse(CudaException.isKernelFault(CUresult.CUDA_ERROR_OUT_OF_MEMORY));
+  }
+
+  /** Returns the message of a CUDA_ERROR_ILLEGAL_ADDRESS that {@code call} reported. */
+  private static String illegalAddressAt(String call, String arguments, boolean launchesBlock) {
+    return CudaException.message(
+        CUresult.CUDA_ERROR_ILLEGAL_ADDRESS,
+        call,
+        arguments,
+        "CUDA_ERROR_ILLEGAL_ADDRESS",
+        "an illegal memory access was encountered",
+        launchesBlock);
   }
 }

@@ -28,7 +28,8 @@ class CublasDirectFakeTest {
 
   /**
    * The fake: the functions kiln binds, recording their arguments. {@code cublasSgemm_v2} returns
-   * {@code CUBLAS_STATUS_INVALID_VALUE} (7) when m is negative, as the real one does.
+   * {@code CUBLAS_STATUS_INVALID_VALUE} (7) when m is negative. BLAS treats a negative size as
+   * invalid and m = 0 as an empty product.
    */
   private static final String SOURCE =
       """
