@@ -31,6 +31,12 @@ import java.util.Set;
  *   <li>{@code nvidia/*}{@code /lib} inside the active {@code VIRTUAL_ENV} and {@code
  *       CONDA_PREFIX}, and {@code CONDA_PREFIX/lib}, where conda's own {@code cudnn} and {@code
  *       libcublas} packages put the libraries;
+ *   <li>{@code nvidia/*}{@code /lib} inside the Python environment of the first {@code python3} on
+ *       {@code PATH}: the parent of its folder, as {@code /opt/venv} for {@code
+ *       /opt/venv/bin/python3}. A container image can put a virtual environment's {@code bin} first
+ *       on the {@code PATH} without setting {@code VIRTUAL_ENV}, and then its wheels are in none of
+ *       the other folders. Python is not run, and a {@code python3} that is a link counts where the
+ *       link is, because a virtual environment's {@code python3} links to the system's;
  *   <li>the toolkit and system folders ({@link #SYSTEM_FOLDERS});
  *   <li>{@code nvidia/*}{@code /lib} inside the user's and the system's Python package folders
  *       ({@link #PYTHON_PACKAGE_FOLDERS}), found without running Python.
@@ -159,6 +165,10 @@ public final class LibraryDiscovery {
     if (conda != null && !conda.isBlank()) {
       folders.addAll(expand(Path.of(conda), "lib"));
     }
+    Path pythonPrefix = pythonEnvironmentOnPath();
+    if (pythonPrefix != null) {
+      folders.addAll(expand(pythonPrefix, "lib/python3.*/site-packages/nvidia/*/lib"));
+    }
     for (String pattern : SYSTEM_FOLDERS) {
       folders.addAll(expand(root, pattern));
     }
@@ -171,6 +181,23 @@ public final class LibraryDiscovery {
       }
     }
     return List.copyOf(folders);
+  }
+
+  /**
+   * Returns the parent of the folder that contains the first executable {@code python3} on {@code
+   * PATH}, such as {@code /opt/venv} for {@code /opt/venv/bin/python3}, or null where there is
+   * none. The entry itself is not resolved, so a {@code python3} that links elsewhere still names
+   * the environment whose {@code bin} contains the link.
+   */
+  private Path pythonEnvironmentOnPath() {
+    for (Path entry : splitPathList(environment.get("PATH"))) {
+      Path folder = entry.toAbsolutePath().normalize();
+      Path python = folder.resolve("python3");
+      if (Files.isRegularFile(python) && Files.isExecutable(python)) {
+        return folder.getParent();
+      }
+    }
+    return null;
   }
 
   /**

@@ -127,6 +127,54 @@ class LibraryDiscoveryTest {
     assertEquals(List.of(condaPackage, wheel), paths(result));
   }
 
+  /**
+   * A container image with {@code python3} in {@code /opt/torch/.venv/bin}, CUDA 13's wheels in
+   * {@code nvidia/cu13/lib} and cuDNN's in {@code nvidia/cudnn/lib}. The environment is on the
+   * PATH, but no {@code VIRTUAL_ENV} names it.
+   */
+  @Test
+  void searchesFirstPythonEnvironmentOnPath() throws IOException {
+    Path system = root.resolve("usr/bin");
+    Path realPython = executable(system.resolve("python3.12"));
+    Path venvBin = Files.createDirectories(root.resolve("opt/torch/.venv/bin"));
+    // A virtual environment's python3 is a link to the system's. Its environment is still the one
+    // whose bin contains the link.
+    Files.createSymbolicLink(venvBin.resolve("python3"), realPython);
+    Path packages = root.resolve("opt/torch/.venv/lib/python3.12/site-packages/nvidia");
+    Path cublas = FakeLibraries.elf(packages.resolve("cu13/lib"), "libcublas.so.13");
+    Path cudnn = FakeLibraries.elf(packages.resolve("cudnn/lib"), "libcudnn.so.9");
+    // A later python3 on the PATH is not the one the shell runs, so its packages are left out.
+    Path laterBin = Files.createDirectories(root.resolve("opt/other/bin"));
+    executable(laterBin.resolve("python3"));
+    FakeLibraries.elf(
+        root.resolve("opt/other/lib/python3.11/site-packages/nvidia/cudnn/lib"), "libcudnn.so.8");
+    // A folder named python3 is no interpreter, so the search goes on to the next entry.
+    Path notPython = Files.createDirectories(root.resolve("tools/bin/python3")).getParent();
+    Map<String, String> environment =
+        Map.of("PATH", notPython + ":" + venvBin + ":" + system + ":" + laterBin);
+
+    assertEquals(List.of(cublas), paths(discovery(environment).find(VendorLibrary.CUBLAS)));
+    assertEquals(List.of(cudnn), paths(discovery(environment).find(VendorLibrary.CUDNN)));
+  }
+
+  @Test
+  void pythonWithoutAnEnvironmentAddsNoFolder() throws IOException {
+    Path bin = Files.createDirectories(root.resolve("opt/tools/bin"));
+    executable(bin.resolve("python3"));
+
+    assertEquals(
+        discovery(Map.of()).searchFolders(),
+        discovery(Map.of("PATH", bin.toString())).searchFolders());
+  }
+
+  /** Creates an empty file that the owner may run. */
+  private static Path executable(Path file) throws IOException {
+    Files.createDirectories(file.getParent());
+    Files.createFile(file);
+    assertTrue(file.toFile().setExecutable(true), "cannot make " + file + " executable");
+    return file;
+  }
+
   @Test
   void versionedToolkitFoldersNewestFirst() throws IOException {
     Path older = FakeLibraries.elf(root.resolve("usr/local/cuda-12.4/lib64"), "libcublas.so.12");
