@@ -227,8 +227,8 @@ def print_info(torch, threads, device):
         record("info", SIDE, "cuda", torch.version.cuda)
         record("info", SIDE, "gpu", torch.cuda.get_device_name(device))
         record("info", SIDE, "cudnn", torch.backends.cudnn.version())
-        record("info", SIDE, "cudnn_allow_tf32", torch.backends.cudnn.allow_tf32)
-        record("info", SIDE, "matmul_allow_tf32", torch.backends.cuda.matmul.allow_tf32)
+        for flag, value in precision_flags(torch):
+            record("info", SIDE, flag, value)
         record("info", SIDE, "cudnn_benchmark", torch.backends.cudnn.benchmark)
         for variable in TF32_VARIABLES:
             record("info", SIDE, variable, os.environ.get(variable, "unset"))
@@ -312,11 +312,10 @@ def open_device(torch, name):
               f"machine with an NVIDIA GPU and a CUDA build of PyTorch", file=sys.stderr)
         sys.exit(3)
     # kiln runs float32 convolutions with CUDNN_FMA_MATH and matrix products with cuBLAS's default
-    # math, so neither uses TF32, and it picks cuDNN's algorithms by heuristic. PyTorch 1.13
-    # defaults to TF32 in cuDNN's convolutions, so without these lines the two sides would not
-    # compute at the same precision.
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
+    # math, so neither uses TF32, and it picks cuDNN's algorithms by heuristic. PyTorch defaults to
+    # TF32 in cuDNN's convolutions, so without these lines the two sides would not compute at the
+    # same precision.
+    use_full_float32(torch)
     torch.backends.cudnn.benchmark = False
     index = 0 if name == "cuda" else int(name[len("cuda:"):])
     if index >= torch.cuda.device_count():
@@ -327,6 +326,37 @@ def open_device(torch, name):
         sys.exit(3)
     device = torch.device("cuda", index)
     return device, lambda: torch.cuda.synchronize(device)
+
+
+def has_fp32_precision_settings(torch):
+    """Return whether this PyTorch has the fp32_precision settings, which PyTorch 2.9 has."""
+    return hasattr(torch.backends.cuda.matmul, "fp32_precision")
+
+
+def use_full_float32(torch):
+    """Turn TF32 off in PyTorch's float32 matrix products and cuDNN's convolutions.
+
+    PyTorch 2.9 replaced the allow_tf32 flags with fp32_precision settings, one for each backend
+    and operation, and deprecated the old flags. It raises a RuntimeError where code reads a flag
+    after the two kinds were mixed, so a PyTorch with the new settings gets only those. The RNN
+    setting is set too, because PyTorch checks that cuDNN's convolution and RNN settings agree.
+    """
+    if has_fp32_precision_settings(torch):
+        cudnn = torch.backends.cudnn
+        for backend in (torch.backends.cuda.matmul, cudnn, cudnn.conv, cudnn.rnn):
+            backend.fp32_precision = "ieee"
+    else:
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+
+
+def precision_flags(torch):
+    """Return the settings that use_full_float32 changed, as (name, value) pairs to print."""
+    if has_fp32_precision_settings(torch):
+        return [("matmul_fp32_precision", torch.backends.cuda.matmul.fp32_precision),
+                ("cudnn_conv_fp32_precision", torch.backends.cudnn.conv.fp32_precision)]
+    return [("cudnn_allow_tf32", torch.backends.cudnn.allow_tf32),
+            ("matmul_allow_tf32", torch.backends.cuda.matmul.allow_tf32)]
 
 
 def device_name(text):

@@ -826,7 +826,7 @@ if [ -z "$pytorch_absent" ]; then
     $3 ~ /^(torch|cuda|gpu|cudnn)$/ { print $3 " " $4 }' "$pytorch_log" | paste -sd, |
     sed 's/,/, /g')"
   pytorch_precision="$(awk -F'\t' '$1 == "info" && $2 == "pytorch" && !seen[$3]++ &&
-    $3 ~ /^(cudnn_allow_tf32|matmul_allow_tf32|cudnn_benchmark|NVIDIA_TF32_OVERRIDE|TORCH_ALLOW_TF32_CUBLAS_OVERRIDE)$/ {
+    $3 ~ /^(cudnn_allow_tf32|matmul_allow_tf32|matmul_fp32_precision|cudnn_conv_fp32_precision|cudnn_benchmark|NVIDIA_TF32_OVERRIDE|TORCH_ALLOW_TF32_CUBLAS_OVERRIDE)$/ {
     print $3 "=" $4 }' "$pytorch_log" | paste -sd' ')"
   add_section 55 "PyTorch training steps on $device" \
     "pytorch_bench.py run --device $device (${pytorch_about:-versions not printed}): the same presets" \

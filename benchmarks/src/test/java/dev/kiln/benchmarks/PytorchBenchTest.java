@@ -1,6 +1,7 @@
 package dev.kiln.benchmarks;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -13,9 +14,11 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Checks that {@code pytorch_bench.py} prints rates in full precision, and runs its GPU set-up
- * against a stand-in for the torch module, so that the precision settings are checked on a machine
- * without a GPU. The stand-in reports CUDA as available and starts with all three flags on, so each
- * one must be turned off. It does not check that a real PyTorch on a GPU honours the flags.
+ * against stand-ins for the torch module, so that the precision settings are checked on a machine
+ * without a GPU: one with the allow_tf32 flags of PyTorch 1.13 and one with the fp32_precision
+ * settings of PyTorch 2.9 and later. The stand-ins report CUDA as available and start with TF32 and
+ * cuDNN's benchmark mode on, so each setting must be turned off. They do not check that a real
+ * PyTorch on a GPU honours the settings.
  */
 class PytorchBenchTest {
   private static final Path PYTHON = Path.of("/usr/bin/python3");
@@ -92,6 +95,58 @@ class PytorchBenchTest {
     assertTrue(lines.contains("info\tpytorch\tcudnn_benchmark\tFalse"), output);
     assertTrue(lines.contains("info\tpytorch\tNVIDIA_TF32_OVERRIDE\t0"), output);
     assertTrue(lines.contains("info\tpytorch\tTORCH_ALLOW_TF32_CUBLAS_OVERRIDE\tunset"), output);
+  }
+
+  /**
+   * PyTorch 2.9 and later: the stand-in has the fp32_precision settings, and its old allow_tf32
+   * flags raise as a real PyTorch does where the two kinds were mixed, so the script must use the
+   * new settings alone.
+   */
+  @Test
+  void cudaUsesNewPrecisionSettings() throws Exception {
+    String program =
+        """
+        import importlib.util, sys
+        from types import SimpleNamespace as Namespace
+        spec = importlib.util.spec_from_file_location("pytorch_bench", sys.argv[1])
+        bench = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench)
+        class Legacy:
+            def __getattr__(self, name):
+                if name == "allow_tf32":
+                    raise RuntimeError("mix of the legacy and new APIs")
+                raise AttributeError(name)
+            def __setattr__(self, name, value):
+                if name == "allow_tf32":
+                    raise RuntimeError("mix of the legacy and new APIs")
+                object.__setattr__(self, name, value)
+        matmul, cudnn = Legacy(), Legacy()
+        matmul.fp32_precision = "tf32"
+        cudnn.fp32_precision = "none"
+        cudnn.conv = Namespace(fp32_precision="tf32")
+        cudnn.rnn = Namespace(fp32_precision="tf32")
+        cudnn.benchmark = True
+        cudnn.version = lambda: 91300
+        torch = Namespace(
+            __version__="2.11-fake",
+            version=Namespace(cuda="13.0"),
+            device=lambda kind, index=None: Namespace(type=kind, index=index),
+            cuda=Namespace(is_available=lambda: True, synchronize=lambda device: None,
+                           get_device_name=lambda device: "fake GPU", device_count=lambda: 1),
+            backends=Namespace(cudnn=cudnn, cuda=Namespace(matmul=matmul),
+                               mkldnn=Namespace(is_available=lambda: False)))
+        device, synchronize = bench.open_device(torch, "cuda")
+        bench.print_info(torch, 1, device)
+        print("settings", cudnn.fp32_precision, cudnn.rnn.fp32_precision)
+        """;
+    String output = runWithScript(program, new ProcessBuilder());
+
+    List<String> lines = output.lines().toList();
+    assertTrue(lines.contains("info\tpytorch\tmatmul_fp32_precision\tieee"), output);
+    assertTrue(lines.contains("info\tpytorch\tcudnn_conv_fp32_precision\tieee"), output);
+    assertTrue(lines.contains("info\tpytorch\tcudnn_benchmark\tFalse"), output);
+    assertTrue(lines.contains("settings ieee ieee"), output);
+    assertFalse(output.contains("allow_tf32"), output);
   }
 
   /**
