@@ -158,9 +158,20 @@ fi
 system_java="$(command -v java || true)"
 built="$(sed -n 's/^built: //p' "$bundle/MANIFEST.txt" 2>/dev/null)"
 commit="$(sed -n 's/^commit: //p' "$bundle/MANIFEST.txt" 2>/dev/null)"
+# ZGC backs the heap with a memory file from memfd_create. NOTE: whether a sandboxed kernel such as
+# gVisor offers all that ZGC needs is unchecked. Where ZGC cannot start, the timers and runs would
+# all fail at once, so they fall back to the JVM's default collector, and the report names why.
+collector_line="- garbage collector: ZGC, as the \`kiln\` launcher sets it"
+if ! zgc_output="$(timeout 60 "$java" "${kiln_jvm_options[@]}" -version 2>&1)"; then
+  kiln_jvm_options=(-Djava.awt.headless=true)
+  collector_line="- garbage collector: the JVM's default, because ZGC did not start here:"
+  collector_line="$collector_line \`$(printf '%s\n' "$zgc_output" | head -2 | paste -sd' ')\`"
+  echo "gpu-check: ZGC did not start, so the timers use the JVM's default collector" >&2
+fi
 add_section 00 "Java runtime" "- bundle runtime: \`$java_version\` at \`$java\`" \
   "- system java: ${system_java:-none on PATH}${system_java:+ (not used)}" \
-  "- bundle: built ${built:-at an unknown time} from commit ${commit:-unknown}"
+  "- bundle: built ${built:-at an unknown time} from commit ${commit:-unknown}" \
+  "$collector_line"
 
 # ---- 1. The machine ----
 machine_log="$out/machine.log"
