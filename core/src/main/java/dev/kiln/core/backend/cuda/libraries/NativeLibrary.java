@@ -1,10 +1,13 @@
 package dev.kiln.core.backend.cuda.libraries;
 
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -42,8 +45,17 @@ final class NativeLibrary implements AutoCloseable {
     SymbolLookup load(Path file, Arena arena);
   }
 
-  /** The loader that calls the dynamic linker ({@code dlopen}). */
-  static final FileLoader DYNAMIC_LINKER = SymbolLookup::libraryLookup;
+  /**
+   * The loader that calls the dynamic linker ({@code dlopen}). Its failure message ends with the
+   * linker's own reason, where {@link #linkerReason} can read it.
+   */
+  static final FileLoader DYNAMIC_LINKER = NativeLibrary::loadWithLinkerReason;
+
+  /** {@code RTLD_LAZY} of {@code dlfcn.h}: bind functions at their first call. */
+  private static final int RTLD_LAZY = 1;
+
+  /** Maximum bytes of a linker message that {@link #linkerReason} reads. */
+  private static final int MAX_REASON_BYTES = 4096;
 
   private final Arena arena;
   private final SymbolLookup lookup;
@@ -106,8 +118,8 @@ final class NativeLibrary implements AutoCloseable {
         library =
             new NativeLibrary(arena, lookup, candidate.path(), candidate.version(), passedOver);
       } catch (IllegalArgumentException e) {
-        // libraryLookup reports a dlopen failure as IllegalArgumentException, with dlerror()'s
-        // text when the JDK has it.
+        // The loader reports a dlopen failure as IllegalArgumentException. DYNAMIC_LINKER adds the
+        // linker's reason to its message.
         arena.close();
         failures.add(candidate.path() + " failed to load: " + e.getMessage());
         passedOver.add(failures.getLast());
@@ -274,6 +286,54 @@ final class NativeLibrary implements AutoCloseable {
       throw e;
     } catch (Throwable e) {
       throw new IllegalStateException("native call failed: " + e, e);
+    }
+  }
+
+  /**
+   * Opens {@code file} with {@link SymbolLookup#libraryLookup}. JDK 25 reports a failure only as
+   * "Cannot open library: PATH", so the message gains the dynamic linker's reason, such as a
+   * dependency that is not found or "file too short".
+   */
+  private static SymbolLookup loadWithLinkerReason(Path file, Arena arena) {
+    try {
+      return SymbolLookup.libraryLookup(file, arena);
+    } catch (IllegalArgumentException e) {
+      String reason = linkerReason(file);
+      if (reason == null || e.getMessage() == null || e.getMessage().contains(reason)) {
+        throw e;
+      }
+      throw new IllegalArgumentException(e.getMessage() + " (" + reason + ")", e);
+    }
+  }
+
+  /**
+   * Returns the dynamic linker's reason for rejecting {@code file}: its {@code dlerror()} text
+   * after one more {@code dlopen}, which fails the same way. glibc keeps that text per thread, so
+   * no other thread can replace it in between. Returns null where the C library lacks those
+   * functions or the second attempt loads the file after all, which it then closes again.
+   */
+  static String linkerReason(Path file) {
+    SymbolLookup libc = LINKER.defaultLookup();
+    MemorySegment dlopen = libc.find("dlopen").orElse(null);
+    MemorySegment dlerror = libc.find("dlerror").orElse(null);
+    MemorySegment dlclose = libc.find("dlclose").orElse(null);
+    if (dlopen == null || dlerror == null || dlclose == null) {
+      return null;
+    }
+    MethodHandle open =
+        LINKER.downcallHandle(
+            dlopen, FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.ADDRESS, JAVA_INT));
+    MethodHandle error = LINKER.downcallHandle(dlerror, FunctionDescriptor.of(ValueLayout.ADDRESS));
+    MethodHandle close =
+        LINKER.downcallHandle(dlclose, FunctionDescriptor.of(JAVA_INT, ValueLayout.ADDRESS));
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment handle =
+          (MemorySegment) invoke(open, arena.allocateFrom(file.toString()), RTLD_LAZY);
+      if (handle.address() != 0) {
+        invoke(close, handle);
+        return null;
+      }
+      return cString((MemorySegment) invoke(error), MAX_REASON_BYTES);
     }
   }
 

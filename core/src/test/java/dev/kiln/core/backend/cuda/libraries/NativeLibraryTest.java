@@ -183,6 +183,37 @@ class NativeLibraryTest {
   }
 
   @Test
+  void linkerFailureGivesLinkersReason() throws IOException {
+    // A valid ELF header with no code: the JDK's message names only the file.
+    Path file = FakeLibraries.elf(root.resolve("lib"), "libempty.so");
+
+    try (Arena arena = Arena.ofConfined()) {
+      IllegalArgumentException e =
+          assertThrows(
+              IllegalArgumentException.class, () -> NativeLibrary.DYNAMIC_LINKER.load(file, arena));
+
+      assertTrue(e.getMessage().contains(file.toString()), e.getMessage());
+      assertTrue(e.getMessage().contains("no loadable segments"), e.getMessage());
+    }
+  }
+
+  @Test
+  void linkerReasonNamesMissingFile() {
+    String reason = NativeLibrary.linkerReason(root.resolve("libabsent.so"));
+
+    assertTrue(reason.contains("libabsent.so"), reason);
+    assertTrue(reason.contains("No such file or directory"), reason);
+  }
+
+  @Test
+  void loadableFileHasNoLinkerReason() {
+    Path libm = SYSTEM_LIBS.resolve("libm.so.6");
+    assumeTrue(Files.exists(libm), libm + " does not exist on this machine");
+
+    assertNull(NativeLibrary.linkerReason(libm));
+  }
+
+  @Test
   void noCandidateFailsWithDiscoveryDescription() {
     DiscoveryResult found = new LibraryDiscovery(Map.of(), root, root).find(VendorLibrary.CUBLAS);
 
