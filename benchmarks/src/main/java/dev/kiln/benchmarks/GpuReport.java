@@ -1,6 +1,9 @@
 package dev.kiln.benchmarks;
 
 import dev.kiln.core.backend.cuda.CudaAvailability;
+import dev.kiln.core.backend.cuda.CudaContext;
+import dev.kiln.core.backend.cuda.libraries.VendorBindings;
+import dev.kiln.core.backend.cuda.libraries.VendorSelection;
 import dev.kiln.core.tensor.Device;
 import dev.kiln.keypoints.model.ModelPresets;
 import dev.kiln.keypoints.train.EpochRecord;
@@ -107,10 +110,39 @@ public final class GpuReport {
     print("device", availability.device().toString());
     print("usable", Boolean.toString(availability.usable()));
     print("message", availability.message());
+    if (availability.usable()) {
+      printLibraries(device.index());
+    }
 
     print("fatbin", describeResource(CudaAvailability.FATBIN_RESOURCE));
     print("emulation.library", describeResource(EMULATION_RESOURCE));
     print("presets", String.join(" ", ModelPresets.names()));
+  }
+
+  /**
+   * Prints which binding serves cuBLAS and cuDNN on the device, with the full reason for every path
+   * that was passed over. The launcher's logging prints only the short line, so without this a
+   * library that failed to load would leave no cause in the check's logs.
+   */
+  private static void printLibraries(int deviceIndex) {
+    try {
+      VendorBindings bindings = VendorBindings.of(CudaContext.of(deviceIndex));
+      selectionLines("cublas", bindings.blasSelection()).forEach(System.out::println);
+      selectionLines("cudnn", bindings.dnnSelection()).forEach(System.out::println);
+    } catch (RuntimeException | LinkageError e) {
+      print("libraries", "not selected: " + e);
+    }
+  }
+
+  /**
+   * Returns the report lines of one library's choice: {@code KEY=} with the short reason, then one
+   * {@code KEY.detail=} line for each line of the details.
+   */
+  static List<String> selectionLines(String key, VendorSelection.Selected<?> selected) {
+    List<String> lines = new ArrayList<>();
+    lines.add(key + "=" + selected.reason());
+    selected.details().lines().forEach(line -> lines.add(key + ".detail=" + line));
+    return lines;
   }
 
   /**

@@ -11,6 +11,8 @@ import dev.kiln.benchmarks.GpuReport.StepComparison;
 import dev.kiln.benchmarks.GpuReport.TrainingComparison;
 import dev.kiln.benchmarks.GpuReport.Verdict;
 import dev.kiln.core.backend.cuda.CudaAvailability;
+import dev.kiln.core.backend.cuda.libraries.VendorBlas;
+import dev.kiln.core.backend.cuda.libraries.VendorSelection;
 import dev.kiln.core.tensor.Device;
 import dev.kiln.keypoints.train.EpochRecord;
 import dev.kiln.keypoints.train.History;
@@ -79,6 +81,27 @@ class GpuReportTest {
   /** The train stage's CPU control with seed 1 on a 2-core machine, NME rounded to 4 places. */
   private static final List<EpochRecord> CPU_CONTROL =
       history(new double[] {0.263682, 0.148276, 0.119193}, new double[] {0.3909, 0.2547, 0.2410});
+
+  @Test
+  void selectionLinesKeepEveryDetail() {
+    var selected =
+        new VendorSelection.Selected<VendorBlas>(
+            "cuBLAS",
+            VendorSelection.Provider.KILN,
+            null,
+            "cuBLAS: using kiln's own kernels, because none loaded",
+            "cuBLAS: using kiln's own kernels, because JCuda failed: A\n/x/libcublas.so.13 failed"
+                + " to load: Cannot open library: /x/libcublas.so.13 (file too short)");
+
+    List<String> lines = GpuReport.selectionLines("cublas", selected);
+
+    assertEquals(3, lines.size(), lines.toString());
+    assertEquals("cublas=cuBLAS: using kiln's own kernels, because none loaded", lines.get(0));
+    assertEquals(
+        "cublas.detail=cuBLAS: using kiln's own kernels, because JCuda failed: A", lines.get(1));
+    assertTrue(lines.get(2).startsWith("cublas.detail=/x/libcublas.so.13 failed"), lines.get(2));
+    assertTrue(lines.get(2).endsWith("(file too short)"), lines.get(2));
+  }
 
   @Test
   void comparisonPassesWithinTolerance() {
