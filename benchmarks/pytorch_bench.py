@@ -19,9 +19,11 @@ algorithms by heuristic instead of by timing them.
 import argparse
 import ctypes
 import decimal
+import faulthandler
 import os
 import platform
 import re
+import signal
 import sys
 import time
 
@@ -426,6 +428,9 @@ def comma_list(text):
 
 
 def main():
+    # gpu-check.sh stops a stage that runs past its limit with SIGQUIT, which by default ends Python
+    # without a word. With this, every thread's stack goes to stderr first, as a JVM's does.
+    faulthandler.register(signal.SIGQUIT, all_threads=True, chain=False)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["describe", "run", "gemm", "rss"])
     parser.add_argument("--models", type=comma_list, default=MODELS, help="presets, comma-separated")
