@@ -129,7 +129,10 @@ unusable_message=""
 unset JAVA_HOME JAVA_TOOL_OPTIONS JDK_JAVA_OPTIONS _JAVA_OPTIONS CLASSPATH
 java="$work/runtime/bin/java"
 classpath="$(ls "$bundle"/lib/*.jar 2>/dev/null | paste -sd:)"
-jvm_options=(--enable-native-access=ALL-UNNAMED -Xss8m --add-modules jdk.incubator.vector
+# The maximum heap is set, because its default is a quarter of the memory that the machine reports
+# at start, which can be far below its real size where memory is added as it is used. A default
+# under 768 MB would also stop every JVM that has the launcher's SoftMaxHeapSize.
+jvm_options=(--enable-native-access=ALL-UNNAMED -Xss8m -Xmx16g --add-modules jdk.incubator.vector
   "-XX:ErrorFile=$work/hs_err_pid%p.log")
 # The heap settings of the kiln launcher's memory_options line, so that the timers and the runs use
 # the garbage collector and heap of a user's run, not the JVM's default G1, and headless AWT for
@@ -167,7 +170,8 @@ commit="$(sed -n 's/^commit: //p' "$bundle/MANIFEST.txt" 2>/dev/null)"
 # gVisor offers all that ZGC needs is unchecked. Where ZGC cannot start, the timers and runs would
 # all fail at once, so they fall back to the JVM's default collector, and the report names why.
 collector_line="- garbage collector: ZGC, as the \`kiln\` launcher sets it"
-if ! zgc_output="$(timeout 60 "$java" "${kiln_jvm_options[@]}" -version 2>&1)"; then
+if ! zgc_output="$(timeout 60 "$java" "${jvm_options[@]}" "${kiln_jvm_options[@]}" -version 2>&1)"
+then
   kiln_jvm_options=(-Djava.awt.headless=true)
   collector_line="- garbage collector: the JVM's default, because ZGC did not start here:"
   collector_line="$collector_line \`$(printf '%s\n' "$zgc_output" | head -2 | paste -sd' ')\`"
