@@ -104,6 +104,11 @@ if ! mkdir -p "$out"; then
   exit 2
 fi
 out="$(cd "$out" && pwd)"
+# The work folder comes first, so that a run that cannot start leaves an earlier run's results.
+if ! work="$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")"; then
+  echo "gpu-check: cannot create a work folder in ${TMPDIR:-/tmp}: set TMPDIR to a writable folder" >&2
+  exit 2
+fi
 rm -f "$out/gpu-check-report.md" "$out/machine.log" "$out/gpu-report.log" "$out/core-tests.log" \
   "$out/core-kiln-tests.log" "$out/kernels-tests.log" "$out/training.log" "$out/comparisons.log" \
   "$out/junit-xml.tar.gz"
@@ -113,10 +118,6 @@ start="$(date +%s)"
 reserve_s=15
 min_stage_s=15
 
-if ! work="$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")"; then
-  echo "gpu-check: cannot create a work folder in ${TMPDIR:-/tmp}: set TMPDIR to a writable folder" >&2
-  exit 2
-fi
 report="$out/gpu-check-report.md"
 sections="$work/sections"
 mkdir -p "$sections" "$work/xml"
@@ -129,10 +130,7 @@ unusable_message=""
 unset JAVA_HOME JAVA_TOOL_OPTIONS JDK_JAVA_OPTIONS _JAVA_OPTIONS CLASSPATH
 java="$work/runtime/bin/java"
 classpath="$(ls "$bundle"/lib/*.jar 2>/dev/null | paste -sd:)"
-# The maximum heap is set, because its default is a quarter of the memory that the machine reports
-# at start, which can be far below its real size where memory is added as it is used. A default
-# under 768 MB would also stop every JVM that has the launcher's SoftMaxHeapSize.
-jvm_options=(--enable-native-access=ALL-UNNAMED -Xss8m -Xmx16g --add-modules jdk.incubator.vector
+jvm_options=(--enable-native-access=ALL-UNNAMED -Xss8m --add-modules jdk.incubator.vector
   "-XX:ErrorFile=$work/hs_err_pid%p.log")
 # The heap settings of the kiln launcher's memory_options line, so that the timers and the runs use
 # the garbage collector and heap of a user's run, not the JVM's default G1, and headless AWT for
@@ -166,21 +164,50 @@ fi
 system_java="$(command -v java || true)"
 built="$(sed -n 's/^built: //p' "$bundle/MANIFEST.txt" 2>/dev/null)"
 commit="$(sed -n 's/^commit: //p' "$bundle/MANIFEST.txt" 2>/dev/null)"
-# ZGC backs the heap with a memory file from memfd_create. NOTE: whether a sandboxed kernel such as
-# gVisor offers all that ZGC needs is unchecked. Where ZGC cannot start, the timers and runs would
-# all fail at once, so they fall back to the JVM's default collector, and the report names why.
-collector_line="- garbage collector: ZGC, as the \`kiln\` launcher sets it"
-if ! zgc_output="$(timeout 60 "$java" "${jvm_options[@]}" "${kiln_jvm_options[@]}" -version 2>&1)"
-then
-  kiln_jvm_options=(-Djava.awt.headless=true)
-  collector_line="- garbage collector: the JVM's default, because ZGC did not start here:"
-  collector_line="$collector_line \`$(printf '%s\n' "$zgc_output" | head -2 | paste -sd' ')\`"
-  echo "gpu-check: ZGC did not start, so the timers use the JVM's default collector" >&2
-fi
+# first_lines TEXT: prints the first two lines of TEXT on one line, or "no output".
+first_lines() {
+  local lines
+  lines="$(printf '%s\n' "$1" | head -2 | paste -sd' ')"
+  printf '%s' "${lines:-no output}"
+}
+# Every JVM gets a maximum heap of 16 GB, because the default is a quarter of the memory that the
+# machine reports at start, which can be far below its real size where memory is added as it is
+# used. A default under 768 MB would also stop every JVM that has the launcher's SoftMaxHeapSize.
+# The timers and runs use ZGC, as the launcher does. ZGC backs the heap with a memory file from
+# memfd_create. NOTE: whether a sandboxed kernel such as gVisor offers all that ZGC needs is
+# unchecked. So the runtime is started once per choice below, best first, and the first that starts
+# is used: a `ulimit -v` can rule out the 16 GB heap, and a sandbox ZGC. The report names each
+# choice that failed, with the JVM's first two lines of output.
+jvm_choices=("ZGC with the launcher's soft limit and a 16 GB maximum heap"
+  "ZGC with no soft limit and the default maximum heap"
+  "G1 with a 16 GB maximum heap"
+  "G1 with the default maximum heap")
+# Each choice's heap options, then the timers' and runs' options, separated by "|".
+jvm_choice_options=("-Xmx16g|${kiln_jvm_options[*]}"
+  "|-XX:+UseZGC -Djava.awt.headless=true"
+  "-Xmx16g|-Djava.awt.headless=true"
+  "|-Djava.awt.headless=true")
+jvm_line="- JVM: no choice of collector and heap started, so the stages below will fail too"
+jvm_rejected=()
+for i in "${!jvm_choices[@]}"; do
+  read -r -a heap_options <<< "${jvm_choice_options[$i]%%|*}"
+  read -r -a run_options <<< "${jvm_choice_options[$i]#*|}"
+  if probe_output="$(timeout 60 "$java" "${jvm_options[@]}" "${heap_options[@]}" \
+      "${run_options[@]}" -version 2>&1)"; then
+    jvm_options+=("${heap_options[@]}")
+    kiln_jvm_options=("${run_options[@]}")
+    jvm_line="- JVM: ${jvm_choices[$i]}"
+    if ((i > 0)); then
+      echo "gpu-check: the JVMs use ${jvm_choices[$i]}, because the first choice failed" >&2
+    fi
+    break
+  fi
+  jvm_rejected+=("- not used: ${jvm_choices[$i]}, because \`$(first_lines "$probe_output")\`")
+done
 add_section 00 "Java runtime" "- bundle runtime: \`$java_version\` at \`$java\`" \
   "- system java: ${system_java:-none on PATH}${system_java:+ (not used)}" \
   "- bundle: built ${built:-at an unknown time} from commit ${commit:-unknown}" \
-  "$collector_line"
+  "$jvm_line" "${jvm_rejected[@]}"
 
 # ---- 1. The machine ----
 machine_log="$out/machine.log"
@@ -205,7 +232,7 @@ machine_stage() {
   # The PATH of a user other than root may lack /sbin, where ldconfig is.
   ldconfig="$(command -v ldconfig || echo /sbin/ldconfig)"
   if [ -x "$ldconfig" ]; then
-    "$ldconfig" -p | grep -i libcuda || echo "(none)"
+    "$ldconfig" -p | grep -F 'libcuda.so' || echo "(none)"
   else
     echo "(not read: ldconfig is neither on the PATH nor in /sbin)"
   fi
