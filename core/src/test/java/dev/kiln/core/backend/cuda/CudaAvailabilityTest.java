@@ -10,6 +10,7 @@ import dev.kiln.core.tensor.Device;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -246,9 +247,11 @@ class CudaAvailabilityTest {
   void driverFileRejectedByLinkerPointsToLdd() throws IOException {
     ScriptedProbe probe = new ScriptedProbe();
     probe.driverError = "Cannot open library: libcuda.so.1";
-    // A 64-bit ELF header passes the file check, so only the dynamic linker could report the cause.
-    probe.driverFile =
-        Files.write(folder.resolve("libcuda.so.1"), new byte[] {0x7f, 'E', 'L', 'F', 2, 1, 1});
+    // The ELF header of this JVM's own libjvm.so, for this processor, without the rest of the file
+    // passes the file check, so only the dynamic linker could report the cause.
+    Path libjvm = Path.of(System.getProperty("java.home"), "lib", "server", "libjvm.so");
+    byte[] header = Arrays.copyOf(Files.readAllBytes(libjvm), 64);
+    probe.driverFile = Files.write(folder.resolve("libcuda.so.1"), header);
 
     String message = check(0, probe, FATBIN).message();
 

@@ -5,6 +5,7 @@ import java.io.InputStream;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -36,7 +37,8 @@ import java.util.Set;
  *       /opt/venv/bin/python3}. A container image can put a virtual environment's {@code bin} first
  *       on the {@code PATH} without setting {@code VIRTUAL_ENV}, and then its wheels are in none of
  *       the other folders. Python is not run, and a {@code python3} that is a link counts where the
- *       link is, because a virtual environment's {@code python3} links to the system's;
+ *       link is, because a virtual environment's {@code python3} links to the system's. The
+ *       system's own Python, in {@code /usr/bin} or {@code /usr/local/bin}, adds nothing here;
  *   <li>the toolkit and system folders ({@link #SYSTEM_FOLDERS});
  *   <li>{@code nvidia/*}{@code /lib} inside the user's and the system's Python package folders
  *       ({@link #PYTHON_PACKAGE_FOLDERS}), found without running Python.
@@ -52,8 +54,9 @@ import java.util.Set;
  * <h2>What it reports</h2>
  *
  * <p>A file that exists but cannot be a loadable library (empty, a folder, unreadable, not an ELF
- * file, or a 32-bit one) is rejected with the reason, and the search goes on. The result lists the
- * usable candidates in order and every rejection, so that a failed load can be explained.
+ * file, a 32-bit one, or one for another processor) is rejected with the reason, and the search
+ * goes on. The result lists the usable candidates in order and every rejection, so that a failed
+ * load can be explained.
  *
  * <p>The environment, the file-system root and the home folder are constructor arguments, so that
  * tests can build fake folder trees.
@@ -86,8 +89,18 @@ public final class LibraryDiscovery {
   /** The four bytes that start every ELF file: 0x7f, 'E', 'L', 'F'. */
   private static final byte[] ELF_MAGIC = {0x7f, 'E', 'L', 'F'};
 
-  /** ELF header byte 4, the file class: 2 means 64-bit. */
+  /** Position of the ELF header's file class, whose value 2 means 64-bit. */
+  private static final int ELF_CLASS_OFFSET = 4;
+
   private static final int ELF_CLASS_64 = 2;
+
+  /** Position of the ELF header's byte order, whose value 2 means big-endian. */
+  private static final int ELF_DATA_OFFSET = 5;
+
+  private static final int ELF_DATA_BIG_ENDIAN = 2;
+
+  /** Position of the ELF header's two-byte processor code, {@code e_machine}. */
+  private static final int ELF_MACHINE_OFFSET = 18;
 
   private final Map<String, String> environment;
   private final Path root;
@@ -156,14 +169,14 @@ public final class LibraryDiscovery {
     folders.addAll(existingFolders(splitPathList(environment.get(PATH_VARIABLE))));
     folders.addAll(existingFolders(splitPathList(environment.get("LD_LIBRARY_PATH"))));
     for (String variable : List.of("VIRTUAL_ENV", "CONDA_PREFIX")) {
-      String prefix = environment.get(variable);
-      if (prefix != null && !prefix.isBlank()) {
-        folders.addAll(expand(Path.of(prefix), "lib/python3.*/site-packages/nvidia/*/lib"));
+      Path prefix = environmentPath(variable);
+      if (prefix != null) {
+        folders.addAll(expand(prefix, "lib/python3.*/site-packages/nvidia/*/lib"));
       }
     }
-    String conda = environment.get("CONDA_PREFIX");
-    if (conda != null && !conda.isBlank()) {
-      folders.addAll(expand(Path.of(conda), "lib"));
+    Path conda = environmentPath("CONDA_PREFIX");
+    if (conda != null) {
+      folders.addAll(expand(conda, "lib"));
     }
     Path pythonPrefix = pythonEnvironmentOnPath();
     if (pythonPrefix != null) {
@@ -183,18 +196,32 @@ public final class LibraryDiscovery {
     return List.copyOf(folders);
   }
 
+  /** Returns the path in environment variable {@code name}, or null where it has none. */
+  private Path environmentPath(String name) {
+    String value = environment.get(name);
+    return value == null || value.isBlank() ? null : pathOf(value.strip());
+  }
+
   /**
    * Returns the parent of the folder that contains the first executable {@code python3} on {@code
-   * PATH}, such as {@code /opt/venv} for {@code /opt/venv/bin/python3}, or null where there is
-   * none. The entry itself is not resolved, so a {@code python3} that links elsewhere still names
-   * the environment whose {@code bin} contains the link.
+   * PATH}, such as {@code /opt/venv} for {@code /opt/venv/bin/python3}, or null where there is none
+   * or it is the system's Python in {@code /usr} or {@code /usr/local}. The entry itself is not
+   * resolved, so a {@code python3} that links elsewhere still names the environment whose {@code
+   * bin} contains the link.
    */
   private Path pythonEnvironmentOnPath() {
     for (Path entry : splitPathList(environment.get("PATH"))) {
       Path folder = entry.toAbsolutePath().normalize();
       Path python = folder.resolve("python3");
       if (Files.isRegularFile(python) && Files.isExecutable(python)) {
-        return folder.getParent();
+        Path prefix = folder.getParent();
+        // The system's Python, in /usr or /usr/local, keeps its place among the folders searched
+        // last (PYTHON_PACKAGE_FOLDERS), below the toolkit.
+        boolean system =
+            prefix != null
+                && (prefix.equals(root.resolve("usr").toAbsolutePath().normalize())
+                    || prefix.equals(root.resolve("usr/local").toAbsolutePath().normalize()));
+        return system ? null : prefix;
       }
     }
     return null;
@@ -206,7 +233,20 @@ public final class LibraryDiscovery {
    */
   private List<DiscoveryResult.Rejection> unusableSettingEntries() {
     List<DiscoveryResult.Rejection> unusable = new ArrayList<>();
-    for (Path entry : splitPathList(environment.get(PATH_VARIABLE))) {
+    String setting = environment.get(PATH_VARIABLE);
+    for (String entry : setting == null ? new String[0] : setting.split(":")) {
+      if (!entry.isBlank() && pathOf(entry.strip()) == null) {
+        unusable.add(
+            new DiscoveryResult.Rejection(
+                Path.of(printable(entry.strip())),
+                "is named in "
+                    + PATH_VARIABLE
+                    + " but is not a file name that this JVM can use (sun.jnu.encoding="
+                    + System.getProperty("sun.jnu.encoding")
+                    + "): rename the folder, or run with a UTF-8 locale such as LC_ALL=C.UTF-8"));
+      }
+    }
+    for (Path entry : splitPathList(setting)) {
       Path absolute = entry.toAbsolutePath().normalize();
       if (Files.isDirectory(absolute)) {
         continue;
@@ -229,15 +269,39 @@ public final class LibraryDiscovery {
     return unusable;
   }
 
-  /** Splits a colon-separated path list, skipping empty entries, which would mean "here". */
+  /**
+   * Returns {@code text} as a path, or null where this JVM cannot use it as a file name. An example
+   * is a name with characters outside ASCII under the C locale, in which Java encodes file names as
+   * ASCII.
+   */
+  private static Path pathOf(String text) {
+    try {
+      return Path.of(text);
+    } catch (InvalidPathException e) {
+      return null;
+    }
+  }
+
+  /** Returns {@code text} with each character outside printable ASCII replaced by '?'. */
+  private static String printable(String text) {
+    StringBuilder out = new StringBuilder();
+    text.chars().forEach(c -> out.append(c < 0x20 || c > 0x7e ? '?' : (char) c));
+    return out.toString();
+  }
+
+  /**
+   * Splits a colon-separated path list, skipping empty entries, which would mean "here", and
+   * entries that {@link #pathOf} rejects.
+   */
   static List<Path> splitPathList(String value) {
     List<Path> paths = new ArrayList<>();
     if (value == null) {
       return paths;
     }
     for (String entry : value.split(":")) {
-      if (!entry.isBlank()) {
-        paths.add(Path.of(entry.strip()));
+      Path path = entry.isBlank() ? null : pathOf(entry.strip());
+      if (path != null) {
+        paths.add(path);
       }
     }
     return paths;
@@ -324,7 +388,7 @@ public final class LibraryDiscovery {
     if (!Files.isReadable(file)) {
       return "is not readable by this user";
     }
-    byte[] header = new byte[5];
+    byte[] header = new byte[ELF_MACHINE_OFFSET + 2];
     int read;
     try (InputStream in = Files.newInputStream(file)) {
       read = in.readNBytes(header, 0, header.length);
@@ -339,9 +403,42 @@ public final class LibraryDiscovery {
         return "is not an ELF shared library (it does not start with 0x7f 'ELF')";
       }
     }
-    if (read < header.length || header[4] != ELF_CLASS_64) {
+    if (read <= ELF_CLASS_OFFSET || header[ELF_CLASS_OFFSET] != ELF_CLASS_64) {
       return "is not a 64-bit ELF library, so a 64-bit JVM cannot load it";
     }
+    if (read < header.length) {
+      return "is only " + read + " bytes long, too short for an ELF header";
+    }
+    int machine = elfMachine(header);
+    int expected = elfMachineOfThisJvm();
+    if (expected != 0 && machine != expected) {
+      return "is a library for another processor (ELF machine "
+          + machine
+          + "), while this JVM runs on "
+          + System.getProperty("os.arch");
+    }
     return null;
+  }
+
+  /**
+   * Returns the ELF machine code of this JVM's processor ({@code e_machine}): 62 for x86-64, 183
+   * for AArch64, 21 for 64-bit POWER, or 0 for another processor, which the check then skips.
+   */
+  static int elfMachineOfThisJvm() {
+    return switch (System.getProperty("os.arch")) {
+      case "amd64", "x86_64" -> 62;
+      case "aarch64" -> 183;
+      case "ppc64le" -> 21;
+      default -> 0;
+    };
+  }
+
+  /** Reads {@code e_machine} from an ELF header, in the byte order that the header declares. */
+  private static int elfMachine(byte[] header) {
+    int first = header[ELF_MACHINE_OFFSET] & 0xff;
+    int second = header[ELF_MACHINE_OFFSET + 1] & 0xff;
+    return header[ELF_DATA_OFFSET] == ELF_DATA_BIG_ENDIAN
+        ? (first << 8) | second
+        : (second << 8) | first;
   }
 }

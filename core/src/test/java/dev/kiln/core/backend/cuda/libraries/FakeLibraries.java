@@ -24,7 +24,8 @@ final class FakeLibraries {
     // ELF header: magic, 64-bit, little-endian, version 1, then zero padding to 16 bytes.
     bytes.put(new byte[] {0x7f, 'E', 'L', 'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0});
     bytes.putShort((short) 3); // e_type ET_DYN
-    bytes.putShort((short) 62); // e_machine EM_X86_64
+    // e_machine: this JVM's processor, so that discovery accepts the file on any machine.
+    bytes.putShort((short) LibraryDiscovery.elfMachineOfThisJvm());
     bytes.putInt(1); // e_version
     bytes.putLong(0); // e_entry
     bytes.putLong(64); // e_phoff: program headers follow this header
@@ -41,6 +42,14 @@ final class FakeLibraries {
     bytes.putInt(6);
     bytes.putLong(0).putLong(0).putLong(0).putLong(0).putLong(0).putLong(16);
     return bytes.array();
+  }
+
+  /** Returns {@link #ELF64_HEADER} with another processor code in {@code e_machine}. */
+  static byte[] elf64ForMachine(int machine) {
+    byte[] header = ELF64_HEADER.clone();
+    header[18] = (byte) machine;
+    header[19] = (byte) (machine >>> 8);
+    return header;
   }
 
   /** Creates {@code folder/name} from {@link #ELF64_HEADER}. */

@@ -221,6 +221,74 @@ class LibraryDiscoveryTest {
   }
 
   @Test
+  void libraryForOtherProcessorIsRejected() throws IOException {
+    int other = LibraryDiscovery.elfMachineOfThisJvm() == 183 ? 62 : 183;
+    Path lib = root.resolve("usr/lib64");
+    Path file = FakeLibraries.file(lib, "libcudnn.so.9", FakeLibraries.elf64ForMachine(other));
+    FakeLibraries.file(lib, "libcudnn.so.8", new byte[] {0x7f, 'E', 'L', 'F', 2, 1, 1, 0});
+
+    DiscoveryResult result = discovery(Map.of()).find(VendorLibrary.CUDNN);
+
+    assertTrue(result.candidates().isEmpty(), result.candidates().toString());
+    List<String> reasons =
+        result.rejections().stream().map(r -> r.path() + " " + r.reason()).toList();
+    assertTrue(
+        reasons.contains(
+            file
+                + " is a library for another processor (ELF machine "
+                + other
+                + "), while this JVM runs on "
+                + System.getProperty("os.arch")),
+        reasons.toString());
+    assertTrue(
+        reasons.contains(
+            lib.resolve("libcudnn.so.8") + " is only 8 bytes long, too short for an ELF header"),
+        reasons.toString());
+  }
+
+  @Test
+  void unusablePathEntriesAreSkippedOrNamed() throws IOException {
+    // A NUL character makes an entry that no JVM accepts as a file name, like a non-ASCII one under
+    // the C locale.
+    Path folder = root.resolve("custom/lib");
+    Path file = FakeLibraries.elf(folder, "libcublas.so.12");
+    Map<String, String> environment =
+        Map.of(
+            "LD_LIBRARY_PATH",
+            "/bad\u0000entry:" + folder,
+            "PATH",
+            "/bad\u0000entry",
+            "VIRTUAL_ENV",
+            "/bad\u0000venv",
+            LibraryDiscovery.PATH_VARIABLE,
+            "/bad\u0000setting");
+
+    DiscoveryResult result = discovery(environment).find(VendorLibrary.CUBLAS);
+
+    assertEquals(List.of(file), paths(result));
+    assertEquals(1, result.rejections().size(), result.rejections().toString());
+    DiscoveryResult.Rejection rejection = result.rejections().getFirst();
+    assertEquals(Path.of("/bad?setting"), rejection.path());
+    assertTrue(
+        rejection.reason().startsWith("is named in KILN_CUDA_LIB_PATH but is not a file name"),
+        rejection.reason());
+  }
+
+  @Test
+  void systemPythonKeepsItsPlaceAfterToolkit() throws IOException {
+    executable(root.resolve("usr/bin/python3"));
+    Path wheel =
+        FakeLibraries.elf(
+            root.resolve("usr/lib/python3.11/site-packages/nvidia/cublas/lib"), "libcublas.so.12");
+    Path toolkit = FakeLibraries.elf(root.resolve("usr/local/cuda/lib64"), "libcublas.so.12");
+
+    DiscoveryResult result =
+        discovery(Map.of("PATH", root.resolve("usr/bin").toString())).find(VendorLibrary.CUBLAS);
+
+    assertEquals(List.of(toolkit, wheel), paths(result));
+  }
+
+  @Test
   void brokenSymbolicLinkIsRejected() throws IOException {
     Path lib = Files.createDirectories(root.resolve("usr/local/cuda/lib64"));
     Files.createSymbolicLink(lib.resolve("libcudnn.so.9"), lib.resolve("libcudnn.so.9.1.0"));
