@@ -308,9 +308,10 @@ final class NativeLibrary implements AutoCloseable {
 
   /**
    * Returns the dynamic linker's reason for rejecting {@code file}: its {@code dlerror()} text
-   * after one more {@code dlopen}, which fails the same way. glibc keeps that text per thread, so
-   * no other thread can replace it in between. Returns null where the C library lacks those
-   * functions or the second attempt loads the file after all, which it then closes again.
+   * after one more {@code dlopen} of its absolute path, as the JDK opens it, which fails the same
+   * way. glibc keeps that text per thread, so no other thread can replace it in between. Returns
+   * null where the C library lacks those functions or the second attempt loads the file after all,
+   * which it then closes again.
    */
   static String linkerReason(Path file) {
     SymbolLookup libc = LINKER.defaultLookup();
@@ -328,7 +329,8 @@ final class NativeLibrary implements AutoCloseable {
         LINKER.downcallHandle(dlclose, FunctionDescriptor.of(JAVA_INT, ValueLayout.ADDRESS));
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment handle =
-          (MemorySegment) invoke(open, arena.allocateFrom(file.toString()), RTLD_LAZY);
+          (MemorySegment)
+              invoke(open, arena.allocateFrom(file.toAbsolutePath().toString()), RTLD_LAZY);
       if (handle.address() != 0) {
         invoke(close, handle);
         return null;
