@@ -345,7 +345,9 @@ def use_full_float32(torch):
     """
     if has_fp32_precision_settings(torch):
         cudnn = torch.backends.cudnn
-        for backend in (torch.backends.cuda.matmul, cudnn, cudnn.conv, cudnn.rnn):
+        backends = [torch.backends.cuda.matmul, cudnn]
+        backends += [getattr(cudnn, name) for name in ("conv", "rnn") if hasattr(cudnn, name)]
+        for backend in backends:
             backend.fp32_precision = "ieee"
     else:
         torch.backends.cudnn.allow_tf32 = False
@@ -355,8 +357,10 @@ def use_full_float32(torch):
 def precision_flags(torch):
     """Return the settings that use_full_float32 changed, as (name, value) pairs to print."""
     if has_fp32_precision_settings(torch):
+        cudnn = torch.backends.cudnn
+        convolutions = cudnn.conv if hasattr(cudnn, "conv") else cudnn
         return [("matmul_fp32_precision", torch.backends.cuda.matmul.fp32_precision),
-                ("cudnn_conv_fp32_precision", torch.backends.cudnn.conv.fp32_precision)]
+                ("cudnn_conv_fp32_precision", convolutions.fp32_precision)]
     return [("cudnn_allow_tf32", torch.backends.cudnn.allow_tf32),
             ("matmul_allow_tf32", torch.backends.cuda.matmul.allow_tf32)]
 
@@ -430,7 +434,10 @@ def comma_list(text):
 def main():
     # gpu-check.sh stops a stage that runs past its limit with SIGQUIT, which by default ends Python
     # without a word. With this, every thread's stack goes to stderr first, as a JVM's does.
-    faulthandler.register(signal.SIGQUIT, all_threads=True, chain=False)
+    try:
+        faulthandler.register(signal.SIGQUIT, all_threads=True, chain=False)
+    except (AttributeError, OSError, RuntimeError, ValueError):
+        pass  # stderr is closed or is not a file, so there is nowhere to write the stacks
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["describe", "run", "gemm", "rss"])
     parser.add_argument("--models", type=comma_list, default=MODELS, help="presets, comma-separated")
