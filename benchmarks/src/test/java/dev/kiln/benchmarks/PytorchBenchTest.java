@@ -23,13 +23,21 @@ import org.junit.jupiter.api.Test;
 class PytorchBenchTest {
   private static final Path PYTHON = Path.of("/usr/bin/python3");
 
-  private static final String FAKE_TORCH_RUN =
+  /**
+   * Python lines that load pytorch_bench.py, whose path is the first argument, as {@code bench}.
+   */
+  private static final String LOAD_BENCH =
       """
       import importlib.util, sys
       from types import SimpleNamespace as Namespace
       spec = importlib.util.spec_from_file_location("pytorch_bench", sys.argv[1])
       bench = importlib.util.module_from_spec(spec)
       spec.loader.exec_module(bench)
+      """;
+
+  private static final String FAKE_TORCH_RUN =
+      LOAD_BENCH
+          + """
       torch = Namespace(
           __version__="0.0-fake",
           version=Namespace(cuda="12.0"),
@@ -47,11 +55,8 @@ class PytorchBenchTest {
   @Test
   void ratesKeepFullPrecision() throws Exception {
     String program =
-        """
-        import importlib.util, sys
-        spec = importlib.util.spec_from_file_location("pytorch_bench", sys.argv[1])
-        bench = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(bench)
+        LOAD_BENCH
+            + """
         print(bench.join_rates([1 / 3, 6400.0, 12800.123456789012]))
         """;
     String output = runWithScript(program, new ProcessBuilder());
@@ -105,12 +110,8 @@ class PytorchBenchTest {
   @Test
   void cudaUsesNewPrecisionSettings() throws Exception {
     String program =
-        """
-        import importlib.util, sys
-        from types import SimpleNamespace as Namespace
-        spec = importlib.util.spec_from_file_location("pytorch_bench", sys.argv[1])
-        bench = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(bench)
+        LOAD_BENCH
+            + """
         class Legacy:
             def __getattr__(self, name):
                 if name == "allow_tf32":
