@@ -108,8 +108,10 @@ public final class CudaContext implements AutoCloseable {
    *
    * <p>Call it right before the driver call, with nothing that may block in between: a virtual
    * thread that waits for a lock there may resume on another operating-system thread, where the
-   * context is not current. cuBLAS and cuDNN calls are less exposed, because those libraries fall
-   * back to the device's primary context, the one kiln uses, on a thread without a current context.
+   * context is not current. On such a thread, cuBLAS and cuDNN fall back to the primary context of
+   * the CUDA runtime's current device, which is device 0 unless the thread chose another. That is
+   * kiln's context only on {@code cuda:0}, so the vendor bindings also make the context current
+   * again after allocating a workspace.
    */
   public void makeCurrent() {
     CudaException.check(

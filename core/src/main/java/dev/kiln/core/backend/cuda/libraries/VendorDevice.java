@@ -46,9 +46,19 @@ public record VendorDevice(
   /**
    * Allocates a workspace of {@code bytes} from kiln's allocator, or returns null for 0 bytes,
    * which cuDNN accepts as "no workspace".
+   *
+   * <p>The allocation may block, on the allocator's lock or while it waits for the garbage
+   * collector to return blocks, and a virtual thread that blocks may resume on another
+   * operating-system thread. So the context is made current again before the vendor call that takes
+   * the workspace, which callers make next.
    */
   DeviceBuffer workspace(long bytes) {
-    return bytes == 0 ? null : allocator.allocate(bytes);
+    if (bytes == 0) {
+      return null;
+    }
+    DeviceBuffer block = allocator.allocate(bytes);
+    makeCurrent.run();
+    return block;
   }
 
   /** Returns a workspace to the allocator; the stream orders its reuse after this call's work. */

@@ -713,6 +713,12 @@ class CudnnDirectFakeTest {
         recorded(CONVOLUTION_FORWARD, "workSpace") >= 0x100000, "workspace from kiln's allocator");
     assertEquals(1, allocator().allocations(), "one workspace allocation");
     assertEquals(0, allocator().bytesInUse(), "workspace returned after the call");
+    assertEquals(
+        List.of(
+            FakeNativeLibraries.CountingMemory.ALLOCATE,
+            FakeNativeLibraries.CountingMemory.MAKE_CURRENT),
+        memory.lastEvents(),
+        "context made current again between the workspace allocation and the call");
     assertEquals(CudnnDescriptors.CROSS_CORRELATION, recorded(CONVOLUTION_MODE));
     assertEquals(CudnnDescriptors.FMA_MATH, recorded(MATH_TYPE));
     assertEquals(CudnnDescriptors.TENSOR_NCHW, recorded(FILTER_FORMAT));
@@ -948,7 +954,15 @@ class CudnnDirectFakeTest {
     long reserve = dnn.dropoutReserveBytes(800);
 
     dnn.dropoutForward(0.25f, 42, 800, 0xA000, 0xB000, 0xC000, reserve);
+    List<String> afterForward = memory.lastEvents();
     dnn.dropoutBackward(0.25f, 42, 800, 0xD000, 0xE000, 0xC000, reserve);
+
+    assertEquals(
+        List.of(
+            FakeNativeLibraries.CountingMemory.ALLOCATE,
+            FakeNativeLibraries.CountingMemory.MAKE_CURRENT),
+        afterForward,
+        "context made current again between the states allocation and cudnnSetDropoutDescriptor");
 
     assertEquals(116, reserve, "fake reserve: elements / 8 + 16");
     assertEquals(1, recorded(DROPOUT_SETS), "one cudnnSetDropoutDescriptor");

@@ -8,6 +8,8 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -51,16 +53,34 @@ final class FakeNativeLibraries {
   /** Returns a device whose memory is fake addresses and whose stream handle is 0x5000. */
   static VendorDevice device(CountingMemory memory) {
     return new VendorDevice(
-        "cuda:fake", 0x5000, null, new CachingAllocator(memory), () -> memory.makeCurrentCalls++);
+        "cuda:fake", 0x5000, null, new CachingAllocator(memory), memory::makeCurrent);
   }
 
-  /** Device memory that hands out distinct fake addresses and counts calls. */
+  /**
+   * Device memory that hands out distinct fake addresses and counts calls. {@link #events} lists
+   * its allocations and the device's makeCurrent calls in the order they were made.
+   */
   static final class CountingMemory implements DeviceMemory {
+    static final String ALLOCATE = "allocate";
+    static final String MAKE_CURRENT = "makeCurrent";
+
     long next = 0x100000;
     int makeCurrentCalls;
+    final List<String> events = new ArrayList<>();
+
+    void makeCurrent() {
+      makeCurrentCalls++;
+      events.add(MAKE_CURRENT);
+    }
+
+    /** Returns the last two events, or fewer when there were fewer. */
+    List<String> lastEvents() {
+      return List.copyOf(events.subList(Math.max(0, events.size() - 2), events.size()));
+    }
 
     @Override
     public long allocate(long bytes) {
+      events.add(ALLOCATE);
       long address = next;
       next += Math.max(bytes, 512);
       return address;
