@@ -14,7 +14,8 @@ import java.util.Arrays;
 
 /**
  * Shape operations. Tensors are always contiguous, so {@code reshape} shares storage with its
- * input, while {@code permute}, {@code slice}, {@code cat} and {@code expand} copy. The copies run
+ * input, while {@code permute}, {@code slice}, {@code cat} and {@code expand} copy. The one
+ * exception is an {@code expand} to the input's own shape, which returns the input. The copies run
  * on the tensor's device: {@link LayoutKernels} on the CPU, {@code DeviceLayout} elsewhere.
  */
 public final class ShapeOps {
@@ -262,7 +263,10 @@ public final class ShapeOps {
         tensors);
   }
 
-  /** Repeats size-1 dimensions (and adds leading ones) to reach {@code shape}, as a copy. */
+  /**
+   * Repeats size-1 dimensions (and adds leading ones) to reach {@code shape}, as a copy. Returns
+   * {@code x} itself, not a copy, when its shape already is {@code shape}.
+   */
   public static Tensor expand(Tensor x, int... shape) {
     int[] target = Broadcast.shape("expand", x.shape(), shape);
     if (!Arrays.equals(target, shape)) {

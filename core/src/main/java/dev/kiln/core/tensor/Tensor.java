@@ -417,7 +417,10 @@ public final class Tensor implements AutoCloseable {
     return ShapeOps.cat(dim, tensors);
   }
 
-  /** Broadcasts to {@code newShape}, as a copy. */
+  /**
+   * Broadcasts to {@code newShape}, as a copy. When the shape already is {@code newShape}, returns
+   * this tensor itself, which shares its storage.
+   */
   public Tensor expand(int... newShape) {
     return ShapeOps.expand(this, newShape);
   }
