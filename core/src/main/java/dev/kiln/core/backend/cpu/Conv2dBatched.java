@@ -74,7 +74,7 @@ final class Conv2dBatched {
    * 9.54 ms against 18.5, 18.4 and 10.3 for im2col, and from 441 positions on it is up to 55%
    * slower. So the batched method halves forward and backwardData at 36 positions, where a
    * per-image product packs the whole weight for 36 columns. At 100 and 144 positions, against
-   * im2col, it saves 2-12% in forward and backwardData at batch 32 and is within 6% at batch 10,
+   * im2col, it saves 2-12% in forward and backwardData at batch 32 and is within 7% at batch 10,
    * except the batch-10 forward of default/12: 2.86 against 1.79 ms. Its backwardWeight is 5-58%
    * slower at both batches, the most again at default/12, batch 10: 2.93 against 1.85 ms. NOTE: no
    * record shows whether repeated runs confirm that forward time, which differs from every other
