@@ -11,9 +11,9 @@
 //   - `KILN_REGISTER(kiln_<family>_<name>)` follows each kernel's body on its own line. Under
 //     nvcc it expands to nothing. Under emulation it registers the kernel by name with a
 //     trampoline that unpacks cuLaunchKernel-style `void** args` into the typed parameters.
-//   - nvcc compiles every family as one translation unit (the fatbin build includes all .cu
-//     files into one file), so file-scope helpers must carry the family in their name, as in
-//     `static __device__ __forceinline__ float conv_block_sum(...)`.
+//   - nvcc compiles all families together as one translation unit (the fatbin build includes
+//     every .cu file into one file), so file-scope helpers must carry the family in their name,
+//     as in `static __device__ __forceinline__ float conv_block_sum(...)`.
 //   - Dynamic shared memory is declared with KILN_DYNAMIC_SHARED(type, name), which gives a
 //     `type* name` pointing at the block's dynamic shared bytes (16-byte aligned).
 #pragma once

@@ -30,9 +30,10 @@ import java.util.Optional;
  *
  * <p>NOTE: that im2col is the faster of the two on a GPU is reasoned from memory traffic, not
  * measured. {@link Route#CUDNN} hands the convolution to cuDNN, where the launcher was built with a
- * {@link VendorDnn}; cuDNN searches its own algorithms per shape and takes its workspace from
- * kiln's allocator. {@link #preferredRoute()} names the route to use: cuDNN where it loaded, else
- * im2col.
+ * {@link VendorDnn}. The binding takes cuDNN's heuristic choice of algorithm once per shape and
+ * direction ({@code cudnnGetConvolution*Algorithm_v7}, which times nothing), and the workspace
+ * comes from kiln's allocator. {@link #preferredRoute()} names the route to use: cuDNN where it
+ * loaded, else im2col.
  *
  * <h2>Scratch memory</h2>
  *

@@ -26,7 +26,8 @@ public final class DeviceLosses {
 
   /**
    * Most blocks of a loss launch, and so most partial sums. The kernels' grid-stride loop lets a
-   * capped grid cover any n, and 1024 blocks are enough to fill a large GPU several times over.
+   * capped grid cover any n. 1024 blocks of 256 threads are about one full wave of an H200, as
+   * {@link LaunchShapes#MAX_GRID_BLOCKS} explains.
    */
   static final int MAX_BLOCKS = 1024;
 

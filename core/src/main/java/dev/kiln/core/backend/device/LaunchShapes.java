@@ -9,10 +9,11 @@ import dev.kiln.kernels.Dim3;
  *
  * <p>A block of 256 threads (8 warps) keeps a streaming multiprocessor busy with a few resident
  * blocks and is a multiple of 32, which the kernels that reduce with warp shuffles require. For
- * small work the block shrinks to the next multiple of 32 above the item count. A GPU then wastes
- * fewer idle threads, and the emulator runs much faster, because it starts a real thread per CUDA
- * thread. Results stay the same up to rounding: a reduction adds its partial sums in a tree whose
- * shape follows the block size, so a different block size may change the last bits.
+ * small work the block shrinks to the smallest multiple of 32 that covers the item count. A GPU
+ * then wastes fewer idle threads, and the emulator runs much faster, because it runs every CUDA
+ * thread of a block on an OS thread of its own. Results stay the same up to rounding: a reduction
+ * adds its partial sums in a tree whose shape follows the block size, so a different block size may
+ * change the last bits.
  */
 final class LaunchShapes {
 
