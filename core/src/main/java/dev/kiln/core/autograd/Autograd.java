@@ -81,7 +81,7 @@ public final class Autograd {
         return;
       }
       // The walk visits nodes and the leaves that require a gradient, never intermediate tensors.
-      // Edges do not refer to those, so they are freed once no backward function needs them.
+      // Edges refer to those only weakly, so they are freed once no backward function needs them.
       List<Object> order = backwardOrder(rootNode);
       // Leaves are checked before any node runs, because a node frees its saved tensors.
       for (Object vertex : order) {
@@ -147,6 +147,7 @@ public final class Autograd {
         continue;
       }
       pending.put(target, previous.add(inputGrads[i]));
+      // It lists grad and gradOutput, then the input gradients after i, not passed on yet.
       Tensor[] stillNeeded = new Tensor[inputGrads.length - i + 1];
       stillNeeded[0] = grad;
       stillNeeded[1] = gradOutput;

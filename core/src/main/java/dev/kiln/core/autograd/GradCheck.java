@@ -14,8 +14,8 @@ import java.util.function.Function;
  * <p>The function's output is reduced to the scalar {@code L = sum(output * r)} with a fixed random
  * {@code r}, so every output element takes part. For each input element x, the numeric derivative
  * is {@code (L(x + h) - L(x - h)) / 2h}. An element passes when the relative error {@code |a - n| /
- * (|a| + |n|)} is at most the tolerance, or the absolute difference {@code |a - n|} is below {@code
- * absoluteFloor} (both near zero, where relative error is meaningless).
+ * (|a| + |n|)} is at most the tolerance, or the absolute difference {@code |a - n|} is below {@link
+ * #ABSOLUTE_FLOOR} (both near zero, where relative error is meaningless).
  */
 public final class GradCheck {
   /** Finite-difference step: small enough for the truncation error, large enough for rounding. */

@@ -15,11 +15,11 @@ import java.util.List;
  *
  * <p>The backward function captures whatever the op saved from its forward pass, and it is the only
  * strong reference that the graph keeps to those tensors. An edge refers to the input's own node,
- * or to the input itself when it is a leaf that requires a gradient, but never to an intermediate
- * tensor. So an intermediate that no backward function saved is freed as soon as the forward pass
- * drops it, as in PyTorch. {@link #release()} drops the backward function, which frees the saved
- * tensors. A second backward pass through a released node then fails with an error that explains
- * why.
+ * or to the input itself when it is a leaf that requires a gradient, and to an intermediate tensor
+ * only through a weak reference. So an intermediate that no backward function saved is freed as
+ * soon as the forward pass drops it, as in PyTorch. {@link #release()} drops the backward function,
+ * which frees the saved tensors. A second backward pass through a released node then fails with an
+ * error that explains why.
  */
 public final class Node {
 

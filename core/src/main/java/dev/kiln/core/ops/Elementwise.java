@@ -13,8 +13,9 @@ import dev.kiln.core.tensor.Tensor;
  * Elementwise arithmetic and math functions, with their backward passes beside them.
  *
  * <p>Each op computes through {@link #map} or {@link #zip}, which run the CPU kernels for tensors
- * in Java arrays and the device kernels for tensors on a GPU or the emulated device. That branch is
- * the whole of the device dispatch here; the autograd recipes are the same on every device.
+ * in Java arrays and the device kernels for tensors on a GPU or the emulated device. Apart from the
+ * fused backward of {@link #relu}, which branches the same way, that is the whole of the device
+ * dispatch here. The autograd recipes are the same on every device.
  */
 public final class Elementwise {
   private Elementwise() {}

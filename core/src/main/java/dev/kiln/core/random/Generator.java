@@ -4,7 +4,8 @@ package dev.kiln.core.random;
  * A seeded pseudo-random generator (xoshiro256**, seeded through SplitMix64), so that a run with a
  * given seed draws the same numbers on every JVM and every machine.
  *
- * <p>The state is four longs; {@link #state()} and {@link #setState(long[])} save and restore it in
+ * <p>The state is four longs plus the spare Gaussian sample that {@link #nextGaussian()} caches.
+ * {@link #state()} and {@link #setState(long[])} save and restore all of it, as six longs, in
  * checkpoints. Not thread-safe: give each thread its own generator, for example from {@link
  * #split()}.
  */

@@ -26,7 +26,9 @@ import java.util.List;
  *
  * <p>Device blocks go back to the allocator's cache, and Java arrays to the thread's {@link
  * ArrayPool}. The next step then finds memory of the same sizes there, so once the steps repeat the
- * same requests, no training step requests memory from the device or the Java heap.
+ * same requests, no training step requests device memory. Only arrays shorter than {@link
+ * ArrayPool#MIN_LENGTH}, which the pool leaves to the garbage collector, still come from the Java
+ * heap.
  *
  * <h2>The rules</h2>
  *

@@ -553,7 +553,10 @@ public final class Tensor implements AutoCloseable {
 
   // ---- Autograd state --------------------------------------------------------------------------
 
-  /** Whether gradients flow to this tensor: it is a leaf that asked for them or an op result. */
+  /**
+   * Whether gradients flow to this tensor: it is a leaf that asked for them, or the result of an op
+   * recorded while an input required a gradient.
+   */
   public boolean requiresGrad() {
     return requiresGrad;
   }
@@ -594,8 +597,9 @@ public final class Tensor implements AutoCloseable {
   }
 
   /**
-   * Returns whether this tensor's storage was released (by a {@link MemoryScope} or, on a device,
-   * by backward), after which any use of the tensor fails.
+   * Returns whether this tensor's storage was released, after which any use of the tensor fails. A
+   * {@link MemoryScope} releases storage when it closes. Backward releases the intermediate
+   * gradients that it used up: all of them on a device, and on the CPU those that a scope owns.
    */
   public boolean isReleased() {
     return storage != null && storage.isReleased();
