@@ -429,7 +429,9 @@ public final class CachingAllocator implements AutoCloseable {
       if (!inUse.isEmpty()) {
         LOG.warn(
             "closing the allocator of {} with {} blocks ({}) still in use: they stay allocated"
-                + " until the process ends; close every tensor before its device",
+                + " until the process ends. Before closing the device, run temporary tensors in a"
+                + " MemoryScope and drop the others, because a block returns only when its scope"
+                + " closes or the garbage collector finds its tensors unreachable",
             memory.deviceName(),
             inUse.size(),
             ByteSizes.format(bytesInUse));

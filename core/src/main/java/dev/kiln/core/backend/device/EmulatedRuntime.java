@@ -26,7 +26,7 @@ import java.lang.ref.Reference;
 public final class EmulatedRuntime implements DeviceRuntime {
 
   /**
-   * The multiprocessors that the emulated device reports: an H100's or H200's 132, so that the
+   * The multiprocessors that the emulated device reports: an H100 SXM's or H200's 132, so that the
    * launchers make the same choices of kernel and grid here as on the GPU that kiln is tuned for,
    * and the tests exercise those choices.
    */

@@ -26,7 +26,7 @@ final class LaunchShapes {
   /**
    * Most blocks of a 1d grid from {@link #gridFor}. Every kernel launched that way walks its items
    * with a grid-stride loop, so a capped grid still covers them all, with several items per thread.
-   * 1024 blocks of 256 threads are about one full wave of a large GPU: an H100 or H200 has 132
+   * 1024 blocks of 256 threads are about one full wave of a large GPU: an H100 SXM or H200 has 132
    * multiprocessors, and each runs at most 2048 threads, so 8 such blocks. The cap matters most to
    * the emulator, which runs the blocks one after another at a fixed cost per block.
    */
