@@ -140,18 +140,48 @@ public final class Node {
                 + " wrong. Run the forward pass again after changing it, or change a copy.");
       }
     }
-    return backward.apply(gradOutput);
+    try {
+      return backward.apply(gradOutput);
+    } catch (IllegalStateException e) {
+      int closed = firstClosedInput();
+      if (closed < 0) {
+        throw e;
+      }
+      throw new IllegalStateException(
+          "backward through '"
+              + opName
+              + "' failed, and its input "
+              + closed
+              + " (shape "
+              + Shapes.format(edges.get(closed).shape())
+              + ") was closed after the forward pass. Close the tensors that a graph uses only"
+              + " after its backward pass, or use a MemoryScope.",
+          e);
+    }
+  }
+
+  /** Returns the position of the first input that was closed since the forward pass, or -1. */
+  private int firstClosedInput() {
+    for (int i = 0; i < edges.size(); i++) {
+      Edge edge = edges.get(i);
+      Tensor input = edge == null ? null : edge.input().get();
+      if (input != null && input.isClosed()) {
+        return i;
+      }
+    }
+    return -1;
   }
 
   /**
    * Tests whether the input's storage was replaced or written since the forward pass. An input or
    * storage that was collected cannot have been saved by the backward function, so it cannot make
-   * the gradient wrong.
+   * the gradient wrong. Closing an input does not change its values. A backward function that needs
+   * a closed input fails on its own, and {@link #backward} then names the input.
    */
   private static boolean modifiedInPlace(Edge edge) {
     Tensor input = edge.input().get();
     Storage storage = edge.storage().get();
-    if (input != null && input.storage() != storage) {
+    if (input != null && !input.isClosed() && input.storage() != storage) {
       return true;
     }
     return storage != null && storage.version() != edge.version();

@@ -605,6 +605,11 @@ public final class Tensor implements AutoCloseable {
     return storage != null && storage.isReleased();
   }
 
+  /** Returns whether {@link #close()} was called, after which any use of the tensor fails. */
+  public boolean isClosed() {
+    return storage == null;
+  }
+
   /** The node that produced this tensor, or null for a leaf. */
   public Node gradFn() {
     return gradFn;

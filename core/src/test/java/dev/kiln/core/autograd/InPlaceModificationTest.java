@@ -1,5 +1,6 @@
 package dev.kiln.core.autograd;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -40,6 +41,34 @@ class InPlaceModificationTest {
     w.mul(w).sum().backward();
 
     assertTrue(w.grad().get(0) == 6.0);
+  }
+
+  @Test
+  void closedInputThatBackwardDoesNotRead() {
+    Tensor x = Tensor.of(new double[] {1, 2}, 2).requiresGrad(true);
+    Tensor doubled = x.mul(2.0);
+    Tensor loss = doubled.sum();
+
+    doubled.close();
+    loss.backward();
+
+    assertEquals(2.0, x.grad().get(0));
+    assertEquals(2.0, x.grad().get(1));
+  }
+
+  @Test
+  void closedInputThatBackwardReadsIsNamed() {
+    Tensor x = Tensor.of(new double[] {1, 2}, 2).requiresGrad(true);
+    Tensor doubled = x.mul(2.0);
+    Tensor loss = doubled.mul(doubled).sum();
+
+    doubled.close();
+    IllegalStateException error = assertThrows(IllegalStateException.class, loss::backward);
+
+    assertTrue(error.getMessage().startsWith("backward through 'mul' failed"), error.getMessage());
+    assertTrue(error.getMessage().contains("input 0 (shape [2])"), error.getMessage());
+    assertTrue(error.getMessage().contains("closed after the forward pass"), error.getMessage());
+    assertTrue(error.getCause().getMessage().contains("was closed"), error.getCause().getMessage());
   }
 
   @Test
