@@ -67,6 +67,12 @@ public final class Normalization {
       // zero weight and bias gradients.
       return ZeroGradients.record("batchNorm", out, x, weight, bias);
     }
+    if (useBatchStatistics) {
+      // Both branches below update the running statistics in place. Counting that as a change
+      // lets the backward pass of an earlier evaluation-mode forward, which read them, notice it.
+      markModified(runningMean);
+      markModified(runningVar);
+    }
     if (!x.device().isCpu()) {
       return onDevice(
           x,
@@ -124,6 +130,7 @@ public final class Normalization {
           bias);
     }
 
+    RunningStatistics used = RunningStatistics.of(runningMean, runningVar);
     BatchNormKernels.forwardInference(
         x.storage(),
         n,
@@ -139,6 +146,7 @@ public final class Normalization {
         "batchNorm",
         out,
         grad -> {
+          used.requireUnchanged();
           Tensor[] grads = gradients(x, weight, bias);
           BatchNormKernels.backwardInference(
               grad.storage(),
@@ -219,6 +227,7 @@ public final class Normalization {
           weight,
           bias);
     }
+    RunningStatistics used = RunningStatistics.of(runningMean, runningVar);
     kernels.forwardInference(
         bufferOf(x),
         n,
@@ -234,6 +243,7 @@ public final class Normalization {
         "batchNorm",
         out,
         grad -> {
+          used.requireUnchanged();
           Tensor[] grads = gradients(x, weight, bias);
           kernels.backwardInference(
               bufferOf(grad),
@@ -253,6 +263,52 @@ public final class Normalization {
         x,
         weight,
         bias);
+  }
+
+  private static void markModified(Tensor runningStatistic) {
+    if (runningStatistic != null) {
+      runningStatistic.storage().markModified();
+    }
+  }
+
+  /**
+   * The running statistics that an evaluation-mode forward pass read, with their storage and
+   * version at that time. They are no inputs of the recorded node, because they get no gradient, so
+   * the node's own in-place check does not cover them.
+   */
+  private record RunningStatistics(
+      Tensor mean,
+      Tensor variance,
+      Storage meanStorage,
+      Storage varianceStorage,
+      int meanVersion,
+      int varianceVersion) {
+
+    static RunningStatistics of(Tensor mean, Tensor variance) {
+      return new RunningStatistics(
+          mean,
+          variance,
+          mean.storage(),
+          variance.storage(),
+          mean.storage().version(),
+          variance.storage().version());
+    }
+
+    /**
+     * Throws where either statistic was replaced or changed in place since the forward pass, for
+     * example by a training-mode forward pass, because the gradient would then be wrong.
+     */
+    void requireUnchanged() {
+      if (mean.storage() != meanStorage
+          || meanStorage.version() != meanVersion
+          || variance.storage() != varianceStorage
+          || varianceStorage.version() != varianceVersion) {
+        throw new IllegalStateException(
+            "batchNorm: the running statistics that this evaluation-mode forward pass used were"
+                + " changed after it, for example by a forward pass in training mode, so its"
+                + " gradient would be wrong. Run the forward pass again after the change.");
+      }
+    }
   }
 
   /**
