@@ -51,7 +51,10 @@ final class EvaluateCommand implements Callable<Integer> {
 
   @Option(
       names = "--images",
-      description = "Folder of the CSV's images (default: test/ beside the default CSV).")
+      description =
+          "Folder of the CSV's images (default: the folder beside the CSV that is named after the"
+              + " CSV's first word, as test/ for test_frames_keypoints.csv or training/ for"
+              + " training_frames_keypoints.csv; test/ for a CSV named otherwise).")
   Path images;
 
   @Option(
@@ -80,7 +83,7 @@ final class EvaluateCommand implements Callable<Integer> {
     Main.requireCheckpointFile(checkpoint);
     Path data = DataLocation.defaultFolder();
     Path csvFile = csv != null ? csv : data.resolve("test_frames_keypoints.csv");
-    Path imageFolder = images != null ? images : csvFile.resolveSibling("test");
+    Path imageFolder = images != null ? images : defaultImageFolder(csvFile);
     Path outputFolder = output != null ? output : checkpoint.toAbsolutePath().getParent();
     Main.requireOutputFolder(outputFolder);
     Main.requireOutputFiles(outputFolder, List.of("evaluation.json", "ced.png"));
@@ -113,6 +116,18 @@ final class EvaluateCommand implements Callable<Integer> {
     CedPlot.write(result, outputFolder.resolve("ced.png"));
     printSummary(out, result, csvFile, imageFolder, outputFolder);
     return 0;
+  }
+
+  /**
+   * Returns the image folder of a CSV that follows the dataset's naming, {@code
+   * NAME_frames_keypoints.csv} beside a folder {@code NAME}, and {@code test} beside any other CSV.
+   */
+  static Path defaultImageFolder(Path csvFile) {
+    String name = csvFile.getFileName().toString();
+    String suffix = "_frames_keypoints.csv";
+    boolean datasetName = name.endsWith(suffix) && name.length() > suffix.length();
+    return csvFile.resolveSibling(
+        datasetName ? name.substring(0, name.length() - suffix.length()) : "test");
   }
 
   /** Prints the metrics after the CSV and image folder they were measured on. */

@@ -163,6 +163,23 @@ class EvaluateCommandTest {
   }
 
   @Test
+  void defaultImageFolderFollowsCsvName() {
+    Path data = Path.of("data", "facial-keypoints");
+
+    assertEquals(
+        data.resolve("training"),
+        EvaluateCommand.defaultImageFolder(data.resolve("training_frames_keypoints.csv")));
+    assertEquals(
+        data.resolve("test"),
+        EvaluateCommand.defaultImageFolder(data.resolve("test_frames_keypoints.csv")));
+    assertEquals(
+        data.resolve("test"), EvaluateCommand.defaultImageFolder(data.resolve("faces.csv")));
+    assertEquals(
+        data.resolve("test"),
+        EvaluateCommand.defaultImageFolder(data.resolve("_frames_keypoints.csv")));
+  }
+
+  @Test
   void helpPrintsPercentWithoutWarning() {
     StringWriter out = new StringWriter();
     CommandLine commandLine = new CommandLine(new Main());
