@@ -38,6 +38,8 @@ import picocli.CommandLine.Spec;
           + " image with the numbered points drawn on it."
     })
 final class PredictCommand implements Callable<Integer> {
+  /** Maximum number of left-out folder entries that one line names. */
+  private static final int SKIPPED_NAMES = 5;
 
   @Spec CommandSpec spec;
 
@@ -94,7 +96,7 @@ final class PredictCommand implements Callable<Integer> {
       // normalize() turns "." into the empty path, which messages would print as nothing.
       folder = Path.of(".");
     }
-    List<Path> files = expand(inputs);
+    List<Path> files = expand(inputs, out);
     checkOutputFolder(folder, files);
     // Two images with the same name in different folders get a.png and a-2.png, so that neither
     // overlay replaces the other.
@@ -245,6 +247,30 @@ final class PredictCommand implements Callable<Integer> {
     }
   }
 
+  /** Tests whether a file name ends in .png, .jpg or .jpeg, in any case. */
+  private static boolean isImageName(Path file) {
+    String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
+    return name.endsWith(".png") || name.endsWith(".jpg") || name.endsWith(".jpeg");
+  }
+
+  /** Describes the entries of {@code folder} that predict leaves out, naming the first few. */
+  static String skippedLine(Path folder, List<Path> skipped) {
+    int named = Math.min(skipped.size(), SKIPPED_NAMES);
+    List<String> names = new ArrayList<>();
+    for (Path entry : skipped.subList(0, named)) {
+      names.add(entry.getFileName() + (Files.isDirectory(entry) ? "/" : ""));
+    }
+    String more = skipped.size() > named ? " and " + (skipped.size() - named) + " more" : "";
+    return "skipped "
+        + skipped.size()
+        + (skipped.size() == 1 ? " entry" : " entries")
+        + " of "
+        + folder
+        + " that are not .png, .jpg or .jpeg files (subfolders are not searched): "
+        + String.join(", ", names)
+        + more;
+  }
+
   /**
    * Returns the PNG name for {@code file}'s overlay: its name with {@code .png} in place of its
    * extension, and a number added where an earlier image of the run took that name.
@@ -262,18 +288,21 @@ final class PredictCommand implements Callable<Integer> {
    * Replaces each folder by the image files in it, sorted by name, and drops every file met before
    * under another name. Two names are the same file when their real paths match, so a file given
    * both on its own and through its folder, or through a symbolic link, is predicted once, at its
-   * first place and under its first name.
+   * first place and under its first name. A folder's other entries, such as subfolders and files of
+   * other types, are left out, and one line on {@code out} per folder counts them.
    */
-  private static List<Path> expand(List<Path> inputs) throws IOException {
+  private static List<Path> expand(List<Path> inputs, PrintWriter out) throws IOException {
     List<Path> files = new ArrayList<>();
     for (Path input : inputs) {
       if (Files.isDirectory(input)) {
+        List<Path> skipped = new ArrayList<>();
         try (Stream<Path> children = Files.list(input)) {
           children
-              .filter(Files::isRegularFile)
-              .filter(p -> p.toString().toLowerCase(Locale.ROOT).matches(".*\\.(png|jpe?g)$"))
               .sorted()
-              .forEach(files::add);
+              .forEach(p -> (Files.isRegularFile(p) && isImageName(p) ? files : skipped).add(p));
+        }
+        if (!skipped.isEmpty()) {
+          out.println(skippedLine(input, skipped));
         }
       } else if (Files.isRegularFile(input)) {
         files.add(input);
@@ -287,7 +316,10 @@ final class PredictCommand implements Callable<Integer> {
       }
     }
     if (files.isEmpty()) {
-      throw new IOException("no .png, .jpg or .jpeg files in " + inputs);
+      throw new IOException(
+          "no .png, .jpg or .jpeg files in "
+              + String.join(", ", inputs.stream().map(Path::toString).toList())
+              + ": pass image files or folders that contain them");
     }
 
     Set<Path> seen = new HashSet<>();

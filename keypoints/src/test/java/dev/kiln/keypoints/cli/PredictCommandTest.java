@@ -131,6 +131,63 @@ class PredictCommandTest {
   }
 
   @Test
+  void folderEntriesLeftOutAreCounted() throws IOException {
+    Path faces = Files.createDirectory(folder.resolve("faces"));
+    Files.copy(face("James_Wolfensohn_00.jpg"), faces.resolve("a.JPEG"));
+    Files.copy(face("Kristen_Breitweiser_11.jpg"), faces.resolve("line\nbreak.jpg"));
+    Files.writeString(faces.resolve("notes.txt"), "not an image");
+    Files.writeString(faces.resolve("anim.gif"), "GIF89a");
+    Files.createDirectory(faces.resolve("more"));
+    Path output = folder.resolve("predictions");
+
+    int status = predict(output, faces);
+
+    assertEquals(0, status, err.toString());
+    assertTrue(
+        out.toString()
+            .contains(
+                "skipped 3 entries of "
+                    + faces
+                    + " that are not .png, .jpg or .jpeg files (subfolders are not searched):"
+                    + " anim.gif, more/, notes.txt"),
+        out.toString());
+    assertTrue(Files.exists(output.resolve("a.png")), "overlay of a.JPEG");
+    assertTrue(Files.exists(output.resolve("line\nbreak.png")), "overlay of a name with a newline");
+  }
+
+  @Test
+  void skippedLineNamesFiveEntries() {
+    Path faces = Path.of("faces");
+    List<Path> skipped = new ArrayList<>();
+    for (int i = 1; i <= 7; i++) {
+      skipped.add(faces.resolve("f" + i + ".gif"));
+    }
+
+    String line = PredictCommand.skippedLine(faces, skipped);
+
+    assertTrue(line.startsWith("skipped 7 entries of faces "), line);
+    assertTrue(line.endsWith(": f1.gif, f2.gif, f3.gif, f4.gif, f5.gif and 2 more"), line);
+    assertTrue(
+        PredictCommand.skippedLine(faces, skipped.subList(0, 1)).startsWith("skipped 1 entry of"));
+  }
+
+  @Test
+  void emptyFolderNamesItWithoutBrackets() throws IOException {
+    Path empty = Files.createDirectory(folder.resolve("empty"));
+
+    int status = predict(folder.resolve("predictions"), empty);
+
+    assertEquals(1, status, err.toString());
+    assertTrue(
+        err.toString()
+            .contains(
+                "no .png, .jpg or .jpeg files in "
+                    + empty
+                    + ": pass image files or folders that contain them"),
+        err.toString());
+  }
+
+  @Test
   void sameNamesGetDistinctOverlays() throws IOException {
     Path test = TestData.facialKeypoints().resolve("test");
     Path left = Files.createDirectories(folder.resolve("x"));
