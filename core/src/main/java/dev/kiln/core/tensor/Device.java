@@ -1,6 +1,7 @@
 package dev.kiln.core.tensor;
 
 import java.util.Locale;
+import java.util.Objects;
 
 /**
  * Place where a tensor's storage lives: {@code cpu}, {@code cuda:N} or {@code emulated}.
@@ -36,8 +37,11 @@ public record Device(Kind kind, int index) {
    * Parses a device name such as {@code cpu}, {@code cuda}, {@code cuda:1} or {@code emulated}.
    *
    * @throws IllegalArgumentException naming the text and the accepted forms
+   * @throws NullPointerException if {@code name} is null, with the accepted forms
    */
   public static Device parse(String name) {
+    Objects.requireNonNull(
+        name, "device name is null: use cpu, cuda, cuda:N (N = 0, 1, ...) or emulated");
     String text = name.trim().toLowerCase(Locale.ROOT);
     if (text.equals("cpu")) {
       return CPU;

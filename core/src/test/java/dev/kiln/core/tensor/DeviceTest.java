@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -45,5 +46,13 @@ class DeviceTest {
         assertThrows(IllegalArgumentException.class, () -> Device.parse(name));
 
     assertTrue(error.getMessage().contains(name.substring(5)), error.getMessage());
+  }
+
+  @Test
+  void parseRejectsNullWithForms() {
+    NullPointerException error = assertThrows(NullPointerException.class, () -> Device.parse(null));
+
+    assertTrue(error.getMessage().startsWith("device name is null"), error.getMessage());
+    assertTrue(error.getMessage().contains("cuda:N"), error.getMessage());
   }
 }

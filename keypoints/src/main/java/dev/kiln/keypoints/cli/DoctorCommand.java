@@ -174,6 +174,12 @@ final class DoctorCommand implements Callable<Integer> {
    */
   private DoctorInput fromRun(PrintWriter out) throws IOException {
     requireNoRunSettings();
+    if (!Files.isDirectory(run)) {
+      throw new IOException(
+          run
+              + (Files.exists(run) ? " is not a folder" : ": run folder not found")
+              + ": pass --run a folder made by kiln train, such as runs/<date>-<time>");
+    }
     TrainOptions options = TrainOptions.read(run);
     Path last = run.resolve(Trainer.LAST);
     if (!Files.exists(last)) {

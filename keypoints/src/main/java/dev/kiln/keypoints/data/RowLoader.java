@@ -77,18 +77,25 @@ final class RowLoader {
       if (farX || farY) {
         return String.format(
             Locale.ROOT,
-            "keypoint %d at (%.1f, %.1f) lies more than %.0f%% of the image size outside the"
+            "keypoint %d at (%s, %s) lies more than %.0f%% of the image size outside the"
                 + " %dx%d image; check the row's coordinates (they are pixels of the original"
                 + " image)",
             i,
-            x,
-            y,
+            coordinate(x),
+            coordinate(y),
             fraction * 100,
             image.width(),
             image.height());
       }
     }
     return null;
+  }
+
+  /** Formats a pixel coordinate with one decimal, or in scientific notation when it is huge. */
+  static String coordinate(double value) {
+    return Math.abs(value) < 1e7
+        ? String.format(Locale.ROOT, "%.1f", value)
+        : String.format(Locale.ROOT, "%.3e", value);
   }
 
   private static Outcome bad(Path csv, KeypointsCsv.Row row, String reason) {

@@ -53,8 +53,8 @@ record TrainingData(List<Sample> trainingFaces, List<Sample> validationFaces, Id
         split.validationIdentities().size());
     if (train.isEmpty() || validation.isEmpty()) {
       throw new IOException(
-          "the split left no training or no validation faces: use more data (--limit) or"
-              + " another --val-fraction");
+          "the split left no training or no validation faces: use a CSV with faces of more"
+              + " people, a larger --limit if one was given, or another --val-fraction");
     }
     return new TrainingData(train, validation, split);
   }

@@ -100,6 +100,21 @@ class DoctorRunTest {
   }
 
   @Test
+  void missingRunFolderNamed() throws IOException {
+    Path missing = folder.resolve("no-such-run");
+    Path file = Files.writeString(folder.resolve("notes.txt"), "kept");
+
+    int missingStatus = kiln("doctor", "--run", missing.toString());
+    int fileStatus = kiln("doctor", "--run", file.toString());
+
+    assertEquals(1, missingStatus, out.toString());
+    assertEquals(1, fileStatus, out.toString());
+    assertTrue(
+        err.toString().contains(missing + ": run folder not found: pass --run"), err.toString());
+    assertTrue(err.toString().contains(file + " is not a folder: pass --run"), err.toString());
+  }
+
+  @Test
   void stepOptionsCheckedBeforeData() {
     int status =
         kiln("doctor", "--data", folder.resolve("no-data").toString(), "--range-steps", "5");

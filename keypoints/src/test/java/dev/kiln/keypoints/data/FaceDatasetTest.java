@@ -82,6 +82,14 @@ class FaceDatasetTest {
   }
 
   @Test
+  void farKeypointPrintedShort() {
+    assertEquals("120.0", RowLoader.coordinate(120));
+    assertEquals("-3.5", RowLoader.coordinate(-3.5));
+    assertEquals("1.000e+308", RowLoader.coordinate(1e308));
+    assertEquals("-2.500e+07", RowLoader.coordinate(-2.5e7));
+  }
+
+  @Test
   void skipSummaryListsEveryRow() throws IOException {
     String summary = FaceDataset.load(csv, images, options(OnBadRow.SKIP)).report().summary();
 

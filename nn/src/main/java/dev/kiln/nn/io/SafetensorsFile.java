@@ -80,14 +80,18 @@ public final class SafetensorsFile {
     // The identity is taken before the channel opens and compared again after the header is read,
     // so a file replaced in between is reported instead of pairing one file's header with
     // another's identity.
-    Identity identity = Identity.of(file);
-    try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
-      Parsed parsed = readHeader(file, channel);
-      if (parsed.size() != identity.size() || !Identity.of(file).equals(identity)) {
-        throw new SafetensorsException(
-            file, "file changed while Safetensors.read opened it; call Safetensors.read again");
+    try {
+      Identity identity = Identity.of(file);
+      try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+        Parsed parsed = readHeader(file, channel);
+        if (parsed.size() != identity.size() || !Identity.of(file).equals(identity)) {
+          throw new SafetensorsException(
+              file, "file changed while Safetensors.read opened it; call Safetensors.read again");
+        }
+        return new SafetensorsFile(file, identity, parsed.headerBytes(), parsed.header());
       }
-      return new SafetensorsFile(file, identity, parsed.headerBytes(), parsed.header());
+    } catch (NoSuchFileException e) {
+      throw notFound(file, e);
     }
   }
 
@@ -98,6 +102,15 @@ public final class SafetensorsFile {
    */
   static Safetensors.Contents readAll(Path file, Predicate<String> include) throws IOException {
     requireRegularFile(file);
+    try {
+      return readAllOnce(file, include);
+    } catch (NoSuchFileException e) {
+      throw notFound(file, e);
+    }
+  }
+
+  private static Safetensors.Contents readAllOnce(Path file, Predicate<String> include)
+      throws IOException {
     for (int attempt = 1; ; attempt++) {
       Identity before = Identity.of(file);
       try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
@@ -138,7 +151,7 @@ public final class SafetensorsFile {
     try {
       attributes = Files.readAttributes(file, BasicFileAttributes.class);
     } catch (NoSuchFileException e) {
-      throw new NoSuchFileException(file.toString(), null, "safetensors file not found");
+      throw notFound(file, e);
     }
     if (attributes.isDirectory()) {
       throw new SafetensorsException(
@@ -150,6 +163,17 @@ public final class SafetensorsFile {
           "is not a regular file (a FIFO, socket or device); pass a safetensors file such as"
               + " best.safetensors");
     }
+  }
+
+  /**
+   * Returns the error for a missing file. A file that a writer replaces by deleting it and writing
+   * it anew is missing for a moment, so any step of a read may meet this, not only the first.
+   */
+  private static NoSuchFileException notFound(Path file, NoSuchFileException cause) {
+    NoSuchFileException error =
+        new NoSuchFileException(file.toString(), null, "safetensors file not found");
+    error.initCause(cause);
+    return error;
   }
 
   /** Reads and validates the length prefix and header through {@code channel}. */
@@ -230,6 +254,8 @@ public final class SafetensorsFile {
     try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
       checkUnchanged(channel);
       return read(channel, name);
+    } catch (NoSuchFileException e) {
+      throw notFound(file, e);
     }
   }
 
