@@ -110,7 +110,11 @@ final class TrainCommand implements Callable<Integer> {
   @Option(
       names = "--loader-threads",
       defaultValue = "1",
-      description = "Threads that prepare batches in the background (default: ${DEFAULT-VALUE}).")
+      description =
+          "Threads that prepare batches in the background, from 0 to "
+              + TrainOptions.MAX_LOADER_THREADS
+              + "; 0 prepares each batch on the training thread, between steps (default:"
+              + " ${DEFAULT-VALUE}).")
   int loaderThreads;
 
   @Option(

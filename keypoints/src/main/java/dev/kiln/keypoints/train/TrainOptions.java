@@ -1,6 +1,7 @@
 package dev.kiln.keypoints.train;
 
 import dev.kiln.keypoints.io.AtomicFiles;
+import dev.kiln.nn.loss.Losses;
 import java.io.IOException;
 import java.io.Reader;
 import java.io.StringWriter;
@@ -24,9 +25,11 @@ import java.util.Properties;
  * @param schedule cosine, step, plateau or none
  * @param seed seed of the split, the initial weights, the batch order and the augmentation
  * @param validationFraction share of identities held out for validation
- * @param loaderThreads background threads that prepare batches
+ * @param loaderThreads background threads that prepare batches, or 0 to prepare them on the
+ *     training thread
  * @param limit maximum number of CSV rows to read (for quick runs), or 0 for all
- * @param timeLimitMinutes stop training after this many minutes of wall time, or 0 for none
+ * @param timeLimitMinutes stop training after this many minutes of wall time in each invocation, or
+ *     0 for none
  * @param skipBadRows skip bad dataset rows with a report, instead of stopping at the first
  */
 public record TrainOptions(
@@ -49,24 +52,55 @@ public record TrainOptions(
   /** Name of the file that stores the options in a run folder. */
   public static final String FILE_NAME = "options.properties";
 
+  /**
+   * Maximum of {@link #loaderThreads}. More threads than processor cores prepare batches no faster,
+   * and the loader keeps two batches per thread in memory.
+   */
+  public static final int MAX_LOADER_THREADS = 32;
+
+  /**
+   * Rejects every invalid value, naming its command-line option, so that the train command fails
+   * before it reads a file or creates a folder.
+   */
   public TrainOptions {
-    requirePositive("epochs", epochs);
-    requirePositive("batch size", batchSize);
+    requireAtLeast("--epochs", epochs, 1);
+    requireAtLeast("--batch-size", batchSize, 1);
     if (!(learningRate > 0) || !Double.isFinite(learningRate)) {
-      throw new IllegalArgumentException("learning rate must be positive, got " + learningRate);
+      throw new IllegalArgumentException("--lr must be a positive number, got " + learningRate);
     }
-    if (!(weightDecay >= 0)) {
-      throw new IllegalArgumentException("weight decay must be 0 or more, got " + weightDecay);
+    if (!(weightDecay >= 0) || !Double.isFinite(weightDecay)) {
+      throw new IllegalArgumentException(
+          "--weight-decay must be a finite number, 0 or more, got " + weightDecay);
     }
     if (!(validationFraction > 0 && validationFraction < 1)) {
       throw new IllegalArgumentException(
-          "validation fraction must be between 0 and 1, got " + validationFraction);
+          "--val-fraction must be between 0 and 1, got " + validationFraction);
     }
+    if (loaderThreads < 0 || loaderThreads > MAX_LOADER_THREADS) {
+      throw new IllegalArgumentException(
+          "--loader-threads must be from 0 to "
+              + MAX_LOADER_THREADS
+              + " (0 prepares each batch on the training thread), got "
+              + loaderThreads);
+    }
+    if (limit < 0) {
+      throw new IllegalArgumentException(
+          "--limit must be 0 (all rows) or at least 1 row, got " + limit);
+    }
+    if (!(timeLimitMinutes >= 0) || !Double.isFinite(timeLimitMinutes)) {
+      throw new IllegalArgumentException(
+          "--time-limit must be 0 (no limit) or a positive number of minutes, got "
+              + timeLimitMinutes);
+    }
+    TrainingSetup.requireOptimizerName(optimizer);
+    Losses.parse(loss);
+    TrainingSetup.requireScheduleName(schedule);
   }
 
-  private static void requirePositive(String name, int value) {
-    if (value < 1) {
-      throw new IllegalArgumentException(name + " must be at least 1, got " + value);
+  private static void requireAtLeast(String option, int value, int minimum) {
+    if (value < minimum) {
+      throw new IllegalArgumentException(
+          option + " must be at least " + minimum + ", got " + value);
     }
   }
 

@@ -16,7 +16,36 @@ public final class TrainingSetup {
   /** SGD's momentum; the common choice for CNNs. */
   private static final double SGD_MOMENTUM = 0.9;
 
+  /** The optimizer names that {@link #optimizer} accepts, ignoring case. */
+  public static final List<String> OPTIMIZERS = List.of("adam", "adamw", "sgd");
+
+  /** The schedule names that {@link #schedule} accepts, ignoring case. */
+  public static final List<String> SCHEDULES = List.of("cosine", "step", "plateau", "none");
+
   private TrainingSetup() {}
+
+  /** Rejects an optimizer name that {@link #optimizer} does not build. */
+  static void requireOptimizerName(String name) {
+    if (!OPTIMIZERS.contains(name.toLowerCase(Locale.ROOT))) {
+      throw unknownOptimizer(name);
+    }
+  }
+
+  /** Rejects a schedule name that {@link #schedule} does not build. */
+  static void requireScheduleName(String name) {
+    if (!SCHEDULES.contains(name.toLowerCase(Locale.ROOT))) {
+      throw unknownSchedule(name);
+    }
+  }
+
+  private static IllegalArgumentException unknownOptimizer(String name) {
+    return new IllegalArgumentException("unknown optimizer '" + name + "': use adam, adamw or sgd");
+  }
+
+  private static IllegalArgumentException unknownSchedule(String name) {
+    return new IllegalArgumentException(
+        "unknown schedule '" + name + "': use cosine, step, plateau or none");
+  }
 
   static Optimizer optimizer(TrainOptions options, List<Tensor> parameters) {
     return optimizer(
@@ -31,9 +60,7 @@ public final class TrainingSetup {
       case "adamw" -> new AdamW(parameters).learningRate(learningRate).weightDecay(weightDecay);
       case "sgd" ->
           new SGD(parameters, learningRate).momentum(SGD_MOMENTUM).weightDecay(weightDecay);
-      default ->
-          throw new IllegalArgumentException(
-              "unknown optimizer '" + name + "': use adam, adamw or sgd");
+      default -> throw unknownOptimizer(name);
     };
   }
 
@@ -55,9 +82,7 @@ public final class TrainingSetup {
           Schedule.of(
               new ReduceLROnPlateau(optimizer, ReduceLROnPlateau.Mode.MIN).factor(0.1).patience(3));
       case "none" -> Schedule.none();
-      default ->
-          throw new IllegalArgumentException(
-              "unknown schedule '" + options.schedule() + "': use cosine, step, plateau or none");
+      default -> throw unknownSchedule(options.schedule());
     };
   }
 }
