@@ -187,8 +187,8 @@ final class TrainCommand implements Callable<Integer> {
               limit,
               timeLimitMinutes,
               skipBadRows);
+      Main.requireOutputFolder(run);
       trainer = Trainer.start(options, target, run, out, System.console() != null);
-      out.println("run folder: " + run);
     }
     return runWithStopHook(trainer);
   }

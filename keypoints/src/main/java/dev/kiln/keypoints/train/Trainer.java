@@ -14,8 +14,10 @@ import dev.kiln.keypoints.plot.TrainingCurves;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -58,10 +60,11 @@ public final class Trainer {
   private final boolean epochsGiven;
 
   /**
-   * Whether {@link #start} created the run folder, so that a new run whose data or model fails to
-   * load removes the folder and not only its files.
+   * The folders that {@link #start} created: the run folder first, then each parent that was
+   * missing, such as {@code runs/}. A new run that fails before its first checkpoint removes them,
+   * and not only their files. The list is empty where the run folder existed.
    */
-  private final boolean folderCreated;
+  private final List<Path> createdFolders;
 
   private final Device device;
   private final PrintWriter out;
@@ -71,6 +74,9 @@ public final class Trainer {
    * only once.
    */
   private boolean curvesFailed;
+
+  /** Whether a new run has printed its folder, which it then reports removing on a failure. */
+  private boolean folderAnnounced;
 
   private final ProgressBar progress;
   private volatile boolean stopRequested;
@@ -83,7 +89,7 @@ public final class Trainer {
       Path run,
       boolean resuming,
       boolean epochsGiven,
-      boolean folderCreated,
+      List<Path> createdFolders,
       Device device,
       PrintWriter out,
       boolean interactive) {
@@ -91,7 +97,7 @@ public final class Trainer {
     this.run = run;
     this.resuming = resuming;
     this.epochsGiven = epochsGiven;
-    this.folderCreated = folderCreated;
+    this.createdFolders = createdFolders;
     this.device = device;
     this.out = out;
     this.progress = new ProgressBar(out, interactive);
@@ -111,9 +117,12 @@ public final class Trainer {
     // A model that does not parse, or that the keypoint tools cannot feed, fails here, before the
     // run folder exists.
     ModelChecks.requireGrayKeypointInput(ModelPresets.resolve(options.model()));
-    boolean existed = Files.isDirectory(run);
+    List<Path> missing = new ArrayList<>();
+    for (Path folder = run.toAbsolutePath(); !Files.exists(folder); folder = folder.getParent()) {
+      missing.add(folder);
+    }
     Files.createDirectories(run);
-    return new Trainer(options, run, false, false, !existed, device, out, interactive);
+    return new Trainer(options, run, false, false, List.copyOf(missing), device, out, interactive);
   }
 
   /**
@@ -147,21 +156,39 @@ public final class Trainer {
   }
 
   /**
-   * Deletes what a failed new run wrote into {@code run}, and the folder if {@link #start} made it.
+   * Deletes what a failed new run wrote into its folder, which was empty or missing at {@link
+   * #start}. It deletes the folder too where {@link #start} created it, and each parent that {@link
+   * #start} created and that is still empty. It returns false, and prints why, where a deletion
+   * failed.
    */
-  private static void removeFailedStart(Path run, boolean keepFolder, PrintWriter out) {
+  private boolean removeFailedStart() {
     try {
-      if (!keepFolder) {
-        Folders.deleteRecursively(run);
-        return;
-      }
-      try (var children = Files.list(run)) {
-        for (Path child : children.toList()) {
-          Folders.deleteRecursively(child);
+      if (createdFolders.isEmpty()) {
+        try (var children = Files.list(run)) {
+          for (Path child : children.toList()) {
+            Folders.deleteRecursively(child);
+          }
         }
+        return true;
       }
+      Folders.deleteRecursively(run);
+      for (Path parent : createdFolders.subList(1, createdFolders.size())) {
+        // A parent that another run has written into since, such as runs/, stays.
+        if (!isEmptyFolder(parent)) {
+          break;
+        }
+        Files.delete(parent);
+      }
+      return true;
     } catch (IOException e) {
       out.println("could not remove the run folder of a failed start, " + run + ": " + e);
+      return false;
+    }
+  }
+
+  private static boolean isEmptyFolder(Path folder) throws IOException {
+    try (var entries = Files.list(folder)) {
+      return entries.findAny().isEmpty();
     }
   }
 
@@ -195,7 +222,7 @@ public final class Trainer {
               + " leaves nothing to train: resume with --epochs greater than "
               + (position.epoch() - 1));
     }
-    return new Trainer(options, run, true, epochs > 0, false, device, out, interactive);
+    return new Trainer(options, run, true, epochs > 0, List.of(), device, out, interactive);
   }
 
   /** Asks the run to save its position and stop after the current batch; safe from any thread. */
@@ -209,13 +236,17 @@ public final class Trainer {
     return this;
   }
 
-  /** Runs training and returns the history of all epochs of the run. */
+  /**
+   * Runs training and returns the history of all epochs of the run.
+   *
+   * <p>A new run that fails before it has saved {@code last.safetensors}, for any reason, running
+   * out of memory included, removes what it wrote, so that the next attempt with the same --output
+   * is not rejected as "not empty". A run with a checkpoint, new or resumed, is never removed.
+   */
   public List<EpochRecord> run() throws IOException {
-    TrainingParts parts;
-    Position position;
     if (resuming) {
-      parts = TrainingParts.prepare(options, run, device, true, out);
-      position = restore(parts);
+      TrainingParts parts = TrainingParts.prepare(options, run, device, true, out);
+      Position position = restore(parts);
       // A resume changes the run folder only from here on, after the data, the split, the history
       // and the checkpoint's state have loaded, so that a resume that fails leaves every file as it
       // was.
@@ -223,10 +254,42 @@ public final class Trainer {
       if (epochsGiven) {
         options.write(run);
       }
-    } else {
-      parts = prepareNewRun();
-      position = Position.START;
+      return train(parts, position);
     }
+    try {
+      // In a method of its own, so that the model and the data are garbage once it has thrown, and
+      // the removal below has memory to run after an OutOfMemoryError.
+      return trainNewRun();
+    } catch (IOException | RuntimeException | Error e) {
+      // The folder was empty or missing at start(), so everything in it is this failed run's until
+      // a checkpoint exists.
+      if (!Files.exists(run.resolve(LAST), LinkOption.NOFOLLOW_LINKS)
+          && removeFailedStart()
+          && folderAnnounced) {
+        out.println(
+            (createdFolders.isEmpty() ? "emptied " : "removed ")
+                + run
+                + ", because the run failed before it saved a checkpoint");
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Loads the data and builds the model of a new run, and only then writes the run's first files
+   * and prints the run folder, so that a run whose data fails to load has printed no folder.
+   */
+  private List<EpochRecord> trainNewRun() throws IOException {
+    TrainingParts parts = TrainingParts.prepare(options, run, device, false, out);
+    options.write(run);
+    parts.recordStart(run, device);
+    out.println("run folder: " + run);
+    folderAnnounced = true;
+    return train(parts, Position.START);
+  }
+
+  /** Trains from {@code position} to the end of the run, its time limit or a stop request. */
+  private List<EpochRecord> train(TrainingParts parts, Position position) throws IOException {
     long started = System.nanoTime() - (long) (position.elapsedSeconds() * 1e9);
     // The time limit counts this invocation only, so a resumed run gets the whole limit again.
     Deadline timeLimit = timeLimit();
@@ -288,24 +351,6 @@ public final class Trainer {
       }
     }
     return parts.history().records();
-  }
-
-  /**
-   * Loads the data and builds the model of a new run, and only then writes the run's first files.
-   * Where any step fails, it removes what it wrote, so that the next attempt with the same --output
-   * is not rejected as "not empty".
-   */
-  private TrainingParts prepareNewRun() throws IOException {
-    try {
-      TrainingParts parts = TrainingParts.prepare(options, run, device, false, out);
-      options.write(run);
-      parts.recordStart(run, device);
-      return parts;
-    } catch (IOException | RuntimeException e) {
-      // The folder was empty or missing at start(), so everything in it is this failed run's.
-      removeFailedStart(run, !folderCreated, out);
-      throw e;
-    }
   }
 
   /**

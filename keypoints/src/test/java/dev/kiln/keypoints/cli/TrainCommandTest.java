@@ -3,13 +3,16 @@ package dev.kiln.keypoints.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import dev.kiln.keypoints.data.TestData;
+import dev.kiln.keypoints.train.Trainer;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
@@ -129,5 +132,91 @@ class TrainCommandTest {
 
     assertTrue(usage.contains("from 0 to 32"), usage);
     assertTrue(usage.contains("0 prepares each batch on the training"), usage);
+  }
+
+  @Test
+  void invalidOutputNamedBeforeData() throws IOException {
+    Path file = Files.writeString(folder.resolve("file"), "not a folder");
+    Path dangling = Files.createSymbolicLink(folder.resolve("dangling"), folder.resolve("none"));
+    String notFolder = "--output is not a folder; pass another --output";
+    String underFile =
+        "--output cannot be created because " + file + " is not a folder; pass another --output";
+    Object[][] cases = {
+      {file, notFolder}, {dangling, notFolder}, {file.resolve("sub"), underFile},
+    };
+    for (Object[] c : cases) {
+      err.getBuffer().setLength(0);
+
+      int status = train("--data", "no-such-folder", "--output", c[0].toString());
+
+      String message = err.toString();
+      assertEquals(1, status, message);
+      assertEquals("kiln train: " + c[0] + ": " + c[1], message.strip());
+    }
+    assertEquals("not a folder", Files.readString(file), "the file is left as it was");
+    assertTrue(Files.isSymbolicLink(dangling), "the link is left as it was");
+  }
+
+  @Test
+  void readOnlyOutputRejectedBeforeData() throws IOException {
+    Path readOnly = Files.createDirectory(folder.resolve("read-only"));
+    Files.setPosixFilePermissions(readOnly, PosixFilePermissions.fromString("r-xr-xr-x"));
+    assumeFalse(
+        Files.isWritable(readOnly), "skipped: this user (root) may write to read-only folders");
+
+    int status = train("--data", "no-such-folder", "--output", readOnly.toString());
+
+    assertEquals(1, status, err.toString());
+    assertTrue(err.toString().contains("permission denied: cannot write to"), err.toString());
+    assertFalse(err.toString().contains("training_frames_keypoints.csv"), err.toString());
+  }
+
+  @Test
+  void nanLossRemovesRunAndAllowsRerun() throws IOException {
+    Path run = folder.resolve("run");
+
+    int failed = train(tinyRun(run, "--epochs", "2", "--lr", "1e30", "--loss", "mse"));
+
+    assertEquals(1, failed, err.toString());
+    assertTrue(err.toString().contains("at epoch 1: lower --lr"), err.toString());
+    assertFalse(Files.exists(run), "the run saved no checkpoint, so its folder is removed");
+    assertTrue(out.toString().contains("run folder: " + run), out.toString());
+    assertTrue(out.toString().contains("removed " + run), out.toString());
+
+    err.getBuffer().setLength(0);
+    // Loader threads 0 prepare the batches on the training thread.
+    int rerun = train(tinyRun(run, "--epochs", "1", "--loader-threads", "0"));
+
+    assertEquals(0, rerun, err.toString());
+    assertTrue(Files.isRegularFile(run.resolve(Trainer.LAST)), "the rerun trained");
+  }
+
+  @Test
+  void failedRunEmptiesGivenFolder() throws IOException {
+    Path run = Files.createDirectory(folder.resolve("given"));
+
+    int failed = train(tinyRun(run, "--epochs", "1", "--lr", "1e30", "--loss", "mse"));
+
+    assertEquals(1, failed, err.toString());
+    assertTrue(Files.isDirectory(run), "the folder the user made stays");
+    assertEquals(List.of(), children(run), "and is left empty");
+    assertTrue(out.toString().contains("emptied " + run), out.toString());
+  }
+
+  @Test
+  void failedLoadPrintsNoRunFolder() throws IOException {
+    Path data = Files.createDirectory(folder.resolve("data"));
+    Files.createDirectory(data.resolve("training"));
+    List<String> header =
+        Files.readAllLines(TestData.facialKeypoints().resolve("training_frames_keypoints.csv"))
+            .subList(0, 2);
+    Files.write(data.resolve("training_frames_keypoints.csv"), header);
+    Path run = folder.resolve("runs").resolve("run");
+
+    int status = train("--data", data.toString(), "--output", run.toString());
+
+    assertEquals(1, status, err.toString());
+    assertFalse(out.toString().contains("run folder: "), out.toString());
+    assertFalse(Files.exists(folder.resolve("runs")), "the parent made for the run is removed");
   }
 }

@@ -373,6 +373,34 @@ class TrainerTest {
   }
 
   @Test
+  void failedLoadRemovesCreatedParents() throws IOException {
+    Path data = datasetWithCoincidentEyeCorners(5);
+    Path run = folder.resolve("runs").resolve("nested").resolve("run");
+
+    assertThrows(
+        BadRowException.class,
+        () -> Trainer.start(options(data, 1), Device.CPU, run, quiet(), false).run());
+
+    assertFalse(Files.exists(folder.resolve("runs")), "the parents that start made are removed");
+    assertTrue(Files.isDirectory(data), "a folder that existed before stays");
+  }
+
+  @Test
+  void failedLoadKeepsParentInUse() throws IOException {
+    Path data = datasetWithCoincidentEyeCorners(5);
+    Path runs = folder.resolve("runs");
+    Path run = runs.resolve("run");
+    Trainer trainer = Trainer.start(options(data, 1), Device.CPU, run, quiet(), false);
+    // Another run puts its folder into runs/ while this one loads.
+    Files.createDirectory(runs.resolve("other"));
+
+    assertThrows(BadRowException.class, trainer::run);
+
+    assertFalse(Files.exists(run), "the run folder is removed");
+    assertTrue(Files.isDirectory(runs.resolve("other")), "the other run's folder stays");
+  }
+
+  @Test
   void coincidentEyeCornersSkippedWhenAsked() throws IOException {
     Path data = datasetWithCoincidentEyeCorners(5);
     Path run = folder.resolve("run");
