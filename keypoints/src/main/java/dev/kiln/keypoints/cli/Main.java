@@ -23,7 +23,9 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
 import java.nio.file.NotLinkException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -92,7 +94,55 @@ public final class Main implements Runnable {
                   + " (the kiln launcher passes -D options from KILN_JAVA_OPTIONS)");
       return INVALID_SETTING;
     }
-    return new CommandLine.RunLast().execute(parseResult);
+    try {
+      return new CommandLine.RunLast().execute(parseResult);
+    } catch (OutOfMemoryError e) {
+      // picocli passes errors through, so without this the JVM would print the stack trace. The
+      // command has unwound by now, so its model and data are garbage and printing has memory.
+      CommandLine command = parseResult.asCommandLineList().getLast();
+      command
+          .getErr()
+          .println(
+              "kiln "
+                  + command.getCommandName()
+                  + ": "
+                  + describeHeapExhaustion(e, command.getCommandSpec(), Runtime.getRuntime()));
+      return FAILED;
+    }
+  }
+
+  /**
+   * Returns the message for a Java heap that ran out of memory during {@code command}, with the
+   * options that lower the memory it needs and the way to raise the heap's maximum, which {@code
+   * runtime} reports.
+   */
+  static String describeHeapExhaustion(
+      OutOfMemoryError error, CommandLine.Model.CommandSpec command, Runtime runtime) {
+    long maxGiB = Math.max(1, (runtime.maxMemory() + (1L << 30) - 1) >> 30);
+    String heap =
+        "give Java a larger heap than its maximum of "
+            + String.format(Locale.ROOT, "%.1f GiB", runtime.maxMemory() / (double) (1L << 30))
+            + " with KILN_JAVA_OPTIONS=-Xmx<size>, such as -Xmx"
+            + 2 * maxGiB
+            + "g";
+    String problem = "out of Java heap memory (" + error.getMessage() + "): ";
+    CommandLine.Model.OptionSpec resume = command.findOption("--resume");
+    if (resume != null && resume.getValue() != null) {
+      return problem
+          + "a resumed run keeps its model and batch size, so "
+          + heap
+          + ", or start a new run with a smaller --model or a lower --batch-size";
+    }
+    List<String> smaller = new ArrayList<>();
+    if (command.findOption("--model") != null) {
+      smaller.add("use a smaller --model");
+    }
+    CommandLine.Model.OptionSpec batchSize = command.findOption("--batch-size");
+    if (batchSize != null) {
+      smaller.add("lower --batch-size (now " + batchSize.getValue() + ")");
+    }
+    smaller.add(heap);
+    return problem + String.join(", or ", smaller);
   }
 
   /**

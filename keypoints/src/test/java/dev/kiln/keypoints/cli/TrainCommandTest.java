@@ -6,10 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import dev.kiln.keypoints.data.TestData;
+import dev.kiln.keypoints.train.TrainOptions;
 import dev.kiln.keypoints.train.Trainer;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.io.Writer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -201,6 +203,74 @@ class TrainCommandTest {
     assertTrue(Files.isDirectory(run), "the folder the user made stays");
     assertEquals(List.of(), children(run), "and is left empty");
     assertTrue(out.toString().contains("emptied " + run), out.toString());
+  }
+
+  /**
+   * Returns a writer that copies to {@link #out} and throws OutOfMemoryError where the trainer
+   * prints the line of epoch {@code epoch} of 2, after that epoch's training and before its
+   * checkpoint, as a heap too small for the model would.
+   */
+  private PrintWriter exhaustingAtEpoch(int epoch) {
+    String line = "epoch " + epoch + "/2: ";
+    Writer writer =
+        new Writer() {
+          private boolean thrown;
+
+          @Override
+          public void write(char[] text, int offset, int length) {
+            out.write(text, offset, length);
+            // printf writes a line in pieces, so the check looks at everything written so far.
+            if (!thrown && out.toString().contains(line)) {
+              thrown = true;
+              throw new OutOfMemoryError("Java heap space");
+            }
+          }
+
+          @Override
+          public void flush() {}
+
+          @Override
+          public void close() {}
+        };
+    return new PrintWriter(writer, true);
+  }
+
+  @Test
+  void heapExhaustionReportedInOneLine() throws IOException {
+    Path run = folder.resolve("run");
+
+    int status = train(exhaustingAtEpoch(1), tinyRun(run, "--epochs", "2"));
+
+    String message = err.toString();
+    assertEquals(1, status, message);
+    assertEquals(1, message.strip().lines().count(), message);
+    assertTrue(message.startsWith("kiln train: out of Java heap memory (Java heap space): "));
+    assertTrue(message.contains("use a smaller --model"), message);
+    assertTrue(message.contains("lower --batch-size (now 8)"), message);
+    assertTrue(message.contains("KILN_JAVA_OPTIONS=-Xmx"), message);
+    assertFalse(Files.exists(run), "the run saved no checkpoint, so its folder is removed");
+  }
+
+  @Test
+  void failureAfterCheckpointKeepsRun() throws IOException {
+    Path run = folder.resolve("run");
+
+    int status = train(exhaustingAtEpoch(2), tinyRun(run, "--epochs", "2"));
+
+    assertEquals(1, status, err.toString());
+    assertTrue(Files.isRegularFile(run.resolve(Trainer.LAST)), "epoch 1's checkpoint stays");
+    assertTrue(Files.isRegularFile(run.resolve(Trainer.BEST)));
+    assertTrue(Files.isRegularFile(run.resolve(TrainOptions.FILE_NAME)));
+    assertFalse(out.toString().contains("removed "), out.toString());
+
+    // The run resumes from epoch 2.
+    out = new StringWriter();
+    assertEquals(0, train("--resume", run.toString()), err.toString());
+    assertTrue(out.toString().contains("resuming at epoch 2, batch 0"), out.toString());
+  }
+
+  private int train(PrintWriter output, List<String> args) {
+    return train(output, args.toArray(String[]::new));
   }
 
   @Test
