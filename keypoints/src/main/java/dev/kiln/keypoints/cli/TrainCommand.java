@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.List;
+import java.util.OptionalDouble;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -34,7 +35,8 @@ final class TrainCommand implements Callable<Integer> {
   private static final long STOP_TIMEOUT_SECONDS = 120;
 
   /** The options that a resumed run accepts; every other one is fixed when the run starts. */
-  private static final Set<String> RESUME_OPTIONS = Set.of("--resume", "--epochs", "--device");
+  private static final Set<String> RESUME_OPTIONS =
+      Set.of("--resume", "--epochs", "--device", "--time-limit");
 
   @Spec CommandSpec spec;
 
@@ -129,7 +131,8 @@ final class TrainCommand implements Callable<Integer> {
       description =
           "Stop after this many minutes of this invocation, at the end of a batch, and save the"
               + " position as Ctrl-C does (an epoch that was finished is validated first); 0 for"
-              + " no limit (default: ${DEFAULT-VALUE}).")
+              + " no limit (default: ${DEFAULT-VALUE}). With --resume, it replaces the run's limit,"
+              + " which the run otherwise keeps.")
   double timeLimitMinutes;
 
   @Option(
@@ -164,9 +167,15 @@ final class TrainCommand implements Callable<Integer> {
     Trainer trainer;
     if (resume != null) {
       requireResumeOptionsOnly();
-      boolean epochsGiven = spec.commandLine().getParseResult().hasMatchedOption("--epochs");
+      var parsed = spec.commandLine().getParseResult();
+      boolean epochsGiven = parsed.hasMatchedOption("--epochs");
+      OptionalDouble timeLimit =
+          parsed.hasMatchedOption("--time-limit")
+              ? OptionalDouble.of(timeLimitMinutes)
+              : OptionalDouble.empty();
       trainer =
-          Trainer.resume(resume, epochsGiven ? epochs : 0, target, out, System.console() != null);
+          Trainer.resume(
+              resume, epochsGiven ? epochs : 0, timeLimit, target, out, System.console() != null);
     } else {
       Path run = output != null ? output : defaultRunFolder();
       TrainOptions options =
@@ -195,7 +204,7 @@ final class TrainCommand implements Callable<Integer> {
 
   /**
    * Rejects options that a resumed run would ignore, because it continues with the options saved in
-   * its folder. Only the epoch count and the device can change.
+   * its folder. Only the epoch count, the device and the time limit can change.
    */
   private void requireResumeOptionsOnly() {
     List<String> ignored = GivenOptions.matching(spec, name -> !RESUME_OPTIONS.contains(name));
@@ -204,7 +213,7 @@ final class TrainCommand implements Callable<Integer> {
           "--resume continues "
               + resume
               + " with the options it was started with (see its options.properties); only"
-              + " --epochs and --device can change, so drop "
+              + " --epochs, --device and --time-limit can change, so drop "
               + String.join(", ", ignored));
     }
   }

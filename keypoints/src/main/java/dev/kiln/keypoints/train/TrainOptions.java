@@ -186,4 +186,24 @@ public record TrainOptions(
         timeLimitMinutes,
         skipBadRows);
   }
+
+  /** Returns a copy with another time limit in minutes, which a resumed run may change. */
+  public TrainOptions withTimeLimit(double newTimeLimitMinutes) {
+    return new TrainOptions(
+        data,
+        model,
+        epochs,
+        batchSize,
+        optimizer,
+        learningRate,
+        weightDecay,
+        loss,
+        schedule,
+        seed,
+        validationFraction,
+        loaderThreads,
+        limit,
+        newTimeLimitMinutes,
+        skipBadRows);
+  }
 }

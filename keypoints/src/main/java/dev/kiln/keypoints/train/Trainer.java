@@ -13,6 +13,7 @@ import dev.kiln.keypoints.model.ModelPresets;
 import dev.kiln.keypoints.plot.TrainingCurves;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.math.BigDecimal;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -22,6 +23,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.OptionalDouble;
 import java.util.function.Function;
 
 /**
@@ -54,10 +56,10 @@ public final class Trainer {
   private final boolean resuming;
 
   /**
-   * Whether the resume was given an epoch count, which {@link #run} then saves into {@code
-   * options.properties}.
+   * Whether the resume was given an epoch count or a time limit, which {@link #run} then saves into
+   * {@code options.properties}.
    */
-  private final boolean epochsGiven;
+  private final boolean optionsChanged;
 
   /**
    * The folders that {@link #start} created: the run folder first, then each parent that was
@@ -88,7 +90,7 @@ public final class Trainer {
       TrainOptions options,
       Path run,
       boolean resuming,
-      boolean epochsGiven,
+      boolean optionsChanged,
       List<Path> createdFolders,
       Device device,
       PrintWriter out,
@@ -96,7 +98,7 @@ public final class Trainer {
     this.options = options;
     this.run = run;
     this.resuming = resuming;
-    this.epochsGiven = epochsGiven;
+    this.optionsChanged = optionsChanged;
     this.createdFolders = createdFolders;
     this.device = device;
     this.out = out;
@@ -193,11 +195,27 @@ public final class Trainer {
   }
 
   /**
-   * Continues the run in {@code run} from its last checkpoint on {@code device}. A positive {@code
-   * epochs} replaces the run's epoch count.
+   * Continues the run in {@code run} from its last checkpoint on {@code device}, with the time
+   * limit that the run has. A positive {@code epochs} replaces the run's epoch count.
    */
   public static Trainer resume(
       Path run, int epochs, Device device, PrintWriter out, boolean interactive)
+      throws IOException {
+    return resume(run, epochs, OptionalDouble.empty(), device, out, interactive);
+  }
+
+  /**
+   * Continues the run in {@code run} from its last checkpoint on {@code device}. A positive {@code
+   * epochs} replaces the run's epoch count, and a present {@code timeLimitMinutes} replaces its
+   * time limit, from this invocation on. Neither changes what an epoch computes.
+   */
+  public static Trainer resume(
+      Path run,
+      int epochs,
+      OptionalDouble timeLimitMinutes,
+      Device device,
+      PrintWriter out,
+      boolean interactive)
       throws IOException {
     if (!Files.exists(run.resolve(LAST))) {
       throw new IOException(
@@ -206,6 +224,9 @@ public final class Trainer {
     TrainOptions options = TrainOptions.read(run);
     if (epochs > 0) {
       options = options.withEpochs(epochs);
+    }
+    if (timeLimitMinutes.isPresent()) {
+      options = options.withTimeLimit(timeLimitMinutes.getAsDouble());
     }
     // Checked before anything in the folder changes, which happens only in run(), so a rejected
     // resume leaves the run as it was.
@@ -222,7 +243,8 @@ public final class Trainer {
               + " leaves nothing to train: resume with --epochs greater than "
               + (position.epoch() - 1));
     }
-    return new Trainer(options, run, true, epochs > 0, List.of(), device, out, interactive);
+    boolean optionsChanged = epochs > 0 || timeLimitMinutes.isPresent();
+    return new Trainer(options, run, true, optionsChanged, List.of(), device, out, interactive);
   }
 
   /** Asks the run to save its position and stop after the current batch; safe from any thread. */
@@ -251,7 +273,7 @@ public final class Trainer {
       // and the checkpoint's state have loaded, so that a resume that fails leaves every file as it
       // was.
       parts.recordStart(run, device);
-      if (epochsGiven) {
+      if (optionsChanged) {
         options.write(run);
       }
       return train(parts, position);
@@ -474,8 +496,14 @@ public final class Trainer {
     return result.nme();
   }
 
+  /** Prints the time limit as given, in the shortest decimal form that reads back as its value. */
   private void printTimeLimitReached() {
-    out.printf(Locale.ROOT, "time limit of %.1f minutes reached%n", options.timeLimitMinutes());
+    double minutes = options.timeLimitMinutes();
+    out.println(
+        "time limit of "
+            + BigDecimal.valueOf(minutes).stripTrailingZeros().toPlainString()
+            + (minutes == 1 ? " minute" : " minutes")
+            + " reached");
   }
 
   /** Returns the end of this invocation's time limit, from now, or null without a limit. */

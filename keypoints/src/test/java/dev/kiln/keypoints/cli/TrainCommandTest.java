@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import dev.kiln.keypoints.data.TestData;
+import dev.kiln.keypoints.train.History;
 import dev.kiln.keypoints.train.TrainOptions;
 import dev.kiln.keypoints.train.Trainer;
 import java.io.IOException;
@@ -288,5 +289,25 @@ class TrainCommandTest {
     assertEquals(1, status, err.toString());
     assertFalse(out.toString().contains("run folder: "), out.toString());
     assertFalse(Files.exists(folder.resolve("runs")), "the parent made for the run is removed");
+  }
+
+  @Test
+  void resumeTakesNewTimeLimit() throws IOException {
+    Path run = folder.resolve("run");
+    // A limit of a few microseconds strikes after the first batch of each invocation.
+    assertEquals(0, train(tinyRun(run, "--epochs", "2", "--time-limit", "1e-7")), err.toString());
+    assertTrue(out.toString().contains("time limit of 0.0000001 minutes reached"), out.toString());
+
+    // Without --time-limit, the resume keeps the run's limit and stops again.
+    out = new StringWriter();
+    assertEquals(0, train("--resume", run.toString()), err.toString());
+    assertTrue(out.toString().contains("time limit of 0.0000001 minutes reached"), out.toString());
+    assertEquals(List.of(), History.open(run.resolve("history.csv")).records());
+
+    out = new StringWriter();
+    assertEquals(0, train("--resume", run.toString(), "--time-limit", "0"), err.toString());
+    assertFalse(out.toString().contains("time limit"), out.toString());
+    assertEquals(2, History.open(run.resolve("history.csv")).records().size());
+    assertEquals(0, TrainOptions.read(run).timeLimitMinutes());
   }
 }

@@ -94,7 +94,9 @@ class TrainDeviceOptionTest {
     int status = train("--resume", "" + run, "--epochs", "3", "--lr", "5", "--batch-size", "7");
 
     assertEquals(1, status, err.toString());
-    assertTrue(err.toString().contains("only --epochs and --device can change"), err.toString());
+    assertTrue(
+        err.toString().contains("only --epochs, --device and --time-limit can change"),
+        err.toString());
     assertTrue(err.toString().contains("drop --lr, --batch-size"), err.toString());
     assertFalse(Files.exists(run));
   }
