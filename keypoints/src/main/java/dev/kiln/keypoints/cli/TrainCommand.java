@@ -169,6 +169,10 @@ final class TrainCommand implements Callable<Integer> {
       requireResumeOptionsOnly();
       var parsed = spec.commandLine().getParseResult();
       boolean epochsGiven = parsed.hasMatchedOption("--epochs");
+      if (epochsGiven && epochs < 1) {
+        // Trainer.resume takes 0 to mean "keep the run's count", so 0 must not reach it.
+        throw new IllegalArgumentException("--epochs must be at least 1, got " + epochs);
+      }
       OptionalDouble timeLimit =
           parsed.hasMatchedOption("--time-limit")
               ? OptionalDouble.of(timeLimitMinutes)
@@ -197,6 +201,15 @@ final class TrainCommand implements Callable<Integer> {
               timeLimitMinutes,
               skipBadRows);
       Main.requireOutputFolder(run);
+      int processors = Runtime.getRuntime().availableProcessors();
+      if (loaderThreads > processors) {
+        out.println(
+            "note: --loader-threads "
+                + loaderThreads
+                + " is more than the "
+                + processors
+                + " processors Java sees, so the extra threads only hold batches in memory");
+      }
       trainer = Trainer.start(options, target, run, out, System.console() != null);
     }
     return runWithStopHook(trainer);

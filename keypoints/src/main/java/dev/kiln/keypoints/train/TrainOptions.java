@@ -54,9 +54,10 @@ public record TrainOptions(
 
   /**
    * Maximum of {@link #loaderThreads}. More threads than processor cores prepare batches no faster,
-   * and the loader keeps two batches per thread in memory.
+   * and the loader keeps two batches per thread in memory, so the bound only stops values that
+   * could never help on any machine; the train command warns from the machine's core count on.
    */
-  public static final int MAX_LOADER_THREADS = 32;
+  public static final int MAX_LOADER_THREADS = 1024;
 
   /**
    * Rejects every invalid value, naming its command-line option, so that the train command fails

@@ -104,8 +104,8 @@ class TrainCommandTest {
       {"--time-limit", "NaN", "--time-limit must be 0 (no limit) or a positive number of minutes"},
       {"--time-limit", "Infinity", "--time-limit must be 0 (no limit) or a positive number"},
       {"--limit", "-5", "--limit must be 0 (all rows) or at least 1 row, got -5"},
-      {"--loader-threads", "-3", "--loader-threads must be from 0 to 32"},
-      {"--loader-threads", "100000", "--loader-threads must be from 0 to 32"},
+      {"--loader-threads", "-3", "--loader-threads must be from 0 to 1024"},
+      {"--loader-threads", "100000", "--loader-threads must be from 0 to 1024"},
       {"--weight-decay", "1e400", "--weight-decay must be a finite number, 0 or more, got Inf"},
       {"--loss", "huber", "unknown loss \"huber\""},
       {"--optimizer", "rmsprop", "unknown optimizer 'rmsprop'"},
@@ -127,13 +127,38 @@ class TrainCommandTest {
   }
 
   @Test
+  void resumeRejectsZeroEpochs() {
+    int status = train("--resume", folder.toString(), "--epochs", "0");
+
+    assertEquals(1, status, err.toString());
+    assertEquals("kiln train: --epochs must be at least 1, got 0", err.toString().strip());
+  }
+
+  @Test
+  void moreLoaderThreadsThanProcessorsNoted() {
+    int threads = Runtime.getRuntime().availableProcessors() + 1;
+
+    train(
+        "--data",
+        "no-such-folder",
+        "--loader-threads",
+        String.valueOf(threads),
+        "--output",
+        folder.resolve("run").toString());
+
+    assertTrue(
+        out.toString().contains("note: --loader-threads " + threads + " is more than the"),
+        out.toString());
+  }
+
+  @Test
   void helpDescribesZeroLoaderThreads() {
     CommandLine commandLine = Main.newCommandLine();
     // The usage message wraps long descriptions, so the test compares words.
     String usage =
         commandLine.getSubcommands().get("train").getUsageMessage().replaceAll("\\s+", " ");
 
-    assertTrue(usage.contains("from 0 to 32"), usage);
+    assertTrue(usage.contains("from 0 to 1024"), usage);
     assertTrue(usage.contains("0 prepares each batch on the training"), usage);
   }
 
