@@ -8,7 +8,6 @@ import dev.kiln.keypoints.doctor.Doctor;
 import dev.kiln.keypoints.doctor.DoctorInput;
 import dev.kiln.keypoints.doctor.Report;
 import dev.kiln.keypoints.io.AtomicFiles;
-import dev.kiln.keypoints.io.Folders;
 import dev.kiln.keypoints.model.ModelPresets;
 import dev.kiln.keypoints.plot.TrainingCurves;
 import java.io.IOException;
@@ -51,6 +50,20 @@ public final class Trainer {
   /** Checkpoint of the epoch with the lowest validation NME. */
   public static final String BEST = "best.safetensors";
 
+  /** Name of the plot of the losses and NME over the epochs. */
+  static final String CURVES_FILE = "curves.png";
+
+  /** The files that a new run may have written when it fails before its first checkpoint. */
+  private static final List<String> FILES_BEFORE_CHECKPOINT =
+      List.of(
+          TrainOptions.FILE_NAME,
+          TrainingParts.MODEL_FILE,
+          TrainingData.SPLIT_FILE,
+          TrainingParts.DEVICES_FILE,
+          TrainingParts.HISTORY_FILE,
+          CURVES_FILE,
+          LAST);
+
   private final TrainOptions options;
   private final Path run;
   private final boolean resuming;
@@ -63,8 +76,8 @@ public final class Trainer {
 
   /**
    * The folders that {@link #start} created: the run folder first, then each parent that was
-   * missing, such as {@code runs/}. A new run that fails before its first checkpoint removes them,
-   * and not only their files. The list is empty where the run folder existed.
+   * missing, such as {@code runs/}. A new run that fails before its first checkpoint removes them
+   * where they hold nothing else. The list is empty where the run folder existed.
    */
   private final List<Path> createdFolders;
 
@@ -158,22 +171,36 @@ public final class Trainer {
   }
 
   /**
-   * Deletes what a failed new run wrote into its folder, which was empty or missing at {@link
-   * #start}. It deletes the folder too where {@link #start} created it, and each parent that {@link
-   * #start} created and that is still empty. It returns false, and prints why, where a deletion
-   * failed.
+   * Deletes the files that a failed new run wrote into its folder before its first checkpoint, and
+   * their temporary files. It then deletes the folder where {@link #start} created it and nothing
+   * else is in it, and each parent that {@link #start} created and that is still empty. Anything
+   * else, such as a file the user put there during the run, stays with its folder. Returns what it
+   * did, for the message, or null where a deletion failed, after printing why.
    */
-  private boolean removeFailedStart() {
+  private String removeFailedStart() {
     try {
-      if (createdFolders.isEmpty()) {
-        try (var children = Files.list(run)) {
-          for (Path child : children.toList()) {
-            Folders.deleteRecursively(child);
+      List<String> notWritten = new ArrayList<>();
+      try (var children = Files.list(run)) {
+        for (Path child : children.toList()) {
+          String name = child.getFileName().toString();
+          if (writtenBeforeCheckpoint(name)
+              && !Files.isDirectory(child, LinkOption.NOFOLLOW_LINKS)) {
+            Files.deleteIfExists(child);
+          } else {
+            notWritten.add(name);
           }
         }
-        return true;
       }
-      Folders.deleteRecursively(run);
+      if (!notWritten.isEmpty()) {
+        return "emptied "
+            + run
+            + " of the run's files but kept it for what the run did not write: "
+            + String.join(", ", notWritten);
+      }
+      if (createdFolders.isEmpty()) {
+        return "emptied " + run;
+      }
+      Files.delete(run);
       for (Path parent : createdFolders.subList(1, createdFolders.size())) {
         // A parent that another run has written into since, such as runs/, stays.
         if (!isEmptyFolder(parent)) {
@@ -181,11 +208,24 @@ public final class Trainer {
         }
         Files.delete(parent);
       }
-      return true;
+      return "removed " + run;
     } catch (IOException e) {
       out.println("could not remove the run folder of a failed start, " + run + ": " + e);
-      return false;
+      return null;
     }
+  }
+
+  /**
+   * Tests whether {@code name} is a file that a new run writes before its first checkpoint, or the
+   * temporary file that {@link AtomicFiles} writes first, named {@code .NAME.<digits>.tmp}.
+   */
+  static boolean writtenBeforeCheckpoint(String name) {
+    for (String file : FILES_BEFORE_CHECKPOINT) {
+      if (name.equals(file) || (name.startsWith("." + file + ".") && name.endsWith(".tmp"))) {
+        return true;
+      }
+    }
+    return false;
   }
 
   private static boolean isEmptyFolder(Path folder) throws IOException {
@@ -283,15 +323,13 @@ public final class Trainer {
       // the removal below has memory to run after an OutOfMemoryError.
       return trainNewRun();
     } catch (IOException | RuntimeException | Error e) {
-      // The folder was empty or missing at start(), so everything in it is this failed run's until
-      // a checkpoint exists.
-      if (!Files.exists(run.resolve(LAST), LinkOption.NOFOLLOW_LINKS)
-          && removeFailedStart()
-          && folderAnnounced) {
-        out.println(
-            (createdFolders.isEmpty() ? "emptied " : "removed ")
-                + run
-                + ", because the run failed before it saved a checkpoint");
+      // The folder was empty or missing at start(), so until a checkpoint exists the run files in
+      // it are this failed run's.
+      if (!Files.exists(run.resolve(LAST), LinkOption.NOFOLLOW_LINKS)) {
+        String removal = removeFailedStart();
+        if (removal != null && folderAnnounced) {
+          out.println(removal + ", because the run failed before it saved a checkpoint");
+        }
       }
       throw e;
     }
@@ -526,7 +564,7 @@ public final class Trainer {
    */
   private void drawCurves() {
     try {
-      TrainingCurves.write(run.resolve("history.csv"), run.resolve("curves.png"));
+      TrainingCurves.write(run.resolve(TrainingParts.HISTORY_FILE), run.resolve(CURVES_FILE));
     } catch (IOException | RuntimeException | Error e) {
       if (e instanceof VirtualMachineError fatal) {
         throw fatal;
@@ -534,7 +572,7 @@ public final class Trainer {
       if (!curvesFailed) {
         out.println(
             "warning: cannot draw "
-                + run.resolve("curves.png")
+                + run.resolve(CURVES_FILE)
                 + " ("
                 + e
                 + "); training goes on, and history.csv has every value");

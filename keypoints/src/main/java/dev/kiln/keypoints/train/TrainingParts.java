@@ -54,6 +54,12 @@ record TrainingParts(
   /** File in the run folder with the model description that the run's last start trained. */
   static final String MODEL_FILE = "model.txt";
 
+  /** Name of the run file that records the device of each start and resume. */
+  static final String DEVICES_FILE = "devices.txt";
+
+  /** Name of the run file with one line of losses and NME per epoch. */
+  static final String HISTORY_FILE = "history.csv";
+
   /**
    * Loads the data and the history, and builds the model on {@code device}, the optimizer, the
    * schedule and the pipelines. Nothing is written to the run folder here, because a resume may
@@ -94,7 +100,7 @@ record TrainingParts(
         Pipelines.evaluation(inputSize),
         collate,
         data.split(),
-        History.open(run.resolve("history.csv")),
+        History.open(run.resolve(HISTORY_FILE)),
         generator);
   }
 
@@ -107,7 +113,7 @@ record TrainingParts(
     // One line per start or resume, because a resumed run may continue on another device. The
     // file is rewritten whole rather than appended to, so that a symbolic link in its place is
     // replaced like every other run file, and the file it led to, perhaps another run's, is kept.
-    Path devices = run.resolve("devices.txt");
+    Path devices = run.resolve(DEVICES_FILE);
     String earlier = Files.exists(devices) ? Files.readString(devices, StandardCharsets.UTF_8) : "";
     AtomicFiles.writeString(
         devices,

@@ -12,6 +12,7 @@ import dev.kiln.keypoints.train.Trainer;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.io.UncheckedIOException;
 import java.io.Writer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -229,6 +230,45 @@ class TrainCommandTest {
     assertTrue(Files.isDirectory(run), "the folder the user made stays");
     assertEquals(List.of(), children(run), "and is left empty");
     assertTrue(out.toString().contains("emptied " + run), out.toString());
+  }
+
+  @Test
+  void failedRunKeepsFilesItDidNotWrite() throws IOException {
+    Path run = folder.resolve("run");
+    Path notes = run.resolve("notes.txt");
+    // The user writes notes into the run folder once it is announced, before the run fails.
+    Writer writer =
+        new Writer() {
+          @Override
+          public void write(char[] text, int offset, int length) {
+            out.write(text, offset, length);
+            if (out.toString().contains("run folder: ") && !Files.exists(notes)) {
+              try {
+                Files.writeString(notes, "my notes");
+              } catch (IOException e) {
+                throw new UncheckedIOException(e);
+              }
+            }
+          }
+
+          @Override
+          public void flush() {}
+
+          @Override
+          public void close() {}
+        };
+
+    int failed =
+        train(
+            new PrintWriter(writer, true),
+            tinyRun(run, "--epochs", "1", "--lr", "1e30", "--loss", "mse"));
+
+    assertEquals(1, failed, err.toString());
+    assertEquals(List.of(notes), children(run), "only the user's file is left");
+    assertEquals("my notes", Files.readString(notes));
+    assertTrue(
+        out.toString().contains("kept it for what the run did not write: notes.txt"),
+        out.toString());
   }
 
   /**

@@ -869,4 +869,15 @@ class TrainerTest {
     }
     assertEquals(2, runningStats, "the model's batch norm statistics");
   }
+
+  @Test
+  void runFileNamesRecognized() {
+    assertTrue(Trainer.writtenBeforeCheckpoint("options.properties"));
+    assertTrue(Trainer.writtenBeforeCheckpoint("history.csv"));
+    assertTrue(Trainer.writtenBeforeCheckpoint(".history.csv.1234567.tmp"));
+    assertTrue(Trainer.writtenBeforeCheckpoint(".last.safetensors.99.tmp"));
+    assertFalse(Trainer.writtenBeforeCheckpoint("notes.txt"));
+    assertFalse(Trainer.writtenBeforeCheckpoint(".history.csv.bak"));
+    assertFalse(Trainer.writtenBeforeCheckpoint("best.safetensors"));
+  }
 }
