@@ -170,30 +170,20 @@ public record TrainOptions(
 
   /** Returns a copy with another epoch count, for extending a resumed run. */
   public TrainOptions withEpochs(int newEpochs) {
-    return new TrainOptions(
-        data,
-        model,
-        newEpochs,
-        batchSize,
-        optimizer,
-        learningRate,
-        weightDecay,
-        loss,
-        schedule,
-        seed,
-        validationFraction,
-        loaderThreads,
-        limit,
-        timeLimitMinutes,
-        skipBadRows);
+    return withResumeSettings(newEpochs, timeLimitMinutes);
   }
 
   /** Returns a copy with another time limit in minutes, which a resumed run may change. */
   public TrainOptions withTimeLimit(double newTimeLimitMinutes) {
+    return withResumeSettings(epochs, newTimeLimitMinutes);
+  }
+
+  /** Returns a copy with the two settings that a resumed run may change replaced. */
+  private TrainOptions withResumeSettings(int newEpochs, double newTimeLimitMinutes) {
     return new TrainOptions(
         data,
         model,
-        epochs,
+        newEpochs,
         batchSize,
         optimizer,
         learningRate,
