@@ -5,6 +5,8 @@ import dev.kiln.keypoints.data.DataLocation;
 import dev.kiln.keypoints.train.TrainOptions;
 import dev.kiln.keypoints.train.Trainer;
 import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
@@ -181,7 +183,11 @@ final class TrainCommand implements Callable<Integer> {
           Trainer.resume(
               resume, epochsGiven ? epochs : 0, timeLimit, target, out, System.console() != null);
     } else {
-      Path run = output != null ? output : defaultRunFolder();
+      // Normalized, so that "." and ".." parts name the folder that creating it makes.
+      Path run = output != null ? output.normalize() : defaultRunFolder();
+      if (run.toString().isEmpty()) {
+        run = Path.of(".");
+      }
       TrainOptions options =
           new TrainOptions(
               // Absolute, so that a resume from another folder finds the data again.
@@ -261,8 +267,17 @@ final class TrainCommand implements Callable<Integer> {
     }
   }
 
+  /**
+   * Returns {@code runs/<date>-<time>}, with {@code -2}, {@code -3} and so on added where a run
+   * started in the same second has the name. Two runs that pick the same name at once are kept
+   * apart by the folder's claim file, and the second then fails.
+   */
   private static Path defaultRunFolder() {
-    return Path.of(
-        "runs", LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+    String name = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
+    Path folder = Path.of("runs", name);
+    for (int copy = 2; Files.exists(folder, LinkOption.NOFOLLOW_LINKS); copy++) {
+      folder = Path.of("runs", name + "-" + copy);
+    }
+    return folder;
   }
 }

@@ -13,6 +13,7 @@ import dev.kiln.keypoints.plot.TrainingCurves;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.math.BigDecimal;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -23,6 +24,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.OptionalDouble;
+import java.util.OptionalInt;
 import java.util.function.Function;
 
 /**
@@ -50,6 +52,13 @@ public final class Trainer {
   /** Checkpoint of the epoch with the lowest validation NME. */
   public static final String BEST = "best.safetensors";
 
+  /**
+   * Name of the empty file that claims a new run's folder from {@link #start} to the first
+   * checkpoint. Two runs given the same folder could otherwise both find it empty while their data
+   * loads, and the clean-up of the one that fails would delete the other's files.
+   */
+  static final String STARTING = ".kiln-train-starting";
+
   /** Name of the plot of the losses and NME over the epochs. */
   static final String CURVES_FILE = "curves.png";
 
@@ -62,7 +71,8 @@ public final class Trainer {
           TrainingParts.DEVICES_FILE,
           TrainingParts.HISTORY_FILE,
           CURVES_FILE,
-          LAST);
+          LAST,
+          STARTING);
 
   private final TrainOptions options;
   private final Path run;
@@ -120,9 +130,11 @@ public final class Trainer {
 
   /**
    * Prepares a new run in {@code run}, which must not exist or be empty, that trains on {@code
-   * device}. It creates the folder but writes nothing into it: {@link #run} writes the run's files
-   * once the data and the model have loaded, so that a run interrupted while it loads leaves an
-   * empty folder, which the next start with the same folder accepts.
+   * device}. It creates the folder and claims it with the file {@value #STARTING}, which keeps
+   * another new run out of the folder. {@link #run} writes the run's other files once the data and
+   * the model have loaded, and removes the claim with the first checkpoint.
+   *
+   * @throws IOException if the folder is not empty, or another run claimed it first
    */
   public static Trainer start(
       TrainOptions options, Device device, Path run, PrintWriter out, boolean interactive)
@@ -137,6 +149,16 @@ public final class Trainer {
       missing.add(folder);
     }
     Files.createDirectories(run);
+    try {
+      // Atomic, so that of two runs that found the folder empty at once, only one goes on.
+      Files.createFile(run.resolve(STARTING));
+    } catch (FileAlreadyExistsException e) {
+      throw new IOException(
+          "output folder "
+              + run
+              + " is claimed by another kiln train that is starting there: wait for it, or pass"
+              + " another --output");
+    }
     return new Trainer(options, run, false, false, List.copyOf(missing), device, out, interactive);
   }
 
@@ -160,6 +182,15 @@ public final class Trainer {
               + " is not empty: pass another --output, or --resume "
               + run
               + " to continue that run");
+    }
+    if (Files.exists(run.resolve(STARTING), LinkOption.NOFOLLOW_LINKS)) {
+      throw new IOException(
+          "output folder "
+              + run
+              + " is claimed by another kiln train that is starting there ("
+              + STARTING
+              + "): wait for it, or pass another --output. If no run is starting there, the claim"
+              + " is left from one that was killed, and the folder may be deleted");
     }
     throw new IOException(
         "output folder "
@@ -217,7 +248,8 @@ public final class Trainer {
 
   /**
    * Tests whether {@code name} is a file that a new run writes before its first checkpoint, or the
-   * temporary file that {@link AtomicFiles} writes first, named {@code .NAME.<digits>.tmp}.
+   * temporary file that {@link AtomicFiles} writes first, named {@code .NAME.<digits>.tmp} (any
+   * name of the form {@code .NAME.*.tmp} counts).
    */
   static boolean writtenBeforeCheckpoint(String name) {
     for (String file : FILES_BEFORE_CHECKPOINT) {
@@ -261,13 +293,9 @@ public final class Trainer {
       throw new IOException(
           run + " has no " + LAST + " to resume from: it is not a run folder, or no epoch ended");
     }
-    TrainOptions options = TrainOptions.read(run);
-    if (epochs > 0) {
-      options = options.withEpochs(epochs);
-    }
-    if (timeLimitMinutes.isPresent()) {
-      options = options.withTimeLimit(timeLimitMinutes.getAsDouble());
-    }
+    TrainOptions options =
+        TrainOptions.read(
+            run, epochs > 0 ? OptionalInt.of(epochs) : OptionalInt.empty(), timeLimitMinutes);
     // Checked before anything in the folder changes, which happens only in run(), so a rejected
     // resume leaves the run as it was.
     Checkpoint last = Checkpoint.read(run.resolve(LAST));
@@ -534,14 +562,18 @@ public final class Trainer {
     return result.nme();
   }
 
-  /** Prints the time limit as given, in the shortest decimal form that reads back as its value. */
+  /**
+   * Prints the time limit as given, in the shortest decimal form that reads back as its value, or
+   * in three significant digits where that form is long.
+   */
   private void printTimeLimitReached() {
     double minutes = options.timeLimitMinutes();
-    out.println(
-        "time limit of "
-            + BigDecimal.valueOf(minutes).stripTrailingZeros().toPlainString()
-            + (minutes == 1 ? " minute" : " minutes")
-            + " reached");
+    String given = BigDecimal.valueOf(minutes).stripTrailingZeros().toPlainString();
+    if (given.length() > 12) {
+      // Such as 1e-300, whose plain form has 300 digits.
+      given = String.format(Locale.ROOT, "%.3g", minutes);
+    }
+    out.println("time limit of " + given + (minutes == 1 ? " minute" : " minutes") + " reached");
   }
 
   /** Returns the end of this invocation's time limit, from now, or null without a limit. */
@@ -613,5 +645,7 @@ public final class Trainer {
         RunMetadata.GENERATOR, RunMetadata.formatGeneratorState(parts.generator().state()));
     metadata.put(RunMetadata.MODEL_SPEC, Files.readString(run.resolve(TrainingParts.MODEL_FILE)));
     Checkpoint.save(run.resolve(LAST), parts.model(), parts.optimizer(), metadata);
+    // From the first checkpoint on, the folder is not empty, so no new run can start in it.
+    Files.deleteIfExists(run.resolve(STARTING));
   }
 }

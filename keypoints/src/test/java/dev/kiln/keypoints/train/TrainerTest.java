@@ -240,7 +240,7 @@ class TrainerTest {
   }
 
   @Test
-  void startWritesNothingIntoFolder() throws IOException {
+  void startOnlyClaimsFolder() throws IOException {
     Path data = TestData.facialKeypoints();
     Path run = folder.resolve("run");
 
@@ -248,17 +248,18 @@ class TrainerTest {
 
     assertTrue(Files.isDirectory(run), "start creates the folder");
     try (var entries = Files.list(run)) {
-      assertEquals(List.of(), entries.toList(), "and leaves it empty");
+      assertEquals(
+          List.of(run.resolve(".kiln-train-starting")),
+          entries.toList(),
+          "and writes only the empty claim file");
     }
-    // A start that was interrupted here, before run() wrote anything, leaves a folder that the
-    // next start accepts.
-    Trainer.start(options(data, 1), Device.CPU, run, quiet(), false);
+    assertEquals(0, Files.size(run.resolve(".kiln-train-starting")));
   }
 
   /**
-   * A new run's folder stays empty while the data loads, so that Ctrl-C then, which ends the JVM
-   * before any checkpoint exists, leaves nothing that a rerun with the same folder would reject.
-   * The output lines mark the steps: the folder is listed each time the trainer prints.
+   * A new run's folder holds only its claim file while the data loads, so that a failure then
+   * leaves nothing of the run's own to remove. The output lines mark the steps: the folder is
+   * listed each time the trainer prints.
    */
   @Test
   void newRunWritesNothingWhileLoading() throws IOException {
@@ -271,7 +272,8 @@ class TrainerTest {
           @Override
           public void write(char[] text, int offset, int length) {
             try (var entries = Files.list(run)) {
-              if (entries.findAny().isEmpty()) {
+              if (entries.allMatch(
+                  p -> p.getFileName().toString().equals(".kiln-train-starting"))) {
                 printedBeforeFiles.setLength(0);
                 printedBeforeFiles.append(printed).append(text, offset, length);
               }
@@ -297,6 +299,8 @@ class TrainerTest {
     assertTrue(printed.toString().contains("epoch 1/1: "), printed.toString());
     assertFalse(loading.contains("epoch 1/1: "), "files were written by the end of the epoch");
     assertTrue(Files.isRegularFile(run.resolve(TrainOptions.FILE_NAME)), "options written");
+    assertFalse(
+        Files.exists(run.resolve(".kiln-train-starting")), "claim gone with the checkpoint");
   }
 
   @Test
@@ -383,6 +387,23 @@ class TrainerTest {
 
     assertFalse(Files.exists(folder.resolve("runs")), "the parents that start made are removed");
     assertTrue(Files.isDirectory(data), "a folder that existed before stays");
+  }
+
+  @Test
+  void secondStartInClaimedFolderRejected() throws IOException {
+    Path data = datasetWithCoincidentEyeCorners(5);
+    Path run = folder.resolve("run");
+    Trainer first = Trainer.start(options(data, 1), Device.CPU, run, quiet(), false);
+
+    IOException error =
+        assertThrows(
+            IOException.class,
+            () -> Trainer.start(options(data, 1), Device.CPU, run, quiet(), false));
+
+    assertTrue(error.getMessage().contains("is claimed by another kiln train"), error.getMessage());
+    assertTrue(Files.exists(run.resolve(".kiln-train-starting")), "the first run keeps its claim");
+    assertThrows(BadRowException.class, first::run);
+    assertFalse(Files.exists(run), "the first run's clean-up removes the claim and the folder");
   }
 
   @Test
