@@ -106,26 +106,46 @@ public final class Main implements Runnable {
               "kiln "
                   + command.getCommandName()
                   + ": "
-                  + describeHeapExhaustion(e, command.getCommandSpec(), Runtime.getRuntime()));
+                  + describeHeapExhaustion(
+                      e, command.getCommandSpec(), Runtime.getRuntime().maxMemory()));
       return FAILED;
     }
   }
 
   /**
+   * Returns the first message in the chain of causes, or null. An OutOfMemoryError thrown in a
+   * parallel stream's worker reaches the caller as a new error without a message, whose cause is
+   * the original.
+   */
+  private static String firstMessage(Throwable error) {
+    for (Throwable t = error; t != null; t = t.getCause()) {
+      if (t.getMessage() != null) {
+        return t.getMessage();
+      }
+    }
+    return null;
+  }
+
+  /**
    * Returns the message for a Java heap that ran out of memory during {@code command}, with the
-   * options that lower the memory it needs and the way to raise the heap's maximum, which {@code
-   * runtime} reports.
+   * options that lower the memory it needs and the way to raise the heap's maximum of {@code
+   * maxBytes}.
    */
   static String describeHeapExhaustion(
-      OutOfMemoryError error, CommandLine.Model.CommandSpec command, Runtime runtime) {
-    long maxGiB = Math.max(1, (runtime.maxMemory() + (1L << 30) - 1) >> 30);
+      OutOfMemoryError error, CommandLine.Model.CommandSpec command, long maxBytes) {
+    long maxGiB = Math.max(1, (maxBytes + (1L << 30) - 1) >> 30);
+    String maximum =
+        maxBytes < 1L << 30
+            ? String.format(Locale.ROOT, "%d MiB", maxBytes >> 20)
+            : String.format(Locale.ROOT, "%.1f GiB", maxBytes / (double) (1L << 30));
     String heap =
         "give Java a larger heap than its maximum of "
-            + String.format(Locale.ROOT, "%.1f GiB", runtime.maxMemory() / (double) (1L << 30))
+            + maximum
             + " with KILN_JAVA_OPTIONS=-Xmx<size>, such as -Xmx"
             + 2 * maxGiB
             + "g";
-    String problem = "out of Java heap memory (" + error.getMessage() + "): ";
+    String reason = firstMessage(error);
+    String problem = "out of Java heap memory" + (reason == null ? "" : " (" + reason + ")") + ": ";
     CommandLine.Model.OptionSpec resume = command.findOption("--resume");
     if (resume != null && resume.getValue() != null) {
       return problem

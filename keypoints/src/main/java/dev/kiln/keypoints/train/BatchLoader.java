@@ -110,6 +110,10 @@ public final class BatchLoader implements AutoCloseable {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted while waiting for a batch", e);
     } catch (ExecutionException e) {
+      if (e.getCause() instanceof Error error) {
+        // Such as OutOfMemoryError, which the command line reports with advice of its own.
+        throw error;
+      }
       throw new IllegalStateException(
           "preparing batch " + nextToReturn + " failed: " + e.getCause().getMessage(),
           e.getCause());

@@ -177,4 +177,22 @@ class MainTest {
     assertSame(bug, thrown);
     assertEquals("", err.toString());
   }
+
+  @Test
+  void heapMessageTakesCauseAndSmallMaximum() {
+    CommandLine.Model.CommandSpec train =
+        Main.newCommandLine().getSubcommands().get("train").getCommandSpec();
+    OutOfMemoryError wrapped = new OutOfMemoryError();
+    wrapped.initCause(new OutOfMemoryError("Java heap space"));
+
+    String small = Main.describeHeapExhaustion(wrapped, train, 300L << 20);
+    String large = Main.describeHeapExhaustion(new OutOfMemoryError(), train, 3L << 30);
+
+    assertTrue(small.startsWith("out of Java heap memory (Java heap space): "), small);
+    assertTrue(small.contains("its maximum of 300 MiB"), small);
+    assertTrue(small.contains("such as -Xmx2g"), small);
+    assertTrue(large.startsWith("out of Java heap memory: "), large);
+    assertTrue(large.contains("its maximum of 3.0 GiB"), large);
+    assertTrue(large.contains("such as -Xmx6g"), large);
+  }
 }
