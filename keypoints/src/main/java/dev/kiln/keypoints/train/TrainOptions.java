@@ -8,6 +8,8 @@ import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.OptionalDouble;
+import java.util.OptionalInt;
 import java.util.Properties;
 
 /**
@@ -54,8 +56,8 @@ public record TrainOptions(
 
   /**
    * Maximum of {@link #loaderThreads}. More threads than processor cores prepare batches no faster,
-   * and the loader keeps two batches per thread in memory, so the bound only stops values that
-   * could never help on any machine; the train command warns from the machine's core count on.
+   * and the loader keeps two batches per thread in memory. So the bound only stops values that
+   * could never help on any machine, and the train command warns from the machine's core count on.
    */
   public static final int MAX_LOADER_THREADS = 1024;
 
@@ -133,11 +135,25 @@ public record TrainOptions(
 
   /** Reads the options of a run folder. */
   public static TrainOptions read(Path folder) throws IOException {
+    return read(folder, OptionalInt.empty(), OptionalDouble.empty());
+  }
+
+  /**
+   * Reads the options from {@code folder}, with a present {@code epochs} or {@code
+   * timeLimitMinutes} in place of the saved value, before the values are checked. So a resume can
+   * replace a saved value that this version rejects, such as a negative time limit that an older
+   * version saved unchecked.
+   */
+  public static TrainOptions read(Path folder, OptionalInt epochs, OptionalDouble timeLimitMinutes)
+      throws IOException {
     Path file = folder.resolve(FILE_NAME);
     Properties p = new Properties();
     try (Reader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
       p.load(in);
     }
+    epochs.ifPresent(value -> p.setProperty("epochs", Integer.toString(value)));
+    timeLimitMinutes.ifPresent(
+        value -> p.setProperty("time_limit_minutes", Double.toString(value)));
     try {
       return new TrainOptions(
           Path.of(value(p, file, "data")),
@@ -156,7 +172,13 @@ public record TrainOptions(
           Double.parseDouble(value(p, file, "time_limit_minutes")),
           Boolean.parseBoolean(value(p, file, "skip_bad_rows")));
     } catch (IllegalArgumentException e) {
-      throw new IOException(file + " is invalid: " + e.getMessage(), e);
+      throw new IOException(
+          file
+              + " is invalid: "
+              + e.getMessage()
+              + ". Set a valid value in that file; a run saved by an older kiln may hold a value"
+              + " that this version rejects",
+          e);
     }
   }
 
@@ -166,35 +188,5 @@ public record TrainOptions(
       throw new IOException(file + " has no '" + key + "'; the run folder may be damaged");
     }
     return value;
-  }
-
-  /** Returns a copy with another epoch count, for extending a resumed run. */
-  public TrainOptions withEpochs(int newEpochs) {
-    return withResumeSettings(newEpochs, timeLimitMinutes);
-  }
-
-  /** Returns a copy with another time limit in minutes, which a resumed run may change. */
-  public TrainOptions withTimeLimit(double newTimeLimitMinutes) {
-    return withResumeSettings(epochs, newTimeLimitMinutes);
-  }
-
-  /** Returns a copy with the two settings that a resumed run may change replaced. */
-  private TrainOptions withResumeSettings(int newEpochs, double newTimeLimitMinutes) {
-    return new TrainOptions(
-        data,
-        model,
-        newEpochs,
-        batchSize,
-        optimizer,
-        learningRate,
-        weightDecay,
-        loss,
-        schedule,
-        seed,
-        validationFraction,
-        loaderThreads,
-        limit,
-        newTimeLimitMinutes,
-        skipBadRows);
   }
 }

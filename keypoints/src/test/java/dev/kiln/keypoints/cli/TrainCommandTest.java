@@ -375,4 +375,27 @@ class TrainCommandTest {
     assertEquals(2, History.open(run.resolve("history.csv")).records().size());
     assertEquals(0, TrainOptions.read(run).timeLimitMinutes());
   }
+
+  @Test
+  void resumeReplacesSavedValueNowRejected() throws IOException {
+    Path run = folder.resolve("run");
+    assertEquals(0, train(tinyRun(run, "--epochs", "1")), err.toString());
+    // An older version saved --time-limit unchecked, so a run may hold a negative one.
+    Path options = run.resolve(TrainOptions.FILE_NAME);
+    Files.writeString(
+        options,
+        Files.readString(options)
+            .replaceAll("(?m)^time_limit_minutes=.*$", "time_limit_minutes=-1.0"));
+
+    err.getBuffer().setLength(0);
+    int kept = train("--resume", run.toString(), "--epochs", "2");
+    String message = err.toString();
+    int replaced = train("--resume", run.toString(), "--epochs", "2", "--time-limit", "0");
+
+    assertEquals(1, kept, message);
+    assertTrue(message.contains("--time-limit must be 0 (no limit)"), message);
+    assertTrue(message.contains("Set a valid value in that file"), message);
+    assertEquals(0, replaced, err.toString());
+    assertEquals(2, History.open(run.resolve("history.csv")).records().size());
+  }
 }
