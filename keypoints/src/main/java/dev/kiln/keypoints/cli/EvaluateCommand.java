@@ -13,6 +13,7 @@ import dev.kiln.keypoints.plot.CedPlot;
 import dev.kiln.keypoints.predict.KeypointDetector;
 import java.io.PrintWriter;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -52,9 +53,9 @@ final class EvaluateCommand implements Callable<Integer> {
   @Option(
       names = "--images",
       description =
-          "Folder of the CSV's images (default: the folder beside the CSV that is named after the"
-              + " CSV's first word, as test/ for test_frames_keypoints.csv or training/ for"
-              + " training_frames_keypoints.csv; test/ for a CSV named otherwise).")
+          "Folder of the CSV's images (default: for NAME_frames_keypoints.csv the folder NAME/"
+              + " beside it where that exists, such as training/ for"
+              + " training_frames_keypoints.csv, and test/ beside the CSV otherwise).")
   Path images;
 
   @Option(
@@ -84,6 +85,13 @@ final class EvaluateCommand implements Callable<Integer> {
     Path data = DataLocation.defaultFolder();
     Path csvFile = csv != null ? csv : data.resolve("test_frames_keypoints.csv");
     Path imageFolder = images != null ? images : defaultImageFolder(csvFile);
+    // A missing CSV gets its own message from the loader, which comes first.
+    if (images == null && Files.exists(csvFile) && !Files.isDirectory(imageFolder)) {
+      throw new NoSuchFileException(
+          imageFolder.toString(),
+          null,
+          "image folder not found, which is the default for " + csvFile + "; pass --images FOLDER");
+    }
     Path outputFolder = output != null ? output : checkpoint.toAbsolutePath().getParent();
     Main.requireOutputFolder(outputFolder);
     Main.requireOutputFiles(outputFolder, List.of("evaluation.json", "ced.png"));
@@ -120,14 +128,19 @@ final class EvaluateCommand implements Callable<Integer> {
 
   /**
    * Returns the image folder of a CSV that follows the dataset's naming, {@code
-   * NAME_frames_keypoints.csv} beside a folder {@code NAME}, and {@code test} beside any other CSV.
+   * NAME_frames_keypoints.csv} beside an existing folder {@code NAME}, and {@code test} beside any
+   * other CSV.
    */
   static Path defaultImageFolder(Path csvFile) {
     String name = csvFile.getFileName().toString();
     String suffix = "_frames_keypoints.csv";
-    boolean datasetName = name.endsWith(suffix) && name.length() > suffix.length();
-    return csvFile.resolveSibling(
-        datasetName ? name.substring(0, name.length() - suffix.length()) : "test");
+    if (name.endsWith(suffix) && name.length() > suffix.length()) {
+      Path named = csvFile.resolveSibling(name.substring(0, name.length() - suffix.length()));
+      if (Files.isDirectory(named)) {
+        return named;
+      }
+    }
+    return csvFile.resolveSibling("test");
   }
 
   /** Prints the metrics after the CSV and image folder they were measured on. */

@@ -163,20 +163,39 @@ class EvaluateCommandTest {
   }
 
   @Test
-  void defaultImageFolderFollowsCsvName() {
-    Path data = Path.of("data", "facial-keypoints");
+  void defaultImageFolderFollowsCsvName() throws IOException {
+    Path data = Files.createDirectories(folder.resolve("facial-keypoints"));
+    Files.createDirectory(data.resolve("training"));
 
     assertEquals(
         data.resolve("training"),
         EvaluateCommand.defaultImageFolder(data.resolve("training_frames_keypoints.csv")));
     assertEquals(
         data.resolve("test"),
-        EvaluateCommand.defaultImageFolder(data.resolve("test_frames_keypoints.csv")));
+        EvaluateCommand.defaultImageFolder(data.resolve("mytest_frames_keypoints.csv")),
+        "no mytest/ beside it, so test/");
     assertEquals(
         data.resolve("test"), EvaluateCommand.defaultImageFolder(data.resolve("faces.csv")));
     assertEquals(
         data.resolve("test"),
         EvaluateCommand.defaultImageFolder(data.resolve("_frames_keypoints.csv")));
+  }
+
+  @Test
+  void missingDefaultImageFolderNamesImagesOption() throws IOException {
+    Path csv = Files.writeString(folder.resolve("faces.csv"), "unused");
+    Path checkpoint = UntrainedCheckpoint.write(folder);
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+
+    int status =
+        kiln(out, err, "evaluate", "--checkpoint", checkpoint.toString(), "--csv", csv.toString());
+
+    assertEquals(1, status, err.toString());
+    assertTrue(
+        err.toString().contains(folder.resolve("test") + ": image folder not found"),
+        err.toString());
+    assertTrue(err.toString().contains("pass --images FOLDER"), err.toString());
   }
 
   @Test
