@@ -299,6 +299,12 @@ public final class Normalization {
      * example by a training-mode forward pass, because the gradient would then be wrong.
      */
     void requireUnchanged() {
+      if (mean.isClosed() || variance.isClosed()) {
+        throw new IllegalStateException(
+            "batchNorm: the running statistics that this evaluation-mode forward pass used were"
+                + " closed after it, but its backward pass reads them. Close them only after"
+                + " backward.");
+      }
       if (mean.storage() != meanStorage
           || meanStorage.version() != meanVersion
           || variance.storage() != varianceStorage

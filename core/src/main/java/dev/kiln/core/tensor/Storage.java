@@ -209,6 +209,11 @@ public abstract sealed class Storage permits Storage.F32, Storage.F64, DeviceSto
 
   public abstract double get(int index);
 
+  /**
+   * Writes one element. Unlike {@code Tensor.set}, this does not count as an in-place change
+   * ({@link #markModified()}), because kernels fill fresh outputs through it. Code that changes a
+   * tensor that ops may have used must call {@link #markModified()} itself.
+   */
   public abstract void set(int index, double value);
 
   /** Adds {@code value} to the element at {@code index}. */

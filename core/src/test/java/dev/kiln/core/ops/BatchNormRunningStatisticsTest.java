@@ -83,4 +83,17 @@ class BatchNormRunningStatisticsTest {
 
     assertThrows(IllegalStateException.class, evalLoss::backward);
   }
+
+  @Test
+  void closedRunningVarianceNamed() {
+    Inputs inputs = Inputs.on(Device.CPU);
+    Tensor evalLoss = inputs.forward(false).sum();
+
+    inputs.runningVar.close();
+    IllegalStateException error = assertThrows(IllegalStateException.class, evalLoss::backward);
+
+    assertTrue(
+        error.getMessage().startsWith("batchNorm: the running statistics"), error.getMessage());
+    assertTrue(error.getMessage().contains("closed after it"), error.getMessage());
+  }
 }
