@@ -13,7 +13,6 @@ import dev.kiln.keypoints.plot.TrainingCurves;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.math.BigDecimal;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -52,13 +51,6 @@ public final class Trainer {
   /** Checkpoint of the epoch with the lowest validation NME. */
   public static final String BEST = "best.safetensors";
 
-  /**
-   * Name of the empty file that claims a new run's folder from {@link #start} to the first
-   * checkpoint. Two runs given the same folder could otherwise both find it empty while their data
-   * loads, and the clean-up of the one that fails would delete the other's files.
-   */
-  static final String STARTING = ".kiln-train-starting";
-
   /** Name of the plot of the losses and NME over the epochs. */
   static final String CURVES_FILE = "curves.png";
 
@@ -72,7 +64,7 @@ public final class Trainer {
           TrainingParts.HISTORY_FILE,
           CURVES_FILE,
           LAST,
-          STARTING);
+          FolderClaim.FILE_NAME);
 
   private final TrainOptions options;
   private final Path run;
@@ -100,6 +92,9 @@ public final class Trainer {
    */
   private boolean curvesFailed;
 
+  /** A new run's claim on its folder until the first checkpoint, else null. */
+  private FolderClaim claim;
+
   /** Whether a new run has printed its folder, which it then reports removing on a failure. */
   private boolean folderAnnounced;
 
@@ -115,6 +110,7 @@ public final class Trainer {
       boolean resuming,
       boolean optionsChanged,
       List<Path> createdFolders,
+      FolderClaim claim,
       Device device,
       PrintWriter out,
       boolean interactive) {
@@ -123,6 +119,7 @@ public final class Trainer {
     this.resuming = resuming;
     this.optionsChanged = optionsChanged;
     this.createdFolders = createdFolders;
+    this.claim = claim;
     this.device = device;
     this.out = out;
     this.progress = new ProgressBar(out, interactive);
@@ -130,9 +127,9 @@ public final class Trainer {
 
   /**
    * Prepares a new run in {@code run}, which must not exist or be empty, that trains on {@code
-   * device}. It creates the folder and claims it with the file {@value #STARTING}, which keeps
-   * another new run out of the folder. {@link #run} writes the run's other files once the data and
-   * the model have loaded, and removes the claim with the first checkpoint.
+   * device}. It creates the folder and claims it ({@link FolderClaim}), which keeps another new run
+   * out of the folder. {@link #run} writes the run's other files once the data and the model have
+   * loaded, and releases the claim with the first checkpoint.
    *
    * @throws IOException if the folder is not empty, or another run claimed it first
    */
@@ -149,29 +146,22 @@ public final class Trainer {
       missing.add(folder);
     }
     Files.createDirectories(run);
-    try {
-      // Atomic, so that of two runs that found the folder empty at once, only one goes on.
-      Files.createFile(run.resolve(STARTING));
-    } catch (FileAlreadyExistsException e) {
-      throw new IOException(
-          "output folder "
-              + run
-              + " is claimed by another kiln train that is starting there: wait for it, or pass"
-              + " another --output");
-    }
-    return new Trainer(options, run, false, false, List.copyOf(missing), device, out, interactive);
+    FolderClaim claim = FolderClaim.take(run);
+    return new Trainer(
+        options, run, false, false, List.copyOf(missing), claim, device, out, interactive);
   }
 
   /**
-   * Rejects a run folder with anything in it, advising --resume only where the folder has a
-   * checkpoint to resume from.
+   * Rejects a run folder with anything in it but a claim file, advising --resume only where the
+   * folder has a checkpoint to resume from. Whether a claim file is stale, {@link FolderClaim#take}
+   * decides.
    */
   private static void requireEmpty(Path run) throws IOException {
     if (!Files.isDirectory(run)) {
       return;
     }
     try (var entries = Files.list(run)) {
-      if (entries.findAny().isEmpty()) {
+      if (entries.allMatch(p -> p.getFileName().toString().equals(FolderClaim.FILE_NAME))) {
         return;
       }
     }
@@ -182,15 +172,6 @@ public final class Trainer {
               + " is not empty: pass another --output, or --resume "
               + run
               + " to continue that run");
-    }
-    if (Files.exists(run.resolve(STARTING), LinkOption.NOFOLLOW_LINKS)) {
-      throw new IOException(
-          "output folder "
-              + run
-              + " is claimed by another kiln train that is starting there ("
-              + STARTING
-              + "): wait for it, or pass another --output. If no run is starting there, the claim"
-              + " is left from one that was killed, and the folder may be deleted");
     }
     throw new IOException(
         "output folder "
@@ -312,7 +293,8 @@ public final class Trainer {
               + (position.epoch() - 1));
     }
     boolean optionsChanged = epochs > 0 || timeLimitMinutes.isPresent();
-    return new Trainer(options, run, true, optionsChanged, List.of(), device, out, interactive);
+    return new Trainer(
+        options, run, true, optionsChanged, List.of(), null, device, out, interactive);
   }
 
   /** Asks the run to save its position and stop after the current batch; safe from any thread. */
@@ -359,7 +341,26 @@ public final class Trainer {
           out.println(removal + ", because the run failed before it saved a checkpoint");
         }
       }
+      releaseClaim();
       throw e;
+    }
+  }
+
+  /**
+   * Deletes the claim file, if this run still holds it, and releases its lock. A failure is only
+   * printed, because the run's files are safe either way, and a claim file left behind without its
+   * lock is taken over by the next start.
+   */
+  private void releaseClaim() {
+    if (claim == null) {
+      return;
+    }
+    FolderClaim held = claim;
+    claim = null;
+    try {
+      held.close();
+    } catch (IOException e) {
+      out.println("could not remove the claim file in " + run + ": " + e);
     }
   }
 
@@ -646,6 +647,6 @@ public final class Trainer {
     metadata.put(RunMetadata.MODEL_SPEC, Files.readString(run.resolve(TrainingParts.MODEL_FILE)));
     Checkpoint.save(run.resolve(LAST), parts.model(), parts.optimizer(), metadata);
     // From the first checkpoint on, the folder is not empty, so no new run can start in it.
-    Files.deleteIfExists(run.resolve(STARTING));
+    releaseClaim();
   }
 }

@@ -407,6 +407,21 @@ class TrainerTest {
   }
 
   @Test
+  void staleClaimTakenOver() throws IOException {
+    Path data = TestData.facialKeypoints();
+    Path run = Files.createDirectory(folder.resolve("run"));
+    // Left by a run that was killed while its data loaded: no process holds its lock.
+    Files.createFile(run.resolve(".kiln-train-starting"));
+
+    List<EpochRecord> history =
+        Trainer.start(options(data, 1), Device.CPU, run, quiet(), false).run();
+
+    assertEquals(1, history.size());
+    assertFalse(
+        Files.exists(run.resolve(".kiln-train-starting")), "claim gone with the checkpoint");
+  }
+
+  @Test
   void failedLoadKeepsParentInUse() throws IOException {
     Path data = datasetWithCoincidentEyeCorners(5);
     Path runs = folder.resolve("runs");
