@@ -83,7 +83,19 @@ final class FolderClaim implements AutoCloseable {
     try {
       lock = tryLock(channel);
     } catch (IOException e) {
-      lock = null;
+      // NOTE: untried on a real file system without locks; there a stale claim blocks the folder.
+      channel.close();
+      throw new IOException(
+          "output folder "
+              + run
+              + " has a claim file, "
+              + FILE_NAME
+              + ", and its file system cannot lock files to tell whether the run that made it is"
+              + " alive ("
+              + e.getMessage()
+              + "). If no kiln train is starting there, delete that file; otherwise pass another"
+              + " --output",
+          e);
     }
     if (lock == null) {
       channel.close();
