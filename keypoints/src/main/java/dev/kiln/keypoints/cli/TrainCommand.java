@@ -12,6 +12,7 @@ import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.List;
 import java.util.OptionalDouble;
+import java.util.OptionalInt;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -170,18 +171,14 @@ final class TrainCommand implements Callable<Integer> {
     if (resume != null) {
       requireResumeOptionsOnly();
       var parsed = spec.commandLine().getParseResult();
-      boolean epochsGiven = parsed.hasMatchedOption("--epochs");
-      if (epochsGiven && epochs < 1) {
-        // Trainer.resume takes 0 to mean "keep the run's count", so 0 must not reach it.
-        throw new IllegalArgumentException("--epochs must be at least 1, got " + epochs);
-      }
-      OptionalDouble timeLimit =
+      OptionalInt newEpochs =
+          parsed.hasMatchedOption("--epochs") ? OptionalInt.of(epochs) : OptionalInt.empty();
+      OptionalDouble newTimeLimit =
           parsed.hasMatchedOption("--time-limit")
               ? OptionalDouble.of(timeLimitMinutes)
               : OptionalDouble.empty();
       trainer =
-          Trainer.resume(
-              resume, epochsGiven ? epochs : 0, timeLimit, target, out, System.console() != null);
+          Trainer.resume(resume, newEpochs, newTimeLimit, target, out, System.console() != null);
     } else {
       // Normalized, so that "." and ".." parts name the folder that creating it makes.
       Path run = output != null ? output.normalize() : defaultRunFolder();

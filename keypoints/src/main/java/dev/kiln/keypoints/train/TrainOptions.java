@@ -66,7 +66,7 @@ public record TrainOptions(
    * before it reads a file or creates a folder.
    */
   public TrainOptions {
-    requireAtLeast("--epochs", epochs, 1);
+    requireValidEpochs(epochs);
     requireAtLeast("--batch-size", batchSize, 1);
     if (!(learningRate > 0) || !Double.isFinite(learningRate)) {
       throw new IllegalArgumentException("--lr must be a positive number, got " + learningRate);
@@ -90,14 +90,23 @@ public record TrainOptions(
       throw new IllegalArgumentException(
           "--limit must be 0 (all rows) or at least 1 row, got " + limit);
     }
-    if (!(timeLimitMinutes >= 0) || !Double.isFinite(timeLimitMinutes)) {
-      throw new IllegalArgumentException(
-          "--time-limit must be 0 (no limit) or a positive number of minutes, got "
-              + timeLimitMinutes);
-    }
+    requireValidTimeLimit(timeLimitMinutes);
     TrainingSetup.requireOptimizerName(optimizer);
     Losses.parse(loss);
     TrainingSetup.requireScheduleName(schedule);
+  }
+
+  /** Rejects an epoch count below 1, which a new run or a resume may be given. */
+  private static void requireValidEpochs(int epochs) {
+    requireAtLeast("--epochs", epochs, 1);
+  }
+
+  /** Rejects a time limit that is negative, NaN or infinite, which a resume may be given too. */
+  private static void requireValidTimeLimit(double minutes) {
+    if (!(minutes >= 0) || !Double.isFinite(minutes)) {
+      throw new IllegalArgumentException(
+          "--time-limit must be 0 (no limit) or a positive number of minutes, got " + minutes);
+    }
   }
 
   private static void requireAtLeast(String option, int value, int minimum) {
@@ -143,9 +152,15 @@ public record TrainOptions(
    * timeLimitMinutes} in place of the saved value, before the values are checked. So a resume can
    * replace a saved value that this version rejects, such as a negative time limit that an older
    * version saved unchecked.
+   *
+   * @throws IllegalArgumentException if a given replacement is invalid, naming its option
+   * @throws IOException if the file cannot be read or holds an invalid value
    */
   public static TrainOptions read(Path folder, OptionalInt epochs, OptionalDouble timeLimitMinutes)
       throws IOException {
+    // Checked apart from the file's values, so that the message blames the command line.
+    epochs.ifPresent(TrainOptions::requireValidEpochs);
+    timeLimitMinutes.ifPresent(TrainOptions::requireValidTimeLimit);
     Path file = folder.resolve(FILE_NAME);
     Properties p = new Properties();
     try (Reader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {

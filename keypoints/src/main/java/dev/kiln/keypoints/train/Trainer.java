@@ -254,17 +254,20 @@ public final class Trainer {
   public static Trainer resume(
       Path run, int epochs, Device device, PrintWriter out, boolean interactive)
       throws IOException {
-    return resume(run, epochs, OptionalDouble.empty(), device, out, interactive);
+    OptionalInt given = epochs > 0 ? OptionalInt.of(epochs) : OptionalInt.empty();
+    return resume(run, given, OptionalDouble.empty(), device, out, interactive);
   }
 
   /**
-   * Continues the run in {@code run} from its last checkpoint on {@code device}. A positive {@code
+   * Continues the run in {@code run} from its last checkpoint on {@code device}. A present {@code
    * epochs} replaces the run's epoch count, and a present {@code timeLimitMinutes} replaces its
    * time limit, from this invocation on. Neither changes what an epoch computes.
+   *
+   * @throws IllegalArgumentException if a given replacement is invalid, such as 0 epochs
    */
   public static Trainer resume(
       Path run,
-      int epochs,
+      OptionalInt epochs,
       OptionalDouble timeLimitMinutes,
       Device device,
       PrintWriter out,
@@ -274,9 +277,7 @@ public final class Trainer {
       throw new IOException(
           run + " has no " + LAST + " to resume from: it is not a run folder, or no epoch ended");
     }
-    TrainOptions options =
-        TrainOptions.read(
-            run, epochs > 0 ? OptionalInt.of(epochs) : OptionalInt.empty(), timeLimitMinutes);
+    TrainOptions options = TrainOptions.read(run, epochs, timeLimitMinutes);
     // Checked before anything in the folder changes, which happens only in run(), so a rejected
     // resume leaves the run as it was.
     Checkpoint last = Checkpoint.read(run.resolve(LAST));
@@ -292,7 +293,7 @@ public final class Trainer {
               + " leaves nothing to train: resume with --epochs greater than "
               + (position.epoch() - 1));
     }
-    boolean optionsChanged = epochs > 0 || timeLimitMinutes.isPresent();
+    boolean optionsChanged = epochs.isPresent() || timeLimitMinutes.isPresent();
     return new Trainer(
         options, run, true, optionsChanged, List.of(), null, device, out, interactive);
   }

@@ -128,11 +128,26 @@ class TrainCommandTest {
   }
 
   @Test
-  void resumeRejectsZeroEpochs() {
-    int status = train("--resume", folder.toString(), "--epochs", "0");
+  void resumeRejectsInvalidReplacements() throws IOException {
+    Path run = folder.resolve("run");
+    assertEquals(0, train(tinyRun(run, "--epochs", "1")), err.toString());
+    String options = Files.readString(run.resolve(TrainOptions.FILE_NAME));
 
-    assertEquals(1, status, err.toString());
-    assertEquals("kiln train: --epochs must be at least 1, got 0", err.toString().strip());
+    err.getBuffer().setLength(0);
+    int epochsStatus = train("--resume", run.toString(), "--epochs", "0");
+    String epochsMessage = err.toString();
+    err.getBuffer().setLength(0);
+    int limitStatus = train("--resume", run.toString(), "--time-limit", "-1");
+    String limitMessage = err.toString();
+
+    assertEquals(1, epochsStatus, epochsMessage);
+    assertEquals("kiln train: --epochs must be at least 1, got 0", epochsMessage.strip());
+    assertEquals(1, limitStatus, limitMessage);
+    assertEquals(
+        "kiln train: --time-limit must be 0 (no limit) or a positive number of minutes, got -1.0",
+        limitMessage.strip(),
+        "the message blames the command line, not options.properties");
+    assertEquals(options, Files.readString(run.resolve(TrainOptions.FILE_NAME)), "file unchanged");
   }
 
   @Test
