@@ -35,7 +35,7 @@ final class FolderClaim implements AutoCloseable {
   /**
    * Claims {@code run}, which must exist.
    *
-   * @throws IOException if another run holds the claim, naming the folder and what to do
+   * @throws IOException if another live run has claimed the folder, naming it and what to do
    */
   static FolderClaim take(Path run) throws IOException {
     Path file = run.resolve(FILE_NAME);

@@ -254,8 +254,8 @@ public final class Trainer {
   public static Trainer resume(
       Path run, int epochs, Device device, PrintWriter out, boolean interactive)
       throws IOException {
-    OptionalInt given = epochs > 0 ? OptionalInt.of(epochs) : OptionalInt.empty();
-    return resume(run, given, OptionalDouble.empty(), device, out, interactive);
+    OptionalInt newEpochs = epochs > 0 ? OptionalInt.of(epochs) : OptionalInt.empty();
+    return resume(run, newEpochs, OptionalDouble.empty(), device, out, interactive);
   }
 
   /**
@@ -356,10 +356,10 @@ public final class Trainer {
     if (claim == null) {
       return;
     }
-    FolderClaim held = claim;
+    FolderClaim released = claim;
     claim = null;
     try {
-      held.close();
+      released.close();
     } catch (IOException e) {
       out.println("could not remove the claim file in " + run + ": " + e);
     }
@@ -570,12 +570,12 @@ public final class Trainer {
    */
   private void printTimeLimitReached() {
     double minutes = options.timeLimitMinutes();
-    String given = BigDecimal.valueOf(minutes).stripTrailingZeros().toPlainString();
-    if (given.length() > 12) {
+    String shown = BigDecimal.valueOf(minutes).stripTrailingZeros().toPlainString();
+    if (shown.length() > 12) {
       // Such as 1e-300, whose plain form has 300 digits.
-      given = String.format(Locale.ROOT, "%.3g", minutes);
+      shown = String.format(Locale.ROOT, "%.3g", minutes);
     }
-    out.println("time limit of " + given + (minutes == 1 ? " minute" : " minutes") + " reached");
+    out.println("time limit of " + shown + (minutes == 1 ? " minute" : " minutes") + " reached");
   }
 
   /** Returns the end of this invocation's time limit, from now, or null without a limit. */

@@ -17,10 +17,10 @@ public final class TrainingSetup {
   private static final double SGD_MOMENTUM = 0.9;
 
   /** The optimizer names that {@link #optimizer} accepts, ignoring case. */
-  public static final List<String> OPTIMIZERS = List.of("adam", "adamw", "sgd");
+  private static final List<String> OPTIMIZERS = List.of("adam", "adamw", "sgd");
 
   /** The schedule names that {@link #schedule} accepts, ignoring case. */
-  public static final List<String> SCHEDULES = List.of("cosine", "step", "plateau", "none");
+  private static final List<String> SCHEDULES = List.of("cosine", "step", "plateau", "none");
 
   private TrainingSetup() {}
 

@@ -403,11 +403,11 @@ class TrainCommandTest {
             .replaceAll("(?m)^time_limit_minutes=.*$", "time_limit_minutes=-1.0"));
 
     err.getBuffer().setLength(0);
-    int kept = train("--resume", run.toString(), "--epochs", "2");
+    int savedValueStatus = train("--resume", run.toString(), "--epochs", "2");
     String message = err.toString();
     int replaced = train("--resume", run.toString(), "--epochs", "2", "--time-limit", "0");
 
-    assertEquals(1, kept, message);
+    assertEquals(1, savedValueStatus, message);
     assertTrue(message.contains("--time-limit must be 0 (no limit)"), message);
     assertTrue(message.contains("Set a valid value in that file"), message);
     assertEquals(0, replaced, err.toString());
