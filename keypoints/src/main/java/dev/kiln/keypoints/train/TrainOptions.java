@@ -94,6 +94,10 @@ public record TrainOptions(
     TrainingSetup.requireOptimizerName(optimizer);
     Losses.parse(loss);
     TrainingSetup.requireScheduleName(schedule);
+    // -0.0 passes the checks above, because -0.0 >= 0 is true. Adding 0.0 turns it into 0.0, so
+    // that options.properties and the messages never show "-0.0".
+    weightDecay += 0.0;
+    timeLimitMinutes += 0.0;
   }
 
   /** Rejects an epoch count below 1, which a new run or a resume may be given. */

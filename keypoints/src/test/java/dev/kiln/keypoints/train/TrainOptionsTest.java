@@ -3,6 +3,7 @@ package dev.kiln.keypoints.train;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.FileSystemException;
@@ -24,6 +25,10 @@ class TrainOptionsTest {
   @TempDir Path folder;
 
   private static TrainOptions options(int epochs) {
+    return options(epochs, 0, 0);
+  }
+
+  private static TrainOptions options(int epochs, double weightDecay, double timeLimitMinutes) {
     return new TrainOptions(
         Path.of("/data"),
         "default",
@@ -31,14 +36,14 @@ class TrainOptionsTest {
         16,
         "adam",
         5e-4,
-        0,
+        weightDecay,
         "l1",
         "cosine",
         7,
         0.2,
         1,
         0,
-        0,
+        timeLimitMinutes,
         false);
   }
 
@@ -47,6 +52,18 @@ class TrainOptionsTest {
     options(3).write(folder);
 
     assertEquals(options(3), TrainOptions.read(folder));
+  }
+
+  @Test
+  void negativeZeroIsStoredAsZero() throws IOException {
+    TrainOptions given = options(3, -0.0, -0.0);
+
+    given.write(folder);
+
+    String text = Files.readString(folder.resolve(TrainOptions.FILE_NAME));
+    assertTrue(text.contains("weight_decay=0.0\n"), text);
+    assertTrue(text.contains("time_limit_minutes=0.0\n"), text);
+    assertEquals(0, Double.compare(0.0, TrainOptions.read(folder).weightDecay()));
   }
 
   /**
