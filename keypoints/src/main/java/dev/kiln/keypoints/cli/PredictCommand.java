@@ -138,7 +138,10 @@ final class PredictCommand implements Callable<Integer> {
     // of the new pixels with the old keypoints.
     AtomicFiles.writeAll(entries);
     for (Prediction prediction : predictions) {
-      out.println(prediction.file() + " -> " + folder.resolve(prediction.overlayName()));
+      out.println(
+          printable(prediction.file())
+              + " -> "
+              + printable(folder.resolve(prediction.overlayName())));
     }
     out.println("wrote " + target);
     return 0;
@@ -258,17 +261,43 @@ final class PredictCommand implements Callable<Integer> {
     int named = Math.min(skipped.size(), SKIPPED_NAMES);
     List<String> names = new ArrayList<>();
     for (Path entry : skipped.subList(0, named)) {
-      names.add(entry.getFileName() + (Files.isDirectory(entry) ? "/" : ""));
+      names.add(printable(entry.getFileName()) + (Files.isDirectory(entry) ? "/" : ""));
     }
     String more = skipped.size() > named ? " and " + (skipped.size() - named) + " more" : "";
     return "skipped "
         + skipped.size()
         + (skipped.size() == 1 ? " entry" : " entries")
         + " of "
-        + folder
+        + printable(folder)
         + " that are not .png, .jpg or .jpeg files (subfolders are not searched): "
         + String.join(", ", names)
         + more;
+  }
+
+  /**
+   * Returns {@code path} as text with each control character written as an escape, such as {@code
+   * \n} for a newline, so that a file name that contains one stays on its line of the output.
+   * predictions.json keeps the names exactly, in JSON's own escapes.
+   */
+  static String printable(Path path) {
+    String text = path.toString();
+    StringBuilder shown = new StringBuilder(text.length());
+    for (int i = 0; i < text.length(); i++) {
+      char c = text.charAt(i);
+      switch (c) {
+        case '\n' -> shown.append("\\n");
+        case '\r' -> shown.append("\\r");
+        case '\t' -> shown.append("\\t");
+        default -> {
+          if (Character.isISOControl(c)) {
+            shown.append(String.format("\\u%04x", (int) c));
+          } else {
+            shown.append(c);
+          }
+        }
+      }
+    }
+    return shown.toString();
   }
 
   /**

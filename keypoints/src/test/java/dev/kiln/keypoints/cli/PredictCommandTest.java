@@ -153,6 +153,17 @@ class PredictCommandTest {
         out.toString());
     assertTrue(Files.exists(output.resolve("a.png")), "overlay of a.JPEG");
     assertTrue(Files.exists(output.resolve("line\nbreak.png")), "overlay of a name with a newline");
+    assertTrue(
+        out.toString().contains(faces.resolve("line\\nbreak.jpg") + " -> "),
+        "the newline is printed as an escape: " + out);
+    assertEquals(4, out.toString().lines().count(), out.toString());
+  }
+
+  @Test
+  void printableEscapesControlCharacters() {
+    assertEquals(
+        "a\\nb\\tc\\rd\\u0001e\\u007ff é",
+        PredictCommand.printable(Path.of("a\nb\tc\rd\u0001e\u007ff é")));
   }
 
   @Test
