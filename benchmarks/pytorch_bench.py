@@ -85,7 +85,7 @@ def build_model(nn, name):
     elif name == "lenet-48m":
         layers = lenet(nn, [(32, 5, 1), (32, 3, 1), (64, 3, 1), (64, 1, 1)], 64 * 13 * 13, 4096, 1024)
     else:
-        raise SystemExit(f"pytorch_bench.py: unknown model '{name}'; use one of {', '.join(MODELS)}")
+        raise SystemExit(f"pytorch_bench.py: unknown model '{name}': use one of {', '.join(MODELS)}")
     return nn.Sequential(*layers)
 
 

@@ -181,7 +181,7 @@ final class ModelParser {
       default ->
           throw error(
               statement.line,
-              "unknown layer '" + statement.keyword + "'; use one of input, " + LAYER_NAMES);
+              "unknown layer '" + statement.keyword + "': use one of input, " + LAYER_NAMES);
     };
   }
 
@@ -219,7 +219,7 @@ final class ModelParser {
               + text
               + "' on "
               + statement.keyword
-              + "; use one of "
+              + ": use one of "
               + WeightInit.textNames());
     }
     return scheme;
@@ -333,8 +333,8 @@ final class ModelParser {
           String valid =
               validKeys.length == 0
                   ? keyword + " takes no settings"
-                  : "valid keys for " + keyword + ": " + String.join(", ", validKeys);
-          throw parser.error(line, "unknown key '" + key + "' on " + keyword + "; " + valid);
+                  : "use one of " + String.join(", ", validKeys);
+          throw parser.error(line, "unknown key '" + key + "' on " + keyword + ": " + valid);
         }
       }
     }

@@ -162,7 +162,7 @@ public final class ModelPresets {
       throw new IllegalArgumentException(
           "unknown model preset '"
               + name
-              + "'; use one of "
+              + "': use one of "
               + String.join(", ", PRESETS.keySet())
               + ", or give the path of a model file");
     }

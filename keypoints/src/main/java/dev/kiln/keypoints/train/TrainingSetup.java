@@ -39,12 +39,13 @@ public final class TrainingSetup {
   }
 
   private static IllegalArgumentException unknownOptimizer(String name) {
-    return new IllegalArgumentException("unknown optimizer '" + name + "': use adam, adamw or sgd");
+    return new IllegalArgumentException(
+        "unknown optimizer '" + name + "': use one of " + String.join(", ", OPTIMIZERS));
   }
 
   private static IllegalArgumentException unknownSchedule(String name) {
     return new IllegalArgumentException(
-        "unknown schedule '" + name + "': use cosine, step, plateau or none");
+        "unknown schedule '" + name + "': use one of " + String.join(", ", SCHEDULES));
   }
 
   static Optimizer optimizer(TrainOptions options, List<Tensor> parameters) {

@@ -108,7 +108,7 @@ class TrainCommandTest {
       {"--loader-threads", "-3", "--loader-threads must be from 0 to 1024"},
       {"--loader-threads", "100000", "--loader-threads must be from 0 to 1024"},
       {"--weight-decay", "1e400", "--weight-decay must be a finite number, 0 or more, got Inf"},
-      {"--loss", "huber", "unknown loss \"huber\""},
+      {"--loss", "huber", "unknown loss 'huber'"},
       {"--optimizer", "rmsprop", "unknown optimizer 'rmsprop'"},
       {"--schedule", "linear", "unknown schedule 'linear'"},
     };

@@ -26,7 +26,7 @@ public final class Losses {
       case "wing" -> new WingLoss();
       default ->
           throw new IllegalArgumentException(
-              "unknown loss \"" + name + "\": valid names are " + String.join(", ", NAMES));
+              "unknown loss '" + name + "': use one of " + String.join(", ", NAMES));
     };
   }
 }

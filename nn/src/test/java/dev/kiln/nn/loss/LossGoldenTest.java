@@ -182,7 +182,7 @@ class LossGoldenTest {
           assertThrows(IllegalArgumentException.class, () -> Losses.parse("huber"));
 
       String message = error.getMessage();
-      assertTrue(message.contains("\"huber\""), message);
+      assertTrue(message.contains("unknown loss 'huber'"), message);
       assertTrue(message.contains("mse, l1, smoothl1, wing"), message);
     }
 
