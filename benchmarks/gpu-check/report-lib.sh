@@ -251,7 +251,7 @@ key_value() {
 # unusable_device_reason COMMAND DEVICE LOG: prints the reason from the line with which `kiln
 # COMMAND` rejects a DEVICE that it cannot open (exit status 2), or nothing.
 unusable_device_reason() {
-  sed -n "s/^kiln $1: cannot $1 on $2: \(.*\)\. Use --device cpu or --device auto\.$/\1/p" "$3" |
+  sed -n "s/^kiln $1: cannot $1 on $2: \(.*\)\. To $1 on the CPU instead, use --device cpu\.$/\1/p" "$3" |
     head -1
 }
 

@@ -63,7 +63,9 @@ final class DeviceOption {
               + parsed
               + ": "
               + failure
-              + ". Use --device cpu or --device auto.");
+              + ". To "
+              + command
+              + " on the CPU instead, use --device cpu.");
       return null;
     }
     if (parsed.kind() == Device.Kind.EMULATED) {

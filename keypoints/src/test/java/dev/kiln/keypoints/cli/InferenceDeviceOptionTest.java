@@ -107,7 +107,7 @@ class InferenceDeviceOptionTest {
     String message = err.toString();
     assertTrue(message.contains("kiln evaluate: cannot evaluate on cuda:0: "), message);
     assertTrue(message.contains(gpu.message().replaceAll("\\.$", "")), message);
-    assertTrue(message.contains("Use --device cpu or --device auto."), message);
+    assertTrue(message.contains("To evaluate on the CPU instead, use --device cpu."), message);
     assertFalse(message.contains("absent.safetensors"), "the checkpoint is not read first");
     assertFalse(Files.exists(output), "a rejected device leaves no output folder");
   }
@@ -133,7 +133,7 @@ class InferenceDeviceOptionTest {
     String message = err.toString();
     assertTrue(message.contains("kiln predict: cannot predict on cuda:0: "), message);
     assertTrue(message.contains(gpu.message().replaceAll("\\.$", "")), message);
-    assertTrue(message.contains("Use --device cpu or --device auto."), message);
+    assertTrue(message.contains("To predict on the CPU instead, use --device cpu."), message);
     assertFalse(message.contains("absent"), "no file is read first: " + message);
     assertFalse(Files.exists(output), "a rejected device leaves no output folder");
   }

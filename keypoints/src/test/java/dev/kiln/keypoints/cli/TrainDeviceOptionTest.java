@@ -47,7 +47,7 @@ class TrainDeviceOptionTest {
     String message = err.toString();
     assertTrue(message.contains("kiln train: cannot train on cuda:0: "), message);
     assertTrue(message.contains(gpu.message()), message);
-    assertTrue(message.contains("Use --device cpu or --device auto."), message);
+    assertTrue(message.contains("To train on the CPU instead, use --device cpu."), message);
     assertFalse(message.contains("training_frames_keypoints.csv"), "no data is read first");
   }
 
