@@ -10,6 +10,7 @@ import dev.kiln.core.backend.cuda.libraries.VendorDnn;
 import dev.kiln.core.backend.device.DevicePooling;
 import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Device;
+import dev.kiln.core.tensor.Storage;
 import dev.kiln.core.tensor.Tensor;
 
 /** Max and average pooling over [N, C, H, W] inputs, in PyTorch's floor mode. */
@@ -35,17 +36,36 @@ public final class Pooling {
     // the input, which is then freed as soon as nothing else uses it.
     DType dtype = x.dtype();
     int[] shape = x.shape();
-    int[] argmax = new int[out.numel()];
+    // The argmax is float32 storage whose slots contain int bits, as on a device, not an int[].
+    // Storage and the thread's ArrayPool handle only the tensor dtypes, so as float32 storage the
+    // argmax follows the rules of every other tensor without a third array kind. Inside a memory
+    // scope, the scope owns it and the next step reuses its array. Outside one, the garbage
+    // collector frees it. Any use after the scope released it throws.
+    Storage argmax = Storage.allocateUninitialized(DType.FLOAT32, out.numel(), Device.CPU);
     Pool2dKernels.maxForward(x.storage(), g, out.storage(), argmax);
     return Autograd.record(
         "maxPool2d",
         out,
         grad -> {
+          requireUnreleased(argmax);
           Tensor gradInput = Tensor.zeros(dtype, shape);
           Pool2dKernels.maxBackward(grad.storage(), argmax, g, gradInput.storage());
           return new Tensor[] {gradInput};
         },
         x);
+  }
+
+  /**
+   * Throws the error for a backward pass that runs after the scope of its forward pass closed. By
+   * then a later step may have reused the argmax's array, so reading it would route the gradient to
+   * wrong elements.
+   */
+  private static void requireUnreleased(Storage argmax) {
+    if (argmax.isReleased()) {
+      throw new IllegalStateException(
+          "maxPool2d: the argmax that the forward pass saved for backward was released when the"
+              + " memory scope of the forward pass closed. Run backward before that scope closes.");
+    }
   }
 
   /** Averages each window; padded zeros count towards the divisor (count_include_pad=True). */

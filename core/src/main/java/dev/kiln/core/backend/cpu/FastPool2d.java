@@ -29,13 +29,14 @@ final class FastPool2d {
 
   /**
    * Computes the max pooling gradient with the contract of {@link Pool2dKernels#maxBackward}:
-   * zeros, then gradInput[argmax[o]] += gradOut[o], for any window geometry. Each plane's chunk
-   * zeroes and fills its own planes, so the argmax of every output must lie in the output's plane,
-   * which {@link Pool2dKernels#maxForward} guarantees.
+   * zeros, then gradInput[argmax[o]] += gradOut[o], for any window geometry, where argmax contains
+   * the slots that {@link Pool2dKernels#encodeIndex} wrote. Each plane's chunk zeroes and fills its
+   * own planes, so the argmax of every output must lie in the output's plane, which {@link
+   * Pool2dKernels#maxForward} guarantees.
    *
    * @throws IllegalArgumentException if an argmax index lies outside its output's plane
    */
-  static void maxBackward(float[] gradOut, int[] argmax, Pool2dGeometry g, float[] gradInput) {
+  static void maxBackward(float[] gradOut, float[] argmax, Pool2dGeometry g, float[] gradInput) {
     int inPlane = g.inHeight() * g.inWidth();
     int outPlane = g.outHeight() * g.outWidth();
     CpuParallel.forEachChunk(
@@ -45,7 +46,7 @@ final class FastPool2d {
           for (int plane = firstPlane; plane < endPlane; plane++) {
             int planeStart = plane * inPlane;
             for (int o = plane * outPlane; o < (plane + 1) * outPlane; o++) {
-              int index = argmax[o];
+              int index = Pool2dKernels.decodeIndex(argmax[o]);
               if (index < planeStart || index >= planeStart + inPlane) {
                 throw new IllegalArgumentException(
                     "max pooling argmax["

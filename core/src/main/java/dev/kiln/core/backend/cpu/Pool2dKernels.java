@@ -1,5 +1,6 @@
 package dev.kiln.core.backend.cpu;
 
+import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Storage;
 import java.util.Arrays;
 
@@ -14,11 +15,21 @@ import java.util.Arrays;
  */
 public final class Pool2dKernels {
 
+  /**
+   * Maximum input size, in elements, whose indices fit in an argmax slot. It is 0x7F800000, the
+   * bits of +infinity, so every index below it is the bit pattern of a finite float and never of a
+   * NaN.
+   */
+  static final int MAX_ENCODED_INPUT = Float.floatToRawIntBits(Float.POSITIVE_INFINITY);
+
   private Pool2dKernels() {}
 
   /**
    * Overwrites {@code out} with the maximum of each window and {@code argmax} with the flat index
-   * into x (over the whole batch) of the chosen element.
+   * into x (over the whole batch) of the chosen element. {@code argmax} is float32 storage with one
+   * slot per output. Each slot contains the index's int bits ({@link #encodeIndex}), so that a
+   * memory scope owns and recycles it like any tensor storage, and {@link #argmaxIndices} reads the
+   * indices back.
    *
    * <p>Padding is -infinity and never chosen, because every window contains at least one input
    * element (see {@link Pool2dGeometry}). Among equal maxima the first in row-major window order
@@ -29,28 +40,29 @@ public final class Pool2dKernels {
    * threads, with the same results, when the JVM has the Vector API (see {@link VectorSupport}).
    * Everything else runs in {@link #maxForwardPlain}.
    */
-  public static void maxForward(Storage x, Pool2dGeometry g, Storage out, int[] argmax) {
+  public static void maxForward(Storage x, Pool2dGeometry g, Storage out, Storage argmax) {
     requireSize("input", x, g.inputSize());
     requireSize("output", out, g.outputSize());
     requireSameDtype(x, out);
-    if (argmax.length != g.outputSize()) {
+    requireArgmax(argmax, g, "output");
+    if (g.inputSize() > MAX_ENCODED_INPUT) {
       throw new IllegalArgumentException(
-          "max pooling argmax has length "
-              + argmax.length
-              + " but the output has "
-              + g.outputSize()
-              + " elements");
+          "max pooling input has "
+              + g.inputSize()
+              + " elements, but the argmax can store indices only below "
+              + MAX_ENCODED_INPUT
+              + ": split the batch into smaller ones");
     }
 
     if (x instanceof Storage.F32 && FastPool2d.isTwoByTwo(g) && VectorSupport.available()) {
-      VectorPool2d.maxForwardTwoByTwo(x.floats(), g, out.floats(), argmax);
+      VectorPool2d.maxForwardTwoByTwo(x.floats(), g, out.floats(), argmax.floats());
       return;
     }
-    maxForwardPlain(x, g, out, argmax);
+    maxForwardPlain(x, g, out, argmax.floats());
   }
 
   /** The reference loop of {@link #maxForward}, serial, for every geometry and dtype. */
-  static void maxForwardPlain(Storage x, Pool2dGeometry g, Storage out, int[] argmax) {
+  static void maxForwardPlain(Storage x, Pool2dGeometry g, Storage out, float[] argmax) {
     int planeSize = g.inHeight() * g.inWidth();
     int outWidth = g.outWidth();
     int o = 0;
@@ -67,7 +79,7 @@ public final class Pool2dKernels {
               x instanceof Storage.F32
                   ? argmaxWindow(x.floats(), best, planeStart, g.inWidth(), y0, y1, x0, x1)
                   : argmaxWindow(x.doubles(), best, planeStart, g.inWidth(), y0, y1, x0, x1);
-          argmax[o] = best;
+          argmax[o] = encodeIndex(best);
           out.set(o, x.get(best));
           o++;
         }
@@ -79,33 +91,28 @@ public final class Pool2dKernels {
    * Overwrites {@code gradInput} with the gradient of max pooling: zeros, then gradInput[argmax[o]]
    * += gradOut[o] for every output element o. Overlapping windows that chose the same element add
    * up. Float32 runs in {@link FastPool2d} on threads over the planes, with the same results.
+   *
+   * @throws IllegalStateException if a memory scope has released {@code argmax}
    */
   public static void maxBackward(
-      Storage gradOut, int[] argmax, Pool2dGeometry g, Storage gradInput) {
+      Storage gradOut, Storage argmax, Pool2dGeometry g, Storage gradInput) {
     requireSize("output gradient", gradOut, g.outputSize());
     requireSize("input gradient", gradInput, g.inputSize());
     requireSameDtype(gradOut, gradInput);
-    if (argmax.length != g.outputSize()) {
-      throw new IllegalArgumentException(
-          "max pooling argmax has length "
-              + argmax.length
-              + " but the output gradient has "
-              + g.outputSize()
-              + " elements: pass the argmax that maxForward filled");
-    }
+    requireArgmax(argmax, g, "output gradient");
 
     if (gradInput instanceof Storage.F32) {
-      FastPool2d.maxBackward(gradOut.floats(), argmax, g, gradInput.floats());
+      FastPool2d.maxBackward(gradOut.floats(), argmax.floats(), g, gradInput.floats());
       return;
     }
-    maxBackwardPlain(gradOut, argmax, gradInput);
+    maxBackwardPlain(gradOut, argmax.floats(), gradInput);
   }
 
   /** The reference loop of {@link #maxBackward}, serial, for every dtype. */
-  static void maxBackwardPlain(Storage gradOut, int[] argmax, Storage gradInput) {
+  static void maxBackwardPlain(Storage gradOut, float[] argmax, Storage gradInput) {
     fillZero(gradInput);
     for (int o = 0; o < argmax.length; o++) {
-      int index = argmax[o];
+      int index = decodeIndex(argmax[o]);
       if (index < 0 || index >= gradInput.size()) {
         throw new IllegalArgumentException(
             "max pooling argmax["
@@ -186,6 +193,37 @@ public final class Pool2dKernels {
         }
       }
     }
+  }
+
+  /**
+   * Converts a flat input index to an argmax slot, the float whose bits are the index. No
+   * arithmetic ever touches a slot, so the bits come back unchanged. An index below {@link
+   * #MAX_ENCODED_INPUT} is never a NaN pattern, whose bits a JVM may change, as the Javadoc of
+   * {@link Float#intBitsToFloat} warns. HotSpot compiles both conversions as intrinsics, to at most
+   * a register move, so the kernels lose no speed to them.
+   */
+  static float encodeIndex(int index) {
+    return Float.intBitsToFloat(index);
+  }
+
+  /** Converts an argmax slot that {@link #encodeIndex} wrote back to the flat input index. */
+  static int decodeIndex(float slot) {
+    return Float.floatToRawIntBits(slot);
+  }
+
+  /**
+   * Returns the flat input indices that {@link #maxForward} stored in {@code argmax}, one per
+   * output element.
+   *
+   * @throws IllegalStateException if a memory scope has released {@code argmax}
+   */
+  public static int[] argmaxIndices(Storage argmax) {
+    float[] slots = argmax.floats();
+    int[] indices = new int[slots.length];
+    for (int o = 0; o < slots.length; o++) {
+      indices[o] = decodeIndex(slots[o]);
+    }
+    return indices;
   }
 
   /**
@@ -290,6 +328,21 @@ public final class Pool2dKernels {
               + " elements but the geometry expects "
               + expected
               + ": check the shapes against the Pool2dGeometry");
+    }
+  }
+
+  private static void requireArgmax(Storage argmax, Pool2dGeometry g, String other) {
+    if (argmax.dtype() != DType.FLOAT32 || argmax.size() != g.outputSize()) {
+      throw new IllegalArgumentException(
+          "max pooling argmax must be float32 storage of "
+              + g.outputSize()
+              + " elements, one per element of the "
+              + other
+              + ", but it has "
+              + argmax.size()
+              + " "
+              + argmax.dtype()
+              + " elements: pass the argmax that maxForward filled");
     }
   }
 

@@ -9,7 +9,7 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The Vector API loop of float32 2x2 max pooling that {@link Pool2dKernels#maxForward} runs in
- * place of its plain loop, with the same outputs and argmax indices. It is called only after {@link
+ * place of its plain loop, with the same outputs and argmax slots. It is called only after {@link
  * VectorSupport#available()}, because this class does not load without jdk.incubator.vector.
  *
  * <p>Threading: the batch x channel planes are split into {@link CpuParallel} chunks. A window
@@ -20,7 +20,11 @@ final class VectorPool2d {
 
   private static final VectorSpecies<Float> FLOATS = FloatVector.SPECIES_PREFERRED;
 
-  /** Int lanes of the same count as {@link #FLOATS}, for the argmax indices. */
+  /**
+   * Int lanes of the same count as {@link #FLOATS}, for the argmax indices. They are stored into
+   * the float argmax slots by reinterpreting their bits, as {@link Pool2dKernels#encodeIndex} does
+   * one at a time.
+   */
   private static final VectorSpecies<Integer> INTS =
       VectorSpecies.of(int.class, FLOATS.vectorShape());
 
@@ -59,7 +63,7 @@ final class VectorPool2d {
    * <p>NOTE: the row path was timed against the gathers only at 220x220 inputs, so the limit of
    * LANES windows is a choice, not a measured crossover.
    */
-  static void maxForwardTwoByTwo(float[] x, Pool2dGeometry g, float[] out, int[] argmax) {
+  static void maxForwardTwoByTwo(float[] x, Pool2dGeometry g, float[] out, float[] argmax) {
     int inPlane = g.inHeight() * g.inWidth();
     int outPlane = g.outHeight() * g.outWidth();
     boolean byRows = g.outWidth() >= FLOATS.length();
@@ -100,7 +104,7 @@ final class VectorPool2d {
    * so it reads no element past the row, the last one of an odd width included.
    */
   private static void maxRow(
-      float[] x, int top, int inWidth, int outWidth, float[] out, int[] argmax, int outStart) {
+      float[] x, int top, int inWidth, int outWidth, float[] out, float[] argmax, int outStart) {
     int windows = FLOATS.length() / 2;
     for (int ox = 0; ox < outWidth; ox += windows) {
       int column = top + 2 * ox;
@@ -133,7 +137,7 @@ final class VectorPool2d {
 
       VectorMask<Float> stored = FLOATS.indexInRange(ox, Math.min(outWidth, ox + windows));
       best.intoArray(out, outStart + ox, stored);
-      where.intoArray(argmax, outStart + ox, stored.cast(INTS));
+      where.reinterpretAsFloats().intoArray(argmax, outStart + ox, stored);
     }
   }
 
@@ -150,7 +154,7 @@ final class VectorPool2d {
       int inWidth,
       int[] topLeft,
       float[] out,
-      int[] argmax) {
+      float[] argmax) {
     int planeStart = plane * inPlane;
     // Offsets from the top-left element of the other candidates, in window order: top right,
     // bottom left, bottom right.
@@ -168,7 +172,7 @@ final class VectorPool2d {
       int outIndex = plane * outPlane + o;
       VectorMask<Float> lanes = FLOATS.indexInRange(o, outPlane);
       best.intoArray(out, outIndex, lanes);
-      where.intoArray(argmax, outIndex, lanes.cast(INTS));
+      where.reinterpretAsFloats().intoArray(argmax, outIndex, lanes);
     }
   }
 

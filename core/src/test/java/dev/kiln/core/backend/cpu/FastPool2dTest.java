@@ -56,13 +56,16 @@ class FastPool2dTest {
     x.floats()[g.inputSize() - 1] = Float.NaN;
 
     Storage expected = Storage.allocate(DType.FLOAT32, g.outputSize());
-    int[] expectedArgmax = new int[g.outputSize()];
+    float[] expectedArgmax = new float[g.outputSize()];
     Pool2dKernels.maxForwardPlain(x, g, expected, expectedArgmax);
     Storage actual = KernelAsserts.nanStorage(DType.FLOAT32, g.outputSize());
-    int[] actualArgmax = new int[g.outputSize()];
+    Storage actualArgmax = KernelAsserts.nanStorage(DType.FLOAT32, g.outputSize());
     Pool2dKernels.maxForward(x, g, actual, actualArgmax);
 
-    assertArrayEquals(expectedArgmax, actualArgmax, "argmax");
+    assertArrayEquals(
+        Pool2dKernels.argmaxIndices(Storage.wrap(expectedArgmax)),
+        Pool2dKernels.argmaxIndices(actualArgmax),
+        "argmax");
     assertArrayEquals(expected.floats(), actual.floats(), "output");
   }
 
@@ -72,12 +75,12 @@ class FastPool2dTest {
     Pool2dGeometry g = geometry(sizes);
     Storage x = tiedInput(g.inputSize(), 12);
     Storage out = Storage.allocate(DType.FLOAT32, g.outputSize());
-    int[] argmax = new int[g.outputSize()];
+    Storage argmax = Storage.allocate(DType.FLOAT32, g.outputSize());
     Pool2dKernels.maxForward(x, g, out, argmax);
     Storage gradOut = randomStorage(DType.FLOAT32, g.outputSize(), 13);
 
     Storage expected = Storage.allocate(DType.FLOAT32, g.inputSize());
-    Pool2dKernels.maxBackwardPlain(gradOut, argmax, expected);
+    Pool2dKernels.maxBackwardPlain(gradOut, argmax.floats(), expected);
     Storage actual = KernelAsserts.nanStorage(DType.FLOAT32, g.inputSize());
     Pool2dKernels.maxBackward(gradOut, argmax, g, actual);
 
@@ -93,8 +96,8 @@ class FastPool2dTest {
 
     Storage firstOut = Storage.allocate(DType.FLOAT32, g.outputSize());
     Storage secondOut = Storage.allocate(DType.FLOAT32, g.outputSize());
-    int[] firstArgmax = new int[g.outputSize()];
-    int[] secondArgmax = new int[g.outputSize()];
+    Storage firstArgmax = Storage.allocate(DType.FLOAT32, g.outputSize());
+    Storage secondArgmax = Storage.allocate(DType.FLOAT32, g.outputSize());
     Pool2dKernels.maxForward(x, g, firstOut, firstArgmax);
     Pool2dKernels.maxForward(x, g, secondOut, secondArgmax);
     Storage firstGrad = Storage.allocate(DType.FLOAT32, g.inputSize());
@@ -103,16 +106,19 @@ class FastPool2dTest {
     Pool2dKernels.maxBackward(gradOut, secondArgmax, g, secondGrad);
 
     assertArrayEquals(firstOut.floats(), secondOut.floats(), "forward");
-    assertArrayEquals(firstArgmax, secondArgmax, "argmax");
+    assertArrayEquals(
+        Pool2dKernels.argmaxIndices(firstArgmax),
+        Pool2dKernels.argmaxIndices(secondArgmax),
+        "argmax");
     assertArrayEquals(firstGrad.floats(), secondGrad.floats(), "backward");
   }
 
   @Test
   void maxBackwardRejectsArgmaxInAnotherPlane() {
     Pool2dGeometry g = new Pool2dGeometry(1, 2, 4, 4, 2, 2, 2, 2, 0, 0);
-    int[] argmax = new int[g.outputSize()];
+    Storage argmax = Storage.allocate(DType.FLOAT32, g.outputSize());
     // Output 0 belongs to plane 0, whose input elements are [0, 16).
-    argmax[0] = 20;
+    argmax.floats()[0] = Pool2dKernels.encodeIndex(20);
     Storage gradOut = Storage.allocate(DType.FLOAT32, g.outputSize());
     Storage gradInput = Storage.allocate(DType.FLOAT32, g.inputSize());
 

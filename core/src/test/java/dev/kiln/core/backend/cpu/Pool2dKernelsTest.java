@@ -47,7 +47,7 @@ class Pool2dKernelsTest {
   void maxForwardMatchesDirectPooling(DType dtype, Pool2dGeometry g) {
     Storage x = randomStorage(dtype, g.inputSize(), 1);
     Storage out = nanStorage(dtype, g.outputSize());
-    int[] argmax = new int[g.outputSize()];
+    Storage argmax = argmaxFor(g.outputSize());
 
     Pool2dKernels.maxForward(x, g, out, argmax);
 
@@ -56,7 +56,7 @@ class Pool2dKernelsTest {
     for (int o = 0; o < expected.length; o++) {
       expected[o] = x.get(expectedArgmax[o]);
     }
-    assertArrayEquals(expectedArgmax, argmax);
+    assertArrayEquals(expectedArgmax, Pool2dKernels.argmaxIndices(argmax));
     assertAllClose(expected, out, 0, "out");
   }
 
@@ -66,7 +66,7 @@ class Pool2dKernelsTest {
     Storage x = randomStorage(dtype, g.inputSize(), 2);
     Storage gradOut = randomStorage(dtype, g.outputSize(), 3);
     Storage out = Storage.allocate(dtype, g.outputSize());
-    int[] argmax = new int[g.outputSize()];
+    Storage argmax = argmaxFor(g.outputSize());
     Storage gradInput = nanStorage(dtype, g.inputSize());
 
     Pool2dKernels.maxForward(x, g, out, argmax);
@@ -121,12 +121,11 @@ class Pool2dKernelsTest {
     Pool2dGeometry g = new Pool2dGeometry(1, 1, 2, 4, 2, 2, 2, 2, 0, 0);
     Storage x = Storage.wrap(new double[] {1, 3, 5, 2, 3, 3, 5, 5});
     Storage out = Storage.allocate(DType.FLOAT64, 2);
-    int[] argmax = new int[2];
+    Storage argmax = argmaxFor(2);
 
     Pool2dKernels.maxForward(x, g, out, argmax);
 
-    assertEquals(1, argmax[0]);
-    assertEquals(2, argmax[1]);
+    assertArrayEquals(new int[] {1, 2}, Pool2dKernels.argmaxIndices(argmax));
   }
 
   @Test
@@ -135,11 +134,11 @@ class Pool2dKernelsTest {
     Pool2dGeometry g = new Pool2dGeometry(1, 1, 2, 2, 3, 3, 1, 1, 1, 1);
     Storage x = Storage.wrap(new float[] {-4, -3, -2, -5});
     Storage out = Storage.allocate(DType.FLOAT32, 4);
-    int[] argmax = new int[4];
+    Storage argmax = argmaxFor(4);
 
     Pool2dKernels.maxForward(x, g, out, argmax);
 
-    assertArrayEquals(new int[] {2, 2, 2, 2}, argmax);
+    assertArrayEquals(new int[] {2, 2, 2, 2}, Pool2dKernels.argmaxIndices(argmax));
     assertAllClose(new double[] {-2, -2, -2, -2}, out, 0, "out");
   }
 
@@ -149,11 +148,11 @@ class Pool2dKernelsTest {
     float inf = Float.NEGATIVE_INFINITY;
     Storage x = Storage.wrap(new float[] {inf, inf, inf, inf});
     Storage out = Storage.allocate(DType.FLOAT32, 4);
-    int[] argmax = new int[4];
+    Storage argmax = argmaxFor(4);
 
     Pool2dKernels.maxForward(x, g, out, argmax);
 
-    assertArrayEquals(new int[] {0, 0, 0, 0}, argmax);
+    assertArrayEquals(new int[] {0, 0, 0, 0}, Pool2dKernels.argmaxIndices(argmax));
     assertEquals(Double.NEGATIVE_INFINITY, out.get(0));
   }
 
@@ -162,12 +161,12 @@ class Pool2dKernelsTest {
     Pool2dGeometry g = new Pool2dGeometry(1, 1, 2, 2, 2, 2, 2, 2, 0, 0);
     Storage x = Storage.wrap(new double[] {1, Double.NaN, 7, 3});
     Storage out = Storage.allocate(DType.FLOAT64, 1);
-    int[] argmax = new int[1];
+    Storage argmax = argmaxFor(1);
 
     Pool2dKernels.maxForward(x, g, out, argmax);
 
     assertTrue(Double.isNaN(out.get(0)), "max of a window with NaN should be NaN");
-    assertEquals(1, argmax[0]);
+    assertArrayEquals(new int[] {1}, Pool2dKernels.argmaxIndices(argmax));
   }
 
   @Test
@@ -176,13 +175,20 @@ class Pool2dKernelsTest {
     Pool2dGeometry g = new Pool2dGeometry(1, 1, 3, 3, 2, 2, 1, 1, 0, 0);
     Storage x = Storage.wrap(new double[] {0, 0, 0, 0, 9, 0, 0, 0, 0});
     Storage out = Storage.allocate(DType.FLOAT64, 4);
-    int[] argmax = new int[4];
+    Storage argmax = argmaxFor(4);
     Storage gradInput = nanStorage(DType.FLOAT64, 9);
 
     Pool2dKernels.maxForward(x, g, out, argmax);
     Pool2dKernels.maxBackward(Storage.wrap(new double[] {1, 2, 3, 4}), argmax, g, gradInput);
 
     assertAllClose(new double[] {0, 0, 0, 0, 10, 0, 0, 0, 0}, gradInput, 0, "gradInput");
+  }
+
+  /**
+   * Returns float32 argmax storage of {@code size} slots, filled with NaN bits that no index has.
+   */
+  private static Storage argmaxFor(int size) {
+    return nanStorage(DType.FLOAT32, size);
   }
 
   /** Flat index of the first maximum of each window, found by scanning it in row-major order. */

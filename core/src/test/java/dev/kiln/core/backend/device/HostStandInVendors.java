@@ -208,7 +208,9 @@ final class HostStandInVendors {
       Storage out = Storage.allocate(DType.FLOAT32, g.outputSize());
       Storage input = storage(x, g.inputSize());
       switch (mode) {
-        case MAX -> Pool2dKernels.maxForward(input, g, out, new int[g.outputSize()]);
+        case MAX ->
+            Pool2dKernels.maxForward(
+                input, g, out, Storage.allocate(DType.FLOAT32, g.outputSize()));
         case AVERAGE_INCLUDE_PADDING -> Pool2dKernels.avgForward(input, g, out);
         case AVERAGE_EXCLUDE_PADDING -> averageExcludingPadding(input.floats(), g, out.floats());
       }
@@ -224,7 +226,7 @@ final class HostStandInVendors {
       switch (mode) {
         case MAX -> {
           // Like cuDNN, the stand-in keeps no positions: it finds each window's maximum in x again.
-          int[] argmax = new int[g.outputSize()];
+          Storage argmax = Storage.allocate(DType.FLOAT32, g.outputSize());
           Pool2dKernels.maxForward(
               storage(x, g.inputSize()),
               g,
