@@ -48,7 +48,8 @@ public final class Pooling {
         out,
         grad -> {
           requireUnreleased(argmax);
-          Tensor gradInput = Tensor.zeros(dtype, shape);
+          // The kernel zeroes the gradient before it adds to it, so no fill is needed here.
+          Tensor gradInput = Tensor.empty(dtype, Device.CPU, shape);
           Pool2dKernels.maxBackward(grad.storage(), argmax, g, gradInput.storage());
           return new Tensor[] {gradInput};
         },
@@ -87,7 +88,7 @@ public final class Pooling {
         "avgPool2d",
         out,
         grad -> {
-          Tensor gradInput = Tensor.zeros(dtype, shape);
+          Tensor gradInput = Tensor.empty(dtype, Device.CPU, shape);
           Pool2dKernels.avgBackward(grad.storage(), g, gradInput.storage());
           return new Tensor[] {gradInput};
         },
