@@ -3,6 +3,8 @@ package dev.kiln.keypoints.doctor;
 import dev.kiln.keypoints.train.EpochRecord;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -113,25 +115,56 @@ public final class Doctor {
   }
 
   /**
-   * Returns true when a run's training loss has not fallen: after {@link #STALL_EPOCHS} epochs, the
-   * best mean training loss of the last {@link #STALL_EPOCHS} epochs is not {@link #STALL_FALL}
-   * (10%) below epoch 1's mean loss, or one of those losses is not a number. The test compares with
-   * epoch 1's mean loss, not the first batch's, so a loss that drops over epoch 1's first batches
-   * and then stays flat counts as stalled. A run that learned over several epochs and then levels
-   * off, as every converging run does, does not count.
+   * Returns why a run counts as stalled after the epochs of {@code history}, or an empty optional
+   * where it is learning. It judges a run after {@link #STALL_EPOCHS} epochs, on two rules:
+   *
+   * <ul>
+   *   <li>The training loss has not fallen: the best mean training loss of the last {@link
+   *       #STALL_EPOCHS} epochs is not {@link #STALL_FALL} (10%) below epoch 1's mean loss, or one
+   *       of those losses is not a number. The rule compares with epoch 1's mean loss, not the
+   *       first batch's, so a loss that drops over epoch 1's first batches and then stays flat
+   *       counts as stalled. A run that learned over several epochs and then levels off, as every
+   *       converging run does, does not count.
+   *   <li>The model has learned nothing from the images: the best validation loss of the last
+   *       {@link #STALL_EPOCHS} epochs is no lower than {@code averageShapeLoss}, the loss of
+   *       always predicting the validation faces' average shape. This catches a run whose first
+   *       steps blew the loss up, so that epoch 1's mean is far above a plateau that the first rule
+   *       then reads as progress.
+   * </ul>
    */
-  public static boolean stalled(List<EpochRecord> history) {
+  public static Optional<String> stallReason(List<EpochRecord> history, double averageShapeLoss) {
     if (history.size() < STALL_EPOCHS) {
-      return false;
+      return Optional.empty();
     }
+    List<EpochRecord> recent = history.subList(history.size() - STALL_EPOCHS, history.size());
     double first = history.getFirst().trainLoss();
-    double recentBest = Double.POSITIVE_INFINITY;
-    for (EpochRecord record : history.subList(history.size() - STALL_EPOCHS, history.size())) {
+    double bestTraining = Double.POSITIVE_INFINITY;
+    double bestValidation = Double.POSITIVE_INFINITY;
+    for (EpochRecord record : recent) {
       if (Double.isNaN(record.trainLoss())) {
-        return true;
+        return Optional.of("the training loss of epoch " + record.epoch() + " is not a number");
       }
-      recentBest = Math.min(recentBest, record.trainLoss());
+      bestTraining = Math.min(bestTraining, record.trainLoss());
+      bestValidation = Math.min(bestValidation, record.validationLoss());
     }
-    return !(recentBest <= (1 - STALL_FALL) * first);
+    if (!(bestTraining <= (1 - STALL_FALL) * first)) {
+      return Optional.of(
+          String.format(
+              Locale.ROOT,
+              "the training loss has not fallen %.0f%% below epoch 1's mean loss in %d epochs",
+              100 * STALL_FALL,
+              STALL_EPOCHS));
+    }
+    if (bestValidation >= averageShapeLoss) {
+      return Optional.of(
+          String.format(
+              Locale.ROOT,
+              "the best validation loss of the last %d epochs, %s, is no lower than %s, the loss"
+                  + " of always predicting the validation faces' average shape",
+              STALL_EPOCHS,
+              Stats.format(bestValidation),
+              Stats.format(averageShapeLoss)));
+    }
+    return Optional.empty();
   }
 }

@@ -11,7 +11,6 @@ import dev.kiln.keypoints.io.AtomicFiles;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.Locale;
 import java.util.function.Function;
 
 /**
@@ -52,18 +51,13 @@ final class StallExamination {
   }
 
   /**
-   * Examines the run after {@code epoch}, whose checkpoint {@code last.safetensors} is written. The
-   * examination stops at {@code deadline}, the end of the run's time limit, or runs to its end
-   * where that is null.
+   * Examines the run after {@code epoch}, whose checkpoint {@code last.safetensors} is written, and
+   * first prints {@code reason}, why the run counts as stalled. The examination stops at {@code
+   * deadline}, the end of the run's time limit, or runs to its end where that is null.
    */
-  void examine(TrainingParts parts, int epoch, Deadline deadline) throws IOException {
-    String stalled =
-        String.format(
-            Locale.ROOT,
-            "the training loss has not fallen %.0f%% below epoch 1's mean loss in %d epochs",
-            100 * Doctor.STALL_FALL,
-            Doctor.STALL_EPOCHS);
-    out.println(stalled + "; running the doctor" + (device.isCpu() ? "" : " on the CPU"));
+  void examine(TrainingParts parts, int epoch, String reason, Deadline deadline)
+      throws IOException {
+    out.println(reason + "; running the doctor" + (device.isCpu() ? "" : " on the CPU"));
     long[] generatorState = parts.generator().state();
     Report report = null;
     String failure = null;

@@ -22,6 +22,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.OptionalDouble;
 import java.util.OptionalInt;
 import java.util.function.Function;
@@ -416,7 +417,8 @@ public final class Trainer {
         return parts.history().records();
       }
 
-      double nme = finishEpoch(parts, epoch, training, epochStart);
+      Validation validation = finishEpoch(parts, epoch, training, epochStart);
+      double nme = validation.nme();
       parts.schedule().afterEpoch(nme);
       double best = Math.min(position.bestNme(), nme);
       position = new Position(epoch + 1, 0, 0, 0, best, elapsedSeconds(started));
@@ -430,9 +432,12 @@ public final class Trainer {
       // examines it then. Otherwise only until the limit: the examination then stops after the
       // training step or the check that is running, and the run stops with it.
       boolean timeUp = training.timeUp() || passed(timeLimit);
-      if (!doctorRan && !timeUp && Doctor.stalled(parts.history().records())) {
+      Optional<String> stalled =
+          Doctor.stallReason(parts.history().records(), validation.averageShapeLoss());
+      if (!doctorRan && !timeUp && stalled.isPresent()) {
         doctorRan = true;
-        new StallExamination(options, run, device, out, doctor).examine(parts, epoch, timeLimit);
+        new StallExamination(options, run, device, out, doctor)
+            .examine(parts, epoch, stalled.get(), timeLimit);
         timeUp = passed(timeLimit);
       }
       if (timeUp) {
@@ -521,9 +526,9 @@ public final class Trainer {
 
   /**
    * Validates the model after an epoch's training, records the epoch in {@code history.csv},
-   * redraws the curves, prints the epoch's line, and returns the validation NME.
+   * redraws the curves, prints the epoch's line, and returns the validation's result.
    */
-  private double finishEpoch(
+  private Validation finishEpoch(
       TrainingParts parts, int epoch, EpochTraining training, long epochStart) throws IOException {
     Validation result =
         Validation.run(
@@ -561,7 +566,7 @@ public final class Trainer {
         record.seconds(),
         ProgressBar.rate(record.imagesPerSecond()),
         record.loaderWaitSeconds());
-    return result.nme();
+    return result;
   }
 
   /**

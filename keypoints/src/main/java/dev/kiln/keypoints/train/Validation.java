@@ -10,6 +10,7 @@ import dev.kiln.keypoints.transform.KeypointNormalization;
 import dev.kiln.keypoints.transform.Transform;
 import dev.kiln.nn.Module;
 import dev.kiln.nn.loss.Loss;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;
 
@@ -20,8 +21,10 @@ import java.util.function.Function;
  * @param nme mean NME over the faces, normalized by the distance of points 36 and 45; NME does not
  *     change under the rescale and crop of the evaluation pipeline, so it is computed on the crop's
  *     pixels
+ * @param averageShapeLoss mean loss per face of a constant prediction, the average of these faces'
+ *     own targets: a model that does not beat it has learned nothing from the images
  */
-public record Validation(double loss, double nme) {
+public record Validation(double loss, double nme, double averageShapeLoss) {
 
   /**
    * Runs the model over {@code samples} through the evaluation pipeline, on the model's device. The
@@ -42,6 +45,8 @@ public record Validation(double loss, double nme) {
     double lossSum = 0;
     double nmeSum = 0;
     int faces = 0;
+    int width = 0;
+    List<float[]> targets = new ArrayList<>();
     try (var _ = GradMode.noGrad();
         BatchLoader loader =
             new BatchLoader(samples, pipeline, collate, batchSize, false, 0, 0, threads, 0)) {
@@ -56,7 +61,8 @@ public record Validation(double loss, double nme) {
           predicted = prediction.to(Device.CPU).toFloatArray();
         }
         float[] truth = batch.targets().toFloatArray();
-        int width = predicted.length / batch.size();
+        targets.add(truth);
+        width = predicted.length / batch.size();
         for (int i = 0; i < batch.size(); i++) {
           double[] p = normalization.denormalize(row(predicted, i, width));
           double[] t = normalization.denormalize(row(truth, i, width));
@@ -67,7 +73,26 @@ public record Validation(double loss, double nme) {
     } finally {
       model.train(wasTraining);
     }
-    return new Validation(lossSum / faces, nmeSum / faces);
+    return new Validation(lossSum / faces, nmeSum / faces, averageShapeLoss(targets, width, loss));
+  }
+
+  /**
+   * Returns the loss of predicting, for every face, the average of all faces' targets. {@code
+   * batches} contains each batch's targets, rows of {@code width} values one after another.
+   */
+  static double averageShapeLoss(List<float[]> batches, int width, Loss loss) {
+    int values = batches.stream().mapToInt(batch -> batch.length).sum();
+    float[] all = new float[values];
+    int filled = 0;
+    for (float[] batch : batches) {
+      System.arraycopy(batch, 0, all, filled, batch.length);
+      filled += batch.length;
+    }
+    Tensor truth = Tensor.of(all, values / width, width);
+    try (var _ = GradMode.noGrad()) {
+      Tensor average = truth.mean(new int[] {0}, true).expand(truth.shape());
+      return loss.compute(average, truth).item();
+    }
   }
 
   private static double[] row(float[] values, int index, int width) {

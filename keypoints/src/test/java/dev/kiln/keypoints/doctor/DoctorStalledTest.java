@@ -1,45 +1,97 @@
 package dev.kiln.keypoints.doctor;
 
-import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.keypoints.train.EpochRecord;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 
 class DoctorStalledTest {
+  /**
+   * Average-shape loss above the validation loss of {@link #history(double...)}, so that only the
+   * training loss decides.
+   */
+  private static final double ABOVE_VALIDATION = 0.2;
 
+  /** Epochs with these training losses and a validation loss of 0.1 each. */
   private static List<EpochRecord> history(double... trainLosses) {
+    double[] validationLosses = new double[trainLosses.length];
+    Arrays.fill(validationLosses, 0.1);
+    return history(trainLosses, validationLosses);
+  }
+
+  private static List<EpochRecord> history(double[] trainLosses, double[] validationLosses) {
     List<EpochRecord> records = new ArrayList<>();
     for (int i = 0; i < trainLosses.length; i++) {
-      records.add(new EpochRecord(i + 1, trainLosses[i], 0.1, 0.1, 1e-3, 1, 100, 0));
+      records.add(
+          new EpochRecord(i + 1, trainLosses[i], validationLosses[i], 0.1, 1e-3, 1, 100, 0));
     }
     return records;
   }
 
   @Test
   void stalledNeedsThreeEpochs() {
-    assertFalse(Doctor.stalled(history(0.3, 0.3)));
+    assertEquals(Optional.empty(), Doctor.stallReason(history(0.3, 0.3), ABOVE_VALIDATION));
   }
 
   @Test
   void stalledWhenLossStaysNearStart() {
-    assertTrue(Doctor.stalled(history(0.30, 0.31, 0.29, 0.30)));
+    Optional<String> reason = Doctor.stallReason(history(0.30, 0.31, 0.29, 0.30), ABOVE_VALIDATION);
+
+    assertEquals(
+        Optional.of("the training loss has not fallen 10% below epoch 1's mean loss in 3 epochs"),
+        reason);
   }
 
   @Test
   void notStalledWhenLossFalls() {
-    assertFalse(Doctor.stalled(history(0.30, 0.25, 0.20)));
+    assertEquals(Optional.empty(), Doctor.stallReason(history(0.30, 0.25, 0.20), ABOVE_VALIDATION));
   }
 
   @Test
   void notStalledWhenConvergedRunLevelsOff() {
-    assertFalse(Doctor.stalled(history(0.18, 0.12, 0.10, 0.0290, 0.0289, 0.0290)));
+    assertEquals(
+        Optional.empty(),
+        Doctor.stallReason(history(0.18, 0.12, 0.10, 0.0290, 0.0289, 0.0290), ABOVE_VALIDATION));
   }
 
   @Test
   void stalledWhenLossIsNaN() {
-    assertTrue(Doctor.stalled(history(0.30, 0.29, Double.NaN)));
+    Optional<String> reason = Doctor.stallReason(history(0.30, 0.29, Double.NaN), ABOVE_VALIDATION);
+
+    assertEquals(Optional.of("the training loss of epoch 3 is not a number"), reason);
+  }
+
+  /**
+   * The losses of a wide model whose first Adam steps blew the training loss up to 3.9 in epoch 1.
+   * The training loss then looks like it falls, while the validation loss stays far above what the
+   * average shape gets.
+   */
+  @Test
+  void stalledWhenValidationNeverBeatsAverageShape() {
+    List<EpochRecord> blownUp =
+        history(
+            new double[] {3.907, 0.130, 0.113, 0.107},
+            new double[] {0.0958, 0.0871, 0.0881, 0.0862});
+
+    Optional<String> reason = Doctor.stallReason(blownUp, 0.0185);
+
+    assertEquals(
+        Optional.of(
+            "the best validation loss of the last 3 epochs, 0.0862, is no lower than 0.0185, the"
+                + " loss of always predicting the validation faces' average shape"),
+        reason);
+  }
+
+  @Test
+  void notStalledOnceValidationBeatsAverageShape() {
+    List<EpochRecord> learning =
+        history(new double[] {3.907, 0.130, 0.113}, new double[] {0.0958, 0.0871, 0.0180});
+
+    assertTrue(Doctor.stallReason(learning, 0.0185).isEmpty());
   }
 }
