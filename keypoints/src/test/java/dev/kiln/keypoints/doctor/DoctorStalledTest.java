@@ -94,4 +94,39 @@ class DoctorStalledTest {
 
     assertTrue(Doctor.stallReason(learning, 0.0185).isEmpty());
   }
+
+  @Test
+  void deadReluIsInformationWhenTrainedModelWorks() {
+    Finding judged = Doctor.judgeDeadReluAfterTraining(deadRelu(), false);
+
+    assertEquals(Severity.INFO, judged.severity());
+    assertEquals("dead-relu", judged.code());
+  }
+
+  @Test
+  void deadReluIsCriticalWhenLossSitsAtBaseline() {
+    Finding judged = Doctor.judgeDeadReluAfterTraining(deadRelu(), true);
+
+    assertEquals(Severity.CRITICAL, judged.severity());
+    assertTrue(judged.title().contains("likely reason that the model ignores"), judged.title());
+    assertEquals(deadRelu().evidence(), judged.evidence());
+  }
+
+  @Test
+  void otherFindingsKeepTheirSeverity() {
+    Finding other = new Finding(Severity.WARNING, "x", Finding.CAUSE, "t", "e", "f", null);
+
+    assertEquals(other, Doctor.judgeDeadReluAfterTraining(other, true));
+  }
+
+  private static Finding deadRelu() {
+    return new Finding(
+        Severity.WARNING,
+        "dead-relu",
+        Finding.MEASURED,
+        "Over half of the units of 1 ReLU layer output 0 for every face of one 32-face batch.",
+        "dead units: 4 ReLU 98.8%",
+        "Lower the learning rate.",
+        null);
+  }
 }
