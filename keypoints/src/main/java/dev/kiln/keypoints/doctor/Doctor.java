@@ -28,7 +28,7 @@ public final class Doctor {
   /** Smallest fall of the training loss below epoch 1's mean loss that counts as learning. */
   public static final double STALL_FALL = 0.10;
 
-  /** Codes of the findings that a trained model's loss sits at the zero or mean-shape baseline. */
+  /** Codes of the findings which report that a trained model's loss sits at a baseline. */
   private static final Set<String> BASELINE_FAILURES =
       Set.of("loss-equals-zero-baseline", "loss-at-mean-baseline");
 
