@@ -48,10 +48,26 @@ import picocli.CommandLine.Spec;
       "Examine a training setup and list its problems, the most likely cause first: the data as"
           + " the model sees it, loss baselines, gradient wiring, the output layer, activations,"
           + " layer modes, initialization, a one-batch test and a learning-rate range test.",
-      "Writes doctor.md and its PNG files to --output, or into the folder given with --run.",
-      "Exit code 0 when no problem is found, 1 otherwise."
+      "Writes doctor.md and its PNG files to --output, or into the folder given with --run."
+    },
+    exitCodeOnExecutionException = DoctorCommand.NOT_EXAMINED,
+    exitCodeListHeading = "Exit codes:%n",
+    exitCodeList = {
+      "0:no problem found",
+      "1:problems found, which the report lists",
+      "2:nothing examined, because an option, the model, the data or the run folder is invalid,"
+          + " or the examination stopped with an error. The message names the cause."
     })
 final class DoctorCommand implements Callable<Integer> {
+  /** Exit code when the examination finds at least one problem. */
+  static final int PROBLEMS_FOUND = 1;
+
+  /**
+   * Exit code when nothing could be examined, the code of picocli's usage errors, so that a script
+   * can tell a setup with problems from an invalid command.
+   */
+  static final int NOT_EXAMINED = 2;
+
   /** The options that {@code --run} takes from the run folder instead of the command line. */
   private static final Set<String> RUN_SETTINGS =
       Set.of("--data", "--model", "--optimizer", "--lr", "--loss");
@@ -144,7 +160,7 @@ final class DoctorCommand implements Callable<Integer> {
     out.print(report.toText());
     out.println("wrote " + report.write(folder));
     out.flush();
-    return report.healthy() ? 0 : 1;
+    return report.healthy() ? 0 : PROBLEMS_FOUND;
   }
 
   private void requireAtLeast(String option, int value, int minimum) {

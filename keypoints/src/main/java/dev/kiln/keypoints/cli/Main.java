@@ -46,9 +46,6 @@ import picocli.CommandLine.Command;
     })
 public final class Main implements Runnable {
 
-  /** Exit code of a command that failed on its input or its files. */
-  private static final int FAILED = 1;
-
   /** Exit code of an invalid option or setting, as picocli uses for its usage errors. */
   private static final int INVALID_SETTING = 2;
 
@@ -108,8 +105,17 @@ public final class Main implements Runnable {
                   + ": "
                   + describeHeapExhaustion(
                       e, command.getCommandSpec(), Runtime.getRuntime().maxMemory()));
-      return FAILED;
+      return failureStatus(command);
     }
+  }
+
+  /**
+   * Returns the exit code of a command that failed on its input, its files or its device. It is 1,
+   * picocli's default, unless the command's {@code exitCodeOnExecutionException} sets another, as
+   * {@code kiln doctor} does because its 1 means that it found problems.
+   */
+  private static int failureStatus(CommandLine command) {
+    return command.getCommandSpec().exitCodeOnExecutionException();
   }
 
   /**
@@ -188,7 +194,7 @@ public final class Main implements Runnable {
             ? describeDeviceFailure(error, commandLine.getCommandSpec())
             : describe(error);
     commandLine.getErr().println("kiln " + commandLine.getCommandName() + ": " + message);
-    return FAILED;
+    return failureStatus(commandLine);
   }
 
   /**

@@ -19,7 +19,7 @@ import picocli.CommandLine;
 
 /**
  * {@code kiln doctor --run} on a finished one-epoch run with the cosine schedule, whose checkpoint
- * contains the schedule's last rate, 1% of {@code --lr}.
+ * contains the schedule's last rate, 1% of {@code --lr}, and the doctor's errors and exit codes.
  */
 class DoctorRunTest {
   @TempDir Path folder;
@@ -28,7 +28,7 @@ class DoctorRunTest {
   private final StringWriter err = new StringWriter();
 
   private int kiln(String... args) {
-    CommandLine commandLine = new CommandLine(new Main());
+    CommandLine commandLine = Main.newCommandLine();
     commandLine.setOut(new PrintWriter(out, true));
     commandLine.setErr(new PrintWriter(err, true));
     return commandLine.execute(args);
@@ -95,7 +95,7 @@ class DoctorRunTest {
   void runRejectsSettingsOfItsOwn() {
     int status = kiln("doctor", "--run", folder.toString(), "--lr", "0.01", "--loss", "mse");
 
-    assertEquals(1, status, out.toString());
+    assertEquals(2, status, out.toString());
     assertTrue(err.toString().contains("so drop --lr, --loss"), err.toString());
   }
 
@@ -107,8 +107,8 @@ class DoctorRunTest {
     int missingStatus = kiln("doctor", "--run", missing.toString());
     int fileStatus = kiln("doctor", "--run", file.toString());
 
-    assertEquals(1, missingStatus, out.toString());
-    assertEquals(1, fileStatus, out.toString());
+    assertEquals(2, missingStatus, out.toString());
+    assertEquals(2, fileStatus, out.toString());
     assertTrue(
         err.toString().contains(missing + ": run folder not found: pass --run"), err.toString());
     assertTrue(err.toString().contains(file + " is not a folder: pass --run"), err.toString());
@@ -121,5 +121,37 @@ class DoctorRunTest {
 
     assertEquals(2, status, out.toString());
     assertTrue(err.toString().contains("--range-steps must be at least 10, got 5"), err.toString());
+  }
+
+  @Test
+  void invalidInputExitsTwo() throws IOException {
+    Path unknownLayer = Files.writeString(folder.resolve("typo.txt"), "input 1x96x96\nflaten\n");
+    Path missingModel = folder.resolve("missing.txt");
+
+    int unknownLayerStatus = kiln("doctor", "--model", unknownLayer.toString(), "--data", noData());
+    int missingModelStatus = kiln("doctor", "--model", missingModel.toString(), "--data", noData());
+    int missingDataStatus = kiln("doctor", "--data", noData());
+
+    assertEquals(2, unknownLayerStatus, err.toString());
+    assertEquals(2, missingModelStatus, err.toString());
+    assertEquals(2, missingDataStatus, err.toString());
+    assertTrue(
+        err.toString().contains(unknownLayer + ":2: unknown layer 'flaten'"), err.toString());
+    assertTrue(err.toString().contains("unknown model '" + missingModel + "'"), err.toString());
+    assertTrue(err.toString().contains("training_frames_keypoints.csv not found"), err.toString());
+  }
+
+  @Test
+  void helpListsExitCodes() {
+    int status = kiln("doctor", "--help");
+
+    assertEquals(0, status);
+    assertTrue(out.toString().contains("Exit codes:"), out.toString());
+    assertTrue(out.toString().contains("1   problems found"), out.toString());
+    assertTrue(out.toString().contains("2   nothing examined"), out.toString());
+  }
+
+  private String noData() {
+    return folder.resolve("no-data").toString();
   }
 }

@@ -175,7 +175,7 @@ class FileErrorMessageTest {
 
     int status = kiln("doctor", "--run", run.toString());
 
-    assertEquals(1, status);
+    assertEquals(2, status);
     assertEquals(
         "kiln doctor: " + run.resolve("options.properties") + ": not found",
         err.toString().strip());
