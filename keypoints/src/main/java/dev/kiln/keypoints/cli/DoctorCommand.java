@@ -15,6 +15,7 @@ import dev.kiln.keypoints.model.ModelPresets;
 import dev.kiln.keypoints.model.ModelSpec;
 import dev.kiln.keypoints.train.Checkpoint;
 import dev.kiln.keypoints.train.EpochRecord;
+import dev.kiln.keypoints.train.ModelChecks;
 import dev.kiln.keypoints.train.RunMetadata;
 import dev.kiln.keypoints.train.TrainOptions;
 import dev.kiln.keypoints.train.Trainer;
@@ -279,6 +280,9 @@ final class DoctorCommand implements Callable<Integer> {
       Path folder,
       PrintWriter out)
       throws IOException {
+    // kiln train runs the same check. It runs before the data loads, because each check would
+    // otherwise feed gray crops to the model and fail on its first forward pass.
+    ModelChecks.requireGrayKeypointInput(modelSpec);
     int inputSize = modelSpec.inputShape()[1];
     Path csv = dataFolder.resolve("training_frames_keypoints.csv");
     if (!Files.isRegularFile(csv)) {

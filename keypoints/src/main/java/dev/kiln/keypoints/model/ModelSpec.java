@@ -43,6 +43,7 @@ public final class ModelSpec {
 
   private final String sourceName;
   private final int[] input;
+  private final int inputLine;
   private final List<Layer> layers;
   private final List<int[]> inputShapes = new ArrayList<>();
   private final int[] outputShape;
@@ -55,6 +56,7 @@ public final class ModelSpec {
       String sourceName, int[] input, int inputLine, List<Layer> layers, List<Integer> lines) {
     this.sourceName = sourceName;
     this.input = input.clone();
+    this.inputLine = inputLine;
     this.layers = List.copyOf(layers);
 
     int[] shape = this.input;
@@ -105,6 +107,14 @@ public final class ModelSpec {
   /** Input shape of one image: [channels, height, width]. */
   public int[] inputShape() {
     return input.clone();
+  }
+
+  /**
+   * Line of the {@code input} statement in the text this model was parsed from, counted from 1, so
+   * that a check of the input shape can name it.
+   */
+  public int inputLine() {
+    return inputLine;
   }
 
   /** Returns the layers in order, without the input line. */

@@ -1,5 +1,6 @@
 package dev.kiln.keypoints.train;
 
+import dev.kiln.keypoints.model.ModelFormatException;
 import dev.kiln.keypoints.model.ModelPresets;
 import dev.kiln.keypoints.model.ModelSpec;
 import dev.kiln.keypoints.predict.KeypointDetector;
@@ -7,39 +8,51 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** The checks of a model that {@link Trainer} runs before a run starts or resumes. */
-final class ModelChecks {
+/**
+ * The checks of a model that {@link Trainer} runs before a run starts or resumes, and that {@code
+ * kiln doctor} runs before it loads data.
+ */
+public final class ModelChecks {
   private ModelChecks() {}
 
   /**
    * Rejects a model whose input is not the 1 x S x S gray crop that the training pipelines make, or
    * whose S is above what {@code kiln predict} and {@code evaluate} accept, so that no run trains a
-   * model that they would reject afterwards.
+   * model that they would reject afterwards. The error names the model's {@code input} line.
+   *
+   * @throws ModelFormatException naming the model file or preset, the line of its input statement,
+   *     and the input statement to write instead
    */
-  static void requireGrayKeypointInput(ModelSpec spec) {
+  public static void requireGrayKeypointInput(ModelSpec spec) {
     int[] shape = spec.inputShape();
+    String input = shape[0] + "x" + shape[1] + "x" + shape[2];
     if (shape[0] != 1 || shape[1] != shape[2]) {
-      throw new IllegalArgumentException(
-          "model input "
-              + shape[0]
+      int side = Math.min(shape[1], KeypointDetector.MAX_INPUT_SIZE);
+      throw new ModelFormatException(
+          spec.sourceName(),
+          spec.inputLine(),
+          "the model takes "
+              + input
+              + " inputs, but kiln feeds keypoint models square gray crops, 1xSxS: change this"
+              + " line to 'input 1x"
+              + side
               + "x"
-              + shape[1]
-              + "x"
-              + shape[2]
-              + " is not a square gray crop: the keypoint trainer feeds 1xSxS images, so start the"
-              + " model file with a line such as input 1x96x96");
+              + side
+              + "'");
     }
     if (shape[1] > KeypointDetector.MAX_INPUT_SIZE) {
-      throw new IllegalArgumentException(
-          "model input 1x"
-              + shape[1]
+      int limit = KeypointDetector.MAX_INPUT_SIZE;
+      throw new ModelFormatException(
+          spec.sourceName(),
+          spec.inputLine(),
+          "the model takes "
+              + input
+              + " inputs, larger than the 1x"
+              + limit
               + "x"
-              + shape[2]
-              + " is larger than the "
-              + KeypointDetector.MAX_INPUT_SIZE
-              + "x"
-              + KeypointDetector.MAX_INPUT_SIZE
-              + " that kiln predict and evaluate accept: use a smaller input size");
+              + limit
+              + " that kiln predict and evaluate accept: change this line to a smaller size, such"
+              + " as 'input 1x96x96'");
     }
   }
 

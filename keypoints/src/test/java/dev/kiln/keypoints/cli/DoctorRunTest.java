@@ -22,6 +22,9 @@ import picocli.CommandLine;
  * contains the schedule's last rate, 1% of {@code --lr}, and the doctor's errors and exit codes.
  */
 class DoctorRunTest {
+  /** A model for color images, which the keypoint pipelines, making gray crops, cannot feed. */
+  private static final String RGB_MODEL = "input 3x96x96\nconv 32 kernel=3\nflatten\nlinear 136\n";
+
   @TempDir Path folder;
 
   private final StringWriter out = new StringWriter();
@@ -121,6 +124,21 @@ class DoctorRunTest {
 
     assertEquals(2, status, out.toString());
     assertTrue(err.toString().contains("--range-steps must be at least 10, got 5"), err.toString());
+  }
+
+  @Test
+  void colorModelRejectedBeforeData() throws IOException {
+    Path model = Files.writeString(folder.resolve("rgb.txt"), RGB_MODEL);
+
+    // The missing data folder would be the error if the data were read before the model check.
+    int status = kiln("doctor", "--model", model.toString(), "--data", noData());
+
+    assertEquals(2, status, out.toString());
+    assertTrue(
+        err.toString().startsWith("kiln doctor: " + model + ":1: the model takes 3x96x96"),
+        err.toString());
+    assertTrue(err.toString().contains("change this line to 'input 1x96x96'"), err.toString());
+    assertFalse(out.toString().contains("examining"), out.toString());
   }
 
   @Test

@@ -659,7 +659,10 @@ class TrainerTest {
               IllegalArgumentException.class,
               () -> Trainer.start(options, Device.CPU, run, quiet(), false));
 
-      assertTrue(e.getMessage().startsWith("model input "), e.getMessage());
+      assertTrue(
+          e.getMessage().startsWith(model + ":1: the model takes "),
+          "names the file and its input line: " + e.getMessage());
+      assertTrue(e.getMessage().contains("change this line to "), e.getMessage());
       assertFalse(Files.exists(run), "no run folder for a rejected model");
     }
   }
