@@ -26,8 +26,9 @@ public sealed interface Layer {
   /**
    * Returns the shape that this layer produces from {@code input}.
    *
-   * @throws IllegalArgumentException if the layer cannot take that input. The message gives the
-   *     reason and the fix
+   * @throws IllegalArgumentException if the layer cannot take that input, or if its weight or its
+   *     output for one image has more values than one tensor can hold. The message gives the reason
+   *     and the fix
    */
   int[] outputShape(int[] input);
 
@@ -80,7 +81,22 @@ public sealed interface Layer {
     public int[] outputShape(int[] input) {
       ShapeMath.requireSpatial("conv", input);
       int[] size = ShapeMath.slide("conv", input, kernel, stride, padding, dilation);
-      return new int[] {outChannels, size[0], size[1]};
+      ShapeMath.requireTensorSize(
+          "the weight of conv "
+              + outChannels
+              + " kernel="
+              + kernel
+              + " on "
+              + input[0]
+              + " input channels",
+          (long) outChannels * input[0] * kernel * kernel,
+          "use fewer output channels or a smaller kernel");
+      int[] output = {outChannels, size[0], size[1]};
+      ShapeMath.requireTensorSize(
+          "the output of conv " + outChannels + " for one image, " + ShapeMath.format(output) + ",",
+          ShapeMath.size(output),
+          "use fewer output channels, a larger stride, or pool before this layer");
+      return output;
     }
 
     @Override
@@ -135,6 +151,11 @@ public sealed interface Layer {
                 + ShapeMath.describe(input)
                 + "; add a 'flatten' line before it");
       }
+      ShapeMath.requireTensorSize(
+          "the weight of linear " + outFeatures + " on " + input[0] + " input features",
+          (long) outFeatures * input[0],
+          "use fewer output features, or give the layer fewer input features, such as by pooling"
+              + " before flatten");
       return new int[] {outFeatures};
     }
 

@@ -1,12 +1,19 @@
 package dev.kiln.keypoints.model;
 
 import java.math.BigDecimal;
+import java.util.Locale;
 
 /**
  * Shape arithmetic for the layers of a model file. A shape is {@code [channels, height, width]}
  * before flatten and {@code [features]} after it, without the batch dimension.
  */
 final class ShapeMath {
+  /**
+   * Largest number of elements of one tensor, 2^31 - 1, because kiln's tensors count their elements
+   * in an int, as Java arrays do.
+   */
+  static final long MAX_TENSOR_ELEMENTS = Integer.MAX_VALUE;
+
   private ShapeMath() {}
 
   /** Returns whether {@code shape} is a flat feature vector, the shape after flatten. */
@@ -86,6 +93,23 @@ final class ShapeMath {
       size *= dimension;
     }
     return size;
+  }
+
+  /**
+   * Throws unless {@code elements} values fit in one kiln tensor. The message starts with {@code
+   * tensorName}, such as "the weight of linear 10", and ends with {@code advice}.
+   */
+  static void requireTensorSize(String tensorName, long elements, String advice) {
+    if (elements > MAX_TENSOR_ELEMENTS) {
+      throw new IllegalArgumentException(
+          String.format(
+              Locale.ROOT,
+              "%s has %,d values, more than the %,d (2^31 - 1) that one tensor can hold; %s",
+              tensorName,
+              elements,
+              MAX_TENSOR_ELEMENTS,
+              advice));
+    }
   }
 
   /** Writes a number in the shortest plain form that parses back to the same double. */

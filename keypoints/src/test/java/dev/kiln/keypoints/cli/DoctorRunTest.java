@@ -25,6 +25,9 @@ class DoctorRunTest {
   /** A model for color images, which the keypoint pipelines, making gray crops, cannot feed. */
   private static final String RGB_MODEL = "input 3x96x96\nconv 32 kernel=3\nflatten\nlinear 136\n";
 
+  /** A model whose second layer needs a weight of 2,000,000 x 9,216 values. */
+  private static final String HUGE_MODEL = "input 1x96x96\nflatten\nlinear 2000000\nlinear 136\n";
+
   @TempDir Path folder;
 
   private final StringWriter out = new StringWriter();
@@ -139,6 +142,19 @@ class DoctorRunTest {
         err.toString());
     assertTrue(err.toString().contains("change this line to 'input 1x96x96'"), err.toString());
     assertFalse(out.toString().contains("examining"), out.toString());
+  }
+
+  @Test
+  void layerTooLargeRejectedBeforeData() throws IOException {
+    Path model = Files.writeString(folder.resolve("huge.txt"), HUGE_MODEL);
+
+    int status = kiln("doctor", "--model", model.toString(), "--data", noData());
+
+    assertEquals(2, status, out.toString());
+    assertTrue(
+        err.toString().startsWith("kiln doctor: " + model + ":3: the weight of linear 2000000"),
+        err.toString());
+    assertTrue(err.toString().contains("more than the 2,147,483,647"), err.toString());
   }
 
   @Test

@@ -206,6 +206,43 @@ class ModelSpecParseTest {
   }
 
   @Test
+  void linearWeightAboveTensorLimitNamesLine() {
+    String message = parseError("input 1x96x96\nflatten\nlinear 2000000\nlinear 136\n", 3);
+
+    assertContains(message, "the weight of linear 2000000 on 9216 input features");
+    assertContains(message, "has 18,432,000,000 values, more than the 2,147,483,647 (2^31 - 1)");
+    assertContains(message, "use fewer output features");
+    assertContains(message, "pooling before flatten");
+  }
+
+  @Test
+  void linearWeightAtTensorLimitParses() {
+    // 65,535 x 32,768 = 2^31 - 2^15 values, just below the limit.
+    ModelSpec spec =
+        ModelSpec.parse("input 2x128x128\nflatten\nlinear 65535\nlinear 136\n", SOURCE);
+
+    assertEquals(65535L * 32768 + 65535 + 136L * 65535 + 136, spec.parameterCount());
+  }
+
+  @Test
+  void convWeightAboveTensorLimitNamesLine() {
+    String message = parseError("input 1x8x8\nconv 300000 kernel=3\nconv 1000 kernel=3\n", 3);
+
+    assertContains(message, "the weight of conv 1000 kernel=3 on 300000 input channels");
+    assertContains(message, "has 2,700,000,000 values");
+    assertContains(message, "use fewer output channels or a smaller kernel");
+  }
+
+  @Test
+  void convOutputAboveTensorLimitNamesLine() {
+    String message = parseError("input 1x96x96\nconv 1000000 kernel=1\n" + TAIL, 2);
+
+    assertContains(message, "the output of conv 1000000 for one image, 1000000x96x96,");
+    assertContains(message, "has 9,216,000,000 values");
+    assertContains(message, "pool before this layer");
+  }
+
+  @Test
   void textKernelIsInvalid() {
     String message = parseError(withLine("conv 8 kernel=three"), 3);
 

@@ -144,8 +144,8 @@ class KeypointDetectorLoadTest {
 
   @Test
   void modelLargerThanStoredWeightsFails() throws IOException {
-    // About 18 billion weights, which would not fit in memory if built.
-    String model = "input 1x96x96\nflatten\nlinear 2000000\nlinear 136\n";
+    // About 1.8 billion weights, which would take about 7 GiB if built.
+    String model = "input 1x96x96\nflatten\nlinear 200000\nlinear 136\n";
     Path file = TestCheckpoints.write(dir, "bloated.safetensors", SMALL_MODEL, metadata(model, 96));
 
     IOException error = loadFailure(file);
@@ -154,10 +154,23 @@ class KeypointDetectorLoadTest {
   }
 
   @Test
+  void layerAboveTensorLimitNamesLine() throws IOException {
+    // The linear layer's weight would have 18,432,000,000 values, more than one tensor holds.
+    String model = "input 1x96x96\nflatten\nlinear 2000000\nlinear 136\n";
+    Path file = TestCheckpoints.write(dir, "huge.safetensors", SMALL_MODEL, metadata(model, 96));
+
+    IOException error = loadFailure(file);
+
+    String line = file + " (" + RunMetadata.MODEL_SPEC + "):3: the weight of linear 2000000";
+    assertTrue(error.getMessage().startsWith(line), error.getMessage());
+    assertTrue(error.getMessage().contains("2^31 - 1"), error.getMessage());
+  }
+
+  @Test
   void hugeActivationsFail() throws IOException {
-    // About 3 million weights, but 9.2 billion values per image in the first layer's output.
+    // About 300,000 weights, but about 922 million values per image in the first layer's output.
     String model =
-        "input 1x96x96\nconv 1000000 kernel=1\nconv 1 kernel=1\nmaxpool 96\nflatten\nlinear 136\n";
+        "input 1x96x96\nconv 100000 kernel=1\nconv 1 kernel=1\nmaxpool 96\nflatten\nlinear 136\n";
     Path file = TestCheckpoints.write(dir, "wide.safetensors", model, metadata(model, 96));
 
     IOException error = loadFailure(file);
