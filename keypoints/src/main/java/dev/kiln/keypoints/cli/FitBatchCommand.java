@@ -30,8 +30,11 @@ import picocli.CommandLine.Spec;
     description = {
       "Train a small CNN on one fixed batch of random 16x16 images and random targets, and report"
           + " whether the loss falls below 1%% of its first value.",
-      "Exit code 0 when it does, 1 when it does not."
-    })
+      "Exit code 0 when it does, 1 when it does not, and 2 when it cannot run: an invalid"
+          + " option, or an error that the message names."
+    },
+    // 1 means that the batch was not memorized, so a failure to run gets another code.
+    exitCodeOnExecutionException = 2)
 final class FitBatchCommand implements Callable<Integer> {
 
   @Spec picocli.CommandLine.Model.CommandSpec spec;

@@ -168,6 +168,19 @@ class MainTest {
     assertTrue(printed.contains("--checkpoint not found"), printed);
   }
 
+  /** fit-batch's 1 means that the batch was not memorized, so an invalid learning rate gets 2. */
+  @Test
+  void fitBatchErrorExitsTwo() {
+    CommandLine kiln = Main.newCommandLine();
+    kiln.setOut(new PrintWriter(new StringWriter()));
+    kiln.setErr(new PrintWriter(err, true));
+
+    int status = kiln.execute("fit-batch", "--lr", "-1", "--steps", "1");
+
+    assertEquals(2, status, err.toString());
+    assertTrue(err.toString().startsWith("kiln fit-batch: "), err.toString());
+  }
+
   @Test
   void otherExceptionKeepsStackTrace() {
     NullPointerException bug = new NullPointerException("a bug");
