@@ -124,9 +124,13 @@ public final class OverfitCheck {
             + (dropoutOn(input.model()) ? "; dropout is on during this test" : "");
     List<Finding> findings = new ArrayList<>();
     // A trained model starts the test near its best loss, so the ratio means little; reaching a
-    // small fraction of the mean-shape baseline shows that it fits faces all the same.
-    if (ratio > FITTED_RATIO && best > FITTED_BASELINE_SHARE * meanShapeLoss) {
-      boolean stuck = ratio > STUCK_RATIO || best >= meanShapeLoss;
+    // small fraction of the mean-shape baseline shows that it fits faces all the same. A model that
+    // never beats the batch's own mean shape has memorized nothing, however far its loss fell,
+    // because an untrained model with widely spread outputs can start far above that baseline.
+    boolean beatMeanShape = best < meanShapeLoss;
+    boolean fitted = ratio <= FITTED_RATIO || best <= FITTED_BASELINE_SHARE * meanShapeLoss;
+    if (!fitted || !beatMeanShape) {
+      boolean stuck = ratio > STUCK_RATIO || !beatMeanShape;
       findings.add(
           new Finding(
               stuck ? Severity.CRITICAL : Severity.WARNING,
@@ -134,9 +138,12 @@ public final class OverfitCheck {
               Finding.SYMPTOM,
               "The model cannot memorize one batch: in "
                   + steps
-                  + " steps the loss fell no lower than "
-                  + Stats.percent(ratio)
-                  + " of its first value.",
+                  + " steps the loss "
+                  + (beatMeanShape
+                      ? "fell no lower than " + Stats.percent(ratio) + " of its first value."
+                      : "stayed at or above "
+                          + Stats.format(meanShapeLoss)
+                          + ", the loss of always predicting the batch's mean shape."),
               evidence,
               last > first
                   ? "The loss ended above its first value, which a learning rate too high causes:"

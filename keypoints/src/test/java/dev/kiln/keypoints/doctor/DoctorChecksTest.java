@@ -45,6 +45,14 @@ class DoctorChecksTest {
       linear 136
       """;
 
+  /** A model whose output is the bias alone once its weights are 0. */
+  private static final String LINEAR_MODEL =
+      """
+      input 1x16x16
+      flatten
+      linear 136
+      """;
+
   private static List<Sample> faces(String prefix, int count, long seed) {
     Generator random = new Generator(seed);
     List<Sample> faces = new ArrayList<>();
@@ -234,6 +242,60 @@ class DoctorChecksTest {
     Finding stuck = find(OverfitCheck.run(Workbench.of(input)), "overfit-one-batch");
 
     assertTrue(stuck.fix().startsWith("The loss ended above its first value"), stuck.fix());
+  }
+
+  /**
+   * An optimizer whose every step sets the weights to 0 and the biases to {@code bias}, so that
+   * after one step the model predicts that constant for every coordinate of every face.
+   */
+  private static final class ConstantOutputOptimizer extends Optimizer {
+    private final double bias;
+
+    ConstantOutputOptimizer(List<Tensor> parameters, double bias) {
+      super(parameters, 1e-3);
+      this.bias = bias;
+    }
+
+    @Override
+    protected void update(int index, Tensor parameter, Tensor grad, Map<String, Tensor> state) {
+      double value = parameter.dim() == 1 ? bias : 0;
+      parameter.copyFrom(Tensor.full(value, parameter.dtype(), parameter.shape()));
+    }
+
+    @Override
+    protected List<String> stateNames() {
+      return List.of();
+    }
+  }
+
+  /**
+   * A first loss far above the rest makes lowest / first small, yet a model that never beats the
+   * batch's mean shape has memorized nothing. The targets lie in [-0.75, 0.75], so an output bias
+   * of 10 starts the L1 loss near 10, and a constant 0.5 after the first step stays above the mean
+   * shape's loss.
+   */
+  @Test
+  void overfitAboveMeanShapeFails() {
+    Sequential model = model(LINEAR_MODEL);
+    try (var _ = GradMode.noGrad()) {
+      for (Tensor parameter : model.parameters()) {
+        double value = parameter.dim() == 1 ? 10 : 0;
+        parameter.copyFrom(Tensor.full(value, parameter.dtype(), parameter.shape()));
+      }
+    }
+    DoctorInput input =
+        input(
+            model,
+            new ConstantOutputOptimizer(model.parameters(), 0.5),
+            DoctorInput.standardCollate(NORMALIZATION),
+            List.of(),
+            DoctorOptions.defaults().withBatchSize(4).withSteps(5, 10));
+    Finding stuck = find(OverfitCheck.run(Workbench.of(input)), "overfit-one-batch");
+
+    assertEquals(Severity.CRITICAL, stuck.severity(), stuck.evidence());
+    assertTrue(
+        stuck.title().contains("the loss of always predicting the batch's mean"), stuck.title());
+    assertTrue(stuck.evidence().contains("(lowest / first 0.0"), stuck.evidence());
   }
 
   @Test
