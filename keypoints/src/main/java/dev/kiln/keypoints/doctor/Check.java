@@ -8,6 +8,8 @@ public enum Check {
   BASELINES,
   /** Parameters with and without gradients, unchanged parameters and update ratios. */
   WIRING,
+  /** Dropout after the output layer, and hidden linear layers with very few outputs. */
+  STRUCTURE,
   /** An activation after the last linear layer against the range of the targets. */
   OUTPUT_LAYER,
   /** Dead ReLUs, saturated Tanh and Sigmoid units and the activation spread per layer. */

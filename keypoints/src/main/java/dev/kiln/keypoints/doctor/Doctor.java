@@ -15,9 +15,9 @@ import org.slf4j.LoggerFactory;
  * finds, the most likely cause of a failing run first.
  *
  * <p>Each check can also be called on its own through {@link DataCheck}, {@link WiringCheck},
- * {@link ModelCheck}, {@link ActivationCheck}, {@link OverfitCheck}, {@link LearningRateCheck} and
- * {@link BaselineCheck}. The checks that train put the weights, the batch norm statistics, the
- * module modes and the optimizer state back afterwards.
+ * {@link StructureCheck}, {@link ModelCheck}, {@link ActivationCheck}, {@link OverfitCheck}, {@link
+ * LearningRateCheck} and {@link BaselineCheck}. The checks that train put the weights, the batch
+ * norm statistics, the module modes and the optimizer state back afterwards.
  */
 public final class Doctor {
   private static final Logger LOG = LoggerFactory.getLogger(Doctor.class);
@@ -54,6 +54,7 @@ public final class Doctor {
             case DATA -> DataCheck::run;
             case BASELINES -> BaselineCheck::run;
             case WIRING -> WiringCheck::run;
+            case STRUCTURE -> b -> StructureCheck.run(model);
             case OUTPUT_LAYER -> b -> ModelCheck.outputLayer(model, b.trainBatches());
             case ACTIVATIONS -> b -> ActivationCheck.run(model, batch);
             case MODES -> b -> ModelCheck.modes(model, batch);

@@ -267,6 +267,18 @@ class DoctorCaseBookTest {
   }
 
   @Test
+  void dropoutOnOutputRankedFirst() {
+    Report report = examine(Setup.of(SMALL_MODEL + "dropout 0.5\n", 5e-4));
+    assertFirst("dropout-after-output", report);
+  }
+
+  @Test
+  void oneUnitHiddenLayerRankedFirst() {
+    Report report = examine(Setup.of(SMALL_MODEL.replace("linear 64", "linear 1"), 5e-4));
+    assertFirst("narrow-hidden-layer", report);
+  }
+
+  @Test
   void imagesScaledTwiceRankedFirst() {
     Transform divide = (sample, random) -> divideBy255(sample);
     Setup setup =

@@ -298,6 +298,59 @@ class DoctorChecksTest {
     assertTrue(stuck.evidence().contains("(lowest / first 0.0"), stuck.evidence());
   }
 
+  /** Runs every check on {@code modelText} with short one-batch and range tests. */
+  private static Report examineAll(String modelText) {
+    Sequential model = model(modelText);
+    DoctorInput input =
+        input(
+            model,
+            new Adam(model.parameters()),
+            DoctorInput.standardCollate(NORMALIZATION),
+            List.of(),
+            DoctorOptions.defaults().withBatchSize(4).withSteps(3, 10));
+    return Doctor.examine(input);
+  }
+
+  private static List<String> codes(Report report) {
+    return report.findings().stream().map(Finding::code).toList();
+  }
+
+  @Test
+  void structureFlagsDropoutAfterOutput() {
+    Report report = examineAll(DROPOUT_MODEL.replace("dropout 0.5\n", "") + "dropout 0.5\n");
+    Finding dropout = find(report.findings(), "dropout-after-output");
+
+    assertEquals(Severity.CRITICAL, dropout.severity());
+    assertTrue(dropout.evidence().startsWith("layer 4 (Dropout, p 0.500)"), dropout.evidence());
+    assertTrue(dropout.fix().startsWith("Move the dropout before the last linear"), dropout.fix());
+  }
+
+  @Test
+  void structureFlagsOneOutputBottleneck() {
+    Report report = examineAll(DROPOUT_MODEL.replace("dropout 0.5\n", "linear 1\nrelu\n"));
+    Finding narrow = find(report.findings(), "narrow-hidden-layer");
+
+    assertEquals(Severity.CRITICAL, narrow.severity());
+    assertTrue(narrow.title().startsWith("Hidden layer 3 has only 1 output,"), narrow.title());
+    assertTrue(narrow.fix().startsWith("Give layer 3 at least 10 outputs"), narrow.fix());
+  }
+
+  @Test
+  void structureWarnsOfEightOutputLayer() {
+    List<Finding> findings =
+        StructureCheck.run(model(DROPOUT_MODEL.replace("linear 32", "linear 8")));
+
+    assertEquals(Severity.WARNING, find(findings, "narrow-hidden-layer").severity());
+  }
+
+  @Test
+  void structurePassesHiddenDropout() {
+    List<String> codes = codes(examineAll(DROPOUT_MODEL));
+
+    assertFalse(codes.contains("dropout-after-output"), codes.toString());
+    assertFalse(codes.contains("narrow-hidden-layer"), codes.toString());
+  }
+
   @Test
   void initializationNamesBothReferenceDeviations() {
     Sequential model = model(DROPOUT_MODEL);
