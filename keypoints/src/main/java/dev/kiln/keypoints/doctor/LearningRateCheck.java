@@ -37,6 +37,16 @@ public record LearningRateCheck(
   /** Learning rate of the last step. */
   public static final double HIGHEST = 1;
 
+  /**
+   * Factor by which the configured rate must lie below the suggested rate to be flagged as too low.
+   * The suggestion is rough. With kiln doctor --limit 300 at the default rate of 1e-3, setups that
+   * found no problem got suggestions from 6.6e-5 (the default preset, l1 loss) to 0.053 (a
+   * LeNet-like model with a tanh output, mse loss). One model's suggestion was 87 times higher with
+   * smoothl1 than with mse, although Adam's steps do not depend on the scale of the loss. So only a
+   * gap wider than that spread shows that the rate is too low.
+   */
+  static final double TOO_LOW_FACTOR = 100;
+
   /** Weight of the previous value in the exponential smoothing of the loss. */
   private static final double SMOOTHING = 0.7;
 
@@ -216,6 +226,26 @@ public record LearningRateCheck(
                   + ".",
               evidence,
               "Set the learning rate to about " + Stats.format(suggestion) + ".",
+              png));
+    }
+    if (configured * TOO_LOW_FACTOR < suggestion) {
+      return List.of(
+          new Finding(
+              Severity.WARNING,
+              "learning-rate-too-low",
+              Finding.MEASURED,
+              "The learning rate "
+                  + Stats.format(configured)
+                  + " is far too low: the range test estimates about "
+                  + Stats.format(suggestion)
+                  + ", "
+                  + Math.round(suggestion / configured)
+                  + " times higher.",
+              evidence,
+              "Set the learning rate to about "
+                  + Stats.format(suggestion)
+                  + ". At the configured rate each step moves the weights so little that the"
+                  + " loss barely falls.",
               png));
     }
     return List.of(

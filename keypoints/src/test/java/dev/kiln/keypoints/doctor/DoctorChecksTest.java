@@ -408,6 +408,33 @@ class DoctorChecksTest {
     assertTrue(high.fix().contains("bounces around its starting value"), high.fix());
   }
 
+  /** A rate 4,000 times below the range test's suggestion gets a warning with both rates. */
+  @Test
+  void rangeTestFlagsRateFarBelowSuggestion() {
+    double[] rates = {1e-6, 1e-5, 1e-4, 1e-3};
+    double[] losses = {0.1, 0.09, 0.05, 0.4};
+    LearningRateCheck check = new LearningRateCheck(rates, losses, 4e-4, 1e-2);
+
+    Finding low = find(check.findings(1e-7, "--lr", null), "learning-rate-too-low");
+
+    assertEquals(Severity.WARNING, low.severity());
+    assertTrue(low.title().startsWith("The learning rate 1.00e-07 is far too low"), low.title());
+    assertTrue(low.title().contains("estimates about 0.000400, 4000 times higher"), low.title());
+    assertTrue(low.fix().startsWith("Set the learning rate to about 0.000400."), low.fix());
+  }
+
+  /** A rate within a factor of 100 of the suggestion is within the test's own spread. */
+  @Test
+  void rangeTestAcceptsRateNearSuggestion() {
+    double[] rates = {1e-6, 1e-5, 1e-4, 1e-3};
+    double[] losses = {0.1, 0.09, 0.05, 0.04};
+    LearningRateCheck check = new LearningRateCheck(rates, losses, 0.05, Double.NaN);
+
+    List<Finding> findings = check.findings(1e-3, "--lr", null);
+
+    assertEquals(List.of("learning-rate"), findings.stream().map(Finding::code).toList());
+  }
+
   /**
    * Checks that noise between batches at the start of a sweep does not outweigh a steady descent
    * later. The sweep has 100 steps over 6 decades. The loss alternates 15% up and down for 50
