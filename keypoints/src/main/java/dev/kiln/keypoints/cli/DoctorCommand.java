@@ -24,7 +24,6 @@ import dev.kiln.keypoints.transform.KeypointNormalization;
 import dev.kiln.keypoints.transform.Pipelines;
 import dev.kiln.nn.Sequential;
 import dev.kiln.nn.loss.Losses;
-import dev.kiln.nn.optim.Optimizer;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
@@ -71,7 +70,7 @@ final class DoctorCommand implements Callable<Integer> {
 
   /** The options that {@code --run} takes from the run folder instead of the command line. */
   private static final Set<String> RUN_SETTINGS =
-      Set.of("--data", "--model", "--optimizer", "--lr", "--loss");
+      Set.of("--data", "--model", "--optimizer", "--lr", "--weight-decay", "--loss");
 
   @Spec CommandSpec spec;
 
@@ -104,6 +103,14 @@ final class DoctorCommand implements Callable<Integer> {
       defaultValue = "0.001",
       description = "Learning rate (default: ${DEFAULT-VALUE}).")
   double learningRate;
+
+  @Option(
+      names = "--weight-decay",
+      defaultValue = "0",
+      description =
+          "Weight decay, as for train: L2 for adam and sgd, decoupled for adamw (default:"
+              + " ${DEFAULT-VALUE}).")
+  double weightDecay;
 
   @Option(
       names = "--loss",
@@ -153,6 +160,11 @@ final class DoctorCommand implements Callable<Integer> {
     requireAtLeast("--batch-size", batchSize, 2);
     requireAtLeast("--overfit-steps", overfitSteps, 1);
     requireAtLeast("--range-steps", rangeSteps, 10);
+    if (!(weightDecay >= 0) || !Double.isFinite(weightDecay)) {
+      throw new ParameterException(
+          spec.commandLine(),
+          "--weight-decay must be a finite number, 0 or more, got " + weightDecay);
+    }
     DoctorInput input = run != null ? fromRun(out) : fromOptions(out);
     Path folder = input.options().output();
     out.println("examining...");
@@ -178,16 +190,18 @@ final class DoctorCommand implements Callable<Integer> {
     ModelSpec modelSpec = ModelPresets.resolve(model);
     Path folder = output != null ? output : Path.of("doctor-" + Path.of(model).getFileName());
     DoctorInput input =
-        build(modelSpec, data, optimizer, learningRate, loss, limit, 0.15, folder, out);
+        build(
+            modelSpec, data, optimizer, learningRate, weightDecay, loss, limit, 0.15, folder, out);
     return input.withOptions(input.options().withLearningRateSource("--lr"));
   }
 
   /**
-   * Loads the run's weights and optimizer state, and examines them at the run's {@code --lr}. Every
-   * schedule of {@code kiln train} starts at {@code --lr} and only lowers it, so {@code --lr} is
-   * the largest step the run takes and the value to change when the rate is wrong. The checkpoint
-   * contains the rate that the schedule had reached when it was saved, which after a finished
-   * cosine run is 1% of {@code --lr}. The report prints that rate beside {@code --lr}.
+   * Loads the run's weights and optimizer state, and examines them at the run's {@code --lr} and
+   * {@code --weight-decay}. Every schedule of {@code kiln train} starts at {@code --lr} and only
+   * lowers it, so {@code --lr} is the largest step the run takes and the value to change when the
+   * rate is wrong. The checkpoint contains the rate that the schedule had reached when it was
+   * saved, which after a finished cosine run is 1% of {@code --lr}. The report prints that rate
+   * beside {@code --lr}.
    */
   private DoctorInput fromRun(PrintWriter out) throws IOException {
     requireNoRunSettings();
@@ -213,6 +227,7 @@ final class DoctorCommand implements Callable<Integer> {
             options.data(),
             options.optimizer(),
             options.learningRate(),
+            options.weightDecay(),
             options.loss(),
             rows,
             options.validationFraction(),
@@ -240,7 +255,7 @@ final class DoctorCommand implements Callable<Integer> {
 
   /**
    * Rejects the options that describe a setup, because {@code --run} takes the data, model,
-   * optimizer, learning rate and loss from the run's {@code options.properties}.
+   * optimizer, learning rate, weight decay and loss from the run's {@code options.properties}.
    */
   private void requireNoRunSettings() {
     List<String> ignored = GivenOptions.matching(spec, RUN_SETTINGS::contains);
@@ -274,6 +289,7 @@ final class DoctorCommand implements Callable<Integer> {
       Path dataFolder,
       String optimizerName,
       double rate,
+      double weightDecay,
       String lossName,
       int rows,
       double validationFraction,
@@ -317,7 +333,7 @@ final class DoctorCommand implements Callable<Integer> {
             .withOutput(folder);
     return new DoctorInput(
         network,
-        optimizer(optimizerName, network, rate),
+        TrainingSetup.optimizer(optimizerName, rate, weightDecay, network.parameters()),
         Losses.parse(lossName),
         split.train(samples),
         Pipelines.training(inputSize),
@@ -328,11 +344,6 @@ final class DoctorCommand implements Callable<Integer> {
         generator,
         List.of(),
         options);
-  }
-
-  /** Builds the optimizer as {@code kiln train} does, without weight decay. */
-  private static Optimizer optimizer(String name, Sequential network, double rate) {
-    return TrainingSetup.optimizer(name, rate, 0, network.parameters());
   }
 
   private static List<EpochRecord> readHistory(Path file) throws IOException {

@@ -97,6 +97,60 @@ class DoctorRunTest {
     assertFalse(rangeTest.contains("learning rate 1.00e-05"), rangeTest);
   }
 
+  /** The run's weight decay goes into the doctor's optimizer, which the report names. */
+  @Test
+  void runExaminedWithItsWeightDecay() throws IOException {
+    Path run = folder.resolve("run");
+    int trained =
+        kiln(
+            "train",
+            "--data",
+            TestData.facialKeypoints().toString(),
+            "--limit",
+            "60",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--weight-decay",
+            "100",
+            "--output",
+            run.toString());
+    assertEquals(0, trained, err.toString());
+
+    Path doctor = folder.resolve("doctor");
+    int examined =
+        kiln(
+            "doctor",
+            "--run",
+            run.toString(),
+            "--limit",
+            "60",
+            "--batch-size",
+            "4",
+            "--overfit-steps",
+            "5",
+            "--range-steps",
+            "10",
+            "--output",
+            doctor.toString());
+
+    assertTrue(examined == 0 || examined == 1, "exit code " + examined + ": " + err);
+    String report = Files.readString(doctor.resolve(Report.FILE_NAME));
+    assertTrue(report.contains("weight decay 100 (Adam)"), report);
+  }
+
+  @Test
+  void weightDecayCheckedBeforeData() {
+    int status =
+        kiln("doctor", "--data", folder.resolve("no-data").toString(), "--weight-decay", "-1");
+
+    assertEquals(2, status, out.toString());
+    assertTrue(
+        err.toString().contains("--weight-decay must be a finite number, 0 or more, got -1.0"),
+        err.toString());
+  }
+
   @Test
   void runRejectsSettingsOfItsOwn() {
     int status = kiln("doctor", "--run", folder.toString(), "--lr", "0.01", "--loss", "mse");

@@ -351,6 +351,38 @@ class DoctorChecksTest {
     assertFalse(codes.contains("narrow-hidden-layer"), codes.toString());
   }
 
+  /** Runs the one-batch test with Adam at rate 0.01 and {@code weightDecay}. */
+  private static List<Finding> overfitWithWeightDecay(double weightDecay) {
+    Sequential model = model(DROPOUT_MODEL);
+    Optimizer adam = new Adam(model.parameters()).learningRate(1e-2).weightDecay(weightDecay);
+    DoctorInput input =
+        input(
+            model,
+            adam,
+            DoctorInput.standardCollate(NORMALIZATION),
+            List.of(),
+            DoctorOptions.defaults().withBatchSize(4).withSteps(20, 10));
+    return OverfitCheck.run(Workbench.of(input));
+  }
+
+  @Test
+  void overfitFlagsWeightDecayErasingWeights() {
+    Finding decay = find(overfitWithWeightDecay(100), "weight-decay-too-high");
+
+    assertEquals(Severity.CRITICAL, decay.severity());
+    assertTrue(decay.title().startsWith("Weight decay 100 erases the weights"), decay.title());
+    assertTrue(decay.evidence().contains("1.weight "), decay.evidence());
+    assertTrue(decay.fix().startsWith("Lower the weight decay (--weight-decay)"), decay.fix());
+  }
+
+  @Test
+  void overfitAcceptsSmallWeightDecay() {
+    List<String> codes = overfitWithWeightDecay(1e-4).stream().map(Finding::code).toList();
+
+    assertFalse(codes.contains("weight-decay-too-high"), codes.toString());
+    assertTrue(codes.contains("weight-decay"), codes.toString());
+  }
+
   @Test
   void initializationNamesBothReferenceDeviations() {
     Sequential model = model(DROPOUT_MODEL);
