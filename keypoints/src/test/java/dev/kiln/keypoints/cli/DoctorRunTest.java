@@ -13,6 +13,8 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -40,44 +42,57 @@ class DoctorRunTest {
     return commandLine.execute(args);
   }
 
+  /**
+   * Trains one epoch of the default model on 60 rows at batch size 8, with {@code options} added,
+   * into the folder {@code run}, and returns that folder.
+   */
+  private Path trainOneEpoch(String... options) {
+    Path run = folder.resolve("run");
+    List<String> arguments =
+        new ArrayList<>(
+            List.of(
+                "train",
+                "--data",
+                TestData.facialKeypoints().toString(),
+                "--limit",
+                "60",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--output",
+                run.toString()));
+    arguments.addAll(List.of(options));
+    assertEquals(0, kiln(arguments.toArray(String[]::new)), err.toString());
+    return run;
+  }
+
+  /**
+   * Runs a short {@code kiln doctor --run} on {@code run} into {@code doctor}; returns the status.
+   */
+  private int examine(Path run, Path doctor) {
+    return kiln(
+        "doctor",
+        "--run",
+        run.toString(),
+        "--limit",
+        "60",
+        "--batch-size",
+        "4",
+        "--overfit-steps",
+        "5",
+        "--range-steps",
+        "10",
+        "--output",
+        doctor.toString());
+  }
+
   @Test
   void learningRateFindingNamesRunLr() throws IOException {
-    Path run = folder.resolve("run");
-    int trained =
-        kiln(
-            "train",
-            "--data",
-            TestData.facialKeypoints().toString(),
-            "--limit",
-            "60",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "8",
-            "--lr",
-            "1e-3",
-            "--schedule",
-            "cosine",
-            "--output",
-            run.toString());
-    assertEquals(0, trained, err.toString());
-
+    Path run = trainOneEpoch("--lr", "1e-3", "--schedule", "cosine");
     Path doctor = folder.resolve("doctor");
-    int examined =
-        kiln(
-            "doctor",
-            "--run",
-            run.toString(),
-            "--limit",
-            "60",
-            "--batch-size",
-            "4",
-            "--overfit-steps",
-            "5",
-            "--range-steps",
-            "10",
-            "--output",
-            doctor.toString());
+
+    int examined = examine(run, doctor);
 
     // The exit code is 1 when the doctor finds a problem, which a one-epoch run may have.
     assertTrue(examined == 0 || examined == 1, "exit code " + examined + ": " + err);
@@ -100,40 +115,10 @@ class DoctorRunTest {
   /** The run's weight decay goes into the doctor's optimizer, which the report names. */
   @Test
   void runExaminedWithItsWeightDecay() throws IOException {
-    Path run = folder.resolve("run");
-    int trained =
-        kiln(
-            "train",
-            "--data",
-            TestData.facialKeypoints().toString(),
-            "--limit",
-            "60",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "8",
-            "--weight-decay",
-            "100",
-            "--output",
-            run.toString());
-    assertEquals(0, trained, err.toString());
-
+    Path run = trainOneEpoch("--weight-decay", "100");
     Path doctor = folder.resolve("doctor");
-    int examined =
-        kiln(
-            "doctor",
-            "--run",
-            run.toString(),
-            "--limit",
-            "60",
-            "--batch-size",
-            "4",
-            "--overfit-steps",
-            "5",
-            "--range-steps",
-            "10",
-            "--output",
-            doctor.toString());
+
+    int examined = examine(run, doctor);
 
     assertTrue(examined == 0 || examined == 1, "exit code " + examined + ": " + err);
     String report = Files.readString(doctor.resolve(Report.FILE_NAME));
