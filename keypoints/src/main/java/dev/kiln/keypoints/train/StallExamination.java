@@ -11,6 +11,7 @@ import dev.kiln.keypoints.io.AtomicFiles;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.Locale;
 import java.util.function.Function;
 
 /**
@@ -63,7 +64,13 @@ final class StallExamination {
     String failure = null;
     try {
       parts.model().to(Device.CPU);
-      report = doctor.apply(input(parts, epoch, deadline));
+      // The checks judge the rate that the run was given, as kiln doctor --run does: every
+      // schedule starts at --lr and only lowers it, so --lr is the value to change, while the
+      // scheduled rate of a late epoch can lie far below any rate the range test suggests. The
+      // checkpoint that is loaded afterwards puts the scheduled rate back.
+      double scheduled = parts.optimizer().learningRate();
+      parts.optimizer().setLearningRate(options.learningRate());
+      report = doctor.apply(input(parts, epoch, rateSource(scheduled), deadline));
     } catch (RuntimeException | OutOfMemoryError e) {
       // The checks hold a few batches and copies of the weights, all released by now, so the run
       // can go on after running out of memory here.
@@ -88,8 +95,23 @@ final class StallExamination {
     }
   }
 
+  /** Describes the learning rate that the checks use, with {@code scheduled} where it differs. */
+  private String rateSource(double scheduled) {
+    String source = "--lr of this run";
+    if (scheduled == options.learningRate()) {
+      return source;
+    }
+    return String.format(
+        Locale.ROOT,
+        "%s; its %s schedule stands at %.3g after this epoch",
+        source,
+        options.schedule(),
+        scheduled);
+  }
+
   /** Returns the doctor's view of the run, with the generator of its own draws. */
-  private DoctorInput input(TrainingParts parts, int epoch, Deadline deadline) {
+  private DoctorInput input(
+      TrainingParts parts, int epoch, String learningRateSource, Deadline deadline) {
     return new DoctorInput(
         parts.model(),
         parts.optimizer(),
@@ -106,6 +128,7 @@ final class StallExamination {
             // The doctor's statistics need at least 2 faces per batch.
             .withBatchSize(Math.max(2, options.batchSize()))
             .withOutput(run)
+            .withLearningRateSource(learningRateSource)
             .withDeadline(deadline));
   }
 

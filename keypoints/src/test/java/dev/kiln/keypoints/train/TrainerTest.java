@@ -818,6 +818,57 @@ class TrainerTest {
     }
   }
 
+  /**
+   * The automatic doctor judges the run's --lr, as kiln doctor --run does, not the lower rate that
+   * the cosine schedule reached, and training goes on at the scheduled rate afterwards.
+   */
+  @Test
+  void stallDoctorJudgesRunLearningRate() throws IOException {
+    Path examined = folder.resolve("examined");
+    Path plain = folder.resolve("plain");
+    TrainOptions cosine = withSchedule(stalledRun(4), "cosine");
+    double[] seenRate = {Double.NaN};
+    String[] seenSource = {null};
+    Function<DoctorInput, Report> recording =
+        input -> {
+          seenRate[0] = input.optimizer().learningRate();
+          seenSource[0] = input.options().learningRateSource();
+          return new Report(List.of(), 0);
+        };
+
+    List<EpochRecord> withDoctor =
+        Trainer.start(cosine, Device.CPU, examined, quiet(), false).withDoctor(recording).run();
+    Trainer trainer = Trainer.start(cosine, Device.CPU, plain, quiet(), false);
+    Files.writeString(plain.resolve(Report.FILE_NAME), "examined elsewhere");
+    List<EpochRecord> withoutDoctor = trainer.run();
+
+    assertEquals(cosine.learningRate(), seenRate[0]);
+    assertTrue(
+        seenSource[0].startsWith("--lr of this run; its cosine schedule stands at "),
+        seenSource[0]);
+    assertEquals(withoutDoctor.getLast().learningRate(), withDoctor.getLast().learningRate());
+    assertTrue(withDoctor.getLast().learningRate() < cosine.learningRate());
+  }
+
+  private static TrainOptions withSchedule(TrainOptions o, String schedule) {
+    return new TrainOptions(
+        o.data(),
+        o.model(),
+        o.epochs(),
+        o.batchSize(),
+        o.optimizer(),
+        o.learningRate(),
+        o.weightDecay(),
+        o.loss(),
+        schedule,
+        o.seed(),
+        o.validationFraction(),
+        o.loaderThreads(),
+        o.limit(),
+        o.timeLimitMinutes(),
+        o.skipBadRows());
+  }
+
   private static TrainOptions withOptimizer(TrainOptions o, String optimizer) {
     return new TrainOptions(
         o.data(),
