@@ -21,14 +21,15 @@ import java.util.function.Function;
  * @param nme mean NME over the faces, normalized by the distance of points 36 and 45; NME does not
  *     change under the rescale and crop of the evaluation pipeline, so it is computed on the crop's
  *     pixels
- * @param averageShapeLoss mean loss per face of a constant prediction, the average of these faces'
- *     own targets: a model that does not beat it has learned nothing from the images
+ * @param meanShapeLoss mean loss per face of always predicting the mean training shape, the
+ *     prediction that a model which ignores the image learns; NaN where no shape was given
  */
-public record Validation(double loss, double nme, double averageShapeLoss) {
+public record Validation(double loss, double nme, double meanShapeLoss) {
 
   /**
    * Runs the model over {@code samples} through the evaluation pipeline, on the model's device. The
-   * predictions come back to the CPU for the NME, one batch at a time.
+   * predictions come back to the CPU for the NME, one batch at a time. {@code meanShape} is the
+   * mean of the training targets, or null where none is known.
    */
   public static Validation run(
       Module model,
@@ -38,14 +39,14 @@ public record Validation(double loss, double nme, double averageShapeLoss) {
       Loss loss,
       KeypointNormalization normalization,
       int batchSize,
-      int threads) {
+      int threads,
+      float[] meanShape) {
     Device device = model.device();
     boolean wasTraining = model.isTraining();
     model.eval();
     double lossSum = 0;
     double nmeSum = 0;
     int faces = 0;
-    int width = 0;
     List<float[]> targets = new ArrayList<>();
     try (var _ = GradMode.noGrad();
         BatchLoader loader =
@@ -62,7 +63,7 @@ public record Validation(double loss, double nme, double averageShapeLoss) {
         }
         float[] truth = batch.targets().toFloatArray();
         targets.add(truth);
-        width = predicted.length / batch.size();
+        int width = predicted.length / batch.size();
         for (int i = 0; i < batch.size(); i++) {
           double[] p = normalization.denormalize(row(predicted, i, width));
           double[] t = normalization.denormalize(row(truth, i, width));
@@ -73,14 +74,16 @@ public record Validation(double loss, double nme, double averageShapeLoss) {
     } finally {
       model.train(wasTraining);
     }
-    return new Validation(lossSum / faces, nmeSum / faces, averageShapeLoss(targets, width, loss));
+    double meanShapeLoss = meanShape == null ? Double.NaN : constantLoss(targets, meanShape, loss);
+    return new Validation(lossSum / faces, nmeSum / faces, meanShapeLoss);
   }
 
   /**
-   * Returns the loss of predicting, for every face, the average of all faces' targets. {@code
-   * batches} contains each batch's targets, rows of {@code width} values one after another.
+   * Returns the loss of predicting {@code shape} for every face. {@code batches} contains each
+   * batch's targets, rows of {@code shape.length} values one after another.
    */
-  static double averageShapeLoss(List<float[]> batches, int width, Loss loss) {
+  static double constantLoss(List<float[]> batches, float[] shape, Loss loss) {
+    int width = shape.length;
     int values = batches.stream().mapToInt(batch -> batch.length).sum();
     float[] all = new float[values];
     int filled = 0;
@@ -90,8 +93,8 @@ public record Validation(double loss, double nme, double averageShapeLoss) {
     }
     Tensor truth = Tensor.of(all, values / width, width);
     try (var _ = GradMode.noGrad()) {
-      Tensor average = truth.mean(new int[] {0}, true).expand(truth.shape());
-      return loss.compute(average, truth).item();
+      Tensor prediction = Tensor.of(shape.clone(), 1, width).expand(truth.shape());
+      return loss.compute(prediction, truth).item();
     }
   }
 

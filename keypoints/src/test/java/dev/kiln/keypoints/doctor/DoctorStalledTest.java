@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Test;
 
 class DoctorStalledTest {
   /**
-   * Average-shape loss above the validation loss of {@link #history(double...)}, so that only the
+   * Mean-shape loss above the validation loss of {@link #history(double...)}, so that only the
    * training loss decides.
    */
   private static final double ABOVE_VALIDATION = 0.2;
@@ -35,12 +35,12 @@ class DoctorStalledTest {
 
   @Test
   void stalledNeedsThreeEpochs() {
-    assertEquals(Optional.empty(), Doctor.stallReason(history(0.3, 0.3), ABOVE_VALIDATION));
+    assertEquals(Optional.empty(), stallReason(history(0.3, 0.3), ABOVE_VALIDATION));
   }
 
   @Test
   void stalledWhenLossStaysNearStart() {
-    Optional<String> reason = Doctor.stallReason(history(0.30, 0.31, 0.29, 0.30), ABOVE_VALIDATION);
+    Optional<String> reason = stallReason(history(0.30, 0.31, 0.29, 0.30), ABOVE_VALIDATION);
 
     assertEquals(
         Optional.of("the training loss has not fallen 10% below epoch 1's mean loss in 3 epochs"),
@@ -49,50 +49,78 @@ class DoctorStalledTest {
 
   @Test
   void notStalledWhenLossFalls() {
-    assertEquals(Optional.empty(), Doctor.stallReason(history(0.30, 0.25, 0.20), ABOVE_VALIDATION));
+    assertEquals(Optional.empty(), stallReason(history(0.30, 0.25, 0.20), ABOVE_VALIDATION));
   }
 
   @Test
   void notStalledWhenConvergedRunLevelsOff() {
     assertEquals(
         Optional.empty(),
-        Doctor.stallReason(history(0.18, 0.12, 0.10, 0.0290, 0.0289, 0.0290), ABOVE_VALIDATION));
+        stallReason(history(0.18, 0.12, 0.10, 0.0290, 0.0289, 0.0290), ABOVE_VALIDATION));
   }
 
   @Test
   void stalledWhenLossIsNaN() {
-    Optional<String> reason = Doctor.stallReason(history(0.30, 0.29, Double.NaN), ABOVE_VALIDATION);
+    Optional<String> reason = stallReason(history(0.30, 0.29, Double.NaN), ABOVE_VALIDATION);
 
     assertEquals(Optional.of("the training loss of epoch 3 is not a number"), reason);
+  }
+
+  @Test
+  void stalledWhenValidationLossIsNaN() {
+    List<EpochRecord> broken =
+        history(new double[] {0.30, 0.20, 0.10}, new double[] {0.2, Double.NaN, 0.1});
+
+    Optional<String> reason = stallReason(broken, ABOVE_VALIDATION);
+
+    assertEquals(Optional.of("the validation loss of epoch 2 is not a number"), reason);
   }
 
   /**
    * The losses of a wide model whose first Adam steps blew the training loss up to 3.9 in epoch 1.
    * The training loss then looks like it falls, while the validation loss stays far above what the
-   * average shape gets.
+   * mean training shape gets.
    */
   @Test
-  void stalledWhenValidationNeverBeatsAverageShape() {
-    List<EpochRecord> blownUp =
-        history(
-            new double[] {3.907, 0.130, 0.113, 0.107},
-            new double[] {0.0958, 0.0871, 0.0881, 0.0862});
-
-    Optional<String> reason = Doctor.stallReason(blownUp, 0.0185);
+  void stalledWhenValidationNeverBeatsMeanShape() {
+    Optional<String> reason = stallReason(blownUp(), 0.0185);
 
     assertEquals(
         Optional.of(
-            "the best validation loss of the last 3 epochs, 0.0862, is no lower than 0.0185, the"
-                + " loss of always predicting the validation faces' average shape"),
+            "after 400 training steps, the best validation loss of the last 3 epochs, 0.0862, is"
+                + " no lower than 0.0185, the loss of always predicting the mean training shape"),
         reason);
   }
 
+  /** A model needs steps, not epochs, to beat the mean shape, so short epochs are not judged. */
   @Test
-  void notStalledOnceValidationBeatsAverageShape() {
+  void meanShapeRuleWaitsForEnoughSteps() {
+    int stepsPerEpoch = (Doctor.BASELINE_RULE_STEPS - 1) / 4;
+
+    assertTrue(Doctor.stallReason(blownUp(), 0.0185, stepsPerEpoch).isEmpty());
+  }
+
+  @Test
+  void meanShapeRuleOffWithoutShape() {
+    assertTrue(stallReason(blownUp(), Double.NaN).isEmpty());
+  }
+
+  @Test
+  void notStalledOnceValidationBeatsMeanShape() {
     List<EpochRecord> learning =
         history(new double[] {3.907, 0.130, 0.113}, new double[] {0.0958, 0.0871, 0.0180});
 
-    assertTrue(Doctor.stallReason(learning, 0.0185).isEmpty());
+    assertTrue(stallReason(learning, 0.0185).isEmpty());
+  }
+
+  /** Judges {@code history} with 100 steps per epoch, enough for every rule after 3 epochs. */
+  private static Optional<String> stallReason(List<EpochRecord> history, double meanShapeLoss) {
+    return Doctor.stallReason(history, meanShapeLoss, 100);
+  }
+
+  private static List<EpochRecord> blownUp() {
+    return history(
+        new double[] {3.907, 0.130, 0.113, 0.107}, new double[] {0.0958, 0.0871, 0.0881, 0.0862});
   }
 
   @Test
@@ -104,7 +132,7 @@ class DoctorStalledTest {
   }
 
   @Test
-  void deadReluIsCriticalWhenLossSitsAtBaseline() {
+  void deadReluIsCriticalWhenModelIgnoresImage() {
     Finding judged = Doctor.judgeDeadReluAfterTraining(deadRelu(), true);
 
     assertEquals(Severity.CRITICAL, judged.severity());
