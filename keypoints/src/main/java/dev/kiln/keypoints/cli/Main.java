@@ -193,7 +193,10 @@ public final class Main implements Runnable {
         deviceFailure
             ? describeDeviceFailure(error, commandLine.getCommandSpec())
             : describe(error);
-    commandLine.getErr().println("kiln " + commandLine.getCommandName() + ": " + message);
+    commandLine
+        .getErr()
+        .println(
+            "kiln " + commandLine.getCommandName() + ": " + TerminalText.escape(message, true));
     return failureStatus(commandLine);
   }
 

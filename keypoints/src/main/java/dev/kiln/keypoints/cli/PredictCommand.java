@@ -280,24 +280,7 @@ final class PredictCommand implements Callable<Integer> {
    * predictions.json keeps the names exactly, in JSON's own escapes.
    */
   static String printable(Path path) {
-    String text = path.toString();
-    StringBuilder shown = new StringBuilder(text.length());
-    for (int i = 0; i < text.length(); i++) {
-      char c = text.charAt(i);
-      switch (c) {
-        case '\n' -> shown.append("\\n");
-        case '\r' -> shown.append("\\r");
-        case '\t' -> shown.append("\\t");
-        default -> {
-          if (Character.isISOControl(c)) {
-            shown.append(String.format("\\u%04x", (int) c));
-          } else {
-            shown.append(c);
-          }
-        }
-      }
-    }
-    return shown.toString();
+    return TerminalText.escape(path.toString(), false);
   }
 
   /**

@@ -162,8 +162,19 @@ class PredictCommandTest {
   @Test
   void printableEscapesControlCharacters() {
     assertEquals(
-        "a\\nb\\tc\\rd\\u0001e\\u007ff é",
-        PredictCommand.printable(Path.of("a\nb\tc\rd\u0001e\u007ff é")));
+        "a\\nb\\tc\\rd\\u0001e\\u007ff é\\u202eg\\u2028h\\\\n",
+        PredictCommand.printable(Path.of("a\nb\tc\rd\u0001e\u007ff é\u202eg\u2028h\\n")));
+  }
+
+  @Test
+  void errorMessageEscapesControlCharacters() throws IOException {
+    Path missing = folder.resolve("no\u001b[2Jsuch.png");
+
+    int status = predict(folder.resolve("predictions"), missing);
+
+    assertEquals(1, status, err.toString());
+    assertTrue(err.toString().contains("no\\u001b[2Jsuch.png not found"), err.toString());
+    assertFalse(err.toString().contains("\u001b"), err.toString());
   }
 
   @Test
