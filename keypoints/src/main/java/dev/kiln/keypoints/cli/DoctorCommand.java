@@ -165,6 +165,11 @@ final class DoctorCommand implements Callable<Integer> {
           spec.commandLine(),
           "--weight-decay must be a finite number, 0 or more, got " + weightDecay);
     }
+    if (run == null) {
+      // Checked before the data loads, which takes seconds; --run takes both from the run.
+      TrainingSetup.requireOptimizerName(optimizer);
+      Losses.parse(loss);
+    }
     DoctorInput input = run != null ? fromRun(out) : fromOptions(out);
     Path folder = input.options().output();
     out.println("examining...");

@@ -25,7 +25,7 @@ public final class TrainingSetup {
   private TrainingSetup() {}
 
   /** Rejects an optimizer name that {@link #optimizer} does not build. */
-  static void requireOptimizerName(String name) {
+  public static void requireOptimizerName(String name) {
     if (!OPTIMIZERS.contains(name.toLowerCase(Locale.ROOT))) {
       throw unknownOptimizer(name);
     }

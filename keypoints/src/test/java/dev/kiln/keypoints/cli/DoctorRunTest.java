@@ -137,6 +137,20 @@ class DoctorRunTest {
   }
 
   @Test
+  void lossAndOptimizerNamesCheckedBeforeData() {
+    String data = folder.resolve("no-data").toString();
+
+    int loss = kiln("doctor", "--data", data, "--loss", "huber");
+    int optimizer = kiln("doctor", "--data", data, "--optimizer", "rmsprop");
+
+    assertEquals(2, loss, err.toString());
+    assertEquals(2, optimizer, err.toString());
+    assertTrue(err.toString().contains("unknown loss 'huber'"), err.toString());
+    assertTrue(err.toString().contains("unknown optimizer 'rmsprop'"), err.toString());
+    assertFalse(err.toString().contains("no-data"), "the data is not read first: " + err);
+  }
+
+  @Test
   void runRejectsSettingsOfItsOwn() {
     int status = kiln("doctor", "--run", folder.toString(), "--lr", "0.01", "--loss", "mse");
 
