@@ -64,9 +64,9 @@ final class StallExamination {
     String failure = null;
     try {
       parts.model().to(Device.CPU);
-      // The checks judge the rate that the run was given, as kiln doctor --run does: every
-      // schedule starts at --lr and only lowers it, so --lr is the value to change, while the
-      // scheduled rate of a late epoch can lie far below any rate the range test suggests. The
+      // The checks judge the rate that the run was given, as kiln doctor --run does. Every
+      // schedule starts at --lr and only lowers it, so --lr is the value to change. The scheduled
+      // rate of a late epoch can lie far below any rate that the range test suggests. The
       // checkpoint that is loaded afterwards puts the scheduled rate back.
       double scheduled = parts.optimizer().learningRate();
       parts.optimizer().setLearningRate(options.learningRate());
