@@ -21,6 +21,7 @@ import dev.kiln.nn.loss.Losses;
 import dev.kiln.nn.optim.Adam;
 import dev.kiln.nn.optim.Optimizer;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
@@ -428,6 +429,45 @@ class DoctorChecksTest {
 
     assertTrue(dead.title().contains("for every face of one 4-face batch"), dead.title());
     assertTrue(dead.fix().contains("gets zero gradient from those faces"), dead.fix());
+  }
+
+  /** The gradient norms that the student model with sigmoid hidden layers had at its start. */
+  @Test
+  void vanishedGradientsFlagsSigmoidStack() {
+    Map<String, Double> norms =
+        orderedNorms(
+            "0.weight", 0.000319, "3.weight", 0.00716, "6.weight", 0.05, "16.weight", 1.43);
+
+    Finding vanished = find(WiringCheck.vanishedGradients(norms), "vanishing-gradients");
+
+    assertEquals(Severity.WARNING, vanished.severity());
+    assertTrue(vanished.title().contains("at 1 layer it is below 0.1%"), vanished.title());
+    assertTrue(
+        vanished.evidence().contains("0.weight 0.000319; largest 1.43"), vanished.evidence());
+    assertTrue(vanished.fix().contains("in place of sigmoid or tanh"), vanished.fix());
+  }
+
+  /** The default preset's norms, whose smallest is 9% of the largest, pass. */
+  @Test
+  void vanishedGradientsPassesDefaultModel() {
+    Map<String, Double> norms =
+        orderedNorms("0.weight", 0.103, "4.weight", 0.227, "22.weight", 1.20, "24.weight", 0.385);
+
+    assertEquals(List.of(), WiringCheck.vanishedGradients(norms));
+  }
+
+  @Test
+  void vanishedGradientsSkipsAllZero() {
+    assertEquals(
+        List.of(), WiringCheck.vanishedGradients(orderedNorms("0.weight", 0.0, "3.weight", 0.0)));
+  }
+
+  private static Map<String, Double> orderedNorms(Object... namesAndNorms) {
+    Map<String, Double> norms = new LinkedHashMap<>();
+    for (int i = 0; i < namesAndNorms.length; i += 2) {
+      norms.put((String) namesAndNorms[i], (Double) namesAndNorms[i + 1]);
+    }
+    return norms;
   }
 
   @Test
