@@ -44,19 +44,31 @@ record TrainingData(List<Sample> trainingFaces, List<Sample> validationFaces, Id
     for (Sample s : samples) {
       (split.isValidation(s.name()) ? validation : train).add(s);
     }
-    out.printf(
-        Locale.ROOT,
-        "split by identity: %d training faces of %d people, %d validation faces of %d people%n",
-        train.size(),
-        split.trainIdentities().size(),
-        validation.size(),
-        split.validationIdentities().size());
+    out.println(
+        "split by identity: "
+            + faces(train.size(), "training")
+            + " of "
+            + people(split.trainIdentities().size())
+            + ", "
+            + faces(validation.size(), "validation")
+            + " of "
+            + people(split.validationIdentities().size()));
     if (train.isEmpty() || validation.isEmpty()) {
       throw new IOException(
           "the split left no training or no validation faces: use a CSV with faces of more"
               + " people, a larger --limit if one was given, or another --val-fraction");
     }
     return new TrainingData(train, validation, split);
+  }
+
+  /** Returns "1 training face" or "N training faces". */
+  private static String faces(int count, String set) {
+    return count + " " + set + (count == 1 ? " face" : " faces");
+  }
+
+  /** Returns "1 person" or "N people". */
+  private static String people(int count) {
+    return count == 1 ? "1 person" : count + " people";
   }
 
   /**

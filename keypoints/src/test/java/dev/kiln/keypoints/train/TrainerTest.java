@@ -869,6 +869,35 @@ class TrainerTest {
         o.skipBadRows());
   }
 
+  /** 12 rows with a validation fraction of 0.1 leave one validation face of one person. */
+  @Test
+  void splitLineCountsOneFaceInSingular() throws IOException {
+    TrainOptions one =
+        new TrainOptions(
+            TestData.facialKeypoints(),
+            "default",
+            1,
+            4,
+            "adam",
+            5e-4,
+            0,
+            "l1",
+            "none",
+            7,
+            0.1,
+            1,
+            12,
+            0,
+            false);
+    StringWriter text = new StringWriter();
+
+    Trainer.start(one, Device.CPU, folder.resolve("one"), new PrintWriter(text, true), false).run();
+
+    assertTrue(
+        text.toString().contains("training faces of 11 people, 1 validation face of 1 person"),
+        text.toString());
+  }
+
   private static TrainOptions withOptimizer(TrainOptions o, String optimizer) {
     return new TrainOptions(
         o.data(),
