@@ -46,8 +46,9 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     description = {
       "Examine a training setup and list its problems, the most likely cause first: the data as"
-          + " the model sees it, loss baselines, gradient wiring, the output layer, activations,"
-          + " layer modes, initialization, a one-batch test and a learning-rate range test.",
+          + " the model sees it, loss baselines, gradient wiring, the layer structure, the output"
+          + " layer, activations, layer modes, initialization, a one-batch test and a"
+          + " learning-rate range test.",
       "Writes doctor.md and its PNG files to --output, or into the folder given with --run."
     },
     exitCodeOnExecutionException = DoctorCommand.NOT_EXAMINED,
