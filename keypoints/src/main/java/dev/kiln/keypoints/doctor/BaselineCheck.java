@@ -4,6 +4,7 @@ import dev.kiln.core.autograd.GradMode;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.train.Batch;
 import dev.kiln.keypoints.train.EpochRecord;
+import dev.kiln.keypoints.train.MeanShape;
 import dev.kiln.nn.Sequential;
 import dev.kiln.nn.loss.Loss;
 import java.util.List;
@@ -112,20 +113,9 @@ public record BaselineCheck(double zeroLoss, double meanShapeLoss, double modelL
 
   /** Returns the mean target of the batches, shaped [1, width]. */
   static Tensor meanTarget(List<Batch> batches) {
-    int width = batches.getFirst().targets().size(1);
-    double[] sum = new double[width];
-    int faces = 0;
-    for (Batch batch : batches) {
-      float[] values = batch.targets().toFloatArray();
-      for (int i = 0; i < values.length; i++) {
-        sum[i % width] += values[i];
-      }
-      faces += batch.size();
-    }
-    float[] mean = new float[width];
-    for (int j = 0; j < width; j++) {
-      mean[j] = (float) (sum[j] / faces);
-    }
-    return Tensor.of(mean, 1, width);
+    MeanShape shape = new MeanShape();
+    batches.forEach(shape::add);
+    float[] mean = shape.mean();
+    return Tensor.of(mean, 1, mean.length);
   }
 }

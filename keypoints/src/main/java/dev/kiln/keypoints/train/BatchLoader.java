@@ -77,7 +77,15 @@ public final class BatchLoader implements AutoCloseable {
 
   /** Number of batches in the epoch, counting a smaller last batch. */
   public int batchCount() {
-    return (order.length + batchSize - 1) / batchSize;
+    return batchCount(order.length, batchSize);
+  }
+
+  /**
+   * Returns the number of batches of {@code batchSize} that {@code faces} fill, the last one part
+   * way.
+   */
+  static int batchCount(int faces, int batchSize) {
+    return (faces + batchSize - 1) / batchSize;
   }
 
   public boolean hasNext() {

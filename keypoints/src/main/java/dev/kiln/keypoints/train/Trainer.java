@@ -105,13 +105,8 @@ public final class Trainer {
   /** The examination of a stalled run: {@link Doctor#examine}, or a stand-in that a test sets. */
   private Function<DoctorInput, Report> doctor = Doctor::examine;
 
-  /**
-   * Sums of the training targets that this process has trained on, one per coordinate, and their
-   * row count, for the mean training shape that the stall rule compares with.
-   */
-  private double[] targetSums;
-
-  private long targetRows;
+  /** The mean of the training targets that this process has trained on, for the stall rule. */
+  private final MeanShape trainedShape = new MeanShape();
 
   private Trainer(
       TrainOptions options,
@@ -440,8 +435,7 @@ public final class Trainer {
       // examines it then. Otherwise only until the limit: the examination then stops after the
       // training step or the check that is running, and the run stops with it.
       boolean timeUp = training.timeUp() || passed(timeLimit);
-      int stepsPerEpoch =
-          (parts.trainingFaces().size() + options.batchSize() - 1) / options.batchSize();
+      int stepsPerEpoch = BatchLoader.batchCount(parts.trainingFaces().size(), options.batchSize());
       Optional<String> stalled =
           Doctor.stallReason(parts.history().records(), validation.meanShapeLoss(), stepsPerEpoch);
       if (!doctorRan && !timeUp && stalled.isPresent()) {
@@ -485,7 +479,7 @@ public final class Trainer {
       while (loader.hasNext() && !stopping && !timeUp) {
         Batch batch = loader.next();
         double item = trainStep(parts, batch);
-        addTargets(batch);
+        trainedShape.add(batch);
         if (!Double.isFinite(item)) {
           throw new IllegalStateException(
               "the training loss became " + item + " at epoch " + epoch + ": lower --lr");
@@ -519,34 +513,6 @@ public final class Trainer {
     }
   }
 
-  /** Adds the batch's targets to {@link #targetSums}. */
-  private void addTargets(Batch batch) {
-    float[] values = batch.targets().toFloatArray();
-    int width = values.length / batch.size();
-    if (targetSums == null) {
-      targetSums = new double[width];
-    }
-    for (int i = 0; i < values.length; i++) {
-      targetSums[i % width] += values[i];
-    }
-    targetRows += batch.size();
-  }
-
-  /**
-   * Returns the mean of the training targets that this process has trained on: the shape that a
-   * model which ignores the image learns to predict. It is null before the first training step.
-   */
-  private float[] meanTrainingShape() {
-    if (targetRows == 0) {
-      return null;
-    }
-    float[] mean = new float[targetSums.length];
-    for (int j = 0; j < mean.length; j++) {
-      mean[j] = (float) (targetSums[j] / targetRows);
-    }
-    return mean;
-  }
-
   /** Runs one optimizer step on a batch and returns its loss. */
   private double trainStep(TrainingParts parts, Batch batch) {
     // Every device block or CPU array that the step allocates is released when the scope closes,
@@ -565,7 +531,7 @@ public final class Trainer {
 
   /**
    * Validates the model after an epoch's training, records the epoch in {@code history.csv},
-   * redraws the curves, prints the epoch's line, and returns the validation's result.
+   * redraws the curves, prints the epoch's line, and returns the validation result.
    */
   private Validation finishEpoch(
       TrainingParts parts, int epoch, EpochTraining training, long epochStart) throws IOException {
@@ -579,7 +545,7 @@ public final class Trainer {
             parts.normalization(),
             options.batchSize(),
             options.loaderThreads(),
-            meanTrainingShape());
+            trainedShape.mean());
     double seconds = (System.nanoTime() - epochStart) / 1e9;
     EpochRecord record =
         new EpochRecord(
