@@ -167,7 +167,7 @@ final class DoctorCommand implements Callable<Integer> {
           "--weight-decay must be a finite number, 0 or more, got " + weightDecay);
     }
     if (run == null) {
-      // Checked before the data loads, which takes seconds; --run takes both from the run.
+      // Checked before the data loads, which takes seconds. --run takes both from the run.
       TrainingSetup.requireOptimizerName(optimizer);
       Losses.parse(loss);
     }

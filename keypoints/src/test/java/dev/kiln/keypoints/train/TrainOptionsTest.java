@@ -56,9 +56,7 @@ class TrainOptionsTest {
 
   @Test
   void negativeZeroIsStoredAsZero() throws IOException {
-    TrainOptions given = options(3, -0.0, -0.0);
-
-    given.write(folder);
+    options(3, -0.0, -0.0).write(folder);
 
     String text = Files.readString(folder.resolve(TrainOptions.FILE_NAME));
     assertTrue(text.contains("weight_decay=0.0\n"), text);

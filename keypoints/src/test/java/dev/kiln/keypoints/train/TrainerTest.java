@@ -54,16 +54,30 @@ class TrainerTest {
   }
 
   private static TrainOptions withModel(TrainOptions o, Path model) {
+    return changed(o, model.toString(), o.optimizer(), o.schedule());
+  }
+
+  private static TrainOptions withOptimizer(TrainOptions o, String optimizer) {
+    return changed(o, o.model(), optimizer, o.schedule());
+  }
+
+  private static TrainOptions withSchedule(TrainOptions o, String schedule) {
+    return changed(o, o.model(), o.optimizer(), schedule);
+  }
+
+  /** Returns a copy of {@code o} with another model, optimizer and schedule. */
+  private static TrainOptions changed(
+      TrainOptions o, String model, String optimizer, String schedule) {
     return new TrainOptions(
         o.data(),
-        model.toString(),
+        model,
         o.epochs(),
         o.batchSize(),
-        o.optimizer(),
+        optimizer,
         o.learningRate(),
         o.weightDecay(),
         o.loss(),
-        o.schedule(),
+        schedule,
         o.seed(),
         o.validationFraction(),
         o.loaderThreads(),
@@ -850,25 +864,6 @@ class TrainerTest {
     assertTrue(withDoctor.getLast().learningRate() < cosine.learningRate());
   }
 
-  private static TrainOptions withSchedule(TrainOptions o, String schedule) {
-    return new TrainOptions(
-        o.data(),
-        o.model(),
-        o.epochs(),
-        o.batchSize(),
-        o.optimizer(),
-        o.learningRate(),
-        o.weightDecay(),
-        o.loss(),
-        schedule,
-        o.seed(),
-        o.validationFraction(),
-        o.loaderThreads(),
-        o.limit(),
-        o.timeLimitMinutes(),
-        o.skipBadRows());
-  }
-
   /** 12 rows with a validation fraction of 0.1 leave one validation face of one person. */
   @Test
   void splitLineCountsOneFaceInSingular() throws IOException {
@@ -896,25 +891,6 @@ class TrainerTest {
     assertTrue(
         text.toString().contains("training faces of 11 people, 1 validation face of 1 person"),
         text.toString());
-  }
-
-  private static TrainOptions withOptimizer(TrainOptions o, String optimizer) {
-    return new TrainOptions(
-        o.data(),
-        o.model(),
-        o.epochs(),
-        o.batchSize(),
-        optimizer,
-        o.learningRate(),
-        o.weightDecay(),
-        o.loss(),
-        o.schedule(),
-        o.seed(),
-        o.validationFraction(),
-        o.loaderThreads(),
-        o.limit(),
-        o.timeLimitMinutes(),
-        o.skipBadRows());
   }
 
   @Test
