@@ -49,7 +49,8 @@ import picocli.CommandLine.Spec;
           + " the model sees it, loss baselines, gradient wiring, the layer structure, the output"
           + " layer, activations, layer modes, initialization, a one-batch test and a"
           + " learning-rate range test.",
-      "Writes doctor.md and its PNG files to --output, or into the folder given with --run."
+      "Writes doctor.md and its PNG files to --output, or to the folder doctor/ inside the folder"
+          + " given with --run."
     },
     exitCodeOnExecutionException = DoctorCommand.NOT_EXAMINED,
     exitCodeListHeading = "Exit codes:%n",
@@ -68,6 +69,14 @@ final class DoctorCommand implements Callable<Integer> {
    * can tell a setup with problems from an invalid command.
    */
   static final int NOT_EXAMINED = 2;
+
+  /**
+   * Folder inside the run folder where {@code --run} writes its report when {@code --output} is not
+   * given. The run folder's own {@code doctor.md} is the report of the examination that training
+   * started by itself, and its presence keeps a resumed run from starting another, so a manual
+   * examination must not replace it.
+   */
+  static final String RUN_REPORT_FOLDER = "doctor";
 
   /** The options that {@code --run} takes from the run folder instead of the command line. */
   private static final Set<String> RUN_SETTINGS =
@@ -151,7 +160,9 @@ final class DoctorCommand implements Callable<Integer> {
 
   @Option(
       names = "--output",
-      description = "Folder for doctor.md and its PNG files (default: doctor-<model>).")
+      description =
+          "Folder for doctor.md and its PNG files (default: doctor-<model>, or with --run the"
+              + " folder doctor/ inside the run folder).")
   Path output;
 
   @Override
@@ -237,7 +248,7 @@ final class DoctorCommand implements Callable<Integer> {
             options.loss(),
             rows,
             options.validationFraction(),
-            output != null ? output : run,
+            output != null ? output : run.resolve(RUN_REPORT_FOLDER),
             out);
     checkpoint.loadModel(input.model());
     checkpoint.loadOptimizer(input.optimizer());

@@ -125,6 +125,34 @@ class DoctorRunTest {
     assertTrue(report.contains("weight decay 100 (Adam)"), report);
   }
 
+  /** Without --output, the report goes to doctor/ in the run, beside the automatic one. */
+  @Test
+  void runReportKeepsAutomaticOne() throws IOException {
+    Path run = trainOneEpoch();
+    Path automatic = run.resolve(Report.FILE_NAME);
+    Files.writeString(automatic, "examined during training");
+
+    int examined =
+        kiln(
+            "doctor",
+            "--run",
+            run.toString(),
+            "--limit",
+            "60",
+            "--batch-size",
+            "4",
+            "--overfit-steps",
+            "5",
+            "--range-steps",
+            "10");
+
+    assertTrue(examined == 0 || examined == 1, "exit code " + examined + ": " + err);
+    assertEquals("examined during training", Files.readString(automatic));
+    Path report = run.resolve(DoctorCommand.RUN_REPORT_FOLDER).resolve(Report.FILE_NAME);
+    assertTrue(Files.readString(report).contains("range test over"), report.toString());
+    assertTrue(out.toString().contains("wrote " + report), out.toString());
+  }
+
   @Test
   void weightDecayCheckedBeforeData() {
     int status =
