@@ -152,7 +152,14 @@ final class PredictCommand implements Callable<Integer> {
       KeypointDetector detector, ImageSource images, Path file, String overlayName)
       throws IOException {
     GrayImage image = images.decode(file);
-    double[] points = detector.predict(image);
+    double[] points;
+    try {
+      points = detector.predict(image);
+    } catch (IllegalArgumentException e) {
+      // Decoded pixels lie in [0, 1] and within the decoder's size limits, so this is the
+      // detector's minimum image side, and the message must name the file.
+      throw new IOException(file + ": " + e.getMessage(), e);
+    }
     return new Prediction(file, overlayName, image.width(), image.height(), points);
   }
 

@@ -77,6 +77,14 @@ public final class KeypointDetector {
    */
   public static final long MAX_ACTIVATIONS_PER_IMAGE = 1L << 28;
 
+  /**
+   * Smallest side, in pixels, of an image that the detector accepts. It is a chosen bound. The
+   * faces of the training data are at least 72 pixels on their shorter side. In a crop under 16
+   * pixels, the eyes, nose and mouth cover a pixel or two each, so the model would place its points
+   * on blur, yet it would return 68 of them even for a 1x1 image.
+   */
+  public static final int MIN_IMAGE_SIDE = 16;
+
   private final Sequential model;
   private final Device device;
   private final int inputSize;
@@ -209,11 +217,16 @@ public final class KeypointDetector {
    * @throws NullPointerException if {@code imageFile} is null
    * @throws java.nio.file.NoSuchFileException if the file does not exist
    * @throws IOException if the file cannot be decoded, including an image larger than {@link
-   *     GrayImage#MAX_PIXELS} or with sides further apart than {@link GrayImage#MAX_ASPECT_RATIO}
+   *     GrayImage#MAX_PIXELS} or with sides further apart than {@link GrayImage#MAX_ASPECT_RATIO},
+   *     or if a side of the image is shorter than {@link #MIN_IMAGE_SIDE}
    */
   public double[] detect(Path imageFile) throws IOException {
     Objects.requireNonNull(imageFile, "imageFile must not be null");
-    return predict(ImageDecoder.decode(imageFile));
+    GrayImage image = ImageDecoder.decode(imageFile);
+    if (isTooSmall(image)) {
+      throw new IOException(imageFile + ": " + describeTooSmall(image));
+    }
+    return predict(image);
   }
 
   /**
@@ -223,8 +236,8 @@ public final class KeypointDetector {
    * @return x0, y0, ..., x67, y67 in pixels of {@code image}, as the class comment defines them
    * @throws NullPointerException if {@code image} is null
    * @throws IllegalArgumentException if a pixel is NaN or outside [0, 1], or the image is larger
-   *     than {@link GrayImage#MAX_PIXELS} or has sides further apart than {@link
-   *     GrayImage#MAX_ASPECT_RATIO}
+   *     than {@link GrayImage#MAX_PIXELS}, has sides further apart than {@link
+   *     GrayImage#MAX_ASPECT_RATIO}, or has a side shorter than {@link #MIN_IMAGE_SIDE}
    */
   public double[] predict(GrayImage image) {
     Objects.requireNonNull(image, "image must not be null");
@@ -293,6 +306,9 @@ public final class KeypointDetector {
       throw new IllegalArgumentException(
           name + ": " + GrayImage.describeLimitViolation(image.width(), image.height()));
     }
+    if (isTooSmall(image)) {
+      throw new IllegalArgumentException(name + ": " + describeTooSmall(image));
+    }
 
     float[] pixels = image.pixels();
     for (int index = 0; index < pixels.length; index++) {
@@ -313,6 +329,24 @@ public final class KeypointDetector {
                 + " samples by 255");
       }
     }
+  }
+
+  private static boolean isTooSmall(GrayImage image) {
+    return Math.min(image.width(), image.height()) < MIN_IMAGE_SIDE;
+  }
+
+  private static String describeTooSmall(GrayImage image) {
+    return "the image is "
+        + image.width()
+        + "x"
+        + image.height()
+        + " pixels, but the detector needs at least "
+        + MIN_IMAGE_SIDE
+        + " pixels on each side to place face points; pass a face crop of at least "
+        + MIN_IMAGE_SIDE
+        + "x"
+        + MIN_IMAGE_SIDE
+        + " pixels";
   }
 
   private static KeypointNormalization readNormalization(Path file, Map<String, String> metadata)

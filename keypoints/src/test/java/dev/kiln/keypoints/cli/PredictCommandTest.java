@@ -160,6 +160,18 @@ class PredictCommandTest {
   }
 
   @Test
+  void tinyImageErrorNamesFile() throws IOException {
+    Path tiny = folder.resolve("tiny.png");
+    writeImage(tiny, 8, 8, 3);
+
+    int status = predict(folder.resolve("predictions"), tiny);
+
+    assertEquals(1, status, err.toString());
+    assertTrue(err.toString().contains(tiny.toString()), err.toString());
+    assertTrue(err.toString().contains("8x8 pixels"), err.toString());
+  }
+
+  @Test
   void printableEscapesControlCharacters() {
     assertEquals(
         "a\\nb\\tc\\rd\\u0001e\\u007ff é\\u202eg\\u2028h\\\\n",

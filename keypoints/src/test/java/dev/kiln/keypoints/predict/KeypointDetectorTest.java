@@ -125,6 +125,32 @@ class KeypointDetectorTest {
   }
 
   @Test
+  void imageUnderMinimumSideRejected() {
+    IllegalArgumentException onePixel =
+        assertThrows(IllegalArgumentException.class, () -> detector.predict(GrayImage.blank(1, 1)));
+    IllegalArgumentException narrow =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> detector.predict(List.of(face(96, 96, 9), face(15, 100, 9))));
+
+    assertTrue(onePixel.getMessage().contains("1x1"), onePixel.getMessage());
+    assertTrue(narrow.getMessage().contains("images[1]"), narrow.getMessage());
+    assertTrue(narrow.getMessage().contains("15x100"), narrow.getMessage());
+    assertEquals(136, detector.predict(face(16, 100, 9)).length);
+  }
+
+  @Test
+  void onePixelFileFailsNamingFile() throws IOException {
+    Path file = dir.resolve("one-pixel.png");
+    Files.write(file, HostileImages.blackPng(1, 1));
+
+    IOException error = assertThrows(IOException.class, () -> detector.detect(file));
+
+    assertTrue(error.getMessage().contains(file.toString()), error.getMessage());
+    assertTrue(error.getMessage().contains("1x1"), error.getMessage());
+  }
+
+  @Test
   void hostilePngFailsAsIoException() throws IOException {
     Path file = dir.resolve("strip.png");
     Files.write(file, HostileImages.blackPng(1, 200000));
