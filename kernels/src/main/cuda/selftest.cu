@@ -73,6 +73,18 @@ extern "C" __global__ void kiln_selftest_shared_per_block(int* __restrict__ out)
 }
 KILN_REGISTER(kiln_selftest_shared_per_block)
 
+// Writes, for every thread, what __shfl_xor_sync returns when each lane offers its own index:
+// out[i] = __shfl_xor_sync(0xffffffff, i, laneMask, width). Lane l reads lane l ^ laneMask when
+// that lane is in l's segment of width lanes or in an earlier segment, and keeps its own index when
+// the source lies in a later segment.
+//
+// Launch: one block of 32 threads. out has 32 floats. width is a power of two from 1 to 32.
+extern "C" __global__ void kiln_selftest_shuffle_xor(float* __restrict__ out, int laneMask,
+                                                     int width) {
+  out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, (float)threadIdx.x, laneMask, width);
+}
+KILN_REGISTER(kiln_selftest_shuffle_xor)
+
 // Adds the index of every thread to *intTotal, and 1 to *floatCount, with atomicAdd. It also takes
 // the maximum index with atomicMax. The int sum and the count (below 2^24) are exact.
 //

@@ -6,8 +6,10 @@
 #pragma once
 
 // ---- Warp shuffles ----
-// Each lane's source lane is computed within its segment of `width` lanes. When the source falls
-// outside the segment, the lane keeps its own value, as in CUDA.
+// Each lane's source lane is computed as CUDA defines it for the intrinsic, with the warp cut into
+// segments of `width` lanes. __shfl_sync wraps the source into the caller's segment. The up and
+// down shuffles, and an xor whose source lies in a later segment, return the caller's own value
+// instead. An xor whose source lies in an earlier segment reads that lane.
 
 template <typename T>
 T __shfl_sync(unsigned mask, T var, int srcLane, int width = warpSize) {
@@ -35,9 +37,11 @@ T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = warpSize) {
 template <typename T>
 T __shfl_xor_sync(unsigned mask, T var, int laneMask, int width = warpSize) {
   int lane = ::kiln_emu::this_thread.lane;
-  int source = lane ^ laneMask;
-  // A source beyond the caller's segment keeps the caller's value.
-  if ((source & ~(width - 1)) != (lane & ~(width - 1)) || source > 31) {
+  // PTX shfl.sync, which the intrinsic compiles to, uses only the low 5 bits of laneMask.
+  int source = lane ^ (laneMask & 31);
+  // CUDA lets a lane read from its own segment or an earlier one. A source past the end of the
+  // caller's segment, lane | (width - 1), keeps the caller's value.
+  if (source > (lane | (width - 1))) {
     source = lane;
   }
   return ::kiln_emu::shuffle(mask, var, source, width, "__shfl_xor_sync");

@@ -65,6 +65,29 @@ class EmulatorSelfTest {
   }
 
   @Test
+  void shuffleXorReadsEarlierSegments() {
+    // Cases of (laneMask, width). CUDA's rule for width < 32: a source lane in an earlier segment
+    // is read, and one in a later segment returns the caller's own value.
+    int[][] cases = {{1, 32}, {16, 32}, {16, 16}, {24, 8}, {3, 4}};
+    for (int[] c : cases) {
+      int laneMask = c[0];
+      int width = c[1];
+      MemorySegment out = support.floats(32);
+      kernels.launch("kiln_selftest_shuffle_xor", Dim3.of(1), Dim3.of(32), 0, out, laneMask, width);
+      float[] values = KernelTestSupport.toFloats(out, 32);
+      for (int lane = 0; lane < 32; lane++) {
+        int source = lane ^ laneMask;
+        int segmentEnd = lane | (width - 1);
+        float expected = source > segmentEnd ? lane : source;
+        assertEquals(
+            expected,
+            values[lane],
+            "lane " + lane + " with laneMask " + laneMask + " and width " + width);
+      }
+    }
+  }
+
+  @Test
   void votesCoverPartialWarp() {
     int threads = 40; // a full warp and a partial warp of 8 lanes
     float[] input = new float[threads];
