@@ -105,7 +105,8 @@ public final class MatMul {
               + " but got "
               + Shapes.format(xShape));
     }
-    int rows = x.numel() / in;
+    // The product of the leading sizes, because numel / in would divide by zero for in = 0.
+    int rows = Shapes.numel(Arrays.copyOf(xShape, xShape.length - 1));
     Tensor flat = x.reshape(rows, in);
     Tensor out = product(flat, false, weight, true);
     if (bias != null) {

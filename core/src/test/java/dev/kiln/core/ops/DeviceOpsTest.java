@@ -429,6 +429,25 @@ class DeviceOpsTest {
 
   @ParameterizedTest
   @MethodSource(DEVICES)
+  void linearWithNoInputFeatures(String device) {
+    // A product over no features is the empty sum 0, so every output is the bias, and the bias
+    // gradient counts the 3 rows.
+    Device target = Device.parse(device);
+    Tensor x = Tensor.zeros(DType.FLOAT32, 3, 0).to(target).requiresGrad(true);
+    Tensor weight = Tensor.zeros(DType.FLOAT32, 2, 0).to(target).requiresGrad(true);
+    Tensor bias = Tensor.of(new float[] {10, 20}, 2).to(target).requiresGrad(true);
+
+    Tensor out = MatMul.linear(x, weight, bias);
+    out.sum().backward();
+
+    assertArrayEquals(new double[] {10, 20, 10, 20, 10, 20}, out.toDoubleArray(), 0.0);
+    assertArrayEquals(new int[] {3, 0}, x.grad().shape());
+    assertArrayEquals(new int[] {2, 0}, weight.grad().shape());
+    assertArrayEquals(new double[] {3, 3}, bias.grad().toDoubleArray(), 0.0);
+  }
+
+  @ParameterizedTest
+  @MethodSource(DEVICES)
   void linearMatchesTheCpu(String device) {
     // x [2, 3, 8] and weight [5, 8]: 8 products and the bias per output. The weight and bias
     // gradients sum over the 6 rows of x, and the input gradient over the 5 outputs.

@@ -95,4 +95,22 @@ class MatMulValuesTest {
     assertShape(new int[] {1, 2, 2}, out);
     assertValues(new double[] {1, 5, 4, 11}, out);
   }
+
+  @ParameterizedTest
+  @EnumSource(DType.class)
+  void linearWithNoInputFeatures(DType dtype) {
+    // A product over no features is the empty sum 0, so every output is the bias.
+    Tensor x = Tensor.zeros(dtype, 3, 0).requiresGrad(true);
+    Tensor weight = Tensor.zeros(dtype, 2, 0).requiresGrad(true);
+    Tensor bias = tensor(dtype, new double[] {10, 20}, 2).requiresGrad(true);
+
+    Tensor out = MatMul.linear(x, weight, bias);
+    out.sum().backward();
+
+    assertShape(new int[] {3, 2}, out);
+    assertValues(new double[] {10, 20, 10, 20, 10, 20}, out);
+    assertShape(new int[] {3, 0}, x.grad());
+    assertShape(new int[] {2, 0}, weight.grad());
+    assertValues(new double[] {3, 3}, bias.grad());
+  }
 }
