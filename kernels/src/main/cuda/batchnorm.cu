@@ -52,7 +52,8 @@ static __device__ __forceinline__ void batchnorm_block_sum2(float* first, float*
   *second = b;
 }
 
-// Returns the index of the t-th value of channel ch, for t in [0, n * s).
+// Returns the index of the t-th value of channel ch, for t in [0, n * s). The channel's values are
+// counted sample by sample, t = i * s + j, so sample i = t / s and position j = t % s.
 static __device__ __forceinline__ long long batchnorm_index(long long t, int ch, int c, int s) {
   return (t / s * c + ch) * s + t % s;
 }

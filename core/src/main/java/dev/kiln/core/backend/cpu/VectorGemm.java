@@ -159,6 +159,8 @@ final class VectorGemm {
       int nc = Math.min(COLUMN_BLOCK, j1 - jc);
       for (int pc = 0; pc < k; pc += DEPTH_BLOCK) {
         int kc = Math.min(DEPTH_BLOCK, k - pc);
+        // The first depth block overwrites C unless the caller accumulates, and every later block
+        // adds its partial product to what the earlier blocks stored.
         boolean add = ops.accumulate() || pc > 0;
         ops.b().pack(pc, kc, jc, nc, packedB);
         for (int ic = i0; ic < i1; ic += ROW_BLOCK) {
