@@ -150,6 +150,9 @@ final class ConvPanels {
           int lo = Math.clamp(first, ox, ox + run);
           int hi = Math.clamp(end, lo, ox + run);
           int source = channel + iy * inWidth;
+          // The run starts at slot t with output column ox, so output column x goes to slot
+          // from + x. source includes shift and may point left of the input row, but only output
+          // columns [lo, hi) read through it.
           int from = t - ox;
           Arrays.fill(row, t, from + lo, 0f);
           if (strideWidth == 1) {
