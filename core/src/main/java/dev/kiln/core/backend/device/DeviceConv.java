@@ -18,15 +18,16 @@ import java.util.Optional;
  * the kernels of {@code conv.cu} and the products of {@link DeviceMatmul}. Shapes follow {@link
  * Conv2dGeometry}, exactly as the CPU's {@code Conv2dKernels} take them.
  *
- * <h2>Two routes</h2>
+ * <h2>Three routes</h2>
  *
  * <p>{@link Route#IM2COL} copies each image's receptive fields into a column matrix [taps,
  * positions] (taps = inChannels * kernelHeight * kernelWidth, positions = outHeight * outWidth),
- * which turns the convolution into one matrix product per image. The product runs in the tiled
- * GEMM, which reuses each value that it stages in shared memory 64 or 128 times, at the price of a
- * scratch buffer. {@link Route#DIRECT} runs one thread per output value and rereads the input from
- * global memory: no scratch memory and fewer launches, but far more memory traffic. It is the
- * simple version to check the other against, and only tests use it.
+ * which turns the convolution into one matrix product per image, at the price of a scratch buffer.
+ * {@link DeviceMatmul} runs the product in cuBLAS where that library loaded, even without cuDNN.
+ * Elsewhere kiln's tiled GEMM runs it, reusing each value that it stages in shared memory 64 or 128
+ * times. {@link Route#DIRECT} runs one thread per output value and rereads the input from global
+ * memory: no scratch memory and fewer launches, but far more memory traffic. It is the simple
+ * version to check the other against, and only tests use it.
  *
  * <p>NOTE: that im2col is the faster of the two on a GPU is reasoned from memory traffic, not
  * measured. {@link Route#CUDNN} hands the convolution to cuDNN, where the launcher was built with a
