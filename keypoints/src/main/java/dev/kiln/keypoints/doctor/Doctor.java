@@ -29,10 +29,11 @@ public final class Doctor {
   public static final double STALL_FALL = 0.10;
 
   /**
-   * Training steps before {@link #stallReason} compares the validation loss with the mean training
-   * shape's. A model needs steps, not epochs, to learn to use the image. The default model at batch
-   * size 32 was at about that baseline after 84 steps on the full training set and below it after
-   * 168; on 510 faces it got below it after 144 to 160 steps. 300 steps leaves about twice that.
+   * Training steps before {@link #stallReason} compares the validation loss with the baseline of
+   * the constant training shapes. A model needs steps, not epochs, to learn to use the image. The
+   * default model at batch size 32 was at about that baseline after 84 steps on the full training
+   * set and below it after 168; on 510 faces it got below it after 144 to 160 steps. 300 steps
+   * leaves about twice that.
    */
   public static final int BASELINE_RULE_STEPS = 300;
 
@@ -165,16 +166,18 @@ public final class Doctor {
    *   <li>A validation loss of those epochs is not a number.
    *   <li>The model has learned nothing from the images: after at least {@link
    *       #BASELINE_RULE_STEPS} training steps, the best validation loss of the last {@link
-   *       #STALL_EPOCHS} epochs is no lower than {@code meanShapeLoss}, the validation loss of
-   *       always predicting the mean training shape. This catches a run whose first steps blew the
-   *       loss up, so that epoch 1's mean is far above a plateau that the first rule then reads as
-   *       progress. A NaN {@code meanShapeLoss} turns this rule off.
+   *       #STALL_EPOCHS} epochs is no lower than {@code constantShapeLoss}, the validation loss of
+   *       always predicting the mean or the per-coordinate median training shape, whichever is
+   *       lower. A model that ignores the image learns the mean under MSE and the median under L1,
+   *       so comparing with the mean alone can miss it under L1. This catches a run whose first
+   *       steps blew the loss up, so that epoch 1's mean is far above a plateau that the first rule
+   *       then reads as progress. A NaN {@code constantShapeLoss} turns this rule off.
    * </ul>
    *
    * @param stepsPerEpoch the optimizer steps of one epoch, which the last rule counts
    */
   public static Optional<String> stallReason(
-      List<EpochRecord> history, double meanShapeLoss, int stepsPerEpoch) {
+      List<EpochRecord> history, double constantShapeLoss, int stepsPerEpoch) {
     if (history.size() < STALL_EPOCHS) {
       return Optional.empty();
     }
@@ -201,16 +204,17 @@ public final class Doctor {
               STALL_EPOCHS));
     }
     long steps = (long) history.size() * stepsPerEpoch;
-    if (steps >= BASELINE_RULE_STEPS && bestValidation >= meanShapeLoss) {
+    if (steps >= BASELINE_RULE_STEPS && bestValidation >= constantShapeLoss) {
       return Optional.of(
           String.format(
               Locale.ROOT,
               "after %d training steps, the best validation loss of the last %d epochs, %s, is no"
-                  + " lower than %s, the loss of always predicting the mean training shape",
+                  + " lower than %s, the loss of always predicting the mean or median training"
+                  + " shape, whichever is lower",
               steps,
               STALL_EPOCHS,
               Stats.format(bestValidation),
-              Stats.format(meanShapeLoss)));
+              Stats.format(constantShapeLoss)));
     }
     return Optional.empty();
   }

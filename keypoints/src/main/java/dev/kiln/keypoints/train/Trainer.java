@@ -26,6 +26,8 @@ import java.util.Optional;
 import java.util.OptionalDouble;
 import java.util.OptionalInt;
 import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Trains a keypoint model and keeps its run folder: the options, the identity split, the model
@@ -46,6 +48,8 @@ import java.util.function.Function;
  * been checked yet.
  */
 public final class Trainer {
+  private static final Logger LOG = LoggerFactory.getLogger(Trainer.class);
+
   /** Checkpoint of the most recent position. */
   public static final String LAST = "last.safetensors";
 
@@ -105,8 +109,11 @@ public final class Trainer {
   /** The examination of a stalled run: {@link Doctor#examine}, or a stand-in that a test sets. */
   private Function<DoctorInput, Report> doctor = Doctor::examine;
 
-  /** The mean of the training targets that this process has trained on, for the stall rule. */
-  private final MeanShape trainedShape = new MeanShape();
+  /**
+   * The constant shapes of the training targets that this process has trained on, for the stall
+   * rule.
+   */
+  private final ConstantShapes trainedShapes = new ConstantShapes();
 
   private Trainer(
       TrainOptions options,
@@ -436,8 +443,15 @@ public final class Trainer {
       // training step or the check that is running, and the run stops with it.
       boolean timeUp = training.timeUp() || passed(timeLimit);
       int stepsPerEpoch = BatchLoader.batchCount(parts.trainingFaces().size(), options.batchSize());
+      LOG.info(
+          "epoch {}: validation loss {}, loss of the mean training shape {}, of the median one {}",
+          epoch,
+          validation.loss(),
+          validation.meanShapeLoss(),
+          validation.medianShapeLoss());
       Optional<String> stalled =
-          Doctor.stallReason(parts.history().records(), validation.meanShapeLoss(), stepsPerEpoch);
+          Doctor.stallReason(
+              parts.history().records(), validation.constantShapeLoss(), stepsPerEpoch);
       if (!doctorRan && !timeUp && stalled.isPresent()) {
         doctorRan = true;
         new StallExamination(options, run, device, out, doctor)
@@ -479,7 +493,7 @@ public final class Trainer {
       while (loader.hasNext() && !stopping && !timeUp) {
         Batch batch = loader.next();
         double item = trainStep(parts, batch);
-        trainedShape.add(batch);
+        trainedShapes.add(batch);
         if (!Double.isFinite(item)) {
           throw new IllegalStateException(
               "the training loss became " + item + " at epoch " + epoch + ": lower --lr");
@@ -545,7 +559,7 @@ public final class Trainer {
             parts.normalization(),
             options.batchSize(),
             options.loaderThreads(),
-            trainedShape.mean());
+            trainedShapes);
     double seconds = (System.nanoTime() - epochStart) / 1e9;
     EpochRecord record =
         new EpochRecord(

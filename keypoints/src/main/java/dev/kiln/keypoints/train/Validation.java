@@ -21,15 +21,25 @@ import java.util.function.Function;
  * @param nme mean NME over the faces, normalized by the distance of points 36 and 45; NME does not
  *     change under the rescale and crop of the evaluation pipeline, so it is computed on the crop's
  *     pixels
- * @param meanShapeLoss mean loss per face of always predicting the mean training shape, the
- *     prediction that a model which ignores the image learns; NaN where no shape was given
+ * @param meanShapeLoss mean loss per face of always predicting the mean training shape, or NaN
+ *     before the first training batch
+ * @param medianShapeLoss mean loss per face of always predicting the per-coordinate median training
+ *     shape, or NaN before the first training batch
  */
-public record Validation(double loss, double nme, double meanShapeLoss) {
+public record Validation(double loss, double nme, double meanShapeLoss, double medianShapeLoss) {
+
+  /**
+   * Returns the lower of the mean-shape and the median-shape loss: the loss of the constant shape
+   * that a model which ignores the image learns (see {@link ConstantShapes}).
+   */
+  public double constantShapeLoss() {
+    return Math.min(meanShapeLoss, medianShapeLoss);
+  }
 
   /**
    * Runs the model over {@code samples} through the evaluation pipeline, on the model's device. The
-   * predictions come back to the CPU for the NME, one batch at a time. {@code meanShape} is the
-   * mean of the training targets, or null where none is known.
+   * predictions come back to the CPU for the NME, one batch at a time. {@code trainedShapes}
+   * contains the training targets' constant shapes that the baseline loss compares with.
    */
   public static Validation run(
       Module model,
@@ -40,7 +50,7 @@ public record Validation(double loss, double nme, double meanShapeLoss) {
       KeypointNormalization normalization,
       int batchSize,
       int threads,
-      float[] meanShape) {
+      ConstantShapes trainedShapes) {
     Device device = model.device();
     boolean wasTraining = model.isTraining();
     model.eval();
@@ -74,16 +84,21 @@ public record Validation(double loss, double nme, double meanShapeLoss) {
     } finally {
       model.train(wasTraining);
     }
-    double meanShapeLoss = meanShape == null ? Double.NaN : constantLoss(targets, meanShape, loss);
-    return new Validation(lossSum / faces, nmeSum / faces, meanShapeLoss);
+    return withBaselines(lossSum / faces, nmeSum / faces, targets, trainedShapes, loss);
   }
 
   /**
-   * Returns the loss of predicting {@code shape} for every face. {@code batches} contains each
-   * batch's targets, rows of {@code shape.length} values one after another.
+   * Returns the validation of {@code modelLoss} and {@code nme}, with the losses of predicting the
+   * mean and the median shape of {@code shapes} for every face. {@code batches} contains each
+   * batch's targets, rows of the shapes' width one after another.
    */
-  static double constantLoss(List<float[]> batches, float[] shape, Loss loss) {
-    int width = shape.length;
+  static Validation withBaselines(
+      double modelLoss, double nme, List<float[]> batches, ConstantShapes shapes, Loss loss) {
+    float[] mean = shapes.mean();
+    if (mean == null) {
+      return new Validation(modelLoss, nme, Double.NaN, Double.NaN);
+    }
+    int width = mean.length;
     int values = batches.stream().mapToInt(batch -> batch.length).sum();
     float[] all = new float[values];
     int filled = 0;
@@ -92,10 +107,11 @@ public record Validation(double loss, double nme, double meanShapeLoss) {
       filled += batch.length;
     }
     Tensor truth = Tensor.of(all, values / width, width);
-    try (var _ = GradMode.noGrad()) {
-      Tensor prediction = Tensor.of(shape.clone(), 1, width).expand(truth.shape());
-      return loss.compute(prediction, truth).item();
-    }
+    return new Validation(
+        modelLoss,
+        nme,
+        ConstantShapes.loss(truth, mean, loss),
+        ConstantShapes.loss(truth, shapes.median(), loss));
   }
 
   private static double[] row(float[] values, int index, int width) {

@@ -3,7 +3,13 @@ package dev.kiln.keypoints.doctor;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kiln.core.tensor.DType;
+import dev.kiln.core.tensor.Tensor;
+import dev.kiln.keypoints.train.Batch;
+import dev.kiln.keypoints.train.ConstantShapes;
 import dev.kiln.keypoints.train.EpochRecord;
+import dev.kiln.nn.loss.L1Loss;
+import dev.kiln.nn.loss.Loss;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -12,7 +18,7 @@ import org.junit.jupiter.api.Test;
 
 class DoctorStalledTest {
   /**
-   * Mean-shape loss above the validation loss of {@link #history(double...)}, so that only the
+   * Constant-shape loss above the validation loss of {@link #history(double...)}, so that only the
    * training loss decides.
    */
   private static final double ABOVE_VALIDATION = 0.2;
@@ -79,34 +85,35 @@ class DoctorStalledTest {
   /**
    * The losses of a wide model whose first Adam steps blew the training loss up to 3.9 in epoch 1.
    * The training loss then looks like it falls, while the validation loss stays far above what the
-   * mean training shape gets.
+   * mean or median training shape gets.
    */
   @Test
-  void stalledWhenValidationNeverBeatsMeanShape() {
+  void stalledWhenValidationNeverBeatsConstantShape() {
     Optional<String> reason = stallReason(blownUp(), 0.0185);
 
     assertEquals(
         Optional.of(
             "after 400 training steps, the best validation loss of the last 3 epochs, 0.0862, is"
-                + " no lower than 0.0185, the loss of always predicting the mean training shape"),
+                + " no lower than 0.0185, the loss of always predicting the mean or median training"
+                + " shape, whichever is lower"),
         reason);
   }
 
-  /** A model needs steps, not epochs, to beat the mean shape, so short epochs are not judged. */
+  /** A model needs steps, not epochs, to beat a constant shape, so short epochs are not judged. */
   @Test
-  void meanShapeRuleWaitsForEnoughSteps() {
+  void constantShapeRuleWaitsForEnoughSteps() {
     int stepsPerEpoch = (Doctor.BASELINE_RULE_STEPS - 1) / 4;
 
     assertTrue(Doctor.stallReason(blownUp(), 0.0185, stepsPerEpoch).isEmpty());
   }
 
   @Test
-  void meanShapeRuleOffWithoutShape() {
+  void constantShapeRuleOffWithoutShapes() {
     assertTrue(stallReason(blownUp(), Double.NaN).isEmpty());
   }
 
   @Test
-  void notStalledOnceValidationBeatsMeanShape() {
+  void notStalledOnceValidationBeatsConstantShape() {
     List<EpochRecord> learning =
         history(new double[] {3.907, 0.130, 0.113}, new double[] {0.0958, 0.0871, 0.0180});
 
@@ -114,8 +121,41 @@ class DoctorStalledTest {
   }
 
   /** Judges {@code history} with 100 steps per epoch, enough for every rule after 3 epochs. */
-  private static Optional<String> stallReason(List<EpochRecord> history, double meanShapeLoss) {
-    return Doctor.stallReason(history, meanShapeLoss, 100);
+  private static Optional<String> stallReason(List<EpochRecord> history, double constantShapeLoss) {
+    return Doctor.stallReason(history, constantShapeLoss, 100);
+  }
+
+  /**
+   * Skewed targets of one coordinate, 0, 0, 0, 1 and 4: their mean is 1 and their median 0. Under
+   * L1 the mean shape's loss is (1 + 1 + 1 + 0 + 3) / 5 = 1.2, and the median shape's is (0 + 0 + 0
+   * + 1 + 4) / 5 = 1.0. A model that ignores the image learns the median under L1, so its loss of
+   * 1.0 lies below the mean-shape baseline, yet the run has stalled.
+   */
+  @Test
+  void stalledWhenL1ModelPredictsMedian() {
+    float[] values = {0, 0, 0, 1, 4};
+    Tensor targets = Tensor.of(values, values.length, 1);
+    Batch batch =
+        new Batch(
+            Tensor.zeros(DType.FLOAT32, values.length, 1, 2, 2),
+            targets,
+            List.of("a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg"));
+    ConstantShapes shapes = ConstantShapes.of(List.of(batch));
+    Loss l1 = new L1Loss();
+    double modelLoss = ConstantShapes.loss(targets, shapes.median(), l1);
+    List<EpochRecord> collapsed =
+        history(new double[] {3.9, 1.3, 1.1, 1.0}, new double[] {1.5, 1.1, modelLoss, modelLoss});
+
+    assertEquals(1.2, ConstantShapes.loss(targets, shapes.mean(), l1), 1e-6);
+    assertEquals(1.0, modelLoss, 1e-6);
+    assertTrue(stallReason(collapsed, 1.2).isEmpty(), "the mean-shape baseline alone misses it");
+    assertEquals(1.0, shapes.lowestLoss(targets, l1), 1e-6);
+    assertEquals(
+        Optional.of(
+            "after 400 training steps, the best validation loss of the last 3 epochs, 1.00, is no"
+                + " lower than 1.00, the loss of always predicting the mean or median training"
+                + " shape, whichever is lower"),
+        stallReason(collapsed, shapes.lowestLoss(targets, l1)));
   }
 
   private static List<EpochRecord> blownUp() {
