@@ -3,26 +3,30 @@ package dev.kiln.keypoints.doctor;
 import dev.kiln.core.autograd.GradMode;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.train.Batch;
+import dev.kiln.keypoints.train.ConstantShapes;
 import dev.kiln.keypoints.train.EpochRecord;
-import dev.kiln.keypoints.train.MeanShape;
 import dev.kiln.nn.Sequential;
 import dev.kiln.nn.loss.Loss;
 import java.util.List;
 
 /**
- * Places the model's validation loss against two baselines: a model that always outputs zero and
- * one that always outputs the mean training shape.
+ * Places the model's validation loss against the baselines of a model that always outputs zero, and
+ * of one that always outputs the mean or the per-coordinate median training shape. A model that
+ * ignores the image learns the mean under MSE and the median under L1, so it has to beat the lower
+ * of the two.
  *
- * <p>All three losses are measured on the same faces, the workbench's validation batches, so that
- * the {@link #SAME_LOSS} margin compares like with like. A run's recorded validation loss covers
- * the whole validation set, whose mean can differ from that of a few sampled batches by more than
- * the margin, so it is not used here.
+ * <p>All the losses are measured on the same faces, the workbench's validation batches, so that the
+ * {@link #SAME_LOSS} margin compares like with like. A run's recorded validation loss covers the
+ * whole validation set, whose mean can differ from that of a few sampled batches by more than the
+ * margin, so it is not used here.
  *
  * @param zeroLoss validation loss of the all-zero output
  * @param meanShapeLoss validation loss of the mean training shape
+ * @param medianShapeLoss validation loss of the per-coordinate median training shape
  * @param modelLoss validation loss of the model with its current weights, in evaluation mode
  */
-public record BaselineCheck(double zeroLoss, double meanShapeLoss, double modelLoss) {
+public record BaselineCheck(
+    double zeroLoss, double meanShapeLoss, double medianShapeLoss, double modelLoss) {
 
   /** Relative distance below which a loss counts as equal to a baseline. */
   static final double SAME_LOSS = 0.03;
@@ -33,16 +37,20 @@ public record BaselineCheck(double zeroLoss, double meanShapeLoss, double modelL
    */
   static BaselineCheck measure(Workbench bench) {
     Loss loss = bench.input().loss();
-    Tensor meanShape = meanTarget(bench.trainEvaluationBatches());
+    ConstantShapes shapes = ConstantShapes.of(bench.trainEvaluationBatches());
+    float[] meanShape = shapes.mean();
+    float[] medianShape = shapes.median();
     double zero = 0;
     double mean = 0;
+    double median = 0;
     int faces = 0;
     try (var _ = GradMode.noGrad()) {
       for (Batch batch : bench.validationBatches()) {
         Tensor targets = batch.targets();
-        int[] shape = targets.shape();
-        zero += loss.compute(Tensor.zeros(targets.dtype(), shape), targets).item() * batch.size();
-        mean += loss.compute(meanShape.expand(shape), targets).item() * batch.size();
+        Tensor zeros = Tensor.zeros(targets.dtype(), targets.shape());
+        zero += loss.compute(zeros, targets).item() * batch.size();
+        mean += ConstantShapes.loss(targets, meanShape, loss) * batch.size();
+        median += ConstantShapes.loss(targets, medianShape, loss) * batch.size();
         faces += batch.size();
       }
     }
@@ -55,7 +63,14 @@ public record BaselineCheck(double zeroLoss, double meanShapeLoss, double modelL
     } finally {
       model.train(training);
     }
-    return new BaselineCheck(zero / faces, mean / faces, modelLoss);
+    return new BaselineCheck(zero / faces, mean / faces, median / faces, modelLoss);
+  }
+
+  /**
+   * Returns the lower of the mean-shape and the median-shape loss, the baseline a model must beat.
+   */
+  public double constantShapeLoss() {
+    return Math.min(meanShapeLoss, medianShapeLoss);
   }
 
   /** Returns the findings of {@link #measure}. */
@@ -77,7 +92,9 @@ public record BaselineCheck(double zeroLoss, double meanShapeLoss, double modelL
             + ", zero output "
             + Stats.format(zeroLoss)
             + ", mean training shape "
-            + Stats.format(meanShapeLoss);
+            + Stats.format(meanShapeLoss)
+            + ", median training shape "
+            + Stats.format(medianShapeLoss);
     Finding info = Finding.info("baselines", "Loss against the baselines.", evidence);
     if (!trained) {
       return List.of(info);
@@ -95,27 +112,20 @@ public record BaselineCheck(double zeroLoss, double meanShapeLoss, double modelL
               null),
           info);
     }
-    if (modelLoss >= (1 - SAME_LOSS) * meanShapeLoss) {
+    if (modelLoss >= (1 - SAME_LOSS) * constantShapeLoss()) {
       return List.of(
           new Finding(
               Severity.WARNING,
-              "loss-at-mean-baseline",
+              "loss-at-constant-baseline",
               Finding.SYMPTOM,
-              "The model is no better than always predicting the average face.",
+              "The model is no better than always predicting the same face shape.",
               evidence,
               "The model does not use the image yet: check the other findings, and train until"
-                  + " the loss falls clearly below the mean-shape baseline.",
+                  + " the loss falls clearly below both the mean-shape and the median-shape"
+                  + " baseline.",
               null),
           info);
     }
     return List.of(info);
-  }
-
-  /** Returns the mean target of the batches, shaped [1, width]. */
-  static Tensor meanTarget(List<Batch> batches) {
-    MeanShape shape = new MeanShape();
-    batches.forEach(shape::add);
-    float[] mean = shape.mean();
-    return Tensor.of(mean, 1, mean.length);
   }
 }

@@ -4,7 +4,7 @@ package dev.kiln.keypoints.doctor;
 public enum Check {
   /** Input range and spread, target statistics, the contact sheet and the left/right order. */
   DATA,
-  /** Losses of the zero output and the mean training shape, against the model's loss. */
+  /** Losses of the zero output and the mean and median training shapes, against the model's. */
   BASELINES,
   /** Parameters with and without gradients, unchanged parameters and update ratios. */
   WIRING,

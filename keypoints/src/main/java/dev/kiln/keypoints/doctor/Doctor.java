@@ -39,7 +39,7 @@ public final class Doctor {
 
   /** Codes of the findings which report that a trained model's loss sits at a baseline. */
   private static final Set<String> BASELINE_FAILURES =
-      Set.of("loss-equals-zero-baseline", "loss-at-mean-baseline");
+      Set.of("loss-equals-zero-baseline", "loss-at-constant-baseline");
 
   private Doctor() {}
 

@@ -3,6 +3,7 @@ package dev.kiln.keypoints.doctor;
 import dev.kiln.core.autograd.GradMode;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.train.Batch;
+import dev.kiln.keypoints.train.ConstantShapes;
 import dev.kiln.nn.Module;
 import dev.kiln.nn.layers.Dropout;
 import dev.kiln.nn.optim.Adam;
@@ -17,7 +18,7 @@ import java.util.Map;
  * Trains on one batch with the run's optimizer and loss, and reports how far the loss falls. A
  * working setup memorizes one batch quickly, so a loss that stays up means that something between
  * the data, the model and the optimizer is broken. Afterwards it compares the spread of the
- * predictions across the faces with the spread of the targets, to catch a collapse to the mean.
+ * predictions across the faces with the spread of the targets, to catch a collapse to one shape.
  *
  * <p>The test trains in the model's current mode, which is training mode for a run, so dropout
  * stays on. A model with strong dropout may fail to memorize the batch for that reason alone, and
@@ -27,7 +28,10 @@ public final class OverfitCheck {
   /** Ratio of the lowest loss to the first below which the batch counts as memorized. */
   static final double FITTED_RATIO = 0.2;
 
-  /** Share of the mean-shape baseline's loss below which the batch counts as memorized. */
+  /**
+   * Share of the constant-shape baseline's loss, the lower of the batch's mean-shape and
+   * median-shape loss, below which the batch counts as memorized.
+   */
   static final double FITTED_BASELINE_SHARE = 0.25;
 
   /** Ratio of the lowest loss to the first above which the model counts as not learning at all. */
@@ -73,12 +77,8 @@ public final class OverfitCheck {
   }
 
   private static List<Finding> examine(DoctorInput input, Batch batch, int steps) {
-    Tensor mean = BaselineCheck.meanTarget(List.of(batch));
-    double meanShapeLoss;
-    try (var _ = GradMode.noGrad()) {
-      meanShapeLoss =
-          input.loss().compute(mean.expand(batch.targets().shape()), batch.targets()).item();
-    }
+    double constantShapeLoss =
+        ConstantShapes.of(List.of(batch)).lowestLoss(batch.targets(), input.loss());
     double weightDecay = weightDecay(input.optimizer());
     Map<String, Double> startSpreads = weightDecay > 0 ? weightSpreads(input.model()) : Map.of();
     double first = Double.NaN;
@@ -134,20 +134,21 @@ public final class OverfitCheck {
             + Stats.format(best)
             + " (lowest / first "
             + Stats.format(ratio)
-            + "); always predicting the batch's mean shape gives "
-            + Stats.format(meanShapeLoss)
+            + "); always predicting the batch's mean or median shape, whichever is lower, gives "
+            + Stats.format(constantShapeLoss)
             + "; spread of the predictions across faces / spread of the targets: "
             + Stats.format(spread)
             + (dropoutOn(input.model()) ? "; dropout is on during this test" : "");
     List<Finding> findings = new ArrayList<>();
     // A trained model starts the test near its best loss, so the ratio means little; reaching a
-    // small fraction of the mean-shape baseline shows that it fits faces all the same. A model that
-    // never beats the batch's own mean shape has memorized nothing, however far its loss fell,
-    // because an untrained model with widely spread outputs can start far above that baseline.
-    boolean beatMeanShape = best < meanShapeLoss;
-    boolean fitted = ratio <= FITTED_RATIO || best <= FITTED_BASELINE_SHARE * meanShapeLoss;
-    if (!fitted || !beatMeanShape) {
-      boolean stuck = ratio > STUCK_RATIO || !beatMeanShape;
+    // small fraction of the constant-shape baseline shows that it fits faces all the same. A model
+    // that never beats the batch's own mean or median shape has memorized nothing, however far its
+    // loss fell, because an untrained model with widely spread outputs can start far above that
+    // baseline.
+    boolean beatConstantShape = best < constantShapeLoss;
+    boolean fitted = ratio <= FITTED_RATIO || best <= FITTED_BASELINE_SHARE * constantShapeLoss;
+    if (!fitted || !beatConstantShape) {
+      boolean stuck = ratio > STUCK_RATIO || !beatConstantShape;
       findings.add(
           new Finding(
               stuck ? Severity.CRITICAL : Severity.WARNING,
@@ -156,11 +157,12 @@ public final class OverfitCheck {
               "The model cannot memorize one batch: in "
                   + steps
                   + " steps the loss "
-                  + (beatMeanShape
+                  + (beatConstantShape
                       ? "fell no lower than " + Stats.percent(ratio) + " of its first value."
                       : "stayed at or above "
-                          + Stats.format(meanShapeLoss)
-                          + ", the loss of always predicting the batch's mean shape."),
+                          + Stats.format(constantShapeLoss)
+                          + ", the loss of always predicting the batch's mean or median shape,"
+                          + " whichever is lower."),
               evidence,
               last > first
                   ? "The loss ended above its first value, which a learning rate too high causes:"
@@ -183,7 +185,7 @@ public final class OverfitCheck {
       }
     }
     if (weightDecay > 0) {
-      boolean memorized = fitted && beatMeanShape;
+      boolean memorized = fitted && beatConstantShape;
       findings.addAll(shrunkWeights(input, weightDecay, steps, startSpreads, memorized));
     }
     findings.add(Finding.info("overfit", "One-batch test.", evidence));

@@ -65,7 +65,7 @@ final class Workbench {
     return validationBatches;
   }
 
-  /** Other training faces after the evaluation pipeline, for the mean training shape. */
+  /** Other training faces after the evaluation pipeline, for the mean and median training shape. */
   List<Batch> trainEvaluationBatches() {
     return trainEvaluationBatches;
   }

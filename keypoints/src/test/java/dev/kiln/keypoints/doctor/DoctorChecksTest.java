@@ -139,6 +139,30 @@ class DoctorChecksTest {
   }
 
   /**
+   * A trained model at the median shape's loss, which lies below the mean shape's as it does under
+   * L1 on skewed targets, is no better than a constant, and the evidence shows both baselines.
+   */
+  @Test
+  void baselineFlagsModelAtMedianShape() {
+    BaselineCheck check = new BaselineCheck(0.5, 0.12, 0.10, 0.10);
+
+    Finding finding = find(check.findings(5), "loss-at-constant-baseline");
+
+    assertEquals(Severity.WARNING, finding.severity());
+    assertEquals(0.10, check.constantShapeLoss(), 1e-12);
+    assertTrue(
+        finding.evidence().contains("mean training shape 0.120, median training shape 0.100"),
+        finding.evidence());
+  }
+
+  @Test
+  void baselinePassesModelBelowBothShapes() {
+    List<Finding> findings = new BaselineCheck(0.5, 0.12, 0.10, 0.05).findings(5);
+
+    assertEquals(List.of("baselines"), findings.stream().map(Finding::code).toList());
+  }
+
+  /**
    * An optimizer that does nothing below {@code threshold} and fills every parameter with 1e6 at or
    * above it, so that the loss blows up after exactly one known step.
    */
@@ -271,12 +295,12 @@ class DoctorChecksTest {
 
   /**
    * A first loss far above the rest makes lowest / first small, yet a model that never beats the
-   * batch's mean shape has memorized nothing. The targets lie in [-0.75, 0.75], so an output bias
-   * of 10 starts the L1 loss near 10, and a constant 0.5 after the first step stays above the mean
-   * shape's loss.
+   * batch's mean or median shape has memorized nothing. The targets lie in [-0.75, 0.75], so an
+   * output bias of 10 starts the L1 loss near 10, and a constant 0.5 after the first step stays
+   * above the loss of the mean and of the median shape.
    */
   @Test
-  void overfitAboveMeanShapeFails() {
+  void overfitAboveConstantShapeFails() {
     Sequential model = model(LINEAR_MODEL);
     try (var _ = GradMode.noGrad()) {
       for (Tensor parameter : model.parameters()) {
@@ -295,7 +319,8 @@ class DoctorChecksTest {
 
     assertEquals(Severity.CRITICAL, stuck.severity(), stuck.evidence());
     assertTrue(
-        stuck.title().contains("the loss of always predicting the batch's mean"), stuck.title());
+        stuck.title().contains("the loss of always predicting the batch's mean or median shape"),
+        stuck.title());
     assertTrue(stuck.evidence().contains("(lowest / first 0.0"), stuck.evidence());
   }
 
