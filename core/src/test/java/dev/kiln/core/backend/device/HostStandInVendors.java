@@ -77,6 +77,7 @@ final class HostStandInVendors {
         long c,
         int ldc) {
       calls.add("sgemm");
+      requireValidArguments(transposeA, transposeB, m, n, k, lda, ldb, ldc);
       multiply(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     }
 
@@ -100,6 +101,7 @@ final class HostStandInVendors {
         long strideC,
         int batchCount) {
       calls.add("sgemmStridedBatched");
+      requireValidArguments(transposeA, transposeB, m, n, k, lda, ldb, ldc);
       for (int i = 0; i < batchCount; i++) {
         // The strides count elements, and the addresses count bytes.
         multiply(
@@ -116,6 +118,36 @@ final class HostStandInVendors {
             beta,
             c + i * strideC * Float.BYTES,
             ldc);
+      }
+    }
+
+    /**
+     * Rejects the arguments that BLAS's SGEMM argument check rejects: a negative size, or a leading
+     * dimension below max(1, rows of the stored matrix), which is m or k for A, k or n for B and m
+     * for C. cuBLAS returns CUBLAS_STATUS_INVALID_VALUE for these even when the product is empty,
+     * which is why PyTorch's CUDABlas.cpp raises each leading dimension to at least 1.
+     */
+    private static void requireValidArguments(
+        boolean transposeA, boolean transposeB, int m, int n, int k, int lda, int ldb, int ldc) {
+      if (m < 0 || n < 0 || k < 0) {
+        throw new IllegalArgumentException(
+            "cuBLAS sgemm: negative size m=" + m + ", n=" + n + ", k=" + k);
+      }
+      requireLeadingDimension("lda", lda, transposeA ? k : m);
+      requireLeadingDimension("ldb", ldb, transposeB ? n : k);
+      requireLeadingDimension("ldc", ldc, m);
+    }
+
+    private static void requireLeadingDimension(String name, int value, int rows) {
+      if (value < Math.max(1, rows)) {
+        throw new IllegalArgumentException(
+            "cuBLAS sgemm: "
+                + name
+                + " = "
+                + value
+                + " is below max(1, "
+                + rows
+                + "), which cuBLAS rejects with CUBLAS_STATUS_INVALID_VALUE");
       }
     }
 

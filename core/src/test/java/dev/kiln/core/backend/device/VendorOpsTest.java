@@ -1,5 +1,6 @@
 package dev.kiln.core.backend.device;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -8,6 +9,7 @@ import dev.kiln.core.ops.Dropout;
 import dev.kiln.core.ops.MatMul;
 import dev.kiln.core.ops.Pooling;
 import dev.kiln.core.random.Generator;
+import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Device;
 import dev.kiln.core.tensor.MemoryScope;
 import dev.kiln.core.tensor.Tensor;
@@ -133,6 +135,27 @@ class VendorOpsTest {
     assertTrue(dnn.calls.contains("convolutionForward"), "calls: " + dnn.calls);
     assertTrue(dnn.calls.contains("poolingForward MAX"), "calls: " + dnn.calls);
     assertTrue(blas.calls.contains("sgemm"), "calls: " + blas.calls);
+  }
+
+  @Test
+  void linearWithNoInputFeaturesOnCublas() {
+    // k = 0 gives row-major leading dimensions of 0, which cuBLAS rejects. The forward product is
+    // the empty sum, so every output is the bias, and the backward products have n = 0 or k = 3.
+    Tensor x = Tensor.zeros(DType.FLOAT32, 3, 0).to(EMULATED).requiresGrad(true);
+    Tensor weight = Tensor.zeros(DType.FLOAT32, 2, 0).to(EMULATED).requiresGrad(true);
+    Tensor bias = Tensor.of(new float[] {10, 20}, 2).to(EMULATED).requiresGrad(true);
+    Tensor batched = Tensor.zeros(DType.FLOAT32, 2, 3, 0).to(EMULATED);
+    Tensor right = Tensor.zeros(DType.FLOAT32, 2, 0, 4).to(EMULATED);
+
+    Tensor out = MatMul.linear(x, weight, bias);
+    out.sum().backward();
+    Tensor product = MatMul.matmul(batched, right);
+
+    assertArrayEquals(new float[] {10, 20, 10, 20, 10, 20}, out.toFloatArray(), 0f);
+    assertArrayEquals(new float[] {3, 3}, bias.grad().toFloatArray(), 0f);
+    assertArrayEquals(new float[2 * 3 * 4], product.toFloatArray(), 0f);
+    assertTrue(blas.calls.contains("sgemm"), "calls: " + blas.calls);
+    assertTrue(blas.calls.contains("sgemmStridedBatched"), "calls: " + blas.calls);
   }
 
   /** Returns the seed that the first dropout call draws from {@code new Generator(3)}. */

@@ -68,7 +68,8 @@ public interface VendorBlas extends VendorBinding {
    * matrices, where op(A) is m x k and op(B) is k x n.
    *
    * <p>Read column-major, the row-major C is C^T, so this calls {@link #sgemm} for C^T = op(B)^T
-   * op(A)^T with B first. Each leading dimension is the row length of the stored row-major matrix.
+   * op(A)^T with B first. Each leading dimension is the row length of the stored row-major matrix,
+   * or 1 where that length is 0.
    */
   default void sgemmRowMajor(
       boolean transposeA,
@@ -81,8 +82,8 @@ public interface VendorBlas extends VendorBinding {
       long b,
       float beta,
       long c) {
-    int lda = transposeA ? m : k;
-    int ldb = transposeB ? k : n;
+    int lda = leadingDimension(transposeA ? m : k);
+    int ldb = leadingDimension(transposeB ? k : n);
     sgemm(transposeB, transposeA, n, m, k, alpha, b, ldb, a, lda, beta, c, n);
   }
 
@@ -105,8 +106,8 @@ public interface VendorBlas extends VendorBinding {
       float beta,
       long c,
       int batchCount) {
-    int lda = transposeA ? m : k;
-    int ldb = transposeB ? k : n;
+    int lda = leadingDimension(transposeA ? m : k);
+    int ldb = leadingDimension(transposeB ? k : n);
     sgemmStridedBatched(
         transposeB,
         transposeA,
@@ -125,5 +126,15 @@ public interface VendorBlas extends VendorBinding {
         n,
         (long) m * n,
         batchCount);
+  }
+
+  /**
+   * Returns the leading dimension of a stored row-major matrix with {@code rowLength} columns.
+   * cuBLAS rejects a leading dimension below 1 with CUBLAS_STATUS_INVALID_VALUE even when the
+   * matrix is empty, as BLAS does, so a row length of 0 (k = 0, a product over no terms) becomes 1.
+   * NOTE: k = 0 has run against the host stand-in of the tests only, not on a GPU.
+   */
+  private static int leadingDimension(int rowLength) {
+    return Math.max(1, rowLength);
   }
 }

@@ -82,6 +82,17 @@ class VendorBlasTest {
   }
 
   @Test
+  void zeroDepthKeepsLeadingDimensionsPositive() {
+    // Row-major C[2x3] = A[2x0] B[0x3]: both stored rows have length 0, and cuBLAS rejects a
+    // leading dimension below 1 even for an empty matrix.
+    Recorder blas = new Recorder();
+
+    blas.sgemmRowMajor(false, false, 2, 3, 0, 1f, 100L, 200L, 0f, 300L);
+
+    assertEquals(List.of(false, false, 3, 2, 0, 1f, 200L, 3, 100L, 1, 0f, 300L, 3), blas.call);
+  }
+
+  @Test
   void rowMajorMappingComputesTheRightProduct() {
     // Runs the mapped column-major call on the CPU and compares with a row-major product.
     float[] a = {1, 2, 3, 4, 5, 6}; // 2x3 row-major
