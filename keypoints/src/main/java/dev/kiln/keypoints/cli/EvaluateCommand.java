@@ -97,9 +97,12 @@ final class EvaluateCommand implements Callable<Integer> {
     Main.requireOutputFiles(outputFolder, List.of("evaluation.json", "ced.png"));
 
     KeypointDetector detector = KeypointDetector.load(checkpoint, target);
+    // An image under the detector's minimum side is a bad row, so that the message names its CSV
+    // line and file, and --skip-bad-rows skips it.
     LoadOptions load =
         LoadOptions.defaults()
-            .withOnBadRow(skipBadRows ? FaceDataset.OnBadRow.SKIP : FaceDataset.OnBadRow.FAIL);
+            .withOnBadRow(skipBadRows ? FaceDataset.OnBadRow.SKIP : FaceDataset.OnBadRow.FAIL)
+            .withMinSize(KeypointDetector.MIN_IMAGE_SIDE);
     FaceDataset.Loaded loaded = FaceDataset.load(csvFile, imageFolder, load);
     if (loaded.report().skippedCount() > 0) {
       out.println(loaded.report().summary());

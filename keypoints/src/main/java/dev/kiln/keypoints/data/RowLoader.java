@@ -41,7 +41,7 @@ final class RowLoader {
               + options.minSize()
               + "x"
               + options.minSize()
-              + "; remove the row or lower the minimum size");
+              + " pixels");
     }
 
     String outside = findFarOutside(row.keypoints(), image, options.maxOutsideFraction());

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.keypoints.data.TestData;
+import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -14,8 +15,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
+import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -32,28 +33,12 @@ class EvaluateCommandTest {
     List<String> rows =
         Files.readAllLines(data.resolve("test_frames_keypoints.csv"), StandardCharsets.UTF_8);
     Files.write(csv, rows.subList(0, 6), StandardCharsets.UTF_8);
-    Path checkpoint = UntrainedCheckpoint.write(folder);
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    CommandLine commandLine = new CommandLine(new Main());
-    commandLine.setOut(new PrintWriter(out, true));
-    commandLine.setErr(new PrintWriter(err, true));
 
-    int status =
-        commandLine.execute(
-            "evaluate",
-            "--checkpoint",
-            checkpoint.toString(),
-            "--csv",
-            csv.toString(),
-            "--images",
-            images.toString(),
-            "--output",
-            folder.resolve("evaluation").toString());
+    Outcome outcome = evaluate(csv, images, false);
 
-    assertEquals(0, status, err.toString());
+    assertEquals(0, outcome.status(), outcome.err());
     String expected = "faces: 5 from " + csv + ", images in " + images;
-    assertTrue(out.toString().lines().anyMatch(expected::equals), out.toString());
+    assertTrue(outcome.out().lines().anyMatch(expected::equals), outcome.out());
   }
 
   @Test
@@ -122,36 +107,85 @@ class EvaluateCommandTest {
     fields[1 + 2 * 45 + 1] = fields[1 + 2 * 36 + 1];
     rows.set(2, String.join(",", fields));
     Files.write(csv, rows, StandardCharsets.UTF_8);
-    Path checkpoint = UntrainedCheckpoint.write(folder);
-    String[] arguments = {
-      "evaluate",
-      "--checkpoint",
-      checkpoint.toString(),
-      "--csv",
-      csv.toString(),
-      "--images",
-      data.resolve("test").toString(),
-      "--output",
-      folder.resolve("evaluation").toString()
-    };
-    StringWriter failOut = new StringWriter();
-    StringWriter failErr = new StringWriter();
-    StringWriter skipOut = new StringWriter();
-    StringWriter skipErr = new StringWriter();
 
-    int failStatus = kiln(failOut, failErr, arguments);
+    Outcome failing = evaluate(csv, data.resolve("test"), false);
     boolean failWrote = Files.exists(folder.resolve("evaluation/evaluation.json"));
-    String[] skipping = Arrays.copyOf(arguments, arguments.length + 1);
-    skipping[arguments.length] = "--skip-bad-rows";
-    int skipStatus = kiln(skipOut, skipErr, skipping);
+    Outcome skipping = evaluate(csv, data.resolve("test"), true);
 
-    assertEquals(1, failStatus, failOut.toString());
-    assertTrue(failErr.toString().contains(csv + " line 3 ("), failErr.toString());
-    assertTrue(failErr.toString().contains("points 36 and 45"), failErr.toString());
+    assertEquals(1, failing.status(), failing.out());
+    assertTrue(failing.err().contains(csv + " line 3 ("), failing.err());
+    assertTrue(failing.err().contains("points 36 and 45"), failing.err());
     assertFalse(failWrote, "a failed evaluation writes no report");
-    assertEquals(0, skipStatus, skipErr.toString());
-    assertTrue(skipOut.toString().contains(csv + " line 3 ("), skipOut.toString());
-    assertTrue(skipOut.toString().contains("faces: 2 from " + csv), skipOut.toString());
+    assertEquals(0, skipping.status(), skipping.err());
+    assertTrue(skipping.out().contains(csv + " line 3 ("), skipping.out());
+    assertTrue(skipping.out().contains("faces: 2 from " + csv), skipping.out());
+  }
+
+  /**
+   * A face crop under the detector's minimum side is a bad row of the CSV, which names its line and
+   * file, instead of a detector error that names only its place in a batch.
+   */
+  @Test
+  void tinyImageIsBadRow() throws IOException {
+    Path data = TestData.facialKeypoints();
+    Path images = Files.createDirectory(folder.resolve("images"));
+    List<String> rows =
+        new ArrayList<>(
+            Files.readAllLines(data.resolve("test_frames_keypoints.csv"), StandardCharsets.UTF_8)
+                .subList(0, 3));
+    for (String row : rows.subList(1, 3)) {
+      String name = row.substring(0, row.indexOf(','));
+      Files.copy(data.resolve("test").resolve(name), images.resolve(name));
+    }
+    BufferedImage tiny = new BufferedImage(12, 14, BufferedImage.TYPE_BYTE_GRAY);
+    ImageIO.write(tiny, "png", images.resolve("tiny.png").toFile());
+    StringBuilder tinyRow = new StringBuilder("tiny.png");
+    for (int point = 0; point < 68; point++) {
+      // Inside the 12x14 image, with the outer eye corners (36 and 45) over a pixel apart.
+      tinyRow.append(',').append(2 + point % 8).append(',').append(3 + point / 10 % 8);
+    }
+    rows.add(2, tinyRow.toString());
+    Path csv = folder.resolve("with_tiny.csv");
+    Files.write(csv, rows, StandardCharsets.UTF_8);
+
+    Outcome failing = evaluate(csv, images, false);
+    Outcome skipping = evaluate(csv, images, true);
+
+    assertEquals(1, failing.status(), failing.out());
+    assertTrue(failing.err().contains(csv + " line 3 (tiny.png)"), failing.err());
+    assertTrue(failing.err().contains("12x14"), failing.err());
+    assertEquals(0, skipping.status(), skipping.err());
+    assertTrue(skipping.out().contains("faces: 2 from " + csv), skipping.out());
+  }
+
+  /** Exit status and printed text of one command line. */
+  private record Outcome(int status, String out, String err) {}
+
+  /**
+   * Evaluates an untrained checkpoint on {@code csv} with images from {@code images} into the
+   * folder evaluation, with {@code --skip-bad-rows} where {@code skipBadRows} is true.
+   */
+  private Outcome evaluate(Path csv, Path images, boolean skipBadRows) throws IOException {
+    Path checkpoint = UntrainedCheckpoint.write(folder);
+    List<String> arguments =
+        new ArrayList<>(
+            List.of(
+                "evaluate",
+                "--checkpoint",
+                checkpoint.toString(),
+                "--csv",
+                csv.toString(),
+                "--images",
+                images.toString(),
+                "--output",
+                folder.resolve("evaluation").toString()));
+    if (skipBadRows) {
+      arguments.add("--skip-bad-rows");
+    }
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    int status = kiln(out, err, arguments.toArray(String[]::new));
+    return new Outcome(status, out.toString(), err.toString());
   }
 
   /** Runs the command line with its failure handler and returns the exit status. */
