@@ -27,7 +27,9 @@ import dev.kiln.nn.loss.Losses;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -187,7 +189,9 @@ final class DoctorCommand implements Callable<Integer> {
     out.println("examining...");
     out.flush();
     Report report = Doctor.examine(input);
+    // Flushed before the write, so that the findings reach the terminal even if it fails.
     out.print(report.toText());
+    out.flush();
     out.println("wrote " + report.write(folder));
     out.flush();
     return report.healthy() ? 0 : PROBLEMS_FOUND;
@@ -206,6 +210,7 @@ final class DoctorCommand implements Callable<Integer> {
     }
     ModelSpec modelSpec = ModelPresets.resolve(model);
     Path folder = output != null ? output : Path.of("doctor-" + Path.of(model).getFileName());
+    requireReportFolder(folder);
     DoctorInput input =
         build(
             modelSpec, data, optimizer, learningRate, weightDecay, loss, limit, 0.15, folder, out);
@@ -228,6 +233,17 @@ final class DoctorCommand implements Callable<Integer> {
               + (Files.exists(run) ? " is not a folder" : ": run folder not found")
               + ": pass --run a folder made by kiln train, such as runs/<date>-<time>");
     }
+    Path folder = output != null ? output : run.resolve(RUN_REPORT_FOLDER);
+    if (output == null
+        && Files.exists(folder, LinkOption.NOFOLLOW_LINKS)
+        && !Files.isDirectory(folder)) {
+      throw new FileSystemException(
+          folder.toString(),
+          null,
+          "is not a folder, but doctor --run writes its report into a folder of that name in the"
+              + " run; move it, or pass --output");
+    }
+    requireReportFolder(folder);
     TrainOptions options = TrainOptions.read(run);
     Path last = run.resolve(Trainer.LAST);
     if (!Files.exists(last)) {
@@ -248,7 +264,7 @@ final class DoctorCommand implements Callable<Integer> {
             options.loss(),
             rows,
             options.validationFraction(),
-            output != null ? output : run.resolve(RUN_REPORT_FOLDER),
+            folder,
             out);
     checkpoint.loadModel(input.model());
     checkpoint.loadOptimizer(input.optimizer());
@@ -284,6 +300,15 @@ final class DoctorCommand implements Callable<Integer> {
               + String.join(", ", ignored)
               + ", or examine a new setup without --run");
     }
+  }
+
+  /**
+   * Checks, before the data loads, that {@code folder} can take the report, so that a file in its
+   * place or in place of doctor.md does not fail the command after the whole examination.
+   */
+  private static void requireReportFolder(Path folder) throws IOException {
+    Main.requireOutputFolder(folder);
+    Main.requireOutputFiles(folder, List.of(Report.FILE_NAME));
   }
 
   /** Names the run's {@code --lr} and, where it differs, the rate saved in the checkpoint. */

@@ -153,6 +153,34 @@ class DoctorRunTest {
     assertTrue(out.toString().contains("wrote " + report), out.toString());
   }
 
+  /**
+   * A file in place of the report folder, or a folder in place of doctor.md, stops the command
+   * before the examination, which would otherwise run to its end and then fail to write.
+   */
+  @Test
+  void reportPlacesCheckedBeforeExamining() throws IOException {
+    Path run = trainOneEpoch();
+    Path file = run.resolve(DoctorCommand.RUN_REPORT_FOLDER);
+    Files.writeString(file, "not a folder");
+    Path output = folder.resolve("elsewhere");
+    Files.createDirectories(output.resolve(Report.FILE_NAME));
+
+    int fileStatus = kiln("doctor", "--run", run.toString());
+    String fileErr = err.toString();
+    err.getBuffer().setLength(0);
+    int folderStatus = examine(run, output);
+
+    assertEquals(DoctorCommand.NOT_EXAMINED, fileStatus, fileErr);
+    assertTrue(fileErr.contains(file + ": "), fileErr);
+    assertTrue(fileErr.contains("--output"), fileErr);
+    assertEquals("not a folder", Files.readString(file));
+    assertEquals(DoctorCommand.NOT_EXAMINED, folderStatus, err.toString());
+    assertTrue(
+        err.toString().contains(output.resolve(Report.FILE_NAME) + ": is a folder"),
+        err.toString());
+    assertFalse(out.toString().contains("examining"), out.toString());
+  }
+
   @Test
   void weightDecayCheckedBeforeData() {
     int status =
