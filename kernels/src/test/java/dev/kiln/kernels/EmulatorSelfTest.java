@@ -87,6 +87,34 @@ class EmulatorSelfTest {
     }
   }
 
+  /**
+   * Lanes whose results are written out by hand from PTX's shfl.sync.bfly, where lane l reads lane
+   * j = l ^ (laneMask & 31) when j <= (l | (width - 1)) and keeps its own value otherwise, so that
+   * this check does not share its formula with the emulator.
+   */
+  @Test
+  void shuffleXorMatchesPtxLanes() {
+    // Rows of laneMask, width, lane and expected value.
+    int[][] cases = {
+      {24, 8, 0, 0}, // source 24 is in a later segment
+      {24, 8, 8, 8}, // source 16 is in a later segment
+      {24, 8, 16, 8}, // source 8 is in an earlier segment
+      {24, 8, 24, 0},
+      {24, 8, 31, 7},
+      {3, 4, 5, 6}, // source 6 is in the lane's own segment
+      {35, 32, 0, 3}, // PTX keeps the low 5 bits of laneMask, 35 & 31 = 3
+      {35, 32, 30, 29},
+    };
+    for (int[] c : cases) {
+      MemorySegment out = support.floats(32);
+      kernels.launch("kiln_selftest_shuffle_xor", Dim3.of(1), Dim3.of(32), 0, out, c[0], c[1]);
+      float[] values = KernelTestSupport.toFloats(out, 32);
+
+      assertEquals(
+          c[3], values[c[2]], "lane " + c[2] + " with laneMask " + c[0] + " and width " + c[1]);
+    }
+  }
+
   @Test
   void votesCoverPartialWarp() {
     int threads = 40; // a full warp and a partial warp of 8 lanes
