@@ -26,6 +26,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Properties;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -52,7 +53,20 @@ public final class Main implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   public static void main(String[] args) {
+    setLoggingDefaults(System.getProperties());
     System.exit(run(args));
+  }
+
+  /**
+   * Sets slf4j-simple's defaults for the command line where no setting is given, for example by
+   * {@code KILN_JAVA_OPTIONS=-Dorg.slf4j.simpleLogger.defaultLogLevel=info}. Library log lines show
+   * only from WARN up, on standard error, because the commands print their own progress. A
+   * simplelogger.properties file in the jar would also set the logging of every service that embeds
+   * kiln.
+   */
+  static void setLoggingDefaults(Properties properties) {
+    properties.putIfAbsent("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+    properties.putIfAbsent("org.slf4j.simpleLogger.logFile", "System.err");
   }
 
   /** Runs the command line and returns the exit code, for tests. */

@@ -13,6 +13,7 @@ import dev.kiln.core.backend.cuda.libraries.VendorException;
 import dev.kiln.core.backend.cuda.libraries.VendorSelection;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.util.Properties;
 import jcuda.driver.CUresult;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
@@ -207,5 +208,16 @@ class MainTest {
     assertTrue(large.startsWith("out of Java heap memory: "), large);
     assertTrue(large.contains("its maximum of 3.0 GiB"), large);
     assertTrue(large.contains("such as -Xmx6g"), large);
+  }
+
+  @Test
+  void loggingDefaultsFillGaps() {
+    Properties properties = new Properties();
+    properties.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "debug");
+
+    Main.setLoggingDefaults(properties);
+
+    assertEquals("debug", properties.getProperty("org.slf4j.simpleLogger.defaultLogLevel"));
+    assertEquals("System.err", properties.getProperty("org.slf4j.simpleLogger.logFile"));
   }
 }

@@ -1,6 +1,7 @@
 package dev.kiln.keypoints.predict;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
@@ -54,6 +55,18 @@ class EmbeddingDependenciesTest {
 
     assertEquals(1, providers, "the kiln command's provider, slf4j-simple");
     assertEquals(List.of(), passedOn, "logging providers that dependents would receive");
+  }
+
+  /**
+   * slf4j-simple reads simplelogger.properties from the class path, so a copy in kiln's jar would
+   * set the log level of a service that uses slf4j-simple too. The command line sets its own
+   * defaults in {@code Main.main} instead.
+   */
+  @Test
+  void jarHasNoLoggingSettings() {
+    Path resources = Path.of("src", "main", "resources");
+    assertTrue(Files.isRegularFile(Path.of("pom.xml")), "tests run in the keypoints module folder");
+    assertFalse(Files.exists(resources.resolve("simplelogger.properties")));
   }
 
   /** Returns the trimmed text of {@code parent}'s first child element {@code name}, or "". */
