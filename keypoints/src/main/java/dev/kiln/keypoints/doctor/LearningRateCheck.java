@@ -1,5 +1,6 @@
 package dev.kiln.keypoints.doctor;
 
+import dev.kiln.core.autograd.GradMode;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.plot.LinePlot;
 import dev.kiln.keypoints.train.Batch;
@@ -14,21 +15,29 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A learning-rate range test: from a copy of the weights, the learning rate grows exponentially
- * from {@link #LOWEST} to {@link #HIGHEST} over the steps while the loss is recorded. The loss
- * falls fastest at a good rate and blows up past the largest usable one.
+ * from {@link #LOWEST} to {@link #HIGHEST} over the steps while the loss and the prediction error
+ * are recorded. The error falls fastest at a good rate and blows up past the largest usable one.
+ *
+ * <p>The steepest descent and the divergence are judged on the mean absolute error of the
+ * predictions in normalized target units, not on the loss. That error grows linearly with the
+ * distance from the targets whatever the loss, so the 4x rule means the same for every loss. On the
+ * loss itself, an MSE loss reaches 4 times its lowest value when the errors have only doubled, and
+ * an L1 loss when they have grown fourfold. For the l1 loss the error equals the loss.
  *
  * @param rates the learning rate of each step taken
  * @param losses the smoothed loss after each step: {@code losses[i]} is measured on the next batch
  *     after the step at {@code rates[i]}
- * @param steepest the rate at which the smoothed loss fell fastest
- * @param divergence the rate of the first step after which the smoothed loss exceeded 4 times its
+ * @param errors the smoothed mean absolute error of the predictions, in normalized target units,
+ *     measured by the same forward passes as {@code losses}
+ * @param steepest the rate at which the smoothed error fell fastest to new lows
+ * @param divergence the rate of the first step after which the smoothed error exceeded 4 times its
  *     lowest value or was not a number, or NaN when no step did
- *     <p>NOTE: in a short sweep the estimate can be far off: with 40 steps, an L1 loss and batch
- *     norm the loss did not diverge even at a rate of 1, so the steepest descent came out near 0.2.
- *     {@link WiringCheck}'s update ratios decide whether the configured rate is too high.
+ *     <p>NOTE: a short sweep can miss the divergence: with 40 steps, an L1 loss and batch norm the
+ *     loss did not diverge even at a rate of 1. {@link WiringCheck}'s update ratios decide whether
+ *     the configured rate is too high.
  */
 public record LearningRateCheck(
-    double[] rates, double[] losses, double steepest, double divergence) {
+    double[] rates, double[] losses, double[] errors, double steepest, double divergence) {
   private static final Logger LOG = LoggerFactory.getLogger(LearningRateCheck.class);
 
   /** Learning rate of the first step. */
@@ -39,11 +48,10 @@ public record LearningRateCheck(
 
   /**
    * Factor by which the configured rate must lie below the suggested rate to be flagged as too low.
-   * The suggestion is rough. With kiln doctor --limit 300 at the default rate of 1e-3, setups that
-   * found no problem got suggestions from 6.6e-5 (the default preset, l1 loss) to 0.053 (a
-   * LeNet-like model with a tanh output, mse loss). One model's suggestion was 87 times higher with
-   * smoothl1 than with mse, although Adam's steps do not depend on the scale of the loss. So only a
-   * gap wider than that spread shows that the rate is too low.
+   * The suggestion is rough. In sweeps of 100 steps on the faces of kiln doctor --limit 300, the
+   * default preset and LeNet-like models, with and without a tanh output, got suggestions from
+   * 5.0e-5 to 8.7e-5 with each of the l1, smoothl1 and mse losses. Other models may lie outside
+   * that range, so only a gap far wider than it shows that the rate is too low.
    */
   static final double TOO_LOW_FACTOR = 100;
 
@@ -69,14 +77,17 @@ public record LearningRateCheck(
   /**
    * Takes {@code steps} optimizer steps at growing rates. The loss that a step at {@code rates[i]}
    * produced is measured by the next forward pass, on the next batch, so that pass's smoothed loss
-   * is stored as {@code losses[i]}. The sweep thus runs one forward pass more than it takes steps.
+   * and error are stored at index {@code i}. The sweep thus runs one forward pass more than it
+   * takes steps.
    */
   private static LearningRateCheck sweep(DoctorInput input, List<Batch> batches, int steps) {
     Optimizer optimizer = input.optimizer();
     double growth = Math.pow(HIGHEST / LOWEST, 1.0 / (steps - 1));
     double[] rates = new double[steps];
     double[] losses = new double[steps];
-    double average = 0;
+    double[] errors = new double[steps];
+    double averageLoss = 0;
+    double averageError = 0;
     double lowest = Double.POSITIVE_INFINITY;
     double divergence = Double.NaN;
     int stepsTaken = 0;
@@ -85,20 +96,25 @@ public record LearningRateCheck(
       DeadlineReached.check(input.options());
       Batch batch = batches.get(pass % batches.size());
       optimizer.zeroGrad();
-      Tensor loss = input.loss().compute(input.model().forward(batch.images()), batch.targets());
-      average = SMOOTHING * average + (1 - SMOOTHING) * loss.item();
+      Tensor prediction = input.model().forward(batch.images());
+      Tensor loss = input.loss().compute(prediction, batch.targets());
+      averageLoss = SMOOTHING * averageLoss + (1 - SMOOTHING) * loss.item();
+      averageError =
+          SMOOTHING * averageError + (1 - SMOOTHING) * meanAbsoluteError(prediction, batch);
       // Dividing by 1 - SMOOTHING^n removes the pull towards the starting value 0 of the average,
       // the bias correction of Adam's m-hat.
-      double smoothed = average / (1 - Math.pow(SMOOTHING, pass + 1));
+      double correction = 1 - Math.pow(SMOOTHING, pass + 1);
+      double error = averageError / correction;
       if (pass > 0) {
         int step = pass - 1;
-        losses[step] = smoothed;
-        if (!Double.isFinite(smoothed) || (step >= 2 && smoothed > 4 * lowest)) {
+        losses[step] = averageLoss / correction;
+        errors[step] = error;
+        if (!Double.isFinite(error) || (step >= 2 && error > 4 * lowest)) {
           divergence = rates[step];
           break;
         }
       }
-      lowest = Math.min(lowest, smoothed);
+      lowest = Math.min(lowest, error);
       if (pass == steps) {
         break;
       }
@@ -112,27 +128,45 @@ public record LearningRateCheck(
     }
     rates = Arrays.copyOf(rates, stepsTaken);
     losses = Arrays.copyOf(losses, stepsTaken);
-    return new LearningRateCheck(rates, losses, steepest(rates, losses), divergence);
+    errors = Arrays.copyOf(errors, stepsTaken);
+    return new LearningRateCheck(rates, losses, errors, steepest(rates, errors), divergence);
+  }
+
+  /** Returns the mean absolute difference between the prediction and the batch's targets. */
+  private static double meanAbsoluteError(Tensor prediction, Batch batch) {
+    try (var _ = GradMode.noGrad()) {
+      return prediction.detach().sub(batch.targets()).abs().mean().item();
+    }
   }
 
   /**
-   * Returns the rate in the middle of the steepest relative fall of the smoothed loss over a span
-   * of steps. The span is the steps of one decade of rates, at least 3. Over 3 steps only, the
-   * noise between batches at the tiny rates of the sweep's start looked steeper than the real
-   * descent, so the suggestion came out near the lowest rate.
+   * Returns the rate in the middle of the steepest relative fall of the running minimum of {@code
+   * values}, a smoothed curve such as the sweep's errors, over a span of steps. The span is the
+   * steps of one decade of rates, at least 3. Over 3 steps only, the noise between batches at the
+   * tiny rates of the sweep's start looked steeper than the real descent, so the suggestion came
+   * out near the lowest rate. The running minimum counts only falls to new lows. On the curve
+   * itself, the recovery after a spike that stayed under the divergence threshold looked like the
+   * steepest descent: a LeNet-like model with a tanh output got 0.19, a rate at which it did not
+   * learn at all. Raising the values to a positive power keeps the order of their ratios, so it
+   * returns the same rate for an error and for its square.
    */
-  static double steepest(double[] rates, double[] losses) {
+  static double steepest(double[] rates, double[] values) {
     int span = 3;
     if (rates.length >= 2 && rates[1] > rates[0]) {
       span = Math.max(span, (int) Math.round(Math.log(10) / Math.log(rates[1] / rates[0])));
     }
+    double[] lows = new double[values.length];
     double best = 0;
     double rate = rates[rates.length / 2];
-    for (int i = span; i < losses.length; i++) {
-      if (!Double.isFinite(losses[i])) {
+    for (int i = 0; i < values.length; i++) {
+      if (!Double.isFinite(values[i])) {
         break;
       }
-      double slope = (losses[i] - losses[i - span]) / losses[i - span];
+      lows[i] = i == 0 ? values[i] : Math.min(lows[i - 1], values[i]);
+      if (i < span) {
+        continue;
+      }
+      double slope = (lows[i] - lows[i - span]) / lows[i - span];
       if (slope < best) {
         best = slope;
         rate = rates[i - span / 2];
@@ -157,35 +191,45 @@ public record LearningRateCheck(
         bench.input().optimizer().learningRate(), options.learningRateSource(), png);
   }
 
-  /** Writes the loss against the learning rate to {@code folder}, or returns null. */
+  /** Writes the loss and the error against the learning rate to {@code folder}, or returns null. */
   Path plot(Path folder) {
     if (folder == null || rates.length < 2) {
       return null;
     }
     double[] logRates = new double[rates.length];
-    List<Double> finite = new ArrayList<>();
     for (int i = 0; i < rates.length; i++) {
       logRates[i] = Math.log10(rates[i]);
-      if (Double.isFinite(losses[i])) {
-        finite.add(losses[i]);
-      }
     }
-    int count = finite.size();
+    LinePlot plot =
+        new LinePlot("Learning-rate range test")
+            .xLabel("log10(learning rate)")
+            .yLabel("smoothed value");
+    addFinite(plot, "loss", logRates, losses);
+    addFinite(plot, "mean absolute error", logRates, errors);
     Path png = folder.resolve("doctor-lr-range.png");
     try {
-      new LinePlot("Learning-rate range test")
-          .xLabel("log10(learning rate)")
-          .yLabel("smoothed loss")
-          .add(
-              "loss",
-              Arrays.copyOf(logRates, count),
-              finite.stream().mapToDouble(Double::doubleValue).toArray())
-          .writePng(png, 800, 500);
+      plot.writePng(png, 800, 500);
       return png;
     } catch (IOException e) {
       LOG.warn("could not write the learning-rate plot {}: {}", png, e.toString());
       return null;
     }
+  }
+
+  /** Adds the points of {@code y} that are finite, with their {@code x}, as a line. */
+  private static void addFinite(LinePlot plot, String name, double[] x, double[] y) {
+    List<Double> keptX = new ArrayList<>();
+    List<Double> keptY = new ArrayList<>();
+    for (int i = 0; i < y.length; i++) {
+      if (Double.isFinite(y[i])) {
+        keptX.add(x[i]);
+        keptY.add(y[i]);
+      }
+    }
+    plot.add(
+        name,
+        keptX.stream().mapToDouble(Double::doubleValue).toArray(),
+        keptY.stream().mapToDouble(Double::doubleValue).toArray());
   }
 
   /**
@@ -264,13 +308,14 @@ public record LearningRateCheck(
     return other instanceof LearningRateCheck o
         && Arrays.equals(rates, o.rates)
         && Arrays.equals(losses, o.losses)
+        && Arrays.equals(errors, o.errors)
         && Double.compare(steepest, o.steepest) == 0
         && Double.compare(divergence, o.divergence) == 0;
   }
 
   @Override
   public int hashCode() {
-    return 31 * Arrays.hashCode(rates) + Arrays.hashCode(losses);
+    return 31 * (31 * Arrays.hashCode(rates) + Arrays.hashCode(losses)) + Arrays.hashCode(errors);
   }
 
   @Override

@@ -1,5 +1,6 @@
 package dev.kiln.keypoints.doctor;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -21,9 +22,11 @@ import dev.kiln.nn.loss.Losses;
 import dev.kiln.nn.optim.Adam;
 import dev.kiln.nn.optim.Optimizer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.DoubleUnaryOperator;
 import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 
@@ -81,10 +84,20 @@ class DoctorChecksTest {
       Function<List<Sample>, Batch> collate,
       List<EpochRecord> history,
       DoctorOptions options) {
+    return input("l1", model, optimizer, collate, history, options);
+  }
+
+  private static DoctorInput input(
+      String loss,
+      Sequential model,
+      Optimizer optimizer,
+      Function<List<Sample>, Batch> collate,
+      List<EpochRecord> history,
+      DoctorOptions options) {
     return new DoctorInput(
         model,
         optimizer,
-        Losses.parse("l1"),
+        Losses.parse(loss),
         faces("train-", 40, 1),
         UNCHANGED,
         faces("validation-", 12, 2),
@@ -213,6 +226,55 @@ class DoctorChecksTest {
     assertTrue(check.losses()[10] > 1e3, "the loss after step 10 has blown up");
   }
 
+  /**
+   * The same predictions judged with the mse and the l1 loss diverge at the same step. An output
+   * bias of 1000 times the rate moves the predictions away from the targets as the rate grows. The
+   * mse loss reaches 4 times its lowest value when the error has about doubled, steps before the l1
+   * loss does, so a rule on the loss would call the mse sweep diverged earlier.
+   */
+  @Test
+  void rangeTestDivergenceIndependentOfLoss() {
+    Map<String, LearningRateCheck> checks = new LinkedHashMap<>();
+    for (String loss : List.of("mse", "l1")) {
+      Sequential model = model(LINEAR_MODEL);
+      DoctorInput input =
+          input(
+              loss,
+              model,
+              new ConstantOutputOptimizer(model.parameters(), rate -> 1000 * rate),
+              DoctorInput.standardCollate(NORMALIZATION),
+              List.of(),
+              DoctorOptions.defaults().withBatchSize(4));
+      checks.put(loss, LearningRateCheck.measure(Workbench.of(input)));
+    }
+    LearningRateCheck mse = checks.get("mse");
+    LearningRateCheck l1 = checks.get("l1");
+    int diverged = l1.rates().length - 1;
+
+    assertFalse(Double.isNaN(l1.divergence()), "the l1 sweep diverges");
+    assertEquals(l1.divergence(), mse.divergence(), "the rate of the diverging step");
+    assertArrayEquals(l1.errors(), mse.errors(), 1e-6, "the errors of both sweeps");
+    assertArrayEquals(l1.losses(), l1.errors(), 1e-6, "for l1 the error is the loss");
+    assertTrue(
+        firstAboveFourTimesLowest(mse.losses()) < diverged,
+        "the mse loss passes 4 times its lowest value before the diverging step "
+            + diverged
+            + ": "
+            + Arrays.toString(mse.losses()));
+  }
+
+  /** Returns the index of the first value above 4 times the lowest value before it, or -1. */
+  private static int firstAboveFourTimesLowest(double[] values) {
+    double lowest = Double.POSITIVE_INFINITY;
+    for (int i = 0; i < values.length; i++) {
+      if (values[i] > 4 * lowest) {
+        return i;
+      }
+      lowest = Math.min(lowest, values[i]);
+    }
+    return -1;
+  }
+
   @Test
   void overfitEvidenceSaysDropoutIsOn() {
     Sequential model = model(DROPOUT_MODEL);
@@ -270,20 +332,21 @@ class DoctorChecksTest {
   }
 
   /**
-   * An optimizer whose every step sets the weights to 0 and the biases to {@code bias}, so that
-   * after one step the model predicts that constant for every coordinate of every face.
+   * An optimizer whose every step ignores the gradients and sets the weights to 0 and the biases to
+   * {@code bias} of the learning rate, so that after one step the model predicts that value for
+   * every coordinate of every face.
    */
   private static final class ConstantOutputOptimizer extends Optimizer {
-    private final double bias;
+    private final DoubleUnaryOperator bias;
 
-    ConstantOutputOptimizer(List<Tensor> parameters, double bias) {
+    ConstantOutputOptimizer(List<Tensor> parameters, DoubleUnaryOperator bias) {
       super(parameters, 1e-3);
       this.bias = bias;
     }
 
     @Override
     protected void update(int index, Tensor parameter, Tensor grad, Map<String, Tensor> state) {
-      double value = parameter.dim() == 1 ? bias : 0;
+      double value = parameter.dim() == 1 ? bias.applyAsDouble(learningRate()) : 0;
       parameter.copyFrom(Tensor.full(value, parameter.dtype(), parameter.shape()));
     }
 
@@ -311,7 +374,7 @@ class DoctorChecksTest {
     DoctorInput input =
         input(
             model,
-            new ConstantOutputOptimizer(model.parameters(), 0.5),
+            new ConstantOutputOptimizer(model.parameters(), rate -> 0.5),
             DoctorInput.standardCollate(NORMALIZATION),
             List.of(),
             DoctorOptions.defaults().withBatchSize(4).withSteps(5, 10));
@@ -510,7 +573,7 @@ class DoctorChecksTest {
   void rangeTestFlagsRateFarBelowSuggestion() {
     double[] rates = {1e-6, 1e-5, 1e-4, 1e-3};
     double[] losses = {0.1, 0.09, 0.05, 0.4};
-    LearningRateCheck check = new LearningRateCheck(rates, losses, 4e-4, 1e-2);
+    LearningRateCheck check = new LearningRateCheck(rates, losses, losses, 4e-4, 1e-2);
 
     Finding low = find(check.findings(1e-7, "--lr", null), "learning-rate-too-low");
 
@@ -525,7 +588,7 @@ class DoctorChecksTest {
   void rangeTestAcceptsRateNearSuggestion() {
     double[] rates = {1e-6, 1e-5, 1e-4, 1e-3};
     double[] losses = {0.1, 0.09, 0.05, 0.04};
-    LearningRateCheck check = new LearningRateCheck(rates, losses, 0.05, Double.NaN);
+    LearningRateCheck check = new LearningRateCheck(rates, losses, losses, 0.05, Double.NaN);
 
     List<Finding> findings = check.findings(1e-3, "--lr", null);
 
@@ -556,5 +619,52 @@ class DoctorChecksTest {
 
     assertTrue(steepest > rates[50], "steepest " + steepest);
     assertTrue(steepest < rates[80], "steepest " + steepest);
+  }
+
+  /**
+   * Returns a sweep's smoothed error over 100 rates from 1e-6 to 1: a fall from 1.0 to 0.4 around
+   * step 40, then a spike to 0.9 around step 70 and the recovery to 0.4. Over a decade of steps the
+   * recovery falls 55% and the descent 50%.
+   */
+  private static double[][] sweepWithSpike() {
+    int steps = 100;
+    double[] rates = new double[steps];
+    double[] errors = new double[steps];
+    for (int i = 0; i < steps; i++) {
+      rates[i] = 1e-6 * Math.pow(1e6, i / (steps - 1.0));
+      errors[i] = 0.7 - 0.3 * Math.tanh((i - 40) / 8.0) + 0.5 * Math.exp(-Math.pow(i - 70, 2) / 20);
+    }
+    return new double[][] {rates, errors};
+  }
+
+  /** A recovery after a spike reaches no new low, so it is not the steepest descent. */
+  @Test
+  void steepestDescentIgnoresRecoveryAfterSpike() {
+    double[][] sweep = sweepWithSpike();
+    double[] rates = sweep[0];
+
+    double steepest = LearningRateCheck.steepest(rates, sweep[1]);
+
+    assertTrue(steepest > rates[30], "steepest " + steepest);
+    assertTrue(steepest < rates[50], "steepest " + steepest);
+  }
+
+  /**
+   * An error and its square, as the l1 and the mse loss would measure it, fall fastest together.
+   */
+  @Test
+  void steepestDescentSameForSquaredCurve() {
+    double[][] sweep = sweepWithSpike();
+    double[] rates = sweep[0];
+    double[] errors = sweep[1];
+    double[] squares = new double[errors.length];
+    for (int i = 0; i < errors.length; i++) {
+      squares[i] = errors[i] * errors[i];
+    }
+
+    assertEquals(
+        LearningRateCheck.steepest(rates, errors),
+        LearningRateCheck.steepest(rates, squares),
+        "steepest of the square");
   }
 }
