@@ -105,6 +105,14 @@ public record LearningRateCheck(
       // the bias correction of Adam's m-hat.
       double correction = 1 - Math.pow(SMOOTHING, pass + 1);
       double error = averageError / correction;
+      if (pass == 0 && !Double.isFinite(error)) {
+        // No rate has been applied yet, so a sweep would blame the first, tiny rate.
+        throw new IllegalStateException(
+            "the predictions on the first batch are "
+                + error
+                + " before the first step, so no learning rate is to blame. Find the layer whose"
+                + " output is not finite.");
+      }
       if (pass > 0) {
         int step = pass - 1;
         losses[step] = averageLoss / correction;
@@ -181,7 +189,8 @@ public record LearningRateCheck(
     try {
       result = measure(bench);
     } catch (IllegalStateException e) {
-      // The optimizer cannot step, which the wiring and one-batch checks report.
+      // The optimizer cannot step, or the model predicts NaN or infinity before any step. The
+      // wiring, activation and one-batch checks report those.
       return List.of(
           Finding.info("learning-rate", "Learning-rate range test skipped.", e.getMessage()));
     }

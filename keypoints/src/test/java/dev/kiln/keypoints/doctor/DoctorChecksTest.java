@@ -568,6 +568,35 @@ class DoctorChecksTest {
     assertTrue(high.fix().contains("bounces around its starting value"), high.fix());
   }
 
+  /** Returns the linear model with every weight and bias NaN, so that it predicts NaN. */
+  private static Sequential nanModel() {
+    Sequential model = model(LINEAR_MODEL);
+    try (var _ = GradMode.noGrad()) {
+      for (Tensor parameter : model.parameters()) {
+        parameter.copyFrom(Tensor.full(Double.NaN, parameter.dtype(), parameter.shape()));
+      }
+    }
+    return model;
+  }
+
+  /**
+   * Predictions that are NaN before the first step are no learning rate's fault, so the range test
+   * suggests no rate.
+   */
+  @Test
+  void rangeTestSkipsNaNBeforeFirstStep() {
+    Sequential model = nanModel();
+    DoctorInput input = input(model, new Adam(model.parameters()));
+
+    List<Finding> findings = LearningRateCheck.run(Workbench.of(input));
+
+    assertEquals(List.of("learning-rate"), findings.stream().map(Finding::code).toList());
+    Finding skipped = findings.get(0);
+    assertEquals(Severity.INFO, skipped.severity());
+    assertEquals("Learning-rate range test skipped.", skipped.title());
+    assertTrue(skipped.evidence().contains("before the first step"), skipped.evidence());
+  }
+
   /** A rate 4,000 times below the range test's suggestion gets a warning with both rates. */
   @Test
   void rangeTestFlagsRateFarBelowSuggestion() {
