@@ -76,6 +76,20 @@ public final class OverfitCheck {
             null));
   }
 
+  /** Returns the finding of a loss that is {@code value} before the first step. */
+  private static List<Finding> notFiniteBeforeTraining(double value) {
+    return List.of(
+        new Finding(
+            Severity.CRITICAL,
+            "overfit-diverged",
+            Finding.SYMPTOM,
+            "The loss on one batch is " + value + " before the first training step.",
+            "loss at step 1, before any update: " + value,
+            "No learning rate causes this. Find the layer whose output is not finite, and check"
+                + " the other findings for the cause.",
+            null));
+  }
+
   private static List<Finding> examine(DoctorInput input, Batch batch, int steps) {
     double constantShapeLoss =
         ConstantShapes.of(List.of(batch)).lowestLoss(batch.targets(), input.loss());
@@ -88,6 +102,9 @@ public final class OverfitCheck {
       input.optimizer().zeroGrad();
       Tensor loss = input.loss().compute(input.model().forward(batch.images()), batch.targets());
       double value = loss.item();
+      if (!Double.isFinite(value) && step == 1) {
+        return notFiniteBeforeTraining(value);
+      }
       if (!Double.isFinite(value)) {
         return diverged(value, "at step " + step, first);
       }

@@ -597,6 +597,19 @@ class DoctorChecksTest {
     assertTrue(skipped.evidence().contains("before the first step"), skipped.evidence());
   }
 
+  /** A loss that is NaN before any step is not blamed on training or on the learning rate. */
+  @Test
+  void overfitNaNBeforeFirstStepBlamesModel() {
+    Sequential model = nanModel();
+    DoctorInput input = input(model, new Adam(model.parameters()));
+
+    Finding nan = find(OverfitCheck.run(Workbench.of(input)), "overfit-diverged");
+
+    assertEquals(Severity.CRITICAL, nan.severity());
+    assertEquals("The loss on one batch is NaN before the first training step.", nan.title());
+    assertFalse(nan.fix().contains("Lower the learning rate"), nan.fix());
+  }
+
   /** A rate 4,000 times below the range test's suggestion gets a warning with both rates. */
   @Test
   void rangeTestFlagsRateFarBelowSuggestion() {
