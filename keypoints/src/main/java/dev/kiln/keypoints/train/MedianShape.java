@@ -8,9 +8,11 @@ import java.util.Arrays;
  *
  * <p>A median needs the targets themselves, not a running sum, so this keeps them, but only those
  * of the first {@value #MAX_FACES} faces. That covers the first epoch of the full training set
- * (about 2,700 faces after the validation split) and takes at most 2.2 MB for 136 coordinates. The
- * faces beyond it come from later epochs, which are new augmentations of the same faces with
- * targets from the same distribution, so the median of the faces kept estimates theirs as well.
+ * (about 2,700 faces after the validation split) and takes at most 2.2 MB for 136 coordinates. On
+ * that set the faces beyond it come from later epochs, which are new augmentations of the same
+ * faces with targets from the same distribution, so the median of the faces kept estimates theirs
+ * as well. On a training set of more than 4,096 faces, the faces kept are those that the shuffled
+ * first epoch visits first, a random sample of the set, and their median estimates the set's.
  */
 public final class MedianShape {
   /** Faces whose targets are kept. */
