@@ -274,7 +274,7 @@ public record LearningRateCheck(
               Finding.MEASURED,
               "The learning rate "
                   + Stats.format(configured)
-                  + " is too high: the loss starts to blow up at "
+                  + " is too high: the prediction error starts to blow up at "
                   + Stats.format(divergence)
                   + ".",
               evidence,
