@@ -241,7 +241,7 @@ public final class KeypointDetector {
    */
   public double[] predict(GrayImage image) {
     Objects.requireNonNull(image, "image must not be null");
-    requireValid(image, "image");
+    requireValid(image, null);
     return run(List.of(image)).get(0);
   }
 
@@ -300,14 +300,18 @@ public final class KeypointDetector {
     return result;
   }
 
-  /** Checks the size limits and the pixel range, naming the image {@code name} in errors. */
+  /**
+   * Checks the size limits and the pixel range. Errors start with {@code name}, such as {@code
+   * images[3]}, unless it is null, as for a single image, whose caller adds the file name.
+   */
   private static void requireValid(GrayImage image, String name) {
+    String prefix = name == null ? "" : name + ": ";
     if (!GrayImage.isWithinLimits(image.width(), image.height())) {
       throw new IllegalArgumentException(
-          name + ": " + GrayImage.describeLimitViolation(image.width(), image.height()));
+          prefix + GrayImage.describeLimitViolation(image.width(), image.height()));
     }
     if (isTooSmall(image)) {
-      throw new IllegalArgumentException(name + ": " + describeTooSmall(image));
+      throw new IllegalArgumentException(prefix + describeTooSmall(image));
     }
 
     float[] pixels = image.pixels();
@@ -316,8 +320,8 @@ public final class KeypointDetector {
       // Written so that NaN fails too.
       if (!(value >= 0f && value <= 1f)) {
         throw new IllegalArgumentException(
-            name
-                + ": pixel "
+            prefix
+                + "pixel "
                 + index
                 + " (x="
                 + index % image.width()
