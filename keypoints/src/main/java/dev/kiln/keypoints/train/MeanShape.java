@@ -2,7 +2,8 @@ package dev.kiln.keypoints.train;
 
 /**
  * The mean of the targets of the batches added so far, one value per coordinate: the shape that a
- * model which ignores the image learns to predict, and so the baseline that a model must beat.
+ * model which ignores the image learns under MSE loss. {@link ConstantShapes} pairs it with the
+ * median, which such a model learns under L1 loss.
  */
 public final class MeanShape {
   private double[] sums;

@@ -24,23 +24,24 @@ public final class MedianShape {
 
   /** Keeps the targets of {@code batch}, one row per face, while fewer than MAX_FACES are kept. */
   public void add(Batch batch) {
+    // Once full, return before copying the targets, because the trainer calls this every step.
+    int newFaces = Math.min(batch.size(), MAX_FACES - faces);
+    if (newFaces <= 0) {
+      return;
+    }
     float[] rows = batch.targets().toFloatArray();
     if (values == null) {
       width = rows.length / batch.size();
       values = new float[0];
     }
-    int kept = Math.min(batch.size(), MAX_FACES - faces);
-    if (kept <= 0) {
-      return;
-    }
-    int needed = (faces + kept) * width;
+    int needed = (faces + newFaces) * width;
     if (needed > values.length) {
       // Doubling keeps the copies linear in the number of values kept.
       values =
           Arrays.copyOf(values, Math.max(needed, Math.min(2 * values.length, MAX_FACES * width)));
     }
-    System.arraycopy(rows, 0, values, faces * width, kept * width);
-    faces += kept;
+    System.arraycopy(rows, 0, values, faces * width, newFaces * width);
+    faces += newFaces;
   }
 
   /**
