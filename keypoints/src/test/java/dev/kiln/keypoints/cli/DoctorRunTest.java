@@ -68,23 +68,28 @@ class DoctorRunTest {
   }
 
   /**
-   * Runs a short {@code kiln doctor --run} on {@code run} into {@code doctor}; returns the status.
+   * Runs a short {@code kiln doctor --run} on {@code run} into {@code doctor}, or into its default
+   * folder where {@code doctor} is null; returns the status.
    */
   private int examine(Path run, Path doctor) {
-    return kiln(
-        "doctor",
-        "--run",
-        run.toString(),
-        "--limit",
-        "60",
-        "--batch-size",
-        "4",
-        "--overfit-steps",
-        "5",
-        "--range-steps",
-        "10",
-        "--output",
-        doctor.toString());
+    List<String> arguments =
+        new ArrayList<>(
+            List.of(
+                "doctor",
+                "--run",
+                run.toString(),
+                "--limit",
+                "60",
+                "--batch-size",
+                "4",
+                "--overfit-steps",
+                "5",
+                "--range-steps",
+                "10"));
+    if (doctor != null) {
+      arguments.addAll(List.of("--output", doctor.toString()));
+    }
+    return kiln(arguments.toArray(String[]::new));
   }
 
   @Test
@@ -132,19 +137,7 @@ class DoctorRunTest {
     Path automatic = run.resolve(Report.FILE_NAME);
     Files.writeString(automatic, "examined during training");
 
-    int examined =
-        kiln(
-            "doctor",
-            "--run",
-            run.toString(),
-            "--limit",
-            "60",
-            "--batch-size",
-            "4",
-            "--overfit-steps",
-            "5",
-            "--range-steps",
-            "10");
+    int examined = examine(run, null);
 
     assertTrue(examined == 0 || examined == 1, "exit code " + examined + ": " + err);
     assertEquals("examined during training", Files.readString(automatic));
