@@ -16,8 +16,10 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Each check can also be called on its own through {@link DataCheck}, {@link WiringCheck},
  * {@link StructureCheck}, {@link ModelCheck}, {@link ActivationCheck}, {@link OverfitCheck}, {@link
- * LearningRateCheck} and {@link BaselineCheck}. The checks that train put the weights, the batch
- * norm statistics, the module modes and the optimizer state back afterwards.
+ * LearningRateCheck} and {@link BaselineCheck}. The checks that train or switch modes put the
+ * weights, the batch norm statistics, the module modes, the optimizer state and the state of the
+ * dropout layers' generators back afterwards. So each check starts from the same state whichever
+ * checks ran before it, and a check run alone gives the same result as in a full examination.
  */
 public final class Doctor {
   private static final Logger LOG = LoggerFactory.getLogger(Doctor.class);

@@ -1,8 +1,10 @@
 package dev.kiln.keypoints.doctor;
 
 import dev.kiln.core.autograd.GradMode;
+import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.nn.Module;
+import dev.kiln.nn.layers.Dropout;
 import dev.kiln.nn.optim.Optimizer;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
@@ -11,14 +13,25 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A copy of a model's parameters, buffers and module modes and of an optimizer's state, so that a
- * check can train and then put everything back as it was.
+ * A copy of everything that decides what a model's next training steps do, so that a check can
+ * train and then put it all back. It covers the parameters, the buffers such as batch norm's
+ * running statistics, each module's mode, the optimizer's state (Adam's moments and step counts)
+ * and learning rate, and the state of the generators that the dropout layers draw their masks from.
+ *
+ * <p>The generators matter as much as the weights. Without them, a check would draw other dropout
+ * masks depending on how many training passes the checks before it ran, and so give another result.
+ *
+ * <p>NOTE: only the generators of {@link Dropout} layers are saved. A layer of another kind that
+ * draws random numbers in {@code forward} would need its generator added here. On a GPU where cuDNN
+ * draws the masks, cuDNN's own random state advances whatever the generator's state, so the masks
+ * do not repeat there. The doctor runs its checks on the CPU.
  */
 final class ModelState {
   private final Module model;
   private final Optimizer optimizer;
   private final Map<Tensor, Tensor> values = new IdentityHashMap<>();
   private final Map<Module, Boolean> modes = new LinkedHashMap<>();
+  private final Map<Generator, long[]> generators = new IdentityHashMap<>();
   private final Map<String, Tensor> optimizerState;
   private final double learningRate;
 
@@ -37,6 +50,10 @@ final class ModelState {
     }
     for (Module module : modules(model)) {
       modes.put(module, module.isTraining());
+      if (module instanceof Dropout dropout) {
+        // Several layers may share one generator, so each generator is saved once.
+        generators.computeIfAbsent(dropout.generator(), Generator::state);
+      }
     }
     this.optimizerState = optimizer == null ? null : optimizer.stateDict();
     this.learningRate = optimizer == null ? 0 : optimizer.learningRate();
@@ -47,10 +64,11 @@ final class ModelState {
     return new ModelState(model, optimizer);
   }
 
-  /** Puts back the values, modes and optimizer state of the moment of capture. */
+  /** Puts back the values, modes, generator states and optimizer state of the moment of capture. */
   void restore() {
     values.forEach(Tensor::copyFrom);
     modes.forEach((module, training) -> setOwnMode(module, training));
+    generators.forEach(Generator::setState);
     if (optimizer != null) {
       optimizer.loadStateDict(optimizerState);
       optimizer.setLearningRate(learningRate);

@@ -20,12 +20,14 @@ import java.util.function.Function;
  *
  * <p>The examination is advice, so it never changes the run. The doctor's checks build their
  * batches on the CPU, so the model of a run on another device moves to the CPU for the examination
- * and back afterwards. The checks draw dropout masks from the run's generator, so its state is
- * restored. The weights and the optimizer's state are reloaded from the {@code last.safetensors}
- * that the epoch wrote, because a check that fails can leave them half restored. An examination
- * that reaches the end of the run's time limit stops there, with a finding that names the checks
- * left out. A failed examination does not end training: {@code doctor.md} then records the failure,
- * so that a resumed run does not examine the run again.
+ * and back afterwards. The checks draw dropout masks from the run's generator and put its state
+ * back after each check. The examination also restores that state once it ends, so that the run
+ * goes on with the draws it would have made without the doctor, whatever a check does. The weights
+ * and the optimizer's state are reloaded from the {@code last.safetensors} that the epoch wrote,
+ * because a check that fails can leave them half restored. An examination that reaches the end of
+ * the run's time limit stops there, with a finding that names the checks left out. A failed
+ * examination does not end training: {@code doctor.md} then records the failure, so that a resumed
+ * run does not examine the run again.
  */
 final class StallExamination {
   private final TrainOptions options;

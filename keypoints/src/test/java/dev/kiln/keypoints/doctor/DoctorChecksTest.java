@@ -23,9 +23,11 @@ import dev.kiln.nn.optim.Adam;
 import dev.kiln.nn.optim.Optimizer;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.DoubleUnaryOperator;
 import java.util.function.Function;
 import org.junit.jupiter.api.Test;
@@ -261,6 +263,86 @@ class DoctorChecksTest {
             + diverged
             + ": "
             + Arrays.toString(mse.losses()));
+  }
+
+  /**
+   * Returns the range test on {@link #DROPOUT_MODEL} after a one-batch test of {@code overfitSteps}
+   * steps on the same workbench, or without one where {@code overfitSteps} is 0.
+   */
+  private static LearningRateCheck rangeTestAfterOverfit(int overfitSteps) {
+    Sequential model = model(DROPOUT_MODEL);
+    DoctorInput input =
+        input(
+            model,
+            new Adam(model.parameters()).learningRate(1e-3),
+            DoctorInput.standardCollate(NORMALIZATION),
+            List.of(),
+            DoctorOptions.defaults().withBatchSize(4).withSteps(Math.max(1, overfitSteps), 20));
+    Workbench bench = Workbench.of(input);
+    if (overfitSteps > 0) {
+      OverfitCheck.run(bench);
+    }
+    return LearningRateCheck.measure(bench);
+  }
+
+  /**
+   * The one-batch test trains with dropout on, so it draws masks. The range test after it must
+   * start from the same weights, optimizer state and masks whatever the one-batch test's length.
+   */
+  @Test
+  void rangeTestIndependentOfOverfitSteps() {
+    LearningRateCheck alone = rangeTestAfterOverfit(0);
+
+    assertEquals(alone, rangeTestAfterOverfit(3), "after a one-batch test of 3 steps");
+    assertEquals(alone, rangeTestAfterOverfit(30), "after a one-batch test of 30 steps");
+  }
+
+  /**
+   * Returns the findings of {@code checks} on {@link #DROPOUT_MODEL}, with one generator for the
+   * weights, the dropout masks and the faces, as {@code kiln doctor} builds them.
+   */
+  private static List<Finding> examineWithSharedGenerator(Set<Check> checks, int overfitSteps) {
+    Generator generator = new Generator(7);
+    Sequential model = ModelSpec.parse(DROPOUT_MODEL, "test").build(DType.FLOAT32, generator);
+    DoctorInput input =
+        new DoctorInput(
+            model,
+            new Adam(model.parameters()),
+            Losses.parse("l1"),
+            faces("train-", 40, 1),
+            UNCHANGED,
+            faces("validation-", 12, 2),
+            UNCHANGED,
+            NORMALIZATION,
+            DoctorInput.standardCollate(NORMALIZATION),
+            generator,
+            List.of(),
+            DoctorOptions.defaults()
+                .withChecks(checks)
+                .withBatchSize(4)
+                .withSteps(overfitSteps, 20));
+    return Doctor.examine(input).findings();
+  }
+
+  /** Returns the range test's findings, whose codes start with {@code learning-rate}. */
+  private static List<Finding> rangeFindings(List<Finding> findings) {
+    return findings.stream().filter(finding -> finding.code().startsWith("learning-rate")).toList();
+  }
+
+  @Test
+  void checksAloneMatchFullExamination() {
+    List<Finding> all = examineWithSharedGenerator(EnumSet.allOf(Check.class), 10);
+    List<Finding> overfit = examineWithSharedGenerator(EnumSet.of(Check.OVERFIT), 10);
+    List<Finding> range = examineWithSharedGenerator(EnumSet.of(Check.LEARNING_RATE), 10);
+    List<Finding> longerOverfit = examineWithSharedGenerator(EnumSet.allOf(Check.class), 40);
+
+    assertEquals(1, rangeFindings(all).size(), "one range-test finding");
+    assertEquals(find(overfit, "overfit"), find(all, "overfit"), "one-batch test");
+    assertEquals(rangeFindings(range), rangeFindings(all), "range test");
+    assertEquals(
+        rangeFindings(all),
+        rangeFindings(longerOverfit),
+        "range test after a longer one-batch test");
   }
 
   /** Returns the index of the first value above 4 times the lowest value before it, or -1. */

@@ -33,6 +33,11 @@ public class Dropout extends Module {
     return p;
   }
 
+  /** Returns the generator that the training masks are drawn from. */
+  public Generator generator() {
+    return generator;
+  }
+
   @Override
   public Tensor forward(Tensor input) {
     return dev.kiln.core.ops.Dropout.dropout(input, p, isTraining(), generator);
