@@ -55,13 +55,15 @@ public record BaselineCheck(
       }
     }
     Sequential model = bench.input().model();
-    boolean training = model.isTraining();
+    // Restored module by module: model.train() would switch every layer to the model's mode, and
+    // so hide a layer left in the other mode from the modes check that runs later.
+    ModelState state = ModelState.capture(model, null);
     model.eval();
     double modelLoss;
     try {
       modelLoss = bench.meanLoss(bench.validationBatches());
     } finally {
-      model.train(training);
+      state.restore();
     }
     return new BaselineCheck(zero / faces, mean / faces, median / faces, modelLoss);
   }

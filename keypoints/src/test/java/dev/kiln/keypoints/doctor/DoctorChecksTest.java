@@ -345,6 +345,30 @@ class DoctorChecksTest {
         "range test after a longer one-batch test");
   }
 
+  /**
+   * The baseline check switches the model to evaluation mode and back. That must not put a dropout
+   * layer that was left in evaluation mode back into training mode before the modes check looks.
+   */
+  @Test
+  void modesCheckSeesLayerModeAfterBaselines() {
+    Sequential model = model(DROPOUT_MODEL);
+    model.get(3).eval();
+    DoctorInput input =
+        input(
+            model,
+            new Adam(model.parameters()),
+            DoctorInput.standardCollate(NORMALIZATION),
+            List.of(),
+            DoctorOptions.defaults()
+                .withChecks(EnumSet.of(Check.BASELINES, Check.MODES))
+                .withBatchSize(4));
+
+    List<String> codes = codes(Doctor.examine(input));
+
+    assertTrue(codes.contains("mixed-modes"), codes.toString());
+    assertFalse(model.get(3).isTraining(), "the dropout layer is still in evaluation mode");
+  }
+
   /** Returns the index of the first value above 4 times the lowest value before it, or -1. */
   private static int firstAboveFourTimesLowest(double[] values) {
     double lowest = Double.POSITIVE_INFINITY;
