@@ -48,10 +48,10 @@ public record LearningRateCheck(
 
   /**
    * Factor by which the configured rate must lie below the suggested rate to be flagged as too low.
-   * The suggestion is rough. In sweeps of 100 steps on the faces of kiln doctor --limit 300, the
-   * default preset and LeNet-like models, with and without a tanh output, got suggestions from
-   * 5.0e-5 to 8.7e-5 with each of the l1, smoothl1 and mse losses. Other models may lie outside
-   * that range, so only a gap far wider than it shows that the rate is too low.
+   * The suggestion is rough. In sweeps of 100 steps on the faces of kiln doctor --limit 300 with
+   * Adam, the default preset got 1.15e-4 with each of the l1, smoothl1, mse and wing losses, and
+   * lenet-20m got 1.75e-4 with l1. Other models may lie outside that range, so only a gap far wider
+   * than it shows that the rate is too low.
    */
   static final double TOO_LOW_FACTOR = 100;
 
