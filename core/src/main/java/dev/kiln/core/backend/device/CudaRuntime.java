@@ -27,6 +27,7 @@ public final class CudaRuntime implements DeviceRuntime {
   private final CudaContext context;
   private final CudaModule module;
   private final ConstantInts constants = new ConstantInts(this);
+  private final DeviceCounters counters = new DeviceCounters();
 
   private CudaRuntime(CudaContext context, byte[] fatbin) {
     this.context = context;
@@ -77,6 +78,11 @@ public final class CudaRuntime implements DeviceRuntime {
   }
 
   @Override
+  public DeviceCounters counters() {
+    return counters;
+  }
+
+  @Override
   public CachingAllocator allocator() {
     return context.allocator();
   }
@@ -87,6 +93,7 @@ public final class CudaRuntime implements DeviceRuntime {
     CopyRanges.requireDeviceRange("the target of a copy to the device", dst, dstIndex, count);
     context.copies().toDevice(src, srcIndex, dst, dstIndex * Float.BYTES, count);
     DeviceRuntime.keepReachable(dst);
+    counters.countCopyToDevice((long) count * Float.BYTES);
   }
 
   @Override
@@ -95,6 +102,7 @@ public final class CudaRuntime implements DeviceRuntime {
     CopyRanges.requireArrayRange("the target of a copy to the host", dst.length, dstIndex, count);
     context.copies().toHost(src, srcIndex * Float.BYTES, dst, dstIndex, count);
     DeviceRuntime.keepReachable(src);
+    counters.countCopyToHost((long) count * Float.BYTES);
   }
 
   @Override
@@ -107,6 +115,7 @@ public final class CudaRuntime implements DeviceRuntime {
         .deviceToDevice(
             src, srcIndex * Float.BYTES, dst, dstIndex * Float.BYTES, count * Float.BYTES);
     DeviceRuntime.keepReachable(src, dst);
+    counters.countCopyWithinDevice(count * Float.BYTES);
   }
 
   /**
@@ -123,11 +132,13 @@ public final class CudaRuntime implements DeviceRuntime {
     module.launch(kernel, grid, block, dynamicSharedBytes, driverArgs);
     // The launch passed the buffers' addresses only; see DeviceRuntime.keepReachable.
     Reference.reachabilityFence(args);
+    counters.countLaunch(kernel);
   }
 
   @Override
   public void synchronize() {
     context.synchronize();
+    counters.countSynchronize();
   }
 
   /** Does nothing: the context is shared and stays open until {@link CudaContext#close()}. */

@@ -60,10 +60,13 @@ public record DeviceKernels(
   /**
    * Builds every launcher over one runtime, with the products on {@code blas}, and the
    * convolutions, pooling, batch normalization and dropout on {@code dnn}, where those are
-   * non-null.
+   * non-null. Each call of the launchers into {@code blas} or {@code dnn} counts in the runtime's
+   * {@link DeviceRuntime#work()}.
    */
   public static DeviceKernels over(
       DeviceRuntime runtime, VendorBlas blas, VendorDnn dnn, String libraries) {
+    blas = LibraryCallCounting.wrap(VendorBlas.class, blas, "cublas", runtime.counters());
+    dnn = LibraryCallCounting.wrap(VendorDnn.class, dnn, "cudnn", runtime.counters());
     DeviceMatmul matmul = new DeviceMatmul(runtime, blas);
     return new DeviceKernels(
         runtime,

@@ -51,6 +51,18 @@ public interface DeviceRuntime extends AutoCloseable {
   /** Returns this device's cache of small int arrays that kernels read, such as shapes. */
   ConstantInts constants();
 
+  /** Returns the counters of the work that this runtime has issued since it opened. */
+  DeviceCounters counters();
+
+  /**
+   * Returns a snapshot of the work that this device has done since its runtime opened: launches,
+   * copies, synchronizations, library calls and allocations. Subtract an earlier snapshot with
+   * {@link DeviceWork#minus} to get the work in between.
+   */
+  default DeviceWork work() {
+    return counters().snapshot(allocator().stats());
+  }
+
   /**
    * Allocates room for {@code count} floats (or ints, which have the same size).
    *

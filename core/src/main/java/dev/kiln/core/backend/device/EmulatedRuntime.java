@@ -39,6 +39,7 @@ public final class EmulatedRuntime implements DeviceRuntime {
   private final CachingAllocator allocator;
   private final EmulatedKernels kernels;
   private final ConstantInts constants = new ConstantInts(this);
+  private final DeviceCounters counters = new DeviceCounters();
 
   /** Flag set by {@link #close()}, after which launches and copies are rejected. */
   private volatile boolean closed;
@@ -84,6 +85,11 @@ public final class EmulatedRuntime implements DeviceRuntime {
   }
 
   @Override
+  public DeviceCounters counters() {
+    return counters;
+  }
+
+  @Override
   public CachingAllocator allocator() {
     return allocator;
   }
@@ -98,6 +104,7 @@ public final class EmulatedRuntime implements DeviceRuntime {
     MemorySegment.copy(
         src, srcIndex, memory.segment(dst), ValueLayout.JAVA_FLOAT, dstIndex * Float.BYTES, count);
     DeviceRuntime.keepReachable(dst);
+    counters.countCopyToDevice((long) count * Float.BYTES);
   }
 
   @Override
@@ -110,6 +117,7 @@ public final class EmulatedRuntime implements DeviceRuntime {
     MemorySegment.copy(
         memory.segment(src), ValueLayout.JAVA_FLOAT, srcIndex * Float.BYTES, dst, dstIndex, count);
     DeviceRuntime.keepReachable(src);
+    counters.countCopyToHost((long) count * Float.BYTES);
   }
 
   @Override
@@ -129,6 +137,7 @@ public final class EmulatedRuntime implements DeviceRuntime {
         dstIndex * Float.BYTES,
         count * Float.BYTES);
     DeviceRuntime.keepReachable(src, dst);
+    counters.countCopyWithinDevice(count * Float.BYTES);
   }
 
   /**
@@ -143,6 +152,7 @@ public final class EmulatedRuntime implements DeviceRuntime {
     kernels.launch(kernel, grid, block, dynamicSharedBytes, segments);
     // The kernel ran on the buffers' addresses only; see DeviceRuntime.keepReachable.
     Reference.reachabilityFence(args);
+    counters.countLaunch(kernel);
   }
 
   /** Returns the memory of a buffer argument, after checking that it was not freed. */
@@ -151,9 +161,15 @@ public final class EmulatedRuntime implements DeviceRuntime {
     return memory.segment(buffer);
   }
 
-  /** Returns at once: every emulated launch and copy has finished when its call returns. */
+  /**
+   * Counts the call and returns: every emulated launch and copy has finished when its call returns,
+   * so there is nothing to wait for. It is counted all the same, because on a GPU the same call
+   * would stall the host.
+   */
   @Override
-  public void synchronize() {}
+  public void synchronize() {
+    counters.countSynchronize();
+  }
 
   /**
    * Gives the cached blocks back to the host. Blocks still in use stay allocated, and the allocator

@@ -472,6 +472,11 @@ class DeviceMatmulTest {
     }
 
     @Override
+    public DeviceCounters counters() {
+      return memory.counters();
+    }
+
+    @Override
     public void copyToDevice(
         float[] src, int srcIndex, DeviceBuffer dst, long dstIndex, int count) {
       memory.copyToDevice(src, srcIndex, dst, dstIndex, count);
