@@ -1,5 +1,8 @@
 package dev.kiln.benchmarks;
 
+import dev.kiln.core.backend.device.DeviceKernels;
+import dev.kiln.core.backend.device.DeviceRuntime;
+import dev.kiln.core.backend.device.DeviceWork;
 import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Device;
@@ -10,7 +13,9 @@ import dev.kiln.nn.loss.Loss;
 import dev.kiln.nn.loss.MSELoss;
 import dev.kiln.nn.optim.Adam;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.function.LongSupplier;
 import java.util.stream.Collectors;
 
@@ -39,6 +44,13 @@ import java.util.stream.Collectors;
  * step, so the timings include no host-to-device copy. Each step ends with {@code item()} on the
  * loss, which waits for the device's queued kernels, so a step's time on a GPU is the time its work
  * took.
+ *
+ * <p>On {@code cuda} and {@code emulated}, three lines follow the result line with the device work
+ * of the timed steps, per step (see {@link DeviceWork}): one of {@code key=value} counts of
+ * launches, cuBLAS and cuDNN calls, copies each way with their bytes, synchronizations and
+ * allocations, raw ones included, then the launches of each kernel and the calls of each library
+ * function. None of them starts with {@code device=}, which keeps the result line the last one that
+ * gpu-check.sh reads as a result.
  *
  * <p>NOTE: this timer has not yet run on a real GPU, so its cuda timings are unchecked.
  */
@@ -105,15 +117,25 @@ public final class TrainingStepTimer {
     Tensor target = Tensor.of(targets, batch, 136).to(device);
 
     double[] lastLoss = new double[1];
+    // The device's counters are read when the timed steps start and after they end, outside the
+    // clock, so that the work lines cover exactly the timed steps.
+    DeviceRuntime runtime = device.isCpu() ? null : DeviceKernels.of(device).runtime();
+    DeviceWork[] atTimedStart = new DeviceWork[1];
     Timing timing =
         time(
             () -> lastLoss[0] = KeypointWorkload.trainStep(model, optimizer, loss, input, target),
             warmupSteps,
             warmupSeconds,
-            timedSteps);
+            timedSteps,
+            System::nanoTime,
+            () -> atTimedStart[0] = runtime == null ? null : runtime.work());
     String where = "device=" + device + " preset=" + preset + " batch=" + batch;
     where += " threads=" + System.getProperty("kiln.threads", "default");
     System.out.println(resultLine(where, batch, timing, lastLoss[0]));
+    if (runtime != null) {
+      DeviceWork work = runtime.work().minus(atTimedStart[0]);
+      workLines(device, work, timedSteps).forEach(System.out::println);
+    }
   }
 
   /**
@@ -127,19 +149,26 @@ public final class TrainingStepTimer {
    * passed, then times {@code timedSteps} more, one at a time.
    */
   static Timing time(Runnable step, int warmupSteps, double warmupSeconds, int timedSteps) {
-    return time(step, warmupSteps, warmupSeconds, timedSteps, System::nanoTime);
+    return time(step, warmupSteps, warmupSeconds, timedSteps, System::nanoTime, () -> {});
   }
 
   /**
    * Does the work of {@link #time(Runnable, int, double, int)}, reading the timed steps' start and
-   * end from {@code clock} in nanoseconds. The warm-up's time limit always follows {@link
+   * end from {@code clock} in nanoseconds, and running {@code beforeTimed} once between the warm-up
+   * and the first timed step, off the clock. The warm-up's time limit always follows {@link
    * System#nanoTime}.
    */
   static Timing time(
-      Runnable step, int warmupSteps, double warmupSeconds, int timedSteps, LongSupplier clock) {
+      Runnable step,
+      int warmupSteps,
+      double warmupSeconds,
+      int timedSteps,
+      LongSupplier clock,
+      Runnable beforeTimed) {
     long warmupStart = System.nanoTime();
     int warmedUp = Compare.runAtLeast(step, warmupSteps, warmupSeconds);
     double warmupElapsed = (System.nanoTime() - warmupStart) / 1e9;
+    beforeTimed.run();
     double[] millis = new double[timedSteps];
     for (int i = 0; i < timedSteps; i++) {
       long start = clock.getAsLong();
@@ -173,6 +202,37 @@ public final class TrainingStepTimer {
         millis.length,
         median,
         joinMillis(millis));
+  }
+
+  /**
+   * Returns the three lines that follow the result line on a device, which the class comment
+   * describes, with {@code work} divided by the {@code steps} it covers.
+   */
+  static List<String> workLines(Device device, DeviceWork work, int steps) {
+    return List.of(
+        "work per step on "
+            + device
+            + " over "
+            + steps
+            + " timed steps: "
+            + work.summaryPerStep(steps),
+        "launches per step by kernel: " + countsPerStep(work.launchesByKernel(), steps),
+        "library calls per step by function: "
+            + countsPerStep(work.libraryCallsByFunction(), steps));
+  }
+
+  /** Joins {@code name=count} pairs, counts per step, the largest first, or returns "none". */
+  private static String countsPerStep(Map<String, Long> counts, int steps) {
+    if (counts.isEmpty()) {
+      return "none";
+    }
+    return counts.entrySet().stream()
+        .sorted(
+            Map.Entry.<String, Long>comparingByValue()
+                .reversed()
+                .thenComparing(Map.Entry.comparingByKey()))
+        .map(entry -> entry.getKey() + "=" + DeviceWork.perStep(entry.getValue(), steps))
+        .collect(Collectors.joining(" "));
   }
 
   /**

@@ -6,11 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import dev.kiln.core.backend.cuda.CudaAvailability;
+import dev.kiln.core.backend.device.DeviceWork;
+import dev.kiln.core.tensor.Device;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -37,7 +40,9 @@ class GpuCheckScriptTest {
             64,
             new TrainingStepTimer.Timing(5, 3.0, new double[] {9.9, 9.5, 9.7}),
             0.5);
-    Files.writeString(work.resolve("training.log"), "== a stage line\n" + result + "\n");
+    Files.writeString(
+        work.resolve("training.log"),
+        "== a stage line\n" + result + "\n" + String.join("\n", workLines()) + "\n");
 
     String output =
         steps(
@@ -56,6 +61,46 @@ class GpuCheckScriptTest {
     assertTrue(
         Files.readString(work.resolve("steps.log")).contains("verdict=met"),
         Files.readString(work.resolve("steps.log")));
+  }
+
+  @Test
+  void workLinesLeaveResultRow(@TempDir Path work) throws Exception {
+    String result =
+        TrainingStepTimer.resultLine(
+            "device=cuda:0 preset=default batch=32 threads=default",
+            32,
+            new TrainingStepTimer.Timing(5, 3.0, new double[] {4.5, 4.0}),
+            0.25);
+    Path log = work.resolve("training-default-32-auto.log");
+    Files.writeString(log, result + "\n" + String.join("\n", workLines()) + "\n");
+
+    String output =
+        bash(
+            "device=cuda:0; stage_rc=0; training_timed=0; summarize_training default '"
+                + log
+                + "'; echo \"$training_timed|$training_missing|$training_row\"");
+
+    assertEquals("1||| default | " + result + " |", output);
+  }
+
+  /** Returns the lines that the timer prints after its result line, for a made-up step. */
+  private static List<String> workLines() {
+    DeviceWork work =
+        new DeviceWork(
+            Map.of("kiln_optimizers_adam", 42L),
+            Map.of("cudnn.convolutionForward", 12L),
+            0,
+            0,
+            3,
+            12,
+            0,
+            0,
+            0,
+            90,
+            90,
+            0,
+            0);
+    return TrainingStepTimer.workLines(Device.parse("cuda:0"), work, 3);
   }
 
   @Test
