@@ -99,8 +99,13 @@ public final class Autograd {
           continue;
         }
         if (vertex instanceof Tensor leaf) {
-          accumulateIntoLeaf(leaf, grad);
-          releaseIfUnshared(grad, pending, gradOutput);
+          if (leaf.requiresGrad() && leaf.grad() == null && isUnshared(grad, pending, gradOutput)) {
+            // The pass would copy this gradient and then release it, so the leaf takes it as is.
+            leaf.setGrad(grad);
+          } else {
+            accumulateIntoLeaf(leaf, grad);
+            releaseIfUnshared(grad, pending, gradOutput);
+          }
           continue;
         }
         Node node = (Node) vertex;
@@ -162,30 +167,43 @@ public final class Autograd {
    * shares its storage: one of {@code stillNeeded} (such as the caller's own gradient, which may be
    * null), or a gradient still pending for a vertex. The second covers what the node just passed
    * on, because an identity backward passes its input along and a reshape passes a view of it, and
-   * both are pending for the node's inputs. A leaf's gradient is always a copy or a sum, so it
-   * never shares storage with a pending one. A device block goes back to the cache. A CPU array
-   * goes to the thread's pool, but only when a memory scope owns it, because the pool hands arrays
-   * out only inside scopes. For anything else, the garbage collector frees it as before. Gradients
-   * are most of the memory that a backward pass creates, so this returns that half of a training
-   * step's temporaries at once, and later gradients of the same size reuse it.
+   * both are pending for the node's inputs. A leaf's gradient is a copy, a sum, or a gradient that
+   * passed {@link #isUnshared} when the leaf took it, so it never shares storage with a pending
+   * one. A device block goes back to the cache. A CPU array goes to the thread's pool, but only
+   * when a memory scope owns it, because the pool hands arrays out only inside scopes. For anything
+   * else, the garbage collector frees it as before. Gradients are most of the memory that a
+   * backward pass creates, so this returns that half of a training step's temporaries at once, and
+   * later gradients of the same size reuse it.
    */
   private static void releaseIfUnshared(
       Tensor grad, Map<Object, Tensor> pending, Tensor... stillNeeded) {
+    if (isUnshared(grad, pending, stillNeeded)) {
+      grad.storage().release();
+    }
+  }
+
+  /**
+   * Returns whether this pass owns {@code grad}'s storage alone, so that {@link #releaseIfUnshared}
+   * would release it: no tensor of {@code stillNeeded} and no pending gradient shares it, and on
+   * the CPU a memory scope owns it. A leaf may then take the gradient itself instead of a copy.
+   */
+  private static boolean isUnshared(
+      Tensor grad, Map<Object, Tensor> pending, Tensor... stillNeeded) {
     Storage storage = grad.storage();
     if (!(storage instanceof DeviceStorage) && MemoryScope.isKept(grad)) {
-      return;
+      return false;
     }
     for (Tensor needed : stillNeeded) {
       if (needed != null && needed.storage() == storage) {
-        return;
+        return false;
       }
     }
     for (Tensor waiting : pending.values()) {
       if (waiting.storage() == storage) {
-        return;
+        return false;
       }
     }
-    storage.release();
+    return true;
   }
 
   /**

@@ -180,7 +180,7 @@ class DeviceTensorTest {
     long before = runtime.allocator().stats().bytesInUse();
     y.backward();
     long after = runtime.allocator().stats().bytesInUse();
-    // Four gradients of n floats pass through the graph. Only the leaf's copy stays, plus the
+    // Four gradients of n floats pass through the graph. Only the leaf's gradient stays, plus the
     // one-element seed and sums, so the growth stays below two blocks of n floats.
     assertTrue(after - before < 2 * block, "grew by " + (after - before) + " bytes");
     assertArrayEquals(Tensor.full(6, DType.FLOAT32, n).toFloatArray(), x.grad().toFloatArray());
@@ -199,7 +199,8 @@ class DeviceTensorTest {
     long before = runtime.allocator().stats().bytesInUse();
     y.backward();
     long after = runtime.allocator().stats().bytesInUse();
-    // Only the leaf's copy stays, plus the one-element seed and sums: below two blocks of n floats.
+    // Only the leaf's gradient stays, plus the one-element seed and sums: below two blocks of n
+    // floats.
     assertTrue(after - before < 2 * block, "grew by " + (after - before) + " bytes");
     assertArrayEquals(Tensor.full(16, DType.FLOAT32, n).toFloatArray(), x.grad().toFloatArray());
   }
