@@ -95,11 +95,13 @@ public final class Tensor implements AutoCloseable {
 
   /** Returns a tensor on {@code device} with every element set to {@code value}. */
   public static Tensor full(double value, DType dtype, Device device, int... shape) {
-    Tensor t = zeros(dtype, device, shape);
-    if (t.storage instanceof DeviceStorage onDevice) {
-      onDevice.fill(value);
+    if (!device.isCpu()) {
+      // One fill kernel writes every element, so the block needs no zeros first.
+      Tensor t = empty(dtype, device, shape);
+      ((DeviceStorage) t.storage).fill(value);
       return t;
     }
+    Tensor t = zeros(dtype, device, shape);
     for (int i = 0; i < t.storage.size(); i++) {
       t.storage.set(i, value);
     }

@@ -12,6 +12,9 @@ import dev.kiln.core.autograd.GradMode;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
 import dev.kiln.core.backend.device.DeviceKernels;
 import dev.kiln.core.backend.device.DeviceRuntime;
+import dev.kiln.core.backend.device.DeviceWork;
+import java.util.Arrays;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -47,6 +50,19 @@ class DeviceTensorTest {
     sevens.set(-1, 2);
     assertEquals(-1.0, sevens.get(2));
     assertEquals(7.0, Tensor.full(7, DType.FLOAT32, EMULATED).item());
+  }
+
+  @Test
+  void fullOnDeviceTakesOneFill() {
+    DeviceRuntime runtime = DeviceKernels.of(EMULATED).runtime();
+    DeviceWork before = runtime.work();
+    Tensor halves = Tensor.full(0.5, DType.FLOAT32, EMULATED, 5, 3);
+    DeviceWork work = runtime.work().minus(before);
+
+    assertEquals(Map.of("kiln_layout_fill", 1L), work.launchesByKernel());
+    float[] expected = new float[15];
+    Arrays.fill(expected, 0.5f);
+    assertArrayEquals(expected, halves.toFloatArray());
   }
 
   @Test
