@@ -162,7 +162,8 @@ public final class LossOps {
   /**
    * Runs a loss on a device. The loss stays there as a scalar tensor, so the forward pass does not
    * wait for the device. As on the CPU, the backward pass reruns the kernel, this time with a
-   * gradient buffer, and scales that gradient by the upstream gradient, itself a device scalar.
+   * gradient buffer and no loss buffer, and scales that gradient by the upstream gradient, itself a
+   * device scalar.
    */
   private static Tensor onDevice(
       String name, Tensor x, Tensor t, Reduction reduction, DeviceKernel kernel) {
@@ -176,16 +177,10 @@ public final class LossOps {
         name,
         out,
         g -> {
+          // Without a loss buffer, the kernel writes the gradient and skips reducing the value.
           Tensor unscaled = Tensor.emptyLike(x);
-          Tensor scratch = Tensor.empty(x.dtype(), x.device());
           kernel.run(
-              losses,
-              bufferOf(x),
-              bufferOf(t),
-              x.numel(),
-              reduction,
-              bufferOf(scratch),
-              bufferOf(unscaled));
+              losses, bufferOf(x), bufferOf(t), x.numel(), reduction, null, bufferOf(unscaled));
           Tensor gradX = Elementwise.zip(name, BinaryOp.MUL, unscaled, g);
           Tensor gradT = t.requiresGrad() ? Elementwise.map(UnaryOp.NEG, gradX, 0, 0) : null;
           return new Tensor[] {x.requiresGrad() ? gradX : null, gradT};

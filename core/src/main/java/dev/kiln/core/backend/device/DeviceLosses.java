@@ -16,7 +16,8 @@ import java.util.Optional;
  * A loss takes two launches. The loss kernel has each block add up its threads' terms and write one
  * partial sum per block. Then {@code kiln_reductions_sum} adds the partial sums and multiplies by 1
  * / n for a mean. Per-block partial sums instead of one atomic total keep the result the same on
- * every run, because atomics add in whatever order the blocks finish.
+ * every run, because atomics add in whatever order the blocks finish. A call without a loss buffer,
+ * as a backward pass makes for the gradient alone, skips the second launch.
  *
  * <p>The gradient, where a gradient buffer is given, is that of the reduced loss: grad[i] = factor
  * * f'(d[i]) with factor 1 / n for {@link Reduction#MEAN} and 1 for {@link Reduction#SUM}. The
@@ -41,8 +42,8 @@ public final class DeviceLosses {
   }
 
   /**
-   * Writes the reduced squared error, f(d) = d^2, to {@code loss[0]}, and its gradient 2d * factor
-   * to {@code grad} unless it is null.
+   * Writes the reduced squared error, f(d) = d^2, to {@code loss[0]} unless {@code loss} is null,
+   * and its gradient 2d * factor to {@code grad} unless it is null.
    *
    * <p>Launches {@code kiln_losses_mse}, then {@code kiln_reductions_sum} over the partial sums.
    */
@@ -57,8 +58,8 @@ public final class DeviceLosses {
   }
 
   /**
-   * Writes the reduced absolute error, f(d) = |d|, to {@code loss[0]}, and its gradient sign(d) *
-   * factor (0 at d = 0) to {@code grad} unless it is null.
+   * Writes the reduced absolute error, f(d) = |d|, to {@code loss[0]} unless {@code loss} is null,
+   * and its gradient sign(d) * factor (0 at d = 0) to {@code grad} unless it is null.
    *
    * <p>Launches {@code kiln_losses_l1}, then {@code kiln_reductions_sum} over the partial sums.
    */
@@ -74,7 +75,8 @@ public final class DeviceLosses {
 
   /**
    * Writes the reduced smooth L1 loss, f(d) = 0.5 d^2 / beta where |d| &lt; beta, else |d| - 0.5
-   * beta, to {@code loss[0]}, and its gradient to {@code grad} unless it is null. beta = 0 is L1.
+   * beta, to {@code loss[0]} unless {@code loss} is null, and its gradient to {@code grad} unless
+   * it is null. beta = 0 is L1.
    *
    * <p>Launches {@code kiln_losses_smooth_l1}, then {@code kiln_reductions_sum}.
    *
@@ -96,7 +98,8 @@ public final class DeviceLosses {
 
   /**
    * Writes the reduced Wing loss, f(d) = w ln(1 + |d| / epsilon) where |d| &lt; w, else |d| - C, to
-   * {@code loss[0]}, and its gradient to {@code grad} unless it is null.
+   * {@code loss[0]} unless {@code loss} is null, and its gradient to {@code grad} unless it is
+   * null.
    *
    * <p>Launches {@code kiln_losses_wing}, then {@code kiln_reductions_sum}.
    *
@@ -119,8 +122,12 @@ public final class DeviceLosses {
   }
 
   /**
-   * Runs a loss kernel into per-block partial sums, then reduces them into loss[0]. The kernel's
-   * parameters are (x, t, partialSums, grad, n, lossParameters..., scale).
+   * Runs a loss kernel into per-block partial sums, then reduces them into loss[0] where {@code
+   * loss} is not null. The kernel's parameters are (x, t, partialSums, grad, n, lossParameters...,
+   * scale).
+   *
+   * @throws IllegalArgumentException if n is below 1, a buffer is too small, or both {@code loss}
+   *     and {@code grad} are null
    */
   private void run(
       String kernel,
@@ -136,8 +143,12 @@ public final class DeviceLosses {
     }
     requireFloats("loss prediction", x, n);
     requireFloats("loss target", t, n);
-    requireFloats("loss output", loss, 1);
+    requireOptional("loss output", loss, 1);
     requireOptional("loss gradient", grad, n);
+    if (loss == null && grad == null) {
+      throw new IllegalArgumentException(
+          "a loss launch needs a loss buffer, a gradient buffer or both, got neither");
+    }
     double factor = reduction == Reduction.MEAN ? 1.0 / n : 1.0;
 
     Dim3 block = LaunchShapes.blockFor(n);
@@ -153,7 +164,9 @@ public final class DeviceLosses {
       System.arraycopy(lossParameters, 0, args, 5, lossParameters.length);
       args[args.length - 1] = (float) factor;
       runtime.launch(kernel, Dim3.of(blocks), block, 0, args);
-      reductions.scaledSum(partialSums, new int[] {blocks}, new boolean[] {true}, loss, factor);
+      if (loss != null) {
+        reductions.scaledSum(partialSums, new int[] {blocks}, new boolean[] {true}, loss, factor);
+      }
     } finally {
       runtime.free(partialSums);
     }

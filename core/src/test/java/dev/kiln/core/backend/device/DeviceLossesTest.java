@@ -6,6 +6,9 @@ import static dev.kiln.core.backend.device.DeviceTestSupport.assertClose;
 import static dev.kiln.core.backend.device.DeviceTestSupport.f64;
 import static dev.kiln.core.backend.device.DeviceTestSupport.randomFloats;
 import static dev.kiln.core.backend.device.DeviceTestSupport.runtime;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.core.backend.cpu.LossKernels;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
@@ -91,8 +94,36 @@ class DeviceLossesTest {
               new double[] {expected},
               buffers.read(value, 1),
               SUMMED);
+
+          // Without a loss buffer the gradient is the same, from the loss kernel's launch alone.
+          DeviceBuffer gradOnly = buffers.filled(N);
+          DeviceWork before = runtime.work();
+          loss.device(losses, deviceX, deviceT, reduction, null, gradOnly);
+          DeviceWork work = runtime.work().minus(before);
+          assertClose(
+              device,
+              quantity + " gradient alone",
+              expectedGrad,
+              buffers.read(gradOnly, N),
+              ROUNDED);
+          assertEquals(
+              1, work.launches(), quantity + " gradient alone: " + work.launchesByKernel());
         }
       }
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource(DEVICES)
+  void lossWithoutAnyOutputIsRejected(String device) {
+    DeviceRuntime runtime = runtime(device);
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
+      DeviceBuffer x = buffers.of(new float[] {1, 2});
+      IllegalArgumentException error =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> new DeviceLosses(runtime).mse(x, x, 2, Reduction.MEAN, null, null));
+      assertTrue(error.getMessage().contains("got neither"), error.getMessage());
     }
   }
 
