@@ -3,8 +3,10 @@ package dev.kiln.core.backend.device;
 import static dev.kiln.core.backend.device.DeviceTestSupport.runtime;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.core.backend.cuda.DeviceBuffer;
 import dev.kiln.core.backend.cuda.libraries.VendorBlas;
@@ -112,6 +114,27 @@ class DeviceWorkTest {
             IllegalStateException.class,
             () -> failing.sgemm(false, false, 1, 1, 1, 1f, 8, 1, 8, 1, 0f, 8, 1));
     assertSame(failure, thrown);
+  }
+
+  @Test
+  void countingProxyEqualsItself() {
+    DeviceCounters counters = new DeviceCounters();
+    HostStandInVendors.Blas blas = new HostStandInVendors.Blas();
+    VendorBlas counted = LibraryCallCounting.wrap(VendorBlas.class, blas, "cublas", counters);
+    VendorBlas countedAgain = LibraryCallCounting.wrap(VendorBlas.class, blas, "cublas", counters);
+    VendorBlas other =
+        LibraryCallCounting.wrap(
+            VendorBlas.class, new HostStandInVendors.Blas(), "cublas", counters);
+
+    assertTrue(counted.equals(counted), "a proxy equals itself");
+    assertTrue(counted.equals(countedAgain), "two proxies of one binding are equal");
+    assertFalse(counted.equals(other), "proxies of two bindings differ");
+    assertFalse(counted.equals(null), "a proxy never equals null");
+    assertEquals(blas.hashCode(), counted.hashCode(), "the binding's hash code");
+    assertEquals(blas.toString(), counted.toString(), "the binding's text");
+    assertEquals(
+        Map.of(),
+        counters.snapshot(runtime("emulated").allocator().stats()).libraryCallsByFunction());
   }
 
   @Test
