@@ -179,6 +179,18 @@ class ModuleTest {
     assertEquals(0.75, kept / 10000.0, 0.02);
   }
 
+  /**
+   * A dropout layer without a generator would fail only at its first training pass, and the doctor,
+   * which saves every dropout layer's generator state, on any model that contains it.
+   */
+  @Test
+  void dropoutRejectsMissingGenerator() {
+    NullPointerException error =
+        assertThrows(NullPointerException.class, () -> new Dropout(0.5, null));
+
+    assertTrue(error.getMessage().contains("new Dropout(p)"), error.getMessage());
+  }
+
   @Test
   void dropoutIsIdentityInEval() {
     Tensor x = Tensor.ones(DType.FLOAT32, 100);

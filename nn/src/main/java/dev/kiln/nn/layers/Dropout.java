@@ -3,6 +3,7 @@ package dev.kiln.nn.layers;
 import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.nn.Module;
+import java.util.Objects;
 
 /**
  * Inverted dropout: in training, zeroes each element with probability p and scales the others by 1
@@ -21,12 +22,22 @@ public class Dropout extends Module {
     this(p, Generator.global());
   }
 
+  /**
+   * Dropout with probability {@code p} drawing its masks from {@code generator}.
+   *
+   * @throws IllegalArgumentException if {@code p} is outside [0, 1]
+   * @throws NullPointerException if {@code generator} is null
+   */
   public Dropout(double p, Generator generator) {
     if (!(p >= 0 && p <= 1)) {
       throw new IllegalArgumentException("dropout probability must be in [0, 1], got " + p);
     }
     this.p = p;
-    this.generator = generator;
+    this.generator =
+        Objects.requireNonNull(
+            generator,
+            "dropout needs a generator for its masks: pass one, or use new Dropout(p) to draw"
+                + " from the global generator");
   }
 
   public double p() {
