@@ -66,48 +66,10 @@ public final class DeviceMatmul {
   static final int BLOCK_SIDE = 16;
 
   /**
-   * Blocks of {@link Kernel#TILED_128} that one multiprocessor runs at once. The kernel's {@code
-   * __launch_bounds__} requests two, which caps it at 128 registers per thread, so two blocks of
-   * 256 threads use all 65536 registers of a multiprocessor.
-   */
-  static final int BIG_TILE_BLOCKS_PER_MULTIPROCESSOR = 2;
-
-  /**
-   * Full waves of {@link Kernel#TILED_128} blocks from which the default product takes that kernel.
-   * Blocks run in waves, and a last wave that is nearly empty costs nearly as long as a full one.
-   * From two full waves on, that last wave is at most a third of the time. Below that, the 64 x 64
-   * kernel's four times as many blocks fill the waves more evenly. See {@link #defaultKernel}.
-   *
-   * <p>NOTE: this crossover is reasoned from occupancy, not measured. The GPU check's GEMM stage
-   * times both kernels at 4096, whose 1024 tiles are above it on any GPU of up to 256
-   * multiprocessors.
-   */
-  static final int BIG_TILE_WAVES = 2;
-
-  /**
-   * Blocks of {@code kiln_matmul_tiled_slices} that one multiprocessor runs at once. For sm_90,
-   * ptxas gives that kernel 55 registers per thread, so 4 blocks of 256 threads fit. When the
-   * default product cuts k into slices, it aims for one wave of these blocks (see {@link
-   * #sliceDepthFor}). Since the slices times the 64 x 64 tiles stay below twice that wave, the
-   * partial products take at most 2 * 4 * 4096 floats (128 KiB) per multiprocessor, 17 MB on an
-   * H200.
-   */
-  static final int SLICED_BLOCKS_PER_MULTIPROCESSOR = 4;
-
-  /**
    * The largest k that kiln's kernels accept. Their loops over k step in panels of up to 16 with
    * int counters, which must not pass 2^31 - 1.
    */
   static final int MAX_DEPTH = Integer.MAX_VALUE - 16;
-
-  /**
-   * The shortest slice of k. Each slice writes a partial C that the sum reads back, so a slice of
-   * 512 steps spends 512 multiply-adds per element of C for each extra store and load.
-   */
-  static final int MIN_SLICE_DEPTH = 512;
-
-  /** Steps of k in one panel of {@code kiln_matmul_tiled}, which slices are a multiple of. */
-  static final int PANEL_DEPTH = 16;
 
   private final DeviceRuntime runtime;
   private final VendorBlas blas;
@@ -133,10 +95,10 @@ public final class DeviceMatmul {
 
   /**
    * Computes C = op(A) op(B), or adds it to C with {@code accumulate}: with cuBLAS where this
-   * launcher has it, else with kiln's kernels: in slices of k where {@link #sliceDepthFor} gives a
-   * depth, or with the tiled kernel that {@link #defaultKernel} chooses. cuBLAS gets beta = 1 to
-   * accumulate and beta = 0 to overwrite; with beta = 0 it does not read C, as kiln's kernels do
-   * not.
+   * launcher has it, else with kiln's kernels: in slices of k where {@link
+   * MatmulHeuristics#sliceDepthFor} gives a depth, or with the tiled kernel that {@link
+   * MatmulHeuristics#defaultKernel} chooses. cuBLAS gets beta = 1 to accumulate and beta = 0 to
+   * overwrite; with beta = 0 it does not read C, as kiln's kernels do not.
    *
    * <p>A tiled kernel is launched once, with a (16, 16) block per tile of C, and fewer block rows
    * than row tiles where CUDA's grid limit requires it, so that one block then computes several
@@ -168,8 +130,8 @@ public final class DeviceMatmul {
 
   /**
    * Computes the product with kiln's kernels as the default product does without cuBLAS: in slices
-   * of k where {@link #sliceDepthFor} gives a depth, else with the kernel of {@link
-   * #defaultKernel}. Both choices follow the device's number of multiprocessors.
+   * of k where {@link MatmulHeuristics#sliceDepthFor} gives a depth, else with the kernel of {@link
+   * MatmulHeuristics#defaultKernel}. Both choices follow the device's number of multiprocessors.
    */
   private void ownProduct(
       boolean transA,
@@ -183,39 +145,22 @@ public final class DeviceMatmul {
       boolean accumulate) {
     requireMatrices(m, n, k, a, b, c);
     int multiprocessors = runtime.multiprocessors();
-    int sliceDepth = sliceDepthFor(m, n, k, multiprocessors);
+    int sliceDepth = MatmulHeuristics.sliceDepthFor(m, n, k, multiprocessors);
     if (sliceDepth > 0) {
       gemmInSlices(sliceDepth, transA, transB, m, n, k, a, b, c, accumulate);
     } else {
-      gemm(defaultKernel(m, n, multiprocessors), transA, transB, m, n, k, a, b, c, accumulate);
+      gemm(
+          MatmulHeuristics.defaultKernel(m, n, multiprocessors),
+          transA,
+          transB,
+          m,
+          n,
+          k,
+          a,
+          b,
+          c,
+          accumulate);
     }
-  }
-
-  /**
-   * Returns the depth of the slices of k for the default product on a device of {@code
-   * multiprocessors} multiprocessors, a multiple of {@value #PANEL_DEPTH}, or 0 to compute it in
-   * one piece. One wave of the sliced kernel is {@value #SLICED_BLOCKS_PER_MULTIPROCESSOR} blocks
-   * per multiprocessor, 528 on an H200. The product is cut when C has fewer tiles of 64 x 64 than
-   * that wave and k has room for at least two slices of {@value #MIN_SLICE_DEPTH} steps. It then
-   * takes as many slices as bring the blocks up to about one wave, as long as each slice stays at
-   * least {@value #MIN_SLICE_DEPTH} steps deep.
-   *
-   * <p>NOTE: the thresholds are reasoned from occupancy and memory traffic, not measured on a GPU.
-   *
-   * @throws IllegalArgumentException if {@code multiprocessors} is below 1
-   */
-  static int sliceDepthFor(int m, int n, int k, int multiprocessors) {
-    long wave = (long) SLICED_BLOCKS_PER_MULTIPROCESSOR * requirePositive(multiprocessors);
-    long tiles = (long) Dim3.blocksFor(m, Kernel.TILED.tile) * Dim3.blocksFor(n, Kernel.TILED.tile);
-    long slices = Math.min((wave + tiles - 1) / tiles, k / MIN_SLICE_DEPTH);
-    // A grid has at most 65535 slices along z, which only a device of over 16000 multiprocessors
-    // would ask for.
-    slices = Math.min(slices, LaunchShapes.MAX_GRID_Y);
-    if (slices < 2) {
-      return 0;
-    }
-    long depth = (k + slices - 1) / slices;
-    return (int) ((depth + PANEL_DEPTH - 1) / PANEL_DEPTH * PANEL_DEPTH);
   }
 
   /**
@@ -288,35 +233,6 @@ public final class DeviceMatmul {
     } finally {
       runtime.free(partial);
     }
-  }
-
-  /**
-   * Returns the kernel that the default product runs without cuBLAS on a device of {@code
-   * multiprocessors} multiprocessors: {@link Kernel#TILED_128} when C has at least 128 rows and 128
-   * columns and enough tiles of 128 x 128 for {@value #BIG_TILE_WAVES} full waves of that kernel
-   * ({@value #BIG_TILE_BLOCKS_PER_MULTIPROCESSOR} blocks per multiprocessor, so 528 tiles on an
-   * H200), else {@link Kernel#TILED}. A C of fewer than 128 rows, such as a linear layer's output
-   * for a batch of 64, would leave rows of every 128 x 128 tile empty.
-   *
-   * @throws IllegalArgumentException if {@code multiprocessors} is below 1
-   */
-  static Kernel defaultKernel(int m, int n, int multiprocessors) {
-    long threshold =
-        (long) BIG_TILE_WAVES
-            * BIG_TILE_BLOCKS_PER_MULTIPROCESSOR
-            * requirePositive(multiprocessors);
-    int tile = Kernel.TILED_128.tile;
-    long bigTiles = (long) Dim3.blocksFor(m, tile) * Dim3.blocksFor(n, tile);
-    boolean large = m >= tile && n >= tile && bigTiles >= threshold;
-    return large ? Kernel.TILED_128 : Kernel.TILED;
-  }
-
-  private static int requirePositive(int multiprocessors) {
-    if (multiprocessors < 1) {
-      throw new IllegalArgumentException(
-          "a device has at least 1 multiprocessor, got " + multiprocessors);
-    }
-    return multiprocessors;
   }
 
   /**

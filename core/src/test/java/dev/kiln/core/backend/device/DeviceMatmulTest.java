@@ -174,33 +174,34 @@ class DeviceMatmulTest {
     // A convolution's weight gradient: 32 x 25 is one tile, k = 48400 positions. One wave of 528
     // blocks would take 528 slices, but slices of at least 512 steps allow only 94, rounded up to
     // whole 16-step panels: 528.
-    assertEquals(528, DeviceMatmul.sliceDepthFor(32, 25, 48400, h200));
+    assertEquals(528, MatmulHeuristics.sliceDepthFor(32, 25, 48400, h200));
     // A linear layer's output for a batch of 64 and 1000 features, with 43264 inputs: 16 tiles,
     // so 33 slices of at least 1311 steps, rounded up to 1312.
-    assertEquals(1312, DeviceMatmul.sliceDepthFor(64, 1000, 43264, h200));
+    assertEquals(1312, MatmulHeuristics.sliceDepthFor(64, 1000, 43264, h200));
     // One tile and k = 1024: two slices of 512. One step less leaves no room for two.
-    assertEquals(512, DeviceMatmul.sliceDepthFor(64, 64, 1024, h200));
-    assertEquals(0, DeviceMatmul.sliceDepthFor(64, 64, 1023, h200));
+    assertEquals(512, MatmulHeuristics.sliceDepthFor(64, 64, 1024, h200));
+    assertEquals(0, MatmulHeuristics.sliceDepthFor(64, 64, 1023, h200));
     // 132 tiles of 64 x 64 need 4 slices to reach 528 blocks.
-    assertEquals(1024, DeviceMatmul.sliceDepthFor(64 * 132, 64, 4096, h200));
+    assertEquals(1024, MatmulHeuristics.sliceDepthFor(64 * 132, 64, 4096, h200));
     // 528 tiles or more fill the GPU without slices.
-    assertEquals(0, DeviceMatmul.sliceDepthFor(64 * 528, 64, 1 << 20, h200));
-    assertEquals(0, DeviceMatmul.sliceDepthFor(4096, 4096, 4096, h200));
+    assertEquals(0, MatmulHeuristics.sliceDepthFor(64 * 528, 64, 1 << 20, h200));
+    assertEquals(0, MatmulHeuristics.sliceDepthFor(4096, 4096, 4096, h200));
   }
 
   @Test
   void sliceDepthFollowsMultiprocessors() {
     // The same 16 tiles of the linear layer on an A100's 108 multiprocessors: a wave of 432
     // blocks is 27 slices of 1603 steps, rounded up to 1616.
-    assertEquals(1616, DeviceMatmul.sliceDepthFor(64, 1000, 43264, 108));
+    assertEquals(1616, MatmulHeuristics.sliceDepthFor(64, 1000, 43264, 108));
     // 132 tiles already fill one wave of a GPU of 33 multiprocessors, 4 blocks each, so no slices.
-    assertEquals(0, DeviceMatmul.sliceDepthFor(64 * 132, 64, 4096, 33));
+    assertEquals(0, MatmulHeuristics.sliceDepthFor(64 * 132, 64, 4096, 33));
     // One multiprocessor runs 4 blocks, so one tile gets 4 slices.
-    assertEquals(12112, DeviceMatmul.sliceDepthFor(32, 25, 48400, 1));
-    assertThrows(IllegalArgumentException.class, () -> DeviceMatmul.sliceDepthFor(1, 1, 4096, 0));
+    assertEquals(12112, MatmulHeuristics.sliceDepthFor(32, 25, 48400, 1));
+    assertThrows(
+        IllegalArgumentException.class, () -> MatmulHeuristics.sliceDepthFor(1, 1, 4096, 0));
     // However many multiprocessors, the slices stay within a grid's 65535 along z.
     int k = Integer.MAX_VALUE - 16;
-    int depth = DeviceMatmul.sliceDepthFor(1, 1, k, Integer.MAX_VALUE);
+    int depth = MatmulHeuristics.sliceDepthFor(1, 1, k, Integer.MAX_VALUE);
     assertTrue((k + (long) depth - 1) / depth <= 65535, "depth " + depth);
   }
 
@@ -348,15 +349,15 @@ class DeviceMatmulTest {
     int h200 = 132;
     // 4096 x 4096 is 1024 tiles of 128 x 128. On an H200, two waves of 2 blocks per
     // multiprocessor are 528 blocks: 2048 x 4096 is 512 tiles, below that, and 2048 x 4224 is 528.
-    assertEquals(DeviceMatmul.Kernel.TILED_128, DeviceMatmul.defaultKernel(4096, 4096, h200));
-    assertEquals(DeviceMatmul.Kernel.TILED, DeviceMatmul.defaultKernel(2048, 4096, h200));
-    assertEquals(DeviceMatmul.Kernel.TILED_128, DeviceMatmul.defaultKernel(2048, 4224, h200));
+    assertEquals(DeviceMatmul.Kernel.TILED_128, MatmulHeuristics.defaultKernel(4096, 4096, h200));
+    assertEquals(DeviceMatmul.Kernel.TILED, MatmulHeuristics.defaultKernel(2048, 4096, h200));
+    assertEquals(DeviceMatmul.Kernel.TILED_128, MatmulHeuristics.defaultKernel(2048, 4224, h200));
     // An A100's 108 multiprocessors make two waves of 432 blocks, which 512 tiles pass.
-    assertEquals(DeviceMatmul.Kernel.TILED_128, DeviceMatmul.defaultKernel(2048, 4096, 108));
+    assertEquals(DeviceMatmul.Kernel.TILED_128, MatmulHeuristics.defaultKernel(2048, 4096, 108));
     // A batch of 64 rows, however wide, stays on the 64 x 64 kernel.
-    assertEquals(DeviceMatmul.Kernel.TILED, DeviceMatmul.defaultKernel(64, 1 << 20, h200));
-    assertEquals(DeviceMatmul.Kernel.TILED, DeviceMatmul.defaultKernel(1 << 20, 127, h200));
-    assertThrows(IllegalArgumentException.class, () -> DeviceMatmul.defaultKernel(128, 128, 0));
+    assertEquals(DeviceMatmul.Kernel.TILED, MatmulHeuristics.defaultKernel(64, 1 << 20, h200));
+    assertEquals(DeviceMatmul.Kernel.TILED, MatmulHeuristics.defaultKernel(1 << 20, 127, h200));
+    assertThrows(IllegalArgumentException.class, () -> MatmulHeuristics.defaultKernel(128, 128, 0));
 
     // The launch itself goes to the chosen kernel's function with its tile's grid.
     RecordingRuntime recorder = new RecordingRuntime(runtime("emulated"));
