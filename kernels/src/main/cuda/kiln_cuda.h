@@ -7,7 +7,8 @@
 //
 // Rules for kernel sources, which keep both builds working:
 //   - Every kernel is `extern "C" __global__ void kiln_<family>_<name>(...)` with float32 data,
-//     int sizes, float scalars, unsigned long long seeds and offsets, and pointer parameters.
+//     int sizes, float scalars, unsigned long long seeds and offsets, long long strides, and
+//     pointer parameters.
 //   - `KILN_REGISTER(kiln_<family>_<name>)` follows each kernel's body on its own line. Under
 //     nvcc it expands to nothing. Under emulation it registers the kernel by name with a
 //     trampoline that unpacks cuLaunchKernel-style `void** args` into the typed parameters.

@@ -39,6 +39,18 @@
 //     then the limit.
 // These are estimates from counting, not measurements. The hardware may also serve a warp's 16-byte
 // loads in quarter-warp phases, which would add passes to the 128 x 128 kernel's count.
+//
+// Batches. Each kernel below except kiln_matmul_sum_slices takes `batches` products of the same
+// m, n and k in one launch, so that a convolution over a group of images needs one launch instead
+// of one per image. Product z reads A at a + z * strideA and B at b + z * strideB, with strides
+// counted in floats. A stride of 0 makes every product read the same matrix, such as a
+// convolution's weight. The full-product kernels write product z's C at c + z * strideC, and
+// blockIdx.z picks the product. gridDim.z may be at most 65535 on a GPU, so a grid of fewer layers
+// along z than products loops: layer bz computes products bz, bz + gridDim.z, bz + 2 * gridDim.z
+// and so on. The C matrices of a batch must not overlap one another. A single product is batches =
+// 1 with every stride 0, which computes exactly what it would without the batch loop: each block
+// adds one offset of zero to each pointer. kiln_matmul_tiled_slices sums the products instead, as
+// described further down.
 
 #include "kiln_cuda.h"
 
@@ -55,36 +67,42 @@ static __device__ __forceinline__ float matmul_load_b(const float* b, int transB
 }
 
 // C[row, col] = sum over p of op(A)[row, p] * op(B)[p, col], plus the old C[row, col] when
-// accumulate is nonzero.
+// accumulate is nonzero, for each product of the batch.
 //
-// Launch: 2d grid and block. Thread (x, y) of block (bx, by) computes column bx * blockDim.x + x
-// of C, so the grid must cover n along x. Along y, the rows come in strips of blockDim.y, and
+// Launch: 3d grid and 2d block. Thread (x, y) of block (bx, by, bz) computes column bx * blockDim.x
+// + x of C, so the grid must cover n along x. Along y, the rows come in strips of blockDim.y, and
 // block row by computes strips by, by + gridDim.y, by + 2 * gridDim.y and so on. A grid of
 // ceil(m / blockDim.y) rows gives each block one strip, but gridDim.y may be at most 65535 on a
-// GPU, so for m > 65535 * blockDim.y the blocks loop. For instance, use a block of (16, 16) and a
-// grid of (ceil(n / 16), min(ceil(m / 16), 65535)). Threads outside C do nothing. No shared
-// memory.
+// GPU, so for m > 65535 * blockDim.y the blocks loop. Along z, the blocks loop over the products as
+// the header describes. For instance, use a block of (16, 16) and a grid of (ceil(n / 16),
+// min(ceil(m / 16), 65535), min(batches, 65535)). Threads outside C do nothing. No shared memory.
 extern "C" __global__ void kiln_matmul_naive(const float* __restrict__ a,
                                              const float* __restrict__ b, float* __restrict__ c,
                                              int m, int n, int k, int transA, int transB,
-                                             int accumulate) {
+                                             int accumulate, int batches, long long strideA,
+                                             long long strideB, long long strideC) {
   int col = blockIdx.x * blockDim.x + threadIdx.x;
   if (col >= n) {
     return;
   }
   long long strips = ((long long)m + blockDim.y - 1) / blockDim.y;
-  for (long long strip = blockIdx.y; strip < strips; strip += gridDim.y) {
-    long long row = strip * blockDim.y + threadIdx.y;
-    if (row >= m) {
-      continue;
+  for (int batch = blockIdx.z; batch < batches; batch += gridDim.z) {
+    const float* batchA = a + batch * strideA;
+    const float* batchB = b + batch * strideB;
+    float* batchC = c + batch * strideC;
+    for (long long strip = blockIdx.y; strip < strips; strip += gridDim.y) {
+      long long row = strip * blockDim.y + threadIdx.y;
+      if (row >= m) {
+        continue;
+      }
+      float sum = 0.0f;
+      for (int p = 0; p < k; p++) {
+        sum += matmul_load_a(batchA, transA, m, k, (int)row, p) *
+               matmul_load_b(batchB, transB, k, n, p, col);
+      }
+      long long index = row * n + col;
+      batchC[index] = accumulate ? batchC[index] + sum : sum;
     }
-    float sum = 0.0f;
-    for (int p = 0; p < k; p++) {
-      sum += matmul_load_a(a, transA, m, k, (int)row, p) *
-             matmul_load_b(b, transB, k, n, p, col);
-    }
-    long long index = row * n + col;
-    c[index] = accumulate ? c[index] + sum : sum;
   }
 }
 KILN_REGISTER(kiln_matmul_naive)
@@ -98,23 +116,16 @@ KILN_REGISTER(kiln_matmul_naive)
 #define MATMUL_BLOCK_THREADS (MATMUL_BLOCK_SIDE * MATMUL_BLOCK_SIDE)
 #define MATMUL_PER_THREAD (MATMUL_TILE / MATMUL_BLOCK_SIDE)
 
-// Computes the 64 x 64 tile of C whose top left element is (rowBase, colBase), for
-// kiln_matmul_tiled below, summing only over the steps kBegin <= p < kEnd of k. Thread (tx, ty),
-// whose linear index in the block is thread, computes rows rowBase + ty + 16*i and columns colBase
-// + tx + 16*j for i, j in 0..3. Every thread of the block must call it with the same rowBase,
-// colBase, kBegin and kEnd, because it waits at __syncthreads.
-static __device__ __forceinline__ void matmul_tiled_tile(
-    const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c, int m, int n,
-    int k, int kBegin, int kEnd, int transA, int transB, int accumulate, int rowBase, int colBase,
-    int tx, int ty, int thread, float (*aPanel)[MATMUL_TILE + 1],
-    float (*bPanel)[MATMUL_TILE + 1]) {
-  float acc[MATMUL_PER_THREAD][MATMUL_PER_THREAD];
-  for (int i = 0; i < MATMUL_PER_THREAD; i++) {
-    for (int j = 0; j < MATMUL_PER_THREAD; j++) {
-      acc[i][j] = 0.0f;
-    }
-  }
-
+// Adds the steps kBegin <= p < kEnd of the 64 x 64 tile of C whose top left element is (rowBase,
+// colBase) to acc, for the kernels below. Thread (tx, ty), whose linear index in the block is
+// thread, holds acc[i][j] for row rowBase + ty + 16*i and column colBase + tx + 16*j, i, j in
+// 0..3. Every thread of the block must call it with the same rowBase, colBase, kBegin and kEnd,
+// because it waits at __syncthreads.
+static __device__ __forceinline__ void matmul_tiled_steps(
+    const float* __restrict__ a, const float* __restrict__ b, int m, int n, int k, int kBegin,
+    int kEnd, int transA, int transB, int rowBase, int colBase, int tx, int ty, int thread,
+    float (*aPanel)[MATMUL_TILE + 1], float (*bPanel)[MATMUL_TILE + 1],
+    float (*acc)[MATMUL_PER_THREAD]) {
   for (int p0 = kBegin; p0 < kEnd; p0 += MATMUL_DEPTH) {
     // Stage both panels: 1024 values each, 4 per thread. Consecutive threads take consecutive
     // addresses of the stored matrix, so the global loads coalesce: along k for a plain A and a
@@ -148,7 +159,14 @@ static __device__ __forceinline__ void matmul_tiled_tile(
     // The next step overwrites the panels, so every thread must be done reading them.
     __syncthreads();
   }
+}
 
+// Writes the values that matmul_tiled_steps summed in acc to C, or adds them to C when accumulate
+// is nonzero. Elements outside C are skipped.
+static __device__ __forceinline__ void matmul_tiled_store(float* __restrict__ c, int m, int n,
+                                                          int accumulate, int rowBase,
+                                                          int colBase, int tx, int ty,
+                                                          float (*acc)[MATMUL_PER_THREAD]) {
   for (int i = 0; i < MATMUL_PER_THREAD; i++) {
     int row = rowBase + ty + MATMUL_BLOCK_SIDE * i;
     for (int j = 0; j < MATMUL_PER_THREAD; j++) {
@@ -161,13 +179,23 @@ static __device__ __forceinline__ void matmul_tiled_tile(
   }
 }
 
+// Sets every value of a thread's 4 x 4 block of C to zero before the first step.
+static __device__ __forceinline__ void matmul_tiled_zero(float (*acc)[MATMUL_PER_THREAD]) {
+  for (int i = 0; i < MATMUL_PER_THREAD; i++) {
+    for (int j = 0; j < MATMUL_PER_THREAD; j++) {
+      acc[i][j] = 0.0f;
+    }
+  }
+}
+
 // The same product as kiln_matmul_naive, tiled through shared memory.
 //
-// Launch: block (16, 16) and grid (ceil(n / 64), min(ceil(m / 64), 65535)), because gridDim.y may
-// be at most 65535 on a GPU. Block (bx, by) computes columns 64*bx to 64*bx + 63 of C, and rows
-// 64*t to 64*t + 63 for each row tile t = by, by + gridDim.y, by + 2 * gridDim.y and so on below
-// ceil(m / 64). No dynamic shared memory: the two panels take 8.1 KiB of static shared memory. Any
-// m, n, k >= 0 works, because panels that reach past an edge are padded with zeros.
+// Launch: block (16, 16) and grid (ceil(n / 64), min(ceil(m / 64), 65535), min(batches, 65535)),
+// because gridDim.y and gridDim.z may be at most 65535 on a GPU. Block (bx, by, bz) computes
+// columns 64*bx to 64*bx + 63 of C, and rows 64*t to 64*t + 63 for each row tile t = by, by +
+// gridDim.y, by + 2 * gridDim.y and so on below ceil(m / 64), of each product that the header's
+// loop over z gives it. No dynamic shared memory: the two panels take 8.1 KiB of static shared
+// memory. Any m, n, k >= 0 works, because panels that reach past an edge are padded with zeros.
 //
 // Thread (tx, ty) computes C at rows 64*t + ty + 16*i and columns 64*bx + tx + 16*j for i, j in
 // 0..3. A thread's elements are spread 16 apart rather than taking a 4 x 4 square. Then the 16
@@ -176,7 +204,8 @@ static __device__ __forceinline__ void matmul_tiled_tile(
 extern "C" __global__ void kiln_matmul_tiled(const float* __restrict__ a,
                                              const float* __restrict__ b, float* __restrict__ c,
                                              int m, int n, int k, int transA, int transB,
-                                             int accumulate) {
+                                             int accumulate, int batches, long long strideA,
+                                             long long strideB, long long strideC) {
   // aPanel[p][r] = op(A)[rowBase + r, p0 + p]: stored k-major, so the inner loop reads a row.
   // bPanel[p][col] = op(B)[p0 + p, colBase + col]. The extra column shifts each row by one bank,
   // so the 16 staging threads that write down one column (consecutive p) hit 16 different banks.
@@ -190,12 +219,18 @@ extern "C" __global__ void kiln_matmul_tiled(const float* __restrict__ a,
   int thread = ty * MATMUL_BLOCK_SIDE + tx;
   int colBase = blockIdx.x * MATMUL_TILE;
 
-  // Every thread of the block computes the same bound and steps through the same tiles, so all
-  // of them reach each __syncthreads in matmul_tiled_tile.
+  // Every thread of the block computes the same bounds and steps through the same products and
+  // tiles, so all of them reach each __syncthreads in matmul_tiled_steps.
   int tiles = (int)(((long long)m + MATMUL_TILE - 1) / MATMUL_TILE);
-  for (int tile = blockIdx.y; tile < tiles; tile += gridDim.y) {
-    matmul_tiled_tile(a, b, c, m, n, k, 0, k, transA, transB, accumulate, tile * MATMUL_TILE,
-                      colBase, tx, ty, thread, aPanel, bPanel);
+  for (int batch = blockIdx.z; batch < batches; batch += gridDim.z) {
+    for (int tile = blockIdx.y; tile < tiles; tile += gridDim.y) {
+      float acc[MATMUL_PER_THREAD][MATMUL_PER_THREAD];
+      matmul_tiled_zero(acc);
+      matmul_tiled_steps(a + batch * strideA, b + batch * strideB, m, n, k, 0, k, transA, transB,
+                         tile * MATMUL_TILE, colBase, tx, ty, thread, aPanel, bPanel, acc);
+      matmul_tiled_store(c + batch * strideC, m, n, accumulate, tile * MATMUL_TILE, colBase, tx,
+                         ty, acc);
+    }
   }
 }
 KILN_REGISTER(kiln_matmul_tiled)
@@ -207,18 +242,29 @@ KILN_REGISTER(kiln_matmul_tiled)
 // product of each slice into a partial C of its own, and kiln_matmul_sum_slices adds the partials
 // up in slice order. The result is the same for every run, because no atomics decide the order of
 // the sums.
-
-// partial[z] = op(A)[:, slice z] op(B)[slice z, :] for each slice z of k, where slice z covers the
-// steps z * sliceDepth <= p < min(k, (z + 1) * sliceDepth). partial has room for gridDim.z
-// matrices of m x n, one after another.
 //
-// Launch: block (16, 16) and grid (ceil(n / 64), min(ceil(m / 64), 65535), ceil(k / sliceDepth)),
-// as for kiln_matmul_tiled with one more grid dimension for the slices. sliceDepth must be at least
-// 1, and a multiple of 16 keeps every panel but the last full.
+// The same pair computes the sum of a batch of products, C = op(A_0) op(B_0) + op(A_1) op(B_1) +
+// ..., which is a convolution's weight gradient over a group of images. The products' steps are
+// taken one after another, as one sum of batches * k steps, and slices cut that long sum, so a
+// slice may end inside one product and go on into the next. Each block keeps its running sums in
+// registers across that boundary.
+
+// partial[z] = the terms op(A_i)[:, p] op(B_i)[p, :] of slice z, summed in step order, where step
+// (i, p) of product i is number i * k + p of the batches * k steps and slice z covers the steps
+// z * sliceDepth <= i * k + p < min(batches * k, (z + 1) * sliceDepth). A_i starts at a + i *
+// strideA and B_i at b + i * strideB. partial has room for ceil(batches * k / sliceDepth) matrices
+// of m x n, one after another. With batches = 1 this is the product of slice z of k.
+//
+// Launch: block (16, 16) and grid (ceil(n / 64), min(ceil(m / 64), 65535), min(slices, 65535)),
+// where slices = ceil(batches * k / sliceDepth): as for kiln_matmul_tiled, with the slices along z
+// in place of the products. sliceDepth must be at least 1, and a multiple of 16 keeps every panel
+// but the last of each product full.
 extern "C" __global__ void kiln_matmul_tiled_slices(const float* __restrict__ a,
                                                     const float* __restrict__ b,
                                                     float* __restrict__ partial, int m, int n,
-                                                    int k, int transA, int transB, int sliceDepth) {
+                                                    int k, int transA, int transB, int sliceDepth,
+                                                    int batches, long long strideA,
+                                                    long long strideB) {
   __shared__ float aPanel[MATMUL_DEPTH][MATMUL_TILE + 1];
   __shared__ float bPanel[MATMUL_DEPTH][MATMUL_TILE + 1];
 
@@ -226,15 +272,29 @@ extern "C" __global__ void kiln_matmul_tiled_slices(const float* __restrict__ a,
   int ty = threadIdx.y;
   int thread = ty * MATMUL_BLOCK_SIDE + tx;
   int colBase = blockIdx.x * MATMUL_TILE;
-  long long kBegin = (long long)blockIdx.z * sliceDepth;
-  int kEnd = (int)(kBegin + sliceDepth < k ? kBegin + sliceDepth : k);
-  float* c = partial + (long long)blockIdx.z * m * n;
+  long long steps = (long long)batches * k;
+  long long slices = (steps + sliceDepth - 1) / sliceDepth;
 
   // The bounds are the same for every thread of the block, as in kiln_matmul_tiled.
   int tiles = (int)(((long long)m + MATMUL_TILE - 1) / MATMUL_TILE);
-  for (int tile = blockIdx.y; tile < tiles; tile += gridDim.y) {
-    matmul_tiled_tile(a, b, c, m, n, k, (int)kBegin, kEnd, transA, transB, 0, tile * MATMUL_TILE,
-                      colBase, tx, ty, thread, aPanel, bPanel);
+  for (long long slice = blockIdx.z; slice < slices; slice += gridDim.z) {
+    long long begin = slice * sliceDepth;
+    long long end = begin + sliceDepth < steps ? begin + sliceDepth : steps;
+    float* c = partial + slice * m * n;
+    for (int tile = blockIdx.y; tile < tiles; tile += gridDim.y) {
+      float acc[MATMUL_PER_THREAD][MATMUL_PER_THREAD];
+      matmul_tiled_zero(acc);
+      // The products whose steps the slice covers: the slice is not empty, so k >= 1 here.
+      for (long long batch = begin / k; batch * k < end; batch++) {
+        long long first = batch * k;
+        int kBegin = (int)(begin > first ? begin - first : 0);
+        int kEnd = (int)(end - first < k ? end - first : k);
+        matmul_tiled_steps(a + batch * strideA, b + batch * strideB, m, n, k, kBegin, kEnd, transA,
+                           transB, tile * MATMUL_TILE, colBase, tx, ty, thread, aPanel, bPanel,
+                           acc);
+      }
+      matmul_tiled_store(c, m, n, 0, tile * MATMUL_TILE, colBase, tx, ty, acc);
+    }
   }
 }
 KILN_REGISTER(kiln_matmul_tiled_slices)
@@ -422,11 +482,12 @@ static __device__ __forceinline__ void matmul_big_tile(
 // double-buffered panels. It suits products with many tiles: on a small C, the 64 x 64 kernel's
 // four times as many blocks keep more multiprocessors busy.
 //
-// Launch: block (16, 16) and grid (ceil(n / 128), min(ceil(m / 128), 65535)). Block (bx, by)
-// computes columns 128*bx to 128*bx + 127 of C, and rows 128*t to 128*t + 127 for each row tile t
-// = by, by + gridDim.y, by + 2 * gridDim.y and so on below ceil(m / 128). No dynamic shared
-// memory: the four panels take 16.5 KiB of static shared memory. Any m, n, k >= 0 works, because
-// panels that reach past an edge are padded with zeros.
+// Launch: block (16, 16) and grid (ceil(n / 128), min(ceil(m / 128), 65535), min(batches,
+// 65535)). Block (bx, by, bz) computes columns 128*bx to 128*bx + 127 of C, and rows 128*t to
+// 128*t + 127 for each row tile t = by, by + gridDim.y, by + 2 * gridDim.y and so on below
+// ceil(m / 128), of each product that the header's loop over z gives it. No dynamic shared memory:
+// the four panels take 16.5 KiB of static shared memory. Any m, n, k >= 0 works, because panels
+// that reach past an edge are padded with zeros.
 //
 // A thread's 8 x 8 values are two 4 x 4 squares in each direction, 64 rows or columns apart,
 // rather than one 8 x 8 square. Then the 16 threads of a half-warp, with consecutive tx, read 64
@@ -434,12 +495,16 @@ static __device__ __forceinline__ void matmul_big_tile(
 // passes without bank conflicts.
 //
 // __launch_bounds__ requests two resident blocks per multiprocessor, which caps a thread at
-// 128 registers (65536 / 512). With it, ptxas from CUDA 13.0 spills nothing for sm_75, sm_80 and
-// sm_90, and 36 bytes per thread for sm_86 and sm_89.
+// 128 registers (65536 / 512). With it, ptxas from CUDA 13.0 spills nothing for sm_80 and sm_90, 4
+// bytes per thread for sm_75 and 56 for sm_86 and sm_89 (nvcc -cubin -Xptxas -v). Before the batch
+// loop, whose pointers stay in registers where the kernel's parameters could be read from
+// constant memory, those were 0 and 36 bytes.
+// NOTE: whether those spills land inside the loop over k, and what they cost, is not measured.
 extern "C" __global__ void __launch_bounds__(MATMUL_BLOCK_THREADS, 2)
     kiln_matmul_tiled128(const float* __restrict__ a, const float* __restrict__ b,
                          float* __restrict__ c, int m, int n, int k, int transA, int transB,
-                         int accumulate) {
+                         int accumulate, int batches, long long strideA, long long strideB,
+                         long long strideC) {
   // Two buffers of each panel, [2][8][132], aligned so that every group of four
   // floats read together starts on a 16-byte boundary.
   __shared__ __align__(16) float aPanels[2 * MATMUL_BIG_DEPTH * MATMUL_BIG_ROW];
@@ -450,12 +515,15 @@ extern "C" __global__ void __launch_bounds__(MATMUL_BLOCK_THREADS, 2)
   int thread = ty * MATMUL_BLOCK_SIDE + tx;
   int colBase = blockIdx.x * MATMUL_BIG_TILE;
 
-  // Every thread of the block computes the same bound and steps through the same tiles, so all
-  // of them reach each __syncthreads in matmul_big_tile.
+  // Every thread of the block computes the same bounds and steps through the same products and
+  // tiles, so all of them reach each __syncthreads in matmul_big_tile.
   int tiles = (int)(((long long)m + MATMUL_BIG_TILE - 1) / MATMUL_BIG_TILE);
-  for (int tile = blockIdx.y; tile < tiles; tile += gridDim.y) {
-    matmul_big_tile(a, b, c, m, n, k, transA, transB, accumulate, tile * MATMUL_BIG_TILE, colBase,
-                    tx, ty, thread, aPanels, bPanels);
+  for (int batch = blockIdx.z; batch < batches; batch += gridDim.z) {
+    for (int tile = blockIdx.y; tile < tiles; tile += gridDim.y) {
+      matmul_big_tile(a + batch * strideA, b + batch * strideB, c + batch * strideC, m, n, k,
+                      transA, transB, accumulate, tile * MATMUL_BIG_TILE, colBase, tx, ty, thread,
+                      aPanels, bPanels);
+    }
   }
 }
 KILN_REGISTER(kiln_matmul_tiled128)

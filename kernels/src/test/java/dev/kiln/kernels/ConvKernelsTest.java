@@ -255,8 +255,10 @@ class ConvKernelsTest {
   }
 
   /**
-   * Runs the whole im2col route, with kiln_matmul_tiled of matmul.cu once per image as conv.cu
-   * describes: forward, input gradient (GEMM then col2im) and weight gradient (accumulating GEMMs).
+   * Runs the whole im2col route with the batched products of matmul.cu, one launch each, as conv.cu
+   * describes: forward and input gradient with kiln_matmul_tiled over the batch and the weight
+   * shared (stride 0), the input gradient then through col2im, and the weight gradient as one sum
+   * of per-image products with kiln_matmul_tiled_slices and kiln_matmul_sum_slices.
    */
   @ParameterizedTest(name = "{0}")
   @MethodSource("cases")
@@ -272,42 +274,72 @@ class ConvKernelsTest {
       MemorySegment y = support.filled(g.outputSize(), Float.NaN);
       MemorySegment gradX = support.filled(g.inputSize(), Float.NaN);
       MemorySegment gradW = support.filled(g.weightSize(), Float.NaN);
+      long columnStride = (long) g.taps() * g.positions();
+      long outputStride = (long) g.outChannels() * g.positions();
 
       launchElementwise(
           "kiln_conv_im2col", g.columnSize(), concat(g.imageArgs(), support.segmentOf(x), column));
-      for (int b = 0; b < g.batch(); b++) {
-        MemorySegment imageColumns = floatSlice(column, b, g.taps() * g.positions());
-        MemorySegment imageGradColumns = floatSlice(gradColumn, b, g.taps() * g.positions());
-        MemorySegment imageY = floatSlice(y, b, g.outChannels() * g.positions());
-        MemorySegment imageGradY = floatSlice(gradYSegment, b, g.outChannels() * g.positions());
-        // y[b] = weight * column[b]
-        matmul(
-            weightSegment, imageColumns, imageY, g.outChannels(), g.positions(), g.taps(), 0, 0, 0);
-        // gradColumn[b] = weight^T * gradY[b]
-        matmul(
-            weightSegment,
-            imageGradY,
-            imageGradColumns,
-            g.taps(),
-            g.positions(),
-            g.outChannels(),
-            1,
-            0,
-            0);
-        // gradW (+)= gradY[b] * column[b]^T
-        matmul(
-            imageGradY,
-            imageColumns,
-            gradW,
-            g.outChannels(),
-            g.taps(),
-            g.positions(),
-            0,
-            1,
-            b == 0 ? 0 : 1);
-      }
+      // y[b] = weight * column[b]
+      batchedMatmul(
+          weightSegment,
+          0,
+          column,
+          columnStride,
+          y,
+          outputStride,
+          g.outChannels(),
+          g.positions(),
+          g.taps(),
+          0,
+          g.batch());
+      // gradColumn[b] = weight^T * gradY[b]
+      batchedMatmul(
+          weightSegment,
+          0,
+          gradYSegment,
+          outputStride,
+          gradColumn,
+          columnStride,
+          g.taps(),
+          g.positions(),
+          g.outChannels(),
+          1,
+          g.batch());
       launchElementwise(
           "kiln_conv_col2im", g.inputSize(), concat(g.imageArgs(), gradColumn, gradX));
+      // gradW = the sum over b of gradY[b] * column[b]^T, in slices of 16 steps, so that slices
+      // end inside an image's positions and the partial sums cross from one image to the next.
+      int sliceDepth = 16;
+      int slices = Dim3.blocksFor(g.batch() * g.positions(), sliceDepth);
+      MemorySegment partial = support.filled(slices * g.weightSize(), Float.NaN);
+      kernels.launch(
+          "kiln_matmul_tiled_slices",
+          new Dim3(Dim3.blocksFor(g.taps(), 64), Dim3.blocksFor(g.outChannels(), 64), slices),
+          Dim3.of(16, 16),
+          0,
+          gradYSegment,
+          column,
+          partial,
+          g.outChannels(),
+          g.taps(),
+          g.positions(),
+          0,
+          1,
+          sliceDepth,
+          g.batch(),
+          outputStride,
+          columnStride);
+      kernels.launch(
+          "kiln_matmul_sum_slices",
+          Dim3.of(2),
+          Dim3.of(64),
+          0,
+          partial,
+          gradW,
+          g.outChannels(),
+          g.taps(),
+          slices,
+          0);
 
       assertClose(referenceForward(g, x, weight), floats(y), "im2col route output of " + g);
       assertClose(
@@ -415,22 +447,26 @@ class ConvKernelsTest {
   }
 
   /**
-   * Launches kiln_matmul_tiled for c = op(a) * op(b), with op(a) m x k and op(b) k x n, on its
-   * documented shape: blocks of 16 x 16 threads, each computing a 64 x 64 tile of c.
+   * Launches kiln_matmul_tiled for c[i] = op(a[i]) * b[i], i below {@code batches}, with op(a[i]) m
+   * x k and b[i] k x n, on its documented shape: blocks of 16 x 16 threads, each computing a 64 x
+   * 64 tile of one product. Matrix i of each operand starts {@code i * stride} floats after the
+   * segment's start.
    */
-  private static void matmul(
+  private static void batchedMatmul(
       MemorySegment a,
+      long strideA,
       MemorySegment b,
+      long strideB,
       MemorySegment c,
+      long strideC,
       int m,
       int n,
       int k,
       int transA,
-      int transB,
-      int accumulate) {
+      int batches) {
     kernels.launch(
         "kiln_matmul_tiled",
-        Dim3.of(Dim3.blocksFor(n, 64), Dim3.blocksFor(m, 64)),
+        new Dim3(Dim3.blocksFor(n, 64), Dim3.blocksFor(m, 64), batches),
         Dim3.of(16, 16),
         0,
         a,
@@ -440,13 +476,12 @@ class ConvKernelsTest {
         n,
         k,
         transA,
-        transB,
-        accumulate);
-  }
-
-  /** Returns the index-th run of {@code length} floats of a segment, for one image of a batch. */
-  private static MemorySegment floatSlice(MemorySegment segment, int index, int length) {
-    return segment.asSlice((long) index * length * Float.BYTES, (long) length * Float.BYTES);
+        0,
+        0,
+        batches,
+        strideA,
+        strideB,
+        strideC);
   }
 
   /** Launches a grid-stride kernel with one thread per element, the last block part-full. */

@@ -163,26 +163,63 @@ class MatmulKernelsTest {
     MemorySegment cSegment = support.segmentOf(c);
     launch(gemm, support.segmentOf(a), support.segmentOf(b), cSegment);
 
+    Product product = new Product(m, n, k, gemm.transA(), gemm.transB());
     float[] actual = toFloats(cSegment, m * n);
-    double gamma = (k + 1) * UNIT_ROUNDOFF / (1 - (k + 1) * UNIT_ROUNDOFF);
     for (int row = 0; row < m; row++) {
       for (int col = 0; col < n; col++) {
-        double sum = gemm.accumulate() ? c[row * n + col] : 0;
-        double magnitude = Math.abs(sum);
-        for (int p = 0; p < k; p++) {
-          double term = elementA(a, gemm, row, p) * elementB(b, gemm, p, col);
-          sum += term;
-          magnitude += Math.abs(term);
-        }
-        double bound = gamma * magnitude;
-        double value = actual[row * n + col];
-        if (!(Math.abs(value - sum) <= bound)) {
-          fail(
-              String.format(
-                  "%s: C[%d, %d] is %.9g but expected %.9g (bound %.3g)",
-                  gemm, row, col, value, sum, bound));
-        }
+        double start = gemm.accumulate() ? c[row * n + col] : 0;
+        double[] terms = product.terms(a, 0, b, 0, row, col);
+        assertWithinBound(gemm.toString(), row, col, actual[row * n + col], start, terms);
       }
+    }
+  }
+
+  /**
+   * The sizes and transposes of one product of packed row-major matrices, and the indexing of its
+   * operands: op(A) is m x k (A stored k x m when transposed), op(B) is k x n (B stored n x k).
+   */
+  record Product(int m, int n, int k, boolean transA, boolean transB) {
+
+    /** Returns op(A)[row, p] of the matrix A that starts at a[offset]. */
+    double elementA(float[] a, long offset, int row, int p) {
+      return a[(int) (offset + (transA ? (long) p * m + row : (long) row * k + p))];
+    }
+
+    /** Returns op(B)[p, col] of the matrix B that starts at b[offset]. */
+    double elementB(float[] b, long offset, int p, int col) {
+      return b[(int) (offset + (transB ? (long) col * k + p : (long) p * n + col))];
+    }
+
+    /** Returns the k terms op(A)[row, p] * op(B)[p, col] of element (row, col), in double. */
+    double[] terms(float[] a, long offsetA, float[] b, long offsetB, int row, int col) {
+      double[] terms = new double[k];
+      for (int p = 0; p < k; p++) {
+        terms[p] = elementA(a, offsetA, row, p) * elementB(b, offsetB, p, col);
+      }
+      return terms;
+    }
+  }
+
+  /**
+   * Fails unless {@code value} is within the float32 rounding bound of start plus the terms, summed
+   * exactly in double: gamma(count + 1) times the sum of their magnitudes (see {@link
+   * #UNIT_ROUNDOFF}).
+   */
+  private static void assertWithinBound(
+      String label, int row, int col, double value, double start, double[] terms) {
+    double sum = start;
+    double magnitude = Math.abs(start);
+    for (double term : terms) {
+      sum += term;
+      magnitude += Math.abs(term);
+    }
+    double count = terms.length + 1;
+    double bound = count * UNIT_ROUNDOFF / (1 - count * UNIT_ROUNDOFF) * magnitude;
+    if (!(Math.abs(value - sum) <= bound)) {
+      fail(
+          String.format(
+              "%s: C[%d, %d] is %.9g but expected %.9g (bound %.3g)",
+              label, row, col, value, sum, bound));
     }
   }
 
@@ -262,7 +299,11 @@ class MatmulKernelsTest {
         gemm.k(),
         gemm.transA() ? 1 : 0,
         gemm.transB() ? 1 : 0,
-        gemm.accumulate() ? 1 : 0);
+        gemm.accumulate() ? 1 : 0,
+        1,
+        0L,
+        0L,
+        0L);
   }
 
   /**
@@ -290,7 +331,10 @@ class MatmulKernelsTest {
         gemm.k(),
         gemm.transA() ? 1 : 0,
         gemm.transB() ? 1 : 0,
-        gemm.sliceDepth());
+        gemm.sliceDepth(),
+        1,
+        0L,
+        0L);
     kernels.launch(
         "kiln_matmul_sum_slices",
         Dim3.of(3),
@@ -304,13 +348,294 @@ class MatmulKernelsTest {
         gemm.accumulate() ? 1 : 0);
   }
 
-  /** op(A)[row, p]: A is m x k, or k x m when transposed. */
-  private static double elementA(float[] a, GemmCase gemm, int row, int p) {
-    return gemm.transA() ? a[p * gemm.m() + row] : a[row * gemm.k() + p];
+  /**
+   * Floats between consecutive matrices of an operand that is not shared, so strides exceed sizes.
+   */
+  private static final int GAP = 3;
+
+  /** Value of the gaps between the C matrices before a launch, which no kernel may overwrite. */
+  private static final float GAP_VALUE = 1234.5f;
+
+  /**
+   * A batch of products in one launch of a full-product kernel. An operand marked shared has stride
+   * 0, so that every product reads one matrix, and every other operand, C included, has a stride of
+   * its matrix size plus {@value #GAP}. gridLayers is the grid's z extent, below batches where the
+   * layers must loop over the products as they do past CUDA's limit of 65535.
+   */
+  record BatchCase(
+      String kernel,
+      int m,
+      int n,
+      int k,
+      boolean transA,
+      boolean transB,
+      boolean accumulate,
+      int batches,
+      boolean sharedA,
+      boolean sharedB,
+      int gridLayers) {
+
+    Product product() {
+      return new Product(m, n, k, transA, transB);
+    }
+
+    long strideA() {
+      return sharedA ? 0 : (long) m * k + GAP;
+    }
+
+    long strideB() {
+      return sharedB ? 0 : (long) k * n + GAP;
+    }
+
+    long strideC() {
+      return (long) m * n + GAP;
+    }
+
+    /** Returns the tile edge of the kernel, 16 for the naive kernel's strips. */
+    int tile() {
+      return switch (kernel) {
+        case "kiln_matmul_tiled128" -> 128;
+        case "kiln_matmul_tiled" -> 64;
+        default -> 16;
+      };
+    }
+
+    @Override
+    public String toString() {
+      return String.format(
+          "%s %dx%dx%d x%d%s%s%s%s%s over %d layers",
+          kernel.substring("kiln_matmul_".length()),
+          m,
+          n,
+          k,
+          batches,
+          transA ? " transA" : "",
+          transB ? " transB" : "",
+          accumulate ? " accumulate" : "",
+          sharedA ? " sharedA" : "",
+          sharedB ? " sharedB" : "",
+          gridLayers);
+    }
   }
 
-  /** op(B)[p, col]: B is k x n, or n x k when transposed. */
-  private static double elementB(float[] b, GemmCase gemm, int p, int col) {
-    return gemm.transB() ? b[col * gemm.k() + p] : b[p * gemm.n() + col];
+  static Stream<BatchCase> batchCases() {
+    List<BatchCase> cases = new ArrayList<>();
+    for (String kernel :
+        new String[] {"kiln_matmul_naive", "kiln_matmul_tiled", "kiln_matmul_tiled128"}) {
+      // Every transpose, with and without accumulation, and A shared (a convolution's weight in
+      // the forward pass), B shared, or neither. 67 rows cross the 64-row tile.
+      for (int flags = 0; flags < 8; flags++) {
+        boolean transA = (flags & 1) != 0;
+        boolean transB = (flags & 2) != 0;
+        boolean accumulate = (flags & 4) != 0;
+        int sharing = flags % 3;
+        cases.add(
+            new BatchCase(
+                kernel, 67, 45, 21, transA, transB, accumulate, 3, sharing == 1, sharing == 2, 3));
+      }
+      // Five products over two layers along z: layer 0 takes products 0, 2 and 4.
+      cases.add(new BatchCase(kernel, 20, 33, 9, false, true, false, 5, true, false, 2));
+      cases.add(new BatchCase(kernel, 20, 33, 9, true, false, true, 5, false, false, 1));
+    }
+    // Several tiles of the 128 x 128 kernel in each product, both operands shared.
+    cases.add(
+        new BatchCase("kiln_matmul_tiled128", 130, 129, 10, false, false, false, 2, true, true, 2));
+    return cases.stream();
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("batchCases")
+  void batchedProductMatchesReference(BatchCase batch) {
+    int m = batch.m();
+    int n = batch.n();
+    int k = batch.k();
+    int last = batch.batches() - 1;
+    float[] a = support.randomFloats((int) (last * batch.strideA() + m * k));
+    float[] b = support.randomFloats((int) (last * batch.strideB() + k * n));
+    float[] c = support.randomFloats((int) (last * batch.strideC() + m * n));
+    for (int z = 0; z < batch.batches(); z++) {
+      long offset = z * batch.strideC();
+      Arrays.fill(
+          c, (int) (offset + m * n), (int) Math.min(c.length, offset + batch.strideC()), GAP_VALUE);
+      if (!batch.accumulate()) {
+        c[(int) offset] = Float.NaN; // must not leak into the result when C is only written
+      }
+    }
+    MemorySegment cSegment = support.segmentOf(c);
+    kernels.launch(
+        batch.kernel(),
+        new Dim3(
+            Dim3.blocksFor(n, batch.tile()), Dim3.blocksFor(m, batch.tile()), batch.gridLayers()),
+        Dim3.of(16, 16),
+        0,
+        support.segmentOf(a),
+        support.segmentOf(b),
+        cSegment,
+        m,
+        n,
+        k,
+        batch.transA() ? 1 : 0,
+        batch.transB() ? 1 : 0,
+        batch.accumulate() ? 1 : 0,
+        batch.batches(),
+        batch.strideA(),
+        batch.strideB(),
+        batch.strideC());
+
+    float[] actual = toFloats(cSegment, c.length);
+    Product product = batch.product();
+    for (int z = 0; z < batch.batches(); z++) {
+      long offsetC = z * batch.strideC();
+      for (int row = 0; row < m; row++) {
+        for (int col = 0; col < n; col++) {
+          int index = (int) (offsetC + (long) row * n + col);
+          double start = batch.accumulate() ? c[index] : 0;
+          double[] terms = product.terms(a, z * batch.strideA(), b, z * batch.strideB(), row, col);
+          assertWithinBound(batch + ", product " + z, row, col, actual[index], start, terms);
+        }
+      }
+      for (long gap = offsetC + (long) m * n;
+          gap < Math.min(c.length, offsetC + batch.strideC());
+          gap++) {
+        if (actual[(int) gap] != GAP_VALUE) {
+          fail(
+              String.format(
+                  "%s: the gap after product %d was overwritten at %d: %s",
+                  batch, z, gap, actual[(int) gap]));
+        }
+      }
+    }
+  }
+
+  /**
+   * The sum of a batch of products, C = sum over i of op(A_i) op(B_i), computed by {@value #SLICES}
+   * over the batches * k steps in slices of sliceDepth, then added up by {@code
+   * kiln_matmul_sum_slices}. gridLayers is the grid's z extent, below the number of slices where
+   * the layers must loop.
+   */
+  record BatchSumCase(
+      int m,
+      int n,
+      int k,
+      boolean transA,
+      boolean transB,
+      boolean accumulate,
+      int batches,
+      boolean sharedA,
+      int sliceDepth,
+      int gridLayers) {
+
+    Product product() {
+      return new Product(m, n, k, transA, transB);
+    }
+
+    long strideA() {
+      return sharedA ? 0 : (long) m * k + GAP;
+    }
+
+    long strideB() {
+      return (long) k * n + GAP;
+    }
+
+    int slices() {
+      return (int) (((long) batches * k + sliceDepth - 1) / sliceDepth);
+    }
+
+    @Override
+    public String toString() {
+      return String.format(
+          "%dx%dx%d x%d%s%s%s%s sliceDepth=%d over %d layers",
+          m,
+          n,
+          k,
+          batches,
+          transA ? " transA" : "",
+          transB ? " transB" : "",
+          accumulate ? " accumulate" : "",
+          sharedA ? " sharedA" : "",
+          sliceDepth,
+          gridLayers);
+    }
+  }
+
+  static Stream<BatchSumCase> batchSumCases() {
+    List<BatchSumCase> cases = new ArrayList<>();
+    // 3 products of 37 steps in slices of 16: 7 slices, most of which end inside a product, with
+    // every transpose. 70 x 65 is two tiles each way.
+    for (int flags = 0; flags < 8; flags++) {
+      boolean transA = (flags & 1) != 0;
+      boolean transB = (flags & 2) != 0;
+      boolean accumulate = (flags & 4) != 0;
+      cases.add(new BatchSumCase(70, 65, 37, transA, transB, accumulate, 3, flags % 2 == 0, 16, 7));
+    }
+    // A slice of 80 steps covers two whole products and part of a third.
+    cases.add(new BatchSumCase(9, 14, 37, false, true, false, 4, false, 80, 2));
+    // One slice for the whole sum.
+    cases.add(new BatchSumCase(9, 14, 37, true, false, true, 3, true, 1000, 1));
+    // 7 slices over 2 layers along z, so layer 0 takes slices 0, 2, 4 and 6.
+    cases.add(new BatchSumCase(9, 14, 37, false, false, false, 3, false, 16, 2));
+    return cases.stream();
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("batchSumCases")
+  void batchSumInSlicesMatchesReference(BatchSumCase sum) {
+    int m = sum.m();
+    int n = sum.n();
+    int k = sum.k();
+    int last = sum.batches() - 1;
+    float[] a = support.randomFloats((int) (last * sum.strideA() + m * k));
+    float[] b = support.randomFloats((int) (last * sum.strideB() + k * n));
+    float[] c = support.randomFloats(m * n);
+    if (!sum.accumulate()) {
+      c[0] = Float.NaN;
+    }
+    float[] poison = new float[sum.slices() * m * n];
+    Arrays.fill(poison, Float.NaN);
+    MemorySegment partial = support.segmentOf(poison);
+    MemorySegment cSegment = support.segmentOf(c);
+    kernels.launch(
+        SLICES,
+        new Dim3(Dim3.blocksFor(n, 64), Dim3.blocksFor(m, 64), sum.gridLayers()),
+        Dim3.of(16, 16),
+        0,
+        support.segmentOf(a),
+        support.segmentOf(b),
+        partial,
+        m,
+        n,
+        k,
+        sum.transA() ? 1 : 0,
+        sum.transB() ? 1 : 0,
+        sum.sliceDepth(),
+        sum.batches(),
+        sum.strideA(),
+        sum.strideB());
+    kernels.launch(
+        "kiln_matmul_sum_slices",
+        Dim3.of(2),
+        Dim3.of(64),
+        0,
+        partial,
+        cSegment,
+        m,
+        n,
+        sum.slices(),
+        sum.accumulate() ? 1 : 0);
+
+    float[] actual = toFloats(cSegment, m * n);
+    Product product = sum.product();
+    for (int row = 0; row < m; row++) {
+      for (int col = 0; col < n; col++) {
+        double[] terms = new double[sum.batches() * k];
+        for (int z = 0; z < sum.batches(); z++) {
+          double[] productTerms =
+              product.terms(a, z * sum.strideA(), b, z * sum.strideB(), row, col);
+          System.arraycopy(productTerms, 0, terms, z * k, k);
+        }
+        double start = sum.accumulate() ? c[row * n + col] : 0;
+        assertWithinBound(sum.toString(), row, col, actual[row * n + col], start, terms);
+      }
+    }
   }
 }

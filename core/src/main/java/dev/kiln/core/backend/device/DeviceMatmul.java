@@ -28,11 +28,17 @@ import dev.kiln.kernels.Dim3;
  * {@link #gemmInSlices}): {@code kiln_matmul_tiled_slices} multiplies each slice into a partial C,
  * and {@code kiln_matmul_sum_slices} adds the partials in a fixed order.
  *
+ * <p>Every kernel also computes a batch of products of the same sizes in one launch, with the
+ * products along the grid's z axis and an element stride per operand ({@link #batchedGemm(boolean,
+ * boolean, int, int, int, int, DeviceBuffer, long, DeviceBuffer, long, DeviceBuffer, long,
+ * boolean)}). A stride of 0 shares one matrix among all products, as a convolution's weight is
+ * shared among the images of a batch. {@link DeviceBatchReduce} adds such a batch up into one C.
+ *
  * <p>On a GPU where cuBLAS loads, a launcher built with a {@link VendorBlas} sends the products of
  * {@link #gemm(boolean, boolean, int, int, int, DeviceBuffer, DeviceBuffer, DeviceBuffer, boolean)}
- * to {@code cublasSgemm} instead, and those of {@link #batchedGemm} to {@code
- * cublasSgemmStridedBatched}, on the same stream. The overload that names a {@link Kernel} always
- * runs kiln's own kernel, so benchmarks and tests can compare the two.
+ * to {@code cublasSgemm} instead, and the batches of {@code batchedGemm} to {@code
+ * cublasSgemmStridedBatched}, on the same stream. The overloads that name a {@link Kernel} always
+ * run kiln's own kernel, so benchmarks and tests can compare the two.
  */
 public final class DeviceMatmul {
 
@@ -169,10 +175,11 @@ public final class DeviceMatmul {
    * into a temporary matrix of m x n, on a grid of (ceil(n / 64), ceil(m / 64), ceil(k /
    * sliceDepth)) blocks of (16, 16) threads, and {@code kiln_matmul_sum_slices} adds those up in
    * slice order into C. The result therefore does not vary from run to run. Without accumulation
-   * the old C is never read.
+   * the old C is never read. More than 65535 slices, CUDA's limit along z, take a grid of 65535
+   * layers whose blocks loop over the slices.
    *
-   * @throws IllegalArgumentException if a size is negative, {@code sliceDepth} is below 1, the
-   *     slices are more than CUDA's grid allows along z (65535), or a buffer is too small
+   * @throws IllegalArgumentException if a size is negative, {@code sliceDepth} is below 1, or a
+   *     buffer is too small
    */
   public void gemmInSlices(
       int sliceDepth,
@@ -186,27 +193,52 @@ public final class DeviceMatmul {
       DeviceBuffer c,
       boolean accumulate) {
     requireMatrices(m, n, k, a, b, c);
+    sumInSlices(sliceDepth, transA, transB, m, n, k, 1, a, 0, b, 0, c, accumulate);
+  }
+
+  /**
+   * Computes C = the sum over i of op(A_i) op(B_i), or adds it to C, with {@code
+   * kiln_matmul_tiled_slices} over the batches * k steps in slices of {@code sliceDepth} and {@code
+   * kiln_matmul_sum_slices} over the slices: {@link #gemmInSlices} with one product, and {@link
+   * DeviceBatchReduce} with several. The caller checks the sizes and buffers. With one slice and no
+   * accumulation, the slice's sum is C itself, so the sliced kernel writes C and no sum follows. An
+   * empty sum goes to the tiled kernel, which writes zeros, or leaves C unchanged when
+   * accumulating.
+   */
+  void sumInSlices(
+      int sliceDepth,
+      boolean transA,
+      boolean transB,
+      int m,
+      int n,
+      int k,
+      int batches,
+      DeviceBuffer a,
+      long strideA,
+      DeviceBuffer b,
+      long strideB,
+      DeviceBuffer c,
+      boolean accumulate) {
     if (sliceDepth < 1) {
       throw new IllegalArgumentException("slice depth must be at least 1, got " + sliceDepth);
-    }
-    int slices = Dim3.blocksFor(k, sliceDepth);
-    if (slices > LaunchShapes.MAX_GRID_Y) {
-      throw new IllegalArgumentException(
-          String.format(
-              "k = %d in slices of %d makes %d slices, more than the %d a grid allows: use"
-                  + " deeper slices",
-              k, sliceDepth, slices, LaunchShapes.MAX_GRID_Y));
     }
     if (m == 0 || n == 0) {
       return;
     }
+    if (k == 0 || batches == 0) {
+      gemm(Kernel.TILED, transA, transB, m, n, 0, a, b, c, accumulate);
+      return;
+    }
+    long slicesLong = ((long) batches * k + sliceDepth - 1) / sliceDepth;
+    int slices = LaunchShapes.intSize("the number of slices", slicesLong);
     long elements = (long) m * n;
-    DeviceBuffer partial = runtime.allocateFloats(slices * elements);
+    boolean direct = slices == 1 && !accumulate;
+    DeviceBuffer partial = direct ? c : runtime.allocateFloats(slices * elements);
     try {
       int tile = Kernel.TILED.tile;
       runtime.launch(
           "kiln_matmul_tiled_slices",
-          new Dim3(Dim3.blocksFor(n, tile), gridRows(m, tile), slices),
+          new Dim3(Dim3.blocksFor(n, tile), gridRows(m, tile), gridLayers(slices)),
           Dim3.of(BLOCK_SIDE, BLOCK_SIDE),
           0,
           a,
@@ -217,21 +249,28 @@ public final class DeviceMatmul {
           k,
           flag(transA),
           flag(transB),
-          sliceDepth);
-      Dim3 block = LaunchShapes.blockFor(elements);
-      runtime.launch(
-          "kiln_matmul_sum_slices",
-          gridFor(elements, block),
-          block,
-          0,
-          partial,
-          c,
-          m,
-          n,
-          slices,
-          flag(accumulate));
+          sliceDepth,
+          batches,
+          strideA,
+          strideB);
+      if (!direct) {
+        Dim3 block = LaunchShapes.blockFor(elements);
+        runtime.launch(
+            "kiln_matmul_sum_slices",
+            gridFor(elements, block),
+            block,
+            0,
+            partial,
+            c,
+            m,
+            n,
+            slices,
+            flag(accumulate));
+      }
     } finally {
-      runtime.free(partial);
+      if (!direct) {
+        runtime.free(partial);
+      }
     }
   }
 
@@ -260,32 +299,14 @@ public final class DeviceMatmul {
       DeviceBuffer c,
       boolean accumulate) {
     requireMatrices(m, n, k, a, b, c);
-    if (m == 0 || n == 0) {
-      return;
-    }
-    runtime.launch(
-        kernel.function,
-        Dim3.of(Dim3.blocksFor(n, kernel.tile), gridRows(m, kernel.tile)),
-        Dim3.of(BLOCK_SIDE, BLOCK_SIDE),
-        0,
-        a,
-        b,
-        c,
-        m,
-        n,
-        k,
-        flag(transA),
-        flag(transB),
-        flag(accumulate));
+    launch(kernel, transA, transB, m, n, k, 1, a, 0, b, 0, c, 0, accumulate);
   }
 
   /**
    * Computes {@code batches} products C_i = op(A_i) op(B_i), or adds them to the C_i with {@code
    * accumulate}, where each buffer contains its packed matrices one after another, as a tensor of
-   * shape [batches, rows, columns] does. With cuBLAS, one strided batched call computes them all,
-   * and a single matrix goes to the plain product of {@link #gemm(boolean, boolean, int, int, int,
-   * DeviceBuffer, DeviceBuffer, DeviceBuffer, boolean)}. Without cuBLAS, each matrix is computed as
-   * the default product computes one.
+   * shape [batches, rows, columns] does. This is the strided product below with strides of m * k, k
+   * * n and m * n.
    *
    * @throws IllegalArgumentException if a size is negative or a buffer is too small
    */
@@ -300,20 +321,65 @@ public final class DeviceMatmul {
       DeviceBuffer b,
       DeviceBuffer c,
       boolean accumulate) {
-    if (batches < 0) {
-      throw new IllegalArgumentException("batch count must be non-negative, got " + batches);
-    }
-    requireMatrices(m, n, k, batches, a, b, c);
+    batchedGemm(
+        transA,
+        transB,
+        m,
+        n,
+        k,
+        batches,
+        a,
+        (long) m * k,
+        b,
+        (long) k * n,
+        c,
+        (long) m * n,
+        accumulate);
+  }
+
+  /**
+   * Computes {@code batches} products C_i = op(A_i) op(B_i), or adds them to the C_i with {@code
+   * accumulate}, where matrix i of A starts {@code i * strideA} floats into {@code a}, and likewise
+   * for B and C. A stride of 0 makes every product read the same matrix, as a convolution reads its
+   * weight. The C matrices must not overlap one another, so {@code strideC} is at least m * n when
+   * there are two or more.
+   *
+   * <p>With cuBLAS, one {@code cublasSgemmStridedBatched} call computes them all, and a single
+   * product goes to the plain product of {@link #gemm(boolean, boolean, int, int, int,
+   * DeviceBuffer, DeviceBuffer, DeviceBuffer, boolean)}, which cuBLAS serves with {@code
+   * cublasSgemm}. Without cuBLAS, a single product is also the default product, and two or more are
+   * one launch of the kernel that {@link MatmulHeuristics#defaultKernel(int, int, int, int)}
+   * chooses, with the products along the grid's z axis. Unlike a single product, a batch is never
+   * cut into slices of k.
+   *
+   * @throws IllegalArgumentException if a size, the batch count or a stride is negative, {@code
+   *     strideC} would overlap the C matrices, or a buffer is too small
+   */
+  public void batchedGemm(
+      boolean transA,
+      boolean transB,
+      int m,
+      int n,
+      int k,
+      int batches,
+      DeviceBuffer a,
+      long strideA,
+      DeviceBuffer b,
+      long strideB,
+      DeviceBuffer c,
+      long strideC,
+      boolean accumulate) {
+    requireBatch(m, n, k, batches, a, strideA, b, strideB);
+    requireOutputs(m, n, batches, c, strideC);
     if (m == 0 || n == 0 || batches == 0) {
       return;
     }
     if (batches == 1) {
-      // One matrix is a plain product, which cuBLAS serves with cublasSgemm.
       gemm(transA, transB, m, n, k, a, b, c, accumulate);
       return;
     }
     if (blas != null) {
-      blas.sgemmRowMajorBatched(
+      blas.sgemmRowMajorStridedBatched(
           transA,
           transB,
           m,
@@ -321,26 +387,89 @@ public final class DeviceMatmul {
           k,
           1f,
           a.address(),
+          strideA,
           b.address(),
+          strideB,
           accumulate ? 1f : 0f,
           c.address(),
+          strideC,
           batches);
       DeviceRuntime.keepReachable(a, b, c);
       return;
     }
-    for (int i = 0; i < batches; i++) {
-      ownProduct(
-          transA,
-          transB,
-          m,
-          n,
-          k,
-          DeviceRuntime.slice(a, (long) i * m * k, (long) m * k),
-          DeviceRuntime.slice(b, (long) i * k * n, (long) k * n),
-          DeviceRuntime.slice(c, (long) i * m * n, (long) m * n),
-          accumulate);
+    Kernel kernel = MatmulHeuristics.defaultKernel(m, n, batches, runtime.multiprocessors());
+    launch(
+        kernel, transA, transB, m, n, k, batches, a, strideA, b, strideB, c, strideC, accumulate);
+  }
+
+  /**
+   * Computes the same batch of products as {@link #batchedGemm(boolean, boolean, int, int, int,
+   * int, DeviceBuffer, long, DeviceBuffer, long, DeviceBuffer, long, boolean)} with the chosen
+   * kernel, in one launch whatever the batch count, and never with cuBLAS. Its grid is that of
+   * {@link #gemm(Kernel, boolean, boolean, int, int, int, DeviceBuffer, DeviceBuffer, DeviceBuffer,
+   * boolean)} with min(batches, 65535) layers along z, whose blocks loop over the products past
+   * CUDA's limit of 65535.
+   *
+   * @throws IllegalArgumentException as the default batched product does
+   */
+  public void batchedGemm(
+      Kernel kernel,
+      boolean transA,
+      boolean transB,
+      int m,
+      int n,
+      int k,
+      int batches,
+      DeviceBuffer a,
+      long strideA,
+      DeviceBuffer b,
+      long strideB,
+      DeviceBuffer c,
+      long strideC,
+      boolean accumulate) {
+    requireBatch(m, n, k, batches, a, strideA, b, strideB);
+    requireOutputs(m, n, batches, c, strideC);
+    launch(
+        kernel, transA, transB, m, n, k, batches, a, strideA, b, strideB, c, strideC, accumulate);
+  }
+
+  /** Launches {@code kernel} over a batch of products, which may be a batch of one. */
+  private void launch(
+      Kernel kernel,
+      boolean transA,
+      boolean transB,
+      int m,
+      int n,
+      int k,
+      int batches,
+      DeviceBuffer a,
+      long strideA,
+      DeviceBuffer b,
+      long strideB,
+      DeviceBuffer c,
+      long strideC,
+      boolean accumulate) {
+    if (m == 0 || n == 0 || batches == 0) {
+      return;
     }
-    DeviceRuntime.keepReachable(a, b, c);
+    runtime.launch(
+        kernel.function,
+        new Dim3(Dim3.blocksFor(n, kernel.tile), gridRows(m, kernel.tile), gridLayers(batches)),
+        Dim3.of(BLOCK_SIDE, BLOCK_SIDE),
+        0,
+        a,
+        b,
+        c,
+        m,
+        n,
+        k,
+        flag(transA),
+        flag(transB),
+        flag(accumulate),
+        batches,
+        strideA,
+        strideB,
+        strideC);
   }
 
   /**
@@ -351,15 +480,34 @@ public final class DeviceMatmul {
     return Math.min(LaunchShapes.MAX_GRID_Y, Dim3.blocksFor(m, rowsPerBlock));
   }
 
+  /**
+   * Returns the grid's z extent for {@code layers} products or slices: one layer each, up to {@link
+   * LaunchShapes#MAX_GRID_Z}, past which the kernels loop.
+   */
+  static int gridLayers(long layers) {
+    return (int) Math.min(LaunchShapes.MAX_GRID_Z, layers);
+  }
+
   /** Checks that the sizes are not negative and that A, B and C have room for their matrices. */
   private static void requireMatrices(
       int m, int n, int k, DeviceBuffer a, DeviceBuffer b, DeviceBuffer c) {
-    requireMatrices(m, n, k, 1, a, b, c);
+    requireBatch(m, n, k, 1, a, 0, b, 0);
+    requireFloats("matrix C", c, (long) m * n);
   }
 
-  /** Checks the sizes and that A, B and C have room for {@code batches} matrices each. */
-  private static void requireMatrices(
-      int m, int n, int k, int batches, DeviceBuffer a, DeviceBuffer b, DeviceBuffer c) {
+  /**
+   * Checks the sizes, the batch count and the strides, and that A and B have room for {@code
+   * batches} matrices each, matrix i starting i * stride floats in.
+   */
+  static void requireBatch(
+      int m,
+      int n,
+      int k,
+      int batches,
+      DeviceBuffer a,
+      long strideA,
+      DeviceBuffer b,
+      long strideB) {
     if (m < 0 || n < 0 || k < 0) {
       throw new IllegalArgumentException(
           "matrix sizes must be non-negative, got m=" + m + ", n=" + n + ", k=" + k);
@@ -368,8 +516,32 @@ public final class DeviceMatmul {
       throw new IllegalArgumentException(
           "k = " + k + " is above the " + MAX_DEPTH + " that kiln's kernels accept: split the sum");
     }
-    requireFloats("matrix A", a, (long) batches * m * k);
-    requireFloats("matrix B", b, (long) batches * k * n);
-    requireFloats("matrix C", c, (long) batches * m * n);
+    if (batches < 0) {
+      throw new IllegalArgumentException("batch count must be non-negative, got " + batches);
+    }
+    if (strideA < 0 || strideB < 0) {
+      throw new IllegalArgumentException(
+          "strides must be non-negative, got strideA=" + strideA + ", strideB=" + strideB);
+    }
+    requireFloats("matrix A", a, batchFloats(batches, strideA, (long) m * k));
+    requireFloats("matrix B", b, batchFloats(batches, strideB, (long) k * n));
+  }
+
+  /** Checks that {@code batches} C matrices fit in {@code c} without overlapping one another. */
+  private static void requireOutputs(int m, int n, int batches, DeviceBuffer c, long strideC) {
+    long size = (long) m * n;
+    if (batches > 1 && strideC < size) {
+      throw new IllegalArgumentException(
+          String.format(
+              "strideC = %d would overlap the %d x %d C matrices, which the products write: use a"
+                  + " stride of at least %d",
+              strideC, m, n, size));
+    }
+    requireFloats("matrix C", c, batchFloats(batches, strideC, size));
+  }
+
+  /** Returns the floats that {@code batches} matrices of {@code size} floats reach. */
+  private static long batchFloats(int batches, long stride, long size) {
+    return batches == 0 ? 0 : (batches - 1) * stride + size;
   }
 }

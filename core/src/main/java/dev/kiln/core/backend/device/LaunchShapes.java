@@ -38,6 +38,12 @@ final class LaunchShapes {
    */
   static final int MAX_GRID_Y = 65535;
 
+  /**
+   * CUDA's limit on gridDim.z, the same as on y. The matrix products put a batch of products, or
+   * the slices of a sum, along z and loop over those past this limit.
+   */
+  static final int MAX_GRID_Z = 65535;
+
   private LaunchShapes() {}
 
   /** Returns a block size for {@code items} items: 256, or fewer warps for fewer items. */

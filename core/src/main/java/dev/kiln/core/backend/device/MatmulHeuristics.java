@@ -32,11 +32,11 @@ final class MatmulHeuristics {
 
   /**
    * Blocks of {@code kiln_matmul_tiled_slices} that one multiprocessor runs at once. For sm_90,
-   * ptxas gives that kernel 55 registers per thread, so 4 blocks of 256 threads fit. When the
-   * default product cuts k into slices, it aims for one wave of these blocks (see {@link
-   * #sliceDepthFor}). Since the slices times the 64 x 64 tiles stay below twice that wave, the
-   * partial products take at most 2 * 4 * 4096 floats (128 KiB) per multiprocessor, 17 MB on an
-   * H200.
+   * ptxas from CUDA 13.0 gives that kernel 48 registers per thread, so 4 blocks of 256 threads fit
+   * (up to 64 registers would). When the default product cuts k into slices, it aims for one wave
+   * of these blocks (see {@link #sliceDepthFor}). Since the slices times the 64 x 64 tiles stay
+   * below twice that wave, the partial products take at most 2 * 4 * 4096 floats (128 KiB) per
+   * multiprocessor, 17 MB on an H200.
    */
   static final int SLICED_BLOCKS_PER_MULTIPROCESSOR = 4;
 
@@ -48,6 +48,12 @@ final class MatmulHeuristics {
 
   /** Steps of k in one panel of {@code kiln_matmul_tiled}, which slices are a multiple of. */
   static final int PANEL_DEPTH = 16;
+
+  /**
+   * The deepest slice of {@link #batchSliceDepthFor}: the largest multiple of {@value #PANEL_DEPTH}
+   * up to {@link DeviceMatmul#MAX_DEPTH}, because the sliced kernel takes the depth as an int.
+   */
+  static final int MAX_SLICE_DEPTH = DeviceMatmul.MAX_DEPTH / PANEL_DEPTH * PANEL_DEPTH;
 
   private MatmulHeuristics() {}
 
@@ -69,13 +75,43 @@ final class MatmulHeuristics {
     long tiles =
         (long) Dim3.blocksFor(m, Kernel.TILED.tile()) * Dim3.blocksFor(n, Kernel.TILED.tile());
     long slices = Math.min((wave + tiles - 1) / tiles, k / MIN_SLICE_DEPTH);
-    // A grid has at most 65535 slices along z, which only a device of over 16000 multiprocessors
+    // At most one grid layer per slice, 65535, which only a device of over 16000 multiprocessors
     // would ask for.
-    slices = Math.min(slices, LaunchShapes.MAX_GRID_Y);
+    slices = Math.min(slices, LaunchShapes.MAX_GRID_Z);
     if (slices < 2) {
       return 0;
     }
     long depth = (k + slices - 1) / slices;
+    return (int) ((depth + PANEL_DEPTH - 1) / PANEL_DEPTH * PANEL_DEPTH);
+  }
+
+  /**
+   * Returns the depth of the slices for a sum of {@code batches} products of k steps each, which
+   * {@code kiln_matmul_tiled_slices} takes as one sum of batches * k steps, on a device of {@code
+   * multiprocessors} multiprocessors. As in {@link #sliceDepthFor}, the slices bring the blocks up
+   * to about one wave and stay at least {@value #MIN_SLICE_DEPTH} steps deep, and the depth is a
+   * multiple of {@value #PANEL_DEPTH}. But there is always at least one slice, and a slice is at
+   * most {@link #MAX_SLICE_DEPTH} steps deep, so a depth always comes back.
+   *
+   * <p>NOTE: as for a single product, the thresholds are reasoned, not measured on a GPU.
+   *
+   * @throws IllegalArgumentException if {@code multiprocessors} is below 1, or there are no steps
+   */
+  static int batchSliceDepthFor(int m, int n, int k, int batches, int multiprocessors) {
+    long steps = (long) batches * k;
+    if (steps < 1) {
+      throw new IllegalArgumentException(
+          "a sum of products in slices needs at least one step, got batches="
+              + batches
+              + " and k="
+              + k);
+    }
+    long wave = (long) SLICED_BLOCKS_PER_MULTIPROCESSOR * requirePositive(multiprocessors);
+    long tiles =
+        (long) Dim3.blocksFor(m, Kernel.TILED.tile()) * Dim3.blocksFor(n, Kernel.TILED.tile());
+    long slices = Math.min((wave + tiles - 1) / tiles, steps / MIN_SLICE_DEPTH);
+    slices = Math.max(slices, (steps + MAX_SLICE_DEPTH - 1) / MAX_SLICE_DEPTH);
+    long depth = (steps + slices - 1) / slices;
     return (int) ((depth + PANEL_DEPTH - 1) / PANEL_DEPTH * PANEL_DEPTH);
   }
 
@@ -90,12 +126,23 @@ final class MatmulHeuristics {
    * @throws IllegalArgumentException if {@code multiprocessors} is below 1
    */
   static Kernel defaultKernel(int m, int n, int multiprocessors) {
+    return defaultKernel(m, n, 1, multiprocessors);
+  }
+
+  /**
+   * Returns the kernel for a batch of {@code batches} products of m x n in one launch: as for one
+   * product, but counting the tiles of every product of the batch, because the launch runs them
+   * all.
+   *
+   * @throws IllegalArgumentException if {@code multiprocessors} is below 1
+   */
+  static Kernel defaultKernel(int m, int n, int batches, int multiprocessors) {
     long threshold =
         (long) BIG_TILE_WAVES
             * BIG_TILE_BLOCKS_PER_MULTIPROCESSOR
             * requirePositive(multiprocessors);
     int tile = Kernel.TILED_128.tile();
-    long bigTiles = (long) Dim3.blocksFor(m, tile) * Dim3.blocksFor(n, tile);
+    long bigTiles = (long) Dim3.blocksFor(m, tile) * Dim3.blocksFor(n, tile) * batches;
     boolean large = m >= tile && n >= tile && bigTiles >= threshold;
     return large ? Kernel.TILED_128 : Kernel.TILED;
   }

@@ -20,6 +20,7 @@ import dev.kiln.kernels.Dim3;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -249,11 +250,6 @@ class DeviceMatmulTest {
               IllegalArgumentException.class,
               () -> matmul.gemmInSlices(0, false, false, 1, 1, 70_000, a, b, c, false));
       assertTrue(zero.getMessage().contains("at least 1, got 0"), zero.getMessage());
-      IllegalArgumentException tooMany =
-          assertThrows(
-              IllegalArgumentException.class,
-              () -> matmul.gemmInSlices(1, false, false, 1, 1, 70_000, a, b, c, false));
-      assertTrue(tooMany.getMessage().contains("70000 slices"), tooMany.getMessage());
       IllegalArgumentException tooDeep =
           assertThrows(
               IllegalArgumentException.class,
@@ -429,6 +425,217 @@ class DeviceMatmulTest {
         }
       }
     }
+  }
+
+  /** Floats between consecutive matrices of an operand that is not shared. */
+  private static final int GAP = 5;
+
+  @ParameterizedTest
+  @MethodSource(DEVICES)
+  void stridedBatchesMatchTheCpu(String device) {
+    DeviceRuntime runtime = runtime(device);
+    DeviceMatmul matmul = new DeviceMatmul(runtime);
+    Random random = new Random(DeviceTestSupport.SEED);
+    int batches = 3;
+    int m = 67;
+    int n = 20;
+    int k = 19;
+    // null stands for the default product, which chooses its kernel.
+    DeviceMatmul.Kernel[] kernels = {
+      null, DeviceMatmul.Kernel.NAIVE, DeviceMatmul.Kernel.TILED, DeviceMatmul.Kernel.TILED_128
+    };
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
+      for (DeviceMatmul.Kernel kernel : kernels) {
+        for (int variant = 0; variant < 4; variant++) {
+          // A shared, as a convolution's weight in the forward pass, B shared, or neither.
+          for (int sharing = 0; sharing < 3; sharing++) {
+            boolean transA = (variant & 1) != 0;
+            boolean transB = (variant & 2) != 0;
+            boolean accumulate = (variant + sharing) % 2 == 1;
+            long strideA = sharing == 1 ? 0 : m * k + GAP;
+            long strideB = sharing == 2 ? 0 : k * n + GAP;
+            long strideC = m * n + GAP;
+            float[] a = randomFloats(random, (int) ((batches - 1) * strideA + m * k));
+            float[] b = randomFloats(random, (int) ((batches - 1) * strideB + k * n));
+            float[] c = randomFloats(random, (int) ((batches - 1) * strideC + m * n));
+            DeviceBuffer deviceC = buffers.of(c);
+            DeviceBuffer deviceA = buffers.of(a);
+            DeviceBuffer deviceB = buffers.of(b);
+            if (kernel == null) {
+              matmul.batchedGemm(
+                  transA,
+                  transB,
+                  m,
+                  n,
+                  k,
+                  batches,
+                  deviceA,
+                  strideA,
+                  deviceB,
+                  strideB,
+                  deviceC,
+                  strideC,
+                  accumulate);
+            } else {
+              matmul.batchedGemm(
+                  kernel,
+                  transA,
+                  transB,
+                  m,
+                  n,
+                  k,
+                  batches,
+                  deviceA,
+                  strideA,
+                  deviceB,
+                  strideB,
+                  deviceC,
+                  strideC,
+                  accumulate);
+            }
+
+            // Product i reads and writes its matrices at i times each stride. The gaps of C keep
+            // their values.
+            Storage expected = f64(c);
+            for (int i = 0; i < batches; i++) {
+              Gemm.gemm(
+                  transA,
+                  transB,
+                  m,
+                  n,
+                  k,
+                  f64(a),
+                  (int) (i * strideA),
+                  f64(b),
+                  (int) (i * strideB),
+                  expected,
+                  (int) (i * strideC),
+                  accumulate);
+            }
+            String quantity =
+                String.format(
+                    "%s batch transA=%b transB=%b accumulate=%b strides=(%d, %d, %d)",
+                    kernel == null ? "default" : kernel,
+                    transA,
+                    transB,
+                    accumulate,
+                    strideA,
+                    strideB,
+                    strideC);
+            assertClose(device, quantity, expected, buffers.read(deviceC, c.length), SUMMED);
+          }
+        }
+      }
+    }
+  }
+
+  @Test
+  void batchIsOneLaunch() {
+    DeviceRuntime runtime = runtime("emulated");
+    DeviceMatmul matmul = new DeviceMatmul(runtime);
+    int batches = 8;
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
+      DeviceBuffer a = buffers.filled(batches * 4 * 3);
+      DeviceBuffer b = buffers.filled(batches * 3 * 5);
+      DeviceBuffer c = buffers.filled(batches * 4 * 5);
+      DeviceWork before = runtime.work();
+      matmul.batchedGemm(false, false, 4, 5, 3, batches, a, b, c, false);
+      DeviceWork packed = runtime.work().minus(before);
+      before = runtime.work();
+      matmul.batchedGemm(false, true, 4, 5, 3, batches, a, 0, b, 15, c, 20, true);
+      DeviceWork shared = runtime.work().minus(before);
+
+      assertEquals(Map.of("kiln_matmul_tiled", 1L), packed.launchesByKernel(), "packed batch");
+      assertEquals(Map.of("kiln_matmul_tiled", 1L), shared.launchesByKernel(), "shared A");
+    }
+  }
+
+  @Test
+  void batchPastGridLimitLoopsAlongZ() {
+    // The launches are recorded, not run: the emulator would need minutes for 65535 blocks.
+    // MatmulKernelsTest runs the kernels' loops over z on small grids.
+    RecordingRuntime recorder = new RecordingRuntime(runtime("emulated"));
+    DeviceMatmul matmul = new DeviceMatmul(recorder);
+    int batches = LaunchShapes.MAX_GRID_Z + 1;
+    Dim3 capped = new Dim3(1, 1, LaunchShapes.MAX_GRID_Z);
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(recorder)) {
+      DeviceBuffer one = buffers.filled(1);
+      DeviceBuffer c = buffers.filled(batches);
+      matmul.batchedGemm(
+          DeviceMatmul.Kernel.NAIVE, false, false, 1, 1, 1, batches, one, 0, one, 0, c, 1, false);
+      assertEquals(capped, recorder.lastGrid, "naive batch of " + batches);
+      matmul.batchedGemm(false, false, 1, 1, 1, batches, one, 0, one, 0, c, 1, false);
+      assertEquals("kiln_matmul_tiled", recorder.lastKernel);
+      assertEquals(capped, recorder.lastGrid, "default batch of " + batches);
+
+      // k = 70000 in slices of 1: 70000 partial products, looped over 65535 layers.
+      DeviceBuffer longA = buffers.filled(70_000);
+      DeviceBuffer longB = buffers.filled(70_000);
+      matmul.gemmInSlices(1, false, false, 1, 1, 70_000, longA, longB, one, false);
+      assertEquals("kiln_matmul_tiled_slices", recorder.kernels.get(recorder.kernels.size() - 2));
+      assertEquals(capped, recorder.grids.get(recorder.grids.size() - 2), "70000 slices");
+    }
+  }
+
+  @Test
+  void stridedBatchRejectsInvalidStrides() {
+    DeviceRuntime runtime = runtime("emulated");
+    DeviceMatmul matmul = new DeviceMatmul(runtime);
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
+      DeviceBuffer any = buffers.filled(100);
+      IllegalArgumentException overlap =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> matmul.batchedGemm(false, false, 2, 3, 4, 2, any, 8, any, 12, any, 5, false));
+      assertTrue(overlap.getMessage().contains("strideC = 5"), overlap.getMessage());
+      assertTrue(overlap.getMessage().contains("at least 6"), overlap.getMessage());
+      IllegalArgumentException negative =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> matmul.batchedGemm(false, false, 2, 3, 4, 2, any, -8, any, 12, any, 6, false));
+      assertTrue(negative.getMessage().contains("strideA=-8"), negative.getMessage());
+      // B's second matrix would end at 30 * 3 + 12 = 102 floats, past the 100 of the slice.
+      DeviceBuffer hundred = DeviceRuntime.slice(any, 0, 100);
+      IllegalArgumentException small =
+          assertThrows(
+              IllegalArgumentException.class,
+              () ->
+                  matmul.batchedGemm(
+                      false, false, 2, 3, 4, 4, hundred, 0, hundred, 30, hundred, 6, false));
+      assertTrue(small.getMessage().contains("matrix B"), small.getMessage());
+    }
+  }
+
+  @Test
+  void batchSliceDepthFollowsStepsAndTiles() {
+    int h200 = 132;
+    // lenet-20m's first conv, weight gradient at batch 64: C is 32 x 25, one tile, and the sum has
+    // 64 * 48400 steps. One wave of 528 blocks is 528 slices of 5867 steps, rounded up to 5872.
+    assertEquals(5872, MatmulHeuristics.batchSliceDepthFor(32, 25, 48400, 64, h200));
+    // Its fourth conv: C is 256 x 1152, 72 tiles, so 8 slices of the 64 * 144 steps.
+    assertEquals(1152, MatmulHeuristics.batchSliceDepthFor(256, 1152, 144, 64, h200));
+    // Too few steps for two slices of 512: one slice of them all, rounded up to 16.
+    assertEquals(112, MatmulHeuristics.batchSliceDepthFor(4, 4, 50, 2, h200));
+    // A C that fills the wave by itself: one slice.
+    assertEquals(64 * 4096, MatmulHeuristics.batchSliceDepthFor(4096, 4096, 4096, 64, h200));
+    // However many steps, a slice fits the kernel's int depth.
+    int depth = MatmulHeuristics.batchSliceDepthFor(4096, 4096, DeviceMatmul.MAX_DEPTH, 65535, 1);
+    assertTrue(depth > 0, "depth " + depth);
+    assertTrue(depth <= MatmulHeuristics.MAX_SLICE_DEPTH, "depth " + depth);
+    assertEquals(0, depth % MatmulHeuristics.PANEL_DEPTH, "depth " + depth);
+    assertThrows(
+        IllegalArgumentException.class, () -> MatmulHeuristics.batchSliceDepthFor(4, 4, 0, 3, 1));
+  }
+
+  @Test
+  void batchKernelCountsEveryProduct() {
+    int h200 = 132;
+    // 2048 x 4096 is 512 tiles of 128 x 128, below the 528 of two waves, but two of them are 1024.
+    assertEquals(DeviceMatmul.Kernel.TILED, MatmulHeuristics.defaultKernel(2048, 4096, 1, h200));
+    assertEquals(
+        DeviceMatmul.Kernel.TILED_128, MatmulHeuristics.defaultKernel(2048, 4096, 2, h200));
+    // Fewer than 128 rows stay on the 64 x 64 kernel, however many products.
+    assertEquals(DeviceMatmul.Kernel.TILED, MatmulHeuristics.defaultKernel(64, 4096, 1024, h200));
   }
 
   /**

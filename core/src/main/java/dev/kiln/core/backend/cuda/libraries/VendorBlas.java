@@ -88,13 +88,16 @@ public interface VendorBlas extends VendorBinding {
   }
 
   /**
-   * Computes {@code batchCount} row-major products as in {@link #sgemmRowMajor}, where the packed
-   * matrices of each operand follow one another: matrix i of A starts i * m * k elements after
-   * {@code a}, of B i * k * n after {@code b}, and of C i * m * n after {@code c}. One {@link
-   * #sgemmStridedBatched} call computes them all, with the operands swapped as in {@link
-   * #sgemmRowMajor}.
+   * Computes {@code batchCount} row-major products as in {@link #sgemmRowMajor}, where matrix i of
+   * A starts {@code i * strideA} elements after {@code a}, of B {@code i * strideB} after {@code
+   * b}, and of C {@code i * strideC} after {@code c}. One {@link #sgemmStridedBatched} call
+   * computes them all, with the operands swapped as in {@link #sgemmRowMajor}. A stride of 0 for A
+   * or B makes every product read the same matrix, which cuBLAS accepts. The C matrices must not
+   * overlap one another, because cuBLAS may compute the products in any order or at once.
+   *
+   * <p>NOTE: a stride of 0 has run against the host stand-in of the tests only, not on a GPU.
    */
-  default void sgemmRowMajorBatched(
+  default void sgemmRowMajorStridedBatched(
       boolean transposeA,
       boolean transposeB,
       int m,
@@ -102,9 +105,12 @@ public interface VendorBlas extends VendorBinding {
       int k,
       float alpha,
       long a,
+      long strideA,
       long b,
+      long strideB,
       float beta,
       long c,
+      long strideC,
       int batchCount) {
     int lda = leadingDimension(transposeA ? m : k);
     int ldb = leadingDimension(transposeB ? k : n);
@@ -117,14 +123,14 @@ public interface VendorBlas extends VendorBinding {
         alpha,
         b,
         ldb,
-        (long) k * n,
+        strideB,
         a,
         lda,
-        (long) m * k,
+        strideA,
         beta,
         c,
         n,
-        (long) m * n,
+        strideC,
         batchCount);
   }
 
