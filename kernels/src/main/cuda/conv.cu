@@ -16,15 +16,18 @@
 // and a tap that lands outside the input reads a zero of the padding.
 //
 // Two routes compute the same convolution:
-//   - im2col + GEMM, with one matrix product per image b on the image's slices of x, y and column.
-//     DeviceMatmul runs each product: with cuBLAS where it loaded, else with a tiled kernel of
-//     matmul.cu, in slices of k where k is long, as in the weight gradient:
+//   - im2col + GEMM, with one batched matrix product per group of images, image b of the group
+//     on its slices of x, y and column. DeviceMatmul runs each batch in one launch, with cuBLAS
+//     where it loaded, else with a tiled kernel of matmul.cu:
 //       forward:        y[b] = weight [outChannels, taps] * column[b] [taps, positions]
-//                       (m = outChannels, n = positions, k = taps), then the bias;
+//                       (m = outChannels, n = positions, k = taps, the weight's stride 0), then
+//                       the bias;
 //       input gradient: gradColumn[b] = weight^T * gradY[b] (transA = 1, m = taps,
-//                       n = positions, k = outChannels), then one kiln_conv_col2im for the batch;
-//       weight gradient: gradWeight += gradY[b] * column[b]^T (transB = 1, m = outChannels,
-//                       n = taps, k = positions, accumulate = 0 for b = 0 and 1 after).
+//                       n = positions, k = outChannels), then one kiln_conv_col2im for the group;
+//       weight gradient: gradWeight = the sum over b of gradY[b] * column[b]^T (transB = 1,
+//                       m = outChannels, n = taps, k = positions per image), which
+//                       DeviceBatchReduce computes as one sum over the group's positions in
+//                       slices, and adds to the gradient of the groups before.
 //   - direct kernels below, one thread (or block) per output element, with no scratch memory.
 // Training takes cuDNN's convolutions where cuDNN loaded, else im2col + GEMM. The direct kernels
 // run only in tests, as the reference that the other routes are checked against.

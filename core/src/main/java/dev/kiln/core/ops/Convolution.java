@@ -15,8 +15,8 @@ import dev.kiln.core.tensor.Tensor;
  *
  * <p>On the CPU the work goes to {@link Conv2dKernels}, which picks a method per layer shape. On a
  * device it goes to {@link DeviceConv} by its preferred route: cuDNN where that library loaded,
- * else a column matrix and one matrix product per image, the method of the CPU's {@code
- * Conv2dIm2col}.
+ * else a column matrix per image, as in the CPU's {@code Conv2dIm2col}, and one batched matrix
+ * product per group of images.
  *
  * <p>The backward function returns one gradient per input, in the order that {@link
  * Autograd#record} was given the inputs: x, weight, bias. A gradient is null where its input needs

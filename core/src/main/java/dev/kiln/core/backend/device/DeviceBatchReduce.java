@@ -55,9 +55,9 @@ public final class DeviceBatchReduce {
    *   <li>Without cuBLAS, {@code kiln_matmul_tiled_slices} takes the batches * k steps as one sum
    *       in slices of the depth that {@link MatmulHeuristics#batchSliceDepthFor} gives, and {@code
    *       kiln_matmul_sum_slices} adds the slices' partial C up: two launches, with slices * m * n
-   *       floats of scratch, at most about two waves of 64 x 64 tiles (17 MB on an H200). Where
-   *       that makes one slice and C is only written, the sliced kernel writes C itself: one
-   *       launch, no scratch.
+   *       floats of scratch. That is less than two waves of 64 x 64 tiles (17 MB on an H200), or
+   *       one C where C alone has a wave of tiles. Where there is one slice and C is only written,
+   *       the sliced kernel writes C itself: one launch, no scratch.
    *   <li>With cuBLAS, one {@code cublasSgemmStridedBatched} call writes every product into a
    *       scratch matrix of its own, and {@code kiln_matmul_sum_slices} adds them up in batch
    *       order: one library call and one launch, with batches * m * n floats of scratch. Where

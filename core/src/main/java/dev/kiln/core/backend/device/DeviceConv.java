@@ -22,12 +22,12 @@ import java.util.Optional;
  *
  * <p>{@link Route#IM2COL} copies each image's receptive fields into a column matrix [taps,
  * positions] (taps = inChannels * kernelHeight * kernelWidth, positions = outHeight * outWidth),
- * which turns the convolution into one matrix product per image, at the price of a scratch buffer.
- * {@link DeviceMatmul} runs the product in cuBLAS where that library loaded, even without cuDNN.
- * Elsewhere kiln's tiled GEMM runs it, reusing each value that it stages in shared memory 64 or 128
- * times. {@link Route#DIRECT} runs one thread per output value and rereads the input from global
- * memory: no scratch memory and fewer launches, but far more memory traffic. It is the simple
- * version to check the other against, and only tests use it.
+ * which turns the convolution into matrix products, at the price of a scratch buffer. {@link
+ * DeviceMatmul} runs the products in cuBLAS where that library loaded, even without cuDNN.
+ * Elsewhere kiln's tiled GEMM runs them, reusing each value that it stages in shared memory 64 or
+ * 128 times. {@link Route#DIRECT} runs one thread per output value and rereads the input from
+ * global memory: no scratch memory and fewer launches, but far more memory traffic. It is the
+ * simple version to check the other against, and only tests use it.
  *
  * <p>NOTE: that im2col is the faster of the two on a GPU is reasoned from memory traffic, not
  * measured. {@link Route#CUDNN} hands the convolution to cuDNN, where the launcher was built with a
@@ -36,23 +36,50 @@ import java.util.Optional;
  * comes from kiln's allocator. {@link #preferredRoute()} names the route to use: cuDNN where it
  * loaded, else im2col.
  *
- * <h2>Scratch memory</h2>
+ * <h2>Groups of images</h2>
  *
- * <p>The column matrices of several images are built by one im2col launch, which saves launches. To
- * bound the scratch buffer, the batch is processed in groups of at most {@link
- * #COLUMN_LIMIT_FLOATS} column entries (at least one image per group). Scratch buffers come from
- * the device's caching allocator and go back to it at the end of the call.
+ * <p>The im2col route works through the batch in groups of images. To bound the scratch buffer, a
+ * group has at most {@link #COLUMN_LIMIT_FLOATS} column entries (at least one image). Its column
+ * matrices lie one after another, [images, taps, positions], built by one im2col launch, and each
+ * direction makes one product call per group, with the images along the batch axis of the product:
  *
- * <p>The column matrices of a group lie one after another, [images, taps, positions], and each
- * image gets its own product, whose result [outChannels, positions] is that image's slice of the
- * NCHW output. The CPU's {@code Conv2dBatched} instead puts a group's matrices side by side and
- * multiplies once, which gives [outChannels, images * positions] and needs a copy back to NCHW.
+ * <ul>
+ *   <li>forward: y[b] = weight [outChannels, taps] * column[b], one batched product in which every
+ *       image reads the weight (stride 0). Image b's result [outChannels, positions] is its slice
+ *       of the NCHW output, so no copy follows.
+ *   <li>input gradient: gradColumn[b] = weight^T * gradY[b], one batched product, then one col2im.
+ *   <li>weight gradient: gradW = the sum over the group's images of gradY[b] * column[b]^T, one
+ *       {@link DeviceBatchReduce} call, which adds to gradW after the first group.
+ * </ul>
+ *
+ * <p>Without cuBLAS, a group therefore costs two launches forward (im2col and the product), two for
+ * the input gradient (product and col2im), and two or three for the weight gradient (im2col, then
+ * the sliced product and the sum of its slices, or the sliced product alone where one slice covers
+ * the group and gradW is only written). With cuBLAS, each product is one library call, and the
+ * weight gradient adds one launch that sums the images' products.
+ *
+ * <p>The weight gradient is a sum over the group's images and positions, but no single product
+ * covers it: gradY is [images, outChannels, positions] and the columns [images, taps, positions],
+ * so in neither are the group's positions one run of k without a transposing copy. A product per
+ * image accumulating into gradW costs one launch per image. kiln's batch-reduce GEMM instead takes
+ * the images' positions as one long k in slices, and each slice writes a partial gradW. Those take
+ * less than two waves of 64 x 64 tiles, 17 MB on an H200, or one gradW where gradW alone has a wave
+ * of tiles. With cuBLAS, one strided batched call writes a partial gradW per image, images *
+ * outChannels * taps floats, at most 256 MiB per call.
+ *
+ * <p>Results. The forward and input-gradient products sum over taps or outChannels in the same
+ * order as a product per image did, so their values are unchanged. The exception is a product per
+ * image that the default product cut into slices of k, a C of few tiles with k of 1024 or more. A
+ * batch is never cut, so such sums now run in one piece and may differ in the last bits. The weight
+ * gradient of a group of two or more images is summed by slices of the group's positions instead of
+ * image by image, which may also change the last bits. A group of one image computes what it did
+ * before.
  */
 public final class DeviceConv {
 
   /** The ways to compute a convolution, described in the class comment. */
   public enum Route {
-    /** im2col (or col2im) plus one tiled matrix product per image. */
+    /** im2col (or col2im) plus one batched matrix product per group of images. */
     IM2COL,
     /** The direct kernels, one thread or block per output value. */
     DIRECT,
@@ -65,8 +92,10 @@ public final class DeviceConv {
 
   private final DeviceRuntime runtime;
   private final DeviceMatmul matmul;
+  private final DeviceBatchReduce batchReduce;
   private final DeviceElementwise elementwise;
   private final VendorDnn dnn;
+  private final long columnLimitFloats;
 
   /** Creates the launcher for one device, which runs kiln's own kernels. */
   public DeviceConv(DeviceRuntime runtime) {
@@ -78,10 +107,17 @@ public final class DeviceConv {
    * {@link Route#CUDNN} route calls {@code dnn}, which may be null where cuDNN is absent.
    */
   public DeviceConv(DeviceRuntime runtime, DeviceMatmul matmul, VendorDnn dnn) {
+    this(runtime, matmul, dnn, COLUMN_LIMIT_FLOATS);
+  }
+
+  /** As the public constructor, with another bound on the column entries of a group, for tests. */
+  DeviceConv(DeviceRuntime runtime, DeviceMatmul matmul, VendorDnn dnn, long columnLimitFloats) {
     this.runtime = runtime;
     this.matmul = matmul;
+    this.batchReduce = new DeviceBatchReduce(runtime, matmul);
     this.elementwise = new DeviceElementwise(runtime);
     this.dnn = dnn;
+    this.columnLimitFloats = columnLimitFloats;
   }
 
   /** Returns {@link Route#CUDNN} where this launcher has cuDNN, else {@link Route#IM2COL}. */
@@ -93,11 +129,12 @@ public final class DeviceConv {
    * Computes y = conv(x, weight) + bias, overwriting y, as {@code Conv2dKernels.forward}. {@code
    * bias} may be null.
    *
-   * <p>{@link Route#IM2COL}: per group of images, one {@code kiln_conv_im2col}, then per image one
+   * <p>{@link Route#IM2COL}: per group of images, one {@code kiln_conv_im2col}, then one batched
    * {@link DeviceMatmul} product with y[b] = weight [outChannels, taps] * column[b] [taps,
-   * positions]. Finally the bias is added by one {@code kiln_elementwise_binary_broadcast}, y
-   * [batch, outChannels, positions] + bias [1, outChannels, 1], because the GEMM has no bias term.
-   * {@link Route#DIRECT}: one {@code kiln_conv_forward_direct}, which adds the bias itself.
+   * positions] for every image b of the group. Finally the bias is added by one {@code
+   * kiln_elementwise_binary_broadcast}, y [batch, outChannels, positions] + bias [1, outChannels,
+   * 1], because the GEMM has no bias term. {@link Route#DIRECT}: one {@code
+   * kiln_conv_forward_direct}, which adds the bias itself.
    */
   public void forward(
       Route route,
@@ -129,24 +166,27 @@ public final class DeviceConv {
 
     int taps = taps(g);
     int positions = positions(g);
+    long columnSize = (long) taps * positions;
     int groupSize = imagesPerGroup(g);
-    DeviceBuffer column = runtime.allocateFloats((long) groupSize * taps * positions);
+    DeviceBuffer column = runtime.allocateFloats(groupSize * columnSize);
     try {
       for (int first = 0; first < g.batch(); first += groupSize) {
         int images = Math.min(groupSize, g.batch() - first);
         im2col(x, first, images, column, g);
-        for (int i = 0; i < images; i++) {
-          matmul.gemm(
-              false,
-              false,
-              g.outChannels(),
-              positions,
-              taps,
-              weight,
-              slice(column, (long) i * taps * positions, (long) taps * positions),
-              outputImage(y, first + i, g),
-              false);
-        }
+        matmul.batchedGemm(
+            false,
+            false,
+            g.outChannels(),
+            positions,
+            taps,
+            images,
+            weight,
+            0,
+            column,
+            columnSize,
+            outputImages(y, first, images, g),
+            outputSize(g),
+            false);
       }
     } finally {
       runtime.free(column);
@@ -178,11 +218,11 @@ public final class DeviceConv {
    * Computes the input gradient gradX from gradY, overwriting gradX, as {@code
    * Conv2dKernels.backwardData}.
    *
-   * <p>{@link Route#IM2COL}: per image one {@link DeviceMatmul} product with gradColumn[b] =
-   * weight^T * gradY[b] (m = taps, n = positions, k = outChannels), then per group one {@code
-   * kiln_conv_col2im}, which gathers every column entry back onto the pixel it came from without
-   * atomics. {@link Route#DIRECT}: one {@code kiln_conv_backward_data_direct}, one thread per input
-   * pixel.
+   * <p>{@link Route#IM2COL}: per group of images, one batched {@link DeviceMatmul} product with
+   * gradColumn[b] = weight^T * gradY[b] (m = taps, n = positions, k = outChannels) for every image
+   * b of the group, then one {@code kiln_conv_col2im}, which gathers every column entry back onto
+   * the pixel it came from without atomics. {@link Route#DIRECT}: one {@code
+   * kiln_conv_backward_data_direct}, one thread per input pixel.
    */
   public void backwardData(
       Route route, DeviceBuffer gradY, DeviceBuffer weight, Conv2dGeometry g, DeviceBuffer gradX) {
@@ -207,23 +247,26 @@ public final class DeviceConv {
 
     int taps = taps(g);
     int positions = positions(g);
+    long columnSize = (long) taps * positions;
     int groupSize = imagesPerGroup(g);
-    DeviceBuffer gradColumn = runtime.allocateFloats((long) groupSize * taps * positions);
+    DeviceBuffer gradColumn = runtime.allocateFloats(groupSize * columnSize);
     try {
       for (int first = 0; first < g.batch(); first += groupSize) {
         int images = Math.min(groupSize, g.batch() - first);
-        for (int i = 0; i < images; i++) {
-          matmul.gemm(
-              true,
-              false,
-              taps,
-              positions,
-              g.outChannels(),
-              weight,
-              outputImage(gradY, first + i, g),
-              slice(gradColumn, (long) i * taps * positions, (long) taps * positions),
-              false);
-        }
+        matmul.batchedGemm(
+            true,
+            false,
+            taps,
+            positions,
+            g.outChannels(),
+            images,
+            weight,
+            0,
+            outputImages(gradY, first, images, g),
+            outputSize(g),
+            gradColumn,
+            columnSize,
+            false);
         long imageSize = (long) g.inChannels() * g.inHeight() * g.inWidth();
         DeviceBuffer imageSlice = slice(gradX, first * imageSize, images * imageSize);
         Dim3 block = blockFor(images * imageSize);
@@ -244,12 +287,12 @@ public final class DeviceConv {
    * Computes the weight gradient gradW from gradY and the input x, overwriting gradW, as {@code
    * Conv2dKernels.backwardWeight}.
    *
-   * <p>{@link Route#IM2COL}: per group one {@code kiln_conv_im2col} of x, then per image one {@link
-   * DeviceMatmul} product with gradW += gradY[b] * column[b]^T (m = outChannels, n = taps, k =
-   * positions), which overwrites gradW for the first image and accumulates after it. Without
-   * cuBLAS, such a product usually has few tiles and a long k, so the default product cuts k into
-   * slices. {@link Route#DIRECT}: one {@code kiln_conv_backward_weight_direct}, one block per
-   * weight element whose threads split the batch * positions terms and add them in a fixed tree.
+   * <p>{@link Route#IM2COL}: per group one {@code kiln_conv_im2col} of x, then one {@link
+   * DeviceBatchReduce} call for gradW = the sum over the group's images b of gradY[b] * column[b]^T
+   * (m = outChannels, n = taps, k = positions per image), which overwrites gradW for the first
+   * group and adds to it after that. The class comment gives its launches and scratch memory.
+   * {@link Route#DIRECT}: one {@code kiln_conv_backward_weight_direct}, one block per weight
+   * element whose threads split the batch * positions terms and add them in a fixed tree.
    */
   public void backwardWeight(
       Route route, DeviceBuffer gradY, DeviceBuffer x, Conv2dGeometry g, DeviceBuffer gradW) {
@@ -273,24 +316,26 @@ public final class DeviceConv {
     }
 
     int taps = taps(g);
+    long columnSize = (long) taps * positions;
     int groupSize = imagesPerGroup(g);
-    DeviceBuffer column = runtime.allocateFloats((long) groupSize * taps * positions);
+    DeviceBuffer column = runtime.allocateFloats(groupSize * columnSize);
     try {
       for (int first = 0; first < g.batch(); first += groupSize) {
         int images = Math.min(groupSize, g.batch() - first);
         im2col(x, first, images, column, g);
-        for (int i = 0; i < images; i++) {
-          matmul.gemm(
-              false,
-              true,
-              g.outChannels(),
-              taps,
-              positions,
-              outputImage(gradY, first + i, g),
-              slice(column, (long) i * taps * positions, (long) taps * positions),
-              gradW,
-              first + i > 0);
-        }
+        batchReduce.gemm(
+            false,
+            true,
+            g.outChannels(),
+            taps,
+            positions,
+            images,
+            outputImages(gradY, first, images, g),
+            outputSize(g),
+            column,
+            columnSize,
+            gradW,
+            first > 0);
       }
     } finally {
       runtime.free(column);
@@ -384,16 +429,24 @@ public final class DeviceConv {
     return args;
   }
 
-  /** Returns image b of an output-shaped buffer [batch, outChannels, outHeight, outWidth]. */
-  private static DeviceBuffer outputImage(DeviceBuffer buffer, int b, Conv2dGeometry g) {
-    long imageSize = (long) g.outChannels() * positions(g);
-    return slice(buffer, b * imageSize, imageSize);
+  /**
+   * Returns images {@code first} to {@code first + images - 1} of an output-shaped buffer [batch,
+   * outChannels, outHeight, outWidth].
+   */
+  private static DeviceBuffer outputImages(
+      DeviceBuffer buffer, int first, int images, Conv2dGeometry g) {
+    return slice(buffer, first * outputSize(g), images * outputSize(g));
   }
 
-  /** Returns how many images' column matrices fit in {@link #COLUMN_LIMIT_FLOATS}, at least 1. */
-  private static int imagesPerGroup(Conv2dGeometry g) {
+  /** Returns the floats of one image's output, outChannels * positions. */
+  private static long outputSize(Conv2dGeometry g) {
+    return (long) g.outChannels() * positions(g);
+  }
+
+  /** Returns how many images' column matrices fit in the column limit, at least 1. */
+  private int imagesPerGroup(Conv2dGeometry g) {
     long perImage = (long) taps(g) * positions(g);
-    return (int) Math.max(1, Math.min(g.batch(), COLUMN_LIMIT_FLOATS / perImage));
+    return (int) Math.max(1, Math.min(g.batch(), columnLimitFloats / perImage));
   }
 
   private static int taps(Conv2dGeometry g) {
