@@ -540,8 +540,18 @@ public final class DeviceMatmul {
     requireFloats("matrix C", c, batchFloats(batches, strideC, size));
   }
 
-  /** Returns the floats that {@code batches} matrices of {@code size} floats reach. */
+  /**
+   * Returns the floats that {@code batches} matrices of {@code size} floats reach, or {@link
+   * Long#MAX_VALUE} where that count does not fit in a long, which no buffer has room for.
+   */
   private static long batchFloats(int batches, long stride, long size) {
-    return batches == 0 ? 0 : (batches - 1) * stride + size;
+    if (batches == 0) {
+      return 0;
+    }
+    try {
+      return Math.addExact(Math.multiplyExact(batches - 1, stride), size);
+    } catch (ArithmeticException overflow) {
+      return Long.MAX_VALUE;
+    }
   }
 }

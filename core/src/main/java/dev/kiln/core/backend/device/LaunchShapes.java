@@ -80,12 +80,13 @@ final class LaunchShapes {
     if (buffer == null) {
       throw new IllegalArgumentException(name + " must not be null");
     }
-    if (buffer.bytes() < floats * Float.BYTES) {
+    // Compared in floats, because a count of 2^61 floats or more has more bytes than a long holds.
+    if (buffer.bytes() / Float.BYTES < floats) {
       throw new IllegalArgumentException(
           String.format(
-              "%s holds %d bytes, but %d floats (%d bytes) are needed: allocate it with the"
-                  + " shape's element count",
-              name, buffer.bytes(), floats, floats * Float.BYTES));
+              "%s holds %d bytes, but %d floats are needed: allocate it with the shape's element"
+                  + " count",
+              name, buffer.bytes(), floats));
     }
   }
 

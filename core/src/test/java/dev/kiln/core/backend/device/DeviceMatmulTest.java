@@ -607,6 +607,45 @@ class DeviceMatmulTest {
   }
 
   @Test
+  void stridedBatchRejectsHugeStride() {
+    // The launches are recorded, not run, so that a check that lets such a stride through fails
+    // here instead of sending a kernel to read far outside the buffer.
+    RecordingRuntime recorder = new RecordingRuntime(runtime("emulated"));
+    DeviceMatmul matmul = new DeviceMatmul(recorder);
+    DeviceBatchReduce reduce = new DeviceBatchReduce(recorder, matmul);
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(recorder)) {
+      DeviceBuffer any = buffers.filled(100);
+      // 2^62 floats are 2^64 bytes, which wraps to 0 in a long, and Long.MAX_VALUE floats plus a
+      // matrix wrap to a negative count.
+      for (long stride : new long[] {1L << 62, Long.MAX_VALUE, Long.MAX_VALUE / 3}) {
+        IllegalArgumentException product =
+            assertThrows(
+                IllegalArgumentException.class,
+                () ->
+                    matmul.batchedGemm(
+                        false, false, 2, 3, 4, 3, any, stride, any, 12, any, 6, false),
+                "batched product with strideA = " + stride);
+        assertTrue(product.getMessage().contains("matrix A"), product.getMessage());
+        IllegalArgumentException output =
+            assertThrows(
+                IllegalArgumentException.class,
+                () ->
+                    matmul.batchedGemm(
+                        false, false, 2, 3, 4, 3, any, 8, any, 12, any, stride, false),
+                "batched product with strideC = " + stride);
+        assertTrue(output.getMessage().contains("matrix C"), output.getMessage());
+        IllegalArgumentException sum =
+            assertThrows(
+                IllegalArgumentException.class,
+                () -> reduce.gemm(false, false, 2, 3, 4, 3, any, 8, any, stride, any, false),
+                "batch sum with strideB = " + stride);
+        assertTrue(sum.getMessage().contains("matrix B"), sum.getMessage());
+      }
+      assertTrue(recorder.kernels.isEmpty(), "launched " + recorder.kernels);
+    }
+  }
+
+  @Test
   void batchSliceDepthFollowsStepsAndTiles() {
     int h200 = 132;
     // lenet-20m's first conv, weight gradient at batch 64: C is 32 x 25, one tile, and the sum has
