@@ -316,6 +316,13 @@ public final class DeviceConv {
     }
 
     int taps = taps(g);
+    if (g.batch() == 0) {
+      // A sum over no images is zero, as on the CPU, but the loop over groups below would leave
+      // gradW unwritten. An empty batch-reduce writes the zeros.
+      batchReduce.gemm(
+          false, true, g.outChannels(), taps, positions, 0, gradY, 0, x, 0, gradW, false);
+      return;
+    }
     long columnSize = (long) taps * positions;
     int groupSize = imagesPerGroup(g);
     DeviceBuffer column = runtime.allocateFloats(groupSize * columnSize);

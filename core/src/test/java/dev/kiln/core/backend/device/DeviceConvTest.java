@@ -173,6 +173,73 @@ class DeviceConvTest {
     }
   }
 
+  @Test
+  void im2colOddShapesMatchTheCpu() {
+    DeviceRuntime runtime = runtime("emulated");
+    // The shapes are a 1 x 1 kernel, then stride 2 with padding 2 and a 3 x 3 kernel, then 1600
+    // positions per image. The last one's weight gradient sums 4800 steps in slices of 544, which
+    // end inside an image.
+    Conv2dGeometry[] shapes = {
+      new Conv2dGeometry(5, 3, 4, 5, 6, 1, 1, 1, 1, 0, 0, 1, 1),
+      new Conv2dGeometry(5, 2, 9, 8, 3, 3, 3, 2, 2, 2, 1, 1, 1),
+      new Conv2dGeometry(3, 1, 40, 40, 2, 3, 3, 1, 1, 1, 1, 1, 1)
+    };
+    Random random = new Random(DeviceTestSupport.SEED + 5);
+    for (Conv2dGeometry g : shapes) {
+      long perImage =
+          (long) g.inChannels() * g.kernelHeight() * g.kernelWidth() * g.outHeight() * g.outWidth();
+      float[] x = randomFloats(random, g.inputSize());
+      float[] w = randomFloats(random, g.weightSize());
+      float[] gradY = randomFloats(random, g.outputSize());
+      Storage expectedY = f64(g.outputSize());
+      Conv2dKernels.forward(f64(x), f64(w), null, g, expectedY);
+      Storage expectedGradX = f64(g.inputSize());
+      Conv2dKernels.backwardData(f64(gradY), f64(w), g, expectedGradX);
+      Storage expectedGradW = f64(g.weightSize());
+      Conv2dKernels.backwardWeight(f64(gradY), f64(x), g, expectedGradW);
+      // Groups of 2 (the last one short), a limit between two group sizes, and a limit below one
+      // image, which still makes groups of one.
+      for (long limit : new long[] {2 * perImage, 2 * perImage + 1, perImage - 1, 1L << 26}) {
+        DeviceConv conv = new DeviceConv(runtime, new DeviceMatmul(runtime), null, limit);
+        try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
+          DeviceBuffer y = buffers.filled(g.outputSize());
+          DeviceBuffer gradX = buffers.filled(g.inputSize());
+          DeviceBuffer gradW = buffers.filled(g.weightSize());
+          conv.forward(DeviceConv.Route.IM2COL, buffers.of(x), buffers.of(w), null, g, y);
+          conv.backwardData(DeviceConv.Route.IM2COL, buffers.of(gradY), buffers.of(w), g, gradX);
+          conv.backwardWeight(DeviceConv.Route.IM2COL, buffers.of(gradY), buffers.of(x), g, gradW);
+          String label = " " + g + " limit " + limit;
+          assertClose("emulated", "y" + label, expectedY, buffers.read(y, g.outputSize()), SUMMED);
+          assertClose(
+              "emulated",
+              "gradX" + label,
+              expectedGradX,
+              buffers.read(gradX, g.inputSize()),
+              SUMMED);
+          assertClose(
+              "emulated",
+              "gradW" + label,
+              expectedGradW,
+              buffers.read(gradW, g.weightSize()),
+              SUMMED);
+        }
+      }
+    }
+  }
+
+  @Test
+  void im2colEmptyBatchZeroesWeightGradient() {
+    DeviceRuntime runtime = runtime("emulated");
+    Conv2dGeometry g = new Conv2dGeometry(0, 3, 7, 6, 4, 3, 2, 2, 1, 1, 1, 1, 2);
+    DeviceConv conv = new DeviceConv(runtime);
+    try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
+      DeviceBuffer gradW = buffers.filled(g.weightSize());
+      DeviceBuffer empty = buffers.filled(1);
+      conv.backwardWeight(DeviceConv.Route.IM2COL, empty, empty, g, gradW);
+      assertArrayEquals(new float[g.weightSize()], buffers.read(gradW, g.weightSize()));
+    }
+  }
+
   /** Returns the column limit that makes groups of {@code images} images of BATCH_OF_8. */
   private static long columns(int images) {
     return images * IMAGE_COLUMN_FLOATS;
