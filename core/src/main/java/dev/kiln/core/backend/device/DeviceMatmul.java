@@ -175,8 +175,9 @@ public final class DeviceMatmul {
    * into a temporary matrix of m x n, on a grid of (ceil(n / 64), ceil(m / 64), ceil(k /
    * sliceDepth)) blocks of (16, 16) threads, and {@code kiln_matmul_sum_slices} adds those up in
    * slice order into C. The result therefore does not vary from run to run. Without accumulation
-   * the old C is never read. More than 65535 slices, CUDA's limit along z, take a grid of 65535
-   * layers whose blocks loop over the slices.
+   * the old C is never read. Both y and z are capped at 65535, CUDA's limit for those grid
+   * dimensions: past it, the blocks of a grid row loop over several row tiles, and the blocks of a
+   * grid layer over several slices.
    *
    * @throws IllegalArgumentException if a size is negative, {@code sliceDepth} is below 1, or a
    *     buffer is too small
