@@ -1,12 +1,9 @@
 package dev.kiln.core.backend.device;
 
-import static dev.kiln.core.backend.device.LaunchShapes.flag;
-import static dev.kiln.core.backend.device.LaunchShapes.gridFor;
 import static dev.kiln.core.backend.device.LaunchShapes.requireFloats;
 
 import dev.kiln.core.backend.cuda.DeviceBuffer;
 import dev.kiln.core.backend.cuda.libraries.VendorBlas;
-import dev.kiln.kernels.Dim3;
 
 /**
  * Launches batch-reduce GEMMs: the sum of a batch of products, C = op(A_0) op(B_0) + ... +
@@ -145,18 +142,7 @@ public final class DeviceBatchReduce {
             products.address(),
             elements,
             count);
-        Dim3 block = LaunchShapes.blockFor(elements);
-        runtime.launch(
-            "kiln_matmul_sum_slices",
-            gridFor(elements, block),
-            block,
-            0,
-            products,
-            c,
-            m,
-            n,
-            count,
-            flag(accumulate || first > 0));
+        matmul.sumPartials(products, count, c, m, n, accumulate || first > 0);
       }
     } finally {
       runtime.free(products);

@@ -255,24 +255,35 @@ public final class DeviceMatmul {
           strideA,
           strideB);
       if (!direct) {
-        Dim3 block = LaunchShapes.blockFor(elements);
-        runtime.launch(
-            "kiln_matmul_sum_slices",
-            gridFor(elements, block),
-            block,
-            0,
-            partial,
-            c,
-            m,
-            n,
-            slices,
-            flag(accumulate));
+        sumPartials(partial, slices, c, m, n, accumulate);
       }
     } finally {
       if (!direct) {
         runtime.free(partial);
       }
     }
+  }
+
+  /**
+   * Writes to C, or adds to it with {@code accumulate}, the sum of {@code count} partial m x n
+   * matrices that lie one after another in {@code partial}, added in their order by one launch of
+   * {@code kiln_matmul_sum_slices}.
+   */
+  void sumPartials(
+      DeviceBuffer partial, int count, DeviceBuffer c, int m, int n, boolean accumulate) {
+    long elements = (long) m * n;
+    Dim3 block = LaunchShapes.blockFor(elements);
+    runtime.launch(
+        "kiln_matmul_sum_slices",
+        gridFor(elements, block),
+        block,
+        0,
+        partial,
+        c,
+        m,
+        n,
+        count,
+        flag(accumulate));
   }
 
   /**
