@@ -27,7 +27,7 @@ enum ElementwiseUnaryOp : int {
   ELEMENTWISE_CLAMP = 9,            // min(max(x, a), b), and NaN stays NaN
   ELEMENTWISE_CLAMP_GRAD = 10,      // 1 where a <= x <= b, else 0
   ELEMENTWISE_RELU = 11,            // NaN stays NaN
-  ELEMENTWISE_RELU_GRAD = 12,       // 1 for x > 0, else 0
+  ELEMENTWISE_RELU_GRAD = 12,       // 0 for x <= 0, else 1 (also for NaN)
   ELEMENTWISE_LEAKY_RELU = 13,      // x for x > 0, else a * x
   ELEMENTWISE_LEAKY_RELU_GRAD = 14, // 1 for x > 0, else a
   ELEMENTWISE_ELU = 15,             // x for x > 0, else a * (e^x - 1)
@@ -78,7 +78,9 @@ static __device__ __forceinline__ float elementwise_unary(int op, float x, float
     case ELEMENTWISE_RELU:
       return x > 0.0f || x != x ? x : 0.0f;
     case ELEMENTWISE_RELU_GRAD:
-      return x > 0.0f ? 1.0f : 0.0f;
+      // A NaN input passes its gradient, as in PyTorch, whose ReLU backward zeroes the gradient
+      // only where the output is at most 0.
+      return x <= 0.0f ? 0.0f : 1.0f;
     case ELEMENTWISE_LEAKY_RELU:
       return x > 0.0f ? x : a * x;
     case ELEMENTWISE_LEAKY_RELU_GRAD:

@@ -84,7 +84,7 @@ class ElementwiseKernelsTest {
         new UnaryCase(
             "CLAMP_GRAD", 10, (x, a, b) -> x >= a && x <= b ? 1 : 0, -0.5f, 0.75f, -2, 2, 0),
         new UnaryCase("RELU", 11, (x, a, b) -> x > 0 ? x : 0, 0, 0, -3, 3, 0),
-        new UnaryCase("RELU_GRAD", 12, (x, a, b) -> x > 0 ? 1 : 0, 0, 0, -3, 3, 0),
+        new UnaryCase("RELU_GRAD", 12, (x, a, b) -> x <= 0 ? 0 : 1, 0, 0, -3, 3, 0),
         new UnaryCase(
             "LEAKY_RELU", 13, (x, a, b) -> x > 0 ? x : a * x, 0.01f, 0, -3, 3, ONE_ROUNDING),
         new UnaryCase("LEAKY_RELU_GRAD", 14, (x, a, b) -> x > 0 ? 1 : a, 0.01f, 0, -3, 3, 0),
@@ -139,14 +139,16 @@ class ElementwiseKernelsTest {
     float[] x = {Float.NaN, 0f, -0f, Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY};
     MemorySegment input = support.segmentOf(x);
     MemorySegment y = support.floats(x.length);
-    // RELU, SIGN and CLAMP keep NaN; SIGN keeps the sign of zero, as Math.signum does.
-    int[] codes = {11, 5, 9};
+    // RELU, SIGN and CLAMP keep NaN; SIGN keeps the sign of zero, as Math.signum does. RELU_GRAD
+    // is 1 at NaN, so that the gradient passes, as in PyTorch.
+    int[] codes = {11, 5, 9, 12};
     double[][] expected = {
       {Double.NaN, 0, 0, 0, Double.POSITIVE_INFINITY},
       {Double.NaN, 0, -0.0, -1, 1},
-      {Double.NaN, 0, 0, -1, 1}
+      {Double.NaN, 0, 0, -1, 1},
+      {1, 0, 0, 0, 1}
     };
-    String[] names = {"RELU", "SIGN", "CLAMP to [-1, 1]"};
+    String[] names = {"RELU", "SIGN", "CLAMP to [-1, 1]", "RELU_GRAD"};
     for (int c = 0; c < codes.length; c++) {
       kernels.launch(
           "kiln_elementwise_unary",

@@ -26,8 +26,12 @@ public enum UnaryOp {
   /** 1 where a &lt;= x &lt;= b, else 0: the derivative of CLAMP. */
   CLAMP_GRAD((x, a, b) -> x >= a && x <= b ? 1.0 : 0.0),
   RELU((x, a, b) -> x > 0 ? x : (Double.isNaN(x) ? x : 0.0)),
-  /** 1 for x &gt; 0, else 0 (PyTorch's choice at 0). */
-  RELU_GRAD((x, a, b) -> x > 0 ? 1.0 : 0.0),
+  /**
+   * 0 for x &lt;= 0, else 1, so a NaN input passes its gradient. PyTorch's derivatives.yaml gives
+   * ReLU's backward as {@code threshold_backward(grad, result, 0)}, which zeroes it where the
+   * output is at most 0.
+   */
+  RELU_GRAD((x, a, b) -> x <= 0 ? 0.0 : 1.0),
   /** x for x &gt; 0, else a*x. */
   LEAKY_RELU((x, a, b) -> x > 0 ? x : a * x),
   LEAKY_RELU_GRAD((x, a, b) -> x > 0 ? 1.0 : a),

@@ -191,6 +191,17 @@ class ElementwiseValuesTest {
     assertEquals(0.0, result[1], 0.0);
   }
 
+  /** PyTorch zeroes ReLU's gradient only where the output is at most 0, so a NaN passes it. */
+  @ParameterizedTest
+  @EnumSource(DType.class)
+  void reluPassesTheGradientAtNaN(DType dtype) {
+    Tensor x = tensor(dtype, new double[] {Double.NaN, -1, 2}, 3).requiresGrad(true);
+
+    x.relu().backward(tensor(dtype, new double[] {3, 4, 5}, 3));
+
+    assertValues(new double[] {3, 0, 5}, x.grad());
+  }
+
   @ParameterizedTest
   @EnumSource(DType.class)
   void clampKeepsNaN(DType dtype) {

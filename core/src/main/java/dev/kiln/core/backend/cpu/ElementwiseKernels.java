@@ -43,7 +43,7 @@ public final class ElementwiseKernels {
   }
 
   /**
-   * Writes the ReLU gradient {@code grad[i] * (x[i] > 0 ? 1 : 0)} to {@code out[i]}, the same
+   * Writes the ReLU gradient {@code grad[i] * (x[i] <= 0 ? 0 : 1)} to {@code out[i]}, the same
    * values as multiplying {@code grad} by the {@code RELU_GRAD} mask of x, without building the
    * mask. All three storages must have the same size.
    */

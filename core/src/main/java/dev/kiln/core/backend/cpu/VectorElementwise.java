@@ -17,10 +17,10 @@ final class VectorElementwise {
   private VectorElementwise() {}
 
   /**
-   * Writes the ReLU gradient {@code grad[i] * (x[i] > 0 ? 1 : 0)} to {@code out[i]} for i in
-   * [start, end), bit-identical to multiplying by the {@code RELU_GRAD} mask: where x is not
-   * positive the product grad * 0 is kept, so a negative gradient gives -0 and an infinite or NaN
-   * one gives NaN.
+   * Writes the ReLU gradient {@code grad[i] * (x[i] <= 0 ? 0 : 1)} to {@code out[i]} for i in
+   * [start, end), bit-identical to multiplying by the {@code RELU_GRAD} mask: where x is at most 0
+   * the product grad * 0 is kept, so a negative gradient gives -0 and an infinite or NaN one gives
+   * NaN, and where x is NaN the gradient passes.
    *
    * <p>One pass instead of building the mask and then multiplying, and a vector compare and blend
    * instead of a branch that random signs mispredict half the time. Runs on the calling thread.
@@ -29,12 +29,12 @@ final class VectorElementwise {
     int i = start;
     for (int bound = start + SPECIES.loopBound(end - start); i < bound; i += SPECIES.length()) {
       FloatVector g = FloatVector.fromArray(SPECIES, grad, i);
-      VectorMask<Float> positive =
-          FloatVector.fromArray(SPECIES, x, i).compare(VectorOperators.GT, 0f);
-      g.mul(0f).blend(g, positive).intoArray(out, i);
+      VectorMask<Float> notPositive =
+          FloatVector.fromArray(SPECIES, x, i).compare(VectorOperators.LE, 0f);
+      g.blend(g.mul(0f), notPositive).intoArray(out, i);
     }
     for (; i < end; i++) {
-      out[i] = x[i] > 0 ? grad[i] : grad[i] * 0f;
+      out[i] = x[i] <= 0 ? grad[i] * 0f : grad[i];
     }
   }
 

@@ -147,7 +147,7 @@ class FastElementwiseTest {
 
     ElementwiseKernels.reluBackward(Storage.wrap(grad), Storage.wrap(x), out);
 
-    double[] expected = {0.0, -0.0, 0.0, -5.0, 0.0, Double.NaN};
+    double[] expected = {0.0, -0.0, 0.0, -5.0, 6.0, Double.NaN};
     for (int i = 0; i < x.length; i++) {
       assertEquals(expected[i], out.doubles()[i], "at x=" + x[i] + ", grad=" + grad[i]);
     }
