@@ -18,6 +18,7 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** Tests both routes of {@link DeviceConv} against {@link Conv2dKernels} run in float64. */
@@ -227,15 +228,27 @@ class DeviceConvTest {
     }
   }
 
-  @Test
-  void im2colEmptyBatchZeroesWeightGradient() {
+  /**
+   * A batch of no images writes zeros to the weight gradient, as the CPU does, and the forward and
+   * input-gradient passes have nothing to write.
+   */
+  @ParameterizedTest
+  @EnumSource(
+      value = DeviceConv.Route.class,
+      names = {"IM2COL", "DIRECT"})
+  void emptyBatchZeroesWeightGradient(DeviceConv.Route route) {
     DeviceRuntime runtime = runtime("emulated");
     Conv2dGeometry g = new Conv2dGeometry(0, 3, 7, 6, 4, 3, 2, 2, 1, 1, 1, 1, 2);
     DeviceConv conv = new DeviceConv(runtime);
     try (DeviceTestSupport.Buffers buffers = new DeviceTestSupport.Buffers(runtime)) {
       DeviceBuffer gradW = buffers.filled(g.weightSize());
+      DeviceBuffer weight = buffers.filled(g.weightSize());
       DeviceBuffer empty = buffers.filled(1);
-      conv.backwardWeight(DeviceConv.Route.IM2COL, empty, empty, g, gradW);
+
+      conv.forward(route, empty, weight, null, g, empty);
+      conv.backwardData(route, empty, weight, g, empty);
+      conv.backwardWeight(route, empty, empty, g, gradW);
+
       assertArrayEquals(new float[g.weightSize()], buffers.read(gradW, g.weightSize()));
     }
   }
