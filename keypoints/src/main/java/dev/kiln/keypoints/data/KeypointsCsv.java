@@ -3,8 +3,10 @@ package dev.kiln.keypoints.data;
 import static dev.kiln.keypoints.eval.Nme.LEFT_OUTER_EYE_CORNER;
 import static dev.kiln.keypoints.eval.Nme.RIGHT_OUTER_EYE_CORNER;
 
+import dev.kiln.keypoints.io.TextFiles;
 import java.io.BufferedReader;
 import java.io.IOException;
+import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
@@ -162,6 +164,8 @@ public final class KeypointsCsv {
                 + ": the CSV file is empty; expected a header line \"Names,0,1,...,135\" and then"
                 + " one row per image (file name and 136 coordinates)");
       }
+    } catch (CharacterCodingException e) {
+      throw TextFiles.notUtf8(csv, "a keypoint CSV file", e);
     }
     return new Contents(csv, rows, badRows);
   }

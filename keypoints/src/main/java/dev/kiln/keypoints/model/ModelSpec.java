@@ -2,8 +2,10 @@ package dev.kiln.keypoints.model;
 
 import dev.kiln.core.random.Generator;
 import dev.kiln.core.tensor.DType;
+import dev.kiln.keypoints.io.TextFiles;
 import dev.kiln.nn.Sequential;
 import java.io.IOException;
+import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -96,7 +98,13 @@ public final class ModelSpec {
 
   /** Reads and parses a UTF-8 model file. Error messages start with the file's path. */
   public static ModelSpec read(Path file) throws IOException {
-    return parse(Files.readString(file, StandardCharsets.UTF_8), file.toString());
+    String text;
+    try {
+      text = Files.readString(file, StandardCharsets.UTF_8);
+    } catch (CharacterCodingException e) {
+      throw TextFiles.notUtf8(file, "a model file", e);
+    }
+    return parse(text, file.toString());
   }
 
   /** Name of the file or preset that this model was parsed from. */

@@ -1,10 +1,12 @@
 package dev.kiln.keypoints.train;
 
 import dev.kiln.keypoints.io.AtomicFiles;
+import dev.kiln.keypoints.io.TextFiles;
 import dev.kiln.nn.loss.Losses;
 import java.io.IOException;
 import java.io.Reader;
 import java.io.StringWriter;
+import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -169,6 +171,8 @@ public record TrainOptions(
     Properties p = new Properties();
     try (Reader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
       p.load(in);
+    } catch (CharacterCodingException e) {
+      throw TextFiles.notUtf8(file, "the run's options file", e);
     }
     epochs.ifPresent(value -> p.setProperty("epochs", Integer.toString(value)));
     timeLimitMinutes.ifPresent(

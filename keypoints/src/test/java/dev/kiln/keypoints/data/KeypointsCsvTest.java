@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -240,6 +241,22 @@ class KeypointsCsvTest {
 
     assertTrue(error.getMessage().contains("line 1"), error.getMessage());
     assertTrue(error.getMessage().contains("header is missing"), error.getMessage());
+  }
+
+  /** A name in Latin-1, as a spreadsheet in a European locale exports it. */
+  @Test
+  void csvNotUtf8NamesLineAndByte() throws IOException {
+    Path file = dir.resolve("points.csv");
+    String text =
+        HEADER + "\n" + row("a_0.jpg", 1) + "\n" + row("Jos" + (char) 0xE9 + "_0.jpg", 2) + "\n";
+    Files.write(file, text.getBytes(StandardCharsets.ISO_8859_1));
+
+    IOException error = assertThrows(IOException.class, () -> KeypointsCsv.read(file));
+
+    String message = error.getMessage();
+    assertTrue(message.startsWith(file + ": line 3 is not valid UTF-8"), message);
+    assertTrue(message.contains("byte 0xE9"), message);
+    assertTrue(message.contains("save it again as UTF-8"), message);
   }
 
   @Test

@@ -403,6 +403,20 @@ class ModelSpecParseTest {
     assertTrue(error.getMessage().startsWith(file + ":3: "), error.getMessage());
   }
 
+  /** A JPEG passed where a model file belongs, which a UTF-8 reader rejects at its first byte. */
+  @Test
+  void readNamesByteThatIsNotUtf8(@TempDir Path folder) throws IOException {
+    Path file = folder.resolve("face.jpg");
+    Files.write(file, new byte[] {(byte) 0xFF, (byte) 0xD8, (byte) 0xFF, (byte) 0xE0});
+
+    IOException error = assertThrows(IOException.class, () -> ModelSpec.read(file));
+
+    String message = error.getMessage();
+    assertTrue(message.startsWith(file + ": line 1 is not valid UTF-8"), message);
+    assertTrue(message.contains("byte 0xFF at offset 0"), message);
+    assertTrue(message.contains("Expected a model file"), message);
+  }
+
   @Test
   void readParsesValidFile(@TempDir Path folder) throws IOException {
     Path file = folder.resolve("small.model");

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -62,6 +63,22 @@ class TrainOptionsTest {
     assertTrue(text.contains("weight_decay=0.0\n"), text);
     assertTrue(text.contains("time_limit_minutes=0.0\n"), text);
     assertEquals(0, Double.compare(0.0, TrainOptions.read(folder).weightDecay()));
+  }
+
+  /** An options file that a user edited in Latin-1 is rejected with its line and byte. */
+  @Test
+  void latin1EditNamesLineAndByte() throws IOException {
+    options(3).write(folder);
+    Path file = folder.resolve(TrainOptions.FILE_NAME);
+    String edited = Files.readString(file) + "# caf" + (char) 0xE9 + "\n";
+    Files.write(file, edited.getBytes(StandardCharsets.ISO_8859_1));
+
+    IOException error = assertThrows(IOException.class, () -> TrainOptions.read(folder));
+
+    String message = error.getMessage();
+    long line = edited.lines().count();
+    assertTrue(message.startsWith(file + ": line " + line + " is not valid UTF-8"), message);
+    assertTrue(message.contains("the run's options file"), message);
   }
 
   /**
