@@ -85,8 +85,8 @@ final class EvaluateCommand implements Callable<Integer> {
     Path data = DataLocation.defaultFolder();
     Path csvFile = csv != null ? csv : data.resolve("test_frames_keypoints.csv");
     Path imageFolder = images != null ? images : defaultImageFolder(csvFile);
-    // A missing CSV gets its own message from the loader, which comes first.
-    if (images == null && Files.exists(csvFile) && !Files.isDirectory(imageFolder)) {
+    // A missing CSV, or a folder given as the CSV, gets its own message from the loader.
+    if (images == null && Files.isRegularFile(csvFile) && !Files.isDirectory(imageFolder)) {
       throw new NoSuchFileException(
           imageFolder.toString(),
           null,

@@ -2,6 +2,7 @@ package dev.kiln.keypoints.data;
 
 import java.io.IOException;
 import java.io.InterruptedIOException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -67,12 +68,19 @@ public final class FaceDataset {
    */
   public static Loaded load(Path csv, Path imageDir, LoadOptions options) throws IOException {
     long startNanos = System.nanoTime();
+    // The CSV comes first, so that a wrong CSV path is not reported as a wrong image folder.
+    KeypointsCsv.Contents contents = KeypointsCsv.parse(csv, options.limit());
+    if (Files.isRegularFile(imageDir)) {
+      throw new FileSystemException(
+          imageDir.toString(),
+          null,
+          "is a file, but the images must be in a folder; pass the folder that holds them");
+    }
     if (!Files.isDirectory(imageDir)) {
       throw new NoSuchFileException(
           imageDir.toString(), null, "image folder not found; check the dataset path");
     }
 
-    KeypointsCsv.Contents contents = KeypointsCsv.parse(csv, options.limit());
     List<KeypointsCsv.Row> rows = contents.rows();
     int total = rows.size() + contents.badRows().size();
     LOG.info(

@@ -8,6 +8,7 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
@@ -108,6 +109,10 @@ public final class KeypointsCsv {
   public static Contents parse(Path csv, int limit) throws IOException {
     if (limit <= 0) {
       throw new IllegalArgumentException("limit must be positive, got " + limit);
+    }
+    if (Files.isDirectory(csv)) {
+      throw new FileSystemException(
+          csv.toString(), null, "is a folder, but a keypoint CSV file was expected; pass the file");
     }
     if (!Files.isRegularFile(csv)) {
       throw new NoSuchFileException(

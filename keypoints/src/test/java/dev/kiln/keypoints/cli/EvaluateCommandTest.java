@@ -1,5 +1,6 @@
 package dev.kiln.keypoints.cli;
 
+import static java.util.stream.Collectors.joining;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -16,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.stream.IntStream;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -230,6 +232,54 @@ class EvaluateCommandTest {
         err.toString().contains(folder.resolve("test") + ": image folder not found"),
         err.toString());
     assertTrue(err.toString().contains("pass --images FOLDER"), err.toString());
+  }
+
+  /** Each wrong path is the one that the message names, whichever of the two is given. */
+  @Test
+  void wrongPathsNamedForWhatTheyAre() throws IOException {
+    Path checkpoint = UntrainedCheckpoint.write(folder);
+    // A header alone, so that the CSV passes and the image folder's check comes next.
+    String header =
+        "Names," + IntStream.range(0, 136).mapToObj(Integer::toString).collect(joining(","));
+    Path csv = Files.writeString(folder.resolve("faces.csv"), header + "\n");
+    Path images = Files.createDirectory(folder.resolve("images"));
+    Path missing = folder.resolve("missing.csv");
+
+    assertEvaluateFails(checkpoint, missing + ": keypoint CSV file not found", "--csv", missing);
+    assertEvaluateFails(
+        checkpoint,
+        images + ": is a folder, but a keypoint CSV file was expected",
+        "--csv",
+        images,
+        "--images",
+        images);
+    assertEvaluateFails(
+        checkpoint,
+        images + ": is a folder, but a keypoint CSV file was expected",
+        "--csv",
+        images);
+    assertEvaluateFails(
+        checkpoint,
+        csv + ": is a file, but the images must be in a folder",
+        "--csv",
+        csv,
+        "--images",
+        csv);
+  }
+
+  /** Runs evaluate with {@code options} and checks that it fails with {@code message}. */
+  private void assertEvaluateFails(Path checkpoint, String message, Object... options) {
+    List<String> args = new ArrayList<>(List.of("evaluate", "--checkpoint", checkpoint.toString()));
+    for (Object option : options) {
+      args.add(option.toString());
+    }
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+
+    int status = kiln(out, err, args.toArray(String[]::new));
+
+    assertEquals(1, status, err.toString());
+    assertTrue(err.toString().contains(message), err.toString());
   }
 
   @Test
