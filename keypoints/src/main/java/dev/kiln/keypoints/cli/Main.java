@@ -79,7 +79,26 @@ public final class Main implements Runnable {
     CommandLine commandLine = new CommandLine(new Main());
     commandLine.setExecutionExceptionHandler(Main::reportFailure);
     commandLine.setExecutionStrategy(Main::executeWithValidSettings);
+    CommandLine.IParameterExceptionHandler picocliHandler =
+        commandLine.getParameterExceptionHandler();
+    commandLine.setParameterExceptionHandler(
+        (error, args) -> picocliHandler.handleParseException(unknownOptionFirst(error), args));
     return commandLine;
+  }
+
+  /**
+   * Returns an error for the unknown options of the command line, where picocli reports a missing
+   * required option but also found unknown ones. A misspelled required option, as in {@code
+   * --checkpint}, is then reported with the suggestion to use {@code --checkpoint}, not as missing.
+   */
+  private static CommandLine.ParameterException unknownOptionFirst(
+      CommandLine.ParameterException error) {
+    CommandLine command = error.getCommandLine();
+    if (error instanceof CommandLine.MissingParameterException
+        && !command.getUnmatchedArguments().isEmpty()) {
+      return new CommandLine.UnmatchedArgumentException(command, command.getUnmatchedArguments());
+    }
+    return error;
   }
 
   /**

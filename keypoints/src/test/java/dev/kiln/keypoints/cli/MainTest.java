@@ -182,6 +182,21 @@ class MainTest {
     assertTrue(err.toString().startsWith("kiln fit-batch: "), err.toString());
   }
 
+  /** predict's images would take the misspelled option, so picocli reports it missing. */
+  @Test
+  void misspelledRequiredOptionIsUnknown() {
+    CommandLine kiln = Main.newCommandLine();
+    kiln.setOut(new PrintWriter(new StringWriter()));
+    kiln.setErr(new PrintWriter(err, true));
+
+    int status = kiln.execute("predict", "--checkpint", "model.safetensors", "a.jpg");
+
+    String printed = err.toString();
+    assertEquals(2, status, printed);
+    assertTrue(printed.startsWith("Unknown option: '--checkpint'"), printed);
+    assertTrue(printed.contains("Possible solutions: --checkpoint"), printed);
+  }
+
   @Test
   void otherExceptionKeepsStackTrace() {
     NullPointerException bug = new NullPointerException("a bug");
