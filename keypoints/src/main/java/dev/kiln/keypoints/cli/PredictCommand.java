@@ -271,12 +271,14 @@ final class PredictCommand implements Callable<Integer> {
       names.add(printable(entry.getFileName()) + (Files.isDirectory(entry) ? "/" : ""));
     }
     String more = skipped.size() > named ? " and " + (skipped.size() - named) + " more" : "";
+    String what =
+        skipped.size() == 1
+            ? " entry of " + printable(folder) + " that is not a .png, .jpg or .jpeg file"
+            : " entries of " + printable(folder) + " that are not .png, .jpg or .jpeg files";
     return "skipped "
         + skipped.size()
-        + (skipped.size() == 1 ? " entry" : " entries")
-        + " of "
-        + printable(folder)
-        + " that are not .png, .jpg or .jpeg files (subfolders are not searched): "
+        + what
+        + " (subfolders are not searched): "
         + String.join(", ", names)
         + more;
   }

@@ -79,7 +79,7 @@ public record TrainOptions(
     }
     if (!(validationFraction > 0 && validationFraction < 1)) {
       throw new IllegalArgumentException(
-          "--val-fraction must be between 0 and 1, got " + validationFraction);
+          "--val-fraction must be above 0 and below 1, got " + validationFraction);
     }
     if (loaderThreads < 0 || loaderThreads > MAX_LOADER_THREADS) {
       throw new IllegalArgumentException(

@@ -101,8 +101,9 @@ record TrainingData(List<Sample> trainingFaces, List<Sample> validationFaces, Id
     FaceDataset.Loaded loaded = FaceDataset.load(csv, images, load);
     out.printf(
         Locale.ROOT,
-        "loaded %d faces from %s in %.1f s%n",
+        "loaded %d %s from %s in %.1f s%n",
         loaded.samples().size(),
+        loaded.samples().size() == 1 ? "face" : "faces",
         csv,
         (System.nanoTime() - start) / 1e9);
     if (loaded.report().skippedCount() > 0) {

@@ -200,8 +200,10 @@ class PredictCommandTest {
 
     assertTrue(line.startsWith("skipped 7 entries of faces "), line);
     assertTrue(line.endsWith(": f1.gif, f2.gif, f3.gif, f4.gif, f5.gif and 2 more"), line);
-    assertTrue(
-        PredictCommand.skippedLine(faces, skipped.subList(0, 1)).startsWith("skipped 1 entry of"));
+    assertEquals(
+        "skipped 1 entry of faces that is not a .png, .jpg or .jpeg file (subfolders are not"
+            + " searched): f1.gif",
+        PredictCommand.skippedLine(faces, skipped.subList(0, 1)));
   }
 
   @Test
