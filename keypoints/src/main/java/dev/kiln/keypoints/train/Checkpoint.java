@@ -3,6 +3,7 @@ package dev.kiln.keypoints.train;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.nn.Module;
 import dev.kiln.nn.io.Safetensors;
+import dev.kiln.nn.io.SafetensorsException;
 import dev.kiln.nn.optim.Optimizer;
 import java.io.IOException;
 import java.nio.file.LinkOption;
@@ -63,12 +64,22 @@ public record Checkpoint(
   }
 
   private static Checkpoint read(Path file, boolean withOptimizer) throws IOException {
-    Safetensors.Contents contents =
-        Safetensors.readAll(
-            file,
-            name ->
-                name.startsWith(MODEL_PREFIX)
-                    || (withOptimizer && name.startsWith(OPTIMIZER_PREFIX)));
+    Safetensors.Contents contents;
+    try {
+      contents =
+          Safetensors.readAll(
+              file,
+              name ->
+                  name.startsWith(MODEL_PREFIX)
+                      || (withOptimizer && name.startsWith(OPTIMIZER_PREFIX)));
+    } catch (SafetensorsException e) {
+      throw new SafetensorsException(
+          e.file(),
+          e.problem()
+              + ". A damaged checkpoint cannot be repaired: pass the run's other checkpoint"
+              + " (best.safetensors or last.safetensors), or copy the file again if it was copied",
+          e);
+    }
     Map<String, Tensor> model = new LinkedHashMap<>();
     Map<String, Tensor> optimizer = new LinkedHashMap<>();
     contents

@@ -11,12 +11,14 @@ import dev.kiln.core.tensor.DType;
 import dev.kiln.core.tensor.Tensor;
 import dev.kiln.nn.Sequential;
 import dev.kiln.nn.io.Safetensors;
+import dev.kiln.nn.io.SafetensorsException;
 import dev.kiln.nn.layers.Linear;
 import dev.kiln.nn.layers.ReLU;
 import dev.kiln.nn.optim.Adam;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -86,6 +88,23 @@ class CheckpointTest {
     assertFalse(Files.isSymbolicLink(link), "the link is still there");
     assertEquals("this", Checkpoint.read(link).metadata().get("run"));
     assertArrayEquals(originalBytes, Files.readAllBytes(original), "the other run's file changed");
+  }
+
+  @Test
+  void truncatedFileNamesOtherCheckpoint() throws IOException {
+    Path file = folder.resolve("best.safetensors");
+    Checkpoint.save(file, model(1), null, Map.of("epoch", "3"));
+    byte[] bytes = Files.readAllBytes(file);
+    Files.write(file, Arrays.copyOf(bytes, bytes.length - 5));
+
+    SafetensorsException error =
+        assertThrows(SafetensorsException.class, () -> Checkpoint.readModel(file));
+
+    String message = error.getMessage();
+    assertEquals(file, error.file());
+    assertTrue(message.startsWith(file + ": "), message);
+    assertTrue(message.contains("truncated"), message);
+    assertTrue(message.contains("pass the run's other checkpoint"), message);
   }
 
   @Test

@@ -14,16 +14,26 @@ public class SafetensorsException extends IOException {
   /** The file that failed, or null if none was given. */
   private final transient Path file;
 
+  /** The message without the file's name in front. */
+  private final String problem;
+
   /** Creates an exception whose message is "{@code file}: {@code problem}". */
   public SafetensorsException(Path file, String problem) {
     super(file + ": " + problem);
     this.file = file;
+    this.problem = problem;
   }
 
   /** Creates an exception with the cause that made the file unreadable. */
   public SafetensorsException(Path file, String problem, Throwable cause) {
     super(file + ": " + problem, cause);
     this.file = file;
+    this.problem = problem;
+  }
+
+  /** Returns the problem and what to do, the message without the file's name in front. */
+  public String problem() {
+    return problem;
   }
 
   /** Returns the file that failed. */
