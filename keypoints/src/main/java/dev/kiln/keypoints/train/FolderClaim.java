@@ -7,22 +7,55 @@ import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
 /**
- * A new run's claim on its folder, from {@link Trainer#start} to the first checkpoint: the empty
- * file {@value #FILE_NAME}, locked while the run holds it. Two runs given the same folder could
- * otherwise both find it empty while their data loads, and the clean-up of the one that fails would
- * delete the other's files.
+ * A run's claim on its folder, from {@link Trainer#start} or {@link Trainer#resume} until the run
+ * ends: the empty file {@value #FILE_NAME}, locked while the run holds it. Without it, two new runs
+ * given the same folder could both find it empty while their data loads, and the clean-up of the
+ * one that fails would delete the other's files. A resume of a run that is still training would
+ * write its checkpoints and history over that run's.
  *
  * <p>The operating system releases the lock when the process ends. So a claim file left by a run
- * that was killed is unlocked, and the next start takes it over instead of rejecting the folder.
+ * that was killed is unlocked, and the next start or resume takes it over instead of rejecting the
+ * folder.
  */
 final class FolderClaim implements AutoCloseable {
 
   /** Name of the claim file in the run folder. */
-  static final String FILE_NAME = ".kiln-train-starting";
+  static final String FILE_NAME = ".kiln-train.lock";
+
+  /**
+   * Name of the claim file that earlier versions held only until a new run's first checkpoint. A
+   * run killed in that time left it behind, so a folder that contains only this file counts as
+   * empty.
+   */
+  static final String OLD_FILE_NAME = ".kiln-train-starting";
+
+  /** The kind of run that claims the folder, which decides the wording of a rejection. */
+  enum Purpose {
+    /** A new run, given the folder with --output. */
+    START("output folder", "or pass another --output", "pass another --output"),
+    /** A resume, given the folder with --resume. */
+    RESUME("run folder", "and resume after that", "wait for that run to end");
+
+    /** The folder as the rejection names it. */
+    private final String folder;
+
+    /** Advice that follows "wait for it to end or stop it" where a live run holds the lock. */
+    private final String whenClaimed;
+
+    /** Advice where a claim file exists and the file system cannot lock it to check for a run. */
+    private final String whenUnlockable;
+
+    Purpose(String folder, String whenClaimed, String whenUnlockable) {
+      this.folder = folder;
+      this.whenClaimed = whenClaimed;
+      this.whenUnlockable = whenUnlockable;
+    }
+  }
 
   private final Path file;
   private final FileChannel channel;
@@ -33,11 +66,11 @@ final class FolderClaim implements AutoCloseable {
   }
 
   /**
-   * Claims {@code run}, which must exist.
+   * Claims {@code run}, which must exist, for the new run or the resume that {@code purpose} names.
    *
    * @throws IOException if another live run has claimed the folder, naming it and what to do
    */
-  static FolderClaim take(Path run) throws IOException {
+  static FolderClaim take(Path run, Purpose purpose) throws IOException {
     Path file = run.resolve(FILE_NAME);
     try {
       // Creating the file is atomic, so of two runs that found the folder empty at once, only
@@ -56,27 +89,66 @@ final class FolderClaim implements AutoCloseable {
         return new FolderClaim(file, channel);
       }
       if (lock == null) {
-        // Another start took the file over as stale between its creation and this lock.
+        // Another start or resume took the file over as stale between its creation and this lock.
         channel.close();
-        throw claimed(run);
+        throw claimed(run, purpose);
       }
       return new FolderClaim(file, channel);
     } catch (FileAlreadyExistsException e) {
-      return takeOver(run, file);
+      return takeOver(run, file, purpose);
     }
   }
 
-  private static IOException claimed(Path run) {
+  /**
+   * Rejects {@code run} if a live run holds its claim, and does nothing where the folder has no
+   * claim file, or one that no run holds. Where the file system cannot lock files it does nothing
+   * either, and {@link #take} reports that.
+   *
+   * @throws IOException if another live run has claimed the folder, naming it and what to do
+   */
+  static void requireUnclaimed(Path run, Purpose purpose) throws IOException {
+    if (!Files.isDirectory(run)) {
+      return;
+    }
+    FileChannel channel;
+    try {
+      channel =
+          FileChannel.open(
+              run.resolve(FILE_NAME), StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS);
+    } catch (NoSuchFileException e) {
+      return;
+    }
+    try (channel) {
+      FileLock lock;
+      try {
+        lock = tryLock(channel);
+      } catch (IOException e) {
+        return;
+      }
+      if (lock == null) {
+        throw claimed(run, purpose);
+      }
+    }
+  }
+
+  /** Tests whether {@code name} is a claim file's name, this version's or an earlier one's. */
+  static boolean isClaimFile(String name) {
+    return name.equals(FILE_NAME) || name.equals(OLD_FILE_NAME);
+  }
+
+  private static IOException claimed(Path run, Purpose purpose) {
     return new IOException(
-        "output folder "
+        purpose.folder
+            + " "
             + run
-            + " is claimed by another kiln train that is starting there ("
+            + " is claimed by another kiln train that is running there (it holds the lock on "
             + FILE_NAME
-            + "): wait for it, or pass another --output");
+            + "): wait for it to end or stop it, "
+            + purpose.whenClaimed);
   }
 
   /** Takes over a claim file that no live run holds, or throws if one does. */
-  private static FolderClaim takeOver(Path run, Path file) throws IOException {
+  private static FolderClaim takeOver(Path run, Path file, Purpose purpose) throws IOException {
     FileChannel channel =
         FileChannel.open(file, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS);
     FileLock lock;
@@ -86,20 +158,21 @@ final class FolderClaim implements AutoCloseable {
       // NOTE: untried on a real file system without locks; there a stale claim blocks the folder.
       channel.close();
       throw new IOException(
-          "output folder "
+          purpose.folder
+              + " "
               + run
               + " has a claim file, "
               + FILE_NAME
               + ", and its file system cannot lock files to tell whether the run that made it is"
               + " alive ("
               + e.getMessage()
-              + "). If no kiln train is starting there, delete that file; otherwise pass another"
-              + " --output",
+              + "). If no kiln train is running there, delete that file; otherwise "
+              + purpose.whenUnlockable,
           e);
     }
     if (lock == null) {
       channel.close();
-      throw claimed(run);
+      throw claimed(run, purpose);
     }
     return new FolderClaim(file, channel);
   }

@@ -69,7 +69,8 @@ public final class Trainer {
           TrainingParts.HISTORY_FILE,
           CURVES_FILE,
           LAST,
-          FolderClaim.FILE_NAME);
+          FolderClaim.FILE_NAME,
+          FolderClaim.OLD_FILE_NAME);
 
   private final TrainOptions options;
   private final Path run;
@@ -97,7 +98,7 @@ public final class Trainer {
    */
   private boolean curvesFailed;
 
-  /** A new run's claim on its folder until the first checkpoint, else null. */
+  /** The run's claim on its folder, until {@link #run} ends, and null after. */
   private FolderClaim claim;
 
   /** Whether a new run has printed its folder, which it then reports removing on a failure. */
@@ -138,11 +139,11 @@ public final class Trainer {
 
   /**
    * Prepares a new run in {@code run}, which must not exist or be empty, that trains on {@code
-   * device}. It creates the folder and claims it ({@link FolderClaim}), which keeps another new run
-   * out of the folder. {@link #run} writes the run's other files once the data and the model have
-   * loaded, and releases the claim with the first checkpoint.
+   * device}. It creates the folder and claims it ({@link FolderClaim}), which keeps other runs and
+   * resumes out of the folder. {@link #run} writes the run's other files once the data and the
+   * model have loaded, and releases the claim when the run ends.
    *
-   * @throws IOException if the folder is not empty, or another run claimed it first
+   * @throws IOException if another run has claimed the folder, or the folder is not empty
    */
   public static Trainer start(
       TrainOptions options, Device device, Path run, PrintWriter out, boolean interactive)
@@ -157,22 +158,24 @@ public final class Trainer {
       missing.add(folder);
     }
     Files.createDirectories(run);
-    FolderClaim claim = FolderClaim.take(run);
+    FolderClaim claim = FolderClaim.take(run, FolderClaim.Purpose.START);
     return new Trainer(
         options, run, false, false, List.copyOf(missing), claim, device, out, interactive);
   }
 
   /**
-   * Rejects a run folder with anything in it but a claim file, advising --resume only where the
-   * folder has a checkpoint to resume from. Whether a claim file is stale, {@link FolderClaim#take}
-   * decides.
+   * Rejects a run folder that a live run has claimed, and then one with anything in it but claim
+   * files that no run holds. It advises --resume only where the folder has a checkpoint to resume
+   * from.
    */
   private static void requireEmpty(Path run) throws IOException {
     if (!Files.isDirectory(run)) {
       return;
     }
+    // First, so that a live run is reported as such, and not as files to delete or resume.
+    FolderClaim.requireUnclaimed(run, FolderClaim.Purpose.START);
     try (var entries = Files.list(run)) {
-      if (entries.allMatch(p -> p.getFileName().toString().equals(FolderClaim.FILE_NAME))) {
+      if (entries.allMatch(p -> FolderClaim.isClaimFile(p.getFileName().toString()))) {
         return;
       }
     }
@@ -197,8 +200,10 @@ public final class Trainer {
    * Deletes the files that a failed new run wrote into its folder before its first checkpoint, and
    * their temporary files. It then deletes the folder where {@link #start} created it and nothing
    * else is in it, and each parent that {@link #start} created and that is still empty. Anything
-   * else, such as a file the user put there during the run, stays with its folder. Returns what it
-   * did, for the message, or null where a deletion failed, after printing why.
+   * else, such as a file the user put there during the run, stays with its folder. The run's claim
+   * file goes last, just before the folder, so that no other run can claim the folder while the
+   * files are deleted. Returns what it did, for the message, or null where a deletion failed, after
+   * printing why.
    */
   private String removeFailedStart() {
     try {
@@ -206,6 +211,9 @@ public final class Trainer {
       try (var children = Files.list(run)) {
         for (Path child : children.toList()) {
           String name = child.getFileName().toString();
+          if (name.equals(FolderClaim.FILE_NAME)) {
+            continue;
+          }
           if (writtenBeforeCheckpoint(name)
               && !Files.isDirectory(child, LinkOption.NOFOLLOW_LINKS)) {
             Files.deleteIfExists(child);
@@ -220,6 +228,7 @@ public final class Trainer {
             + " of the run's files but kept it for what the run did not write: "
             + String.join(", ", notWritten);
       }
+      releaseClaim();
       if (createdFolders.isEmpty()) {
         return "emptied " + run;
       }
@@ -272,8 +281,11 @@ public final class Trainer {
   /**
    * Continues the run in {@code run} from its last checkpoint on {@code device}. A present {@code
    * epochs} replaces the run's epoch count, and a present {@code timeLimitMinutes} replaces its
-   * time limit, from this invocation on. Neither changes what an epoch computes.
+   * time limit, from this invocation on. Neither changes what an epoch computes. It claims the
+   * folder ({@link FolderClaim}) until {@link #run} ends, so that no other run trains in it
+   * meanwhile.
    *
+   * @throws IOException if another run has claimed the folder, or it has no checkpoint
    * @throws IllegalArgumentException if a given replacement is invalid, such as 0 epochs
    */
   public static Trainer resume(
@@ -285,28 +297,40 @@ public final class Trainer {
       boolean interactive)
       throws IOException {
     if (!Files.exists(run.resolve(LAST))) {
+      // A new run that has not saved its first checkpoint yet is reported as running.
+      FolderClaim.requireUnclaimed(run, FolderClaim.Purpose.RESUME);
       throw new IOException(
           run + " has no " + LAST + " to resume from: it is not a run folder, or no epoch ended");
     }
-    TrainOptions options = TrainOptions.read(run, epochs, timeLimitMinutes);
-    // Checked before anything in the folder changes, which happens only in run(), so a rejected
-    // resume leaves the run as it was.
-    Checkpoint last = Checkpoint.read(run.resolve(LAST));
-    ModelChecks.requireRunModel(run, options, last);
-    Position position = Position.fromMetadata(last.metadata());
-    if (position.epoch() > options.epochs()) {
-      throw new IllegalArgumentException(
-          run
-              + " has finished "
-              + (position.epoch() - 1)
-              + " epochs, so a run of "
-              + options.epochs()
-              + " leaves nothing to train: resume with --epochs greater than "
-              + (position.epoch() - 1));
+    FolderClaim claim = FolderClaim.take(run, FolderClaim.Purpose.RESUME);
+    try {
+      TrainOptions options = TrainOptions.read(run, epochs, timeLimitMinutes);
+      // Checked before anything in the folder changes, which happens only in run(), so a rejected
+      // resume leaves the run as it was.
+      Checkpoint last = Checkpoint.read(run.resolve(LAST));
+      ModelChecks.requireRunModel(run, options, last);
+      Position position = Position.fromMetadata(last.metadata());
+      if (position.epoch() > options.epochs()) {
+        throw new IllegalArgumentException(
+            run
+                + " has finished "
+                + (position.epoch() - 1)
+                + " epochs, so a run of "
+                + options.epochs()
+                + " leaves nothing to train: resume with --epochs greater than "
+                + (position.epoch() - 1));
+      }
+      boolean optionsChanged = epochs.isPresent() || timeLimitMinutes.isPresent();
+      return new Trainer(
+          options, run, true, optionsChanged, List.of(), claim, device, out, interactive);
+    } catch (IOException | RuntimeException | Error e) {
+      try {
+        claim.close();
+      } catch (IOException closing) {
+        e.addSuppressed(closing);
+      }
+      throw e;
     }
-    boolean optionsChanged = epochs.isPresent() || timeLimitMinutes.isPresent();
-    return new Trainer(
-        options, run, true, optionsChanged, List.of(), null, device, out, interactive);
   }
 
   /** Asks the run to save its position and stop after the current batch; safe from any thread. */
@@ -326,20 +350,34 @@ public final class Trainer {
    * <p>A new run that fails before it has saved {@code last.safetensors}, for any reason, running
    * out of memory included, removes what it wrote, so that the next attempt with the same --output
    * is not rejected as "not empty". A run with a checkpoint, new or resumed, is never removed.
+   *
+   * <p>However the run ends, by its epochs, its time limit, {@link #requestStop()} or a failure, it
+   * releases its claim on the folder before it returns.
    */
   public List<EpochRecord> run() throws IOException {
-    if (resuming) {
-      TrainingParts parts = TrainingParts.prepare(options, run, device, true, out);
-      Position position = restore(parts);
-      // A resume changes the run folder only from here on, after the data, the split, the history
-      // and the checkpoint's state have loaded, so that a resume that fails leaves every file as it
-      // was.
-      parts.recordStart(run, device);
-      if (optionsChanged) {
-        options.write(run);
-      }
-      return train(parts, position);
+    try {
+      return resuming ? trainResumedRun() : trainOrRemoveNewRun();
+    } finally {
+      releaseClaim();
     }
+  }
+
+  /** Restores a resumed run from its checkpoint and trains it to its end. */
+  private List<EpochRecord> trainResumedRun() throws IOException {
+    TrainingParts parts = TrainingParts.prepare(options, run, device, true, out);
+    Position position = restore(parts);
+    // A resume changes the run folder only from here on, after the data, the split, the history
+    // and the checkpoint's state have loaded, so that a resume that fails leaves every file as it
+    // was.
+    parts.recordStart(run, device);
+    if (optionsChanged) {
+      options.write(run);
+    }
+    return train(parts, position);
+  }
+
+  /** Trains a new run, and removes what it wrote where it fails before its first checkpoint. */
+  private List<EpochRecord> trainOrRemoveNewRun() throws IOException {
     try {
       // In a method of its own, so that the model and the data are garbage once it has thrown, and
       // the removal below has memory to run after an OutOfMemoryError.
@@ -353,7 +391,6 @@ public final class Trainer {
           out.println(removal + ", because the run failed before it saved a checkpoint");
         }
       }
-      releaseClaim();
       throw e;
     }
   }
@@ -361,7 +398,7 @@ public final class Trainer {
   /**
    * Deletes the claim file, if this run still holds it, and releases its lock. A failure is only
    * printed, because the run's files are safe either way, and a claim file left behind without its
-   * lock is taken over by the next start.
+   * lock is taken over by the next start or resume.
    */
   private void releaseClaim() {
     if (claim == null) {
@@ -672,7 +709,5 @@ public final class Trainer {
         RunMetadata.GENERATOR, RunMetadata.formatGeneratorState(parts.generator().state()));
     metadata.put(RunMetadata.MODEL_SPEC, Files.readString(run.resolve(TrainingParts.MODEL_FILE)));
     Checkpoint.save(run.resolve(LAST), parts.model(), parts.optimizer(), metadata);
-    // From the first checkpoint on, the folder is not empty, so no new run can start in it.
-    releaseClaim();
   }
 }

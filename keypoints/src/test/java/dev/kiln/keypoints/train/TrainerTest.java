@@ -23,6 +23,7 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.io.UncheckedIOException;
 import java.io.Writer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -263,11 +264,11 @@ class TrainerTest {
     assertTrue(Files.isDirectory(run), "start creates the folder");
     try (var entries = Files.list(run)) {
       assertEquals(
-          List.of(run.resolve(".kiln-train-starting")),
+          List.of(run.resolve(FolderClaim.FILE_NAME)),
           entries.toList(),
           "and writes only the empty claim file");
     }
-    assertEquals(0, Files.size(run.resolve(".kiln-train-starting")));
+    assertEquals(0, Files.size(run.resolve(FolderClaim.FILE_NAME)));
   }
 
   /**
@@ -286,8 +287,7 @@ class TrainerTest {
           @Override
           public void write(char[] text, int offset, int length) {
             try (var entries = Files.list(run)) {
-              if (entries.allMatch(
-                  p -> p.getFileName().toString().equals(".kiln-train-starting"))) {
+              if (entries.allMatch(p -> p.getFileName().toString().equals(FolderClaim.FILE_NAME))) {
                 printedBeforeFiles.setLength(0);
                 printedBeforeFiles.append(printed).append(text, offset, length);
               }
@@ -313,8 +313,7 @@ class TrainerTest {
     assertTrue(printed.toString().contains("epoch 1/1: "), printed.toString());
     assertFalse(loading.contains("epoch 1/1: "), "files were written by the end of the epoch");
     assertTrue(Files.isRegularFile(run.resolve(TrainOptions.FILE_NAME)), "options written");
-    assertFalse(
-        Files.exists(run.resolve(".kiln-train-starting")), "claim gone with the checkpoint");
+    assertFalse(Files.exists(run.resolve(FolderClaim.FILE_NAME)), "claim gone at the run's end");
   }
 
   @Test
@@ -415,7 +414,7 @@ class TrainerTest {
             () -> Trainer.start(options(data, 1), Device.CPU, run, quiet(), false));
 
     assertTrue(error.getMessage().contains("is claimed by another kiln train"), error.getMessage());
-    assertTrue(Files.exists(run.resolve(".kiln-train-starting")), "the first run keeps its claim");
+    assertTrue(Files.exists(run.resolve(FolderClaim.FILE_NAME)), "the first run keeps its claim");
     assertThrows(BadRowException.class, first::run);
     assertFalse(Files.exists(run), "the first run's clean-up removes the claim and the folder");
   }
@@ -425,14 +424,176 @@ class TrainerTest {
     Path data = TestData.facialKeypoints();
     Path run = Files.createDirectory(folder.resolve("run"));
     // Left by a run that was killed while its data loaded: no process holds its lock.
-    Files.createFile(run.resolve(".kiln-train-starting"));
+    Files.createFile(run.resolve(FolderClaim.FILE_NAME));
 
     List<EpochRecord> history =
         Trainer.start(options(data, 1), Device.CPU, run, quiet(), false).run();
 
     assertEquals(1, history.size());
-    assertFalse(
-        Files.exists(run.resolve(".kiln-train-starting")), "claim gone with the checkpoint");
+    assertFalse(Files.exists(run.resolve(FolderClaim.FILE_NAME)), "claim gone at the run's end");
+  }
+
+  @Test
+  void oldClaimFileCountsAsEmpty() throws IOException {
+    Path data = TestData.facialKeypoints();
+    Path run = Files.createDirectory(folder.resolve("run"));
+    // Left by an earlier version's run that was killed before its first checkpoint.
+    Files.createFile(run.resolve(FolderClaim.OLD_FILE_NAME));
+
+    List<EpochRecord> history =
+        Trainer.start(options(data, 1), Device.CPU, run, quiet(), false).run();
+
+    assertEquals(1, history.size());
+  }
+
+  /**
+   * Locks the claim file of {@code run} as a live run in another process holds it. The trainer's
+   * own lock attempt in this JVM then fails as it would against that process.
+   */
+  private static FileChannel holdClaim(Path run) throws IOException {
+    FileChannel channel =
+        FileChannel.open(
+            run.resolve(FolderClaim.FILE_NAME),
+            StandardOpenOption.CREATE,
+            StandardOpenOption.WRITE);
+    channel.lock();
+    return channel;
+  }
+
+  @Test
+  void startBeforeOthersCheckpointGetsClaimed() throws IOException {
+    Path run = Files.createDirectory(folder.resolve("run"));
+    // A live run that has written its first files but no checkpoint yet.
+    Files.writeString(run.resolve(TrainOptions.FILE_NAME), "epochs=1\n");
+
+    IOException error;
+    try (FileChannel _ = holdClaim(run)) {
+      error =
+          assertThrows(
+              IOException.class,
+              () -> Trainer.start(options(folder, 1), Device.CPU, run, quiet(), false));
+    }
+
+    String message = error.getMessage();
+    assertTrue(message.contains("output folder " + run + " is claimed"), message);
+    assertTrue(message.contains("running there"), message);
+    assertTrue(message.contains("wait for it to end or stop it"), message);
+    assertFalse(message.contains("delete the folder"), message);
+    assertEquals("epochs=1\n", Files.readString(run.resolve(TrainOptions.FILE_NAME)));
+  }
+
+  @Test
+  void startAfterOthersCheckpointGetsClaimed() throws IOException {
+    Path run = Files.createDirectory(folder.resolve("run"));
+    Files.writeString(run.resolve(Trainer.LAST), "checkpoint");
+
+    IOException error;
+    try (FileChannel _ = holdClaim(run)) {
+      error =
+          assertThrows(
+              IOException.class,
+              () -> Trainer.start(options(folder, 1), Device.CPU, run, quiet(), false));
+    }
+
+    String message = error.getMessage();
+    assertTrue(message.contains("output folder " + run + " is claimed"), message);
+    assertFalse(message.contains("--resume"), "no advice to resume a live run: " + message);
+    assertEquals("checkpoint", Files.readString(run.resolve(Trainer.LAST)));
+  }
+
+  @Test
+  void resumeRejectedWhileClaimHeld() throws IOException {
+    Path run = folder.resolve("run");
+    Trainer.start(stalledRun(1), Device.CPU, run, quiet(), false).run();
+    Map<String, byte[]> before = contents(run);
+
+    IOException error;
+    try (FileChannel _ = holdClaim(run)) {
+      error =
+          assertThrows(IOException.class, () -> Trainer.resume(run, 2, Device.CPU, quiet(), false));
+      assertTrue(Files.exists(run.resolve(FolderClaim.FILE_NAME)), "the live claim stays");
+    }
+
+    String message = error.getMessage();
+    assertTrue(message.contains("run folder " + run + " is claimed"), message);
+    assertTrue(message.contains("another kiln train that is running there"), message);
+    assertTrue(message.contains("wait for it to end or stop it"), message);
+    Files.delete(run.resolve(FolderClaim.FILE_NAME));
+    Map<String, byte[]> after = contents(run);
+    assertEquals(before.keySet(), after.keySet());
+    for (String name : before.keySet()) {
+      assertArrayEquals(before.get(name), after.get(name), name);
+    }
+  }
+
+  /**
+   * A run keeps its folder claimed after its checkpoints: a resume and a new run started while it
+   * trains, here from inside its stall examination after epoch 3, are both rejected.
+   */
+  @Test
+  void liveRunRejectsResumeAndStart() throws IOException {
+    Path run = folder.resolve("run");
+    List<Exception> errors = new ArrayList<>();
+    Function<DoctorInput, Report> intruding =
+        input -> {
+          try {
+            Trainer.resume(run, 5, Device.CPU, quiet(), false).run();
+          } catch (IOException | RuntimeException e) {
+            errors.add(e);
+          }
+          try {
+            Trainer.start(stalledRun(1), Device.CPU, run, quiet(), false).run();
+          } catch (IOException | RuntimeException e) {
+            errors.add(e);
+          }
+          return new Report(List.of(), 0);
+        };
+
+    List<EpochRecord> history =
+        Trainer.start(stalledRun(3), Device.CPU, run, quiet(), false).withDoctor(intruding).run();
+
+    assertEquals(3, history.size());
+    assertEquals(2, errors.size(), "both intruders rejected: " + errors);
+    String resumeMessage = errors.get(0).getMessage();
+    assertTrue(resumeMessage.contains("run folder " + run + " is claimed"), resumeMessage);
+    String startMessage = errors.get(1).getMessage();
+    assertTrue(startMessage.contains("output folder " + run + " is claimed"), startMessage);
+    assertFalse(startMessage.contains("--resume"), startMessage);
+    List<EpochRecord> saved = History.open(run.resolve(TrainingParts.HISTORY_FILE)).records();
+    assertEquals(3, saved.size(), "history.csv has the run's epochs");
+    assertEquals(3, TrainOptions.read(run).epochs(), "options.properties keeps the epoch count");
+    Position last = Position.fromMetadata(Checkpoint.read(run.resolve(Trainer.LAST)).metadata());
+    assertEquals(4, last.epoch(), "last.safetensors is the run's own");
+    assertFalse(Files.exists(run.resolve(FolderClaim.FILE_NAME)), "claim gone at the run's end");
+  }
+
+  @Test
+  void resumeTakesOverStaleClaim() throws IOException {
+    Path run = folder.resolve("run");
+    Trainer.start(stalledRun(1), Device.CPU, run, quiet(), false).run();
+    // Left by a resume that was killed: no process holds its lock.
+    Files.createFile(run.resolve(FolderClaim.FILE_NAME));
+
+    List<EpochRecord> history = Trainer.resume(run, 2, Device.CPU, quiet(), false).run();
+
+    assertEquals(2, history.size());
+    assertFalse(Files.exists(run.resolve(FolderClaim.FILE_NAME)), "claim gone at the run's end");
+  }
+
+  @Test
+  void resumeReleasesClaimWhenItEnds() throws IOException {
+    Path run = folder.resolve("run");
+    Trainer.start(stalledRun(1), Device.CPU, run, quiet(), false).run();
+    Trainer stopped = Trainer.resume(run, 3, Device.CPU, quiet(), false);
+    stopped.requestStop();
+
+    stopped.run();
+    assertFalse(Files.exists(run.resolve(FolderClaim.FILE_NAME)), "claim gone after a stop");
+    // In this JVM, a claim that the stopped resume still held would reject this one.
+    List<EpochRecord> history = Trainer.resume(run, 3, Device.CPU, quiet(), false).run();
+
+    assertEquals(3, history.size());
+    assertFalse(Files.exists(run.resolve(FolderClaim.FILE_NAME)), "claim gone at the run's end");
   }
 
   @Test
@@ -971,6 +1132,8 @@ class TrainerTest {
     assertTrue(Trainer.writtenBeforeCheckpoint("history.csv"));
     assertTrue(Trainer.writtenBeforeCheckpoint(".history.csv.1234567.tmp"));
     assertTrue(Trainer.writtenBeforeCheckpoint(".last.safetensors.99.tmp"));
+    assertTrue(Trainer.writtenBeforeCheckpoint(FolderClaim.FILE_NAME));
+    assertTrue(Trainer.writtenBeforeCheckpoint(FolderClaim.OLD_FILE_NAME));
     assertFalse(Trainer.writtenBeforeCheckpoint("notes.txt"));
     assertFalse(Trainer.writtenBeforeCheckpoint(".history.csv.bak"));
     assertFalse(Trainer.writtenBeforeCheckpoint("best.safetensors"));
