@@ -5,12 +5,14 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.file.DirectoryStream;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Enumeration;
 import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.zip.CRC32;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipException;
@@ -34,6 +36,9 @@ final class Installer {
   /** Advice that ends the messages about an invalid archive. */
   private static final String REMEDY =
       "download it again, or point --data at a copy of the dataset.";
+
+  /** Maximum number of random names to try for the unpack folder. */
+  private static final int STAGING_ATTEMPTS = 100;
 
   private final Path archive;
   private final Path dataFolder;
@@ -89,8 +94,7 @@ final class Installer {
 
     try (ZipFile zip = open()) {
       String prefix = checkEntries(zip);
-      Path unpacked =
-          Files.createTempDirectory(parent, "." + dataFolder.getFileName() + ".unpack-");
+      Path unpacked = createStagingFolder(parent, "." + dataFolder.getFileName() + ".unpack-");
       try {
         int files = unpack(zip, prefix, unpacked);
         if (!DataFetcher.isDataset(unpacked)) {
@@ -103,6 +107,33 @@ final class Installer {
         Folders.deleteRecursively(unpacked);
       }
     }
+  }
+
+  /**
+   * Creates an empty folder named {@code prefix} plus a random number in {@code parent}, with the
+   * permissions of a plain mkdir under the process umask. The dataset keeps them once the folder is
+   * renamed into place. {@link Files#createTempDirectory} is not used because on POSIX file systems
+   * it makes a folder that only its owner may read.
+   */
+  private static Path createStagingFolder(Path parent, String prefix) throws IOException {
+    FileAlreadyExistsException clash = null;
+    for (int attempt = 0; attempt < STAGING_ATTEMPTS; attempt++) {
+      String suffix = Long.toUnsignedString(ThreadLocalRandom.current().nextLong());
+      try {
+        return Files.createDirectory(parent.resolve(prefix + suffix));
+      } catch (FileAlreadyExistsException e) {
+        clash = e;
+      }
+    }
+    throw new IOException(
+        "Failed to create a temporary folder in "
+            + parent
+            + " after "
+            + STAGING_ATTEMPTS
+            + " names that were all taken; remove the folders named "
+            + prefix
+            + "* there and try again.",
+        clash);
   }
 
   private ZipFile open() throws IOException {

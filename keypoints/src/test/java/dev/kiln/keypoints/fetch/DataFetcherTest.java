@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
@@ -13,12 +14,16 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.URI;
+import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -97,6 +102,48 @@ class DataFetcherTest {
         Files.readAllBytes(data.resolve("training_frames_keypoints.csv")));
     assertArrayEquals(TestArchives.png(), Files.readAllBytes(data.resolve("test/c.png")));
     assertEquals(List.of("data"), folderListing());
+  }
+
+  @Test
+  void fetchedFolderHasMkdirPermissions() throws IOException {
+    assumeTrue(
+        FileSystems.getDefault().supportedFileAttributeViews().contains("posix"),
+        "the file system has no POSIX permissions to compare");
+    URI url = serve("/data.zip", 200, TestArchives.zip(TestArchives.dataset("data/")));
+    Path data = folder.resolve("data");
+
+    fetcher(url).fetch(data);
+
+    assertEquals(mkdirPermissions(), permissions(data));
+  }
+
+  @Test
+  void installedFolderHasMkdirPermissions() throws IOException {
+    assumeTrue(
+        FileSystems.getDefault().supportedFileAttributeViews().contains("posix"),
+        "the file system has no POSIX permissions to compare");
+    Path archive = folder.resolve("a.zip");
+    Files.write(archive, TestArchives.zip(TestArchives.dataset("")));
+    Path data = folder.resolve("data");
+
+    new DataFetcher().install(archive, data);
+
+    assertEquals(mkdirPermissions(), permissions(data));
+  }
+
+  /** Returns the permissions that a plain mkdir in the test folder gets under the umask. */
+  private String mkdirPermissions() throws IOException {
+    Path probe = Files.createDirectory(folder.resolve("probe"));
+    try {
+      return permissions(probe);
+    } finally {
+      Files.delete(probe);
+    }
+  }
+
+  private static String permissions(Path path) throws IOException {
+    Set<PosixFilePermission> permissions = Files.getPosixFilePermissions(path);
+    return PosixFilePermissions.toString(permissions);
   }
 
   @Test
@@ -313,6 +360,31 @@ class DataFetcherTest {
     assertTrue(DataFetcher.isDataset(data));
     assertFalse(Files.exists(data.resolve("marker.txt")));
     assertEquals(List.of("data"), folderListing());
+  }
+
+  @Test
+  void forceWithDamagedArchiveKeepsDataset() throws IOException {
+    Path good = folder.resolve("good.zip");
+    Files.write(good, TestArchives.zip(TestArchives.dataset("")));
+    Path data = folder.resolve("data");
+    new DataFetcher().install(good, data);
+    Files.writeString(data.resolve("marker.txt"), "old copy");
+    byte[] csvBefore = Files.readAllBytes(data.resolve("training_frames_keypoints.csv"));
+    byte[] zip = TestArchives.zip(TestArchives.dataset(""));
+    // Damage the first entry's data, so that the failure comes while unpacking.
+    for (int i = 60; i < 90; i++) {
+      zip[i] ^= 0x5A;
+    }
+    Path bad = folder.resolve("bad.zip");
+    Files.write(bad, zip);
+
+    FetchException error =
+        assertThrows(FetchException.class, () -> new DataFetcher().force(true).install(bad, data));
+
+    assertTrue(error.getMessage().contains("damaged entry"), error.getMessage());
+    assertEquals("old copy", Files.readString(data.resolve("marker.txt")));
+    assertArrayEquals(csvBefore, Files.readAllBytes(data.resolve("training_frames_keypoints.csv")));
+    assertEquals(List.of("bad.zip", "data", "good.zip"), folderListing());
   }
 
   @Test
