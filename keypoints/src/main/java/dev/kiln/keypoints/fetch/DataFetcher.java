@@ -134,9 +134,9 @@ public final class DataFetcher {
       LOG.info("Downloading {} to {}", url, archive);
       new Download(url, connectTimeout, readTimeout, progress).saveTo(archive);
       LOG.info("Downloaded {} bytes from {}", Files.size(archive), url);
-      Path result = install(archive, dataFolder);
+      install(archive, "The archive downloaded from " + url, dataFolder);
       installed = true;
-      return result;
+      return dataFolder;
     } finally {
       Files.deleteIfExists(archive);
       if (!installed) {
@@ -183,21 +183,29 @@ public final class DataFetcher {
       throw new FetchException(
           "Archive " + archive + " not found: pass the path of the downloaded zip file.");
     }
+    install(archive, "Archive " + archive, dataFolder);
+    return dataFolder;
+  }
+
+  /**
+   * Checks the SHA-256 of {@code archive} and installs it. The error messages start with {@code
+   * archiveName}, such as "Archive FILE".
+   */
+  private void install(Path archive, String archiveName, Path dataFolder) throws IOException {
     if (expectedSha256 != null) {
       String actual = sha256(archive);
       if (!actual.equals(expectedSha256)) {
         throw new FetchException(
-            "Archive "
-                + archive
+            archiveName
                 + " has SHA-256 "
                 + actual
                 + " but "
                 + expectedSha256
-                + " was expected: the file is damaged or is another archive; download it again.");
+                + " was expected: check the --sha256 value, and if it is right, download the"
+                + " archive again, because this copy is damaged or is another file.");
       }
     }
-    new Installer(archive, dataFolder, force).run();
-    return dataFolder;
+    new Installer(archive, archiveName, dataFolder, force).run();
   }
 
   /**

@@ -41,11 +41,19 @@ final class Installer {
   private static final int STAGING_ATTEMPTS = 100;
 
   private final Path archive;
+
+  /**
+   * Subject of the error messages, such as "Archive FILE". For a download it names the URL, because
+   * the temporary file is deleted before the user reads the message.
+   */
+  private final String archiveName;
+
   private final Path dataFolder;
   private final boolean force;
 
-  Installer(Path archive, Path dataFolder, boolean force) {
+  Installer(Path archive, String archiveName, Path dataFolder, boolean force) {
     this.archive = archive;
+    this.archiveName = archiveName;
     this.dataFolder = dataFolder;
     this.force = force;
   }
@@ -99,7 +107,7 @@ final class Installer {
         int files = unpack(zip, prefix, unpacked);
         if (!DataFetcher.isDataset(unpacked)) {
           throw new FetchException(
-              "Archive " + archive + " did not unpack into a complete dataset; " + REMEDY);
+              archiveName + " did not unpack into a complete dataset; " + REMEDY);
         }
         swapInto(unpacked);
         LOG.info("Unpacked {} files from {} into {}", files, archive, dataFolder);
@@ -141,8 +149,7 @@ final class Installer {
       return new ZipFile(archive.toFile());
     } catch (ZipException e) {
       throw new FetchException(
-          "Archive "
-              + archive
+          archiveName
               + " is not a valid zip file ("
               + e.getMessage()
               + "), probably an incomplete or damaged download: "
@@ -179,8 +186,7 @@ final class Installer {
     }
     if (!missing.isEmpty()) {
       throw new FetchException(
-          "Archive "
-              + archive
+          archiveName
               + " is missing "
               + String.join(", ", missing)
               + ", so it is not the facial keypoints dataset: "
@@ -201,8 +207,7 @@ final class Installer {
     }
     if (absolute || parentSegment || name.indexOf('\0') >= 0) {
       throw new FetchException(
-          "Archive "
-              + archive
+          archiveName
               + " contains the unsafe entry '"
               + name
               + "', which would be written outside the data folder; nothing was unpacked. "
@@ -226,7 +231,7 @@ final class Installer {
       Path path = root.resolve(name.substring(prefix.length())).normalize();
       if (!path.startsWith(root) || path.equals(root)) {
         throw new FetchException(
-            "Archive " + archive + " contains the unsafe entry '" + name + "'; " + REMEDY);
+            archiveName + " contains the unsafe entry '" + name + "'; " + REMEDY);
       }
 
       if (entry.isDirectory()) {
@@ -252,12 +257,11 @@ final class Installer {
       }
     } catch (ZipException | java.io.EOFException e) {
       throw new FetchException(
-          "Archive " + archive + " has a damaged entry " + entry.getName() + ": " + REMEDY, e);
+          archiveName + " has a damaged entry " + entry.getName() + ": " + REMEDY, e);
     }
     if (entry.getCrc() != -1 && crc.getValue() != entry.getCrc()) {
       throw new FetchException(
-          "Archive "
-              + archive
+          archiveName
               + " has a damaged entry "
               + entry.getName()
               + " (CRC-32 mismatch): "

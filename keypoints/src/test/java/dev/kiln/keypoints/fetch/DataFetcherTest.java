@@ -427,10 +427,48 @@ class DataFetcherTest {
             FetchException.class,
             () -> new DataFetcher().expectedSha256(wrong).install(archive, folder.resolve("d")));
 
-    assertTrue(
-        error.getMessage().contains("has SHA-256 " + DataFetcher.sha256(archive)),
-        error.getMessage());
+    String message = error.getMessage();
+    assertTrue(message.contains("Archive " + archive + " has SHA-256 "), message);
+    assertTrue(message.contains("has SHA-256 " + DataFetcher.sha256(archive)), message);
+    assertTrue(message.contains(wrong + " was expected"), message);
+    assertTrue(message.contains("check the --sha256 value"), message);
     assertEquals(List.of("a.zip"), folderListing());
+  }
+
+  @Test
+  void fetchSha256MismatchNamesUrl() throws IOException {
+    byte[] zip = TestArchives.zip(TestArchives.dataset("data/"));
+    URI url = serve("/data.zip", 200, zip);
+    Path copy = folder.resolve("copy.zip");
+    Files.write(copy, zip);
+    String actual = DataFetcher.sha256(copy);
+    Files.delete(copy);
+    String wrong = "0".repeat(64);
+
+    FetchException error =
+        assertThrows(
+            FetchException.class,
+            () -> fetcher(url).expectedSha256(wrong).fetch(folder.resolve("data")));
+
+    String message = error.getMessage();
+    assertTrue(message.contains(url.toString()), message);
+    assertTrue(message.contains("has SHA-256 " + actual), message);
+    assertTrue(message.contains(wrong + " was expected"), message);
+    assertTrue(message.contains("check the --sha256 value"), message);
+    assertFalse(message.contains(".download-"), message);
+    assertEquals(List.of(), folderListing());
+  }
+
+  @Test
+  void fetchTruncatedZipNamesUrl() throws IOException {
+    byte[] zip = TestArchives.zip(TestArchives.dataset("data/"));
+    URI url = serve("/data.zip", 200, Arrays.copyOf(zip, zip.length / 2));
+
+    FetchException error =
+        assertThrows(FetchException.class, () -> fetcher(url).fetch(folder.resolve("data")));
+
+    assertTrue(error.getMessage().contains("downloaded from " + url), error.getMessage());
+    assertFalse(error.getMessage().contains(".download-"), error.getMessage());
   }
 
   @Test
