@@ -1,5 +1,6 @@
 package dev.kiln.keypoints.fetch;
 
+import dev.kiln.keypoints.io.Folders;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -11,7 +12,6 @@ import java.security.DigestInputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
@@ -125,7 +125,7 @@ public final class DataFetcher {
     Installer.checkDestination(dataFolder, force);
 
     Path parent = dataFolder.toAbsolutePath().getParent();
-    List<Path> created = missingFolders(parent);
+    List<Path> created = Folders.missingFolders(parent);
     Files.createDirectories(parent);
     boolean installed = false;
     Path archive =
@@ -140,31 +140,7 @@ public final class DataFetcher {
     } finally {
       Files.deleteIfExists(archive);
       if (!installed) {
-        removeEmptyFolders(created);
-      }
-    }
-  }
-
-  /** Returns the folders from {@code folder} upwards that do not exist yet, deepest first. */
-  private static List<Path> missingFolders(Path folder) {
-    List<Path> missing = new ArrayList<>();
-    for (Path p = folder; p != null && !Files.exists(p); p = p.getParent()) {
-      missing.add(p);
-    }
-    return missing;
-  }
-
-  /**
-   * Deletes the folders that a failed fetch created, deepest first, so that a failure leaves the
-   * file system as it was. A folder that something else has written into meanwhile is kept.
-   */
-  private static void removeEmptyFolders(List<Path> folders) {
-    for (Path folder : folders) {
-      try {
-        Files.deleteIfExists(folder);
-      } catch (IOException e) {
-        LOG.debug("Kept folder {}: {}", folder, e.toString());
-        return;
+        Folders.deleteEmptyFolders(created);
       }
     }
   }
