@@ -11,6 +11,7 @@ import dev.kiln.keypoints.doctor.Doctor;
 import dev.kiln.keypoints.doctor.DoctorInput;
 import dev.kiln.keypoints.doctor.DoctorOptions;
 import dev.kiln.keypoints.doctor.Report;
+import dev.kiln.keypoints.io.Folders;
 import dev.kiln.keypoints.model.ModelPresets;
 import dev.kiln.keypoints.model.ModelSpec;
 import dev.kiln.keypoints.train.Checkpoint;
@@ -186,15 +187,26 @@ final class DoctorCommand implements Callable<Integer> {
     }
     DoctorInput input = run != null ? fromRun(out) : fromOptions(out);
     Path folder = input.options().output();
-    out.println("examining...");
-    out.flush();
-    Report report = Doctor.examine(input);
-    // Flushed before the write, so that the findings reach the terminal even if it fails.
-    out.print(report.toText());
-    out.flush();
-    out.println("wrote " + report.write(folder));
-    out.flush();
-    return report.healthy() ? 0 : PROBLEMS_FOUND;
+    List<Path> created = Folders.missingFolders(folder.toAbsolutePath());
+    boolean written = false;
+    try {
+      Files.createDirectories(folder);
+      out.println("examining...");
+      out.flush();
+      Report report = Doctor.examine(input);
+      // Flushed before the write, so that the findings reach the terminal even if it fails.
+      out.print(report.toText());
+      out.flush();
+      out.println("wrote " + report.write(folder));
+      out.flush();
+      written = true;
+      return report.healthy() ? 0 : PROBLEMS_FOUND;
+    } finally {
+      if (!written) {
+        // Only empty folders go, so a folder with the plots that the checks wrote stays.
+        Folders.deleteEmptyFolders(created);
+      }
+    }
   }
 
   private void requireAtLeast(String option, int value, int minimum) {
@@ -357,17 +369,19 @@ final class DoctorCommand implements Callable<Integer> {
                     .withLimit(rows))
             .samples();
     IdentitySplit split = IdentitySplit.of(samples, validationFraction, seed);
+    int trainingFaces = split.train(samples).size();
+    int validationFaces = split.validation(samples).size();
     out.printf(
         Locale.ROOT,
         "model %s; %d faces loaded, %d for training and %d for validation%n",
         modelSpec.summary(),
         samples.size(),
-        split.train(samples).size(),
-        split.validation(samples).size());
+        trainingFaces,
+        validationFaces);
+    requireBothSplits(trainingFaces, validationFaces, rows);
     Generator generator = new Generator(seed);
     Sequential network = modelSpec.build(DType.FLOAT32, generator);
     KeypointNormalization normalization = new KeypointNormalization(inputSize);
-    Files.createDirectories(folder);
     DoctorOptions options =
         DoctorOptions.defaults()
             .withBatchSize(batchSize)
@@ -386,6 +400,31 @@ final class DoctorCommand implements Callable<Integer> {
         generator,
         List.of(),
         options);
+  }
+
+  /**
+   * Rejects a split by identity that left no training or no validation face, before the model is
+   * built, with advice that fits the options of this command.
+   */
+  private void requireBothSplits(int trainingFaces, int validationFaces, int rows)
+      throws IOException {
+    if (trainingFaces > 0 && validationFaces > 0) {
+      return;
+    }
+    String advice =
+        run == null
+            ? "use a larger --limit than " + rows + ", or a CSV with faces of more people"
+            : "use a larger --limit than "
+                + rows
+                + " if the run's own --limit allows more rows, or examine a run trained on faces"
+                + " of more people or with another --val-fraction";
+    throw new IOException(
+        "the split by identity left "
+            + trainingFaces
+            + " training and "
+            + validationFaces
+            + " validation faces, but the doctor needs at least one of each: "
+            + advice);
   }
 
   private static List<EpochRecord> readHistory(Path file) throws IOException {
