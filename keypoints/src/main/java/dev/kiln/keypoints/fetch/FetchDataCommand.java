@@ -23,7 +23,7 @@ import picocli.CommandLine.Spec;
     description = {
       "Download the Udacity facial keypoints archive and unpack it into the data folder, or"
           + " unpack a local copy given with --archive.",
-      "Exit code 0 on success, 1 on failure."
+      "Exit code 0 on success, 1 on failure, 2 on an invalid option."
     })
 public final class FetchDataCommand implements Callable<Integer> {
 

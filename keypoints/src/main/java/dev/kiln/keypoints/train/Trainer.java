@@ -13,6 +13,7 @@ import dev.kiln.keypoints.plot.TrainingCurves;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.math.BigDecimal;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -296,6 +297,13 @@ public final class Trainer {
       PrintWriter out,
       boolean interactive)
       throws IOException {
+    if (!Files.isDirectory(run)) {
+      throw new FileSystemException(
+          run.toString(),
+          null,
+          (Files.exists(run) ? "is not a folder" : "run folder not found")
+              + ": pass --resume the folder of a kiln train run, such as runs/<date>-<time>");
+    }
     if (!Files.exists(run.resolve(LAST))) {
       // A new run that has not saved its first checkpoint yet is reported as running.
       FolderClaim.requireUnclaimed(run, FolderClaim.Purpose.RESUME);

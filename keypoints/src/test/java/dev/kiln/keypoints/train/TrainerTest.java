@@ -502,6 +502,26 @@ class TrainerTest {
   }
 
   @Test
+  void resumeNamesMissingFolderOrFile() throws IOException {
+    Path missing = folder.resolve("no-such-run");
+    Path file = Files.writeString(folder.resolve("notes.txt"), "not a run");
+
+    IOException noFolder =
+        assertThrows(
+            IOException.class, () -> Trainer.resume(missing, 2, Device.CPU, quiet(), false));
+    IOException notFolder =
+        assertThrows(IOException.class, () -> Trainer.resume(file, 2, Device.CPU, quiet(), false));
+
+    assertTrue(
+        noFolder.getMessage().startsWith(missing + ": run folder not found"),
+        noFolder.getMessage());
+    assertTrue(
+        notFolder.getMessage().startsWith(file + ": is not a folder"), notFolder.getMessage());
+    assertTrue(notFolder.getMessage().contains("pass --resume the folder"), notFolder.getMessage());
+    assertFalse(Files.exists(missing), "the resume created the folder");
+  }
+
+  @Test
   void resumeRejectedWhileClaimHeld() throws IOException {
     Path run = folder.resolve("run");
     Trainer.start(stalledRun(1), Device.CPU, run, quiet(), false).run();
