@@ -137,7 +137,7 @@ final class DoctorCommand implements Callable<Integer> {
   @Option(
       names = "--limit",
       defaultValue = "400",
-      description = "Maximum number of CSV rows to load (default: ${DEFAULT-VALUE}).")
+      description = "Maximum number of CSV rows to load, 0 for all (default: ${DEFAULT-VALUE}).")
   int limit;
 
   @Option(
@@ -175,6 +175,10 @@ final class DoctorCommand implements Callable<Integer> {
     requireAtLeast("--batch-size", batchSize, 2);
     requireAtLeast("--overfit-steps", overfitSteps, 1);
     requireAtLeast("--range-steps", rangeSteps, 10);
+    if (limit < 0) {
+      throw new ParameterException(
+          spec.commandLine(), "--limit must be 0 (all rows) or more, got " + limit);
+    }
     if (!(weightDecay >= 0) || !Double.isFinite(weightDecay)) {
       throw new ParameterException(
           spec.commandLine(),
@@ -265,7 +269,7 @@ final class DoctorCommand implements Callable<Integer> {
     ModelSpec modelSpec =
         ModelSpec.parse(
             RunMetadata.require(checkpoint.metadata(), RunMetadata.MODEL_SPEC), last.toString());
-    int rows = options.limit() > 0 ? Math.min(options.limit(), limit) : limit;
+    int rows = rowsToExamine(options.limit(), limit);
     DoctorInput input =
         build(
             modelSpec,
@@ -359,23 +363,27 @@ final class DoctorCommand implements Callable<Integer> {
       throw new IOException(
           csv + " not found: point --data at a folder with training_frames_keypoints.csv");
     }
-    List<Sample> samples =
+    FaceDataset.Loaded loaded =
         FaceDataset.load(
-                csv,
-                dataFolder.resolve("training"),
-                LoadOptions.defaults()
-                    .withOnBadRow(FaceDataset.OnBadRow.SKIP)
-                    .withShorterSide(Pipelines.rescaledSide(inputSize))
-                    .withLimit(rows))
-            .samples();
+            csv,
+            dataFolder.resolve("training"),
+            LoadOptions.defaults()
+                .withOnBadRow(FaceDataset.OnBadRow.SKIP)
+                .withShorterSide(Pipelines.rescaledSide(inputSize))
+                .withLimit(rows == 0 ? Integer.MAX_VALUE : rows));
+    if (loaded.report().skippedCount() > 0) {
+      out.println(loaded.report().summary());
+    }
+    List<Sample> samples = loaded.samples();
     IdentitySplit split = IdentitySplit.of(samples, validationFraction, seed);
     int trainingFaces = split.train(samples).size();
     int validationFaces = split.validation(samples).size();
     out.printf(
         Locale.ROOT,
-        "model %s; %d faces loaded, %d for training and %d for validation%n",
+        "model %s; %d %s loaded, %d for training and %d for validation%n",
         modelSpec.summary(),
         samples.size(),
+        samples.size() == 1 ? "face" : "faces",
         trainingFaces,
         validationFaces);
     requireBothSplits(trainingFaces, validationFaces, rows);
@@ -403,6 +411,17 @@ final class DoctorCommand implements Callable<Integer> {
   }
 
   /**
+   * Returns the rows that the doctor loads for a run: the smaller of the run's --limit and the
+   * doctor's, where 0 means all rows.
+   */
+  static int rowsToExamine(int runLimit, int doctorLimit) {
+    if (runLimit == 0 || doctorLimit == 0) {
+      return Math.max(runLimit, doctorLimit);
+    }
+    return Math.min(runLimit, doctorLimit);
+  }
+
+  /**
    * Rejects a split by identity that left no training or no validation face, before the model is
    * built, with advice that fits the options of this command.
    */
@@ -412,12 +431,14 @@ final class DoctorCommand implements Callable<Integer> {
       return;
     }
     String advice =
-        run == null
-            ? "use a larger --limit than " + rows + ", or a CSV with faces of more people"
-            : "use a larger --limit than "
-                + rows
-                + " if the run's own --limit allows more rows, or examine a run trained on faces"
-                + " of more people or with another --val-fraction";
+        rows == 0
+            ? "use a CSV with faces of more people"
+            : run == null
+                ? "use a larger --limit than " + rows + ", or a CSV with faces of more people"
+                : "use a larger --limit than "
+                    + rows
+                    + " if the run's own --limit allows more rows, or examine a run trained on faces"
+                    + " of more people or with another --val-fraction";
     throw new IOException(
         "the split by identity left "
             + trainingFaces

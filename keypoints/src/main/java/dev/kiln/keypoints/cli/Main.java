@@ -5,6 +5,7 @@ import dev.kiln.core.backend.cuda.DeviceOutOfMemoryException;
 import dev.kiln.core.backend.cuda.libraries.LibraryLoadException;
 import dev.kiln.core.backend.cuda.libraries.VendorException;
 import dev.kiln.core.backend.cuda.libraries.VendorSelection;
+import dev.kiln.keypoints.data.FaceDataset;
 import dev.kiln.keypoints.fetch.FetchDataCommand;
 import dev.kiln.keypoints.io.AtomicFiles;
 import java.io.IOException;
@@ -67,6 +68,9 @@ public final class Main implements Runnable {
   static void setLoggingDefaults(Properties properties) {
     properties.putIfAbsent("org.slf4j.simpleLogger.defaultLogLevel", "warn");
     properties.putIfAbsent("org.slf4j.simpleLogger.logFile", "System.err");
+    // The commands that load a keypoint CSV print its skipped rows in their load report, so the
+    // dataset's warning about each one would print it a second time.
+    properties.putIfAbsent("org.slf4j.simpleLogger.log." + FaceDataset.class.getName(), "error");
   }
 
   /** Runs the command line and returns the exit code, for tests. */

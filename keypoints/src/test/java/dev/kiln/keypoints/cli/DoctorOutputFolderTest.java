@@ -56,6 +56,7 @@ class DoctorOutputFolderTest {
     assertTrue(message.startsWith("kiln doctor: "), message);
     assertTrue(message.contains("1 training and 0 validation faces"), message);
     assertTrue(message.contains("a larger --limit"), message);
+    assertTrue(out.toString().contains("; 1 face loaded, 1 for training"), out.toString());
     assertFalse(out.toString().contains("examining"), out.toString());
   }
 

@@ -234,5 +234,8 @@ class MainTest {
 
     assertEquals("debug", properties.getProperty("org.slf4j.simpleLogger.defaultLogLevel"));
     assertEquals("System.err", properties.getProperty("org.slf4j.simpleLogger.logFile"));
+    assertEquals(
+        "error",
+        properties.getProperty("org.slf4j.simpleLogger.log.dev.kiln.keypoints.data.FaceDataset"));
   }
 }
