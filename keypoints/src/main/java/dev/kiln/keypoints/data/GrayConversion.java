@@ -8,7 +8,6 @@ import java.awt.image.DataBuffer;
 import java.awt.image.IndexColorModel;
 import java.awt.image.Raster;
 import java.io.IOException;
-import java.nio.file.Path;
 
 /**
  * Conversion of decoded rasters to gray with ITU-R BT.601 luma. Works on the stored samples, not on
@@ -24,7 +23,7 @@ final class GrayConversion {
   private GrayConversion() {}
 
   /** Converts an image read by ImageIO, rejecting color models other than gray, RGB and palette. */
-  static GrayImage fromBufferedImage(Path file, BufferedImage image) throws IOException {
+  static GrayImage fromBufferedImage(String source, BufferedImage image) throws IOException {
     ColorModel model = image.getColorModel();
     Raster raster = image.getRaster();
 
@@ -44,7 +43,7 @@ final class GrayConversion {
     }
 
     throw new IOException(
-        file
+        source
             + ": unsupported color model ("
             + model.getClass().getSimpleName()
             + " with "

@@ -10,9 +10,11 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Objects;
 import javax.imageio.ImageIO;
 import javax.imageio.ImageReader;
 import javax.imageio.event.IIOReadWarningListener;
@@ -71,44 +73,88 @@ public final class ImageDecoder {
    */
   public static GrayImage decode(Path file) throws IOException {
     byte[] head = readHead(file);
-    boolean png = startsWith(head, PNG_SIGNATURE);
-    boolean jpeg =
-        head.length >= 3
-            && (head[0] & 0xff) == 0xff
-            && (head[1] & 0xff) == 0xd8
-            && (head[2] & 0xff) == 0xff;
-    if (!png && !jpeg) {
+    String source = file.toString();
+    requireImageSignature(source, head);
+    return decodeChecked(source, readAll(file));
+  }
+
+  /**
+   * Decodes the bytes of a PNG or JPEG file, such as an upload that a service received, into a gray
+   * image, with the checks and limits of {@link #decode(Path)}.
+   *
+   * @param source the name that error messages start with, such as the upload's file name
+   * @throws IOException if the bytes are empty, more than {@link #MAX_FILE_BYTES}, not a PNG or
+   *     JPEG, truncated, corrupt, in a color model this decoder does not support, or declare an
+   *     image size outside {@link GrayImage#isWithinLimits}
+   */
+  public static GrayImage decode(byte[] bytes, String source) throws IOException {
+    Objects.requireNonNull(bytes, "bytes must not be null");
+    Objects.requireNonNull(source, "source must not be null");
+    if (bytes.length == 0) {
       throw new IOException(
-          file
+          source + ": no bytes (0 bytes), so the upload or copy probably failed; send it again");
+    }
+    if (bytes.length > MAX_FILE_BYTES) {
+      throw new IOException(
+          source
+              + ": "
+              + bytes.length
+              + " bytes, more than the "
+              + MAX_FILE_BYTES
+              + " bytes (1 GiB) that the decoder takes; crop the face out of the image or"
+              + " downscale it");
+    }
+    requireImageSignature(source, Arrays.copyOf(bytes, Math.min(bytes.length, HEAD_BYTES)));
+    return decodeChecked(source, bytes);
+  }
+
+  /** Rejects {@code head}, a file's first bytes, unless it starts as a PNG or JPEG file does. */
+  private static void requireImageSignature(String source, byte[] head) throws IOException {
+    if (!isPng(head) && !isJpeg(head)) {
+      throw new IOException(
+          source
               + ": not a PNG or JPEG file ("
               + FileSignatures.describe(head)
               + "); convert it to PNG or JPEG, or leave it out");
     }
-
-    byte[] bytes = readAll(file);
-    if (png) {
-      PngChunks.check(file, bytes);
-      return GrayConversion.fromBufferedImage(file, readImage(file, bytes, "png"));
-    }
-    return decodeJpeg(file, bytes);
   }
 
-  private static GrayImage decodeJpeg(Path file, byte[] bytes) throws IOException {
-    JpegHeader header = JpegHeader.parse(file, bytes);
+  private static boolean isPng(byte[] bytes) {
+    return startsWith(bytes, PNG_SIGNATURE);
+  }
+
+  private static boolean isJpeg(byte[] bytes) {
+    return bytes.length >= 3
+        && (bytes[0] & 0xff) == 0xff
+        && (bytes[1] & 0xff) == 0xd8
+        && (bytes[2] & 0xff) == 0xff;
+  }
+
+  /** Decodes {@code bytes}, whose signature {@link #requireImageSignature} has accepted. */
+  private static GrayImage decodeChecked(String source, byte[] bytes) throws IOException {
+    if (isPng(bytes)) {
+      PngChunks.check(source, bytes);
+      return GrayConversion.fromBufferedImage(source, readImage(source, bytes, "png"));
+    }
+    return decodeJpeg(source, bytes);
+  }
+
+  private static GrayImage decodeJpeg(String source, byte[] bytes) throws IOException {
+    JpegHeader header = JpegHeader.parse(source, bytes);
 
     switch (header.components()) {
       case 1, 3 -> {
-        return GrayConversion.fromBufferedImage(file, readImage(file, bytes, "jpeg"));
+        return GrayConversion.fromBufferedImage(source, readImage(source, bytes, "jpeg"));
       }
       case 4 -> {
         // ImageIO rejects 4-component JPEGs in read(), but readRaster() returns the decoded
         // samples without any color conversion, which GrayConversion then interprets.
-        Raster raster = readRaster(file, bytes);
+        Raster raster = readRaster(source, bytes);
         return GrayConversion.fromCmykRaster(raster, header.hasAdobeMarker(), header.isYcck());
       }
       default ->
           throw new IOException(
-              file
+              source
                   + ": unsupported JPEG with "
                   + header.components()
                   + " color components (expected 1, 3 or 4); convert it to an RGB or gray JPEG");
@@ -176,22 +222,22 @@ public final class ImageDecoder {
         file.toString(), null, "image file not found; check the path and the image folder");
   }
 
-  private static BufferedImage readImage(Path file, byte[] bytes, String format)
+  private static BufferedImage readImage(String source, byte[] bytes, String format)
       throws IOException {
-    return readChecked(file, bytes, format, reader -> reader.read(0));
+    return readChecked(source, bytes, format, reader -> reader.read(0));
   }
 
-  private static Raster readRaster(Path file, byte[] bytes) throws IOException {
-    return readChecked(file, bytes, "jpeg", reader -> reader.readRaster(0, null));
+  private static Raster readRaster(String source, byte[] bytes) throws IOException {
+    return readChecked(source, bytes, "jpeg", reader -> reader.readRaster(0, null));
   }
 
   /**
    * Reads the image size from the header, rejects sizes outside {@link GrayImage#isWithinLimits}
    * before any pixel buffer is allocated, and only then decodes with {@code decode}.
    */
-  private static <T> T readChecked(Path file, byte[] bytes, String format, Decoding<T> decode)
+  private static <T> T readChecked(String source, byte[] bytes, String format, Decoding<T> decode)
       throws IOException {
-    ImageReader reader = newReader(file, format);
+    ImageReader reader = newReader(source, format);
     WarningCollector warnings = new WarningCollector();
     reader.addIIOReadWarningListener(warnings);
 
@@ -199,23 +245,23 @@ public final class ImageDecoder {
     try (ImageInputStream input =
         new MemoryCacheImageInputStream(new ByteArrayInputStream(bytes))) {
       reader.setInput(input, true, true);
-      requireWithinLimits(file, reader, format);
+      requireWithinLimits(source, reader, format);
       try {
         result = decode.apply(reader);
       } catch (IOException | RuntimeException e) {
         // ImageIO signals corrupt data with IIOException but also with unchecked exceptions
         // (for example IllegalArgumentException or ArrayIndexOutOfBoundsException).
-        throw corrupt(file, format, e);
+        throw corrupt(source, format, e);
       }
     } finally {
       reader.dispose();
     }
 
-    warnings.throwIfAny(file, format);
+    warnings.throwIfAny(source, format);
     return result;
   }
 
-  private static void requireWithinLimits(Path file, ImageReader reader, String format)
+  private static void requireWithinLimits(String source, ImageReader reader, String format)
       throws IOException {
     int width;
     int height;
@@ -223,25 +269,25 @@ public final class ImageDecoder {
       width = reader.getWidth(0);
       height = reader.getHeight(0);
     } catch (IOException | RuntimeException e) {
-      throw corrupt(file, format, e);
+      throw corrupt(source, format, e);
     }
     if (!GrayImage.isWithinLimits(width, height)) {
-      throw new IOException(file + ": " + GrayImage.describeLimitViolation(width, height));
+      throw new IOException(source + ": " + GrayImage.describeLimitViolation(width, height));
     }
   }
 
-  private static ImageReader newReader(Path file, String format) throws IOException {
+  private static ImageReader newReader(String source, String format) throws IOException {
     Iterator<ImageReader> readers = ImageIO.getImageReadersByFormatName(format);
     if (!readers.hasNext()) {
       throw new IOException(
-          file + ": this JDK has no ImageIO reader for " + format + "; use a full JDK");
+          source + ": this JDK has no ImageIO reader for " + format + "; use a full JDK");
     }
     return readers.next();
   }
 
-  private static IOException corrupt(Path file, String format, Exception cause) {
+  private static IOException corrupt(String source, String format, Exception cause) {
     return new IOException(
-        file
+        source
             + ": corrupt or truncated "
             + format.toUpperCase(Locale.ROOT)
             + " data ("
@@ -277,10 +323,10 @@ public final class ImageDecoder {
       warnings.add(warning);
     }
 
-    void throwIfAny(Path file, String format) throws IOException {
+    void throwIfAny(String source, String format) throws IOException {
       if (!warnings.isEmpty()) {
         throw new IOException(
-            file
+            source
                 + ": corrupt or truncated "
                 + format.toUpperCase(Locale.ROOT)
                 + " data (decoder warning: "

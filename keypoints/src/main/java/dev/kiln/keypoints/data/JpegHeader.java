@@ -1,7 +1,6 @@
 package dev.kiln.keypoints.data;
 
 import java.io.IOException;
-import java.nio.file.Path;
 
 /**
  * The facts the decoder needs from a JPEG's marker segments before the first scan: the number of
@@ -26,18 +25,18 @@ record JpegHeader(int components, int adobeTransform) {
   }
 
   /** Walks the marker segments from SOI to the first SOS and returns what they declare. */
-  static JpegHeader parse(Path file, byte[] bytes) throws IOException {
+  static JpegHeader parse(String source, byte[] bytes) throws IOException {
     int offset = 2;
     int components = -1;
     int adobeTransform = -1;
 
     while (true) {
       if (offset + 4 > bytes.length) {
-        throw truncated(file, bytes, offset);
+        throw truncated(source, bytes, offset);
       }
       if ((bytes[offset] & 0xff) != 0xff) {
         throw new IOException(
-            file
+            source
                 + ": corrupt JPEG: expected a marker at byte "
                 + offset
                 + "; replace the file with an intact copy");
@@ -52,14 +51,14 @@ record JpegHeader(int components, int adobeTransform) {
       int length = ((bytes[offset + 2] & 0xff) << 8) | (bytes[offset + 3] & 0xff);
       int dataStart = offset + 4;
       if (offset + 2 + length > bytes.length) {
-        throw truncated(file, bytes, offset);
+        throw truncated(source, bytes, offset);
       }
 
       if (isStartOfFrame(marker) && length >= 8) {
         int precision = bytes[dataStart] & 0xff;
         if (precision != SUPPORTED_PRECISION) {
           throw new IOException(
-              file
+              source
                   + ": unsupported JPEG with "
                   + precision
                   + "-bit samples (only 8-bit is supported); convert it to an 8-bit JPEG or PNG");
@@ -70,7 +69,7 @@ record JpegHeader(int components, int adobeTransform) {
       } else if (marker == 0xda) {
         if (components < 0) {
           throw new IOException(
-              file + ": corrupt JPEG: scan data before any SOF marker; replace the file");
+              source + ": corrupt JPEG: scan data before any SOF marker; replace the file");
         }
         return new JpegHeader(components, adobeTransform);
       }
@@ -90,9 +89,9 @@ record JpegHeader(int components, int adobeTransform) {
         && bytes[start + 4] == 'e';
   }
 
-  private static IOException truncated(Path file, byte[] bytes, int offset) {
+  private static IOException truncated(String source, byte[] bytes, int offset) {
     return new IOException(
-        file
+        source
             + ": truncated JPEG ("
             + bytes.length
             + " bytes): the header segment at byte "

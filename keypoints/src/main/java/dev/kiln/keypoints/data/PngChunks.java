@@ -2,7 +2,6 @@ package dev.kiln.keypoints.data;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.zip.CRC32;
 
 /**
@@ -17,29 +16,33 @@ final class PngChunks {
   private PngChunks() {}
 
   /**
-   * Throws an {@link IOException} naming {@code file} if the chunk list is truncated or corrupt.
+   * Throws an {@link IOException} naming {@code source} if the chunk list is truncated or corrupt.
    */
-  static void check(Path file, byte[] bytes) throws IOException {
+  static void check(String source, byte[] bytes) throws IOException {
     int offset = SIGNATURE_LENGTH;
     boolean first = true;
 
     while (true) {
       if (offset + 8 > bytes.length) {
-        throw truncated(file, bytes, "it ends at byte " + bytes.length + " before the IEND chunk");
+        throw truncated(
+            source, bytes, "it ends at byte " + bytes.length + " before the IEND chunk");
       }
 
       long length = readUnsignedInt(bytes, offset);
       String type = new String(bytes, offset + 4, 4, StandardCharsets.ISO_8859_1);
       if (first && !type.equals("IHDR")) {
         throw new IOException(
-            file + ": corrupt PNG: the first chunk is '" + type + "', not IHDR; replace the file");
+            source
+                + ": corrupt PNG: the first chunk is '"
+                + type
+                + "', not IHDR; replace the file");
       }
       first = false;
 
       long end = offset + 12 + length;
       if (end > bytes.length) {
         throw truncated(
-            file,
+            source,
             bytes,
             "chunk '"
                 + type
@@ -57,7 +60,7 @@ final class PngChunks {
       long stored = readUnsignedInt(bytes, (int) (end - 4));
       if (crc.getValue() != stored) {
         throw new IOException(
-            file
+            source
                 + ": corrupt PNG: CRC mismatch in chunk '"
                 + type
                 + "' at byte "
@@ -72,9 +75,9 @@ final class PngChunks {
     }
   }
 
-  private static IOException truncated(Path file, byte[] bytes, String detail) {
+  private static IOException truncated(String source, byte[] bytes, String detail) {
     return new IOException(
-        file
+        source
             + ": truncated PNG ("
             + bytes.length
             + " bytes): "
