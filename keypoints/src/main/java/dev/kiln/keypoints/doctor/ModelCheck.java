@@ -215,7 +215,7 @@ public final class ModelCheck {
     List<String> oneSigned = new ArrayList<>();
     List<String> tooWide = new ArrayList<>();
     List<String> tooNarrow = new ArrayList<>();
-    StringBuilder table = new StringBuilder();
+    List<String> table = new ArrayList<>();
     for (var entry : model.namedParameters().entrySet()) {
       Tensor weight = entry.getValue();
       if (weight.dim() < 2) {
@@ -247,7 +247,7 @@ public final class ModelCheck {
               + "), "
               + Stats.percent(positiveShare)
               + " positive";
-      table.append(line).append("; ");
+      table.add(line);
       if (values.length >= SIGN_CHECK_MIN_WEIGHTS && (positiveShare > 0.9 || positiveShare < 0.1)) {
         oneSigned.add(line);
       } else if (stats.std() > WIDE_FACTOR * bound) {
@@ -301,7 +301,7 @@ public final class ModelCheck {
               "Use the default init, xavier_uniform or kaiming_uniform.",
               null));
     }
-    findings.add(Finding.info("init", "Weights per layer.", table.toString().strip()));
+    findings.add(Finding.info("init", "Weights per layer.", String.join("; ", table)));
     return findings;
   }
 }

@@ -149,7 +149,7 @@ public final class WiringCheck {
     List<String> high = new ArrayList<>();
     double maxRatio = 0;
     List<String> low = new ArrayList<>();
-    StringBuilder table = new StringBuilder();
+    List<String> table = new ArrayList<>();
     for (Map.Entry<String, Tensor> entry : named.entrySet()) {
       String name = entry.getKey();
       Tensor tensor = entry.getValue();
@@ -167,10 +167,10 @@ public final class WiringCheck {
         continue;
       }
       double ratio = update / Math.max(Stats.norm(old), 1e-12);
-      table.append(
+      table.add(
           String.format(
               java.util.Locale.ROOT,
-              "%s: gradient norm %s, update/weight %s; ",
+              "%s: gradient norm %s, update/weight %s",
               name,
               Stats.format(gradNorms.get(name)),
               Stats.format(ratio)));
@@ -181,7 +181,7 @@ public final class WiringCheck {
         low.add(name + " " + Stats.format(ratio));
       }
     }
-    String evidence = table.toString().strip();
+    String evidence = String.join("; ", table);
     List<Finding> findings =
         new ArrayList<>(vanishedGradients(weightGradientNorms(named, gradNorms)));
     double lr = input.optimizer().learningRate();

@@ -588,6 +588,17 @@ class DoctorChecksTest {
 
     assertTrue(evidence.contains(pytorch), evidence);
     assertTrue(evidence.contains(he), evidence);
+    assertTrue(evidence.endsWith("positive"), "no separator after the last layer: " + evidence);
+  }
+
+  @Test
+  void updateRatiosEndWithoutSeparator() {
+    Sequential model = model(DROPOUT_MODEL);
+    DoctorInput input = input(model, new Adam(model.parameters()).learningRate(1e-3));
+    String evidence = find(WiringCheck.run(Workbench.of(input)), "updates").evidence();
+
+    assertTrue(evidence.contains("; "), "two layers or more: " + evidence);
+    assertFalse(evidence.endsWith(";"), evidence);
   }
 
   @Test
