@@ -12,9 +12,19 @@ import java.nio.file.Path;
  */
 public record BadRow(Path csv, int lineNumber, String fileName, String reason) {
 
+  /**
+   * Maximum length of an image name that {@link #message} prints whole. A row whose separators are
+   * not commas is one long first column, which would otherwise fill the message.
+   */
+  static final int MAX_SHOWN_NAME = 80;
+
   /** Returns a one-line description: the CSV file, the line, the image name and the reason. */
   public String message() {
-    String image = fileName.isEmpty() ? "" : " (" + fileName + ")";
+    String shown =
+        fileName.length() <= MAX_SHOWN_NAME
+            ? fileName
+            : fileName.substring(0, MAX_SHOWN_NAME - 3) + "...";
+    String image = fileName.isEmpty() ? "" : " (" + shown + ")";
     return csv + " line " + lineNumber + image + ": " + reason;
   }
 

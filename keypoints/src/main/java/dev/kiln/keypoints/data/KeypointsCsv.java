@@ -185,6 +185,10 @@ public final class KeypointsCsv {
               + ": the first line is a data row, so the header is missing; add the line"
               + " \"Names,0,1,...,135\" at the top");
     }
+    String separatorProblem = otherSeparator(fields);
+    if (separatorProblem != null) {
+      throw new IOException(where + ": " + separatorProblem);
+    }
     if (fields.size() != COLUMNS) {
       throw new IOException(
           where
@@ -233,8 +237,29 @@ public final class KeypointsCsv {
     return name.endsWith(".jpg") || name.endsWith(".jpeg") || name.endsWith(".png");
   }
 
+  /**
+   * Returns the problem of a line whose values are separated by semicolons or tabs, as some
+   * spreadsheets export CSV, or null for any other line. Such a spreadsheet may also write decimal
+   * commas, so the line is rebuilt from all of its comma-separated fields.
+   */
+  private static String otherSeparator(List<String> fields) {
+    String line = String.join(",", fields);
+    for (String separator : List.of(";", "\t")) {
+      if (line.split(separator, -1).length == COLUMNS) {
+        return "the values are separated by "
+            + (separator.equals(";") ? "semicolons" : "tabs")
+            + ", not commas; save the CSV with commas between values and points in numbers";
+      }
+    }
+    return null;
+  }
+
   /** Returns the first problem of a data row, or null if it is valid. */
   private static String checkRow(List<String> fields, String[] header) {
+    String separatorProblem = otherSeparator(fields);
+    if (separatorProblem != null) {
+      return separatorProblem;
+    }
     if (fields.size() != COLUMNS) {
       return "expected "
           + COLUMNS

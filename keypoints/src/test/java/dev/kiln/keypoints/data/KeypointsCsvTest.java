@@ -269,6 +269,37 @@ class KeypointsCsvTest {
     assertTrue(error.getMessage().contains("\"five\""), error.getMessage());
   }
 
+  /** A spreadsheet in a European locale exports semicolons between values and decimal commas. */
+  @Test
+  void semicolonRowsNamedAsSuch() throws IOException {
+    String semicolons = row("a_0.jpg", 2).replace(',', ';');
+    String decimalCommas = row("c_0.jpg", 2.5).replace(',', ';').replace(".5", ",5");
+
+    List<BadRow> bad =
+        KeypointsCsv.parse(
+                csv(HEADER, row("b_0.jpg", 1), semicolons, decimalCommas), Integer.MAX_VALUE)
+            .badRows();
+
+    assertEquals(2, bad.size(), bad.toString());
+    for (BadRow row : bad) {
+      assertTrue(row.reason().startsWith("the values are separated by semicolons"), row.reason());
+    }
+    // The first row is one long column, which the message shortens.
+    String message = bad.getFirst().message();
+    assertTrue(message.contains(" line 3 (a_0.jpg;2.0;3.0;"), message);
+    assertTrue(message.contains("...): the values"), message);
+    assertTrue(message.length() < 300, message);
+  }
+
+  @Test
+  void tabHeaderNamesSeparator() throws IOException {
+    Path file = csv(HEADER.replace(',', '\t'), row("a_0.jpg", 1));
+
+    IOException error = assertThrows(IOException.class, () -> KeypointsCsv.read(file));
+
+    assertTrue(error.getMessage().contains("separated by tabs"), error.getMessage());
+  }
+
   @Test
   void csvShortHeaderRejected() throws IOException {
     Path file = csv("Names,0,1,2", row("a_0.jpg", 1));
