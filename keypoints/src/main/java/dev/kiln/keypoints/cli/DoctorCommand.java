@@ -422,12 +422,12 @@ final class DoctorCommand implements Callable<Integer> {
   }
 
   /**
-   * Rejects a split by identity that left no training or no validation face, before the model is
-   * built, with advice that fits the options of this command.
+   * Rejects a split by identity that left fewer than {@link DoctorInput#MIN_FACES} training or
+   * validation faces, before the model is built, with advice that fits the options of this command.
    */
   private void requireBothSplits(int trainingFaces, int validationFaces, int rows)
       throws IOException {
-    if (trainingFaces > 0 && validationFaces > 0) {
+    if (trainingFaces >= DoctorInput.MIN_FACES && validationFaces >= DoctorInput.MIN_FACES) {
       return;
     }
     String advice =
@@ -444,7 +444,9 @@ final class DoctorCommand implements Callable<Integer> {
             + trainingFaces
             + " training and "
             + validationFaces
-            + " validation faces, but the doctor needs at least one of each: "
+            + " validation faces, but the doctor needs at least "
+            + DoctorInput.MIN_FACES
+            + " of each, because it evaluates batches of two faces or more: "
             + advice);
   }
 

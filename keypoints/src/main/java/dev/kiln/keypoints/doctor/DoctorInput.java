@@ -46,6 +46,13 @@ public record DoctorInput(
     List<EpochRecord> history,
     DoctorOptions options) {
 
+  /**
+   * Minimum number of training faces and of validation faces. The checks evaluate batches of two
+   * faces or more, because batch norm cannot normalize one face in training mode, so a set of one
+   * face would give no batch and losses of NaN.
+   */
+  public static final int MIN_FACES = 2;
+
   public DoctorInput {
     Objects.requireNonNull(model, "model");
     Objects.requireNonNull(optimizer, "optimizer");
@@ -56,9 +63,13 @@ public record DoctorInput(
     Objects.requireNonNull(collate, "collate");
     Objects.requireNonNull(generator, "generator");
     Objects.requireNonNull(options, "options");
-    if (trainingFaces.isEmpty() || validationFaces.isEmpty()) {
+    if (trainingFaces.size() < MIN_FACES || validationFaces.size() < MIN_FACES) {
       throw new IllegalArgumentException(
-          "the doctor needs training and validation faces, got "
+          "the doctor needs at least "
+              + MIN_FACES
+              + " training and "
+              + MIN_FACES
+              + " validation faces, got "
               + trainingFaces.size()
               + " and "
               + validationFaces.size());

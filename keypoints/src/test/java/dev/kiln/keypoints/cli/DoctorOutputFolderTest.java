@@ -55,9 +55,31 @@ class DoctorOutputFolderTest {
     String message = err.toString();
     assertTrue(message.startsWith("kiln doctor: "), message);
     assertTrue(message.contains("1 training and 0 validation faces"), message);
+    assertTrue(message.contains("needs at least 2 of each"), message);
     assertTrue(message.contains("a larger --limit"), message);
     assertTrue(out.toString().contains("; 1 face loaded, 1 for training"), out.toString());
     assertFalse(out.toString().contains("examining"), out.toString());
+  }
+
+  /** Ten rows give one validation face, which would make no batch and a report of NaN losses. */
+  @Test
+  void oneValidationFaceRejected() {
+    CommandLine commandLine = Main.newCommandLine();
+    commandLine.setOut(new PrintWriter(out, true));
+    commandLine.setErr(new PrintWriter(err, true));
+
+    int status =
+        commandLine.execute(
+            "doctor",
+            "--data",
+            TestData.facialKeypoints().toString(),
+            "--limit",
+            "10",
+            "--output",
+            folder.resolve("doctor").toString());
+
+    assertEquals(DoctorCommand.NOT_EXAMINED, status, out.toString());
+    assertTrue(err.toString().contains("9 training and 1 validation faces"), err.toString());
   }
 
   @Test
