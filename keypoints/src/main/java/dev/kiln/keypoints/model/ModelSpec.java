@@ -96,8 +96,24 @@ public final class ModelSpec {
     return new ModelParser(sourceName).parse(text);
   }
 
+  /**
+   * Largest model file that {@link #read} accepts, 1 MiB. A model file is a few KB of text, so a
+   * larger file is another kind of file, which is rejected before it is read into memory.
+   */
+  public static final long MAX_FILE_BYTES = 1L << 20;
+
   /** Reads and parses a UTF-8 model file. Error messages start with the file's path. */
   public static ModelSpec read(Path file) throws IOException {
+    long size = Files.size(file);
+    if (size > MAX_FILE_BYTES) {
+      throw new IOException(
+          file
+              + ": "
+              + size
+              + " bytes, more than the "
+              + MAX_FILE_BYTES
+              + " bytes (1 MiB) of a model file, which is a few KB of text: pass the right file");
+    }
     String text;
     try {
       text = Files.readString(file, StandardCharsets.UTF_8);

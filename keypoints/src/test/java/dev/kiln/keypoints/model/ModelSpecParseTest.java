@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -415,6 +416,23 @@ class ModelSpecParseTest {
     assertTrue(message.startsWith(file + ": line 1 is not valid UTF-8"), message);
     assertTrue(message.contains("byte 0xFF at offset 0"), message);
     assertTrue(message.contains("Expected a model file"), message);
+  }
+
+  /** A large file passed as the model, such as a video, which must not be read into memory. */
+  @Test
+  void readRejectsFileOverSizeLimit(@TempDir Path folder) throws IOException {
+    Path file = folder.resolve("video.mp4");
+    long size = 3L << 30;
+    try (RandomAccessFile sparse = new RandomAccessFile(file.toFile(), "rw")) {
+      sparse.setLength(size);
+    }
+
+    IOException error = assertThrows(IOException.class, () -> ModelSpec.read(file));
+
+    String message = error.getMessage();
+    assertTrue(message.startsWith(file + ": " + size + " bytes"), message);
+    assertTrue(message.contains("more than the " + ModelSpec.MAX_FILE_BYTES), message);
+    assertTrue(message.contains("pass the right file"), message);
   }
 
   @Test
