@@ -58,6 +58,7 @@ public final class TextFiles {
     CharBuffer chars = CharBuffer.allocate(CHUNK_BYTES);
     long offset = 0; // bytes before the start of the buffer
     long line = 1;
+    boolean afterCarriageReturn = false; // whether the last byte counted was '\r'
     try (InputStream in = Files.newInputStream(file)) {
       boolean end = false;
       while (!end) {
@@ -66,11 +67,14 @@ public final class TextFiles {
         bytes.position(bytes.position() + Math.max(read, 0));
         bytes.flip();
         CoderResult result = decoder.decode(bytes, chars, end);
-        // Bytes before the buffer's position decoded, so their line breaks count.
+        // Bytes before the buffer's position decoded, so their line ends count. A line ends at
+        // "\n", "\r\n" or a lone "\r", as BufferedReader.readLine, which reads the CSV, counts.
         for (int i = 0; i < bytes.position(); i++) {
-          if (bytes.get(i) == '\n') {
+          byte b = bytes.get(i);
+          if (b == '\r' || (b == '\n' && !afterCarriageReturn)) {
             line++;
           }
+          afterCarriageReturn = b == '\r';
         }
         if (result.isError()) {
           long at = offset + bytes.position();

@@ -61,6 +61,48 @@ class TextFilesTest {
     assertSame(cause, error.getCause());
   }
 
+  /**
+   * Lines that end in a lone carriage return, the line end of classic Mac OS, count as the CSV
+   * reader counts them.
+   */
+  @Test
+  void carriageReturnEndsLine() throws IOException {
+    Path file = dir.resolve("mac.csv");
+    byte[] text = "Names,0\rf.jpg,1\rJos".getBytes(StandardCharsets.US_ASCII);
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    bytes.writeBytes(text);
+    bytes.write(0x8E); // e with acute accent in the Mac OS Roman encoding
+    Files.write(file, bytes.toByteArray());
+
+    IOException error = TextFiles.notUtf8(file, "a test file", new MalformedInputException(1));
+
+    assertEquals(
+        file + ": line 3 is not valid UTF-8 (byte 0x8E at offset " + text.length + ")" + ADVICE,
+        error.getMessage());
+  }
+
+  /** A CRLF line end whose two bytes fall in two chunks counts as one line end. */
+  @Test
+  void crlfAcrossChunkBoundaryCountsOnce() throws IOException {
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    while (bytes.size() < 65535) {
+      bytes.write('x');
+    }
+    // The chunk's last byte is the carriage return, and the next chunk starts with the line feed.
+    bytes.write('\r');
+    bytes.write('\n');
+    int invalidOffset = bytes.size();
+    bytes.write(0xFF);
+    Path file = dir.resolve("crlf.txt");
+    Files.write(file, bytes.toByteArray());
+
+    IOException error = TextFiles.notUtf8(file, "a test file", new MalformedInputException(1));
+
+    assertEquals(
+        file + ": line 2 is not valid UTF-8 (byte 0xFF at offset " + invalidOffset + ")" + ADVICE,
+        error.getMessage());
+  }
+
   /** A file that ends inside a multi-byte character is not valid UTF-8 either. */
   @Test
   void truncatedCharacterAtEnd() throws IOException {
