@@ -10,6 +10,8 @@ import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A run's claim on its folder, from {@link Trainer#start} or {@link Trainer#resume} until the run
@@ -57,12 +59,23 @@ final class FolderClaim implements AutoCloseable {
     }
   }
 
+  /**
+   * Real paths of the claim files that this JVM has locked or is checking, which get no second
+   * channel. On Linux, closing any channel on a file releases all of the JVM's locks on it, as the
+   * {@link FileLock} documentation warns, so a second channel would free the folder for others.
+   */
+  private static final Set<Path> IN_USE_HERE = ConcurrentHashMap.newKeySet();
+
   private final Path file;
   private final FileChannel channel;
 
-  private FolderClaim(Path file, FileChannel channel) {
+  /** The entry of {@link #IN_USE_HERE} that {@link #close} removes. */
+  private final Path inUseKey;
+
+  private FolderClaim(Path file, FileChannel channel, Path inUseKey) {
     this.file = file;
     this.channel = channel;
+    this.inUseKey = inUseKey;
   }
 
   /**
@@ -71,6 +84,24 @@ final class FolderClaim implements AutoCloseable {
    * @throws IOException if another live run has claimed the folder, naming it and what to do
    */
   static FolderClaim take(Path run, Purpose purpose) throws IOException {
+    Path inUseKey = run.toRealPath().resolve(FILE_NAME);
+    if (!IN_USE_HERE.add(inUseKey)) {
+      throw claimed(run, purpose);
+    }
+    FolderClaim claim = null;
+    try {
+      claim = lockClaimFile(run, purpose, inUseKey);
+      return claim;
+    } finally {
+      if (claim == null) {
+        IN_USE_HERE.remove(inUseKey);
+      }
+    }
+  }
+
+  /** Creates and locks the claim file, or takes over a stale one, for {@link #take}. */
+  private static FolderClaim lockClaimFile(Path run, Purpose purpose, Path inUseKey)
+      throws IOException {
     Path file = run.resolve(FILE_NAME);
     try {
       // Creating the file is atomic, so of two runs that found the folder empty at once, only
@@ -86,16 +117,16 @@ final class FolderClaim implements AutoCloseable {
         lock = tryLock(channel);
       } catch (IOException e) {
         // Without locks, the new file alone marks the claim, and a stale one is never taken over.
-        return new FolderClaim(file, channel);
+        return new FolderClaim(file, channel, inUseKey);
       }
       if (lock == null) {
         // Another start or resume took the file over as stale between its creation and this lock.
         channel.close();
         throw claimed(run, purpose);
       }
-      return new FolderClaim(file, channel);
+      return new FolderClaim(file, channel, inUseKey);
     } catch (FileAlreadyExistsException e) {
-      return takeOver(run, file, purpose);
+      return takeOver(run, file, purpose, inUseKey);
     }
   }
 
@@ -110,6 +141,19 @@ final class FolderClaim implements AutoCloseable {
     if (!Files.isDirectory(run)) {
       return;
     }
+    Path inUseKey = run.toRealPath().resolve(FILE_NAME);
+    if (!IN_USE_HERE.add(inUseKey)) {
+      throw claimed(run, purpose);
+    }
+    try {
+      requireUnlocked(run, purpose);
+    } finally {
+      IN_USE_HERE.remove(inUseKey);
+    }
+  }
+
+  /** Rejects {@code run} if another process holds the lock on its claim file. */
+  private static void requireUnlocked(Path run, Purpose purpose) throws IOException {
     FileChannel channel;
     try {
       channel =
@@ -148,7 +192,8 @@ final class FolderClaim implements AutoCloseable {
   }
 
   /** Takes over a claim file that no live run holds, or throws if one does. */
-  private static FolderClaim takeOver(Path run, Path file, Purpose purpose) throws IOException {
+  private static FolderClaim takeOver(Path run, Path file, Purpose purpose, Path inUseKey)
+      throws IOException {
     FileChannel channel =
         FileChannel.open(file, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS);
     FileLock lock;
@@ -174,7 +219,7 @@ final class FolderClaim implements AutoCloseable {
       channel.close();
       throw claimed(run, purpose);
     }
-    return new FolderClaim(file, channel);
+    return new FolderClaim(file, channel, inUseKey);
   }
 
   /**
@@ -196,7 +241,11 @@ final class FolderClaim implements AutoCloseable {
     try {
       Files.deleteIfExists(file);
     } finally {
-      channel.close();
+      try {
+        channel.close();
+      } finally {
+        IN_USE_HERE.remove(inUseKey);
+      }
     }
   }
 }
