@@ -145,7 +145,9 @@ extern "C" __global__ void kiln_elementwise_unary(const float* x, float* y, int 
 KILN_REGISTER(kiln_elementwise_unary)
 
 // The backward pass of an activation: gradIn[i] = gradOut[i] * op(saved[i], a, b), where op is a
-// *_GRAD code. saved is what that code takes: the forward input x for RELU_GRAD,
+// *_GRAD code, except for RELU_GRAD, which selects: gradIn[i] = op(saved[i]) == 0 ? 0 : gradOut[i].
+// That is PyTorch's threshold_backward, so a NaN or infinite gradient stops at a ReLU whose input
+// is at most 0, where a product with 0 would give NaN. saved is what that code takes: the forward input x for RELU_GRAD,
 // LEAKY_RELU_GRAD, ELU_GRAD and CLAMP_GRAD, and the forward output y for TANH_GRAD and
 // SIGMOID_GRAD. Fusing the product saves one pass over memory and one temporary buffer.
 //
@@ -155,7 +157,9 @@ extern "C" __global__ void kiln_elementwise_unary_backward(const float* gradOut,
                                                            int n, int op, float a, float b) {
   long long step = (long long)blockDim.x * gridDim.x;
   for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
-    gradIn[i] = gradOut[i] * elementwise_unary(op, saved[i], a, b);
+    float derivative = elementwise_unary(op, saved[i], a, b);
+    gradIn[i] = op == ELEMENTWISE_RELU_GRAD ? (derivative == 0.0f ? 0.0f : gradOut[i])
+                                            : gradOut[i] * derivative;
   }
 }
 KILN_REGISTER(kiln_elementwise_unary_backward)

@@ -248,6 +248,40 @@ class ElementwiseKernelsTest {
     assertClose(op.name() + " backward", expected, toFloats(gradIn, N), NEAR_ZERO, TRANSCENDENTAL);
   }
 
+  /**
+   * ReLU's backward selects as PyTorch's threshold_backward does: +0 where the input is at most 0,
+   * even for a NaN, infinite or negative-zero gradient, and the gradient elsewhere, NaN input
+   * included.
+   */
+  @Test
+  void reluBackwardStopsNanAtDeadUnit() {
+    float[] x = {-1f, 0f, -0f, -2f, Float.NaN, 2f, 2f};
+    float[] gradOut = {Float.NaN, Float.POSITIVE_INFINITY, -5f, -0f, 3f, -0f, Float.NaN};
+    MemorySegment gradIn = support.floats(x.length);
+
+    kernels.launch(
+        "kiln_elementwise_unary_backward",
+        Dim3.of(1),
+        Dim3.of(32),
+        0,
+        support.segmentOf(gradOut),
+        support.segmentOf(x),
+        gradIn,
+        x.length,
+        12,
+        0f,
+        0f);
+
+    float[] expected = {0f, 0f, 0f, 0f, 3f, -0f, Float.NaN};
+    float[] actual = toFloats(gradIn, x.length);
+    for (int i = 0; i < x.length; i++) {
+      assertEquals(
+          Float.floatToIntBits(expected[i]),
+          Float.floatToIntBits(actual[i]),
+          "x=" + x[i] + ", gradient " + gradOut[i] + ": got " + actual[i]);
+    }
+  }
+
   /** Returns the derivative that UnaryOp's *_GRAD lambda gives, from the input x or output y. */
   private static double derivative(String name, double x, double y, double a, double b) {
     return switch (name) {

@@ -205,8 +205,9 @@ public final class Elementwise {
   // ---- Activations -----------------------------------------------------------------------------
 
   /**
-   * max(x, 0); the gradient is g * (x > 0 ? 1 : 0), computed in one fused kernel instead of a
-   * {@code RELU_GRAD} mask and a product.
+   * max(x, 0); the gradient is {@code x <= 0 ? 0 : g}, computed in one fused kernel. It selects
+   * instead of multiplying by the {@code RELU_GRAD} mask, as PyTorch's {@code threshold_backward}
+   * does, so a NaN or infinite g stops at an input of at most 0, and a NaN input passes g on.
    */
   public static Tensor relu(Tensor x) {
     Tensor out = map(UnaryOp.RELU, x, 0, 0);

@@ -202,6 +202,17 @@ class ElementwiseValuesTest {
     assertValues(new double[] {3, 0, 5}, x.grad());
   }
 
+  /** PyTorch's threshold_backward selects 0 at an input of at most 0, so a NaN gradient stops. */
+  @ParameterizedTest
+  @EnumSource(DType.class)
+  void reluStopsNanGradientAtDeadInput(DType dtype) {
+    Tensor x = tensor(dtype, new double[] {-1, 0, 2}, 3).requiresGrad(true);
+
+    x.relu().backward(tensor(dtype, new double[] {Double.NaN, Double.POSITIVE_INFINITY, 5}, 3));
+
+    assertValues(new double[] {0, 0, 5}, x.grad());
+  }
+
   @ParameterizedTest
   @EnumSource(DType.class)
   void clampKeepsNaN(DType dtype) {

@@ -43,9 +43,9 @@ public final class ElementwiseKernels {
   }
 
   /**
-   * Writes the ReLU gradient {@code grad[i] * (x[i] <= 0 ? 0 : 1)} to {@code out[i]}, the same
-   * values as multiplying {@code grad} by the {@code RELU_GRAD} mask of x, without building the
-   * mask. All three storages must have the same size.
+   * Writes the ReLU gradient {@code x[i] <= 0 ? 0 : grad[i]} to {@code out[i]}: +0 where x is at
+   * most 0, whatever the gradient, as PyTorch's {@code threshold_backward} gives, and the gradient
+   * elsewhere, NaN inputs included. All three storages must have the same size.
    */
   public static void reluBackward(Storage grad, Storage x, Storage out) {
     int size = out.size();
@@ -71,7 +71,7 @@ public final class ElementwiseKernels {
       return;
     }
     for (int i = 0; i < size; i++) {
-      out.set(i, grad.get(i) * UnaryOp.RELU_GRAD.apply(x.get(i), 0, 0));
+      out.set(i, x.get(i) <= 0 ? 0.0 : grad.get(i));
     }
   }
 

@@ -23,11 +23,10 @@ final class FastElementwise {
   private FastElementwise() {}
 
   /**
-   * Writes the ReLU gradient {@code grad[i] * (x[i] <= 0 ? 0 : 1)} to {@code out[i]} for i in
-   * [start, end), bit-identical to multiplying by the {@code RELU_GRAD} mask: where x is at most 0
-   * the product grad * 0 is kept, so a negative gradient gives -0 and an infinite or NaN one gives
-   * NaN, and where x is NaN the gradient passes. Runs in {@link VectorElementwise} when the JVM has
-   * the Vector API, else in a scalar loop with the same results. Runs on the calling thread.
+   * Writes the ReLU gradient {@code x[i] <= 0 ? 0 : grad[i]} to {@code out[i]} for i in [start,
+   * end), as {@link ElementwiseKernels#reluBackward} describes. Runs in {@link VectorElementwise}
+   * when the JVM has the Vector API, else in a scalar loop with the same results. Runs on the
+   * calling thread.
    */
   static void reluBackward(float[] grad, float[] x, float[] out, int start, int end) {
     if (VectorSupport.available()) {
@@ -35,7 +34,7 @@ final class FastElementwise {
       return;
     }
     for (int i = start; i < end; i++) {
-      out[i] = x[i] <= 0 ? grad[i] * 0f : grad[i];
+      out[i] = x[i] <= 0 ? 0f : grad[i];
     }
   }
 

@@ -17,10 +17,8 @@ final class VectorElementwise {
   private VectorElementwise() {}
 
   /**
-   * Writes the ReLU gradient {@code grad[i] * (x[i] <= 0 ? 0 : 1)} to {@code out[i]} for i in
-   * [start, end), bit-identical to multiplying by the {@code RELU_GRAD} mask: where x is at most 0
-   * the product grad * 0 is kept, so a negative gradient gives -0 and an infinite or NaN one gives
-   * NaN, and where x is NaN the gradient passes.
+   * Writes the ReLU gradient {@code x[i] <= 0 ? 0 : grad[i]} to {@code out[i]} for i in [start,
+   * end), as {@link ElementwiseKernels#reluBackward} describes.
    *
    * <p>One pass instead of building the mask and then multiplying, and a vector compare and blend
    * instead of a branch that random signs mispredict half the time. Runs on the calling thread.
@@ -31,10 +29,10 @@ final class VectorElementwise {
       FloatVector g = FloatVector.fromArray(SPECIES, grad, i);
       VectorMask<Float> notPositive =
           FloatVector.fromArray(SPECIES, x, i).compare(VectorOperators.LE, 0f);
-      g.blend(g.mul(0f), notPositive).intoArray(out, i);
+      g.blend(0f, notPositive).intoArray(out, i);
     }
     for (; i < end; i++) {
-      out[i] = x[i] <= 0 ? grad[i] * 0f : grad[i];
+      out[i] = x[i] <= 0 ? 0f : grad[i];
     }
   }
 
