@@ -66,11 +66,15 @@ public final class Main implements Runnable {
    * kiln.
    */
   static void setLoggingDefaults(Properties properties) {
-    properties.putIfAbsent("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+    String defaultLevel = "org.slf4j.simpleLogger.defaultLogLevel";
+    if (!properties.containsKey(defaultLevel)) {
+      // The commands that load a keypoint CSV print its skipped rows in their load report, so the
+      // dataset's warning about each one would print it a second time. A level that the user set
+      // shows the dataset's lines too.
+      properties.setProperty(defaultLevel, "warn");
+      properties.putIfAbsent("org.slf4j.simpleLogger.log." + FaceDataset.class.getName(), "error");
+    }
     properties.putIfAbsent("org.slf4j.simpleLogger.logFile", "System.err");
-    // The commands that load a keypoint CSV print its skipped rows in their load report, so the
-    // dataset's warning about each one would print it a second time.
-    properties.putIfAbsent("org.slf4j.simpleLogger.log." + FaceDataset.class.getName(), "error");
   }
 
   /** Runs the command line and returns the exit code, for tests. */

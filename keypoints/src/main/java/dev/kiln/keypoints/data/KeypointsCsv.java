@@ -114,6 +114,14 @@ public final class KeypointsCsv {
       throw new FileSystemException(
           csv.toString(), null, "is a folder, but a keypoint CSV file was expected; pass the file");
     }
+    if (Files.exists(csv) && !Files.isRegularFile(csv)) {
+      // Reading a FIFO would wait for a writer, and a device may never end.
+      throw new FileSystemException(
+          csv.toString(),
+          null,
+          "is not a regular file (a FIFO, socket or device), but a keypoint CSV file was"
+              + " expected; pass the file");
+    }
     if (!Files.isRegularFile(csv)) {
       throw new NoSuchFileException(
           csv.toString(), null, "keypoint CSV file not found; check the dataset path");

@@ -9,6 +9,7 @@ import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CoderResult;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 
 /**
@@ -39,8 +40,11 @@ public final class TextFiles {
     String where;
     try {
       where = firstInvalidByte(file);
+    } catch (NoSuchFileException e) {
+      where = "is not valid UTF-8, and was deleted before the invalid byte could be found";
     } catch (IOException e) {
-      where = "could not be read again to find the invalid byte (" + e.getMessage() + ")";
+      where =
+          "is not valid UTF-8, and could not be read again to find the invalid byte (" + e + ")";
     }
     IOException exception = new IOException(file + ": " + where + advice);
     exception.initCause(cause);

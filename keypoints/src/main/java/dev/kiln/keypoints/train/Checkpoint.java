@@ -76,8 +76,9 @@ public record Checkpoint(
       throw new SafetensorsException(
           e.file(),
           e.problem()
-              + ". A damaged checkpoint cannot be repaired: pass the run's other checkpoint"
-              + " (best.safetensors or last.safetensors), or copy the file again if it was copied",
+              + ". If this is a kiln checkpoint, it is damaged and cannot be repaired: copy it again"
+              + " if it was copied, else use the run's other checkpoint (best.safetensors or"
+              + " last.safetensors) where the command takes a file",
           e);
     }
     Map<String, Tensor> model = new LinkedHashMap<>();

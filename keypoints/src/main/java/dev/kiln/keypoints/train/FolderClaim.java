@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -127,6 +128,15 @@ final class FolderClaim implements AutoCloseable {
       return new FolderClaim(file, channel, inUseKey);
     } catch (FileAlreadyExistsException e) {
       return takeOver(run, file, purpose, inUseKey);
+    } catch (AccessDeniedException e) {
+      // NOTE: untested, because the tests run as root, which may write into any folder.
+      throw new AccessDeniedException(
+          run.toString(),
+          null,
+          "permission denied to create "
+              + FILE_NAME
+              + ": the run folder must be writable, because training writes its checkpoints"
+              + " there; make it writable for this user");
     }
   }
 

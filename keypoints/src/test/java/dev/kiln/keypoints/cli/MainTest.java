@@ -235,6 +235,19 @@ class MainTest {
     assertEquals("debug", properties.getProperty("org.slf4j.simpleLogger.defaultLogLevel"));
     assertEquals("System.err", properties.getProperty("org.slf4j.simpleLogger.logFile"));
     assertEquals(
+        null,
+        properties.getProperty("org.slf4j.simpleLogger.log.dev.kiln.keypoints.data.FaceDataset"),
+        "a level the user set applies to the dataset's lines too");
+  }
+
+  @Test
+  void loggingDefaultsQuietDatasetWarnings() {
+    Properties properties = new Properties();
+
+    Main.setLoggingDefaults(properties);
+
+    assertEquals("warn", properties.getProperty("org.slf4j.simpleLogger.defaultLogLevel"));
+    assertEquals(
         "error",
         properties.getProperty("org.slf4j.simpleLogger.log.dev.kiln.keypoints.data.FaceDataset"));
   }

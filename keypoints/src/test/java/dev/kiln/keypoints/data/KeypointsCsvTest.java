@@ -3,13 +3,16 @@ package dev.kiln.keypoints.data;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -289,6 +292,21 @@ class KeypointsCsvTest {
     assertTrue(message.contains(" line 3 (a_0.jpg;2.0;3.0;"), message);
     assertTrue(message.contains("...): the values"), message);
     assertTrue(message.length() < 300, message);
+  }
+
+  /** Opening a FIFO for reading would wait for a writer forever. */
+  @Test
+  void fifoRejectedWithoutReading() throws Exception {
+    Path fifo = dir.resolve("points.csv");
+    Process mkfifo = new ProcessBuilder("mkfifo", fifo.toString()).start();
+    assumeTrue(mkfifo.waitFor() == 0, "mkfifo is not available here");
+
+    IOException error =
+        assertTimeoutPreemptively(
+            Duration.ofSeconds(10),
+            () -> assertThrows(IOException.class, () -> KeypointsCsv.read(fifo)));
+
+    assertTrue(error.getMessage().startsWith(fifo + ": is not a regular file"), error.getMessage());
   }
 
   @Test

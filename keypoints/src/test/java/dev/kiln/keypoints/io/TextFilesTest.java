@@ -125,4 +125,17 @@ class TextFilesTest {
 
     assertTrue(error.getMessage().contains("but decodes now"), error.getMessage());
   }
+
+  @Test
+  void deletedFileNamesDeletion() {
+    Path file = dir.resolve("gone.csv");
+
+    IOException error = TextFiles.notUtf8(file, "a test file", new MalformedInputException(1));
+
+    assertEquals(
+        file
+            + ": is not valid UTF-8, and was deleted before the invalid byte could be found"
+            + ADVICE,
+        error.getMessage());
+  }
 }

@@ -104,7 +104,8 @@ class CheckpointTest {
     assertEquals(file, error.file());
     assertTrue(message.startsWith(file + ": "), message);
     assertTrue(message.contains("truncated"), message);
-    assertTrue(message.contains("pass the run's other checkpoint"), message);
+    assertTrue(message.contains("If this is a kiln checkpoint, it is damaged"), message);
+    assertTrue(message.contains("use the run's other checkpoint"), message);
   }
 
   @Test
