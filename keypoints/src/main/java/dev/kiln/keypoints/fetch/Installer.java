@@ -110,7 +110,8 @@ final class Installer {
               archiveName + " did not unpack into a complete dataset; " + REMEDY);
         }
         swapInto(unpacked);
-        LOG.info("Unpacked {} files from {} into {}", files, archive, dataFolder);
+        // The archive's name, not its path, which for a download is a temporary file.
+        LOG.info("{} unpacked into {}: {} files", archiveName, dataFolder, files);
       } finally {
         Folders.deleteRecursively(unpacked);
       }
