@@ -10,7 +10,7 @@ import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** Folder operations that the dataset installer and the doctor share. */
+/** Folder operations that the dataset installer, the doctor and the trainer share. */
 public final class Folders {
   private static final Logger LOG = LoggerFactory.getLogger(Folders.class);
 

@@ -85,10 +85,7 @@ final class FolderClaim implements AutoCloseable {
    * @throws IOException if another live run has claimed the folder, naming it and what to do
    */
   static FolderClaim take(Path run, Purpose purpose) throws IOException {
-    Path inUseKey = run.toRealPath().resolve(FILE_NAME);
-    if (!IN_USE_HERE.add(inUseKey)) {
-      throw claimed(run, purpose);
-    }
+    Path inUseKey = markInUse(run, purpose);
     FolderClaim claim = null;
     try {
       claim = lockClaimFile(run, purpose, inUseKey);
@@ -141,9 +138,21 @@ final class FolderClaim implements AutoCloseable {
   }
 
   /**
-   * Rejects {@code run} if a live run holds its claim, and does nothing where the folder has no
-   * claim file, or one that no run holds. Where the file system cannot lock files it does nothing
-   * either, and {@link #take} reports that.
+   * Records the claim file of {@code run} in {@link #IN_USE_HERE} and returns its key, or rejects
+   * {@code run} where this JVM already uses that claim file.
+   */
+  private static Path markInUse(Path run, Purpose purpose) throws IOException {
+    Path inUseKey = run.toRealPath().resolve(FILE_NAME);
+    if (!IN_USE_HERE.add(inUseKey)) {
+      throw claimed(run, purpose);
+    }
+    return inUseKey;
+  }
+
+  /**
+   * Rejects {@code run} if a live run has claimed it, and does nothing where the folder has no
+   * claim file, or a stale one. Where the file system cannot lock files it does nothing either, and
+   * {@link #take} reports that.
    *
    * @throws IOException if another live run has claimed the folder, naming it and what to do
    */
@@ -151,10 +160,7 @@ final class FolderClaim implements AutoCloseable {
     if (!Files.isDirectory(run)) {
       return;
     }
-    Path inUseKey = run.toRealPath().resolve(FILE_NAME);
-    if (!IN_USE_HERE.add(inUseKey)) {
-      throw claimed(run, purpose);
-    }
+    Path inUseKey = markInUse(run, purpose);
     try {
       requireUnlocked(run, purpose);
     } finally {

@@ -8,6 +8,7 @@ import dev.kiln.keypoints.doctor.Doctor;
 import dev.kiln.keypoints.doctor.DoctorInput;
 import dev.kiln.keypoints.doctor.Report;
 import dev.kiln.keypoints.io.AtomicFiles;
+import dev.kiln.keypoints.io.Folders;
 import dev.kiln.keypoints.model.ModelPresets;
 import dev.kiln.keypoints.plot.TrainingCurves;
 import java.io.IOException;
@@ -154,10 +155,7 @@ public final class Trainer {
     // A model that does not parse, or that the keypoint tools cannot feed, fails here, before the
     // run folder exists.
     ModelChecks.requireGrayKeypointInput(ModelPresets.resolve(options.model()));
-    List<Path> missing = new ArrayList<>();
-    for (Path folder = run.toAbsolutePath(); !Files.exists(folder); folder = folder.getParent()) {
-      missing.add(folder);
-    }
+    List<Path> missing = Folders.missingFolders(run.toAbsolutePath());
     Files.createDirectories(run);
     FolderClaim claim = FolderClaim.take(run, FolderClaim.Purpose.START);
     return new Trainer(
