@@ -248,14 +248,17 @@ public final class KeypointsCsv {
   /**
    * Returns the problem of a line whose values are separated by semicolons or tabs, as some
    * spreadsheets export CSV, or null for any other line. Such a spreadsheet may also write decimal
-   * commas, so the line is rebuilt from all of its comma-separated fields.
+   * commas, so the separators are counted over all of the line's comma-separated fields.
    */
   private static String otherSeparator(List<String> fields) {
-    String line = String.join(",", fields);
-    for (String separator : List.of(";", "\t")) {
-      if (line.split(separator, -1).length == COLUMNS) {
+    for (char separator : new char[] {';', '\t'}) {
+      long count = 0;
+      for (String field : fields) {
+        count += field.chars().filter(c -> c == separator).count();
+      }
+      if (count == COLUMNS - 1) {
         return "the values are separated by "
-            + (separator.equals(";") ? "semicolons" : "tabs")
+            + (separator == ';' ? "semicolons" : "tabs")
             + ", not commas; save the CSV with commas between values and points in numbers";
       }
     }

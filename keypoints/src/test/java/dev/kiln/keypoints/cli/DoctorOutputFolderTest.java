@@ -28,6 +28,11 @@ class DoctorOutputFolderTest {
 
   /** Runs {@code kiln doctor} on the first face of the dataset, writing to {@code output}. */
   private int examineOneFace(Path output) {
+    return examine(1, output);
+  }
+
+  /** Runs {@code kiln doctor} on the first {@code rows} rows of the dataset. */
+  private int examine(int rows, Path output) {
     CommandLine commandLine = Main.newCommandLine();
     commandLine.setOut(new PrintWriter(out, true));
     commandLine.setErr(new PrintWriter(err, true));
@@ -36,7 +41,7 @@ class DoctorOutputFolderTest {
         "--data",
         TestData.facialKeypoints().toString(),
         "--limit",
-        "1",
+        Integer.toString(rows),
         "--output",
         output.toString());
   }
@@ -64,19 +69,7 @@ class DoctorOutputFolderTest {
   /** Ten rows give one validation face, which would make no batch and a report of NaN losses. */
   @Test
   void oneValidationFaceRejected() {
-    CommandLine commandLine = Main.newCommandLine();
-    commandLine.setOut(new PrintWriter(out, true));
-    commandLine.setErr(new PrintWriter(err, true));
-
-    int status =
-        commandLine.execute(
-            "doctor",
-            "--data",
-            TestData.facialKeypoints().toString(),
-            "--limit",
-            "10",
-            "--output",
-            folder.resolve("doctor").toString());
+    int status = examine(10, folder.resolve("doctor"));
 
     assertEquals(DoctorCommand.NOT_EXAMINED, status, out.toString());
     assertTrue(err.toString().contains("9 training and 1 validation faces"), err.toString());
