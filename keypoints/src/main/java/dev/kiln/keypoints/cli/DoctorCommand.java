@@ -430,15 +430,20 @@ final class DoctorCommand implements Callable<Integer> {
     if (trainingFaces >= DoctorInput.MIN_FACES && validationFaces >= DoctorInput.MIN_FACES) {
       return;
     }
-    String advice =
-        rows == 0
-            ? "use a CSV with faces of more people"
-            : run == null
-                ? "use a larger --limit than " + rows + ", or a CSV with faces of more people"
-                : "use a larger --limit than "
-                    + rows
-                    + " if the run's own --limit allows more rows, or examine a run trained on faces"
-                    + " of more people or with another --val-fraction";
+    // With rows 0, every row of the CSV was loaded, so a larger --limit cannot help.
+    String largerLimit = "use a larger --limit than " + rows;
+    String advice;
+    if (run == null) {
+      String otherCsv = "a CSV with faces of more people";
+      advice = rows == 0 ? "use " + otherCsv : largerLimit + ", or " + otherCsv;
+    } else {
+      String otherRun =
+          "examine a run trained on faces of more people or with another --val-fraction";
+      advice =
+          rows == 0
+              ? otherRun
+              : largerLimit + " if the run's own --limit allows more rows, or " + otherRun;
+    }
     throw new IOException(
         "the split by identity left "
             + trainingFaces
