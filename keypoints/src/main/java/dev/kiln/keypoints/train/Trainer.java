@@ -163,9 +163,8 @@ public final class Trainer {
   }
 
   /**
-   * Rejects a run folder that a live run has claimed, and then one with anything in it but claim
-   * files that no run holds. It advises --resume only where the folder has a checkpoint to resume
-   * from.
+   * Rejects a run folder that a live run has claimed, and then one with anything in it but stale
+   * claim files. It advises --resume only where the folder has a checkpoint to resume from.
    */
   private static void requireEmpty(Path run) throws IOException {
     if (!Files.isDirectory(run)) {
