@@ -25,9 +25,10 @@ import java.util.Optional;
  * which turns the convolution into matrix products, at the price of a scratch buffer. {@link
  * DeviceMatmul} runs the products in cuBLAS where that library loaded, even without cuDNN.
  * Elsewhere kiln's tiled GEMM runs them, reusing each value that it stages in shared memory 64 or
- * 128 times. {@link Route#DIRECT} runs one thread per output value and rereads the input from
- * global memory: no scratch memory and fewer launches, but far more memory traffic. It is the
- * simple version to check the other against, and only tests use it.
+ * 128 times. {@link Route#DIRECT} runs one thread per output value (one block per weight element
+ * for the weight gradient) and rereads the input from global memory: no scratch memory and fewer
+ * launches, but far more memory traffic. It is the simple version to check the other against, and
+ * only tests use it.
  *
  * <p>NOTE: that im2col is the faster of the two on a GPU is reasoned from memory traffic, not
  * measured. {@link Route#CUDNN} hands the convolution to cuDNN, where the launcher was built with a
