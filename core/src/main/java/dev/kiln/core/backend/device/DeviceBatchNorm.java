@@ -35,8 +35,11 @@ import java.util.Optional;
  */
 public final class DeviceBatchNorm {
 
-  /** cuDNN's smallest accepted epsilon, {@code CUDNN_BN_MIN_EPSILON}. */
-  public static final double CUDNN_MIN_EPSILON = 1e-5;
+  /**
+   * cuDNN's smallest accepted epsilon, {@code CUDNN_BN_MIN_EPSILON}, which is 0.0 in the headers of
+   * cuDNN 8 ({@code cudnn_ops_infer.h}) and cuDNN 9 ({@code cudnn_ops.h}).
+   */
+  public static final double CUDNN_MIN_EPSILON = 0.0;
 
   private final DeviceRuntime runtime;
   private final VendorDnn dnn;

@@ -247,13 +247,20 @@ class VendorRoutingTest {
       assertClose(DEVICE, "cuDNN batch norm", toDoubles(results[0]), results[1], SUMMED);
       assertEquals(List.of("batchNormForwardTraining", "batchNormBackward"), dnn.calls);
 
-      // Without gamma, or with an epsilon below cuDNN's minimum, kiln's kernel takes the call.
+      // Without gamma, or with an epsilon below cuDNN's minimum of 0, kiln's kernel takes the call.
       DeviceBuffer out = buffers.filled(size);
       DeviceBuffer mean = buffers.filled(c);
       DeviceBuffer invStd = buffers.filled(c);
       vendor.forwardTraining(x, n, c, s, null, null, eps, 0.1, out, mean, invStd, null, null);
-      vendor.forwardInference(x, n, c, s, gamma, beta, mean, invStd, 1e-6, out);
+      vendor.forwardInference(x, n, c, s, gamma, beta, mean, invStd, -1e-3, out);
       assertEquals(2, dnn.calls.size(), "calls that cuDNN cannot take must stay on kiln");
+
+      // cuDNN accepts any epsilon of at least CUDNN_BN_MIN_EPSILON, which is 0.
+      vendor.forwardInference(x, n, c, s, gamma, beta, mean, invStd, 1e-6, out);
+      assertEquals(
+          List.of("batchNormForwardTraining", "batchNormBackward", "batchNormForwardInference"),
+          dnn.calls,
+          "an epsilon of 1e-6 goes to cuDNN");
     }
   }
 
