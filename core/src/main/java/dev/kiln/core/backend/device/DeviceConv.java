@@ -28,14 +28,14 @@ import java.util.Optional;
  * 128 times. {@link Route#DIRECT} runs one thread per output value (one block per weight element
  * for the weight gradient) and rereads the input from global memory: no scratch memory and fewer
  * launches, but far more memory traffic. It is the simple version to check the other against, and
- * only tests use it.
+ * only tests use it. NOTE: that im2col is the faster of the two on a GPU is reasoned from memory
+ * traffic, not measured.
  *
- * <p>NOTE: that im2col is the faster of the two on a GPU is reasoned from memory traffic, not
- * measured. {@link Route#CUDNN} hands the convolution to cuDNN, where the launcher was built with a
- * {@link VendorDnn}. The binding takes cuDNN's heuristic choice of algorithm once per shape and
- * direction ({@code cudnnGetConvolution*Algorithm_v7}, which times nothing), and the workspace
- * comes from kiln's allocator. {@link #preferredRoute()} names the route to use: cuDNN where it
- * loaded, else im2col.
+ * <p>{@link Route#CUDNN} hands the convolution to cuDNN, where the launcher was built with a {@link
+ * VendorDnn}. The binding takes cuDNN's heuristic choice of algorithm once per shape and direction
+ * ({@code cudnnGetConvolution*Algorithm_v7}, which times nothing), and the workspace comes from
+ * kiln's allocator. {@link #preferredRoute()} names the route to use: cuDNN where it loaded, else
+ * im2col.
  *
  * <h2>Groups of images</h2>
  *
