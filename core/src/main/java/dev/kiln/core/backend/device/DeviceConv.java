@@ -56,8 +56,11 @@ import java.util.Optional;
  * <p>Without cuBLAS, a group therefore costs two launches forward (im2col and the product), two for
  * the input gradient (product and col2im), and two or three for the weight gradient (im2col, then
  * the sliced product and the sum of its slices, or the sliced product alone where one slice covers
- * the group and gradW is only written). With cuBLAS, each product is one library call, and the
- * weight gradient adds one launch that sums the images' products.
+ * the group and gradW is only written). A group of one image makes a single product instead of a
+ * batch, and {@link DeviceMatmul} may cut a single product into slices of k: its forward and
+ * input-gradient products then take two launches each. With cuBLAS, each product is one library
+ * call, and for a group of two or more images the weight gradient adds one launch that sums the
+ * images' products.
  *
  * <p>The weight gradient is a sum over the group's images and positions, but no single product
  * covers it: gradY is [images, outChannels, positions] and the columns [images, taps, positions],
