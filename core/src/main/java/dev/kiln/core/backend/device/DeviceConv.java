@@ -71,13 +71,13 @@ import java.util.Optional;
  * of tiles. With cuBLAS, one strided batched call writes a partial gradW per image, images *
  * outChannels * taps floats, at most 256 MiB per call.
  *
- * <p>Results. The forward and input-gradient products sum over taps or outChannels in the same
- * order as a product per image did, so their values are unchanged. The exception is a product per
- * image that the default product cut into slices of k, a C of few tiles with k of 1024 or more. A
- * batch is never cut, so such sums now run in one piece and may differ in the last bits. The weight
- * gradient of a group of two or more images is summed by slices of the group's positions instead of
- * image by image, which may also change the last bits. A group of one image computes what it did
- * before.
+ * <p>Results. On kiln's kernels, the batched forward and input-gradient products sum over taps or
+ * outChannels in the same order as one product per image would, so grouping the images does not
+ * change their values. The exception is a single product that the default product cuts into slices
+ * of k, a C of few tiles with k of 1024 or more, which happens only in a group of one image. A
+ * batch of two or more is never cut, so its sums run in one piece and may differ from the sliced
+ * product in the last bits. The weight gradient of a group of two or more images is summed by
+ * slices of the group's positions instead of image by image, which may also change the last bits.
  */
 public final class DeviceConv {
 
