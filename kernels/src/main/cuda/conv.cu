@@ -17,8 +17,9 @@
 //
 // Two routes compute the same convolution:
 //   - im2col + GEMM, with one batched matrix product per group of images, image b of the group
-//     on its slices of x, y and column. DeviceMatmul runs each batch in one launch, with cuBLAS
-//     where it loaded, else with a tiled kernel of matmul.cu:
+//     on its slices of x, y and column. DeviceMatmul runs each batch of two or more products in
+//     one launch, with cuBLAS where it loaded, else with a tiled kernel of matmul.cu. A group of
+//     one image is a single product, which DeviceMatmul may cut into slices of k. The products:
 //       forward:        y[b] = weight [outChannels, taps] * column[b] [taps, positions]
 //                       (m = outChannels, n = positions, k = taps, the weight's stride 0), then
 //                       the bias;
