@@ -32,7 +32,7 @@ import java.lang.ref.Reference;
  * java.util.Optional} reaches the kernel as the null pointer. A bare {@code null} is rejected with
  * an {@link IllegalArgumentException} before the launch, because every other pointer is
  * dereferenced without a test. A buffer made by {@link #slice} points into the middle of another
- * buffer, which is how a launcher hands one image of a batch to a kernel.
+ * buffer, which is how {@link DeviceConv} hands one group of a batch's images to a kernel.
  */
 public interface DeviceRuntime extends AutoCloseable {
 
