@@ -149,7 +149,7 @@ class VendorBatchNormGpuTest {
       double[] mean,
       double[] variance) {
 
-    /** Chosen away from cuDNN's minimum of 1e-5 and large enough that leaving it out shows. */
+    /** Epsilon, large enough that a call which leaves it out gives visibly different results. */
     static final double EPSILON = 1e-3;
 
     /** Weight of the batch statistic, away from 0.5 so that swapping it with 1 - momentum shows. */
