@@ -25,9 +25,11 @@ public record VendorLibrary(String baseName, List<Integer> versions, List<String
 
   /**
    * cuDNN 9 and 8. In cuDNN 9, {@code libcudnn.so.9} is a small front library, and the legacy calls
-   * live in sub-libraries, listed here so that each one's dependencies load before it.
+   * live in sub-libraries, listed here so that each one's dependencies load before it. {@code
+   * libcudnn_ext}, added in cuDNN 9.24, is one that cuDNN opens by bare name at run time (see
+   * JuliaPackaging/Yggdrasil pull request 14741), so it comes last, after everything it may need.
    *
-   * <p>{@code libcudnn_engines_tensor_ir}, new in cuDNN 9.21, is left out on purpose: cuDNN loads
+   * <p>{@code libcudnn_engines_tensor_ir}, which came with it, is left out on purpose: cuDNN loads
    * it itself, and a copy linked ahead of cuDNN was initialized incorrectly before cuDNN 9.26
    * (google-ml-infra/rules_ml_toolchain pull request 292).
    */
@@ -42,6 +44,7 @@ public record VendorLibrary(String baseName, List<Integer> versions, List<String
               "cudnn_heuristic",
               "cudnn_ops",
               "cudnn_cnn",
+              "cudnn_ext",
               "cudnn_ops_infer",
               "cudnn_ops_train",
               "cudnn_cnn_infer",
