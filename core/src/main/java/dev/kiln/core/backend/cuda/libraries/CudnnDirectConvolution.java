@@ -6,7 +6,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import dev.kiln.core.backend.cpu.Conv2dGeometry;
 import dev.kiln.core.backend.cuda.DeviceBuffer;
+import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
 import java.lang.invoke.MethodHandle;
 import java.util.ArrayList;
 import java.util.List;
@@ -29,11 +31,30 @@ import java.util.concurrent.ConcurrentHashMap;
 final class CudnnDirectConvolution {
 
   /**
-   * Size of {@code cudnnConvolutionFwdAlgoPerf_t} and its backward twins on 64-bit Linux: int algo
-   * (offset 0), int status (4), float time (8), 4 bytes of padding, size_t memory (16), int
-   * determinism (24), int mathType (28), int reserved[3] (32), padded to 48.
+   * Layout of {@code cudnnConvolutionFwdAlgoPerf_t} and its two backward twins, which have the same
+   * fields, on 64-bit Linux. The enums are C ints, and {@code memory} is a {@code size_t}, so the
+   * struct pads 4 bytes before it and 4 at the end, to a multiple of its 8-byte alignment.
    */
-  static final int PERF_BYTES = 48;
+  static final StructLayout PERF_LAYOUT =
+      MemoryLayout.structLayout(
+          JAVA_INT.withName("algo"),
+          JAVA_INT.withName("status"),
+          JAVA_FLOAT.withName("time"),
+          MemoryLayout.paddingLayout(4),
+          JAVA_LONG.withName("memory"),
+          JAVA_INT.withName("determinism"),
+          JAVA_INT.withName("mathType"),
+          MemoryLayout.sequenceLayout(3, JAVA_INT).withName("reserved"),
+          MemoryLayout.paddingLayout(4));
+
+  /** Size of one perf struct: 48 bytes. */
+  static final int PERF_BYTES = (int) PERF_LAYOUT.byteSize();
+
+  private static final long ALGO_OFFSET = perfOffset("algo");
+  private static final long STATUS_OFFSET = perfOffset("status");
+  private static final long TIME_OFFSET = perfOffset("time");
+  private static final long MEMORY_OFFSET = perfOffset("memory");
+  private static final long MATH_TYPE_OFFSET = perfOffset("mathType");
 
   /** Entries requested from the {@code _v7} functions; more than any direction has algorithms. */
   static final int MAX_ALGORITHMS = 16;
@@ -317,13 +338,18 @@ final class CudnnDirectConvolution {
       long base = (long) i * PERF_BYTES;
       list.add(
           new AlgorithmPerf(
-              results.get(JAVA_INT, base),
-              results.get(JAVA_INT, base + 4),
-              results.get(JAVA_FLOAT, base + 8),
-              results.get(JAVA_LONG, base + 16),
-              results.get(JAVA_INT, base + 28)));
+              results.get(JAVA_INT, base + ALGO_OFFSET),
+              results.get(JAVA_INT, base + STATUS_OFFSET),
+              results.get(JAVA_FLOAT, base + TIME_OFFSET),
+              results.get(JAVA_LONG, base + MEMORY_OFFSET),
+              results.get(JAVA_INT, base + MATH_TYPE_OFFSET)));
     }
     return list;
+  }
+
+  /** Returns the byte offset of field {@code name} in {@link #PERF_LAYOUT}. */
+  private static long perfOffset(String name) {
+    return PERF_LAYOUT.byteOffset(MemoryLayout.PathElement.groupElement(name));
   }
 
   /** A convolution call that takes the workspace pointer. */

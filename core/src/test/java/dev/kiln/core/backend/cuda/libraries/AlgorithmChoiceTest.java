@@ -166,6 +166,14 @@ class AlgorithmChoiceTest {
   }
 
   @Test
+  void perfStructHasCudnnSize() {
+    // sizeof(cudnnConvolutionFwdAlgoPerf_t) on 64-bit Linux, with 4 bytes of padding after the
+    // float time and 4 after reserved[3].
+    assertEquals(48, CudnnDirectConvolution.PERF_BYTES);
+    assertEquals(8, CudnnDirectConvolution.PERF_LAYOUT.byteAlignment());
+  }
+
+  @Test
   void readsPerfStructArray() {
     // Two cudnnConvolutionFwdAlgoPerf_t entries written at the offsets of the C struct.
     try (Arena arena = Arena.ofConfined()) {
