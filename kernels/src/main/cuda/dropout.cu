@@ -21,7 +21,7 @@
 // several dropouts from one seed advances the offset by the element count of each, so no two
 // draw the same numbers. Two different seeds give the same sequence shifted by (seed2 - seed1) /
 // GAMMA positions, modulo 2^64, where GAMMA is invertible because it is odd. For seeds that differ
-// by at most 10^6, that shift is at least 8.7e12 positions, far beyond any tensor size.
+// by at most 10^6, that shift is at least 8.69e12 positions, far beyond any tensor size.
 //
 // Launch, for both kernels: 1d grid and block of any size, no shared memory. Threads walk the n
 // elements with a grid-stride loop, and ceil(n / blockDim.x) blocks give each thread one element.
