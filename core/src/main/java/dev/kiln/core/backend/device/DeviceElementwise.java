@@ -74,6 +74,10 @@ public final class DeviceElementwise {
    * that op reads (the forward input for RELU_GRAD, LEAKY_RELU_GRAD, ELU_GRAD and CLAMP_GRAD, the
    * forward output for TANH_GRAD and SIGMOID_GRAD). {@code gradIn} may be {@code gradOut}.
    *
+   * <p>RELU_GRAD selects instead of multiplying, as {@code ElementwiseKernels.reluBackward} does:
+   * {@code gradIn[i] = saved[i] <= 0 ? 0 : gradOut[i]}, so a NaN or infinite gradient gives 0 where
+   * the input is at most 0.
+   *
    * <p>Launches {@code kiln_elementwise_unary_backward} once. The fused kernel replaces a unary
    * launch that builds the derivative and a binary MUL, which saves a pass over memory and a
    * temporary buffer.
