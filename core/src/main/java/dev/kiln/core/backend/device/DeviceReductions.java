@@ -67,9 +67,9 @@ public final class DeviceReductions {
   }
 
   /**
-   * Writes the variance of {@code x} over the reduced dimensions to {@code out}: the mean squared
-   * deviation from the mean, divided by count - 1 with {@code unbiased} (Bessel's correction), else
-   * by count.
+   * Writes the variance of {@code x} over the reduced dimensions to {@code out}: the sum of squared
+   * deviations from the mean, divided by count - 1 with {@code unbiased} (Bessel's correction),
+   * else by count.
    *
    * <p>Launches {@code kiln_reductions_variance} once. Its block makes two passes over the
    * elements, the mean first, which loses far less precision than sum(x^2) - sum(x)^2 / count.
