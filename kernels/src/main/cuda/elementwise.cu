@@ -9,7 +9,8 @@
 // All kernels here use a grid-stride loop over 64-bit indices: any 1d grid and block cover all n
 // elements, and a grid of ceil(n / blockDim.x) blocks gives each thread one element. 256 threads
 // per block is a good default. None uses shared memory, and each thread writes only its own
-// elements, so outputs may alias inputs (in-place updates).
+// elements, so outputs may alias inputs (in-place updates). The exception is an input that
+// kiln_elementwise_binary_broadcast stretches, whose elements several threads read.
 
 #include "kiln_cuda.h"
 
