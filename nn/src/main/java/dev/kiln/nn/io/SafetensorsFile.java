@@ -98,7 +98,7 @@ public final class SafetensorsFile {
   /**
    * Reads the header and the tensors that {@code include} accepts, in header order, through one
    * channel. If the path is replaced between the two looks at its identity around the opening, the
-   * opening is tried again, up to three times.
+   * opening is tried again, for at most three attempts in all.
    */
   static Safetensors.Contents readAll(Path file, Predicate<String> include) throws IOException {
     requireRegularFile(file);
