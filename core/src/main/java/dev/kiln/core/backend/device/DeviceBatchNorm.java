@@ -22,7 +22,8 @@ import java.util.Optional;
  * <p>The training kernels and both backward kernels run one block per channel: the block's threads
  * stride over the channel's m values, and the sums the formulas need are block reductions with warp
  * shuffles. So the grid is c blocks and the block size follows m. The inference forward pass needs
- * no sums and runs one thread per element.
+ * no sums and gives each element its own thread, up to {@code LaunchShapes.MAX_GRID_BLOCKS} blocks,
+ * past which each thread's grid-stride loop takes several.
  *
  * <h2>cuDNN</h2>
  *
@@ -136,8 +137,8 @@ public final class DeviceBatchNorm {
    * gamma + beta, as {@code BatchNormKernels.forwardInference}. The running statistics must not be
    * null.
    *
-   * <p>Launches {@code kiln_batchnorm_forward_inference} once, one thread per element: with the
-   * statistics fixed, every element is independent and no reduction is needed.
+   * <p>Launches {@code kiln_batchnorm_forward_inference} once, with a thread per element up to the
+   * grid cap: with the statistics fixed, every element is independent and no reduction is needed.
    */
   public void forwardInference(
       DeviceBuffer x,

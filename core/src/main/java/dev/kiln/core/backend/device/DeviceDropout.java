@@ -74,8 +74,9 @@ public final class DeviceDropout {
   /**
    * Writes y = x * mask, and the mask itself where {@code mask} is non-null.
    *
-   * <p>Launches {@code kiln_dropout_forward} once, one thread per element. Pass a null mask to save
-   * its memory, because {@link #backward} regenerates it.
+   * <p>Launches {@code kiln_dropout_forward} once, with a thread per element up to {@code
+   * LaunchShapes.MAX_GRID_BLOCKS} blocks, past which each thread takes several. Pass a null mask to
+   * save its memory, because {@link #backward} regenerates it.
    *
    * @throws IllegalArgumentException if p is not in [0, 1]
    */
@@ -107,8 +108,8 @@ public final class DeviceDropout {
    * Writes gradX = gradY * mask, with the mask of the forward launch that used the same p, seed and
    * offset.
    *
-   * <p>Launches {@code kiln_dropout_backward} once, one thread per element, which regenerates each
-   * mask value from the counter instead of reading a stored mask.
+   * <p>Launches {@code kiln_dropout_backward} once, on the grid of {@link #forward}, and
+   * regenerates each mask value from the counter instead of reading a stored mask.
    */
   public void backward(
       DeviceBuffer gradY, DeviceBuffer gradX, int n, double p, long seed, long offset) {

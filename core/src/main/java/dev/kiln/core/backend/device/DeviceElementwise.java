@@ -21,7 +21,8 @@ import java.util.Arrays;
  * another op.
  *
  * <p>Every kernel here walks its elements with a grid-stride loop, and the launchers give each
- * element its own thread. Outputs may alias inputs, except for a broadcast input (see {@link
+ * element its own thread, up to {@code LaunchShapes.MAX_GRID_BLOCKS} blocks, past which each thread
+ * takes several. Outputs may alias inputs, except for a broadcast input (see {@link
  * #binaryBroadcast}).
  */
 public final class DeviceElementwise {
@@ -52,8 +53,8 @@ public final class DeviceElementwise {
    * Writes {@code out[i] = op(x[i], a, b)} for {@code i < n}, as {@code ElementwiseKernels.unary}.
    * {@code out} may be {@code x}.
    *
-   * <p>Launches {@code kiln_elementwise_unary} once, one thread per element: the op is memory
-   * bound, so the only aim is to stream x once through coalesced loads.
+   * <p>Launches {@code kiln_elementwise_unary} once, with a thread per element up to the grid cap:
+   * the op is memory bound, so the only aim is to stream x once through coalesced loads.
    *
    * @param a the op's first scalar parameter (the exponent of POW, the slope of LEAKY_RELU, ...)
    * @param b the op's second scalar parameter (the upper bound of CLAMP)

@@ -17,9 +17,10 @@ import java.util.Optional;
  * Nesterov and weight decay), Adam and AdamW. Each step updates a parameter and its state in place
  * in one pass, with the formulas and settings records of the CPU's {@code OptimizerKernels}.
  *
- * <p>Every kernel here is one launch with one thread per element. Fusing the whole update into one
- * kernel reads and writes each array once, where a chain of elementwise ops would make a pass per
- * term.
+ * <p>Every kernel here is one launch whose grid gives each element its own thread, up to {@code
+ * LaunchShapes.MAX_GRID_BLOCKS} blocks, past which each thread's grid-stride loop updates several.
+ * Fusing the whole update into one kernel reads and writes each array once, where a chain of
+ * elementwise ops would make a pass per term.
  */
 public final class DeviceOptimizers {
 
@@ -35,7 +36,7 @@ public final class DeviceOptimizers {
    * momentum 0 pass a null {@code momentumBuffer}. Otherwise the buffer is overwritten on the first
    * step and updated after it.
    *
-   * <p>Launches {@code kiln_optimizers_sgd} once, one thread per element.
+   * <p>Launches {@code kiln_optimizers_sgd} once, over a grid as the class documentation describes.
    */
   public void sgd(
       SgdSettings settings,
@@ -75,7 +76,8 @@ public final class DeviceOptimizers {
    *
    * <p>Computes the bias corrections of step t here, in double, because they are the same for every
    * element: stepSize = lr / (1 - beta1^t) and sqrt(1 - beta2^t). Then launches {@code
-   * kiln_optimizers_adam} or {@code kiln_optimizers_adamw} once, one thread per element.
+   * kiln_optimizers_adam} or {@code kiln_optimizers_adamw} once, over a grid as the class
+   * documentation describes.
    *
    * @throws IllegalArgumentException if step is less than 1
    */
