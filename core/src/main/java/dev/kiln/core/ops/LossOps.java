@@ -62,6 +62,9 @@ public final class LossOps {
    * Smooth L1 loss: 0.5·d²/β where |d| &lt; β, else |d| − 0.5·β, with d = x − t. Its derivative in
    * x is d/β inside the band and sign(d) outside. A {@code beta} of 0 gives L1, as in PyTorch.
    *
+   * <p>NOTE: with a {@code beta} of 0, the derivative where x == t is 0, as L1's is. PyTorch 1.13's
+   * smooth_l1_loss gives −1 there instead (−1/n with the mean reduction).
+   *
    * @throws IllegalArgumentException if {@code beta} is negative, infinite or NaN
    */
   public static Tensor smoothL1Loss(Tensor x, Tensor t, double beta, Reduction reduction) {

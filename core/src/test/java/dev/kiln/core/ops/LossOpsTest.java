@@ -316,6 +316,17 @@ class LossOpsTest {
     assertArrayEquals(x.grad().toDoubleArray(), smoothGrad, 0.0);
   }
 
+  @Test
+  void smoothL1ZeroBetaTieHasZeroGradient() {
+    // L1's derivative at x == t. PyTorch 1.13 gives -0.25 at the two ties instead.
+    Tensor x = Tensor.of(new double[] {0, 1, -1, 0}, 4).requiresGrad(true);
+    Tensor t = Tensor.of(new double[] {0, 0, 0, 0}, 4);
+
+    LossOps.smoothL1Loss(x, t, 0.0, Reduction.MEAN).backward();
+
+    assertArrayEquals(new double[] {0, 0.25, -0.25, 0}, x.grad().toDoubleArray(), 0.0);
+  }
+
   // ---- Argument checks -------------------------------------------------------------------------
 
   @Test
