@@ -66,7 +66,8 @@ public final class DeviceBatchNorm {
    * <p>Launches {@code kiln_batchnorm_forward_training} once, one block per channel, which makes
    * two passes for the statistics (the mean, then the squared deviations) and a third to write.
    *
-   * @throws IllegalArgumentException if m = n * s is 1, where the unbiased variance is undefined
+   * @throws IllegalArgumentException if m = n * s is below 2, where the variance cannot be
+   *     estimated
    */
   public void forwardTraining(
       DeviceBuffer x,
