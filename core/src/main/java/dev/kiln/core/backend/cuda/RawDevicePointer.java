@@ -5,7 +5,8 @@ import jcuda.driver.CUdeviceptr;
 /**
  * A JCuda {@link CUdeviceptr} that converts to and from a raw 64-bit device address.
  *
- * <p>JCuda keeps a pointer's value in a protected field, so only a subclass can read it. JCuda's
+ * <p>JCuda keeps a pointer's value in private fields that only its protected getters {@code
+ * getNativePointer()} and {@code getByteOffset()} return, so only a subclass can read it. JCuda's
  * native code passes {@code nativePointer + byteOffset} to the driver, so a pointer with a null
  * base and the address as its byte offset points to that address.
  */
