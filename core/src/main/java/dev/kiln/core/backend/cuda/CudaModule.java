@@ -132,9 +132,9 @@ public final class CudaModule implements AutoCloseable {
    * <p>A {@link DeviceBuffer} or a JCuda {@link CUdeviceptr} becomes a 64-bit device pointer.
    * {@code Integer}, {@code Long}, {@code Float} and {@code Double} become the C types {@code int}
    * (or {@code unsigned}), {@code long long} (or {@code unsigned long long}), {@code float} and
-   * {@code double}, the parameter types that {@code kiln_cuda.h} allows in a kernel. The Java type
-   * must match the kernel's parameter type, because the driver copies as many bytes as the kernel's
-   * signature declares and checks nothing.
+   * {@code double}, the scalar types that {@code KILN_REGISTER} in {@code kiln_emu.h} accepts. The
+   * Java type must match the kernel's parameter type, because the driver copies as many bytes as
+   * the kernel's signature declares and checks nothing.
    *
    * <p>NOTE: this launch path cannot see the kernel's signature, so a wrong type is not caught
    * here. The emulated device checks every argument against the signature that {@code
