@@ -10,7 +10,8 @@ import jcuda.driver.JCudaDriver;
  * <p>The GPU's copy engines read and write pinned memory directly by DMA. A copy from ordinary,
  * pageable memory makes the driver first copy the data into a pinned buffer of its own, and an
  * asynchronous copy needs pinned memory to be asynchronous at all. Pinning is expensive (it locks
- * pages in the operating system), so kiln allocates a few pinned buffers and reuses them.
+ * pages in the operating system), so kiln allocates one pinned buffer per device, the staging
+ * buffer of {@link CudaCopies}, and reuses it.
  *
  * <p>The memory is visible to Java as a {@link MemorySegment}. A buffer is smaller than 2 GiB,
  * because JCuda exposes it through a {@link java.nio.ByteBuffer}.
