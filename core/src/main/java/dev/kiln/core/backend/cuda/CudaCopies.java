@@ -92,8 +92,8 @@ public final class CudaCopies implements AutoCloseable {
     checkDeviceRange(dst, dstOffset, bytes);
     context.makeCurrent();
     if (bytes <= STAGING_THRESHOLD_BYTES) {
-      // Earlier kernels on the stream may still read the destination, and the synchronous copy
-      // runs on the legacy stream, which a non-blocking stream does not wait for.
+      // Earlier kernels on the stream may still read the destination. The synchronous copy runs
+      // on the legacy stream, which does not wait for kiln's non-blocking stream.
       context.synchronize();
       CudaException.check(
           JCudaDriver.cuMemcpyHtoD(new RawDevicePointer(dst.address() + dstOffset), array, bytes),
