@@ -11,9 +11,10 @@ import java.util.Arrays;
  * arrays themselves from {@link #floats()} or {@link #doubles()}.
  *
  * <p>Storage allocated while a {@link MemoryScope} is open on the thread belongs to that scope,
- * which releases it when it closes, unless it was kept. On the CPU a released array goes to the
- * thread's {@link ArrayPool}, where a later allocation of the same length finds it, and any later
- * use of the released storage fails.
+ * which releases it when it closes, unless it was kept. On the CPU a released array of at least
+ * {@link ArrayPool#MIN_LENGTH} elements goes to the thread's {@link ArrayPool}, where a later
+ * allocation of the same length inside a scope finds it. Any later use of the released storage
+ * fails.
  */
 public abstract sealed class Storage permits Storage.F32, Storage.F64, DeviceStorage {
   private int version;
