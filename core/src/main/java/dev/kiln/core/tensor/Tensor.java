@@ -650,10 +650,11 @@ public final class Tensor implements AutoCloseable {
   }
 
   /**
-   * Drops this tensor's reference to its storage, so any later use of this tensor fails. The array
-   * or device block is freed only after no tensor references the storage (views share it) and the
-   * garbage collector has run. Closing therefore does not free a device block at once: to free
-   * temporaries at once, run them in a {@link MemoryScope}.
+   * Drops this tensor's reference to its storage, so any later use of this tensor fails. Closing
+   * frees nothing by itself. The array or device block is freed when the {@link MemoryScope} that
+   * owns the storage closes or backward releases it ({@link #isReleased()}), or else once no tensor
+   * references the storage (views share it) and the garbage collector has run. To free temporaries
+   * at a known point, run them in a scope.
    */
   @Override
   public void close() {
