@@ -8,9 +8,10 @@ import jcuda.driver.JCudaDriver;
 /**
  * Process-wide setup of the CUDA driver API: {@code cuInit} and questions about the devices.
  *
- * <p>Touching this class loads JCuda's JNI library, which links against {@code libcuda.so.1}. On a
- * machine without the NVIDIA driver that fails with an {@link UnsatisfiedLinkError}. Call {@link
- * CudaAvailability#check} first, which reports that case as a reason instead.
+ * <p>Calling any method of this class loads JCuda's JNI library, which links against {@code
+ * libcuda.so.1}. On a machine without the NVIDIA driver that fails with an {@link
+ * UnsatisfiedLinkError}. Call {@link CudaAvailability#check} first, which reports that case as a
+ * reason instead.
  */
 public final class CudaDriver {
 
