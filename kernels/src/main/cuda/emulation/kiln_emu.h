@@ -63,9 +63,10 @@
 //     launch fails with the timeout.
 //   - A thread in a loop that calls no emulated builtin cannot be interrupted, so a launch whose
 //     thread spins on plain memory forever hangs.
-//   - Float arithmetic is the host's: g++ may contract a*b+c into an FMA differently from nvcc,
-//     and expf, tanhf and the like follow glibc, not CUDA's ULP bounds. Tests compare with
-//     tolerances for this reason.
+//   - Float arithmetic is the host's. nvcc contracts a*b+c into an FMA by default. g++ with
+//     build-native.sh's flags targets baseline x86-64, which has no FMA instruction, so it rounds
+//     the product and the sum separately. expf, tanhf and the like follow glibc, not CUDA's ULP
+//     bounds. Tests compare with tolerances for this reason.
 //   - Warps do not run in lockstep, so code that relies on implicit warp-synchronous execution
 //     (without __syncwarp or a *_sync intrinsic) is as wrong here as on Volta and later GPUs.
 #pragma once
