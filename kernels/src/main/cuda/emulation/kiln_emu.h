@@ -44,7 +44,10 @@
 //   - a __syncthreads that only some threads reach (the others returned from the kernel), or
 //     that threads reach at different source lines;
 //   - a shuffle or vote whose mask leaves out an active lane of the warp, or names a lane that
-//     has returned, or whose lanes disagree on the mask or the intrinsic;
+//     has returned, or whose lanes disagree on the mask or the intrinsic. The first two are
+//     stricter than CUDA. CUDA requires only that every calling lane is in the mask and that
+//     every lane in the mask that has not returned makes the call. kiln's kernels always pass
+//     every lane;
 //   - a shuffle that reads from an inactive lane of a partial warp;
 //   - a barrier or warp rendezvous that waits longer than the timeout;
 //   - a block of more than 1024 threads, or more dynamic shared memory than the 48 KiB a GPU
