@@ -24,7 +24,9 @@ import org.slf4j.LoggerFactory;
 public final class Doctor {
   private static final Logger LOG = LoggerFactory.getLogger(Doctor.class);
 
-  /** Epochs after which {@link #stalled} judges a run, and over which it takes the best loss. */
+  /**
+   * Epochs after which {@link #stallReason} judges a run, and over which it takes the best loss.
+   */
   public static final int STALL_EPOCHS = 3;
 
   /** Smallest fall of the training loss below epoch 1's mean loss that counts as learning. */
