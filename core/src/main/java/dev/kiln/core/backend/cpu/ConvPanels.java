@@ -14,10 +14,10 @@ import jdk.incubator.vector.FloatVector;
  * {@link Conv2dIm2col#im2col}.
  *
  * <p>Both packers first gather the part of one column-matrix row that a depth or column block needs
- * into a short per-thread buffer ({@link #gatherRow}), by one copy per output row, and then move it
- * into the panels. That costs about what im2col and the packing of a stored column matrix cost
- * together, but the buffer stays in the L1 cache, while a stored column matrix of a large layer is
- * written to and read back from memory.
+ * into a short per-thread buffer ({@link ImageOperand#gatherRow}), by one copy per output row, and
+ * then move it into the panels. That costs about what im2col and the packing of a stored column
+ * matrix cost together, but the buffer stays in the L1 cache, while a stored column matrix of a
+ * large layer is written to and read back from memory.
  */
 final class ConvPanels {
 
