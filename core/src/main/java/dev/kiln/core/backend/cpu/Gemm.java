@@ -43,9 +43,11 @@ public final class Gemm {
    *
    * <p>Measured with a throwaway timing loop (median of 7 after warm-up, loop / EJML / vector
    * interleaved, one thread) on a 2-core AMD EPYC with AVX-512 and JDK 25, shared with other
-   * builds. GFLOP/s. The first twelve rows are the per-image products of the default preset's four
-   * 3x3 convolutions (16, 32, 64 and 128 output channels at 96x96, 48x48, 24x24 and 12x12 outputs).
-   * The thirteenth is a 4608 -> 256 linear layer on batch 32, and the last three are square:
+   * builds. GFLOP/s. The first twelve rows are the per-image products of the first four of the
+   * default preset's five 3x3 convolutions: 16, 32, 64 and 128 output channels at 96x96, 48x48,
+   * 24x24 and 12x12 outputs. Each conv has three rows, forward, input gradient and weight gradient.
+   * The thirteenth is the forward product of a 4608 to 256 linear layer on batch 32, and the last
+   * three are square:
    *
    * <pre>
    *   m x n x k        transposes  loop  EJML  vector
