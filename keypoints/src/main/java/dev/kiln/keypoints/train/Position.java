@@ -14,7 +14,8 @@ import java.util.Map;
  * @param lossSum sum of the batch losses of the epoch so far
  * @param batches number of batches in {@code lossSum}
  * @param bestNme lowest validation NME so far, or infinity
- * @param elapsedSeconds wall time of the run so far, which the time limit counts
+ * @param elapsedSeconds wall time of the run so far, over all its starts and resumes. It is only
+ *     recorded, because the time limit counts each start or resume on its own
  */
 public record Position(
     int epoch, int batch, double lossSum, int batches, double bestNme, double elapsedSeconds) {
