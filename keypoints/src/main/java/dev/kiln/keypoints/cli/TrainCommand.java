@@ -109,7 +109,9 @@ final class TrainCommand implements Callable<Integer> {
   @Option(
       names = "--val-fraction",
       defaultValue = "0.15",
-      description = "Share of people held out for validation (default: ${DEFAULT-VALUE}).")
+      description =
+          "Share of the faces held out for validation, whole people at a time (default:"
+              + " ${DEFAULT-VALUE}).")
   double validationFraction;
 
   @Option(

@@ -28,7 +28,8 @@ import java.util.Properties;
  * @param loss mse, l1, smoothl1 or wing
  * @param schedule cosine, step, plateau or none
  * @param seed seed of the split, the initial weights, the batch order and the augmentation
- * @param validationFraction share of identities held out for validation
+ * @param validationFraction share of the faces held out for validation, taken as whole identities,
+ *     so it is met to within one identity's faces
  * @param loaderThreads background threads that prepare batches, or 0 to prepare them on the
  *     training thread
  * @param limit maximum number of CSV rows to read (for quick runs), or 0 for all
