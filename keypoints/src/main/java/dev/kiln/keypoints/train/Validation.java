@@ -18,9 +18,11 @@ import java.util.function.Function;
  * The loss and the normalized mean error of a model on held-out faces, in evaluation mode.
  *
  * @param loss mean loss per face
- * @param nme mean NME over the faces, normalized by the distance of points 36 and 45; NME does not
- *     change under the rescale and crop of the evaluation pipeline, so it is computed on the crop's
- *     pixels
+ * @param nme mean NME over the faces, normalized by the distance of points 36 and 45, computed on
+ *     the crop's pixels. The crop does not change an NME. The rescale keeps the aspect ratio only
+ *     up to the rounding of the longer side, so its two axis factors differ by up to 0.5 /
+ *     round(1.15 S), 0.45% at S = 96. So {@code kiln evaluate}, which measures in the original
+ *     pixels, can give the same faces a slightly different NME
  * @param meanShapeLoss mean loss per face of always predicting the mean training shape, or NaN
  *     before the first training batch
  * @param medianShapeLoss mean loss per face of always predicting the per-coordinate median training
