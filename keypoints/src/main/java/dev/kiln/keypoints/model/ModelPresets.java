@@ -83,8 +83,9 @@ public final class ModelPresets {
       # Unpadded stride-1 convs give 224 -> 220 -> 110 -> 106 -> 53 -> 51 -> 25 -> 23 -> 11,
       # so 256 x 11 x 11 = 30976 features. A stride of 2 on the last conv gives
       # floor((25 - 3) / 2) + 1 = 12, pooled to 6, so 256 x 6 x 6 = 9216. Among unpadded
-      # models, stride 2 on a single conv reaches 9216 only on the last one. Stride and
-      # padding do not change the parameter count.
+      # models, stride 2 on a single conv reaches 9216 only on the last one. The stride leaves
+      # that conv's weights as they are but shrinks the first linear layer, which brings the
+      # model from 63.4 M to 19.9 M parameters.
       input 1x224x224
       conv 32 kernel=5         # 224 -> 220, pooled to 110
       relu
