@@ -42,9 +42,10 @@ import org.slf4j.LoggerFactory;
  * exception is cuDNN's dropout on a GPU, whose random state starts afresh in each process.
  *
  * <p>The model is built and initialized on the CPU, so a seed gives the same initial weights on
- * every device, and then moves to the run's device together with each batch. The device is not one
- * of the run's options, so a run may be resumed on another device. Its numbers then differ in the
- * last bits from those of a run that stayed on one device.
+ * every device. It then moves to the run's device before the optimizer is built, and each batch is
+ * copied there when it is used. The device is not one of the run's options, so a run may be resumed
+ * on another device. Its numbers then differ in the last bits from those of a run that stayed on
+ * one device.
  *
  * <p>NOTE: the device path has run only on {@code emulated}, in tests, and no run on a real GPU has
  * been checked yet.
