@@ -11,7 +11,7 @@ import java.util.Locale;
  * @param validationNme mean normalized error on the validation set (inter-ocular, points 36-45)
  * @param learningRate the learning rate used during the epoch
  * @param seconds wall time of the epoch, training and validation
- * @param imagesPerSecond training images per second
+ * @param imagesPerSecond training images over {@code seconds}, so validation time counts too
  * @param loaderWaitSeconds time the training loop waited for the batch loader
  */
 public record EpochRecord(
