@@ -25,8 +25,8 @@ import jdk.incubator.vector.FloatVector;
  * <p>Rows of A come in groups of {@link #ROW_GROUP}. A last group with fewer rows repeats its last
  * row in the missing places and stores only the real ones, so one kernel serves every group. With
  * one row, as when a service predicts one image at a time, 3 of every 4 multiply-adds are thrown
- * away, but the product is bound by reading B, so it still runs in a quarter of VectorGemm's time
- * (see the table on {@link #MAX_ROWS}).
+ * away, but the product is bound by reading B, so it still runs in a quarter or less of
+ * VectorGemm's time (see the table on {@link #MAX_ROWS}).
  *
  * <p>NOTE: a product with B stored k x n, such as the layer's input gradient, stays with {@link
  * VectorGemm}. A register strip of C that reads B row by row without packing was tried. It was no
