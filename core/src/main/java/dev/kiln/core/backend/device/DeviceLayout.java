@@ -49,7 +49,8 @@ public final class DeviceLayout {
    * Writes {@code value} to the first {@code n} floats of {@code out}, as {@code zeros} and {@code
    * full} need.
    *
-   * <p>Launches {@code kiln_layout_fill} once, one thread per element.
+   * <p>Launches {@code kiln_layout_fill} once, with a thread per element up to {@link
+   * LaunchShapes#MAX_GRID_BLOCKS} blocks, past which each thread writes several.
    *
    * @throws IllegalArgumentException if n is negative or {@code out} has room for fewer than n
    *     floats
@@ -70,8 +71,9 @@ public final class DeviceLayout {
    * sum idx[d] * srcStrides[d]]}. See the class comment for the layouts of each shape op.
    *
    * <p>Takes the shape and both stride arrays as one small int buffer from the device's constants
-   * (see {@link DeviceRuntime#constants()}) and launches {@code kiln_layout_strided_copy} once with
-   * one thread per element. A shape with no elements launches nothing, and rank 0 copies the single
+   * (see {@link DeviceRuntime#constants()}) and launches {@code kiln_layout_strided_copy} once,
+   * with a thread per element up to {@link LaunchShapes#MAX_GRID_BLOCKS} blocks, past which each
+   * thread copies several. A shape with no elements launches nothing, and rank 0 copies the single
    * element at {@code srcOffset}.
    *
    * <p>Strides must be non-negative, and a source stride may be 0. The destination must address
