@@ -16,7 +16,9 @@ import java.util.Arrays;
  * Shape operations. Tensors are always contiguous, so {@code reshape} shares storage with its
  * input, while {@code permute}, {@code slice}, {@code cat} and {@code expand} copy. The one
  * exception is an {@code expand} to the input's own shape, which returns the input. The copies run
- * on the tensor's device: {@link LayoutKernels} on the CPU, {@code DeviceLayout} elsewhere.
+ * on the tensor's device: {@link LayoutKernels} on the CPU, {@code DeviceLayout} elsewhere. On the
+ * CPU, {@code expand} copies with {@link ElementwiseKernels#binary} instead, as a broadcast add of
+ * -0.0.
  */
 public final class ShapeOps {
   private ShapeOps() {}
