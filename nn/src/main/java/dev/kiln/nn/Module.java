@@ -50,8 +50,8 @@ import java.util.TreeSet;
  * parameter owned by another tree may be declared {@code transient}, which the check skips. The
  * check also skips static and synthetic fields, fields that reflection cannot open (in a named
  * module that does not open its package to kiln), fields declared as {@code Object} or as a type
- * variable, and values it cannot see into, such as records, {@code Optional}s and collections of
- * tensors.
+ * variable without a module or tensor bound, and values it cannot see into, such as records, {@code
+ * Optional}s and collections of tensors.
  */
 public abstract class Module {
 
