@@ -9,7 +9,8 @@ import java.util.function.DoubleSupplier;
 
 /**
  * Weight initializers, with PyTorch's definitions of fan-in, fan-out and gain. Each fills a tensor
- * in place from a generator and returns it.
+ * in place from a generator and returns it, except {@link #pytorchDefault}, which fills a layer's
+ * weight and bias.
  *
  * <p>For a weight of shape [out, in, k1, k2, ...], fan-in is {@code in * k1 * k2 ...} and fan-out
  * is {@code out * k1 * k2 ...}.
@@ -64,7 +65,10 @@ public final class Init {
     }
   }
 
-  /** Fills with samples uniform in [low, high). */
+  /**
+   * Fills with samples drawn uniform in [low, high) in double. A float32 tensor may round a draw
+   * just below high up to high.
+   */
   public static Tensor uniform(Tensor t, double low, double high, Generator generator) {
     return fill(t, () -> low + (high - low) * generator.nextDouble());
   }
