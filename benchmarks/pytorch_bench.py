@@ -76,10 +76,12 @@ def build_model(nn, name):
             nn.Dropout(0.6),
             nn.Linear(1000, OUTPUTS),
         ]
-        # kiln's preset starts the three linear layers Glorot uniform.
+        # kiln's preset starts the three linear layers Glorot uniform, and kiln fills the bias
+        # with zeros for every initializer but the default one.
         for layer in layers:
             if isinstance(layer, nn.Linear):
                 nn.init.xavier_uniform_(layer.weight)
+                nn.init.zeros_(layer.bias)
     elif name == "lenet-20m":
         layers = lenet(nn, [(32, 5, 1), (64, 5, 1), (128, 3, 1), (256, 3, 2)], 256 * 6 * 6, 2000, 500)
     elif name == "lenet-48m":

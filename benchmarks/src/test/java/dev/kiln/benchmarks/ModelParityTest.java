@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.kiln.core.backend.cpu.GemmBenchmark;
+import dev.kiln.core.tensor.Tensor;
 import dev.kiln.keypoints.model.ModelPresets;
 import dev.kiln.keypoints.model.ModelSpec;
 import java.io.IOException;
@@ -78,6 +79,69 @@ class ModelParityTest {
           output.lines().anyMatch(expected::equals),
           "no line\n" + expected + "\nin the output\n" + output);
     }
+  }
+
+  /**
+   * Builds each preset in pytorch_bench.py with its seed and prints the largest absolute value of
+   * each parameter, in the order of {@code model.parameters()}, one line per preset.
+   */
+  private static final String PRINT_PARAMETER_SCALES =
+      """
+      import importlib.util, sys, torch
+      spec = importlib.util.spec_from_file_location("pytorch_bench", sys.argv[1])
+      bench = importlib.util.module_from_spec(spec)
+      spec.loader.exec_module(bench)
+      for name in bench.MODELS:
+          torch.manual_seed(42)
+          model = bench.build_model(torch.nn, name)
+          scales = [repr(float(p.detach().abs().max())) for p in model.parameters()]
+          print(name, " ".join(scales))
+      """;
+
+  /**
+   * Compares the initial weights of both sides, parameter by parameter. The two sides draw from
+   * different generators, so the values differ, but a parameter that one side fills with zeros or
+   * draws from a wider range starts the training somewhere else. The largest absolute value of a
+   * uniform draw lies close to the bound of its range, so 15% is far below the factors of sqrt(2)
+   * or sqrt(3) by which the usual initializers differ.
+   */
+  @Test
+  void initialScaleMatchesPythonScript() throws IOException, InterruptedException {
+    Path script = Path.of("pytorch_bench.py").toAbsolutePath();
+    assumeTrue(Files.isRegularFile(script), "pytorch_bench.py not found at " + script);
+    assumeTrue(Files.isExecutable(PYTHON), PYTHON + " is not installed");
+    Process process =
+        new ProcessBuilder(PYTHON.toString(), "-c", PRINT_PARAMETER_SCALES, script.toString())
+            .redirectErrorStream(true)
+            .start();
+    String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertTrue(process.waitFor(120, TimeUnit.SECONDS), "python3 timed out");
+    assumeTrue(!output.contains("No module named 'torch'"), "PyTorch is not installed");
+    assertEquals(0, process.exitValue(), output);
+
+    List<String> lines = output.lines().toList();
+    assertEquals(ModelPresets.names(), lines.stream().map(line -> line.split(" ")[0]).toList());
+    for (String line : lines) {
+      String[] fields = line.split(" ");
+      String model = fields[0];
+      List<Tensor> parameters = new KeypointWorkload(model, 1, "cpu", 42).model().parameters();
+      assertEquals(fields.length - 1, parameters.size(), model + ": parameter count");
+      for (int i = 0; i < parameters.size(); i++) {
+        double pytorch = Double.parseDouble(fields[i + 1]);
+        double kiln = maxAbs(parameters.get(i));
+        String where = model + " parameter " + i + ": kiln " + kiln + ", PyTorch " + pytorch;
+        assertEquals(pytorch == 0, kiln == 0, where);
+        assertEquals(pytorch, kiln, 0.15 * pytorch, where);
+      }
+    }
+  }
+
+  private static double maxAbs(Tensor tensor) {
+    double max = 0;
+    for (int i = 0; i < tensor.numel(); i++) {
+      max = Math.max(max, Math.abs(tensor.storage().get(i)));
+    }
+    return max;
   }
 
   @Test
