@@ -147,6 +147,18 @@ if ! "$python" -c 'import torch' 2>/dev/null; then
   echo "compare.sh: PyTorch is not installed for $python, so only kiln's side runs."
   echo "  Install it with: apt-get install python3-torch python3-torchvision libopenblas0-pthread"
 fi
+have_numpy=1
+if ! "$python" -c 'import numpy' 2>/dev/null; then
+  have_numpy=0
+  echo "compare.sh: NumPy is not installed for $python; install python3-numpy for the OpenBLAS side"
+fi
+# Debian's NumPy and PyTorch call libblas.so.3, which is the single-threaded reference BLAS until
+# OpenBLAS is installed. pytorch_bench.py check then prints the reason and exits with status 4,
+# before any timing, because PyTorch's linear layers and NumPy's product would run several times
+# slower than on OpenBLAS.
+if [ "$have_torch" = 1 ] || [ "$have_numpy" = 1 ]; then
+  "$python" "$here/pytorch_bench.py" check --threads "$threads"
+fi
 python_side() {
   "$python" "$here/pytorch_bench.py" "$@" --threads "$threads"
 }
@@ -232,11 +244,6 @@ echo "== matrix product 1024^3"
 # table reads one gemm record per side, so each side's rates of both rounds are joined into one
 # record, in round order. The rounds' own output stays in gemm-SIDE-ROUND.tsv.
 gemm_args=(--size 1024 --warmup 3 --repeats 4 --steps 10)
-have_numpy=1
-if ! "$python" -c 'import numpy' 2>/dev/null; then
-  have_numpy=0
-  echo "compare.sh: NumPy is not installed for $python; install python3-numpy for the OpenBLAS side"
-fi
 # gemm_round SIDE ROUND: times the product on SIDE (kiln or openblas) into gemm-SIDE-ROUND.tsv.
 gemm_round() {
   local side="$1" round="$2"

@@ -7,7 +7,9 @@ warm-up and the timed repeats match KeypointWorkload.java and Compare.java, and 
 the same tab-separated records (see Compare.java). Written for Debian 12's python3-torch 1.13 and
 python3-numpy 1.24 with OpenBLAS; it uses no API newer than those.
 
-Usage: pytorch_bench.py {describe,run,gemm,rss} [options]; run with -h for the options.
+Usage: pytorch_bench.py {check,describe,run,gemm,rss} [options]; run with -h for the options.
+On the CPU, every command but describe exits with status 4 where NumPy's or PyTorch's BLAS is not
+OpenBLAS (or MKL built into PyTorch), because the comparison would then time other code.
 With --device cuda (the first GPU) or cuda:N, run and rss put the model and the batch on that GPU
 and end each timed repeat with torch.cuda.synchronize(); benchmarks/gpu-check/gpu-check.sh uses
 this for its PyTorch column.
@@ -194,11 +196,26 @@ def peak_resident_kib():
     raise RuntimeError("/proc/self/status has no VmHWM line")
 
 
-def openblas_info():
-    """Return (library path, core name, config) of the OpenBLAS mapped into this process."""
+def blas_libraries():
+    """Return the real paths of the BLAS libraries mapped into this process, sorted.
+
+    A library counts where its file name contains "blas": libblas.so.3 and libcblas.so.3, which
+    Debian's alternatives point at the reference BLAS or at OpenBLAS, and libopenblas itself.
+    """
     with open("/proc/self/maps") as maps:
-        paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
-    for path in sorted(paths):
+        paths = {line.split()[-1] for line in maps if "/" in line}
+    return sorted({os.path.realpath(path) for path in paths
+                   if "blas" in os.path.basename(path).lower()})
+
+
+def openblas_info():
+    """Return (library path, core name, config) of the OpenBLAS mapped into this process.
+
+    The path is None where no mapped BLAS library is OpenBLAS. It is then the first BLAS library
+    found, or "none loaded", and the core name and config are "-".
+    """
+    libraries = blas_libraries()
+    for path in libraries:
         try:
             library = ctypes.CDLL(path)
             library.openblas_get_corename.restype = ctypes.c_char_p
@@ -210,7 +227,28 @@ def openblas_info():
             )
         except (OSError, AttributeError):
             continue
-    return ("none loaded", "-", "-")
+    return (None, libraries[0] if libraries else "none loaded", "-")
+
+
+def require_openblas(user):
+    """Exit with status 4 unless the BLAS that user (NumPy or PyTorch) calls is OpenBLAS.
+
+    Debian's NumPy and PyTorch call libblas.so.3, which is the reference BLAS until an OpenBLAS
+    package is installed. The reference BLAS runs on one thread without vector kernels, so
+    PyTorch's linear layers and NumPy's matrix product would time that code instead of OpenBLAS.
+    """
+    path, found, _ = openblas_info()
+    if path is None:
+        print(f"pytorch_bench.py: {user} calls the BLAS library {found}, which is not OpenBLAS, "
+              f"so its timings would not show {user} at its usual speed. Install OpenBLAS with: "
+              f"apt-get install libopenblas0-pthread, and rerun", file=sys.stderr)
+        sys.exit(4)
+
+
+def torch_blas(torch):
+    """Return the BLAS that PyTorch's CPU matrix products call, from its build settings."""
+    match = re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
+    return match.group(1) if match else "unknown"
 
 
 def import_torch():
@@ -236,9 +274,14 @@ def print_info(torch, threads, device):
         record("info", SIDE, "cudnn_benchmark", torch.backends.cudnn.benchmark)
         for variable in TF32_VARIABLES:
             record("info", SIDE, variable, os.environ.get(variable, "unset"))
+    else:
+        record("info", SIDE, "blas_info", torch_blas(torch))
     record("info", SIDE, "mkldnn", torch.backends.mkldnn.is_available())
     path, core, _ = openblas_info()
-    record("info", SIDE, "openblas", f"{path} kernel {core}")
+    if path is None:
+        record("info", SIDE, "openblas", f"none; BLAS library {core}")
+    else:
+        record("info", SIDE, "openblas", f"{path} kernel {core}")
 
 
 class Workload:
@@ -374,6 +417,36 @@ def device_name(text):
     raise argparse.ArgumentTypeError(f"invalid device '{text}': use cpu, cuda or cuda:N")
 
 
+def require_cpu_blas(torch, device):
+    """Exit with status 4 where PyTorch's CPU matrix products would not call OpenBLAS or MKL.
+
+    PyTorch built with MKL (BLAS_INFO=mkl) contains its BLAS.
+    Other builds call a BLAS library, which must then be OpenBLAS. On a GPU the products run in
+    cuBLAS, so nothing is checked there.
+    """
+    if device.type == "cpu" and torch_blas(torch) != "mkl":
+        require_openblas(f"PyTorch (BLAS_INFO={torch_blas(torch)})")
+
+
+def check():
+    """Exit with status 4 where NumPy's or PyTorch's BLAS is not OpenBLAS, as gemm and run do.
+
+    compare.sh runs this before any timing, so that a machine without OpenBLAS stops the
+    comparison before it has spent minutes on kiln's side.
+    """
+    try:
+        import numpy  # noqa: F401 (the import maps NumPy's BLAS library into this process)
+    except ImportError:
+        pass  # compare.sh skips the matrix product where NumPy is missing
+    else:
+        require_openblas("NumPy")
+    try:
+        import torch
+    except ImportError:
+        return
+    require_cpu_blas(torch, torch.device("cpu"))
+
+
 def describe(torch, args):
     for name in args.models:
         model = build_model(torch.nn, name)
@@ -391,6 +464,7 @@ def describe(torch, args):
 
 def run(torch, args):
     device, synchronize = open_device(torch, args.device)
+    require_cpu_blas(torch, device)
     print_info(torch, args.threads, device)
     for name in args.models:
         for batch in args.batches:
@@ -403,6 +477,7 @@ def run(torch, args):
 
 def rss(torch, args):
     device, synchronize = open_device(torch, args.device)
+    require_cpu_blas(torch, device)
     print_info(torch, args.threads, device)
     name, batch = args.models[0], args.batches[0]
     workload = Workload(torch, name, batch, device)
@@ -419,6 +494,7 @@ def gemm(args):
     a = generator.standard_normal((n, n), dtype=numpy.float32)
     b = generator.standard_normal((n, n), dtype=numpy.float32)
     c = numpy.empty((n, n), dtype=numpy.float32)
+    require_openblas("NumPy")
     record("info", "openblas", "numpy", numpy.__version__)
     path, core, config = openblas_info()
     record("info", "openblas", "library", path)
@@ -441,7 +517,7 @@ def main():
     except (AttributeError, OSError, RuntimeError, ValueError):
         pass  # stderr is closed or is not a file, so there is nowhere to write the stacks
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["describe", "run", "gemm", "rss"])
+    parser.add_argument("command", choices=["check", "describe", "run", "gemm", "rss"])
     parser.add_argument("--models", type=comma_list, default=MODELS, help="presets, comma-separated")
     parser.add_argument("--batches", type=lambda text: [int(x) for x in comma_list(text)],
                         default=[10, 32], help="batch sizes, comma-separated")
@@ -483,6 +559,9 @@ def main():
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     if args.command == "gemm":
         gemm(args)
+        return
+    if args.command == "check":
+        check()
         return
     torch = import_torch()
     torch.set_num_threads(args.threads)

@@ -143,6 +143,30 @@ class CompareScriptTest {
   }
 
   @Test
+  void blasCheckStopsBeforeTimings() throws Exception {
+    useFakeTimings();
+    Path python =
+        stub(
+            "python",
+            """
+            [ "$1" = -c ] && exit 0
+            if [ "$2" = check ]; then
+              echo 'pytorch_bench.py: NumPy calls the BLAS library libblas.so.3' >&2
+              exit 4
+            fi
+            echo "pytorch $2" >>"$CALLS"
+            """);
+    Path calls = root.resolve("calls.txt");
+
+    Run run = run(Map.of("PYTHON", python.toString(), "CALLS", calls.toString()), "default");
+
+    assertEquals(4, run.status(), run.output());
+    assertTrue(run.output().contains("NumPy calls the BLAS library libblas.so.3"), run.output());
+    assertFalse(Files.exists(calls), run.output());
+    assertEquals(List.of(), compareFolders(), run.output());
+  }
+
+  @Test
   void existingFolderIsKept() throws Exception {
     Path python = stub("python", "[ \"$1\" = -c ] && exit 0\nexit 5\n");
     Path date = stub("date", "echo 20990101-000000\n");

@@ -151,6 +151,48 @@ class PytorchBenchTest {
   }
 
   /**
+   * A BLAS library without OpenBLAS's functions stops the timing commands with status 4 and the
+   * install command. libc plays the reference BLAS, because it loads everywhere and has no
+   * openblas_get_corename. PyTorch built with MKL contains its BLAS and passes, and so does any
+   * PyTorch on a GPU, where the products run in cuBLAS.
+   */
+  @Test
+  void blasOtherThanOpenBlasStops() throws Exception {
+    String program =
+        LOAD_BENCH
+            + """
+        bench.blas_libraries = lambda: ["libc.so.6"]
+        def outcome(check):
+            try:
+                check()
+                print("passed")
+            except SystemExit as stop:
+                print("exit", stop.code)
+        def build(blas):
+            return Namespace(__config__=Namespace(show=lambda: f" - BLAS_INFO={blas}, LAPACK_INFO=x"))
+        cpu, gpu = Namespace(type="cpu"), Namespace(type="cuda")
+        outcome(lambda: bench.require_openblas("NumPy"))
+        outcome(lambda: bench.require_cpu_blas(build("generic"), cpu))
+        outcome(lambda: bench.require_cpu_blas(build("mkl"), cpu))
+        outcome(lambda: bench.require_cpu_blas(build("generic"), gpu))
+        bench.blas_libraries = lambda: []
+        outcome(lambda: bench.require_openblas("NumPy"))
+        """;
+    String output = runWithScript(program, new ProcessBuilder());
+
+    List<String> outcomes = output.lines().filter(line -> !line.contains(": ")).toList();
+    assertEquals(List.of("exit 4", "exit 4", "passed", "passed", "exit 4"), outcomes, output);
+    List<String> messages = output.lines().filter(line -> line.contains(": ")).toList();
+    assertEquals(3, messages.size(), output);
+    assertTrue(
+        messages.get(0).startsWith("pytorch_bench.py: NumPy calls the BLAS library libc.so.6,"),
+        output);
+    assertTrue(messages.get(1).contains("PyTorch (BLAS_INFO=generic) calls"), output);
+    assertTrue(messages.get(2).contains("calls the BLAS library none loaded,"), output);
+    assertTrue(messages.get(0).endsWith("apt-get install libopenblas0-pthread, and rerun"), output);
+  }
+
+  /**
    * Runs the Python {@code program} with pytorch_bench.py's path as its argument, in the
    * environment of {@code builder}, and returns its output after checking that it exited with 0.
    * Skips the test where /usr/bin/python3 is missing.
