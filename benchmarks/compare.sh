@@ -9,9 +9,10 @@
 #
 # Usage: benchmarks/compare.sh [--threads N] [--warmup N] [--warmup-seconds S] [--repeats N]
 #                              [--steps N] [--repeat-seconds S] [--models a,b] [--batches 10,32]
-# Defaults: all cores, all presets, batch 10 and 32. Each model warms up for at least 2 units and
-# 5 seconds, then runs 5 timed repeats of at least 1 unit and 0.5 seconds each. The matrix product
-# times 8 repeats of 10 products per side, 4 in each round. The lists name each model or batch once, with no empty items.
+# Defaults: all cores, all presets, batch 10 and 32. With fewer threads than CPUs, both sides run
+# on the first N CPUs. Each model warms up for at least 2 units and 5 seconds, then runs 5 timed
+# repeats of at least 1 unit and 0.5 seconds each. The matrix product times 8 repeats of 10
+# products per side, 4 in each round. The lists name each model or batch once, with no empty items.
 # Environment: PYTHON is the interpreter of the PyTorch and NumPy side (default /usr/bin/python3).
 # KILN_FMA_LANES sets the float32 FMA lanes per cycle behind the computed peak (default: from the
 # CPU flags).
@@ -74,7 +75,32 @@ if ! grep -q '^memory_options=(.*)$' "$here/../kiln"; then
 fi
 read -r -a memory_options <<< "$(sed -n 's/^memory_options=(\(.*\))$/\1/p' "$here/../kiln")"
 kiln_classpath="$classes:$(cat "$here/target/classpath.txt")"
-kiln=("$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector "${memory_options[@]}"
+
+# first_cpus COUNT: prints the first COUNT CPUs that this process may run on, comma-separated. It
+# reads them from the Cpus_allowed_list line of /proc/self/status, which looks like 0-3,8.
+first_cpus() {
+  local count="$1" range low high cpu chosen=()
+  local ranges
+  ranges="$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status)"
+  for range in ${ranges//,/ }; do
+    low="${range%-*}"
+    high="${range#*-}"
+    for ((cpu = low; cpu <= high && ${#chosen[@]} < count; cpu++)); do
+      chosen+=("$cpu")
+    done
+  done
+  local IFS=,
+  echo "${chosen[*]}"
+}
+
+# Both sides run on the same N CPUs. kiln.threads and torch.set_num_threads set only the compute
+# threads, but a JVM also runs its JIT compiler and garbage collector on threads of their own. With
+# N below the CPU count those would run on the spare CPUs, which PyTorch's side does not use.
+pin=()
+if [ "$threads" -lt "$(nproc)" ]; then
+  pin=(taskset -c "$(first_cpus "$threads")")
+fi
+kiln=("${pin[@]}" "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector "${memory_options[@]}"
   "-Dkiln.threads=$threads" -cp "$kiln_classpath" dev.kiln.benchmarks.Compare)
 
 # Compare checks the options that it shares with pytorch_bench.py before anything is written, so a
@@ -136,7 +162,11 @@ peak="$(awk -v c="$cores" -v m="$mhz" -v l="$lanes" 'BEGIN { printf "%.1f", c * 
 {
   echo "cpu: $model_name ($vendor), $cores cores, $(nproc) CPUs usable, nominal ${mhz} MHz, $isa"
   echo "float32 peak (computed, not measured): $cores cores x $(awk -v m="$mhz" 'BEGIN{printf "%.3f", m/1000}') GHz x $lanes FMA lanes/cycle x 2 FLOP = $peak GFLOP/s"
-  echo "threads on each side: $threads"
+  if [ ${#pin[@]} -gt 0 ]; then
+    echo "threads on each side: $threads, on CPUs ${pin[2]} of the $(nproc) usable"
+  else
+    echo "threads on each side: $threads"
+  fi
   echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "java: $("$JAVA_HOME/bin/java" -version 2>&1 | head -1)"
 } | tee "$machine"
@@ -160,7 +190,7 @@ if [ "$have_torch" = 1 ] || [ "$have_numpy" = 1 ]; then
   "$python" "$here/pytorch_bench.py" check --threads "$threads"
 fi
 python_side() {
-  "$python" "$here/pytorch_bench.py" "$@" --threads "$threads"
+  "${pin[@]}" "$python" "$here/pytorch_bench.py" "$@" --threads "$threads"
 }
 
 # Both sides describe only the models that --models names, so the table checks only those.
@@ -254,7 +284,7 @@ gemm_round() {
     # OpenBLAS picks its kernel from the CPU unless these are set. Some machines set them for old
     # OpenBLAS builds, so this one command runs without them, and its records name the kernel.
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
-      "$python" "$here/pytorch_bench.py" gemm "${gemm_args[@]}" \
+      "${pin[@]}" "$python" "$here/pytorch_bench.py" gemm "${gemm_args[@]}" \
       --threads "$threads" | tee "$out/gemm-openblas-$round.tsv"
   fi
 }

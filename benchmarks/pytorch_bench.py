@@ -265,6 +265,7 @@ def print_info(torch, threads, device):
     record("info", SIDE, "python", platform.python_version())
     record("info", SIDE, "torch", torch.__version__)
     record("info", SIDE, "threads", threads)
+    record("info", SIDE, "cpus", len(os.sched_getaffinity(0)))
     if device.type == "cuda":
         record("info", SIDE, "cuda", torch.version.cuda)
         record("info", SIDE, "gpu", torch.cuda.get_device_name(device))
@@ -501,6 +502,7 @@ def gemm(args):
     record("info", "openblas", "kernel", core)
     record("info", "openblas", "config", config)
     record("info", "openblas", "threads", os.environ.get("OPENBLAS_NUM_THREADS", "default"))
+    record("info", "openblas", "cpus", len(os.sched_getaffinity(0)))
     rates = time_rates(lambda: numpy.matmul(a, b, out=c), 2.0 * n * n * n / 1e9, args)
     record("gemm", "openblas", n, join_rates(rates))
 

@@ -112,6 +112,8 @@ public final class Compare {
   private static void printInfo() {
     info("java", System.getProperty("java.vm.name") + " " + Runtime.version());
     info("threads", Integer.toString(CpuParallel.threads()));
+    // The CPUs that this process may run on, which compare.sh limits to the thread count.
+    info("cpus", Integer.toString(Runtime.getRuntime().availableProcessors()));
     info("max_heap_mib", Long.toString(Runtime.getRuntime().maxMemory() >> 20));
     // The garbage collector and heap options change the peak RSS, so the records name them.
     info("jvm_options", String.join(" ", ManagementFactory.getRuntimeMXBean().getInputArguments()));

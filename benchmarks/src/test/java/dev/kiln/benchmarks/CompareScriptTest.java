@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import static org.junit.jupiter.params.provider.Arguments.arguments;
 
 import dev.kiln.keypoints.model.ModelPresets;
@@ -71,6 +72,7 @@ class CompareScriptTest {
           done ;;
         run)
           [ -n "${CALLS:-}" ] && echo "pytorch $mode" >>"$CALLS"
+          printf 'info\\tpytorch\\tcpus\\t%s\\n' "$(nproc)"
           printf 'throughput\\tpytorch\\tnaimishnet\\t2\\ttrain\\t1.0\\n' ;;
         rss) printf 'rss\\tpytorch\\tlenet-20m\\t10\\ttrain\\t1024\\n' ;;
         gemm)
@@ -440,6 +442,31 @@ class CompareScriptTest {
     }
   }
 
+  /**
+   * With fewer threads than CPUs, both sides run on as many CPUs as threads, so that the JVM's
+   * compiler and collector threads do not get spare CPUs that PyTorch's side leaves idle.
+   */
+  @Test
+  void fewerThreadsPinBothSides() throws Exception {
+    assumeTrue(Runtime.getRuntime().availableProcessors() >= 2, "needs 2 or more CPUs");
+    useFakeTimings();
+    Path python = stub("python", PYTHON_SIDE);
+
+    Run run = run(Map.of("PYTHON", python.toString()), "naimishnet");
+
+    assertEquals(0, run.status(), run.output());
+    Path records = target.resolve(compareFolders().get(0));
+    assertEquals(
+        List.of("info\tkiln\tcpus\t1", "info\tkiln\tcpus\t1"),
+        recordsOfKind(records.resolve("kiln.tsv"), "info"));
+    assertEquals(
+        List.of("info\tpytorch\tcpus\t1", "info\tpytorch\tcpus\t1"),
+        recordsOfKind(records.resolve("pytorch.tsv"), "info").stream()
+            .filter(line -> line.contains("cpus"))
+            .toList());
+    assertTrue(run.output().contains("threads on each side: 1, on CPUs "), run.output());
+  }
+
   @Test
   void gemmRoundsJoinIntoOneRecord() throws Exception {
     useFakeTimings();
@@ -467,7 +494,7 @@ class CompareScriptTest {
         recordsOfKind(records.resolve("pytorch.tsv"), "gemm"));
     assertEquals(
         List.of("info\topenblas\tnumpy\t0.0-stand-in"),
-        recordsOfKind(records.resolve("pytorch.tsv"), "info"));
+        recordsOfKind(records.resolve("pytorch.tsv"), "info\topenblas"));
     String row =
         run.output()
             .lines()
@@ -531,6 +558,7 @@ class CompareScriptTest {
         case "$command" in
           run)
             [ -n "${CALLS:-}" ] && echo "kiln $mode" >>"$CALLS"
+            printf 'info\\tkiln\\tcpus\\t%%s\\n' "$(nproc)"
             printf 'throughput\\tkiln\\tnaimishnet\\t2\\ttrain\\t1.0\\n' ;;
           rss) printf 'rss\\tkiln\\tlenet-20m\\t10\\ttrain\\t1024\\n' ;;
           gemm)
