@@ -16,8 +16,9 @@
 # Environment: PYTHON is the interpreter of the PyTorch and NumPy side (default /usr/bin/python3).
 # KILN_FMA_LANES sets the float32 FMA lanes per cycle behind the computed peak (default: from the
 # CPU flags).
-# Exit status: 0 on success, 2 for invalid options, and 1 when a run fails or the two sides' models
-# differ. The table gives the rows of such a model no ratio and no verdict.
+# Exit status: 0 on success, 2 for invalid options, 4 where NumPy or PyTorch calls a BLAS other than
+# OpenBLAS, and 1 when a run fails or the two sides' models differ. The table gives the rows of such
+# a model no ratio and no verdict.
 # Build first, from the repository root: mvn -B install -DskipTests -pl benchmarks -am
 # Records and the table are kept in benchmarks/target/compare-DATE/.
 set -euo pipefail
