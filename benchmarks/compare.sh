@@ -176,7 +176,7 @@ have_torch=1
 if ! "$python" -c 'import torch' 2>/dev/null; then
   have_torch=0
   echo "compare.sh: PyTorch is not installed for $python, so only kiln's side runs."
-  echo "  Install it with: apt-get install python3-torch python3-torchvision libopenblas0-pthread"
+  echo "  Install it with: apt-get install python3-torch python3-torchvision libopenblas0-openmp"
 fi
 have_numpy=1
 if ! "$python" -c 'import numpy' 2>/dev/null; then

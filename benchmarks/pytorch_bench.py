@@ -30,7 +30,7 @@ import sys
 import time
 
 SIDE = "pytorch"
-INSTALL_HINT = "apt-get install python3-torch python3-torchvision libopenblas0-pthread"
+INSTALL_HINT = "apt-get install python3-torch python3-torchvision libopenblas0-openmp"
 MODELS = ["default", "naimishnet", "lenet-20m", "lenet-48m"]
 # Input shape of one image, [channels, height, width], per preset.
 INPUT_SHAPES = {
@@ -230,6 +230,12 @@ def openblas_info():
     return (None, libraries[0] if libraries else "none loaded", "-")
 
 
+def openblas_threading(path):
+    """Return how the OpenBLAS at path runs its threads: sequential, pthreads or OpenMP."""
+    library = ctypes.CDLL(path)
+    return {0: "sequential", 1: "pthreads", 2: "OpenMP"}.get(library.openblas_get_parallel(), "unknown")
+
+
 def require_openblas(user):
     """Exit with status 4 unless the BLAS that user (NumPy or PyTorch) calls is OpenBLAS.
 
@@ -241,7 +247,7 @@ def require_openblas(user):
     if path is None:
         print(f"pytorch_bench.py: {user} calls the BLAS library {found}, which is not OpenBLAS, "
               f"so its timings would not show {user} at its usual speed. Install OpenBLAS with: "
-              f"apt-get install libopenblas0-pthread, and rerun", file=sys.stderr)
+              f"apt-get install libopenblas0-openmp, and rerun", file=sys.stderr)
         sys.exit(4)
 
 
@@ -282,7 +288,7 @@ def print_info(torch, threads, device):
     if path is None:
         record("info", SIDE, "openblas", f"none; BLAS library {core}")
     else:
-        record("info", SIDE, "openblas", f"{path} kernel {core}")
+        record("info", SIDE, "openblas", f"{path} kernel {core} threads {openblas_threading(path)}")
 
 
 class Workload:
@@ -421,12 +427,19 @@ def device_name(text):
 def require_cpu_blas(torch, device):
     """Exit with status 4 where PyTorch's CPU matrix products would not call OpenBLAS or MKL.
 
-    PyTorch built with MKL (BLAS_INFO=mkl) contains its BLAS.
-    Other builds call a BLAS library, which must then be OpenBLAS. On a GPU the products run in
-    cuBLAS, so nothing is checked there.
+    PyTorch built with MKL (BLAS_INFO=mkl) contains its BLAS. Other builds call a BLAS library,
+    which must then be OpenBLAS, and this warns where that OpenBLAS runs pthreads beside PyTorch's
+    OpenMP threads. On a GPU the products run in cuBLAS, so nothing is checked there.
     """
-    if device.type == "cpu" and torch_blas(torch) != "mkl":
-        require_openblas(f"PyTorch (BLAS_INFO={torch_blas(torch)})")
+    if device.type != "cpu" or torch_blas(torch) == "mkl":
+        return
+    require_openblas(f"PyTorch (BLAS_INFO={torch_blas(torch)})")
+    path, _, _ = openblas_info()
+    if "OpenMP" in torch.__config__.parallel_info() and openblas_threading(path) == "pthreads":
+        print("pytorch_bench.py: warning: PyTorch runs its threads on OpenMP but OpenBLAS runs "
+              "its own pthreads, so the two thread pools compete for the CPUs and slow PyTorch's "
+              "side down. Install the OpenMP build with: apt-get install libopenblas0-openmp",
+              file=sys.stderr)
 
 
 def check():
@@ -500,6 +513,7 @@ def gemm(args):
     path, core, config = openblas_info()
     record("info", "openblas", "library", path)
     record("info", "openblas", "kernel", core)
+    record("info", "openblas", "threading", openblas_threading(path))
     record("info", "openblas", "config", config)
     record("info", "openblas", "threads", os.environ.get("OPENBLAS_NUM_THREADS", "default"))
     record("info", "openblas", "cpus", len(os.sched_getaffinity(0)))

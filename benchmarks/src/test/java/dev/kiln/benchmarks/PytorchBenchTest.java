@@ -189,7 +189,37 @@ class PytorchBenchTest {
         output);
     assertTrue(messages.get(1).contains("PyTorch (BLAS_INFO=generic) calls"), output);
     assertTrue(messages.get(2).contains("calls the BLAS library none loaded,"), output);
-    assertTrue(messages.get(0).endsWith("apt-get install libopenblas0-pthread, and rerun"), output);
+    assertTrue(messages.get(0).endsWith("apt-get install libopenblas0-openmp, and rerun"), output);
+  }
+
+  /**
+   * An OpenBLAS that runs its own pthreads beside PyTorch's OpenMP threads passes the check with a
+   * warning, because the two thread pools compete for the CPUs. OpenBLAS's OpenMP build passes
+   * without one. Stand-ins replace the OpenBLAS functions, which this machine may lack.
+   */
+  @Test
+  void pthreadOpenBlasBesideOpenMpWarns() throws Exception {
+    String program =
+        LOAD_BENCH
+            + """
+        bench.openblas_info = lambda: ("libopenblas.so.0", "Zen", "OpenBLAS 0.3.21")
+        torch = Namespace(__config__=Namespace(
+            show=lambda: " - BLAS_INFO=generic, LAPACK_INFO=generic",
+            parallel_info=lambda: "ATen parallel backend: OpenMP"))
+        for threading in ("pthreads", "OpenMP"):
+            bench.openblas_threading = lambda path: threading
+            print("OpenBLAS on", threading, flush=True)
+            bench.require_cpu_blas(torch, Namespace(type="cpu"))
+            sys.stderr.flush()
+        """;
+    String output = runWithScript(program, new ProcessBuilder());
+
+    List<String> lines = output.lines().toList();
+    assertEquals(3, lines.size(), output);
+    assertEquals("OpenBLAS on pthreads", lines.get(0));
+    assertTrue(lines.get(1).startsWith("pytorch_bench.py: warning: PyTorch runs"), output);
+    assertTrue(lines.get(1).endsWith("apt-get install libopenblas0-openmp"), output);
+    assertEquals("OpenBLAS on OpenMP", lines.get(2));
   }
 
   /**
