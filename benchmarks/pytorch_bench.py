@@ -438,8 +438,9 @@ def require_cpu_blas(torch, device):
     if "OpenMP" in torch.__config__.parallel_info() and openblas_threading(path) == "pthreads":
         print("pytorch_bench.py: warning: PyTorch runs its threads on OpenMP but OpenBLAS runs "
               "its own pthreads, so the two thread pools compete for the CPUs and slow PyTorch's "
-              "side down. Install the OpenMP build with: apt-get install libopenblas0-openmp",
-              file=sys.stderr)
+              "side down. Install the OpenMP build and remove the pthreads one, which Debian "
+              "prefers where both are installed: apt-get install libopenblas0-openmp && "
+              "apt-get remove libopenblas0-pthread", file=sys.stderr)
 
 
 def check():
