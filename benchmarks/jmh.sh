@@ -4,7 +4,9 @@
 # -p NAME=VALUE narrows a parameter, for example
 #   benchmarks/jmh.sh TrainingBenchmark -p model=default -p batch=32
 #   benchmarks/jmh.sh LayerForwardBenchmark -p layer=default/4-conv
-#   benchmarks/jmh.sh GemmBenchmark -p shape=1024x1024x1024 -p path=VECTOR
+#   benchmarks/jmh.sh cpu.GemmBenchmark -p shape=1024x1024x1024 -p path=VECTOR
+# The expression matches anywhere in the full name, so GemmBenchmark alone also selects
+# DeviceGemmBenchmark, which needs a GPU.
 # With no arguments it runs everything, which takes about an hour on 2 cores.
 # Build first: mvn -B install -DskipTests -pl benchmarks -am
 set -euo pipefail
