@@ -16,9 +16,9 @@
 # Environment: PYTHON is the interpreter of the PyTorch and NumPy side (default /usr/bin/python3).
 # KILN_FMA_LANES sets the float32 FMA lanes per cycle behind the computed peak (default: from the
 # CPU flags).
-# Exit status: 0 on success, 2 for invalid options, 4 where NumPy or PyTorch calls a BLAS other than
-# OpenBLAS, and 1 when a run fails or the two sides' models differ. The table gives the rows of such
-# a model no ratio and no verdict.
+# Exit status: 0 on success, 2 for invalid options or a PYTHON that is not found, 4 where NumPy or
+# PyTorch calls a BLAS other than OpenBLAS, and 1 when a run fails or the two sides' models differ.
+# The table gives the rows of such a model no ratio and no verdict.
 # Build first, from the repository root: mvn -B install -DskipTests -pl benchmarks -am
 # Records and the table are kept in benchmarks/target/compare-DATE/.
 set -euo pipefail
@@ -115,6 +115,13 @@ if [ "$check_status" = 2 ] && [ -n "$rejection" ]; then
   reject "$rejection"
 elif [ "$check_status" != 0 ]; then
   exit "$check_status"
+fi
+# A PYTHON that names no interpreter is most likely a typo, so it stops the run here. Going on would
+# time kiln's side alone and exit with status 0, as on a machine without PyTorch.
+if [ -n "${PYTHON:-}" ] && ! command -v -- "$PYTHON" >/dev/null; then
+  echo "compare.sh: PYTHON=$PYTHON was not found as an executable file or a command on PATH; set PYTHON" \
+    "to a Python interpreter that has PyTorch and NumPy, or unset it to use /usr/bin/python3" >&2
+  exit 2
 fi
 
 out="$here/target/compare-$(date +%Y%m%d-%H%M%S)"

@@ -133,6 +133,18 @@ class CompareScriptTest {
   }
 
   @Test
+  void missingPythonStopsBeforeRun() throws Exception {
+    Path python = root.resolve("no-python");
+
+    Run run = run(Map.of("PYTHON", python.toString()), "default");
+
+    assertEquals(2, run.status(), run.output());
+    assertTrue(run.output().contains("PYTHON=" + python + " was not found"), run.output());
+    assertFalse(run.output().contains("only kiln's side runs"), run.output());
+    assertEquals(List.of(), compareFolders(), run.output());
+  }
+
+  @Test
   void failureBeforeTimingsRemovesFolder() throws Exception {
     Path python = stub("python", "[ \"$1\" = -c ] && exit 0\necho 'stand-in fails' >&2\nexit 5\n");
 
