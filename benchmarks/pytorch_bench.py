@@ -208,6 +208,29 @@ def blas_libraries():
                    if "blas" in os.path.basename(path).lower()})
 
 
+# The (prefix, suffix) pairs around OpenBLAS's function names. Debian's build has none. The
+# scipy-openblas in NumPy 2.4.6's wheel has both (scipy_openblas_get_corename64_). The other two
+# cover builds with only one of them, such as NumPy 1.x wheels' 64-bit-integer OpenBLAS.
+# NOTE: only Debian's form and NumPy 2.4.6's form were checked against a real library.
+OPENBLAS_SYMBOL_FORMS = [("", ""), ("", "64_"), ("scipy_", "64_"), ("scipy_", "")]
+
+
+def openblas_function(library, name, restype=ctypes.c_int):
+    """Look up OpenBLAS's function name (such as openblas_get_corename) in library.
+
+    Tries each form of OPENBLAS_SYMBOL_FORMS, sets the result type of the function it finds and
+    returns it. Raises AttributeError where the library has none of the forms.
+    """
+    for prefix, suffix in OPENBLAS_SYMBOL_FORMS:
+        try:
+            function = getattr(library, prefix + name + suffix)
+        except AttributeError:
+            continue
+        function.restype = restype
+        return function
+    raise AttributeError(f"{name} not found")
+
+
 def openblas_info():
     """Return (library path, core name, config) of the OpenBLAS mapped into this process.
 
@@ -218,13 +241,9 @@ def openblas_info():
     for path in libraries:
         try:
             library = ctypes.CDLL(path)
-            library.openblas_get_corename.restype = ctypes.c_char_p
-            library.openblas_get_config.restype = ctypes.c_char_p
-            return (
-                path,
-                library.openblas_get_corename().decode(),
-                library.openblas_get_config().decode(),
-            )
+            corename = openblas_function(library, "openblas_get_corename", ctypes.c_char_p)
+            config = openblas_function(library, "openblas_get_config", ctypes.c_char_p)
+            return (path, corename().decode(), config().decode())
         except (OSError, AttributeError):
             continue
     return (None, libraries[0] if libraries else "none loaded", "-")
@@ -232,8 +251,8 @@ def openblas_info():
 
 def openblas_threading(path):
     """Return how the OpenBLAS at path runs its threads: sequential, pthreads or OpenMP."""
-    library = ctypes.CDLL(path)
-    return {0: "sequential", 1: "pthreads", 2: "OpenMP"}.get(library.openblas_get_parallel(), "unknown")
+    parallel = openblas_function(ctypes.CDLL(path), "openblas_get_parallel")
+    return {0: "sequential", 1: "pthreads", 2: "OpenMP"}.get(parallel(), "unknown")
 
 
 def require_openblas(user):

@@ -193,6 +193,42 @@ class PytorchBenchTest {
   }
 
   /**
+   * The OpenBLAS in NumPy 2.x wheels (scipy-openblas) names its functions
+   * scipy_openblas_get_corename64_ and so on, and it passes the check like Debian's OpenBLAS. A
+   * stand-in replaces the library, which this machine may lack.
+   */
+  @Test
+  void scipyOpenBlasPasses() throws Exception {
+    String program =
+        LOAD_BENCH
+            + """
+        def function(result):
+            return lambda: result
+        library = Namespace(
+            scipy_openblas_get_corename64_=function(b"Haswell"),
+            scipy_openblas_get_config64_=function(b"OpenBLAS 0.3.31 USE64BITINT"),
+            scipy_openblas_get_parallel64_=function(1))
+        bench.ctypes.CDLL = lambda path: library
+        path = "/venv/numpy.libs/libscipy_openblas64_-32a4b2a6.so"
+        bench.blas_libraries = lambda: [path]
+        print(bench.openblas_info())
+        print(bench.openblas_threading(path))
+        bench.require_openblas("NumPy")
+        print("passed")
+        """;
+    String output = runWithScript(program, new ProcessBuilder());
+
+    List<String> lines = output.lines().toList();
+    assertEquals(3, lines.size(), output);
+    assertEquals(
+        "('/venv/numpy.libs/libscipy_openblas64_-32a4b2a6.so', 'Haswell',"
+            + " 'OpenBLAS 0.3.31 USE64BITINT')",
+        lines.get(0));
+    assertEquals("pthreads", lines.get(1));
+    assertEquals("passed", lines.get(2));
+  }
+
+  /**
    * An OpenBLAS that runs its own pthreads beside PyTorch's OpenMP threads passes the check with a
    * warning, because the two thread pools compete for the CPUs. OpenBLAS's OpenMP build passes
    * without one. Stand-ins replace the OpenBLAS functions, which this machine may lack.
