@@ -9,8 +9,8 @@
 #
 # Usage: benchmarks/compare.sh [--threads N] [--warmup N] [--warmup-seconds S] [--repeats N]
 #                              [--steps N] [--repeat-seconds S] [--models a,b] [--batches 10,32]
-# Defaults: all cores, all presets, batch 10 and 32. With fewer threads than CPUs, both sides run
-# on the first N CPUs. Each model warms up for at least 2 units and 5 seconds, then runs 5 timed
+# Defaults: all cores, all presets, batch 10 and 32. N is at most the number of usable CPUs, and
+# with fewer threads than CPUs, both sides run on the first N CPUs. Each model warms up for at least 2 units and 5 seconds, then runs 5 timed
 # repeats of at least 1 unit and 0.5 seconds each. The matrix product times 8 repeats of 10
 # products per side, 4 in each round. The lists name each model or batch once, with no empty items.
 # Environment: PYTHON is the interpreter of the PyTorch and NumPy side (default /usr/bin/python3).
@@ -53,7 +53,14 @@ while [ $# -gt 0 ]; do
     if ! [[ "$value" =~ ^[0-9]*[1-9][0-9]*$ ]]; then
       reject "invalid value '$value' for --threads: expected a whole number, 1 or more"
     fi
-    threads="$value"
+    # More threads than CPUs would time the switching between them. The length check keeps numbers
+    # past 64 bits from bash's -gt, and dropping leading zeros keeps 08 from reading as octal below.
+    digits="$(sed 's/^0*//' <<<"$value")"
+    if [ ${#digits} -gt 9 ] || [ "$digits" -gt "$(nproc)" ]; then
+      cpus="$(nproc)"
+      reject "invalid value '$value' for --threads: expected a whole number from 1 to $cpus, the CPUs that this process may use"
+    fi
+    threads="$digits"
   else
     # Compare checks the options that both sides read, below, so that there is one set of rules
     # and messages for them.

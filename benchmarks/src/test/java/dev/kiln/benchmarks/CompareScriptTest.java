@@ -293,6 +293,35 @@ class CompareScriptTest {
     assertTrue(run.output().contains(SCRIPT_USAGE), run.output());
   }
 
+  /**
+   * More threads than usable CPUs are rejected before anything runs. A number past 64 bits once
+   * reached PyTorch, which aborted with status 134.
+   */
+  @ParameterizedTest
+  @MethodSource("threadsAboveCpuCount")
+  void threadsAboveCpuCountRejected(String threads) throws Exception {
+    int cpus = Runtime.getRuntime().availableProcessors();
+
+    Run run = runScript(Map.of(), "--threads", threads);
+
+    assertEquals(2, run.status(), run.output());
+    assertEquals(
+        List.of(
+            "compare.sh: invalid value '"
+                + threads
+                + "' for --threads: expected a whole number from 1 to "
+                + cpus
+                + ", the CPUs that this process may use"),
+        linesContaining(run.output(), "compare.sh: "));
+    assertTrue(run.output().contains(SCRIPT_USAGE), run.output());
+    assertEquals(List.of(), compareFolders(), run.output());
+  }
+
+  static Stream<String> threadsAboveCpuCount() {
+    int cpus = Runtime.getRuntime().availableProcessors();
+    return Stream.of(String.valueOf(cpus + 1), "0" + (cpus + 1), "99999999999999999999");
+  }
+
   @Test
   void modesRejectRepeatsAndEmpties() {
     IllegalArgumentException repeated =
