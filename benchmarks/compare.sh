@@ -19,7 +19,8 @@
 # Exit status: 0 on success, 2 for invalid options or a PYTHON that is not found, 4 where NumPy or
 # PyTorch calls a BLAS other than OpenBLAS, and 1 when a run fails or the two sides' models differ.
 # The table gives the rows of such a model no ratio and no verdict.
-# Build first, from the repository root: mvn -B install -DskipTests -pl benchmarks -am
+# Build first, from the repository root:
+#   JAVA_HOME=$(bin/java-home) mvn -B package -DskipTests -pl benchmarks -am
 # Records and the table are kept in benchmarks/target/compare-DATE/.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -73,7 +74,7 @@ python="${PYTHON:-/usr/bin/python3}"
 classes="$here/target/classes"
 if [ ! -f "$classes/dev/kiln/benchmarks/Compare.class" ] || [ ! -f "$here/target/classpath.txt" ]; then
   echo "compare.sh: kiln's benchmarks are not built; run from $(dirname "$here"):" >&2
-  echo "  mvn -B install -DskipTests -pl benchmarks -am" >&2
+  echo "  JAVA_HOME=\$(bin/java-home) mvn -B package -DskipTests -pl benchmarks -am" >&2
   exit 1
 fi
 # The kiln side runs with the heap settings of the kiln launcher, read from its memory_options line.

@@ -8,14 +8,14 @@
 # The expression matches anywhere in the full name, so GemmBenchmark alone also selects
 # DeviceGemmBenchmark, which needs a GPU.
 # With no arguments it runs everything, which takes about an hour on 2 cores.
-# Build first: mvn -B install -DskipTests -pl benchmarks -am
+# Build first: JAVA_HOME=$(bin/java-home) mvn -B package -DskipTests -pl benchmarks -am
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 JAVA_HOME="$("$here/../bin/java-home")"
 classes="$here/target/classes"
 if [ ! -f "$classes/META-INF/BenchmarkList" ] || [ ! -f "$here/target/classpath.txt" ]; then
   echo "jmh.sh: the benchmarks are not built; run from $(dirname "$here"):" >&2
-  echo "  mvn -B install -DskipTests -pl benchmarks -am" >&2
+  echo "  JAVA_HOME=\$(bin/java-home) mvn -B package -DskipTests -pl benchmarks -am" >&2
   exit 1
 fi
 if [ $# -eq 0 ]; then
