@@ -10,9 +10,10 @@
 # Usage: benchmarks/compare.sh [--threads N] [--warmup N] [--warmup-seconds S] [--repeats N]
 #                              [--steps N] [--repeat-seconds S] [--models a,b] [--batches 10,32]
 # Defaults: all cores, all presets, batch 10 and 32. N is at most the number of usable CPUs, and
-# with fewer threads than CPUs, both sides run on the first N CPUs. Each model warms up for at least 2 units and 5 seconds, then runs 5 timed
-# repeats of at least 1 unit and 0.5 seconds each. The matrix product times 8 repeats of 10
-# products per side, 4 in each round. The lists name each model or batch once, with no empty items.
+# with fewer threads than CPUs, both sides run on the first N CPUs. Each model warms up for at
+# least 2 units and 5 seconds, then runs 5 timed repeats of at least 1 unit and 0.5 seconds each.
+# The matrix product times 8 repeats of 10 products per side, 4 in each round. The lists name each
+# model or batch once, with no empty items.
 # Environment: PYTHON is the interpreter of the PyTorch and NumPy side (default /usr/bin/python3).
 # KILN_FMA_LANES sets the float32 FMA lanes per cycle behind the computed peak (default: from the
 # CPU flags).
