@@ -59,9 +59,7 @@ class ModelParityTest {
    */
   @Test
   void describeMatchesPythonScript() throws IOException, InterruptedException {
-    Path script = Path.of("pytorch_bench.py").toAbsolutePath();
-    assumeTrue(Files.isRegularFile(script), "pytorch_bench.py not found at " + script);
-    assumeTrue(Files.isExecutable(PYTHON), PYTHON + " is not installed");
+    Path script = requireScript();
     Process process =
         new ProcessBuilder(PYTHON.toString(), script.toString(), "describe", "--threads", "1")
             .redirectError(ProcessBuilder.Redirect.DISCARD)
@@ -107,9 +105,7 @@ class ModelParityTest {
    */
   @Test
   void initialScaleMatchesPythonScript() throws IOException, InterruptedException {
-    Path script = Path.of("pytorch_bench.py").toAbsolutePath();
-    assumeTrue(Files.isRegularFile(script), "pytorch_bench.py not found at " + script);
-    assumeTrue(Files.isExecutable(PYTHON), PYTHON + " is not installed");
+    Path script = requireScript();
     Process process =
         new ProcessBuilder(PYTHON.toString(), "-c", PRINT_PARAMETER_SCALES, script.toString())
             .redirectErrorStream(true)
@@ -134,6 +130,14 @@ class ModelParityTest {
         assertEquals(pytorch, kiln, 0.15 * pytorch, where);
       }
     }
+  }
+
+  /** Returns pytorch_bench.py's path, or skips the test where it or the interpreter is missing. */
+  private static Path requireScript() {
+    Path script = Path.of("pytorch_bench.py").toAbsolutePath();
+    assumeTrue(Files.isRegularFile(script), "pytorch_bench.py not found at " + script);
+    assumeTrue(Files.isExecutable(PYTHON), PYTHON + " is not installed");
+    return script;
   }
 
   private static double maxAbs(Tensor tensor) {
