@@ -256,7 +256,7 @@ def openblas_threading(path):
 
 
 def require_openblas(user):
-    """Exit with status 4 unless the BLAS that user (NumPy or PyTorch) calls is OpenBLAS.
+    """Return the path of the OpenBLAS that user (NumPy or PyTorch) calls, or exit with status 4.
 
     Debian's NumPy and PyTorch call libblas.so.3, which is the reference BLAS until an OpenBLAS
     package is installed. The reference BLAS runs on one thread without vector kernels, so
@@ -268,6 +268,7 @@ def require_openblas(user):
               f"so its timings would not show {user} at its usual speed. Install OpenBLAS with: "
               f"apt-get install libopenblas0-openmp, and rerun", file=sys.stderr)
         sys.exit(4)
+    return path
 
 
 def torch_blas(torch):
@@ -450,10 +451,12 @@ def require_cpu_blas(torch, device):
     which must then be OpenBLAS, and this warns where that OpenBLAS runs pthreads beside PyTorch's
     OpenMP threads. On a GPU the products run in cuBLAS, so nothing is checked there.
     """
-    if device.type != "cpu" or torch_blas(torch) == "mkl":
+    if device.type != "cpu":
         return
-    require_openblas(f"PyTorch (BLAS_INFO={torch_blas(torch)})")
-    path, _, _ = openblas_info()
+    blas = torch_blas(torch)
+    if blas == "mkl":
+        return
+    path = require_openblas(f"PyTorch (BLAS_INFO={blas})")
     if "OpenMP" in torch.__config__.parallel_info() and openblas_threading(path) == "pthreads":
         print("pytorch_bench.py: warning: PyTorch runs its threads on OpenMP but OpenBLAS runs "
               "its own pthreads, so the two thread pools compete for the CPUs and slow PyTorch's "
