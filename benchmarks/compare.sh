@@ -34,7 +34,8 @@ reject() {
   exit 2
 }
 
-threads="$(nproc)"
+usable_cpus="$(nproc)"
+threads="$usable_cpus"
 work_args=()
 # Every option but --help takes a value, so the first case only sorts out the names.
 while [ $# -gt 0 ]; do
@@ -58,9 +59,8 @@ while [ $# -gt 0 ]; do
     # More threads than CPUs would time the switching between them. The length check keeps numbers
     # past 64 bits from bash's -gt, and dropping leading zeros keeps 08 from reading as octal below.
     digits="$(sed 's/^0*//' <<<"$value")"
-    if [ ${#digits} -gt 9 ] || [ "$digits" -gt "$(nproc)" ]; then
-      cpus="$(nproc)"
-      reject "invalid value '$value' for --threads: expected a whole number from 1 to $cpus, the CPUs that this process may use"
+    if [ ${#digits} -gt 9 ] || [ "$digits" -gt "$usable_cpus" ]; then
+      reject "invalid value '$value' for --threads: expected a whole number from 1 to $usable_cpus, the CPUs that this process may use"
     fi
     threads="$digits"
   else
@@ -107,7 +107,7 @@ first_cpus() {
 # threads, but a JVM also runs its JIT compiler and garbage collector on threads of their own. With
 # N below the CPU count those would run on the spare CPUs, which PyTorch's side does not use.
 pin=()
-if [ "$threads" -lt "$(nproc)" ]; then
+if [ "$threads" -lt "$usable_cpus" ]; then
   pin=(taskset -c "$(first_cpus "$threads")")
 fi
 kiln=("${pin[@]}" "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector "${memory_options[@]}"
@@ -177,10 +177,10 @@ fi
 lanes="${KILN_FMA_LANES:-$lanes}"
 peak="$(awk -v c="$cores" -v m="$mhz" -v l="$lanes" 'BEGIN { printf "%.1f", c * m / 1000 * l * 2 }')"
 {
-  echo "cpu: $model_name ($vendor), $cores cores, $(nproc) CPUs usable, nominal ${mhz} MHz, $isa"
+  echo "cpu: $model_name ($vendor), $cores cores, $usable_cpus CPUs usable, nominal ${mhz} MHz, $isa"
   echo "float32 peak (computed, not measured): $cores cores x $(awk -v m="$mhz" 'BEGIN{printf "%.3f", m/1000}') GHz x $lanes FMA lanes/cycle x 2 FLOP = $peak GFLOP/s"
   if [ ${#pin[@]} -gt 0 ]; then
-    echo "threads on each side: $threads, on CPUs ${pin[2]} of the $(nproc) usable"
+    echo "threads on each side: $threads, on CPUs ${pin[2]} of the $usable_cpus usable"
   else
     echo "threads on each side: $threads"
   fi
