@@ -294,8 +294,8 @@ class CompareScriptTest {
   }
 
   /**
-   * More threads than usable CPUs are rejected before anything runs. A number past 64 bits once
-   * reached PyTorch, which aborted with status 134.
+   * More threads than usable CPUs are rejected before anything runs. A number past 64 bits must not
+   * reach PyTorch, which aborts with status 134 on it.
    */
   @ParameterizedTest
   @MethodSource("threadsAboveCpuCount")
